@@ -1,0 +1,398 @@
+"""Settings of the platform, loaded once by the composition root.
+
+Layers, each later one winning: conf/default.toml, conf/<P2P_ENV>.toml, the file named by
+P2P_CONFIG, P2P_<SECTION>_<KEY> environment variables, PORT, then explicit overrides.
+Every key is declared once below, as a dataclass field carrying its parser; its default
+lives only in conf/default.toml. Nothing here runs at import time.
+"""
+
+import ipaddress
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# A parser takes a raw value and whether it came as text (environment, PORT, a string
+# override) rather than typed TOML; it returns the typed value or raises ValueError("must ...").
+Parser = Callable[[object, bool], Any]
+
+ENV_PREFIX = "P2P_"
+# P2P_ variables that are not settings: the two that pick files, and the test harness's own.
+_RESERVED_ENV = ("P2P_ENV", "P2P_CONFIG")
+_RESERVED_ENV_PREFIXES = ("P2P_TEST_",)
+
+
+class ConfigError(ValueError):
+    """A configuration file, variable or value that cannot be used; str names the key."""
+
+
+# --- parsers ---------------------------------------------------------------------------
+
+
+def _integer(low: int, high: int | None = None) -> Parser:
+    want = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
+    def parse(raw: object, text: bool) -> int:
+        value = raw
+        if text and isinstance(raw, str):
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                value = None
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            raise ValueError(f"must be {want}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _seconds(raw: object, text: bool) -> float:
+    """A duration in seconds: any number > 0 (not money, so a float is fine)."""
+    value = raw
+    if text and isinstance(raw, str):
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = None
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"must be a number of seconds > 0, got {raw!r}")
+    return float(value)
+
+
+def _boolean(raw: object, text: bool) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if text and isinstance(raw, str):
+        word = raw.strip().lower()
+        if word in ("true", "1", "yes"):
+            return True
+        if word in ("false", "0", "no"):
+            return False
+    allowed = "true/false/1/0/yes/no" if text else "true or false"
+    raise ValueError(f"must be {allowed}, got {raw!r}")
+
+
+def _text(*, empty: bool) -> Parser:
+    def parse(raw: object, text: bool) -> str:
+        if not isinstance(raw, str) or (not empty and not raw.strip()):
+            raise ValueError(f"must be a {'' if empty else 'non-empty '}string, got {raw!r}")
+        return raw if empty else raw.strip()
+
+    return parse
+
+
+def _choice(*options: str) -> Parser:
+    def parse(raw: object, text: bool) -> str:
+        if isinstance(raw, str) and raw.strip().upper() in options:
+            return raw.strip().upper()
+        raise ValueError(f"must be one of {', '.join(options)}, got {raw!r}")
+
+    return parse
+
+
+_CENT = Decimal("0.01")
+
+
+def _money(raw: object, text: bool) -> Decimal:
+    """A positive amount with at most 2 decimals; never through float."""
+    if isinstance(raw, float):
+        raise ValueError(
+            f'must be a quoted decimal string such as "100.00" '
+            f"(a TOML float is inexact), got {raw!r}"
+        )
+    try:
+        if isinstance(raw, str):
+            amount = Decimal(raw.strip())
+        elif isinstance(raw, Decimal | int) and not isinstance(raw, bool):
+            amount = Decimal(raw)
+        else:
+            raise InvalidOperation
+        if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:
+            raise InvalidOperation
+        return amount.quantize(_CENT)
+    except InvalidOperation:
+        raise ValueError(f"must be an amount > 0 with at most 2 decimals, got {raw!r}") from None
+
+
+def _networks(raw: object, text: bool) -> tuple[IPNetwork, ...]:
+    """IP addresses or CIDR networks; text is a comma-separated list."""
+    items = raw
+    if text and isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",") if part.strip()]
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"must be a list of IP addresses or networks, got {raw!r}")
+    networks = []
+    for item in items:
+        if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(item)
+            continue
+        try:
+            if not isinstance(item, str):
+                raise ValueError("not a string")
+            networks.append(ipaddress.ip_network(item.strip()))
+        except ValueError as exc:
+            raise ValueError(
+                f"must be IP addresses or networks such as '10.0.0.0/8', got {item!r} ({exc})"
+            ) from None
+    return tuple(networks)
+
+
+def hide_password(url: str) -> str:
+    """The URL with the password of its user part, if any, replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable URL>"
+    if password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return url.replace(parts.netloc, f"{user}:***@{host}", 1)
+
+
+def _url(*schemes: str, empty: bool = False, public: bool = False) -> Parser:
+    """A URL with one of `schemes`; `public` ones are published, so no credentials or query."""
+    want = " or ".join(f"{scheme}://" for scheme in schemes)
+
+    def parse(raw: object, text: bool) -> str:
+        if not isinstance(raw, str):
+            raise ValueError(f"must be a URL string, got {raw!r}")
+        url = raw.strip()
+        if empty and not url:
+            return ""
+        shown = hide_password(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise ValueError(f"must be a valid URL ({exc}), got {shown!r}") from None
+        if parts.scheme not in schemes:
+            raise ValueError(f"must be a URL starting {want}, got {shown!r}")
+        if parts.scheme != "sqlite" and not parts.hostname:
+            raise ValueError(f"must name a host, got {shown!r}")
+        if public:
+            if "@" in parts.netloc or parts.query or parts.fragment:
+                raise ValueError(
+                    f"must be an absolute URL without credentials, query or fragment, got {shown!r}"
+                )
+            return url.rstrip("/")
+        return url
+
+    return parse
+
+
+def _key(parse: Parser, *, secret: bool = False) -> Any:
+    """Declare one setting: its parser, and whether describe() must hide its password."""
+    return field(metadata={"parse": parse, "secret": secret})
+
+
+# --- the settings ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = _key(_text(empty=False))
+    port: int = _key(_integer(1, 65535))
+    threads: int = _key(_integer(1))
+    max_body_bytes: int = _key(_integer(1024))
+    public_url: str = _key(_url("http", "https", empty=True, public=True))
+    trusted_proxies: tuple[IPNetwork, ...] = _key(_networks)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = _key(_url("sqlite", "mysql+mysqldb"), secret=True)
+    pool_size: int = _key(_integer(1))
+    max_overflow: int = _key(_integer(0))
+    pool_timeout: float = _key(_seconds)
+    pool_recycle: int = _key(_integer(-1))  # SQLAlchemy's -1 turns recycling off
+    echo: bool = _key(_boolean)
+    slow_sql_ms: int = _key(_integer(0))
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    url: str = _key(_url("redis", "rediss", empty=True), secret=True)
+    key_prefix: str = _key(_text(empty=True))
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    token_ttl_seconds: int = _key(_integer(60, 2_592_000))
+    argon2_time_cost: int = _key(_integer(1))
+    argon2_memory_kib: int = _key(_integer(8))
+    argon2_parallelism: int = _key(_integer(1))
+
+    def __post_init__(self) -> None:
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ConfigError(
+                f"security.argon2_memory_kib: must be at least 8 x argon2_parallelism "
+                f"({8 * self.argon2_parallelism}), got {self.argon2_memory_kib}"
+            )
+
+
+@dataclass(frozen=True)
+class LoanSettings:
+    min_amount: Decimal = _key(_money)  # noqa: RUF009 - _key returns a field()
+    max_amount: Decimal = _key(_money)  # noqa: RUF009 - _key returns a field()
+    max_raise_days: int = _key(_integer(1, 365))
+
+    def __post_init__(self) -> None:
+        if self.min_amount > self.max_amount:
+            raise ConfigError(
+                f"loan.min_amount: must not exceed loan.max_amount ({self.max_amount}), "
+                f"got {self.min_amount}"
+            )
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    default_page_size: int = _key(_integer(1))
+    max_page_size: int = _key(_integer(1))
+
+    def __post_init__(self) -> None:
+        if self.default_page_size > self.max_page_size:
+            raise ConfigError(
+                f"api.default_page_size: must not exceed api.max_page_size "
+                f"({self.max_page_size}), got {self.default_page_size}"
+            )
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = _key(_choice("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True)
+class TransactionSettings:
+    max_retries: int = _key(_integer(0, 10))
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    database: DatabaseSettings
+    cache: CacheSettings
+    security: SecuritySettings
+    loan: LoanSettings
+    api: ApiSettings
+    logging: LoggingSettings
+    transaction: TransactionSettings
+
+    def describe(self) -> dict[str, object]:
+        """A flat {"section.key": value} view for a startup log line, passwords hidden."""
+        view: dict[str, object] = {}
+        for section in fields(self):
+            group = getattr(self, section.name)
+            for key in fields(group):
+                value = getattr(group, key.name)
+                if key.metadata["secret"]:
+                    value = hide_password(value)
+                elif isinstance(value, Decimal):
+                    value = str(value)
+                elif isinstance(value, tuple):
+                    value = [str(item) for item in value]
+                view[f"{section.name}.{key.name}"] = value
+        return view
+
+
+_SECTIONS: dict[str, type] = {section.name: section.type for section in fields(Settings)}
+_KEYS = {f"{name}.{key.name}": key for name, cls in _SECTIONS.items() for key in fields(cls)}
+_ENV_NAMES = {ENV_PREFIX + dotted.replace(".", "_").upper(): dotted for dotted in _KEYS}
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Read every layer and return checked settings, or raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    package = resources.files(__package__)
+    _apply_file(values, package.joinpath("default.toml"))
+    if env_name := environ.get("P2P_ENV"):
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", env_name):
+            raise ConfigError(f"P2P_ENV: must be a plain name such as 'test', got {env_name!r}")
+        _apply_file(values, package.joinpath(f"{env_name}.toml"), named_by="P2P_ENV")
+    if operator_file := environ.get("P2P_CONFIG"):
+        _apply_file(values, Path(operator_file), named_by="P2P_CONFIG")
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or _reserved(name):
+            continue
+        # A name matching no key still gets a dotted guess, so the error names section and key.
+        dotted = _ENV_NAMES.get(name) or name[len(ENV_PREFIX) :].lower().replace("_", ".", 1)
+        _put(values, dotted, environ[name], text=True, source=name)
+    if environ.get("PORT"):  # empty means unset, as a Makefile passing PORT=$(PORT) sends
+        _put(values, "server.port", environ["PORT"], text=True, source="PORT")
+    for dotted, value in (overrides or {}).items():
+        _put(values, dotted, value, text=isinstance(value, str), source="overrides")
+    return _build(values)
+
+
+def _reserved(name: str) -> bool:
+    return name in _RESERVED_ENV or name.startswith(_RESERVED_ENV_PREFIXES)
+
+
+def _apply_file(values: dict[str, object], path: Any, named_by: str = "") -> None:
+    """Merge one TOML file (a Path or a package resource) into `values`."""
+    origin = f"{named_by}={path}" if named_by else str(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{origin}: no such configuration file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{origin}: cannot read configuration ({exc})") from None
+    for section, table in document.items():
+        if not isinstance(table, dict):
+            problem = "must be a table" if section in _SECTIONS else "unknown section"
+            raise ConfigError(f"{section}: {problem} (from {path})")
+        for key, value in table.items():
+            _put(values, f"{section}.{key}", value, text=False, source=str(path))
+
+
+def _put(values: dict[str, object], dotted: str, raw: object, *, text: bool, source: str) -> None:
+    """Parse one value for `dotted` and store it, or raise ConfigError naming key and source."""
+    key = _KEYS.get(dotted)
+    if key is None:
+        section = dotted.partition(".")[0]
+        problem = "unknown key" if section in _SECTIONS else f"unknown section {section!r}"
+        raise ConfigError(f"{dotted}: {problem} (from {source})")
+    try:
+        values[dotted] = key.metadata["parse"](raw, text)
+    except ValueError as exc:
+        raise ConfigError(f"{dotted}: {exc} (from {source})") from None
+
+
+def _build(values: Mapping[str, object]) -> Settings:
+    groups = {}
+    for name, cls in _SECTIONS.items():
+        missing = [
+            f"{name}.{key.name}" for key in fields(cls) if f"{name}.{key.name}" not in values
+        ]
+        if missing:
+            raise ConfigError(f"{missing[0]}: missing (every key needs a default in default.toml)")
+        groups[name] = cls(**{key.name: values[f"{name}.{key.name}"] for key in fields(cls)})
+    return Settings(**groups)
