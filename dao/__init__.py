@@ -1,0 +1,1 @@
+"""Data access: SQLAlchemy entities, repositories, engine and migrations."""

@@ -1,0 +1,42 @@
+"""Declarative base shared by every entity, with deterministic constraint names."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Integer, MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+# Names every index and constraint the same way on SQLite and MariaDB, so that
+# migrations can refer to them (drop, alter) without guessing generated names.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Surrogate keys: BIGINT on MariaDB; INTEGER on SQLite, where only an
+# "INTEGER PRIMARY KEY" column is a rowid alias that autoincrements.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+# Table options for MariaDB/MySQL: transactional engine, full Unicode.
+MYSQL_TABLE_ARGS: dict[str, str] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
+
+
+class Base(DeclarativeBase):
+    """Base class of every XxxEntity; its metadata is the migrations' target."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def sql_in(column: str, values: tuple[str, ...]) -> str:
+    """SQL text ``column IN ('A','B')`` for CHECK constraints over fixed code lists."""
+    for value in values:
+        if not value.replace("_", "").isalnum():
+            raise ValueError(f"unsafe code value: {value!r}")
+    quoted = ",".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"

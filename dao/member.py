@@ -1,0 +1,62 @@
+"""Member table (investors, borrowers, operators) and its repository."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.types import UtcDateTime, utcnow
+
+MEMBER_ROLES: tuple[str, ...] = ("INVESTOR", "BORROWER", "OPERATOR")
+MEMBER_STATUSES: tuple[str, ...] = ("ACTIVE", "DISABLED")
+
+
+class MemberEntity(Base):
+    """One registered member; ``mobile`` is the login name and unique."""
+
+    __tablename__ = "member"
+    __table_args__ = (
+        CheckConstraint(sql_in("role", MEMBER_ROLES), name="role"),
+        CheckConstraint(sql_in("status", MEMBER_STATUSES), name="status"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    mobile: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="ACTIVE", server_default="ACTIVE"
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    def __repr__(self) -> str:
+        return f"MemberEntity(id={self.id!r}, role={self.role!r}, status={self.status!r})"
+
+
+class MemberRepository:
+    """Member queries on the current transaction's session (never commits)."""
+
+    def __init__(self, session: Callable[[], Session]) -> None:
+        self._session = session
+
+    def add(self, entity: MemberEntity) -> MemberEntity:
+        """Stage a new member and flush, so ``entity.id`` is set (and UNIQUE checked)."""
+        session = self._session()
+        session.add(entity)
+        session.flush()
+        return entity
+
+    def get(self, member_id: int) -> MemberEntity | None:
+        return self._session().get(MemberEntity, member_id)
+
+    def find_by_mobile(self, mobile: str) -> MemberEntity | None:
+        stmt = select(MemberEntity).where(MemberEntity.mobile == mobile)
+        return self._session().scalars(stmt).one_or_none()

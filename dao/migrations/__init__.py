@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for the platform schema (run via dao.migrate)."""

@@ -1,0 +1,179 @@
+"""Loan table and its repository (the p2p business module's data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.types import FixedPoint, Money, UtcDateTime, utcnow
+
+REPAYMENT_METHODS: tuple[str, ...] = (
+    "EQUAL_INSTALLMENT",
+    "EQUAL_PRINCIPAL",
+    "MONTHLY_INTEREST",
+    "BULLET",
+)
+LOAN_STATUSES: tuple[str, ...] = (
+    "PENDING_AUDIT",
+    "REJECTED",
+    "RAISING",
+    "FULL",
+    "REPAYING",
+    "SETTLED",
+    "FAILED",
+    "CANCELLED",
+)
+RATE_SCALE = 4
+"""annual_rate is a yearly percentage with 4 places: 12.5 (%) is stored as 125000."""
+MAX_ANNUAL_RATE = Decimal("36.0000")
+
+_MAX_RATE_UNITS = int(MAX_ANNUAL_RATE.scaleb(RATE_SCALE))
+
+
+class LoanEntity(Base):
+    """A loan listing from publication through audit, raising and repayment.
+
+    Amounts are Decimal yuan (stored as integer fen); ``version`` is the
+    optimistic-lock counter that SQLAlchemy checks on every UPDATE.
+    """
+
+    __tablename__ = "loan"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            f"annual_rate > 0 AND annual_rate <= {_MAX_RATE_UNITS}", name="annual_rate_range"
+        ),
+        CheckConstraint("term_months >= 1 AND term_months <= 60", name="term_months_range"),
+        CheckConstraint(sql_in("repayment_method", REPAYMENT_METHODS), name="repayment_method"),
+        CheckConstraint("min_invest > 0 AND min_invest <= amount", name="min_invest_range"),
+        CheckConstraint(
+            "max_invest_per_investor IS NULL OR "
+            "(max_invest_per_investor >= min_invest AND max_invest_per_investor <= amount)",
+            name="max_invest_range",
+        ),
+        CheckConstraint("raise_days >= 1 AND raise_days <= 365", name="raise_days_range"),
+        CheckConstraint(sql_in("status", LOAN_STATUSES), name="status"),
+        Index("ix_loan_status_id", "status", "id"),
+        Index("ix_loan_borrower_id", "borrower_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(100), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    borrower_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    annual_rate: Mapped[Decimal] = mapped_column(FixedPoint(RATE_SCALE), nullable=False)
+    term_months: Mapped[int] = mapped_column(Integer, nullable=False)
+    repayment_method: Mapped[str] = mapped_column(String(24), nullable=False)
+    min_invest: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    max_invest_per_investor: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    raise_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    reject_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    raise_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    published_by: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
+    audited_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("member.id"), nullable=True)
+    audited_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+
+    def __repr__(self) -> str:
+        return f"LoanEntity(id={self.id!r}, status={self.status!r}, version={self.version!r})"
+
+
+class LoanRepository:
+    """Loan queries on the current transaction's session (never commits)."""
+
+    def __init__(self, session: Callable[[], Session]) -> None:
+        self._session = session
+
+    def add(self, entity: LoanEntity) -> LoanEntity:
+        """Stage a new loan and flush, so ``entity.id`` and ``entity.version`` are set."""
+        session = self._session()
+        session.add(entity)
+        session.flush()
+        return entity
+
+    def get(self, loan_id: int) -> LoanEntity | None:
+        return self._session().get(LoanEntity, loan_id)
+
+    def get_for_update(self, loan_id: int) -> LoanEntity | None:
+        """Load the loan with a row lock (SELECT ... FOR UPDATE; a no-op on SQLite).
+
+        The row is re-read even if the session already holds the object, so the
+        caller sees the values as of the lock, not a stale copy.
+        """
+        stmt = (
+            select(LoanEntity)
+            .where(LoanEntity.id == loan_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return self._session().scalars(stmt).one_or_none()
+
+    def search(
+        self,
+        *,
+        status: str | None = None,
+        repayment_method: str | None = None,
+        min_rate: Decimal | None = None,
+        max_rate: Decimal | None = None,
+        min_term: int | None = None,
+        max_term: int | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[list[LoanEntity], int]:
+        """One page of loans matching every given filter, newest id first, and the total.
+
+        Rate bounds are inclusive Decimal percentages (12.5 means 12.5%).
+        """
+        if offset < 0:
+            raise ValueError("offset must be >= 0")
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        conditions = []
+        if status is not None:
+            conditions.append(LoanEntity.status == status)
+        if repayment_method is not None:
+            conditions.append(LoanEntity.repayment_method == repayment_method)
+        if min_rate is not None:
+            conditions.append(LoanEntity.annual_rate >= min_rate)
+        if max_rate is not None:
+            conditions.append(LoanEntity.annual_rate <= max_rate)
+        if min_term is not None:
+            conditions.append(LoanEntity.term_months >= min_term)
+        if max_term is not None:
+            conditions.append(LoanEntity.term_months <= max_term)
+
+        session = self._session()
+        total = session.scalar(select(func.count()).select_from(LoanEntity).where(*conditions))
+        page = session.scalars(
+            select(LoanEntity)
+            .where(*conditions)
+            .order_by(LoanEntity.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return list(page), int(total or 0)

@@ -1,0 +1,256 @@
+"""Migrations build the schema the entities expect, and the database guards its invariants.
+
+Checks use plain SQL and the database's own catalogue, not the repositories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from dao import migrate
+from dao.base import Base
+from dao.p2p import LoanEntity
+
+MEMBER_SQL = text(
+    "INSERT INTO member (id, mobile, password_hash, role, status, created_at, updated_at) "
+    "VALUES (:id, :mobile, 'h', :role, :status, '2024-11-26 12:00:00', '2024-11-26 12:00:00')"
+)
+LOAN_COLUMNS = (
+    "title, description, borrower_id, amount, annual_rate, term_months, repayment_method, "
+    "min_invest, max_invest_per_investor, raise_days, status, published_by, "
+    "created_at, updated_at"
+)
+LOAN_SQL = text(
+    f"INSERT INTO loan ({LOAN_COLUMNS}) VALUES (:title, :description, :borrower_id, :amount, "
+    ":annual_rate, :term_months, :repayment_method, :min_invest, :max_invest_per_investor, "
+    ":raise_days, :status, :published_by, '2024-11-26 12:00:00', '2024-11-26 12:00:00')"
+)
+NOW = datetime(2024, 11, 26, 12, 0, 0, 250000, tzinfo=UTC)
+GOOD_LOAN: dict[str, Any] = {
+    "title": "t",
+    "description": "d",
+    "borrower_id": 1,
+    "amount": 1_000_000,  # 10000.00 in fen
+    "annual_rate": 125_000,  # 12.5%
+    "term_months": 12,
+    "repayment_method": "BULLET",
+    "min_invest": 10_000,
+    "max_invest_per_investor": None,
+    "raise_days": 7,
+    "status": "RAISING",
+    "published_by": 1,
+}
+
+
+@pytest.fixture
+def engine(empty_url: str) -> Iterator[Engine]:
+    engine = create_engine(empty_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_to_head_and_downgrade_to_base(empty_url: str, engine: Engine) -> None:
+    assert migrate.current(empty_url) is None
+
+    migrate.upgrade(empty_url)
+    assert migrate.current(empty_url) == migrate.head() == "0002"
+    assert _tables(engine) == {"member", "loan"}
+
+    migrate.downgrade(empty_url, "base")
+    assert migrate.current(empty_url) is None
+    assert _tables(engine) == set()
+
+    migrate.upgrade(empty_url)  # and back up again: downgrades leave nothing behind
+    assert _tables(engine) == {"member", "loan"}
+
+
+def test_each_revision_steps_up_and_down(empty_url: str, engine: Engine) -> None:
+    migrate.upgrade(empty_url, "0001")
+    assert migrate.current(empty_url) == "0001"
+    assert _tables(engine) == {"member"}
+
+    migrate.upgrade(empty_url, "0002")
+    assert _tables(engine) == {"member", "loan"}
+
+    migrate.downgrade(empty_url, "0001")
+    assert migrate.current(empty_url) == "0001"
+    assert _tables(engine) == {"member"}
+
+
+def test_migrated_schema_matches_the_entities(empty_url: str, engine: Engine) -> None:
+    migrate.upgrade(empty_url)
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_constraint_names_follow_the_convention(empty_url: str, engine: Engine) -> None:
+    migrate.upgrade(empty_url)
+    inspector = inspect(engine)
+
+    assert {c["name"] for c in inspector.get_check_constraints("member")} == {
+        "ck_member_role",
+        "ck_member_status",
+    }
+    assert {c["name"] for c in inspector.get_unique_constraints("member")} == {"uq_member_mobile"}
+    assert {c["name"] for c in inspector.get_check_constraints("loan")} == {
+        "ck_loan_amount_positive",
+        "ck_loan_annual_rate_range",
+        "ck_loan_term_months_range",
+        "ck_loan_repayment_method",
+        "ck_loan_min_invest_range",
+        "ck_loan_max_invest_range",
+        "ck_loan_raise_days_range",
+        "ck_loan_status",
+    }
+    assert {fk["name"] for fk in inspector.get_foreign_keys("loan")} == {
+        "fk_loan_borrower_id_member",
+        "fk_loan_published_by_member",
+        "fk_loan_audited_by_member",
+    }
+    indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("loan")}
+    assert indexes["ix_loan_status_id"] == ["status", "id"]
+    assert indexes["ix_loan_borrower_id"] == ["borrower_id"]
+
+
+@pytest.fixture
+def migrated(empty_url: str, engine: Engine) -> Engine:
+    """The empty database at head, with member 1 present."""
+    migrate.upgrade(empty_url)
+    with engine.begin() as conn:
+        conn.execute(
+            MEMBER_SQL, {"id": 1, "mobile": "13900000001", "role": "BORROWER", "status": "ACTIVE"}
+        )
+    return engine
+
+
+def _loan_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM loan")).scalar_one()
+
+
+def test_a_valid_loan_row_is_accepted(migrated: Engine) -> None:
+    with migrated.begin() as conn:
+        conn.execute(LOAN_SQL, GOOD_LOAN)
+        conn.execute(
+            LOAN_SQL,
+            {
+                **GOOD_LOAN,
+                "max_invest_per_investor": 1_000_000,
+                "annual_rate": 360_000,
+                "term_months": 60,
+                "raise_days": 365,
+            },
+        )
+        conn.execute(
+            LOAN_SQL,
+            {
+                **GOOD_LOAN,
+                "max_invest_per_investor": 10_000,
+                "min_invest": 10_000,
+                "annual_rate": 1,
+                "term_months": 1,
+                "raise_days": 1,
+            },
+        )
+    assert _loan_count(migrated) == 3
+    with migrated.connect() as conn:
+        version = conn.execute(text("SELECT min(version) FROM loan")).scalar_one()
+    assert version == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "constraint"),
+    [
+        ({"amount": 0}, "ck_loan_amount_positive"),
+        ({"amount": -100}, "ck_loan_amount_positive"),
+        ({"annual_rate": 360_001}, "ck_loan_annual_rate_range"),
+        ({"annual_rate": 0}, "ck_loan_annual_rate_range"),
+        ({"term_months": 0}, "ck_loan_term_months_range"),
+        ({"term_months": 61}, "ck_loan_term_months_range"),
+        ({"repayment_method": "WHENEVER"}, "ck_loan_repayment_method"),
+        ({"min_invest": 0}, "ck_loan_min_invest_range"),
+        ({"min_invest": 1_000_001}, "ck_loan_min_invest_range"),
+        ({"max_invest_per_investor": 9_999}, "ck_loan_max_invest_range"),
+        ({"max_invest_per_investor": 1_000_001}, "ck_loan_max_invest_range"),
+        ({"raise_days": 0}, "ck_loan_raise_days_range"),
+        ({"raise_days": 366}, "ck_loan_raise_days_range"),
+        ({"status": "BOGUS"}, "ck_loan_status"),
+    ],
+)
+def test_loan_checks_refuse_bad_rows(
+    migrated: Engine, change: dict[str, Any], constraint: str
+) -> None:
+    with pytest.raises(DBAPIError) as caught, migrated.begin() as conn:
+        conn.execute(LOAN_SQL, {**GOOD_LOAN, **change})
+    assert constraint in str(caught.value.orig)
+    assert _loan_count(migrated) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "constraint"),
+    [
+        ({"role": "ADMIN"}, "ck_member_role"),
+        ({"status": "GONE"}, "ck_member_status"),
+        ({"mobile": "13900000001"}, "uq_member_mobile"),
+    ],
+)
+def test_member_constraints_refuse_bad_rows(
+    migrated: Engine, change: dict[str, Any], constraint: str
+) -> None:
+    row = {"id": 2, "mobile": "13900000002", "role": "INVESTOR", "status": "ACTIVE", **change}
+    with pytest.raises(DBAPIError) as caught, migrated.begin() as conn:
+        conn.execute(MEMBER_SQL, row)
+    message = str(caught.value.orig)
+    # SQLite names the columns of a failed UNIQUE constraint, not the constraint.
+    assert constraint in message or "UNIQUE constraint failed: member.mobile" in message
+
+
+def test_money_and_rate_are_stored_as_exact_integers(migrated: Engine) -> None:
+    loan = LoanEntity(
+        title="t",
+        description="d",
+        borrower_id=1,
+        amount=Decimal("50000000.00"),
+        annual_rate=Decimal("12.3456"),
+        term_months=12,
+        repayment_method="EQUAL_PRINCIPAL",
+        min_invest=Decimal("0.01"),
+        max_invest_per_investor=Decimal("10000.01"),
+        raise_days=7,
+        status="PENDING_AUDIT",
+        published_by=1,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    with Session(migrated) as session, session.begin():
+        session.add(loan)
+
+    with migrated.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT amount, annual_rate, min_invest, max_invest_per_investor, created_at "
+                "FROM loan"
+            )
+        ).one()
+    assert tuple(row[:4]) == (5_000_000_000, 123_456, 1, 1_000_001)
+    assert all(type(value) is int for value in row[:4])
+    assert str(row.created_at).startswith("2024-11-26 12:00:00.25")  # naive UTC
