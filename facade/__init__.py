@@ -1,0 +1,1 @@
+"""The contract: facade interfaces, their operations and DTOs. Declarations only, no logic."""

@@ -1,0 +1,121 @@
+"""The vocabulary a facade is declared in: facades, operations, REST bindings and roles.
+
+A facade is a class whose methods, decorated with :func:`operation`, are the operations
+partners call. The framework in ``server/`` publishes every facade over SOAP 1.1
+(document/literal wrapped) and JSON REST from this one declaration.
+"""
+
+import inspect
+from dataclasses import dataclass
+
+INVESTOR = "INVESTOR"
+BORROWER = "BORROWER"
+OPERATOR = "OPERATOR"
+ROLES = (INVESTOR, BORROWER, OPERATOR)
+MEMBERS = frozenset(ROLES)
+
+
+@dataclass(frozen=True)
+class Rest:
+    """Where an operation sits on the REST side: an HTTP method and a path under /api/v1.
+
+    Path parameters are written ``{name}`` with the operation's parameter name. ``body`` names
+    the one complex parameter that is the whole JSON body; the other parameters come from the
+    path, then the query string (GET, DELETE) or the fields of the JSON body (POST, PUT).
+    """
+
+    method: str
+    path: str
+    body: str | None = None
+    status: int = 200
+
+
+def GET(path: str) -> Rest:
+    return Rest("GET", path)
+
+
+def POST(path: str, *, body: str | None = None, status: int = 200) -> Rest:
+    return Rest("POST", path, body=body, status=status)
+
+
+def PUT(path: str, *, body: str | None = None) -> Rest:
+    return Rest("PUT", path, body=body)
+
+
+def DELETE(path: str) -> Rest:
+    return Rest("DELETE", path, status=204)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of a facade; its name is the partner-facing contract on both protocols."""
+
+    name: str
+    doc: str
+    params: tuple[Param, ...]
+    returns: type | None
+    roles: frozenset[str] | None
+    rest: Rest
+    deprecated: bool = False
+
+    @property
+    def public(self) -> bool:
+        return self.roles is None
+
+
+def operation(*, rest: Rest, returns: type | None = None, roles=None, deprecated: bool = False):
+    """Declare an operation. Its parameters are the function's annotated parameters, in order.
+
+    ``roles`` is None for a public operation, else the roles allowed to call it.
+    """
+    if roles is not None:
+        roles = frozenset(roles)
+        unknown = roles - MEMBERS
+        if not roles or unknown:
+            raise ValueError(f"roles must be a non-empty subset of {ROLES}, got {sorted(roles)}")
+
+    def declare(fn) -> Operation:
+        signature = inspect.signature(fn, eval_str=False)
+        params = tuple(Param(p.name, p.annotation) for p in signature.parameters.values())
+        for p in params:
+            if p.type is inspect.Parameter.empty:
+                raise TypeError(f"{fn.__name__}: parameter {p.name} has no type")
+        return Operation(
+            name=fn.__name__,
+            doc=inspect.cleandoc(fn.__doc__ or ""),
+            params=params,
+            returns=returns,
+            roles=roles,
+            rest=rest,
+            deprecated=deprecated,
+        )
+
+    return declare
+
+
+class Facade:
+    """Base of every facade. Subclasses set ``namespace`` and ``service``.
+
+    ``service`` is the implementing class as ``"module:Class"``; operation ``getLoan`` is
+    served by its method ``get_loan``, parameters matched by name in snake_case.
+    """
+
+    namespace: str
+    service: str
+    operations: tuple[Operation, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.operations = tuple(v for v in vars(cls).values() if isinstance(v, Operation))
+        if not getattr(cls, "namespace", None) or not getattr(cls, "service", None):
+            raise TypeError(f"{cls.__name__} must set namespace and service")
+
+    @classmethod
+    def doc(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "")

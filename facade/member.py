@@ -1,0 +1,80 @@
+"""MemberFacade: registration, login and logout of the platform's members."""
+
+from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
+
+from facade.contract import DELETE, MEMBERS, POST, Facade, operation
+from facade.types import required
+
+NS = "http://p2p.hry.com/facade/member"
+
+MemberRole = Enum("INVESTOR", "BORROWER", type_name="MemberRole")
+MemberRole.__namespace__ = NS
+
+Mobile = Unicode(min_len=11, max_len=11, pattern="1[3-9][0-9]{9}")
+Password = Unicode(min_len=8, max_len=64)
+
+
+class RegisterRequest(ComplexModel):
+    """A new member: mobile number, password and whether they join to invest or to borrow."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("mobile", required(Mobile, "Mainland mobile number, 11 digits.")),
+        ("password", required(Password, "8 to 64 characters, with a letter and a digit.")),
+        ("role", required(MemberRole, "INVESTOR or BORROWER.")),
+    ]
+
+
+class MemberDto(ComplexModel):
+    """A member as others see them: the mobile number is masked."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("memberId", required(Long, "Member id.")),
+        ("mobile", required(Unicode, "Masked mobile number, e.g. 138****5678.")),
+        ("role", required(Unicode, "INVESTOR, BORROWER or OPERATOR.")),
+        ("createdAt", required(DateTime, "When the member registered (UTC).")),
+    ]
+
+
+class LoginRequest(ComplexModel):
+    """Credentials for login."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("mobile", required(Mobile, "The registered mobile number.")),
+        ("password", required(Password, "The member's password.")),
+    ]
+
+
+class TokenDto(ComplexModel):
+    """A login token: send it as ``Authorization: Bearer <token>`` or in the AuthToken header."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("token", required(Unicode, "The token.")),
+        ("expiresIn", required(Integer32, "Seconds until the token expires.")),
+        ("memberId", required(Long, "The member the token belongs to.")),
+        ("role", required(Unicode, "The member's role.")),
+    ]
+
+
+class MemberFacade(Facade):
+    """Members of the platform: investors, borrowers and operators."""
+
+    namespace = NS
+    service = "service.member:MemberService"
+
+    @operation(rest=POST("/members", body="request", status=201), returns=MemberDto)
+    def register(request: required(RegisterRequest, "The new member.")):
+        """Register a member as an investor or a borrower. Operators are created by the
+        ``p2p create-operator`` command, never here."""
+
+    @operation(rest=POST("/sessions", body="request", status=201), returns=TokenDto)
+    def login(request: required(LoginRequest, "The credentials.")):
+        """Log in with mobile number and password; returns a token valid for ``expiresIn``
+        seconds on every worker."""
+
+    @operation(rest=DELETE("/sessions/current"), roles=MEMBERS)
+    def logout():
+        """End the caller's session: the token stops working at once."""

@@ -1,0 +1,158 @@
+"""LoanFacade: loan listings (标的) — publish, modify, audit, query."""
+
+from spyne import Boolean, ComplexModel, DateTime, Enum, Integer32, Long, Unicode
+
+from facade.contract import GET, OPERATOR, POST, PUT, Facade, operation
+from facade.types import (
+    PAGE_NUMBER,
+    PAGE_SIZE,
+    PAGE_TOTAL,
+    Money,
+    PageParam,
+    PageSizeParam,
+    Rate,
+    optional,
+    required,
+)
+
+NS = "http://p2p.hry.com/facade/p2p"
+
+RepaymentMethod = Enum(
+    "EQUAL_INSTALLMENT",
+    "EQUAL_PRINCIPAL",
+    "MONTHLY_INTEREST",
+    "BULLET",
+    type_name="RepaymentMethod",
+)
+RepaymentMethod.__namespace__ = NS
+
+LoanStatus = Enum(
+    "PENDING_AUDIT",
+    "REJECTED",
+    "RAISING",
+    "FULL",
+    "REPAYING",
+    "SETTLED",
+    "FAILED",
+    "CANCELLED",
+    type_name="LoanStatus",
+)
+LoanStatus.__namespace__ = NS
+
+
+class LoanRequest(ComplexModel):
+    """The terms of a listing, as an operator publishes or modifies it."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("title", required(Unicode(min_len=1, max_len=100), "Title shown to investors.")),
+        ("description", required(Unicode(max_len=2000), "What the money is for.")),
+        ("borrowerId", required(Long, "The borrowing member's id.")),
+        ("amount", required(Money, "Amount to raise, in yuan, within the configured bounds.")),
+        ("annualRate", required(Rate, "Yearly rate as a percentage, in (0, 36].")),
+        ("termMonths", required(Integer32(ge=1, le=60), "Term in months, 1 to 60.")),
+        ("repaymentMethod", required(RepaymentMethod, "How the borrower repays.")),
+        ("minInvest", required(Money, "Smallest investment, at most the amount.")),
+        (
+            "maxInvestPerInvestor",
+            optional(Money, "Most one investor may put in, in total; no cap when left out."),
+        ),
+        ("raiseDays", required(Integer32(ge=1, le=365), "Days the listing raises after audit.")),
+    ]
+
+
+class AuditRequest(ComplexModel):
+    """An operator's verdict on a listing pending audit."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("approve", required(Boolean, "true to start raising, false to reject.")),
+        ("reason", optional(Unicode(max_len=500), "Why it was rejected; required to reject.")),
+    ]
+
+
+class LoanDto(ComplexModel):
+    """A loan listing."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("loanId", required(Long, "Listing id.")),
+        ("title", required(Unicode, "Title.")),
+        ("description", required(Unicode, "Description.")),
+        ("borrowerId", required(Long, "The borrowing member's id.")),
+        ("amount", required(Money, "Amount to raise, in yuan.")),
+        ("annualRate", required(Rate, "Yearly rate as a percentage.")),
+        ("termMonths", required(Integer32, "Term in months.")),
+        ("repaymentMethod", required(RepaymentMethod, "How the borrower repays.")),
+        ("minInvest", required(Money, "Smallest investment.")),
+        ("maxInvestPerInvestor", optional(Money, "Most one investor may put in; absent: no cap.")),
+        ("raiseDays", required(Integer32, "Days the listing raises after audit.")),
+        ("status", required(LoanStatus, "Where the listing is in its life.")),
+        ("rejectReason", optional(Unicode, "Why the last audit rejected it.")),
+        ("raiseDeadline", optional(DateTime, "When raising ends (UTC); set on approval.")),
+        ("createdAt", required(DateTime, "When it was published (UTC).")),
+        ("updatedAt", required(DateTime, "When it last changed (UTC).")),
+    ]
+
+
+class LoanPageDto(ComplexModel):
+    """One page of listings."""
+
+    __namespace__ = NS
+    _type_info = [
+        (
+            "items",
+            LoanDto.customize(
+                min_occurs=0,
+                max_occurs="unbounded",
+                nillable=False,
+                doc="The listings on this page.",
+            ),
+        ),
+        ("total", PAGE_TOTAL),
+        ("page", PAGE_NUMBER),
+        ("pageSize", PAGE_SIZE),
+    ]
+
+
+LoanId = required(Long(ge=1), "Listing id.")
+
+
+class LoanFacade(Facade):
+    """Loan listings (标的): operators publish, modify and audit them; anyone may browse."""
+
+    namespace = NS
+    service = "service.p2p:LoanService"
+
+    @operation(rest=POST("/loans", body="request", status=201), returns=LoanDto, roles=[OPERATOR])
+    def publishLoan(request: required(LoanRequest, "The listing's terms.")):
+        """Publish a listing for a borrower (发标). It starts PENDING_AUDIT."""
+
+    @operation(rest=PUT("/loans/{loanId}", body="request"), returns=LoanDto, roles=[OPERATOR])
+    def updateLoan(loanId: LoanId, request: required(LoanRequest, "The new terms, in full.")):
+        """Modify a listing's terms (修改), only while PENDING_AUDIT or REJECTED; it goes back
+        to PENDING_AUDIT."""
+
+    @operation(
+        rest=POST("/loans/{loanId}/audit", body="request"), returns=LoanDto, roles=[OPERATOR]
+    )
+    def auditLoan(loanId: LoanId, request: required(AuditRequest, "The verdict.")):
+        """Audit a listing (审核): approve it to start raising until its deadline, or reject it
+        with a reason."""
+
+    @operation(rest=GET("/loans/{loanId}"), returns=LoanDto)
+    def getLoan(loanId: LoanId):
+        """One listing, by id. Public."""
+
+    @operation(rest=GET("/loans"), returns=LoanPageDto)
+    def listLoans(
+        status: optional(LoanStatus, "Only listings in this status."),
+        repaymentMethod: optional(RepaymentMethod, "Only listings repaid this way."),
+        minRate: optional(Rate, "Lowest yearly rate, inclusive."),
+        maxRate: optional(Rate, "Highest yearly rate, inclusive."),
+        minTermMonths: optional(Integer32(ge=1, le=60), "Shortest term, inclusive."),
+        maxTermMonths: optional(Integer32(ge=1, le=60), "Longest term, inclusive."),
+        page: PageParam,
+        pageSize: PageSizeParam,
+    ):
+        """Listings, newest first, filtered and paged. Public."""

@@ -1,0 +1,120 @@
+"""The composition root: settings in, a WSGI application out. Nothing happens at import."""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from werkzeug.wrappers import Request, Response
+
+from dao.cache import Cache, create_cache
+from dao.db import Database
+from server import openapi, pages
+from server.dispatcher import Dispatcher, request_id, standard_chain
+from server.proxy import Proxies
+from server.registry import BoundFacade, bind, build_service, discover_facades
+from server.rest import PREFIX, RestEndpoint, error_response
+from server.soap import SoapEndpoint
+from service import errors
+from service.errors import BusinessError
+from service.member import MemberService
+from service.security import Passwords, Tokens
+from service.transaction import TransactionManager
+
+log = logging.getLogger("server.app")
+
+TITLE = "P2P lending platform"
+VERSION = "1.0.0"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, eq=False)
+class Platform:
+    """Everything the platform is made of, built once from the settings."""
+
+    settings: object
+    database: Database
+    cache: Cache
+    tx: TransactionManager
+    facades: list[BoundFacade]
+    services: dict[str, object]
+
+    def service(self, cls):
+        return next(s for s in self.services.values() if isinstance(s, cls))
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def create_platform(settings) -> Platform:
+    database = Database.from_settings(settings.database)
+    cache = create_cache(settings.cache.url, settings.cache.key_prefix)
+    tx = TransactionManager(database, max_retries=settings.transaction.max_retries)
+    s = settings.security
+    components = {
+        "tx": tx,
+        "settings": settings,
+        "clock": utc_now,
+        "cache": cache,
+        "passwords": Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
+        "tokens": Tokens(cache, s.token_ttl_seconds),
+    }
+    facades = discover_facades()
+    services = {}
+    for f in facades:
+        if f.service not in services:
+            services[f.service] = build_service(f.service, components)
+    return Platform(settings, database, cache, tx, bind(facades, services), services)
+
+
+def openapi_document(platform: Platform) -> dict:
+    return openapi.build(platform.facades, TITLE, VERSION)
+
+
+class Application:
+    """The WSGI application: routes by path to the SOAP, REST and page handlers."""
+
+    def __init__(self, platform: Platform):
+        settings = platform.settings.server
+        self.platform = platform
+        proxies = Proxies(settings.trusted_proxies, settings.public_url)
+        authenticator = platform.service(MemberService)
+        dispatcher = Dispatcher(standard_chain(authenticator))
+        self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
+        self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
+        self._openapi = openapi.render(openapi_document(platform))
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        try:
+            response = self.route(request)
+        except Exception:
+            rid = request_id(request.headers.get("X-Request-Id"))
+            log.exception("unhandled error (request %s)", rid)
+            response = error_response(BusinessError(errors.INTERNAL_ERROR), rid)
+        return response(environ, start_response)
+
+    def route(self, request: Request) -> Response:
+        path = request.path
+        if path.startswith(PREFIX + "/") or path == PREFIX:
+            return self.rest(request)
+        if path.startswith("/services/"):
+            return self.soap(request, path[len("/services/") :])
+        if path in ("/services", "/services/"):
+            return pages.service_list(self.platform.facades)
+        if path == "/openapi.json":
+            return Response(self._openapi, mimetype="application/json")
+        if path == "/docs" or path.startswith("/docs/"):
+            return pages.docs(path[len("/docs/") :] if path != "/docs" else "")
+        if path == "/health":
+            return pages.health(self.platform.database, self.platform.cache)
+        if path == "/":
+            return Response(status=302, headers={"Location": "/services"})
+        rid = request_id(request.headers.get("X-Request-Id"))
+        return error_response(BusinessError(errors.UNKNOWN_OPERATION, "no such resource"), rid)
+
+
+def create_app(settings) -> Application:
+    return Application(create_platform(settings))

@@ -1,0 +1,169 @@
+"""The one dispatcher: every call, SOAP or REST, runs through the same interceptor chain.
+
+A protocol adapter turns an HTTP request into an :class:`Invocation` whose ``decode`` step
+reads the operation's arguments; the chain around it (access log, error funnel, decoding,
+authentication, authorisation, and whatever later interceptors are added) is the same for
+both protocols, and ends by calling the service.
+"""
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from server.registry import BoundOperation
+from service import errors
+from service.errors import BusinessError
+from service.security import Principal
+
+log = logging.getLogger("server.dispatcher")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
+
+
+def request_id(header: str | None) -> str:
+    """The caller's X-Request-Id when it is a sane token, else a fresh one."""
+    if header and _REQUEST_ID.match(header):
+        return header
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the caller presented: a login token, or a WS-Security username and password."""
+
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(eq=False)
+class Invocation:
+    """One call as it crosses the chain; the per-call context that every interceptor shares."""
+
+    protocol: str
+    request_id: str
+    client_addr: str
+    decode: Callable[["Invocation"], None]
+    operation: BoundOperation | None = None
+    args: dict = field(default_factory=dict)
+    credentials: Credentials = Credentials()
+    principal: Principal | None = None
+    outcome: str = "OK"
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def name(self) -> str:
+        op = self.operation
+        return f"{op.facade_name}.{op.name}" if op else "-"
+
+
+Proceed = Callable[[], object]
+
+
+class Interceptor(Protocol):
+    def __call__(self, inv: Invocation, proceed: Proceed) -> object: ...
+
+
+class Dispatcher:
+    """Runs an invocation through ``interceptors`` (outermost first), then the service."""
+
+    def __init__(self, interceptors: Sequence[Interceptor]):
+        self._interceptors = tuple(interceptors)
+
+    def dispatch(self, inv: Invocation) -> object:
+        chain = self._interceptors
+
+        def step(i: int) -> object:
+            if i == len(chain):
+                return inv.operation.invoke(inv.args, inv.principal)
+            return chain[i](inv, lambda: step(i + 1))
+
+        return step(0)
+
+
+# -- the standard interceptors, in the order the chain runs them -----------------------
+
+
+class AccessLog:
+    """One line a call: request id, protocol, operation, outcome, time, client, member.
+    Never a body, a header value or an argument: those may carry personal data."""
+
+    def __init__(self, logger: logging.Logger | None = None):
+        self._log = logger or logging.getLogger("server.access")
+
+    def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        try:
+            return proceed()
+        finally:
+            member = inv.principal.member_id if inv.principal else "-"
+            self._log.info(
+                "%s %s %s %s %.1fms client=%s member=%s",
+                inv.request_id,
+                inv.protocol,
+                inv.name,
+                inv.outcome,
+                (time.perf_counter() - inv.started) * 1000,
+                inv.client_addr,
+                member,
+            )
+
+
+class ErrorFunnel:
+    """The one place an exception becomes what the caller sees. Business errors pass as they
+    are; anything else is logged with its traceback and becomes INTERNAL_ERROR, so no stack
+    trace, SQL or path reaches a caller."""
+
+    def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        try:
+            return proceed()
+        except BusinessError as e:
+            inv.outcome = e.code
+            raise
+        except Exception:
+            log.exception("unexpected error in %s (request %s)", inv.name, inv.request_id)
+            inv.outcome = errors.INTERNAL_ERROR.code
+            raise BusinessError(errors.INTERNAL_ERROR) from None
+
+
+class Decode:
+    """Reads the operation and its arguments with the protocol's codec."""
+
+    def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        inv.decode(inv)
+        return proceed()
+
+
+class Authenticate:
+    """Turns the presented credentials into a principal, or refuses them."""
+
+    def __init__(self, authenticator):
+        self._auth = authenticator
+
+    def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        c = inv.credentials
+        if c.token is not None:
+            inv.principal = self._auth.authenticate_token(c.token)
+        elif c.username is not None:
+            inv.principal = self._auth.authenticate_password(c.username, c.password or "")
+        return proceed()
+
+
+class Authorize:
+    """Refuses a call whose operation's declared roles do not include the caller's."""
+
+    def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        roles = inv.operation.roles
+        if roles is not None:
+            if inv.principal is None:
+                raise BusinessError(errors.UNAUTHENTICATED)
+            if inv.principal.role not in roles:
+                raise BusinessError(errors.FORBIDDEN)
+        return proceed()
+
+
+def standard_chain(authenticator) -> list[Interceptor]:
+    return [AccessLog(), ErrorFunnel(), Decode(), Authenticate(authenticator), Authorize()]

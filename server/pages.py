@@ -1,0 +1,75 @@
+"""The pages around the contract: the service list, Swagger UI and the health check."""
+
+import html
+import json
+import mimetypes
+from pathlib import Path
+
+import swagger_ui_bundle
+from werkzeug.wrappers import Response
+
+from server.registry import BoundFacade
+
+_ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+_ASSET_NAMES = frozenset(p.name for p in _ASSETS.iterdir() if p.suffix in (".js", ".css", ".png"))
+
+_DOCS = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>P2P platform API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/swagger-ui-standalone-preset.js"></script>
+<script src="/docs/init.js"></script>
+</body></html>
+"""
+
+_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: "StandaloneLayout", deepLinking: true});
+"""
+
+
+def service_list(facades: list[BoundFacade]) -> Response:
+    """CXF's service list: every facade with its operations and links to its contracts."""
+    rows = []
+    for f in facades:
+        name = html.escape(f.name)
+        ops = ", ".join(html.escape(o.name) for o in f.operations)
+        rows.append(
+            f"<tr><td><b>{name}</b><br><small>{html.escape(f.facade.doc())}</small></td>"
+            f"<td>{ops}</td>"
+            f'<td><a href="/services/{name}?wsdl">WSDL</a></td>'
+            f'<td><a href="/docs#/{name}">REST (Swagger UI)</a></td></tr>'
+        )
+    body = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Available services</title></head><body><h1>Available SOAP and REST services</h1>"
+        '<p>OpenAPI 3: <a href="/openapi.json">/openapi.json</a> &middot; '
+        'Swagger UI: <a href="/docs">/docs</a></p>'
+        '<table border="1" cellpadding="6"><tr><th>Facade</th><th>Operations</th>'
+        "<th>SOAP 1.1</th><th>REST</th></tr>" + "".join(rows) + "</table></body></html>"
+    )
+    return Response(body, mimetype="text/html")
+
+
+def docs(asset: str) -> Response:
+    """Swagger UI from the swagger-ui-bundle package: no CDN, these machines are offline."""
+    if asset in ("", "index.html"):
+        return Response(_DOCS, mimetype="text/html")
+    if asset == "init.js":
+        return Response(_INIT, mimetype="text/javascript")
+    if asset not in _ASSET_NAMES:
+        return Response("not found\n", 404, mimetype="text/plain")
+    content_type = mimetypes.guess_type(asset)[0] or "application/octet-stream"
+    response = Response((_ASSETS / asset).read_bytes(), mimetype=content_type)
+    response.cache_control.max_age = 86400
+    return response
+
+
+def health(database, cache) -> Response:
+    """Liveness is answering at all; readiness needs the database (the balancer stops
+    sending to a worker that answers 503). The cache is reported but not required."""
+    db_up = database.ping()
+    checks = {"database": "UP" if db_up else "DOWN", "cache": "UP" if cache.ping() else "DOWN"}
+    body = {"status": "UP" if db_up else "DOWN", "checks": checks}
+    return Response(json.dumps(body), 200 if db_up else 503, mimetype="application/json")

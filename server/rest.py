@@ -1,0 +1,176 @@
+"""JSON REST endpoint: resource paths under ``/api/v1`` with strict HTTP verbs.
+
+Routes are compiled from each operation's REST binding. Path parameters come from the path,
+the parameter named in ``Rest.body`` is the JSON body, and the rest come from the query
+string (GET, DELETE, or when a body parameter is named) or from the fields of the JSON body.
+"""
+
+import re
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from server import jsoncodec
+from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
+from server.proxy import Proxies
+from server.registry import BoundFacade, BoundOperation
+from service import errors
+from service.errors import BusinessError, invalid
+
+PREFIX = "/api/v1"
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def rule_path(op: BoundOperation) -> str:
+    return PREFIX + _PARAM.sub(r"<\1>", op.operation.rest.path)
+
+
+def openapi_path(op: BoundOperation) -> str:
+    return PREFIX + op.operation.rest.path
+
+
+def path_params(op: BoundOperation) -> set[str]:
+    return set(_PARAM.findall(op.operation.rest.path))
+
+
+def body_fields(op: BoundOperation):
+    """The parameters read from the JSON body's fields (not path, query, or the named body)."""
+    rest = op.operation.rest
+    if rest.method in ("GET", "DELETE") or rest.body:
+        return ()
+    return tuple(f for f in op.request.fields if f.name not in path_params(op))
+
+
+def query_fields(op: BoundOperation):
+    rest = op.operation.rest
+    if rest.method not in ("GET", "DELETE") and not rest.body:
+        return ()
+    skip = path_params(op) | {rest.body}
+    return tuple(f for f in op.request.fields if f.name not in skip)
+
+
+def error_response(e: BusinessError, rid: str, headers=()) -> Response:
+    body = jsoncodec.dumps({"code": e.code, "message": e.message, "requestId": rid})
+    return Response(
+        body,
+        e.error.status,
+        content_type="application/json",
+        headers=[("X-Request-Id", rid), *headers],
+    )
+
+
+def _bearer(request: Request) -> Credentials:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return Credentials()
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise BusinessError(errors.UNAUTHENTICATED, "use Authorization: Bearer <token>")
+    return Credentials(token=token.strip())
+
+
+class RestEndpoint:
+    def __init__(
+        self,
+        facades: list[BoundFacade],
+        dispatcher: Dispatcher,
+        proxies: Proxies,
+        max_body_bytes: int,
+    ):
+        rules = [
+            Rule(rule_path(op), methods=[op.operation.rest.method], endpoint=op)
+            for f in facades
+            for op in f.operations
+        ]
+        self._map = Map(rules, strict_slashes=False, merge_slashes=False)
+        self._dispatcher = dispatcher
+        self._proxies = proxies
+        self._max_body = max_body_bytes
+
+    def __call__(self, request: Request) -> Response:
+        rid = request_id(request.headers.get("X-Request-Id"))
+        allow: list[str] = []
+        inv = Invocation(
+            protocol="rest",
+            request_id=rid,
+            client_addr=self._proxies.client_addr(request.environ),
+            decode=lambda inv: self._decode(inv, request, allow),
+        )
+        try:
+            result = self._dispatcher.dispatch(inv)
+        except BusinessError as e:
+            return error_response(e, rid, [("Allow", ", ".join(allow))] if allow else ())
+        op = inv.operation
+        if op.result is None:
+            return Response(status=204, headers={"X-Request-Id": rid})
+        body = jsoncodec.dumps(jsoncodec.to_json(result, op.result.type))
+        return Response(
+            body,
+            op.operation.rest.status,
+            content_type="application/json",
+            headers={"X-Request-Id": rid},
+        )
+
+    def _decode(self, inv: Invocation, request: Request, allow: list[str]) -> None:
+        adapter = self._map.bind_to_environ(request.environ)
+        try:
+            op, path_values = adapter.match()
+        except MethodNotAllowed as e:
+            allow.extend(sorted(e.valid_methods or ()))
+            raise BusinessError(errors.METHOD_NOT_ALLOWED) from None
+        except NotFound:
+            raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource") from None
+        inv.operation = op
+        inv.credentials = _bearer(request)
+        args = {}
+        by_name = op.request.by_name
+        for name, text in path_values.items():
+            f = by_name[name]
+            args[f.attr] = jsoncodec.read_text(text, f, name)
+        for f in query_fields(op):
+            values = request.args.getlist(f.name)
+            if f.repeated:
+                args[f.attr] = [jsoncodec.read_text(v, f, f.name) for v in values]
+            elif len(values) > 1:
+                raise invalid(f.name, "appears more than once")
+            elif values:
+                args[f.attr] = jsoncodec.read_text(values[0], f, f.name)
+            elif f.required:
+                raise invalid(f.name, "is required")
+            else:
+                args[f.attr] = None
+        rest = op.operation.rest
+        fields = body_fields(op)
+        if rest.body or fields:
+            body = self._json_body(request)
+            if rest.body:
+                f = by_name[rest.body]
+                args[f.attr] = jsoncodec.read_field(body, f, rest.body)
+            else:
+                if not isinstance(body, dict):
+                    raise invalid("body", "must be a JSON object")
+                known = {f.name for f in fields}
+                for key in body:
+                    if key not in known:
+                        raise invalid(key, "is not a known field")
+                for f in fields:
+                    args[f.attr] = jsoncodec.read_field(body.get(f.name), f, f.name)
+        inv.args = args
+
+    def _json_body(self, request: Request):
+        if request.mimetype != "application/json":
+            raise BusinessError(
+                errors.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"
+            )
+        charset = request.mimetype_params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            raise BusinessError(errors.UNSUPPORTED_MEDIA_TYPE, "charset must be utf-8")
+        request.max_content_length = self._max_body
+        try:
+            body = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            raise BusinessError(errors.PAYLOAD_TOO_LARGE) from None
+        if not body.strip():
+            raise BusinessError(errors.MALFORMED_REQUEST, "the request body is empty")
+        return jsoncodec.parse(body)

@@ -1,0 +1,228 @@
+"""WSDL 1.1 for a facade: deterministic, in WS-I Basic Profile order, documented.
+
+Document/literal wrapped, as CXF writes it: each operation has a request element named after
+it and a response element ``<name>Response`` holding ``return``; every operation may fail with
+the typed ``BusinessFault`` (its data inside ``<detail>``) and accepts the ``AuthToken`` header.
+Required fields carry minOccurs="1" and nothing is nillable. The document is built once per
+facade; only the soap:address differs per caller, filled in by :meth:`Wsdl.render`.
+"""
+
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+from facade.types import COMMON_NS, AuthToken, BusinessFault
+from server.binding import XS, Complex, Simple, describe
+from server.registry import BoundFacade
+from service.errors import CATALOGUE
+
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
+_ADDRESS = "urn:p2p:address-placeholder"
+
+AUTH_DOC = (
+    "Authentication: send the token from MemberFacade.login in the AuthToken SOAP header, or a "
+    "WS-Security UsernameToken (wsse:Security/wsse:UsernameToken with the member's mobile "
+    "number and a PasswordText password, over HTTPS only). Operations that name no roles are "
+    "public."
+)
+
+
+def _prefix(ns: str, tns: str) -> str:
+    return "tns" if ns == tns else ns.rstrip("/").rsplit("/", 1)[-1]
+
+
+class _Types:
+    """Collects the complex and named simple types a facade uses, by namespace."""
+
+    def __init__(self):
+        self.complex: dict[str, dict[str, Complex]] = {}
+        self.simple: dict[str, dict[str, Simple]] = {}
+
+    def add(self, t) -> None:
+        if isinstance(t, Simple):
+            if t.name:
+                self.simple.setdefault(t.namespace, {})[t.name] = t
+            return
+        known = self.complex.setdefault(t.namespace, {})
+        if t.name in known:
+            return
+        known[t.name] = t
+        for f in t.fields:
+            self.add(f.type)
+
+    def namespaces(self) -> list[str]:
+        return sorted(set(self.complex) | set(self.simple))
+
+
+def _doc(parent, text: str, ns: str = XS) -> None:
+    if not text:
+        return
+    if ns == XS:
+        annotation = etree.SubElement(parent, f"{{{XS}}}annotation")
+        etree.SubElement(annotation, f"{{{XS}}}documentation").text = text
+    else:
+        etree.SubElement(parent, f"{{{WSDL}}}documentation").text = text
+
+
+def _facets(restriction, t: Simple) -> None:
+    facets = [
+        ("minLength", t.min_len),
+        ("maxLength", t.max_len),
+        ("pattern", t.pattern),
+        ("totalDigits", t.total_digits),
+        ("fractionDigits", t.fraction_digits),
+        ("minInclusive", t.ge),
+        ("maxInclusive", t.le),
+    ]
+    for value in t.values:
+        etree.SubElement(restriction, f"{{{XS}}}enumeration", value=value)
+    for name, value in facets:
+        if value is not None:
+            etree.SubElement(restriction, f"{{{XS}}}{name}", value=str(value))
+
+
+def _has_facets(t: Simple) -> bool:
+    return any(
+        v is not None
+        for v in (t.min_len, t.max_len, t.pattern, t.total_digits, t.fraction_digits, t.ge, t.le)
+    )
+
+
+class _Writer:
+    def __init__(self, tns: str):
+        self.tns = tns
+
+    def qname(self, ns: str, name: str) -> str:
+        return f"{_prefix(ns, self.tns)}:{name}"
+
+    def element(self, parent, f) -> None:
+        e = etree.SubElement(parent, f"{{{XS}}}element", name=f.name)
+        e.set("minOccurs", "1" if f.required else "0")
+        if f.repeated:
+            e.set("maxOccurs", "unbounded")
+        _doc(e, f.doc)
+        t = f.type
+        if isinstance(t, Complex) or t.name:
+            e.set("type", self.qname(t.namespace, t.name))
+        elif _has_facets(t):
+            simple = etree.SubElement(e, f"{{{XS}}}simpleType")
+            _facets(etree.SubElement(simple, f"{{{XS}}}restriction", base=f"xs:{t.xsd_base}"), t)
+        else:
+            e.set("type", f"xs:{t.xsd_base}")
+
+    def complex_type(self, schema, t: Complex) -> None:
+        ct = etree.SubElement(schema, f"{{{XS}}}complexType", name=t.name)
+        _doc(ct, t.doc)
+        sequence = etree.SubElement(ct, f"{{{XS}}}sequence")
+        for f in t.fields:
+            self.element(sequence, f)
+
+    def simple_type(self, schema, t: Simple) -> None:
+        st = etree.SubElement(schema, f"{{{XS}}}simpleType", name=t.name)
+        _facets(etree.SubElement(st, f"{{{XS}}}restriction", base=f"xs:{t.xsd_base}"), t)
+
+
+class Wsdl:
+    """The WSDL of one bound facade."""
+
+    def __init__(self, bound: BoundFacade):
+        self._template = self._build(bound)
+
+    def render(self, base_url: str, path: str) -> bytes:
+        return self._template.replace(_ADDRESS.encode(), escape(base_url + path).encode())
+
+    @staticmethod
+    def _build(bound: BoundFacade) -> bytes:
+        tns = bound.facade.namespace
+        name = bound.name
+        fault, header = describe(BusinessFault), describe(AuthToken)
+        types = _Types()
+        wrappers = []
+        for op in bound.operations:
+            wrappers += [op.request, op.response]
+            for f in op.request.fields + op.response.fields:
+                types.add(f.type)
+        types.add(fault)
+        types.add(header)
+        namespaces = sorted(set(types.namespaces()) | {tns})
+        nsmap = {"wsdl": WSDL, "soap": SOAP, "xs": XS}
+        nsmap.update({_prefix(ns, tns): ns for ns in namespaces})
+        w = _Writer(tns)
+
+        root = etree.Element(f"{{{WSDL}}}definitions", nsmap=nsmap, name=name, targetNamespace=tns)
+        codes = ", ".join(sorted(CATALOGUE))
+        _doc(root, f"{bound.facade.doc()}\n\n{AUTH_DOC}\n\nBusinessFault codes: {codes}.", WSDL)
+
+        # types
+        types_el = etree.SubElement(root, f"{{{WSDL}}}types")
+        for ns in namespaces:
+            schema = etree.SubElement(
+                types_el, f"{{{XS}}}schema", targetNamespace=ns, elementFormDefault="qualified"
+            )
+            for other in namespaces:
+                if other != ns:
+                    etree.SubElement(schema, f"{{{XS}}}import", namespace=other)
+            for t in sorted(types.simple.get(ns, {}).values(), key=lambda t: t.name):
+                w.simple_type(schema, t)
+            for t in sorted(types.complex.get(ns, {}).values(), key=lambda t: t.name):
+                w.complex_type(schema, t)
+            if ns == tns:
+                for t in wrappers:
+                    w.complex_type(schema, t)
+                for t in wrappers:
+                    etree.SubElement(schema, f"{{{XS}}}element", name=t.name, type=f"tns:{t.name}")
+            if ns == COMMON_NS:
+                for t in (fault, header):
+                    etree.SubElement(
+                        schema, f"{{{XS}}}element", name=t.name, type=w.qname(ns, t.name)
+                    )
+
+        # messages
+        def message(msg_name: str, part: str, element: str) -> None:
+            m = etree.SubElement(root, f"{{{WSDL}}}message", name=msg_name)
+            etree.SubElement(m, f"{{{WSDL}}}part", name=part, element=element)
+
+        for op in bound.operations:
+            message(op.request.name, "parameters", f"tns:{op.request.name}")
+            message(op.response.name, "parameters", f"tns:{op.response.name}")
+        message(fault.name, "fault", w.qname(COMMON_NS, fault.name))
+        message(header.name, "auth", w.qname(COMMON_NS, header.name))
+
+        # portType
+        port_type = etree.SubElement(root, f"{{{WSDL}}}portType", name=name)
+        for op in bound.operations:
+            o = etree.SubElement(port_type, f"{{{WSDL}}}operation", name=op.name)
+            roles = "public" if op.roles is None else "roles: " + ", ".join(sorted(op.roles))
+            deprecated = "Deprecated. " if op.operation.deprecated else ""
+            _doc(o, f"{deprecated}{op.operation.doc} ({roles})", WSDL)
+            etree.SubElement(o, f"{{{WSDL}}}input", message=f"tns:{op.request.name}")
+            etree.SubElement(o, f"{{{WSDL}}}output", message=f"tns:{op.response.name}")
+            etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name, message=f"tns:{fault.name}")
+
+        # binding
+        binding = etree.SubElement(
+            root, f"{{{WSDL}}}binding", name=f"{name}SoapBinding", type=f"tns:{name}"
+        )
+        etree.SubElement(binding, f"{{{SOAP}}}binding", style="document", transport=HTTP_TRANSPORT)
+        for op in bound.operations:
+            o = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op.name)
+            etree.SubElement(o, f"{{{SOAP}}}operation", soapAction="", style="document")
+            i = etree.SubElement(o, f"{{{WSDL}}}input")
+            etree.SubElement(i, f"{{{SOAP}}}body", use="literal")
+            etree.SubElement(
+                i, f"{{{SOAP}}}header", message=f"tns:{header.name}", part="auth", use="literal"
+            )
+            out = etree.SubElement(o, f"{{{WSDL}}}output")
+            etree.SubElement(out, f"{{{SOAP}}}body", use="literal")
+            fl = etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name)
+            etree.SubElement(fl, f"{{{SOAP}}}fault", name=fault.name, use="literal")
+
+        # service
+        service = etree.SubElement(root, f"{{{WSDL}}}service", name=f"{name}Service")
+        port = etree.SubElement(
+            service, f"{{{WSDL}}}port", name=f"{name}Port", binding=f"tns:{name}SoapBinding"
+        )
+        etree.SubElement(port, f"{{{SOAP}}}address", location=_ADDRESS)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

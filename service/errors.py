@@ -1,0 +1,87 @@
+"""The one catalogue of error codes, and the one exception type that carries them.
+
+Every error a caller can see is listed here with a stable code, an HTTP status for REST and
+whether it is the caller's fault (SOAP faultcode Client) or ours (Server).
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    status: int
+    message: str
+
+    @property
+    def client(self) -> bool:
+        return self.status < 500
+
+
+def _codes(*codes: ErrorCode) -> dict[str, ErrorCode]:
+    return {c.code: c for c in codes}
+
+
+MALFORMED_REQUEST = ErrorCode("MALFORMED_REQUEST", 400, "The request could not be read.")
+VALIDATION_FAILED = ErrorCode("VALIDATION_FAILED", 400, "A field is missing or invalid.")
+UNAUTHENTICATED = ErrorCode("UNAUTHENTICATED", 401, "Log in first: no valid credentials.")
+FORBIDDEN = ErrorCode("FORBIDDEN", 403, "The caller may not do this.")
+UNKNOWN_OPERATION = ErrorCode("UNKNOWN_OPERATION", 404, "No such operation or resource.")
+METHOD_NOT_ALLOWED = ErrorCode("METHOD_NOT_ALLOWED", 405, "This HTTP method is not allowed.")
+PAYLOAD_TOO_LARGE = ErrorCode("PAYLOAD_TOO_LARGE", 413, "The request body is too large.")
+UNSUPPORTED_MEDIA_TYPE = ErrorCode(
+    "UNSUPPORTED_MEDIA_TYPE", 415, "The request's Content-Type is not accepted."
+)
+INTERNAL_ERROR = ErrorCode("INTERNAL_ERROR", 500, "Internal error; quote the request id.")
+SERVICE_UNAVAILABLE = ErrorCode(
+    "SERVICE_UNAVAILABLE", 503, "Temporarily unavailable; try again later."
+)
+LOGIN_FAILED = ErrorCode("LOGIN_FAILED", 401, "Wrong mobile number or password.")
+MOBILE_TAKEN = ErrorCode("MOBILE_TAKEN", 409, "This mobile number is already registered.")
+MEMBER_NOT_FOUND = ErrorCode("MEMBER_NOT_FOUND", 404, "No such member.")
+NOT_A_BORROWER = ErrorCode("NOT_A_BORROWER", 422, "The member is not a borrower.")
+LOAN_NOT_FOUND = ErrorCode("LOAN_NOT_FOUND", 404, "No such listing.")
+LOAN_STATE_INVALID = ErrorCode(
+    "LOAN_STATE_INVALID", 409, "The listing's status does not allow this."
+)
+CONCURRENT_UPDATE = ErrorCode(
+    "CONCURRENT_UPDATE", 409, "Someone else changed this at the same time; reload and retry."
+)
+
+CATALOGUE = _codes(
+    MALFORMED_REQUEST,
+    VALIDATION_FAILED,
+    UNAUTHENTICATED,
+    FORBIDDEN,
+    UNKNOWN_OPERATION,
+    METHOD_NOT_ALLOWED,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    INTERNAL_ERROR,
+    SERVICE_UNAVAILABLE,
+    LOGIN_FAILED,
+    MOBILE_TAKEN,
+    MEMBER_NOT_FOUND,
+    NOT_A_BORROWER,
+    LOAN_NOT_FOUND,
+    LOAN_STATE_INVALID,
+    CONCURRENT_UPDATE,
+)
+
+
+class BusinessError(Exception):
+    """An error the caller is told about: a catalogue entry and, optionally, a precise message."""
+
+    def __init__(self, error: ErrorCode, message: str | None = None):
+        super().__init__(message or error.message)
+        self.error = error
+        self.message = message or error.message
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+
+def invalid(field: str, problem: str) -> BusinessError:
+    """A VALIDATION_FAILED error that names the field, as ``field: problem``."""
+    return BusinessError(VALIDATION_FAILED, f"{field}: {problem}")

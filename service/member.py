@@ -1,0 +1,131 @@
+"""Members: registration, login, logout, and the authentication every call relies on."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from dao.member import MemberEntity, MemberRepository
+from service import errors
+from service.errors import BusinessError, invalid
+from service.mapping import to_vo
+from service.security import Passwords, Principal, Tokens, mask_mobile
+from service.transaction import transactional
+
+SELF_SERVICE_ROLES = ("INVESTOR", "BORROWER")
+_MOBILE = re.compile(r"1[3-9]\d{9}\Z")
+
+
+@dataclass(frozen=True)
+class RegisterRequest:
+    mobile: str
+    password: str
+    role: str
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    mobile: str
+    password: str
+
+
+@dataclass(frozen=True)
+class MemberVo:
+    member_id: int
+    mobile: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenVo:
+    token: str
+    expires_in: int
+    member_id: int
+    role: str
+
+
+def _check_mobile(mobile: str) -> None:
+    if not _MOBILE.match(mobile):
+        raise invalid("mobile", "must be an 11-digit mainland mobile number")
+
+
+def _check_password(password: str) -> None:
+    if not 8 <= len(password) <= 64:
+        raise invalid("password", "must have 8 to 64 characters")
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
+        raise invalid("password", "must contain a letter and a digit")
+
+
+def _member_vo(entity: MemberEntity) -> MemberVo:
+    return to_vo(MemberVo, entity, member_id=entity.id, mobile=mask_mobile(entity.mobile))
+
+
+class MemberService:
+    def __init__(self, tx, passwords: Passwords, tokens: Tokens):
+        self.tx = tx
+        self._passwords = passwords
+        self._tokens = tokens
+        self._members = MemberRepository(tx.session)
+
+    def register(self, request: RegisterRequest) -> MemberVo:
+        if request.role not in SELF_SERVICE_ROLES:
+            raise invalid("role", "must be INVESTOR or BORROWER")
+        return self._create(request.mobile, request.password, request.role)
+
+    def create_operator(self, mobile: str, password: str) -> MemberVo:
+        """An operator account; only the ``p2p create-operator`` command calls this."""
+        return self._create(mobile, password, "OPERATOR")
+
+    def _create(self, mobile: str, password: str, role: str) -> MemberVo:
+        _check_mobile(mobile)
+        _check_password(password)
+        # Hash outside the transaction: it is slow on purpose and holds no lock.
+        password_hash = self._passwords.hash(password)
+        return self._insert(mobile, password_hash, role)
+
+    @transactional
+    def _insert(self, mobile: str, password_hash: str, role: str) -> MemberVo:
+        if self._members.find_by_mobile(mobile) is not None:
+            raise BusinessError(errors.MOBILE_TAKEN)
+        try:
+            entity = self._members.add(
+                MemberEntity(mobile=mobile, password_hash=password_hash, role=role)
+            )
+        except IntegrityError:  # a concurrent registration of the same number won the race
+            raise BusinessError(errors.MOBILE_TAKEN) from None
+        return _member_vo(entity)
+
+    def login(self, request: LoginRequest) -> TokenVo:
+        principal = self._verify(request.mobile, request.password, errors.LOGIN_FAILED)
+        token = self._tokens.issue(principal.member_id, principal.role)
+        return TokenVo(token, self._tokens.ttl_seconds, principal.member_id, principal.role)
+
+    def logout(self, caller: Principal) -> None:
+        if caller.token:
+            self._tokens.revoke(caller.token)
+
+    # -- authentication, for the dispatcher ---------------------------------------------
+    def authenticate_token(self, token: str) -> Principal:
+        principal = self._tokens.resolve(token)
+        if principal is None:
+            raise BusinessError(errors.UNAUTHENTICATED, "the token is invalid or has expired")
+        return principal
+
+    def authenticate_password(self, mobile: str, password: str) -> Principal:
+        return self._verify(mobile, password, errors.UNAUTHENTICATED)
+
+    def _verify(self, mobile: str, password: str, failure) -> Principal:
+        found = self._find_active(mobile)
+        stored_hash = found[2] if found else None
+        if not self._passwords.verify(stored_hash, password) or found is None:
+            raise BusinessError(failure)
+        return Principal(member_id=found[0], role=found[1])
+
+    @transactional(read_only=True)
+    def _find_active(self, mobile: str) -> tuple[int, str, str] | None:
+        entity = self._members.find_by_mobile(mobile)
+        if entity is None or entity.status != "ACTIVE":
+            return None
+        return entity.id, entity.role, entity.password_hash
