@@ -1,0 +1,43 @@
+# The two commands a new user needs: `make run` and `make test`. `make help` lists the rest.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+STAMP  := $(VENV)/.installed-$(shell cat setup.cfg | cksum | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format contracts bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "Python 3.11 is required (spyne 2.14 does not import on 3.12); set PYTHON=..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,mysql]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP) ## Start the platform on 127.0.0.1:$(PORT) with SQLite and an in-process cache
+	$(BIN)/p2p migrate
+	PORT=$(PORT) $(BIN)/p2p serve
+
+test: $(STAMP) ## Run the whole test suite (P2P_TEST_DATABASE_URL / P2P_TEST_REDIS_URL for MariaDB and Redis)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format .
+
+contracts: $(STAMP) ## Regenerate wsdl/ and swagger/ from the code
+	P2P_ENV=test $(BIN)/p2p export-contracts
+
+bench: $(STAMP) ## Measure getLoan over REST and SOAP against a bare werkzeug endpoint
+	$(BIN)/python bench/getloan.py
+
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,140 @@
+"""The ``p2p`` command: serve, migrate, export-contracts, create-operator.
+
+Settings come from conf/ and the environment exactly as for the server; ``--set key=value``
+overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``).
+"""
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from conf import ConfigError, load_settings
+from dao import migrate
+from server.app import create_app, create_platform, openapi_document
+from server.openapi import render
+from server.wsdl import Wsdl
+from service.errors import BusinessError
+from service.member import MemberService
+
+log = logging.getLogger("p2p")
+
+
+def _settings(args):
+    overrides = {}
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(item, "--set takes key=value")
+        overrides[key.strip()] = value
+    return load_settings(os.environ, overrides)
+
+
+def _sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite file, so the embedded default needs no set-up."""
+    if url.startswith("sqlite:///") and url != "sqlite://":
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_serve(args, settings) -> int:
+    import waitress
+
+    app = create_app(settings)
+    server = settings.server
+    log.info("starting with %s", settings.describe())
+    waitress.serve(app, host=server.host, port=server.port, threads=server.threads, ident="p2p",
+                   max_request_body_size=server.max_body_bytes + 1)
+    return 0
+
+
+def cmd_migrate(args, settings) -> int:
+    url = settings.database.url
+    _sqlite_dir(url)
+    if args.downgrade:
+        migrate.downgrade(url, args.downgrade)
+    else:
+        migrate.upgrade(url, args.revision)
+    print(f"database at revision {migrate.current(url) or 'base'}")
+    return 0
+
+
+def export_contracts(settings, out: Path) -> list[Path]:
+    """Write wsdl/<Facade>.wsdl and swagger/openapi.json as the code generates them."""
+    platform = create_platform(settings)
+    try:
+        base = settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
+        written = []
+        (out / "wsdl").mkdir(parents=True, exist_ok=True)
+        (out / "swagger").mkdir(parents=True, exist_ok=True)
+        for bound in platform.facades:
+            path = out / "wsdl" / f"{bound.name}.wsdl"
+            path.write_bytes(Wsdl(bound).render(base, f"/services/{bound.name}"))
+            written.append(path)
+        path = out / "swagger" / "openapi.json"
+        path.write_bytes(render(openapi_document(platform)))
+        written.append(path)
+        return written
+    finally:
+        platform.close()
+
+
+def cmd_export_contracts(args, settings) -> int:
+    for path in export_contracts(settings, Path(args.out)):
+        print(path)
+    return 0
+
+
+def cmd_create_operator(args, settings) -> int:
+    platform = create_platform(settings)
+    try:
+        member = platform.service(MemberService).create_operator(args.mobile, args.password)
+    except BusinessError as e:
+        print(f"error: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    finally:
+        platform.close()
+    print(f"operator {member.member_id} created ({member.mobile})")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="p2p", description="The P2P lending platform.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, fn, help_text):
+        c = sub.add_parser(name, help=help_text, description=help_text)
+        c.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a setting, e.g. database.url=sqlite:///var/p2p.db")
+        c.set_defaults(fn=fn)
+        return c
+
+    command("serve", cmd_serve, "Serve SOAP and REST with waitress (host, port from settings).")
+    m = command("migrate", cmd_migrate, "Upgrade the database schema (or downgrade it).")
+    m.add_argument("--revision", default="head", help="target revision (default head)")
+    m.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead")
+    e = command("export-contracts", cmd_export_contracts,
+                "Write wsdl/*.wsdl and swagger/openapi.json from the code.")
+    e.add_argument("--out", default=".", help="folder holding wsdl/ and swagger/ (default .)")
+    o = command("create-operator", cmd_create_operator, "Create an operator account.")
+    o.add_argument("--mobile", required=True, help="the operator's mobile number (login name)")
+    o.add_argument("--password", required=True, help="8-64 characters, a letter and a digit")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.logging.level,
+        format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s",
+    )
+    return args.fn(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
