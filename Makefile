@@ -3,7 +3,10 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
-STAMP  := $(VENV)/.installed-$(shell cat setup.cfg | cksum | cut -d' ' -f1)
+SUM    := $(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+# The MySQL driver (mysqlclient) compiles against the MariaDB client headers: the test
+# environment takes it when they are installed; without them the MariaDB tests are skipped.
+MYSQL  := $(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint format contracts bench clean
@@ -11,32 +14,38 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.cfg | cksum | cut -d' ' -f1)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): setup.cfg
+$(VENV)/.base-$(SUM):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 	  { echo "Python 3.11 is required (spyne 2.14 does not import on 3.12); set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,mysql]'
-	@rm -f $(VENV)/.installed-* && touch $@
+	$(BIN)/pip install --quiet -e .
+	@rm -f $(VENV)/.base-* && touch $@
 
-run: $(STAMP) ## Start the platform on 127.0.0.1:$(PORT) with SQLite and an in-process cache
+$(VENV)/.test$(MYSQL)-$(SUM): $(VENV)/.base-$(SUM)
+	$(BIN)/pip install --quiet -e '.[test$(MYSQL)]'
+	@rm -f $(VENV)/.test-* $(VENV)/.test,* && touch $@
+
+TESTENV := $(VENV)/.test$(MYSQL)-$(SUM)
+
+run: $(VENV)/.base-$(SUM) ## Start the platform on 127.0.0.1:$(PORT) with SQLite and an in-process cache
 	$(BIN)/p2p migrate
 	PORT=$(PORT) $(BIN)/p2p serve
 
-test: $(STAMP) ## Run the whole test suite (P2P_TEST_DATABASE_URL / P2P_TEST_REDIS_URL for MariaDB and Redis)
+test: $(TESTENV) ## Run the whole test suite (P2P_TEST_DATABASE_URL / P2P_TEST_REDIS_URL for MariaDB and Redis)
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(TESTENV) ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP) ## Format the code with ruff
+format: $(TESTENV) ## Format the code with ruff
 	$(BIN)/ruff format .
 
-contracts: $(STAMP) ## Regenerate wsdl/ and swagger/ from the code
+contracts: $(TESTENV) ## Regenerate wsdl/ and swagger/ from the code
 	P2P_ENV=test $(BIN)/p2p export-contracts
 
-bench: $(STAMP) ## Measure getLoan over REST and SOAP against a bare werkzeug endpoint
+bench: $(TESTENV) ## Measure getLoan over REST and SOAP against a bare werkzeug endpoint
 	$(BIN)/python bench/getloan.py
 
 clean: ## Remove the virtualenv and local data
