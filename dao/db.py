@@ -1,0 +1,220 @@
+"""The pooled engine: connection pool, per-dialect session setup and slow-SQL logging.
+
+Built by the composition root from settings; nothing here connects at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+
+# Connection execution option read by the "begin" event: a truthy value marks the
+# transaction about to begin as read-only (see Database).
+READ_ONLY_OPTION = "p2p_read_only"
+
+_slow_log = logging.getLogger("dao.sql.slow")
+_START_KEY = "p2p_sql_start"
+_RESET_KEY = "p2p_reset_read_only"
+_STATEMENT_LIMIT = 500
+_SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class Database:
+    """One pooled engine and its session factory, for SQLite or MySQL/MariaDB.
+
+    SQLite (``sqlite:////path/file.db``, or ``sqlite://`` in memory on one shared
+    connection, for quick tests only: see ``single_connection``): foreign keys on, WAL
+    journal, 5 s busy timeout. The driver's own transaction handling is turned off and
+    the "begin" event emits BEGIN itself (SQLAlchemy's documented recipe), so SAVEPOINT
+    works. A transaction that may
+    write starts with ``BEGIN IMMEDIATE``, so concurrent writers queue on the busy
+    timeout instead of failing when a read lock is upgraded; a read-only one starts
+    with plain ``BEGIN``.
+
+    MySQL/MariaDB (``mysql+mysqldb://``): pre-ping, the configured pool sizes,
+    utf8mb4, READ COMMITTED by default.
+
+    Read-only: a connection whose execution options carry ``READ_ONLY_OPTION``
+    (``conn.execution_options(p2p_read_only=True)``, which is what the transaction
+    manager passes to ``Session.connection``) makes the database refuse writes for
+    the transaction that begins on it: ``SET TRANSACTION READ ONLY`` on MySQL (``SET
+    SESSION TRANSACTION READ ONLY`` in AUTOCOMMIT mode), ``PRAGMA query_only=ON`` on
+    SQLite. Session-wide settings are undone when the connection returns to the pool.
+
+    Slow SQL: every cursor execution taking ``slow_sql_ms`` or more (0 logs every
+    statement) is logged at WARNING on ``dao.sql.slow`` with its text, cut to 500
+    characters, and the milliseconds; never the parameters, which carry personal data.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        pool_timeout: float = 10.0,
+        pool_recycle: int = 1800,
+        echo: bool = False,
+        slow_sql_ms: int = 200,
+    ) -> None:
+        parsed = make_url(url)
+        self.dialect_name: str = parsed.get_backend_name()
+        self.slow_sql_ms = slow_sql_ms
+        if self.dialect_name == "sqlite":
+            self.engine: Engine = _sqlite_engine(
+                parsed,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+            )
+        elif self.dialect_name == "mysql":
+            self.engine = create_engine(
+                parsed,
+                echo=echo,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+                pool_recycle=pool_recycle,
+                isolation_level="READ COMMITTED",
+                connect_args={"charset": "utf8mb4"},
+            )
+        else:
+            raise ValueError(f"unsupported database: {self.dialect_name!r} (sqlite or mysql)")
+        event.listen(self.engine, "begin", self._on_begin)
+        event.listen(self.engine, "checkin", self._on_checkin)
+        event.listen(self.engine, "before_cursor_execute", _before_execute)
+        event.listen(self.engine, "after_cursor_execute", self._after_execute)
+        self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, s: Any) -> Database:
+        """Build from an object with url, pool_size, max_overflow, pool_timeout,
+        pool_recycle, echo and slow_sql_ms attributes (conf's DatabaseSettings)."""
+        return cls(
+            s.url,
+            pool_size=s.pool_size,
+            max_overflow=s.max_overflow,
+            pool_timeout=s.pool_timeout,
+            pool_recycle=s.pool_recycle,
+            echo=s.echo,
+            slow_sql_ms=s.slow_sql_ms,
+        )
+
+    @property
+    def single_connection(self) -> bool:
+        """True for in-memory SQLite: one shared connection, so no transaction can be
+        suspended (REQUIRES_NEW, NOT_SUPPORTED) while another is open."""
+        return isinstance(self.engine.pool, StaticPool)
+
+    @property
+    def single_writer(self) -> bool:
+        """True when the database admits one writing transaction at a time (SQLite)."""
+        return self.dialect_name == "sqlite"
+
+    def ping(self) -> bool:
+        """``SELECT 1`` on a pooled connection; False on any database error (readiness)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{READ_ONLY_OPTION: True}).exec_driver_sql("SELECT 1")
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def dispose(self) -> None:
+        """Close every pooled connection (shutdown, or after a fork)."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url!r})"
+
+    # -- events -------------------------------------------------------------
+
+    def _on_begin(self, conn: Connection) -> None:
+        options = conn.get_execution_options()
+        autocommit = options.get("isolation_level") == "AUTOCOMMIT"
+        read_only = bool(options.get(READ_ONLY_OPTION))
+        if self.dialect_name == "sqlite":
+            dbapi_conn = conn.connection.dbapi_connection
+            # SQLAlchemy's isolation-level reset hands control back to the driver;
+            # take it again before every transaction.
+            dbapi_conn.isolation_level = None
+            if read_only:
+                conn.exec_driver_sql("PRAGMA query_only=ON")
+                conn.connection.info[_RESET_KEY] = "PRAGMA query_only=OFF"
+            if not autocommit:
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        elif read_only:
+            if autocommit:
+                conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
+                conn.connection.info[_RESET_KEY] = "SET SESSION TRANSACTION READ WRITE"
+            else:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    def _on_checkin(self, dbapi_conn: Any, record: Any) -> None:
+        reset = record.info.pop(_RESET_KEY, None)
+        if dbapi_conn is None:
+            return
+        if reset is not None:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute(reset)
+            finally:
+                cursor.close()
+        if self.dialect_name == "sqlite":
+            dbapi_conn.isolation_level = None
+
+    def _after_execute(self, conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+        started = conn.info.pop(_START_KEY, None)
+        if started is None:
+            return
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        if elapsed_ms >= self.slow_sql_ms:
+            _slow_log.warning("slow SQL (%.1f ms): %s", elapsed_ms, statement[:_STATEMENT_LIMIT])
+
+
+def _before_execute(conn: Connection, *_: Any) -> None:
+    # One statement at a time runs on a connection, so one slot is enough; a failed
+    # statement leaves a stale value that the next execution overwrites.
+    conn.info[_START_KEY] = time.perf_counter()
+
+
+def _sqlite_engine(
+    url: URL, *, echo: bool, pool_size: int, max_overflow: int, pool_timeout: float
+) -> Engine:
+    in_memory = url.database in (None, "", ":memory:")
+    if in_memory:
+        engine = create_engine(
+            url, echo=echo, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        engine = create_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            connect_args={"check_same_thread": False},
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see Database)
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+        finally:
+            cursor.close()
+
+    return engine

@@ -1,0 +1,1 @@
+"""Business logic: protocol-free services returning immutable value objects."""

@@ -1,0 +1,63 @@
+"""Shared fixtures: a Database on a SQLite file, one on MariaDB, and `database` yielding each.
+
+MariaDB tests need P2P_TEST_DATABASE_URL (e.g. mysql+mysqldb://root@127.0.0.1:3306/p2p_test);
+the database is created when missing. Without the variable they are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+from dao.db import Database
+
+MYSQL_URL_VARIABLE = "P2P_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> URL:
+    """The MariaDB test database's URL, its database created if missing; skips when unset."""
+    raw = os.environ.get(MYSQL_URL_VARIABLE)
+    if not raw:
+        pytest.skip(f"MariaDB tests need {MYSQL_URL_VARIABLE}=mysql+mysqldb://...")
+    url = make_url(raw)
+    name = url.database or ""
+    if url.get_backend_name() != "mysql" or not name.startswith("p2p_test"):
+        pytest.fail(f"{MYSQL_URL_VARIABLE} must be a mysql URL of a database named p2p_test*")
+    server = create_engine(url.set(database=""), poolclass=NullPool)
+    try:
+        with server.connect() as conn:
+            conn.exec_driver_sql(
+                f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
+                "COLLATE utf8mb4_unicode_ci"
+            )
+    finally:
+        server.dispose()
+    return url
+
+
+@pytest.fixture
+def sqlite_database(tmp_path) -> Iterator[Database]:
+    """A Database on a fresh SQLite file in tmp_path."""
+    db = Database(f"sqlite:///{tmp_path / 'p2p.db'}", pool_size=5, max_overflow=5)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def mysql_database(mysql_url: URL) -> Iterator[Database]:
+    """A Database on the MariaDB test database (tests using it carry the mysql marker)."""
+    db = Database(mysql_url.render_as_string(hide_password=False), pool_size=5, max_overflow=5)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def database(request: pytest.FixtureRequest) -> Database:
+    """Each engine in turn: the test runs once on SQLite and once on MariaDB."""
+    return request.getfixturevalue(f"{request.param}_database")
