@@ -19,11 +19,11 @@ $(VENV)/.base-$(SUM):
 	  { echo "Python 3.11 is required (spyne 2.14 does not import on 3.12); set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e . --config-settings editable_mode=compat
 	@rm -f $(VENV)/.base-* && touch $@
 
 $(VENV)/.test$(MYSQL)-$(SUM): $(VENV)/.base-$(SUM)
-	$(BIN)/pip install --quiet -e '.[test$(MYSQL)]'
+	$(BIN)/pip install --quiet -e '.[test$(MYSQL)]' --config-settings editable_mode=compat
 	@rm -f $(VENV)/.test-* $(VENV)/.test,* && touch $@
 
 TESTENV := $(VENV)/.test$(MYSQL)-$(SUM)

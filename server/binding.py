@@ -68,7 +68,7 @@ class Simple:
                 raise InvalidValue("must be a decimal number such as 1000.00")
             return self._check_number(Decimal(text))
         if k in ("long", "int"):
-            if not _INTEGER_TEXT.match(text):
+            if not _INTEGER_TEXT.match(text) or len(text) > 100:  # int() refuses 4300+ digits
                 raise InvalidValue("must be a whole number")
             return self._check_number(int(text))
         if k == "boolean":
@@ -127,9 +127,15 @@ class Simple:
         if isinstance(value, Decimal):
             if not value.is_finite():
                 raise InvalidValue("must be a finite number")
-            _, digits, exponent = value.normalize().as_tuple()
+            # Count significant digits exactly: normalize() would round to the context's
+            # precision (hiding decimals) and raise Overflow on a huge exponent.
+            _, digits, exponent = value.as_tuple()
+            significant = "".join(map(str, digits)).rstrip("0")
+            exponent += len(digits) - len(significant)
+            if not significant:
+                significant, exponent = "0", 0
             fraction = max(0, -exponent)
-            whole = max(0, len(digits) + exponent)
+            whole = max(0, len(significant) + exponent)
             if self.fraction_digits is not None and fraction > self.fraction_digits:
                 raise InvalidValue(f"must have at most {self.fraction_digits} decimal places")
             if self.total_digits is not None and whole + fraction > self.total_digits:

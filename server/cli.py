@@ -43,8 +43,11 @@ def cmd_serve(args, settings) -> int:
     app = create_app(settings)
     server = settings.server
     log.info("starting with %s", settings.describe())
+    # waitress answers a body at or above its own limit with a plain-text 413 before the app
+    # sees it; leave headroom so a body over max_body_bytes gets the contract's 413 (JSON
+    # error, SOAP Fault) from the app, and keep a hard ceiling on what waitress buffers.
     waitress.serve(app, host=server.host, port=server.port, threads=server.threads, ident="p2p",
-                   max_request_body_size=server.max_body_bytes + 1)
+                   max_request_body_size=server.max_body_bytes * 4)
     return 0
 
 
