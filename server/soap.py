@@ -31,8 +31,16 @@ PASSWORD_TEXT = _UT_PROFILE + "#PasswordText"
 _UNDERSTOOD = {f"{{{WSSE}}}Security", f"{{{COMMON_NS}}}AuthToken"}
 
 
+class _NoExternal(etree.Resolver):
+    """Opens nothing a document names: libxml2 reads a local external DTD or parameter entity
+    (``SYSTEM "file:///dev/stdin"`` blocks a worker) even with load_dtd=False."""
+
+    def resolve(self, url, pubid, context):
+        return self.resolve_string("", context)
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
+    parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -42,6 +50,8 @@ def _parser() -> etree.XMLParser:
         remove_pis=True,
         collect_ids=False,
     )
+    parser.resolvers.add(_NoExternal())
+    return parser
 
 
 def _malformed(message: str) -> BusinessError:
