@@ -46,8 +46,11 @@ def cmd_serve(args, settings) -> int:
     # waitress answers a body at or above its own limit with a plain-text 413 before the app
     # sees it; leave headroom so a body over max_body_bytes gets the contract's 413 (JSON
     # error, SOAP Fault) from the app, and keep a hard ceiling on what waitress buffers.
+    # X-Forwarded-* must reach the app: server/proxy.py believes them from trusted_proxies only
+    # (waitress would otherwise strip them all, so trusted_proxies could never take effect).
     waitress.serve(app, host=server.host, port=server.port, threads=server.threads, ident="p2p",
-                   max_request_body_size=server.max_body_bytes * 4)
+                   max_request_body_size=server.max_body_bytes * 4,
+                   clear_untrusted_proxy_headers=False)
     return 0
 
 
