@@ -131,7 +131,8 @@ class Wsdl:
         self._template = self._build(bound)
 
     def render(self, base_url: str, path: str) -> bytes:
-        return self._template.replace(_ADDRESS.encode(), escape(base_url + path).encode())
+        address = escape(base_url + path, {'"': "&quot;"})  # it sits in a "-quoted attribute
+        return self._template.replace(_ADDRESS.encode(), address.encode())
 
     @staticmethod
     def _build(bound: BoundFacade) -> bytes:
