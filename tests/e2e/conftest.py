@@ -1,0 +1,518 @@
+"""End-to-end fixtures: the real server as a separate process, and clients built from what
+it publishes (the WSDL for zeep, /openapi.json for REST).
+
+One server per backend per session: the embedded one (SQLite file, in-process cache) and,
+when P2P_TEST_DATABASE_URL and P2P_TEST_REDIS_URL are set, MariaDB + Redis (a database
+``<name>_e2e`` and a Redis key prefix of its own, both removed at the end). A second embedded
+server that trusts 127.0.0.1 as a proxy backs the forwarded-header tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import zeep
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parents[2]
+OPERATOR_MOBILE = "13900000000"
+OPERATOR_PASSWORD = "Operator123"
+COMMON_NS = "http://p2p.hry.com/facade/common"
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+#: What must never reach a caller: a stack trace, SQL machinery, a path on this machine.
+LEAKS = ("Traceback", 'File "', "sqlalchemy", "/work/")
+DB_VARIABLE = "P2P_TEST_DATABASE_URL"
+REDIS_VARIABLE = "P2P_TEST_REDIS_URL"
+
+
+# -- the server process ----------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A running ``p2p serve`` process and where it answers."""
+
+    backend: str
+    base: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env() -> dict[str, str]:
+    """The caller's environment without any P2P_ setting that could redirect the server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("P2P_") and k != "PORT"}
+    env["P2P_ENV"] = "test"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def _cli(*args: str, settings: list[str], log) -> None:
+    sets = [x for s in settings for x in ("--set", s)]
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", *args, *sets],
+        cwd=ROOT,
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"p2p {args[0]} failed ({done.returncode}); see {log.name}")
+
+
+@dataclass
+class _Started:
+    server: Server
+    log: object
+
+    def stop(self) -> None:
+        proc = self.server.proc
+        proc.stdin.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        self.log.close()
+
+
+def start_server(backend: str, workdir: Path, settings: list[str], operator: bool) -> _Started:
+    """Migrate, optionally create the operator, serve; return once /health answers 200."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = (workdir / "server.log").open("w")
+    _cli("migrate", settings=settings, log=log)
+    if operator:
+        _cli(
+            "create-operator",
+            "--mobile",
+            OPERATOR_MOBILE,
+            "--password",
+            OPERATOR_PASSWORD,
+            settings=settings,
+            log=log,
+        )
+    log.flush()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--set", f"server.port={port}"]
+        + [x for s in settings for x in ("--set", s)],
+        cwd=ROOT,
+        env=_env(),
+        # An open, silent stdin, as supervisord gives its workers: a parser that read a
+        # caller-named file:///dev/stdin would hang here instead of failing fast.
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    started = _Started(Server(backend, f"http://127.0.0.1:{port}", port, proc, Path(log.name)), log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.close()
+            pytest.fail(f"server exited with {proc.returncode}:\n{started.server.log_text()}")
+        try:
+            if requests.get(started.server.url("/health"), timeout=1).status_code == 200:
+                return started
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    started.stop()
+    pytest.fail(f"server did not answer /health within 30 s:\n{started.server.log_text()}")
+
+
+def _mariadb_urls() -> tuple[str, str]:
+    db, cache = os.environ.get(DB_VARIABLE), os.environ.get(REDIS_VARIABLE)
+    if not db or not cache:
+        pytest.skip(
+            f"the MariaDB + Redis backend needs {DB_VARIABLE}=mysql+mysqldb://... and "
+            f"{REDIS_VARIABLE}=redis://...; both unset or one missing"
+        )
+    return db, cache
+
+
+@pytest.fixture(
+    scope="session",
+    params=["embedded", pytest.param("mariadb", marks=[pytest.mark.mysql, pytest.mark.redis])],
+)
+def server(request, tmp_path_factory) -> Iterator[Server]:
+    """The platform as a user runs it, once per backend, with an operator account."""
+    workdir = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    if request.param == "embedded":
+        settings = [f"database.url=sqlite:///{workdir / 'p2p.db'}"]
+        started = start_server("embedded", workdir, settings, operator=True)
+        yield started.server
+        started.stop()
+        return
+
+    import redis
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    db_raw, redis_url = _mariadb_urls()
+    db_url = make_url(db_raw)
+    if db_url.get_backend_name() != "mysql" or not (db_url.database or "").startswith("p2p_test"):
+        pytest.fail(f"{DB_VARIABLE} must be a mysql URL of a database named p2p_test*")
+    name = f"{db_url.database}_e2e"
+    admin = create_engine(db_url.set(database=""), poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    prefix = f"p2p-e2e-{uuid.uuid4().hex[:12]}:"
+    settings = [
+        f"database.url={db_url.set(database=name).render_as_string(hide_password=False)}",
+        f"cache.url={redis_url}",
+        f"cache.key_prefix={prefix}",
+    ]
+    try:
+        started = start_server("mariadb", workdir, settings, operator=True)
+        yield started.server
+        started.stop()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+        r = redis.Redis.from_url(redis_url)
+        for key in r.scan_iter(match=f"{prefix}*"):
+            r.delete(key)
+        r.close()
+
+
+@pytest.fixture(scope="session")
+def proxied_server(tmp_path_factory) -> Iterator[Server]:
+    """An embedded server that believes X-Forwarded-* from 127.0.0.1 (its load balancer)."""
+    workdir = tmp_path_factory.mktemp("e2e-proxied")
+    settings = [
+        f"database.url=sqlite:///{workdir / 'p2p.db'}",
+        "server.trusted_proxies=127.0.0.1",
+    ]
+    started = start_server("embedded", workdir, settings, operator=False)
+    yield started.server
+    started.stop()
+
+
+# -- checks shared by every module -----------------------------------------------------------
+
+
+def assert_clean(response: requests.Response) -> None:
+    """No stack trace, SQL machinery or local path in what the caller received."""
+    text = response.content.decode("utf-8", errors="replace")
+    for leak in LEAKS:
+        assert leak not in text, f"{leak!r} leaked in {response.status_code}: {text[:500]}"
+
+
+def assert_error(
+    response: requests.Response, status: int, code: str, *, mentions: str | None = None
+) -> dict:
+    """A REST error: the status, a JSON body of exactly code/message/requestId, the code,
+    the request id echoed in the header, and (when given) a word the message must hold."""
+    assert_clean(response)
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"code", "message", "requestId"}, body
+    assert body["code"] == code, body
+    assert body["requestId"] == response.headers["X-Request-Id"]
+    if mentions is not None:
+        assert mentions in body["message"], body
+    return body
+
+
+@dataclass(frozen=True)
+class SoapFault:
+    faultcode: str
+    code: str
+    message: str
+    request_id: str
+
+
+def parse_fault(response: requests.Response) -> SoapFault:
+    """The Fault in a raw SOAP response, its catalogue data read from inside <detail>."""
+    assert_clean(response)
+    assert response.headers["Content-Type"].startswith("text/xml"), response.text[:300]
+    root = etree.fromstring(response.content, etree.XMLParser(resolve_entities=False))
+    fault = root.find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
+    assert fault is not None, response.text[:500]
+    data = fault.find(f"detail/{{{COMMON_NS}}}BusinessFault")
+    assert data is not None, "the fault's data must sit inside <detail>"
+    return SoapFault(
+        fault.findtext("faultcode"),
+        data.findtext(f"{{{COMMON_NS}}}code"),
+        data.findtext(f"{{{COMMON_NS}}}message"),
+        data.findtext(f"{{{COMMON_NS}}}requestId"),
+    )
+
+
+def zeep_fault_code(fault: zeep.exceptions.Fault) -> str:
+    """The catalogue code a zeep Fault carries in its <detail>."""
+    assert fault.detail is not None, "the fault has no <detail>"
+    code = fault.detail.findtext(f"{{{COMMON_NS}}}BusinessFault/{{{COMMON_NS}}}code")
+    assert code, etree.tostring(fault.detail)
+    return code
+
+
+@pytest.fixture(scope="session")
+def checks():
+    """The shared assertions, for modules that cannot import conftest."""
+
+    class Checks:
+        clean = staticmethod(assert_clean)
+        error = staticmethod(assert_error)
+        fault = staticmethod(parse_fault)
+        zeep_code = staticmethod(zeep_fault_code)
+
+    return Checks
+
+
+# -- REST, driven by /openapi.json -------------------------------------------------------------
+
+
+class OpenApi:
+    """Calls operations by operationId, taking method and path from the served document."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        response = requests.get(server.url("/openapi.json"), timeout=10)
+        assert response.status_code == 200
+        self.document = response.json()
+        self.operations: dict[str, tuple[str, str, dict]] = {}
+        for path, item in self.document["paths"].items():
+            for method, op in item.items():
+                self.operations[op["operationId"]] = (method.upper(), path, op)
+
+    def path(self, operation_id: str, **path_params) -> str:
+        path = self.operations[operation_id][1]
+        for name, value in path_params.items():
+            path = path.replace("{" + name + "}", str(value))
+        assert "{" not in path, f"path parameters missing for {operation_id}: {path}"
+        return path
+
+    def method(self, operation_id: str) -> str:
+        return self.operations[operation_id][0]
+
+    def call(
+        self,
+        operation_id: str,
+        *,
+        token: str | None = None,
+        json_body=None,
+        data: bytes | None = None,
+        params=None,
+        headers: dict | None = None,
+        **path_params,
+    ) -> requests.Response:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        response = requests.request(
+            self.method(operation_id),
+            self.server.url(self.path(operation_id, **path_params)),
+            data=data,
+            params=params,
+            headers=all_headers,
+            timeout=30,
+        )
+        assert_clean(response)
+        return response
+
+    def schema(self, ref_or_schema: dict) -> dict:
+        while "$ref" in ref_or_schema or "allOf" in ref_or_schema:
+            if "allOf" in ref_or_schema:
+                ref_or_schema = ref_or_schema["allOf"][0]
+                continue
+            name = ref_or_schema["$ref"].rsplit("/", 1)[-1]
+            ref_or_schema = self.document["components"]["schemas"][name]
+        return ref_or_schema
+
+    def check_body(self, operation_id: str, response: requests.Response) -> dict:
+        """The documented status and a body whose keys fit the documented schema."""
+        op = self.operations[operation_id][2]
+        documented = [s for s in op["responses"] if s.startswith("2")]
+        assert str(response.status_code) in documented, (response.status_code, response.text)
+        body = response.json()
+        schema = self.schema(
+            op["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
+        )
+        self._check_object(body, schema)
+        return body
+
+    def _check_object(self, body: dict, schema: dict) -> None:
+        properties = schema["properties"]
+        assert set(schema.get("required", ())) <= set(body), (schema.get("required"), body)
+        assert set(body) <= set(properties), (sorted(properties), body)
+        for key, value in body.items():
+            sub = self.schema(properties[key])
+            if sub.get("type") == "array":
+                for item in value:
+                    self._check_object(item, self.schema(sub["items"]))
+            elif sub.get("type") == "object":
+                self._check_object(value, sub)
+            elif sub.get("format") == "decimal":
+                assert isinstance(value, str), f"{key} must be a decimal string, got {value!r}"
+
+
+@pytest.fixture(scope="session")
+def api(server) -> OpenApi:
+    return OpenApi(server)
+
+
+# -- SOAP, driven by the WSDL ------------------------------------------------------------------
+
+
+class Soap:
+    """zeep clients built from the served WSDLs alone, and raw posting for hostile input."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.member = zeep.Client(server.url("/services/MemberFacade?wsdl"))
+        self.loan = zeep.Client(server.url("/services/LoanFacade?wsdl"))
+
+    @staticmethod
+    def auth(token: str) -> dict:
+        """The AuthToken header as the WSDL declares it (binding part ``auth``)."""
+        return {"_soapheaders": {"auth": {"token": token}}}
+
+    def loan_as(self, mobile: str, password: str) -> zeep.Client:
+        from zeep.wsse.username import UsernameToken
+
+        return zeep.Client(
+            self.server.url("/services/LoanFacade?wsdl"), wsse=UsernameToken(mobile, password)
+        )
+
+    def post(
+        self,
+        facade: str,
+        body: bytes,
+        content_type: str = "text/xml; charset=utf-8",
+        headers: dict | None = None,
+    ) -> requests.Response:
+        response = requests.post(
+            self.server.url(f"/services/{facade}"),
+            data=body,
+            headers={"Content-Type": content_type, "SOAPAction": '""', **(headers or {})},
+            timeout=15,
+        )
+        assert_clean(response)
+        return response
+
+
+@pytest.fixture(scope="session")
+def soap(server) -> Soap:
+    return Soap(server)
+
+
+# -- data factories ----------------------------------------------------------------------------
+
+_mobiles = itertools.count(random.randrange(10_000_000, 80_000_000))
+
+
+def new_mobile() -> str:
+    """A mobile number no other test in this session uses (138 + 8 digits)."""
+    return f"138{next(_mobiles):08d}"
+
+
+@dataclass(frozen=True)
+class Member:
+    member_id: int
+    mobile: str
+    password: str
+    role: str
+    token: str
+
+
+def register_and_login(server: Server, role: str) -> Member:
+    mobile, password = new_mobile(), "Passw0rd" + uuid.uuid4().hex[:6]
+    r = requests.post(
+        server.url("/api/v1/members"),
+        json={"mobile": mobile, "password": password, "role": role},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    r = requests.post(
+        server.url("/api/v1/sessions"), json={"mobile": mobile, "password": password}, timeout=30
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return Member(body["memberId"], mobile, password, role, body["token"])
+
+
+@pytest.fixture(scope="session")
+def operator(server) -> Member:
+    r = requests.post(
+        server.url("/api/v1/sessions"),
+        json={"mobile": OPERATOR_MOBILE, "password": OPERATOR_PASSWORD},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return Member(body["memberId"], OPERATOR_MOBILE, OPERATOR_PASSWORD, "OPERATOR", body["token"])
+
+
+@pytest.fixture(scope="session")
+def borrower(server) -> Member:
+    return register_and_login(server, "BORROWER")
+
+
+@pytest.fixture(scope="session")
+def investor(server) -> Member:
+    return register_and_login(server, "INVESTOR")
+
+
+@pytest.fixture(scope="session")
+def members(server) -> Callable[[str], Member]:
+    """A fresh member of the given role, logged in (for tests that log out)."""
+    return lambda role: register_and_login(server, role)
+
+
+@pytest.fixture
+def loan_terms(borrower) -> Callable[..., dict]:
+    """Valid REST loan terms for the session's borrower, with overrides."""
+
+    def terms(**overrides) -> dict:
+        base = {
+            "title": "Working capital " + uuid.uuid4().hex[:6],
+            "description": "Stock for the spring season.",
+            "borrowerId": borrower.member_id,
+            "amount": "10000.01",
+            "annualRate": "9.5",
+            "termMonths": 12,
+            "repaymentMethod": "EQUAL_INSTALLMENT",
+            "minInvest": "100.00",
+            "maxInvestPerInvestor": "5000.00",
+            "raiseDays": 10,
+        }
+        base.update(overrides)
+        return {k: v for k, v in base.items() if v is not None}
+
+    return terms

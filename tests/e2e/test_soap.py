@@ -1,0 +1,193 @@
+"""SOAP 1.1 through zeep, with clients built from the served WSDL alone."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+import zeep
+
+pytestmark = pytest.mark.slow
+
+
+def terms(borrower_id: int, **overrides) -> dict:
+    base = {
+        "title": "Orchard " + uuid.uuid4().hex[:6],
+        "description": "Irrigation for the east orchard.",
+        "borrowerId": borrower_id,
+        "amount": Decimal("10000.01"),
+        "annualRate": Decimal("12.3456"),
+        "termMonths": 6,
+        "repaymentMethod": "BULLET",
+        "minInvest": Decimal("100.10"),
+        "maxInvestPerInvestor": Decimal("5000.99"),
+        "raiseDays": 7,
+    }
+    base.update(overrides)
+    return base
+
+
+def fault_of(call, *args, **kwargs) -> zeep.exceptions.Fault:
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+def test_register_then_login_and_a_taken_number_is_a_client_fault(soap, checks):
+    mobile = "137" + str(uuid.uuid4().int)[:8]
+    member = soap.member.service.register(
+        request={"mobile": mobile, "password": "Secret123", "role": "INVESTOR"}
+    )
+    assert member.memberId >= 1
+    assert member.role == "INVESTOR"
+    assert member.mobile == mobile[:3] + "****" + mobile[-4:]
+
+    token = soap.member.service.login(request={"mobile": mobile, "password": "Secret123"})
+    assert token.memberId == member.memberId
+    assert token.role == "INVESTOR"
+    assert token.expiresIn > 0 and len(token.token) >= 20
+
+    again = fault_of(
+        soap.member.service.register,
+        request={"mobile": mobile, "password": "Secret123", "role": "BORROWER"},
+    )
+    assert again.code.endswith("Client")
+    assert checks.zeep_code(again) == "MOBILE_TAKEN"
+
+    wrong = fault_of(soap.member.service.login, request={"mobile": mobile, "password": "Wrong1234"})
+    assert checks.zeep_code(wrong) == "LOGIN_FAILED"
+
+
+def test_money_comes_back_as_exact_decimals(soap, operator, borrower):
+    loan = soap.loan.service.publishLoan(
+        request=terms(borrower.member_id), **soap.auth(operator.token)
+    )
+    fetched = soap.loan.service.getLoan(loanId=loan.loanId)
+    for got in (loan, fetched):
+        assert isinstance(got.amount, Decimal)
+        assert got.amount == Decimal("10000.01")
+        assert got.annualRate == Decimal("12.3456")
+        assert got.minInvest == Decimal("100.10")
+        assert got.maxInvestPerInvestor == Decimal("5000.99")
+        assert got.status == "PENDING_AUDIT"
+        assert got.borrowerId == borrower.member_id
+
+
+def test_the_whole_life_of_a_listing(soap, operator, borrower, checks):
+    auth = soap.auth(operator.token)
+    svc = soap.loan.service
+    loan = svc.publishLoan(request=terms(borrower.member_id), **auth)
+    assert loan.status == "PENDING_AUDIT"
+    assert loan.raiseDeadline is None
+
+    changed = svc.updateLoan(
+        loanId=loan.loanId,
+        request=terms(borrower.member_id, amount=Decimal("20000.50"), termMonths=9),
+        **auth,
+    )
+    assert (changed.amount, changed.termMonths) == (Decimal("20000.50"), 9)
+
+    rejected = svc.auditLoan(
+        loanId=loan.loanId, request={"approve": False, "reason": "Missing invoices"}, **auth
+    )
+    assert (rejected.status, rejected.rejectReason) == ("REJECTED", "Missing invoices")
+
+    premature = fault_of(svc.auditLoan, loanId=loan.loanId, request={"approve": True}, **auth)
+    assert checks.zeep_code(premature) == "LOAN_STATE_INVALID"
+
+    svc.updateLoan(loanId=loan.loanId, request=terms(borrower.member_id, raiseDays=5), **auth)
+    before = dt.datetime.now(dt.UTC)
+    approved = svc.auditLoan(loanId=loan.loanId, request={"approve": True}, **auth)
+    assert approved.status == "RAISING"
+    assert approved.rejectReason is None
+    expected = before + dt.timedelta(days=5)
+    assert abs(approved.raiseDeadline - expected) < dt.timedelta(minutes=5)
+
+    late = fault_of(svc.updateLoan, loanId=loan.loanId, request=terms(borrower.member_id), **auth)
+    assert late.code.endswith("Client")
+    assert checks.zeep_code(late) == "LOAN_STATE_INVALID"
+    assert "RAISING" in late.message
+    assert svc.getLoan(loanId=loan.loanId).status == "RAISING"
+
+
+def test_ws_security_username_token_authenticates(soap, operator, borrower, checks):
+    client = soap.loan_as(operator.mobile, operator.password)
+    loan = client.service.publishLoan(request=terms(borrower.member_id))
+    assert loan.status == "PENDING_AUDIT"
+    assert soap.loan.service.getLoan(loanId=loan.loanId).title == loan.title
+
+    impostor = soap.loan_as(operator.mobile, "NotThePassw0rd")
+    refused = fault_of(impostor.service.publishLoan, request=terms(borrower.member_id))
+    assert checks.zeep_code(refused) == "UNAUTHENTICATED"
+
+
+def test_role_refusals(soap, investor, borrower, checks):
+    svc = soap.loan.service
+    forbidden = fault_of(
+        svc.publishLoan, request=terms(borrower.member_id), **soap.auth(investor.token)
+    )
+    assert forbidden.code.endswith("Client")
+    assert checks.zeep_code(forbidden) == "FORBIDDEN"
+
+    anonymous = fault_of(svc.publishLoan, request=terms(borrower.member_id))
+    assert checks.zeep_code(anonymous) == "UNAUTHENTICATED"
+
+    investor_ws = soap.loan_as(investor.mobile, investor.password)
+    refused = fault_of(investor_ws.service.publishLoan, request=terms(borrower.member_id))
+    assert checks.zeep_code(refused) == "FORBIDDEN"
+
+
+def test_a_token_stops_working_after_logout(soap, operator, borrower, checks):
+    token = soap.member.service.login(
+        request={"mobile": operator.mobile, "password": operator.password}
+    ).token
+    auth = soap.auth(token)
+    assert soap.loan.service.publishLoan(request=terms(borrower.member_id), **auth).loanId
+
+    assert soap.member.service.logout(**auth) is None
+
+    revoked = fault_of(soap.loan.service.publishLoan, request=terms(borrower.member_id), **auth)
+    assert checks.zeep_code(revoked) == "UNAUTHENTICATED"
+    twice = fault_of(soap.member.service.logout, **auth)
+    assert checks.zeep_code(twice) == "UNAUTHENTICATED"
+    anonymous = fault_of(soap.member.service.logout)
+    assert checks.zeep_code(anonymous) == "UNAUTHENTICATED"
+
+
+def test_business_errors_are_client_faults_with_the_code_in_detail(soap, operator, checks):
+    missing = fault_of(soap.loan.service.getLoan, loanId=987654321)
+    assert missing.code.endswith("Client")
+    assert checks.zeep_code(missing) == "LOAN_NOT_FOUND"
+    assert "987654321" in missing.message
+
+    invalid = fault_of(
+        soap.loan.service.publishLoan,
+        request=terms(1, termMonths=0),
+        **soap.auth(operator.token),
+    )
+    assert checks.zeep_code(invalid) == "VALIDATION_FAILED"
+    assert "termMonths" in invalid.message
+
+
+def test_list_loans_filters_and_pages(soap, operator, borrower):
+    auth = soap.auth(operator.token)
+    rate = Decimal("27.") + Decimal(uuid.uuid4().int % 9000 + 1000) / 10000
+    ids = [
+        soap.loan.service.publishLoan(
+            request=terms(borrower.member_id, annualRate=rate, repaymentMethod=method), **auth
+        ).loanId
+        for method in ("BULLET", "EQUAL_PRINCIPAL", "BULLET")
+    ]
+    page = soap.loan.service.listLoans(minRate=rate, maxRate=rate, page=1, pageSize=2)
+    assert page.total == 3
+    assert (page.page, page.pageSize) == (1, 2)
+    assert [x.loanId for x in page["items"]] == sorted(ids, reverse=True)[:2]
+    second = soap.loan.service.listLoans(minRate=rate, maxRate=rate, page=2, pageSize=2)
+    assert [x.loanId for x in second["items"]] == [min(ids)]
+
+    bullets = soap.loan.service.listLoans(
+        minRate=rate, maxRate=rate, repaymentMethod="BULLET", status="PENDING_AUDIT"
+    )
+    assert bullets.total == 2
+    assert {x.loanId for x in bullets["items"]} == {ids[0], ids[2]}
+    assert all(x.annualRate == rate for x in bullets["items"])
