@@ -1,0 +1,177 @@
+"""Fixtures for service integration tests: the platform on a migrated database, a clock the
+test controls, member and listing factories, and a plain-SQL engine to check results with.
+
+Each test runs on SQLite and on MariaDB (the shared `database` fixture). On MariaDB the
+services use their own database, p2p_test_service, emptied before and after every test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+import server.app
+from conf import load_settings
+from dao import migrate
+from dao.db import Database
+from server.app import Platform, create_platform
+from service.member import MemberService, MemberVo, RegisterRequest
+from service.p2p import LoanRequest, LoanService
+from service.security import Principal
+
+SERVICE_DATABASE = "p2p_test_service"
+START = dt.datetime(2026, 3, 1, 8, 30, 0, tzinfo=dt.UTC)
+PASSWORD = "secret123"
+
+
+class FakeClock:
+    """The platform's clock ("clock" component), moved by hand."""
+
+    def __init__(self, now: dt.datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def service_url_for(database: Database) -> str:
+    """The URL the services use: the SQLite file itself, or p2p_test_service on MariaDB."""
+    url = database.engine.url
+    if url.get_backend_name() == "sqlite":
+        return url.render_as_string(hide_password=False)
+    server = create_engine(url.set(database=""), poolclass=NullPool)
+    try:
+        with server.connect() as conn:
+            conn.exec_driver_sql(
+                f"CREATE DATABASE IF NOT EXISTS `{SERVICE_DATABASE}` CHARACTER SET utf8mb4 "
+                "COLLATE utf8mb4_unicode_ci"
+            )
+    finally:
+        server.dispose()
+    return url.set(database=SERVICE_DATABASE).render_as_string(hide_password=False)
+
+
+def _empty(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM loan"))
+        conn.execute(text("DELETE FROM member"))
+
+
+@pytest.fixture
+def service_url(database: Database) -> Iterator[str]:
+    """A migrated, empty database for the services; emptied again afterwards."""
+    url = service_url_for(database)
+    migrate.upgrade(url)
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        _empty(engine)
+        yield url
+        _empty(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sql(service_url: str) -> Iterator[Engine]:
+    """A separate engine for plain-SQL checks, outside the code under test."""
+    engine = create_engine(service_url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The clock every platform built in the test uses."""
+    fake = FakeClock()
+    monkeypatch.setattr(server.app, "utc_now", fake)
+    return fake
+
+
+@pytest.fixture
+def make_platform(service_url: str, clock: FakeClock) -> Iterator[Callable[..., Platform]]:
+    """Factory: a platform on the test's database; keyword arguments override settings."""
+    built: list[Platform] = []
+
+    def factory(**overrides: Any) -> Platform:
+        values = {"database.url": service_url, **overrides}
+        platform = create_platform(load_settings({"P2P_ENV": "test"}, values))
+        built.append(platform)
+        return platform
+
+    yield factory
+    for platform in built:
+        platform.close()
+
+
+@pytest.fixture
+def platform(make_platform: Callable[..., Platform]) -> Platform:
+    return make_platform()
+
+
+@pytest.fixture
+def members(platform: Platform) -> MemberService:
+    return platform.service(MemberService)
+
+
+@pytest.fixture
+def loans(platform: Platform) -> LoanService:
+    return platform.service(LoanService)
+
+
+@pytest.fixture
+def make_member(members: MemberService) -> Callable[[str], MemberVo]:
+    """Factory: a registered member of the given role, with a fresh mobile number."""
+    numbers = itertools.count(1)
+
+    def factory(role: str = "INVESTOR", mobile: str | None = None) -> MemberVo:
+        mobile = mobile or f"139{next(numbers):08d}"
+        if role == "OPERATOR":
+            return members.create_operator(mobile, PASSWORD)
+        return members.register(RegisterRequest(mobile, PASSWORD, role))
+
+    return factory
+
+
+@pytest.fixture
+def operator(make_member) -> Principal:
+    vo = make_member("OPERATOR")
+    return Principal(member_id=vo.member_id, role="OPERATOR")
+
+
+@pytest.fixture
+def borrower(make_member) -> MemberVo:
+    return make_member("BORROWER")
+
+
+@pytest.fixture
+def loan_request(borrower: MemberVo) -> Callable[..., LoanRequest]:
+    """Factory: valid listing terms for the test's borrower; keyword arguments override."""
+
+    def factory(**overrides: Any) -> LoanRequest:
+        fields: dict[str, Any] = {
+            "title": "周转借款",
+            "description": "经营周转",
+            "borrower_id": borrower.member_id,
+            "amount": Decimal("10000.00"),
+            "annual_rate": Decimal("12.5"),
+            "term_months": 12,
+            "repayment_method": "EQUAL_INSTALLMENT",
+            "min_invest": Decimal("100.00"),
+            "max_invest_per_investor": None,
+            "raise_days": 7,
+        }
+        fields.update(overrides)
+        return LoanRequest(**fields)
+
+    return factory

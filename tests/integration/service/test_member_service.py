@@ -1,0 +1,191 @@
+"""MemberService on SQLite and MariaDB: registration, login, logout, tokens, password storage."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from argon2 import PasswordHasher
+from sqlalchemy import text
+
+from service.errors import BusinessError
+from service.member import LoginRequest, MemberService, RegisterRequest
+
+PASSWORD = "secret123"  # what the make_member fixture registers with
+
+
+def login(members: MemberService, mobile: str, password: str = PASSWORD):
+    return members.login(LoginRequest(mobile, password))
+
+
+def code_of(fn, *args) -> BusinessError:
+    with pytest.raises(BusinessError) as e:
+        fn(*args)
+    return e.value
+
+
+def test_register_stores_the_member_and_masks_the_mobile(members, sql) -> None:
+    vo = members.register(RegisterRequest("13812345678", PASSWORD, "BORROWER"))
+    assert vo.mobile == "138****5678"
+    assert vo.role == "BORROWER"
+    assert vo.created_at.utcoffset() is not None
+    with sql.connect() as conn:
+        row = conn.execute(
+            text("SELECT id, mobile, role, status FROM member WHERE mobile = '13812345678'")
+        ).one()
+    assert tuple(row) == (vo.member_id, "13812345678", "BORROWER", "ACTIVE")
+
+
+def test_the_stored_password_is_an_argon2id_hash(members, sql) -> None:
+    members.register(RegisterRequest("13812345678", PASSWORD, "INVESTOR"))
+    with sql.connect() as conn:
+        stored = conn.execute(
+            text("SELECT password_hash FROM member WHERE mobile = '13812345678'")
+        ).scalar_one()
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+    assert PasswordHasher().verify(stored, PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("mobile", "password", "role", "field"),
+    [
+        ("12812345678", PASSWORD, "INVESTOR", "mobile"),
+        ("1381234567", PASSWORD, "INVESTOR", "mobile"),
+        ("13812345678", "short1", "INVESTOR", "password"),
+        ("13812345678", "onlyletters", "INVESTOR", "password"),
+        ("13812345678", "12345678", "INVESTOR", "password"),
+        ("13812345678", PASSWORD, "OPERATOR", "role"),
+    ],
+)
+def test_register_validation_names_the_field(members, sql, mobile, password, role, field) -> None:
+    e = code_of(members.register, RegisterRequest(mobile, password, role))
+    assert e.code == "VALIDATION_FAILED"
+    assert e.message.startswith(f"{field}:")
+    with sql.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM member")).scalar_one() == 0
+
+
+def test_a_duplicate_mobile_is_mobile_taken(members, make_member, sql) -> None:
+    make_member("INVESTOR", "13812345678")
+    e = code_of(members.register, RegisterRequest("13812345678", "other1234", "BORROWER"))
+    assert e.code == "MOBILE_TAKEN"
+    with sql.connect() as conn:
+        rows = conn.execute(text("SELECT role FROM member WHERE mobile = '13812345678'")).all()
+    assert [r.role for r in rows] == ["INVESTOR"]
+
+
+def test_login_then_the_token_authenticates(members, make_member) -> None:
+    vo = make_member("BORROWER", "13812345678")
+    token = login(members, "13812345678")
+    assert token.member_id == vo.member_id
+    assert token.role == "BORROWER"
+    assert token.expires_in > 0
+    principal = members.authenticate_token(token.token)
+    assert (principal.member_id, principal.role) == (vo.member_id, "BORROWER")
+
+
+def test_wrong_password_and_unknown_mobile_both_fail_alike(members, make_member) -> None:
+    make_member("INVESTOR", "13812345678")
+    wrong = code_of(login, members, "13812345678", "wrongpass1")
+    unknown = code_of(login, members, "13900000000", PASSWORD)
+    assert wrong.code == unknown.code == "LOGIN_FAILED"
+    assert wrong.message == unknown.message
+
+
+def test_a_disabled_member_cannot_log_in(members, make_member, sql) -> None:
+    make_member("INVESTOR", "13812345678")
+    with sql.begin() as conn:
+        conn.execute(text("UPDATE member SET status = 'DISABLED' WHERE mobile = '13812345678'"))
+    assert code_of(login, members, "13812345678").code == "LOGIN_FAILED"
+
+
+def test_logout_revokes_the_token(members, make_member) -> None:
+    make_member("INVESTOR", "13812345678")
+    first = login(members, "13812345678")
+    second = login(members, "13812345678")
+    members.logout(members.authenticate_token(first.token))
+    e = code_of(members.authenticate_token, first.token)
+    assert e.code == "UNAUTHENTICATED"
+    assert members.authenticate_token(second.token).member_id == second.member_id
+
+
+def test_password_authentication_for_ws_security(members, make_member) -> None:
+    vo = make_member("BORROWER", "13812345678")
+    assert members.authenticate_password("13812345678", PASSWORD).member_id == vo.member_id
+    e = code_of(members.authenticate_password, "13812345678", "wrongpass1")
+    assert e.code == "UNAUTHENTICATED"
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("database", ["mysql"], indirect=True)
+def test_concurrent_registration_of_one_mobile_lets_exactly_one_win(members, sql) -> None:
+    for round_ in range(5):
+        mobile = f"1370000{round_:04d}"
+        barrier = threading.Barrier(2)
+        outcomes: list[object] = []
+
+        def register(role: str, mobile: str = mobile, barrier=barrier, outcomes=outcomes) -> None:
+            barrier.wait()
+            try:
+                outcomes.append(members.register(RegisterRequest(mobile, PASSWORD, role)))
+            except BusinessError as e:
+                outcomes.append(e.code)
+            except Exception as e:  # anything else is a failure of the test
+                outcomes.append(e)
+
+        threads = [threading.Thread(target=register, args=(r,)) for r in ("INVESTOR", "BORROWER")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        codes = sorted(o if isinstance(o, str) else type(o).__name__ for o in outcomes)
+        assert codes == ["MOBILE_TAKEN", "MemberVo"], outcomes
+        with sql.connect() as conn:
+            count = conn.execute(
+                text("SELECT COUNT(*) FROM member WHERE mobile = :m"), {"m": mobile}
+            ).scalar_one()
+        assert count == 1
+
+
+@pytest.fixture
+def redis_settings() -> Iterator[dict[str, str]]:
+    """Cache settings for platforms sharing the test Redis under a random prefix."""
+    url = os.environ.get("P2P_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("Redis tests need P2P_TEST_REDIS_URL=redis://host:port/db")
+    prefix = f"p2p-test-{uuid.uuid4().hex}:"
+    yield {"cache.url": url, "cache.key_prefix": prefix}
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.mark.redis
+def test_tokens_are_shared_by_platforms_on_one_redis(make_platform, redis_settings) -> None:
+    one = make_platform(**redis_settings).service(MemberService)
+    two = make_platform(**redis_settings).service(MemberService)
+    vo = one.register(RegisterRequest("13812345678", PASSWORD, "INVESTOR"))
+    token = login(one, "13812345678").token
+    principal = two.authenticate_token(token)
+    assert principal.member_id == vo.member_id
+    two.logout(principal)
+    assert code_of(one.authenticate_token, token).code == "UNAUTHENTICATED"
+    assert code_of(two.authenticate_token, token).code == "UNAUTHENTICATED"
+
+
+def test_platforms_with_in_process_caches_do_not_share_tokens(make_platform) -> None:
+    """The contrast that makes the Redis test meaningful: memory caches are per process."""
+    one = make_platform().service(MemberService)
+    two = make_platform().service(MemberService)
+    one.register(RegisterRequest("13812345678", PASSWORD, "INVESTOR"))
+    token = login(one, "13812345678").token
+    assert code_of(two.authenticate_token, token).code == "UNAUTHENTICATED"

@@ -1,0 +1,89 @@
+"""REST calls through the whole app (werkzeug test client, SQLite file): the same error
+catalogue, validation and authorisation as SOAP."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from service.p2p import LoanService
+
+SECRET = "OperationalError: SELECT * FROM loan /srv/p2p/dao/p2p.py"
+
+
+def json_of(response) -> dict:
+    assert response.mimetype == "application/json"
+    return json.loads(response.data)
+
+
+def test_unexpected_exception_is_internal_error_with_request_id(
+    make_client, monkeypatch, caplog
+) -> None:
+    def get_loan(self, loan_id: int):
+        raise RuntimeError(SECRET)
+
+    monkeypatch.setattr(LoanService, "get_loan", get_loan)
+    client = make_client()
+    response = client.get("/api/v1/loans/7", headers={"X-Request-Id": "req-42"})
+    assert response.status_code == 500
+    body = json_of(response)
+    assert body["code"] == "INTERNAL_ERROR"
+    assert body["requestId"] == "req-42"
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "SELECT" not in text and "/srv/" not in text
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
+    assert len(logged) == 1
+    assert "req-42" in logged[0].getMessage()
+    assert "Traceback" in caplog.text
+
+
+def test_malformed_json_bodies(client) -> None:
+    for body in (b'{"mobile": "1", "mobile": "2"}', b'{"a": NaN}', b"[" * 50_000):
+        response = client.post("/api/v1/members", data=body, content_type="application/json")
+        assert response.status_code == 400, body[:20]
+        assert json_of(response)["code"] == "MALFORMED_REQUEST"
+
+
+def test_unknown_field_named_over_rest(client) -> None:
+    body = {"mobile": "13800000001", "password": "secret123", "role": "INVESTOR", "x": 1}
+    response = client.post("/api/v1/members", json=body)
+    assert response.status_code == 400
+    assert json_of(response) | {"requestId": "-"} == {
+        "code": "VALIDATION_FAILED",
+        "message": "request.x: is not a known field",
+        "requestId": "-",
+    }
+
+
+def test_member_session_and_roles_over_rest(client, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    credentials = {"mobile": "13800000001", "password": "secret123"}
+    response = client.post("/api/v1/members", json={**credentials, "role": "INVESTOR"})
+    assert response.status_code == 201, response.data
+    assert json_of(response)["mobile"] == "138****0001"
+    assert "secret123" not in caplog.text
+
+    response = client.post("/api/v1/sessions", json=credentials)
+    assert response.status_code == 201
+    token = json_of(response)["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+
+    loan = {
+        "title": "t",
+        "description": "d",
+        "borrowerId": 1,
+        "amount": "1000.00",
+        "annualRate": "10",
+        "termMonths": 6,
+        "repaymentMethod": "BULLET",
+        "minInvest": "100.00",
+        "raiseDays": 5,
+    }
+    anonymous = client.post("/api/v1/loans", json=loan)
+    assert (anonymous.status_code, json_of(anonymous)["code"]) == (401, "UNAUTHENTICATED")
+    investor = client.post("/api/v1/loans", json=loan, headers=auth)
+    assert (investor.status_code, json_of(investor)["code"]) == (403, "FORBIDDEN")
+
+    assert client.delete("/api/v1/sessions/current", headers=auth).status_code == 204
+    again = client.delete("/api/v1/sessions/current", headers=auth)
+    assert (again.status_code, json_of(again)["code"]) == (401, "UNAUTHENTICATED")

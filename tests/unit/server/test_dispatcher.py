@@ -1,0 +1,184 @@
+"""The dispatcher and its standard interceptors: order, the error funnel, authorisation."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+
+from server.dispatcher import (
+    Authorize,
+    Credentials,
+    Decode,
+    Dispatcher,
+    Invocation,
+    request_id,
+    standard_chain,
+)
+from service import errors
+from service.errors import BusinessError
+from service.security import Principal
+
+ANONYMOUS = Credentials()
+SECRET = "SELECT password_hash FROM member -- /srv/p2p/service/p2p.py"
+
+
+@dataclass
+class FakeOperation:
+    """Stands in for a BoundOperation: records calls, or fails as told."""
+
+    roles: frozenset[str] | None = None
+    fail: BaseException | None = None
+    calls: list = field(default_factory=list)
+    facade_name: str = "FakeFacade"
+    name: str = "doThing"
+
+    def invoke(self, args, principal):
+        self.calls.append((args, principal))
+        if self.fail is not None:
+            raise self.fail
+        return "result"
+
+
+class FakeAuthenticator:
+    def authenticate_token(self, token: str) -> Principal:
+        if token != "good":
+            raise BusinessError(errors.UNAUTHENTICATED, "bad token")
+        return Principal(member_id=5, role="INVESTOR", token=token)
+
+    def authenticate_password(self, mobile: str, password: str) -> Principal:
+        return Principal(member_id=6, role="OPERATOR")
+
+
+def invocation(op: FakeOperation, credentials: Credentials = ANONYMOUS) -> Invocation:
+    def decode(inv: Invocation) -> None:
+        inv.operation = op
+        inv.args = {"x": 1}
+        inv.credentials = credentials
+
+    return Invocation(protocol="rest", request_id="rid-1", client_addr="10.0.0.9", decode=decode)
+
+
+def run(op: FakeOperation, credentials: Credentials = ANONYMOUS) -> object:
+    inv = invocation(op, credentials)
+    return Dispatcher(standard_chain(FakeAuthenticator())).dispatch(inv)
+
+
+def test_interceptors_run_outermost_first() -> None:
+    seen: list[str] = []
+
+    def recorder(name: str):
+        def interceptor(inv, proceed):
+            seen.append(f"{name} in")
+            try:
+                return proceed()
+            finally:
+                seen.append(f"{name} out")
+
+        return interceptor
+
+    op = FakeOperation()
+    inv = invocation(op)
+    inv.operation = op
+    result = Dispatcher([recorder("a"), recorder("b"), recorder("c")]).dispatch(inv)
+    assert result == "result"
+    assert seen == ["a in", "b in", "c in", "c out", "b out", "a out"]
+    assert len(op.calls) == 1
+
+
+def test_an_interceptor_can_stop_the_call() -> None:
+    op = FakeOperation()
+    inv = invocation(op)
+    inv.operation = op
+    result = Dispatcher([lambda inv, proceed: "stopped", Decode()]).dispatch(inv)
+    assert result == "stopped"
+    assert op.calls == []
+
+
+def test_a_call_reaches_the_service_with_its_arguments() -> None:
+    op = FakeOperation()
+    assert run(op) == "result"
+    assert op.calls == [({"x": 1}, None)]
+
+
+def test_unexpected_exception_becomes_internal_error_logged_with_traceback(caplog) -> None:
+    op = FakeOperation(fail=KeyError(SECRET))
+    caplog.set_level(logging.INFO)
+    with pytest.raises(BusinessError) as e:
+        run(op)
+    assert e.value.code == "INTERNAL_ERROR"
+    assert e.value.__cause__ is None and e.value.__suppress_context__
+    for text in (e.value.message, str(e.value)):
+        assert "Traceback" not in text
+        assert "password_hash" not in text and "/srv/" not in text
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    record = errors[0]
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+    assert "rid-1" in record.getMessage()
+    assert "Traceback" in caplog.text and "password_hash" in caplog.text
+    access = [r for r in caplog.records if r.name == "server.access"]
+    assert len(access) == 1 and "INTERNAL_ERROR" in access[0].getMessage()
+
+
+def test_business_errors_pass_through_unlogged(caplog) -> None:
+    op = FakeOperation(fail=BusinessError(errors.LOAN_NOT_FOUND, "listing 9 does not exist"))
+    with pytest.raises(BusinessError) as e:
+        run(op)
+    assert e.value.code == "LOAN_NOT_FOUND"
+    assert e.value.message == "listing 9 does not exist"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_authorize_refuses_anonymous_with_unauthenticated() -> None:
+    op = FakeOperation(roles=frozenset({"OPERATOR"}))
+    with pytest.raises(BusinessError) as e:
+        run(op)
+    assert e.value.code == "UNAUTHENTICATED"
+    assert op.calls == []
+
+
+def test_authorize_refuses_the_wrong_role_with_forbidden() -> None:
+    op = FakeOperation(roles=frozenset({"OPERATOR"}))
+    with pytest.raises(BusinessError) as e:
+        run(op, Credentials(token="good"))  # an INVESTOR
+    assert e.value.code == "FORBIDDEN"
+    assert op.calls == []
+
+
+def test_authorize_lets_the_right_role_and_public_calls_through() -> None:
+    op = FakeOperation(roles=frozenset({"INVESTOR", "BORROWER"}))
+    assert run(op, Credentials(token="good")) == "result"
+    assert op.calls[0][1] == Principal(member_id=5, role="INVESTOR", token="good")
+    op = FakeOperation(roles=frozenset({"OPERATOR"}))
+    assert run(op, Credentials(username="13800000000", password="x")) == "result"
+    assert op.calls[0][1].role == "OPERATOR"
+    public = FakeOperation(roles=None)
+    assert run(public) == "result"
+
+
+def test_a_bad_token_is_refused_even_on_a_public_operation() -> None:
+    with pytest.raises(BusinessError) as e:
+        run(FakeOperation(roles=None), Credentials(token="forged"))
+    assert e.value.code == "UNAUTHENTICATED"
+
+
+def test_authorize_alone() -> None:
+    inv = invocation(FakeOperation(roles=frozenset({"BORROWER"})))
+    inv.decode(inv)
+    inv.principal = Principal(member_id=1, role="INVESTOR")
+    with pytest.raises(BusinessError, match="may not"):
+        Authorize()(inv, lambda: "called")
+    inv.principal = Principal(member_id=1, role="BORROWER")
+    assert Authorize()(inv, lambda: "called") == "called"
+
+
+@pytest.mark.parametrize(
+    ("header", "kept"),
+    [("abc-123", True), ("a" * 64, True), ("a" * 65, False), ("x y", False), (None, False)],
+)
+def test_request_id(header: str | None, kept: bool) -> None:
+    rid = request_id(header)
+    assert (rid == header) is kept
+    assert 1 <= len(rid) <= 64

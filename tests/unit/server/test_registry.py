@@ -1,0 +1,106 @@
+"""Binding facades to services: mismatches fail at start-up, naming facade and service."""
+
+# No "from __future__ import annotations": facade parameters are annotated with spyne types.
+
+from dataclasses import dataclass
+
+import pytest
+from spyne import ComplexModel, Long, Unicode
+
+from facade.contract import GET, OPERATOR, POST, Facade, operation
+from facade.types import required
+from server.registry import bind, discover_facades
+
+NS = "urn:test:registry"
+
+
+class ThingRequest(ComplexModel):
+    __namespace__ = NS
+    _type_info = [("thingName", required(Unicode, "Name."))]  # noqa: RUF012 - spyne style
+
+
+class ThingFacade(Facade):
+    """A facade declared only for these tests."""
+
+    namespace = NS
+    service = "tests:ThingService"
+
+    @operation(rest=GET("/things/{thingId}"), returns=Unicode)
+    def getThing(thingId: required(Long, "Id.")):
+        """One thing."""
+
+    @operation(rest=POST("/things", body="request"), returns=Unicode, roles=[OPERATOR])
+    def addThing(request: required(ThingRequest, "The thing.")):
+        """Add a thing."""
+
+
+@dataclass(frozen=True)
+class ThingCommand:
+    thing_name: str
+
+
+class ThingService:
+    def get_thing(self, thing_id: int) -> str:
+        return f"thing {thing_id}"
+
+    def add_thing(self, request: ThingCommand, caller) -> str:
+        return f"{request.thing_name} by {caller}"
+
+
+class MissingMethod:
+    def get_thing(self, thing_id: int) -> str:
+        return ""
+
+
+class WrongParameters(ThingService):
+    def get_thing(self, id: int) -> str:
+        return ""
+
+
+class UntypedCommand(ThingService):
+    def add_thing(self, request, caller) -> str:
+        return ""
+
+
+def bind_with(service: object):
+    return bind([ThingFacade], {ThingFacade.service: service})
+
+
+def test_a_matching_service_binds_and_is_called_by_name() -> None:
+    [bound] = bind_with(ThingService())
+    get, add = bound.operation("getThing"), bound.operation("addThing")
+    assert get.invoke({"thing_id": 3}, None) == "thing 3"
+    assert not get.passes_caller
+    assert add.passes_caller
+    assert add.invoke({"request": {"thing_name": "box"}}, "op-1") == "box by op-1"
+    assert bound.operation("nothing") is None
+
+
+def test_a_missing_method_fails_at_bind_time_naming_both() -> None:
+    with pytest.raises(TypeError) as e:
+        bind_with(MissingMethod())
+    message = str(e.value)
+    assert "ThingFacade.addThing" in message
+    assert "MissingMethod" in message
+    assert "add_thing" in message
+
+
+def test_different_parameters_fail_at_bind_time_naming_both() -> None:
+    with pytest.raises(TypeError) as e:
+        bind_with(WrongParameters())
+    message = str(e.value)
+    assert "ThingFacade.getThing" in message
+    assert "WrongParameters.get_thing" in message
+    assert "thing_id" in message and "'id'" in message
+
+
+def test_a_complex_parameter_needs_a_dataclass() -> None:
+    with pytest.raises(TypeError, match=r"ThingFacade\.addThing: add_thing\(request\)"):
+        bind_with(UntypedCommand())
+
+
+def test_the_real_facades_are_discovered_and_bind(platform) -> None:
+    assert [f.__name__ for f in discover_facades()] == ["LoanFacade", "MemberFacade"]
+    names = {b.name: {o.name for o in b.operations} for b in platform.facades}
+    assert names["MemberFacade"] == {"register", "login", "logout"}
+    assert "publishLoan" in names["LoanFacade"]

@@ -1,0 +1,158 @@
+"""The WSDL of each facade, read back with lxml: WS-I order, required fields, faults, address."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from facade.types import COMMON_NS
+from server.binding import XS, Complex
+from server.registry import BoundFacade
+from server.wsdl import HTTP_TRANSPORT, SOAP, WSDL, Wsdl
+
+ROOT = Path(__file__).resolve().parents[3]
+ADDRESS = "https://api.example.com"
+
+
+@pytest.fixture(params=["LoanFacade", "MemberFacade"])
+def bound(request: pytest.FixtureRequest, platform) -> BoundFacade:
+    return next(f for f in platform.facades if f.name == request.param)
+
+
+@pytest.fixture
+def wsdl(bound: BoundFacade) -> etree._Element:
+    return etree.fromstring(Wsdl(bound).render(ADDRESS, f"/services/{bound.name}"))
+
+
+def local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def resolve(element: etree._Element, qname: str) -> tuple[str, str]:
+    prefix, _, name = qname.partition(":")
+    return element.nsmap[prefix], name
+
+
+def reachable(bound: BoundFacade) -> dict[tuple[str, str], Complex]:
+    found: dict[tuple[str, str], Complex] = {}
+
+    def add(t) -> None:
+        if isinstance(t, Complex) and (t.namespace, t.name) not in found:
+            found[(t.namespace, t.name)] = t
+            for f in t.fields:
+                add(f.type)
+
+    for op in bound.operations:
+        add(op.request)
+        add(op.response)
+    return found
+
+
+def test_children_of_definitions_in_ws_i_order(wsdl: etree._Element) -> None:
+    names = [local(c) for c in wsdl if isinstance(c.tag, str)]
+    assert all(etree.QName(c).namespace == WSDL for c in wsdl if isinstance(c.tag, str))
+    order = {"documentation": 0, "types": 1, "message": 2, "portType": 3, "binding": 4}
+    order["service"] = 5
+    ranks = [order[n] for n in names]
+    assert ranks == sorted(ranks), names
+    assert names.count("types") == names.count("portType") == 1
+    assert names.count("binding") == names.count("service") == 1
+    assert names.count("message") >= 1
+    assert names.count("documentation") <= 1
+
+
+def test_required_fields_have_min_occurs_1(wsdl: etree._Element, bound: BoundFacade) -> None:
+    schemas = {s.get("targetNamespace"): s for s in wsdl.iter(f"{{{XS}}}schema")}
+    checked = 0
+    for (namespace, name), t in reachable(bound).items():
+        complex_type = schemas[namespace].find(f"{{{XS}}}complexType[@name='{name}']")
+        assert complex_type is not None, name
+        elements = {e.get("name"): e for e in complex_type.iter(f"{{{XS}}}element")}
+        assert set(elements) == {f.name for f in t.fields}, name
+        for f in t.fields:
+            expected = "1" if f.required else "0"
+            assert elements[f.name].get("minOccurs") == expected, f"{name}.{f.name}"
+            checked += f.required
+    assert checked > 5
+
+
+def test_loan_request_fields_required_as_declared(platform) -> None:
+    loans = next(f for f in platform.facades if f.name == "LoanFacade")
+    root = etree.fromstring(Wsdl(loans).render(ADDRESS, "/services/LoanFacade"))
+    ct = next(c for c in root.iter(f"{{{XS}}}complexType") if c.get("name") == "LoanRequest")
+    occurs = {e.get("name"): e.get("minOccurs") for e in ct.iter(f"{{{XS}}}element")}
+    assert occurs["amount"] == "1"
+    assert occurs["maxInvestPerInvestor"] == "0"
+
+
+def test_nothing_is_nillable(bound: BoundFacade) -> None:
+    document = Wsdl(bound).render(ADDRESS, "/x")
+    assert b"nillable" not in document
+    root = etree.fromstring(document)
+    assert all(e.get("nillable") in (None, "false") for e in root.iter(f"{{{XS}}}element"))
+
+
+def test_port_type_operations_documented_with_the_business_fault(
+    wsdl: etree._Element, bound: BoundFacade
+) -> None:
+    messages = {m.get("name"): m for m in wsdl.findall(f"{{{WSDL}}}message")}
+    operations = wsdl.findall(f"{{{WSDL}}}portType/{{{WSDL}}}operation")
+    assert {o.get("name") for o in operations} == {op.name for op in bound.operations}
+    for o in operations:
+        doc = o.find(f"{{{WSDL}}}documentation")
+        assert doc is not None and doc.text.strip(), o.get("name")
+        assert o[0] is doc  # documentation comes first in the operation
+        faults = o.findall(f"{{{WSDL}}}fault")
+        assert len(faults) == 1
+        ns, message_name = resolve(o, faults[0].get("message"))
+        assert ns == bound.facade.namespace
+        part = messages[message_name].find(f"{{{WSDL}}}part")
+        assert resolve(part, part.get("element")) == (COMMON_NS, "BusinessFault")
+
+
+def test_soap_binding_over_http(wsdl: etree._Element) -> None:
+    binding = wsdl.find(f"{{{WSDL}}}binding/{{{SOAP}}}binding")
+    assert binding.get("transport") == HTTP_TRANSPORT == "http://schemas.xmlsoap.org/soap/http"
+    assert binding.get("style") == "document"
+    for body in wsdl.iter(f"{{{SOAP}}}body"):
+        assert body.get("use") == "literal"
+
+
+def test_two_builds_are_byte_identical(bound: BoundFacade) -> None:
+    first = Wsdl(bound).render(ADDRESS, "/services/X")
+    assert Wsdl(bound).render(ADDRESS, "/services/X") == first
+    # Another interpreter, with other string hashing: set or dict order must not leak out.
+    script = (
+        "import sys\n"
+        "from conf import load_settings\n"
+        "from server.app import create_platform\n"
+        "from server.wsdl import Wsdl\n"
+        "settings = load_settings({'P2P_ENV': 'test'}, {'database.url': 'sqlite://'})\n"
+        f"bound = next(f for f in create_platform(settings).facades if f.name == {bound.name!r})\n"
+        f"sys.stdout.buffer.write(Wsdl(bound).render({ADDRESS!r}, '/services/X'))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert out.stdout == first
+
+
+def test_render_puts_the_address_escaped(bound: BoundFacade) -> None:
+    base = 'https://lb.example.com/p2p&"a"<b>'  # conf allows these in public_url's path
+    document = Wsdl(bound).render(base, f"/services/{bound.name}")
+    root = etree.fromstring(document)
+    addresses = root.findall(f"{{{WSDL}}}service/{{{WSDL}}}port/{{{SOAP}}}address")
+    assert len(addresses) == 1
+    assert addresses[0].get("location") == f"{base}/services/{bound.name}"
+    assert b"urn:p2p:address-placeholder" not in document
