@@ -1,9 +1,11 @@
 """The one dispatcher: every call, SOAP or REST, runs through the same interceptor chain.
 
-A protocol adapter turns an HTTP request into an :class:`Invocation` whose ``decode`` step
-reads the operation's arguments; the chain around it (access log, error funnel, decoding,
-authentication, authorisation, and whatever later interceptors are added) is the same for
-both protocols, and ends by calling the service.
+A protocol adapter turns an HTTP request into an :class:`Invocation` with two steps of its
+own: ``resolve`` finds the operation and the presented credentials, and returns the step that
+reads the arguments. The chain (access log, error funnel, resolve, authentication,
+authorisation, argument binding, and whatever later interceptors are added) is the same for
+both protocols, and ends by calling the service. Arguments are read only after the caller is
+authorised, so an anonymous caller learns nothing of a protected operation's validation.
 """
 
 import logging
@@ -47,8 +49,9 @@ class Invocation:
     protocol: str
     request_id: str
     client_addr: str
-    decode: Callable[["Invocation"], None]
+    resolve: Callable[["Invocation"], Callable[[], dict]]
     operation: BoundOperation | None = None
+    read_args: Callable[[], dict] | None = None
     args: dict = field(default_factory=dict)
     credentials: Credentials = Credentials()
     principal: Principal | None = None
@@ -129,11 +132,19 @@ class ErrorFunnel:
             raise BusinessError(errors.INTERNAL_ERROR) from None
 
 
-class Decode:
-    """Reads the operation and its arguments with the protocol's codec."""
+class Resolve:
+    """Finds the operation and the credentials with the protocol adapter."""
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
-        inv.decode(inv)
+        inv.read_args = inv.resolve(inv)
+        return proceed()
+
+
+class BindArguments:
+    """Reads and validates the operation's arguments with the protocol's codec."""
+
+    def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        inv.args = inv.read_args()
         return proceed()
 
 
@@ -166,4 +177,11 @@ class Authorize:
 
 
 def standard_chain(authenticator) -> list[Interceptor]:
-    return [AccessLog(), ErrorFunnel(), Decode(), Authenticate(authenticator), Authorize()]
+    return [
+        AccessLog(),
+        ErrorFunnel(),
+        Resolve(),
+        Authenticate(authenticator),
+        Authorize(),
+        BindArguments(),
+    ]

@@ -95,7 +95,7 @@ class RestEndpoint:
             protocol="rest",
             request_id=rid,
             client_addr=self._proxies.client_addr(request.environ),
-            decode=lambda inv: self._decode(inv, request, allow),
+            resolve=lambda inv: self._resolve(inv, request, allow),
         )
         try:
             result = self._dispatcher.dispatch(inv)
@@ -112,7 +112,7 @@ class RestEndpoint:
             headers={"X-Request-Id": rid},
         )
 
-    def _decode(self, inv: Invocation, request: Request, allow: list[str]) -> None:
+    def _resolve(self, inv: Invocation, request: Request, allow: list[str]):
         adapter = self._map.bind_to_environ(request.environ)
         try:
             op, path_values = adapter.match()
@@ -123,6 +123,9 @@ class RestEndpoint:
             raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource") from None
         inv.operation = op
         inv.credentials = _bearer(request)
+        return lambda: self._read_args(op, path_values, request)
+
+    def _read_args(self, op: BoundOperation, path_values: dict, request: Request) -> dict:
         args = {}
         by_name = op.request.by_name
         for name, text in path_values.items():
@@ -156,7 +159,7 @@ class RestEndpoint:
                         raise invalid(key, "is not a known field")
                 for f in fields:
                     args[f.attr] = jsoncodec.read_field(body.get(f.name), f, f.name)
-        inv.args = args
+        return args
 
     def _json_body(self, request: Request):
         if request.mimetype != "application/json":

@@ -179,7 +179,7 @@ class SoapEndpoint:
             protocol="soap",
             request_id=rid,
             client_addr=self._proxies.client_addr(request.environ),
-            decode=lambda inv: self._decode(inv, request, bound),
+            resolve=lambda inv: self._resolve(inv, request, bound),
         )
         try:
             result = self._dispatcher.dispatch(inv)
@@ -198,7 +198,7 @@ class SoapEndpoint:
             headers={"X-Request-Id": rid},
         )
 
-    def _decode(self, inv: Invocation, request: Request, bound: BoundFacade | None) -> None:
+    def _resolve(self, inv: Invocation, request: Request, bound: BoundFacade | None):
         if bound is None:
             raise BusinessError(errors.UNKNOWN_OPERATION, "no such service")
         _check_content_type(request)
@@ -216,7 +216,7 @@ class SoapEndpoint:
             )
         inv.operation = op
         inv.credentials = read_credentials(header)
-        inv.args = read_complex(call, op.request, "")
+        return lambda: read_complex(call, op.request, "")
 
     @staticmethod
     def _response(op, result) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 from server.dispatcher import (
     Authorize,
     Credentials,
-    Decode,
+    Resolve,
     Dispatcher,
     Invocation,
     request_id,
@@ -52,12 +52,12 @@ class FakeAuthenticator:
 
 
 def invocation(op: FakeOperation, credentials: Credentials = ANONYMOUS) -> Invocation:
-    def decode(inv: Invocation) -> None:
+    def resolve(inv: Invocation):
         inv.operation = op
-        inv.args = {"x": 1}
         inv.credentials = credentials
+        return lambda: {"x": 1}
 
-    return Invocation(protocol="rest", request_id="rid-1", client_addr="10.0.0.9", decode=decode)
+    return Invocation(protocol="rest", request_id="rid-1", client_addr="10.0.0.9", resolve=resolve)
 
 
 def run(op: FakeOperation, credentials: Credentials = ANONYMOUS) -> object:
@@ -91,7 +91,7 @@ def test_an_interceptor_can_stop_the_call() -> None:
     op = FakeOperation()
     inv = invocation(op)
     inv.operation = op
-    result = Dispatcher([lambda inv, proceed: "stopped", Decode()]).dispatch(inv)
+    result = Dispatcher([lambda inv, proceed: "stopped", Resolve()]).dispatch(inv)
     assert result == "stopped"
     assert op.calls == []
 
@@ -166,7 +166,7 @@ def test_a_bad_token_is_refused_even_on_a_public_operation() -> None:
 
 def test_authorize_alone() -> None:
     inv = invocation(FakeOperation(roles=frozenset({"BORROWER"})))
-    inv.decode(inv)
+    inv.resolve(inv)
     inv.principal = Principal(member_id=1, role="INVESTOR")
     with pytest.raises(BusinessError, match="may not"):
         Authorize()(inv, lambda: "called")
@@ -182,3 +182,18 @@ def test_request_id(header: str | None, kept: bool) -> None:
     rid = request_id(header)
     assert (rid == header) is kept
     assert 1 <= len(rid) <= 64
+
+
+def test_arguments_are_read_only_after_the_caller_is_authorised() -> None:
+    op = FakeOperation(roles=frozenset({"OPERATOR"}))
+    read = []
+
+    def resolve(inv: Invocation):
+        inv.operation = op
+        return lambda: read.append("read") or {}
+
+    inv = Invocation(protocol="rest", request_id="r", client_addr="-", resolve=resolve)
+    with pytest.raises(BusinessError) as e:
+        Dispatcher(standard_chain(FakeAuthenticator())).dispatch(inv)
+    assert e.value.code == "UNAUTHENTICATED"
+    assert read == []
