@@ -17,14 +17,21 @@ _INTEGER_FORMAT = {"int": "int32", "long": "int64"}
 def _simple_schema(t: Simple) -> dict:
     k = t.kind
     if k == "decimal":
-        whole = (t.total_digits or 28) - (t.fraction_digits or 0)
-        fraction = t.fraction_digits
-        tail = rf"(\.\d{{1,{fraction}}})?" if fraction else r"(\.\d+)?" if fraction is None else ""
-        schema = {"type": "string", "format": "decimal", "pattern": rf"^-?\d{{1,{whole}}}{tail}$"}
-        if t.ge is not None:
-            schema["x-minimum"] = str(t.ge)
-        if t.le is not None:
-            schema["x-maximum"] = str(t.le)
+        # totalDigits bounds integer and fraction digits together, which a pattern cannot say:
+        # the pattern bounds each part, the description states the total.
+        total, fraction = t.total_digits or 28, t.fraction_digits
+        tail = "" if fraction == 0 else rf"(\.\d{{1,{fraction or total}}})?"
+        sign = "" if t.ge is not None and t.ge >= 0 else "-?"
+        schema = {
+            "type": "string",
+            "format": "decimal",
+            "pattern": rf"^{sign}\d{{1,{total}}}{tail}$",
+            "description": f"A decimal string: at most {total} digits"
+            + ("" if fraction is None else f", {fraction} after the point")
+            + ("" if t.ge is None else f", at least {t.ge}")
+            + ("" if t.le is None else f", at most {t.le}")
+            + ".",
+        }
         return schema
     if k in _INTEGER_FORMAT:
         schema = {"type": "integer", "format": _INTEGER_FORMAT[k]}
