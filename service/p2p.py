@@ -167,8 +167,8 @@ class LoanService:
         page: int | None = None,
         page_size: int | None = None,
     ) -> LoanPageVo:
-        page = page or 1
-        page_size = page_size or self._api.default_page_size
+        page = 1 if page is None else page
+        page_size = self._api.default_page_size if page_size is None else page_size
         if page < 1:
             raise invalid("page", "must be at least 1")
         if not 1 <= page_size <= self._api.max_page_size:

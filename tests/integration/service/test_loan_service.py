@@ -347,6 +347,8 @@ def test_pages_are_stable_and_complete(loans, catalogue) -> None:
     [
         ({"page_size": 101}, "pageSize"),
         ({"page": -1, "page_size": 10}, "page"),
+        ({"page": 0}, "page"),
+        ({"page_size": 0}, "pageSize"),
         ({"min_rate": Decimal("20"), "max_rate": Decimal("10")}, "minRate"),
         ({"min_term_months": 24, "max_term_months": 12}, "minTermMonths"),
     ],
