@@ -34,7 +34,7 @@ def _settings(args):
 def _sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file, so the embedded default needs no set-up."""
     if url.startswith("sqlite:///") and url != "sqlite://":
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def cmd_serve(args, settings) -> int:
@@ -48,9 +48,15 @@ def cmd_serve(args, settings) -> int:
     # error, SOAP Fault) from the app, and keep a hard ceiling on what waitress buffers.
     # X-Forwarded-* must reach the app: server/proxy.py believes them from trusted_proxies only
     # (waitress would otherwise strip them all, so trusted_proxies could never take effect).
-    waitress.serve(app, host=server.host, port=server.port, threads=server.threads, ident="p2p",
-                   max_request_body_size=server.max_body_bytes * 4,
-                   clear_untrusted_proxy_headers=False)
+    waitress.serve(
+        app,
+        host=server.host,
+        port=server.port,
+        threads=server.threads,
+        ident="p2p",
+        max_request_body_size=server.max_body_bytes * 4,
+        clear_untrusted_proxy_headers=False,
+    )
     return 0
 
 
@@ -110,8 +116,12 @@ def parser() -> argparse.ArgumentParser:
 
     def command(name, fn, help_text):
         c = sub.add_parser(name, help=help_text, description=help_text)
-        c.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override a setting, e.g. database.url=sqlite:///var/p2p.db")
+        c.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a setting, e.g. database.url=sqlite:///var/p2p.db",
+        )
         c.set_defaults(fn=fn)
         return c
 
@@ -119,8 +129,11 @@ def parser() -> argparse.ArgumentParser:
     m = command("migrate", cmd_migrate, "Upgrade the database schema (or downgrade it).")
     m.add_argument("--revision", default="head", help="target revision (default head)")
     m.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead")
-    e = command("export-contracts", cmd_export_contracts,
-                "Write wsdl/*.wsdl and swagger/openapi.json from the code.")
+    e = command(
+        "export-contracts",
+        cmd_export_contracts,
+        "Write wsdl/*.wsdl and swagger/openapi.json from the code.",
+    )
     e.add_argument("--out", default=".", help="folder holding wsdl/ and swagger/ (default .)")
     o = command("create-operator", cmd_create_operator, "Create an operator account.")
     o.add_argument("--mobile", required=True, help="the operator's mobile number (login name)")

@@ -10,9 +10,9 @@ import pytest
 from server.dispatcher import (
     Authorize,
     Credentials,
-    Resolve,
     Dispatcher,
     Invocation,
+    Resolve,
     request_id,
     standard_chain,
 )
