@@ -7,11 +7,12 @@ string (GET, DELETE, or when a body parameter is named) or from the fields of th
 
 import re
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from server import jsoncodec
+from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.proxy import Proxies
 from server.registry import BoundFacade, BoundOperation
@@ -162,18 +163,4 @@ class RestEndpoint:
         return args
 
     def _json_body(self, request: Request):
-        if request.mimetype != "application/json":
-            raise BusinessError(
-                errors.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"
-            )
-        charset = request.mimetype_params.get("charset", "utf-8").lower()
-        if charset not in ("utf-8", "utf8"):
-            raise BusinessError(errors.UNSUPPORTED_MEDIA_TYPE, "charset must be utf-8")
-        request.max_content_length = self._max_body
-        try:
-            body = request.get_data(cache=False)
-        except RequestEntityTooLarge:
-            raise BusinessError(errors.PAYLOAD_TOO_LARGE) from None
-        if not body.strip():
-            raise BusinessError(errors.MALFORMED_REQUEST, "the request body is empty")
-        return jsoncodec.parse(body)
+        return jsoncodec.parse(read_body(request, "application/json", self._max_body))
