@@ -48,7 +48,7 @@ class LoginRequest(ComplexModel):
 
 
 class TokenDto(ComplexModel):
-    """A login token: send it as ``Authorization: Bearer <token>`` or in the AuthToken header."""
+    """A login token: send it as "Authorization: Bearer <token>" or in the AuthToken header."""
 
     __namespace__ = NS
     _type_info = [
@@ -68,11 +68,11 @@ class MemberFacade(Facade):
     @operation(rest=POST("/members", body="request", status=201), returns=MemberDto)
     def register(request: required(RegisterRequest, "The new member.")):
         """Register a member as an investor or a borrower. Operators are created by the
-        ``p2p create-operator`` command, never here."""
+        p2p create-operator command, never here."""
 
     @operation(rest=POST("/sessions", body="request", status=201), returns=TokenDto)
     def login(request: required(LoginRequest, "The credentials.")):
-        """Log in with mobile number and password; returns a token valid for ``expiresIn``
+        """Log in with mobile number and password; returns a token valid for expiresIn
         seconds on every worker."""
 
     @operation(rest=DELETE("/sessions/current"), roles=MEMBERS)

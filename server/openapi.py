@@ -101,6 +101,12 @@ class _Components:
         return schema
 
 
+def _first_sentence(doc: str) -> str:
+    text = " ".join(doc.split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 def _error(description: str) -> dict:
     return {
         "description": description,
@@ -117,7 +123,7 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
             o: dict = {
                 "operationId": op.name,
                 "tags": [bound.name],
-                "summary": op.operation.doc.split("\n")[0],
+                "summary": _first_sentence(op.operation.doc),
                 "description": op.operation.doc
                 + ("" if op.roles is None else f"\n\nRoles: {', '.join(sorted(op.roles))}."),
             }
