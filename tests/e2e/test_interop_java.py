@@ -1,0 +1,174 @@
+"""SOAP interoperability with Java: wsimport generates a client from each served WSDL, javac
+compiles the generated code unedited, then tests/e2e/interop/Client.java (compiled against
+it) runs a partner's calls and reports what it saw, one ``key=value`` line per fact.
+
+wsimport runs once per facade per session, with ``-XadditionalHeaders`` so the AuthToken
+header the binding declares becomes a parameter of every method.
+"""
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+INTEROP = Path(__file__).resolve().parent / "interop"
+FACADES = ("MemberFacade", "LoanFacade")
+
+# Interop concerns the contract, not the storage: the embedded backend is enough.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.parametrize("server", ["embedded"], indirect=True),
+]
+
+
+def _jaxws_runtime() -> Path | None:
+    """jaxws-rt.jar beside the tools wsimport runs (its manifest names the rest)."""
+    wsimport = shutil.which("wsimport")
+    if wsimport is None:
+        return None
+    home = os.environ.get("JAXWS_HOME") or Path(wsimport).resolve().parent.parent
+    for jar in (Path(home) / "lib" / "jaxws-rt.jar", Path("/usr/share/java/jaxws-rt.jar")):
+        if jar.is_file():
+            return jar
+    return None
+
+
+def _require_tools() -> Path:
+    missing = [tool for tool in ("wsimport", "javac", "java") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(
+            f"{', '.join(missing)} not found: install the jaxws and default-jdk-headless "
+            "packages (as .ci/run does)"
+        )
+    runtime = _jaxws_runtime()
+    if runtime is None:
+        pytest.skip("the JAX-WS runtime jar (jaxws-rt.jar) was not found; set JAXWS_HOME")
+    return runtime
+
+
+def _run(args: list, what: str, timeout: int = 180) -> str:
+    done = subprocess.run(
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{what} failed ({done.returncode}):\n{output}"
+    return output
+
+
+@dataclass(frozen=True)
+class Generated:
+    classpath: str
+    sources: dict[str, Path]
+    wsimport_output: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def generated(server, tmp_path_factory) -> Generated:
+    """Each facade's WSDL through wsimport and javac, then Client.java against the result."""
+    runtime = _require_tools()
+    work = tmp_path_factory.mktemp("java")
+    sources, outputs, classes = {}, {}, []
+    for facade in FACADES:
+        src, out = work / "src" / facade, work / "classes" / facade
+        src.mkdir(parents=True)
+        out.mkdir(parents=True)
+        wsdl = server.url(f"/services/{facade}?wsdl")
+        outputs[facade] = _run(
+            ["wsimport", "-keep", "-Xnocompile", "-XadditionalHeaders", "-d", src, "-s", src, wsdl],
+            f"wsimport of {facade}",
+        )
+        # Each facade compiles on its own: both carry the shared common-namespace classes.
+        generated_java = sorted(src.rglob("*.java"))
+        assert generated_java, outputs[facade]
+        _run(
+            ["javac", "-encoding", "UTF-8", "-cp", runtime, "-d", out, *generated_java],
+            f"javac of the code wsimport generated for {facade}",
+        )
+        sources[facade], classes = src, [*classes, out]
+    client = work / "classes" / "client"
+    classpath = os.pathsep.join(str(p) for p in [*classes, runtime])
+    _run(
+        ["javac", "-encoding", "UTF-8", "-cp", classpath, "-d", client, INTEROP / "Client.java"],
+        "javac of tests/e2e/interop/Client.java",
+    )
+    return Generated(os.pathsep.join([str(client), classpath]), sources, outputs)
+
+
+@pytest.fixture(scope="session")
+def java_run(server, generated, operator, borrower) -> dict[str, str]:
+    """One run of the Java client as the operator; the facts it printed."""
+    output = _run(
+        ["java", "-cp", generated.classpath, "Client"]
+        + [server.url(f"/services/{f}?wsdl") for f in FACADES]
+        + [operator.mobile, operator.password, borrower.member_id],
+        "the Java client",
+        timeout=120,
+    )
+    facts = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+    assert "anonymous.code" in facts, output
+    return facts
+
+
+def test_wsimport_reads_each_wsdl_without_complaint(generated):
+    for facade, output in generated.wsimport_output.items():
+        for word in ("[WARNING]", "[ERROR]"):
+            assert word not in output, f"wsimport of {facade}:\n{output}"
+
+
+def test_the_generated_port_takes_the_header_and_throws_the_typed_fault(generated):
+    package = generated.sources["LoanFacade"] / "com" / "hry" / "p2p" / "facade" / "p2p"
+    port = (package / "LoanFacade.java").read_text()
+    assert "public LoanDto getLoan(" in port
+    assert "AuthToken auth)" in port
+    assert "throws BusinessFault" in port
+    assert "BigDecimal minRate" in port
+    fault = (package / "BusinessFault.java").read_text()
+    assert "public com.hry.p2p.facade.common.BusinessFault getFaultInfo()" in fault
+    dto = (package / "LoanDto.java").read_text()
+    assert "protected BigDecimal amount;" in dto
+
+
+def test_login(java_run, operator):
+    assert java_run["login.memberId"] == str(operator.member_id)
+    assert java_run["login.role"] == "OPERATOR"
+    assert int(java_run["login.tokenLength"]) >= 20
+
+
+def test_publish_loan_with_the_auth_token_header(java_run, api):
+    assert java_run["publish.status"] == "PENDING_AUDIT"
+    assert java_run["publish.amount"] == "10000.01"
+    r = api.call("getLoan", loanId=java_run["publish.loanId"])
+    assert r.status_code == 200, r.text
+    assert r.json()["amount"] == "10000.01"
+    assert r.json()["title"] == java_run["get.title"]
+
+
+def test_an_absent_header_is_not_authenticated(java_run):
+    assert java_run["anonymous.code"] == "UNAUTHENTICATED"
+
+
+def test_get_loan_returns_exact_big_decimals(java_run):
+    assert java_run["get.amount"] == "10000.01"
+    assert java_run["get.amountExact"] == "true"  # BigDecimal.equals: value and scale
+    assert java_run["get.minInvestExact"] == "true"
+    assert java_run["get.rateMatches"] == "true"
+    assert java_run["get.maxInvestPerInvestor"] == "null"  # left out, so absent: no cap
+    assert int(java_run["get.createdAtYear"]) >= 2024
+
+
+def test_list_loans_with_a_filter(java_run):
+    assert java_run["list.total"] == "1"
+    assert java_run["list.firstId"] == java_run["publish.loanId"]
+
+
+def test_a_missing_listing_is_the_generated_business_fault(java_run):
+    assert java_run["missing.code"] == "LOAN_NOT_FOUND"
+    assert "987654321" in java_run["missing.message"]
+    assert int(java_run["missing.requestIdLength"]) > 0

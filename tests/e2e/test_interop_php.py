@@ -1,0 +1,170 @@
+"""SOAP interoperability with PHP's SoapClient (ext/soap) in WSDL mode: the client knows only
+the served WSDL. tests/e2e/interop/soap_client.php makes one call and prints JSON.
+"""
+
+import json
+import shutil
+import subprocess
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent / "interop" / "soap_client.php"
+
+# Interop concerns the contract, not the storage: the embedded backend is enough.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.parametrize("server", ["embedded"], indirect=True),
+]
+
+
+@pytest.fixture(scope="module")
+def php() -> str:
+    found = shutil.which("php")
+    if found is None:
+        pytest.skip("php not found: install php-cli and php-soap (as .ci/run does)")
+    soap = subprocess.run(
+        [found, "-r", 'exit(extension_loaded("soap") ? 0 : 1);'], check=False, timeout=30
+    )
+    if soap.returncode != 0:
+        pytest.skip("PHP's soap extension is not loaded: install php-soap")
+    return found
+
+
+@pytest.fixture
+def call(php, server):
+    """call(facade, operation, parameters, token=None) -> what soap_client.php printed."""
+
+    def run(facade: str, operation: str, parameters: dict, token: str | None = None) -> dict:
+        args = [php, SCRIPT, server.url(f"/services/{facade}?wsdl"), operation]
+        args += [json.dumps(parameters)] + ([token] if token is not None else [])
+        done = subprocess.run(
+            [str(a) for a in args], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    return run
+
+
+def result(output: dict) -> dict:
+    assert "fault" not in output, output["fault"]
+    return output["result"]["return"]
+
+
+def fault_code(output: dict) -> str:
+    assert "fault" in output, output.get("result")
+    return output["fault"]["detail"]["BusinessFault"]["code"]
+
+
+def loan_terms(borrower_id: int, **overrides) -> dict:
+    terms = {
+        "title": "Bakery " + uuid.uuid4().hex[:6],
+        "description": "A second oven.",
+        "borrowerId": borrower_id,
+        "amount": "10000.01",
+        "annualRate": "12.3456",
+        "termMonths": 6,
+        "repaymentMethod": "BULLET",
+        "minInvest": "100.10",
+        "raiseDays": 7,
+    }
+    terms.update(overrides)
+    return terms
+
+
+def test_the_wsdl_reads_as_wrapped_operations(call):
+    functions = call("LoanFacade", "getLoan", {"loanId": 987654321})["functions"]
+    assert "getLoanResponse getLoan(getLoan $parameters)" in functions
+    assert "publishLoanResponse publishLoan(publishLoan $parameters)" in functions
+
+
+def test_login(call, operator):
+    token = result(
+        call(
+            "MemberFacade",
+            "login",
+            {"request": {"mobile": operator.mobile, "password": operator.password}},
+        )
+    )
+    assert token["memberId"] == operator.member_id
+    assert token["role"] == "OPERATOR"
+    assert token["expiresIn"] > 0
+    assert len(token["token"]) >= 20
+
+
+def test_get_loan_returns_money_as_the_exact_string(call, api, operator, loan_terms):
+    r = api.call("publishLoan", token=operator.token, json_body=loan_terms())
+    published = api.check_body("publishLoan", r)
+    got = result(call("LoanFacade", "getLoan", {"loanId": published["loanId"]}))
+    assert got["loanId"] == published["loanId"]
+    assert got["title"] == published["title"]
+    assert got["amount"] == "10000.01"  # xs:decimal stays a string in PHP: no float on the way
+    assert got["minInvest"] == "100.00"
+    assert Decimal(got["annualRate"]) == Decimal("9.5")
+    assert got["status"] == "PENDING_AUDIT"
+
+
+def test_publish_loan_with_the_auth_token_header(call, operator, borrower):
+    token = result(
+        call(
+            "MemberFacade",
+            "login",
+            {"request": {"mobile": operator.mobile, "password": operator.password}},
+        )
+    )["token"]
+    request = {"request": loan_terms(borrower.member_id)}
+    published = result(call("LoanFacade", "publishLoan", request, token))
+    assert published["status"] == "PENDING_AUDIT"
+    assert published["borrowerId"] == borrower.member_id
+    assert published["amount"] == "10000.01"
+    assert published["minInvest"] == "100.10"
+    assert "maxInvestPerInvestor" not in published
+
+    fetched = result(call("LoanFacade", "getLoan", {"loanId": published["loanId"]}))
+    assert fetched["title"] == published["title"]
+
+    assert fault_code(call("LoanFacade", "publishLoan", request)) == "UNAUTHENTICATED"
+
+
+def test_list_loans_with_a_filter(call, operator, borrower):
+    rate = str(Decimal("30.") + Decimal(uuid.uuid4().int % 9000 + 1000) / 10000)
+    ids = [
+        result(
+            call(
+                "LoanFacade",
+                "publishLoan",
+                {"request": loan_terms(borrower.member_id, annualRate=rate, repaymentMethod=m)},
+                operator.token,
+            )
+        )["loanId"]
+        for m in ("BULLET", "EQUAL_PRINCIPAL")
+    ]
+    page = result(
+        call(
+            "LoanFacade", "listLoans", {"minRate": rate, "maxRate": rate, "status": "PENDING_AUDIT"}
+        )
+    )
+    assert page["total"] == 2
+    assert [x["loanId"] for x in page["items"]] == sorted(ids, reverse=True)
+
+    one = result(
+        call(
+            "LoanFacade",
+            "listLoans",
+            {"minRate": rate, "maxRate": rate, "repaymentMethod": "BULLET"},
+        )
+    )
+    assert one["total"] == 1
+    assert [x["loanId"] for x in one["items"]] == [ids[0]]  # still a list when one item
+
+
+def test_a_missing_listing_is_a_soap_fault_with_the_code_in_detail(call):
+    output = call("LoanFacade", "getLoan", {"loanId": 987654321})
+    fault = output["fault"]
+    assert fault["faultcode"].endswith("Client")
+    assert "987654321" in fault["faultstring"]
+    assert fault_code(output) == "LOAN_NOT_FOUND"
+    assert fault["detail"]["BusinessFault"]["requestId"]
