@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,8 +11,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import MetaData, create_engine, pool
 from sqlalchemy.engine import Connection
+
+from dao.base import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -55,3 +59,13 @@ def current(url: str) -> str | None:
 def head() -> str | None:
     """The newest revision in dao/migrations/versions."""
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def entity_metadata() -> MetaData:
+    """The metadata of every entity in dao/ (each module imported), for schema comparison."""
+    import dao
+
+    for info in pkgutil.iter_modules(dao.__path__, "dao."):
+        if info.name != "dao.migrations":
+            importlib.import_module(info.name)
+    return Base.metadata

@@ -19,7 +19,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from dao import migrate
-from dao.base import Base
 from dao.p2p import LoanEntity
 
 MEMBER_SQL = text(
@@ -69,16 +68,17 @@ def _tables(engine: Engine) -> set[str]:
 def test_upgrade_to_head_and_downgrade_to_base(empty_url: str, engine: Engine) -> None:
     assert migrate.current(empty_url) is None
 
+    every_table = set(migrate.entity_metadata().tables)
     migrate.upgrade(empty_url)
-    assert migrate.current(empty_url) == migrate.head() == "0002"
-    assert _tables(engine) == {"member", "loan"}
+    assert migrate.current(empty_url) == migrate.head()
+    assert _tables(engine) == every_table
 
     migrate.downgrade(empty_url, "base")
     assert migrate.current(empty_url) is None
     assert _tables(engine) == set()
 
     migrate.upgrade(empty_url)  # and back up again: downgrades leave nothing behind
-    assert _tables(engine) == {"member", "loan"}
+    assert _tables(engine) == every_table
 
 
 def test_each_revision_steps_up_and_down(empty_url: str, engine: Engine) -> None:
@@ -98,7 +98,7 @@ def test_migrated_schema_matches_the_entities(empty_url: str, engine: Engine) ->
     migrate.upgrade(empty_url)
 
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), migrate.entity_metadata())
     assert diff == []
 
 
@@ -254,3 +254,31 @@ def test_money_and_rate_are_stored_as_exact_integers(migrated: Engine) -> None:
     assert tuple(row[:4]) == (5_000_000_000, 123_456, 1, 1_000_001)
     assert all(type(value) is int for value in row[:4])
     assert str(row.created_at).startswith("2024-11-26 12:00:00.25")  # naive UTC
+
+
+def test_ledger_revision_seeds_platform_accounts_and_opens_members_accounts(
+    empty_url: str, engine: Engine
+) -> None:
+    migrate.upgrade(empty_url, "0002")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO member (mobile, password_hash, role, status, created_at, updated_at) "
+                "VALUES ('13800000001', 'x', 'INVESTOR', 'ACTIVE', '2026-01-01', '2026-01-01')"
+            )
+        )
+    migrate.upgrade(empty_url, "0003")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT member_id, code, normal_side, available, frozen FROM account ORDER BY id")
+        ).all()
+    assert sorted((r.code, r.normal_side) for r in rows if r.code) == [
+        ("CLEARING", "D"),
+        ("FEE_INCOME", "C"),
+        ("MARKETING_EXPENSE", "D"),
+    ]
+    members = [r for r in rows if r.member_id is not None]
+    assert [(r.normal_side, r.available, r.frozen) for r in members] == [("C", 0, 0)]
+
+    migrate.downgrade(empty_url, "0002")
+    assert _tables(engine) == {"member", "loan"}

@@ -1,0 +1,163 @@
+"""Accounts and the double-entry ledger: postings and their entries.
+
+Every account has two buckets, AVAILABLE and FROZEN, each a balance in integer fen. An entry
+debits (D) or credits (C) one bucket of one account; a posting's entries balance (debits equal
+credits). An account's normal side says which direction increases it: members' accounts and
+fee income are credit-normal (the platform owes them), the clearing account (the money held
+at the depository bank) and marketing expense are debit-normal, so every balance stays >= 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.types import Money, UtcDateTime, utcnow
+
+BUCKETS: tuple[str, ...] = ("AVAILABLE", "FROZEN")
+DIRECTIONS: tuple[str, ...] = ("D", "C")
+#: The platform's own accounts and their normal sides (created by migration 0003).
+PLATFORM_ACCOUNTS: dict[str, str] = {"CLEARING": "D", "FEE_INCOME": "C", "MARKETING_EXPENSE": "D"}
+
+
+class AccountEntity(Base):
+    """A member's account (one a member) or one of the platform's own accounts."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        CheckConstraint("available >= 0 AND frozen >= 0", name="balances_not_negative"),
+        CheckConstraint(sql_in("normal_side", DIRECTIONS), name="normal_side"),
+        CheckConstraint(
+            "(member_id IS NOT NULL AND code IS NULL) OR (member_id IS NULL AND code IS NOT NULL)",
+            name="owner",
+        ),
+        UniqueConstraint("member_id"),
+        UniqueConstraint("code"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    member_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("member.id"), nullable=True)
+    code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    normal_side: Mapped[str] = mapped_column(String(1), nullable=False)
+    available: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
+    frozen: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class PostingEntity(Base):
+    """One money movement: why (business type, what caused it) and who asked (request no)."""
+
+    __tablename__ = "posting"
+    __table_args__ = (Index("ix_posting_ref", "ref_type", "ref_id"), MYSQL_TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    business_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    ref_type: Mapped[str] = mapped_column(String(24), nullable=False)
+    ref_id: Mapped[int] = mapped_column(IdType, nullable=False)
+    request_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+
+
+class EntryEntity(Base):
+    """One side of a posting on one bucket of one account; amount is always positive."""
+
+    __tablename__ = "posting_entry"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(sql_in("bucket", BUCKETS), name="bucket"),
+        CheckConstraint(sql_in("direction", DIRECTIONS), name="direction"),
+        Index("ix_posting_entry_account_id_id", "account_id", "id"),
+        Index("ix_posting_entry_posting_id", "posting_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    posting_id: Mapped[int] = mapped_column(IdType, ForeignKey("posting.id"), nullable=False)
+    account_id: Mapped[int] = mapped_column(IdType, ForeignKey("account.id"), nullable=False)
+    bucket: Mapped[str] = mapped_column(String(9), nullable=False)
+    direction: Mapped[str] = mapped_column(String(1), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+
+
+class LedgerRepository:
+    """Ledger reads and writes on the current transaction's session (never commits)."""
+
+    def __init__(self, session: Callable[[], Session]) -> None:
+        self._session = session
+
+    def add_account(self, entity: AccountEntity) -> AccountEntity:
+        session = self._session()
+        session.add(entity)
+        session.flush()
+        return entity
+
+    def account(self, account_id: int) -> AccountEntity | None:
+        return self._session().get(AccountEntity, account_id)
+
+    def account_of_member(self, member_id: int) -> AccountEntity | None:
+        stmt = select(AccountEntity).where(AccountEntity.member_id == member_id)
+        return self._session().scalars(stmt).one_or_none()
+
+    def platform_account(self, code: str) -> AccountEntity:
+        stmt = select(AccountEntity).where(AccountEntity.code == code)
+        return self._session().scalars(stmt).one()
+
+    def change_balance(self, account_id: int, bucket: str, delta: Decimal) -> bool:
+        """Add ``delta`` to one bucket in one conditional UPDATE (a brief row lock); False,
+        and nothing changed, when the bucket would go below zero."""
+        column = AccountEntity.available if bucket == "AVAILABLE" else AccountEntity.frozen
+        stmt = (
+            update(AccountEntity)
+            .where(AccountEntity.id == account_id, column + delta >= 0)
+            .values({column: column + delta, AccountEntity.updated_at: utcnow()})
+            .execution_options(synchronize_session=False)
+        )
+        return self._session().execute(stmt).rowcount == 1
+
+    def add_posting(self, posting: PostingEntity, entries: list[EntryEntity]) -> PostingEntity:
+        session = self._session()
+        session.add(posting)
+        session.flush()
+        for entry in entries:
+            entry.posting_id = posting.id
+        session.add_all(entries)
+        session.flush()
+        return posting
+
+    def entries_of_account(
+        self, account_id: int, *, offset: int, limit: int
+    ) -> tuple[list[tuple[EntryEntity, PostingEntity]], int]:
+        """One page of an account's entries with their postings, newest first, and the total."""
+        session = self._session()
+        total = session.scalar(
+            select(func.count())
+            .select_from(EntryEntity)
+            .where(EntryEntity.account_id == account_id)
+        )
+        rows = session.execute(
+            select(EntryEntity, PostingEntity)
+            .join(PostingEntity, PostingEntity.id == EntryEntity.posting_id)
+            .where(EntryEntity.account_id == account_id)
+            .order_by(EntryEntity.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [(e, p) for e, p in rows], int(total or 0)
