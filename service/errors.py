@@ -48,6 +48,11 @@ CONCURRENT_UPDATE = ErrorCode(
     "CONCURRENT_UPDATE", 409, "Someone else changed this at the same time; reload and retry."
 )
 
+INSUFFICIENT_FUNDS = ErrorCode("INSUFFICIENT_FUNDS", 422, "The balance is too low for this.")
+REQUEST_NO_REUSED = ErrorCode(
+    "REQUEST_NO_REUSED", 409, "This requestNo was already used for a different request."
+)
+
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
     VALIDATION_FAILED,
@@ -66,6 +71,8 @@ CATALOGUE = _codes(
     LOAN_NOT_FOUND,
     LOAN_STATE_INVALID,
     CONCURRENT_UPDATE,
+    INSUFFICIENT_FUNDS,
+    REQUEST_NO_REUSED,
 )
 
 

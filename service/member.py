@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from dao.member import MemberEntity, MemberRepository
 from service import errors
 from service.errors import BusinessError, invalid
+from service.ledger import Ledger
 from service.mapping import to_vo
 from service.security import Passwords, Principal, Tokens, mask_mobile
 from service.transaction import transactional
@@ -68,6 +69,7 @@ class MemberService:
         self._passwords = passwords
         self._tokens = tokens
         self._members = MemberRepository(tx.session)
+        self._ledger = Ledger(tx)
 
     def register(self, request: RegisterRequest) -> MemberVo:
         if request.role not in SELF_SERVICE_ROLES:
@@ -95,6 +97,7 @@ class MemberService:
             )
         except IntegrityError:  # a concurrent registration of the same number won the race
             raise BusinessError(errors.MOBILE_TAKEN) from None
+        self._ledger.open_account(entity.id)
         return _member_vo(entity)
 
     def login(self, request: LoginRequest) -> TokenVo:

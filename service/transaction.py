@@ -86,6 +86,11 @@ class IllegalTransactionStateError(Exception):
     session() outside any scope, or a suspension SQLite cannot serve."""
 
 
+class RetryTransaction(Exception):
+    """Raised to have the transaction retried from its start: e.g. a unique key that another
+    transaction claimed at the same moment, whose row the retry will then see."""
+
+
 class UnexpectedRollbackError(Exception):
     """The transaction was rolled back although its outermost scope returned normally,
     because an inner joined scope failed and marked it rollback-only."""
@@ -93,7 +98,8 @@ class UnexpectedRollbackError(Exception):
 
 def is_retryable(exc: BaseException) -> bool:
     """True for deadlocks and lock conflicts worth retrying the whole transaction for:
-    MySQL/MariaDB errors 1213 and 1205, SQLite "database is locked"/"database is busy".
+    MySQL/MariaDB errors 1213 and 1205, SQLite "database is locked"/"database is busy", and
+    :class:`RetryTransaction`.
     Follows the chain of explicit causes (``raise ... from``)."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -106,6 +112,8 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def _retryable_here(exc: BaseException) -> bool:
+    if isinstance(exc, RetryTransaction):
+        return True
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if isinstance(orig, sqlite3.OperationalError):
         text = str(orig).lower()

@@ -63,9 +63,15 @@ def service_url_for(database: Database) -> str:
 
 
 def _empty(engine: Engine) -> None:
+    """Delete every row the services wrote, children first; the platform's own accounts,
+    seeded by the migrations, stay with zero balances."""
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM loan"))
-        conn.execute(text("DELETE FROM member"))
+        for table in reversed(migrate.entity_metadata().sorted_tables):
+            if table.name == "account":
+                conn.execute(text("DELETE FROM account WHERE member_id IS NOT NULL"))
+                conn.execute(text("UPDATE account SET available = 0, frozen = 0"))
+            else:
+                conn.execute(table.delete())
 
 
 @pytest.fixture

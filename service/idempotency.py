@@ -1,0 +1,72 @@
+"""Request numbers: every money-moving call carries one; a repeat returns the first outcome.
+
+``claim`` runs inside the caller's transaction. The record is written in the same transaction
+as the money movement, so the two commit or roll back together: a request that failed leaves
+no record and may be sent again. A concurrent duplicate waits on the unique key until the first
+commits, then retries the whole transaction and finds the record.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from dao.idempotency import RequestRecordEntity, RequestRecordRepository
+from service import errors
+from service.errors import BusinessError, invalid
+from service.transaction import RetryTransaction
+
+MAX_REQUEST_NO = 64
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The request's record; ``repeat`` is True when an earlier call already did the work,
+    whose outcome ``ref_type``/``ref_id`` name."""
+
+    record: RequestRecordEntity
+    repeat: bool
+
+    @property
+    def ref_id(self) -> int | None:
+        return self.record.ref_id
+
+    def done(self, ref_type: str, ref_id: int) -> None:
+        self.record.ref_type = ref_type
+        self.record.ref_id = ref_id
+
+
+def fingerprint(**content) -> str:
+    text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Idempotency:
+    def __init__(self, tx):
+        self._tx = tx
+        self._records = RequestRecordRepository(tx.session)
+
+    def claim(self, scope: str, request_no: str, operation: str, **content) -> Claim:
+        """Claim ``request_no`` for ``operation`` with ``content``; a repeat with the same
+        operation and content is a repeat, with other content REQUEST_NO_REUSED."""
+        request_no = (request_no or "").strip()
+        if not request_no or len(request_no) > MAX_REQUEST_NO:
+            raise invalid("requestNo", f"must have 1 to {MAX_REQUEST_NO} characters")
+        digest = fingerprint(**content)
+        existing = self._records.find(scope, request_no)
+        if existing is not None:
+            if existing.operation != operation or existing.fingerprint != digest:
+                raise BusinessError(
+                    errors.REQUEST_NO_REUSED,
+                    f"requestNo {request_no} was used for a different request",
+                )
+            return Claim(existing, repeat=True)
+        record = RequestRecordEntity(
+            scope=scope, request_no=request_no, operation=operation, fingerprint=digest
+        )
+        try:
+            self._records.add(record)
+        except IntegrityError as e:
+            raise RetryTransaction("request number claimed concurrently") from e
+        return Claim(record, repeat=False)

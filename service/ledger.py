@@ -1,0 +1,109 @@
+"""The double-entry ledger: the only way money moves.
+
+A posting is a list of legs; debits must equal credits, every amount is positive with at
+most two decimals, and each leg changes one bucket of one account by a conditional UPDATE that
+refuses to take a balance below zero. Balances are changed in account-id order, so two
+postings over the same accounts lock them in the same order.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from dao.ledger import AccountEntity, EntryEntity, LedgerRepository, PostingEntity
+from service import errors
+from service.errors import BusinessError
+
+AVAILABLE = "AVAILABLE"
+FROZEN = "FROZEN"
+DEBIT = "D"
+CREDIT = "C"
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: AccountEntity
+    bucket: str
+    direction: str
+    amount: Decimal
+
+
+def debit(account: AccountEntity, bucket: str, amount: Decimal) -> Leg:
+    return Leg(account, bucket, DEBIT, amount)
+
+
+def credit(account: AccountEntity, bucket: str, amount: Decimal) -> Leg:
+    return Leg(account, bucket, CREDIT, amount)
+
+
+class UnbalancedPostingError(ValueError):
+    """A programming error: a posting whose debits and credits differ."""
+
+
+class Ledger:
+    def __init__(self, tx):
+        self._repo = LedgerRepository(tx.session)
+
+    def account_of(self, member_id: int) -> AccountEntity:
+        account = self._repo.account_of_member(member_id)
+        if account is None:
+            raise BusinessError(errors.MEMBER_NOT_FOUND, f"member {member_id} has no account")
+        return account
+
+    def platform(self, code: str) -> AccountEntity:
+        return self._repo.platform_account(code)
+
+    def open_account(self, member_id: int) -> AccountEntity:
+        return self._repo.add_account(AccountEntity(member_id=member_id, normal_side=CREDIT))
+
+    def post(
+        self,
+        business_type: str,
+        ref: tuple[str, int],
+        legs: list[Leg],
+        request_no: str | None = None,
+    ) -> PostingEntity:
+        """Record one balanced posting and move the balances, all or nothing (the caller's
+        transaction). INSUFFICIENT_FUNDS when a bucket would go below zero."""
+        legs = [leg for leg in legs if leg.amount != 0]
+        _check_balanced(legs)
+        deltas: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+        for leg in legs:
+            sign = 1 if leg.direction == leg.account.normal_side else -1
+            deltas[(leg.account.id, leg.bucket)] += sign * leg.amount
+        for (account_id, bucket), delta in sorted(deltas.items()):
+            if delta and not self._repo.change_balance(account_id, bucket, delta):
+                raise BusinessError(
+                    errors.INSUFFICIENT_FUNDS,
+                    "available balance is too low"
+                    if bucket == AVAILABLE
+                    else "frozen balance is too low",
+                )
+        posting = PostingEntity(
+            business_type=business_type, ref_type=ref[0], ref_id=ref[1], request_no=request_no
+        )
+        entries = [
+            EntryEntity(
+                account_id=leg.account.id,
+                bucket=leg.bucket,
+                direction=leg.direction,
+                amount=leg.amount,
+            )
+            for leg in legs
+        ]
+        return self._repo.add_posting(posting, entries)
+
+
+def _check_balanced(legs: list[Leg]) -> None:
+    if len(legs) < 2:
+        raise UnbalancedPostingError("a posting needs at least two legs")
+    totals = {DEBIT: Decimal(0), CREDIT: Decimal(0)}
+    for leg in legs:
+        if leg.amount < 0 or leg.amount != leg.amount.quantize(CENT):
+            raise UnbalancedPostingError(f"bad amount {leg.amount}")
+        if leg.bucket not in (AVAILABLE, FROZEN) or leg.direction not in totals:
+            raise UnbalancedPostingError(f"bad leg {leg}")
+        totals[leg.direction] += leg.amount
+    if totals[DEBIT] != totals[CREDIT]:
+        raise UnbalancedPostingError(f"debits {totals[DEBIT]} != credits {totals[CREDIT]}")
