@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from service.errors import BusinessError
-from service.p2p import TRANSITIONS, AuditRequest, LoanService
+from service.p2p import LoanService
+from service.p2p.listing import TRANSITIONS, AuditRequest
 
 APPROVE = AuditRequest(approve=True, reason=None)
 

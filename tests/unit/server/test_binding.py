@@ -9,7 +9,7 @@ import pytest
 from spyne import DateTime, Integer32, Long
 
 from facade.member import Mobile, Password
-from facade.p2p import LoanRequest, RepaymentMethod
+from facade.p2p.loan import LoanRequest, RepaymentMethod
 from facade.types import Money, Rate
 from server.binding import Complex, InvalidValue, describe, snake
 

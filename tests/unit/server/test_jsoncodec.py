@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from facade.p2p import LoanRequest
+from facade.p2p.loan import LoanRequest
 from server import jsoncodec
 from server.binding import describe
 from service.errors import BusinessError

@@ -7,7 +7,7 @@ import re
 import pytest
 from lxml import etree
 
-from facade.p2p import NS as LOAN_NS
+from facade.p2p.loan import NS as LOAN_NS
 from facade.types import COMMON_NS
 from server.soap import ENV, WSSE, parse_envelope, read_credentials
 from service.errors import BusinessError

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from lxml import etree
 
-from facade.p2p import NS, AuditRequest, LoanPageDto, LoanRequest
+from facade.p2p.loan import NS, AuditRequest, LoanPageDto, LoanRequest
 from server.binding import describe
 from server.xmlcodec import read_complex, write_complex
 from service.errors import BusinessError

@@ -68,6 +68,8 @@ class LoanEntity(Base):
             name="max_invest_range",
         ),
         CheckConstraint("raise_days >= 1 AND raise_days <= 365", name="raise_days_range"),
+        CheckConstraint("raised >= 0 AND raised <= amount", name="raised_range"),
+        CheckConstraint("fee IS NULL OR (fee >= 0 AND fee <= amount)", name="fee_range"),
         CheckConstraint(sql_in("status", LOAN_STATUSES), name="status"),
         Index("ix_loan_status_id", "status", "id"),
         Index("ix_loan_borrower_id", "borrower_id"),
@@ -91,6 +93,12 @@ class LoanEntity(Base):
     published_by: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
     audited_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("member.id"), nullable=True)
     audited_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    raised: Mapped[Decimal] = mapped_column(
+        Money(), nullable=False, default=Decimal(0), server_default=text("0")
+    )
+    fee: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    disbursed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow

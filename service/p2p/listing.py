@@ -1,4 +1,4 @@
-"""Loan listings (标的): publish, modify, audit and browse, with the listing's state machine."""
+"""Listings (标的): publish, modify, audit and browse, and the listing's state machine."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -6,11 +6,11 @@ from decimal import Decimal
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from dao.member import MemberRepository
-from dao.p2p import LoanEntity, LoanRepository
+from dao.p2p import LoanEntity
 from service import errors
 from service.errors import BusinessError, invalid
 from service.mapping import to_vo
+from service.p2p.base import P2PBase
 from service.security import Principal
 from service.transaction import transactional
 
@@ -96,14 +96,8 @@ def _decimals(value: Decimal, places: int) -> bool:
     return value == value.quantize(Decimal(1).scaleb(-places))
 
 
-class LoanService:
-    def __init__(self, tx, settings, clock):
-        self.tx = tx
-        self._loan_settings = settings.loan
-        self._api = settings.api
-        self._clock = clock
-        self._loans = LoanRepository(tx.session)
-        self._members = MemberRepository(tx.session)
+class ListingService(P2PBase):
+    """Publishing, modifying, auditing and browsing listings."""
 
     # -- commands ----------------------------------------------------------------------
     @transactional

@@ -1,0 +1,62 @@
+"""Investments (投资): an investor's share of a listing, frozen until disbursement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.types import Money, UtcDateTime, utcnow
+
+#: FROZEN while the listing raises; ACTIVE once disbursed (earning); RELEASED when the listing
+#: failed or was cancelled (funds returned); SETTLED when the listing is repaid in full.
+INVESTMENT_STATUSES: tuple[str, ...] = ("FROZEN", "ACTIVE", "RELEASED", "SETTLED")
+
+
+class InvestmentEntity(Base):
+    __tablename__ = "investment"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(sql_in("status", INVESTMENT_STATUSES), name="status"),
+        Index("ix_investment_loan_id_id", "loan_id", "id"),
+        Index("ix_investment_investor_id_id", "investor_id", "id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    loan_id: Mapped[int] = mapped_column(IdType, ForeignKey("loan.id"), nullable=False)
+    investor_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    request_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class InvestmentRepository:
+    """Investment queries on the current transaction's session (never commits)."""
+
+    def __init__(self, session: Callable[[], Session]) -> None:
+        self._session = session
+
+    def add(self, entity: InvestmentEntity) -> InvestmentEntity:
+        session = self._session()
+        session.add(entity)
+        session.flush()
+        return entity
+
+    def get(self, investment_id: int) -> InvestmentEntity | None:
+        return self._session().get(InvestmentEntity, investment_id)
+
+    def of_loan(self, loan_id: int, status: str | None = None) -> list[InvestmentEntity]:
+        """A listing's investments in the order they were made (id order)."""
+        stmt = select(InvestmentEntity).where(InvestmentEntity.loan_id == loan_id)
+        if status is not None:
+            stmt = stmt.where(InvestmentEntity.status == status)
+        return list(self._session().scalars(stmt.order_by(InvestmentEntity.id)))
