@@ -102,6 +102,9 @@ def operation(*, rest: Rest, returns: type | None = None, roles=None, deprecated
 class Facade:
     """Base of every facade. Subclasses set ``namespace`` and ``service``.
 
+    A large facade may be composed of plain classes grouping its operations (one module a
+    group); the facade class lists them as bases and is the one contract partners see.
+
     ``service`` is the implementing class as ``"module:Class"``; operation ``getLoan`` is
     served by its method ``get_loan``, parameters matched by name in snake_case.
     """
@@ -112,7 +115,10 @@ class Facade:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.operations = tuple(v for v in vars(cls).values() if isinstance(v, Operation))
+        declared: dict[str, Operation] = {}
+        for klass in reversed(cls.__mro__):  # operations of mixed-in groups, bases first
+            declared.update((k, v) for k, v in vars(klass).items() if isinstance(v, Operation))
+        cls.operations = tuple(declared.values())
         if not getattr(cls, "namespace", None) or not getattr(cls, "service", None):
             raise TypeError(f"{cls.__name__} must set namespace and service")
 

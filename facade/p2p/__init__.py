@@ -1,21 +1,14 @@
-"""The p2p module's contract: LoanFacade and its DTOs."""
+"""The p2p module's contract: LoanFacade, composed of its groups of operations."""
 
-from facade.p2p.loan import (
-    AuditRequest,
-    LoanDto,
-    LoanFacade,
-    LoanPageDto,
-    LoanRequest,
-    LoanStatus,
-    RepaymentMethod,
-)
+from facade.contract import Facade
+from facade.p2p.loan import NS, ListingOperations
 
-__all__ = [
-    "AuditRequest",
-    "LoanDto",
-    "LoanFacade",
-    "LoanPageDto",
-    "LoanRequest",
-    "LoanStatus",
-    "RepaymentMethod",
-]
+
+class LoanFacade(ListingOperations, Facade):
+    """Loan listings (标的): operators publish, modify and audit them; anyone may browse."""
+
+    namespace = NS
+    service = "service.p2p:LoanService"
+
+
+__all__ = ["LoanFacade"]

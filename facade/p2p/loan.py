@@ -1,8 +1,8 @@
-"""LoanFacade: loan listings (标的) — publish, modify, audit, query."""
+"""Listings (标的): their DTOs and the operations that publish, modify, audit and query them."""
 
 from spyne import Boolean, ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
-from facade.contract import GET, OPERATOR, POST, PUT, Facade, operation
+from facade.contract import GET, OPERATOR, POST, PUT, operation
 from facade.types import (
     PAGE_NUMBER,
     PAGE_SIZE,
@@ -118,11 +118,8 @@ class LoanPageDto(ComplexModel):
 LoanId = required(Long(ge=1), "Listing id.")
 
 
-class LoanFacade(Facade):
-    """Loan listings (标的): operators publish, modify and audit them; anyone may browse."""
-
-    namespace = NS
-    service = "service.p2p:LoanService"
+class ListingOperations:
+    """Publishing, modifying, auditing and browsing listings."""
 
     @operation(rest=POST("/loans", body="request", status=201), returns=LoanDto, roles=[OPERATOR])
     def publishLoan(request: required(LoanRequest, "The listing's terms.")):
