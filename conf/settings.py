@@ -133,6 +133,27 @@ def _money(raw: object, text: bool) -> Decimal:
         raise ValueError(f"must be an amount > 0 with at most 2 decimals, got {raw!r}") from None
 
 
+def _fraction(places: int) -> Parser:
+    """A rate as a fraction (0.01 is 1%), 0 <= rate < 1, at most ``places`` decimals."""
+
+    def parse(raw: object, text: bool) -> Decimal:
+        if isinstance(raw, float):
+            raise ValueError(f'must be a quoted decimal string such as "0.01", got {raw!r}')
+        try:
+            if not isinstance(raw, str | Decimal | int) or isinstance(raw, bool):
+                raise InvalidOperation
+            rate = Decimal(raw.strip() if isinstance(raw, str) else raw)
+            if not rate.is_finite() or not 0 <= rate < 1 or rate.as_tuple().exponent < -places:
+                raise InvalidOperation
+            return rate
+        except InvalidOperation:
+            raise ValueError(
+                f"must be a fraction >= 0 and < 1 with at most {places} decimals, got {raw!r}"
+            ) from None
+
+    return parse
+
+
 def _networks(raw: object, text: bool) -> tuple[IPNetwork, ...]:
     """IP addresses or CIDR networks; text is a comma-separated list."""
     items = raw
@@ -256,6 +277,8 @@ class LoanSettings:
     min_amount: Decimal = _key(_money)  # noqa: RUF009 - _key returns a field()
     max_amount: Decimal = _key(_money)  # noqa: RUF009 - _key returns a field()
     max_raise_days: int = _key(_integer(1, 365))
+    platform_fee_rate: Decimal = _key(_fraction(4))  # noqa: RUF009 - _key returns a field()
+    auto_disburse: bool = _key(_boolean)
 
     def __post_init__(self) -> None:
         if self.min_amount > self.max_amount:
@@ -284,6 +307,18 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class RepaymentSettings:
+    penalty_daily_rate: Decimal = _key(_fraction(8))  # noqa: RUF009 - _key returns a field()
+    penalty_to: str = _key(_choice("INVESTORS", "PLATFORM"))
+    early_settlement_interest: str = _key(_choice("CURRENT_PERIOD", "NONE"))
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    gateway: str = _key(_choice("SANDBOX"))
+
+
+@dataclass(frozen=True)
 class TransactionSettings:
     max_retries: int = _key(_integer(0, 10))
 
@@ -295,6 +330,8 @@ class Settings:
     cache: CacheSettings
     security: SecuritySettings
     loan: LoanSettings
+    repayment: RepaymentSettings
+    payment: PaymentSettings
     api: ApiSettings
     logging: LoggingSettings
     transaction: TransactionSettings

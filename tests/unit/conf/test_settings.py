@@ -400,3 +400,27 @@ def test_refused_url_does_not_echo_its_password():
     assert str(caught.value).startswith("database.url: ")
     assert "s3cret" not in str(caught.value)
     assert "p2p:***@db" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0.01, "quoted decimal"),
+        ("1", "fraction >= 0 and < 1"),
+        ("-0.01", "fraction >= 0 and < 1"),
+        ("0.00001", "at most 4 decimals"),
+    ],
+)
+def test_a_fee_rate_is_an_exact_fraction(value, message) -> None:
+    with pytest.raises(ConfigError, match=message) as e:
+        load_settings({}, {"loan.platform_fee_rate": value})
+    assert str(e.value).startswith("loan.platform_fee_rate:")
+
+
+def test_money_core_settings_load_exactly() -> None:
+    s = load_settings(
+        {}, {"repayment.penalty_daily_rate": "0.00033333", "repayment.penalty_to": "platform"}
+    )
+    assert s.repayment.penalty_daily_rate == Decimal("0.00033333")
+    assert s.repayment.penalty_to == "PLATFORM"
+    assert s.loan.platform_fee_rate == Decimal("0.0100")
