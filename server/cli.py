@@ -15,6 +15,7 @@ from dao import migrate
 from server.app import create_app, create_platform, openapi_document
 from server.openapi import render
 from server.wsdl import Wsdl
+from service.audit import LedgerAudit
 from service.errors import BusinessError
 from service.member import MemberService
 
@@ -110,6 +111,25 @@ def cmd_create_operator(args, settings) -> int:
     return 0
 
 
+def cmd_check_ledger(args, settings) -> int:
+    """Print every invariant with OK or what breaks it; exit 1 when anything is off."""
+    platform = create_platform(settings)
+    try:
+        report = LedgerAudit(platform.tx).run()
+    finally:
+        platform.close()
+    counts = ", ".join(f"{n} {table}" for table, n in report.counts.items())
+    print(f"checked {counts}")
+    for check in report.checks:
+        print(f"{'OK  ' if check.ok else 'FAIL'} {check.name}")
+        for problem in check.problems[:50]:
+            print(f"     {problem}")
+        if len(check.problems) > 50:
+            print(f"     ... and {len(check.problems) - 50} more")
+    print("ledger OK" if report.ok else "ledger NOT OK")
+    return 0 if report.ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p", description="The P2P lending platform.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -135,6 +155,7 @@ def parser() -> argparse.ArgumentParser:
         "Write wsdl/*.wsdl and swagger/openapi.json from the code.",
     )
     e.add_argument("--out", default=".", help="folder holding wsdl/ and swagger/ (default .)")
+    command("check-ledger", cmd_check_ledger, "Check the ledger's invariants; exit 1 if broken.")
     o = command("create-operator", cmd_create_operator, "Create an operator account.")
     o.add_argument("--mobile", required=True, help="the operator's mobile number (login name)")
     o.add_argument("--password", required=True, help="8-64 characters, a letter and a digit")

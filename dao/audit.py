@@ -1,0 +1,136 @@
+"""Aggregate queries over the whole ledger, for the invariant check (read-only).
+
+Each returns the rows that break an invariant (empty when it holds), in integer fen, computed
+by the database from the raw entries: never from the code that wrote them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+_SIGNED = "CASE WHEN e.direction = a.normal_side THEN e.amount ELSE -e.amount END"
+
+
+class AuditQueries:
+    def __init__(self, session: Callable[[], Session]) -> None:
+        self._session = session
+
+    def _rows(self, sql: str) -> list[tuple]:
+        return [tuple(r) for r in self._session().execute(text(sql))]
+
+    def _one(self, sql: str) -> int:
+        return int(self._session().execute(text(sql)).scalar() or 0)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            table: self._one(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed table names
+            for table in ("account", "posting", "posting_entry", "loan", "investment")
+        }
+
+    def unbalanced_postings(self) -> list[tuple]:
+        """(posting id, debits, credits, entries) of postings whose sides differ or that have
+        fewer than two entries."""
+        return self._rows(
+            "SELECT p.id,"
+            " COALESCE(SUM(CASE WHEN e.direction = 'D' THEN e.amount END), 0),"
+            " COALESCE(SUM(CASE WHEN e.direction = 'C' THEN e.amount END), 0),"
+            " COUNT(e.id)"
+            " FROM posting p LEFT JOIN posting_entry e ON e.posting_id = p.id"
+            " GROUP BY p.id"
+            " HAVING COUNT(e.id) < 2 OR"
+            " COALESCE(SUM(CASE WHEN e.direction = 'D' THEN e.amount END), 0) <>"
+            " COALESCE(SUM(CASE WHEN e.direction = 'C' THEN e.amount END), 0)"
+            " ORDER BY p.id"
+        )
+
+    def balances_off_their_entries(self) -> list[tuple]:
+        """(account id, stored available, entries' available, stored frozen, entries' frozen)
+        where a stored balance differs from the sum of its entries."""
+        return self._rows(
+            "SELECT a.id, a.available, s.available, a.frozen, s.frozen FROM account a"
+            " JOIN (SELECT a2.id,"
+            "  COALESCE(SUM(CASE WHEN e.bucket = 'AVAILABLE' THEN"
+            "   CASE WHEN e.direction = a2.normal_side THEN e.amount ELSE -e.amount END END), 0)"
+            "   AS available,"
+            "  COALESCE(SUM(CASE WHEN e.bucket = 'FROZEN' THEN"
+            "   CASE WHEN e.direction = a2.normal_side THEN e.amount ELSE -e.amount END END), 0)"
+            "   AS frozen"
+            "  FROM account a2 LEFT JOIN posting_entry e ON e.account_id = a2.id"
+            "  GROUP BY a2.id) s ON s.id = a.id"
+            " WHERE a.available <> s.available OR a.frozen <> s.frozen"
+            " ORDER BY a.id"
+        )
+
+    def negative_balances(self) -> list[tuple]:
+        return self._rows(
+            "SELECT id, available, frozen FROM account WHERE available < 0 OR frozen < 0"
+        )
+
+    def side_totals(self) -> tuple[int, int]:
+        """(sum of debit-normal balances, sum of credit-normal balances)."""
+        row = (
+            self._session()
+            .execute(
+                text(
+                    "SELECT"
+                    " COALESCE(SUM(CASE WHEN normal_side = 'D' THEN available + frozen END), 0),"
+                    " COALESCE(SUM(CASE WHEN normal_side = 'C' THEN available + frozen END), 0)"
+                    " FROM account"
+                )
+            )
+            .one()
+        )
+        return int(row[0]), int(row[1])
+
+    def clearing_balance(self) -> int:
+        return self._one("SELECT available + frozen FROM account WHERE code = 'CLEARING'")
+
+    def net_inflow(self) -> int:
+        """What entered through successful recharges minus what left through withdrawals."""
+        return self._one(
+            "SELECT COALESCE(SUM(CASE type WHEN 'RECHARGE' THEN amount ELSE -amount END), 0)"
+            " FROM payment_order WHERE status = 'SUCCESS'"
+        )
+
+    def loans_off_their_investments(self) -> list[tuple]:
+        """(loan id, raised, sum of its investments not released) where the two differ."""
+        return self._rows(
+            "SELECT l.id, l.raised, COALESCE(SUM(i.amount), 0)"
+            " FROM loan l LEFT JOIN investment i"
+            " ON i.loan_id = l.id AND i.status <> 'RELEASED'"
+            " GROUP BY l.id, l.raised"
+            " HAVING l.raised <> COALESCE(SUM(i.amount), 0)"
+        )
+
+    def frozen_not_accounted_for(self) -> list[tuple]:
+        """(member id, frozen balance, frozen investments + pending withdrawals) that differ."""
+        return self._rows(
+            "SELECT a.member_id, a.frozen,"
+            " (SELECT COALESCE(SUM(i.amount), 0) FROM investment i"
+            "  WHERE i.investor_id = a.member_id AND i.status = 'FROZEN') +"
+            " (SELECT COALESCE(SUM(o.amount), 0) FROM payment_order o"
+            "  WHERE o.member_id = a.member_id AND o.type = 'WITHDRAW'"
+            "  AND o.status = 'PENDING') AS held"
+            " FROM account a WHERE a.member_id IS NOT NULL"
+            " AND a.frozen <>"
+            " (SELECT COALESCE(SUM(i.amount), 0) FROM investment i"
+            "  WHERE i.investor_id = a.member_id AND i.status = 'FROZEN') +"
+            " (SELECT COALESCE(SUM(o.amount), 0) FROM payment_order o"
+            "  WHERE o.member_id = a.member_id AND o.type = 'WITHDRAW'"
+            "  AND o.status = 'PENDING')"
+        )
+
+    def receipts_off_their_installments(self) -> list[tuple]:
+        """(installment id, principal, interest, receipts' principal, receipts' interest) for
+        installments whose investors' receipts do not add up to them."""
+        return self._rows(
+            "SELECT s.id, s.principal, s.interest,"
+            " COALESCE(SUM(r.principal), 0), COALESCE(SUM(r.interest), 0)"
+            " FROM installment s LEFT JOIN receipt r ON r.installment_id = s.id"
+            " GROUP BY s.id, s.principal, s.interest"
+            " HAVING s.principal <> COALESCE(SUM(r.principal), 0)"
+            " OR s.interest <> COALESCE(SUM(r.interest), 0)"
+        )

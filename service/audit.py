@@ -1,0 +1,115 @@
+"""The ledger's invariants, checked over the whole database (``p2p check-ledger``).
+
+1. every posting balances (debits equal credits, at least two entries);
+2. every balance equals the sum of its entries;
+3. no balance below zero;
+4. the books close: debit-normal balances equal credit-normal ones, and the clearing account
+   (the depository's mirror) equals what entered minus what left through payment orders;
+5. each listing's raised amount equals its investments not released;
+6. every frozen fen is accounted for: a member's frozen balance equals their frozen
+   investments plus their pending withdrawals;
+7. each installment's receipts add up to it.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from dao.audit import AuditQueries
+from service.transaction import transactional
+
+CENT = Decimal("0.01")
+
+
+def _yuan(fen: int) -> str:
+    return str((Decimal(fen) * CENT).quantize(CENT))
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    checks: tuple[Check, ...]
+    counts: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+class LedgerAudit:
+    def __init__(self, tx):
+        self.tx = tx
+        self._q = AuditQueries(tx.session)
+
+    @transactional(read_only=True)
+    def run(self) -> AuditReport:
+        q = self._q
+        debits, credits = q.side_totals()
+        clearing, inflow = q.clearing_balance(), q.net_inflow()
+        checks = (
+            Check(
+                "every posting balances",
+                tuple(
+                    f"posting {p}: debits {_yuan(d)} credits {_yuan(c)} in {n} entries"
+                    for p, d, c, n in q.unbalanced_postings()
+                ),
+            ),
+            Check(
+                "every balance equals its entries",
+                tuple(
+                    f"account {a}: available {_yuan(av)} (entries {_yuan(eav)}),"
+                    f" frozen {_yuan(fr)} (entries {_yuan(efr)})"
+                    for a, av, eav, fr, efr in q.balances_off_their_entries()
+                ),
+            ),
+            Check(
+                "no balance below zero",
+                tuple(
+                    f"account {a}: available {_yuan(av)}, frozen {_yuan(fr)}"
+                    for a, av, fr in q.negative_balances()
+                ),
+            ),
+            Check(
+                "the books close",
+                tuple(
+                    problem
+                    for problem in (
+                        debits != credits
+                        and f"debit-normal {_yuan(debits)} != credit-normal {_yuan(credits)}",
+                        clearing != inflow
+                        and f"clearing {_yuan(clearing)} != recharged - withdrawn {_yuan(inflow)}",
+                    )
+                    if problem
+                ),
+            ),
+            Check(
+                "raised equals investments",
+                tuple(
+                    f"loan {loan}: raised {_yuan(r)}, investments {_yuan(s)}"
+                    for loan, r, s in q.loans_off_their_investments()
+                ),
+            ),
+            Check(
+                "every frozen fen is accounted for",
+                tuple(
+                    f"member {m}: frozen {_yuan(f)}, held for investments/withdrawals {_yuan(h)}"
+                    for m, f, h in q.frozen_not_accounted_for()
+                ),
+            ),
+            Check(
+                "receipts add up to installments",
+                tuple(
+                    f"installment {i}: {_yuan(p)}+{_yuan(n)} vs receipts {_yuan(rp)}+{_yuan(rn)}"
+                    for i, p, n, rp, rn in q.receipts_off_their_installments()
+                ),
+            ),
+        )
+        return AuditReport(checks, q.counts())
