@@ -16,6 +16,7 @@ from server.rest import PREFIX, RestEndpoint, error_response
 from server.soap import SoapEndpoint
 from service import errors
 from service.errors import BusinessError
+from service.gateway import create_gateway
 from service.member import MemberService
 from service.security import Passwords, Tokens
 from service.transaction import TransactionManager
@@ -60,6 +61,7 @@ def create_platform(settings) -> Platform:
         "cache": cache,
         "passwords": Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
         "tokens": Tokens(cache, s.token_ttl_seconds),
+        "gateway": create_gateway(settings.payment.gateway),
     }
     facades = discover_facades()
     services = {}

@@ -52,6 +52,18 @@ INSUFFICIENT_FUNDS = ErrorCode("INSUFFICIENT_FUNDS", 422, "The balance is too lo
 REQUEST_NO_REUSED = ErrorCode(
     "REQUEST_NO_REUSED", 409, "This requestNo was already used for a different request."
 )
+RAISING_ENDED = ErrorCode("RAISING_ENDED", 409, "The listing's raising period has ended.")
+INVEST_BELOW_MINIMUM = ErrorCode(
+    "INVEST_BELOW_MINIMUM", 422, "Invest at least minInvest, or exactly what remains."
+)
+INVEST_ABOVE_REMAINING = ErrorCode(
+    "INVEST_ABOVE_REMAINING", 409, "The amount is more than what remains to be raised."
+)
+INVEST_CAP_EXCEEDED = ErrorCode(
+    "INVEST_CAP_EXCEEDED", 422, "This would exceed the listing's maxInvestPerInvestor."
+)
+OWN_LOAN = ErrorCode("OWN_LOAN", 403, "A borrower may not invest in their own listing.")
+PAYMENT_ORDER_NOT_FOUND = ErrorCode("PAYMENT_ORDER_NOT_FOUND", 404, "No such payment order.")
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -73,6 +85,12 @@ CATALOGUE = _codes(
     CONCURRENT_UPDATE,
     INSUFFICIENT_FUNDS,
     REQUEST_NO_REUSED,
+    PAYMENT_ORDER_NOT_FOUND,
+    RAISING_ENDED,
+    INVEST_BELOW_MINIMUM,
+    INVEST_ABOVE_REMAINING,
+    INVEST_CAP_EXCEEDED,
+    OWN_LOAN,
 )
 
 

@@ -20,6 +20,12 @@ OPERATIONS = {
     "auditLoan",
     "getLoan",
     "listLoans",
+    "recharge",
+    "withdraw",
+    "getOrder",
+    "listOrders",
+    "getAccount",
+    "listPostings",
 }
 
 

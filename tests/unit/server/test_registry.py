@@ -100,7 +100,12 @@ def test_a_complex_parameter_needs_a_dataclass() -> None:
 
 
 def test_the_real_facades_are_discovered_and_bind(platform) -> None:
-    assert [f.__name__ for f in discover_facades()] == ["LoanFacade", "MemberFacade"]
+    assert [f.__name__ for f in discover_facades()] == [
+        "AccountFacade",
+        "LoanFacade",
+        "MemberFacade",
+        "PaymentFacade",
+    ]
     names = {b.name: {o.name for o in b.operations} for b in platform.facades}
     assert names["MemberFacade"] == {"register", "login", "logout"}
     assert "publishLoan" in names["LoanFacade"]

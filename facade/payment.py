@@ -1,0 +1,118 @@
+"""PaymentFacade: money entering (recharge) and leaving (withdraw) the platform through the
+depository, and the payment orders that record each."""
+
+from spyne import ComplexModel, DateTime, Enum, Unicode
+
+from facade.contract import BORROWER, GET, INVESTOR, POST, Facade, operation
+from facade.types import (
+    PAGE_NUMBER,
+    PAGE_SIZE,
+    PAGE_TOTAL,
+    Money,
+    PageParam,
+    PageSizeParam,
+    optional,
+    required,
+)
+
+NS = "http://p2p.hry.com/facade/payment"
+
+PaymentOrderType = Enum("RECHARGE", "WITHDRAW", type_name="PaymentOrderType")
+PaymentOrderType.__namespace__ = NS
+
+PaymentOrderStatus = Enum("PENDING", "SUCCESS", "FAILED", type_name="PaymentOrderStatus")
+PaymentOrderStatus.__namespace__ = NS
+
+
+class PaymentOrderDto(ComplexModel):
+    """A recharge or withdrawal order and what the depository made of it."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("orderNo", required(Unicode, "The order number, unique on the platform.")),
+        ("type", required(PaymentOrderType, "RECHARGE or WITHDRAW.")),
+        ("amount", required(Money, "Amount in yuan.")),
+        (
+            "status",
+            required(
+                PaymentOrderStatus,
+                "PENDING while the depository has not answered, then SUCCESS or FAILED.",
+            ),
+        ),
+        ("failureReason", optional(Unicode, "Why the depository refused; only when FAILED.")),
+        ("createdAt", required(DateTime, "When the order was made (UTC).")),
+        ("updatedAt", required(DateTime, "When its status last changed (UTC).")),
+    ]
+
+
+class PaymentOrderPageDto(ComplexModel):
+    """One page of the caller's payment orders."""
+
+    __namespace__ = NS
+    _type_info = [
+        (
+            "items",
+            PaymentOrderDto.customize(
+                min_occurs=0,
+                max_occurs="unbounded",
+                nillable=False,
+                doc="The orders on this page, newest first.",
+            ),
+        ),
+        ("total", PAGE_TOTAL),
+        ("page", PAGE_NUMBER),
+        ("pageSize", PAGE_SIZE),
+    ]
+
+
+PaymentAmount = required(
+    Money,
+    "Amount in yuan: above 0, at most 2 decimals, at most the largest loan amount "
+    "(setting loan.max_amount).",
+)
+RequestNo = required(
+    Unicode(min_len=1, max_len=64),
+    "Your unique number for this request, 1 to 64 characters: sending it again returns "
+    "the first order and moves no money twice.",
+)
+OrderNo = required(Unicode(min_len=1, max_len=32), "The order number.")
+
+
+class PaymentFacade(Facade):
+    """Recharging and withdrawing through the depository bank, and the orders that record it."""
+
+    namespace = NS
+    service = "service.payment:PaymentService"
+
+    @operation(
+        rest=POST("/payments/recharges", status=201),
+        returns=PaymentOrderDto,
+        roles=[INVESTOR, BORROWER],
+    )
+    def recharge(amount: PaymentAmount, requestNo: RequestNo):
+        """Recharge (充值): move amount from your bank into your available balance through the
+        depository. Returns the order: SUCCESS with the balance credited, or FAILED with the
+        depository's reason and nothing moved. A repeat with the same requestNo returns the
+        same order; the same requestNo with another amount is REQUEST_NO_REUSED."""
+
+    @operation(
+        rest=POST("/payments/withdrawals", status=201),
+        returns=PaymentOrderDto,
+        roles=[INVESTOR, BORROWER],
+    )
+    def withdraw(amount: PaymentAmount, requestNo: RequestNo):
+        """Withdraw (提现): amount leaves your available balance for your bank through the
+        depository. It is frozen first (INSUFFICIENT_FUNDS when the available balance is too
+        low); on SUCCESS it leaves the platform, on FAILED it is unfrozen and available
+        again. Paying out to a bank card the member has bound comes in a later version; until
+        then the depository is told the member and the amount. A repeat with the same
+        requestNo returns the same order."""
+
+    @operation(rest=GET("/payments/{orderNo}"), returns=PaymentOrderDto, roles=[INVESTOR, BORROWER])
+    def getOrder(orderNo: OrderNo):
+        """One of your payment orders, by order number; PAYMENT_ORDER_NOT_FOUND for a number
+        that is not yours."""
+
+    @operation(rest=GET("/payments"), returns=PaymentOrderPageDto, roles=[INVESTOR, BORROWER])
+    def listOrders(page: PageParam, pageSize: PageSizeParam):
+        """Your payment orders, recharges and withdrawals, newest first, paged."""

@@ -1,0 +1,59 @@
+"""The depository gateway: the bank that holds members' money and moves it in and out.
+
+The platform never touches money itself; a recharge or a withdrawal is an instruction to the
+depository (存管银行), which answers with success and its reference, or a refusal and why.
+``DepositoryGateway`` is the interface; ``payment.gateway`` in the settings chooses the
+implementation. This issue ships ``SandboxGateway``, in-process, which confirms at once; the
+asynchronous bank (a later issue) implements the same interface.
+"""
+
+import abc
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    """The depository's answer: ``reference`` is its id of the transfer when it succeeded,
+    ``reason`` says why it refused when it did not."""
+
+    success: bool
+    reference: str | None = None
+    reason: str | None = None
+
+
+class DepositoryGateway(abc.ABC):
+    """Moves money between a member's bank card and their depository account."""
+
+    @abc.abstractmethod
+    def recharge(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+        """Collect ``amount`` from the member into the depository for order ``order_no``."""
+
+    @abc.abstractmethod
+    def withdraw(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+        """Pay ``amount`` out of the depository to the member for order ``order_no``."""
+
+
+class SandboxGateway(DepositoryGateway):
+    """An in-process depository for development and tests: every instruction succeeds at
+    once, with a fresh reference."""
+
+    def recharge(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+        return GatewayResult(success=True, reference=_reference())
+
+    def withdraw(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+        return GatewayResult(success=True, reference=_reference())
+
+
+def _reference() -> str:
+    return "SANDBOX-" + uuid.uuid4().hex
+
+
+#: The implementations ``payment.gateway`` may name.
+GATEWAYS: dict[str, type[DepositoryGateway]] = {"SANDBOX": SandboxGateway}
+
+
+def create_gateway(name: str) -> DepositoryGateway:
+    """The gateway the setting ``payment.gateway`` names (the settings validate the name)."""
+    return GATEWAYS[name]()

@@ -1,0 +1,15 @@
+"""Paging of list queries: the caller's page and page size, checked against the settings."""
+
+from service.errors import invalid
+
+
+def page_window(page: int | None, page_size: int | None, api) -> tuple[int, int]:
+    """``(page, page_size)`` with the defaults filled in from ``api`` (settings.api);
+    VALIDATION_FAILED for a page below 1 or a size outside 1..api.max_page_size."""
+    page = 1 if page is None else page
+    page_size = api.default_page_size if page_size is None else page_size
+    if page < 1:
+        raise invalid("page", "must be at least 1")
+    if not 1 <= page_size <= api.max_page_size:
+        raise invalid("pageSize", f"must be between 1 and {api.max_page_size}")
+    return page, page_size

@@ -1,0 +1,196 @@
+"""Payment orders: the only way money enters (recharge) or leaves (withdraw) the platform.
+
+Every order is one row in payment_order and, for the money it moves, balanced postings
+against CLEARING, the platform's mirror of the depository bank:
+
+* recharge: RECHARGE posting, debit CLEARING AVAILABLE, credit the member's AVAILABLE.
+* withdraw: WITHDRAW_FREEZE (member AVAILABLE -> FROZEN) first, then either WITHDRAW
+  (debit member FROZEN, credit CLEARING AVAILABLE) when the depository pays out, or
+  WITHDRAW_UNFREEZE (member FROZEN -> AVAILABLE) when it refuses.
+
+The depository is asked inside the transaction, because the sandbox answers at once: the
+order, its postings and the request number commit together, or (when the gateway raises) not
+at all, and the same requestNo may then be sent again. The asynchronous bank (a later issue)
+splits each command in two: the first transaction writes the order PENDING (for a withdrawal,
+with the freeze) and commits before the bank is called; the bank's callback then runs a
+second transaction that locks the PENDING order, and settles or unfreezes it exactly once.
+
+Locks: every order updates the one CLEARING row, but only after the depository has answered,
+so the row is held from that posting to the commit. A withdrawal locks the member's row
+(freeze) before CLEARING, a recharge CLEARING before the member's row (the ledger's id
+order); the same member recharging and withdrawing at the same moment may therefore
+deadlock, and @transactional retries the loser.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm.attributes import flag_modified
+
+from dao.payment import PaymentOrderEntity, PaymentOrderRepository
+from service import errors
+from service.errors import BusinessError, invalid
+from service.gateway import DepositoryGateway, GatewayResult
+from service.idempotency import Idempotency
+from service.ledger import AVAILABLE, CENT, FROZEN, Ledger, credit, debit
+from service.mapping import to_vo
+from service.paging import page_window
+from service.security import Principal
+from service.transaction import transactional
+
+REF_TYPE = "PAYMENT_ORDER"
+CLEARING = "CLEARING"
+#: payment_order.failure_reason's width.
+MAX_REASON = 200
+
+
+@dataclass(frozen=True)
+class PaymentOrderVo:
+    order_no: str
+    type: str
+    amount: Decimal
+    status: str
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PaymentOrderPageVo:
+    items: tuple[PaymentOrderVo, ...]
+    total: int
+    page: int
+    page_size: int
+
+
+def _order_vo(entity: PaymentOrderEntity) -> PaymentOrderVo:
+    return to_vo(PaymentOrderVo, entity)
+
+
+class PaymentService:
+    """Recharges and withdrawals through the configured depository gateway."""
+
+    def __init__(self, tx, settings, clock, gateway: DepositoryGateway):
+        self.tx = tx
+        self._max_amount = settings.loan.max_amount
+        self._api = settings.api
+        self._clock = clock
+        self._gateway = gateway
+        self._orders = PaymentOrderRepository(tx.session)
+        self._ledger = Ledger(tx)
+        self._requests = Idempotency(tx)
+
+    # -- commands ----------------------------------------------------------------------
+    @transactional
+    def recharge(self, amount: Decimal, request_no: str, caller: Principal) -> PaymentOrderVo:
+        amount = self._checked(amount)
+        claim = self._requests.claim(_scope(caller), request_no, "recharge", amount=amount)
+        if claim.repeat:
+            return _order_vo(self._orders.get(claim.ref_id))
+        account = self._ledger.account_of(caller.member_id)
+        order = self._new_order("RECHARGE", caller.member_id, amount, request_no)
+        claim.done(REF_TYPE, order.id)
+        answer = self._gateway.recharge(order.order_no, caller.member_id, amount)
+        if answer.success:
+            clearing = self._ledger.platform(CLEARING)
+            self._ledger.post(
+                "RECHARGE",
+                (REF_TYPE, order.id),
+                [debit(clearing, AVAILABLE, amount), credit(account, AVAILABLE, amount)],
+                request_no,
+            )
+        self._conclude(order, answer)
+        return _order_vo(order)
+
+    @transactional
+    def withdraw(self, amount: Decimal, request_no: str, caller: Principal) -> PaymentOrderVo:
+        amount = self._checked(amount)
+        claim = self._requests.claim(_scope(caller), request_no, "withdraw", amount=amount)
+        if claim.repeat:
+            return _order_vo(self._orders.get(claim.ref_id))
+        account = self._ledger.account_of(caller.member_id)
+        order = self._new_order("WITHDRAW", caller.member_id, amount, request_no)
+        claim.done(REF_TYPE, order.id)
+        ref = (REF_TYPE, order.id)
+        self._ledger.post(
+            "WITHDRAW_FREEZE",
+            ref,
+            [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
+            request_no,
+        )
+        answer = self._gateway.withdraw(order.order_no, caller.member_id, amount)
+        if answer.success:
+            clearing = self._ledger.platform(CLEARING)
+            legs = [debit(account, FROZEN, amount), credit(clearing, AVAILABLE, amount)]
+            self._ledger.post("WITHDRAW", ref, legs, request_no)
+        else:
+            legs = [debit(account, FROZEN, amount), credit(account, AVAILABLE, amount)]
+            self._ledger.post("WITHDRAW_UNFREEZE", ref, legs, request_no)
+        self._conclude(order, answer)
+        return _order_vo(order)
+
+    # -- queries -----------------------------------------------------------------------
+    @transactional(read_only=True)
+    def get_order(self, order_no: str, caller: Principal) -> PaymentOrderVo:
+        order = self._orders.by_order_no(order_no)
+        if order is None or order.member_id != caller.member_id:
+            # The same answer for someone else's order: its existence is not told.
+            raise BusinessError(
+                errors.PAYMENT_ORDER_NOT_FOUND, f"payment order {order_no} does not exist"
+            )
+        return _order_vo(order)
+
+    @transactional(read_only=True)
+    def list_orders(
+        self, caller: Principal, page: int | None = None, page_size: int | None = None
+    ) -> PaymentOrderPageVo:
+        page, page_size = page_window(page, page_size, self._api)
+        rows, total = self._orders.of_member(
+            caller.member_id, offset=(page - 1) * page_size, limit=page_size
+        )
+        return PaymentOrderPageVo(tuple(_order_vo(r) for r in rows), total, page, page_size)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _checked(self, amount: Decimal) -> Decimal:
+        """The amount with exactly two places; VALIDATION_FAILED unless 0 < amount <=
+        loan.max_amount (the largest loan is also the largest single payment)."""
+        if not amount.is_finite() or amount != amount.quantize(CENT):
+            raise invalid("amount", "must be a number with at most 2 decimal places")
+        if not 0 < amount <= self._max_amount:
+            raise invalid("amount", f"must be above 0 and at most {self._max_amount}")
+        return amount.quantize(CENT)
+
+    def _new_order(
+        self, kind: str, member_id: int, amount: Decimal, request_no: str
+    ) -> PaymentOrderEntity:
+        now = self._clock()
+        order_no = f"{kind[0]}{now:%Y%m%d}{secrets.token_hex(10).upper()}"
+        order = PaymentOrderEntity(
+            order_no=order_no,
+            member_id=member_id,
+            type=kind,
+            amount=amount,
+            status="PENDING",
+            request_no=request_no.strip(),
+            created_at=now,
+            updated_at=now,
+        )
+        return self._orders.add(order)
+
+    def _conclude(self, order: PaymentOrderEntity, answer: GatewayResult) -> None:
+        order.gateway_ref = answer.reference
+        if answer.success:
+            order.status = "SUCCESS"
+        else:
+            order.status = "FAILED"
+            order.failure_reason = (answer.reason or "refused by the depository")[:MAX_REASON]
+        order.updated_at = self._clock()
+        # Written even when equal to created_at, else the column's onupdate would replace it.
+        flag_modified(order, "updated_at")
+        self.tx.session().flush()
+
+
+def _scope(caller: Principal) -> str:
+    return f"member:{caller.member_id}"
