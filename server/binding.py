@@ -229,10 +229,10 @@ def _kind(cls) -> str:
         raise TypeError("declare whole numbers as Long or Integer32, not unbounded Integer")
     if issubclass(cls, SpyneDecimal):
         return "decimal"
+    if issubclass(cls, Date):  # before DateTime: spyne's Date subclasses DateTime
+        return "date"
     if issubclass(cls, DateTime):
         return "dateTime"
-    if issubclass(cls, Date):
-        return "date"
     if issubclass(cls, Unicode):
         return "string"
     raise TypeError(f"unsupported wire type {cls}")

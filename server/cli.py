@@ -18,6 +18,7 @@ from server.wsdl import Wsdl
 from service.audit import LedgerAudit
 from service.errors import BusinessError
 from service.member import MemberService
+from service.p2p import LoanService
 
 log = logging.getLogger("p2p")
 
@@ -130,6 +131,28 @@ def cmd_check_ledger(args, settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_close_expired_loans(args, settings) -> int:
+    """Fail (流标) every RAISING listing past its deadline, releasing its investors' funds."""
+    platform = create_platform(settings)
+    try:
+        outcome = platform.service(LoanService).close_expired_loans()
+    finally:
+        platform.close()
+    print(f"{outcome.failed} expired listing(s) marked FAILED")
+    return 0
+
+
+def cmd_mark_overdue(args, settings) -> int:
+    """Mark unpaid installments past their due date OVERDUE (run daily, e.g. from cron)."""
+    platform = create_platform(settings)
+    try:
+        marked = platform.service(LoanService).mark_overdue_installments().marked
+    finally:
+        platform.close()
+    print(f"{marked} installment(s) marked overdue")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p", description="The P2P lending platform.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -156,6 +179,12 @@ def parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--out", default=".", help="folder holding wsdl/ and swagger/ (default .)")
     command("check-ledger", cmd_check_ledger, "Check the ledger's invariants; exit 1 if broken.")
+    command("mark-overdue", cmd_mark_overdue, "Mark installments past their due date OVERDUE.")
+    command(
+        "close-expired-loans",
+        cmd_close_expired_loans,
+        "Mark RAISING listings past their deadline FAILED and release their funds (for cron).",
+    )
     o = command("create-operator", cmd_create_operator, "Create an operator account.")
     o.add_argument("--mobile", required=True, help="the operator's mobile number (login name)")
     o.add_argument("--password", required=True, help="8-64 characters, a letter and a digit")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, select
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
@@ -60,3 +60,33 @@ class InvestmentRepository:
         if status is not None:
             stmt = stmt.where(InvestmentEntity.status == status)
         return list(self._session().scalars(stmt.order_by(InvestmentEntity.id)))
+
+    def total_of_investor(self, loan_id: int, investor_id: int) -> Decimal:
+        """What ``investor_id`` has in ``loan_id``, over every investment not RELEASED."""
+        stmt = select(func.coalesce(func.sum(InvestmentEntity.amount), 0)).where(
+            InvestmentEntity.loan_id == loan_id,
+            InvestmentEntity.investor_id == investor_id,
+            InvestmentEntity.status != "RELEASED",
+        )
+        return self._session().scalar(stmt)  # typed Money: Decimal yuan, 0.00 when none
+
+    def page_of_investor(
+        self, investor_id: int, *, loan_id: int | None = None, offset: int, limit: int
+    ) -> tuple[list[InvestmentEntity], int]:
+        """One page of an investor's investments (in one listing, when given), newest first,
+        and the total."""
+        conditions = [InvestmentEntity.investor_id == investor_id]
+        if loan_id is not None:
+            conditions.append(InvestmentEntity.loan_id == loan_id)
+        session = self._session()
+        total = session.scalar(
+            select(func.count()).select_from(InvestmentEntity).where(*conditions)
+        )
+        rows = session.scalars(
+            select(InvestmentEntity)
+            .where(*conditions)
+            .order_by(InvestmentEntity.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(rows), int(total or 0)

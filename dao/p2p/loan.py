@@ -141,6 +141,16 @@ class LoanRepository:
         )
         return self._session().scalars(stmt).one_or_none()
 
+    def expired_raising(self, now: datetime) -> list[int]:
+        """Ids of the RAISING listings whose raise deadline is at or before ``now``, in id
+        order (read without locks: the caller locks and re-checks each)."""
+        stmt = (
+            select(LoanEntity.id)
+            .where(LoanEntity.status == "RAISING", LoanEntity.raise_deadline <= now)
+            .order_by(LoanEntity.id)
+        )
+        return list(self._session().scalars(stmt))
+
     def search(
         self,
         *,

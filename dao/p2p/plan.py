@@ -14,11 +14,15 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    func,
     select,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.ledger import AccountEntity
+from dao.p2p.loan import LoanEntity
 from dao.types import Money, UtcDateTime, utcnow
 
 #: PENDING until due; OVERDUE once past its due date unpaid; PAID when repaid (penalty
@@ -110,5 +114,89 @@ class PlanRepository:
             select(ReceiptEntity)
             .where(ReceiptEntity.installment_id == installment_id)
             .order_by(ReceiptEntity.investment_id)
+        )
+        return list(self._session().scalars(stmt))
+
+    def unpaid_installments(self, loan_id: int) -> list[InstallmentEntity]:
+        """The listing's PENDING and OVERDUE installments, in period order."""
+        stmt = (
+            select(InstallmentEntity)
+            .where(
+                InstallmentEntity.loan_id == loan_id,
+                InstallmentEntity.status.in_(("PENDING", "OVERDUE")),
+            )
+            .order_by(InstallmentEntity.period)
+        )
+        return list(self._session().scalars(stmt))
+
+    def receipts_of_installments(self, installment_ids: list[int]) -> list[ReceiptEntity]:
+        """The receipts of these installments, by installment then investment id."""
+        stmt = (
+            select(ReceiptEntity)
+            .where(ReceiptEntity.installment_id.in_(installment_ids))
+            .order_by(ReceiptEntity.installment_id, ReceiptEntity.investment_id)
+        )
+        return list(self._session().scalars(stmt))
+
+    def investor_accounts(self, loan_id: int) -> dict[int, AccountEntity]:
+        """Member id -> ledger account of every investor with a receipt in the listing, in one
+        query (a listing may have thousands of investors)."""
+        investors = select(ReceiptEntity.investor_id).where(ReceiptEntity.loan_id == loan_id)
+        stmt = select(AccountEntity).where(AccountEntity.member_id.in_(investors))
+        return {a.member_id: a for a in self._session().scalars(stmt)}
+
+    def mark_overdue(self, today: date) -> int:
+        """PENDING installments due before ``today`` become OVERDUE; how many did."""
+        stmt = (
+            update(InstallmentEntity)
+            .where(InstallmentEntity.status == "PENDING", InstallmentEntity.due_date < today)
+            .values(status="OVERDUE", updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return self._session().execute(stmt).rowcount
+
+    def receipts_of_investor(
+        self, investor_id: int, loan_id: int | None, *, offset: int, limit: int
+    ) -> tuple[list[tuple[ReceiptEntity, date]], int]:
+        """One page of an investor's receipts with their due dates, newest listing first then
+        period, and the total."""
+        conditions = [ReceiptEntity.investor_id == investor_id]
+        if loan_id is not None:
+            conditions.append(ReceiptEntity.loan_id == loan_id)
+        session = self._session()
+        total = session.scalar(select(func.count()).select_from(ReceiptEntity).where(*conditions))
+        rows = session.execute(
+            select(ReceiptEntity, InstallmentEntity.due_date)
+            .join(InstallmentEntity, InstallmentEntity.id == ReceiptEntity.installment_id)
+            .where(*conditions)
+            .order_by(
+                ReceiptEntity.loan_id.desc(), ReceiptEntity.period, ReceiptEntity.investment_id
+            )
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [(r, d) for r, d in rows], int(total or 0)
+
+    def next_due_of_borrower(self, borrower_id: int) -> list[InstallmentEntity]:
+        """The next unpaid installment of each of the borrower's REPAYING listings, by listing."""
+        first = (
+            select(InstallmentEntity.loan_id, func.min(InstallmentEntity.period).label("period"))
+            .join(LoanEntity, LoanEntity.id == InstallmentEntity.loan_id)
+            .where(
+                LoanEntity.borrower_id == borrower_id,
+                LoanEntity.status == "REPAYING",
+                InstallmentEntity.status.in_(("PENDING", "OVERDUE")),
+            )
+            .group_by(InstallmentEntity.loan_id)
+            .subquery()
+        )
+        stmt = (
+            select(InstallmentEntity)
+            .join(
+                first,
+                (first.c.loan_id == InstallmentEntity.loan_id)
+                & (first.c.period == InstallmentEntity.period),
+            )
+            .order_by(InstallmentEntity.loan_id)
         )
         return list(self._session().scalars(stmt))

@@ -88,7 +88,11 @@ class LoanDto(ComplexModel):
         ("maxInvestPerInvestor", optional(Money, "Most one investor may put in; absent: no cap.")),
         ("raiseDays", required(Integer32, "Days the listing raises after audit.")),
         ("status", required(LoanStatus, "Where the listing is in its life.")),
-        ("rejectReason", optional(Unicode, "Why the last audit rejected it.")),
+        ("raised", required(Money, "Amount invested so far (frozen or lent), in yuan.")),
+        (
+            "rejectReason",
+            optional(Unicode, "Why the last audit rejected it, or why it was cancelled."),
+        ),
         ("raiseDeadline", optional(DateTime, "When raising ends (UTC); set on approval.")),
         ("createdAt", required(DateTime, "When it was published (UTC).")),
         ("updatedAt", required(DateTime, "When it last changed (UTC).")),

@@ -1,9 +1,11 @@
 """The p2p module: loan listings, investing, disbursement and repayment (LoanFacade)."""
 
+from service.p2p.investing import InvestingService
 from service.p2p.listing import AuditRequest, ListingService, LoanPageVo, LoanRequest, LoanVo
+from service.p2p.repayment import RepaymentService
 
 
-class LoanService(ListingService):
+class LoanService(ListingService, InvestingService, RepaymentService):
     """LoanFacade's implementation, composed of the module's parts."""
 
 

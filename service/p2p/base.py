@@ -11,6 +11,7 @@ class P2PBase:
     def __init__(self, tx, settings, clock):
         self.tx = tx
         self._loan_settings = settings.loan
+        self._repayment_settings = settings.repayment
         self._api = settings.api
         self._clock = clock
         self._loans = LoanRepository(tx.session)

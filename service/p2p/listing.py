@@ -20,11 +20,11 @@ MAX_RATE = Decimal(36)
 #: Which status may follow which. Later modules (investing, disbursement, repayment) add
 #: their moves here; every change of status goes through :func:`_move`.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "PENDING_AUDIT": frozenset({"PENDING_AUDIT", "RAISING", "REJECTED"}),
-    "REJECTED": frozenset({"PENDING_AUDIT"}),
-    "RAISING": frozenset(),
-    "FULL": frozenset(),
-    "REPAYING": frozenset(),
+    "PENDING_AUDIT": frozenset({"PENDING_AUDIT", "RAISING", "REJECTED", "CANCELLED"}),
+    "REJECTED": frozenset({"PENDING_AUDIT", "CANCELLED"}),
+    "RAISING": frozenset({"FULL", "FAILED", "CANCELLED"}),
+    "FULL": frozenset({"REPAYING", "CANCELLED"}),
+    "REPAYING": frozenset({"SETTLED"}),
     "SETTLED": frozenset(),
     "FAILED": frozenset(),
     "CANCELLED": frozenset(),
@@ -65,6 +65,7 @@ class LoanVo:
     max_invest_per_investor: Decimal | None
     raise_days: int
     status: str
+    raised: Decimal
     reject_reason: str | None
     raise_deadline: dt.datetime | None
     created_at: dt.datetime

@@ -26,6 +26,18 @@ OPERATIONS = {
     "listOrders",
     "getAccount",
     "listPostings",
+    "getRepaymentSchedule",
+    "previewRepaymentSchedule",
+    "repay",
+    "settleEarly",
+    "markOverdueInstallments",
+    "listReceipts",
+    "getRepaymentsDue",
+    "invest",
+    "listInvestments",
+    "cancelLoan",
+    "closeExpiredLoans",
+    "disburseLoan",
 }
 
 

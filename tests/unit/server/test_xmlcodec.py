@@ -120,6 +120,7 @@ def test_write_then_read_round_trip_with_repeated_items() -> None:
         max_invest_per_investor=None,
         raise_days=7,
         status="RAISING",
+        raised=Decimal("0"),
         reject_reason=None,
         raise_deadline=None,
         created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),

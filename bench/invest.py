@@ -1,0 +1,273 @@
+"""Benchmark LoanFacade.invest on MariaDB: invests a second on one hot listing and across many
+listings, then a race to fill small listings to the last fen, then the money checks.
+
+Run from the repository root::
+
+    python bench/invest.py [--url mysql+mysqldb://root@127.0.0.1:3306/p2p_bench]
+                           [--processes 4] [--threads 4] [--seconds 10] [--listings 200]
+
+It recreates the named database (its name must start with p2p_bench), migrates it, and sets up
+an operator, a borrower and one funded investor per worker thread through the services. Every
+worker process builds its own platform (its own connection pool) and calls the service layer
+directly, as the server's worker threads do; each thread invests as its own investor. After the
+load it checks with plain SQL that no listing is oversubscribed, that raised equals each
+listing's investments, that every investor's frozen balance equals their FROZEN investments,
+that every posting balances, and runs the ledger audit (``p2p check-ledger``). It exits 1 when a
+check fails. Figures depend on the machine; run it on a quiet one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from conf import load_settings
+from dao import migrate
+from server.app import create_platform
+from service.audit import LedgerAudit
+from service.errors import BusinessError
+from service.member import MemberService, RegisterRequest
+from service.p2p import AuditRequest, LoanRequest, LoanService
+from service.payment import PaymentService
+from service.security import Principal
+
+D = Decimal
+FUNDS = D("40000000.00")
+STEP = D("100.00")
+
+
+def platform_for(url: str):
+    return create_platform(
+        load_settings({"P2P_ENV": "test"}, {"database.url": url, "database.pool_size": 8})
+    )
+
+
+def recreate(url: str) -> None:
+    parsed = make_url(url)
+    if not (parsed.database or "").startswith("p2p_bench"):
+        sys.exit("the database name must start with p2p_bench (it is dropped and recreated)")
+    admin = create_engine(parsed.set(database=""), poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{parsed.database}`")
+        conn.exec_driver_sql(f"CREATE DATABASE `{parsed.database}` CHARACTER SET utf8mb4")
+    admin.dispose()
+    migrate.upgrade(url)
+
+
+def publish(loans, operator, borrower_id: int, amount: D, n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        request = LoanRequest(
+            title=f"bench {i}",
+            description="invest benchmark",
+            borrower_id=borrower_id,
+            amount=amount,
+            annual_rate=D("10"),
+            term_months=12,
+            repayment_method="EQUAL_INSTALLMENT",
+            min_invest=STEP,
+            max_invest_per_investor=None,
+            raise_days=30,
+        )
+        vo = loans.publish_loan(request, operator)
+        loans.audit_loan(vo.loan_id, AuditRequest(approve=True, reason=None), operator)
+        ids.append(vo.loan_id)
+    return ids
+
+
+def setup(url: str, n_investors: int, n_listings: int, n_race: int) -> dict:
+    platform = platform_for(url)
+    try:
+        members = platform.service(MemberService)
+        loans = platform.service(LoanService)
+        payments = platform.service(PaymentService)
+        op = members.create_operator("13800000000", "Bench2024pass")
+        operator = Principal(member_id=op.member_id, role="OPERATOR")
+        borrower = members.register(RegisterRequest("13900000001", "Bench2024pass", "BORROWER"))
+        investors = []
+        for i in range(n_investors):
+            vo = members.register(RegisterRequest(f"137{i:08d}", "Bench2024pass", "INVESTOR"))
+            who = Principal(member_id=vo.member_id, role="INVESTOR")
+            payments.recharge(FUNDS, f"fund-{i}", who)
+            investors.append(who.member_id)
+        big = D("50000000.00")
+        return {
+            "investors": investors,
+            "hot": publish(loans, operator, borrower.member_id, big, 1),
+            "spread": publish(loans, operator, borrower.member_id, big, n_listings),
+            "race": publish(loans, operator, borrower.member_id, D("5000.00"), n_race),
+        }
+    finally:
+        platform.close()
+
+
+def worker(url, phase, loan_ids, investor_ids, seconds, start_at, out) -> None:
+    """One process: its own platform; one thread per investor, investing until time is up
+    (or, in the race, until every listing is full)."""
+    platform = platform_for(url)
+    loans = platform.service(LoanService)
+    results = []
+
+    def run(index: int, member_id: int) -> None:
+        who = Principal(member_id=member_id, role="INVESTOR")
+        rng = random.Random(member_id)
+        ok = refused = 0
+        latencies = []
+        open_ids = list(loan_ids)
+        deadline = start_at + seconds
+        while time.time() < start_at:
+            time.sleep(0.001)
+        n = 0
+        while open_ids and (phase == "race" or time.time() < deadline):
+            loan_id = rng.choice(open_ids)
+            amount = STEP
+            if phase == "race":
+                amount = rng.choice([STEP, D("250.50"), D("333.33"), D("1000.00")])
+            n += 1
+            t0 = time.perf_counter()
+            try:
+                loans.invest(loan_id, amount, f"{phase}-{member_id}-{n}", who)
+                ok += 1
+            except BusinessError as e:
+                refused += 1
+                if e.code in ("LOAN_STATE_INVALID", "INVEST_BELOW_MINIMUM"):
+                    open_ids.remove(loan_id)  # full, or less than minInvest left
+                elif e.code == "INVEST_ABOVE_REMAINING":
+                    left = loans.get_loan(loan_id)
+                    rest = left.amount - left.raised
+                    if rest > 0:
+                        try:
+                            loans.invest(loan_id, rest, f"{phase}-{member_id}-{n}r", who)
+                            ok += 1
+                        except BusinessError:
+                            refused += 1
+            latencies.append(time.perf_counter() - t0)
+        results.append((ok, refused, latencies))
+
+    threads = [threading.Thread(target=run, args=(i, m)) for i, m in enumerate(investor_ids)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    platform.close()
+    out.put(results)
+
+
+def load(url, phase, loan_ids, investors, processes, threads, seconds) -> str:
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    start_at = time.time() + 1.0
+    groups = [investors[p * threads : (p + 1) * threads] for p in range(processes)]
+    procs = [
+        ctx.Process(target=worker, args=(url, phase, loan_ids, g, seconds, start_at, out))
+        for g in groups
+    ]
+    for p in procs:
+        p.start()
+    results = [r for _ in procs for r in out.get(timeout=seconds + 600)]
+    for p in procs:
+        p.join()
+    elapsed = time.time() - start_at
+    ok = sum(r[0] for r in results)
+    refused = sum(r[1] for r in results)
+    lat = sorted(x for r in results for x in r[2])
+    p50 = statistics.median(lat) * 1000 if lat else 0
+    p99 = lat[int(len(lat) * 0.99) - 1] * 1000 if lat else 0
+    wall = seconds if phase != "race" else elapsed
+    return (
+        f"  {phase:<7} {len(loan_ids):>5} listing(s) {processes}x{threads} workers: "
+        f"{ok / wall:8.1f} invests/s ({ok} ok, {refused} refused in {wall:.1f}s), "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
+
+
+CHECKS = {
+    "no listing oversubscribed": "SELECT id FROM loan WHERE raised > amount",
+    "raised equals its investments": (
+        "SELECT l.id FROM loan l LEFT JOIN investment i ON i.loan_id = l.id"
+        " AND i.status <> 'RELEASED' GROUP BY l.id, l.raised"
+        " HAVING l.raised <> COALESCE(SUM(i.amount), 0)"
+    ),
+    "frozen equals FROZEN investments": (
+        "SELECT a.member_id FROM account a LEFT JOIN investment i ON i.investor_id = a.member_id"
+        " AND i.status = 'FROZEN' WHERE a.member_id IS NOT NULL GROUP BY a.member_id, a.frozen"
+        " HAVING a.frozen <> COALESCE(SUM(i.amount), 0)"
+    ),
+    "every posting balances": (
+        "SELECT posting_id FROM posting_entry GROUP BY posting_id"
+        " HAVING SUM(CASE WHEN direction = 'D' THEN amount ELSE -amount END) <> 0"
+    ),
+    "one freeze posting per investment": (
+        "SELECT i.id FROM investment i LEFT JOIN posting p ON p.ref_type = 'investment'"
+        " AND p.ref_id = i.id AND p.business_type = 'INVEST' GROUP BY i.id"
+        " HAVING COUNT(p.id) <> 1"
+    ),
+}
+
+
+def check(url: str, race_ids: list[int]) -> bool:
+    engine = create_engine(url, poolclass=NullPool)
+    ok = True
+    with engine.connect() as conn:
+        n, total = conn.execute(text("SELECT COUNT(*), SUM(amount) FROM investment")).one()
+        print(f"  {n} investments, {D(total or 0) / 100} yuan frozen")
+        for name, sql in CHECKS.items():
+            bad = conn.execute(text(sql)).all()
+            ok &= not bad
+            print(f"  {'OK  ' if not bad else 'FAIL'} {name}" + (f": {bad[:5]}" if bad else ""))
+        full = conn.execute(
+            text("SELECT COUNT(*) FROM loan WHERE status = 'FULL' AND raised = amount")
+        ).scalar_one()
+        print(f"  {'OK  ' if full == len(race_ids) else 'FAIL'} race: {full}/{len(race_ids)} full")
+        ok &= full == len(race_ids)
+    engine.dispose()
+    platform = platform_for(url)
+    try:
+        report = LedgerAudit(platform.tx).run()
+    finally:
+        platform.close()
+    for c in report.checks:
+        print(f"  {'OK  ' if c.ok else 'FAIL'} audit: {c.name}")
+    return ok and report.ok
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", default="mysql+mysqldb://root@127.0.0.1:3306/p2p_bench")
+    p.add_argument("--processes", type=int, default=4)
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--listings", type=int, default=200)
+    p.add_argument("--race", type=int, default=50, help="small listings raced to full")
+    a = p.parse_args()
+    workers = a.processes * a.threads
+    recreate(a.url)
+    ids = setup(a.url, workers, a.listings, a.race)
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f}, MariaDB, {a.processes} processes x {a.threads} threads"
+    )
+    args = (ids["investors"], a.processes, a.threads, a.seconds)
+    print(load(a.url, "hot", ids["hot"], *args))
+    print(load(a.url, "spread", ids["spread"], *args))
+    print(load(a.url, "race", ids["race"], *args))
+    print("checks after the load")
+    return 0 if check(a.url, ids["race"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Investing (购买标的), failure (流标), cancellation and disbursement (融资收款): their DTOs and
+operations."""
+
+from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
+
+from facade.contract import GET, INVESTOR, OPERATOR, POST, operation
+from facade.p2p.loan import NS, LoanDto, LoanId
+from facade.types import (
+    PAGE_NUMBER,
+    PAGE_SIZE,
+    PAGE_TOTAL,
+    Money,
+    PageParam,
+    PageSizeParam,
+    optional,
+    required,
+)
+
+InvestmentStatus = Enum("FROZEN", "ACTIVE", "RELEASED", "SETTLED", type_name="InvestmentStatus")
+InvestmentStatus.__namespace__ = NS
+
+RequestNo = required(
+    Unicode(min_len=1, max_len=64),
+    "Your unique number for this request (1-64 characters): a repeat with the same number "
+    "returns the first outcome and moves no money again.",
+)
+
+
+class InvestmentDto(ComplexModel):
+    """An investor's share of a listing."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("investmentId", required(Long, "Investment id.")),
+        ("loanId", required(Long, "The listing invested in.")),
+        ("amount", required(Money, "Amount invested, in yuan.")),
+        (
+            "status",
+            required(
+                InvestmentStatus,
+                "FROZEN while the listing raises, ACTIVE once lent, RELEASED when the listing "
+                "failed or was cancelled (funds returned), SETTLED when repaid in full.",
+            ),
+        ),
+        ("createdAt", required(DateTime, "When it was made (UTC).")),
+    ]
+
+
+class InvestmentPageDto(ComplexModel):
+    """One page of investments."""
+
+    __namespace__ = NS
+    _type_info = [
+        (
+            "items",
+            InvestmentDto.customize(
+                min_occurs=0,
+                max_occurs="unbounded",
+                nillable=False,
+                doc="The investments on this page.",
+            ),
+        ),
+        ("total", PAGE_TOTAL),
+        ("page", PAGE_NUMBER),
+        ("pageSize", PAGE_SIZE),
+    ]
+
+
+class ExpiredLoansDto(ComplexModel):
+    """The outcome of closing expired listings."""
+
+    __namespace__ = NS
+    _type_info = [("failed", required(Integer32(ge=0), "Listings this call marked FAILED."))]
+
+
+class InvestingOperations:
+    """Investing in listings, failing or cancelling them, and disbursing them."""
+
+    @operation(
+        rest=POST("/loans/{loanId}/investments", status=201),
+        returns=InvestmentDto,
+        roles=[INVESTOR],
+    )
+    def invest(
+        loanId: LoanId,
+        amount: required(Money, "Amount to invest, in yuan."),
+        requestNo: RequestNo,
+    ):
+        """Invest in a RAISING listing before its deadline (购买标的); the amount is frozen in
+        your account until the listing is disbursed, fails or is cancelled. At least
+        minInvest, or exactly what remains when less than minInvest is left; never more than
+        remains; your investments in the listing together within maxInvestPerInvestor. The
+        listing becomes FULL when its last fen is taken."""
+
+    @operation(rest=GET("/investments"), returns=InvestmentPageDto, roles=[INVESTOR])
+    def listInvestments(
+        loanId: optional(Long(ge=1), "Only investments in this listing."),
+        page: PageParam,
+        pageSize: PageSizeParam,
+    ):
+        """Your investments, newest first, paged."""
+
+    @operation(rest=POST("/loans/{loanId}/cancel"), returns=LoanDto, roles=[OPERATOR])
+    def cancelLoan(
+        loanId: LoanId,
+        reason: required(Unicode(min_len=1, max_len=500), "Why it is cancelled."),
+    ):
+        """Cancel a listing not yet disbursed (PENDING_AUDIT, REJECTED, RAISING or FULL):
+        it becomes CANCELLED and every investor's frozen funds are released."""
+
+    @operation(rest=POST("/loans/expired/close"), returns=ExpiredLoansDto, roles=[OPERATOR])
+    def closeExpiredLoans():
+        """Mark every RAISING listing past its deadline FAILED (流标) and release its
+        investors' frozen funds. Safe to run at any time, e.g. from a scheduler."""
+
+    @operation(rest=POST("/loans/{loanId}/disbursement"), returns=LoanDto, roles=[OPERATOR])
+    def disburseLoan(loanId: LoanId, requestNo: RequestNo):
+        """Disburse a FULL listing (融资收款): in one transaction the investors' frozen funds
+        go to the borrower less the platform fee, the listing becomes REPAYING and the
+        repayment plan and each investor's receipts are written."""

@@ -1,0 +1,259 @@
+"""Investing (购买标的), failure (流标), cancellation and disbursement (融资收款).
+
+Every command locks the listing row first (SELECT ... FOR UPDATE, held only for its short
+transaction; SQLite serialises writers instead), checks against what it then reads, and moves
+money by one balanced posting per movement. Investing and raising are one transaction: the
+listing's ``raised`` is updated under the row lock, so it never exceeds the amount and always
+equals the sum of the listing's investments that are not RELEASED.
+
+Postings: an investment freezes the investor's funds (INVEST, ref the investment); a failed or
+cancelled listing releases each FROZEN investment by its own posting (FAIL or CANCEL, ref the
+investment), so freeze and release pair up one to one for an auditor; disbursement is one
+posting for the whole listing (DISBURSE, ref the listing).
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from dao.p2p import InvestmentEntity, LoanEntity
+from service import errors
+from service.errors import BusinessError, invalid
+from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
+from service.p2p.base import P2PBase
+from service.p2p.listing import LoanVo, _loan_vo, _move
+from service.p2p.plan import write_plan
+from service.paging import page_window
+from service.security import Principal
+from service.transaction import Propagation, transactional
+
+log = logging.getLogger(__name__)
+
+FEE_INCOME = "FEE_INCOME"
+
+
+@dataclass(frozen=True)
+class InvestmentVo:
+    investment_id: int
+    loan_id: int
+    amount: Decimal
+    status: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ExpiredLoansVo:
+    failed: int
+
+
+@dataclass(frozen=True)
+class InvestmentPageVo:
+    items: tuple[InvestmentVo, ...]
+    total: int
+    page: int
+    page_size: int
+
+
+def _investment_vo(entity: InvestmentEntity) -> InvestmentVo:
+    return InvestmentVo(entity.id, entity.loan_id, entity.amount, entity.status, entity.created_at)
+
+
+def platform_fee(amount: Decimal, rate: Decimal) -> Decimal:
+    """The fee kept at disbursement: ``amount * rate`` rounded half up to the fen."""
+    return (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class InvestingService(P2PBase):
+    """Investing in a listing, its failure or cancellation, and its disbursement."""
+
+    # -- commands ----------------------------------------------------------------------
+    @transactional
+    def invest(
+        self, loan_id: int, amount: Decimal, request_no: str, caller: Principal
+    ) -> InvestmentVo:
+        """Freeze ``amount`` of the caller's funds in a RAISING listing; FULL when the last
+        fen is taken (and disbursed at once when loan.auto_disburse is on)."""
+        loan = self._locked(loan_id)
+        claim = self._requests.claim(
+            f"member:{caller.member_id}", request_no, "invest", loan_id=loan_id, amount=amount
+        )
+        if claim.repeat:
+            return _investment_vo(self._investments.get(claim.ref_id))
+        now = self._clock()
+        self._check_investment(loan, amount, caller, now)
+        investment = self._investments.add(
+            InvestmentEntity(
+                loan_id=loan.id,
+                investor_id=caller.member_id,
+                amount=amount,
+                status="FROZEN",
+                request_no=request_no,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        account = self._ledger.account_of(caller.member_id)
+        self._ledger.post(
+            "INVEST",
+            ("investment", investment.id),
+            [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
+            request_no,
+        )
+        loan.raised += amount
+        loan.updated_at = now
+        if loan.raised == loan.amount:
+            _move(loan, "FULL", "mark it full")
+            if self._loan_settings.auto_disburse:
+                self._disburse(loan, request_no)
+        claim.done("investment", investment.id)
+        self.tx.session().flush()
+        return _investment_vo(investment)
+
+    @transactional
+    def cancel_loan(self, loan_id: int, reason: str, caller: Principal) -> LoanVo:
+        """Cancel a listing not yet disbursed, releasing every frozen investment."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise invalid("reason", "is required to cancel a listing")
+        if len(reason) > 500:
+            raise invalid("reason", "must have at most 500 characters")
+        loan = self._locked(loan_id)
+        _move(loan, "CANCELLED", "cancel it")
+        loan.reject_reason = reason
+        self._release_all(loan, "CANCEL")
+        log.info("listing %s cancelled by operator %s", loan.id, caller.member_id)
+        return self._saved(loan)
+
+    @transactional(read_only=True)
+    def close_expired_loans(self) -> ExpiredLoansVo:
+        """Fail (流标) every RAISING listing past its deadline, one transaction a listing so a
+        long list holds no lock for long; says how many this call failed."""
+        expired = self._loans.expired_raising(self._clock())
+        return ExpiredLoansVo(sum(1 for loan_id in expired if self._fail_if_expired(loan_id)))
+
+    @transactional
+    def disburse_loan(self, loan_id: int, request_no: str, caller: Principal) -> LoanVo:
+        """Lend a FULL listing's money to its borrower (REPAYING) and write its plan."""
+        loan = self._locked(loan_id)
+        claim = self._requests.claim(
+            f"member:{caller.member_id}", request_no, "disburseLoan", loan_id=loan_id
+        )
+        if not claim.repeat:
+            self._disburse(loan, request_no)
+            claim.done("loan", loan.id)
+        return self._saved(loan)
+
+    # -- queries -----------------------------------------------------------------------
+    @transactional(read_only=True)
+    def list_investments(
+        self,
+        caller: Principal,
+        loan_id: int | None = None,
+        page: int | None = None,
+        page_size: int | None = None,
+    ) -> InvestmentPageVo:
+        page, page_size = page_window(page, page_size, self._api)
+        rows, total = self._investments.page_of_investor(
+            caller.member_id, loan_id=loan_id, offset=(page - 1) * page_size, limit=page_size
+        )
+        return InvestmentPageVo(tuple(map(_investment_vo, rows)), total, page, page_size)
+
+    # -- helpers -----------------------------------------------------------------------
+    @transactional(propagation=Propagation.REQUIRES_NEW)
+    def _fail_if_expired(self, loan_id: int) -> bool:
+        loan = self._locked(loan_id)
+        deadline = loan.raise_deadline
+        if loan.status != "RAISING" or deadline is None or deadline > self._clock():
+            return False  # invested full, cancelled or changed since the list was read
+        _move(loan, "FAILED", "fail it")
+        self._release_all(loan, "FAIL")
+        self._saved(loan)
+        return True
+
+    def _check_investment(
+        self, loan: LoanEntity, amount: Decimal, caller: Principal, now: dt.datetime
+    ) -> None:
+        if loan.status != "RAISING":
+            raise BusinessError(
+                errors.LOAN_STATE_INVALID, f"listing {loan.id} is {loan.status}: cannot invest"
+            )
+        deadline = loan.raise_deadline
+        if deadline is not None and now >= deadline:
+            raise BusinessError(
+                errors.RAISING_ENDED,
+                f"listing {loan.id} stopped raising at {deadline:%Y-%m-%d %H:%M:%S} UTC",
+            )
+        if caller.member_id == loan.borrower_id:
+            raise BusinessError(
+                errors.OWN_LOAN, f"member {caller.member_id} borrows listing {loan.id}"
+            )
+        if amount <= 0 or amount != amount.quantize(CENT):
+            raise invalid("amount", "must be above 0 with at most 2 decimal places")
+        remaining = loan.amount - loan.raised
+        if amount > remaining:
+            raise BusinessError(
+                errors.INVEST_ABOVE_REMAINING, f"amount {amount} exceeds the {remaining} remaining"
+            )
+        if amount < loan.min_invest and amount != remaining:
+            needed = (
+                f"exactly the {remaining} remaining"
+                if remaining < loan.min_invest
+                else f"at least minInvest {loan.min_invest}"
+            )
+            raise BusinessError(errors.INVEST_BELOW_MINIMUM, f"amount {amount}: invest {needed}")
+        cap = loan.max_invest_per_investor
+        if cap is not None:
+            held = self._investments.total_of_investor(loan.id, caller.member_id)
+            if held + amount > cap:
+                raise BusinessError(
+                    errors.INVEST_CAP_EXCEEDED,
+                    f"amount {amount} on top of {held} exceeds maxInvestPerInvestor {cap}",
+                )
+
+    def _disburse(self, loan: LoanEntity, request_no: str) -> None:
+        """FULL -> REPAYING: one posting from the investors' frozen funds to the borrower and
+        the fee income, investments ACTIVE, and the repayment plan written."""
+        _move(loan, "REPAYING", "disburse it")
+        investments = self._investments.of_loan(loan.id, status="FROZEN")
+        fee = platform_fee(loan.amount, self._loan_settings.platform_fee_rate)
+        legs = [
+            debit(self._ledger.account_of(inv.investor_id), FROZEN, inv.amount)
+            for inv in investments
+        ]
+        legs.append(credit(self._ledger.account_of(loan.borrower_id), AVAILABLE, loan.amount - fee))
+        legs.append(credit(self._ledger.platform(FEE_INCOME), AVAILABLE, fee))
+        self._ledger.post("DISBURSE", ("loan", loan.id), legs, request_no)
+        now = self._clock()
+        for inv in investments:
+            inv.status = "ACTIVE"
+            inv.updated_at = now
+        loan.fee = fee
+        loan.disbursed_at = now
+        loan.updated_at = now
+        write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
+
+    def _release_all(self, loan: LoanEntity, business_type: str) -> None:
+        """Unfreeze every FROZEN investment of ``loan``, one posting each; raised drops to 0."""
+        now = self._clock()
+        for inv in self._investments.of_loan(loan.id, status="FROZEN"):
+            account = self._ledger.account_of(inv.investor_id)
+            self._ledger.post(
+                business_type,
+                ("investment", inv.id),
+                [debit(account, FROZEN, inv.amount), credit(account, AVAILABLE, inv.amount)],
+            )
+            inv.status = "RELEASED"
+            inv.updated_at = now
+            loan.raised -= inv.amount
+        loan.updated_at = now
+
+    def _locked(self, loan_id: int) -> LoanEntity:
+        loan = self._loans.get_for_update(loan_id)
+        if loan is None:
+            raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
+        return loan
+
+    def _saved(self, loan: LoanEntity) -> LoanVo:
+        self.tx.session().flush()
+        return _loan_vo(loan)

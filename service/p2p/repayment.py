@@ -1,0 +1,427 @@
+"""Repayment (还款): the borrower repays installments in order, or settles the whole listing
+early, and every payment is split among the investors exactly, to the fen.
+
+Decisions:
+
+* An installment is overdue once its due date is before today (the UTC date of the clock),
+  whether or not ``mark_overdue_installments`` has marked it yet: its penalty accrues from the
+  day after the due date, on the installment's principal, at repayment.penalty_daily_rate.
+* A penalty is split among the installment's receipts in proportion to their principal (the
+  overdue principal each investor is owed), or goes to FEE_INCOME when repayment.penalty_to is
+  PLATFORM. Principal and interest go to the investors as their receipts say.
+* Early settlement pays the principal of every unpaid installment, the interest and penalty of
+  those already past due, and, when repayment.early_settlement_interest is CURRENT_PERIOD, the
+  interest of the first installment not yet due. The settled installments and receipts are
+  rewritten to what was actually paid for them (waived interest becomes 0), so the plan's rows
+  always add up to the money that moved.
+* Only the listing's own borrower may repay it: another member gets FORBIDDEN (listings are
+  public, so there is nothing to hide by answering LOAN_NOT_FOUND).
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from dao.p2p import InstallmentEntity, LoanEntity, ReceiptEntity
+from service import errors
+from service.errors import BusinessError, invalid
+from service.ledger import AVAILABLE, credit, debit
+from service.p2p.base import P2PBase
+from service.p2p.listing import _move
+from service.paging import page_window
+from service.schedule import accrued_penalty, schedule, split
+from service.security import Principal
+from service.transaction import transactional
+
+PENDING, OVERDUE, PAID, SETTLED_EARLY = "PENDING", "OVERDUE", "PAID", "SETTLED_EARLY"
+RECEIVED = "RECEIVED"
+UNPAID = (PENDING, OVERDUE)
+ZERO = Decimal("0.00")
+
+# schedule()'s argument names, as the contract spells them.
+_PREVIEW_FIELDS = {
+    "principal": "principal",
+    "annual_rate": "annualRate",
+    "term_months": "termMonths",
+    "method": "repaymentMethod",
+}
+
+
+@dataclass(frozen=True)
+class ScheduleRowVo:
+    period: int
+    principal: Decimal
+    interest: Decimal
+    payment: Decimal
+    remaining: Decimal
+
+
+@dataclass(frozen=True)
+class SchedulePreviewVo:
+    rows: tuple[ScheduleRowVo, ...]
+    total_interest: Decimal
+    total_payment: Decimal
+
+
+@dataclass(frozen=True)
+class InstallmentVo:
+    period: int
+    due_date: dt.date | None
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    payment: Decimal
+    remaining: Decimal
+    status: str
+    paid_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class RepaymentScheduleVo:
+    loan_id: int
+    loan_status: str
+    projected: bool
+    installments: tuple[InstallmentVo, ...]
+
+
+@dataclass(frozen=True)
+class RepaymentVo:
+    loan_id: int
+    period: int
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    amount: Decimal
+    paid_at: dt.datetime
+    settled: bool
+
+
+@dataclass(frozen=True)
+class SettlementVo:
+    loan_id: int
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    amount: Decimal
+    settled_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class OverdueMarkVo:
+    marked: int
+
+
+@dataclass(frozen=True)
+class ReceiptVo:
+    loan_id: int
+    investment_id: int
+    period: int
+    due_date: dt.date
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    amount: Decimal
+    status: str
+    received_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ReceiptPageVo:
+    items: tuple[ReceiptVo, ...]
+    total: int
+    page: int
+    page_size: int
+
+
+@dataclass(frozen=True)
+class RepaymentDueVo:
+    loan_id: int
+    period: int
+    due_date: dt.date
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    amount: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
+class RepaymentsDueVo:
+    items: tuple[RepaymentDueVo, ...]
+
+
+class RepaymentService(P2PBase):
+    """Repayment schedules, repaying, overdue marking, early settlement and receipts."""
+
+    # -- queries -----------------------------------------------------------------------
+    def preview_repayment_schedule(
+        self, principal: Decimal, annual_rate: Decimal, term_months: int, repayment_method: str
+    ) -> SchedulePreviewVo:
+        """The table a listing with these terms would repay by. Pure arithmetic: it reads
+        nothing, so it opens no transaction."""
+        try:
+            rows = schedule(principal, annual_rate, term_months, repayment_method)
+        except ValueError as e:
+            argument = str(e).split(" ", 1)[0]
+            raise invalid(_PREVIEW_FIELDS.get(argument, argument), str(e)) from None
+        return SchedulePreviewVo(
+            tuple(
+                ScheduleRowVo(r.period, r.principal, r.interest, r.payment, r.remaining)
+                for r in rows
+            ),
+            sum((r.interest for r in rows), ZERO),
+            sum((r.payment for r in rows), ZERO),
+        )
+
+    @transactional(read_only=True)
+    def get_repayment_schedule(self, loan_id: int) -> RepaymentScheduleVo:
+        loan = self._loan(loan_id)
+        stored = self._plans.installments(loan_id)
+        if not stored:
+            rows = schedule(loan.amount, loan.annual_rate, loan.term_months, loan.repayment_method)
+            projected = tuple(
+                InstallmentVo(
+                    r.period,
+                    None,
+                    r.principal,
+                    r.interest,
+                    ZERO,
+                    r.payment,
+                    r.remaining,
+                    PENDING,
+                    None,
+                )
+                for r in rows
+            )
+            return RepaymentScheduleVo(loan.id, loan.status, True, projected)
+        today = self._today()
+        return RepaymentScheduleVo(
+            loan.id,
+            loan.status,
+            False,
+            tuple(self._installment_vo(i, today) for i in stored),
+        )
+
+    @transactional(read_only=True)
+    def list_receipts(
+        self,
+        loan_id: int | None = None,
+        page: int | None = None,
+        page_size: int | None = None,
+        caller: Principal | None = None,
+    ) -> ReceiptPageVo:
+        page, page_size = page_window(page, page_size, self._api)
+        rows, total = self._plans.receipts_of_investor(
+            caller.member_id, loan_id, offset=(page - 1) * page_size, limit=page_size
+        )
+        items = tuple(
+            ReceiptVo(
+                r.loan_id,
+                r.investment_id,
+                r.period,
+                due,
+                r.principal,
+                r.interest,
+                r.penalty,
+                r.principal + r.interest + r.penalty,
+                r.status,
+                r.received_at,
+            )
+            for r, due in rows
+        )
+        return ReceiptPageVo(items, total, page, page_size)
+
+    @transactional(read_only=True)
+    def get_repayments_due(self, caller: Principal) -> RepaymentsDueVo:
+        today = self._today()
+        items = []
+        for i in self._plans.next_due_of_borrower(caller.member_id):
+            penalty = self._penalty(i, today)
+            items.append(
+                RepaymentDueVo(
+                    i.loan_id,
+                    i.period,
+                    i.due_date,
+                    i.principal,
+                    i.interest,
+                    penalty,
+                    i.principal + i.interest + penalty,
+                    self._status(i, today),
+                )
+            )
+        return RepaymentsDueVo(tuple(items))
+
+    # -- commands ----------------------------------------------------------------------
+    @transactional
+    def repay(self, loan_id: int, request_no: str, caller: Principal) -> RepaymentVo:
+        loan = self._own_locked(loan_id, caller)
+        claim = self._requests.claim(
+            f"member:{caller.member_id}", request_no, "repay", loan_id=loan_id
+        )
+        if claim.repeat:
+            return self._repayment_vo(self.tx.session().get(InstallmentEntity, claim.ref_id))
+        _require_repaying(loan, "repay it")
+        unpaid = self._plans.unpaid_installments(loan_id)
+        installment = unpaid[0]
+        receipts = self._plans.receipts_of_installment(installment.id)
+        now, today = self._clock(), self._today()
+        installment.penalty = self._penalty(installment, today)
+        amount = installment.principal + installment.interest + installment.penalty
+        accounts = self._plans.investor_accounts(loan_id)
+        legs = [debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount)]
+        legs += self._pay_receipts(receipts, installment.penalty, accounts, now)
+        self._ledger.post("REPAYMENT", ("installment", installment.id), legs, request_no)
+        installment.status = PAID
+        installment.paid_at = now
+        if len(unpaid) == 1:
+            self._settle(loan, now)
+        self.tx.session().flush()
+        claim.done("installment", installment.id)
+        return self._repayment_vo(installment)
+
+    @transactional
+    def settle_early(self, loan_id: int, request_no: str, caller: Principal) -> SettlementVo:
+        loan = self._own_locked(loan_id, caller)
+        claim = self._requests.claim(
+            f"member:{caller.member_id}", request_no, "settleEarly", loan_id=loan_id
+        )
+        if claim.repeat:
+            return self._settlement_vo(loan)
+        _require_repaying(loan, "settle it early")
+        unpaid = self._plans.unpaid_installments(loan_id)
+        receipts = self._plans.receipts_of_installments([i.id for i in unpaid])
+        by_installment: dict[int, list[ReceiptEntity]] = {i.id: [] for i in unpaid}
+        for r in receipts:
+            by_installment[r.installment_id].append(r)
+        now, today = self._clock(), self._today()
+        current_interest = self._repayment_settings.early_settlement_interest == "CURRENT_PERIOD"
+        accounts = self._plans.investor_accounts(loan_id)
+        legs = []
+        for i in unpaid:
+            if i.due_date >= today:  # not yet due: the current period, then the later ones
+                keep = current_interest
+                current_interest = False
+                if not keep:
+                    i.interest = ZERO
+                    for r in by_installment[i.id]:
+                        r.interest = ZERO
+            i.penalty = self._penalty(i, today)
+            legs += self._pay_receipts(by_installment[i.id], i.penalty, accounts, now)
+            i.status = SETTLED_EARLY
+            i.paid_at = now
+        amount = sum(i.principal + i.interest + i.penalty for i in unpaid)
+        legs.append(debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount))
+        self._ledger.post("EARLY_SETTLEMENT", ("loan", loan.id), legs, request_no)
+        self._settle(loan, now)
+        self.tx.session().flush()
+        claim.done("loan", loan.id)
+        return self._settlement_vo(loan)
+
+    @transactional
+    def mark_overdue_installments(self) -> OverdueMarkVo:
+        return OverdueMarkVo(self._plans.mark_overdue(self._today()))
+
+    # -- helpers -----------------------------------------------------------------------
+    def _today(self) -> dt.date:
+        return self._clock().astimezone(dt.UTC).date()
+
+    def _loan(self, loan_id: int) -> LoanEntity:
+        loan = self._loans.get(loan_id)
+        if loan is None:
+            raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
+        return loan
+
+    def _own_locked(self, loan_id: int, caller: Principal) -> LoanEntity:
+        """The listing, row-locked (the lock every repayment of it queues on), if it is the
+        caller's own."""
+        loan = self._loans.get_for_update(loan_id)
+        if loan is None:
+            raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
+        if loan.borrower_id != caller.member_id:
+            raise BusinessError(errors.FORBIDDEN, f"listing {loan_id} is not your listing")
+        return loan
+
+    def _penalty(self, installment: InstallmentEntity, today: dt.date) -> Decimal:
+        days = (today - installment.due_date).days
+        if days <= 0:
+            return ZERO
+        return accrued_penalty(
+            installment.principal, self._repayment_settings.penalty_daily_rate, days
+        )
+
+    def _status(self, installment: InstallmentEntity, today: dt.date) -> str:
+        if installment.status == PENDING and installment.due_date < today:
+            return OVERDUE
+        return installment.status
+
+    def _pay_receipts(self, receipts, penalty: Decimal, accounts, now: dt.datetime) -> list:
+        """Credit legs paying ``receipts`` their principal and interest, and ``penalty`` split
+        by their principal (or to FEE_INCOME); the receipts become RECEIVED."""
+        shares = [ZERO] * len(receipts)
+        if penalty and self._repayment_settings.penalty_to == "INVESTORS":
+            owed = [k for k, r in enumerate(receipts) if r.principal > 0]
+            for k, share in zip(
+                owed, split(penalty, [receipts[k].principal for k in owed]), strict=True
+            ):
+                shares[k] = share
+        legs = []
+        if penalty and self._repayment_settings.penalty_to == "PLATFORM":
+            legs.append(credit(self._ledger.platform("FEE_INCOME"), AVAILABLE, penalty))
+        for r, share in zip(receipts, shares, strict=True):
+            r.penalty = share
+            r.status = RECEIVED
+            r.received_at = now
+            legs.append(
+                credit(accounts[r.investor_id], AVAILABLE, r.principal + r.interest + share)
+            )
+        return legs
+
+    def _settle(self, loan: LoanEntity, now: dt.datetime) -> None:
+        _move(loan, "SETTLED", "settle it")
+        loan.settled_at = now
+        loan.updated_at = now
+        for investment in self._investments.of_loan(loan.id, status="ACTIVE"):
+            investment.status = "SETTLED"
+
+    def _installment_vo(self, i: InstallmentEntity, today: dt.date) -> InstallmentVo:
+        penalty = self._penalty(i, today) if i.status in UNPAID else i.penalty
+        return InstallmentVo(
+            i.period,
+            i.due_date,
+            i.principal,
+            i.interest,
+            penalty,
+            i.principal + i.interest + penalty,
+            i.remaining,
+            self._status(i, today),
+            i.paid_at,
+        )
+
+    def _repayment_vo(self, i: InstallmentEntity) -> RepaymentVo:
+        last = self._plans.installments(i.loan_id)[-1]
+        return RepaymentVo(
+            i.loan_id,
+            i.period,
+            i.principal,
+            i.interest,
+            i.penalty,
+            i.principal + i.interest + i.penalty,
+            i.paid_at,
+            last.id == i.id,
+        )
+
+    def _settlement_vo(self, loan: LoanEntity) -> SettlementVo:
+        settled = [i for i in self._plans.installments(loan.id) if i.status == SETTLED_EARLY]
+        principal = sum((i.principal for i in settled), ZERO)
+        interest = sum((i.interest for i in settled), ZERO)
+        penalty = sum((i.penalty for i in settled), ZERO)
+        return SettlementVo(
+            loan.id, principal, interest, penalty, principal + interest + penalty, loan.settled_at
+        )
+
+
+def _require_repaying(loan: LoanEntity, action: str) -> None:
+    if loan.status != "REPAYING":
+        raise BusinessError(
+            errors.LOAN_STATE_INVALID, f"listing {loan.id} is {loan.status}: cannot {action}"
+        )

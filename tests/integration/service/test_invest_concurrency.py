@@ -1,0 +1,210 @@
+"""No oversubscription, ever: many threads (SQLite and MariaDB) and several processes, each with
+its own platform (MariaDB), invest at once in the same listings until they are full. Afterwards
+plain SQL checks every fen: raised never above the amount and equal to the investments, every
+successful call's investment stored, frozen balances equal to the FROZEN investments, money
+neither created nor lost, and every posting balanced; then the ledger audit runs too."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+import server.app
+from conf import load_settings
+from server.app import create_platform
+from service.audit import LedgerAudit
+from service.errors import BusinessError
+from service.p2p import LoanService
+from service.p2p.listing import AuditRequest
+from service.payment import PaymentService
+from service.security import Principal
+
+D = Decimal
+FUNDS = D("5000.00")
+AMOUNTS = [D(a) for a in ("100.00", "150.55", "200.00", "333.33", "500.01", "1000.00")]
+#: What a racing investor may legitimately be told; anything else fails the test.
+EXPECTED = {"INVEST_ABOVE_REMAINING", "LOAN_STATE_INVALID", "INVEST_BELOW_MINIMUM"}
+
+
+def invest_until_full(
+    loans: LoanService, investor: Principal, loan_ids: list[int], seed: int, tag: str
+) -> tuple[list[tuple[int, int, Decimal]], list[str]]:
+    """Invest random amounts in random listings until every listing is full or funds run
+    out; on "above remaining" take exactly what remains. Returns the investments the calls
+    reported, as (investment id, loan id, amount), and the error codes met."""
+    rng = random.Random(seed)
+    made: list[tuple[int, int, Decimal]] = []
+    codes: list[str] = []
+    spent = D(0)
+    open_ids = list(loan_ids)
+    n = 0
+    while open_ids and spent < FUNDS:
+        loan_id = rng.choice(open_ids)
+        loan = loans.get_loan(loan_id)
+        remaining = loan.amount - loan.raised
+        if loan.status != "RAISING" or remaining == 0:
+            open_ids.remove(loan_id)
+            continue
+        amount = rng.choice(AMOUNTS)
+        if remaining < loan.min_invest or rng.random() < 0.2:
+            amount = remaining  # race for the last fen
+        amount = min(amount, FUNDS - spent)
+        if amount < loan.min_invest and amount != remaining:
+            break
+        n += 1
+        try:
+            vo = loans.invest(loan_id, amount, f"{tag}-{n}", investor)
+        except BusinessError as e:
+            codes.append(e.code)
+            continue
+        made.append((vo.investment_id, vo.loan_id, vo.amount))
+        spent += amount
+    return made, codes
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def setup(loans, make_member, platform, operator, loan_request):
+    """Factory: ``n_loans`` RAISING listings and ``n_investors`` investors with FUNDS each."""
+    payments = platform.service(PaymentService)
+
+    def factory(n_loans: int, n_investors: int, amount: str) -> tuple[list[int], list[Principal]]:
+        loan_ids = []
+        for _ in range(n_loans):
+            vo = loans.publish_loan(
+                loan_request(amount=D(amount), min_invest=D("100.00")), operator
+            )
+            loans.audit_loan(vo.loan_id, AuditRequest(approve=True, reason=None), operator)
+            loan_ids.append(vo.loan_id)
+        people = []
+        for i in range(n_investors):
+            member = make_member("INVESTOR")
+            who = Principal(member_id=member.member_id, role="INVESTOR")
+            payments.recharge(FUNDS, f"fund-{i}", who)
+            people.append(who)
+        return loan_ids, people
+
+    return factory
+
+
+def check_every_fen(sql, platform, loan_ids, people, made) -> None:
+    with sql.connect() as conn:
+
+        def q(statement: str, **params):
+            return conn.execute(text(statement), params).all()
+
+        for loan_id, amount, raised, status in q(
+            "SELECT id, amount, raised, status FROM loan ORDER BY id"
+        ):
+            assert raised <= amount, f"listing {loan_id} oversubscribed: {raised} > {amount}"
+            assert (raised, status) == (amount, "FULL"), (loan_id, raised, amount, status)
+        assert (
+            q(
+                "SELECT l.id FROM loan l LEFT JOIN investment i"
+                " ON i.loan_id = l.id AND i.status <> 'RELEASED'"
+                " GROUP BY l.id, l.raised HAVING l.raised <> COALESCE(SUM(i.amount), 0)"
+            )
+            == []
+        )
+        stored = {
+            r[0]: (r[1], D(r[2]) / 100)
+            for r in q("SELECT id, loan_id, amount FROM investment WHERE status = 'FROZEN'")
+        }
+        assert stored == {i: (loan, amt) for i, loan, amt in made}, "investments lost or extra"
+        assert len(made) == len({i for i, _, _ in made})
+        for who in people:
+            [(available, frozen)] = q(
+                "SELECT available, frozen FROM account WHERE member_id = :m", m=who.member_id
+            )
+            [(held,)] = q(
+                "SELECT COALESCE(SUM(amount), 0) FROM investment"
+                " WHERE investor_id = :m AND status = 'FROZEN'",
+                m=who.member_id,
+            )
+            assert frozen == held, f"member {who.member_id}: frozen {frozen}, investments {held}"
+            assert available + frozen == int(FUNDS * 100)
+        assert (
+            q(
+                "SELECT posting_id FROM posting_entry GROUP BY posting_id HAVING"
+                " SUM(CASE WHEN direction = 'D' THEN amount ELSE -amount END) <> 0"
+            )
+            == []
+        )
+        [(freezes,)] = q("SELECT COUNT(*) FROM posting WHERE business_type = 'INVEST'")
+        assert freezes == len(made)
+    report = LedgerAudit(platform.tx).run()
+    assert report.ok, [(c.name, c.problems) for c in report.checks if not c.ok]
+
+
+# -- threads, on SQLite and MariaDB ----------------------------------------------------------
+
+
+def test_threads_never_oversubscribe(setup, platform, sql) -> None:
+    loan_ids, people = setup(n_loans=3, n_investors=12, amount="9000.00")
+    loans = platform.service(LoanService)
+    results: list = [None] * len(people)
+    start = threading.Barrier(len(people))
+
+    def run(i: int) -> None:
+        start.wait()
+        results[i] = invest_until_full(loans, people[i], loan_ids, seed=i, tag=f"t{i}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(people))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r is not None for r in results), "a thread died"
+    codes = {c for _, cs in results for c in cs}
+    assert codes <= EXPECTED, codes
+    made = [m for ms, _ in results for m in ms]
+    check_every_fen(sql, platform, loan_ids, people, made)
+
+
+# -- processes, each its own platform, on MariaDB --------------------------------------------
+
+
+def _process(url: str, now, investor: Principal, loan_ids: list[int], seed: int, out) -> None:
+    """One process: its own platform on the shared database, the test's clock."""
+    server.app.utc_now = lambda: now
+    platform = create_platform(load_settings({"P2P_ENV": "test"}, {"database.url": url}))
+    try:
+        made, codes = invest_until_full(
+            platform.service(LoanService), investor, loan_ids, seed, f"p{seed}"
+        )
+        out.put((seed, made, codes))
+    except BaseException as e:  # report, so the parent fails with the cause
+        out.put((seed, None, [repr(e)]))
+    finally:
+        platform.close()
+
+
+@pytest.mark.parametrize(
+    "database", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
+)
+def test_processes_never_oversubscribe(setup, platform, sql, service_url, clock, database) -> None:
+    loan_ids, people = setup(n_loans=2, n_investors=8, amount="6000.00")
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process, args=(service_url, clock.now, who, loan_ids, i, out))
+        for i, who in enumerate(people)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(made is not None for _, made, _ in results), results
+    codes = {c for _, _, cs in results for c in cs}
+    assert codes <= EXPECTED, codes
+    made = [m for _, ms, _ in results for m in ms]
+    check_every_fen(sql, platform, loan_ids, people, made)
