@@ -4,12 +4,10 @@ from spyne import ComplexModel, DateTime, Decimal, Enum, Long, Unicode
 
 from facade.contract import BORROWER, GET, INVESTOR, Facade, operation
 from facade.types import (
-    PAGE_NUMBER,
-    PAGE_SIZE,
-    PAGE_TOTAL,
     Money,
     PageParam,
     PageSizeParam,
+    page_fields,
     required,
 )
 
@@ -66,20 +64,7 @@ class PostingPageDto(ComplexModel):
     """One page of the caller's ledger entries."""
 
     __namespace__ = NS
-    _type_info = [
-        (
-            "items",
-            PostingDto.customize(
-                min_occurs=0,
-                max_occurs="unbounded",
-                nillable=False,
-                doc="The entries on this page, newest first.",
-            ),
-        ),
-        ("total", PAGE_TOTAL),
-        ("page", PAGE_NUMBER),
-        ("pageSize", PAGE_SIZE),
-    ]
+    _type_info = page_fields(PostingDto, "The entries on this page, newest first.")
 
 
 class AccountFacade(Facade):

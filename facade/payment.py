@@ -5,13 +5,11 @@ from spyne import ComplexModel, DateTime, Enum, Unicode
 
 from facade.contract import BORROWER, GET, INVESTOR, POST, Facade, operation
 from facade.types import (
-    PAGE_NUMBER,
-    PAGE_SIZE,
-    PAGE_TOTAL,
     Money,
     PageParam,
     PageSizeParam,
     optional,
+    page_fields,
     required,
 )
 
@@ -49,20 +47,7 @@ class PaymentOrderPageDto(ComplexModel):
     """One page of the caller's payment orders."""
 
     __namespace__ = NS
-    _type_info = [
-        (
-            "items",
-            PaymentOrderDto.customize(
-                min_occurs=0,
-                max_occurs="unbounded",
-                nillable=False,
-                doc="The orders on this page, newest first.",
-            ),
-        ),
-        ("total", PAGE_TOTAL),
-        ("page", PAGE_NUMBER),
-        ("pageSize", PAGE_SIZE),
-    ]
+    _type_info = page_fields(PaymentOrderDto, "The orders on this page, newest first.")
 
 
 PaymentAmount = required(

@@ -23,6 +23,11 @@ def optional(t, doc: str):
     return t.customize(min_occurs=0, nillable=False, doc=doc)
 
 
+def repeated(model, doc: str):
+    """A list field: the element repeated, zero or more times."""
+    return model.customize(min_occurs=0, max_occurs="unbounded", nillable=False, doc=doc)
+
+
 #: The paging parameters every list operation takes.
 PageParam = optional(Integer32(ge=1), "Page number, from 1 (default 1).")
 PageSizeParam = optional(Integer32(ge=1), "Rows a page, 1 to the configured maximum.")
@@ -49,3 +54,13 @@ class AuthToken(ComplexModel):
 PAGE_TOTAL = required(Long(ge=0), "Rows that match, on all pages.")
 PAGE_NUMBER = required(Integer32(ge=1), "This page's number.")
 PAGE_SIZE = required(Integer32(ge=1), "Rows a page.")
+
+
+def page_fields(item, doc: str) -> list:
+    """The fields of a page DTO: its items, then total, page and pageSize."""
+    return [
+        ("items", repeated(item, doc)),
+        ("total", PAGE_TOTAL),
+        ("page", PAGE_NUMBER),
+        ("pageSize", PAGE_SIZE),
+    ]

@@ -6,13 +6,11 @@ from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 from facade.contract import GET, INVESTOR, OPERATOR, POST, operation
 from facade.p2p.loan import NS, LoanDto, LoanId
 from facade.types import (
-    PAGE_NUMBER,
-    PAGE_SIZE,
-    PAGE_TOTAL,
     Money,
     PageParam,
     PageSizeParam,
     optional,
+    page_fields,
     required,
 )
 
@@ -50,20 +48,7 @@ class InvestmentPageDto(ComplexModel):
     """One page of investments."""
 
     __namespace__ = NS
-    _type_info = [
-        (
-            "items",
-            InvestmentDto.customize(
-                min_occurs=0,
-                max_occurs="unbounded",
-                nillable=False,
-                doc="The investments on this page.",
-            ),
-        ),
-        ("total", PAGE_TOTAL),
-        ("page", PAGE_NUMBER),
-        ("pageSize", PAGE_SIZE),
-    ]
+    _type_info = page_fields(InvestmentDto, "The investments on this page.")
 
 
 class ExpiredLoansDto(ComplexModel):

@@ -4,14 +4,12 @@ from spyne import Boolean, ComplexModel, DateTime, Enum, Integer32, Long, Unicod
 
 from facade.contract import GET, OPERATOR, POST, PUT, operation
 from facade.types import (
-    PAGE_NUMBER,
-    PAGE_SIZE,
-    PAGE_TOTAL,
     Money,
     PageParam,
     PageSizeParam,
     Rate,
     optional,
+    page_fields,
     required,
 )
 
@@ -103,20 +101,7 @@ class LoanPageDto(ComplexModel):
     """One page of listings."""
 
     __namespace__ = NS
-    _type_info = [
-        (
-            "items",
-            LoanDto.customize(
-                min_occurs=0,
-                max_occurs="unbounded",
-                nillable=False,
-                doc="The listings on this page.",
-            ),
-        ),
-        ("total", PAGE_TOTAL),
-        ("page", PAGE_NUMBER),
-        ("pageSize", PAGE_SIZE),
-    ]
+    _type_info = page_fields(LoanDto, "The listings on this page.")
 
 
 LoanId = required(Long(ge=1), "Listing id.")

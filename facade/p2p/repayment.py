@@ -6,14 +6,13 @@ from spyne import Boolean, ComplexModel, Date, DateTime, Enum, Integer32, Long, 
 from facade.contract import BORROWER, GET, INVESTOR, OPERATOR, POST, operation
 from facade.p2p.loan import NS, LoanId, LoanStatus, RepaymentMethod
 from facade.types import (
-    PAGE_NUMBER,
-    PAGE_SIZE,
-    PAGE_TOTAL,
     Money,
     PageParam,
     PageSizeParam,
     Rate,
     optional,
+    page_fields,
+    repeated,
     required,
 )
 
@@ -30,10 +29,6 @@ RequestNo = required(
     "Your unique number for this request (1-64 characters): a repeat with the same number "
     "returns the first outcome and moves no money again.",
 )
-
-
-def _many(model, doc: str):
-    return model.customize(min_occurs=0, max_occurs="unbounded", nillable=False, doc=doc)
 
 
 class ScheduleRowDto(ComplexModel):
@@ -54,7 +49,7 @@ class SchedulePreviewDto(ComplexModel):
 
     __namespace__ = NS
     _type_info = [
-        ("rows", _many(ScheduleRowDto, "The periods, in order.")),
+        ("rows", repeated(ScheduleRowDto, "The periods, in order.")),
         ("totalInterest", required(Money, "Interest over the whole term.")),
         ("totalPayment", required(Money, "Principal plus all interest.")),
     ]
@@ -95,7 +90,7 @@ class RepaymentScheduleDto(ComplexModel):
                 "due dates yet; false: the stored plan.",
             ),
         ),
-        ("installments", _many(InstallmentDto, "The installments, in period order.")),
+        ("installments", repeated(InstallmentDto, "The installments, in period order.")),
     ]
 
 
@@ -165,12 +160,7 @@ class ReceiptPageDto(ComplexModel):
     """One page of receipts."""
 
     __namespace__ = NS
-    _type_info = [
-        ("items", _many(ReceiptDto, "The receipts on this page.")),
-        ("total", PAGE_TOTAL),
-        ("page", PAGE_NUMBER),
-        ("pageSize", PAGE_SIZE),
-    ]
+    _type_info = page_fields(ReceiptDto, "The receipts on this page.")
 
 
 class RepaymentDueDto(ComplexModel):
@@ -193,7 +183,7 @@ class RepaymentsDueDto(ComplexModel):
     """What a borrower owes next, listing by listing."""
 
     __namespace__ = NS
-    _type_info = [("items", _many(RepaymentDueDto, "One row per listing being repaid."))]
+    _type_info = [("items", repeated(RepaymentDueDto, "One row per listing being repaid."))]
 
 
 class RepaymentOperations:
