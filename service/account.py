@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from dao.ledger import LedgerRepository
 from service.ledger import Ledger
-from service.paging import page_window
+from service.paging import PageVo, page_window
 from service.security import Principal
 from service.transaction import transactional
 
@@ -32,14 +32,6 @@ class PostingVo:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class PostingPageVo:
-    items: tuple[PostingVo, ...]
-    total: int
-    page: int
-    page_size: int
-
-
 class AccountService:
     """Read-only views of the caller's own account."""
 
@@ -59,7 +51,7 @@ class AccountService:
     @transactional(read_only=True)
     def list_postings(
         self, caller: Principal, page: int | None = None, page_size: int | None = None
-    ) -> PostingPageVo:
+    ) -> PageVo[PostingVo]:
         page, page_size = page_window(page, page_size, self._api)
         account = self._ledger.account_of(caller.member_id)
         rows, total = self._repo.entries_of_account(
@@ -82,4 +74,4 @@ class AccountService:
             )
             for entry, posting in rows
         )
-        return PostingPageVo(items, total, page, page_size)
+        return PageVo(items, total, page, page_size)

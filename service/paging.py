@@ -1,6 +1,22 @@
-"""Paging of list queries: the caller's page and page size, checked against the settings."""
+"""Paging of list queries: the caller's page and page size, checked against the settings,
+and the one page value object every list operation returns."""
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from service.errors import invalid
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageVo(Generic[T]):
+    """One page of a list: its items, the total over all pages, the page and its size."""
+
+    items: tuple[T, ...]
+    total: int
+    page: int
+    page_size: int
 
 
 def page_window(page: int | None, page_size: int | None, api) -> tuple[int, int]:

@@ -36,7 +36,7 @@ from service.gateway import DepositoryGateway, GatewayResult
 from service.idempotency import Idempotency
 from service.ledger import AVAILABLE, CENT, FROZEN, Ledger, credit, debit
 from service.mapping import to_vo
-from service.paging import page_window
+from service.paging import PageVo, page_window
 from service.security import Principal
 from service.transaction import transactional
 
@@ -55,14 +55,6 @@ class PaymentOrderVo:
     failure_reason: str | None
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class PaymentOrderPageVo:
-    items: tuple[PaymentOrderVo, ...]
-    total: int
-    page: int
-    page_size: int
 
 
 def _order_vo(entity: PaymentOrderEntity) -> PaymentOrderVo:
@@ -145,12 +137,12 @@ class PaymentService:
     @transactional(read_only=True)
     def list_orders(
         self, caller: Principal, page: int | None = None, page_size: int | None = None
-    ) -> PaymentOrderPageVo:
+    ) -> PageVo[PaymentOrderVo]:
         page, page_size = page_window(page, page_size, self._api)
         rows, total = self._orders.of_member(
             caller.member_id, offset=(page - 1) * page_size, limit=page_size
         )
-        return PaymentOrderPageVo(tuple(_order_vo(r) for r in rows), total, page, page_size)
+        return PageVo(tuple(_order_vo(r) for r in rows), total, page, page_size)
 
     # -- helpers -----------------------------------------------------------------------
     def _checked(self, amount: Decimal) -> Decimal:

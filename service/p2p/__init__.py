@@ -1,7 +1,7 @@
 """The p2p module: loan listings, investing, disbursement and repayment (LoanFacade)."""
 
 from service.p2p.investing import InvestingService
-from service.p2p.listing import AuditRequest, ListingService, LoanPageVo, LoanRequest, LoanVo
+from service.p2p.listing import AuditRequest, ListingService, LoanRequest, LoanVo
 from service.p2p.repayment import RepaymentService
 
 
@@ -9,4 +9,4 @@ class LoanService(ListingService, InvestingService, RepaymentService):
     """LoanFacade's implementation, composed of the module's parts."""
 
 
-__all__ = ["AuditRequest", "LoanPageVo", "LoanRequest", "LoanService", "LoanVo"]
+__all__ = ["AuditRequest", "LoanRequest", "LoanService", "LoanVo"]

@@ -24,7 +24,7 @@ from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
 from service.p2p.base import P2PBase
 from service.p2p.listing import LoanVo, _loan_vo, _move
 from service.p2p.plan import write_plan
-from service.paging import page_window
+from service.paging import PageVo, page_window
 from service.security import Principal
 from service.transaction import Propagation, transactional
 
@@ -45,14 +45,6 @@ class InvestmentVo:
 @dataclass(frozen=True)
 class ExpiredLoansVo:
     failed: int
-
-
-@dataclass(frozen=True)
-class InvestmentPageVo:
-    items: tuple[InvestmentVo, ...]
-    total: int
-    page: int
-    page_size: int
 
 
 def _investment_vo(entity: InvestmentEntity) -> InvestmentVo:
@@ -152,12 +144,12 @@ class InvestingService(P2PBase):
         loan_id: int | None = None,
         page: int | None = None,
         page_size: int | None = None,
-    ) -> InvestmentPageVo:
+    ) -> PageVo[InvestmentVo]:
         page, page_size = page_window(page, page_size, self._api)
         rows, total = self._investments.page_of_investor(
             caller.member_id, loan_id=loan_id, offset=(page - 1) * page_size, limit=page_size
         )
-        return InvestmentPageVo(tuple(map(_investment_vo, rows)), total, page, page_size)
+        return PageVo(tuple(map(_investment_vo, rows)), total, page, page_size)
 
     # -- helpers -----------------------------------------------------------------------
     @transactional(propagation=Propagation.REQUIRES_NEW)

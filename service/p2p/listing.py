@@ -11,6 +11,7 @@ from service import errors
 from service.errors import BusinessError, invalid
 from service.mapping import to_vo
 from service.p2p.base import P2PBase
+from service.paging import PageVo, page_window
 from service.security import Principal
 from service.transaction import transactional
 
@@ -70,14 +71,6 @@ class LoanVo:
     raise_deadline: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class LoanPageVo:
-    items: tuple[LoanVo, ...]
-    total: int
-    page: int
-    page_size: int
 
 
 def _loan_vo(entity: LoanEntity) -> LoanVo:
@@ -161,13 +154,8 @@ class ListingService(P2PBase):
         max_term_months: int | None = None,
         page: int | None = None,
         page_size: int | None = None,
-    ) -> LoanPageVo:
-        page = 1 if page is None else page
-        page_size = self._api.default_page_size if page_size is None else page_size
-        if page < 1:
-            raise invalid("page", "must be at least 1")
-        if not 1 <= page_size <= self._api.max_page_size:
-            raise invalid("pageSize", f"must be between 1 and {self._api.max_page_size}")
+    ) -> PageVo[LoanVo]:
+        page, page_size = page_window(page, page_size, self._api)
         if min_rate is not None and max_rate is not None and min_rate > max_rate:
             raise invalid("minRate", "must not exceed maxRate")
         if (
@@ -186,7 +174,7 @@ class ListingService(P2PBase):
             offset=(page - 1) * page_size,
             limit=page_size,
         )
-        return LoanPageVo(tuple(_loan_vo(r) for r in rows), total, page, page_size)
+        return PageVo(tuple(_loan_vo(r) for r in rows), total, page, page_size)
 
     # -- helpers -----------------------------------------------------------------------
     def _locked(self, loan_id: int) -> LoanEntity:

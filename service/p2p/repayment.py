@@ -28,7 +28,7 @@ from service.errors import BusinessError, invalid
 from service.ledger import AVAILABLE, credit, debit
 from service.p2p.base import P2PBase
 from service.p2p.listing import _move
-from service.paging import page_window
+from service.paging import PageVo, page_window
 from service.schedule import accrued_penalty, schedule, split
 from service.security import Principal
 from service.transaction import transactional
@@ -126,14 +126,6 @@ class ReceiptVo:
 
 
 @dataclass(frozen=True)
-class ReceiptPageVo:
-    items: tuple[ReceiptVo, ...]
-    total: int
-    page: int
-    page_size: int
-
-
-@dataclass(frozen=True)
 class RepaymentDueVo:
     loan_id: int
     period: int
@@ -209,7 +201,7 @@ class RepaymentService(P2PBase):
         page: int | None = None,
         page_size: int | None = None,
         caller: Principal | None = None,
-    ) -> ReceiptPageVo:
+    ) -> PageVo[ReceiptVo]:
         page, page_size = page_window(page, page_size, self._api)
         rows, total = self._plans.receipts_of_investor(
             caller.member_id, loan_id, offset=(page - 1) * page_size, limit=page_size
@@ -229,7 +221,7 @@ class RepaymentService(P2PBase):
             )
             for r, due in rows
         )
-        return ReceiptPageVo(items, total, page, page_size)
+        return PageVo(items, total, page, page_size)
 
     @transactional(read_only=True)
     def get_repayments_due(self, caller: Principal) -> RepaymentsDueVo:
