@@ -319,6 +319,12 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class SentrySettings:
+    dsn: str = _key(_url("http", "https", empty=True), secret=True)
+    environment: str = _key(_text(empty=False))
+
+
+@dataclass(frozen=True)
 class TransactionSettings:
     max_retries: int = _key(_integer(0, 10))
 
@@ -334,6 +340,7 @@ class Settings:
     payment: PaymentSettings
     api: ApiSettings
     logging: LoggingSettings
+    sentry: SentrySettings
     transaction: TransactionSettings
 
     def describe(self) -> dict[str, object]:
