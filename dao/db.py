@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 # Connection execution option read by the "begin" event: a truthy value marks the
 # transaction about to begin as read-only (see Database).
@@ -24,6 +25,13 @@ _START_KEY = "p2p_sql_start"
 _RESET_KEY = "p2p_reset_read_only"
 _STATEMENT_LIMIT = 500
 _SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class DatabaseObserver(Protocol):
+    """Told of every statement and pool checkout (metrics); must not raise."""
+
+    def statement(self, seconds: float, slow: bool) -> None: ...
+    def checkout(self, seconds: float, timed_out: bool) -> None: ...
 
 
 class Database:
@@ -51,6 +59,8 @@ class Database:
     Slow SQL: every cursor execution taking ``slow_sql_ms`` or more (0 logs every
     statement) is logged at WARNING on ``dao.sql.slow`` with its text, cut to 500
     characters, and the milliseconds; never the parameters, which carry personal data.
+
+    Observers (``observe``) hear of every statement's time and every pool checkout's wait.
     """
 
     def __init__(
@@ -67,9 +77,12 @@ class Database:
         parsed = make_url(url)
         self.dialect_name: str = parsed.get_backend_name()
         self.slow_sql_ms = slow_sql_ms
+        self._observers: list[DatabaseObserver] = []
+        poolclass = _observed_pool(self._observers)
         if self.dialect_name == "sqlite":
             self.engine: Engine = _sqlite_engine(
                 parsed,
+                poolclass=poolclass,
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=max_overflow,
@@ -78,6 +91,7 @@ class Database:
         elif self.dialect_name == "mysql":
             self.engine = create_engine(
                 parsed,
+                poolclass=poolclass,
                 echo=echo,
                 pool_pre_ping=True,
                 pool_size=pool_size,
@@ -108,6 +122,10 @@ class Database:
             echo=s.echo,
             slow_sql_ms=s.slow_sql_ms,
         )
+
+    def observe(self, observer: DatabaseObserver) -> None:
+        """Report statement times and pool checkouts to ``observer`` from now on."""
+        self._observers.append(observer)
 
     @property
     def single_connection(self) -> bool:
@@ -177,8 +195,11 @@ class Database:
         if started is None:
             return
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        if elapsed_ms >= self.slow_sql_ms:
+        slow = elapsed_ms >= self.slow_sql_ms
+        if slow:
             _slow_log.warning("slow SQL (%.1f ms): %s", elapsed_ms, statement[:_STATEMENT_LIMIT])
+        for observer in self._observers:
+            observer.statement(elapsed_ms / 1000.0, slow)
 
 
 def _before_execute(conn: Connection, *_: Any) -> None:
@@ -187,8 +208,39 @@ def _before_execute(conn: Connection, *_: Any) -> None:
     conn.info[_START_KEY] = time.perf_counter()
 
 
+def _observed_pool(observers: list[DatabaseObserver]) -> type[QueuePool]:
+    """A QueuePool that times each checkout for ``observers`` (a class of its own per
+    Database: ``dispose()`` rebuilds the pool from its class)."""
+
+    class ObservedQueuePool(QueuePool):
+        def connect(self) -> Any:
+            if not observers:
+                return super().connect()
+            started = time.perf_counter()
+            try:
+                conn = super().connect()
+            except PoolTimeoutError:
+                _notify_checkout(observers, time.perf_counter() - started, True)
+                raise
+            _notify_checkout(observers, time.perf_counter() - started, False)
+            return conn
+
+    return ObservedQueuePool
+
+
+def _notify_checkout(observers: list[DatabaseObserver], seconds: float, timed_out: bool) -> None:
+    for observer in observers:
+        observer.checkout(seconds, timed_out)
+
+
 def _sqlite_engine(
-    url: URL, *, echo: bool, pool_size: int, max_overflow: int, pool_timeout: float
+    url: URL,
+    *,
+    poolclass: type[QueuePool],
+    echo: bool,
+    pool_size: int,
+    max_overflow: int,
+    pool_timeout: float,
 ) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:
@@ -198,6 +250,7 @@ def _sqlite_engine(
     else:
         engine = create_engine(
             url,
+            poolclass=poolclass,
             echo=echo,
             pool_size=pool_size,
             max_overflow=max_overflow,

@@ -1,15 +1,17 @@
 """What every part of the p2p module's service shares: the transaction, settings, clock,
-repositories, the ledger and request numbers."""
+repositories, the ledger, request numbers and business events."""
 
 from dao.member import MemberRepository
 from dao.p2p import InvestmentRepository, LoanRepository, PlanRepository
+from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
 
 
 class P2PBase:
-    def __init__(self, tx, settings, clock):
+    def __init__(self, tx, settings, clock, events: BusinessEvents):
         self.tx = tx
+        self._events = events
         self._loan_settings = settings.loan
         self._repayment_settings = settings.repayment
         self._api = settings.api

@@ -100,6 +100,7 @@ class InvestingService(P2PBase):
                 self._disburse(loan, request_no)
         claim.done("investment", investment.id)
         self.tx.session().flush()
+        self._events.invested(amount)
         return _investment_vo(investment)
 
     @transactional

@@ -105,6 +105,7 @@ class ListingService(P2PBase):
             created_at=now,
             updated_at=now,
         )
+        self._events.loan_published()
         return _loan_vo(self._loans.add(loan))
 
     @transactional

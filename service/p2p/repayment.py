@@ -262,13 +262,15 @@ class RepaymentService(P2PBase):
         accounts = self._plans.investor_accounts(loan_id)
         legs = [debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount)]
         legs += self._pay_receipts(receipts, installment.penalty, accounts, now)
-        self._ledger.post("REPAYMENT", ("installment", installment.id), legs, request_no)
+        if amount:  # an installment of 0.00 (interest rounded to nothing) moves no money
+            self._ledger.post("REPAYMENT", ("installment", installment.id), legs, request_no)
         installment.status = PAID
         installment.paid_at = now
         if len(unpaid) == 1:
             self._settle(loan, now)
         self.tx.session().flush()
         claim.done("installment", installment.id)
+        self._events.repaid(amount)
         return self._repayment_vo(installment)
 
     @transactional
@@ -307,6 +309,7 @@ class RepaymentService(P2PBase):
         self._settle(loan, now)
         self.tx.session().flush()
         claim.done("loan", loan.id)
+        self._events.repaid(amount)
         return self._settlement_vo(loan)
 
     @transactional
