@@ -1,0 +1,568 @@
+"""The production layout on one machine, as shipped: supervisord (supervisor/supervisord.conf)
+runs two waitress workers, HAProxy (lb/haproxy.cfg) balances them, Redis holds the tokens,
+one database behind both (a SQLite file, or MariaDB when P2P_TEST_DATABASE_URL is set).
+
+The shipped files are what is tested: they are copied into a temporary deploy root with only
+ports replaced (each replacement must match exactly once, so an edit to the shipped files
+that this test no longer fits fails here instead of going untested).
+
+The client calls from 127.0.0.3 (its socket bound there), HAProxy connects to the workers
+from 127.0.0.1: the `client=` the workers log must be the former.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+import zeep
+from requests.adapters import HTTPAdapter
+from zeep.transports import Transport
+
+pytestmark = pytest.mark.slow
+
+CLIENT_ADDR = "127.0.0.3"
+WORKERS = 2
+LOAD_THREADS = 4
+VENV_BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str | None:
+    here = VENV_BIN / name
+    return str(here) if here.exists() else shutil.which(name)
+
+
+HAPROXY = shutil.which("haproxy")
+SUPERVISORD = _tool("supervisord")
+SUPERVISORCTL = _tool("supervisorctl")
+
+if not HAPROXY:
+    pytest.skip("haproxy is not installed (apt-get install haproxy)", allow_module_level=True)
+if not SUPERVISORD or not SUPERVISORCTL:
+    pytest.skip(
+        "supervisord is not installed in the virtualenv (pip install -e '.[deploy]')",
+        allow_module_level=True,
+    )
+
+
+class _FromClientAddress(HTTPAdapter):
+    """Connections from CLIENT_ADDR, so the real client is told apart from the balancer."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (CLIENT_ADDR, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def client_session() -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", _FromClientAddress())
+    return session
+
+
+def _consecutive_free_ports(count: int) -> int:
+    """A base port such that base .. base+count-1 are free on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count > 65535:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    pytest.fail("no run of free consecutive ports found")
+
+
+def _replace_once(text: str, old: str, new: str, name: str) -> str:
+    assert text.count(old) == 1, f"{name}: expected {old!r} exactly once; update this test"
+    return text.replace(old, new)
+
+
+def _wait(what: str, check, timeout: float = 30.0, logs=()) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    tails = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
+    pytest.fail(f"timed out waiting for {what}\n{tails}")
+
+
+# -- the layout --------------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    home: Path
+    conf: Path
+    env: dict
+    lb: str
+    stats: str
+    ports: list[int]
+    database_url: str
+    supervisord: subprocess.Popen
+    haproxy: subprocess.Popen
+    haproxy_log: Path
+    logs: dict[int, Path] = field(default_factory=dict)
+
+    def ctl(self, *args: str) -> str:
+        done = subprocess.run(
+            [SUPERVISORCTL, "-c", str(self.conf), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        return done.stdout.strip()
+
+    def pid(self, port: int) -> int:
+        out = self.ctl("pid", f"p2p:p2p-{port}")
+        return int(out) if out.isdigit() else 0
+
+    def worker_health(self, port: int) -> int:
+        return requests.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code
+
+    def lb_status(self) -> dict[str, str]:
+        """HAProxy's view of each worker (UP, DOWN, ...) from the stats page's CSV."""
+        text = requests.get(self.stats + "/stats;csv", timeout=5).text.lstrip("# ")
+        return {
+            row["svname"]: row["status"]
+            for row in csv.DictReader(io.StringIO(text))
+            if row["pxname"] == "p2p_workers" and row["svname"].startswith("p2p-")
+        }
+
+    def all_logs(self) -> list[Path]:
+        return [*self.logs.values(), self.haproxy_log, self.home / "var/log/supervisord.log"]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """P2P_TEST_REDIS_URL, or a private redis-server: tokens must be shared by the workers."""
+    url = os.environ.get("P2P_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if not binary:
+        pytest.skip("the layout needs Redis: set P2P_TEST_REDIS_URL or install redis-server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("redis")
+    with (workdir / "redis.log").open("w") as log:
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    import redis
+
+    client = redis.Redis(port=port)
+    _wait("redis-server", lambda: _ping(client), timeout=15)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
+def _ping(client) -> bool:
+    import redis
+
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    raw = os.environ.get("P2P_TEST_DATABASE_URL")
+    if not raw:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'p2p.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    url = make_url(raw)
+    if url.get_backend_name() != "mysql" or not (url.database or "").startswith("p2p_test"):
+        pytest.fail("P2P_TEST_DATABASE_URL must be a mysql URL of a database named p2p_test*")
+    name = f"{url.database}_layout"
+    admin = create_engine(url.set(database=""), poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Layout]:
+    root: Path = processes.root
+    home = tmp_path_factory.mktemp("deploy")
+    for sub in ("var/log", "var/run", "var/prometheus", ".venv/bin", "supervisor"):
+        (home / sub).mkdir(parents=True)
+    # What `pip install` puts in a virtualenv: the p2p console script.
+    p2p = home / ".venv/bin/p2p"
+    p2p.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom server.cli import main\nsys.exit(main())\n"
+    )
+    p2p.chmod(0o755)
+
+    base = _consecutive_free_ports(WORKERS)
+    ports = list(range(base, base + WORKERS))
+    lb_port, stats_port = processes.free_port(), processes.free_port()
+
+    conf = home / "supervisor/supervisord.conf"
+    text = (root / "supervisor/supervisord.conf").read_text()
+    text = _replace_once(text, "numprocs=2\n", f"numprocs={WORKERS}\n", "supervisord.conf")
+    text = _replace_once(text, "numprocs_start=8081\n", f"numprocs_start={base}\n", "supervisord")
+    conf.write_text(text)
+
+    cfg = home / "haproxy.cfg"
+    text = (root / "lb/haproxy.cfg").read_text()
+    text = _replace_once(text, "bind 127.0.0.1:8080", f"bind 127.0.0.1:{lb_port}", "haproxy.cfg")
+    text = _replace_once(text, "bind 127.0.0.1:8404", f"bind 127.0.0.1:{stats_port}", "haproxy")
+    for shipped, port in zip((8081, 8082), ports, strict=True):
+        text = _replace_once(
+            text,
+            f"server p2p-{shipped} 127.0.0.1:{shipped}",
+            f"server p2p-{port} 127.0.0.1:{port}",
+            "haproxy.cfg",
+        )
+    cfg.write_text(text)
+
+    # Layered over conf/production.toml, which supervisord.conf selects: this machine's
+    # database and Redis, the balancer's address taken from its headers, fast hashing.
+    secrets = home / "p2p.toml"
+    secrets.write_text(
+        f'[server]\npublic_url = ""\ntrusted_proxies = ["127.0.0.1"]\n'
+        f'[database]\nurl = "{database_url}"\n'
+        f'[cache]\nurl = "{redis_url}"\nkey_prefix = "p2p-layout-{uuid.uuid4().hex[:8]}:"\n'
+        "[security]\nargon2_time_cost = 1\nargon2_memory_kib = 8192\nargon2_parallelism = 1\n"
+    )
+    env = processes.env()
+    env["P2P_CONFIG"] = str(secrets)
+
+    with (home / "var/log/migrate.log").open("w") as log:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "migrate",
+                "--set",
+                f"database.url={database_url}",
+            ],
+            cwd=root,
+            env=processes.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, (home / "var/log/migrate.log").read_text()
+
+    haproxy_log = home / "var/log/haproxy.log"
+    check = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    with haproxy_log.open("w") as log:
+        haproxy = subprocess.Popen(
+            [HAPROXY, "-db", "-f", str(cfg)], cwd=home, stdout=log, stderr=subprocess.STDOUT
+        )
+    # -n: in the foreground, so this test owns it; its own log goes to var/log as configured.
+    supervisord = subprocess.Popen(
+        [SUPERVISORD, "-n", "-c", str(conf)],
+        cwd=home,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    result = Layout(
+        home=home,
+        conf=conf,
+        env=env,
+        lb=f"http://127.0.0.1:{lb_port}",
+        stats=f"http://127.0.0.1:{stats_port}",
+        ports=ports,
+        database_url=database_url,
+        supervisord=supervisord,
+        haproxy=haproxy,
+        haproxy_log=haproxy_log,
+        logs={p: home / f"var/log/p2p-{p}.log" for p in ports},
+    )
+    try:
+        _wait(
+            "both workers UP behind HAProxy",
+            lambda: set(result.lb_status().values()) == {"UP"} and len(result.lb_status()) == 2,
+            timeout=60,
+            logs=result.all_logs(),
+        )
+        yield result
+    finally:
+        if supervisord.poll() is None:
+            supervisord.send_signal(signal.SIGTERM)  # stops the workers with SIGTERM first
+            try:
+                supervisord.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                supervisord.kill()
+        haproxy.terminate()
+        haproxy.wait(timeout=15)
+
+
+# -- the calls ---------------------------------------------------------------------------------
+
+
+def _register_and_login(session: requests.Session, lb: str, role: str) -> tuple[int, str]:
+    mobile = f"136{uuid.uuid4().int % 10**8:08d}"
+    password = "Passw0rd" + uuid.uuid4().hex[:6]
+    r = session.post(
+        lb + "/api/v1/members", json={"mobile": mobile, "password": password, "role": role}
+    )
+    assert r.status_code == 201, r.text
+    r = session.post(lb + "/api/v1/sessions", json={"mobile": mobile, "password": password})
+    assert r.status_code == 201, r.text
+    return r.json()["memberId"], r.json()["token"]
+
+
+def test_soap_and_rest_through_the_balancer_see_the_real_client(layout) -> None:
+    session = client_session()
+    _, token = _register_and_login(session, layout.lb, "INVESTOR")
+
+    # The WSDL, fetched through the balancer, names the balancer as the endpoint.
+    transport = Transport(session=session)
+    pay = zeep.Client(layout.lb + "/services/PaymentFacade?wsdl", transport=transport)
+    acc = zeep.Client(layout.lb + "/services/AccountFacade?wsdl", transport=transport)
+    for client, facade in ((pay, "PaymentFacade"), (acc, "AccountFacade")):
+        address = client.service._binding_options["address"]
+        assert address == f"{layout.lb}/services/{facade}"
+
+    auth = {"_soapheaders": {"auth": {"token": token}}}
+    total = Decimal("0")
+    for i in range(6):  # both workers serve some: leastconn rotates among equally loaded ones
+        amount = Decimal(f"{i + 1}.25")
+        order = pay.service.recharge(amount=amount, requestNo=f"soap-{uuid.uuid4().hex}", **auth)
+        assert (order.type, order.status) == ("RECHARGE", "SUCCESS")
+        total += amount
+        r = session.get(
+            layout.lb + "/api/v1/accounts/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.status_code == 200, r.text
+        assert Decimal(r.json()["available"]) == total
+    assert acc.service.getAccount(**auth).available == total
+
+    for port, log in layout.logs.items():
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if " client=" in ln]
+        assert lines, f"worker {port} served no call"
+        assert all(f"client={CLIENT_ADDR} " in ln for ln in lines), "\n".join(lines[-5:])
+
+
+@dataclass
+class _Load:
+    session_token: str
+    lb: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    acked: dict[str, Decimal] = field(default_factory=dict)
+    ack_times: list[float] = field(default_factory=list)
+    failures: list[tuple[float, str, str]] = field(default_factory=list)
+    gave_up: list[str] = field(default_factory=list)
+
+    def run(self, thread_no: int) -> None:
+        session = client_session()
+        headers = {"Authorization": f"Bearer {self.session_token}"}
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            no = f"load-{thread_no}-{n}-{uuid.uuid4().hex[:8]}"
+            amount = Decimal(f"{thread_no + 1}.{n % 100:02d}")
+            for _attempt in range(30):
+                # The same requestNo on every attempt: the service applies it once.
+                try:
+                    r = session.post(
+                        self.lb + "/api/v1/payments/recharges",
+                        json={"amount": str(amount), "requestNo": no},
+                        headers=headers,
+                        timeout=30,
+                    )
+                    if r.status_code == 201 and r.json()["status"] == "SUCCESS":
+                        with self.lock:
+                            self.acked[no] = amount
+                            self.ack_times.append(time.monotonic())
+                        break
+                    outcome = f"HTTP {r.status_code} {r.text[:120]}"
+                except requests.RequestException as e:
+                    outcome = type(e).__name__
+                with self.lock:
+                    self.failures.append((time.monotonic(), no, outcome))
+                time.sleep(0.1)
+            else:
+                with self.lock:
+                    self.gave_up.append(no)
+
+    def acks_since(self, t: float) -> int:
+        with self.lock:
+            return sum(1 for x in self.ack_times if x > t)
+
+
+def test_a_worker_killed_mid_load_loses_nothing(layout) -> None:
+    session = client_session()
+    member_id, token = _register_and_login(session, layout.lb, "INVESTOR")
+    load = _Load(token, layout.lb)
+    threads = [threading.Thread(target=load.run, args=(i,)) for i in range(LOAD_THREADS)]
+    for t in threads:
+        t.start()
+    victim = layout.ports[0]
+    try:
+        _wait("the load to get going", lambda: load.acks_since(0) >= 20, logs=layout.all_logs())
+        old_pid = layout.pid(victim)
+        assert old_pid > 0
+        log_size = layout.logs[victim].stat().st_size
+        killed_at = time.monotonic()
+        os.kill(old_pid, signal.SIGKILL)
+
+        # The balancer routes around it: calls keep being acknowledged.
+        _wait(
+            "calls to succeed after the kill",
+            lambda: load.acks_since(killed_at) >= 30,
+            logs=layout.all_logs(),
+        )
+        # supervisord restarts it; it answers /health; HAProxy takes it back; it serves again.
+        _wait(
+            "supervisord to restart the killed worker",
+            lambda: layout.pid(victim) not in (0, old_pid) and layout.worker_health(victim) == 200,
+            timeout=60,
+            logs=layout.all_logs(),
+        )
+        _wait(
+            "HAProxy to mark it UP again",
+            lambda: layout.lb_status()[f"p2p-{victim}"] == "UP",
+            logs=layout.all_logs(),
+        )
+
+        def served_again() -> bool:
+            with layout.logs[victim].open("rb") as f:
+                f.seek(log_size)
+                return b"PaymentFacade.recharge OK" in f.read()
+
+        _wait("the restarted worker to serve calls", served_again, logs=layout.all_logs())
+    finally:
+        load.stop.set()
+        for t in threads:
+            t.join(timeout=120)
+
+    assert not load.gave_up, load.gave_up
+    # Only the calls in flight on the killed worker fail: HAProxy answers 502, or, on a
+    # kept-alive client connection, closes it without an answer (ConnectionError) as HTTP
+    # allows. Calls that find the worker gone are redispatched by HAProxy: a refused
+    # connection sent nothing, so nothing can be applied twice.
+    after_kill = [f for f in load.failures if f[0] >= killed_at]
+    assert after_kill == load.failures, "calls failed before the kill"
+    assert len({no for _, no, _ in after_kill}) <= LOAD_THREADS, after_kill
+    kinds = ("HTTP 502", "HTTP 503", "ConnectionError")
+    assert all(f[2].startswith(kinds) for f in load.failures), load.failures
+
+    # Every acknowledged recharge is stored exactly once; nothing unacknowledged is stored.
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(layout.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT request_no, COUNT(*), SUM(amount) FROM payment_order"
+                " WHERE member_id = :m AND type = 'RECHARGE' GROUP BY request_no"
+            ),
+            {"m": member_id},
+        ).all()
+    engine.dispose()
+    stored = {no: (count, total) for no, count, total in rows}
+    assert set(stored) == set(load.acked)
+    assert all(count == 1 for count, _ in stored.values())
+    # amounts are integer fen in the database
+    assert all(
+        Decimal(total) == amt * 100
+        for (_, total), amt in zip(
+            (stored[no] for no in load.acked), load.acked.values(), strict=True
+        )
+    )
+    r = session.get(layout.lb + "/api/v1/accounts/me", headers={"Authorization": f"Bearer {token}"})
+    assert Decimal(r.json()["available"]) == sum(load.acked.values())
+    retried = {f[1] for f in load.failures}
+    print(
+        f"\n{len(load.acked)} recharges acknowledged, {len(load.failures)} failed attempts "
+        f"({len(after_kill)} after the kill), {len(retried)} requestNos retried, "
+        "each stored once"
+    )
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "check-ledger",
+            "--set",
+            f"database.url={layout.database_url}",
+        ],
+        cwd=layout.home,
+        env={**layout.env, "P2P_ENV": "test"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_supervisorctl_stop_is_graceful(layout) -> None:
+    """Last: stopping through supervisord sends SIGTERM; each worker stops cleanly."""
+    out = layout.ctl("stop", "p2p:*")
+    assert out.count("stopped") == WORKERS, out
+    for port, log in layout.logs.items():
+        text = log.read_text(errors="replace")
+        assert "SIGTERM received: stopping gracefully" in text, port
+        assert text.rstrip().endswith("stopped"), text[-500:]
+    status = layout.ctl("status")
+    assert status.count("STOPPED") == WORKERS, status
