@@ -78,6 +78,16 @@ def _seconds(raw: object, text: bool) -> float:
     return float(value)
 
 
+def _seconds_or_zero(raw: object, text: bool) -> float:
+    """A duration in seconds >= 0 (0 turns the thing off)."""
+    if (raw == 0 and not isinstance(raw, bool)) or (text and str(raw).strip() in ("0", "0.0")):
+        return 0.0
+    try:
+        return _seconds(raw, text)
+    except ValueError:
+        raise ValueError(f"must be a number of seconds >= 0, got {raw!r}") from None
+
+
 def _boolean(raw: object, text: bool) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -177,16 +187,19 @@ def _networks(raw: object, text: bool) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
-def hide_password(url: str) -> str:
-    """The URL with the password of its user part, if any, replaced by ***."""
+def hide_password(url: str, *, whole_user_part: bool = False) -> str:
+    """The URL with the password of its user part, if any, replaced by ***; with
+    `whole_user_part` (a Sentry DSN, whose key is the user name) the whole user part."""
     try:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:
         return "<unparsable URL>"
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if whole_user_part and "@" in parts.netloc:
+        return url.replace(parts.netloc, f"***@{host}", 1)
     if password is None:
         return url
-    userinfo, _, host = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return url.replace(parts.netloc, f"{user}:***@{host}", 1)
 
@@ -222,9 +235,10 @@ def _url(*schemes: str, empty: bool = False, public: bool = False) -> Parser:
     return parse
 
 
-def _key(parse: Parser, *, secret: bool = False) -> Any:
-    """Declare one setting: its parser, and whether describe() must hide its password."""
-    return field(metadata={"parse": parse, "secret": secret})
+def _key(parse: Parser, *, secret: bool = False, secret_user: bool = False) -> Any:
+    """Declare one setting: its parser, and whether describe() must hide its password, or
+    its URL's whole user part (`secret_user`: a Sentry DSN's key)."""
+    return field(metadata={"parse": parse, "secret": secret, "secret_user": secret_user})
 
 
 # --- the settings ----------------------------------------------------------------------
@@ -238,6 +252,8 @@ class ServerSettings:
     max_body_bytes: int = _key(_integer(1024))
     public_url: str = _key(_url("http", "https", empty=True, public=True))
     trusted_proxies: tuple[IPNetwork, ...] = _key(_networks)
+    drain_seconds: float = _key(_seconds_or_zero)
+    shutdown_timeout: float = _key(_seconds)
 
 
 @dataclass(frozen=True)
@@ -320,8 +336,9 @@ class PaymentSettings:
 
 @dataclass(frozen=True)
 class SentrySettings:
-    dsn: str = _key(_url("http", "https", empty=True), secret=True)
+    dsn: str = _key(_url("http", "https", empty=True), secret=True, secret_user=True)
     environment: str = _key(_text(empty=False))
+    release: str = _key(_text(empty=True))
 
 
 @dataclass(frozen=True)
@@ -351,7 +368,7 @@ class Settings:
             for key in fields(group):
                 value = getattr(group, key.name)
                 if key.metadata["secret"]:
-                    value = hide_password(value)
+                    value = hide_password(value, whole_user_part=key.metadata["secret_user"])
                 elif isinstance(value, Decimal):
                     value = str(value)
                 elif isinstance(value, tuple):

@@ -10,12 +10,15 @@ from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import openapi, pages
 from server.dispatcher import Dispatcher, request_id, standard_chain
+from server.metrics import Metrics, PlatformMetrics
 from server.proxy import Proxies
 from server.registry import BoundFacade, bind, build_service, discover_facades
 from server.rest import PREFIX, RestEndpoint, error_response
+from server.sentry import ErrorReporter, NullReporter, error_reporter
 from server.soap import SoapEndpoint
 from service import errors
 from service.errors import BusinessError
+from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.member import MemberService
 from service.security import Passwords, Tokens
@@ -41,6 +44,7 @@ class Platform:
     tx: TransactionManager
     facades: list[BoundFacade]
     services: dict[str, object]
+    metrics: PlatformMetrics
 
     def service(self, cls):
         return next(s for s in self.services.values() if isinstance(s, cls))
@@ -50,8 +54,10 @@ class Platform:
 
 
 def create_platform(settings) -> Platform:
+    metrics = PlatformMetrics.from_environment()
     database = Database.from_settings(settings.database)
-    cache = create_cache(settings.cache.url, settings.cache.key_prefix)
+    metrics.watch_database(database, settings.database)
+    cache = metrics.count_cache(create_cache(settings.cache.url, settings.cache.key_prefix))
     tx = TransactionManager(database, max_retries=settings.transaction.max_retries)
     s = settings.security
     components = {
@@ -62,13 +68,14 @@ def create_platform(settings) -> Platform:
         "passwords": Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
         "tokens": Tokens(cache, s.token_ttl_seconds),
         "gateway": create_gateway(settings.payment.gateway),
+        "events": BusinessEvents(tx, metrics.business_recorder()),
     }
     facades = discover_facades()
     services = {}
     for f in facades:
         if f.service not in services:
             services[f.service] = build_service(f.service, components)
-    return Platform(settings, database, cache, tx, bind(facades, services), services)
+    return Platform(settings, database, cache, tx, bind(facades, services), services, metrics)
 
 
 def openapi_document(platform: Platform) -> dict:
@@ -78,12 +85,15 @@ def openapi_document(platform: Platform) -> dict:
 class Application:
     """The WSGI application: routes by path to the SOAP, REST and page handlers."""
 
-    def __init__(self, platform: Platform):
+    def __init__(self, platform: Platform, reporter: ErrorReporter | None = None):
         settings = platform.settings.server
         self.platform = platform
+        self.reporter = reporter or NullReporter()
         proxies = Proxies(settings.trusted_proxies, settings.public_url)
         authenticator = platform.service(MemberService)
-        dispatcher = Dispatcher(standard_chain(authenticator))
+        dispatcher = Dispatcher(
+            [Metrics(platform.metrics), *standard_chain(authenticator, self.reporter)]
+        )
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self._openapi = openapi.render(openapi_document(platform))
@@ -92,9 +102,11 @@ class Application:
         request = Request(environ)
         try:
             response = self.route(request)
-        except Exception:
+        except Exception as e:
             rid = request_id(request.headers.get("X-Request-Id"))
             log.exception("unhandled error (request %s)", rid)
+            tags = {"request_id": rid, "protocol": "-", "facade": "-", "operation": "-"}
+            self.reporter.report(e, tags)
             response = error_response(BusinessError(errors.INTERNAL_ERROR), rid)
         return response(environ, start_response)
 
@@ -110,6 +122,8 @@ class Application:
             return Response(self._openapi, mimetype="application/json")
         if path == "/docs" or path.startswith("/docs/"):
             return pages.docs(path[len("/docs/") :] if path != "/docs" else "")
+        if path == "/metrics":
+            return self.platform.metrics.response()
         if path == "/health":
             return pages.health(self.platform.database, self.platform.cache)
         if path == "/":
@@ -119,4 +133,4 @@ class Application:
 
 
 def create_app(settings) -> Application:
-    return Application(create_platform(settings))
+    return Application(create_platform(settings), error_reporter(settings.sentry))

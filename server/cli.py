@@ -12,7 +12,9 @@ from pathlib import Path
 
 from conf import ConfigError, load_settings
 from dao import migrate
+from server import lifecycle
 from server.app import create_app, create_platform, openapi_document
+from server.metrics import start_multiprocess_worker
 from server.openapi import render
 from server.wsdl import Wsdl
 from service.audit import LedgerAudit
@@ -42,6 +44,7 @@ def _sqlite_dir(url: str) -> None:
 def cmd_serve(args, settings) -> int:
     import waitress
 
+    start_multiprocess_worker()  # before any metric exists (see server/metrics.py)
     app = create_app(settings)
     server = settings.server
     log.info("starting with %s", settings.describe())
@@ -50,7 +53,9 @@ def cmd_serve(args, settings) -> int:
     # error, SOAP Fault) from the app, and keep a hard ceiling on what waitress buffers.
     # X-Forwarded-* must reach the app: server/proxy.py believes them from trusted_proxies only
     # (waitress would otherwise strip them all, so trusted_proxies could never take effect).
-    waitress.serve(
+    # create_server + lifecycle.serve rather than waitress.serve: SIGTERM stops gracefully
+    # (readiness 503, no new connections, in-flight requests finish) instead of abruptly.
+    listener = waitress.create_server(
         app,
         host=server.host,
         port=server.port,
@@ -58,6 +63,9 @@ def cmd_serve(args, settings) -> int:
         ident="p2p",
         max_request_body_size=server.max_body_bytes * 4,
         clear_untrusted_proxy_headers=False,
+    )
+    lifecycle.serve(
+        listener, drain_seconds=server.drain_seconds, grace_seconds=server.shutdown_timeout
     )
     return 0
 

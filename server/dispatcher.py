@@ -14,12 +14,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from server.registry import BoundOperation
 from service import errors
 from service.errors import BusinessError
 from service.security import Principal
+
+if TYPE_CHECKING:
+    from server.sentry import ErrorReporter
 
 log = logging.getLogger("server.dispatcher")
 
@@ -56,6 +59,7 @@ class Invocation:
     credentials: Credentials = Credentials()
     principal: Principal | None = None
     outcome: str = "OK"
+    error_type: str | None = None  # an unexpected exception's class (set by ErrorFunnel)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -118,7 +122,11 @@ class AccessLog:
 class ErrorFunnel:
     """The one place an exception becomes what the caller sees. Business errors pass as they
     are; anything else is logged with its traceback and becomes INTERNAL_ERROR, so no stack
-    trace, SQL or path reaches a caller."""
+    trace, SQL or path reaches a caller. It is also the one place that reports an unexpected
+    exception (to Sentry, server/sentry.py), so business errors are never reported."""
+
+    def __init__(self, reporter: "ErrorReporter | None" = None):
+        self._reporter = reporter
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
         try:
@@ -126,9 +134,15 @@ class ErrorFunnel:
         except BusinessError as e:
             inv.outcome = e.code
             raise
-        except Exception:
+        except Exception as e:
             log.exception("unexpected error in %s (request %s)", inv.name, inv.request_id)
             inv.outcome = errors.INTERNAL_ERROR.code
+            inv.error_type = f"{type(e).__module__}.{type(e).__qualname__}"
+            if self._reporter is not None:
+                op = inv.operation
+                facade, name = (op.facade_name, op.name) if op else ("-", "-")
+                tags = {"request_id": inv.request_id, "protocol": inv.protocol}
+                self._reporter.report(e, tags | {"facade": facade, "operation": name})
             raise BusinessError(errors.INTERNAL_ERROR) from None
 
 
@@ -176,10 +190,10 @@ class Authorize:
         return proceed()
 
 
-def standard_chain(authenticator) -> list[Interceptor]:
+def standard_chain(authenticator, reporter: "ErrorReporter | None" = None) -> list[Interceptor]:
     return [
         AccessLog(),
-        ErrorFunnel(),
+        ErrorFunnel(reporter),
         Resolve(),
         Authenticate(authenticator),
         Authorize(),

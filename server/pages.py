@@ -8,6 +8,7 @@ from pathlib import Path
 import swagger_ui_bundle
 from werkzeug.wrappers import Response
 
+from server.lifecycle import STOPPING
 from server.registry import BoundFacade
 
 _ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
@@ -68,8 +69,12 @@ def docs(asset: str) -> Response:
 
 def health(database, cache) -> Response:
     """Liveness is answering at all; readiness needs the database (the balancer stops
-    sending to a worker that answers 503). The cache is reported but not required."""
+    sending to a worker that answers 503). The cache is reported but not required. A worker
+    that is stopping (server/lifecycle.py) is not ready either, so the balancer drains it."""
     db_up = database.ping()
     checks = {"database": "UP" if db_up else "DOWN", "cache": "UP" if cache.ping() else "DOWN"}
-    body = {"status": "UP" if db_up else "DOWN", "checks": checks}
-    return Response(json.dumps(body), 200 if db_up else 503, mimetype="application/json")
+    ready = db_up and not STOPPING.is_set()
+    if STOPPING.is_set():
+        checks["server"] = "STOPPING"
+    body = {"status": "UP" if ready else "DOWN", "checks": checks}
+    return Response(json.dumps(body), 200 if ready else 503, mimetype="application/json")

@@ -219,6 +219,20 @@ def proxied_server(tmp_path_factory) -> Iterator[Server]:
     started.stop()
 
 
+@pytest.fixture(scope="session")
+def processes():
+    """The process helpers, for modules that start servers of their own (they cannot import
+    conftest)."""
+
+    class Processes:
+        root = ROOT
+        start_server = staticmethod(start_server)
+        env = staticmethod(_env)
+        free_port = staticmethod(_free_port)
+
+    return Processes
+
+
 # -- checks shared by every module -----------------------------------------------------------
 
 

@@ -393,6 +393,21 @@ def test_describe_leaves_urls_without_password_alone():
     assert view["database.url"] == "sqlite:///var/p2p.db"
 
 
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("https://0123abcdkey@o42.ingest.sentry.io/7", "https://***@o42.ingest.sentry.io/7"),
+        ("http://0123abcdkey:legacysecret@127.0.0.1:9000/1", "http://***@127.0.0.1:9000/1"),
+        ("", ""),
+    ],
+)
+def test_describe_hides_the_sentry_dsn_key_in_its_user_part(dsn, shown):
+    view = load_settings({"P2P_SENTRY_DSN": dsn}).describe()
+
+    assert view["sentry.dsn"] == shown
+    assert "0123abcdkey" not in repr(view) and "legacysecret" not in repr(view)
+
+
 def test_refused_url_does_not_echo_its_password():
     with pytest.raises(ConfigError) as caught:
         load_settings({"P2P_DATABASE_URL": "postgresql://p2p:s3cret@db/p2p"})
