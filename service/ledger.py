@@ -73,8 +73,6 @@ class Ledger:
             sign = 1 if leg.direction == leg.account.normal_side else -1
             deltas[(leg.account.id, leg.bucket)] += sign * leg.amount
         for (account_id, bucket), delta in sorted(deltas.items()):
-            if delta > 0 and bucket == FROZEN and business_type == "WITHDRAW_FREEZE":
-                continue
             if delta and not self._repo.change_balance(account_id, bucket, delta):
                 raise BusinessError(
                     errors.INSUFFICIENT_FUNDS,
