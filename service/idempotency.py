@@ -9,6 +9,7 @@ commits, then retries the whole transaction and finds the record.
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
@@ -37,8 +38,15 @@ class Claim:
         self.record.ref_id = ref_id
 
 
+def _canonical(value) -> str:
+    """Equal amounts fingerprint alike: 100, 100.0 and 100.00 are the same request."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
 def fingerprint(**content) -> str:
-    text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    text = json.dumps(content, sort_keys=True, default=_canonical, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
