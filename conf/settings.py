@@ -2,6 +2,8 @@
 
 Layers, each later one winning: conf/default.toml, conf/<P2P_ENV>.toml, the file named by
 P2P_CONFIG, P2P_<SECTION>_<KEY> environment variables, PORT, then explicit overrides.
+The Apollo configuration centre, when configured, sits between PORT and the overrides: it is
+applied by conf/apollo.py on top of what load_settings returns, skipping overridden keys.
 Every key is declared once below, as a dataclass field carrying its parser; its default
 lives only in conf/default.toml. Nothing here runs at import time.
 """
@@ -235,10 +237,35 @@ def _url(*schemes: str, empty: bool = False, public: bool = False) -> Parser:
     return parse
 
 
-def _key(parse: Parser, *, secret: bool = False, secret_user: bool = False) -> Any:
-    """Declare one setting: its parser, and whether describe() must hide its password, or
-    its URL's whole user part (`secret_user`: a Sentry DSN's key)."""
-    return field(metadata={"parse": parse, "secret": secret, "secret_user": secret_user})
+def _names(raw: object, text: bool) -> tuple[str, ...]:
+    """One or more names such as Apollo namespaces; text is a comma-separated list."""
+    items = raw
+    if text and isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",")]
+    if (
+        not isinstance(items, list | tuple)
+        or not items
+        or not all(isinstance(i, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", i) for i in items)
+    ):
+        raise ValueError(f"must be a non-empty list of names such as 'application', got {raw!r}")
+    return tuple(items)
+
+
+def _key(
+    parse: Parser, *, secret: bool = False, secret_user: bool = False, reloadable: bool = False
+) -> Any:
+    """Declare one setting: its parser, whether describe() must hide its password, or its
+    URL's whole user part (`secret_user`: a Sentry DSN's key), and whether a new value from
+    the configuration centre may replace it while the platform runs (`reloadable`; the
+    services read such keys at call time, see conf/live.py)."""
+    return field(
+        metadata={
+            "parse": parse,
+            "secret": secret,
+            "secret_user": secret_user,
+            "reloadable": reloadable,
+        }
+    )
 
 
 # --- the settings ----------------------------------------------------------------------
@@ -290,10 +317,10 @@ class SecuritySettings:
 
 @dataclass(frozen=True)
 class LoanSettings:
-    min_amount: Decimal = _key(_money)  # noqa: RUF009 - _key returns a field()
-    max_amount: Decimal = _key(_money)  # noqa: RUF009 - _key returns a field()
-    max_raise_days: int = _key(_integer(1, 365))
-    platform_fee_rate: Decimal = _key(_fraction(4))  # noqa: RUF009 - _key returns a field()
+    min_amount: Decimal = _key(_money, reloadable=True)  # noqa: RUF009
+    max_amount: Decimal = _key(_money, reloadable=True)  # noqa: RUF009
+    max_raise_days: int = _key(_integer(1, 365), reloadable=True)
+    platform_fee_rate: Decimal = _key(_fraction(4), reloadable=True)  # noqa: RUF009
     auto_disburse: bool = _key(_boolean)
 
     def __post_init__(self) -> None:
@@ -306,8 +333,8 @@ class LoanSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    default_page_size: int = _key(_integer(1))
-    max_page_size: int = _key(_integer(1))
+    default_page_size: int = _key(_integer(1), reloadable=True)
+    max_page_size: int = _key(_integer(1), reloadable=True)
 
     def __post_init__(self) -> None:
         if self.default_page_size > self.max_page_size:
@@ -319,14 +346,14 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    level: str = _key(_choice("DEBUG", "INFO", "WARNING", "ERROR"))
+    level: str = _key(_choice("DEBUG", "INFO", "WARNING", "ERROR"), reloadable=True)
 
 
 @dataclass(frozen=True)
 class RepaymentSettings:
-    penalty_daily_rate: Decimal = _key(_fraction(8))  # noqa: RUF009 - _key returns a field()
-    penalty_to: str = _key(_choice("INVESTORS", "PLATFORM"))
-    early_settlement_interest: str = _key(_choice("CURRENT_PERIOD", "NONE"))
+    penalty_daily_rate: Decimal = _key(_fraction(8), reloadable=True)  # noqa: RUF009
+    penalty_to: str = _key(_choice("INVESTORS", "PLATFORM"), reloadable=True)
+    early_settlement_interest: str = _key(_choice("CURRENT_PERIOD", "NONE"), reloadable=True)
 
 
 @dataclass(frozen=True)
@@ -347,6 +374,20 @@ class TransactionSettings:
 
 
 @dataclass(frozen=True)
+class ApolloSettings:
+    meta_url: str = _key(_url("http", "https", empty=True, public=True))
+    app_id: str = _key(_text(empty=True))
+    cluster: str = _key(_text(empty=False))
+    namespaces: tuple[str, ...] = _key(_names)
+    cache_dir: str = _key(_text(empty=False))
+    poll_timeout_seconds: float = _key(_seconds)
+
+    def __post_init__(self) -> None:
+        if self.meta_url and not self.app_id.strip():
+            raise ConfigError("apollo.app_id: must be set when apollo.meta_url is, got ''")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings
     database: DatabaseSettings
@@ -359,6 +400,7 @@ class Settings:
     logging: LoggingSettings
     sentry: SentrySettings
     transaction: TransactionSettings
+    apollo: ApolloSettings
 
     def describe(self) -> dict[str, object]:
         """A flat {"section.key": value} view for a startup log line, passwords hidden."""
@@ -410,6 +452,34 @@ def load_settings(
         _put(values, "server.port", environ["PORT"], text=True, source="PORT")
     for dotted, value in (overrides or {}).items():
         _put(values, dotted, value, text=isinstance(value, str), source="overrides")
+    return _build(values)
+
+
+def is_reloadable(dotted: str) -> bool:
+    """Whether `dotted` names a key that may change while the platform runs."""
+    key = _KEYS.get(dotted)
+    return key is not None and key.metadata["reloadable"]
+
+
+def parse_text(dotted: str, raw: str, *, source: str) -> object:
+    """The typed value of `dotted` from text (e.g. the configuration centre), checked by the
+    key's own parser; ConfigError naming the key and `source` when it is unknown or bad."""
+    values: dict[str, object] = {}
+    _put(values, dotted, raw, text=True, source=source)
+    return values[dotted]
+
+
+def flat_values(settings: Settings) -> dict[str, object]:
+    """{"section.key": typed value} of every key, the input build_settings takes back."""
+    return {
+        f"{section.name}.{key.name}": getattr(getattr(settings, section.name), key.name)
+        for section in fields(settings)
+        for key in fields(section.type)
+    }
+
+
+def build_settings(values: Mapping[str, object]) -> Settings:
+    """Settings from typed {"section.key": value}, every cross-key check run; ConfigError."""
     return _build(values)
 
 

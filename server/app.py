@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from werkzeug.wrappers import Request, Response
 
+from conf.apollo import ApolloClient
+from conf.live import LiveSettings
+from conf.settings import Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import openapi, pages
@@ -38,22 +41,42 @@ def utc_now() -> dt.datetime:
 class Platform:
     """Everything the platform is made of, built once from the settings."""
 
-    settings: object
+    settings: LiveSettings
     database: Database
     cache: Cache
     tx: TransactionManager
     facades: list[BoundFacade]
     services: dict[str, object]
     metrics: PlatformMetrics
+    apollo: ApolloClient | None = None
 
     def service(self, cls):
         return next(s for s in self.services.values() if isinstance(s, cls))
 
     def close(self) -> None:
+        if self.apollo is not None:
+            self.apollo.stop()
         self.database.dispose()
 
 
-def create_platform(settings) -> Platform:
+def create_platform(settings: Settings | LiveSettings) -> Platform:
+    """The platform on `settings`; with apollo.meta_url set, Apollo is read first (it may
+    change any key at start-up) and then polled for changes to the reloadable keys."""
+    live = settings if isinstance(settings, LiveSettings) else LiveSettings(settings)
+    apollo = None
+    if live.current().apollo.meta_url:
+        apollo = ApolloClient(live)
+        apollo.start()
+    try:
+        return _build(live, apollo)
+    except BaseException:
+        if apollo is not None:
+            apollo.stop()  # its poller must not outlive a platform that failed to start
+        raise
+
+
+def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
+    settings = live.current()  # start-up values: what is not reloadable is read only here
     metrics = PlatformMetrics.from_environment()
     database = Database.from_settings(settings.database)
     metrics.watch_database(database, settings.database)
@@ -62,7 +85,7 @@ def create_platform(settings) -> Platform:
     s = settings.security
     components = {
         "tx": tx,
-        "settings": settings,
+        "settings": live,  # services read reloadable keys from it at call time
         "clock": utc_now,
         "cache": cache,
         "passwords": Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
@@ -75,7 +98,9 @@ def create_platform(settings) -> Platform:
     for f in facades:
         if f.service not in services:
             services[f.service] = build_service(f.service, components)
-    return Platform(settings, database, cache, tx, bind(facades, services), services, metrics)
+    return Platform(
+        live, database, cache, tx, bind(facades, services), services, metrics, apollo=apollo
+    )
 
 
 def openapi_document(platform: Platform) -> dict:
@@ -132,5 +157,6 @@ class Application:
         return error_response(BusinessError(errors.UNKNOWN_OPERATION, "no such resource"), rid)
 
 
-def create_app(settings) -> Application:
-    return Application(create_platform(settings), error_reporter(settings.sentry))
+def create_app(settings: Settings | LiveSettings) -> Application:
+    platform = create_platform(settings)
+    return Application(platform, error_reporter(platform.settings.sentry))

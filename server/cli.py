@@ -1,7 +1,8 @@
 """The ``p2p`` command: serve, migrate, export-contracts, create-operator.
 
 Settings come from conf/ and the environment exactly as for the server; ``--set key=value``
-overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``).
+overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``), and wins over the
+Apollo configuration centre too, which the commands building the platform read.
 """
 
 import argparse
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from conf import ConfigError, load_settings
+from conf.live import LiveSettings
 from dao import migrate
 from server import lifecycle
 from server.app import create_app, create_platform, openapi_document
@@ -32,7 +34,8 @@ def _settings(args):
         if not sep:
             raise ConfigError(item, "--set takes key=value")
         overrides[key.strip()] = value
-    return load_settings(os.environ, overrides)
+    # The overridden keys are pinned: Apollo (conf/apollo.py) never replaces them.
+    return LiveSettings(load_settings(os.environ, overrides), pinned=overrides)
 
 
 def _sqlite_dir(url: str) -> None:

@@ -37,7 +37,7 @@ class AccountService:
 
     def __init__(self, tx, settings):
         self.tx = tx
-        self._api = settings.api
+        self._settings = settings  # LiveSettings: api.* is reloadable
         self._ledger = Ledger(tx)
         self._repo = LedgerRepository(tx.session)
 
@@ -52,7 +52,7 @@ class AccountService:
     def list_postings(
         self, caller: Principal, page: int | None = None, page_size: int | None = None
     ) -> PageVo[PostingVo]:
-        page, page_size = page_window(page, page_size, self._api)
+        page, page_size = page_window(page, page_size, self._settings.api)
         account = self._ledger.account_of(caller.member_id)
         rows, total = self._repo.entries_of_account(
             account.id, offset=(page - 1) * page_size, limit=page_size

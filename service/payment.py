@@ -66,8 +66,7 @@ class PaymentService:
 
     def __init__(self, tx, settings, clock, gateway: DepositoryGateway):
         self.tx = tx
-        self._max_amount = settings.loan.max_amount
-        self._api = settings.api
+        self._settings = settings  # LiveSettings: loan.max_amount and api.* are reloadable
         self._clock = clock
         self._gateway = gateway
         self._orders = PaymentOrderRepository(tx.session)
@@ -138,7 +137,7 @@ class PaymentService:
     def list_orders(
         self, caller: Principal, page: int | None = None, page_size: int | None = None
     ) -> PageVo[PaymentOrderVo]:
-        page, page_size = page_window(page, page_size, self._api)
+        page, page_size = page_window(page, page_size, self._settings.api)
         rows, total = self._orders.of_member(
             caller.member_id, offset=(page - 1) * page_size, limit=page_size
         )
@@ -150,8 +149,9 @@ class PaymentService:
         loan.max_amount (the largest loan is also the largest single payment)."""
         if not amount.is_finite() or amount != amount.quantize(CENT):
             raise invalid("amount", "must be a number with at most 2 decimal places")
-        if not 0 < amount <= self._max_amount:
-            raise invalid("amount", f"must be above 0 and at most {self._max_amount}")
+        max_amount = self._settings.loan.max_amount
+        if not 0 < amount <= max_amount:
+            raise invalid("amount", f"must be above 0 and at most {max_amount}")
         return amount.quantize(CENT)
 
     def _new_order(

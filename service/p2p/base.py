@@ -12,9 +12,7 @@ class P2PBase:
     def __init__(self, tx, settings, clock, events: BusinessEvents):
         self.tx = tx
         self._events = events
-        self._loan_settings = settings.loan
-        self._repayment_settings = settings.repayment
-        self._api = settings.api
+        self._settings = settings  # LiveSettings: reloadable keys are read at call time
         self._clock = clock
         self._loans = LoanRepository(tx.session)
         self._members = MemberRepository(tx.session)
@@ -22,3 +20,17 @@ class P2PBase:
         self._plans = PlanRepository(tx.session)
         self._ledger = Ledger(tx)
         self._requests = Idempotency(tx)
+
+    # Each is the section of the settings in force now: read it once per call (into a local
+    # when a call needs several of its keys), never keep it across calls.
+    @property
+    def _loan_settings(self):
+        return self._settings.loan
+
+    @property
+    def _repayment_settings(self):
+        return self._settings.repayment
+
+    @property
+    def _api(self):
+        return self._settings.api

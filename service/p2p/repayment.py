@@ -186,12 +186,12 @@ class RepaymentService(P2PBase):
                 for r in rows
             )
             return RepaymentScheduleVo(loan.id, loan.status, True, projected)
-        today = self._today()
+        today, terms = self._today(), self._repayment_settings
         return RepaymentScheduleVo(
             loan.id,
             loan.status,
             False,
-            tuple(self._installment_vo(i, today) for i in stored),
+            tuple(self._installment_vo(i, today, terms) for i in stored),
         )
 
     @transactional(read_only=True)
@@ -225,10 +225,10 @@ class RepaymentService(P2PBase):
 
     @transactional(read_only=True)
     def get_repayments_due(self, caller: Principal) -> RepaymentsDueVo:
-        today = self._today()
+        today, terms = self._today(), self._repayment_settings
         items = []
         for i in self._plans.next_due_of_borrower(caller.member_id):
-            penalty = self._penalty(i, today)
+            penalty = self._penalty(i, today, terms)
             items.append(
                 RepaymentDueVo(
                     i.loan_id,
@@ -256,12 +256,12 @@ class RepaymentService(P2PBase):
         unpaid = self._plans.unpaid_installments(loan_id)
         installment = unpaid[0]
         receipts = self._plans.receipts_of_installment(installment.id)
-        now, today = self._clock(), self._today()
-        installment.penalty = self._penalty(installment, today)
+        now, today, terms = self._clock(), self._today(), self._repayment_settings
+        installment.penalty = self._penalty(installment, today, terms)
         amount = installment.principal + installment.interest + installment.penalty
         accounts = self._plans.investor_accounts(loan_id)
         legs = [debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount)]
-        legs += self._pay_receipts(receipts, installment.penalty, accounts, now)
+        legs += self._pay_receipts(receipts, installment.penalty, accounts, now, terms)
         if amount:  # an installment of 0.00 (interest rounded to nothing) moves no money
             self._ledger.post("REPAYMENT", ("installment", installment.id), legs, request_no)
         installment.status = PAID
@@ -287,8 +287,8 @@ class RepaymentService(P2PBase):
         by_installment: dict[int, list[ReceiptEntity]] = {i.id: [] for i in unpaid}
         for r in receipts:
             by_installment[r.installment_id].append(r)
-        now, today = self._clock(), self._today()
-        current_interest = self._repayment_settings.early_settlement_interest == "CURRENT_PERIOD"
+        now, today, terms = self._clock(), self._today(), self._repayment_settings
+        current_interest = terms.early_settlement_interest == "CURRENT_PERIOD"
         accounts = self._plans.investor_accounts(loan_id)
         legs = []
         for i in unpaid:
@@ -299,8 +299,8 @@ class RepaymentService(P2PBase):
                     i.interest = ZERO
                     for r in by_installment[i.id]:
                         r.interest = ZERO
-            i.penalty = self._penalty(i, today)
-            legs += self._pay_receipts(by_installment[i.id], i.penalty, accounts, now)
+            i.penalty = self._penalty(i, today, terms)
+            legs += self._pay_receipts(by_installment[i.id], i.penalty, accounts, now, terms)
             i.status = SETTLED_EARLY
             i.paid_at = now
         amount = sum(i.principal + i.interest + i.penalty for i in unpaid)
@@ -336,31 +336,30 @@ class RepaymentService(P2PBase):
             raise BusinessError(errors.FORBIDDEN, f"listing {loan_id} is not your listing")
         return loan
 
-    def _penalty(self, installment: InstallmentEntity, today: dt.date) -> Decimal:
+    def _penalty(self, installment: InstallmentEntity, today: dt.date, terms) -> Decimal:
+        """`terms`: the call's one snapshot of settings.repayment (it is reloadable)."""
         days = (today - installment.due_date).days
         if days <= 0:
             return ZERO
-        return accrued_penalty(
-            installment.principal, self._repayment_settings.penalty_daily_rate, days
-        )
+        return accrued_penalty(installment.principal, terms.penalty_daily_rate, days)
 
     def _status(self, installment: InstallmentEntity, today: dt.date) -> str:
         if installment.status == PENDING and installment.due_date < today:
             return OVERDUE
         return installment.status
 
-    def _pay_receipts(self, receipts, penalty: Decimal, accounts, now: dt.datetime) -> list:
+    def _pay_receipts(self, receipts, penalty: Decimal, accounts, now: dt.datetime, terms) -> list:
         """Credit legs paying ``receipts`` their principal and interest, and ``penalty`` split
         by their principal (or to FEE_INCOME); the receipts become RECEIVED."""
         shares = [ZERO] * len(receipts)
-        if penalty and self._repayment_settings.penalty_to == "INVESTORS":
+        if penalty and terms.penalty_to == "INVESTORS":
             owed = [k for k, r in enumerate(receipts) if r.principal > 0]
             for k, share in zip(
                 owed, split(penalty, [receipts[k].principal for k in owed]), strict=True
             ):
                 shares[k] = share
         legs = []
-        if penalty and self._repayment_settings.penalty_to == "PLATFORM":
+        if penalty and terms.penalty_to == "PLATFORM":
             legs.append(credit(self._ledger.platform("FEE_INCOME"), AVAILABLE, penalty))
         for r, share in zip(receipts, shares, strict=True):
             r.penalty = share
@@ -378,8 +377,8 @@ class RepaymentService(P2PBase):
         for investment in self._investments.of_loan(loan.id, status="ACTIVE"):
             investment.status = "SETTLED"
 
-    def _installment_vo(self, i: InstallmentEntity, today: dt.date) -> InstallmentVo:
-        penalty = self._penalty(i, today) if i.status in UNPAID else i.penalty
+    def _installment_vo(self, i: InstallmentEntity, today: dt.date, terms) -> InstallmentVo:
+        penalty = self._penalty(i, today, terms) if i.status in UNPAID else i.penalty
         return InstallmentVo(
             i.period,
             i.due_date,
