@@ -2,18 +2,34 @@
 
 Both keep one interface, so the platform picks one by configuration (``cache.url``).
 Values are strings; callers encode what they store.
+
+A dead Redis costs little: RedisCache's circuit breaker fails every call at once for
+``breaker_seconds`` after a connection error or timeout (raising CacheUnavailable), then lets
+one call through to probe; redis-py reconnects by itself when Redis is back.
 """
 
 import threading
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import redis
+
+T = TypeVar("T")
 
 
 class Cache(Protocol):
     def get(self, key: str) -> str | None: ...
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        """The values of `keys` in one round trip (None where absent)."""
+        ...
+
     def set(self, key: str, value: str, ttl_seconds: int) -> None: ...
+    def add(self, key: str, value: str, ttl_seconds: int) -> bool:
+        """Set `key` only if it is absent (or expired), atomically across every worker;
+        True when this call set it. One caller wins a race: a replay guard, a lock."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
 
@@ -38,9 +54,22 @@ class MemoryCache:
                 return None
             return item[0]
 
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        return [self.get(key) for key in keys]
+
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         with self._lock:
             self._data[self._prefix + key] = (value, self._clock() + ttl_seconds)
+
+    def add(self, key: str, value: str, ttl_seconds: int) -> bool:
+        key = self._prefix + key
+        with self._lock:
+            now = self._clock()
+            item = self._data.get(key)
+            if item is not None and item[1] > now:
+                return False
+            self._data[key] = (value, now + ttl_seconds)
+            return True
 
     def delete(self, key: str) -> None:
         with self._lock:
@@ -53,7 +82,7 @@ class MemoryCache:
 class RedisCache:
     """Redis through a connection pool; every worker process sees the same keys."""
 
-    def __init__(self, url: str, prefix: str = ""):
+    def __init__(self, url: str, prefix: str = "", breaker_seconds: float = 5.0):
         self._redis = redis.Redis.from_url(
             url,
             decode_responses=True,
@@ -62,15 +91,25 @@ class RedisCache:
             health_check_interval=30,
         )
         self._prefix = prefix
+        self._breaker = CircuitBreaker(breaker_seconds)
 
     def get(self, key: str) -> str | None:
-        return self._redis.get(self._prefix + key)
+        return self._breaker.call(self._redis.get, self._prefix + key)
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        return self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
-        self._redis.set(self._prefix + key, value, ex=ttl_seconds)
+        self._breaker.call(self._redis.set, self._prefix + key, value, ex=ttl_seconds)
+
+    def add(self, key: str, value: str, ttl_seconds: int) -> bool:
+        # SET NX EX: one command, so Redis decides the race between workers.
+        return bool(
+            self._breaker.call(self._redis.set, self._prefix + key, value, ex=ttl_seconds, nx=True)
+        )
 
     def delete(self, key: str) -> None:
-        self._redis.delete(self._prefix + key)
+        self._breaker.call(self._redis.delete, self._prefix + key)
 
     def ping(self) -> bool:
         try:
@@ -82,5 +121,44 @@ class RedisCache:
         self._redis.close()
 
 
-def create_cache(url: str, prefix: str) -> Cache:
-    return RedisCache(url, prefix) if url else MemoryCache(prefix)
+class CacheUnavailable(redis.ConnectionError):
+    """Redis failed moments ago and the circuit breaker is open: not tried at all."""
+
+
+class CircuitBreaker:
+    """Skips Redis for `open_seconds` after a connection error or timeout, so a dead or
+    unreachable Redis adds nothing to a call (rather than a connect timeout each time).
+    Then one call probes: success closes the breaker, failure opens it again."""
+
+    def __init__(self, open_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self._open_seconds = open_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open_until: float | None = None  # None: closed
+        self._probing = False
+
+    def call(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        with self._lock:
+            probe = self._open_until is not None
+            if probe and (self._probing or self._clock() < self._open_until):
+                raise CacheUnavailable("cache unreachable moments ago; not tried")
+            self._probing = probe
+        failed = True
+        try:
+            result = fn(*args, **kwargs)
+            failed = False
+            return result
+        except (redis.ConnectionError, redis.TimeoutError):
+            with self._lock:
+                self._open_until = self._clock() + self._open_seconds
+            raise
+        finally:
+            if probe:
+                with self._lock:
+                    self._probing = False
+                    if not failed:
+                        self._open_until = None
+
+
+def create_cache(url: str, prefix: str, breaker_seconds: float = 5.0) -> Cache:
+    return RedisCache(url, prefix, breaker_seconds) if url else MemoryCache(prefix)

@@ -302,6 +302,15 @@ class CountedCache:
         (self._miss if value is None else self._hit).inc()
         return value
 
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        """Bookkeeping reads (the cache-aside's generations, a stampede's wait): only
+        errors are counted, so hits and misses stay one per lookup of a value."""
+        try:
+            return self._cache.get_many(keys)
+        except Exception:
+            self._error.inc()
+            raise
+
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._cache.set(key, value, ttl_seconds)
 

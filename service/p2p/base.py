@@ -1,15 +1,21 @@
 """What every part of the p2p module's service shares: the transaction, settings, clock,
-repositories, the ledger, request numbers and business events."""
+repositories, the ledger, request numbers, business events and the read cache."""
 
+from dao.cache import Cache
 from dao.member import MemberRepository
 from dao.p2p import InvestmentRepository, LoanRepository, PlanRepository
+from service.caching import CacheAside, Region
 from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
 
+#: getLoan, one listing a key; listLoans pages, all evicted together by any change.
+LOAN = Region("loan", ttl=lambda s: s.cache.loan_ttl_seconds)
+LOAN_PAGES = Region("loans", ttl=lambda s: s.cache.loan_list_ttl_seconds, shared_generation=True)
+
 
 class P2PBase:
-    def __init__(self, tx, settings, clock, events: BusinessEvents):
+    def __init__(self, tx, settings, clock, events: BusinessEvents, cache: Cache):
         self.tx = tx
         self._events = events
         self._settings = settings  # LiveSettings: reloadable keys are read at call time
@@ -20,6 +26,13 @@ class P2PBase:
         self._plans = PlanRepository(tx.session)
         self._ledger = Ledger(tx)
         self._requests = Idempotency(tx)
+        self.cache_aside = CacheAside(cache, settings, tx)
+
+    def _evict_loan(self, loan_id: int) -> None:
+        """Every command that changes what getLoan or listLoans return calls this: the
+        listing and every page are evicted once (and only if) the transaction commits."""
+        self.cache_aside.evict_after_commit(LOAN, loan_id)
+        self.cache_aside.evict_after_commit(LOAN_PAGES)
 
     # Each is the section of the settings in force now: read it once per call (into a local
     # when a call needs several of its keys), never keep it across calls.

@@ -100,6 +100,7 @@ class InvestingService(P2PBase):
                 self._disburse(loan, request_no)
         claim.done("investment", investment.id)
         self.tx.session().flush()
+        self._evict_loan(loan.id)
         self._events.invested(amount)
         return _investment_vo(investment)
 
@@ -115,6 +116,7 @@ class InvestingService(P2PBase):
         _move(loan, "CANCELLED", "cancel it")
         loan.reject_reason = reason
         self._release_all(loan, "CANCEL")
+        self._evict_loan(loan.id)
         log.info("listing %s cancelled by operator %s", loan.id, caller.member_id)
         return self._saved(loan)
 
@@ -161,6 +163,7 @@ class InvestingService(P2PBase):
             return False  # invested full, cancelled or changed since the list was read
         _move(loan, "FAILED", "fail it")
         self._release_all(loan, "FAIL")
+        self._evict_loan(loan.id)
         self._saved(loan)
         return True
 
@@ -208,6 +211,7 @@ class InvestingService(P2PBase):
         """FULL -> REPAYING: one posting from the investors' frozen funds to the borrower and
         the fee income, investments ACTIVE, and the repayment plan written."""
         _move(loan, "REPAYING", "disburse it")
+        self._evict_loan(loan.id)
         investments = self._investments.of_loan(loan.id, status="FROZEN")
         fee = platform_fee(loan.amount, self._loan_settings.platform_fee_rate)
         legs = [

@@ -8,9 +8,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from dao.p2p import LoanEntity
 from service import errors
+from service.caching import cached
 from service.errors import BusinessError, invalid
 from service.mapping import to_vo
-from service.p2p.base import P2PBase
+from service.p2p.base import LOAN, LOAN_PAGES, P2PBase
 from service.paging import PageVo, page_window
 from service.security import Principal
 from service.transaction import transactional
@@ -86,6 +87,13 @@ def _move(loan: LoanEntity, target: str, action: str) -> None:
     loan.status = target
 
 
+def _page_key(self, page, page_size, **filters) -> dict:
+    """listLoans pages are cached by every filter and the page window as it will be served
+    (a default page size is reloadable, so the key holds the size, not its absence)."""
+    page, page_size = page_window(page, page_size, self._api)
+    return {**filters, "page": page, "page_size": page_size}
+
+
 def _decimals(value: Decimal, places: int) -> bool:
     return value == value.quantize(Decimal(1).scaleb(-places))
 
@@ -106,7 +114,9 @@ class ListingService(P2PBase):
             updated_at=now,
         )
         self._events.loan_published()
-        return _loan_vo(self._loans.add(loan))
+        vo = _loan_vo(self._loans.add(loan))
+        self._evict_loan(vo.loan_id)
+        return vo
 
     @transactional
     def update_loan(self, loan_id: int, request: LoanRequest, caller: Principal) -> LoanVo:
@@ -137,6 +147,7 @@ class ListingService(P2PBase):
         return self._save(loan)
 
     # -- queries -----------------------------------------------------------------------
+    @cached(LOAN, key=lambda self, loan_id: loan_id)
     @transactional(read_only=True)
     def get_loan(self, loan_id: int) -> LoanVo:
         loan = self._loans.get(loan_id)
@@ -144,6 +155,7 @@ class ListingService(P2PBase):
             raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
         return _loan_vo(loan)
 
+    @cached(LOAN_PAGES, key=_page_key)
     @transactional(read_only=True)
     def list_loans(
         self,
@@ -186,6 +198,7 @@ class ListingService(P2PBase):
 
     def _save(self, loan: LoanEntity) -> LoanVo:
         loan.updated_at = self._clock()
+        self._evict_loan(loan.id)
         try:
             self.tx.session().flush()
         except StaleDataError:

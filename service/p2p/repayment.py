@@ -372,6 +372,7 @@ class RepaymentService(P2PBase):
 
     def _settle(self, loan: LoanEntity, now: dt.datetime) -> None:
         _move(loan, "SETTLED", "settle it")
+        self._evict_loan(loan.id)
         loan.settled_at = now
         loan.updated_at = now
         for investment in self._investments.of_loan(loan.id, status="ACTIVE"):

@@ -24,6 +24,8 @@ RELOADABLE = {
     "repayment.early_settlement_interest",
     "api.default_page_size",
     "api.max_page_size",
+    "cache.loan_ttl_seconds",
+    "cache.loan_list_ttl_seconds",
 }
 
 

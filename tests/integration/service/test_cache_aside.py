@@ -1,0 +1,353 @@
+"""getLoan and listLoans cached aside in a real Redis (a redis-server this module starts on a
+free loopback port): hits and misses, eviction after commit only, the reader/writer race,
+the stampede guard, TTL expiry, and Redis killed and restarted under load."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+import redis
+
+from server.app import Platform
+from service.p2p import AuditRequest, LoanService
+from service.payment import PaymentService
+from service.security import Principal
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisProcess:
+    """A throwaway redis-server on one loopback port, killed and restarted at will."""
+
+    def __init__(self, tmp_path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = tmp_path
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [
+                *(REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self._dir)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+            finally:
+                client.close()
+
+    def kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisProcess]:
+    if not shutil.which("redis-server") and not shutil.which(REDIS_SERVER):
+        pytest.skip("needs redis-server (Debian's redis-server package) to start a real Redis")
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def make_cached(make_platform, redis_server) -> Callable[..., Platform]:
+    def factory(**overrides) -> Platform:
+        return make_platform(
+            **{
+                "cache.url": redis_server.url,
+                "cache.key_prefix": f"t-{uuid.uuid4().hex[:8]}:",
+                **overrides,
+            }
+        )
+
+    return factory
+
+
+class DatabaseReads:
+    """Counts the listing repository's reads (get, search) of one LoanService; `during`
+    runs inside each get after the row was read (a test's interleaving point)."""
+
+    def __init__(self, loans: LoanService) -> None:
+        self.gets = 0
+        self.searches = 0
+        self.during: Callable[[], None] = lambda: None
+        repository = loans._loans
+        get, search = repository.get, repository.search
+
+        def counted_get(loan_id):
+            self.gets += 1
+            row = get(loan_id)
+            self.during()
+            return row
+
+        def counted_search(**kwargs):
+            self.searches += 1
+            return search(**kwargs)
+
+        repository.get = counted_get
+        repository.search = counted_search
+
+
+def lookups(platform: Platform, result: str) -> float:
+    value = platform.metrics.registry.get_sample_value(
+        "p2p_cache_lookups_total", {"result": result}
+    )
+    return value or 0.0
+
+
+@pytest.fixture
+def published(make_cached, operator, loan_request):
+    """A platform on Redis, its LoanService with counted reads, and one published listing."""
+    platform = make_cached()
+    loans = platform.service(LoanService)
+    loan = loans.publish_loan(loan_request(), operator)
+    return platform, loans, DatabaseReads(loans), loan
+
+
+def test_a_second_read_hits_redis(published) -> None:
+    platform, loans, reads, loan = published
+    assert loans.get_loan(loan.loan_id) == loan
+    assert loans.get_loan(loan.loan_id) == loan
+    assert loans.list_loans(status="PENDING_AUDIT").items == (loan,)
+    assert loans.list_loans(status="PENDING_AUDIT", page=1, page_size=20).items == (loan,)
+    assert (reads.gets, reads.searches) == (1, 1)
+    assert (lookups(platform, "miss"), lookups(platform, "hit")) == (2, 2)
+
+
+def test_a_commit_evicts_the_listing_and_the_pages(published, operator) -> None:
+    _, loans, reads, loan = published
+    loans.get_loan(loan.loan_id), loans.list_loans(status="RAISING")
+    approved = loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)
+    assert loans.get_loan(loan.loan_id) == approved
+    assert loans.get_loan(loan.loan_id).status == "RAISING"
+    assert loans.list_loans(status="RAISING").items == (approved,)
+    assert (reads.gets, reads.searches) == (2, 2)
+
+
+def test_a_rollback_evicts_nothing(published, operator) -> None:
+    platform, loans, reads, loan = published
+    loans.get_loan(loan.loan_id)
+
+    def approve_then_fail():
+        loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)  # joins, evicts
+        raise RuntimeError("rolled back after the eviction was registered")
+
+    with pytest.raises(RuntimeError):
+        platform.tx.run(approve_then_fail)
+    assert loans.get_loan(loan.loan_id) == loan  # still PENDING_AUDIT, from the cache
+    assert reads.gets == 1
+
+
+def test_a_reader_racing_a_commit_never_caches_the_old_row(published, operator) -> None:
+    """The reader has read the PENDING_AUDIT row; the audit then commits and evicts; only then
+    does the reader store what it read. The next read must see RAISING."""
+    _, loans, reads, loan = published
+    row_read, committed = threading.Event(), threading.Event()
+
+    def pause_the_first_read():
+        reads.during = lambda: None
+        row_read.set()
+        assert committed.wait(10)
+
+    reads.during = pause_the_first_read
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append(loans.get_loan(loan.loan_id)))
+    reader.start()
+    assert row_read.wait(10)
+    loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)  # commit, then evict
+    committed.set()
+    reader.join(10)
+    assert seen[0].status == "PENDING_AUDIT"  # what it read before the commit
+    assert loans.get_loan(loan.loan_id).status == "RAISING"
+    assert loans.get_loan(loan.loan_id).status == "RAISING"
+    assert reads.gets == 2
+
+
+class LockAttempts:
+    """Wraps the cache of a CacheAside to count attempts at the stampede lock."""
+
+    def __init__(self, cache) -> None:
+        self._cache = cache
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def add(self, key, value, ttl_seconds):
+        won = self._cache.add(key, value, ttl_seconds)
+        if key.startswith("lock:"):
+            with self.changed:
+                self.count += 1
+                self.changed.notify_all()
+        return won
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+
+def test_a_stampede_on_one_listing_reads_the_database_once(published) -> None:
+    _, loans, reads, loan = published
+    callers = 10
+    attempts = LockAttempts(loans.cache_aside._cache)
+    loans.cache_aside._cache = attempts
+
+    def hold_until_everyone_missed():
+        with attempts.changed:
+            assert attempts.changed.wait_for(lambda: attempts.count == callers, timeout=10)
+
+    reads.during = hold_until_everyone_missed
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(loans.get_loan(loan.loan_id)))
+        for _ in range(callers)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert results == [loan] * callers
+    assert reads.gets == 1
+
+
+def test_entries_expire_after_the_configured_ttl(make_cached, operator, loan_request) -> None:
+    platform = make_cached(**{"cache.loan_ttl_seconds": 1})
+    loans = platform.service(LoanService)
+    loan = loans.publish_loan(loan_request(), operator)
+    reads = DatabaseReads(loans)
+    loans.get_loan(loan.loan_id), loans.get_loan(loan.loan_id)
+    assert reads.gets == 1
+    time.sleep(1.2)
+    loans.get_loan(loan.loan_id)
+    assert reads.gets == 2
+
+
+def test_the_ttl_is_reloadable(published) -> None:
+    platform, loans, reads, loan = published
+    platform.settings.replace(lambda s: replace(s, cache=replace(s.cache, loan_ttl_seconds=1)))
+    loans.get_loan(loan.loan_id)
+    time.sleep(1.2)
+    loans.get_loan(loan.loan_id)
+    assert reads.gets == 2
+
+
+@pytest.mark.slow
+def test_redis_killed_and_restarted_under_load(make_cached, redis_server, operator, loan_request):
+    """A loop of getLoan while Redis is killed and started again on the same port: every call
+    answers the right listing, the outage is counted as errors, hits come back by themselves."""
+    platform = make_cached(**{"cache.breaker_seconds": 0.3})
+    loans = platform.service(LoanService)
+    loan = loans.publish_loan(loan_request(), operator)
+    stop = threading.Event()
+    answers, failures, slowest = [], [], [0.0]
+
+    def load() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                answers.append(loans.get_loan(loan.loan_id))
+            except Exception as e:  # any error reaching the caller fails the test
+                failures.append(e)
+            slowest[0] = max(slowest[0], time.perf_counter() - started)
+            time.sleep(0.002)
+
+    def wait_for(condition, what: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.01)
+
+    workers = [threading.Thread(target=load) for _ in range(3)]
+    for w in workers:
+        w.start()
+    try:
+        wait_for(lambda: lookups(platform, "hit") >= 20, "hits before the outage")
+        redis_server.kill()
+        errors_before = lookups(platform, "error")
+        wait_for(lambda: lookups(platform, "error") >= errors_before + 20, "errors counted")
+        calls_in_outage = len(answers)
+        wait_for(lambda: len(answers) >= calls_in_outage + 50, "answers while Redis is down")
+        redis_server.start()
+        hits_after = lookups(platform, "hit")
+        wait_for(lambda: lookups(platform, "hit") >= hits_after + 20, "hits after the restart")
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(10)
+    assert failures == []
+    assert answers and all(a == loan for a in answers)
+    assert slowest[0] < 1.0  # a dead Redis costs a call little
+    assert platform.cache.ping()
+
+
+def test_every_command_that_changes_a_listing_evicts_it(
+    platform, operator, borrower, loan_request, make_member, clock
+) -> None:
+    """On the embedded default (in-process cache): before each command the listing and a page
+    are cached; after it, both answer what the database says (read in a transaction, which
+    bypasses the cache)."""
+    loans, payments = platform.service(LoanService), platform.service(PaymentService)
+    numbers = iter(range(1, 100))
+
+    def funded(role: str, member_id: int | None = None) -> Principal:
+        if member_id is None:
+            member_id = make_member(role).member_id
+        caller = Principal(member_id=member_id, role=role)
+        payments.recharge(Decimal("5000.00"), f"r-{next(numbers)}", caller)
+        return caller
+
+    def fresh(loan_id: int):
+        return platform.tx.run(loans.get_loan, loan_id), platform.tx.run(loans.list_loans)
+
+    def changes(loan_id: int, command: Callable[[], object], status: str) -> None:
+        loans.get_loan(loan_id), loans.list_loans()  # cached now
+        command()
+        listing, page = fresh(loan_id)
+        assert listing.status == status
+        assert loans.get_loan(loan_id) == listing
+        assert loans.list_loans() == page
+
+    approve, terms = AuditRequest(True, None), {"amount": Decimal("1000.00"), "term_months": 3}
+    one = loans.publish_loan(loan_request(**terms), operator).loan_id
+    changes(one, lambda: loans.publish_loan(loan_request(), operator), "PENDING_AUDIT")
+    assert loans.list_loans().total == 2
+    changes(one, lambda: loans.update_loan(one, loan_request(**terms), operator), "PENDING_AUDIT")
+    changes(one, lambda: loans.audit_loan(one, approve, operator), "RAISING")
+    investor = funded("INVESTOR")
+    changes(one, lambda: loans.invest(one, Decimal("400.00"), "i-1", investor), "RAISING")
+    assert loans.get_loan(one).raised == Decimal("400.00")
+    changes(one, lambda: loans.invest(one, Decimal("600.00"), "i-2", investor), "FULL")
+    changes(one, lambda: loans.disburse_loan(one, "d-1", operator), "REPAYING")
+    owner = funded("BORROWER", borrower.member_id)
+    changes(one, lambda: loans.settle_early(one, "s-1", owner), "SETTLED")
+
+    two = loans.publish_loan(loan_request(), operator).loan_id
+    loans.audit_loan(two, approve, operator)
+    changes(two, lambda: loans.cancel_loan(two, "资料有误", operator), "CANCELLED")
+    three = loans.publish_loan(loan_request(raise_days=1), operator).loan_id
+    loans.audit_loan(three, approve, operator)
+    clock.advance(days=2)
+    changes(three, loans.close_expired_loans, "FAILED")
