@@ -8,6 +8,7 @@ Every key is declared once below, as a dataclass field carrying its parser; its 
 lives only in conf/default.toml. Nothing here runs at import time.
 """
 
+import base64
 import ipaddress
 import math
 import os
@@ -237,6 +238,22 @@ def _url(*schemes: str, empty: bool = False, public: bool = False) -> Parser:
     return parse
 
 
+def _base64_key(raw: object, text: bool) -> str:
+    """An AES-256 key: standard Base64 of exactly 32 random bytes, or empty (no key)."""
+    if not isinstance(raw, str):
+        raise ValueError("must be a Base64 string of 32 bytes")
+    value = raw.strip()
+    if not value:
+        return ""
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError:
+        key = b""
+    if len(key) != 32:  # never echo the value: it is a secret
+        raise ValueError("must be the Base64 of exactly 32 bytes (head -c32 /dev/urandom | base64)")
+    return value
+
+
 def _names(raw: object, text: bool) -> tuple[str, ...]:
     """One or more names such as Apollo namespaces; text is a comma-separated list."""
     items = raw
@@ -298,6 +315,9 @@ class DatabaseSettings:
 class CacheSettings:
     url: str = _key(_url("redis", "rediss", empty=True), secret=True)
     key_prefix: str = _key(_text(empty=True))
+    loan_ttl_seconds: int = _key(_integer(1, 86_400), reloadable=True)
+    loan_list_ttl_seconds: int = _key(_integer(1, 86_400), reloadable=True)
+    breaker_seconds: float = _key(_seconds)
 
 
 @dataclass(frozen=True)
@@ -306,6 +326,8 @@ class SecuritySettings:
     argon2_time_cost: int = _key(_integer(1))
     argon2_memory_kib: int = _key(_integer(8))
     argon2_parallelism: int = _key(_integer(1))
+    secret_key: str = _key(_base64_key, secret=True)
+    wsse_max_skew_seconds: int = _key(_integer(30, 3600))
 
     def __post_init__(self) -> None:
         if self.argon2_memory_kib < 8 * self.argon2_parallelism:
@@ -409,7 +431,9 @@ class Settings:
             group = getattr(self, section.name)
             for key in fields(group):
                 value = getattr(group, key.name)
-                if key.metadata["secret"]:
+                if key.metadata["secret"] and key.metadata["parse"] is _base64_key:
+                    value = "***" if value else ""
+                elif key.metadata["secret"]:
                     value = hide_password(value, whole_user_part=key.metadata["secret_user"])
                 elif isinstance(value, Decimal):
                     value = str(value)

@@ -32,6 +32,9 @@ class MemberEntity(Base):
     status: Mapped[str] = mapped_column(
         String(16), nullable=False, default="ACTIVE", server_default="ACTIVE"
     )
+    # The SOAP API secret (WS-Security PasswordDigest), sealed with security.secret_key
+    # (service/wsse.py); NULL = none issued.
+    api_secret_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow

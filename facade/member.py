@@ -1,4 +1,5 @@
-"""MemberFacade: registration, login and logout of the platform's members."""
+"""MemberFacade: registration, login and logout of the platform's members, and their SOAP
+API secrets (WS-Security PasswordDigest)."""
 
 from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
@@ -59,6 +60,29 @@ class TokenDto(ComplexModel):
     ]
 
 
+class ApiSecretRequest(ComplexModel):
+    """The login password again, to issue a SOAP API secret."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("password", required(Password, "The member's login password.")),
+    ]
+
+
+class ApiSecretDto(ComplexModel):
+    """A SOAP API secret, shown this once: the password of a WS-Security PasswordDigest."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("apiSecret", required(Unicode, "The secret; the platform never shows it again.")),
+        ("username", required(Unicode, "The UsernameToken's Username: the mobile number.")),
+        (
+            "maxSkewSeconds",
+            required(Integer32, "How far Created may be from the server's clock, in seconds."),
+        ),
+    ]
+
+
 class MemberFacade(Facade):
     """Members of the platform: investors, borrowers and operators."""
 
@@ -78,3 +102,17 @@ class MemberFacade(Facade):
     @operation(rest=DELETE("/sessions/current"), roles=MEMBERS)
     def logout():
         """End the caller's session: the token stops working at once."""
+
+    @operation(
+        rest=POST("/members/current/api-secret", body="request", status=201),
+        roles=MEMBERS,
+        returns=ApiSecretDto,
+    )
+    def rotateApiSecret(request: required(ApiSecretRequest, "The login password.")):
+        """Issue the caller a new SOAP API secret for WS-Security PasswordDigest
+        (Base64(SHA-1(nonce + created + apiSecret))), replacing any former one at once. It is
+        returned only here. SERVICE_UNAVAILABLE when the platform has no security.secret_key."""
+
+    @operation(rest=DELETE("/members/current/api-secret"), roles=MEMBERS)
+    def revokeApiSecret():
+        """Remove the caller's SOAP API secret: PasswordDigest stops working for them."""

@@ -26,6 +26,7 @@ from service.gateway import create_gateway
 from service.member import MemberService
 from service.security import Passwords, Tokens
 from service.transaction import TransactionManager
+from service.wsse import ApiSecrets
 
 log = logging.getLogger("server.app")
 
@@ -80,7 +81,8 @@ def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
     metrics = PlatformMetrics.from_environment()
     database = Database.from_settings(settings.database)
     metrics.watch_database(database, settings.database)
-    cache = metrics.count_cache(create_cache(settings.cache.url, settings.cache.key_prefix))
+    c = settings.cache
+    cache = metrics.count_cache(create_cache(c.url, c.key_prefix, c.breaker_seconds))
     tx = TransactionManager(database, max_retries=settings.transaction.max_retries)
     s = settings.security
     components = {
@@ -90,6 +92,7 @@ def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
         "cache": cache,
         "passwords": Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
         "tokens": Tokens(cache, s.token_ttl_seconds),
+        "api_secrets": ApiSecrets.from_settings(s, cache, utc_now),
         "gateway": create_gateway(settings.payment.gateway),
         "events": BusinessEvents(tx, metrics.business_recorder()),
     }

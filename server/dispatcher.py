@@ -20,6 +20,7 @@ from server.registry import BoundOperation
 from service import errors
 from service.errors import BusinessError
 from service.security import Principal
+from service.wsse import PasswordDigest
 
 if TYPE_CHECKING:
     from server.sentry import ErrorReporter
@@ -38,11 +39,13 @@ def request_id(header: str | None) -> str:
 
 @dataclass(frozen=True)
 class Credentials:
-    """What the caller presented: a login token, or a WS-Security username and password."""
+    """What the caller presented: a login token, or a WS-Security username with a password
+    (PasswordText) or a digest (PasswordDigest)."""
 
     token: str | None = None
     username: str | None = None
     password: str | None = None
+    digest: PasswordDigest | None = None
 
 
 @dataclass(eq=False)
@@ -172,6 +175,8 @@ class Authenticate:
         c = inv.credentials
         if c.token is not None:
             inv.principal = self._auth.authenticate_token(c.token)
+        elif c.username is not None and c.digest is not None:
+            inv.principal = self._auth.authenticate_digest(c.username, c.digest)
         elif c.username is not None:
             inv.principal = self._auth.authenticate_password(c.username, c.password or "")
         return proceed()

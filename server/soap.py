@@ -20,14 +20,20 @@ from server.wsdl import Wsdl
 from server.xmlcodec import read_complex, write_value
 from service import errors
 from service.errors import BusinessError
+from service.wsse import PasswordDigest
 
 log = logging.getLogger("server.soap")
 
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ENV12 = "http://www.w3.org/2003/05/soap-envelope"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 _UT_PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
 PASSWORD_TEXT = _UT_PROFILE + "#PasswordText"
+PASSWORD_DIGEST = _UT_PROFILE + "#PasswordDigest"
+BASE64_BINARY = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+)
 _UNDERSTOOD = {f"{{{WSSE}}}Security", f"{{{COMMON_NS}}}AuthToken"}
 
 
@@ -110,9 +116,25 @@ def read_credentials(header) -> Credentials:
     password = ut.find(f"{{{WSSE}}}Password")
     if not username or password is None:
         raise BusinessError(errors.UNAUTHENTICATED, "UsernameToken needs Username and Password")
-    if password.get("Type", PASSWORD_TEXT) != PASSWORD_TEXT:
-        raise BusinessError(errors.UNAUTHENTICATED, "only PasswordText UsernameTokens are accepted")
-    return Credentials(username=username.strip(), password=password.text or "")
+    kind = password.get("Type", PASSWORD_TEXT)
+    if kind == PASSWORD_TEXT:
+        return Credentials(username=username.strip(), password=password.text or "")
+    if kind != PASSWORD_DIGEST:
+        raise BusinessError(
+            errors.UNAUTHENTICATED, "the Password Type must be PasswordText or PasswordDigest"
+        )
+    nonce = ut.find(f"{{{WSSE}}}Nonce")
+    created = ut.findtext(f"{{{WSU}}}Created")
+    if (
+        nonce is None
+        or created is None
+        or nonce.get("EncodingType", BASE64_BINARY) != BASE64_BINARY
+    ):
+        raise BusinessError(
+            errors.UNAUTHENTICATED, "a PasswordDigest needs a Base64Binary Nonce and a wsu:Created"
+        )
+    digest = PasswordDigest(password.text or "", nonce.text or "", created)
+    return Credentials(username=username.strip(), digest=digest)
 
 
 def _envelope():

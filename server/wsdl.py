@@ -23,9 +23,13 @@ _ADDRESS = "urn:p2p:address-placeholder"
 
 AUTH_DOC = (
     "Authentication: send the token from MemberFacade.login in the AuthToken SOAP header, or a "
-    "WS-Security UsernameToken (wsse:Security/wsse:UsernameToken with the member's mobile "
-    "number and a PasswordText password, over HTTPS only). Operations that name no roles are "
-    "public."
+    "WS-Security UsernameToken (wsse:Security/wsse:UsernameToken) whose Username is the "
+    "member's mobile number, with either the login password as PasswordText (over HTTPS only) "
+    "or a PasswordDigest = Base64(SHA-1(nonce + created + apiSecret)) with a wsse:Nonce (Base64, "
+    "16 to 64 random bytes, never reused) and a wsu:Created (UTC, within 300 seconds of the "
+    "server's clock by default). The apiSecret comes from MemberFacade.rotateApiSecret, shown "
+    "once; the login password never makes a valid digest. A reused nonce or a stale Created is "
+    "refused (UNAUTHENTICATED). Operations that name no roles are public."
 )
 
 

@@ -1,4 +1,9 @@
-"""Members: registration, login, logout, and the authentication every call relies on."""
+"""Members: registration, login, logout, and the authentication every call relies on.
+
+Callers prove who they are with a login token, a WS-Security UsernameToken with the login
+password (PasswordText), or one with a PasswordDigest made from the member's API secret (see
+service/wsse.py for why a digest cannot use the Argon2id-hashed password).
+"""
 
 import re
 from dataclasses import dataclass
@@ -13,6 +18,7 @@ from service.ledger import Ledger
 from service.mapping import to_vo
 from service.security import Passwords, Principal, Tokens, mask_mobile
 from service.transaction import transactional
+from service.wsse import ApiSecrets, PasswordDigest
 
 SELF_SERVICE_ROLES = ("INVESTOR", "BORROWER")
 _MOBILE = re.compile(r"1[3-9]\d{9}\Z")
@@ -29,6 +35,18 @@ class RegisterRequest:
 class LoginRequest:
     mobile: str
     password: str
+
+
+@dataclass(frozen=True)
+class ApiSecretRequest:
+    password: str
+
+
+@dataclass(frozen=True)
+class ApiSecretVo:
+    api_secret: str
+    username: str
+    max_skew_seconds: int
 
 
 @dataclass(frozen=True)
@@ -64,10 +82,11 @@ def _member_vo(entity: MemberEntity) -> MemberVo:
 
 
 class MemberService:
-    def __init__(self, tx, passwords: Passwords, tokens: Tokens):
+    def __init__(self, tx, passwords: Passwords, tokens: Tokens, api_secrets: ApiSecrets):
         self.tx = tx
         self._passwords = passwords
         self._tokens = tokens
+        self._api_secrets = api_secrets
         self._members = MemberRepository(tx.session)
         self._ledger = Ledger(tx)
 
@@ -109,6 +128,36 @@ class MemberService:
         if caller.token:
             self._tokens.revoke(caller.token)
 
+    # -- the SOAP API secret (WS-Security PasswordDigest) -------------------------------
+    def rotate_api_secret(self, request: ApiSecretRequest, caller: Principal) -> ApiSecretVo:
+        """Issue the caller a new API secret, replacing any former one at once; the login
+        password is asked again, so a stolen token cannot mint a lasting credential. The
+        secret is returned here only: it is stored sealed and never shown again."""
+        found = self._credentials(caller.member_id)
+        if not self._passwords.verify(found[1] if found else None, request.password):
+            raise BusinessError(errors.LOGIN_FAILED, "the password is wrong")
+        secret, sealed = self._api_secrets.issue(caller.member_id)
+        self._store_api_secret(caller.member_id, sealed)
+        return ApiSecretVo(secret, found[0], self._api_secrets.max_skew_seconds)
+
+    def revoke_api_secret(self, caller: Principal) -> None:
+        """PasswordDigest stops working for the caller at once."""
+        self._store_api_secret(caller.member_id, None)
+
+    @transactional(read_only=True)
+    def _credentials(self, member_id: int) -> tuple[str, str] | None:
+        entity = self._members.get(member_id)
+        if entity is None or entity.status != "ACTIVE":
+            return None
+        return entity.mobile, entity.password_hash
+
+    @transactional
+    def _store_api_secret(self, member_id: int, sealed: str | None) -> None:
+        entity = self._members.get(member_id)
+        if entity is None:
+            raise BusinessError(errors.MEMBER_NOT_FOUND)
+        entity.api_secret_sealed = sealed
+
     # -- authentication, for the dispatcher ---------------------------------------------
     def authenticate_token(self, token: str) -> Principal:
         principal = self._tokens.resolve(token)
@@ -118,6 +167,20 @@ class MemberService:
 
     def authenticate_password(self, mobile: str, password: str) -> Principal:
         return self._verify(mobile, password, errors.UNAUTHENTICATED)
+
+    def authenticate_digest(self, mobile: str, token: PasswordDigest) -> Principal:
+        checked = self._api_secrets.check(token)  # form and freshness, before any look-up
+        found = self._find_api_secret(mobile)
+        secret = self._api_secrets.open(found[0], found[2]) if found else None
+        self._api_secrets.verify(checked, found[0] if found else None, secret)
+        return Principal(member_id=found[0], role=found[1])
+
+    @transactional(read_only=True)
+    def _find_api_secret(self, mobile: str) -> tuple[int, str, str | None] | None:
+        entity = self._members.find_by_mobile(mobile)
+        if entity is None or entity.status != "ACTIVE":
+            return None
+        return entity.id, entity.role, entity.api_secret_sealed
 
     def _verify(self, mobile: str, password: str, failure) -> Principal:
         found = self._find_active(mobile)

@@ -15,6 +15,8 @@ OPERATIONS = {
     "register",
     "login",
     "logout",
+    "rotateApiSecret",
+    "revokeApiSecret",
     "publishLoan",
     "updateLoan",
     "auditLoan",

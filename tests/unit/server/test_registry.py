@@ -107,5 +107,11 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "PaymentFacade",
     ]
     names = {b.name: {o.name for o in b.operations} for b in platform.facades}
-    assert names["MemberFacade"] == {"register", "login", "logout"}
+    assert names["MemberFacade"] == {
+        "register",
+        "login",
+        "logout",
+        "rotateApiSecret",
+        "revokeApiSecret",
+    }
     assert "publishLoan" in names["LoanFacade"]

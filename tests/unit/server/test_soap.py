@@ -11,6 +11,7 @@ from facade.p2p.loan import NS as LOAN_NS
 from facade.types import COMMON_NS
 from server.soap import ENV, WSSE, parse_envelope, read_credentials
 from service.errors import BusinessError
+from service.wsse import PasswordDigest
 
 ENV12 = "http://www.w3.org/2003/05/soap-envelope"
 DIGEST = (
@@ -109,12 +110,48 @@ def test_ws_security_password_text_read() -> None:
     assert (credentials.username, credentials.password) == ("13800000001", "pw1234567")
 
 
-def test_ws_security_password_digest_refused_as_unauthenticated() -> None:
-    header = header_of(username_token(f'<w:Password Type="{DIGEST}">abc=</w:Password>'))
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+B64 = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+)
+
+
+def test_ws_security_password_digest_read_with_nonce_and_created() -> None:
+    header = header_of(
+        username_token(
+            f'<w:Password Type="{DIGEST}">abc=</w:Password>'
+            f'<w:Nonce EncodingType="{B64}">bm9uY2U=</w:Nonce>'
+            f'<u:Created xmlns:u="{WSU}">2026-03-01T08:30:00Z</u:Created>'
+        )
+    )
+    credentials = read_credentials(header)
+    assert credentials.username == "13800000001" and credentials.password is None
+    assert credentials.digest == PasswordDigest("abc=", "bm9uY2U=", "2026-03-01T08:30:00Z")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "",  # neither Nonce nor Created
+        f'<u:Created xmlns:u="{WSU}">2026-03-01T08:30:00Z</u:Created>',
+        "<w:Nonce>bm9uY2U=</w:Nonce>",
+        '<w:Nonce EncodingType="urn:hex">6e6f6e6365</w:Nonce>'
+        f'<u:Created xmlns:u="{WSU}">2026-03-01T08:30:00Z</u:Created>',
+    ],
+)
+def test_ws_security_password_digest_without_nonce_or_created_refused(extra: str) -> None:
+    header = header_of(username_token(f'<w:Password Type="{DIGEST}">abc=</w:Password>{extra}'))
     with pytest.raises(BusinessError) as e:
         read_credentials(header)
     assert e.value.code == "UNAUTHENTICATED"
-    assert "PasswordText" in e.value.message
+
+
+def test_ws_security_unknown_password_type_refused() -> None:
+    header = header_of(username_token('<w:Password Type="urn:x#PasswordHash">x</w:Password>'))
+    with pytest.raises(BusinessError) as e:
+        read_credentials(header)
+    assert e.value.code == "UNAUTHENTICATED"
+    assert "PasswordText or PasswordDigest" in e.value.message
 
 
 def test_ws_security_without_password_refused() -> None:
