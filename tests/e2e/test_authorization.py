@@ -1,0 +1,497 @@
+"""Authorisation that holds: every operation of every facade, each kind of caller, both
+protocols (SOAP two ways), against the real server; every cell is the expected allow or the
+expected refusal code.
+
+The table below is the one place that says who may call what. Its rows are checked against
+the operations :func:`server.registry.discover_facades` finds, so an operation added later
+fails here ("place <Facade>.<op> in the authorisation table") until it has a row and a way
+to build its arguments (``ARGS``).
+
+Every cell runs over REST (bearer token), SOAP with the AuthToken header, and SOAP with a
+WS-Security UsernameToken (PasswordText), each through what the server publishes
+(/openapi.json, the WSDL).
+
+Callers, one column each:
+
+* ``anonymous``: no credentials.
+* ``investor``: an investor who is not the owner (investor B).
+* ``owner``: the member whose resource the call names: investor A for their investments,
+  receipts, payment order, account and postings; borrower A for their listings (repaying,
+  settling, and the operator-only commands on them). ``n/a`` when the operation has no owner
+  (publishing, browsing, previewing, recharging, logging in or out): the other columns carry
+  the role's expectation and the cell is not run.
+* ``borrower``: a borrower who is not the owner (borrower B).
+* ``operator``: the platform operator.
+
+What a cell's outcome means:
+
+* ``ALLOW``: the call got past authorisation. It succeeded, or was refused with a business
+  code that says nothing about who is calling (LOAN_STATE_INVALID, INSUFFICIENT_FUNDS, ...;
+  today every allowed cell succeeds). Precisely: the code is not a gate code (
+  UNAUTHENTICATED, FORBIDDEN), not a ``*_NOT_FOUND`` (every resource a cell names exists, so
+  not-found can only be hiding), and not a code that says the cell's own arguments were bad
+  (VALIDATION_FAILED, MALFORMED_REQUEST, INTERNAL_ERROR, ...). An allowed call that answers
+  with the caller's own data (an account, a page of investments, receipts, orders, postings,
+  what is due) must not hold any of the owner's, unless the caller is the owner, whose
+  answer must hold them (so the probe is known to look at the right thing).
+* Any other value: the exact refusal code, the same on every protocol; REST with the
+  catalogue's HTTP status.
+
+Cells do not depend on each other's order: every money-moving call has its own requestNo,
+the members are funded far beyond what the matrix spends, auditing and cancelling act on a
+fresh listing each (disbursing a fresh FULL one, settling early a fresh REPAYING one), logging
+out on a fresh session each; the owner's repayments pay the next installment each of a
+twelve-month plan.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+import zeep
+import zeep.helpers
+from zeep.wsse.username import UsernameToken
+
+from server.registry import discover_facades
+from service.errors import CATALOGUE
+
+D = Decimal
+
+ALLOW = "ALLOW"
+NA = "n/a"
+U = "UNAUTHENTICATED"
+F = "FORBIDDEN"
+HIDE = "PAYMENT_ORDER_NOT_FOUND"  # PaymentService.get_order hides others' orders
+
+INVESTOR_A, BORROWER_A = "investor A", "borrower A"
+CALLERS = ("anonymous", "investor", "owner", "borrower", "operator")
+#: REST with a bearer token; SOAP with the AuthToken header; SOAP with a WS-Security
+#: UsernameToken (PasswordText: the member's mobile number and login password).
+PROTOCOLS = ("rest", "soap", "soap-wsse")
+
+#: Codes that refuse because of who is calling.
+GATE_CODES = frozenset({U, F})
+#: Codes that say the cell itself was built wrong: it proves nothing either way.
+HARNESS_CODES = frozenset(
+    {
+        "MALFORMED_REQUEST",
+        "VALIDATION_FAILED",
+        "UNKNOWN_OPERATION",
+        "METHOD_NOT_ALLOWED",
+        "PAYLOAD_TOO_LARGE",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "INTERNAL_ERROR",
+        "SERVICE_UNAVAILABLE",
+        "REQUEST_NO_REUSED",
+    }
+)
+
+# fmt: off
+#: operation: (owner, anonymous, investor, owner, borrower, operator)
+TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
+    "AccountFacade.getAccount":             (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+    "AccountFacade.listPostings":           (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+    "LoanFacade.publishLoan":               (None,       U,     F,     NA,    F,     ALLOW),
+    "LoanFacade.updateLoan":                (BORROWER_A, U,     F,     F,     F,     ALLOW),
+    "LoanFacade.auditLoan":                 (BORROWER_A, U,     F,     F,     F,     ALLOW),
+    "LoanFacade.getLoan":                   (BORROWER_A, ALLOW, ALLOW, ALLOW, ALLOW, ALLOW),
+    "LoanFacade.listLoans":                 (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
+    "LoanFacade.invest":                    (BORROWER_A, U,     ALLOW, F,     F,     F),
+    "LoanFacade.listInvestments":           (INVESTOR_A, U,     ALLOW, ALLOW, F,     F),
+    "LoanFacade.cancelLoan":                (BORROWER_A, U,     F,     F,     F,     ALLOW),
+    "LoanFacade.closeExpiredLoans":         (None,       U,     F,     NA,    F,     ALLOW),
+    "LoanFacade.disburseLoan":              (BORROWER_A, U,     F,     F,     F,     ALLOW),
+    "LoanFacade.getRepaymentSchedule":      (BORROWER_A, ALLOW, ALLOW, ALLOW, ALLOW, ALLOW),
+    "LoanFacade.previewRepaymentSchedule":  (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
+    "LoanFacade.repay":                     (BORROWER_A, U,     F,     ALLOW, F,     F),
+    "LoanFacade.settleEarly":               (BORROWER_A, U,     F,     ALLOW, F,     F),
+    "LoanFacade.markOverdueInstallments":   (None,       U,     F,     NA,    F,     ALLOW),
+    "LoanFacade.listReceipts":              (INVESTOR_A, U,     ALLOW, ALLOW, F,     F),
+    "LoanFacade.getRepaymentsDue":          (BORROWER_A, U,     F,     ALLOW, ALLOW, F),
+    "MemberFacade.register":                (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
+    "MemberFacade.login":                   (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
+    "MemberFacade.logout":                  (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
+    "MemberFacade.rotateApiSecret":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
+    "MemberFacade.revokeApiSecret":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
+    "PaymentFacade.recharge":               (None,       U,     ALLOW, NA,    ALLOW, F),
+    "PaymentFacade.withdraw":               (None,       U,     ALLOW, NA,    ALLOW, F),
+    "PaymentFacade.getOrder":               (INVESTOR_A, U,     HIDE,  ALLOW, HIDE,  F),
+    "PaymentFacade.listOrders":             (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+}
+# fmt: on
+
+
+@functools.cache
+def declared_operations() -> dict[str, object]:
+    """Every operation the server publishes, as "Facade.operation" -> its declaration."""
+    return {f"{f.__name__}.{op.name}": op for f in discover_facades() for op in f.operations}
+
+
+def expected(key: str, caller: str) -> str:
+    return TABLE[key][1 + CALLERS.index(caller)]
+
+
+def owner_of(key: str) -> str | None:
+    return TABLE[key][0]
+
+
+# -- the world every cell acts in ------------------------------------------------------------
+
+
+@dataclass
+class World:
+    api: object
+    server: object
+    operator: object
+    investor_a: object
+    investor_b: object
+    borrower_a: object
+    borrower_b: object
+    raising: int = 0  # borrower A's listing, RAISING, invested in by investor A
+    pending: int = 0  # borrower A's listing, PENDING_AUDIT
+    repaying: int = 0  # borrower A's listing, REPAYING, funded by investors A and B
+    order_no: str = ""  # investor A's recharge
+    a_investments: set[int] = field(default_factory=set)
+    a_postings: set[int] = field(default_factory=set)  # postings touching only investor A
+    soap_clients: dict[str, zeep.Client] = field(default_factory=dict)
+
+    def member(self, caller: str, key: str):
+        owner = owner_of(key)
+        return {
+            "anonymous": None,
+            "investor": self.investor_b,
+            "owner": self.investor_a if owner == INVESTOR_A else self.borrower_a,
+            "borrower": self.borrower_b,
+            "operator": self.operator,
+        }[caller]
+
+    def rest(self, name: str, token: str | None = None, **kwargs) -> dict:
+        r = self.api.call(name, token=token, **kwargs)
+        assert r.status_code in (200, 201), f"{name}: {r.status_code} {r.text}"
+        return r.json()
+
+    def terms(self, **overrides) -> dict:
+        base = {
+            "title": "Authorisation " + uuid.uuid4().hex[:6],
+            "description": "The authorisation matrix.",
+            "borrowerId": self.borrower_a.member_id,
+            "amount": D("1000.00"),
+            "annualRate": D("9.5"),
+            "termMonths": 12,
+            "repaymentMethod": "EQUAL_INSTALLMENT",
+            "minInvest": D("0.01"),
+            "raiseDays": 30,
+        }
+        base.update(overrides)
+        return base
+
+    def publish(self, **overrides) -> int:
+        body = rest_value(self.terms(**overrides))
+        return self.rest("publishLoan", self.operator.token, json_body=body)["loanId"]
+
+    def approve(self, loan_id: int) -> None:
+        body = {"approve": True}
+        self.rest("auditLoan", self.operator.token, loanId=loan_id, json_body=body)
+
+    def recharge(self, member, amount: str) -> str:
+        body = {"amount": amount, "requestNo": rno()}
+        return self.rest("recharge", member.token, json_body=body)["orderNo"]
+
+    def invest(self, member, loan_id: int, amount: str) -> int:
+        body = {"amount": amount, "requestNo": rno()}
+        return self.rest("invest", member.token, loanId=loan_id, json_body=body)["investmentId"]
+
+    def full(self, shares: dict | None = None) -> int:
+        """A new listing of borrower A, FULL: investor B takes it all unless ``shares`` says
+        who invests what."""
+        shares = shares or {self.investor_b: "100.00"}
+        loan_id = self.publish(amount=D(sum(D(a) for a in shares.values())))
+        self.approve(loan_id)
+        for who, amount in shares.items():
+            investment = self.invest(who, loan_id, amount)
+            if who is self.investor_a:
+                self.a_investments.add(investment)
+        return loan_id
+
+    def disbursed(self, shares: dict | None = None) -> int:
+        """A new listing of borrower A, REPAYING (see :meth:`full`)."""
+        loan_id = self.full(shares)
+        body = {"requestNo": rno()}
+        self.rest("disburseLoan", self.operator.token, loanId=loan_id, json_body=body)
+        return loan_id
+
+    def fresh_session(self, member) -> str:
+        """A new login of ``member``, for a cell that ends its session."""
+        body = {"mobile": member.mobile, "password": member.password}
+        return self.rest("login", json_body=body)["token"]
+
+    def soap(self, facade: str) -> zeep.Client:
+        if facade not in self.soap_clients:
+            url = self.server.url(f"/services/{facade}?wsdl")
+            self.soap_clients[facade] = zeep.Client(url)
+        return self.soap_clients[facade]
+
+
+def rno() -> str:
+    return "authz-" + uuid.uuid4().hex
+
+
+def new_mobile() -> str:
+    return "137" + f"{uuid.uuid4().int % 10**8:08d}"
+
+
+def rest_value(value):
+    """A neutral argument as JSON carries it: decimals as strings."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: rest_value(v) for k, v in value.items() if v is not None}
+    return value
+
+
+@pytest.fixture(scope="module")
+def world(server, api, operator, members) -> World:
+    w = World(
+        api,
+        server,
+        operator,
+        investor_a=members("INVESTOR"),
+        investor_b=members("INVESTOR"),
+        borrower_a=members("BORROWER"),
+        borrower_b=members("BORROWER"),
+    )
+    w.order_no = w.recharge(w.investor_a, "100000.00")
+    for who in (w.investor_b, w.borrower_a, w.borrower_b):
+        w.recharge(who, "100000.00")
+    w.raising = w.publish(amount=D("1000000.00"))
+    w.approve(w.raising)
+    w.a_investments.add(w.invest(w.investor_a, w.raising, "100.00"))
+    w.pending = w.publish()
+    w.repaying = w.disbursed({w.investor_a: "600.00", w.investor_b: "400.00"})
+    postings = w.rest("listPostings", w.investor_a.token, params={"page": 1, "pageSize": 100})[
+        "items"
+    ]
+    w.a_postings = {p["postingId"] for p in postings if p["refType"] == "PAYMENT_ORDER"}
+    assert w.a_postings, postings
+    return w
+
+
+# -- how to call each operation --------------------------------------------------------------
+
+Args = Callable[[World, object], dict]  # (the world, the calling member or None)
+
+PAGE = {"page": 1, "pageSize": 100}
+
+#: Valid arguments for each operation, as SOAP names them (decimals as Decimal), built afresh
+#: for every cell.
+ARGS: dict[str, Args] = {
+    "AccountFacade.getAccount": lambda w, me: {},
+    "AccountFacade.listPostings": lambda w, me: dict(PAGE),
+    "LoanFacade.publishLoan": lambda w, me: {"request": w.terms()},
+    "LoanFacade.updateLoan": lambda w, me: {"loanId": w.pending, "request": w.terms()},
+    "LoanFacade.auditLoan": lambda w, me: {"loanId": w.publish(), "request": {"approve": True}},
+    "LoanFacade.getLoan": lambda w, me: {"loanId": w.raising},
+    "LoanFacade.listLoans": lambda w, me: {"status": "RAISING", "page": 1, "pageSize": 5},
+    "LoanFacade.invest": lambda w, me: {
+        "loanId": w.raising,
+        "amount": D("0.01"),
+        "requestNo": rno(),
+    },
+    "LoanFacade.listInvestments": lambda w, me: {"loanId": w.raising, **PAGE},
+    "LoanFacade.cancelLoan": lambda w, me: {"loanId": w.publish(), "reason": "Authorisation test"},
+    "LoanFacade.closeExpiredLoans": lambda w, me: {},
+    "LoanFacade.disburseLoan": lambda w, me: {"loanId": w.full(), "requestNo": rno()},
+    "LoanFacade.getRepaymentSchedule": lambda w, me: {"loanId": w.repaying},
+    "LoanFacade.previewRepaymentSchedule": lambda w, me: {
+        "principal": D("1000.00"),
+        "annualRate": D("9.5"),
+        "termMonths": 12,
+        "repaymentMethod": "EQUAL_INSTALLMENT",
+    },
+    "LoanFacade.repay": lambda w, me: {"loanId": w.repaying, "requestNo": rno()},
+    "LoanFacade.settleEarly": lambda w, me: {"loanId": w.disbursed(), "requestNo": rno()},
+    "LoanFacade.markOverdueInstallments": lambda w, me: {},
+    "LoanFacade.listReceipts": lambda w, me: {"loanId": w.repaying, **PAGE},
+    "LoanFacade.getRepaymentsDue": lambda w, me: {},
+    "MemberFacade.register": lambda w, me: {
+        "request": {
+            "mobile": new_mobile(),
+            "password": "Passw0rd" + uuid.uuid4().hex[:6],
+            "role": "INVESTOR",
+        }
+    },
+    "MemberFacade.login": lambda w, me: {
+        "request": {"mobile": w.investor_b.mobile, "password": w.investor_b.password}
+    },
+    "MemberFacade.logout": lambda w, me: {},
+    "MemberFacade.rotateApiSecret": lambda w, me: {
+        "request": {"password": me.password if me else "Passw0rd-anonymous"}
+    },
+    "MemberFacade.revokeApiSecret": lambda w, me: {},
+    "PaymentFacade.recharge": lambda w, me: {"amount": D("1.00"), "requestNo": rno()},
+    "PaymentFacade.withdraw": lambda w, me: {"amount": D("0.01"), "requestNo": rno()},
+    "PaymentFacade.getOrder": lambda w, me: {"orderNo": w.order_no},
+    "PaymentFacade.listOrders": lambda w, me: dict(PAGE),
+}
+
+#: Operations that end the caller's session: each cell logs in afresh.
+ENDS_SESSION = frozenset({"MemberFacade.logout"})
+
+
+def _ids(answer, key: str) -> set:
+    """The ``key`` of every item of a page or list answer. zeep unwraps a DTO whose one field
+    is a list to the list itself (or None when empty)."""
+    items = answer.get("items") if isinstance(answer, dict) else answer
+    return {x[key] for x in items or ()}
+
+
+#: For operations that answer with the caller's own data: does an answer hold the owner's?
+REVEALS: dict[str, Callable[[World, dict], bool]] = {
+    "AccountFacade.getAccount": lambda w, r: r["memberId"] == w.investor_a.member_id,
+    "AccountFacade.listPostings": lambda w, r: bool(_ids(r, "postingId") & w.a_postings),
+    "LoanFacade.listInvestments": lambda w, r: bool(_ids(r, "investmentId") & w.a_investments),
+    "LoanFacade.listReceipts": lambda w, r: bool(_ids(r, "investmentId") & w.a_investments),
+    "LoanFacade.getRepaymentsDue": lambda w, r: bool(w.repaying in _ids(r, "loanId")),
+    "PaymentFacade.listOrders": lambda w, r: w.order_no in _ids(r, "orderNo"),
+}
+
+
+# -- calling and classifying -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: str  # ALLOW, or the refusal code
+    answer: dict | None  # the decoded answer of a call that succeeded
+    detail: str  # what to show when the cell is wrong
+
+
+def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
+    rest = op.rest
+    path = {k: args.pop(k) for k in list(args) if "{" + k + "}" in rest.path}
+    kwargs: dict = {}
+    if rest.body is not None:
+        kwargs["json_body"] = rest_value(args.pop(rest.body))
+    elif rest.method in ("GET", "DELETE"):
+        kwargs["params"] = rest_value(args) or None
+    elif args:
+        kwargs["json_body"] = rest_value(args)
+    r = w.api.call(op.name, token=token, **kwargs, **path)
+    detail = f"REST {r.status_code} {r.text[:300]}"
+    if 200 <= r.status_code < 300:
+        return Outcome(ALLOW, r.json() if r.content else None, detail)
+    body = r.json()
+    assert set(body) == {"code", "message", "requestId"}, detail
+    code = body["code"]
+    if code in CATALOGUE:
+        assert r.status_code == CATALOGUE[code].status, detail
+    return Outcome(code, None, detail)
+
+
+def call_soap(w: World, facade: str, op, args: dict, token: str | None, wsse=None) -> Outcome:
+    client = w.soap(facade)
+    client.wsse = wsse  # one client a facade: the credentials are set for each call
+    headers = {"_soapheaders": {"auth": {"token": token}}} if token is not None else {}
+    args = {k: v for k, v in args.items() if v is not None}
+    try:
+        answer = getattr(client.service, op.name)(**args, **headers)
+    except zeep.exceptions.Fault as fault:
+        code = fault.detail.findtext(
+            "{http://p2p.hry.com/facade/common}BusinessFault/{http://p2p.hry.com/facade/common}code"
+        )
+        return Outcome(code or "?", None, f"SOAP fault {fault.code} {code}: {fault.message}")
+    plain = json.loads(json.dumps(zeep.helpers.serialize_object(answer, dict), default=str))
+    return Outcome(ALLOW, plain, f"SOAP answer {str(plain)[:300]}")
+
+
+def verdict(want: str, got: Outcome) -> str | None:
+    """None when the outcome is what the cell expects, else why not."""
+    if got.code in HARNESS_CODES:
+        return f"the cell's call is broken, not judged: {got.detail}"
+    if want != ALLOW:
+        return None if got.code == want else f"expected {want}, got {got.code}: {got.detail}"
+    if got.code == ALLOW:
+        return None
+    if got.code in GATE_CODES or got.code.endswith("_NOT_FOUND"):
+        return f"expected ALLOW, refused {got.code}: {got.detail}"
+    return None  # a business refusal: past the gate
+
+
+# -- the tests -------------------------------------------------------------------------------
+
+
+def test_every_operation_is_placed_in_the_table():
+    declared = declared_operations()
+    missing = sorted(set(declared) - set(TABLE))
+    assert not missing, "\n".join(f"place {key} in the authorisation table" for key in missing)
+    gone = sorted(set(TABLE) - set(declared))
+    assert not gone, f"no such operations any more, remove their rows: {gone}"
+    unbuilt = sorted(set(TABLE) - set(ARGS))
+    assert not unbuilt, f"give these operations their arguments in ARGS: {unbuilt}"
+
+
+def test_the_table_agrees_with_the_declared_roles():
+    """The table is written by hand; the declarations must not contradict it: an anonymous
+    caller is refused exactly the protected operations, and a role left out of an
+    operation's roles is FORBIDDEN for every caller of that role."""
+    by_role = {"investor": "INVESTOR", "borrower": "BORROWER", "operator": "OPERATOR"}
+    for key, op in declared_operations().items():
+        if key not in TABLE:
+            continue  # the test above names it
+        assert expected(key, "anonymous") == (ALLOW if op.public else U), key
+        for caller, role in by_role.items():
+            if not op.public and role not in op.roles:
+                assert expected(key, caller) == F, (key, caller)
+        owner = owner_of(key)
+        if owner is None:
+            assert expected(key, "owner") == NA, key
+        elif not op.public:
+            owner_role = "INVESTOR" if owner == INVESTOR_A else "BORROWER"
+            if owner_role not in op.roles:
+                assert expected(key, "owner") == F, key
+
+
+def _cells():
+    for key in sorted(declared_operations()):
+        for caller in CALLERS:
+            if key in TABLE and expected(key, caller) == NA:
+                continue
+            for protocol in PROTOCOLS:
+                yield pytest.param(key, caller, protocol, id=f"{key}-{caller}-{protocol}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("key", "caller", "protocol"), list(_cells()))
+def test_cell(world, key, caller, protocol):
+    if key not in TABLE or key not in ARGS:
+        pytest.fail(f"place {key} in the authorisation table (TABLE and ARGS)")
+    facade, _, _ = key.partition(".")
+    op = declared_operations()[key]
+    member = world.member(caller, key)
+    token = None
+    if member is not None:
+        token = world.fresh_session(member) if key in ENDS_SESSION else member.token
+    args = ARGS[key](world, member)
+    if protocol == "rest":
+        got = call_rest(world, op, args, token)
+    elif protocol == "soap":
+        got = call_soap(world, facade, op, args, token)
+    else:
+        wsse = UsernameToken(member.mobile, member.password) if member is not None else None
+        got = call_soap(world, facade, op, args, None, wsse)
+    want = expected(key, caller)
+    problem = verdict(want, got)
+    assert problem is None, f"{key} as {caller} over {protocol}: {problem}"
+    reveals = REVEALS.get(key)
+    if reveals is not None and got.code == ALLOW:
+        shown = reveals(world, got.answer)
+        if caller == "owner":
+            assert shown, f"{key}: the owner's own data is missing: {got.detail}"
+        else:
+            assert not shown, f"{key} as {caller} over {protocol} shows the owner's: {got.detail}"
