@@ -29,7 +29,7 @@ from service.ledger import AVAILABLE, credit, debit
 from service.p2p.base import P2PBase
 from service.p2p.listing import _move
 from service.paging import PageVo, page_window
-from service.schedule import accrued_penalty, schedule, split
+from service.schedule import Installment, accrued_penalty, schedule, split
 from service.security import Principal
 from service.transaction import transactional
 
@@ -48,17 +48,8 @@ _PREVIEW_FIELDS = {
 
 
 @dataclass(frozen=True)
-class ScheduleRowVo:
-    period: int
-    principal: Decimal
-    interest: Decimal
-    payment: Decimal
-    remaining: Decimal
-
-
-@dataclass(frozen=True)
 class SchedulePreviewVo:
-    rows: tuple[ScheduleRowVo, ...]
+    rows: tuple[Installment, ...]  # the schedule's own rows are the value objects
     total_interest: Decimal
     total_payment: Decimal
 
@@ -157,10 +148,7 @@ class RepaymentService(P2PBase):
             argument = str(e).split(" ", 1)[0]
             raise invalid(_PREVIEW_FIELDS.get(argument, argument), str(e)) from None
         return SchedulePreviewVo(
-            tuple(
-                ScheduleRowVo(r.period, r.principal, r.interest, r.payment, r.remaining)
-                for r in rows
-            ),
+            rows,
             sum((r.interest for r in rows), ZERO),
             sum((r.payment for r in rows), ZERO),
         )
