@@ -8,6 +8,7 @@ from service.caching import CacheAside, Region
 from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
+from service.message import Messages
 
 #: getLoan, one listing a key; listLoans pages, all evicted together by any change.
 LOAN = Region("loan", ttl=lambda s: s.cache.loan_ttl_seconds)
@@ -26,6 +27,7 @@ class P2PBase:
         self._plans = PlanRepository(tx.session)
         self._ledger = Ledger(tx)
         self._requests = Idempotency(tx)
+        self._messages = Messages(tx, clock)
         self.cache_aside = CacheAside(cache, settings, tx)
 
     def _evict_loan(self, loan_id: int) -> None:

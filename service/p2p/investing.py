@@ -21,6 +21,7 @@ from dao.p2p import InvestmentEntity, LoanEntity
 from service import errors
 from service.errors import BusinessError, invalid
 from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
+from service.p2p import notices
 from service.p2p.base import P2PBase
 from service.p2p.listing import LoanVo, _loan_vo, _move
 from service.p2p.plan import write_plan
@@ -92,6 +93,7 @@ class InvestingService(P2PBase):
             [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
             request_no,
         )
+        notices.invested(self._messages, loan, investment)
         loan.raised += amount
         loan.updated_at = now
         if loan.raised == loan.amount:
@@ -221,6 +223,7 @@ class InvestingService(P2PBase):
         legs.append(credit(self._ledger.account_of(loan.borrower_id), AVAILABLE, loan.amount - fee))
         legs.append(credit(self._ledger.platform(FEE_INCOME), AVAILABLE, fee))
         self._ledger.post("DISBURSE", ("loan", loan.id), legs, request_no)
+        notices.disbursed(self._messages, loan, investments, fee)
         now = self._clock()
         for inv in investments:
             inv.status = "ACTIVE"

@@ -26,6 +26,7 @@ from dao.p2p import InstallmentEntity, LoanEntity, ReceiptEntity
 from service import errors
 from service.errors import BusinessError, invalid
 from service.ledger import AVAILABLE, credit, debit
+from service.p2p import notices
 from service.p2p.base import P2PBase
 from service.p2p.listing import _move
 from service.paging import PageVo, page_window
@@ -252,6 +253,7 @@ class RepaymentService(P2PBase):
         legs += self._pay_receipts(receipts, installment.penalty, accounts, now, terms)
         if amount:  # an installment of 0.00 (interest rounded to nothing) moves no money
             self._ledger.post("REPAYMENT", ("installment", installment.id), legs, request_no)
+        notices.repaid(self._messages, loan, receipts, ("installment", installment.id))
         installment.status = PAID
         installment.paid_at = now
         if len(unpaid) == 1:
@@ -294,6 +296,7 @@ class RepaymentService(P2PBase):
         amount = sum(i.principal + i.interest + i.penalty for i in unpaid)
         legs.append(debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount))
         self._ledger.post("EARLY_SETTLEMENT", ("loan", loan.id), legs, request_no)
+        notices.repaid(self._messages, loan, receipts, ("loan", loan.id))
         self._settle(loan, now)
         self.tx.session().flush()
         claim.done("loan", loan.id)
@@ -363,6 +366,7 @@ class RepaymentService(P2PBase):
         self._evict_loan(loan.id)
         loan.settled_at = now
         loan.updated_at = now
+        notices.settled(self._messages, loan)
         for investment in self._investments.of_loan(loan.id, status="ACTIVE"):
             investment.status = "SETTLED"
 
