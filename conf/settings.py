@@ -323,6 +323,9 @@ class CacheSettings:
 @dataclass(frozen=True)
 class SecuritySettings:
     token_ttl_seconds: int = _key(_integer(60, 2_592_000))
+    refresh_ttl_seconds: int = _key(_integer(60, 7_776_000))
+    max_failed_logins: int = _key(_integer(1, 100))
+    lockout_seconds: int = _key(_integer(1, 86_400))
     argon2_time_cost: int = _key(_integer(1))
     argon2_memory_kib: int = _key(_integer(8))
     argon2_parallelism: int = _key(_integer(1))

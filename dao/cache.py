@@ -30,6 +30,19 @@ class Cache(Protocol):
         True when this call set it. One caller wins a race: a replay guard, a lock."""
         ...
 
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        """Add 1 to the integer at `key` (0 when absent or expired) and give it `ttl_seconds`
+        to live from now, atomically across every worker; the new count. A failure counter."""
+        ...
+
+    def add_to_set(self, key: str, member: str, ttl_seconds: int) -> None:
+        """Put `member` in the set at `key` and give the set `ttl_seconds` to live from now."""
+        ...
+
+    def set_members(self, key: str) -> frozenset[str]:
+        """The members of the set at `key` (empty when absent or expired)."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
 
@@ -41,6 +54,7 @@ class MemoryCache:
         self._prefix = prefix
         self._clock = clock
         self._data: dict[str, tuple[str, float]] = {}
+        self._sets: dict[str, tuple[set[str], float]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> str | None:
@@ -71,9 +85,37 @@ class MemoryCache:
             self._data[key] = (value, now + ttl_seconds)
             return True
 
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        key = self._prefix + key
+        with self._lock:
+            now = self._clock()
+            item = self._data.get(key)
+            count = int(item[0]) + 1 if item is not None and item[1] > now else 1
+            self._data[key] = (str(count), now + ttl_seconds)
+            return count
+
+    def add_to_set(self, key: str, member: str, ttl_seconds: int) -> None:
+        key = self._prefix + key
+        with self._lock:
+            now = self._clock()
+            item = self._sets.get(key)
+            members = item[0] if item is not None and item[1] > now else set()
+            members.add(member)
+            self._sets[key] = (members, now + ttl_seconds)
+
+    def set_members(self, key: str) -> frozenset[str]:
+        key = self._prefix + key
+        with self._lock:
+            item = self._sets.get(key)
+            if item is None or item[1] <= self._clock():
+                self._sets.pop(key, None)
+                return frozenset()
+            return frozenset(item[0])
+
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(self._prefix + key, None)
+            self._sets.pop(self._prefix + key, None)
 
     def ping(self) -> bool:
         return True
@@ -108,6 +150,22 @@ class RedisCache:
             self._breaker.call(self._redis.set, self._prefix + key, value, ex=ttl_seconds, nx=True)
         )
 
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        # INCR and EXPIRE in one MULTI/EXEC: no worker sees a count without its TTL.
+        return int(self._breaker.call(self._transaction, "incr", key, ttl_seconds)[0])
+
+    def add_to_set(self, key: str, member: str, ttl_seconds: int) -> None:
+        self._breaker.call(self._transaction, "sadd", key, ttl_seconds, member)
+
+    def set_members(self, key: str) -> frozenset[str]:
+        return frozenset(self._breaker.call(self._redis.smembers, self._prefix + key))
+
+    def _transaction(self, command: str, key: str, ttl_seconds: int, *args: str) -> list:
+        pipe = self._redis.pipeline(transaction=True)
+        getattr(pipe, command)(self._prefix + key, *args)
+        pipe.expire(self._prefix + key, ttl_seconds)
+        return pipe.execute()
+
     def delete(self, key: str) -> None:
         self._breaker.call(self._redis.delete, self._prefix + key)
 
@@ -119,6 +177,10 @@ class RedisCache:
 
     def close(self) -> None:
         self._redis.close()
+
+
+#: What a cache call raises when the cache cannot answer (Redis down, timed out, breaker open).
+CacheError = redis.RedisError
 
 
 class CacheUnavailable(redis.ConnectionError):

@@ -4,7 +4,7 @@ API secrets (WS-Security PasswordDigest)."""
 from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
 from facade.contract import DELETE, MEMBERS, POST, Facade, operation
-from facade.types import required
+from facade.types import optional, required
 
 NS = "http://p2p.hry.com/facade/member"
 
@@ -57,6 +57,30 @@ class TokenDto(ComplexModel):
         ("expiresIn", required(Integer32, "Seconds until the token expires.")),
         ("memberId", required(Long, "The member the token belongs to.")),
         ("role", required(Unicode, "The member's role.")),
+        (
+            "refreshToken",
+            optional(Unicode, "Trade it in once, with refreshToken, for a new pair."),
+        ),
+        ("refreshExpiresIn", optional(Integer32, "Seconds until the refresh token expires.")),
+    ]
+
+
+class RefreshRequest(ComplexModel):
+    """A refresh token from login or from the last refresh."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("refreshToken", required(Unicode(max_len=128), "The refresh token, used once.")),
+    ]
+
+
+class ChangePasswordRequest(ComplexModel):
+    """The current password and the new one."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("oldPassword", required(Password, "The current login password.")),
+        ("newPassword", required(Password, "8 to 64 characters, with a letter and a digit.")),
     ]
 
 
@@ -101,7 +125,19 @@ class MemberFacade(Facade):
 
     @operation(rest=DELETE("/sessions/current"), roles=MEMBERS)
     def logout():
-        """End the caller's session: the token stops working at once."""
+        """End the caller's session: the token and its refresh token stop working at once."""
+
+    @operation(rest=POST("/sessions/refresh", body="request", status=201), returns=TokenDto)
+    def refreshToken(request: required(RefreshRequest, "The refresh token.")):
+        """Trade a refresh token in for a new access token and refresh token; the one traded
+        in and the access token issued with it stop working. A refresh token presented a
+        second time ends every session descending from its login (UNAUTHENTICATED)."""
+
+    @operation(rest=POST("/members/current/password", body="request"), roles=MEMBERS)
+    def changePassword(request: required(ChangePasswordRequest, "Old and new password.")):
+        """Change the caller's login password. The old one is checked (a wrong one counts
+        toward the lockout); afterwards every token of the member, the caller's included,
+        stops working: log in again with the new password."""
 
     @operation(
         rest=POST("/members/current/api-secret", body="request", status=201),

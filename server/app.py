@@ -24,7 +24,7 @@ from service.errors import BusinessError
 from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.member import MemberService
-from service.security import Passwords, Tokens
+from service.security import Lockout, Passwords, Tokens
 from service.transaction import TransactionManager
 from service.wsse import ApiSecrets
 
@@ -91,7 +91,8 @@ def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
         "clock": utc_now,
         "cache": cache,
         "passwords": Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
-        "tokens": Tokens(cache, s.token_ttl_seconds),
+        "tokens": Tokens(cache, s.token_ttl_seconds, s.refresh_ttl_seconds),
+        "lockout": Lockout(cache, s.max_failed_logins, s.lockout_seconds),
         "api_secrets": ApiSecrets.from_settings(s, cache, utc_now),
         "gateway": create_gateway(settings.payment.gateway),
         "events": BusinessEvents(tx, metrics.business_recorder()),

@@ -37,6 +37,10 @@ SERVICE_UNAVAILABLE = ErrorCode(
     "SERVICE_UNAVAILABLE", 503, "Temporarily unavailable; try again later."
 )
 LOGIN_FAILED = ErrorCode("LOGIN_FAILED", 401, "Wrong mobile number or password.")
+# 423 Locked, not 429: the account is locked for everyone, whatever client or rate asks.
+ACCOUNT_LOCKED = ErrorCode(
+    "ACCOUNT_LOCKED", 423, "Too many failed password attempts; the account is locked for a while."
+)
 MOBILE_TAKEN = ErrorCode("MOBILE_TAKEN", 409, "This mobile number is already registered.")
 MEMBER_NOT_FOUND = ErrorCode("MEMBER_NOT_FOUND", 404, "No such member.")
 NOT_A_BORROWER = ErrorCode("NOT_A_BORROWER", 422, "The member is not a borrower.")
@@ -64,6 +68,7 @@ INVEST_CAP_EXCEEDED = ErrorCode(
 )
 OWN_LOAN = ErrorCode("OWN_LOAN", 403, "A borrower may not invest in their own listing.")
 PAYMENT_ORDER_NOT_FOUND = ErrorCode("PAYMENT_ORDER_NOT_FOUND", 404, "No such payment order.")
+MESSAGE_NOT_FOUND = ErrorCode("MESSAGE_NOT_FOUND", 404, "No such message.")
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -77,6 +82,7 @@ CATALOGUE = _codes(
     INTERNAL_ERROR,
     SERVICE_UNAVAILABLE,
     LOGIN_FAILED,
+    ACCOUNT_LOCKED,
     MOBILE_TAKEN,
     MEMBER_NOT_FOUND,
     NOT_A_BORROWER,
@@ -91,6 +97,7 @@ CATALOGUE = _codes(
     INVEST_ABOVE_REMAINING,
     INVEST_CAP_EXCEEDED,
     OWN_LOAN,
+    MESSAGE_NOT_FOUND,
 )
 
 

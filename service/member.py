@@ -16,7 +16,15 @@ from service import errors
 from service.errors import BusinessError, invalid
 from service.ledger import Ledger
 from service.mapping import to_vo
-from service.security import Passwords, Principal, Tokens, mask_mobile
+from service.security import (
+    Lockout,
+    Passwords,
+    Principal,
+    RefreshRefused,
+    TokenPair,
+    Tokens,
+    mask_mobile,
+)
 from service.transaction import transactional
 from service.wsse import ApiSecrets, PasswordDigest
 
@@ -35,6 +43,17 @@ class RegisterRequest:
 class LoginRequest:
     mobile: str
     password: str
+
+
+@dataclass(frozen=True)
+class RefreshRequest:
+    refresh_token: str
+
+
+@dataclass(frozen=True)
+class ChangePasswordRequest:
+    old_password: str
+    new_password: str
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,12 @@ class TokenVo:
     expires_in: int
     member_id: int
     role: str
+    refresh_token: str | None = None
+    refresh_expires_in: int | None = None
+
+
+def _token_vo(pair: TokenPair, member_id: int, role: str) -> TokenVo:
+    return TokenVo(pair.access, pair.access_ttl, member_id, role, pair.refresh, pair.refresh_ttl)
 
 
 def _check_mobile(mobile: str) -> None:
@@ -82,10 +107,13 @@ def _member_vo(entity: MemberEntity) -> MemberVo:
 
 
 class MemberService:
-    def __init__(self, tx, passwords: Passwords, tokens: Tokens, api_secrets: ApiSecrets):
+    def __init__(
+        self, tx, passwords: Passwords, tokens: Tokens, api_secrets: ApiSecrets, lockout: Lockout
+    ):
         self.tx = tx
         self._passwords = passwords
         self._tokens = tokens
+        self._lockout = lockout
         self._api_secrets = api_secrets
         self._members = MemberRepository(tx.session)
         self._ledger = Ledger(tx)
@@ -121,12 +149,61 @@ class MemberService:
 
     def login(self, request: LoginRequest) -> TokenVo:
         principal = self._verify(request.mobile, request.password, errors.LOGIN_FAILED)
-        token = self._tokens.issue(principal.member_id, principal.role)
-        return TokenVo(token, self._tokens.ttl_seconds, principal.member_id, principal.role)
+        pair = self._tokens.issue(principal.member_id, principal.role)
+        return _token_vo(pair, principal.member_id, principal.role)
 
     def logout(self, caller: Principal) -> None:
+        """Ends the session: the access token and its refresh token (its whole family)."""
         if caller.token:
             self._tokens.revoke(caller.token)
+
+    def refresh_token(self, request: RefreshRequest) -> TokenVo:
+        """Rotate: a new pair in the same family; the refresh token is good once. A reused one
+        revokes the family (Tokens.redeem). The member must still be active."""
+        try:
+            member_id, _, family = self._tokens.redeem(request.refresh_token)
+        except RefreshRefused as e:
+            why = "the refresh token was already used" if e.reused else "invalid or expired"
+            raise BusinessError(errors.UNAUTHENTICATED, f"refresh token: {why}") from None
+        found = self._member_role(member_id)
+        if found is None:
+            self._tokens.revoke_family(family)
+            raise BusinessError(errors.UNAUTHENTICATED, "refresh token: invalid or expired")
+        return _token_vo(self._tokens.issue(member_id, found, family), member_id, found)
+
+    def change_password(self, request: ChangePasswordRequest, caller: Principal) -> None:
+        """Check the old password (it counts toward the lockout like a login), apply the
+        policy, store a new Argon2id hash and revoke every token of the member, the caller's
+        too: every session logs in again with the new password."""
+        found = self._credentials(caller.member_id)
+        self._check_caller_password(found, request.old_password)
+        _check_password(request.new_password)
+        if request.new_password == request.old_password:
+            raise invalid("newPassword", "must differ from the old password")
+        password_hash = self._passwords.hash(request.new_password)
+        self._store_password(caller.member_id, password_hash)
+        self._tokens.revoke_member(caller.member_id)
+
+    def _check_caller_password(self, found: tuple[str, str] | None, password: str) -> None:
+        """The signed-in member's password, asked again; a failure counts toward the lockout
+        of their mobile number."""
+        mobile = found[0] if found else ""
+        attempt = self._lockout.attempt(mobile)
+        if not self._passwords.verify(found[1] if found else None, password) or found is None:
+            raise self._lockout.failed(mobile, attempt, errors.LOGIN_FAILED)
+        self._lockout.succeeded(mobile)
+
+    @transactional
+    def _store_password(self, member_id: int, password_hash: str) -> None:
+        entity = self._members.get(member_id)
+        if entity is None:
+            raise BusinessError(errors.MEMBER_NOT_FOUND)
+        entity.password_hash = password_hash
+
+    @transactional(read_only=True)
+    def _member_role(self, member_id: int) -> str | None:
+        entity = self._members.get(member_id)
+        return entity.role if entity is not None and entity.status == "ACTIVE" else None
 
     # -- the SOAP API secret (WS-Security PasswordDigest) -------------------------------
     def rotate_api_secret(self, request: ApiSecretRequest, caller: Principal) -> ApiSecretVo:
@@ -134,8 +211,7 @@ class MemberService:
         password is asked again, so a stolen token cannot mint a lasting credential. The
         secret is returned here only: it is stored sealed and never shown again."""
         found = self._credentials(caller.member_id)
-        if not self._passwords.verify(found[1] if found else None, request.password):
-            raise BusinessError(errors.LOGIN_FAILED, "the password is wrong")
+        self._check_caller_password(found, request.password)
         secret, sealed = self._api_secrets.issue(caller.member_id)
         self._store_api_secret(caller.member_id, sealed)
         return ApiSecretVo(secret, found[0], self._api_secrets.max_skew_seconds)
@@ -183,10 +259,14 @@ class MemberService:
         return entity.id, entity.role, entity.api_secret_sealed
 
     def _verify(self, mobile: str, password: str, failure) -> Principal:
+        """Mobile number and password, behind the lockout: a locked number is refused before
+        any look-up; unknown numbers count like known ones."""
+        attempt = self._lockout.attempt(mobile)
         found = self._find_active(mobile)
         stored_hash = found[2] if found else None
         if not self._passwords.verify(stored_hash, password) or found is None:
-            raise BusinessError(failure)
+            raise self._lockout.failed(mobile, attempt, failure)
+        self._lockout.succeeded(mobile)
         return Principal(member_id=found[0], role=found[1])
 
     @transactional(read_only=True)

@@ -68,6 +68,7 @@ NA = "n/a"
 U = "UNAUTHENTICATED"
 F = "FORBIDDEN"
 HIDE = "PAYMENT_ORDER_NOT_FOUND"  # PaymentService.get_order hides others' orders
+HIDEM = "MESSAGE_NOT_FOUND"  # MessageService hides others' messages
 
 INVESTOR_A, BORROWER_A = "investor A", "borrower A"
 CALLERS = ("anonymous", "investor", "owner", "borrower", "operator")
@@ -117,12 +118,19 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "MemberFacade.register":                (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.login":                   (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.logout":                  (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
+    "MemberFacade.refreshToken":            (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
+    "MemberFacade.changePassword":          (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.rotateApiSecret":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.revokeApiSecret":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "PaymentFacade.recharge":               (None,       U,     ALLOW, NA,    ALLOW, F),
     "PaymentFacade.withdraw":               (None,       U,     ALLOW, NA,    ALLOW, F),
     "PaymentFacade.getOrder":               (INVESTOR_A, U,     HIDE,  ALLOW, HIDE,  F),
     "PaymentFacade.listOrders":             (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+    "MessageFacade.listMessages":           (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, ALLOW),
+    "MessageFacade.getMessage":             (INVESTOR_A, U,     HIDEM, ALLOW, HIDEM, HIDEM),
+    "MessageFacade.markRead":               (INVESTOR_A, U,     HIDEM, ALLOW, HIDEM, HIDEM),
+    "MessageFacade.markAllRead":            (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
+    "MessageFacade.getUnreadCount":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
 }
 # fmt: on
 
@@ -228,8 +236,11 @@ class World:
 
     def fresh_session(self, member) -> str:
         """A new login of ``member``, for a cell that ends its session."""
+        return self.fresh_login(member)["token"]
+
+    def fresh_login(self, member) -> dict:
         body = {"mobile": member.mobile, "password": member.password}
-        return self.rest("login", json_body=body)["token"]
+        return self.rest("login", json_body=body)
 
     def soap(self, facade: str) -> zeep.Client:
         if facade not in self.soap_clients:
@@ -330,6 +341,14 @@ ARGS: dict[str, Args] = {
         "request": {"mobile": w.investor_b.mobile, "password": w.investor_b.password}
     },
     "MemberFacade.logout": lambda w, me: {},
+    "MemberFacade.refreshToken": lambda w, me: {
+        "request": {"refreshToken": w.fresh_login(w.investor_b)["refreshToken"]}
+    },
+    # A wrong old password: past the gate it is refused LOGIN_FAILED (a business code), so
+    # the shared members keep their password and tokens (a change would revoke them all).
+    "MemberFacade.changePassword": lambda w, me: {
+        "request": {"oldPassword": "Wrong-old-1", "newPassword": "Passw0rd-new-1"}
+    },
     "MemberFacade.rotateApiSecret": lambda w, me: {
         "request": {"password": me.password if me else "Passw0rd-anonymous"}
     },
@@ -338,7 +357,19 @@ ARGS: dict[str, Args] = {
     "PaymentFacade.withdraw": lambda w, me: {"amount": D("0.01"), "requestNo": rno()},
     "PaymentFacade.getOrder": lambda w, me: {"orderNo": w.order_no},
     "PaymentFacade.listOrders": lambda w, me: dict(PAGE),
+    "MessageFacade.listMessages": lambda w, me: dict(PAGE),
+    "MessageFacade.getMessage": lambda w, me: {"messageId": a_message(w)},
+    "MessageFacade.markRead": lambda w, me: {"messageId": a_message(w)},
+    "MessageFacade.markAllRead": lambda w, me: {},
+    "MessageFacade.getUnreadCount": lambda w, me: {},
 }
+
+
+def a_message(w: World) -> int:
+    """One of investor A's messages: the one about their investment in the raising listing."""
+    page = w.rest("listMessages", w.investor_a.token, params=PAGE)
+    return next(m["messageId"] for m in page["items"] if m["refType"] == "investment")
+
 
 #: Operations that end the caller's session: each cell logs in afresh.
 ENDS_SESSION = frozenset({"MemberFacade.logout"})
@@ -359,6 +390,10 @@ REVEALS: dict[str, Callable[[World, dict], bool]] = {
     "LoanFacade.listReceipts": lambda w, r: bool(_ids(r, "investmentId") & w.a_investments),
     "LoanFacade.getRepaymentsDue": lambda w, r: bool(w.repaying in _ids(r, "loanId")),
     "PaymentFacade.listOrders": lambda w, r: w.order_no in _ids(r, "orderNo"),
+    "MessageFacade.listMessages": lambda w, r: any(
+        m["refType"] == "investment" and m["refId"] in w.a_investments
+        for m in (r.get("items") if isinstance(r, dict) else r) or ()
+    ),
 }
 
 

@@ -15,6 +15,8 @@ OPERATIONS = {
     "register",
     "login",
     "logout",
+    "refreshToken",
+    "changePassword",
     "rotateApiSecret",
     "revokeApiSecret",
     "publishLoan",
@@ -40,6 +42,11 @@ OPERATIONS = {
     "cancelLoan",
     "closeExpiredLoans",
     "disburseLoan",
+    "listMessages",
+    "getMessage",
+    "markRead",
+    "markAllRead",
+    "getUnreadCount",
 }
 
 

@@ -104,6 +104,7 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "AccountFacade",
         "LoanFacade",
         "MemberFacade",
+        "MessageFacade",
         "PaymentFacade",
     ]
     names = {b.name: {o.name for o in b.operations} for b in platform.facades}
@@ -111,6 +112,8 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "register",
         "login",
         "logout",
+        "refreshToken",
+        "changePassword",
         "rotateApiSecret",
         "revokeApiSecret",
     }
