@@ -105,6 +105,7 @@ def _bare_app(url: str):
         Column("status", String),
         Column("reject_reason", String),
         Column("raise_deadline", DateTime),
+        Column("raised", BigInteger),
         Column("created_at", DateTime),
         Column("updated_at", DateTime),
     )
@@ -131,6 +132,7 @@ def _bare_app(url: str):
             "maxInvestPerInvestor": money(r.max_invest_per_investor, 2),
             "raiseDays": r.raise_days,
             "status": r.status,
+            "raised": money(r.raised, 2),
             "rejectReason": r.reject_reason,
             "raiseDeadline": stamp(r.raise_deadline),
             "createdAt": stamp(r.created_at),
