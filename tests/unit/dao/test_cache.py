@@ -3,52 +3,13 @@ key prefix). Redis tests need P2P_TEST_REDIS_URL (redis://host:port/db)."""
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
 from dao.cache import Cache, MemoryCache, RedisCache, create_cache
-
-REDIS_URL_VARIABLE = "P2P_TEST_REDIS_URL"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_URL_VARIABLE)
-    if not url:
-        pytest.skip(f"Redis tests need {REDIS_URL_VARIABLE}=redis://host:port/db")
-    return url
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A random key prefix for one test; every key under it is deleted afterwards."""
-    prefix = f"p2p-test-{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -102,8 +63,7 @@ def test_prefixes_keep_keys_apart(make_cache) -> None:
     assert first.get("token:x") == "first"
 
 
-def test_memory_cache_expires_at_its_ttl() -> None:
-    clock = FakeClock()
+def test_memory_cache_expires_at_its_ttl(clock) -> None:
     cache = MemoryCache(prefix="p:", clock=clock)
     cache.set("k", "v", 30)
     clock.advance(29.9)
@@ -114,8 +74,7 @@ def test_memory_cache_expires_at_its_ttl() -> None:
     assert cache.get("k") == "again"
 
 
-def test_memory_cache_ttl_restarts_on_set() -> None:
-    clock = FakeClock()
+def test_memory_cache_ttl_restarts_on_set(clock) -> None:
     cache = MemoryCache(clock=clock)
     cache.set("k", "v", 10)
     clock.advance(8)

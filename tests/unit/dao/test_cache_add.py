@@ -4,65 +4,17 @@ one key exactly one wins. Redis tests need P2P_TEST_REDIS_URL (redis://host:port
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
-from dao.cache import Cache, MemoryCache, RedisCache
-
-REDIS_URL_VARIABLE = "P2P_TEST_REDIS_URL"
+from dao.cache import MemoryCache, RedisCache
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_URL_VARIABLE)
-    if not url:
-        pytest.skip(f"Redis tests need {REDIS_URL_VARIABLE}=redis://host:port/db")
-    return url
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def make_cache(request: pytest.FixtureRequest) -> Iterator[Callable[[], Cache]]:
-    """Factory: caches of one kind sharing one fresh key prefix (several 'workers')."""
-    prefix = f"p2p-test-{uuid.uuid4().hex}:"
-    if request.param == "memory":
-        shared = MemoryCache(prefix=prefix)
-        yield lambda: shared  # one process: its threads share one MemoryCache
-        return
-    url = request.getfixturevalue("redis_url")
-    opened: list[RedisCache] = []
-
-    def factory() -> Cache:
-        cache = RedisCache(url, prefix=prefix)
-        opened.append(cache)
-        return cache
-
-    yield factory
-    for cache in opened:
-        cache.close()
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-def test_add_sets_only_an_absent_key_and_keeps_the_first_value(make_cache) -> None:
-    cache = make_cache()
+def test_add_sets_only_an_absent_key_and_keeps_the_first_value(shared_caches) -> None:
+    cache = shared_caches()
     assert cache.add("nonce:a", "first", 60) is True
     assert cache.add("nonce:a", "second", 60) is False
     assert cache.get("nonce:a") == "first"
@@ -71,15 +23,14 @@ def test_add_sets_only_an_absent_key_and_keeps_the_first_value(make_cache) -> No
     assert cache.add("nonce:a", "again", 60) is True
 
 
-def test_add_after_set_is_refused(make_cache) -> None:
-    cache = make_cache()
+def test_add_after_set_is_refused(shared_caches) -> None:
+    cache = shared_caches()
     cache.set("k", "v", 60)
     assert cache.add("k", "w", 60) is False
     assert cache.get("k") == "v"
 
 
-def test_memory_add_succeeds_again_once_the_key_expired() -> None:
-    clock = FakeClock()
+def test_memory_add_succeeds_again_once_the_key_expired(clock) -> None:
     cache = MemoryCache(prefix="p:", clock=clock)
     assert cache.add("n", "1", 10) is True
     clock.now += 9.9
@@ -105,11 +56,11 @@ def test_redis_add_sets_the_ttl(redis_url: str) -> None:
 
 
 @pytest.mark.parametrize("round_", range(5))
-def test_two_threads_racing_on_one_key_exactly_one_wins(make_cache, round_: int) -> None:
+def test_two_threads_racing_on_one_key_exactly_one_wins(shared_caches, round_: int) -> None:
     """Each thread has its own cache object (its own Redis connection, as two workers
     would) and both start at the same instant; over many keys exactly one add wins each."""
     keys = [f"race:{round_}:{i}" for i in range(200)]
-    caches = [make_cache(), make_cache()]
+    caches = [shared_caches(), shared_caches()]
     won: list[list[str]] = [[], []]
     start = threading.Barrier(2)
 

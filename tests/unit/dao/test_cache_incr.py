@@ -3,65 +3,17 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
-from dao.cache import Cache, MemoryCache, RedisCache
-
-REDIS_URL_VARIABLE = "P2P_TEST_REDIS_URL"
+from dao.cache import MemoryCache, RedisCache
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_URL_VARIABLE)
-    if not url:
-        pytest.skip(f"Redis tests need {REDIS_URL_VARIABLE}=redis://host:port/db")
-    return url
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def make_cache(request: pytest.FixtureRequest) -> Iterator[Callable[[], Cache]]:
-    """Factory: caches of one kind sharing one fresh key prefix (several 'workers')."""
-    prefix = f"p2p-test-{uuid.uuid4().hex}:"
-    if request.param == "memory":
-        shared = MemoryCache(prefix=prefix)
-        yield lambda: shared
-        return
-    url = request.getfixturevalue("redis_url")
-    opened: list[RedisCache] = []
-
-    def factory() -> Cache:
-        cache = RedisCache(url, prefix=prefix)
-        opened.append(cache)
-        return cache
-
-    yield factory
-    for cache in opened:
-        cache.close()
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-def test_incr_counts_from_one_and_delete_starts_again(make_cache) -> None:
-    cache = make_cache()
+def test_incr_counts_from_one_and_delete_starts_again(shared_caches) -> None:
+    cache = shared_caches()
     assert [cache.incr("fails", 60) for _ in range(3)] == [1, 2, 3]
     assert cache.get("fails") == "3"
     assert cache.incr("other", 60) == 1
@@ -69,8 +21,8 @@ def test_incr_counts_from_one_and_delete_starts_again(make_cache) -> None:
     assert cache.incr("fails", 60) == 1
 
 
-def test_threads_incrementing_one_key_lose_no_count(make_cache) -> None:
-    caches = [make_cache() for _ in range(4)]
+def test_threads_incrementing_one_key_lose_no_count(shared_caches) -> None:
+    caches = [shared_caches() for _ in range(4)]
     seen: list[list[int]] = [[] for _ in caches]
     start = threading.Barrier(len(caches))
 
@@ -86,8 +38,7 @@ def test_threads_incrementing_one_key_lose_no_count(make_cache) -> None:
     assert sorted(x for s in seen for x in s) == list(range(1, 201))  # each count once
 
 
-def test_memory_incr_restarts_after_expiry_and_each_incr_renews_the_ttl() -> None:
-    clock = FakeClock()
+def test_memory_incr_restarts_after_expiry_and_each_incr_renews_the_ttl(clock) -> None:
     cache = MemoryCache(prefix="p:", clock=clock)
     assert cache.incr("n", 10) == 1
     clock.now += 9
@@ -115,8 +66,8 @@ def test_redis_incr_sets_the_ttl_with_the_count(redis_url: str) -> None:
         cache.close()
 
 
-def test_sets_collect_members_and_delete_removes_them(make_cache) -> None:
-    one, two = make_cache(), make_cache()
+def test_sets_collect_members_and_delete_removes_them(shared_caches) -> None:
+    one, two = shared_caches(), shared_caches()
     assert one.set_members("idx") == frozenset()
     one.add_to_set("idx", "a", 60)
     two.add_to_set("idx", "b", 60)
@@ -126,8 +77,7 @@ def test_sets_collect_members_and_delete_removes_them(make_cache) -> None:
     assert one.set_members("idx") == frozenset()
 
 
-def test_memory_set_expires_and_is_renewed_by_an_add() -> None:
-    clock = FakeClock()
+def test_memory_set_expires_and_is_renewed_by_an_add(clock) -> None:
     cache = MemoryCache(clock=clock)
     cache.add_to_set("idx", "a", 10)
     clock.now += 9
