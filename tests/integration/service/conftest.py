@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
@@ -181,3 +184,20 @@ def loan_request(borrower: MemberVo) -> Callable[..., LoanRequest]:
         return LoanRequest(**fields)
 
     return factory
+
+
+@pytest.fixture
+def redis_settings() -> Iterator[dict[str, str]]:
+    """Cache settings for platforms sharing the test Redis under a random prefix."""
+    url = os.environ.get("P2P_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("Redis tests need P2P_TEST_REDIS_URL=redis://host:port/db")
+    prefix = f"p2p-test-{uuid.uuid4().hex}:"
+    yield {"cache.url": url, "cache.key_prefix": prefix}
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
-from collections.abc import Iterator
 
 import pytest
-import redis
 from argon2 import PasswordHasher
 from sqlalchemy import text
 
@@ -150,23 +146,6 @@ def test_concurrent_registration_of_one_mobile_lets_exactly_one_win(members, sql
                 text("SELECT COUNT(*) FROM member WHERE mobile = :m"), {"m": mobile}
             ).scalar_one()
         assert count == 1
-
-
-@pytest.fixture
-def redis_settings() -> Iterator[dict[str, str]]:
-    """Cache settings for platforms sharing the test Redis under a random prefix."""
-    url = os.environ.get("P2P_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("Redis tests need P2P_TEST_REDIS_URL=redis://host:port/db")
-    prefix = f"p2p-test-{uuid.uuid4().hex}:"
-    yield {"cache.url": url, "cache.key_prefix": prefix}
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.mark.redis

@@ -3,13 +3,9 @@ detection, and changing the password (which revokes every token of the member)."
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
-import redis
 
 from service.errors import BusinessError
 from service.member import (
@@ -188,22 +184,6 @@ def test_change_password_checks_the_old_one_and_the_policy(members, make_member)
 
 
 # -- two platforms on one Redis ---------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_settings() -> Iterator[dict[str, str]]:
-    url = os.environ.get("P2P_TEST_REDIS_URL")
-    if not url:
-        pytest.skip("Redis tests need P2P_TEST_REDIS_URL=redis://host:port/db")
-    prefix = f"p2p-test-{uuid.uuid4().hex}:"
-    yield {"cache.url": url, "cache.key_prefix": prefix}
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.mark.redis
