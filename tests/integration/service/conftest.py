@@ -92,6 +92,12 @@ def service_url(database: Database) -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_database(sql: Engine) -> Callable[[], None]:
+    """Empty the test's database again, for tests that run many examples in one test."""
+    return lambda: _empty(sql)
+
+
+@pytest.fixture
 def sql(service_url: str) -> Iterator[Engine]:
     """A separate engine for plain-SQL checks, outside the code under test."""
     engine = create_engine(service_url, poolclass=NullPool)

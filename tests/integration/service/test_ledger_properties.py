@@ -38,7 +38,6 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from dao import migrate
 from server.app import Platform
 from service.audit import LedgerAudit
 from service.errors import BusinessError
@@ -142,6 +141,7 @@ class Env:
 
     make_platform: Callable[..., Platform]
     sql: Engine
+    empty: Callable[[], None]
     clock: Any
     start: dt.datetime
     #: One platform for each combination of settings drawn so far.
@@ -162,17 +162,6 @@ def outcome(call: Callable[[], Any]) -> tuple[Any, str | None]:
         return None, e.code
 
 
-def empty(sql: Engine) -> None:
-    """Delete every row the services wrote, as the service conftest does between tests."""
-    with sql.begin() as conn:
-        for table in reversed(migrate.entity_metadata().sorted_tables):
-            if table.name == "account":
-                conn.execute(text("DELETE FROM account WHERE member_id IS NOT NULL"))
-                conn.execute(text("UPDATE account SET available = 0, frozen = 0"))
-            else:
-                conn.execute(table.delete())
-
-
 money = st.decimals(min_value=D("0.01"), max_value=D("20000.00"), places=2)
 odd_amounts = st.sampled_from([D("100.00"), D("333.33"), D("1234.57"), D("10000.01")])
 
@@ -181,7 +170,7 @@ class MoneyCore(RuleBasedStateMachine):
     def __init__(self, env: Env):
         super().__init__()
         self.env = env
-        empty(env.sql)
+        env.empty()
         env.clock.now = env.start
         self.investors: list[Member] = []
         self.borrowers: list[Member] = []
@@ -859,11 +848,11 @@ KEYS: dict[str, Callable[[Any], tuple]] = {
 }
 
 
-def test_random_operations_keep_the_books(database, make_platform, sql, clock):
+def test_random_operations_keep_the_books(database, make_platform, sql, empty_database, clock):
     """Every step of every random sequence keeps the ledger's invariants and the model."""
     engine = database.engine.url.get_backend_name()
     examples, steps = BUDGET["sqlite" if engine == "sqlite" else "mysql"]
-    env = Env(make_platform, sql, clock, clock.now)
+    env = Env(make_platform, sql, empty_database, clock, clock.now)
     run_state_machine_as_test(
         lambda: MoneyCore(env),
         settings=settings(
