@@ -89,10 +89,13 @@ class Database:
                 pool_timeout=pool_timeout,
             )
         elif self.dialect_name == "mysql":
+            # hide_parameters on every engine: statement parameters (mobile numbers, names)
+            # never reach a log line or an exception's text, even with database.echo on.
             self.engine = create_engine(
                 parsed,
                 poolclass=poolclass,
                 echo=echo,
+                hide_parameters=True,
                 pool_pre_ping=True,
                 pool_size=pool_size,
                 max_overflow=max_overflow,
@@ -245,13 +248,18 @@ def _sqlite_engine(
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:
         engine = create_engine(
-            url, echo=echo, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
         )
     else:
         engine = create_engine(
             url,
             poolclass=poolclass,
             echo=echo,
+            hide_parameters=True,
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
