@@ -341,6 +341,21 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class VerificationSettings:
+    sender: str = _key(_choice("SANDBOX"))
+    outbox_file: str = _key(_text(empty=True))
+    code_ttl_seconds: int = _key(_integer(60, 1800))
+    resend_seconds: int = _key(_integer(10, 600))
+    max_per_day: int = _key(_integer(1, 100))
+    max_attempts: int = _key(_integer(1, 20))
+
+
+@dataclass(frozen=True)
+class MemberSettings:
+    max_bound_cards: int = _key(_integer(1, 20))
+
+
+@dataclass(frozen=True)
 class LoanSettings:
     min_amount: Decimal = _key(_money, reloadable=True)  # noqa: RUF009
     max_amount: Decimal = _key(_money, reloadable=True)  # noqa: RUF009
@@ -418,6 +433,8 @@ class Settings:
     database: DatabaseSettings
     cache: CacheSettings
     security: SecuritySettings
+    verification: VerificationSettings
+    member: MemberSettings
     loan: LoanSettings
     repayment: RepaymentSettings
     payment: PaymentSettings
