@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String, select
+from sqlalchemy import CheckConstraint, ForeignKey, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
@@ -35,6 +35,20 @@ class MemberEntity(Base):
     # The SOAP API secret (WS-Security PasswordDigest), sealed with security.secret_key
     # (service/wsse.py); NULL = none issued.
     api_secret_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Promotion: the code others register with, and who invited this member.
+    invite_code: Mapped[str | None] = mapped_column(String(8), unique=True, nullable=True)
+    referrer_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("member.id"), index=True, nullable=True
+    )
+    # Real-name identity (service/pii.py): the name and ID number sealed for display, the ID
+    # number's keyed hash for uniqueness; NULL until verified.
+    real_name_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    id_number_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    identity_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The member's account at the depository bank; NULL until opened.
+    fund_account_no: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    fund_account_opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
@@ -60,6 +74,35 @@ class MemberRepository:
     def get(self, member_id: int) -> MemberEntity | None:
         return self._session().get(MemberEntity, member_id)
 
+    def lock(self, member_id: int) -> MemberEntity | None:
+        """The member, its row locked until the transaction ends (SELECT ... FOR UPDATE)."""
+        stmt = select(MemberEntity).where(MemberEntity.id == member_id).with_for_update()
+        return self._session().scalars(stmt).one_or_none()
+
     def find_by_mobile(self, mobile: str) -> MemberEntity | None:
         stmt = select(MemberEntity).where(MemberEntity.mobile == mobile)
         return self._session().scalars(stmt).one_or_none()
+
+    def find_by_invite_code(self, invite_code: str) -> MemberEntity | None:
+        stmt = select(MemberEntity).where(MemberEntity.invite_code == invite_code)
+        return self._session().scalars(stmt).one_or_none()
+
+    def find_by_id_number_hash(self, id_number_hash: str) -> MemberEntity | None:
+        stmt = select(MemberEntity).where(MemberEntity.id_number_hash == id_number_hash)
+        return self._session().scalars(stmt).one_or_none()
+
+    def invitees(
+        self, referrer_id: int, *, offset: int, limit: int
+    ) -> tuple[list[MemberEntity], int]:
+        """The members `referrer_id` invited, newest first, and how many there are."""
+        where = MemberEntity.referrer_id == referrer_id
+        session = self._session()
+        total = session.scalar(select(func.count()).select_from(MemberEntity).where(where))
+        stmt = (
+            select(MemberEntity)
+            .where(where)
+            .order_by(MemberEntity.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(session.scalars(stmt)), total or 0

@@ -37,6 +37,8 @@ class PaymentOrderEntity(Base):
     request_no: Mapped[str] = mapped_column(String(64), nullable=False)
     gateway_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The bound card a withdrawal pays out to; NULL for recharges.
+    card_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("bank_card.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
