@@ -28,9 +28,15 @@ $(VENV)/.test$(MYSQL)-$(SUM): $(VENV)/.base-$(SUM)
 
 TESTENV := $(VENV)/.test$(MYSQL)-$(SUM)
 
-run: $(VENV)/.base-$(SUM) ## Start the platform on 127.0.0.1:$(PORT) with SQLite and an in-process cache
+run: $(VENV)/.base-$(SUM) var/secret.key ## Start the platform on 127.0.0.1:$(PORT) with SQLite and an in-process cache
 	$(BIN)/p2p migrate
-	PORT=$(PORT) $(BIN)/p2p serve
+	PORT=$(PORT) P2P_SECURITY_SECRET_KEY="$${P2P_SECURITY_SECRET_KEY:-$$(cat var/secret.key)}" \
+	  $(BIN)/p2p serve
+
+# This checkout's own master key (security.secret_key) for `make run`: personal data and API
+# secrets are sealed with it. Made once, readable by its owner only; never committed (var/).
+var/secret.key:
+	@mkdir -p var && umask 077 && head -c32 /dev/urandom | base64 > $@
 
 test: $(TESTENV) ## Run the whole test suite (P2P_TEST_DATABASE_URL / P2P_TEST_REDIS_URL for MariaDB and Redis)
 	$(BIN)/pytest

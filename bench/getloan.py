@@ -2,13 +2,14 @@
 
 Run from the repository root: ``python bench/getloan.py [--seconds N] [--concurrency C]``.
 
-It prepares a SQLite database in a temporary folder (migrate, create-operator, one borrower,
-one listing published through the REST API), starts every server as its own process under
-waitress on a free loopback port, drives each in turn with load-generator processes (one
-keep-alive http.client connection each, bounded by count and by time), then prints, per
-round, requests/s, p50/p99 latency, CPU per request and the ratios between targets, and the
-peak RSS of every server. Rounds alternate their order so drift on a noisy machine shows.
-Every process it starts is stopped on the way out, on error and on Ctrl-C too.
+It prepares a SQLite database in a temporary folder (migrate, create-operator, then through the
+REST API one borrower signed up with the code read from the servers' SMS outbox and onboarded,
+and one listing published), starts every server as its own process under waitress on a free
+loopback port, drives each in turn with load-generator processes (one keep-alive http.client
+connection each, bounded by count and by time), then prints, per round, requests/s, p50/p99
+latency, CPU per request and the ratios between targets, and the peak RSS of every server.
+Rounds alternate their order so drift on a noisy machine shows. Every process it starts is
+stopped on the way out, on error and on Ctrl-C too.
 
 Absolute figures depend on the machine and its neighbours; compare only the ratios measured
 side by side in one run. ``--profile N`` instead profiles N in-process getLoan calls of the
@@ -42,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NS = "http://p2p.hry.com/facade/p2p"
 OPERATOR_MOBILE, BORROWER_MOBILE, PASSWORD = "13800000000", "13900000001", "Bench2024pass"
+BORROWER_SERIAL = 1  # makes the borrower's ID and card numbers (bench/members.py)
+OUTBOX = "sms-outbox.jsonl"  # in the run's folder: the SANDBOX SMS sender's messages
 MAX_REQUESTS_PER_WORKER = 1_000_000  # the count bound; the time bound normally ends first
 READY_TIMEOUT = 60.0
 
@@ -278,6 +281,7 @@ def platform_server(tmp: Path, url: str, threads: int) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "server.cli", "serve", "--set", f"database.url={url}"]
     argv += ["--set", f"server.port={port}", "--set", f"server.threads={threads}"]
+    argv += ["--set", f"verification.outbox_file={tmp / OUTBOX}"]
     return Server(f"platform t={threads}", argv, port, threads, "/health", tmp / f"p{threads}.log")
 
 
@@ -311,28 +315,50 @@ def call(port: int, method: str, path: str, body=None, headers=None) -> tuple[in
         conn.close()
 
 
-def seed(port: int) -> int:
-    """Register a borrower, log the operator in, publish one listing; return its id."""
-    status, body = call(
-        port,
-        "POST",
-        "/api/v1/members",
-        {"mobile": BORROWER_MOBILE, "password": PASSWORD, "role": "BORROWER"},
-    )
-    if status != 201:
-        raise RuntimeError(f"register borrower: {status} {body[:300]!r}")
-    borrower_id = json.loads(body)["memberId"]
+def last_code(outbox: Path, mobile: str, purpose: str) -> str:
+    """The code last "sent" to `mobile` for `purpose`: read from the servers' SMS outbox."""
+    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
+    codes = [
+        m["code"]
+        for m in map(json.loads, lines)
+        if (m["mobile"], m["purpose"]) == (mobile, purpose)
+    ]
+    if not codes:
+        raise RuntimeError(f"no {purpose} code in {outbox}")
+    return codes[-1]
+
+
+def seed(port: int, outbox: Path) -> int:
+    """Sign a borrower up as members do (a REGISTER code, registration, real-name
+    verification, a bound card, a fund account: what publishing a listing for them needs),
+    log the operator in, publish one listing; return its id."""
+    from bench.members import card_number, id_number
+
+    def post(path: str, body: dict, what: str, token: str = "", status: int = 201) -> dict:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        got, answer = call(port, "POST", path, body, headers)
+        if got != status:
+            raise RuntimeError(f"{what}: {got} {answer[:300]!r}")
+        return json.loads(answer)
+
+    to_send = {"mobile": BORROWER_MOBILE, "purpose": "REGISTER"}
+    post("/api/v1/verification-codes", to_send, "send the REGISTER code")
+    login = {"mobile": BORROWER_MOBILE, "password": PASSWORD}
+    code = last_code(outbox, BORROWER_MOBILE, "REGISTER")
+    registration = dict(login, role="BORROWER", verificationCode=code)
+    borrower_id = post("/api/v1/members", registration, "register borrower")["memberId"]
+    token = post("/api/v1/sessions", login, "borrower login")["token"]
+    identity = {"realName": "张测试", "idNumber": id_number(BORROWER_SERIAL)}
+    post("/api/v1/members/current/identity", identity, "verify identity", token, status=200)
+    card = {"cardNumber": card_number(BORROWER_SERIAL), "bankName": "中国工商银行"}
+    card_id = post(
+        "/api/v1/members/current/cards", dict(card, mobile=BORROWER_MOBILE), "bind card", token
+    )["cardId"]
+    post("/api/v1/members/current/fund-account", {"cardId": card_id}, "open fund account", token)
     login = {"mobile": OPERATOR_MOBILE, "password": PASSWORD}
-    status, body = call(port, "POST", "/api/v1/sessions", login)
-    if status != 201:
-        raise RuntimeError(f"operator login: {status} {body[:300]!r}")
-    token = json.loads(body)["token"]
+    token = post("/api/v1/sessions", login, "operator login")["token"]
     listing = dict(LISTING, borrowerId=borrower_id)
-    auth = {"Authorization": f"Bearer {token}"}
-    status, body = call(port, "POST", "/api/v1/loans", listing, auth)
-    if status != 201:
-        raise RuntimeError(f"publish listing: {status} {body[:300]!r}")
-    return json.loads(body)["loanId"]
+    return post("/api/v1/loans", listing, "publish listing", token)["loanId"]
 
 
 # --- load generation -------------------------------------------------------------------------
@@ -595,7 +621,7 @@ def run(args) -> int:
         servers.append(main)
         main.start()
         main.wait_ready()
-        loan_id = seed(main.port)
+        loan_id = seed(main.port, tmp / OUTBOX)
         servers.append(bare_server(tmp, url, args.threads, loan_id))
         extra = [] if args.no_threads else [t for t in (1, 4, 8) if t != args.threads]
         servers += [platform_server(tmp, url, t) for t in extra]
@@ -677,6 +703,7 @@ def profile(calls: int, top: int) -> int:
 
     from werkzeug.test import Client
 
+    from bench.members import sign_up
     from conf import load_settings
     from server.app import create_app
 
@@ -689,8 +716,9 @@ def profile(calls: int, top: int) -> int:
         logging.basicConfig(level=logging.INFO, stream=io.StringIO())  # as served: access log on
         app = create_app(settings)
         client = Client(app)
-        borrower = {"mobile": BORROWER_MOBILE, "password": PASSWORD, "role": "BORROWER"}
-        borrower_id = client.post("/api/v1/members", json=borrower).json["memberId"]
+        # In process: the borrower's code is read from the sandbox sender's memory.
+        borrower = sign_up(app.platform, BORROWER_MOBILE, PASSWORD, "BORROWER", BORROWER_SERIAL)
+        borrower_id = borrower.member_id
         login = {"mobile": OPERATOR_MOBILE, "password": PASSWORD}
         token = client.post("/api/v1/sessions", json=login).json["token"]
         auth = {"Authorization": f"Bearer {token}"}

@@ -35,12 +35,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from bench.members import sign_up
 from conf import load_settings
 from dao import migrate
 from server.app import create_platform
 from service.audit import LedgerAudit
 from service.errors import BusinessError
-from service.member import MemberService, RegisterRequest
+from service.member import MemberService
 from service.p2p import AuditRequest, LoanRequest, LoanService
 from service.payment import PaymentService
 from service.security import Principal
@@ -97,11 +98,10 @@ def setup(url: str, n_investors: int, n_listings: int, n_race: int) -> dict:
         payments = platform.service(PaymentService)
         op = members.create_operator("13800000000", "Bench2024pass")
         operator = Principal(member_id=op.member_id, role="OPERATOR")
-        borrower = members.register(RegisterRequest("13900000001", "Bench2024pass", "BORROWER"))
+        borrower = sign_up(platform, "13900000001", "Bench2024pass", "BORROWER", 0)
         investors = []
         for i in range(n_investors):
-            vo = members.register(RegisterRequest(f"137{i:08d}", "Bench2024pass", "INVESTOR"))
-            who = Principal(member_id=vo.member_id, role="INVESTOR")
+            who = sign_up(platform, f"137{i:08d}", "Bench2024pass", "INVESTOR", i + 1)
             payments.recharge(FUNDS, f"fund-{i}", who)
             investors.append(who.member_id)
         big = D("50000000.00")

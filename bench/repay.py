@@ -28,11 +28,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
+from bench.members import sign_up  # noqa: E402
 from conf import load_settings  # noqa: E402
 from dao import migrate  # noqa: E402
 from server.app import create_platform  # noqa: E402
 from service.audit import LedgerAudit  # noqa: E402
-from service.member import MemberService, RegisterRequest  # noqa: E402
+from service.member import MemberService  # noqa: E402
 from service.p2p import AuditRequest, LoanRequest, LoanService  # noqa: E402
 from service.payment import PaymentService  # noqa: E402
 from service.security import Principal  # noqa: E402
@@ -67,8 +68,7 @@ def run(url: str, investors: int, term: int) -> list[float]:
         payments = platform.service(PaymentService)
         op = members.create_operator("13800000000", PASSWORD)
         operator = Principal(member_id=op.member_id, role="OPERATOR")
-        b = members.register(RegisterRequest("13900000000", PASSWORD, "BORROWER"))
-        borrower = Principal(member_id=b.member_id, role="BORROWER")
+        borrower = sign_up(platform, "13900000000", PASSWORD, "BORROWER", 0)
         # Odd amounts, so every split has leftover fen to hand out.
         amounts = [Decimal(10000 + 37 * k).scaleb(-2) for k in range(investors)]
         vo = loans.publish_loan(
@@ -88,8 +88,7 @@ def run(url: str, investors: int, term: int) -> list[float]:
         )
         loans.audit_loan(vo.loan_id, AuditRequest(True, None), operator)
         for k, amount in enumerate(amounts):
-            m = members.register(RegisterRequest(f"137{k:08d}", PASSWORD, "INVESTOR"))
-            who = Principal(member_id=m.member_id, role="INVESTOR")
+            who = sign_up(platform, f"137{k:08d}", PASSWORD, "INVESTOR", k + 1)
             payments.recharge(amount, f"r{k}", who)
             loans.invest(vo.loan_id, amount, f"i{k}", who)
         loans.disburse_loan(vo.loan_id, "d", operator)

@@ -116,8 +116,10 @@ class Facade:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         declared: dict[str, Operation] = {}
-        for klass in reversed(cls.__mro__):  # operations of mixed-in groups, bases first
-            declared.update((k, v) for k, v in vars(klass).items() if isinstance(v, Operation))
+        for klass in cls.__mro__:  # the facade's own, then its groups in the order listed
+            for name, value in vars(klass).items():
+                if isinstance(value, Operation):
+                    declared.setdefault(name, value)
         cls.operations = tuple(declared.values())
         if not getattr(cls, "namespace", None) or not getattr(cls, "service", None):
             raise TypeError(f"{cls.__name__} must set namespace and service")

@@ -1,7 +1,7 @@
 """PaymentFacade: money entering (recharge) and leaving (withdraw) the platform through the
 depository, and the payment orders that record each."""
 
-from spyne import ComplexModel, DateTime, Enum, Unicode
+from spyne import ComplexModel, DateTime, Enum, Long, Unicode
 
 from facade.contract import BORROWER, GET, INVESTOR, POST, Facade, operation
 from facade.types import (
@@ -38,6 +38,10 @@ class PaymentOrderDto(ComplexModel):
             ),
         ),
         ("failureReason", optional(Unicode, "Why the depository refused; only when FAILED.")),
+        (
+            "cardNumber",
+            optional(Unicode, "The bound card a withdrawal pays out to, masked to its last 4."),
+        ),
         ("createdAt", required(DateTime, "When the order was made (UTC).")),
         ("updatedAt", required(DateTime, "When its status last changed (UTC).")),
     ]
@@ -61,6 +65,7 @@ RequestNo = required(
     "the first order and moves no money twice.",
 )
 OrderNo = required(Unicode(min_len=1, max_len=32), "The order number.")
+CardId = required(Long, "One of your bound cards (MemberFacade.listCards), to pay out to.")
 
 
 class PaymentFacade(Facade):
@@ -76,22 +81,25 @@ class PaymentFacade(Facade):
     )
     def recharge(amount: PaymentAmount, requestNo: RequestNo):
         """Recharge (充值): move amount from your bank into your available balance through the
-        depository. Returns the order: SUCCESS with the balance credited, or FAILED with the
-        depository's reason and nothing moved. A repeat with the same requestNo returns the
-        same order; the same requestNo with another amount is REQUEST_NO_REUSED."""
+        depository. Your real name must be verified (IDENTITY_NOT_VERIFIED) and your fund
+        account open (FUND_ACCOUNT_REQUIRED). Returns the order: SUCCESS with the balance
+        credited, or FAILED with the depository's reason and nothing moved. A repeat with the
+        same requestNo returns the same order; the same requestNo with another amount is
+        REQUEST_NO_REUSED."""
 
     @operation(
         rest=POST("/payments/withdrawals", status=201),
         returns=PaymentOrderDto,
         roles=[INVESTOR, BORROWER],
     )
-    def withdraw(amount: PaymentAmount, requestNo: RequestNo):
-        """Withdraw (提现): amount leaves your available balance for your bank through the
+    def withdraw(amount: PaymentAmount, cardId: CardId, requestNo: RequestNo):
+        """Withdraw (提现): amount leaves your available balance for one of your bound bank
+        cards (CARD_NOT_FOUND for a card that is not yours or no longer bound) through the
         depository. It is frozen first (INSUFFICIENT_FUNDS when the available balance is too
         low); on SUCCESS it leaves the platform, on FAILED it is unfrozen and available
-        again. Paying out to a bank card the member has bound comes in a later version; until
-        then the depository is told the member and the amount. A repeat with the same
-        requestNo returns the same order."""
+        again. Your real name must be verified (IDENTITY_NOT_VERIFIED) and your fund account
+        open (FUND_ACCOUNT_REQUIRED). A repeat with the same requestNo returns the same order;
+        the same requestNo with another amount or card is REQUEST_NO_REUSED."""
 
     @operation(rest=GET("/payments/{orderNo}"), returns=PaymentOrderDto, roles=[INVESTOR, BORROWER])
     def getOrder(orderNo: OrderNo):

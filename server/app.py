@@ -24,8 +24,10 @@ from service.errors import BusinessError
 from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.member import MemberService
+from service.pii import PersonalData
 from service.security import Lockout, Passwords, Tokens
 from service.transaction import TransactionManager
+from service.verification import VerificationCodes
 from service.wsse import ApiSecrets
 
 log = logging.getLogger("server.app")
@@ -48,6 +50,7 @@ class Platform:
     tx: TransactionManager
     facades: list[BoundFacade]
     services: dict[str, object]
+    components: dict[str, object]
     metrics: PlatformMetrics
     apollo: ApolloClient | None = None
 
@@ -94,6 +97,8 @@ def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
         "tokens": Tokens(cache, s.token_ttl_seconds, s.refresh_ttl_seconds),
         "lockout": Lockout(cache, s.max_failed_logins, s.lockout_seconds),
         "api_secrets": ApiSecrets.from_settings(s, cache, utc_now),
+        "verification": VerificationCodes.from_settings(settings.verification, cache, utc_now),
+        "pii": PersonalData.from_setting(s.secret_key),
         "gateway": create_gateway(settings.payment.gateway),
         "events": BusinessEvents(tx, metrics.business_recorder()),
     }
@@ -103,7 +108,15 @@ def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
         if f.service not in services:
             services[f.service] = build_service(f.service, components)
     return Platform(
-        live, database, cache, tx, bind(facades, services), services, metrics, apollo=apollo
+        live,
+        database,
+        cache,
+        tx,
+        bind(facades, services),
+        services,
+        components,
+        metrics,
+        apollo=apollo,
     )
 
 

@@ -69,6 +69,37 @@ INVEST_CAP_EXCEEDED = ErrorCode(
 OWN_LOAN = ErrorCode("OWN_LOAN", 403, "A borrower may not invest in their own listing.")
 PAYMENT_ORDER_NOT_FOUND = ErrorCode("PAYMENT_ORDER_NOT_FOUND", 404, "No such payment order.")
 MESSAGE_NOT_FOUND = ErrorCode("MESSAGE_NOT_FOUND", 404, "No such message.")
+VERIFICATION_CODE_INVALID = ErrorCode(
+    "VERIFICATION_CODE_INVALID", 422, "The verification code is wrong, used or expired."
+)
+VERIFICATION_CODE_TOO_SOON = ErrorCode(
+    "VERIFICATION_CODE_TOO_SOON", 429, "A code was sent moments ago, or too many today; wait."
+)
+INVITE_CODE_INVALID = ErrorCode("INVITE_CODE_INVALID", 422, "No member has this invite code.")
+IDENTITY_NOT_VERIFIED = ErrorCode(
+    "IDENTITY_NOT_VERIFIED", 403, "Real-name verification is required first."
+)
+IDENTITY_ALREADY_VERIFIED = ErrorCode(
+    "IDENTITY_ALREADY_VERIFIED", 409, "The member's real name is already verified."
+)
+ID_NUMBER_TAKEN = ErrorCode(
+    "ID_NUMBER_TAKEN", 409, "This ID number is already verified for another member."
+)
+UNDERAGE = ErrorCode("UNDERAGE", 422, "Members must be 18 or older.")
+CARD_NOT_FOUND = ErrorCode("CARD_NOT_FOUND", 404, "No such bound bank card.")
+CARD_TAKEN = ErrorCode("CARD_TAKEN", 409, "This card is already bound.")
+CARD_LIMIT_REACHED = ErrorCode(
+    "CARD_LIMIT_REACHED", 422, "The member has bound as many cards as allowed."
+)
+FUND_ACCOUNT_REQUIRED = ErrorCode(
+    "FUND_ACCOUNT_REQUIRED", 403, "Open a fund account at the depository first."
+)
+FUND_ACCOUNT_EXISTS = ErrorCode(
+    "FUND_ACCOUNT_EXISTS", 409, "The member already has a fund account."
+)
+FUND_ACCOUNT_REFUSED = ErrorCode(
+    "FUND_ACCOUNT_REFUSED", 422, "The depository refused to open the fund account."
+)
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -98,6 +129,19 @@ CATALOGUE = _codes(
     INVEST_CAP_EXCEEDED,
     OWN_LOAN,
     MESSAGE_NOT_FOUND,
+    VERIFICATION_CODE_INVALID,
+    VERIFICATION_CODE_TOO_SOON,
+    INVITE_CODE_INVALID,
+    IDENTITY_NOT_VERIFIED,
+    IDENTITY_ALREADY_VERIFIED,
+    ID_NUMBER_TAKEN,
+    UNDERAGE,
+    CARD_NOT_FOUND,
+    CARD_TAKEN,
+    CARD_LIMIT_REACHED,
+    FUND_ACCOUNT_REQUIRED,
+    FUND_ACCOUNT_EXISTS,
+    FUND_ACCOUNT_REFUSED,
 )
 
 

@@ -23,26 +23,54 @@ class GatewayResult:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class AccountHolder:
+    """Who a fund account is opened for, as the depository must know them (real name, ID
+    number, the bank card it pays out to and that card's mobile number)."""
+
+    member_id: int
+    real_name: str
+    id_number: str
+    card_number: str
+    mobile: str
+
+    def __repr__(self) -> str:  # personal data never reaches a log through a repr
+        return f"AccountHolder(member_id={self.member_id!r})"
+
+
 class DepositoryGateway(abc.ABC):
-    """Moves money between a member's bank card and their depository account."""
+    """Opens members' accounts at the depository and moves money between a member's bank card
+    and that account."""
+
+    @abc.abstractmethod
+    def open_account(self, holder: AccountHolder) -> GatewayResult:
+        """Open the member's fund account; ``reference`` is the depository's account number."""
 
     @abc.abstractmethod
     def recharge(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
         """Collect ``amount`` from the member into the depository for order ``order_no``."""
 
     @abc.abstractmethod
-    def withdraw(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
-        """Pay ``amount`` out of the depository to the member for order ``order_no``."""
+    def withdraw(
+        self, order_no: str, member_id: int, amount: Decimal, card_number: str
+    ) -> GatewayResult:
+        """Pay ``amount`` out of the depository to the member's bank card ``card_number``
+        for order ``order_no``."""
 
 
 class SandboxGateway(DepositoryGateway):
     """An in-process depository for development and tests: every instruction succeeds at
     once, with a fresh reference."""
 
+    def open_account(self, holder: AccountHolder) -> GatewayResult:
+        return GatewayResult(success=True, reference="SANDBOX-ACCT-" + uuid.uuid4().hex)
+
     def recharge(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
         return GatewayResult(success=True, reference=_reference())
 
-    def withdraw(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+    def withdraw(
+        self, order_no: str, member_id: int, amount: Decimal, card_number: str
+    ) -> GatewayResult:
         return GatewayResult(success=True, reference=_reference())
 
 

@@ -8,6 +8,13 @@ against CLEARING, the platform's mirror of the depository bank:
   (debit member FROZEN, credit CLEARING AVAILABLE) when the depository pays out, or
   WITHDRAW_UNFREEZE (member FROZEN -> AVAILABLE) when it refuses.
 
+Only an onboarded member (real name verified, fund account open: service/member/onboarding.py)
+recharges or withdraws. The check comes before the requestNo is claimed, so a refused call
+reads nothing but the member and writes nothing: once onboarded, the member sends the same
+requestNo again and it is a new request. (Onboarding is never undone, so a repeat of an
+accepted request always passes the check too.) A withdrawal pays out to one of the member's
+bound cards; its number, sealed at binding, is opened only to hand it to the depository.
+
 The depository is asked inside the transaction, because the sandbox answers at once: the
 order, its postings and the request number commit together, or (when the gateway raises) not
 at all, and the same requestNo may then be sent again. The asynchronous bank (a later issue)
@@ -16,8 +23,10 @@ with the freeze) and commits before the bank is called; the bank's callback then
 second transaction that locks the PENDING order, and settles or unfreezes it exactly once.
 
 Locks: every order updates the one CLEARING row, but only after the depository has answered,
-so the row is held from that posting to the commit. A withdrawal locks the member's row
-(freeze) before CLEARING, a recharge CLEARING before the member's row (the ledger's id
+so the row is held from that posting to the commit. A withdrawal locks its card's row first
+(so a card being unbound at that moment is either still bound for the whole payout, the
+unbinding waiting for it, or already unbound: CARD_NOT_FOUND), then the member's account row
+(freeze), then CLEARING; a recharge CLEARING before the member's account row (the ledger's id
 order); the same member recharging and withdrawing at the same moment may therefore
 deadlock, and @transactional retries the loser.
 """
@@ -29,14 +38,19 @@ from decimal import Decimal
 
 from sqlalchemy.orm.attributes import flag_modified
 
+from dao.bank_card import BankCardEntity, BankCardRepository
+from dao.member import MemberRepository
 from dao.payment import PaymentOrderEntity, PaymentOrderRepository
-from service import errors
+from service import errors, pii
 from service.errors import BusinessError, invalid
 from service.gateway import DepositoryGateway, GatewayResult
 from service.idempotency import Idempotency
 from service.ledger import AVAILABLE, CENT, FROZEN, Ledger, credit, debit
 from service.mapping import to_vo
+from service.member.cards import bound_to
+from service.member.onboarding import require_onboarded
 from service.paging import PageVo, page_window
+from service.pii import PersonalData
 from service.security import Principal
 from service.transaction import transactional
 
@@ -53,23 +67,27 @@ class PaymentOrderVo:
     amount: Decimal
     status: str
     failure_reason: str | None
+    card_number: str | None  # a withdrawal's card, masked to its last 4; None for a recharge
     created_at: datetime
     updated_at: datetime
 
 
-def _order_vo(entity: PaymentOrderEntity) -> PaymentOrderVo:
-    return to_vo(PaymentOrderVo, entity)
+def _order_vo(entity: PaymentOrderEntity, card: BankCardEntity | None) -> PaymentOrderVo:
+    return to_vo(PaymentOrderVo, entity, card_number=pii.mask_card(card.last4) if card else None)
 
 
 class PaymentService:
     """Recharges and withdrawals through the configured depository gateway."""
 
-    def __init__(self, tx, settings, clock, gateway: DepositoryGateway):
+    def __init__(self, tx, settings, clock, gateway: DepositoryGateway, pii: PersonalData | None):
         self.tx = tx
         self._settings = settings  # LiveSettings: loan.max_amount and api.* are reloadable
         self._clock = clock
         self._gateway = gateway
+        self._pii_box = pii
         self._orders = PaymentOrderRepository(tx.session)
+        self._members = MemberRepository(tx.session)
+        self._cards = BankCardRepository(tx.session)
         self._ledger = Ledger(tx)
         self._requests = Idempotency(tx)
 
@@ -77,11 +95,12 @@ class PaymentService:
     @transactional
     def recharge(self, amount: Decimal, request_no: str, caller: Principal) -> PaymentOrderVo:
         amount = self._checked(amount)
+        self._require_onboarded(caller)
         claim = self._requests.claim(_scope(caller), request_no, "recharge", amount=amount)
         if claim.repeat:
-            return _order_vo(self._orders.get(claim.ref_id))
+            return self._vo(self._orders.get(claim.ref_id))
         account = self._ledger.account_of(caller.member_id)
-        order = self._new_order("RECHARGE", caller.member_id, amount, request_no)
+        order = self._new_order("RECHARGE", caller.member_id, amount, request_no, None)
         claim.done(REF_TYPE, order.id)
         answer = self._gateway.recharge(order.order_no, caller.member_id, amount)
         if answer.success:
@@ -93,16 +112,25 @@ class PaymentService:
                 request_no,
             )
         self._conclude(order, answer)
-        return _order_vo(order)
+        return _order_vo(order, None)
 
     @transactional
-    def withdraw(self, amount: Decimal, request_no: str, caller: Principal) -> PaymentOrderVo:
+    def withdraw(
+        self, amount: Decimal, card_id: int, request_no: str, caller: Principal
+    ) -> PaymentOrderVo:
+        """Pay ``amount`` out to the caller's bound card ``card_id``. A repeat returns the
+        first order even when the card has been unbound since: it moves nothing."""
         amount = self._checked(amount)
-        claim = self._requests.claim(_scope(caller), request_no, "withdraw", amount=amount)
+        self._require_onboarded(caller)
+        claim = self._requests.claim(
+            _scope(caller), request_no, "withdraw", amount=amount, card_id=card_id
+        )
         if claim.repeat:
-            return _order_vo(self._orders.get(claim.ref_id))
+            return self._vo(self._orders.get(claim.ref_id))
+        card = self._payout_card(card_id, caller)
+        card_number = self._pii.open(pii.CARD_NUMBER, card.card_sealed, caller.member_id)
         account = self._ledger.account_of(caller.member_id)
-        order = self._new_order("WITHDRAW", caller.member_id, amount, request_no)
+        order = self._new_order("WITHDRAW", caller.member_id, amount, request_no, card.id)
         claim.done(REF_TYPE, order.id)
         ref = (REF_TYPE, order.id)
         self._ledger.post(
@@ -111,7 +139,7 @@ class PaymentService:
             [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
             request_no,
         )
-        answer = self._gateway.withdraw(order.order_no, caller.member_id, amount)
+        answer = self._gateway.withdraw(order.order_no, caller.member_id, amount, card_number)
         if answer.success:
             clearing = self._ledger.platform(CLEARING)
             legs = [debit(account, FROZEN, amount), credit(clearing, AVAILABLE, amount)]
@@ -120,7 +148,7 @@ class PaymentService:
             legs = [debit(account, FROZEN, amount), credit(account, AVAILABLE, amount)]
             self._ledger.post("WITHDRAW_UNFREEZE", ref, legs, request_no)
         self._conclude(order, answer)
-        return _order_vo(order)
+        return _order_vo(order, card)
 
     # -- queries -----------------------------------------------------------------------
     @transactional(read_only=True)
@@ -131,7 +159,7 @@ class PaymentService:
             raise BusinessError(
                 errors.PAYMENT_ORDER_NOT_FOUND, f"payment order {order_no} does not exist"
             )
-        return _order_vo(order)
+        return self._vo(order)
 
     @transactional(read_only=True)
     def list_orders(
@@ -141,9 +169,40 @@ class PaymentService:
         rows, total = self._orders.of_member(
             caller.member_id, offset=(page - 1) * page_size, limit=page_size
         )
-        return PageVo(tuple(_order_vo(r) for r in rows), total, page, page_size)
+        return PageVo(tuple(self._vo(r) for r in rows), total, page, page_size)
 
     # -- helpers -----------------------------------------------------------------------
+    @property
+    def _pii(self) -> PersonalData:
+        """The opener of sealed card numbers; SERVICE_UNAVAILABLE when security.secret_key is
+        unset (no card can have been bound then either)."""
+        if self._pii_box is None:
+            raise BusinessError(
+                errors.SERVICE_UNAVAILABLE, "card numbers cannot be read: no security key"
+            )
+        return self._pii_box
+
+    def _require_onboarded(self, caller: Principal) -> None:
+        member = self._members.get(caller.member_id)
+        if member is None:
+            raise BusinessError(
+                errors.MEMBER_NOT_FOUND, f"member {caller.member_id} does not exist"
+            )
+        require_onboarded(member)
+
+    def _payout_card(self, card_id: int, caller: Principal) -> BankCardEntity:
+        """The caller's bound card ``card_id``, its row locked until the commit so that it
+        cannot be unbound while the depository pays out to it. Someone else's card answers
+        exactly as a missing one: its existence is not told."""
+        return bound_to(self._cards.lock(card_id), card_id, caller.member_id)
+
+    def _vo(self, order: PaymentOrderEntity) -> PaymentOrderVo:
+        """The order as callers see it. A withdrawal's card is read by id through the
+        session, which holds each card once: a page of orders reads each card it names once,
+        and a member has few."""
+        card = self._cards.get(order.card_id) if order.card_id is not None else None
+        return _order_vo(order, card)
+
     def _checked(self, amount: Decimal) -> Decimal:
         """The amount with exactly two places; VALIDATION_FAILED unless 0 < amount <=
         loan.max_amount (the largest loan is also the largest single payment)."""
@@ -155,7 +214,7 @@ class PaymentService:
         return amount.quantize(CENT)
 
     def _new_order(
-        self, kind: str, member_id: int, amount: Decimal, request_no: str
+        self, kind: str, member_id: int, amount: Decimal, request_no: str, card_id: int | None
     ) -> PaymentOrderEntity:
         now = self._clock()
         order_no = f"{kind[0]}{now:%Y%m%d}{secrets.token_hex(10).upper()}"
@@ -166,6 +225,7 @@ class PaymentService:
             amount=amount,
             status="PENDING",
             request_no=request_no.strip(),
+            card_id=card_id,
             created_at=now,
             updated_at=now,
         )

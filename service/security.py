@@ -205,8 +205,12 @@ class Lockout:
         return BusinessError(errors.ACCOUNT_LOCKED)
 
     def succeeded(self, mobile: str) -> None:
+        """A proven owner of the number (a right password, or a password reset with a code
+        sent to it): the count of failures and any lock end. A locked number never gets here
+        through a password check, which attempt() refuses first."""
         with _fail_closed():
             self._cache.delete(f"login-fail:{self._hash(mobile)}")
+            self._cache.delete(f"login-lock:{self._hash(mobile)}")
 
     @staticmethod
     def _hash(mobile: str) -> str:
@@ -221,8 +225,3 @@ def _fail_closed():
         raise BusinessError(
             errors.SERVICE_UNAVAILABLE, "sign-in is unavailable for a moment; try again later"
         ) from None
-
-
-def mask_mobile(mobile: str) -> str:
-    """138****5678: enough for the owner to recognise, useless to anyone else."""
-    return mobile[:3] + "****" + mobile[-4:] if len(mobile) >= 8 else "****"

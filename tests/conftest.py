@@ -1,4 +1,5 @@
-"""Shared fixtures: a Database on a SQLite file, one on MariaDB, and `database` yielding each.
+"""Shared fixtures: a Database on a SQLite file, one on MariaDB, and `database` yielding each;
+and valid personal data for test members (`identities`).
 
 MariaDB tests need P2P_TEST_DATABASE_URL (e.g. mysql+mysqldb://root@127.0.0.1:3306/p2p_test);
 the database is created when missing. Without the variable they are skipped.
@@ -15,6 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from dao.db import Database
+from tests.support import Identities
 
 MYSQL_URL_VARIABLE = "P2P_TEST_DATABASE_URL"
 
@@ -61,3 +63,8 @@ def mysql_database(mysql_url: URL) -> Iterator[Database]:
 def database(request: pytest.FixtureRequest) -> Database:
     """Each engine in turn: the test runs once on SQLite and once on MariaDB."""
     return request.getfixturevalue(f"{request.param}_database")
+
+
+@pytest.fixture(scope="session")
+def identities() -> Identities:
+    return Identities()

@@ -1,9 +1,9 @@
-"""MemberFacade: registration, login and logout of the platform's members, and their SOAP
-API secrets (WS-Security PasswordDigest)."""
+"""MemberFacade's account operations: verification codes, registration, login, sessions,
+passwords and SOAP API secrets (WS-Security PasswordDigest)."""
 
 from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
-from facade.contract import DELETE, MEMBERS, POST, Facade, operation
+from facade.contract import DELETE, MEMBERS, POST, operation
 from facade.types import optional, required
 
 NS = "http://p2p.hry.com/facade/member"
@@ -13,6 +13,32 @@ MemberRole.__namespace__ = NS
 
 Mobile = Unicode(min_len=11, max_len=11, pattern="1[3-9][0-9]{9}")
 Password = Unicode(min_len=8, max_len=64)
+VerificationCode = Unicode(min_len=6, max_len=6, pattern="[0-9]{6}")
+# Either case: a code read out or typed on a phone is taken as it is meant.
+InviteCode = Unicode(min_len=8, max_len=8, pattern="[2-9A-HJ-NP-Za-hj-np-z]{8}")
+
+VerificationPurpose = Enum("REGISTER", "RESET_PASSWORD", type_name="VerificationPurpose")
+VerificationPurpose.__namespace__ = NS
+
+
+class VerificationCodeRequest(ComplexModel):
+    """Where to send a verification code, and what it is for."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("mobile", required(Mobile, "Mainland mobile number, 11 digits.")),
+        ("purpose", required(VerificationPurpose, "REGISTER or RESET_PASSWORD.")),
+    ]
+
+
+class CodeSentDto(ComplexModel):
+    """A code is on its way; the code itself is only in the SMS."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("expiresIn", required(Integer32, "Seconds the code stays valid.")),
+        ("resendAfter", required(Integer32, "Seconds before another code may be asked for.")),
+    ]
 
 
 class RegisterRequest(ComplexModel):
@@ -23,6 +49,30 @@ class RegisterRequest(ComplexModel):
         ("mobile", required(Mobile, "Mainland mobile number, 11 digits.")),
         ("password", required(Password, "8 to 64 characters, with a letter and a digit.")),
         ("role", required(MemberRole, "INVESTOR or BORROWER.")),
+        (
+            "verificationCode",
+            required(VerificationCode, "The 6-digit code sent for REGISTER to this mobile."),
+        ),
+        (
+            "inviteCode",
+            optional(
+                InviteCode, "The invite code of the member who invited you, if any (any case)."
+            ),
+        ),
+    ]
+
+
+class ResetPasswordRequest(ComplexModel):
+    """A forgotten password replaced, proven by a code sent to the mobile number."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("mobile", required(Mobile, "The registered mobile number.")),
+        (
+            "verificationCode",
+            required(VerificationCode, "The 6-digit code sent for RESET_PASSWORD."),
+        ),
+        ("newPassword", required(Password, "8 to 64 characters, with a letter and a digit.")),
     ]
 
 
@@ -107,16 +157,32 @@ class ApiSecretDto(ComplexModel):
     ]
 
 
-class MemberFacade(Facade):
-    """Members of the platform: investors, borrowers and operators."""
+class AccountOperations:
+    """Signing up, signing in and the credentials of a member."""
 
-    namespace = NS
-    service = "service.member:MemberService"
+    @operation(rest=POST("/verification-codes", body="request", status=201), returns=CodeSentDto)
+    def sendVerificationCode(request: required(VerificationCodeRequest, "Number and purpose.")):
+        """Send a 6-digit code by SMS for REGISTER (MOBILE_TAKEN when the number is
+        registered) or RESET_PASSWORD (answered alike for numbers not registered or disabled,
+        which are sent nothing). The code is never in a response. A new code replaces the
+        former one; VERIFICATION_CODE_TOO_SOON within resendAfter seconds of the last for the
+        same purpose, or past the daily count of a number."""
 
     @operation(rest=POST("/members", body="request", status=201), returns=MemberDto)
     def register(request: required(RegisterRequest, "The new member.")):
-        """Register a member as an investor or a borrower. Operators are created by the
-        p2p create-operator command, never here."""
+        """Register a member as an investor or a borrower, with the code sent for REGISTER
+        (VERIFICATION_CODE_INVALID when wrong, used or expired; five wrong entries void it)
+        and optionally the invite code of the member who invited them (INVITE_CODE_INVALID
+        when no investor or borrower has it). A request refused for its fields, a taken
+        number (MOBILE_TAKEN) or its invite code leaves the code unused. Operators are
+        created by the p2p create-operator command, never here."""
+
+    @operation(rest=POST("/members/password-reset", body="request"))
+    def resetPassword(request: required(ResetPasswordRequest, "Number, code, new password.")):
+        """Set a new password with the code sent for RESET_PASSWORD; every token and the
+        SOAP API secret of the member stop working, and a lockout of the number ends. A
+        wrong or expired code is VERIFICATION_CODE_INVALID, whether or not the number is
+        registered."""
 
     @operation(rest=POST("/sessions", body="request", status=201), returns=TokenDto)
     def login(request: required(LoginRequest, "The credentials.")):

@@ -75,7 +75,8 @@ class InvestingOperations:
         your account until the listing is disbursed, fails or is cancelled. At least
         minInvest, or exactly what remains when less than minInvest is left; never more than
         remains; your investments in the listing together within maxInvestPerInvestor. The
-        listing becomes FULL when its last fen is taken."""
+        listing becomes FULL when its last fen is taken. You must have verified your real name
+        (IDENTITY_NOT_VERIFIED) and opened a fund account (FUND_ACCOUNT_REQUIRED) first."""
 
     @operation(rest=GET("/investments"), returns=InvestmentPageDto, roles=[INVESTOR])
     def listInvestments(

@@ -112,12 +112,15 @@ class ListingOperations:
 
     @operation(rest=POST("/loans", body="request", status=201), returns=LoanDto, roles=[OPERATOR])
     def publishLoan(request: required(LoanRequest, "The listing's terms.")):
-        """Publish a listing for a borrower (发标). It starts PENDING_AUDIT."""
+        """Publish a listing for a borrower (发标). It starts PENDING_AUDIT. The borrower must
+        have verified their real name (IDENTITY_NOT_VERIFIED) and opened a fund account
+        (FUND_ACCOUNT_REQUIRED)."""
 
     @operation(rest=PUT("/loans/{loanId}", body="request"), returns=LoanDto, roles=[OPERATOR])
     def updateLoan(loanId: LoanId, request: required(LoanRequest, "The new terms, in full.")):
         """Modify a listing's terms (修改), only while PENDING_AUDIT or REJECTED; it goes back
-        to PENDING_AUDIT."""
+        to PENDING_AUDIT. The borrower the new terms name must have verified their real name
+        (IDENTITY_NOT_VERIFIED) and opened a fund account (FUND_ACCOUNT_REQUIRED)."""
 
     @operation(
         rest=POST("/loans/{loanId}/audit", body="request"), returns=LoanDto, roles=[OPERATOR]

@@ -1,42 +1,19 @@
-"""Members: registration, login, logout, and the authentication every call relies on.
+"""Members' sessions: login, refresh, logout, password change, SOAP API secrets, and the
+authentication every call relies on.
 
 Callers prove who they are with a login token, a WS-Security UsernameToken with the login
 password (PasswordText), or one with a PasswordDigest made from the member's API secret (see
 service/wsse.py for why a digest cannot use the Argon2id-hashed password).
 """
 
-import re
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
-from dao.member import MemberEntity, MemberRepository
 from service import errors
 from service.errors import BusinessError, invalid
-from service.ledger import Ledger
-from service.mapping import to_vo
-from service.security import (
-    Lockout,
-    Passwords,
-    Principal,
-    RefreshRefused,
-    TokenPair,
-    Tokens,
-    mask_mobile,
-)
+from service.member.base import MemberBase, check_password
+from service.security import Principal, RefreshRefused, TokenPair
 from service.transaction import transactional
-from service.wsse import ApiSecrets, PasswordDigest
-
-SELF_SERVICE_ROLES = ("INVESTOR", "BORROWER")
-_MOBILE = re.compile(r"1[3-9]\d{9}\Z")
-
-
-@dataclass(frozen=True)
-class RegisterRequest:
-    mobile: str
-    password: str
-    role: str
+from service.wsse import PasswordDigest
 
 
 @dataclass(frozen=True)
@@ -69,14 +46,6 @@ class ApiSecretVo:
 
 
 @dataclass(frozen=True)
-class MemberVo:
-    member_id: int
-    mobile: str
-    role: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class TokenVo:
     token: str
     expires_in: int
@@ -90,63 +59,7 @@ def _token_vo(pair: TokenPair, member_id: int, role: str) -> TokenVo:
     return TokenVo(pair.access, pair.access_ttl, member_id, role, pair.refresh, pair.refresh_ttl)
 
 
-def _check_mobile(mobile: str) -> None:
-    if not _MOBILE.match(mobile):
-        raise invalid("mobile", "must be an 11-digit mainland mobile number")
-
-
-def _check_password(password: str) -> None:
-    if not 8 <= len(password) <= 64:
-        raise invalid("password", "must have 8 to 64 characters")
-    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
-        raise invalid("password", "must contain a letter and a digit")
-
-
-def _member_vo(entity: MemberEntity) -> MemberVo:
-    return to_vo(MemberVo, entity, member_id=entity.id, mobile=mask_mobile(entity.mobile))
-
-
-class MemberService:
-    def __init__(
-        self, tx, passwords: Passwords, tokens: Tokens, api_secrets: ApiSecrets, lockout: Lockout
-    ):
-        self.tx = tx
-        self._passwords = passwords
-        self._tokens = tokens
-        self._lockout = lockout
-        self._api_secrets = api_secrets
-        self._members = MemberRepository(tx.session)
-        self._ledger = Ledger(tx)
-
-    def register(self, request: RegisterRequest) -> MemberVo:
-        if request.role not in SELF_SERVICE_ROLES:
-            raise invalid("role", "must be INVESTOR or BORROWER")
-        return self._create(request.mobile, request.password, request.role)
-
-    def create_operator(self, mobile: str, password: str) -> MemberVo:
-        """An operator account; only the ``p2p create-operator`` command calls this."""
-        return self._create(mobile, password, "OPERATOR")
-
-    def _create(self, mobile: str, password: str, role: str) -> MemberVo:
-        _check_mobile(mobile)
-        _check_password(password)
-        # Hash outside the transaction: it is slow on purpose and holds no lock.
-        password_hash = self._passwords.hash(password)
-        return self._insert(mobile, password_hash, role)
-
-    @transactional
-    def _insert(self, mobile: str, password_hash: str, role: str) -> MemberVo:
-        if self._members.find_by_mobile(mobile) is not None:
-            raise BusinessError(errors.MOBILE_TAKEN)
-        try:
-            entity = self._members.add(
-                MemberEntity(mobile=mobile, password_hash=password_hash, role=role)
-            )
-        except IntegrityError:  # a concurrent registration of the same number won the race
-            raise BusinessError(errors.MOBILE_TAKEN) from None
-        self._ledger.open_account(entity.id)
-        return _member_vo(entity)
-
+class SessionOperations(MemberBase):
     def login(self, request: LoginRequest) -> TokenVo:
         principal = self._verify(request.mobile, request.password, errors.LOGIN_FAILED)
         pair = self._tokens.issue(principal.member_id, principal.role)
@@ -177,7 +90,7 @@ class MemberService:
         too: every session logs in again with the new password."""
         found = self._credentials(caller.member_id)
         self._check_caller_password(found, request.old_password)
-        _check_password(request.new_password)
+        check_password(request.new_password, "newPassword")
         if request.new_password == request.old_password:
             raise invalid("newPassword", "must differ from the old password")
         password_hash = self._passwords.hash(request.new_password)

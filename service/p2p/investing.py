@@ -10,6 +10,12 @@ Postings: an investment freezes the investor's funds (INVEST, ref the investment
 cancelled listing releases each FROZEN investment by its own posting (FAIL or CANCEL, ref the
 investment), so freeze and release pair up one to one for an auditor; disbursement is one
 posting for the whole listing (DISBURSE, ref the listing).
+
+Only an onboarded investor (real name verified, fund account open) invests; the check comes
+first, before the listing is locked or the requestNo claimed, so a refusal leaves nothing and
+the same requestNo works once the investor is onboarded. Disbursement checks no one: the
+borrower was checked when the listing was published or modified (service/p2p/listing.py),
+and listings published before that rule existed are disbursed as they always were.
 """
 
 import datetime as dt
@@ -21,6 +27,7 @@ from dao.p2p import InvestmentEntity, LoanEntity
 from service import errors
 from service.errors import BusinessError, invalid
 from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
+from service.member.onboarding import require_onboarded
 from service.p2p import notices
 from service.p2p.base import P2PBase
 from service.p2p.listing import LoanVo, _loan_vo, _move
@@ -67,6 +74,12 @@ class InvestingService(P2PBase):
     ) -> InvestmentVo:
         """Freeze ``amount`` of the caller's funds in a RAISING listing; FULL when the last
         fen is taken (and disbursed at once when loan.auto_disburse is on)."""
+        investor = self._members.get(caller.member_id)
+        if investor is None:
+            raise BusinessError(
+                errors.MEMBER_NOT_FOUND, f"member {caller.member_id} does not exist"
+            )
+        require_onboarded(investor, who="the investor")
         loan = self._locked(loan_id)
         claim = self._requests.claim(
             f"member:{caller.member_id}", request_no, "invest", loan_id=loan_id, amount=amount

@@ -1,4 +1,9 @@
-"""Listings (标的): publish, modify, audit and browse, and the listing's state machine."""
+"""Listings (标的): publish, modify, audit and browse, and the listing's state machine.
+
+A listing names an onboarded borrower (real name verified, fund account open): publishing
+and modifying check it, since either may name the borrower. That check is the gate for the
+listing's whole life: auditing, investing, disbursing and repaying do not repeat it.
+"""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -11,6 +16,7 @@ from service import errors
 from service.caching import cached
 from service.errors import BusinessError, invalid
 from service.mapping import to_vo
+from service.member.onboarding import require_onboarded
 from service.p2p.base import LOAN, LOAN_PAGES, P2PBase
 from service.paging import PageVo, page_window
 from service.security import Principal
@@ -231,3 +237,4 @@ class ListingService(P2PBase):
             raise BusinessError(errors.MEMBER_NOT_FOUND, f"member {r.borrower_id} does not exist")
         if borrower.role != "BORROWER":
             raise BusinessError(errors.NOT_A_BORROWER, f"member {r.borrower_id} is not a borrower")
+        require_onboarded(borrower, who="the borrower")

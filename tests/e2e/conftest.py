@@ -50,12 +50,23 @@ class Server:
     port: int
     proc: subprocess.Popen
     log_path: Path
+    outbox: Path  # the SANDBOX SMS sender's outbox: the codes the server "sent"
 
     def url(self, path: str) -> str:
         return self.base + path
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def last_code(self, mobile: str, purpose: str) -> str:
+        """The verification code last sent to `mobile` for `purpose`, from the outbox."""
+        found = [
+            line["code"]
+            for line in map(json.loads, self.outbox.read_text(encoding="utf-8").splitlines())
+            if line["mobile"] == mobile and line["purpose"] == purpose
+        ]
+        assert found, f"no {purpose} code was sent to {mobile}"
+        return found[-1]
 
 
 def _free_port() -> int:
@@ -105,8 +116,11 @@ class _Started:
 
 
 def start_server(backend: str, workdir: Path, settings: list[str], operator: bool) -> _Started:
-    """Migrate, optionally create the operator, serve; return once /health answers 200."""
+    """Migrate, optionally create the operator, serve; return once /health answers 200. The
+    SMS outbox is a file in `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
+    outbox = workdir / "sms-outbox.jsonl"
+    settings = [*settings, f"verification.outbox_file={outbox}"]
     log = (workdir / "server.log").open("w")
     _cli("migrate", settings=settings, log=log)
     if operator:
@@ -132,7 +146,9 @@ def start_server(backend: str, workdir: Path, settings: list[str], operator: boo
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    started = _Started(Server(backend, f"http://127.0.0.1:{port}", port, proc, Path(log.name)), log)
+    started = _Started(
+        Server(backend, f"http://127.0.0.1:{port}", port, proc, Path(log.name), outbox), log
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -463,22 +479,69 @@ class Member:
     password: str
     role: str
     token: str
+    card_id: int | None = None  # the bound card of an onboarded member
 
 
-def register_and_login(server: Server, role: str) -> Member:
-    mobile, password = new_mobile(), "Passw0rd" + uuid.uuid4().hex[:6]
+def register(server: Server, role: str, mobile: str, password: str, **extra) -> dict:
+    """Sign up over REST as a member does: a REGISTER code, read from the server's SMS outbox,
+    then registration; the new member's body."""
     r = requests.post(
-        server.url("/api/v1/members"),
-        json={"mobile": mobile, "password": password, "role": role},
+        server.url("/api/v1/verification-codes"),
+        json={"mobile": mobile, "purpose": "REGISTER"},
         timeout=30,
     )
     assert r.status_code == 201, r.text
+    body = {
+        "mobile": mobile,
+        "password": password,
+        "role": role,
+        "verificationCode": server.last_code(mobile, "REGISTER"),
+        **extra,
+    }
+    r = requests.post(server.url("/api/v1/members"), json=body, timeout=30)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def onboard(server: Server, token: str, mobile: str, who) -> int:
+    """Real-name verification, a bound card and an open fund account; the card's id."""
+    auth = {"Authorization": f"Bearer {token}"}
+    steps = [
+        (
+            "/api/v1/members/current/identity",
+            {"realName": who.real_name, "idNumber": who.id_number},
+        ),
+        (
+            "/api/v1/members/current/cards",
+            {"cardNumber": who.card_number, "bankName": "中国工商银行", "mobile": mobile},
+        ),
+    ]
+    for path, body in steps:
+        r = requests.post(server.url(path), json=body, headers=auth, timeout=30)
+        assert r.status_code in (200, 201), r.text
+    card_id = r.json()["cardId"]
+    r = requests.post(
+        server.url("/api/v1/members/current/fund-account"),
+        json={"cardId": card_id},
+        headers=auth,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return card_id
+
+
+def register_and_login(server: Server, role: str, who=None) -> Member:
+    """A new member, logged in; onboarded (verified, a card, a fund account) when `who`, an
+    identity from the `identities` fixture, is given."""
+    mobile, password = new_mobile(), "Passw0rd" + uuid.uuid4().hex[:6]
+    register(server, role, mobile, password)
     r = requests.post(
         server.url("/api/v1/sessions"), json={"mobile": mobile, "password": password}, timeout=30
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    return Member(body["memberId"], mobile, password, role, body["token"])
+    card_id = onboard(server, body["token"], mobile, who) if who is not None else None
+    return Member(body["memberId"], mobile, password, role, body["token"], card_id)
 
 
 @pytest.fixture(scope="session")
@@ -494,19 +557,34 @@ def operator(server) -> Member:
 
 
 @pytest.fixture(scope="session")
-def borrower(server) -> Member:
-    return register_and_login(server, "BORROWER")
+def borrower(server, identities) -> Member:
+    return register_and_login(server, "BORROWER", identities())
 
 
 @pytest.fixture(scope="session")
-def investor(server) -> Member:
-    return register_and_login(server, "INVESTOR")
+def investor(server, identities) -> Member:
+    return register_and_login(server, "INVESTOR", identities())
 
 
 @pytest.fixture(scope="session")
-def members(server) -> Callable[[str], Member]:
-    """A fresh member of the given role, logged in (for tests that log out)."""
-    return lambda role: register_and_login(server, role)
+def members(server, identities) -> Callable[..., Member]:
+    """A fresh member of the given role, logged in and onboarded unless onboarded=False."""
+
+    def make(role: str, *, onboarded: bool = True) -> Member:
+        return register_and_login(server, role, identities() if onboarded else None)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def signup():
+    """The sign-up steps, for modules that drive them one by one."""
+
+    class SignUp:
+        register = staticmethod(register)
+        onboard = staticmethod(onboard)
+
+    return SignUp
 
 
 @pytest.fixture

@@ -16,9 +16,12 @@ Callers, one column each:
 * ``anonymous``: no credentials.
 * ``investor``: an investor who is not the owner (investor B).
 * ``owner``: the member whose resource the call names: investor A for their investments,
-  receipts, payment order, account and postings; borrower A for their listings (repaying,
-  settling, and the operator-only commands on them). ``n/a`` when the operation has no owner
-  (publishing, browsing, previewing, recharging, logging in or out): the other columns carry
+  receipts, payment order, account and postings, their bank cards (listing, unbinding,
+  withdrawing to one), profile, fund account, promotion and invitees, and as the member an
+  operator looks up (getMember); borrower A for their listings (repaying, settling, and the
+  operator-only commands on them). ``n/a`` when the operation has no owner (publishing,
+  browsing, previewing, recharging, signing up, verifying one's own identity, binding a card,
+  opening or asking after one's own fund account, logging in or out): the other columns carry
   the role's expectation and the cell is not run.
 * ``borrower``: a borrower who is not the owner (borrower B).
 * ``operator``: the platform operator.
@@ -26,22 +29,26 @@ Callers, one column each:
 What a cell's outcome means:
 
 * ``ALLOW``: the call got past authorisation. It succeeded, or was refused with a business
-  code that says nothing about who is calling (LOAN_STATE_INVALID, INSUFFICIENT_FUNDS, ...;
-  today every allowed cell succeeds). Precisely: the code is not a gate code (
+  code that says nothing about who is calling (the shared members are onboarded already, so
+  verifyIdentity is IDENTITY_ALREADY_VERIFIED and openFundAccount FUND_ACCOUNT_EXISTS; a
+  wrong old password is LOGIN_FAILED). Precisely: the code is not a gate code (
   UNAUTHENTICATED, FORBIDDEN), not a ``*_NOT_FOUND`` (every resource a cell names exists, so
   not-found can only be hiding), and not a code that says the cell's own arguments were bad
   (VALIDATION_FAILED, MALFORMED_REQUEST, INTERNAL_ERROR, ...). An allowed call that answers
   with the caller's own data (an account, a page of investments, receipts, orders, postings,
-  what is due) must not hold any of the owner's, unless the caller is the owner, whose
-  answer must hold them (so the probe is known to look at the right thing).
+  what is due, cards, a profile, a fund account, a promotion, invitees) must not hold any of
+  the owner's, unless the caller is the owner, whose answer must hold them (so the probe is
+  known to look at the right thing).
 * Any other value: the exact refusal code, the same on every protocol; REST with the
   catalogue's HTTP status.
 
 Cells do not depend on each other's order: every money-moving call has its own requestNo,
 the members are funded far beyond what the matrix spends, auditing and cancelling act on a
 fresh listing each (disbursing a fresh FULL one, settling early a fresh REPAYING one), logging
-out on a fresh session each; the owner's repayments pay the next installment each of a
-twelve-month plan.
+out on a fresh session each, signing up and resetting a password with a fresh number (and a
+code read from the server's SMS outbox) each; the owner unbinds a card bound for that cell
+(the refused callers all name investor A's spare card, which stays bound); the owner's
+repayments pay the next installment each of a twelve-month plan.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ U = "UNAUTHENTICATED"
 F = "FORBIDDEN"
 HIDE = "PAYMENT_ORDER_NOT_FOUND"  # PaymentService.get_order hides others' orders
 HIDEM = "MESSAGE_NOT_FOUND"  # MessageService hides others' messages
+HIDEC = "CARD_NOT_FOUND"  # someone else's card answers as a missing one
 
 INVESTOR_A, BORROWER_A = "investor A", "borrower A"
 CALLERS = ("anonymous", "investor", "owner", "borrower", "operator")
@@ -115,15 +123,28 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "LoanFacade.markOverdueInstallments":   (None,       U,     F,     NA,    F,     ALLOW),
     "LoanFacade.listReceipts":              (INVESTOR_A, U,     ALLOW, ALLOW, F,     F),
     "LoanFacade.getRepaymentsDue":          (BORROWER_A, U,     F,     ALLOW, ALLOW, F),
+    "MemberFacade.sendVerificationCode":    (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.register":                (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
+    "MemberFacade.resetPassword":           (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.login":                   (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.logout":                  (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.refreshToken":            (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.changePassword":          (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.rotateApiSecret":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "MemberFacade.revokeApiSecret":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
+    "MemberFacade.getProfile":              (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, ALLOW),
+    "MemberFacade.verifyIdentity":          (None,       U,     ALLOW, NA,    ALLOW, F),
+    "MemberFacade.getMember":               (INVESTOR_A, U,     F,     F,     F,     ALLOW),
+    "MemberFacade.bindCard":                (None,       U,     ALLOW, NA,    ALLOW, F),
+    "MemberFacade.listCards":               (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+    "MemberFacade.unbindCard":              (INVESTOR_A, U,     HIDEC, ALLOW, HIDEC, F),
+    "MemberFacade.openFundAccount":         (None,       U,     ALLOW, NA,    ALLOW, F),
+    "MemberFacade.getFundAccount":          (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+    "MemberFacade.getPromotion":            (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+    "MemberFacade.listInvitees":            (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+    "FundFacade.hasFundAccount":            (None,       U,     ALLOW, NA,    ALLOW, F),
     "PaymentFacade.recharge":               (None,       U,     ALLOW, NA,    ALLOW, F),
-    "PaymentFacade.withdraw":               (None,       U,     ALLOW, NA,    ALLOW, F),
+    "PaymentFacade.withdraw":               (INVESTOR_A, U,     HIDEC, ALLOW, HIDEC, F),
     "PaymentFacade.getOrder":               (INVESTOR_A, U,     HIDE,  ALLOW, HIDE,  F),
     "PaymentFacade.listOrders":             (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
     "MessageFacade.listMessages":           (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, ALLOW),
@@ -156,11 +177,17 @@ def owner_of(key: str) -> str | None:
 class World:
     api: object
     server: object
+    signup: object  # the sign-up steps (the `signup` fixture)
+    identities: Callable[[], object]  # fresh valid names, ID and card numbers
     operator: object
     investor_a: object
     investor_b: object
     borrower_a: object
     borrower_b: object
+    a_spare: int = 0  # investor A's second bound card, never unbound
+    a_account_no: str = ""  # investor A's fund account number
+    a_invite_code: str = ""
+    a_invitee: str = ""  # the masked mobile number of the member investor A invited
     raising: int = 0  # borrower A's listing, RAISING, invested in by investor A
     pending: int = 0  # borrower A's listing, PENDING_AUDIT
     repaying: int = 0  # borrower A's listing, REPAYING, funded by investors A and B
@@ -242,6 +269,44 @@ class World:
         body = {"mobile": member.mobile, "password": member.password}
         return self.rest("login", json_body=body)
 
+    def code_for(self, mobile: str, purpose: str) -> str:
+        """A verification code sent to ``mobile``, read from the server's SMS outbox."""
+        self.rest("sendVerificationCode", json_body={"mobile": mobile, "purpose": purpose})
+        return self.server.last_code(mobile, purpose)
+
+    def signup_request(self) -> dict:
+        mobile = new_mobile()
+        return {
+            "mobile": mobile,
+            "password": "Passw0rd" + uuid.uuid4().hex[:6],
+            "role": "INVESTOR",
+            "verificationCode": self.code_for(mobile, "REGISTER"),
+        }
+
+    def reset_request(self) -> dict:
+        """A new member's password reset, with the code sent for it."""
+        mobile = new_mobile()
+        self.signup.register(self.server, "INVESTOR", mobile, "Passw0rd-old-1")
+        return {
+            "mobile": mobile,
+            "verificationCode": self.code_for(mobile, "RESET_PASSWORD"),
+            "newPassword": "Passw0rd-new-" + uuid.uuid4().hex[:6],
+        }
+
+    def new_card(self, member) -> dict:
+        return {
+            "cardNumber": self.identities().card_number,
+            "bankName": "中国工商银行",
+            "mobile": member.mobile if member is not None else new_mobile(),
+        }
+
+    def bind(self, member) -> int:
+        return self.rest("bindCard", member.token, json_body=self.new_card(member))["cardId"]
+
+    def card_to_unbind(self, me) -> int:
+        """A card of investor A: bound afresh when A unbinds it, else A's spare card."""
+        return self.bind(me) if me is self.investor_a else self.a_spare
+
     def soap(self, facade: str) -> zeep.Client:
         if facade not in self.soap_clients:
             url = self.server.url(f"/services/{facade}?wsdl")
@@ -267,16 +332,25 @@ def rest_value(value):
 
 
 @pytest.fixture(scope="module")
-def world(server, api, operator, members) -> World:
+def world(server, api, signup, identities, operator, members) -> World:
     w = World(
         api,
         server,
+        signup,
+        identities,
         operator,
         investor_a=members("INVESTOR"),
         investor_b=members("INVESTOR"),
         borrower_a=members("BORROWER"),
         borrower_b=members("BORROWER"),
     )
+    a = w.investor_a
+    w.a_spare = w.bind(a)
+    w.a_account_no = w.rest("getFundAccount", a.token)["accountNo"]
+    w.a_invite_code = w.rest("getPromotion", a.token)["inviteCode"]
+    invitee = new_mobile()
+    signup.register(server, "BORROWER", invitee, "Passw0rd-inv1", inviteCode=w.a_invite_code)
+    w.a_invitee = invitee[:3] + "****" + invitee[-4:]
     w.order_no = w.recharge(w.investor_a, "100000.00")
     for who in (w.investor_b, w.borrower_a, w.borrower_b):
         w.recharge(who, "100000.00")
@@ -330,13 +404,11 @@ ARGS: dict[str, Args] = {
     "LoanFacade.markOverdueInstallments": lambda w, me: {},
     "LoanFacade.listReceipts": lambda w, me: {"loanId": w.repaying, **PAGE},
     "LoanFacade.getRepaymentsDue": lambda w, me: {},
-    "MemberFacade.register": lambda w, me: {
-        "request": {
-            "mobile": new_mobile(),
-            "password": "Passw0rd" + uuid.uuid4().hex[:6],
-            "role": "INVESTOR",
-        }
+    "MemberFacade.sendVerificationCode": lambda w, me: {
+        "request": {"mobile": new_mobile(), "purpose": "REGISTER"}
     },
+    "MemberFacade.register": lambda w, me: {"request": w.signup_request()},
+    "MemberFacade.resetPassword": lambda w, me: {"request": w.reset_request()},
     "MemberFacade.login": lambda w, me: {
         "request": {"mobile": w.investor_b.mobile, "password": w.investor_b.password}
     },
@@ -353,8 +425,30 @@ ARGS: dict[str, Args] = {
         "request": {"password": me.password if me else "Passw0rd-anonymous"}
     },
     "MemberFacade.revokeApiSecret": lambda w, me: {},
+    "MemberFacade.getProfile": lambda w, me: {},
+    # A valid identity of someone else: the shared members are verified already, so past the
+    # gate it is IDENTITY_ALREADY_VERIFIED and nobody's identity changes.
+    "MemberFacade.verifyIdentity": lambda w, me: {
+        "request": {"realName": "张测试", "idNumber": w.identities().id_number}
+    },
+    "MemberFacade.getMember": lambda w, me: {"memberId": w.investor_a.member_id},
+    "MemberFacade.bindCard": lambda w, me: {"request": w.new_card(me)},
+    "MemberFacade.listCards": lambda w, me: {},
+    "MemberFacade.unbindCard": lambda w, me: {"cardId": w.card_to_unbind(me)},
+    # The caller's own card; they have a fund account already (FUND_ACCOUNT_EXISTS).
+    "MemberFacade.openFundAccount": lambda w, me: {
+        "cardId": (me.card_id if me is not None and me.card_id else w.investor_a.card_id)
+    },
+    "MemberFacade.getFundAccount": lambda w, me: {},
+    "MemberFacade.getPromotion": lambda w, me: {},
+    "MemberFacade.listInvitees": lambda w, me: dict(PAGE),
+    "FundFacade.hasFundAccount": lambda w, me: {},
     "PaymentFacade.recharge": lambda w, me: {"amount": D("1.00"), "requestNo": rno()},
-    "PaymentFacade.withdraw": lambda w, me: {"amount": D("0.01"), "requestNo": rno()},
+    "PaymentFacade.withdraw": lambda w, me: {
+        "amount": D("0.01"),
+        "cardId": w.investor_a.card_id,
+        "requestNo": rno(),
+    },
     "PaymentFacade.getOrder": lambda w, me: {"orderNo": w.order_no},
     "PaymentFacade.listOrders": lambda w, me: dict(PAGE),
     "MessageFacade.listMessages": lambda w, me: dict(PAGE),
@@ -375,10 +469,10 @@ def a_message(w: World) -> int:
 ENDS_SESSION = frozenset({"MemberFacade.logout"})
 
 
-def _ids(answer, key: str) -> set:
-    """The ``key`` of every item of a page or list answer. zeep unwraps a DTO whose one field
-    is a list to the list itself (or None when empty)."""
-    items = answer.get("items") if isinstance(answer, dict) else answer
+def _ids(answer, key: str, field: str = "items") -> set:
+    """The ``key`` of every item of a page or list answer (its list in ``field``). zeep
+    unwraps a DTO whose one field is a list to the list itself (or None when empty)."""
+    items = answer.get(field) if isinstance(answer, dict) else answer
     return {x[key] for x in items or ()}
 
 
@@ -390,6 +484,11 @@ REVEALS: dict[str, Callable[[World, dict], bool]] = {
     "LoanFacade.listReceipts": lambda w, r: bool(_ids(r, "investmentId") & w.a_investments),
     "LoanFacade.getRepaymentsDue": lambda w, r: bool(w.repaying in _ids(r, "loanId")),
     "PaymentFacade.listOrders": lambda w, r: w.order_no in _ids(r, "orderNo"),
+    "MemberFacade.getProfile": lambda w, r: r["memberId"] == w.investor_a.member_id,
+    "MemberFacade.listCards": lambda w, r: w.investor_a.card_id in _ids(r, "cardId", "cards"),
+    "MemberFacade.getFundAccount": lambda w, r: r["accountNo"] == w.a_account_no,
+    "MemberFacade.getPromotion": lambda w, r: r["inviteCode"] == w.a_invite_code,
+    "MemberFacade.listInvitees": lambda w, r: w.a_invitee in _ids(r, "mobile"),
     "MessageFacade.listMessages": lambda w, r: any(
         m["refType"] == "investment" and m["refId"] in w.a_investments
         for m in (r.get("items") if isinstance(r, dict) else r) or ()

@@ -44,10 +44,19 @@ def test_sigterm_finishes_in_flight_request_and_exits_0(tmp_path, processes):
     server = started.server
     slow: dict = {}
 
+    mobile = f"137{time.time_ns() % 10**8:08d}"
+    sent = requests.post(
+        server.url("/api/v1/verification-codes"),
+        json={"mobile": mobile, "purpose": "REGISTER"},
+        timeout=30,
+    )
+    assert sent.status_code == 201, sent.text
+
     def register() -> None:
         body = {
-            "mobile": f"137{time.time_ns() % 10**8:08d}",
+            "mobile": mobile,
             "password": "Passw0rd" + uuid.uuid4().hex[:6],
+            "verificationCode": server.last_code(mobile, "REGISTER"),
         }
         body["role"] = "INVESTOR"
         slow["response"] = requests.post(server.url("/api/v1/members"), json=body, timeout=120)

@@ -85,8 +85,15 @@ def test_the_wsdl_reads_as_wrapped_operations(server):
 def test_register_an_investor_and_log_in(server):
     member = client(server, "MemberFacade")
     mobile = "136" + str(uuid.uuid4().int)[:8]
+    sent = member.service.sendVerificationCode(request={"mobile": mobile, "purpose": "REGISTER"})
+    assert sent.expiresIn > 0
     registered = member.service.register(
-        request={"mobile": mobile, "password": "Secret123", "role": "INVESTOR"}
+        request={
+            "mobile": mobile,
+            "password": "Secret123",
+            "role": "INVESTOR",
+            "verificationCode": server.last_code(mobile, "REGISTER"),
+        }
     )
     assert registered.memberId >= 1
     assert registered.role == "INVESTOR"

@@ -95,12 +95,30 @@ def test_two_workers_add_up_and_a_killed_one_still_counts(tmp_path, monkeypatch)
         assert request_counts(from_b) == expected
         assert in_flight(from_a) == 0
 
-        # Hold SQLite's write lock, so a register on worker B waits inside the dispatcher.
+        # The held call must write, and a register without a valid code is refused before any
+        # SQL: B sends a REGISTER code first (kept in B's own cache), read from B's SMS outbox
+        # before the lock is taken. That call is counted with the others.
+        mobile = "13611112222"
+        sent = requests.post(
+            b.server.url("/api/v1/verification-codes"),
+            json={"mobile": mobile, "purpose": "REGISTER"},
+            timeout=10,
+        )
+        assert sent.status_code == 201, sent.text
+        expected["MemberFacade", "sendVerificationCode", "rest", "OK"] += 1
+        body = {
+            "mobile": mobile,
+            "password": "Passw0rd-held",
+            "role": "INVESTOR",
+            "verificationCode": b.server.last_code(mobile, "REGISTER"),
+        }
+
+        # Hold SQLite's write lock, so that register on worker B waits inside the dispatcher.
         holder = sqlite3.connect(db_file, isolation_level=None, timeout=1)
         holder.execute("BEGIN IMMEDIATE")
         stuck = threading.Thread(
             target=_post_quietly,
-            args=(b.server.url("/api/v1/members"),),
+            args=(b.server.url("/api/v1/members"), body),
             daemon=True,
         )
         stuck.start()
@@ -125,8 +143,7 @@ def test_two_workers_add_up_and_a_killed_one_still_counts(tmp_path, monkeypatch)
         a.stop()
 
 
-def _post_quietly(url: str) -> None:
-    body = {"mobile": "13611112222", "password": "Passw0rd-held", "role": "INVESTOR"}
+def _post_quietly(url: str, body: dict) -> None:
     with contextlib.suppress(requests.ConnectionError):  # the worker is killed under it
         requests.post(url, json=body, timeout=30)
 

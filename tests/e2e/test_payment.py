@@ -1,5 +1,7 @@
 """Payments and accounts end to end: every operation of PaymentFacade and AccountFacade over
-JSON REST (found through /openapi.json) and SOAP (zeep clients built from the served WSDL)."""
+JSON REST (found through /openapi.json) and SOAP (zeep clients built from the served WSDL);
+withdrawals to the caller's bound cards only, the card number masked in every answer and kept
+out of the server's log."""
 
 from __future__ import annotations
 
@@ -58,15 +60,23 @@ def test_rest_recharge_withdraw_and_the_account(api, members, checks) -> None:
         "REQUEST_NO_REUSED",
     )
 
+    card = {"cardId": member.card_id}
     r = api.call(
-        "withdraw", token=member.token, json_body={"amount": "100.25", "requestNo": request_no()}
+        "withdraw",
+        token=member.token,
+        json_body={"amount": "100.25", "requestNo": request_no(), **card},
     )
     assert r.status_code == 201
     withdrawal = api.check_body("withdraw", r)
     assert (withdrawal["type"], withdrawal["status"]) == ("WITHDRAW", "SUCCESS")
+    [bound] = api.call("listCards", token=member.token).json()["cards"]
+    assert withdrawal["cardNumber"] == bound["cardNumber"]
+    assert withdrawal["cardNumber"].startswith("**** **** **** ")
     checks.error(
         api.call(
-            "withdraw", token=member.token, json_body={"amount": "400.26", "requestNo": "e2e-x"}
+            "withdraw",
+            token=member.token,
+            json_body={"amount": "400.26", "requestNo": "e2e-x", **card},
         ),
         422,
         "INSUFFICIENT_FUNDS",
@@ -158,9 +168,13 @@ def test_soap_every_operation(payment_client, account_client, members, checks) -
     assert isinstance(order.amount, Decimal)
     assert pay.recharge(amount=D("300.10"), requestNo=no, **a).orderNo == order.orderNo
 
-    withdrawal = pay.withdraw(amount=D("0.10"), requestNo=request_no(), **a)
+    withdrawal = pay.withdraw(amount=D("0.10"), cardId=member.card_id, requestNo=request_no(), **a)
     assert (withdrawal.type, withdrawal.status) == ("WITHDRAW", "SUCCESS")
-    short = fault_of(pay.withdraw, amount=D("300.01"), requestNo=request_no(), **a)
+    assert withdrawal.cardNumber.startswith("**** **** **** ")
+    assert order.cardNumber is None
+    short = fault_of(
+        pay.withdraw, amount=D("300.01"), cardId=member.card_id, requestNo=request_no(), **a
+    )
     assert short.code.endswith("Client")
     assert checks.zeep_code(short) == "INSUFFICIENT_FUNDS"
 
@@ -189,3 +203,87 @@ def test_soap_every_operation(payment_client, account_client, members, checks) -
         D("300.10"),
     ]
     assert all(isinstance(p.balanceEffect, Decimal) for p in postings.items)
+
+
+# -- the card a withdrawal pays out to -------------------------------------------------------
+
+
+def test_withdrawals_show_only_the_mask_of_the_card_they_pay_out_to(
+    server, api, payment_client, signup, identities, checks
+) -> None:
+    """A member whose card number the test knows: every answer shows its mask, none the
+    number, and the server's log never holds it."""
+    person = identities()
+    mobile, password = f"135{uuid.uuid4().int % 10**8:08d}", "Passw0rd-card1"
+    signup.register(server, "INVESTOR", mobile, password)
+    token = api.call("login", json_body={"mobile": mobile, "password": password}).json()["token"]
+    card_id = signup.onboard(server, token, mobile, person)
+    mask = "**** **** **** " + person.card_number[-4:]
+    api.call("recharge", token=token, json_body={"amount": "50.00", "requestNo": request_no()})
+
+    body = {"amount": "10.00", "cardId": card_id, "requestNo": request_no()}
+    rest = api.call("withdraw", token=token, json_body=body)
+    assert api.check_body("withdraw", rest)["cardNumber"] == mask
+    soap = payment_client.service.withdraw(
+        amount=D("10.00"), cardId=card_id, requestNo=request_no(), **auth(token)
+    )
+    assert soap.cardNumber == mask
+    listed = api.call("listOrders", token=token)
+    fetched = api.call("getOrder", token=token, orderNo=soap.orderNo)
+    assert [o.get("cardNumber") for o in listed.json()["items"]] == [mask, mask, None]
+    assert fetched.json()["cardNumber"] == mask
+    for response in (rest, listed, fetched):
+        assert person.card_number not in response.text
+    assert person.card_number not in server.log_text()
+
+
+def test_only_your_own_bound_cards_are_paid_out_to(
+    api, payment_client, members, identities, checks
+) -> None:
+    owner, stranger = members("INVESTOR"), members("BORROWER")
+    for who in (owner, stranger):
+        body = {"amount": "100.00", "requestNo": request_no()}
+        assert api.call("recharge", token=who.token, json_body=body).status_code == 201
+    no = request_no()
+    body = {"amount": "1.00", "cardId": owner.card_id, "requestNo": no}
+    checks.error(api.call("withdraw", token=stranger.token, json_body=body), 404, "CARD_NOT_FOUND")
+    refused = fault_of(
+        payment_client.service.withdraw,
+        amount=D("1.00"),
+        cardId=owner.card_id,
+        requestNo=no,
+        **auth(stranger.token),
+    )
+    assert checks.zeep_code(refused) == "CARD_NOT_FOUND"
+
+    # The owner's second card; the first request number names the first card only.
+    spare = api.call(
+        "bindCard",
+        token=owner.token,
+        json_body={
+            "cardNumber": identities().card_number,
+            "bankName": "招商银行",
+            "mobile": owner.mobile,
+        },
+    )
+    assert spare.status_code == 201, spare.text
+    spare_id = spare.json()["cardId"]
+    first = api.call("withdraw", token=owner.token, json_body=body)
+    assert first.status_code == 201
+    checks.error(
+        api.call("withdraw", token=owner.token, json_body={**body, "cardId": spare_id}),
+        409,
+        "REQUEST_NO_REUSED",
+    )
+    assert api.call("unbindCard", token=owner.token, cardId=spare_id).status_code == 204
+    checks.error(
+        api.call(
+            "withdraw",
+            token=owner.token,
+            json_body={"amount": "1.00", "cardId": spare_id, "requestNo": request_no()},
+        ),
+        404,
+        "CARD_NOT_FOUND",
+    )
+    account = api.call("getAccount", token=owner.token).json()
+    assert account["available"] == "99.00"

@@ -12,13 +12,26 @@ import requests
 pytestmark = pytest.mark.slow
 
 OPERATIONS = {
+    "sendVerificationCode",
     "register",
+    "resetPassword",
     "login",
     "logout",
     "refreshToken",
     "changePassword",
     "rotateApiSecret",
     "revokeApiSecret",
+    "getProfile",
+    "verifyIdentity",
+    "getMember",
+    "bindCard",
+    "listCards",
+    "unbindCard",
+    "openFundAccount",
+    "getFundAccount",
+    "getPromotion",
+    "listInvitees",
+    "hasFundAccount",
     "publishLoan",
     "updateLoan",
     "auditLoan",
@@ -63,32 +76,27 @@ def test_the_document_names_every_facade_operation(api):
 
 def test_register_login_logout(api, checks):
     mobile, password = "136" + str(uuid.uuid4().int)[:8], "Secret123x"
-    r = api.call("register", json_body={"mobile": mobile, "password": password, "role": "BORROWER"})
+    r = api.call("sendVerificationCode", json_body={"mobile": mobile, "purpose": "REGISTER"})
+    assert r.status_code == 201
+    api.check_body("sendVerificationCode", r)
+    code = api.server.last_code(mobile, "REGISTER")
+    body = {"mobile": mobile, "password": password, "verificationCode": code}
+    r = api.call("register", json_body={**body, "role": "BORROWER"})
     assert r.status_code == 201
     member = api.check_body("register", r)
     assert member["mobile"] == mobile[:3] + "****" + mobile[-4:]
     assert member["role"] == "BORROWER"
     assert password not in r.text
 
+    checks.error(api.call("register", json_body={**body, "role": "INVESTOR"}), 409, "MOBILE_TAKEN")
     checks.error(
-        api.call(
-            "register", json_body={"mobile": mobile, "password": password, "role": "INVESTOR"}
-        ),
-        409,
-        "MOBILE_TAKEN",
-    )
-    checks.error(
-        api.call(
-            "register", json_body={"mobile": "12345", "password": password, "role": "INVESTOR"}
-        ),
+        api.call("register", json_body={**body, "mobile": "12345", "role": "INVESTOR"}),
         400,
         "VALIDATION_FAILED",
         mentions="mobile",
     )
     checks.error(
-        api.call(
-            "register", json_body={"mobile": mobile, "password": password, "role": "OPERATOR"}
-        ),
+        api.call("register", json_body={**body, "role": "OPERATOR"}),
         400,
         "VALIDATION_FAILED",
         mentions="role",

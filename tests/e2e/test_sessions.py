@@ -23,10 +23,10 @@ def new_mobile() -> str:
 PASSWORD = "Secret123x"
 
 
-def register(api) -> tuple[str, str]:
+def register(api, signup) -> tuple[str, str]:
+    """A new investor, signed up with a REGISTER code from the server's SMS outbox."""
     mobile, password = new_mobile(), PASSWORD
-    r = api.call("register", json_body={"mobile": mobile, "password": password, "role": "INVESTOR"})
-    assert r.status_code == 201, r.text
+    signup.register(api.server, "INVESTOR", mobile, password)
     return mobile, password
 
 
@@ -36,8 +36,8 @@ def fault_of(fn, **kwargs) -> zeep.exceptions.Fault:
     return e.value
 
 
-def test_rest_lockout_after_five_failures_unknown_numbers_too(api, checks):
-    mobile, password = register(api)
+def test_rest_lockout_after_five_failures_unknown_numbers_too(api, checks, signup):
+    mobile, password = register(api, signup)
     for mob in (mobile, new_mobile()):  # a registered number and one nobody has
         for _ in range(4):
             r = api.call("login", json_body={"mobile": mob, "password": "Wrong1234"})
@@ -49,8 +49,8 @@ def test_rest_lockout_after_five_failures_unknown_numbers_too(api, checks):
     checks.error(r, 423, "ACCOUNT_LOCKED")
 
 
-def test_soap_lockout_and_ws_security(soap, api, checks, server):
-    mobile, password = register(api)
+def test_soap_lockout_and_ws_security(soap, api, checks, server, signup):
+    mobile, password = register(api, signup)
     for _ in range(5):
         fault_of(soap.member.service.login, request={"mobile": mobile, "password": "Wrong1234"})
     locked = fault_of(soap.member.service.login, request={"mobile": mobile, "password": password})
@@ -61,8 +61,8 @@ def test_soap_lockout_and_ws_security(soap, api, checks, server):
     assert checks.zeep_code(refused) == "ACCOUNT_LOCKED"
 
 
-def test_rest_refresh_rotates_and_a_reused_token_ends_the_family(api, checks):
-    mobile, password = register(api)
+def test_rest_refresh_rotates_and_a_reused_token_ends_the_family(api, checks, signup):
+    mobile, password = register(api, signup)
     r = api.call("login", json_body={"mobile": mobile, "password": password})
     first = api.check_body("login", r)
     assert first["refreshToken"] and first["refreshExpiresIn"] == 604800
@@ -81,8 +81,8 @@ def test_rest_refresh_rotates_and_a_reused_token_ends_the_family(api, checks):
     checks.error(r, 401, "UNAUTHENTICATED")
 
 
-def test_rest_change_password_revokes_every_token(api, checks):
-    mobile, password = register(api)
+def test_rest_change_password_revokes_every_token(api, checks, signup):
+    mobile, password = register(api, signup)
     tokens = [
         api.call("login", json_body={"mobile": mobile, "password": password}).json()
         for _ in range(2)
@@ -107,8 +107,8 @@ def test_rest_change_password_revokes_every_token(api, checks):
     assert r.status_code == 201
 
 
-def test_soap_refresh_and_change_password(soap, api, checks):
-    mobile, password = register(api)
+def test_soap_refresh_and_change_password(soap, api, checks, signup):
+    mobile, password = register(api, signup)
     first = soap.member.service.login(request={"mobile": mobile, "password": password})
     second = soap.member.service.refreshToken(request={"refreshToken": first.refreshToken})
     assert second.memberId == first.memberId and second.token != first.token
@@ -163,12 +163,11 @@ def _post(server, path: str, body: dict, token: str | None = None) -> requests.R
 
 
 @pytest.mark.redis
-def test_two_workers_share_lockout_counts_and_tokens(two_workers):
+def test_two_workers_share_lockout_counts_and_tokens(two_workers, signup):
     one, two = two_workers
     assert one.port != two.port and one.proc.pid != two.proc.pid
     mobile, password = new_mobile(), "Secret123x"
-    r = _post(one, "/api/v1/members", {"mobile": mobile, "password": password, "role": "INVESTOR"})
-    assert r.status_code == 201, r.text
+    signup.register(one, "INVESTOR", mobile, password)
 
     # a token issued by worker 1 works on worker 2, and logging out on 2 ends it on both
     token = _post(one, "/api/v1/sessions", {"mobile": mobile, "password": password}).json()

@@ -33,10 +33,19 @@ def fault_of(call, *args, **kwargs) -> zeep.exceptions.Fault:
     return caught.value
 
 
-def test_register_then_login_and_a_taken_number_is_a_client_fault(soap, checks):
+def test_register_then_login_and_a_taken_number_is_a_client_fault(soap, checks, server):
     mobile = "137" + str(uuid.uuid4().int)[:8]
+    sent = soap.member.service.sendVerificationCode(
+        request={"mobile": mobile, "purpose": "REGISTER"}
+    )
+    assert sent.expiresIn > 0 and sent.resendAfter > 0
     member = soap.member.service.register(
-        request={"mobile": mobile, "password": "Secret123", "role": "INVESTOR"}
+        request={
+            "mobile": mobile,
+            "password": "Secret123",
+            "role": "INVESTOR",
+            "verificationCode": server.last_code(mobile, "REGISTER"),
+        }
     )
     assert member.memberId >= 1
     assert member.role == "INVESTOR"
@@ -49,7 +58,12 @@ def test_register_then_login_and_a_taken_number_is_a_client_fault(soap, checks):
 
     again = fault_of(
         soap.member.service.register,
-        request={"mobile": mobile, "password": "Secret123", "role": "BORROWER"},
+        request={
+            "mobile": mobile,
+            "password": "Secret123",
+            "role": "BORROWER",
+            "verificationCode": "000000",
+        },
     )
     assert again.code.endswith("Client")
     assert checks.zeep_code(again) == "MOBILE_TAKEN"

@@ -27,10 +27,11 @@ from conf.live import LiveSettings
 from dao import migrate
 from server.app import Platform, create_platform
 from service.errors import BusinessError
-from service.member import MemberService, RegisterRequest
+from service.member import MemberService
 from service.p2p import LoanRequest, LoanService
 from service.payment import PaymentService
 from service.security import Principal
+from tests.integration.service.support import onboard, sign_up
 
 APP = "p2p-platform"
 WAIT = 20.0  # longest wait, in seconds, for a published change to arrive (not a speed goal)
@@ -316,7 +317,7 @@ def loan_request(borrower_id: int, amount: str) -> LoanRequest:
 
 
 def test_a_published_change_reaches_running_services_without_a_restart(
-    apollo, platform_on_db, apollo_log
+    apollo, platform_on_db, apollo_log, identities
 ) -> None:
     apollo.publish({"loan.max_amount": "50000.00"})
     platform = platform_on_db
@@ -324,7 +325,8 @@ def test_a_published_change_reaches_running_services_without_a_restart(
     members, loans = platform.service(MemberService), platform.service(LoanService)
     payments = platform.service(PaymentService)
     operator = members.create_operator("13900000001", "secret123")
-    borrower = members.register(RegisterRequest("13900000002", "secret123", "BORROWER"))
+    borrower = sign_up(platform, "13900000002", "BORROWER")
+    onboard(members, borrower.member_id, "BORROWER", "13900000002", identities())
     caller = Principal(member_id=operator.member_id, role="OPERATOR")
     investor = Principal(member_id=borrower.member_id, role="BORROWER")
     loans.publish_loan(loan_request(borrower.member_id, "30000.00"), caller)

@@ -187,8 +187,18 @@ def failing_get_loan(secrets: dict[str, str]):
 
 
 def register_and_login(client: Client) -> str:
+    """Sign up as a member does (a REGISTER code, read from the app's sandbox SMS sender),
+    then log in; the token."""
+    response = client.post(
+        "/api/v1/verification-codes", json={"mobile": MOBILE, "purpose": "REGISTER"}
+    )
+    assert response.status_code == 201, response.data
+    code = client.application.platform.components["verification"].sender.last_code(
+        MOBILE, "REGISTER"
+    )
     credentials = {"mobile": MOBILE, "password": PASSWORD}
-    response = client.post("/api/v1/members", json={**credentials, "role": "INVESTOR"})
+    registration = {**credentials, "role": "INVESTOR", "verificationCode": code}
+    response = client.post("/api/v1/members", json=registration)
     assert response.status_code == 201, response.data
     response = client.post("/api/v1/sessions", json=credentials)
     assert response.status_code == 201, response.data

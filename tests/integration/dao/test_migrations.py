@@ -5,6 +5,7 @@ Checks use plain SQL and the database's own catalogue, not the repositories.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from dao import migrate
 from dao.p2p import LoanEntity
+from service.member.promotion import INVITE_ALPHABET, INVITE_LENGTH
 
 MEMBER_SQL = text(
     "INSERT INTO member (id, mobile, password_hash, role, status, created_at, updated_at) "
@@ -276,3 +278,25 @@ def test_ledger_revision_seeds_platform_accounts_and_opens_members_accounts(
 
     migrate.downgrade(empty_url, "0002")
     assert _tables(engine) == {"member", "loan"}
+
+
+def test_members_registered_before_0007_get_distinct_invite_codes(
+    empty_url: str, engine: Engine
+) -> None:
+    """The column is UNIQUE and registration draws from the same alphabet, so the backfilled
+    codes must be distinct and of the form new members get; operators invite nobody and get
+    none, as new operators do."""
+    migrate.upgrade(empty_url, "0006")
+    roles = ("INVESTOR", "BORROWER", "OPERATOR")
+    with engine.begin() as conn:
+        for n in range(1, 31):
+            row = {"id": n, "mobile": f"1390000{n:04d}", "role": roles[n % 3], "status": "ACTIVE"}
+            conn.execute(MEMBER_SQL, row)
+    migrate.upgrade(empty_url, "0007")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT role, invite_code FROM member ORDER BY id")).all()
+    assert all(code is None for role, code in rows if role == "OPERATOR")
+    codes = [code for role, code in rows if role != "OPERATOR"]
+    assert len(codes) == len(set(codes)) == 20
+    form = re.compile(f"[{INVITE_ALPHABET}]{{{INVITE_LENGTH}}}")
+    assert all(form.fullmatch(code) for code in codes), codes

@@ -2,7 +2,9 @@
 test controls, member and listing factories, and a plain-SQL engine to check results with.
 
 Each test runs on SQLite and on MariaDB (the shared `database` fixture). On MariaDB the
-services use their own database, p2p_test_service, emptied before and after every test.
+services use a database of their own, named after the test database with ``_service`` added
+(p2p_test_service for p2p_test), emptied before and after every test; two suites run at once
+on one server stay apart when their P2P_TEST_DATABASE_URL names differ.
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ from conf import load_settings
 from dao import migrate
 from dao.db import Database
 from server.app import Platform, create_platform
-from service.member import MemberService, MemberVo, RegisterRequest
+from service.member import (
+    MemberService,
+    MemberVo,
+    RegisterRequest,
+    VerificationCodeRequest,
+)
 from service.p2p import LoanRequest, LoanService
 from service.security import Principal
+from tests.integration.service.support import START, onboard
 
-SERVICE_DATABASE = "p2p_test_service"
-START = dt.datetime(2026, 3, 1, 8, 30, 0, tzinfo=dt.UTC)
 PASSWORD = "secret123"
 
 
@@ -49,26 +55,30 @@ class FakeClock:
 
 
 def service_url_for(database: Database) -> str:
-    """The URL the services use: the SQLite file itself, or p2p_test_service on MariaDB."""
+    """The URL the services use: the SQLite file itself, or <test database>_service on
+    MariaDB."""
     url = database.engine.url
     if url.get_backend_name() == "sqlite":
         return url.render_as_string(hide_password=False)
+    service_database = f"{url.database}_service"
     server = create_engine(url.set(database=""), poolclass=NullPool)
     try:
         with server.connect() as conn:
             conn.exec_driver_sql(
-                f"CREATE DATABASE IF NOT EXISTS `{SERVICE_DATABASE}` CHARACTER SET utf8mb4 "
+                f"CREATE DATABASE IF NOT EXISTS `{service_database}` CHARACTER SET utf8mb4 "
                 "COLLATE utf8mb4_unicode_ci"
             )
     finally:
         server.dispose()
-    return url.set(database=SERVICE_DATABASE).render_as_string(hide_password=False)
+    return url.set(database=service_database).render_as_string(hide_password=False)
 
 
 def _empty(engine: Engine) -> None:
     """Delete every row the services wrote, children first; the platform's own accounts,
     seeded by the migrations, stay with zero balances."""
     with engine.begin() as conn:
+        # MariaDB checks member's reference to itself (the referrer) row by row.
+        conn.execute(text("UPDATE member SET referrer_id = NULL"))
         for table in reversed(migrate.entity_metadata().sorted_tables):
             if table.name == "account":
                 conn.execute(text("DELETE FROM account WHERE member_id IS NOT NULL"))
@@ -145,15 +155,25 @@ def loans(platform: Platform) -> LoanService:
 
 
 @pytest.fixture
-def make_member(members: MemberService) -> Callable[[str], MemberVo]:
-    """Factory: a registered member of the given role, with a fresh mobile number."""
+def make_member(platform: Platform, members: MemberService, identities) -> Callable[..., MemberVo]:
+    """Factory: a member of the given role with a fresh mobile number. An investor or borrower
+    signs up as members do: a REGISTER code (read from the sandbox sender), registration,
+    and, unless ``onboarded=False``, real-name verification, a bound card and an open fund
+    account, so they may recharge, invest, borrow and withdraw."""
     numbers = itertools.count(1)
 
-    def factory(role: str = "INVESTOR", mobile: str | None = None) -> MemberVo:
+    def factory(
+        role: str = "INVESTOR", mobile: str | None = None, *, onboarded: bool = True
+    ) -> MemberVo:
         mobile = mobile or f"139{next(numbers):08d}"
         if role == "OPERATOR":
             return members.create_operator(mobile, PASSWORD)
-        return members.register(RegisterRequest(mobile, PASSWORD, role))
+        members.send_verification_code(VerificationCodeRequest(mobile, "REGISTER"))
+        code = platform.components["verification"].sender.last_code(mobile, "REGISTER")
+        vo = members.register(RegisterRequest(mobile, PASSWORD, role, code))
+        if onboarded:
+            onboard(members, vo.member_id, role, mobile, identities())
+        return vo
 
     return factory
 

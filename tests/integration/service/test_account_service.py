@@ -33,6 +33,12 @@ def member(make_member) -> Principal:
 
 
 @pytest.fixture
+def card(members, member) -> int:
+    """The member's bound card, which withdrawals pay out to."""
+    return members.list_cards(member).cards[0].card_id
+
+
+@pytest.fixture
 def other(make_member) -> Principal:
     vo = make_member("INVESTOR")
     return Principal(member_id=vo.member_id, role=vo.role)
@@ -71,9 +77,9 @@ def test_a_new_member_has_nothing(accounts, member) -> None:
     assert (page.items, page.total, page.page, page.page_size) == ((), 0, 1, 20)
 
 
-def test_balances_are_the_account_row(accounts, payments, member, sql) -> None:
+def test_balances_are_the_account_row(accounts, payments, member, card, sql) -> None:
     payments.recharge(D("1000.05"), "r-1", member)
-    payments.withdraw(D("0.02"), "w-1", member)
+    payments.withdraw(D("0.02"), card, "w-1", member)
     freeze(sql, member.member_id, 12345)
     account = accounts.get_account(member)
     assert (account.available, account.frozen) == sql_balances(sql, member.member_id)
@@ -82,10 +88,10 @@ def test_balances_are_the_account_row(accounts, payments, member, sql) -> None:
 
 
 def test_postings_are_the_callers_entries_newest_first_with_their_effect(
-    accounts, payments, member, other
+    accounts, payments, member, card, other
 ) -> None:
     payments.recharge(D("100.00"), "r-p", member)
-    payments.withdraw(D("30.00"), "w-p", member)
+    payments.withdraw(D("30.00"), card, "w-p", member)
     payments.recharge(D("7.00"), "r-other", other)
 
     page = accounts.list_postings(member)
@@ -108,9 +114,9 @@ def test_postings_are_the_callers_entries_newest_first_with_their_effect(
     assert theirs.items[0].posting_id not in ids
 
 
-def test_the_effects_sum_to_the_balances(accounts, payments, member, sql) -> None:
+def test_the_effects_sum_to_the_balances(accounts, payments, member, card, sql) -> None:
     payments.recharge(D("250.75"), "r-s1", member)
-    payments.withdraw(D("100.25"), "w-s1", member)
+    payments.withdraw(D("100.25"), card, "w-s1", member)
     payments.recharge(D("0.01"), "r-s2", member)
     effects = {"AVAILABLE": D(0), "FROZEN": D(0)}
     for p in accounts.list_postings(member, page=1, page_size=100).items:

@@ -41,12 +41,13 @@ from sqlalchemy.engine import Engine
 from server.app import Platform
 from service.audit import LedgerAudit
 from service.errors import BusinessError
-from service.gateway import DepositoryGateway, GatewayResult
-from service.member import MemberService, RegisterRequest
+from service.gateway import AccountHolder, DepositoryGateway, GatewayResult
+from service.member import MemberService, RegisterRequest, VerificationCodeRequest
 from service.p2p import AuditRequest, LoanRequest, LoanService
 from service.payment import PaymentService
 from service.schedule import METHODS, accrued_penalty, due_dates, schedule
 from service.security import Principal
+from tests.integration.service.support import onboard
 
 D = Decimal
 ZERO = D("0.00")
@@ -71,12 +72,18 @@ def yuan(value: Any) -> Decimal:
 
 
 class RefusingGateway(DepositoryGateway):
-    """A depository that refuses every withdrawal (and never sees a recharge here)."""
+    """A depository that refuses every withdrawal (and never sees a recharge or an account
+    opening here)."""
+
+    def open_account(self, holder: AccountHolder) -> GatewayResult:
+        return GatewayResult(success=False, reason="account refused")
 
     def recharge(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
         return GatewayResult(success=False, reason="recharge refused")
 
-    def withdraw(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+    def withdraw(
+        self, order_no: str, member_id: int, amount: Decimal, card_number: str
+    ) -> GatewayResult:
         return GatewayResult(success=False, reason="card blocked by the bank")
 
 
@@ -88,6 +95,7 @@ class Member:
     who: Principal
     available: Decimal = ZERO
     frozen: Decimal = ZERO
+    card_id: int | None = None  # the bound card withdrawals pay out to (not the operator's)
 
 
 @dataclass
@@ -144,6 +152,8 @@ class Env:
     empty: Callable[[], None]
     clock: Any
     start: dt.datetime
+    #: Fresh personal data (the `identities` fixture) for onboarding each new member.
+    identities: Callable[[], Any]
     #: One platform for each combination of settings drawn so far.
     platforms: dict[tuple, Platform] = field(default_factory=dict)
 
@@ -211,7 +221,11 @@ class MoneyCore(RuleBasedStateMachine):
         self.members = platform.service(MemberService)
         self.payments = platform.service(PaymentService)
         self.refusing = PaymentService(
-            platform.tx, platform.settings, self.env.clock, RefusingGateway()
+            platform.tx,
+            platform.settings,
+            self.env.clock,
+            RefusingGateway(),
+            platform.components["pii"],
         )
         self.loans = platform.service(LoanService)
         operator = self.members.create_operator(self._mobile(), PASSWORD)
@@ -263,7 +277,7 @@ class MoneyCore(RuleBasedStateMachine):
         )
         service = self.refusing if refused else self.payments
         request_no = self._rno()
-        vo, code = outcome(lambda: service.withdraw(amount, request_no, member.who))
+        vo, code = outcome(lambda: service.withdraw(amount, member.card_id, request_no, member.who))
         if amount > member.available:
             assert code == "INSUFFICIENT_FUNDS", (amount, member.available, code)
             return
@@ -603,7 +617,8 @@ class MoneyCore(RuleBasedStateMachine):
             return self.payments.recharge(args[0], request_no, who)
         if kind == "withdraw":
             refused, amount = args
-            return (self.refusing if refused else self.payments).withdraw(amount, request_no, who)
+            service = self.refusing if refused else self.payments
+            return service.withdraw(amount, caller.card_id, request_no, who)
         if kind == "invest":
             return self.loans.invest(args[0], args[1], request_no, who)
         if kind == "disburse":
@@ -621,8 +636,14 @@ class MoneyCore(RuleBasedStateMachine):
         self.borrowers.append(self._register("BORROWER"))
 
     def _register(self, role: str) -> Member:
-        vo = self.members.register(RegisterRequest(self._mobile(), PASSWORD, role))
-        return Member(Principal(member_id=vo.member_id, role=role))
+        """A member signed up as members do (a REGISTER code from the sandbox sender) and
+        onboarded (real name, a bound card, a fund account), so they may move money."""
+        mobile = self._mobile()
+        self.members.send_verification_code(VerificationCodeRequest(mobile, "REGISTER"))
+        code = self.platform.components["verification"].sender.last_code(mobile, "REGISTER")
+        vo = self.members.register(RegisterRequest(mobile, PASSWORD, role, code))
+        card_id = onboard(self.members, vo.member_id, role, mobile, self.env.identities())
+        return Member(Principal(member_id=vo.member_id, role=role), card_id=card_id)
 
     def _maybe_top_up(self, data, borrower: Member, amount: Decimal) -> None:
         """Often the borrower first recharges what they lack (the interest, the fee)."""
@@ -848,11 +869,13 @@ KEYS: dict[str, Callable[[Any], tuple]] = {
 }
 
 
-def test_random_operations_keep_the_books(database, make_platform, sql, empty_database, clock):
+def test_random_operations_keep_the_books(
+    database, make_platform, sql, empty_database, clock, identities
+):
     """Every step of every random sequence keeps the ledger's invariants and the model."""
     engine = database.engine.url.get_backend_name()
     examples, steps = BUDGET["sqlite" if engine == "sqlite" else "mysql"]
-    env = Env(make_platform, sql, empty_database, clock, clock.now)
+    env = Env(make_platform, sql, empty_database, clock, clock.now, identities)
     run_state_machine_as_test(
         lambda: MoneyCore(env),
         settings=settings(

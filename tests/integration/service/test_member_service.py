@@ -10,8 +10,7 @@ from sqlalchemy import text
 
 from service.errors import BusinessError
 from service.member import LoginRequest, MemberService, RegisterRequest
-
-PASSWORD = "secret123"  # what the make_member fixture registers with
+from tests.integration.service.support import PASSWORD, send_code, sign_up
 
 
 def login(members: MemberService, mobile: str, password: str = PASSWORD):
@@ -24,8 +23,8 @@ def code_of(fn, *args) -> BusinessError:
     return e.value
 
 
-def test_register_stores_the_member_and_masks_the_mobile(members, sql) -> None:
-    vo = members.register(RegisterRequest("13812345678", PASSWORD, "BORROWER"))
+def test_register_stores_the_member_and_masks_the_mobile(platform, sql) -> None:
+    vo = sign_up(platform, "13812345678", "BORROWER")
     assert vo.mobile == "138****5678"
     assert vo.role == "BORROWER"
     assert vo.created_at.utcoffset() is not None
@@ -36,8 +35,8 @@ def test_register_stores_the_member_and_masks_the_mobile(members, sql) -> None:
     assert tuple(row) == (vo.member_id, "13812345678", "BORROWER", "ACTIVE")
 
 
-def test_the_stored_password_is_an_argon2id_hash(members, sql) -> None:
-    members.register(RegisterRequest("13812345678", PASSWORD, "INVESTOR"))
+def test_the_stored_password_is_an_argon2id_hash(platform, sql) -> None:
+    sign_up(platform, "13812345678")
     with sql.connect() as conn:
         stored = conn.execute(
             text("SELECT password_hash FROM member WHERE mobile = '13812345678'")
@@ -58,8 +57,11 @@ def test_the_stored_password_is_an_argon2id_hash(members, sql) -> None:
         ("13812345678", PASSWORD, "OPERATOR", "role"),
     ],
 )
-def test_register_validation_names_the_field(members, sql, mobile, password, role, field) -> None:
-    e = code_of(members.register, RegisterRequest(mobile, password, role))
+def test_register_validation_names_the_field(
+    platform, members, sql, mobile, password, role, field
+) -> None:
+    code = send_code(platform, "13812345678")
+    e = code_of(members.register, RegisterRequest(mobile, password, role, code))
     assert e.code == "VALIDATION_FAILED"
     assert e.message.startswith(f"{field}:")
     with sql.connect() as conn:
@@ -67,8 +69,8 @@ def test_register_validation_names_the_field(members, sql, mobile, password, rol
 
 
 def test_a_duplicate_mobile_is_mobile_taken(members, make_member, sql) -> None:
-    make_member("INVESTOR", "13812345678")
-    e = code_of(members.register, RegisterRequest("13812345678", "other1234", "BORROWER"))
+    make_member("INVESTOR", "13812345678", onboarded=False)
+    e = code_of(members.register, RegisterRequest("13812345678", "other1234", "BORROWER", "0"))
     assert e.code == "MOBILE_TAKEN"
     with sql.connect() as conn:
         rows = conn.execute(text("SELECT role FROM member WHERE mobile = '13812345678'")).all()
@@ -76,7 +78,7 @@ def test_a_duplicate_mobile_is_mobile_taken(members, make_member, sql) -> None:
 
 
 def test_login_then_the_token_authenticates(members, make_member) -> None:
-    vo = make_member("BORROWER", "13812345678")
+    vo = make_member("BORROWER", "13812345678", onboarded=False)
     token = login(members, "13812345678")
     assert token.member_id == vo.member_id
     assert token.role == "BORROWER"
@@ -86,7 +88,7 @@ def test_login_then_the_token_authenticates(members, make_member) -> None:
 
 
 def test_wrong_password_and_unknown_mobile_both_fail_alike(members, make_member) -> None:
-    make_member("INVESTOR", "13812345678")
+    make_member("INVESTOR", "13812345678", onboarded=False)
     wrong = code_of(login, members, "13812345678", "wrongpass1")
     unknown = code_of(login, members, "13900000000", PASSWORD)
     assert wrong.code == unknown.code == "LOGIN_FAILED"
@@ -94,14 +96,14 @@ def test_wrong_password_and_unknown_mobile_both_fail_alike(members, make_member)
 
 
 def test_a_disabled_member_cannot_log_in(members, make_member, sql) -> None:
-    make_member("INVESTOR", "13812345678")
+    make_member("INVESTOR", "13812345678", onboarded=False)
     with sql.begin() as conn:
         conn.execute(text("UPDATE member SET status = 'DISABLED' WHERE mobile = '13812345678'"))
     assert code_of(login, members, "13812345678").code == "LOGIN_FAILED"
 
 
 def test_logout_revokes_the_token(members, make_member) -> None:
-    make_member("INVESTOR", "13812345678")
+    make_member("INVESTOR", "13812345678", onboarded=False)
     first = login(members, "13812345678")
     second = login(members, "13812345678")
     members.logout(members.authenticate_token(first.token))
@@ -111,7 +113,7 @@ def test_logout_revokes_the_token(members, make_member) -> None:
 
 
 def test_password_authentication_for_ws_security(members, make_member) -> None:
-    vo = make_member("BORROWER", "13812345678")
+    vo = make_member("BORROWER", "13812345678", onboarded=False)
     assert members.authenticate_password("13812345678", PASSWORD).member_id == vo.member_id
     e = code_of(members.authenticate_password, "13812345678", "wrongpass1")
     assert e.code == "UNAUTHENTICATED"
@@ -119,22 +121,34 @@ def test_password_authentication_for_ws_security(members, make_member) -> None:
 
 @pytest.mark.mysql
 @pytest.mark.parametrize("database", ["mysql"], indirect=True)
-def test_concurrent_registration_of_one_mobile_lets_exactly_one_win(members, sql) -> None:
+def test_concurrent_registration_of_one_mobile_lets_exactly_one_win(make_platform, sql) -> None:
+    """Two platforms with caches of their own each send the number a code, so both
+    registrations get past their code and race in the database: the UNIQUE mobile decides."""
+    platforms = [make_platform(), make_platform()]
     for round_ in range(5):
         mobile = f"1370000{round_:04d}"
+        requests = [
+            RegisterRequest(mobile, PASSWORD, role, send_code(p, mobile))
+            for p, role in zip(platforms, ("INVESTOR", "BORROWER"), strict=True)
+        ]
         barrier = threading.Barrier(2)
         outcomes: list[object] = []
 
-        def register(role: str, mobile: str = mobile, barrier=barrier, outcomes=outcomes) -> None:
+        def register(
+            members: MemberService, request: RegisterRequest, barrier=barrier, outcomes=outcomes
+        ) -> None:
             barrier.wait()
             try:
-                outcomes.append(members.register(RegisterRequest(mobile, PASSWORD, role)))
+                outcomes.append(members.register(request))
             except BusinessError as e:
                 outcomes.append(e.code)
             except Exception as e:  # anything else is a failure of the test
                 outcomes.append(e)
 
-        threads = [threading.Thread(target=register, args=(r,)) for r in ("INVESTOR", "BORROWER")]
+        threads = [
+            threading.Thread(target=register, args=(p.service(MemberService), r))
+            for p, r in zip(platforms, requests, strict=True)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -150,9 +164,10 @@ def test_concurrent_registration_of_one_mobile_lets_exactly_one_win(members, sql
 
 @pytest.mark.redis
 def test_tokens_are_shared_by_platforms_on_one_redis(make_platform, redis_settings) -> None:
-    one = make_platform(**redis_settings).service(MemberService)
+    first = make_platform(**redis_settings)
+    one = first.service(MemberService)
     two = make_platform(**redis_settings).service(MemberService)
-    vo = one.register(RegisterRequest("13812345678", PASSWORD, "INVESTOR"))
+    vo = sign_up(first, "13812345678")
     token = login(one, "13812345678").token
     principal = two.authenticate_token(token)
     assert principal.member_id == vo.member_id
@@ -163,8 +178,9 @@ def test_tokens_are_shared_by_platforms_on_one_redis(make_platform, redis_settin
 
 def test_platforms_with_in_process_caches_do_not_share_tokens(make_platform) -> None:
     """The contrast that makes the Redis test meaningful: memory caches are per process."""
-    one = make_platform().service(MemberService)
+    first = make_platform()
+    one = first.service(MemberService)
     two = make_platform().service(MemberService)
-    one.register(RegisterRequest("13812345678", PASSWORD, "INVESTOR"))
+    sign_up(first, "13812345678")
     token = login(one, "13812345678").token
     assert code_of(two.authenticate_token, token).code == "UNAUTHENTICATED"

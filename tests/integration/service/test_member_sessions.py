@@ -14,10 +14,9 @@ from service.member import (
     LoginRequest,
     MemberService,
     RefreshRequest,
-    RegisterRequest,
 )
+from tests.integration.service.support import PASSWORD, sign_up
 
-PASSWORD = "secret123"  # what the make_member fixture registers with
 MOBILE = "13812345678"
 
 
@@ -39,8 +38,9 @@ def fail(members: MemberService, times: int, mobile: str = MOBILE) -> list[str]:
 
 
 def test_the_account_locks_after_max_failed_logins(make_platform) -> None:
-    members = make_platform(**{"security.max_failed_logins": 3}).service(MemberService)
-    members.register(RegisterRequest(MOBILE, PASSWORD, "INVESTOR"))
+    platform = make_platform(**{"security.max_failed_logins": 3})
+    members = platform.service(MemberService)
+    sign_up(platform, MOBILE)
     assert fail(members, 3) == ["LOGIN_FAILED", "LOGIN_FAILED", "ACCOUNT_LOCKED"]
     # Locked: even the right password is refused, before it is checked.
     assert code_of(login, members) == "ACCOUNT_LOCKED"
@@ -48,16 +48,16 @@ def test_the_account_locks_after_max_failed_logins(make_platform) -> None:
 
 
 def test_unknown_mobile_numbers_lock_alike(make_platform) -> None:
-    members = make_platform(**{"security.max_failed_logins": 2}).service(MemberService)
-    members.register(RegisterRequest(MOBILE, PASSWORD, "INVESTOR"))
+    platform = make_platform(**{"security.max_failed_logins": 2})
+    members = platform.service(MemberService)
+    sign_up(platform, MOBILE)
     assert fail(members, 3, "13900000001") == fail(members, 3, MOBILE)
 
 
 def test_the_lock_ends_after_lockout_seconds(make_platform) -> None:
-    members = make_platform(
-        **{"security.max_failed_logins": 2, "security.lockout_seconds": 1}
-    ).service(MemberService)
-    members.register(RegisterRequest(MOBILE, PASSWORD, "INVESTOR"))
+    platform = make_platform(**{"security.max_failed_logins": 2, "security.lockout_seconds": 1})
+    members = platform.service(MemberService)
+    sign_up(platform, MOBILE)
     assert fail(members, 2)[-1] == "ACCOUNT_LOCKED"
     assert code_of(login, members) == "ACCOUNT_LOCKED"
     time.sleep(1.1)
@@ -67,8 +67,9 @@ def test_the_lock_ends_after_lockout_seconds(make_platform) -> None:
 
 
 def test_a_successful_login_clears_the_count(make_platform) -> None:
-    members = make_platform(**{"security.max_failed_logins": 3}).service(MemberService)
-    members.register(RegisterRequest(MOBILE, PASSWORD, "INVESTOR"))
+    platform = make_platform(**{"security.max_failed_logins": 3})
+    members = platform.service(MemberService)
+    sign_up(platform, MOBILE)
     fail(members, 2)
     login(members)
     assert fail(members, 2) == ["LOGIN_FAILED", "LOGIN_FAILED"]
@@ -76,8 +77,9 @@ def test_a_successful_login_clears_the_count(make_platform) -> None:
 
 
 def test_ws_security_and_the_password_asked_again_count_toward_the_lock(make_platform) -> None:
-    members = make_platform(**{"security.max_failed_logins": 3}).service(MemberService)
-    members.register(RegisterRequest(MOBILE, PASSWORD, "INVESTOR"))
+    platform = make_platform(**{"security.max_failed_logins": 3})
+    members = platform.service(MemberService)
+    sign_up(platform, MOBILE)
     caller = members.authenticate_token(login(members).token)
     assert code_of(members.authenticate_password, MOBILE, "wrongpass1") == "UNAUTHENTICATED"
     bad = ApiSecretRequest("wrongpass1")
@@ -91,8 +93,8 @@ def test_ws_security_and_the_password_asked_again_count_toward_the_lock(make_pla
 
 def test_login_fails_closed_when_the_cache_is_down(make_platform) -> None:
     """No count, no guess: with Redis unreachable a password is not even checked."""
+    sign_up(make_platform(), MOBILE)  # signing up needs the cache too (the code)
     members = make_platform(**{"cache.url": "redis://127.0.0.1:1/0"}).service(MemberService)
-    members.register(RegisterRequest(MOBILE, PASSWORD, "INVESTOR"))
     assert code_of(login, members) == "SERVICE_UNAVAILABLE"
     assert code_of(members.authenticate_password, MOBILE, PASSWORD) == "SERVICE_UNAVAILABLE"
 
@@ -101,7 +103,7 @@ def test_login_fails_closed_when_the_cache_is_down(make_platform) -> None:
 
 
 def test_login_returns_a_refresh_token_that_rotates(members, make_member) -> None:
-    vo = make_member("INVESTOR", MOBILE)
+    vo = make_member("INVESTOR", MOBILE, onboarded=False)
     first = login(members)
     assert first.refresh_token and first.refresh_token != first.token
     assert first.refresh_expires_in == 604800
@@ -116,7 +118,7 @@ def test_login_returns_a_refresh_token_that_rotates(members, make_member) -> Non
 
 
 def test_a_reused_refresh_token_revokes_its_whole_family(members, make_member) -> None:
-    make_member("INVESTOR", MOBILE)
+    make_member("INVESTOR", MOBILE, onboarded=False)
     other_session = login(members)
     first = login(members)
     second = members.refresh_token(RefreshRequest(first.refresh_token))
@@ -136,7 +138,7 @@ def test_a_reused_refresh_token_revokes_its_whole_family(members, make_member) -
 def test_unknown_refresh_tokens_and_logged_out_sessions_do_not_refresh(
     members, make_member
 ) -> None:
-    make_member("INVESTOR", MOBILE)
+    make_member("INVESTOR", MOBILE, onboarded=False)
     assert code_of(members.refresh_token, RefreshRequest("nope")) == "UNAUTHENTICATED"
     session = login(members)
     members.logout(members.authenticate_token(session.token))
@@ -149,8 +151,8 @@ def test_unknown_refresh_tokens_and_logged_out_sessions_do_not_refresh(
 
 
 def test_change_password_revokes_every_token_of_the_member(members, make_member) -> None:
-    make_member("INVESTOR", MOBILE)
-    other = make_member("INVESTOR", "13812340000")
+    make_member("INVESTOR", MOBILE, onboarded=False)
+    other = make_member("INVESTOR", "13812340000", onboarded=False)
     sessions = [login(members) for _ in range(3)]
     refreshed = members.refresh_token(RefreshRequest(sessions[2].refresh_token))
     theirs = login(members, "13812340000")
@@ -167,7 +169,7 @@ def test_change_password_revokes_every_token_of_the_member(members, make_member)
 
 
 def test_change_password_checks_the_old_one_and_the_policy(members, make_member) -> None:
-    make_member("INVESTOR", MOBILE)
+    make_member("INVESTOR", MOBILE, onboarded=False)
     session = login(members)
     caller = members.authenticate_token(session.token)
     change = members.change_password
@@ -191,9 +193,10 @@ def test_platforms_on_one_redis_share_lockout_refresh_and_revocation(
     make_platform, redis_settings
 ) -> None:
     settings = {**redis_settings, "security.max_failed_logins": 2}
-    one = make_platform(**settings).service(MemberService)
+    first = make_platform(**settings)
+    one = first.service(MemberService)
     two = make_platform(**settings).service(MemberService)
-    one.register(RegisterRequest(MOBILE, PASSWORD, "INVESTOR"))
+    sign_up(first, MOBILE)
     session = login(one)
     refreshed = two.refresh_token(RefreshRequest(session.refresh_token))
     assert code_of(one.refresh_token, RefreshRequest(session.refresh_token)) == "UNAUTHENTICATED"

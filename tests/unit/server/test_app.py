@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from service.p2p import LoanService
 
@@ -45,7 +46,13 @@ def test_malformed_json_bodies(client) -> None:
 
 
 def test_unknown_field_named_over_rest(client) -> None:
-    body = {"mobile": "13800000001", "password": "secret123", "role": "INVESTOR", "x": 1}
+    body = {
+        "mobile": "13800000001",
+        "password": "secret123",
+        "role": "INVESTOR",
+        "verificationCode": "123456",
+        "x": 1,
+    }
     response = client.post("/api/v1/members", json=body)
     assert response.status_code == 400
     assert json_of(response) | {"requestId": "-"} == {
@@ -58,10 +65,21 @@ def test_unknown_field_named_over_rest(client) -> None:
 def test_member_session_and_roles_over_rest(client, caplog) -> None:
     caplog.set_level(logging.INFO)
     credentials = {"mobile": "13800000001", "password": "secret123"}
-    response = client.post("/api/v1/members", json={**credentials, "role": "INVESTOR"})
+    sent = client.post(
+        "/api/v1/verification-codes", json={"mobile": credentials["mobile"], "purpose": "REGISTER"}
+    )
+    assert sent.status_code == 201, sent.data
+    # The member's phone: the sandbox sender of the app's platform.
+    sender = client.application.platform.components["verification"].sender
+    code = sender.last_code(credentials["mobile"], "REGISTER")
+    assert code is not None
+    assert code not in sent.get_data(as_text=True)
+    registration = {**credentials, "role": "INVESTOR", "verificationCode": code}
+    response = client.post("/api/v1/members", json=registration)
     assert response.status_code == 201, response.data
     assert json_of(response)["mobile"] == "138****0001"
     assert "secret123" not in caplog.text
+    assert not re.search(rf"\b{code}\b", caplog.text), "the verification code was logged"
 
     response = client.post("/api/v1/sessions", json=credentials)
     assert response.status_code == 201

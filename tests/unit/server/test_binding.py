@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from spyne import DateTime, Integer32, Long
 
-from facade.member import Mobile, Password
+from facade.member.account import Mobile, Password
 from facade.p2p.loan import LoanRequest, RepaymentMethod
 from facade.types import Money, Rate
 from server.binding import Complex, InvalidValue, describe, snake

@@ -56,13 +56,37 @@ def label_values(samples) -> set[str]:
     return {v for _, labels in samples for _, v in labels}
 
 
-def register_and_login(client, role: str) -> tuple[int, str]:
+def register_and_login(client, role: str, who=None) -> tuple[int, str]:
+    """A member signed up as members do (a REGISTER code, read from the sandbox sender) and
+    logged in; onboarded (real name, a card, a fund account) when `who` is an identity."""
     mobile = f"137{uuid.uuid4().int % 10**8:08d}"
-    r = client.post("/api/v1/members", json={"mobile": mobile, "password": PASSWORD, "role": role})
+    r = client.post("/api/v1/verification-codes", json={"mobile": mobile, "purpose": "REGISTER"})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    sender = client.application.platform.components["verification"].sender
+    body = {"mobile": mobile, "password": PASSWORD, "role": role}
+    r = client.post(
+        "/api/v1/members", json={**body, "verificationCode": sender.last_code(mobile, "REGISTER")}
+    )
     assert r.status_code == 201, r.get_data(as_text=True)
     r = client.post("/api/v1/sessions", json={"mobile": mobile, "password": PASSWORD})
     assert r.status_code == 201, r.get_data(as_text=True)
-    return r.json["memberId"], r.json["token"]
+    member_id, token = r.json["memberId"], r.json["token"]
+    if who is not None:
+        onboard(client, token, mobile, who)
+    return member_id, token
+
+
+def onboard(client, token: str, mobile: str, who) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    identity = {"realName": who.real_name, "idNumber": who.id_number}
+    r = client.post("/api/v1/members/current/identity", json=identity, headers=auth)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    card = {"cardNumber": who.card_number, "bankName": "中国工商银行", "mobile": mobile}
+    r = client.post("/api/v1/members/current/cards", json=card, headers=auth)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    fund = {"cardId": r.json["cardId"]}
+    r = client.post("/api/v1/members/current/fund-account", json=fund, headers=auth)
+    assert r.status_code == 201, r.get_data(as_text=True)
 
 
 def test_metrics_is_the_prometheus_text_format(client) -> None:
@@ -165,7 +189,7 @@ def test_the_in_flight_gauge_counts_a_call_while_it_runs() -> None:
     assert metrics.registry.get_sample_value("p2p_requests_in_flight") == 0
 
 
-def test_business_counters_count_commits_only(client, make_client) -> None:
+def test_business_counters_count_commits_only(client, make_client, identities) -> None:
     app_platform = client.application.platform
     members = app_platform.service(MemberService)
     loans = app_platform.service(LoanService)
@@ -174,8 +198,8 @@ def test_business_counters_count_commits_only(client, make_client) -> None:
     op_token = client.post(
         "/api/v1/sessions", json={"mobile": operator_mobile, "password": PASSWORD}
     ).json["token"]
-    borrower_id, _ = register_and_login(client, "BORROWER")
-    investor_id, investor_token = register_and_login(client, "INVESTOR")
+    borrower_id, _ = register_and_login(client, "BORROWER", identities())
+    investor_id, investor_token = register_and_login(client, "INVESTOR", identities())
     as_operator = {"Authorization": f"Bearer {op_token}"}
     terms = {
         "title": "Metrics",

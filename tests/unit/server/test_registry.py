@@ -102,6 +102,7 @@ def test_a_complex_parameter_needs_a_dataclass() -> None:
 def test_the_real_facades_are_discovered_and_bind(platform) -> None:
     assert [f.__name__ for f in discover_facades()] == [
         "AccountFacade",
+        "FundFacade",
         "LoanFacade",
         "MemberFacade",
         "MessageFacade",
@@ -109,12 +110,32 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
     ]
     names = {b.name: {o.name for o in b.operations} for b in platform.facades}
     assert names["MemberFacade"] == {
+        "sendVerificationCode",
         "register",
+        "resetPassword",
         "login",
         "logout",
         "refreshToken",
         "changePassword",
         "rotateApiSecret",
         "revokeApiSecret",
+        "getProfile",
+        "verifyIdentity",
+        "getMember",
+        "bindCard",
+        "listCards",
+        "unbindCard",
+        "openFundAccount",
+        "getFundAccount",
+        "getPromotion",
+        "listInvitees",
     }
+    # The deprecated facade is served by the member module's service, as MemberFacade is.
+    assert names["FundFacade"] == {"hasFundAccount"}
+    fund = next(b for b in platform.facades if b.name == "FundFacade")
+    member = next(b for b in platform.facades if b.name == "MemberFacade")
+    assert (
+        fund.operation("hasFundAccount").method.__self__
+        is member.operation("getProfile").method.__self__
+    )
     assert "publishLoan" in names["LoanFacade"]

@@ -1,5 +1,5 @@
 """The depository gateway: every implementation keeps the interface, the setting chooses
-one, and the sandbox confirms at once."""
+one, the sandbox confirms at once, and an account holder's personal data stays out of reprs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from conf import load_settings
 from conf.settings import ConfigError
 from service.gateway import (
     GATEWAYS,
+    AccountHolder,
     DepositoryGateway,
     GatewayResult,
     SandboxGateway,
@@ -25,8 +26,23 @@ INTERFACE = {
 }
 
 
-def test_the_interface_is_recharge_and_withdraw() -> None:
-    assert set(INTERFACE) == {"recharge", "withdraw"}
+HOLDER = AccountHolder(
+    member_id=7,
+    real_name="张测试",
+    id_number="11010519491231002X",
+    card_number="6222020200112233445",
+    mobile="13812345678",
+)
+#: Valid arguments for each operation of the interface, the serial number ``i`` in them.
+CALLS = {
+    "open_account": lambda i: (HOLDER,),
+    "recharge": lambda i: (f"R2026030100{i}", 7, Decimal("12.34")),
+    "withdraw": lambda i: (f"W2026030100{i}", 7, Decimal("12.34"), "6222020200112233445"),
+}
+
+
+def test_the_interface_is_opening_accounts_recharge_and_withdraw() -> None:
+    assert set(INTERFACE) == {"open_account", "recharge", "withdraw"} == set(CALLS)
 
 
 @pytest.mark.parametrize("name", sorted(GATEWAYS))
@@ -52,10 +68,18 @@ def test_an_unknown_gateway_is_refused_by_the_settings() -> None:
 @pytest.mark.parametrize("method", sorted(INTERFACE))
 def test_the_sandbox_confirms_at_once_with_a_fresh_reference(method: str) -> None:
     call = getattr(SandboxGateway(), method)
-    answers = [call(f"R2026030100{i}", 7, Decimal("12.34")) for i in range(3)]
+    answers = [call(*CALLS[method](i)) for i in range(3)]
     for answer in answers:
         assert isinstance(answer, GatewayResult)
         assert answer.success is True
         assert answer.reason is None
-        assert answer.reference and len(answer.reference) <= 64  # payment_order.gateway_ref
+        # payment_order.gateway_ref and member.fund_account_no hold 64 characters.
+        assert answer.reference and len(answer.reference) <= 64
     assert len({a.reference for a in answers}) == 3
+
+
+def test_an_account_holder_shows_no_personal_data_in_its_repr() -> None:
+    shown = repr(HOLDER) + str(HOLDER)
+    assert "member_id=7" in shown
+    for secret in ("张测试", "11010519491231002X", "6222020200112233445", "13812345678"):
+        assert secret not in shown

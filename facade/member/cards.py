@@ -1,0 +1,73 @@
+"""MemberFacade's bank card operations (绑定): cards members bind for withdrawals and their
+depository account."""
+
+from spyne import ComplexModel, DateTime, Long, Unicode
+
+from facade.contract import BORROWER, DELETE, GET, INVESTOR, POST, operation
+from facade.member.account import NS, Mobile
+from facade.types import repeated, required
+
+CARD_HOLDERS = [INVESTOR, BORROWER]
+
+
+class BindCardRequest(ComplexModel):
+    """A debit card in the member's own name, and the mobile number the bank has for it."""
+
+    __namespace__ = NS
+    _type_info = [
+        (
+            "cardNumber",
+            required(
+                Unicode(min_len=16, max_len=23, pattern="[0-9 ]+"),
+                "16 to 19 digits (spaces allowed), passing the Luhn check.",
+            ),
+        ),
+        ("bankName", required(Unicode(min_len=2, max_len=50), "The issuing bank.")),
+        ("mobile", required(Mobile, "The mobile number registered with the bank for it.")),
+    ]
+
+
+class BankCardDto(ComplexModel):
+    """A bound card; its number is masked to the last 4 digits, even to its owner."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("cardId", required(Long, "The card, as withdraw and openFundAccount name it.")),
+        ("bankName", required(Unicode, "The issuing bank.")),
+        ("cardNumber", required(Unicode, "Masked: **** **** **** 1234.")),
+        ("mobile", required(Unicode, "The bank's mobile number for it, masked.")),
+        ("boundAt", required(DateTime, "When it was bound (UTC).")),
+    ]
+
+
+class BankCardListDto(ComplexModel):
+    """The caller's bound cards."""
+
+    __namespace__ = NS
+    _type_info = [("cards", repeated(BankCardDto, "Bound cards, oldest first."))]
+
+
+CardId = required(Long, "The card.")
+
+
+class CardOperations:
+    """The member's bank cards."""
+
+    @operation(
+        rest=POST("/members/current/cards", body="request", status=201),
+        returns=BankCardDto,
+        roles=CARD_HOLDERS,
+    )
+    def bindCard(request: required(BindCardRequest, "The card.")):
+        """Bind a card (real-name verification first: IDENTITY_NOT_VERIFIED). The number is
+        checked for length and Luhn (VALIDATION_FAILED); a card bound already, to you or to
+        anyone, is CARD_TAKEN; past member.max_bound_cards cards, CARD_LIMIT_REACHED."""
+
+    @operation(rest=GET("/members/current/cards"), returns=BankCardListDto, roles=CARD_HOLDERS)
+    def listCards():
+        """Your bound cards, numbers masked to the last 4 digits."""
+
+    @operation(rest=DELETE("/members/current/cards/{cardId}"), roles=CARD_HOLDERS)
+    def unbindCard(cardId: CardId):
+        """Unbind one of your cards; withdrawals to it stop. CARD_NOT_FOUND for a card that is
+        not yours or not bound."""

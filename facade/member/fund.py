@@ -1,0 +1,47 @@
+"""MemberFacade's fund account operations (开户): the member's account at the depository bank,
+which holds their money; opened before recharging, investing, borrowing or withdrawing."""
+
+from spyne import ComplexModel, DateTime, Enum, Unicode
+
+from facade.contract import BORROWER, GET, INVESTOR, POST, operation
+from facade.member.account import NS
+from facade.member.cards import CardId
+from facade.types import optional, required
+
+FundAccountStatus = Enum("NONE", "OPEN", type_name="FundAccountStatus")
+FundAccountStatus.__namespace__ = NS
+
+
+class FundAccountDto(ComplexModel):
+    """The caller's depository account."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("status", required(FundAccountStatus, "NONE until opened, then OPEN.")),
+        ("accountNo", optional(Unicode, "The depository's account number, once open.")),
+        ("openedAt", optional(DateTime, "When it was opened (UTC).")),
+    ]
+
+
+class FundAccountOperations:
+    """The member's account at the depository."""
+
+    @operation(
+        rest=POST("/members/current/fund-account", status=201),
+        returns=FundAccountDto,
+        roles=[INVESTOR, BORROWER],
+    )
+    def openFundAccount(cardId: CardId):
+        """Open your account at the depository bank with your verified name and ID number and
+        one of your bound cards (IDENTITY_NOT_VERIFIED, CARD_NOT_FOUND). Recharging,
+        investing, borrowing and withdrawing need it (FUND_ACCOUNT_REQUIRED).
+        FUND_ACCOUNT_EXISTS when it is open already; FUND_ACCOUNT_REFUSED with the
+        depository's reason when it declines."""
+
+    @operation(
+        rest=GET("/members/current/fund-account"),
+        returns=FundAccountDto,
+        roles=[INVESTOR, BORROWER],
+    )
+    def getFundAccount():
+        """Your depository account: status NONE until opened."""

@@ -1,0 +1,68 @@
+"""What every part of the member module's service shares: the transaction, settings, clock,
+the security components, repositories and the rules for mobile numbers and passwords."""
+
+import re
+
+from dao.bank_card import BankCardRepository
+from dao.member import MemberRepository
+from service import errors
+from service.errors import BusinessError, invalid
+from service.gateway import DepositoryGateway
+from service.ledger import Ledger
+from service.pii import PersonalData
+from service.security import Lockout, Passwords, Tokens
+from service.verification import VerificationCodes
+from service.wsse import ApiSecrets
+
+_MOBILE = re.compile(r"1[3-9][0-9]{9}\Z")
+
+
+def check_mobile(mobile: str, field: str = "mobile") -> None:
+    if not _MOBILE.match(mobile):
+        raise invalid(field, "must be an 11-digit mainland mobile number")
+
+
+def check_password(password: str, field: str = "password") -> None:
+    if not 8 <= len(password) <= 64:
+        raise invalid(field, "must have 8 to 64 characters")
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
+        raise invalid(field, "must contain a letter and a digit")
+
+
+class MemberBase:
+    def __init__(
+        self,
+        tx,
+        settings,
+        clock,
+        passwords: Passwords,
+        tokens: Tokens,
+        api_secrets: ApiSecrets,
+        lockout: Lockout,
+        verification: VerificationCodes,
+        pii: PersonalData | None,
+        gateway: DepositoryGateway,
+    ):
+        self.tx = tx
+        self._settings = settings  # LiveSettings: reloadable keys are read at call time
+        self._clock = clock
+        self._passwords = passwords
+        self._tokens = tokens
+        self._lockout = lockout
+        self._api_secrets = api_secrets
+        self._codes = verification
+        self._pii_box = pii
+        self._gateway = gateway
+        self._members = MemberRepository(tx.session)
+        self._cards = BankCardRepository(tx.session)
+        self._ledger = Ledger(tx)
+
+    @property
+    def _pii(self) -> PersonalData:
+        """The sealer of personal data; SERVICE_UNAVAILABLE when security.secret_key is unset,
+        for then nothing personal can be stored as it must be."""
+        if self._pii_box is None:
+            raise BusinessError(
+                errors.SERVICE_UNAVAILABLE, "personal data cannot be stored: no security key"
+            )
+        return self._pii_box
