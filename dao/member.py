@@ -91,18 +91,23 @@ class MemberRepository:
         stmt = select(MemberEntity).where(MemberEntity.id_number_hash == id_number_hash)
         return self._session().scalars(stmt).one_or_none()
 
+    def count_invitees(self, referrer_id: int) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(MemberEntity)
+            .where(MemberEntity.referrer_id == referrer_id)
+        )
+        return self._session().scalar(stmt) or 0
+
     def invitees(
         self, referrer_id: int, *, offset: int, limit: int
     ) -> tuple[list[MemberEntity], int]:
         """The members `referrer_id` invited, newest first, and how many there are."""
-        where = MemberEntity.referrer_id == referrer_id
-        session = self._session()
-        total = session.scalar(select(func.count()).select_from(MemberEntity).where(where))
         stmt = (
             select(MemberEntity)
-            .where(where)
+            .where(MemberEntity.referrer_id == referrer_id)
             .order_by(MemberEntity.id.desc())
             .offset(offset)
             .limit(limit)
         )
-        return list(session.scalars(stmt)), total or 0
+        return list(self._session().scalars(stmt)), self.count_invitees(referrer_id)

@@ -174,13 +174,9 @@ class PaymentService:
     # -- helpers -----------------------------------------------------------------------
     @property
     def _pii(self) -> PersonalData:
-        """The opener of sealed card numbers; SERVICE_UNAVAILABLE when security.secret_key is
-        unset (no card can have been bound then either)."""
-        if self._pii_box is None:
-            raise BusinessError(
-                errors.SERVICE_UNAVAILABLE, "card numbers cannot be read: no security key"
-            )
-        return self._pii_box
+        """The opener of sealed card numbers (SERVICE_UNAVAILABLE without
+        security.secret_key; no card can have been bound then either)."""
+        return pii.available(self._pii_box)
 
     def _require_onboarded(self, caller: Principal) -> None:
         member = self._members.get(caller.member_id)

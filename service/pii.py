@@ -182,3 +182,13 @@ class PersonalData:
         if box is None:
             box = self._boxes.setdefault(kind, SecretBox(self._master, "pii " + kind))
         return box
+
+
+def available(box: PersonalData | None) -> PersonalData:
+    """`box`; SERVICE_UNAVAILABLE when it is None (security.secret_key unset), for personal
+    data can then be neither stored as it must be nor read."""
+    if box is None:
+        raise BusinessError(
+            errors.SERVICE_UNAVAILABLE, "personal data is unavailable: no security key"
+        )
+    return box

@@ -9,7 +9,7 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from service.pii import id_check_character
+from service.pii import id_check_character, luhn_valid
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,7 @@ def resident_id_number(born: dt.date, sequence: int, area: str = "110101") -> st
 def card_number_for(serial: int, prefix: str = "6222") -> str:
     """A 16-digit card number that passes the Luhn check."""
     body = f"{prefix}{serial % 10**11:011d}"
-    total = 0
-    for position, char in enumerate(reversed(body)):
-        digit = int(char)
-        if position % 2 == 0:  # doubled once the check digit is appended
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return body + str((10 - total % 10) % 10)
+    return next(body + digit for digit in "0123456789" if luhn_valid(body + digit))
 
 
 class Identities:

@@ -5,8 +5,8 @@ import re
 
 from dao.bank_card import BankCardRepository
 from dao.member import MemberRepository
-from service import errors
-from service.errors import BusinessError, invalid
+from service import pii
+from service.errors import invalid
 from service.gateway import DepositoryGateway
 from service.ledger import Ledger
 from service.pii import PersonalData
@@ -59,10 +59,5 @@ class MemberBase:
 
     @property
     def _pii(self) -> PersonalData:
-        """The sealer of personal data; SERVICE_UNAVAILABLE when security.secret_key is unset,
-        for then nothing personal can be stored as it must be."""
-        if self._pii_box is None:
-            raise BusinessError(
-                errors.SERVICE_UNAVAILABLE, "personal data cannot be stored: no security key"
-            )
-        return self._pii_box
+        """The sealer of personal data (SERVICE_UNAVAILABLE without security.secret_key)."""
+        return pii.available(self._pii_box)

@@ -52,8 +52,7 @@ class PromotionOperations(MemberBase):
     @transactional(read_only=True)
     def get_promotion(self, caller: Principal) -> PromotionVo:
         inviter = self._inviter(caller)
-        _, count = self._members.invitees(inviter.id, offset=0, limit=0)
-        return PromotionVo(inviter.invite_code, count)
+        return PromotionVo(inviter.invite_code, self._members.count_invitees(inviter.id))
 
     @transactional(read_only=True)
     def list_invitees(
