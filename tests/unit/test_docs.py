@@ -1,0 +1,37 @@
+"""The project's documents stand on their own: every relative link and every repository path
+they name in backquotes resolves inside the repository, and none points outside it."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = sorted(
+    p
+    for p in [ROOT / "README.md", *ROOT.glob("*/README.md"), *ROOT.glob("docs/*.md")]
+    if ".venv" not in p.parts
+)
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+# A backquoted path of ours: a top-level folder of the repository, then a file with an ending.
+TOP = "|".join(sorted(p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")))
+NAMED_PATH = re.compile(rf"`((?:{TOP})/[\w./-]*\.\w+)`")
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_resolve_inside_the_repository(doc):
+    text = doc.read_text(encoding="utf-8")
+    assert "../shared" not in text
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+://|mailto:", target):
+            continue
+        resolved = (doc.parent / target).resolve()
+        assert resolved.is_relative_to(ROOT), f"{doc.name}: {target} leaves the repository"
+        assert resolved.exists(), f"{doc.name}: {target} does not exist"
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_files_exist(doc):
+    text = doc.read_text(encoding="utf-8")
+    missing = [p for p in NAMED_PATH.findall(text) if "<" not in p and not (ROOT / p).exists()]
+    assert not missing, f"{doc.name} names files that do not exist: {missing}"
