@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
-from dao.types import UtcDateTime, utcnow
+from dao.types import Identifier, UtcDateTime, utcnow
 
 CARD_STATUSES: tuple[str, ...] = ("BOUND", "UNBOUND")
 
@@ -29,12 +29,12 @@ class BankCardEntity(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
-    card_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    card_sealed: Mapped[str] = mapped_column(String(255), nullable=False)
-    last4: Mapped[str] = mapped_column(String(4), nullable=False)
+    card_hash: Mapped[str | None] = mapped_column(Identifier(64), unique=True, nullable=True)
+    card_sealed: Mapped[str] = mapped_column(Identifier(255), nullable=False)
+    last4: Mapped[str] = mapped_column(Identifier(4), nullable=False)
     bank_name: Mapped[str] = mapped_column(String(50), nullable=False)
-    mobile_sealed: Mapped[str] = mapped_column(String(255), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    mobile_sealed: Mapped[str] = mapped_column(Identifier(255), nullable=False)
+    status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     unbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from dao.types import BYTE_EXACT_COLLATION
+
 # Names every index and constraint the same way on SQLite and MariaDB, so that
 # migrations can refer to them (drop, alter) without guessing generated names.
 NAMING_CONVENTION: dict[str, str] = {
@@ -19,11 +21,16 @@ NAMING_CONVENTION: dict[str, str] = {
 # "INTEGER PRIMARY KEY" column is a rowid alias that autoincrements.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
-# Table options for MariaDB/MySQL: transactional engine, full Unicode.
+# Table options for MariaDB/MySQL: transactional engine, full Unicode, and byte-exact
+# comparison by default, so that a string column nobody thought about compares as SQLite
+# does, never case- or accent-blind. Identifiers say so themselves (dao.types.Identifier);
+# human text (titles, descriptions, reasons, bank names) keeps this default: no query
+# compares, groups or sorts it, so a linguistic collation would buy nothing, and one that
+# ever searches it declares its collation on that column.
 MYSQL_TABLE_ARGS: dict[str, str] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_unicode_ci",
+    "mysql_collate": BYTE_EXACT_COLLATION,
 }
 
 

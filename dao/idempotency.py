@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint, select
+from sqlalchemy import UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType
-from dao.types import UtcDateTime, utcnow
+from dao.types import Identifier, UtcDateTime, utcnow
 
 
 class RequestRecordEntity(Base):
@@ -21,11 +21,11 @@ class RequestRecordEntity(Base):
     __table_args__ = (UniqueConstraint("scope", "request_no"), MYSQL_TABLE_ARGS)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    scope: Mapped[str] = mapped_column(String(32), nullable=False)
-    request_no: Mapped[str] = mapped_column(String(64), nullable=False)
-    operation: Mapped[str] = mapped_column(String(64), nullable=False)
-    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
-    ref_type: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    scope: Mapped[str] = mapped_column(Identifier(32), nullable=False)
+    request_no: Mapped[str] = mapped_column(Identifier(64), nullable=False)
+    operation: Mapped[str] = mapped_column(Identifier(64), nullable=False)
+    fingerprint: Mapped[str] = mapped_column(Identifier(64), nullable=False)
+    ref_type: Mapped[str | None] = mapped_column(Identifier(24), nullable=True)
     ref_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 

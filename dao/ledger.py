@@ -17,7 +17,6 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
-    String,
     UniqueConstraint,
     func,
     select,
@@ -26,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
-from dao.types import Money, UtcDateTime, utcnow
+from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 BUCKETS: tuple[str, ...] = ("AVAILABLE", "FROZEN")
 DIRECTIONS: tuple[str, ...] = ("D", "C")
@@ -52,8 +51,8 @@ class AccountEntity(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     member_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("member.id"), nullable=True)
-    code: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    normal_side: Mapped[str] = mapped_column(String(1), nullable=False)
+    code: Mapped[str | None] = mapped_column(Identifier(32), nullable=True)
+    normal_side: Mapped[str] = mapped_column(Identifier(1), nullable=False)
     available: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
     frozen: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
@@ -69,10 +68,10 @@ class PostingEntity(Base):
     __table_args__ = (Index("ix_posting_ref", "ref_type", "ref_id"), MYSQL_TABLE_ARGS)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    business_type: Mapped[str] = mapped_column(String(32), nullable=False)
-    ref_type: Mapped[str] = mapped_column(String(24), nullable=False)
+    business_type: Mapped[str] = mapped_column(Identifier(32), nullable=False)
+    ref_type: Mapped[str] = mapped_column(Identifier(24), nullable=False)
     ref_id: Mapped[int] = mapped_column(IdType, nullable=False)
-    request_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_no: Mapped[str | None] = mapped_column(Identifier(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
@@ -92,8 +91,8 @@ class EntryEntity(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     posting_id: Mapped[int] = mapped_column(IdType, ForeignKey("posting.id"), nullable=False)
     account_id: Mapped[int] = mapped_column(IdType, ForeignKey("account.id"), nullable=False)
-    bucket: Mapped[str] = mapped_column(String(9), nullable=False)
-    direction: Mapped[str] = mapped_column(String(1), nullable=False)
+    bucket: Mapped[str] = mapped_column(Identifier(9), nullable=False)
+    direction: Mapped[str] = mapped_column(Identifier(1), nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, func, select
+from sqlalchemy import CheckConstraint, ForeignKey, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
-from dao.types import UtcDateTime, utcnow
+from dao.types import Identifier, UtcDateTime, utcnow
 
 MEMBER_ROLES: tuple[str, ...] = ("INVESTOR", "BORROWER", "OPERATOR")
 MEMBER_STATUSES: tuple[str, ...] = ("ACTIVE", "DISABLED")
@@ -26,28 +26,28 @@ class MemberEntity(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    mobile: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)
-    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
-    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    mobile: Mapped[str] = mapped_column(Identifier(20), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(Identifier(255), nullable=False)
+    role: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     status: Mapped[str] = mapped_column(
-        String(16), nullable=False, default="ACTIVE", server_default="ACTIVE"
+        Identifier(16), nullable=False, default="ACTIVE", server_default="ACTIVE"
     )
     # The SOAP API secret (WS-Security PasswordDigest), sealed with security.secret_key
     # (service/wsse.py); NULL = none issued.
-    api_secret_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    api_secret_sealed: Mapped[str | None] = mapped_column(Identifier(255), nullable=True)
     # Promotion: the code others register with, and who invited this member.
-    invite_code: Mapped[str | None] = mapped_column(String(8), unique=True, nullable=True)
+    invite_code: Mapped[str | None] = mapped_column(Identifier(8), unique=True, nullable=True)
     referrer_id: Mapped[int | None] = mapped_column(
         IdType, ForeignKey("member.id"), index=True, nullable=True
     )
     # Real-name identity (service/pii.py): the name and ID number sealed for display, the ID
     # number's keyed hash for uniqueness; NULL until verified.
-    real_name_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    id_number_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    real_name_sealed: Mapped[str | None] = mapped_column(Identifier(255), nullable=True)
+    id_number_hash: Mapped[str | None] = mapped_column(Identifier(64), unique=True, nullable=True)
+    id_number_sealed: Mapped[str | None] = mapped_column(Identifier(255), nullable=True)
     identity_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # The member's account at the depository bank; NULL until opened.
-    fund_account_no: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    fund_account_no: Mapped[str | None] = mapped_column(Identifier(64), unique=True, nullable=True)
     fund_account_opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, select,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
-from dao.types import UtcDateTime, utcnow
+from dao.types import Identifier, UtcDateTime, utcnow
 
 #: What a message is about: money invested, lent out, repaid, or the platform itself.
 MESSAGE_CATEGORIES: tuple[str, ...] = ("INVESTMENT", "DISBURSEMENT", "REPAYMENT", "SYSTEM")
@@ -29,11 +29,11 @@ class MessageEntity(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
-    category: Mapped[str] = mapped_column(String(16), nullable=False)
+    category: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     title: Mapped[str] = mapped_column(String(100), nullable=False)
     body: Mapped[str] = mapped_column(String(1000), nullable=False)
     # What the message is about (e.g. "investment", 42); NULL for a message about nothing.
-    ref_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ref_type: Mapped[str | None] = mapped_column(Identifier(32), nullable=True)
     ref_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
     read_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)

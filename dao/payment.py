@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
-from dao.types import Money, UtcDateTime, utcnow
+from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 ORDER_TYPES: tuple[str, ...] = ("RECHARGE", "WITHDRAW")
 #: PENDING until the depository answers; then SUCCESS or FAILED, never changed again.
@@ -29,13 +29,13 @@ class PaymentOrderEntity(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    order_no: Mapped[str] = mapped_column(String(32), nullable=False)
+    order_no: Mapped[str] = mapped_column(Identifier(32), nullable=False)
     member_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
-    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    type: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
-    request_no: Mapped[str] = mapped_column(String(64), nullable=False)
-    gateway_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
+    request_no: Mapped[str] = mapped_column(Identifier(64), nullable=False)
+    gateway_ref: Mapped[str | None] = mapped_column(Identifier(64), nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The bound card a withdrawal pays out to; NULL for recharges.
     card_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("bank_card.id"), nullable=True)

@@ -1,4 +1,5 @@
-"""Exact column types: money as integer fen, fixed-point rates, UTC timestamps.
+"""Exact column types: money as integer fen, fixed-point rates, UTC timestamps, identifiers
+compared byte for byte.
 
 No float ever crosses these types: SQLAlchemy's Numeric is a float on SQLite, so
 amounts are stored as scaled integers and read back as quantized Decimals.
@@ -10,10 +11,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime
+from sqlalchemy import BigInteger, DateTime, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+#: MariaDB's collation comparing code point by code point without padding: 'order-abc',
+#: 'ORDER-ABC', 'ordér-abc' and 'order-abc ' are four values, as they are to SQLite's BINARY.
+#: (utf8mb4_bin pads: it finds 'abc' equal to 'abc '. MariaDB 10.2 and later.)
+BYTE_EXACT_COLLATION = "utf8mb4_nopad_bin"
 
 _BIGINT_MIN = -(2**63)
 _BIGINT_MAX = 2**63 - 1
@@ -109,6 +115,38 @@ class Money(FixedPoint):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class Identifier(TypeDecorator[str]):
+    """A string that names something (a request or order number, a code, a hash, a status):
+    VARCHAR(``length``) equal only to the same characters on every engine, in comparisons and
+    unique keys alike; no case folding, no accent folding, no trailing-space padding.
+
+    On MariaDB the column carries :data:`BYTE_EXACT_COLLATION`; SQLite compares with BINARY
+    (memcmp) by default. Whatever is unique, looked up by equality or compared with a code
+    list is an Identifier; only text people write and read is a plain String.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    @property
+    def python_type(self) -> type[str]:
+        return str
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(
+                mysql.VARCHAR(self.length, collation=BYTE_EXACT_COLLATION)
+            )
+        return dialect.type_descriptor(String(self.length))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.length})"
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -1,5 +1,10 @@
 """Request numbers: every money-moving call carries one; a repeat returns the first outcome.
 
+A request number is the caller's opaque key, compared exactly as sent on every engine (the
+columns holding it are dao.types.Identifier): no trimming, case or accent folding, so
+'order-abc', 'ORDER-ABC', 'ordér-abc' and 'order-abc ' are four requests. Only a number that
+is empty or all blank is refused.
+
 ``claim`` runs inside the caller's transaction. The record is written in the same transaction
 as the money movement, so the two commit or roll back together: a request that failed leaves
 no record and may be sent again. A concurrent duplicate waits on the unique key until the first
@@ -58,9 +63,8 @@ class Idempotency:
     def claim(self, scope: str, request_no: str, operation: str, **content) -> Claim:
         """Claim ``request_no`` for ``operation`` with ``content``; a repeat with the same
         operation and content is a repeat, with other content REQUEST_NO_REUSED."""
-        request_no = (request_no or "").strip()
-        if not request_no or len(request_no) > MAX_REQUEST_NO:
-            raise invalid("requestNo", f"must have 1 to {MAX_REQUEST_NO} characters")
+        if not (request_no or "").strip() or len(request_no) > MAX_REQUEST_NO:
+            raise invalid("requestNo", f"must have 1 to {MAX_REQUEST_NO} characters, not all blank")
         digest = fingerprint(**content)
         existing = self._records.find(scope, request_no)
         if existing is not None:

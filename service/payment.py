@@ -220,7 +220,7 @@ class PaymentService:
             type=kind,
             amount=amount,
             status="PENDING",
-            request_no=request_no.strip(),
+            request_no=request_no,
             card_id=card_id,
             created_at=now,
             updated_at=now,

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, select
+from sqlalchemy import CheckConstraint, ForeignKey, Index, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
-from dao.types import Money, UtcDateTime, utcnow
+from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 #: FROZEN while the listing raises; ACTIVE once disbursed (earning); RELEASED when the listing
 #: failed or was cancelled (funds returned); SETTLED when the listing is repaid in full.
@@ -31,8 +31,8 @@ class InvestmentEntity(Base):
     loan_id: Mapped[int] = mapped_column(IdType, ForeignKey("loan.id"), nullable=False)
     investor_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
-    request_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
+    request_no: Mapped[str] = mapped_column(Identifier(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
-from dao.types import FixedPoint, Money, UtcDateTime, utcnow
+from dao.types import FixedPoint, Identifier, Money, UtcDateTime, utcnow
 
 REPAYMENT_METHODS: tuple[str, ...] = (
     "EQUAL_INSTALLMENT",
@@ -83,11 +83,11 @@ class LoanEntity(Base):
     amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     annual_rate: Mapped[Decimal] = mapped_column(FixedPoint(RATE_SCALE), nullable=False)
     term_months: Mapped[int] = mapped_column(Integer, nullable=False)
-    repayment_method: Mapped[str] = mapped_column(String(24), nullable=False)
+    repayment_method: Mapped[str] = mapped_column(Identifier(24), nullable=False)
     min_invest: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     max_invest_per_investor: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
     raise_days: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    status: Mapped[str] = mapped_column(Identifier(24), nullable=False)
     reject_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     raise_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     published_by: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)

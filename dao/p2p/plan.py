@@ -12,7 +12,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    String,
     UniqueConstraint,
     func,
     select,
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.ledger import AccountEntity
 from dao.p2p.loan import LoanEntity
-from dao.types import Money, UtcDateTime, utcnow
+from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 #: PENDING until due; OVERDUE once past its due date unpaid; PAID when repaid (penalty
 #: included); SETTLED_EARLY when the borrower settled the whole listing before it fell due.
@@ -54,7 +53,7 @@ class InstallmentEntity(Base):
     interest: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     penalty: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
     remaining: Mapped[Decimal] = mapped_column(Money(), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -86,7 +85,7 @@ class ReceiptEntity(Base):
     principal: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     interest: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     penalty: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     received_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 

@@ -14,13 +14,21 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import CheckConstraint, UniqueConstraint, create_engine, inspect, text
+from sqlalchemy import (
+    CheckConstraint,
+    String,
+    UniqueConstraint,
+    create_engine,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from dao import migrate
 from dao.p2p import LoanEntity
+from dao.types import BYTE_EXACT_COLLATION, Identifier
 from service.member.promotion import INVITE_ALPHABET, INVITE_LENGTH
 
 MEMBER_SQL = text(
@@ -37,6 +45,12 @@ LOAN_SQL = text(
     ":annual_rate, :term_months, :repayment_method, :min_invest, :max_invest_per_investor, "
     ":raise_days, :status, :published_by, '2024-11-26 12:00:00', '2024-11-26 12:00:00')"
 )
+REQUEST_SQL = text(
+    "INSERT INTO request_record (scope, request_no, operation, fingerprint, created_at) "
+    "VALUES ('member:1', :no, 'recharge', 'f', '2026-12-10 12:00:00')"
+)
+#: Request numbers a case- and accent-blind, space-padding collation takes for one.
+LOOK_ALIKES = ("order-abc", "ORDER-ABC", "ordér-abc", "order-abc ")
 NOW = datetime(2024, 11, 26, 12, 0, 0, 250000, tzinfo=UTC)
 GOOD_LOAN: dict[str, Any] = {
     "title": "t",
@@ -300,3 +314,105 @@ def test_members_registered_before_0007_get_distinct_invite_codes(
     assert len(codes) == len(set(codes)) == 20
     form = re.compile(f"[{INVITE_ALPHABET}]{{{INVITE_LENGTH}}}")
     assert all(form.fullmatch(code) for code in codes), codes
+
+
+def _collations(engine: Engine) -> set[str]:
+    """MariaDB: the collations of the entities' tables and of their character columns."""
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                text(
+                    "SELECT COLLATION_NAME FROM information_schema.COLUMNS"
+                    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'alembic_version'"
+                    " AND COLLATION_NAME IS NOT NULL"
+                    " UNION SELECT TABLE_COLLATION FROM information_schema.TABLES"
+                    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'alembic_version'"
+                )
+            ).scalars()
+        )
+
+
+def _request_numbers(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(text("SELECT request_no FROM request_record")).scalars())
+
+
+def test_0008_makes_identifiers_byte_exact_and_its_downgrade_undoes_it(
+    empty_url: str, engine: Engine
+) -> None:
+    """Rows written before 0008 keep their values; after it, look-alike request numbers are
+    distinct keys. Going back refuses, changing nothing, while such keys exist (the old
+    collation could not hold them), and restores the old collation once they are gone."""
+    on_mariadb = engine.dialect.name == "mysql"
+    migrate.upgrade(empty_url, "0007")
+    with engine.begin() as conn:
+        conn.execute(REQUEST_SQL, {"no": "ordér-abc"})
+    if on_mariadb:
+        assert _collations(engine) == {"utf8mb4_unicode_ci"}
+        with (
+            pytest.raises(DBAPIError, match="uq_request_record_scope_request_no"),
+            engine.begin() as conn,
+        ):
+            conn.execute(REQUEST_SQL, {"no": "ORDER-ABC "})
+
+    migrate.upgrade(empty_url, "0008")
+    with engine.begin() as conn:
+        for no in LOOK_ALIKES:
+            if no != "ordér-abc":
+                conn.execute(REQUEST_SQL, {"no": no})
+    assert _request_numbers(engine) == sorted(LOOK_ALIKES)
+    if on_mariadb:
+        assert _collations(engine) == {BYTE_EXACT_COLLATION}
+        with pytest.raises(RuntimeError, match=r"request_record\.scope/request_no"):
+            migrate.downgrade(empty_url, "0007")
+        assert migrate.current(empty_url) == "0008"
+        assert _collations(engine) == {BYTE_EXACT_COLLATION}
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM request_record WHERE request_no <> 'ordér-abc'"))
+
+    migrate.downgrade(empty_url, "0007")
+    assert migrate.current(empty_url) == "0007"
+    assert "ordér-abc" in _request_numbers(engine)
+    if on_mariadb:
+        assert _collations(engine) == {"utf8mb4_unicode_ci"}
+    migrate.upgrade(empty_url)
+    assert migrate.current(empty_url) == migrate.head()
+
+
+def test_every_character_column_compares_byte_exactly(migrated: Engine) -> None:
+    """The schema as migrated, read from the database's own catalogue: every character column
+    (identifiers and human text alike) and every table's default for columns added later is
+    byte-exact, so no column, old or new, compares case-, accent- or space-blind. That covers
+    every unique or indexed string column and every Identifier, checked to be among them."""
+    metadata = migrate.entity_metadata()
+    must = set()
+    for table in metadata.sorted_tables:
+        keyed = [c for u in table.constraints if isinstance(u, UniqueConstraint) for c in u.columns]
+        keyed += [c for index in table.indexes for c in index.columns]
+        must |= {(table.name, c.name) for c in keyed if isinstance(c.type, (String, Identifier))}
+        must |= {(table.name, c.name) for c in table.columns if isinstance(c.type, Identifier)}
+    if migrated.dialect.name == "sqlite":
+        # SQLite's default collation, BINARY, compares bytes: no column may name another.
+        with migrated.connect() as conn:
+            ddl = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+            assert not [name for name, sql in ddl if "COLLATE" in sql.upper()]
+        return
+    with migrated.connect() as conn:
+        columns = conn.execute(
+            text(
+                "SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS"
+                " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'alembic_version'"
+                " AND COLLATION_NAME IS NOT NULL"
+            )
+        ).all()
+        tables = conn.execute(
+            text(
+                "SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES"
+                " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'alembic_version'"
+            )
+        ).all()
+    collation = {(t, c): name for t, c, name in columns}
+    assert must <= set(collation)
+    assert {key for key, name in collation.items() if name != BYTE_EXACT_COLLATION} == set()
+    assert {t for t, name in tables if name != BYTE_EXACT_COLLATION} == set()
+    assert {t for t, _ in tables} == set(metadata.tables)

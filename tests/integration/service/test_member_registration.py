@@ -209,6 +209,27 @@ def test_an_unknown_or_an_operators_invite_code_is_invalid(platform, members, sq
     assert member_rows(sql) == []
 
 
+def test_an_invite_code_is_found_in_any_case_but_only_in_its_own_letters(
+    platform, members, sql
+) -> None:
+    """Codes are upper case and entered in any case (the contract says so), but a code with
+    an accent or in full-width letters is another code: an accent-blind collation once found
+    the inviter for it on MariaDB only."""
+    inviter = sign_up(platform, "13800000001")
+    with sql.begin() as conn:
+        conn.execute(
+            text("UPDATE member SET invite_code = 'ABCDEFGH' WHERE id = :id"),
+            {"id": inviter.member_id},
+        )
+    code = send_code(platform, MOBILE)
+    for invite in ("ÁBCDEFGH", "ＡＢＣＤＥＦＧＨ"):
+        e = error_of(members.register, RegisterRequest(MOBILE, PASSWORD, "INVESTOR", code, invite))
+        assert e.code == "INVITE_CODE_INVALID"
+    members.register(RegisterRequest(MOBILE, PASSWORD, "INVESTOR", code, " abcdefgh "))
+    [invitee] = member_rows(sql)
+    assert invitee.referrer_id == inviter.member_id
+
+
 def test_every_member_gets_a_distinct_invite_code_of_8_characters(platform, sql) -> None:
     for n in range(20):
         sign_up(platform, f"1380000{n:04d}", ("INVESTOR", "BORROWER")[n % 2])

@@ -91,6 +91,21 @@ def test_ws_security_and_the_password_asked_again_count_toward_the_lock(make_pla
     assert code_of(login, members) == "ACCOUNT_LOCKED"
 
 
+@pytest.mark.parametrize("look_alike", [MOBILE + " ", MOBILE + "  ", "１３８１２３４５６７８"])
+def test_a_look_alike_number_neither_signs_in_nor_escapes_the_lock(
+    make_platform, look_alike
+) -> None:
+    """The lock counts per number as sent; the member is found byte-exactly. A case-blind,
+    space-padding collation once found the member for a padded or full-width number, whose
+    count is another: each such spelling was a fresh set of guesses at a locked account."""
+    platform = make_platform(**{"security.max_failed_logins": 2})
+    members = platform.service(MemberService)
+    sign_up(platform, MOBILE)
+    assert fail(members, 2)[-1] == "ACCOUNT_LOCKED"
+    assert code_of(login, members, look_alike) == "LOGIN_FAILED"
+    assert code_of(login, members) == "ACCOUNT_LOCKED"
+
+
 def test_login_fails_closed_when_the_cache_is_down(make_platform) -> None:
     """No count, no guess: with Redis unreachable a password is not even checked."""
     sign_up(make_platform(), MOBILE)  # signing up needs the cache too (the code)

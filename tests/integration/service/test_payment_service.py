@@ -262,11 +262,49 @@ def test_a_repeated_recharge_returns_the_first_order_and_moves_nothing(
     payments, investor, sql
 ) -> None:
     first = payments.recharge(D("300.00"), "r-same", investor)
-    again = payments.recharge(D("300"), " r-same ", investor)
+    again = payments.recharge(D("300"), "r-same", investor)
     assert again == first
     assert count(sql, "payment_order") == 1
     assert count(sql, "posting") == 1
     assert balances(sql, investor.member_id) == (30000, 0)
+
+
+#: One request number and others that differ from it only in case, an accent (precomposed and
+#: combining), surrounding blanks or full-width letters: each is a request of its own.
+LOOK_ALIKES = (
+    "order-abc",
+    "ORDER-ABC",
+    "ordér-abc",
+    "orde\u0301r-abc",
+    "order-abc ",
+    " order-abc",
+    "ｏｒｄｅｒ-ａｂｃ",
+)
+
+
+def test_request_numbers_are_compared_exactly_as_sent(payments, investor, sql) -> None:
+    """On MariaDB a case- and accent-blind, space-padding collation once made these one
+    request: every recharge after the first answered with the first order and moved nothing.
+    Each is its own order now, stored as sent, and each repeats only itself."""
+    orders = [payments.recharge(D("100.00"), no, investor) for no in LOOK_ALIKES]
+    assert len({o.order_no for o in orders}) == len(LOOK_ALIKES)
+    assert balances(sql, investor.member_id) == (100_00 * len(LOOK_ALIKES), 0)
+    assert [order_row(sql, o.order_no).request_no for o in orders] == list(LOOK_ALIKES)
+    with sql.connect() as conn:
+        claimed = conn.execute(text("SELECT request_no FROM request_record")).scalars().all()
+        posted = conn.execute(text("SELECT request_no FROM posting")).scalars().all()
+    assert sorted(claimed) == sorted(posted) == sorted(LOOK_ALIKES)
+
+    for no, order in zip(LOOK_ALIKES, orders, strict=True):
+        assert payments.recharge(D("100.00"), no, investor) == order
+    assert count(sql, "payment_order") == len(LOOK_ALIKES)
+
+
+@pytest.mark.parametrize("request_no", ["", "   ", "\t\n", "x" * 65])
+def test_a_blank_or_too_long_request_no_is_refused(payments, investor, sql, request_no) -> None:
+    e = error_of(payments.recharge, D("1.00"), request_no, investor)
+    assert e.code == "VALIDATION_FAILED" and e.message.startswith("requestNo:")
+    assert count(sql, "request_record") == count(sql, "payment_order") == 0
 
 
 def test_a_request_no_reused_for_another_request_is_refused(payments, investor, card, sql) -> None:
@@ -542,6 +580,17 @@ def test_orders_are_listed_newest_first_per_member(payments, investor, card, oth
     assert [o.order_no for o in second.items] == [made[1].order_no, made[0].order_no]
     assert payments.list_orders(investor).page_size == 20
     assert payments.list_orders(other).total == 1
+
+
+def test_order_numbers_are_compared_exactly_as_sent(payments, investor) -> None:
+    """An order number in other case, with an accent or a trailing space names no order (a
+    case-blind, space-padding collation once found the order for each)."""
+    order = payments.recharge(D("1.00"), "r-exact", investor)
+    accented = order.order_no.replace("R", "Ŕ", 1)
+    for other in (order.order_no.lower(), accented, order.order_no + " "):
+        e = error_of(payments.get_order, other, investor)
+        assert e.code == "PAYMENT_ORDER_NOT_FOUND"
+    assert payments.get_order(order.order_no, investor) == order
 
 
 @pytest.mark.parametrize("page, page_size, field", [(0, 10, "page"), (1, 101, "pageSize")])
