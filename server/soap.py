@@ -43,7 +43,8 @@ BASE64_BINARY = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
 _UNDERSTOOD = {f"{{{WSSE}}}Security", f"{{{COMMON_NS}}}AuthToken"}
-_MUST_UNDERSTAND = f"{{{ENV}}}mustUnderstand"
+_MUST_UNDERSTAND, _ACTOR = f"{{{ENV}}}mustUnderstand", f"{{{ENV}}}actor"
+ACTOR_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
 ENVELOPE, HEADER, BODY = (f"{{{ENV}}}{name}" for name in ("Envelope", "Header", "Body"))
 
 #: SOAP 1.1 (§4.4.1) faultcodes other than Client and Server, by the catalogue code they carry.
@@ -153,12 +154,14 @@ def _has_text(element) -> bool:
 
 def _check_understood(header) -> None:
     """Every header entry is namespace-qualified (SOAP 1.1 §4.2), and one marked
-    mustUnderstand is one we process (§4.2.3)."""
+    mustUnderstand and meant for us (no actor: the ultimate receiver, or the next one) is
+    one we process (§4.2.2, §4.2.3)."""
     for h in () if header is None else header:
         qname = etree.QName(h)
         if qname.namespace is None:
             raise _malformed(f"header {qname.localname} must be namespace-qualified")
-        if h.get(_MUST_UNDERSTAND, "").strip() in ("1", "true") and h.tag not in _UNDERSTOOD:
+        mandatory = h.get(_MUST_UNDERSTAND, "").strip() in ("1", "true")
+        if mandatory and h.get(_ACTOR, ACTOR_NEXT) == ACTOR_NEXT and h.tag not in _UNDERSTOOD:
             raise BusinessError(
                 errors.MUST_UNDERSTAND, f"header {qname.localname} is not understood"
             )

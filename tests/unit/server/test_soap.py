@@ -137,7 +137,21 @@ def test_must_understand_on_an_unknown_header_refused(value: str) -> None:
     assert "Tx" in refused(envelope(header=tx), "MUST_UNDERSTAND")
 
 
-@pytest.mark.parametrize("attribute", ['s:mustUnderstand="0"', 'mustUnderstand="1"', ""])
+def test_must_understand_for_the_next_actor_refused() -> None:
+    actor = "http://schemas.xmlsoap.org/soap/actor/next"
+    tx = f'<x:Tx xmlns:x="urn:tx" xmlns:s="{ENV}" s:mustUnderstand="1" s:actor="{actor}"/>'
+    assert "Tx" in refused(envelope(header=tx), "MUST_UNDERSTAND")
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        's:mustUnderstand="0"',
+        'mustUnderstand="1"',  # not SOAP's attribute
+        's:mustUnderstand="1" s:actor="urn:example:audit-node"',  # meant for another node
+        "",
+    ],
+)
 def test_an_unknown_header_we_need_not_understand_is_ignored(attribute: str) -> None:
     tx = f'<x:Tx xmlns:x="urn:tx" xmlns:s="{ENV}" {attribute}/>'
     assert len(header_of(tx)) == 1
