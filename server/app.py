@@ -131,7 +131,7 @@ class Application:
         settings = platform.settings.server
         self.platform = platform
         self.reporter = reporter or NullReporter()
-        proxies = Proxies(settings.trusted_proxies, settings.public_url)
+        proxies = Proxies.from_settings(settings)
         authenticator = platform.service(MemberService)
         dispatcher = Dispatcher(
             [Metrics(platform.metrics), *standard_chain(authenticator, self.reporter)]

@@ -16,6 +16,7 @@ from conf.live import LiveSettings
 from dao import migrate
 from server import lifecycle
 from server.app import create_app, create_platform, openapi_document
+from server.logformat import SafeFormatter
 from server.metrics import start_multiprocess_worker
 from server.openapi import render
 from server.wsdl import Wsdl
@@ -209,10 +210,11 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.logging.level,
-        format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s",
-    )
+    # Every record through one handler whose formatter escapes what a caller could use to
+    # forge a line (server/logformat.py).
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter())
+    logging.basicConfig(level=settings.logging.level, handlers=[handler])
     return args.fn(args, settings)
 
 

@@ -1,11 +1,14 @@
 """The one dispatcher: every call, SOAP or REST, runs through the same interceptor chain.
 
-A protocol adapter turns an HTTP request into an :class:`Invocation` with two steps of its
-own: ``resolve`` finds the operation and the presented credentials, and returns the step that
-reads the arguments. The chain (access log, error funnel, resolve, authentication,
-authorisation, argument binding, and whatever later interceptors are added) is the same for
-both protocols, and ends by calling the service. Arguments are read only after the caller is
-authorised, so an anonymous caller learns nothing of a protected operation's validation.
+A protocol adapter turns an HTTP request into an :class:`Invocation` with steps of its own:
+``resolve`` finds the operation and the presented credentials, and returns the step that
+reads the arguments; ``render`` turns the service's result into the protocol's response. The
+chain (access log, error funnel, render, resolve, authentication, authorisation, argument
+binding, and whatever later interceptors are added) is the same for both protocols, and ends
+by calling the service. Arguments are read only after the caller is authorised, so an
+anonymous caller learns nothing of a protected operation's validation. The response is
+rendered inside the error funnel, so a result that cannot be written is an INTERNAL_ERROR
+like any other failure: logged, counted, reported and access-logged under the call's id.
 """
 
 import logging
@@ -48,6 +51,10 @@ class Credentials:
     digest: PasswordDigest | None = None
 
 
+def _as_is(inv: "Invocation", result: object) -> object:
+    return result
+
+
 @dataclass(eq=False)
 class Invocation:
     """One call as it crosses the chain; the per-call context that every interceptor shares."""
@@ -56,6 +63,7 @@ class Invocation:
     request_id: str
     client_addr: str
     resolve: Callable[["Invocation"], Callable[[], dict]]
+    render: Callable[["Invocation", object], object] = _as_is
     operation: BoundOperation | None = None
     read_args: Callable[[], dict] | None = None
     args: dict = field(default_factory=dict)
@@ -149,6 +157,14 @@ class ErrorFunnel:
             raise BusinessError(errors.INTERNAL_ERROR) from None
 
 
+class Render:
+    """Turns the service's result into the protocol's response with the adapter's
+    ``render``; inside the error funnel, so that a failure to write it is one too."""
+
+    def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        return inv.render(inv, proceed())
+
+
 class Resolve:
     """Finds the operation and the credentials with the protocol adapter."""
 
@@ -199,6 +215,7 @@ def standard_chain(authenticator, reporter: "ErrorReporter | None" = None) -> li
     return [
         AccessLog(),
         ErrorFunnel(reporter),
+        Render(),
         Resolve(),
         Authenticate(authenticator),
         Authorize(),

@@ -2,47 +2,81 @@
 when they come from a trusted load balancer."""
 
 import ipaddress
+import socket
 from collections.abc import Sequence
 
 
-def _trusted(addr: str, networks: Sequence) -> bool:
+def _address(text: str):
     try:
-        ip = ipaddress.ip_address(addr)
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return any(ip in n for n in networks)
+        return None
+
+
+def _trusted(addr: str, networks: Sequence) -> bool:
+    ip = _address(addr)
+    return ip is not None and any(ip in n for n in networks)
+
+
+def listen_authority(host: str, port: int) -> str:
+    """``host:port`` of a listening socket as a URL's authority: an IPv6 address bracketed, a
+    wildcard address (0.0.0.0, ::) replaced by this machine's name."""
+    ip = _address(host)
+    if ip is not None and ip.is_unspecified:
+        host = socket.gethostname()
+    elif ip is not None and ip.version == 6:
+        host = f"[{host}]"
+    return f"{host}:{port}"
 
 
 class Proxies:
-    def __init__(self, trusted: Sequence, public_url: str = ""):
+    def __init__(self, trusted: Sequence, public_url: str = "", server: str = "localhost"):
+        """``server`` is the authority this worker listens on, for a request without Host."""
         self._trusted = tuple(trusted)
         self._public_url = public_url.rstrip("/")
+        self._server = server
+
+    @classmethod
+    def from_settings(cls, server) -> "Proxies":
+        """From the ``server.*`` settings."""
+        return cls(
+            server.trusted_proxies, server.public_url, listen_authority(server.host, server.port)
+        )
 
     def client_addr(self, environ) -> str:
         """The real client: REMOTE_ADDR, or, behind trusted proxies, the nearest untrusted
-        address in X-Forwarded-For (read right to left, so a client cannot forge it)."""
+        address in X-Forwarded-For (read right to left, so a client cannot forge it). A hop
+        that is not an address ends the walk at the last one believed: it is logged, and must
+        never carry a caller's text into the log."""
         peer = environ.get("REMOTE_ADDR", "-")
         if not _trusted(peer, self._trusted):
             return peer
         hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        believed = peer
         for hop in reversed(hops):
+            ip = _address(hop)
+            if ip is None:
+                return believed
             if not _trusted(hop, self._trusted):
-                return hop
-        return hops[0] if hops else peer
+                return str(ip)
+            believed = str(ip)
+        return believed
 
     def base_url(self, environ) -> str:
         """Our external base URL: the configured one, else X-Forwarded-Proto/Host from a
-        trusted proxy, else this request's own scheme and Host. Computed per request."""
+        trusted proxy, else this request's own scheme and Host, else (no Host: HTTP/1.0) the
+        address this worker listens on. Computed per request; scheme and host, which are
+        case-insensitive, in lower case."""
         if self._public_url:
             return self._public_url
         scheme = environ.get("wsgi.url_scheme", "http")
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
+        host = environ.get("HTTP_HOST") or self._server
         if _trusted(environ.get("REMOTE_ADDR", ""), self._trusted):
-            proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip()
+            proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
             fwd_host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
             scheme = proto if proto in ("http", "https") else scheme
             host = fwd_host or host
-        return f"{scheme}://{_safe_host(host)}"
+        return f"{scheme}://{_safe_host(host.lower())}"
 
 
 def _safe_host(host: str) -> str:

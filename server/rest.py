@@ -71,6 +71,20 @@ def _bearer(request: Request) -> Credentials:
     return Credentials(token=token.strip())
 
 
+def _render(inv: Invocation, result) -> Response:
+    """The response to a call that succeeded (run by the dispatcher, inside its error funnel)."""
+    op = inv.operation
+    if op.result is None:
+        return Response(status=204, headers={"X-Request-Id": inv.request_id})
+    body = jsoncodec.dumps(jsoncodec.to_json(result, op.result.type))
+    return Response(
+        body,
+        op.operation.rest.status,
+        content_type="application/json",
+        headers={"X-Request-Id": inv.request_id},
+    )
+
+
 class RestEndpoint:
     def __init__(
         self,
@@ -97,21 +111,12 @@ class RestEndpoint:
             request_id=rid,
             client_addr=self._proxies.client_addr(request.environ),
             resolve=lambda inv: self._resolve(inv, request, allow),
+            render=_render,
         )
         try:
-            result = self._dispatcher.dispatch(inv)
+            return self._dispatcher.dispatch(inv)
         except BusinessError as e:
             return error_response(e, rid, [("Allow", ", ".join(allow))] if allow else ())
-        op = inv.operation
-        if op.result is None:
-            return Response(status=204, headers={"X-Request-Id": rid})
-        body = jsoncodec.dumps(jsoncodec.to_json(result, op.result.type))
-        return Response(
-            body,
-            op.operation.rest.status,
-            content_type="application/json",
-            headers={"X-Request-Id": rid},
-        )
 
     def _resolve(self, inv: Invocation, request: Request, allow: list[str]):
         adapter = self._map.bind_to_environ(request.environ)

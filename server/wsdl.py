@@ -7,6 +7,7 @@ Required fields carry minOccurs="1" and nothing is nillable. The document is bui
 facade; only the soap:address differs per caller, filled in by :meth:`Wsdl.render`.
 """
 
+from graphlib import TopologicalSorter
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -58,6 +59,21 @@ class _Types:
 
     def namespaces(self) -> list[str]:
         return sorted(set(self.complex) | set(self.simple))
+
+
+def _references(t: Complex) -> set[str]:
+    """The namespaces of the named types that the fields of ``t`` use."""
+    return {f.type.namespace for f in t.fields if isinstance(f.type, Complex) or f.type.name}
+
+
+def _schema_order(uses: dict[str, set[str]]) -> list[str]:
+    """The namespaces, each after those it imports (ties in namespace order), so that a client
+    compiling the schemas one by one, as JAX-WS wsimport and strict validators do, has met
+    every import before its use. Imports in a cycle have no such order: CycleError."""
+    sorter = TopologicalSorter()
+    for ns in sorted(uses):
+        sorter.add(ns, *sorted(uses[ns] - {ns}))
+    return list(sorter.static_order())
 
 
 def _doc(parent, text: str, ns: str = XS) -> None:
@@ -160,15 +176,20 @@ class Wsdl:
         codes = ", ".join(sorted(CATALOGUE))
         _doc(root, f"{bound.facade.doc()}\n\n{AUTH_DOC}\n\nBusinessFault codes: {codes}.", WSDL)
 
-        # types
+        # types: each schema imports exactly the namespaces it uses, and comes after them
+        uses = {ns: set() for ns in namespaces}
+        for ns, complex_types in types.complex.items():
+            for t in complex_types.values():
+                uses[ns] |= _references(t)
+        for t in wrappers:
+            uses[tns] |= _references(t)
         types_el = etree.SubElement(root, f"{{{WSDL}}}types")
-        for ns in namespaces:
+        for ns in _schema_order(uses):
             schema = etree.SubElement(
                 types_el, f"{{{XS}}}schema", targetNamespace=ns, elementFormDefault="qualified"
             )
-            for other in namespaces:
-                if other != ns:
-                    etree.SubElement(schema, f"{{{XS}}}import", namespace=other)
+            for other in sorted(uses[ns] - {ns}):
+                etree.SubElement(schema, f"{{{XS}}}import", namespace=other)
             for t in sorted(types.simple.get(ns, {}).values(), key=lambda t: t.name):
                 w.simple_type(schema, t)
             for t in sorted(types.complex.get(ns, {}).values(), key=lambda t: t.name):

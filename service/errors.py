@@ -32,6 +32,13 @@ PAYLOAD_TOO_LARGE = ErrorCode("PAYLOAD_TOO_LARGE", 413, "The request body is too
 UNSUPPORTED_MEDIA_TYPE = ErrorCode(
     "UNSUPPORTED_MEDIA_TYPE", 415, "The request's Content-Type is not accepted."
 )
+# Refusals of a SOAP envelope that SOAP 1.1 names with a faultcode of its own (server/soap.py).
+VERSION_MISMATCH = ErrorCode(
+    "VERSION_MISMATCH", 400, "The envelope is not SOAP 1.1, the only version served here."
+)
+MUST_UNDERSTAND = ErrorCode(
+    "MUST_UNDERSTAND", 400, "A SOAP header marked mustUnderstand is not understood here."
+)
 INTERNAL_ERROR = ErrorCode("INTERNAL_ERROR", 500, "Internal error; quote the request id.")
 SERVICE_UNAVAILABLE = ErrorCode(
     "SERVICE_UNAVAILABLE", 503, "Temporarily unavailable; try again later."
@@ -110,6 +117,8 @@ CATALOGUE = _codes(
     METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
+    VERSION_MISMATCH,
+    MUST_UNDERSTAND,
     INTERNAL_ERROR,
     SERVICE_UNAVAILABLE,
     LOGIN_FAILED,

@@ -72,7 +72,6 @@ XXE = '<!DOCTYPE soap:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
 STDIN_DTD = b'<!DOCTYPE soap:Envelope SYSTEM "file:///dev/stdin">'
 STDIN_PE = b'<!DOCTYPE soap:Envelope [<!ENTITY % p SYSTEM "file:///dev/stdin"> %p;]>'
 NESTED = "<p:x>" * 10_000 + "</p:x>" * 10_000
-MUST_UNDERSTAND = b'<soap:Header><x:Audit xmlns:x="urn:x" soap:mustUnderstand="1"/></soap:Header>'
 MTOM = (
     b"--b\r\nContent-Type: application/xop+xml\r\n\r\n" + GET_LOAN + b"\r\n--b--\r\n",
     'multipart/related; type="application/xop+xml"; boundary="b"',
@@ -165,14 +164,6 @@ SOAP_CASES = {
         "UNSUPPORTED_MEDIA_TYPE",
         "1.2",
     ),
-    "soap12-envelope": Case(
-        "LoanFacade",
-        GET_LOAN.replace(ENV.encode(), ENV12.encode()),
-        XML,
-        500,
-        "MALFORMED_REQUEST",
-        "1.2",
-    ),
     "unknown-operation": Case(
         "LoanFacade", envelope("<p:stealMoney/>"), XML, 500, "UNKNOWN_OPERATION", "stealMoney"
     ),
@@ -190,14 +181,6 @@ SOAP_CASES = {
         XML,
         500,
         "MALFORMED_REQUEST",
-    ),
-    "must-understand-unknown-header": Case(
-        "LoanFacade",
-        GET_LOAN.replace(b"<soap:Body>", MUST_UNDERSTAND + b"<soap:Body>"),
-        XML,
-        500,
-        "MALFORMED_REQUEST",
-        "Audit",
     ),
     "letters-in-termMonths": Case(
         "LoanFacade",

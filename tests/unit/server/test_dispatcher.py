@@ -197,3 +197,45 @@ def test_arguments_are_read_only_after_the_caller_is_authorised() -> None:
         Dispatcher(standard_chain(FakeAuthenticator())).dispatch(inv)
     assert e.value.code == "UNAUTHENTICATED"
     assert read == []
+
+
+class Reports:
+    def __init__(self):
+        self.reports: list[tuple[BaseException, dict]] = []
+
+    def report(self, exc: BaseException, tags) -> None:
+        self.reports.append((exc, dict(tags)))
+
+
+def test_the_result_is_rendered_by_the_adapter_and_returned() -> None:
+    op = FakeOperation()
+    inv = invocation(op)
+    inv.render = lambda inv, result: f"<{inv.request_id}:{result}>"
+    assert Dispatcher(standard_chain(FakeAuthenticator())).dispatch(inv) == "<rid-1:result>"
+
+
+def test_a_result_that_cannot_be_rendered_is_an_internal_error_of_the_call(caplog) -> None:
+    """Rendering runs inside the error funnel and the access log: the failure is logged once
+    with its traceback, reported, and access-logged as INTERNAL_ERROR under the call's id."""
+
+    def render(inv, result):
+        raise ValueError("All strings must be XML compatible")
+
+    op, reports = FakeOperation(), Reports()
+    inv = invocation(op)
+    inv.render = render
+    caplog.set_level(logging.INFO)
+    with pytest.raises(BusinessError) as e:
+        Dispatcher(standard_chain(FakeAuthenticator(), reports)).dispatch(inv)
+    assert e.value.code == "INTERNAL_ERROR"
+    assert len(op.calls) == 1
+    assert (inv.outcome, inv.error_type) == ("INTERNAL_ERROR", "builtins.ValueError")
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1 and logged[0].exc_info[0] is ValueError
+    assert "rid-1" in logged[0].getMessage()
+    assert [(type(exc), tags["request_id"]) for exc, tags in reports.reports] == [
+        (ValueError, "rid-1")
+    ]
+    access = [r.getMessage() for r in caplog.records if r.name == "server.access"]
+    assert len(access) == 1
+    assert access[0].startswith("rid-1 rest FakeFacade.doThing INTERNAL_ERROR ")

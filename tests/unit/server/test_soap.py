@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -9,7 +10,8 @@ from lxml import etree
 
 from facade.p2p.loan import NS as LOAN_NS
 from facade.types import COMMON_NS
-from server.soap import ENV, WSSE, parse_envelope, read_credentials
+from server.soap import ENV, WSSE, fault_document, parse_envelope, read_credentials
+from service import errors
 from service.errors import BusinessError
 from service.wsse import PasswordDigest
 
@@ -26,11 +28,15 @@ def envelope(body: str = GET_LOAN, header: str | None = None, ns: str = ENV) -> 
     return f'<s:Envelope xmlns:s="{ns}">{head}<s:Body>{body}</s:Body></s:Envelope>'.encode()
 
 
-def malformed(body: bytes) -> str:
+def refused(body: bytes, code: str = "MALFORMED_REQUEST") -> str:
     with pytest.raises(BusinessError) as e:
         parse_envelope(body)
-    assert e.value.code == "MALFORMED_REQUEST"
+    assert e.value.code == code
     return e.value.message
+
+
+def malformed(body: bytes) -> str:
+    return refused(body)
 
 
 def test_a_plain_envelope_is_read() -> None:
@@ -55,12 +61,20 @@ def test_doctype_refused(prolog: str, problem: str) -> None:
     assert re.search(problem, malformed(body))
 
 
-def test_soap_1_2_refused() -> None:
-    assert "SOAP 1.2" in malformed(envelope(ns=ENV12))
+def test_soap_1_2_envelope_is_a_version_mismatch() -> None:
+    assert "SOAP 1.2" in refused(envelope(ns=ENV12), "VERSION_MISMATCH")
+
+
+@pytest.mark.parametrize("ns", ["urn:soap:2.0", None])
+def test_an_envelope_in_another_namespace_is_a_version_mismatch(ns: str | None) -> None:
+    """SOAP 1.1 §4.1.2: an Envelope in any other namespace (or none) is a version error."""
+    body = f'<Envelope xmlns="{ns}"><Body/></Envelope>' if ns else "<Envelope><Body/></Envelope>"
+    assert "SOAP 1.1 namespace" in refused(body.encode(), "VERSION_MISMATCH")
 
 
 def test_other_documents_refused() -> None:
-    assert "not a SOAP 1.1 Envelope" in malformed(b"<Envelope><Body/></Envelope>")
+    assert "not a SOAP 1.1 Envelope" in malformed(f'<s:Body xmlns:s="{ENV}"/>'.encode())
+    assert "not a SOAP 1.1 Envelope" in malformed(b"<getLoan/>")
     assert "not well-formed" in malformed(b"<s:Envelope")
     assert "empty" in malformed(b"  ")
     no_body = f'<s:Envelope xmlns:s="{ENV}"><s:Header/></s:Envelope>'.encode()
@@ -72,17 +86,75 @@ def test_body_must_hold_exactly_one_element(body: str) -> None:
     assert "exactly one element" in malformed(envelope(body))
 
 
+def raw_envelope(inside: str) -> bytes:
+    return f'<s:Envelope xmlns:s="{ENV}" xmlns:x="urn:x">{inside}</s:Envelope>'.encode()
+
+
+BODY = f"<s:Body>{GET_LOAN}</s:Body>"
+
+
+@pytest.mark.parametrize(
+    ("inside", "problem"),
+    [
+        (BODY + BODY, "only one Body"),
+        (BODY + "<s:Body/>", "only one Body"),
+        ("<s:Header/><s:Header/>" + BODY, "one Header, before the Body"),
+        (BODY + "<s:Header/>", "one Header, before the Body"),
+        (BODY + "<x:Trailer/>", "only a Header and a Body"),  # WS-I BP R1011
+        ("<x:Before/>" + BODY, "only a Header and a Body"),
+        ("<s:Fault/>" + BODY, "only a Header and a Body"),
+        ("text" + BODY, "Envelope must not contain text"),
+        (BODY + "text", "Envelope must not contain text"),
+        ("<s:Header>text</s:Header>" + BODY, "Header must not contain text"),
+        ("<s:Header><x:h/>text</s:Header>" + BODY, "Header must not contain text"),
+        (f"<s:Body>text{GET_LOAN}</s:Body>", "Body must not contain text"),
+        (f"<s:Body>{GET_LOAN}text</s:Body>", "Body must not contain text"),
+        ("<s:Header><h/></s:Header>" + BODY, "h must be namespace-qualified"),
+    ],
+)
+def test_the_envelope_holds_an_optional_header_then_one_body_and_nothing_else(
+    inside: str, problem: str
+) -> None:
+    assert problem in malformed(raw_envelope(inside))
+
+
+def test_white_space_and_comments_between_the_parts_are_fine() -> None:
+    header, call = parse_envelope(
+        raw_envelope(f"\n <!-- c --> <s:Header>\n<x:h/> </s:Header>\n\t{BODY}\n")
+    )
+    assert etree.QName(call).localname == "getLoan"
+    assert len(header) == 1
+
+
 def header_of(xml: str):
     header, _ = parse_envelope(envelope(header=xml))
     return header
 
 
-def test_must_understand_on_an_unknown_header_refused() -> None:
-    header = header_of(f'<x:Tx xmlns:x="urn:tx" xmlns:s="{ENV}" s:mustUnderstand="1"/>')
-    with pytest.raises(BusinessError) as e:
-        read_credentials(header)
-    assert e.value.code == "MALFORMED_REQUEST"
-    assert "Tx" in e.value.message
+@pytest.mark.parametrize("value", ["1", "true", " 1 "])
+def test_must_understand_on_an_unknown_header_refused(value: str) -> None:
+    tx = f'<x:Tx xmlns:x="urn:tx" xmlns:s="{ENV}" s:mustUnderstand="{value}"/>'
+    assert "Tx" in refused(envelope(header=tx), "MUST_UNDERSTAND")
+
+
+def test_must_understand_for_the_next_actor_refused() -> None:
+    actor = "http://schemas.xmlsoap.org/soap/actor/next"
+    tx = f'<x:Tx xmlns:x="urn:tx" xmlns:s="{ENV}" s:mustUnderstand="1" s:actor="{actor}"/>'
+    assert "Tx" in refused(envelope(header=tx), "MUST_UNDERSTAND")
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        's:mustUnderstand="0"',
+        'mustUnderstand="1"',  # not SOAP's attribute
+        's:mustUnderstand="1" s:actor="urn:example:audit-node"',  # meant for another node
+        "",
+    ],
+)
+def test_an_unknown_header_we_need_not_understand_is_ignored(attribute: str) -> None:
+    tx = f'<x:Tx xmlns:x="urn:tx" xmlns:s="{ENV}" {attribute}/>'
+    assert len(header_of(tx)) == 1
 
 
 def test_unknown_header_without_must_understand_ignored() -> None:
@@ -192,6 +264,81 @@ def test_soap_1_2_content_type_refused_through_the_app(client) -> None:
     assert fault(response)["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
+@pytest.mark.parametrize(
+    ("body", "faultcode", "code"),
+    [
+        (envelope(ns=ENV12), "soap:VersionMismatch", "VERSION_MISMATCH"),
+        (
+            envelope(header=f'<x:Tx xmlns:x="urn:tx" xmlns:s="{ENV}" s:mustUnderstand="1"/>'),
+            "soap:MustUnderstand",
+            "MUST_UNDERSTAND",
+        ),
+        (envelope(GET_LOAN + GET_LOAN), "soap:Client", "MALFORMED_REQUEST"),
+    ],
+)
+def test_soap_faultcodes_through_the_app(client, body: bytes, faultcode: str, code: str) -> None:
+    """SOAP 1.1 §4.4.1's own faultcodes, HTTP 500, and our BusinessFault in <detail> still."""
+    response = client.post(
+        "/services/LoanFacade", data=body, content_type="text/xml", headers={"X-Request-Id": "f-1"}
+    )
+    assert response.status_code == 500
+    values = fault(response)
+    assert (values["faultcode"], values["code"], values["requestId"]) == (faultcode, code, "f-1")
+    assert response.headers["X-Request-Id"] == "f-1"
+
+
+def test_the_faultcode_namespace_prefix_is_bound_to_soap_1_1() -> None:
+    document = fault_document(BusinessError(errors.MUST_UNDERSTAND), "r")
+    code = etree.fromstring(document).find(f".//{{{ENV}}}Fault/faultcode")
+    prefix, _, local = code.text.partition(":")
+    assert (code.nsmap[prefix], local) == (ENV, "MustUnderstand")
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "allow"),
+    [
+        ("GET", "", "POST"),
+        ("HEAD", "", "POST"),
+        ("PUT", "", "POST"),
+        ("DELETE", "?wsdl", "GET, HEAD, POST"),
+        ("OPTIONS", "?WSDL", "GET, HEAD, POST"),
+    ],
+)
+def test_a_wrong_method_is_a_fault_with_allow(client, method: str, query: str, allow: str):
+    response = client.open(
+        f"/services/LoanFacade{query}", method=method, headers={"X-Request-Id": "m-1"}
+    )
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allow
+    assert response.headers["X-Request-Id"] == "m-1"
+    if method != "HEAD":
+        values = fault(response)
+        assert (values["code"], values["requestId"]) == ("METHOD_NOT_ALLOWED", "m-1")
+
+
+def test_head_wsdl_is_answered_like_get(client) -> None:
+    get = client.get("/services/LoanFacade?wsdl")
+    head = client.head("/services/LoanFacade?wsdl")
+    assert head.status_code == get.status_code == 200
+    assert head.data == b""
+    assert head.headers["Content-Type"] == get.headers["Content-Type"]
+    assert head.headers["Content-Length"] == str(len(get.data))
+    assert head.headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_an_unknown_facades_wsdl_is_a_404_fault(client, method: str) -> None:
+    response = client.open(
+        "/services/NoSuchFacade?wsdl", method=method, headers={"X-Request-Id": "w-1"}
+    )
+    assert response.status_code == 404
+    assert response.headers["X-Request-Id"] == "w-1"
+    assert response.headers["Content-Type"].startswith("text/xml")
+    if method == "GET":
+        values = fault(response)
+        assert (values["code"], values["requestId"]) == ("UNKNOWN_OPERATION", "w-1")
+
+
 def test_a_business_fault_carries_its_code_in_detail(client) -> None:
     response = post(client, envelope(), "text/xml")
     values = fault(response)
@@ -224,3 +371,12 @@ def test_wsdl_address_from_public_url(make_client) -> None:
     root = etree.fromstring(response.data)
     address = root.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
     assert address.get("location") == "https://api.example.com/services/MemberFacade"
+
+
+def test_an_unreadable_request_is_logged_without_quoting_it(caplog) -> None:
+    """libxml2's message quotes the input; only where it failed is logged."""
+    caplog.set_level(logging.INFO, logger="server.soap")
+    body = f'<s:Envelope xmlns:s="{ENV}">\n<s:Body><![CDATA[Pa55word-9f2c\n2026-01-01 forged'
+    assert "not well-formed" in malformed(body.encode())
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "server.soap"]
+    assert re.fullmatch(r"unreadable SOAP request: not well-formed at line 3, column \d+", logged)

@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import xmlschema
 from lxml import etree
 
 from facade.types import COMMON_NS
 from server.binding import XS, Complex
 from server.registry import BoundFacade
 from server.wsdl import HTTP_TRANSPORT, SOAP, WSDL, Wsdl
+from tests.xsd import strict_schemas
 
 ROOT = Path(__file__).resolve().parents[3]
 ADDRESS = "https://api.example.com"
@@ -156,3 +158,40 @@ def test_render_puts_the_address_escaped(bound: BoundFacade) -> None:
     assert len(addresses) == 1
     assert addresses[0].get("location") == f"{base}/services/{bound.name}"
     assert b"urn:p2p:address-placeholder" not in document
+
+
+def schemas_of(document: bytes) -> list[etree._Element]:
+    return etree.fromstring(document).findall(f"{{{WSDL}}}types/{{{XS}}}schema")
+
+
+def test_every_facades_schemas_compile_in_document_order_with_a_strict_compiler(platform):
+    """As JAX-WS wsimport reads them: each xs:import must name a schema already met."""
+    for bound in platform.facades:
+        document = Wsdl(bound).render(ADDRESS, f"/services/{bound.name}")
+        compiled = strict_schemas(document)
+        for schema in schemas_of(document):
+            assert schema.get("targetNamespace") in compiled.maps.namespaces, bound.name
+        assert compiled.maps.elements[f"{{{COMMON_NS}}}BusinessFault"] is not None
+
+
+def test_the_strict_compiler_refuses_a_schema_before_the_one_it_imports(platform) -> None:
+    loans = next(f for f in platform.facades if f.name == "LoanFacade")
+    root = etree.fromstring(Wsdl(loans).render(ADDRESS, "/services/LoanFacade"))
+    types = root.find(f"{{{WSDL}}}types")
+    common, _ = types
+    assert common.get("targetNamespace") == COMMON_NS
+    types.remove(common)
+    types.append(common)  # the order AccountFacade's WSDL had, which wsimport warned about
+    with pytest.raises(xmlschema.XMLSchemaParseError, match="unknown type"):
+        strict_schemas(etree.tostring(root))
+
+
+def test_each_schema_imports_exactly_the_namespaces_it_uses(wsdl: etree._Element) -> None:
+    for schema in wsdl.iterfind(f"{{{WSDL}}}types/{{{XS}}}schema"):
+        used = {
+            resolve(e, e.get("type"))[0]
+            for e in schema.iter(f"{{{XS}}}element")
+            if e.get("type") and not e.get("type").startswith("xs:")
+        }
+        imported = {i.get("namespace") for i in schema.iterfind(f"{{{XS}}}import")}
+        assert imported == used - {schema.get("targetNamespace")}
