@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 from server import jsoncodec
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
+from server.headers import error_headers, success_headers
 from server.proxy import Proxies
 from server.registry import BoundFacade, BoundOperation
 from service import errors
@@ -114,7 +115,7 @@ def error_response(e: BusinessError, rid: str, headers=()) -> Response:
         body,
         e.error.status,
         content_type="application/json",
-        headers=[("X-Request-Id", rid), *headers],
+        headers=[("X-Request-Id", rid), *error_headers(e).items(), *headers],
     )
 
 
@@ -173,7 +174,7 @@ class RestEndpoint:
             body,
             op.operation.rest.status,
             content_type="application/json",
-            headers={"X-Request-Id": rid},
+            headers={"X-Request-Id": rid, **success_headers(op)},
         )
 
     def _resolve(self, inv: Invocation, request: Request, allow: list[str]):

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 from facade.types import COMMON_NS
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
+from server.headers import error_headers, success_headers
 from server.proxy import Proxies
 from server.registry import BoundFacade
 from server.wsdl import Wsdl
@@ -206,13 +207,13 @@ class SoapEndpoint:
                 fault_document(e, rid),
                 status,
                 content_type="text/xml; charset=utf-8",
-                headers={"X-Request-Id": rid},
+                headers={"X-Request-Id": rid, **error_headers(e)},
             )
         return Response(
             self._response(inv.operation, result),
             200,
             content_type="text/xml; charset=utf-8",
-            headers={"X-Request-Id": rid},
+            headers={"X-Request-Id": rid, **success_headers(inv.operation)},
         )
 
     def _resolve(self, inv: Invocation, request: Request, bound: BoundFacade | None):

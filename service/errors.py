@@ -146,12 +146,17 @@ CATALOGUE = _codes(
 
 
 class BusinessError(Exception):
-    """An error the caller is told about: a catalogue entry and, optionally, a precise message."""
+    """An error the caller is told about: a catalogue entry and, optionally, a precise message
+    and, when the service knows it, how many seconds to wait before trying again
+    (``retry_after``, sent as Retry-After by both protocols)."""
 
-    def __init__(self, error: ErrorCode, message: str | None = None):
+    def __init__(
+        self, error: ErrorCode, message: str | None = None, *, retry_after: int | None = None
+    ):
         super().__init__(message or error.message)
         self.error = error
         self.message = message or error.message
+        self.retry_after = retry_after
 
     @property
     def code(self) -> str:
