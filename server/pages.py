@@ -10,6 +10,8 @@ from werkzeug.wrappers import Response
 
 from server.lifecycle import STOPPING
 from server.registry import BoundFacade
+from service import errors
+from service.errors import BusinessError
 
 _ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
 _ASSET_NAMES = frozenset(p.name for p in _ASSETS.iterdir() if p.suffix in (".js", ".css", ".png"))
@@ -54,13 +56,14 @@ def service_list(facades: list[BoundFacade]) -> Response:
 
 
 def docs(asset: str) -> Response:
-    """Swagger UI from the swagger-ui-bundle package: no CDN, these machines are offline."""
+    """Swagger UI from the swagger-ui-bundle package: no CDN, these machines are offline.
+    An asset it does not have is UNKNOWN_OPERATION, answered as every error."""
     if asset in ("", "index.html"):
         return Response(_DOCS, mimetype="text/html")
     if asset == "init.js":
         return Response(_INIT, mimetype="text/javascript")
     if asset not in _ASSET_NAMES:
-        return Response("not found\n", 404, mimetype="text/plain")
+        raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource")
     content_type = mimetypes.guess_type(asset)[0] or "application/octet-stream"
     response = Response((_ASSETS / asset).read_bytes(), mimetype=content_type)
     response.cache_control.max_age = 86400
