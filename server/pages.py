@@ -8,7 +8,7 @@ from pathlib import Path
 import swagger_ui_bundle
 from werkzeug.wrappers import Response
 
-from server.lifecycle import STOPPING
+from server.lifecycle import CONNECTIONS, STOPPING
 from server.registry import BoundFacade
 from service import errors
 from service.errors import BusinessError
@@ -73,11 +73,15 @@ def docs(asset: str) -> Response:
 def health(database, cache) -> Response:
     """Liveness is answering at all; readiness needs the database (the balancer stops
     sending to a worker that answers 503). The cache is reported but not required. A worker
-    that is stopping (server/lifecycle.py) is not ready either, so the balancer drains it."""
+    that is stopping (server/lifecycle.py) is not ready either, so the balancer drains it;
+    nor is one whose connections near its limit (SATURATED), until they fall again."""
     db_up = database.ping()
     checks = {"database": "UP" if db_up else "DOWN", "cache": "UP" if cache.ping() else "DOWN"}
-    ready = db_up and not STOPPING.is_set()
+    saturated = CONNECTIONS.saturated()
+    ready = db_up and not STOPPING.is_set() and not saturated
     if STOPPING.is_set():
         checks["server"] = "STOPPING"
+    elif saturated:
+        checks["server"] = "SATURATED"
     body = {"status": "UP" if ready else "DOWN", "checks": checks}
     return Response(json.dumps(body), 200 if ready else 503, mimetype="application/json")

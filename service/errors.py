@@ -32,7 +32,16 @@ PAYLOAD_TOO_LARGE = ErrorCode("PAYLOAD_TOO_LARGE", 413, "The request body is too
 UNSUPPORTED_MEDIA_TYPE = ErrorCode(
     "UNSUPPORTED_MEDIA_TYPE", 415, "The request's Content-Type is not accepted."
 )
+REQUEST_TIMEOUT = ErrorCode(
+    "REQUEST_TIMEOUT", 408, "The request did not arrive whole in time; send it again."
+)
+HEADERS_TOO_LARGE = ErrorCode(
+    "HEADERS_TOO_LARGE", 431, "The request line and headers are too large."
+)
 INTERNAL_ERROR = ErrorCode("INTERNAL_ERROR", 500, "Internal error; quote the request id.")
+NOT_IMPLEMENTED = ErrorCode(
+    "NOT_IMPLEMENTED", 501, "The request uses an HTTP feature this server does not implement."
+)
 SERVICE_UNAVAILABLE = ErrorCode(
     "SERVICE_UNAVAILABLE", 503, "Temporarily unavailable; try again later."
 )
@@ -110,7 +119,10 @@ CATALOGUE = _codes(
     METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
+    REQUEST_TIMEOUT,
+    HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
+    NOT_IMPLEMENTED,
     SERVICE_UNAVAILABLE,
     LOGIN_FAILED,
     ACCOUNT_LOCKED,
