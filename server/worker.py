@@ -46,7 +46,7 @@ BODY_CEILING = 4
 
 # What each of waitress's refusals is in the catalogue; waitress's own texts quote the request.
 _REFUSALS = {
-    400: BusinessError(errors.MALFORMED_REQUEST, "the request is not well-formed HTTP/1.1"),
+    400: BusinessError(errors.MALFORMED_REQUEST, "the request is not well-formed HTTP"),
     408: BusinessError(errors.REQUEST_TIMEOUT),
     413: BusinessError(errors.PAYLOAD_TOO_LARGE),
     431: BusinessError(errors.HEADERS_TOO_LARGE),
@@ -90,7 +90,7 @@ class Refusal(ErrorTask):
     def execute(self) -> None:
         refusal = _REFUSALS.get(self.request.error.code, BusinessError(errors.INTERNAL_ERROR))
         rid = request_id(self.request.headers.get("X_REQUEST_ID"))
-        path = self.request.target_path() if isinstance(self.request, Parser) else ""
+        path = self.request.target_path()
         answer = error_answer(path, refusal, rid)
         body = answer.get_data()
         self.status = answer.status
@@ -105,7 +105,7 @@ class Refusal(ErrorTask):
             rid,
             protocol_of(path),
             refusal.code,
-            self.channel.addr[0] if self.channel.addr else "-",
+            self.channel.addr[0],
         )
 
 
