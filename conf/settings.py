@@ -298,6 +298,9 @@ class ServerSettings:
     trusted_proxies: tuple[IPNetwork, ...] = _key(_networks)
     drain_seconds: float = _key(_seconds_or_zero)
     shutdown_timeout: float = _key(_seconds)
+    connection_limit: int = _key(_integer(10, 10_000))
+    channel_timeout: int = _key(_integer(1, 3600))
+    request_timeout: float = _key(_seconds)
 
 
 @dataclass(frozen=True)

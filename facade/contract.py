@@ -63,16 +63,26 @@ class Operation:
     roles: frozenset[str] | None
     rest: Rest
     deprecated: bool = False
+    sensitive: bool = False
 
     @property
     def public(self) -> bool:
         return self.roles is None
 
 
-def operation(*, rest: Rest, returns: type | None = None, roles=None, deprecated: bool = False):
+def operation(
+    *,
+    rest: Rest,
+    returns: type | None = None,
+    roles=None,
+    deprecated: bool = False,
+    sensitive: bool = False,
+):
     """Declare an operation. Its parameters are the function's annotated parameters, in order.
 
     ``roles`` is None for a public operation, else the roles allowed to call it.
+    ``sensitive`` marks an operation whose response carries a secret or a token: no cache
+    (browser, proxy) may keep it, on either protocol.
     """
     if roles is not None:
         roles = frozenset(roles)
@@ -94,6 +104,7 @@ def operation(*, rest: Rest, returns: type | None = None, roles=None, deprecated
             roles=roles,
             rest=rest,
             deprecated=deprecated,
+            sensitive=sensitive,
         )
 
     return declare

@@ -18,7 +18,7 @@ from server.proxy import Proxies
 from server.registry import BoundFacade, bind, build_service, discover_facades
 from server.rest import PREFIX, RestEndpoint, error_response
 from server.sentry import ErrorReporter, NullReporter, error_reporter
-from server.soap import SoapEndpoint
+from server.soap import SoapEndpoint, fault_response
 from service import errors
 from service.errors import BusinessError
 from service.events import BusinessEvents
@@ -34,6 +34,7 @@ log = logging.getLogger("server.app")
 
 TITLE = "P2P lending platform"
 VERSION = "1.0.0"
+SOAP_PREFIX = "/services/"
 
 
 def utc_now() -> dt.datetime:
@@ -124,6 +125,23 @@ def openapi_document(platform: Platform) -> dict:
     return openapi.build(platform.facades, TITLE, VERSION)
 
 
+def protocol_of(path: str) -> str:
+    """The protocol a path belongs to: soap, rest, or "-" for the pages around them."""
+    if path.startswith(SOAP_PREFIX):
+        return "soap"
+    return "rest" if path == PREFIX or path.startswith(PREFIX + "/") else "-"
+
+
+def error_answer(path: str, error: BusinessError, rid: str) -> Response:
+    """`error` answered as the protocol of `path` answers errors: a SOAP Fault on a SOAP
+    endpoint's path, a JSON error anywhere else, with the request id. For errors met outside
+    the endpoints (here and in server/httpserver.py), so they are HTTP-level: the status is the
+    catalogue's on both protocols."""
+    if protocol_of(path) != "soap":
+        return error_response(error, rid)
+    return fault_response(error, rid, error.error.status)
+
+
 class Application:
     """The WSGI application: routes by path to the SOAP, REST and page handlers."""
 
@@ -141,24 +159,41 @@ class Application:
         self._openapi = openapi.render(openapi_document(platform))
 
     def __call__(self, environ, start_response):
-        request = Request(environ)
+        # The request's one id, fixed here: the endpoints read it back, so their log lines
+        # and answers and an error caught below all name the same request.
+        rid = environ["HTTP_X_REQUEST_ID"] = request_id(environ.get("HTTP_X_REQUEST_ID"))
+        path = environ.get("PATH_INFO", "")
         try:
-            response = self.route(request)
+            response = self.route(Request(environ))
+            response.make_sequence()  # the body is made here, where its failure is caught
         except Exception as e:
-            rid = request_id(request.headers.get("X-Request-Id"))
-            log.exception("unhandled error (request %s)", rid)
-            tags = {"request_id": rid, "protocol": "-", "facade": "-", "operation": "-"}
-            self.reporter.report(e, tags)
-            response = error_response(BusinessError(errors.INTERNAL_ERROR), rid)
+            self.unexpected(e, rid, protocol_of(path))
+            response = error_answer(path, BusinessError(errors.INTERNAL_ERROR), rid)
+        response.headers.setdefault("X-Request-Id", rid)
         return response(environ, start_response)
+
+    def unexpected(self, e: Exception, rid: str, protocol: str) -> None:
+        """An exception that escaped every handler (the dispatcher's error funnel counts and
+        reports those raised inside it): logged, counted and reported, once."""
+        log.exception("unexpected error outside the dispatcher (request %s)", rid)
+        self.platform.metrics.count_exception(e)
+        tags = {"request_id": rid, "protocol": protocol, "facade": "-", "operation": "-"}
+        self.reporter.report(e, tags)
 
     def route(self, request: Request) -> Response:
         path = request.path
         if path.startswith(PREFIX + "/") or path == PREFIX:
             return self.rest(request)
-        if path.startswith("/services/"):
-            return self.soap(request, path[len("/services/") :])
-        if path in ("/services", "/services/"):
+        if path.startswith(SOAP_PREFIX):
+            return self.soap(request, path[len(SOAP_PREFIX) :])
+        try:
+            return self.page(path)
+        except BusinessError as e:
+            return error_answer(path, e, request.headers["X-Request-Id"])
+
+    def page(self, path: str) -> Response:
+        """The pages around the endpoints; UNKNOWN_OPERATION for anything else."""
+        if path == "/services":
             return pages.service_list(self.platform.facades)
         if path == "/openapi.json":
             return Response(self._openapi, mimetype="application/json")
@@ -170,8 +205,7 @@ class Application:
             return pages.health(self.platform.database, self.platform.cache)
         if path == "/":
             return Response(status=302, headers={"Location": "/services"})
-        rid = request_id(request.headers.get("X-Request-Id"))
-        return error_response(BusinessError(errors.UNKNOWN_OPERATION, "no such resource"), rid)
+        raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource")
 
 
 def create_app(settings: Settings | LiveSettings) -> Application:

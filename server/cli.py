@@ -46,28 +46,16 @@ def _sqlite_dir(url: str) -> None:
 
 
 def cmd_serve(args, settings) -> int:
-    import waitress
+    from server import httpserver
 
     start_multiprocess_worker()  # before any metric exists (see server/metrics.py)
     app = create_app(settings)
     server = settings.server
     log.info("starting with %s", settings.describe())
-    # waitress answers a body at or above its own limit with a plain-text 413 before the app
-    # sees it; leave headroom so a body over max_body_bytes gets the contract's 413 (JSON
-    # error, SOAP Fault) from the app, and keep a hard ceiling on what waitress buffers.
-    # X-Forwarded-* must reach the app: server/proxy.py believes them from trusted_proxies only
-    # (waitress would otherwise strip them all, so trusted_proxies could never take effect).
-    # create_server + lifecycle.serve rather than waitress.serve: SIGTERM stops gracefully
-    # (readiness 503, no new connections, in-flight requests finish) instead of abruptly.
-    listener = waitress.create_server(
-        app,
-        host=server.host,
-        port=server.port,
-        threads=server.threads,
-        ident="p2p",
-        max_request_body_size=server.max_body_bytes * 4,
-        clear_untrusted_proxy_headers=False,
-    )
+    # httpserver.create_server + lifecycle.serve rather than waitress.serve: the worker's limits
+    # and deadlines come from the settings, and SIGTERM stops gracefully (readiness 503, no
+    # new connections, in-flight requests finish) instead of abruptly.
+    listener = httpserver.create_server(app, server)
     lifecycle.serve(
         listener, drain_seconds=server.drain_seconds, grace_seconds=server.shutdown_timeout
     )

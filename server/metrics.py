@@ -202,6 +202,11 @@ class PlatformMetrics:
         if inv.error_type:
             self.exceptions.labels(inv.error_type).inc()
 
+    def count_exception(self, e: BaseException) -> None:
+        """An unexpected exception met outside the dispatcher (the WSGI layer): counted as
+        the error funnel's are, by its class's dotted name."""
+        self.exceptions.labels(f"{type(e).__module__}.{type(e).__qualname__}").inc()
+
     def watch_database(self, database, settings) -> None:
         """Pool gauges kept current on every checkout and checkin, and statement and
         checkout timings from the database's observer hook."""

@@ -8,8 +8,10 @@ from pathlib import Path
 import swagger_ui_bundle
 from werkzeug.wrappers import Response
 
-from server.lifecycle import STOPPING
+from server.lifecycle import CONNECTIONS, STOPPING
 from server.registry import BoundFacade
+from service import errors
+from service.errors import BusinessError
 
 _ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
 _ASSET_NAMES = frozenset(p.name for p in _ASSETS.iterdir() if p.suffix in (".js", ".css", ".png"))
@@ -54,13 +56,14 @@ def service_list(facades: list[BoundFacade]) -> Response:
 
 
 def docs(asset: str) -> Response:
-    """Swagger UI from the swagger-ui-bundle package: no CDN, these machines are offline."""
+    """Swagger UI from the swagger-ui-bundle package: no CDN, these machines are offline.
+    An asset it does not have is UNKNOWN_OPERATION, answered as every error."""
     if asset in ("", "index.html"):
         return Response(_DOCS, mimetype="text/html")
     if asset == "init.js":
         return Response(_INIT, mimetype="text/javascript")
     if asset not in _ASSET_NAMES:
-        return Response("not found\n", 404, mimetype="text/plain")
+        raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource")
     content_type = mimetypes.guess_type(asset)[0] or "application/octet-stream"
     response = Response((_ASSETS / asset).read_bytes(), mimetype=content_type)
     response.cache_control.max_age = 86400
@@ -70,11 +73,15 @@ def docs(asset: str) -> Response:
 def health(database, cache) -> Response:
     """Liveness is answering at all; readiness needs the database (the balancer stops
     sending to a worker that answers 503). The cache is reported but not required. A worker
-    that is stopping (server/lifecycle.py) is not ready either, so the balancer drains it."""
+    that is stopping (server/lifecycle.py) is not ready either, so the balancer drains it;
+    nor is one whose connections near its limit (SATURATED), until they fall again."""
     db_up = database.ping()
     checks = {"database": "UP" if db_up else "DOWN", "cache": "UP" if cache.ping() else "DOWN"}
-    ready = db_up and not STOPPING.is_set()
+    saturated = CONNECTIONS.saturated()
+    ready = db_up and not STOPPING.is_set() and not saturated
     if STOPPING.is_set():
         checks["server"] = "STOPPING"
+    elif saturated:
+        checks["server"] = "SATURATED"
     body = {"status": "UP" if ready else "DOWN", "checks": checks}
     return Response(json.dumps(body), 200 if ready else 503, mimetype="application/json")

@@ -3,17 +3,24 @@
 Routes are compiled from each operation's REST binding. Path parameters come from the path,
 the parameter named in ``Rest.body`` is the JSON body, and the rest come from the query
 string (GET, DELETE, or when a body parameter is named) or from the fields of the JSON body.
+
+A path parameter never takes a segment that names another resource: a whole number matches
+ASCII digits only, and any other parameter never matches a literal word that another route
+has in the same place. So ``GET /messages/read`` is not ``getMessage("read")`` but a 405
+whose Allow lists the methods of ``/messages/read`` alone, as JAX-RS matches a path before
+its method.
 """
 
 import re
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from server import jsoncodec
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
+from server.headers import error_headers, success_headers
 from server.proxy import Proxies
 from server.registry import BoundFacade, BoundOperation
 from service import errors
@@ -21,10 +28,61 @@ from service.errors import BusinessError, invalid
 
 PREFIX = "/api/v1"
 _PARAM = re.compile(r"\{(\w+)\}")
+_WHOLE_NUMBERS = ("long", "int")
 
 
-def rule_path(op: BoundOperation) -> str:
-    return PREFIX + _PARAM.sub(r"<\1>", op.operation.rest.path)
+class WholeNumber(BaseConverter):
+    """A path parameter declared a whole number: 1 to 19 ASCII digits (a long has at most 19).
+    ``[0-9]``, not ``\\d``, which takes the digits of every script (Arabic-Indic ``١``)."""
+
+    regex = "[0-9]{1,19}"
+
+
+class Segment(BaseConverter):
+    """Any other path parameter: one segment, but none of ``literals``, the words other
+    routes have in its place (``/payments/recharges`` is not the order ``recharges``)."""
+
+    def __init__(self, url_map: Map, *literals: str):
+        super().__init__(url_map)
+        if literals:
+            words = "|".join(re.escape(w) for w in literals)
+            self.regex = f"(?!(?:{words})\\Z)[^/]+"
+
+
+def _segments(op: BoundOperation) -> list[str]:
+    return op.operation.rest.path.strip("/").split("/")
+
+
+def _shape(segments: list[str]) -> tuple[str, ...]:
+    """A path prefix with every parameter written ``{}``: routes that share it compete."""
+    return tuple("{}" if _PARAM.fullmatch(s) else s for s in segments)
+
+
+def route_literals(ops) -> dict[tuple[str, ...], set[str]]:
+    """For every path prefix, the literal words that routes have right after it."""
+    literals: dict[tuple[str, ...], set[str]] = {}
+    for op in ops:
+        segments = _segments(op)
+        for i, segment in enumerate(segments):
+            if not _PARAM.fullmatch(segment):
+                literals.setdefault(_shape(segments[:i]), set()).add(segment)
+    return literals
+
+
+def rule_path(op: BoundOperation, literals: dict[tuple[str, ...], set[str]]) -> str:
+    """The werkzeug rule of `op`'s path; `literals` from :func:`route_literals`."""
+    segments = _segments(op)
+    parts = []
+    for i, segment in enumerate(segments):
+        param = _PARAM.fullmatch(segment)
+        if param is None:
+            parts.append(segment)
+        elif op.request.by_name[param[1]].type.kind in _WHOLE_NUMBERS:
+            parts.append(f"<number:{param[1]}>")
+        else:
+            words = ", ".join(repr(w) for w in sorted(literals.get(_shape(segments[:i]), ())))
+            parts.append(f"<segment({words}):{param[1]}>" if words else f"<segment:{param[1]}>")
+    return PREFIX + "/" + "/".join(parts)
 
 
 def openapi_path(op: BoundOperation) -> str:
@@ -57,7 +115,7 @@ def error_response(e: BusinessError, rid: str, headers=()) -> Response:
         body,
         e.error.status,
         content_type="application/json",
-        headers=[("X-Request-Id", rid), *headers],
+        headers=[("X-Request-Id", rid), *error_headers(e).items(), *headers],
     )
 
 
@@ -81,7 +139,7 @@ def _render(inv: Invocation, result) -> Response:
         body,
         op.operation.rest.status,
         content_type="application/json",
-        headers={"X-Request-Id": inv.request_id},
+        headers={"X-Request-Id": inv.request_id, **success_headers(op)},
     )
 
 
@@ -93,12 +151,18 @@ class RestEndpoint:
         proxies: Proxies,
         max_body_bytes: int,
     ):
+        ops = [op for f in facades for op in f.operations]
+        literals = route_literals(ops)
         rules = [
-            Rule(rule_path(op), methods=[op.operation.rest.method], endpoint=op)
-            for f in facades
-            for op in f.operations
+            Rule(rule_path(op, literals), methods=[op.operation.rest.method], endpoint=op)
+            for op in ops
         ]
-        self._map = Map(rules, strict_slashes=False, merge_slashes=False)
+        self._map = Map(
+            rules,
+            strict_slashes=False,
+            merge_slashes=False,
+            converters={"number": WholeNumber, "segment": Segment},
+        )
         self._dispatcher = dispatcher
         self._proxies = proxies
         self._max_body = max_body_bytes

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 from facade.types import COMMON_NS
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
+from server.headers import error_headers, success_headers
 from server.proxy import Proxies
 from server.registry import BoundFacade
 from server.wsdl import Wsdl
@@ -232,7 +233,7 @@ def fault_response(error: BusinessError, rid: str, status: int | None = None, he
         fault_document(error, rid),
         status,
         content_type="text/xml; charset=utf-8",
-        headers=[("X-Request-Id", rid), *headers],
+        headers=[("X-Request-Id", rid), *error_headers(error).items(), *headers],
     )
 
 
@@ -324,5 +325,5 @@ def _render(inv: Invocation, result) -> Response:
         etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"),
         200,
         content_type="text/xml; charset=utf-8",
-        headers={"X-Request-Id": inv.request_id},
+        headers={"X-Request-Id": inv.request_id, **success_headers(op)},
     )

@@ -39,7 +39,16 @@ VERSION_MISMATCH = ErrorCode(
 MUST_UNDERSTAND = ErrorCode(
     "MUST_UNDERSTAND", 400, "A SOAP header marked mustUnderstand is not understood here."
 )
+REQUEST_TIMEOUT = ErrorCode(
+    "REQUEST_TIMEOUT", 408, "The request did not arrive whole in time; send it again."
+)
+HEADERS_TOO_LARGE = ErrorCode(
+    "HEADERS_TOO_LARGE", 431, "The request line and headers are too large."
+)
 INTERNAL_ERROR = ErrorCode("INTERNAL_ERROR", 500, "Internal error; quote the request id.")
+NOT_IMPLEMENTED = ErrorCode(
+    "NOT_IMPLEMENTED", 501, "The request uses an HTTP feature this server does not implement."
+)
 SERVICE_UNAVAILABLE = ErrorCode(
     "SERVICE_UNAVAILABLE", 503, "Temporarily unavailable; try again later."
 )
@@ -119,7 +128,10 @@ CATALOGUE = _codes(
     UNSUPPORTED_MEDIA_TYPE,
     VERSION_MISMATCH,
     MUST_UNDERSTAND,
+    REQUEST_TIMEOUT,
+    HEADERS_TOO_LARGE,
     INTERNAL_ERROR,
+    NOT_IMPLEMENTED,
     SERVICE_UNAVAILABLE,
     LOGIN_FAILED,
     ACCOUNT_LOCKED,
@@ -155,12 +167,17 @@ CATALOGUE = _codes(
 
 
 class BusinessError(Exception):
-    """An error the caller is told about: a catalogue entry and, optionally, a precise message."""
+    """An error the caller is told about: a catalogue entry and, optionally, a precise message
+    and, when the service knows it, how many seconds to wait before trying again
+    (``retry_after``, sent as Retry-After by both protocols)."""
 
-    def __init__(self, error: ErrorCode, message: str | None = None):
+    def __init__(
+        self, error: ErrorCode, message: str | None = None, *, retry_after: int | None = None
+    ):
         super().__init__(message or error.message)
         self.error = error
         self.message = message or error.message
+        self.retry_after = retry_after
 
     @property
     def code(self) -> str:

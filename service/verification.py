@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import threading
 from collections import OrderedDict
@@ -157,16 +158,23 @@ class VerificationCodes:
         number that must not be told apart from a registered one, down to what a later
         wrong code is told (:meth:`consume` finds a code to compare with either way)."""
         key = _key(mobile, purpose)
+        now = self._clock().timestamp()
+        stamp = repr(now)  # each throttle key holds when it was taken, to tell the wait
         try:
-            if not self._cache.add("vcode-sent:" + key, "1", self._resend):
+            if not self._cache.add("vcode-sent:" + key, stamp, self._resend):
+                # get_many: a bookkeeping read, not a lookup of cached data (see server/metrics)
+                taken = self._cache.get_many(["vcode-sent:" + key])[0]
                 raise BusinessError(
                     errors.VERIFICATION_CODE_TOO_SOON,
                     f"a code was sent less than {self._resend} seconds ago",
+                    retry_after=_wait(taken, self._resend, now),
                 )
-            if not self._take_daily_slot(mobile):
+            wait = self._take_daily_slot(mobile, stamp, now)
+            if wait is not None:
                 raise BusinessError(
                     errors.VERIFICATION_CODE_TOO_SOON,
                     f"at most {self._per_day} codes a day are sent to one number",
+                    retry_after=wait,
                 )
             code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
             nonce = secrets.token_hex(8)  # names this code: a used one is remembered by it
@@ -180,18 +188,21 @@ class VerificationCodes:
             )
         return CodeSent(self._ttl, self._resend)
 
-    def _take_daily_slot(self, mobile: str) -> bool:
+    def _take_daily_slot(self, mobile: str, stamp: str, now: float) -> int | None:
         """One of the number's ``max_per_day`` slots, each held for 24 hours from the send
         that took it: at most that many sends in any 24 hours, exactly, however many workers
-        send at once (set-if-absent decides each slot). A refused send holds none."""
+        send at once (set-if-absent decides each slot). A refused send holds none. None when
+        a slot is taken, else the seconds until the first held one is free again."""
         prefix = f"vcode-day:{_hash(mobile)}:"
         keys = [f"{prefix}{slot}" for slot in range(self._per_day)]
         # get_many: a bookkeeping read, not a lookup of cached data (see server/metrics)
         held = self._cache.get_many(keys)
-        return any(
-            value is None and self._cache.add(key, "1", DAY_SECONDS)
+        if any(
+            value is None and self._cache.add(key, stamp, DAY_SECONDS)
             for key, value in zip(keys, held, strict=True)
-        )
+        ):
+            return None
+        return min(_wait(value, DAY_SECONDS, now) for value in held)
 
     def _text(self, purpose: str, code: str) -> str:
         return _TEXT[purpose].format(code=code, minutes=max(1, self._ttl // 60))
@@ -246,6 +257,17 @@ def _hash(mobile: str) -> str:
 
 def _key(mobile: str, purpose: str) -> str:
     return f"{purpose}:{_hash(mobile)}"
+
+
+def _wait(taken: str | None, window: int, now: float) -> int:
+    """Whole seconds until a throttle taken at `taken` (epoch seconds, as stored) for `window`
+    seconds ends, at least 1; the whole window when the stamp is missing (a slot another
+    send took at this moment) or is no time inside the window."""
+    try:
+        left = float(taken) + window - now
+    except (TypeError, ValueError):
+        return window
+    return max(1, math.ceil(left)) if 0 <= left <= window else window
 
 
 def _digest(key: str, nonce: str, code: str) -> str:

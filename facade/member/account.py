@@ -184,7 +184,7 @@ class AccountOperations:
         wrong or expired code is VERIFICATION_CODE_INVALID, whether or not the number is
         registered."""
 
-    @operation(rest=POST("/sessions", body="request", status=201), returns=TokenDto)
+    @operation(rest=POST("/sessions", body="request", status=201), returns=TokenDto, sensitive=True)
     def login(request: required(LoginRequest, "The credentials.")):
         """Log in with mobile number and password; returns a token valid for expiresIn
         seconds on every worker."""
@@ -193,7 +193,11 @@ class AccountOperations:
     def logout():
         """End the caller's session: the token and its refresh token stop working at once."""
 
-    @operation(rest=POST("/sessions/refresh", body="request", status=201), returns=TokenDto)
+    @operation(
+        rest=POST("/sessions/refresh", body="request", status=201),
+        returns=TokenDto,
+        sensitive=True,
+    )
     def refreshToken(request: required(RefreshRequest, "The refresh token.")):
         """Trade a refresh token in for a new access token and refresh token; the one traded
         in and the access token issued with it stop working. A refresh token presented a
@@ -209,6 +213,7 @@ class AccountOperations:
         rest=POST("/members/current/api-secret", body="request", status=201),
         roles=MEMBERS,
         returns=ApiSecretDto,
+        sensitive=True,
     )
     def rotateApiSecret(request: required(ApiSecretRequest, "The login password.")):
         """Issue the caller a new SOAP API secret for WS-Security PasswordDigest

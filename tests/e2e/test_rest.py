@@ -236,8 +236,12 @@ def test_not_found_and_bad_path_values(api, operator, loan_terms, checks):
         404,
         "LOAN_NOT_FOUND",
     )
-    checks.error(api.call("getLoan", loanId="abc"), 400, "VALIDATION_FAILED", mentions="loanId")
+    # A whole-number parameter takes ASCII digits only: anything else names no resource.
+    for not_an_id in ("abc", "١", "１", "-1", "1.0"):
+        checks.error(api.call("getLoan", loanId=not_an_id), 404, "UNKNOWN_OPERATION")
     checks.error(api.call("getLoan", loanId=0), 400, "VALIDATION_FAILED", mentions="loanId")
+    too_long = api.call("getLoan", loanId=9223372036854775808)
+    checks.error(too_long, 400, "VALIDATION_FAILED", mentions="loanId")
 
 
 def test_a_wrong_verb_is_405_with_allow(api, server, checks):

@@ -28,6 +28,9 @@ def test_defaults_load_with_documented_values_and_types():
     assert settings.server.host == "127.0.0.1"
     assert settings.server.port == 8080
     assert settings.server.trusted_proxies == ()
+    assert settings.server.connection_limit == 100
+    assert settings.server.channel_timeout == 60
+    assert settings.server.request_timeout == 30.0
     assert settings.database.url == "sqlite:///var/p2p.db"
     assert settings.database.pool_timeout == 10.0
     assert settings.database.echo is False
@@ -121,6 +124,7 @@ def test_production_sample_describes_the_production_layout():
     assert settings.cache.url == "redis://127.0.0.1:6379/0"
     assert settings.server.public_url == "https://api.example.com"
     assert settings.server.trusted_proxies == (ipaddress.ip_network("127.0.0.1"),)
+    assert (settings.server.connection_limit, settings.server.channel_timeout) == (50, 15)
 
 
 def test_missing_environment_file_is_an_error_naming_it():
@@ -215,6 +219,11 @@ def test_bad_value_message_names_key_problem_and_value():
         ("server.port", True),
         ("server.threads", 0),
         ("server.max_body_bytes", 1023),
+        ("server.connection_limit", 9),
+        ("server.connection_limit", 10_001),
+        ("server.channel_timeout", 0),
+        ("server.channel_timeout", 1.5),
+        ("server.request_timeout", 0),
         ("server.host", ""),
         ("server.public_url", "ftp://example.com"),
         ("server.public_url", "https://example.com/?x=1"),

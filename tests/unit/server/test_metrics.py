@@ -108,10 +108,12 @@ def test_an_unknown_path_counts_under_bounded_labels(client) -> None:
 
 
 def test_a_bad_id_and_a_business_error_keep_labels_bounded(client) -> None:
-    assert client.get("/api/v1/loans/not-a-number").status_code == 400
+    assert client.get("/api/v1/loans/not-a-number").status_code == 404  # no such resource
+    assert client.get("/api/v1/loans/0").status_code == 400
     assert client.get(f"/api/v1/loans/{ODD_ID}").status_code == 404
     assert client.get(f"/api/v1/loans/{ODD_ID}").status_code == 404
     samples = scrape(client)
+    assert requests_total(samples, "-", "-", "rest", "UNKNOWN_OPERATION") == 1
     assert requests_total(samples, "LoanFacade", "getLoan", "rest", "VALIDATION_FAILED") == 1
     assert requests_total(samples, "LoanFacade", "getLoan", "rest", "LOAN_NOT_FOUND") == 2
     assert not any(ODD_ID in v or "not-a-number" in v for v in label_values(samples))

@@ -214,10 +214,12 @@ def test_another_code_is_refused_within_the_resend_interval(codes, sender, clock
     e = refusal(codes.send, MOBILE, "REGISTER")
     assert e.code == "VERIFICATION_CODE_TOO_SOON"
     assert "60 seconds" in e.message
+    assert e.retry_after == RESEND
     send(codes, sender, "RESET_PASSWORD")  # the interval is per purpose
-    clock.advance(seconds=RESEND - 1)
-    assert refusal(codes.send, MOBILE, "REGISTER").code == "VERIFICATION_CODE_TOO_SOON"
-    clock.advance(seconds=1)
+    clock.advance(seconds=RESEND - 1.5)
+    e = refusal(codes.send, MOBILE, "REGISTER")
+    assert (e.code, e.retry_after) == ("VERIFICATION_CODE_TOO_SOON", 2)  # whole seconds, up
+    clock.advance(seconds=1.5)
     send(codes, sender)
 
 
@@ -234,11 +236,13 @@ def test_at_most_max_per_day_codes_in_any_24_hours(cache, sender, clock) -> None
         "VERIFICATION_CODE_TOO_SOON",
         "at most 3 codes a day are sent to one number",
     )
+    assert e.retry_after == 21 * 3600  # when the 08:30 send is a day old
     codes.send(OTHER, "REGISTER")  # another number has its own count
     clock.now = dt.datetime(2026, 3, 2, 8, 30, 1, tzinfo=dt.UTC)  # the 08:30 send is a day old
     send(codes, sender)
     clock.advance(minutes=5)  # the 09:30 and 10:30 ones are not
-    assert refusal(codes.send, MOBILE, "RESET_PASSWORD").code == "VERIFICATION_CODE_TOO_SOON"
+    e = refusal(codes.send, MOBILE, "RESET_PASSWORD")
+    assert (e.code, e.retry_after) == ("VERIFICATION_CODE_TOO_SOON", 3600 - 5 * 60 - 1)
     clock.now = dt.datetime(2026, 3, 2, 9, 30, 1, tzinfo=dt.UTC)
     send(codes, sender, "RESET_PASSWORD")  # the refused asks held no slot
 
