@@ -12,6 +12,7 @@ from lxml import etree
 from werkzeug.wrappers import Request, Response
 
 from facade.types import COMMON_NS
+from server.binding import carriable, shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.proxy import Proxies
@@ -105,7 +106,7 @@ def read_credentials(header) -> Credentials:
         return Credentials()
     for h in header:
         if h.get(f"{{{ENV}}}mustUnderstand") in ("1", "true") and h.tag not in _UNDERSTOOD:
-            raise _malformed(f"header {etree.QName(h).localname} is not understood")
+            raise _malformed(f"header {shown(etree.QName(h).localname)} is not understood")
     token = header.findtext(f"{{{COMMON_NS}}}AuthToken/{{{COMMON_NS}}}token")
     if token is not None:
         return Credentials(token=token.strip())
@@ -148,11 +149,12 @@ def fault_document(error: BusinessError, rid: str) -> bytes:
     etree.SubElement(fault, "faultcode").text = (
         "soap:Client" if error.error.client else "soap:Server"
     )
-    etree.SubElement(fault, "faultstring").text = error.message
+    message = carriable(error.message)  # it may echo what a caller sent
+    etree.SubElement(fault, "faultstring").text = message
     detail = etree.SubElement(
         etree.SubElement(fault, "detail"), f"{{{COMMON_NS}}}BusinessFault", nsmap={"c": COMMON_NS}
     )
-    for name, value in (("code", error.code), ("message", error.message), ("requestId", rid)):
+    for name, value in (("code", error.code), ("message", message), ("requestId", rid)):
         etree.SubElement(detail, f"{{{COMMON_NS}}}{name}").text = value
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
@@ -224,7 +226,7 @@ class SoapEndpoint:
         op = bound.operation(qname.localname) if qname.namespace == bound.facade.namespace else None
         if op is None:
             raise BusinessError(
-                errors.UNKNOWN_OPERATION, f"{bound.name} has no operation {qname.localname}"
+                errors.UNKNOWN_OPERATION, f"{bound.name} has no operation {shown(qname.localname)}"
             )
         inv.operation = op
         inv.credentials = read_credentials(header)
