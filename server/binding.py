@@ -89,6 +89,8 @@ _TOO_LONG = f"must have at most {MAX_NUMBER_LENGTH} characters"
 def carriable(text: str) -> str:
     """``text`` with every character XML 1.0 cannot carry (and UTF-8 cannot encode) replaced by
     U+FFFD: what both writers send, so nothing stored or echoed can break a response."""
+    if text.isprintable():  # the usual case, checked fast: none of those is printable
+        return text
     return _UNCARRIABLE.sub("\ufffd", text)
 
 

@@ -7,6 +7,7 @@ encoded, whatever it holds.
 """
 
 import json
+import re
 from decimal import Decimal
 
 from server.binding import (
@@ -117,6 +118,12 @@ def to_json(value, t: Complex | Simple):
     return out
 
 
+#: In json.dumps' text (ensure_ascii=False), the escape of a control character XML cannot
+#: carry (\b, \f, \u00XX; \t, \n and \r are carried). An escaped backslash before one of
+#: those letters is a false alarm, which only costs the walk.
+_ESCAPED_CONTROL = re.compile(r"\\[bfu]")
+
+
 def _carried(obj):
     if isinstance(obj, str):
         return carriable(obj)
@@ -127,7 +134,18 @@ def _carried(obj):
     return obj
 
 
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(obj) -> bytes:
     """UTF-8 JSON of ``obj``. Text goes out as the XML writer sends it (:func:`carriable`): a
-    lone surrogate could not be encoded at all, and both protocols show stored text alike."""
-    return json.dumps(_carried(obj), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    lone surrogate could not be encoded at all, and both protocols show stored text alike.
+    ``obj`` is walked only when its plain text shows a suspect (the walk is slow)."""
+    text = _dumps(obj)
+    if "\ufffe" not in text and "\uffff" not in text and not _ESCAPED_CONTROL.search(text):
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            pass
+    return _dumps(_carried(obj)).encode("utf-8")
