@@ -108,6 +108,17 @@ def _refused_character(match: re.Match) -> InvalidValue:
     return InvalidValue(f"may not contain U+{ord(c):04X}")
 
 
+def _iso(cls, form: re.Pattern, text: str):
+    """``text`` as a ``cls`` (date or datetime) when it has the XML Schema ``form``, else None:
+    fromisoformat alone takes ISO 8601 forms the contract does not (20260131, 2026-W05-6)."""
+    if form.match(text):
+        try:
+            return cls.fromisoformat(text)
+        except ValueError:
+            pass
+    return None
+
+
 def _infinite(x) -> bool:
     return x is None or (isinstance(x, Decimal) and x.is_infinite())
 
@@ -164,22 +175,17 @@ class Simple:
                 return False
             raise InvalidValue("must be true or false")
         if k == "dateTime":
-            if not _DATETIME_TEXT.match(text):
+            value = _iso(dt.datetime, _DATETIME_TEXT, text)
+            if value is None:
                 raise InvalidValue("must be a date and time such as 2026-01-31T08:00:00Z")
-            try:
-                value = dt.datetime.fromisoformat(text)
-            except ValueError:
-                raise InvalidValue("must be a date and time such as 2026-01-31T08:00:00Z") from None
             if value.tzinfo is None:
                 raise InvalidValue("must carry a time zone, e.g. Z")
             return value.astimezone(dt.UTC)
         if k == "date":
-            try:
-                if not _DATE_TEXT.match(text):
-                    raise ValueError(text)
-                return dt.date.fromisoformat(text)
-            except ValueError:
-                raise InvalidValue("must be a date such as 2026-01-31") from None
+            value = _iso(dt.date, _DATE_TEXT, text)
+            if value is None:
+                raise InvalidValue("must be a date such as 2026-01-31")
+            return value
         raise AssertionError(k)
 
     def from_json(self, value):
