@@ -194,7 +194,7 @@ def test_duplicate_keys_are_echoed_without_a_repr() -> None:
         ("\ufffe\uffff", "\ufffd\ufffd"),
         ("tab\tline\ncr\r", "tab\tline\ncr\r"),  # JSON and XML carry them
         ("\x7f\x85\ufdd0\U0001fffe", "\x7f\x85\ufdd0\U0001fffe"),  # discouraged, not impossible
-        ("C:\\u0041\\b\\f \"q\"", "C:\\u0041\\b\\f \"q\""),  # backslashes, not escapes
+        ('C:\\u0041\\b\\f "q"', 'C:\\u0041\\b\\f "q"'),  # backslashes, not escapes
     ],
 )
 def test_dumps_writes_any_text_as_the_xml_writer_does(value: str, written: str) -> None:
