@@ -6,6 +6,7 @@ from spyne import ComplexModel, DateTime, Enum, Long, Unicode
 from facade.contract import BORROWER, GET, INVESTOR, POST, Facade, operation
 from facade.types import (
     Money,
+    MultilineText,
     PageParam,
     PageSizeParam,
     optional,
@@ -37,7 +38,10 @@ class PaymentOrderDto(ComplexModel):
                 "PENDING while the depository has not answered, then SUCCESS or FAILED.",
             ),
         ),
-        ("failureReason", optional(Unicode, "Why the depository refused; only when FAILED.")),
+        (
+            "failureReason",
+            optional(MultilineText, "Why the depository refused; only when FAILED."),
+        ),
         (
             "cardNumber",
             optional(Unicode, "The bound card a withdrawal pays out to, masked to its last 4."),

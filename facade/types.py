@@ -4,6 +4,10 @@ from spyne import ComplexModel, Decimal, Integer32, Long, Unicode
 
 COMMON_NS = "http://p2p.hry.com/facade/common"
 
+#: A string that may span lines: TAB, LF and CR are allowed in it (every other string is a
+#: single line). Use it as Unicode: ``MultilineText(max_len=2000)``.
+MultilineText = Unicode.customize(multiline=True)
+
 #: An amount of money in yuan, exact to the fen: at most 13 integer digits and 2 decimals.
 Money = Decimal(total_digits=15, fraction_digits=2, ge=0, type_name="money")
 Money.__namespace__ = COMMON_NS

@@ -1,13 +1,25 @@
 """JSON reading and writing of wire values, with the same checks as the XML codec.
 
 Numbers are parsed exactly (a JSON number for a money field arrives as Decimal, never as a
-float); NaN, Infinity and duplicate keys are refused. Money and rates are written as strings.
+float) and only when short enough to parse; NaN, Infinity and duplicate keys are refused.
+Money and rates are written as strings, and every string is written so that it can be
+encoded, whatever it holds.
 """
 
 import json
+import re
 from decimal import Decimal
 
-from server.binding import Complex, Field, InvalidValue, Simple
+from server.binding import (
+    LONG_NUMBER,
+    MAX_NUMBER_LENGTH,
+    Complex,
+    Field,
+    InvalidValue,
+    Simple,
+    carriable,
+    shown,
+)
 from service import errors
 from service.errors import BusinessError, invalid
 
@@ -20,16 +32,31 @@ def _no_duplicates(pairs):
     result = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"duplicate key {key!r}")
+            raise ValueError(f'duplicate key "{shown(key)}"')
         result[key] = value
     return result
+
+
+def _bounded(parse):
+    """A number parser that leaves a number longer than MAX_NUMBER_LENGTH unparsed, so the
+    field it is given to refuses it by name (int() would fail on 4,300 digits)."""
+
+    def read(text: str):
+        return parse(text) if len(text) <= MAX_NUMBER_LENGTH else LONG_NUMBER
+
+    return read
+
+
+_INT = _bounded(int)
+_DECIMAL = _bounded(Decimal)
 
 
 def parse(body: bytes):
     try:
         return json.loads(
             body.decode("utf-8"),
-            parse_float=Decimal,
+            parse_int=_INT,
+            parse_float=_DECIMAL,
             parse_constant=_no_constants,
             object_pairs_hook=_no_duplicates,
         )
@@ -43,7 +70,7 @@ def read_complex(obj, t: Complex, path: str) -> dict:
         raise invalid(path or "body", "must be a JSON object")
     for key in obj:
         if key not in t.by_name:
-            raise invalid(f"{path}.{key}" if path else key, "is not a known field")
+            raise invalid(f"{path}.{shown(key)}" if path else shown(key), "is not a known field")
     return {
         f.attr: read_field(obj.get(f.name), f, f"{path}.{f.name}" if path else f.name)
         for f in t.fields
@@ -91,5 +118,34 @@ def to_json(value, t: Complex | Simple):
     return out
 
 
+#: In json.dumps' text (ensure_ascii=False), the escape of a control character XML cannot
+#: carry (\b, \f, \u00XX; \t, \n and \r are carried). An escaped backslash before one of
+#: those letters is a false alarm, which only costs the walk.
+_ESCAPED_CONTROL = re.compile(r"\\[bfu]")
+
+
+def _carried(obj):
+    if isinstance(obj, str):
+        return carriable(obj)
+    if isinstance(obj, dict):
+        return {carriable(k): _carried(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_carried(v) for v in obj]
+    return obj
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(obj) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """UTF-8 JSON of ``obj``. Text goes out as the XML writer sends it (:func:`carriable`): a
+    lone surrogate could not be encoded at all, and both protocols show stored text alike.
+    ``obj`` is walked only when its plain text shows a suspect (the walk is slow)."""
+    text = _dumps(obj)
+    if "\ufffe" not in text and "\uffff" not in text and not _ESCAPED_CONTROL.search(text):
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            pass
+    return _dumps(_carried(obj)).encode("utf-8")

@@ -6,7 +6,7 @@ the same name on either protocol. Money and rates are strings with exact decimal
 
 import json
 
-from server.binding import Complex, Field, Simple
+from server.binding import TEXT_RULES, Complex, Field, Simple
 from server.registry import BoundFacade
 from server.rest import body_fields, openapi_path, path_params, query_fields
 from service.errors import CATALOGUE
@@ -198,7 +198,8 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
             "title": title,
             "version": version,
             "description": "JSON REST binding of the platform's facades; the same operations "
-            "are served as SOAP 1.1 at /services. Money and rates are decimal strings.",
+            "are served as SOAP 1.1 at /services. Money and rates are decimal strings.\n\n"
+            + TEXT_RULES,
         },
         "servers": [{"url": "/"}],
         "tags": [{"name": b.name, "description": b.facade.doc()} for b in facades],

@@ -18,6 +18,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from server import jsoncodec
+from server.binding import shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.headers import error_headers, success_headers
@@ -226,7 +227,7 @@ class RestEndpoint:
                 known = {f.name for f in fields}
                 for key in body:
                     if key not in known:
-                        raise invalid(key, "is not a known field")
+                        raise invalid(shown(key), "is not a known field")
                 for f in fields:
                     args[f.attr] = jsoncodec.read_field(body.get(f.name), f, f.name)
         return args

@@ -20,6 +20,7 @@ from lxml import etree
 from werkzeug.wrappers import Request, Response
 
 from facade.types import COMMON_NS
+from server.binding import carriable, shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.headers import error_headers, success_headers
@@ -160,11 +161,11 @@ def _check_understood(header) -> None:
     for h in () if header is None else header:
         qname = etree.QName(h)
         if qname.namespace is None:
-            raise _malformed(f"header {qname.localname} must be namespace-qualified")
+            raise _malformed(f"header {shown(qname.localname)} must be namespace-qualified")
         mandatory = h.get(_MUST_UNDERSTAND, "").strip() in ("1", "true")
         if mandatory and h.get(_ACTOR, ACTOR_NEXT) == ACTOR_NEXT and h.tag not in _UNDERSTOOD:
             raise BusinessError(
-                errors.MUST_UNDERSTAND, f"header {qname.localname} is not understood"
+                errors.MUST_UNDERSTAND, f"header {shown(qname.localname)} is not understood"
             )
 
 
@@ -215,11 +216,12 @@ def fault_document(error: BusinessError, rid: str) -> bytes:
     envelope, body = _envelope()
     fault = etree.SubElement(body, f"{{{ENV}}}Fault")
     etree.SubElement(fault, "faultcode").text = faultcode(error)
-    etree.SubElement(fault, "faultstring").text = error.message
+    message = carriable(error.message)  # it may echo what a caller sent
+    etree.SubElement(fault, "faultstring").text = message
     detail = etree.SubElement(
         etree.SubElement(fault, "detail"), f"{{{COMMON_NS}}}BusinessFault", nsmap={"c": COMMON_NS}
     )
-    for name, value in (("code", error.code), ("message", error.message), ("requestId", rid)):
+    for name, value in (("code", error.code), ("message", message), ("requestId", rid)):
         etree.SubElement(detail, f"{{{COMMON_NS}}}{name}").text = value
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
@@ -300,7 +302,7 @@ class SoapEndpoint:
         op = bound.operation(qname.localname) if qname.namespace == bound.facade.namespace else None
         if op is None:
             raise BusinessError(
-                errors.UNKNOWN_OPERATION, f"{bound.name} has no operation {qname.localname}"
+                errors.UNKNOWN_OPERATION, f"{bound.name} has no operation {shown(qname.localname)}"
             )
         inv.operation = op
         inv.credentials = read_credentials(header)

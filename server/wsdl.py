@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from facade.types import COMMON_NS, AuthToken, BusinessFault
-from server.binding import XS, Complex, Simple, describe
+from server.binding import TEXT_RULES, XS, Complex, Simple, describe
 from server.registry import BoundFacade
 from service.errors import CATALOGUE
 
@@ -204,6 +204,7 @@ class Wsdl:
                     etree.SubElement(
                         schema, f"{{{XS}}}element", name=t.name, type=w.qname(ns, t.name)
                     )
+                _doc(schema, TEXT_RULES)
 
         # messages
         def message(msg_name: str, part: str, element: str) -> None:

@@ -1,13 +1,14 @@
 """XML reading and writing of wire values, driven by the compiled type descriptions.
 
 Reading is strict: an unknown, repeated or missing element, or a value that breaks its
-facets, is refused with the field's path. Elements are qualified (elementFormDefault
-"qualified"): a field lives in the namespace of the type that declares it.
+facets, is refused with the field's path. Writing is total: text XML cannot carry is replaced
+(U+FFFD). Elements are qualified (elementFormDefault "qualified"): a field lives in the
+namespace of the type that declares it.
 """
 
 from lxml import etree
 
-from server.binding import Complex, Field, InvalidValue, Simple
+from server.binding import Complex, Field, InvalidValue, Simple, carriable, shown
 from service.errors import invalid
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -30,9 +31,10 @@ def read_complex(element, t: Complex, path: str) -> dict:
         if not local:
             continue  # comments and processing instructions are stripped by the parser
         f = t.by_name.get(local)
-        where = f"{path}.{local}" if path else local
         if f is None or ns != t.namespace:
-            raise invalid(where, "is not a known element here")
+            name = shown(local)
+            raise invalid(f"{path}.{name}" if path else name, "is not a known element here")
+        where = f"{path}.{local}" if path else local
         value = read_value(child, f, where)
         if f.repeated:
             values.setdefault(f.attr, []).append(value)
@@ -79,6 +81,6 @@ def write_complex(parent, t: Complex, value) -> None:
 def write_value(parent, f: Field, ns: str, value) -> None:
     child = etree.SubElement(parent, f"{{{ns}}}{f.name}")
     if isinstance(f.type, Simple):
-        child.text = f.type.to_text(value)
+        child.text = carriable(f.type.to_text(value))  # stored before the text rules, or not
     else:
         write_complex(child, f.type, value)

@@ -58,7 +58,11 @@ DISABLED = (
     "PasswordDigest is not enabled on this platform; use PasswordText over HTTPS or the "
     "AuthToken header"
 )
-_CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z")
+# ASCII digits ([0-9], not \d): the token's Created is an xs:dateTime.
+_CREATED = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+)
 _B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}\Z")
 
 

@@ -7,6 +7,7 @@ from facade.contract import GET, INVESTOR, OPERATOR, POST, operation
 from facade.p2p.loan import NS, LoanDto, LoanId
 from facade.types import (
     Money,
+    MultilineText,
     PageParam,
     PageSizeParam,
     optional,
@@ -89,7 +90,7 @@ class InvestingOperations:
     @operation(rest=POST("/loans/{loanId}/cancel"), returns=LoanDto, roles=[OPERATOR])
     def cancelLoan(
         loanId: LoanId,
-        reason: required(Unicode(min_len=1, max_len=500), "Why it is cancelled."),
+        reason: required(MultilineText(min_len=1, max_len=500), "Why it is cancelled."),
     ):
         """Cancel a listing not yet disbursed (PENDING_AUDIT, REJECTED, RAISING or FULL):
         it becomes CANCELLED and every investor's frozen funds are released."""

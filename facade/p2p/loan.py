@@ -5,6 +5,7 @@ from spyne import Boolean, ComplexModel, DateTime, Enum, Integer32, Long, Unicod
 from facade.contract import GET, OPERATOR, POST, PUT, operation
 from facade.types import (
     Money,
+    MultilineText,
     PageParam,
     PageSizeParam,
     Rate,
@@ -44,7 +45,7 @@ class LoanRequest(ComplexModel):
     __namespace__ = NS
     _type_info = [
         ("title", required(Unicode(min_len=1, max_len=100), "Title shown to investors.")),
-        ("description", required(Unicode(max_len=2000), "What the money is for.")),
+        ("description", required(MultilineText(max_len=2000), "What the money is for.")),
         ("borrowerId", required(Long, "The borrowing member's id.")),
         ("amount", required(Money, "Amount to raise, in yuan, within the configured bounds.")),
         ("annualRate", required(Rate, "Yearly rate as a percentage, in (0, 36].")),
@@ -65,7 +66,10 @@ class AuditRequest(ComplexModel):
     __namespace__ = NS
     _type_info = [
         ("approve", required(Boolean, "true to start raising, false to reject.")),
-        ("reason", optional(Unicode(max_len=500), "Why it was rejected; required to reject.")),
+        (
+            "reason",
+            optional(MultilineText(max_len=500), "Why it was rejected; required to reject."),
+        ),
     ]
 
 
@@ -76,7 +80,7 @@ class LoanDto(ComplexModel):
     _type_info = [
         ("loanId", required(Long, "Listing id.")),
         ("title", required(Unicode, "Title.")),
-        ("description", required(Unicode, "Description.")),
+        ("description", required(MultilineText, "Description.")),
         ("borrowerId", required(Long, "The borrowing member's id.")),
         ("amount", required(Money, "Amount to raise, in yuan.")),
         ("annualRate", required(Rate, "Yearly rate as a percentage.")),
@@ -89,7 +93,7 @@ class LoanDto(ComplexModel):
         ("raised", required(Money, "Amount invested so far (frozen or lent), in yuan.")),
         (
             "rejectReason",
-            optional(Unicode, "Why the last audit rejected it, or why it was cancelled."),
+            optional(MultilineText, "Why the last audit rejected it, or why it was cancelled."),
         ),
         ("raiseDeadline", optional(DateTime, "When raising ends (UTC); set on approval.")),
         ("createdAt", required(DateTime, "When it was published (UTC).")),

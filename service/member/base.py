@@ -25,7 +25,7 @@ def check_mobile(mobile: str, field: str = "mobile") -> None:
 def check_password(password: str, field: str = "password") -> None:
     if not 8 <= len(password) <= 64:
         raise invalid(field, "must have 8 to 64 characters")
-    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"[0-9]", password)):
         raise invalid(field, "must contain a letter and a digit")
 
 

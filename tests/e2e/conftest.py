@@ -51,6 +51,7 @@ class Server:
     proc: subprocess.Popen
     log_path: Path
     outbox: Path  # the SANDBOX SMS sender's outbox: the codes the server "sent"
+    database_url: str = ""  # its database, for tests that write behind the server's back
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -146,8 +147,13 @@ def start_server(backend: str, workdir: Path, settings: list[str], operator: boo
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    urls = [s.partition("=")[2] for s in settings if s.startswith("database.url=")]
+    database_url = urls[-1] if urls else ""
     started = _Started(
-        Server(backend, f"http://127.0.0.1:{port}", port, proc, Path(log.name), outbox), log
+        Server(
+            backend, f"http://127.0.0.1:{port}", port, proc, Path(log.name), outbox, database_url
+        ),
+        log,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

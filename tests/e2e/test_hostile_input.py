@@ -1,12 +1,23 @@
 """Bad and hostile input on both protocols: a clear client error every time, nothing leaked,
-and the server still healthy after the whole batch (the last test of this module)."""
+and the server still healthy after the whole batch (the last test of this module).
 
+Two parts: attacks on the envelope, the body and the transport, listed by hand; and bad
+values in every field of every operation, generated from the contract (see below)."""
+
+import functools
+import json
+import re._parser as sre
 import time
+import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import pytest
 import requests
+
+from server.binding import Complex, Field, InvalidValue, Simple, field
+from server.registry import discover_facades
 
 pytestmark = pytest.mark.slow
 
@@ -214,6 +225,38 @@ SOAP_CASES = {
         "VALIDATION_FAILED",
         "loanId",
     ),
+    "trailing-zeros-in-amount": Case(
+        "LoanFacade",
+        lambda t, b: envelope(publish(b, amount="100." + "0" * 5000), token=t),
+        XML,
+        500,
+        "VALIDATION_FAILED",
+        "request.amount",
+    ),
+    "arabic-indic-digits-in-an-id": Case(
+        "LoanFacade",
+        envelope("<p:getLoan><p:loanId>\u0661</p:loanId></p:getLoan>"),
+        XML,
+        500,
+        "VALIDATION_FAILED",
+        "loanId",
+    ),
+    "c1-control-in-a-title": Case(
+        "LoanFacade",
+        lambda t, b: envelope(publish(b, title="a&#x85;b"), token=t),
+        XML,
+        500,
+        "VALIDATION_FAILED",
+        "request.title",
+    ),
+    "a-long-unknown-element": Case(
+        "LoanFacade",
+        lambda t, b: envelope(publish(b, **{"x" * 40_000: "1"}), token=t),
+        XML,
+        500,
+        "VALIDATION_FAILED",
+        "request.xxx",
+    ),
 }
 
 
@@ -238,10 +281,11 @@ JSON = "application/json"
 SESSIONS, LOANS = "/api/v1/sessions", "/api/v1/loans"
 
 
-def loan_json(amount: str, term_months: str) -> bytes:
-    """Loan terms with ``amount`` and ``termMonths`` written as the given JSON literals."""
+def loan_json(amount: str, term_months: str, title: str = '"t"') -> bytes:
+    """Loan terms with ``amount``, ``termMonths`` and ``title`` written as the given JSON
+    literals."""
     fields = {
-        "title": '"t"',
+        "title": title,
         "description": '"d"',
         "borrowerId": "1",
         "amount": amount,
@@ -284,6 +328,26 @@ REST_CASES = {
     "three-decimals-in-amount": Case(
         LOANS, loan_json('"1000.001"', "12"), JSON, 400, "VALIDATION_FAILED", "amount"
     ),
+    "trailing-zeros-in-amount": Case(
+        LOANS, loan_json("100." + "0" * 5000, "12"), JSON, 400, "VALIDATION_FAILED", "amount"
+    ),
+    "an-integer-of-5000-digits": Case(
+        LOANS, loan_json('"1000.00"', "1" * 5000), JSON, 400, "VALIDATION_FAILED", "termMonths"
+    ),
+    "lone-surrogate-in-a-value": Case(
+        LOANS,
+        loan_json('"1000.00"', "12", title='"\\ud800"'),
+        JSON,
+        400,
+        "VALIDATION_FAILED",
+        "request.title: may not contain U+D800",
+    ),
+    "lone-surrogate-in-a-key": Case(
+        SESSIONS, b'{"\\ud800": 1}', JSON, 400, "VALIDATION_FAILED", "request.\ufffd"
+    ),
+    "arabic-indic-digits-in-an-id": Case(
+        "/api/v1/loans/%D9%A1", None, None, 400, "VALIDATION_FAILED", "loanId"
+    ),
 }
 
 
@@ -316,6 +380,310 @@ def test_bodies_beyond_the_transport_ceiling_are_cut_off_cleanly(server, checks)
         )
         checks.clean(r)
         assert r.status_code == 413
+
+
+# -- generated from the contract: every field of every operation, each class of bad value ------
+#
+# Every bound operation's parameters are walked down to their simple fields (server.registry,
+# server.binding); each string field gets a C0 control, a C1 control, a noncharacter, a line
+# break when it is a single line, and (JSON only) a lone surrogate; each number very long text
+# (thousands of zeros, thousands of digits) and non-ASCII digits. One request a (operation,
+# field, class, protocol), every other parameter valid, as a caller whose role the operation
+# allows (arguments are read only after authorisation). Each must be VALIDATION_FAILED naming
+# the field, except what XML itself cannot carry (a C0 control: MALFORMED_REQUEST over SOAP).
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A simple field of an operation's request: its path from the parameter down."""
+
+    path: tuple[str, ...]
+    type: Simple
+
+
+@dataclass(frozen=True)
+class Hostile:
+    cls: str  # the class of bad value
+    text: str  # as XML text, a path or a query value
+    json: str  # as a JSON literal in a body
+    soap_code: str = "VALIDATION_FAILED"
+    json_only: bool = False  # a lone surrogate: only a JSON string escape can carry it
+
+
+def leaves(f: Field, path: tuple[str, ...] = ()) -> list[Leaf]:
+    here = (*path, f.name)
+    if isinstance(f.type, Complex):
+        return [leaf for sub in f.type.fields for leaf in leaves(sub, here)]
+    return [Leaf(here, f.type)]
+
+
+@functools.cache
+def declared() -> dict[str, tuple[type, object, tuple[Field, ...]]]:
+    """Every operation as "Facade.operation" -> (facade, operation, its parameters)."""
+    return {
+        f"{facade.__name__}.{op.name}": (
+            facade,
+            op,
+            tuple(field(p.name, p.type) for p in op.params),
+        )
+        for facade in discover_facades()
+        for op in facade.operations
+    }
+
+
+def _member(items) -> str:
+    """A character of a parsed character class (its first; "x" for a negated one)."""
+    op, arg = items[0]
+    if op is sre.LITERAL:
+        return chr(arg)
+    return chr(arg[0]) if op is sre.RANGE else "x"
+
+
+def _sample(nodes, stretch: int) -> str:
+    """A string the parsed regex ``nodes`` matches, each open repeat taken ``stretch`` times;
+    :func:`valid_text` checks it with the binding."""
+    out = []
+    for op, arg in nodes:
+        if op is sre.LITERAL:
+            out.append(chr(arg))
+        elif op is sre.IN:
+            out.append(_member(arg))
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+            low, high, sub = arg
+            out.append(_sample(sub, stretch) * max(low, min(high, stretch)))
+        elif op is sre.SUBPATTERN:
+            out.append(_sample(arg[-1], stretch))
+        elif op is sre.BRANCH:
+            out.append(_sample(arg[1][0], stretch))
+        else:
+            out.append("x")
+    return "".join(out)
+
+
+@functools.cache
+def valid_text(t: Simple) -> str:
+    """A value the binding accepts for ``t``: every parameter but the one under attack."""
+    if t.kind == "decimal":
+        candidates = ["1"]
+    elif t.kind in ("long", "int"):
+        low = 1 if t.ge is None else max(1, int(t.ge))
+        candidates = [str(low if t.le is None else min(low, int(t.le)))]
+    elif t.kind == "boolean":
+        candidates = ["true"]
+    elif t.kind == "enum":
+        candidates = [t.values[0]]
+    elif t.kind == "dateTime":
+        candidates = ["2026-01-31T08:00:00Z"]
+    elif t.kind == "date":
+        candidates = ["2026-01-31"]
+    else:
+        nodes = sre.parse(t.pattern or "x+")
+        candidates = [_sample(nodes, n) for n in range(1, (t.max_len or 64) + 1)]
+    for text in candidates:
+        try:
+            t.from_text(text)
+            return text
+        except InvalidValue:
+            continue
+    raise AssertionError(f"no valid sample for {t}: teach valid_text its pattern")
+
+
+def valid_json(t: Simple):
+    text = valid_text(t)
+    if t.kind in ("long", "int"):
+        return int(text)
+    return text == "true" if t.kind == "boolean" else text
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+MANY = 5000
+
+
+def hostile_values(t: Simple) -> list[Hostile]:
+    if t.kind in ("string", "enum"):
+        values = [
+            Hostile("c0-control", "x\x01y", json.dumps("x\x01y"), soap_code="MALFORMED_REQUEST"),
+            Hostile("c1-control", "x\x85y", json.dumps("x\x85y")),
+            Hostile("noncharacter", "x\ufdd0y", json.dumps("x\ufdd0y")),
+            Hostile("lone-surrogate", "x\ud800y", '"x\\ud800y"', json_only=True),
+        ]
+        if not t.multiline:
+            values.append(Hostile("line-break", "x\ny", json.dumps("x\ny")))
+        return values
+    if t.kind not in ("decimal", "long", "int"):
+        return []
+    valid = valid_text(t)
+    zeros = valid + "." + "0" * MANY if t.kind == "decimal" else "0" * MANY + valid
+    arabic, fullwidth = valid.translate(ARABIC_INDIC), valid.translate(FULLWIDTH)
+    return [
+        # JSON can only write the trailing zeros of a fraction: 1.000... as a JSON number.
+        Hostile("long-zeros", zeros, valid + "." + "0" * MANY),
+        Hostile("many-digits", "1" * MANY, "1" * MANY),
+        Hostile("arabic-indic", arabic, json.dumps(arabic)),  # JSON has no other digits
+        Hostile("fullwidth", fullwidth, json.dumps(fullwidth)),
+    ]
+
+
+# -- sending a case ----------------------------------------------------------------------------
+
+PLACEHOLDER = "@@hostile@@"
+
+
+def _json_value(f: Field, target: Leaf | None, depth: int = 0):
+    """The JSON value of parameter ``f``, valid except the placeholder at ``target``."""
+    if isinstance(f.type, Complex):
+        return {
+            sub.name: _json_value(sub, target, depth + 1)
+            for sub in f.type.fields
+            if sub.required or (target and target.path[depth + 1 : depth + 2] == (sub.name,))
+        }
+    if target is not None and target.path[depth:] == (f.name,):
+        return PLACEHOLDER
+    return valid_json(f.type)
+
+
+def _xml_text(text: str) -> str:
+    """XML character data for ``text``, control characters as character references."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "".join(f"&#{ord(c)};" if ord(c) < 0x20 else c for c in escaped)
+
+
+def _xml_element(f: Field, ns: str, target: Leaf, value: str, depth: int = 0) -> str:
+    on_path = target.path[depth : depth + 1] == (f.name,)
+    if isinstance(f.type, Complex):
+        inner = "".join(
+            _xml_element(sub, f.type.namespace, target, value, depth + 1)
+            for sub in f.type.fields
+            if sub.required or (on_path and target.path[depth + 1 : depth + 2] == (sub.name,))
+        )
+    elif on_path and len(target.path) == depth + 1:
+        inner = _xml_text(value)
+    else:
+        inner = _xml_text(valid_text(f.type))
+    return f'<{f.name} xmlns="{ns}">{inner}</{f.name}>'
+
+
+def soap_call(facade, op, params, target: Leaf, value: str, token: str | None) -> bytes:
+    call = "".join(
+        _xml_element(f, facade.namespace, target, value)
+        for f in params
+        if f.required or f.name == target.path[0]
+    )
+    header = (
+        f'<soap:Header><c:AuthToken xmlns:c="{COMMON_NS}"><c:token>{token}</c:token>'
+        "</c:AuthToken></soap:Header>"
+        if token
+        else ""
+    )
+    return (
+        f'{XML_DECL}<soap:Envelope xmlns:soap="{ENV}">{header}<soap:Body>'
+        f'<{op.name} xmlns="{facade.namespace}">{call}</{op.name}></soap:Body></soap:Envelope>'
+    ).encode()
+
+
+def rest_request(api, op, params, target: Leaf | None, hostile: Hostile | None, extra_key=None):
+    """(method, url, query, body) of a REST call with the hostile value at ``target`` (or,
+    with ``extra_key``, every value valid and that unknown key added to the JSON body)."""
+    method, path, document = api.operations[op.name]
+    where = {p["name"]: p["in"] for p in document.get("parameters", ())}
+    query, body = [], {}
+    for f in params:
+        attacked = hostile is not None and f.name == target.path[0]
+        if attacked and hostile.json_only and f.name in where:
+            return None  # a URL cannot carry it
+        if where.get(f.name) == "path":
+            text = hostile.text if attacked else valid_text(f.type)
+            path = path.replace("{" + f.name + "}", urllib.parse.quote(text, safe=""))
+        elif where.get(f.name) == "query":
+            if attacked:
+                query.append((f.name, hostile.text))
+            elif f.required:
+                query.append((f.name, valid_text(f.type)))
+        elif f.required or attacked:
+            body[f.name] = _json_value(f, target if attacked else None)
+    if op.rest.body is not None:
+        body = body[op.rest.body]
+    if extra_key is not None:
+        body = {**body, PLACEHOLDER: 1}
+    data = None
+    if "requestBody" in document:
+        data = json.dumps(body)
+        if extra_key is not None:
+            data = data.replace(json.dumps(PLACEHOLDER), extra_key, 1)
+        elif hostile is not None:
+            data = data.replace(json.dumps(PLACEHOLDER), hostile.json, 1)
+    return method, api.server.url(path), query, data
+
+
+ROLES = ("OPERATOR", "INVESTOR", "BORROWER")  # the first the operation allows calls it
+
+
+def caller(op, operator, investor, borrower) -> str | None:
+    if op.roles is None:
+        return None
+    tokens = {"OPERATOR": operator.token, "INVESTOR": investor.token, "BORROWER": borrower.token}
+    return next(tokens[role] for role in ROLES if role in op.roles)
+
+
+def cases(params) -> list[tuple[Leaf, Hostile]]:
+    return [(leaf, h) for f in params for leaf in leaves(f) for h in hostile_values(leaf.type)]
+
+
+GENERATED = sorted(key for key, (_, _, params) in declared().items() if cases(params))
+
+
+@pytest.mark.parametrize("key", GENERATED)
+def test_soap_refuses_every_bad_value_in_every_field(
+    soap, checks, operator, investor, borrower, key
+):
+    facade, op, params = declared()[key]
+    token = caller(op, operator, investor, borrower)
+    problems = []
+    for leaf, h in cases(params):
+        if h.json_only:
+            continue
+        r = soap.post(facade.__name__, soap_call(facade, op, params, leaf, h.text, token))
+        fault = checks.fault(r)
+        name = ".".join(leaf.path)
+        named = h.soap_code != "VALIDATION_FAILED" or fault.message.startswith(f"{name}: ")
+        if fault.faultcode != "soap:Client" or fault.code != h.soap_code or not named:
+            problems.append(f"{name} {h.cls}: HTTP {r.status_code} {fault}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("key", GENERATED)
+def test_rest_refuses_every_bad_value_in_every_field(
+    api, checks, operator, investor, borrower, key
+):
+    _, op, params = declared()[key]
+    token = caller(op, operator, investor, borrower)
+    problems = []
+
+    def send(request, expect: str, what: str) -> None:
+        method, url, query, data = request
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        r = requests.request(method, url, params=query, data=data, headers=headers, timeout=30)
+        checks.clean(r)
+        body = r.json() if r.headers.get("Content-Type", "").startswith(JSON) else {}
+        if (
+            r.status_code != 400
+            or body.get("code") != "VALIDATION_FAILED"
+            or (not body["message"].startswith(expect))
+        ):
+            problems.append(f"{what}: HTTP {r.status_code} {r.text[:300]}")
+
+    for leaf, h in cases(params):
+        request = rest_request(api, op, params, leaf, h)
+        if request is not None:
+            send(request, ".".join(leaf.path) + ": ", f"{'.'.join(leaf.path)} {h.cls}")
+    if "requestBody" in api.operations[op.name][2]:
+        # A lone surrogate in a key: the error that names the key must not break.
+        request = rest_request(api, op, params, None, None, extra_key='"\\ud800"')
+        send(request, "\ufffd" if op.rest.body is None else f"{op.rest.body}.\ufffd", "key")
+    assert not problems, "\n".join(problems)
 
 
 def test_the_server_is_healthy_after_the_batch(server, checks):

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
-from spyne import DateTime, Integer32, Long
+from hypothesis import given
+from hypothesis import strategies as st
+from lxml import etree
+from spyne import Boolean, Date, DateTime, Integer32, Long, Unicode
 
 from facade.member.account import Mobile, Password
 from facade.p2p.loan import LoanRequest, RepaymentMethod
-from facade.types import Money, Rate
-from server.binding import Complex, InvalidValue, describe, snake
+from facade.types import Money, MultilineText, Rate
+from server.binding import (
+    LONG_NUMBER,
+    MAX_NUMBER_LENGTH,
+    SINGLE_LINE_PATTERN,
+    Complex,
+    InvalidValue,
+    carriable,
+    describe,
+    shown,
+    snake,
+)
 
 MONEY = describe(Money)
 RATE = describe(Rate)
@@ -21,6 +35,10 @@ ENUM = describe(RepaymentMethod)
 MOBILE = describe(Mobile)
 PASSWORD = describe(Password)
 DATETIME = describe(DateTime)
+DATE = describe(Date)
+BOOLEAN = describe(Boolean)
+LINE = describe(Unicode(max_len=100))
+TEXT = describe(MultilineText(max_len=2000))
 
 
 @pytest.mark.parametrize(
@@ -220,3 +238,271 @@ def test_complex_type_fields() -> None:
     assert t.by_name["amount"].required
     assert not t.by_name["maxInvestPerInvestor"].required
     assert snake("maxInvestPerInvestor") == "max_invest_per_investor"
+
+
+# -- the text the contract accepts -------------------------------------------------------------
+
+#: One of each kind of character no string may hold: C0 controls (not TAB, LF, CR), C1
+#: controls, surrogates, noncharacters at the ends of their ranges and in several planes.
+REFUSED = [
+    "\x00",
+    "\x01",
+    "\x08",
+    "\x0b",
+    "\x0c",
+    "\x0e",
+    "\x1f",
+    "\x7f",
+    "\x80",
+    "\x85",
+    "\x9f",
+    "\ud800",
+    "\udbff",
+    "\udc00",
+    "\udfff",
+    "\ufdd0",
+    "\ufdef",
+    "\ufffe",
+    "\uffff",
+    "\U0001fffe",
+    "\U0001ffff",
+    "\U0010fffe",
+    "\U0010ffff",
+]
+#: Next to them, and what text is made of: all accepted.
+ACCEPTED = [
+    "\x20",
+    "\x7e",
+    "\xa0",
+    "\ufdcf",
+    "\ufdf0",
+    "\ufffd",
+    "\ue000",
+    "\U0001fffd",
+    "\U00020000",
+    "\U0010fffd",
+    "\u2028",
+    "周转",
+    "😀",
+    "Ⅻ",
+]
+
+
+@pytest.mark.parametrize("t", [LINE, TEXT], ids=["single-line", "multi-line"])
+@pytest.mark.parametrize("char", REFUSED, ids=[f"U+{ord(c):04X}" for c in REFUSED])
+def test_characters_xml_cannot_carry_or_discourages_are_refused(t, char: str) -> None:
+    with pytest.raises(InvalidValue, match=f"may not contain U\\+{ord(char):04X}"):
+        t.from_text(f"a{char}b")
+    with pytest.raises(InvalidValue, match=f"U\\+{ord(char):04X}"):
+        t.from_json(char)
+
+
+@pytest.mark.parametrize("char", ACCEPTED)
+def test_other_characters_are_text(char: str) -> None:
+    assert LINE.from_text(f"a{char}b") == f"a{char}b"
+    assert TEXT.from_json(f"a{char}b") == f"a{char}b"
+
+
+@pytest.mark.parametrize("char", ["\t", "\n", "\r"])
+def test_only_multi_line_text_holds_tabs_and_line_breaks(char: str) -> None:
+    assert TEXT.from_text(f"one{char}two") == f"one{char}two"
+    with pytest.raises(InvalidValue, match=f"single line .*U\\+{ord(char):04X}"):
+        LINE.from_text(f"one{char}two")
+
+
+def test_characters_are_checked_before_length_and_pattern() -> None:
+    """The message names the character, whatever else is wrong with the value."""
+    with pytest.raises(InvalidValue, match="U\\+0001"):
+        MOBILE.from_text("1381234567\x01")
+    with pytest.raises(InvalidValue, match="U\\+0085"):
+        LINE.from_text("\x85" * 500)
+
+
+def test_the_contract_shows_which_strings_are_single_lines() -> None:
+    assert LINE.pattern == SINGLE_LINE_PATTERN and not LINE.multiline
+    assert TEXT.pattern is None and TEXT.multiline
+    assert MOBILE.pattern == "1[3-9][0-9]{9}"  # its own pattern holds no line break either
+    assert ENUM.pattern is None and MONEY.pattern is None and LONG.pattern is None
+    t = describe(LoanRequest)
+    assert t.by_name["title"].type.pattern == SINGLE_LINE_PATTERN
+    assert t.by_name["description"].type.multiline
+    for text in ("a", "", "周转 x"):
+        assert re.fullmatch(SINGLE_LINE_PATTERN, text)
+    for text in ("a\tb", "a\n", "\r"):
+        assert not re.fullmatch(SINGLE_LINE_PATTERN, text)
+
+
+def test_declared_patterns_read_digits_as_ascii() -> None:
+    digits = describe(Unicode(pattern=r"\d{3}"))
+    assert digits.from_text("100") == "100"
+    for text in ("١٠٠", "１００", "१००"):
+        with pytest.raises(InvalidValue, match="wrong format"):
+            digits.from_text(text)
+
+
+@given(st.text(st.characters(exclude_categories=())))
+def test_accepted_text_survives_xml_and_utf8(text: str) -> None:
+    """Whatever a string field accepts, XML carries unchanged and UTF-8 encodes."""
+    try:
+        value = TEXT.from_text(text)
+    except InvalidValue:
+        return
+    element = etree.Element("t")
+    element.text = value
+    assert etree.fromstring(etree.tostring(element, encoding="UTF-8")).text in (value, None)
+    value.encode("utf-8")
+
+
+@given(st.text(st.characters(exclude_categories=())))
+def test_carriable_text_is_always_writable(text: str) -> None:
+    out = carriable(text)
+    assert len(out) == len(text)
+    element = etree.Element("t")
+    element.text = out  # lxml refuses what XML cannot carry
+    etree.tostring(element, encoding="UTF-8")
+    out.encode("utf-8")
+
+
+def test_carriable_replaces_only_what_xml_cannot_carry() -> None:
+    assert carriable("a\x00\x01\x1f\ud800\udfff\ufffe\uffffb") == "a" + "\ufffd" * 7 + "b"
+    kept = "\t\n\r\x7f\x85\ufdd0\U0001fffe周"  # carried, though input refuses some of it
+    assert carriable(kept) == kept
+
+
+@given(st.text(st.characters(exclude_categories=())), st.integers(2, 80))
+def test_shown_text_is_one_safe_bounded_line(text: str, limit: int) -> None:
+    out = shown(text, limit)
+    assert len(out) <= limit
+    assert LINE.from_text(out) == out
+    try:
+        accepted = LINE.from_text(text)
+    except InvalidValue:
+        return
+    if len(text) <= limit:
+        assert out == accepted  # a short, valid line is quoted as it is
+
+
+def test_shown_cuts_long_text() -> None:
+    assert shown("x" * 1000) == "x" * 39 + "…"
+    assert shown("a\nb\ud800") == "a\ufffdb\ufffd"
+
+
+# -- numbers: bounded, ASCII -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("t", "text"),
+    [
+        (MONEY, "100." + "0" * 5000),
+        (MONEY, "0" * 5000 + "1"),
+        (MONEY, "1" * 5000),
+        (RATE, "1." + "0" * (MAX_NUMBER_LENGTH - 1)),
+        (LONG, "0" * 5000 + "1"),
+        (LONG, "1" * 5000),
+        (INT, "-" + "0" * MAX_NUMBER_LENGTH),
+    ],
+)
+def test_numbers_longer_than_the_bound_are_refused_before_parsing(t, text: str) -> None:
+    with pytest.raises(InvalidValue, match=f"at most {MAX_NUMBER_LENGTH} characters"):
+        t.from_text(text)
+
+
+def test_numbers_up_to_the_bound_are_read() -> None:
+    assert MONEY.from_text("0" * (MAX_NUMBER_LENGTH - 4) + "1.00") == Decimal("1.00")
+    assert MONEY.from_text("1." + "0" * (MAX_NUMBER_LENGTH - 2)) == Decimal(1)
+    assert LONG.from_text("0" * (MAX_NUMBER_LENGTH - 1) + "7") == 7
+    assert LONG.from_text(f" {'0' * (MAX_NUMBER_LENGTH - 1)}7 ") == 7  # spaces do not count
+
+
+@pytest.mark.parametrize("t", [MONEY, LONG, INT])
+def test_json_numbers_too_long_to_parse_are_refused(t) -> None:
+    with pytest.raises(InvalidValue, match=f"at most {MAX_NUMBER_LENGTH} characters"):
+        t.from_json(LONG_NUMBER)
+
+
+@pytest.mark.parametrize(
+    "value", [Decimal("0E+999999999"), Decimal("0E-999999999"), Decimal("1." + "0" * 150)]
+)
+def test_decimals_too_long_written_out_are_refused(value: Decimal) -> None:
+    """A zero with a huge exponent, or trailing zeros, pass every count of significant
+    digits, but not what converts them next."""
+    with pytest.raises(InvalidValue, match="written out"):
+        MONEY.from_json(value)
+
+
+def test_short_exponents_are_exact() -> None:
+    assert MONEY.from_json(Decimal("1000000E-6")) == 1
+    assert MONEY.from_json(Decimal("0E+5")) == 0
+
+
+#: 100 in other scripts' digits: int(), Decimal() and \d all take them.
+OTHER_DIGITS = ["١٠٠", "１００", "۱۰۰", "१००", "๑๐๐", "𝟏𝟎𝟎", "1٠0"]
+
+
+@pytest.mark.parametrize("text", OTHER_DIGITS)
+@pytest.mark.parametrize(("t", "problem"), [(MONEY, "decimal"), (LONG, "whole"), (INT, "whole")])
+def test_only_ascii_digits_are_numbers(t, problem: str, text: str) -> None:
+    with pytest.raises(InvalidValue, match=problem):
+        t.from_text(text)
+    with pytest.raises(InvalidValue):
+        t.from_json(text)
+
+
+def test_only_ascii_digits_after_the_point() -> None:
+    with pytest.raises(InvalidValue, match="decimal"):
+        MONEY.from_text("1.٠٠")
+
+
+@pytest.mark.parametrize("text", ["\u300012", "12\u3000", "\xa012", "12\u2003", "\u202f12"])
+def test_only_xml_white_space_around_numbers(text: str) -> None:
+    with pytest.raises(InvalidValue):
+        LONG.from_text(text)
+    with pytest.raises(InvalidValue):
+        MONEY.from_text(text)
+    assert LONG.from_text(" \t\n\r12\r\n\t ") == 12
+
+
+@pytest.mark.parametrize("text", ["1_000", "1 000", "+-1", "1e3", "0x10", "١"])
+def test_integer_spellings_int_would_take(text: str) -> None:
+    with pytest.raises(InvalidValue, match="whole number"):
+        LONG.from_text(text)
+
+
+def test_booleans() -> None:
+    assert BOOLEAN.from_text(" true ") is True
+    assert BOOLEAN.from_text("0") is False
+    for text in ("\u3000true", "١", "１", "True", "yes"):
+        with pytest.raises(InvalidValue, match="true or false"):
+            BOOLEAN.from_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "２０２６-01-31T08:00:00Z",
+        "2026-01-31T08:00:0٠Z",
+        "20260131T080000Z",  # ISO 8601 basic: fromisoformat takes it, xs:dateTime does not
+        "2026-01-31 08:00:00Z",
+        "2026-01-31T08Z",
+        "2026-W05-6T08:00:00Z",
+        "2026-01-31T08:00:00,5Z",
+        "2026-01-31T08:00:00." + "0" * 5000 + "Z",
+    ],
+)
+def test_date_times_are_xml_schema_date_times(text: str) -> None:
+    with pytest.raises(InvalidValue, match="date and time"):
+        DATETIME.from_text(text)
+
+
+def test_date_times_with_fractions_and_offsets() -> None:
+    at = DATETIME.from_text("2026-01-31T16:00:00.1234567+08:00")  # .NET writes 7 digits
+    assert at == dt.datetime(2026, 1, 31, 8, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "text", ["２０２６-01-31", "2026-0١-31", "20260131", "2026-W05-6", "2026-1-31"]
+)
+def test_dates_are_xml_schema_dates(text: str) -> None:
+    with pytest.raises(InvalidValue, match="a date such as"):
+        DATE.from_text(text)
+    assert DATE.from_text(" 2026-01-31 ") == dt.date(2026, 1, 31)

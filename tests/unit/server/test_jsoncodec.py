@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
 from facade.p2p.loan import LoanRequest
 from server import jsoncodec
-from server.binding import describe
+from server.binding import LONG_NUMBER, MAX_NUMBER_LENGTH, describe
 from service.errors import BusinessError
 
 LOAN_REQUEST = describe(LoanRequest)
+TITLE = LOAN_REQUEST.by_name["title"].type
 VALID = {
     "title": "周转借款",
     "description": "经营周转",
@@ -131,3 +133,77 @@ def test_money_written_as_strings() -> None:
         {"amount": jsoncodec.to_json(Decimal("1E+3"), money), "rate": rate.to_json(Decimal(12))}
     )
     assert out == b'{"amount":"1000.00","rate":"12.0000"}'
+
+
+# -- numbers too long to parse, text that cannot be encoded --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "literal"),
+    [
+        ("borrowerId", "1" + "0" * 5000),  # int() refuses 4,300 digits
+        ("amount", "100." + "0" * 5000),
+        ("amount", "1" * 5000),
+        ("termMonths", "1" * (MAX_NUMBER_LENGTH + 1)),
+    ],
+)
+def test_json_numbers_too_long_to_parse_are_refused_by_name(field: str, literal: str) -> None:
+    body = dict(VALID)
+    del body[field]
+    text = jsoncodec.dumps(body)[:-1] + f',"{field}":{literal}}}'.encode()
+    e = error_of(jsoncodec.read_complex, jsoncodec.parse(text), LOAN_REQUEST, "request")
+    assert e.code == "VALIDATION_FAILED"
+    assert e.message == f"request.{field}: must have at most {MAX_NUMBER_LENGTH} characters"
+
+
+def test_json_numbers_up_to_the_bound_are_parsed() -> None:
+    digits = "9" * MAX_NUMBER_LENGTH
+    assert jsoncodec.parse(f"[{digits}, -{digits[3:]}.5]".encode()) == [
+        int(digits),
+        Decimal(f"-{digits[3:]}.5"),
+    ]
+    assert jsoncodec.parse(f"[{digits}1]".encode()) == [LONG_NUMBER]
+
+
+def test_json_number_forms_other_than_ascii_are_malformed() -> None:
+    for body in ("[١٠٠]", "[１００]"):
+        assert error_of(jsoncodec.parse, body.encode()).code == "MALFORMED_REQUEST"
+
+
+@pytest.mark.parametrize("key", ["\ud800", "a\udfffb", "\x01", "x\ny", "k" * 100_000])
+def test_unknown_keys_are_echoed_safely_and_briefly(key: str) -> None:
+    e = error_of(jsoncodec.read_complex, {**VALID, key: 1}, LOAN_REQUEST, "request")
+    assert e.code == "VALIDATION_FAILED"
+    assert e.message.endswith(": is not a known field")
+    assert len(e.message) < 100
+    assert TITLE.from_text(e.message) == e.message  # one line of text the contract accepts
+    jsoncodec.dumps({"message": e.message})
+
+
+def test_duplicate_keys_are_echoed_without_a_repr() -> None:
+    assert error_of(jsoncodec.parse, b'{"a": 1, "a": 2}').message == 'duplicate key "a"'
+    e = error_of(jsoncodec.parse, b'{"\\ud800": 1, "\\ud800": 2}')
+    assert e.message == 'duplicate key "\ufffd"'
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("a\x00b\x01\x08\x0b\x0c\x1f", "a\ufffdb" + "\ufffd" * 5),
+        ("\ud800 lone \udfff", "\ufffd lone \ufffd"),
+        ("\ufffe\uffff", "\ufffd\ufffd"),
+        ("tab\tline\ncr\r", "tab\tline\ncr\r"),  # JSON and XML carry them
+        ("\x7f\x85\ufdd0\U0001fffe", "\x7f\x85\ufdd0\U0001fffe"),  # discouraged, not impossible
+        ('C:\\u0041\\b\\f "q"', 'C:\\u0041\\b\\f "q"'),  # backslashes, not escapes
+    ],
+)
+def test_dumps_writes_any_text_as_the_xml_writer_does(value: str, written: str) -> None:
+    """Text stored before the text rules: a lone surrogate cannot be encoded at all."""
+    out = jsoncodec.dumps({"items": [{"title": value}], "message": (value,), value: 1})
+    assert json.loads(out) == {"items": [{"title": written}], "message": [written], written: 1}
+
+
+def test_dumps_leaves_other_values_alone() -> None:
+    assert jsoncodec.dumps({"n": 1, "b": True, "z": None, "t": "周转"}) == (
+        '{"n":1,"b":true,"z":null,"t":"周转"}'.encode()
+    )

@@ -136,3 +136,52 @@ def test_write_then_read_round_trip_with_repeated_items() -> None:
     assert len(back["items"]) == 2
     assert back["items"][0]["amount"] == Decimal("1000.00")
     assert back["page_size"] == 20
+
+
+# -- text: what is read, what is written ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "problem"),
+    [
+        ("title", "a&#x85;b", "may not contain U+0085"),
+        ("title", "a&#x9F;b", "may not contain U+009F"),
+        ("title", "&#xFDD0;", "may not contain U+FDD0"),
+        ("description", "&#x10FFFF;", "may not contain U+10FFFF"),
+        ("description", "a&#x7F;", "may not contain U+007F"),
+        ("title", "one&#10;two", "single line"),
+        ("title", "one\ttwo", "single line"),
+        ("amount", "100." + "0" * 5000, "at most 100 characters"),
+        ("amount", "&#x661;&#x660;&#x660;", "decimal number"),  # Arabic-Indic 100
+        ("borrowerId", "&#xFF11;", "whole number"),  # fullwidth 1
+        ("termMonths", "0" * 5000 + "12", "at most 100 characters"),
+    ],
+)
+def test_values_breaking_the_text_and_number_rules_are_named(
+    field: str, text: str, problem: str
+) -> None:
+    message = refused(loan_xml({**FIELDS, field: text}))
+    assert message.startswith(f"request.{field}: ")
+    assert problem in message
+
+
+def test_multi_line_text_keeps_its_line_breaks() -> None:
+    values = read_complex(
+        loan_xml({**FIELDS, "description": "one&#10;two\tthree"}), LOAN_REQUEST, ""
+    )
+    assert values["description"] == "one\ntwo\tthree"
+
+
+def test_unknown_element_names_are_echoed_briefly() -> None:
+    message = refused(loan_xml(extra=f"<p:{'x' * 40_000}>1</p:{'x' * 40_000}>"))
+    assert message.startswith("request." + "x" * 39 + "\u2026: ")
+    assert len(message) < 100
+
+
+def test_writes_any_stored_text() -> None:
+    """Text stored before the text rules: what XML cannot carry is replaced, the rest kept."""
+    audit = SimpleNamespace(approve=True, reason="a\x01b\x0b\ufffe\uffff\ud800\tc\nd\x85\ufdd0")
+    root = etree.Element(f"{{{NS}}}request")
+    write_complex(root, describe(AuditRequest), audit)
+    parsed = etree.fromstring(etree.tostring(root, encoding="UTF-8"))
+    assert parsed.findtext(f"{{{NS}}}reason") == "a\ufffdb" + "\ufffd" * 4 + "\tc\nd\x85\ufdd0"
