@@ -271,14 +271,8 @@ def _names(raw: object, text: bool) -> tuple[str, ...]:
 
 #: A job's name: dotted lower-case words, the module first ("loan.close_expired").
 JOB_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
-# crontab fields: minute, hour, day of month, month, day of week (0 or 7 = Sunday).
-_CRON_FIELDS = (
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day", 1, 31),
-    ("month", 1, 12),
-    ("weekday", 0, 7),
-)
+# The bounds of a crontab's fields: minute, hour, day of month, month, day of week (0 is Sunday).
+_CRON_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 
 
 def _cron_field(text: str, low: int, high: int) -> bool:
@@ -303,9 +297,7 @@ def crontab_fields(spec: str) -> tuple[str, ...] | None:
     parts = spec.split()
     if len(parts) != len(_CRON_FIELDS):
         return None
-    ok = all(
-        _cron_field(p, low, high) for p, (_, low, high) in zip(parts, _CRON_FIELDS, strict=True)
-    )
+    ok = all(_cron_field(p, *bounds) for p, bounds in zip(parts, _CRON_FIELDS, strict=True))
     return tuple(parts) if ok else None
 
 

@@ -109,6 +109,7 @@ def _register(app: Celery, name: str, runtime: JobRuntime, s: Any) -> None:
 
     app.task(
         name=name,
+        shared=False,  # this app's task only, not every Celery app's in the process
         autoretry_for=(Exception,),
         dont_autoretry_for=(PermanentJobError,),
         retry_backoff=s.retry_backoff_seconds,
