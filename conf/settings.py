@@ -516,7 +516,7 @@ class JobsSettings:
     max_retries: int = _key(_integer(0, 1000))
     retry_backoff_seconds: int = _key(_integer(1, 3600))
     retry_backoff_max_seconds: int = _key(_integer(1, 86_400))
-    visibility_timeout_seconds: int = _key(_integer(60, 604_800))
+    visibility_timeout_seconds: int = _key(_integer(5, 604_800))
     max_eta_seconds: int = _key(_integer(0, 86_400))
     outbox_batch: int = _key(_integer(1, 10_000))
     outbox_grace_seconds: int = _key(_integer(1, 3600))
