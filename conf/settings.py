@@ -269,8 +269,6 @@ def _names(raw: object, text: bool) -> tuple[str, ...]:
     return tuple(items)
 
 
-#: A job's name: dotted lower-case words, the module first ("loan.close_expired").
-JOB_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 # The bounds of a crontab's fields: minute, hour, day of month, month, day of week (0 is Sunday).
 _CRON_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 
@@ -303,7 +301,8 @@ def crontab_fields(spec: str) -> tuple[str, ...] | None:
 
 def _schedule(raw: object, text: bool) -> dict[str, int | str]:
     """Periodic jobs: job name -> seconds between runs (an integer >= 1) or a crontab string
-    ("minute hour day month weekday"); text is "name=spec;name=spec"."""
+    ("minute hour day month weekday"); text is "name=spec;name=spec". Whether a job of that
+    name exists is checked where the jobs are known (server/worker.py, at start-up)."""
     items = raw
     if text and isinstance(raw, str):
         items = {}
@@ -319,7 +318,7 @@ def _schedule(raw: object, text: bool) -> dict[str, int | str]:
         raise ValueError(f"must be a table of job name = seconds or crontab string, got {raw!r}")
     schedule: dict[str, int | str] = {}
     for name, spec in items.items():
-        if not isinstance(name, str) or not JOB_NAME.fullmatch(name):
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", name):
             raise ValueError(f"must name jobs such as 'loan.close_expired', got {name!r}")
         if isinstance(spec, int) and not isinstance(spec, bool) and spec >= 1:
             schedule[name] = spec

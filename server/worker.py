@@ -84,7 +84,7 @@ def build_engine(settings: LiveSettings) -> Engine:
     found = create_platform(settings)  # the jobs this platform has; closed before any fork
     try:
         jobs = found.jobs
-        schedule = _beat_schedule(settings.jobs.schedule, jobs)
+        schedule = beat_schedule(settings.jobs.schedule, jobs)
     finally:
         found.close()
     s = settings.jobs
@@ -122,7 +122,9 @@ def _register(app: Celery, name: str, runtime: JobRuntime, s: Any) -> None:
     )(run)
 
 
-def _beat_schedule(schedule: Mapping[str, int | str], jobs: JobRegistry) -> dict[str, dict]:
+def beat_schedule(schedule: Mapping[str, int | str], jobs: JobRegistry) -> dict[str, dict]:
+    """Celery's beat_schedule for jobs.schedule; ConfigError for a job `jobs` lacks or one
+    that needs arguments."""
     entries = {}
     for name, spec in schedule.items():
         if name not in jobs:

@@ -23,12 +23,12 @@ import abc
 import inspect
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from conf.settings import JOB_NAME
 from dao.outbox import OutboxEntity, OutboxRepository
 from service.errors import BusinessError
 from service.transaction import Propagation, transactional
@@ -36,6 +36,8 @@ from service.transaction import Propagation, transactional
 log = logging.getLogger(__name__)
 
 _MARK = "__p2p_job__"
+#: A job's name: dotted lower-case words, the module first ("loan.close_expired").
+JOB_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 #: The largest payload a job may carry, as JSON bytes (the outbox column is a TEXT).
 MAX_PAYLOAD_BYTES = 16_384
 

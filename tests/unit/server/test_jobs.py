@@ -179,7 +179,7 @@ def test_a_job_that_needs_arguments_cannot_be_periodic() -> None:
     jobs.discover([Bank()])
 
     with pytest.raises(ConfigError, match=r"'bank\.send' needs arguments"):
-        worker._beat_schedule({"bank.send": 60}, jobs)
+        worker.beat_schedule({"bank.send": 60}, jobs)
 
 
 class FakeRuntime:
@@ -241,3 +241,62 @@ def test_a_server_side_business_error_is_retried(tmp_path) -> None:
     _task(tmp_path, runtime).apply(kwargs={})
 
     assert len(runtime.runs) == 3
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_cli(tmp_path, monkeypatch, capsys):
+    """`p2p ARGS` in this process on a migrated SQLite file; (exit code, stdout, stderr)."""
+    from dao import migrate
+    from server import cli
+
+    monkeypatch.setenv("P2P_ENV", "test")
+    url = f"sqlite:///{tmp_path / 'p2p.db'}"
+    migrate.upgrade(url)
+    sets = [
+        "--set",
+        f"database.url={url}",
+        "--set",
+        f"jobs.embedded_broker_file={tmp_path / 'q.db'}",
+    ]
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main([*args, *sets])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_a_worker_with_a_schedule_naming_no_job_stops_with_a_configuration_error(run_cli):
+    code, _, err = run_cli("worker", "--set", "jobs.schedule=loan.nope=5")
+
+    assert code == 2
+    assert "configuration error: jobs.schedule: no job named 'loan.nope'" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["loan.nope"], "no job named 'loan.nope'"),
+        (["loan.close_expired", "--payload", "[1]"], "--payload must be a JSON object"),
+        (["loan.close_expired", "--payload", "{x"], "--payload is not JSON"),
+        (["loan.close_expired", "--payload", '{"x": 1}'], "unexpected keyword argument 'x'"),
+    ],
+)
+def test_enqueue_refuses_a_job_it_cannot_run(run_cli, args, message):
+    code, _, err = run_cli("enqueue", *args)
+
+    assert code == 2
+    assert message in err
+
+
+def test_enqueue_writes_the_job_and_outbox_shows_it_handed_over(run_cli):
+    code, out, _ = run_cli("enqueue", "loan.close_expired")
+    assert (code, out) == (0, "job loan.close_expired written as outbox row 1\n")
+
+    code, out, _ = run_cli("outbox")
+    assert code == 0
+    assert out.splitlines()[:2] == ["0 row(s) waiting to be handed over", "0 row(s) given up on"]
