@@ -40,6 +40,7 @@ from conf.live import LiveSettings
 from conf.settings import crontab_fields
 from server.app import Platform, create_platform
 from server.jobs import celery_app, prepare_embedded_broker
+from server.metrics import MULTIPROC_ENV
 from service.jobs import JobRegistry, PermanentJobError, is_permanent
 
 log = logging.getLogger("p2p.worker")
@@ -219,7 +220,12 @@ class EmbeddedWorker:
     def start(self) -> None:
         sets = [x for item in self._overrides for x in ("--set", item)]
         command = [sys.executable, "-m", "server.cli", "worker", "--beat", "--stop-with-parent"]
-        self._proc = subprocess.Popen([*command, *sets], stdin=subprocess.DEVNULL)  # noqa: S603
+        # Job workers export no metrics yet: kept out of the web workers' multiprocess
+        # directory, whose housekeeping (server/metrics.py) knows only `p2p serve` processes.
+        env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
+        self._proc = subprocess.Popen(  # noqa: S603
+            [*command, *sets], stdin=subprocess.DEVNULL, env=env
+        )
         log.info("embedded job worker started (pid %d)", self._proc.pid)
 
     def stop(self, timeout: float) -> None:
