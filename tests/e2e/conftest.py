@@ -118,13 +118,15 @@ class _Started:
 def start_server(backend: str, workdir: Path, settings: list[str], operator: bool) -> _Started:
     """Migrate, optionally create the operator, serve; return once /health answers 200. The
     SMS outbox, the embedded job broker and beat's schedule are files in `workdir`, so the
-    job worker each server starts serves that server only."""
+    job worker each server starts (one pool process: the machine is small) serves that
+    server only."""
     workdir.mkdir(parents=True, exist_ok=True)
     outbox = workdir / "sms-outbox.jsonl"
     settings = [
         f"verification.outbox_file={outbox}",
         f"jobs.embedded_broker_file={workdir / 'jobs-broker.db'}",
         f"jobs.beat_schedule_file={workdir / 'beat-schedule'}",
+        "jobs.concurrency=1",
         *settings,
     ]
     log = (workdir / "server.log").open("w")
