@@ -89,7 +89,7 @@ def cmd_serve(args, settings) -> int:
 
 def cmd_worker(args, settings) -> int:
     """Run jobs from the broker until SIGTERM (supervisord's program p2p-worker)."""
-    return run_worker(settings, beat=args.beat, stop_with_parent=args.stop_with_parent)
+    return run_worker(settings, beat=args.beat, parent_pid=args.parent_pid)
 
 
 def cmd_beat(args, settings) -> int:
@@ -267,9 +267,10 @@ def parser() -> argparse.ArgumentParser:
     w = command("worker", cmd_worker, "Run jobs (the job engine's worker) until SIGTERM.")
     w.add_argument("--beat", action="store_true", help="also run the scheduler (one per broker)")
     w.add_argument(
-        "--stop-with-parent",
-        action="store_true",
-        help="stop when the process that started this one ends (p2p serve's embedded worker)",
+        "--parent-pid",
+        type=int,
+        metavar="PID",
+        help="stop when PID, the process that started this one, ends (p2p serve's worker)",
     )
     command("beat", cmd_beat, "Send the periodic jobs of jobs.schedule when due (run one).")
     q = command("enqueue", cmd_enqueue, "Hand a job to the workers through the outbox.")

@@ -153,16 +153,17 @@ def beat_schedule(schedule: Mapping[str, int | str], jobs: JobRegistry) -> dict[
     return entries
 
 
-def run_worker(settings: LiveSettings, *, beat: bool, stop_with_parent: bool) -> int:
+def run_worker(settings: LiveSettings, *, beat: bool, parent_pid: int | None = None) -> int:
     """Run a job worker (with beat inside when `beat`) until SIGTERM, which lets the running
-    jobs finish (Celery's warm shutdown); its exit code."""
+    jobs finish (Celery's warm shutdown), or until process `parent_pid`, which started it, is
+    gone; its exit code."""
     jobs = settings.jobs
     prepare_embedded_broker(jobs)
     if beat:
         Path(jobs.beat_schedule_file).parent.mkdir(parents=True, exist_ok=True)
     engine = build_engine(settings)
-    if stop_with_parent:
-        _stop_with_parent()
+    if parent_pid is not None:
+        _stop_with_parent(parent_pid)
     log.info("job worker: %d processes, jobs %s", jobs.concurrency, ", ".join(engine.jobs))
     worker = engine.app.Worker(
         hostname=f"p2p-{os.getpid()}@{socket.gethostname()}",
@@ -194,10 +195,10 @@ def run_beat(settings: LiveSettings) -> int:
     return 0
 
 
-def _stop_with_parent() -> None:
-    """Warm-stop this worker (SIGTERM to itself) once the process that started it is gone,
-    even if that one was killed and could not stop it."""
-    parent = os.getppid()
+def _stop_with_parent(parent: int) -> None:
+    """Warm-stop this worker (SIGTERM to itself) once its parent `parent` is gone, even if
+    that one was killed and could not stop it. The parent names itself: by the time this runs
+    it may already be gone, and this process adopted by another."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -219,7 +220,8 @@ class EmbeddedWorker:
 
     def start(self) -> None:
         sets = [x for item in self._overrides for x in ("--set", item)]
-        command = [sys.executable, "-m", "server.cli", "worker", "--beat", "--stop-with-parent"]
+        command = [sys.executable, "-m", "server.cli", "worker", "--beat"]
+        command += ["--parent-pid", str(os.getpid())]
         # Job workers export no metrics yet: kept out of the web workers' multiprocess
         # directory, whose housekeeping (server/metrics.py) knows only `p2p serve` processes.
         env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}

@@ -226,10 +226,13 @@ def test_serve_runs_its_own_worker_and_stops_it_with_itself(site, signup, identi
     assert "embedded job worker stopped (0)" in s.server.log_text()
 
 
-def test_a_killed_server_s_worker_stops_by_itself(site) -> None:
+@pytest.mark.parametrize("when", ["starting", "ready"])
+def test_a_killed_server_s_worker_stops_by_itself(site, when) -> None:
     s = site()
     child = _embedded_worker_pid(s.server)
-    _wait("the embedded worker to be ready", lambda: " ready." in s.server.log_text())
+    if when == "ready":
+        _wait("the embedded worker to be ready", lambda: " ready." in s.server.log_text())
+    # "starting": killed while the worker still builds its platform, before it watches
 
     s.server.proc.kill()
     s.server.proc.wait(timeout=15)
