@@ -118,10 +118,18 @@ class _Started:
 
 def start_server(backend: str, workdir: Path, settings: list[str], operator: bool) -> _Started:
     """Migrate, optionally create the operator, serve; return once /health answers 200. The
-    SMS outbox is a file in `workdir`."""
+    SMS outbox, the embedded job broker and beat's schedule are files in `workdir`, so the
+    job worker each server starts (one pool process: the machine is small) serves that
+    server only."""
     workdir.mkdir(parents=True, exist_ok=True)
     outbox = workdir / "sms-outbox.jsonl"
-    settings = [*settings, f"verification.outbox_file={outbox}"]
+    settings = [
+        f"verification.outbox_file={outbox}",
+        f"jobs.embedded_broker_file={workdir / 'jobs-broker.db'}",
+        f"jobs.beat_schedule_file={workdir / 'beat-schedule'}",
+        "jobs.concurrency=1",
+        *settings,
+    ]
     log = (workdir / "server.log").open("w")
     _cli("migrate", settings=settings, log=log)
     if operator:
