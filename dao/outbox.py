@@ -10,7 +10,7 @@ from sqlalchemy import Index, Integer, String, Text, delete, func, select, updat
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType
-from dao.types import UtcDateTime
+from dao.types import Identifier, UtcDateTime
 
 #: The longest last_error kept (the exception's type and a short reason; never a payload).
 ERROR_LENGTH = 255
@@ -30,7 +30,7 @@ class OutboxEntity(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    job: Mapped[str] = mapped_column(String(64), nullable=False)
+    job: Mapped[str] = mapped_column(Identifier(64), nullable=False)
     payload: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     available_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)

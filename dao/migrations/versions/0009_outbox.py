@@ -25,7 +25,7 @@ UTC_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "maria
 MYSQL = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_unicode_ci",
+    "mysql_collate": "utf8mb4_nopad_bin",
 }
 
 

@@ -22,6 +22,9 @@ HUMAN_TEXT = {
     "member_message.title",
     "member_message.body",
     "bank_card.bank_name",
+    # A job's JSON arguments and the last hand-over error: read whole, never looked up.
+    "job_outbox.payload",
+    "job_outbox.last_error",
 }
 
 

@@ -76,11 +76,22 @@ def test_a_huge_key_is_quoted_briefly(client) -> None:
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/loans/%D9%A1",  # Arabic-Indic 1
+        "/api/v1/loans/%EF%BC%91",  # fullwidth 1
+        "/api/v1/loans/" + "0" * 5000 + "1",
+    ],
+)
+def test_a_path_id_that_is_not_ascii_digits_names_no_resource(client, path: str) -> None:
+    """The router matches a whole-number path parameter with ASCII digits only (at most 19),
+    so such a path is no resource at all, not loan 1."""
+    rest_error(client.get(path), 404, "UNKNOWN_OPERATION")
+
+
+@pytest.mark.parametrize(
     ("path", "field"),
     [
-        ("/api/v1/loans/%D9%A1", "loanId"),  # Arabic-Indic 1
-        ("/api/v1/loans/%EF%BC%91", "loanId"),  # fullwidth 1
-        ("/api/v1/loans/" + "0" * 5000 + "1", "loanId"),
         ("/api/v1/loans?page=%EF%BC%91", "page"),
         ("/api/v1/loans?minRate=1." + "0" * 5000, "minRate"),
         ("/api/v1/loans?status=RAISING%0A", "status"),
