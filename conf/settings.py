@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # A parser takes a raw value and whether it came as text (environment, PORT, a string
@@ -254,6 +258,89 @@ def _base64_key(raw: object, text: bool) -> str:
     return value
 
 
+def _identifier(max_length: int, pattern: str = r"[A-Za-z0-9_.-]") -> Parser:
+    """A short name such as a merchant or key id: `pattern` characters, 1 to `max_length`."""
+
+    def parse(raw: object, text: bool) -> str:
+        value = raw.strip() if isinstance(raw, str) else raw
+        if not isinstance(value, str) or not re.fullmatch(f"{pattern}{{1,{max_length}}}", value):
+            raise ValueError(f"must be 1-{max_length} characters {pattern}, got {raw!r}")
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Pem:
+    """A PEM key from configuration, given inline or in a file: ``source`` is its path, or
+    "inline". The key itself (``data``) never shows in a repr, describe() or an error."""
+
+    data: bytes = field(repr=False)
+    source: str
+
+
+def _read_pem(raw: object, *, private: bool) -> Pem | None:
+    """An RSA key (>= 2048 bits) as PEM text or a path to a PEM file; None when empty.
+    Neither the text nor the file's content is ever echoed (a private key is a secret)."""
+    kind = "private" if private else "public"
+    if isinstance(raw, Pem):
+        return raw
+    if not isinstance(raw, str):
+        raise ValueError(f"must be a PEM {kind} key or the path of one")
+    value = raw.strip()
+    if not value:
+        return None
+    if value.startswith("-----BEGIN"):
+        # An environment variable may carry the PEM with its line breaks escaped as \n.
+        source, data = "inline", value.replace("\\n", "\n").encode("ascii", "replace") + b"\n"
+    else:
+        source = value
+        try:
+            data = Path(value).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read the key file {value!r} ({exc.strerror})") from None
+    try:
+        if private:
+            key = serialization.load_pem_private_key(data, password=None)
+        else:
+            key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    wanted = rsa.RSAPrivateKey if private else rsa.RSAPublicKey
+    if not isinstance(key, wanted) or key.key_size < 2048:
+        shown = "the inline text" if source == "inline" else f"the file {source!r}"
+        raise ValueError(
+            f"must be an unencrypted PEM RSA {kind} key of 2048 bits or more, or the path of "
+            f"one; {shown} is not"
+        )
+    return Pem(data, source)
+
+
+def _private_key(raw: object, text: bool) -> Pem | None:
+    return _read_pem(raw, private=True)
+
+
+def _public_keys(raw: object, text: bool) -> tuple[tuple[str, Pem], ...]:
+    """Public keys by key id: a table {key id = PEM or path}; text is id=PEM-or-path, ..."""
+    items = raw
+    if text and isinstance(raw, str):
+        pairs = [part.strip().partition("=") for part in raw.split(",") if part.strip()]
+        if not all(sep for _, sep, _ in pairs):
+            raise ValueError("must be key-id=PEM-or-path pairs separated by commas")
+        items = {key_id.strip(): value for key_id, _, value in pairs}
+    if not isinstance(items, Mapping):
+        raise ValueError("must be a table of key id = PEM public key or path")
+    key_ids = _identifier(64)
+    ring = {}
+    for key_id, pem in items.items():
+        checked = key_ids(key_id, text)
+        key = _read_pem(pem, private=False)
+        if key is None:
+            raise ValueError(f"key {checked!r} needs a PEM public key or the path of one")
+        ring[checked] = key
+    return tuple(sorted(ring.items()))
+
+
 def _names(raw: object, text: bool) -> tuple[str, ...]:
     """One or more names such as Apollo namespaces; text is a comma-separated list."""
     items = raw
@@ -398,7 +485,41 @@ class RepaymentSettings:
 
 @dataclass(frozen=True)
 class PaymentSettings:
-    gateway: str = _key(_choice("SANDBOX"))
+    gateway: str = _key(_choice("SANDBOX", "BANK"))
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """The depository bank over HTTP (docs/depository-protocol.md), for payment.gateway BANK."""
+
+    url: str = _key(_url("http", "https", empty=True, public=True))
+    merchant_id: str = _key(_identifier(32, "[A-Za-z0-9]"))
+    platform_key_id: str = _key(_identifier(64))
+    platform_private_key: Pem | None = _key(_private_key, secret=True)  # noqa: RUF009
+    bank_public_keys: tuple[tuple[str, Pem], ...] = _key(_public_keys)
+    timestamp_window_seconds: int = _key(_integer(30, 3600))
+    connect_timeout_seconds: float = _key(_seconds)
+    read_timeout_seconds: float = _key(_seconds)
+    max_connections: int = _key(_integer(1, 1000))
+    notify_url: str = _key(_url("http", "https", empty=True, public=True))
+    return_url: str = _key(_url("http", "https", empty=True))
+    query_first_after_seconds: int = _key(_integer(1))
+    query_min_interval_seconds: int = _key(_integer(1))
+    query_max_interval_seconds: int = _key(_integer(1))
+    doubt_age_seconds: int = _key(_integer(60))
+
+    def __post_init__(self) -> None:
+        if self.query_min_interval_seconds > self.query_max_interval_seconds:
+            raise ConfigError(
+                f"bank.query_min_interval_seconds: must not exceed "
+                f"bank.query_max_interval_seconds ({self.query_max_interval_seconds}), "
+                f"got {self.query_min_interval_seconds}"
+            )
+        if self.doubt_age_seconds < self.query_first_after_seconds:
+            raise ConfigError(
+                f"bank.doubt_age_seconds: must be at least bank.query_first_after_seconds "
+                f"({self.query_first_after_seconds}), got {self.doubt_age_seconds}"
+            )
 
 
 @dataclass(frozen=True)
@@ -438,11 +559,24 @@ class Settings:
     loan: LoanSettings
     repayment: RepaymentSettings
     payment: PaymentSettings
+    bank: BankSettings
     api: ApiSettings
     logging: LoggingSettings
     sentry: SentrySettings
     transaction: TransactionSettings
     apollo: ApolloSettings
+
+    def __post_init__(self) -> None:
+        if self.payment.gateway == "BANK":
+            bank = self.bank
+            for key, value in (
+                ("url", bank.url),
+                ("platform_private_key", bank.platform_private_key),
+                ("bank_public_keys", bank.bank_public_keys),
+                ("notify_url", bank.notify_url),
+            ):
+                if not value:
+                    raise ConfigError(f"bank.{key}: must be set when payment.gateway is BANK")
 
     def describe(self) -> dict[str, object]:
         """A flat {"section.key": value} view for a startup log line, passwords hidden."""
@@ -453,10 +587,14 @@ class Settings:
                 value = getattr(group, key.name)
                 if key.metadata["secret"] and key.metadata["parse"] is _base64_key:
                     value = "***" if value else ""
+                elif isinstance(value, Pem) or value is None:
+                    value = value.source if value else ""
                 elif key.metadata["secret"]:
                     value = hide_password(value, whole_user_part=key.metadata["secret_user"])
                 elif isinstance(value, Decimal):
                     value = str(value)
+                elif key.metadata["parse"] is _public_keys:
+                    value = {key_id: pem.source for key_id, pem in value}
                 elif isinstance(value, tuple):
                     value = [str(item) for item in value]
                 view[f"{section.name}.{key.name}"] = value
