@@ -100,6 +100,7 @@ def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
         "verification": VerificationCodes.from_settings(settings.verification, cache, utc_now),
         "pii": PersonalData.from_setting(s.secret_key),
         "gateway": create_gateway(settings.payment.gateway),
+        "bank": None,
         "events": BusinessEvents(tx, metrics.business_recorder()),
     }
     facades = discover_facades()

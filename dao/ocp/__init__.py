@@ -13,6 +13,7 @@ from dao.ocp.order import (
     BANK_ORDER_TYPES,
     FINAL_STATUSES,
     OPEN_STATUSES,
+    QUERIED_STATUSES,
     BankOrderEntity,
     BankOrderRepository,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "FINAL_STATUSES",
     "NOTIFICATION_OUTCOMES",
     "OPEN_STATUSES",
+    "QUERIED_STATUSES",
     "BankEvidenceEntity",
     "BankNotificationEntity",
     "BankOrderEntity",
