@@ -1,4 +1,4 @@
-"""The ``p2p`` command: serve, migrate, export-contracts, create-operator.
+"""The ``p2p`` command: serve, migrate, export-contracts, create-operator, bank-sim.
 
 Settings come from conf/ and the environment exactly as for the server; ``--set key=value``
 overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``), and wins over the
@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+import banksim.main
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
 from dao import migrate
@@ -164,6 +165,11 @@ def cmd_mark_overdue(args, settings) -> int:
     return 0
 
 
+def cmd_bank_sim(args, settings) -> int:
+    """The depository bank simulator: a program of its own with its own options (banksim/)."""
+    return banksim.main.run(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p", description="The P2P lending platform.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -196,6 +202,13 @@ def parser() -> argparse.ArgumentParser:
         cmd_close_expired_loans,
         "Mark RAISING listings past their deadline FAILED and release their funds (for cron).",
     )
+    b = sub.add_parser(
+        "bank-sim",
+        help="Run the depository bank simulator (its own options, not --set).",
+        description="The depository bank simulator (docs/depository-protocol.md).",
+    )
+    banksim.main.add_arguments(b)
+    b.set_defaults(fn=cmd_bank_sim, set=None)  # the platform's settings as they are
     o = command("create-operator", cmd_create_operator, "Create an operator account.")
     o.add_argument("--mobile", required=True, help="the operator's mobile number (login name)")
     o.add_argument("--password", required=True, help="8-64 characters, a letter and a digit")

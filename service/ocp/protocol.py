@@ -135,6 +135,11 @@ def read(
     Raises ``SignatureInvalid``, ``MessageInvalid`` or ``StaleMessage`` (in that order of
     checks: nothing unverified is even parsed)."""
     verify(keys, body, headers)
+    return read_verified(body, merchant_id=merchant_id, now=now, window_seconds=window_seconds)
+
+
+def read_verified(body: bytes, *, merchant_id: str, now: dt.datetime, window_seconds: int) -> dict:
+    """``read`` after the signature: the JSON object, the merchant and the timestamp window."""
     message = decode(body)
     if message.get("merchantId") != merchant_id:
         raise MessageInvalid("wrong_merchant")
@@ -165,6 +170,24 @@ def require(message: Mapping[str, object], fields: Iterable[str]) -> None:
         value = message.get(field)
         if not isinstance(value, str) or not value:
             raise MessageInvalid("malformed", field)
+
+
+def check_notification(message: Mapping[str, object]) -> None:
+    """Raises ``MessageInvalid`` unless ``message`` is a well-formed notification."""
+    require(message, ("notifyId", "orderType", "status", "bankRef"))
+    if len(message["notifyId"]) > 64:
+        raise MessageInvalid("malformed", "notifyId")
+    check_order_no(message.get("orderNo"))
+    if message["orderType"] not in ORDER_TYPES:
+        raise MessageInvalid("malformed", "orderType")
+    if message["status"] not in NOTIFY_STATUSES:
+        raise MessageInvalid("malformed", "status")
+    parse_amount(message.get("amount"), "amount")
+    parse_amount(message.get("fee"), "fee")
+    parse_time(message.get("finishedAt"), "finishedAt")
+    for optional in ("accountNo", "reason"):
+        if optional in message and not isinstance(message[optional], str):
+            raise MessageInvalid("malformed", optional)
 
 
 def check_order_no(order_no: object) -> str:
@@ -208,3 +231,57 @@ def parse_time(text: object, field: str = "timestamp") -> dt.datetime:
 def business_day(moment: dt.datetime) -> dt.date:
     """The bank's business day (Asia/Shanghai) that ``moment`` (timezone-aware) falls in."""
     return moment.astimezone(BUSINESS_TIMEZONE).date()
+
+
+# --- daily files ------------------------------------------------------------------------
+
+ORDER_FILE_COLUMNS = (
+    "orderNo",
+    "orderType",
+    "accountNo",
+    "amount",
+    "fee",
+    "status",
+    "bankRef",
+    "finishedAt",
+)
+BALANCE_FILE_COLUMNS = ("accountNo", "memberId", "available", "frozen")
+
+
+def file_columns(file_type: str) -> tuple[tuple[str, ...], tuple[str, str]]:
+    """The columns of a daily file of ``file_type`` and the two its header sums."""
+    if file_type == BALANCE:
+        return BALANCE_FILE_COLUMNS, ("available", "frozen")
+    if file_type in ORDER_TYPES:
+        return ORDER_FILE_COLUMNS, ("amount", "fee")
+    raise MessageInvalid("malformed", "fileType")
+
+
+def format_file(file_type: str, rows: Iterable[Mapping[str, str]]) -> bytes:
+    """The bytes of a daily file: the header ``count|total|total`` then a line per row."""
+    columns, summed = file_columns(file_type)
+    rows = list(rows)
+    lines = ["|".join(row[column] for column in columns) for row in rows]
+    totals = [sum((parse_amount(row[c], c) for row in rows), Decimal(0)) for c in summed]
+    header = "|".join([str(len(lines)), *(format_amount(total) for total in totals)])
+    return "".join(f"{line}\n" for line in (header, *lines)).encode()
+
+
+def parse_file(file_type: str, body: bytes) -> list[dict[str, str]]:
+    """The rows of a daily file, each {column: text}; ``MessageInvalid`` unless every line has
+    its columns, amounts are amounts and the header's count and totals match the rows."""
+    columns, summed = file_columns(file_type)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MessageInvalid("malformed", "file") from None
+    if not text.endswith("\n"):
+        raise MessageInvalid("malformed", "file")
+    header, *lines = text[:-1].split("\n")
+    rows = [dict(zip(columns, line.split("|"), strict=False)) for line in lines]
+    if any(len(line.split("|")) != len(columns) for line in lines):
+        raise MessageInvalid("malformed", "line")
+    totals = [sum((parse_amount(row[c], c) for row in rows), Decimal(0)) for c in summed]
+    if header != "|".join([str(len(rows)), *(format_amount(total) for total in totals)]):
+        raise MessageInvalid("malformed", "header")
+    return rows

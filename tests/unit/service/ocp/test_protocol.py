@@ -153,3 +153,41 @@ def test_the_notification_retry_schedule_is_the_spec_s() -> None:
     schedule = protocol.NOTIFY_RETRY_SECONDS
     assert schedule[:5] == (5, 30, 120, 600, 3600)
     assert set(schedule[5:]) == {7200} and sum(schedule[5:]) == 24 * 3600
+
+
+BALANCE_ROWS = [
+    {"accountNo": "PFM1", "memberId": "", "available": "5.00", "frozen": "0.00"},
+    {"accountNo": "SA01", "memberId": "7", "available": "100.25", "frozen": "20.00"},
+]
+
+
+def test_a_daily_file_is_its_header_and_its_lines() -> None:
+    body = protocol.format_file("BALANCE", BALANCE_ROWS)
+    assert body == b"2|105.25|20.00\nPFM1||5.00|0.00\nSA01|7|100.25|20.00\n"
+    assert protocol.parse_file("BALANCE", body) == BALANCE_ROWS
+    assert protocol.format_file("RECHARGE", []) == b"0|0.00|0.00\n"
+    assert protocol.parse_file("RECHARGE", b"0|0.00|0.00\n") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"2|105.25|20.00\nPFM1||5.00|0.00\nSA01|7|100.25|20.00", "file"),
+        (b"3|105.25|20.00\nPFM1||5.00|0.00\nSA01|7|100.25|20.00\n", "header"),
+        (b"2|105.25|20.01\nPFM1||5.00|0.00\nSA01|7|100.25|20.00\n", "header"),
+        (b"2|105.25|20.00\nPFM1||5.00|0.00\nSA01|7|100.25\n", "line"),
+        (b"2|105.25|20.00\nPFM1||5.00|0.00\nSA01|7|100.25|20\n", "frozen"),
+        (b"\xff\n", "file"),
+    ],
+)
+def test_a_daily_file_whose_lines_or_header_do_not_add_up_is_refused(
+    body: bytes, field: str
+) -> None:
+    with pytest.raises(MessageInvalid) as refused:
+        protocol.parse_file("BALANCE", body)
+    assert refused.value.field == field
+
+
+def test_files_exist_for_order_types_and_balance_only() -> None:
+    with pytest.raises(MessageInvalid):
+        protocol.file_columns("BALANCES")

@@ -1,0 +1,128 @@
+"""The simulator's books in its own SQLite file: accounts, orders, movements, notifications.
+
+Amounts are stored as exact decimal text, times as UTC text of fixed width (so they sort as
+text). Every movement of money is a row in ``movements``: an account's balance at any moment is
+the sum of its movements before it (the daily BALANCE file), and equals the running balance
+kept on the account. One lock serialises every transaction (one process, a few threads).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    account_no TEXT PRIMARY KEY,
+    member_id TEXT UNIQUE,  -- NULL: the platform's own account
+    card_tail TEXT,
+    available TEXT NOT NULL,
+    frozen TEXT NOT NULL,
+    opened_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orders (
+    order_no TEXT PRIMARY KEY,
+    order_type TEXT NOT NULL,
+    result TEXT NOT NULL,  -- the synchronous answer: ACCEPTED or REFUSED
+    status TEXT NOT NULL,  -- AUTHORIZING, PROCESSING, SUCCEEDED, FAILED, REVERSED
+    reason TEXT,
+    member_id TEXT,
+    account_no TEXT,
+    card_tail TEXT,
+    amount TEXT NOT NULL,
+    fee TEXT NOT NULL,
+    bank_ref TEXT NOT NULL UNIQUE,
+    notify_url TEXT NOT NULL,
+    return_url TEXT,
+    authorize_token TEXT,
+    fault TEXT,
+    fault_seconds REAL,
+    accepted_at TEXT NOT NULL,
+    expires_at TEXT,  -- AUTHORIZING: the member's deadline
+    due_at TEXT,  -- PROCESSING: when it finishes
+    finished_at TEXT,
+    reverse_at TEXT,  -- SUCCEEDED WITHDRAW: when it is returned (fault reverse_after_success)
+    reversed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS orders_finished ON orders (finished_at);
+CREATE INDEX IF NOT EXISTS orders_reversed ON orders (reversed_at);
+CREATE TABLE IF NOT EXISTS movements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_no TEXT NOT NULL,
+    order_no TEXT,
+    kind TEXT NOT NULL,
+    available TEXT NOT NULL,  -- the change, signed
+    frozen TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS movements_account ON movements (account_no, at);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    notify_id TEXT NOT NULL UNIQUE,
+    order_no TEXT NOT NULL,
+    url TEXT NOT NULL,
+    content TEXT NOT NULL,  -- the event's JSON, without merchantId and timestamp
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT,  -- NULL: nothing more to deliver
+    acknowledged_at TEXT,
+    gave_up_at TEXT,
+    bad_signatures INTEGER NOT NULL DEFAULT 0,  -- deliveries still to sign wrongly
+    repeats INTEGER NOT NULL DEFAULT 0  -- deliveries still to make after an acknowledgement
+);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications (next_at);
+CREATE TABLE IF NOT EXISTS queries (
+    order_no TEXT PRIMARY KEY,
+    last_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    day TEXT NOT NULL,
+    file_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (day, file_type)
+);
+"""
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def stamp(moment: dt.datetime) -> str:
+    """``moment`` (aware) as stored: UTC, microseconds, fixed width."""
+    return moment.astimezone(dt.UTC).strftime(_TIME_FORMAT)
+
+
+def instant(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=dt.UTC)
+
+
+class Books:
+    """The SQLite file and the one lock around it."""
+
+    def __init__(self, path: str):
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction, committed when the block ends, rolled back if it raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

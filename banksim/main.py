@@ -1,0 +1,223 @@
+"""``p2p bank-sim``: the simulator's options, its keys, its worker thread and its server.
+
+Keys live in ``--keys-dir`` (default var/bank): the bank's own pair (bank.pem, bank.pub.pem,
+made at first start) and, unless ``--platform-key`` names the platform's public keys, a
+development pair for the platform (platform.pem, platform.pub.pem, made alike), so a newcomer
+points the platform at var/bank/platform.pem and var/bank/bank.pub.pem and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+from banksim.bank import Bank, BankConfig
+from banksim.books import Books
+from banksim.faults import FAULTS, Faults, parse_option
+from service.ocp import protocol
+from service.ocp.signing import KeyRing, Signer, generate_keypair
+
+log = logging.getLogger("banksim")
+
+ADMIN_TOKEN_ENV = "BANKSIM_ADMIN_TOKEN"  # noqa: S105 - the name of a variable
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's options, on the ``p2p bank-sim`` sub-command."""
+    a = parser.add_argument
+    a("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    a("--port", type=int, default=8070, help="port to listen on (default 8070, bank.url's)")
+    a("--threads", type=int, default=8, help="server threads (default 8)")
+    a("--public-url", help="base URL of the member's confirmation pages (default http://HOST:PORT)")
+    a("--data", default="var/banksim.db", help="the bank's SQLite file (default var/banksim.db)")
+    a("--keys-dir", default="var/bank", help="where the key files are (default var/bank)")
+    a("--key-id", default="bank-dev", help="the bank's signing key id (default bank-dev)")
+    a(
+        "--platform-key",
+        action="append",
+        metavar="ID=PATH",
+        help="a public key of the platform, by key id (repeatable; default "
+        "platform-dev=KEYS_DIR/platform.pub.pem, made with its private key if missing)",
+    )
+    a("--merchant-id", default="P2PDEV", help="the platform's merchant id (default P2PDEV)")
+    a(
+        "--delay",
+        type=float,
+        default=2.0,
+        help="seconds from acceptance (or the member's confirmation) to finishing an order and "
+        "notifying (default 2)",
+    )
+    a(
+        "--auto-authorize",
+        action="store_true",
+        help="member-authorised orders need no confirmation on the bank's page",
+    )
+    a(
+        "--authorize-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds a member has to confirm before the order fails (default 1800)",
+    )
+    a("--timestamp-window", type=int, default=300, help="seconds either way (default 300)")
+    a(
+        "--query-min-interval",
+        type=float,
+        default=30.0,
+        help="seconds between two queries of one order (default 30; 0 = no limit)",
+    )
+    a(
+        "--hang",
+        type=float,
+        default=30.0,
+        help="seconds a timeout fault holds the answer (default 30; beyond the client's read "
+        "timeout)",
+    )
+    a(
+        "--reverse-after",
+        type=float,
+        default=10.0,
+        help="seconds after success that reverse_after_success returns a withdrawal (default 10)",
+    )
+    a(
+        "--fee",
+        action="append",
+        metavar="TYPE=AMOUNT",
+        help="a fee per order of TYPE, charged to the platform's account (repeatable)",
+    )
+    a(
+        "--platform-funds",
+        default="0.00",
+        help="the platform's account's opening balance, which pays fees (default 0.00)",
+    )
+    a(
+        "--fault",
+        action="append",
+        metavar="TYPE:FAULT[:COUNT[:SECONDS]]",
+        help="arm a fault for orders of TYPE (or *), COUNT times (default every order); "
+        f"FAULT is one of {', '.join(FAULTS)}",
+    )
+    a(
+        "--admin-token",
+        default="",
+        help=f"admin endpoints need 'Authorization: Bearer TOKEN' (default ${ADMIN_TOKEN_ENV}; "
+        "empty = loopback clients only)",
+    )
+
+
+def build(args: argparse.Namespace) -> Bank:
+    """The bank the options describe, its books open; ValueError for a bad option."""
+    keys_dir = Path(args.keys_dir)
+    signer = Signer(args.key_id, _key_pair(keys_dir, "bank")[0])
+    if args.platform_key:
+        ring = {}
+        for item in args.platform_key:
+            key_id, sep, path = item.partition("=")
+            if not sep:
+                raise ValueError(f"--platform-key {item!r}: must be ID=PATH")
+            ring[key_id] = Path(path).read_bytes()
+    else:
+        ring = {"platform-dev": _key_pair(keys_dir, "platform")[1]}
+    fees = {}
+    for item in args.fee or ():
+        order_type, _, amount = item.partition("=")
+        if order_type not in protocol.ORDER_FIELDS:
+            raise ValueError(f"--fee {item!r}: no such order type")
+        fees[order_type] = _amount(amount, "--fee")
+    config = BankConfig(
+        merchant_id=args.merchant_id,
+        public_url=(args.public_url or f"http://{args.host}:{args.port}").rstrip("/"),
+        delay_seconds=args.delay,
+        auto_authorize=args.auto_authorize,
+        authorize_timeout_seconds=args.authorize_timeout,
+        timestamp_window_seconds=args.timestamp_window,
+        query_min_interval_seconds=args.query_min_interval,
+        hang_seconds=args.hang,
+        reverse_after_seconds=args.reverse_after,
+        fees=fees,
+        platform_funds=_amount(args.platform_funds, "--platform-funds"),
+    )
+    faults = Faults(tuple(parse_option(item) for item in args.fault or ()))
+    return Bank(config, Books(args.data), signer, KeyRing(ring), faults)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the bank until interrupted, its worker finishing orders and notifying."""
+    import waitress
+
+    from banksim.web import BankApp
+
+    try:
+        bank = build(args)
+    except (OSError, ValueError) as exc:
+        log.error("bank-sim: %s", exc)
+        return 2
+    worker = Worker(bank)
+    worker.start()
+    log.info(
+        "bank simulator for merchant %s on %s:%d (data %s, delay %.1f s, auto-authorize %s)",
+        bank.config.merchant_id,
+        args.host,
+        args.port,
+        args.data,
+        bank.config.delay_seconds,
+        bank.config.auto_authorize,
+    )
+    try:
+        waitress.serve(
+            BankApp(bank, admin_token=args.admin_token or os.environ.get(ADMIN_TOKEN_ENV, "")),
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            ident="bank-sim",
+        )
+    finally:
+        worker.stop()
+        bank.books.close()
+    return 0
+
+
+class Worker(threading.Thread):
+    """Runs the bank's asynchronous half every ``interval`` seconds; what it has not done
+    when the process stops is in the books, and done after the next start."""
+
+    def __init__(self, bank: Bank, interval: float = 0.2):
+        super().__init__(name="bank-sim-worker", daemon=True)
+        self._bank = bank
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._bank.run_due()
+                self._bank.deliver_due()
+            except Exception:
+                log.exception("bank-sim worker failed; trying again")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=10)
+
+
+def _key_pair(keys_dir: Path, name: str) -> tuple[bytes, bytes]:
+    """(private PEM, public PEM) of NAME.pem and NAME.pub.pem in ``keys_dir``, made once."""
+    private, public = keys_dir / f"{name}.pem", keys_dir / f"{name}.pub.pem"
+    if not private.exists():
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        private_pem, public_pem = generate_keypair()
+        with os.fdopen(os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(private_pem)
+        public.write_bytes(public_pem)
+        log.info("made the key pair %s and %s", private, public)
+    return private.read_bytes(), public.read_bytes()
+
+
+def _amount(text: str, option: str) -> Decimal:
+    try:
+        return protocol.parse_amount(text)
+    except protocol.MessageInvalid:
+        raise ValueError(f"{option}: {text!r} is not an amount such as 1.00") from None
