@@ -38,6 +38,7 @@ from decimal import Decimal
 from dao.ocp import OPEN_STATUSES, BankOrderEntity, BankOrderRepository, EvidenceRepository
 from service.ocp import protocol
 from service.ocp.alerts import BankAlerts, BankRecorder
+from service.ocp.client import HttpBankClient
 from service.ocp.evidence import Evidence
 from service.pii import PersonalData
 from service.transaction import IllegalTransactionStateError
@@ -132,7 +133,7 @@ class OrderMachine:
         tx,
         settings,
         clock: Callable[[], datetime],
-        client,
+        client: HttpBankClient,
         outbox,
         pii: PersonalData | None,
         recorder: BankRecorder,
@@ -140,7 +141,7 @@ class OrderMachine:
         self.tx = tx
         self._settings = settings  # LiveSettings: [bank] is read at call time
         self._clock = clock
-        self._client = client  # service.ocp.client.BankClient
+        self._client = client
         self._outbox = outbox  # service.jobs.Outbox
         self._orders = BankOrderRepository(tx.session)
         self._evidence = Evidence(tx, clock, pii)

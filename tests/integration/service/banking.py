@@ -15,24 +15,13 @@ from server.registry import build_service
 from service.audit import LedgerAudit
 from service.member import MemberService
 from service.ocp import protocol
+from service.ocp.client import Exchange
 from service.ocp.orders import BankOrders
 from service.payment import PaymentService
 
 MERCHANT = "P2PTEST"
 KEY_ID = "bank-test"
 AUTHORIZE = "https://bank.test/authorize/"
-
-
-@dataclass(frozen=True)
-class Exchange:  # service.ocp.client.Exchange's fields (helper F's, not merged yet)
-    request: bytes
-    response: bytes | None
-    http_status: int | None
-    sent_at: object
-    received_at: object
-    signature: str | None
-    error: str | None
-    answer: dict | None
 
 
 class ScriptedBank:

@@ -3,7 +3,7 @@ notifyId, applied exactly once, repeats acknowledged and changing nothing, confl
 counted, alerted and acknowledged; refusals (unknown order, another amount or order type, a
 notifyId reused for other content) never acknowledged; and a notification racing a query
 answer, or another notification, for one order applied once. (Signatures, key ids and
-timestamps are checked before this, by the endpoint: tests/unit/server/test_banknotify.py.)"""
+timestamps are checked before this, by the endpoint: test_bank_notify_endpoint.py.)"""
 
 from __future__ import annotations
 
