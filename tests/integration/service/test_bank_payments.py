@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from service.audit import LedgerAudit
 from service.ocp import protocol
 from service.payment import PaymentService
 from tests.integration.service.banking import AUTHORIZE, Banking
@@ -239,3 +240,28 @@ def test_the_sandbox_platform_is_unchanged_by_the_bank(platform, investor) -> No
     """payment.gateway SANDBOX (the default) confirms at once, as before."""
     order = platform.service(PaymentService).recharge(D("5.00"), "s-1", investor)
     assert (order.status, order.authorize_url) == ("SUCCESS", None)
+
+
+@pytest.mark.parametrize(
+    ("corruption", "payment", "bank"),
+    [
+        # The bank's success applied without its business effect, and the other way round.
+        (
+            "UPDATE bank_order SET status = 'SUCCEEDED', finished_at = created_at",
+            "PENDING",
+            "SUCCEEDED",
+        ),
+        ("UPDATE payment_order SET status = 'FAILED'", "FAILED", "ACCEPTED"),
+    ],
+)
+def test_a_payment_order_disagreeing_with_its_bank_order_fails_the_ledger_check(
+    banking: Banking, investor, sql, corruption: str, payment: str, bank: str
+) -> None:
+    order = banking.payments.recharge(D("10.00"), "r-9", investor)
+    banking.run_jobs()
+    with sql.begin() as conn:
+        conn.execute(text(corruption))
+    report = LedgerAudit(banking.platform.tx).run()
+    [check] = [c for c in report.checks if not c.ok]
+    assert check.name == "payment orders agree with the bank's"
+    assert check.problems == (f"payment order {order.order_no}: {payment}, its bank order {bank}",)
