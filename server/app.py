@@ -11,7 +11,7 @@ from conf.live import LiveSettings
 from conf.settings import Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
-from server import openapi, pages
+from server import banknotify, openapi, pages
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.metrics import Metrics, PlatformMetrics
 from server.proxy import Proxies
@@ -140,6 +140,7 @@ class Application:
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self._openapi = openapi.render(openapi_document(platform))
+        self.bank_notify = banknotify.endpoint(platform.components, platform.metrics)
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -169,6 +170,8 @@ class Application:
             return self.platform.metrics.response()
         if path == "/health":
             return pages.health(self.platform.database, self.platform.cache)
+        if path == banknotify.PATH and self.bank_notify is not None:
+            return self.bank_notify(request)
         if path == "/":
             return Response(status=302, headers={"Location": "/services"})
         rid = request_id(request.headers.get("X-Request-Id"))

@@ -35,6 +35,12 @@ PATH = "/bank/notify"
 MAX_BODY_BYTES = 64 * 1024
 
 
+def endpoint(components: dict, metrics: PlatformMetrics) -> BankNotifyEndpoint | None:
+    """The endpoint of the platform's bank; None without one (payment.gateway SANDBOX)."""
+    bank = components["bank"]
+    return None if bank is None else BankNotifyEndpoint(bank, components["bank_client"], metrics)
+
+
 class BankNotifyEndpoint:
     def __init__(self, bank: BankOrders, client: HttpBankClient, metrics: PlatformMetrics):
         self._bank = bank
