@@ -14,6 +14,7 @@ import math
 import os
 import re
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
@@ -355,6 +356,89 @@ def _names(raw: object, text: bool) -> tuple[str, ...]:
     return tuple(items)
 
 
+#: A job's name: dotted lower-case words, the module first ("loan.close_expired").
+JOB_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+# crontab fields: minute, hour, day of month, month, day of week (0 or 7 = Sunday).
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day", 1, 31),
+    ("month", 1, 12),
+    ("weekday", 0, 7),
+)
+
+
+def _cron_field(text: str, low: int, high: int) -> bool:
+    """One crontab field: ``*``, ``n``, ``a-b``, each optionally ``/step``, comma-separated."""
+    for item in text.split(","):
+        span, _, step = item.partition("/")
+        if step and not (step.isdigit() and int(step) >= 1):
+            return False
+        if span == "*":
+            continue
+        first, _, last = span.partition("-")
+        bounds = [first, last] if last else [first]
+        if not all(b.isdigit() and low <= int(b) <= high for b in bounds):
+            return False
+        if last and int(first) > int(last):
+            return False
+    return True
+
+
+def crontab_fields(spec: str) -> tuple[str, ...] | None:
+    """The five fields of a crontab string ("5 0 * * *"), or None when it is not one."""
+    parts = spec.split()
+    if len(parts) != len(_CRON_FIELDS):
+        return None
+    ok = all(
+        _cron_field(p, low, high) for p, (_, low, high) in zip(parts, _CRON_FIELDS, strict=True)
+    )
+    return tuple(parts) if ok else None
+
+
+def _schedule(raw: object, text: bool) -> dict[str, int | str]:
+    """Periodic jobs: job name -> seconds between runs (an integer >= 1) or a crontab string
+    ("minute hour day month weekday"); text is "name=spec;name=spec"."""
+    items = raw
+    if text and isinstance(raw, str):
+        items = {}
+        for part in filter(None, (p.strip() for p in raw.split(";"))):
+            name, sep, spec = part.partition("=")
+            if not sep:
+                raise ValueError(
+                    f"must be name=seconds-or-crontab items separated by ';', got {raw!r}"
+                )
+            spec = spec.strip()
+            items[name.strip()] = int(spec) if spec.isdigit() else spec
+    if not isinstance(items, dict):
+        raise ValueError(f"must be a table of job name = seconds or crontab string, got {raw!r}")
+    schedule: dict[str, int | str] = {}
+    for name, spec in items.items():
+        if not isinstance(name, str) or not JOB_NAME.fullmatch(name):
+            raise ValueError(f"must name jobs such as 'loan.close_expired', got {name!r}")
+        if isinstance(spec, int) and not isinstance(spec, bool) and spec >= 1:
+            schedule[name] = spec
+        elif isinstance(spec, str) and crontab_fields(spec.strip()):
+            schedule[name] = " ".join(spec.split())
+        else:
+            raise ValueError(
+                f"{name}: must be seconds (an integer >= 1) or a crontab string such as "
+                f"'5 0 * * *' (minute hour day month weekday), got {spec!r}"
+            )
+    return schedule
+
+
+def _time_zone(raw: object, text: bool) -> str:
+    """An IANA time zone name such as Asia/Shanghai."""
+    if isinstance(raw, str) and raw.strip():
+        try:
+            zoneinfo.ZoneInfo(raw.strip())
+            return raw.strip()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    raise ValueError(f"must be a time zone name such as 'Asia/Shanghai', got {raw!r}")
+
+
 def _key(
     parse: Parser, *, secret: bool = False, secret_user: bool = False, reloadable: bool = False
 ) -> Any:
@@ -549,6 +633,42 @@ class ApolloSettings:
 
 
 @dataclass(frozen=True)
+class JobsSettings:
+    broker_url: str = _key(_url("redis", "rediss", empty=True), secret=True)
+    broker_key_prefix: str = _key(_text(empty=True))
+    embedded_broker_file: str = _key(_text(empty=False))
+    embedded_worker: bool = _key(_boolean)
+    concurrency: int = _key(_integer(1, 64))
+    timezone: str = _key(_time_zone)
+    schedule: dict[str, int | str] = _key(_schedule)  # noqa: RUF009
+    beat_schedule_file: str = _key(_text(empty=False))
+    max_retries: int = _key(_integer(0, 1000))
+    retry_backoff_seconds: int = _key(_integer(1, 3600))
+    retry_backoff_max_seconds: int = _key(_integer(1, 86_400))
+    visibility_timeout_seconds: int = _key(_integer(60, 604_800))
+    max_eta_seconds: int = _key(_integer(0, 86_400))
+    outbox_batch: int = _key(_integer(1, 10_000))
+    outbox_grace_seconds: int = _key(_integer(1, 3600))
+    outbox_max_attempts: int = _key(_integer(1, 1000))
+    outbox_retention_days: int = _key(_integer(1, 3650))
+
+    def __post_init__(self) -> None:
+        # A job waiting for its time (a retry's backoff, a not_before) sits unacknowledged in
+        # a worker; Redis hands it to another worker once visibility_timeout passes.
+        longest = max(self.retry_backoff_max_seconds, self.max_eta_seconds)
+        if self.visibility_timeout_seconds <= longest:
+            raise ConfigError(
+                f"jobs.visibility_timeout_seconds: must exceed jobs.retry_backoff_max_seconds "
+                f"and jobs.max_eta_seconds ({longest}), got {self.visibility_timeout_seconds}"
+            )
+        if self.retry_backoff_seconds > self.retry_backoff_max_seconds:
+            raise ConfigError(
+                f"jobs.retry_backoff_seconds: must not exceed jobs.retry_backoff_max_seconds "
+                f"({self.retry_backoff_max_seconds}), got {self.retry_backoff_seconds}"
+            )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings
     database: DatabaseSettings
@@ -564,6 +684,7 @@ class Settings:
     logging: LoggingSettings
     sentry: SentrySettings
     transaction: TransactionSettings
+    jobs: JobsSettings
     apollo: ApolloSettings
 
     def __post_init__(self) -> None:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from werkzeug.wrappers import Request, Response
@@ -13,6 +14,7 @@ from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
 from server.dispatcher import Dispatcher, request_id, standard_chain
+from server.jobs import CeleryPublisher, celery_app
 from server.metrics import Metrics, PlatformMetrics
 from server.proxy import Proxies
 from server.registry import BoundFacade, bind, build_service, discover_facades
@@ -23,6 +25,7 @@ from service import errors
 from service.errors import BusinessError
 from service.events import BusinessEvents
 from service.gateway import create_gateway
+from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
 from service.member import MemberService
 from service.pii import PersonalData
 from service.security import Lockout, Passwords, Tokens
@@ -52,6 +55,7 @@ class Platform:
     services: dict[str, object]
     components: dict[str, object]
     metrics: PlatformMetrics
+    jobs: JobRegistry
     apollo: ApolloClient | None = None
 
     def service(self, cls):
@@ -60,26 +64,37 @@ class Platform:
     def close(self) -> None:
         if self.apollo is not None:
             self.apollo.stop()
+        self.components["publisher"].close()
         self.database.dispose()
 
 
-def create_platform(settings: Settings | LiveSettings) -> Platform:
+#: Makes the publisher the outbox hands jobs to, given the platform's jobs.
+PublisherFactory = Callable[[JobRegistry], JobPublisher]
+
+
+def create_platform(
+    settings: Settings | LiveSettings, *, publisher: PublisherFactory | None = None
+) -> Platform:
     """The platform on `settings`; with apollo.meta_url set, Apollo is read first (it may
-    change any key at start-up) and then polled for changes to the reloadable keys."""
+    change any key at start-up) and then polled for changes to the reloadable keys. Jobs go to
+    the job engine (server/jobs.py) unless `publisher` says otherwise: tests pass
+    service.jobs.InProcessPublisher to run them in their own thread."""
     live = settings if isinstance(settings, LiveSettings) else LiveSettings(settings)
     apollo = None
     if live.current().apollo.meta_url:
         apollo = ApolloClient(live)
         apollo.start()
     try:
-        return _build(live, apollo)
+        return _build(live, apollo, publisher)
     except BaseException:
         if apollo is not None:
             apollo.stop()  # its poller must not outlive a platform that failed to start
         raise
 
 
-def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
+def _build(
+    live: LiveSettings, apollo: ApolloClient | None, make_publisher: PublisherFactory | None
+) -> Platform:
     settings = live.current()  # start-up values: what is not reloadable is read only here
     metrics = PlatformMetrics.from_environment()
     database = Database.from_settings(settings.database)
@@ -103,11 +118,24 @@ def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
         "bank": None,
         "events": BusinessEvents(tx, metrics.business_recorder()),
     }
+    # The outbox hands jobs over after commit; the jobs are the @job methods found below, once
+    # every service exists (a service may take the outbox).
+    jobs = JobRegistry()
+    if make_publisher is None:
+        publisher: JobPublisher = CeleryPublisher(celery_app(settings.jobs))
+    else:
+        publisher = make_publisher(jobs)
+    components["jobs"] = jobs
+    components["publisher"] = publisher
+    components["outbox"] = Outbox(
+        tx, utc_now, publisher, jobs, OutboxPolicy.from_settings(settings.jobs)
+    )
     facades = discover_facades()
     services = {}
     for f in facades:
         if f.service not in services:
             services[f.service] = build_service(f.service, components)
+    jobs.discover([*services.values(), *components.values()])
     return Platform(
         live,
         database,
@@ -117,6 +145,7 @@ def _build(live: LiveSettings, apollo: ApolloClient | None) -> Platform:
         services,
         components,
         metrics,
+        jobs,
         apollo=apollo,
     )
 

@@ -1,4 +1,5 @@
-"""The ``p2p`` command: serve, migrate, export-contracts, create-operator, bank-sim.
+"""The ``p2p`` command: serve, migrate, export-contracts, create-operator, the job engine's
+worker and beat, the operators' commands, and bank-sim.
 
 Settings come from conf/ and the environment exactly as for the server; ``--set key=value``
 overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``), and wins over the
@@ -6,6 +7,7 @@ Apollo configuration centre too, which the commands building the platform read.
 """
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -17,11 +19,14 @@ from conf.live import LiveSettings
 from dao import migrate
 from server import lifecycle
 from server.app import create_app, create_platform, openapi_document
+from server.jobs import prepare_embedded_broker
 from server.metrics import start_multiprocess_worker
 from server.openapi import render
+from server.worker import EmbeddedWorker, run_beat, run_worker
 from server.wsdl import Wsdl
 from service.audit import LedgerAudit
 from service.errors import BusinessError
+from service.jobs import Outbox
 from service.member import MemberService
 from service.p2p import LoanService
 
@@ -68,10 +73,72 @@ def cmd_serve(args, settings) -> int:
         max_request_body_size=server.max_body_bytes * 4,
         clear_untrusted_proxy_headers=False,
     )
-    lifecycle.serve(
-        listener, drain_seconds=server.drain_seconds, grace_seconds=server.shutdown_timeout
-    )
+    worker = EmbeddedWorker(args.set or ()) if settings.jobs.embedded_worker else None
+    if worker is not None:
+        prepare_embedded_broker(settings.jobs)
+        worker.start()
+    try:
+        lifecycle.serve(
+            listener, drain_seconds=server.drain_seconds, grace_seconds=server.shutdown_timeout
+        )
+    finally:
+        if worker is not None:
+            worker.stop(timeout=server.shutdown_timeout)
     return 0
+
+
+def cmd_worker(args, settings) -> int:
+    """Run jobs from the broker until SIGTERM (supervisord's program p2p-worker)."""
+    return run_worker(settings, beat=args.beat, stop_with_parent=args.stop_with_parent)
+
+
+def cmd_beat(args, settings) -> int:
+    """Send the periodic jobs of jobs.schedule when due (exactly one beat per broker)."""
+    return run_beat(settings)
+
+
+def cmd_enqueue(args, settings) -> int:
+    """Write a job to the outbox and hand it to the workers (e.g. a periodic job now)."""
+    try:
+        payload = json.loads(args.payload)
+    except ValueError as e:
+        print(f"error: --payload is not JSON: {e}", file=sys.stderr)
+        return 2
+    if not isinstance(payload, dict):
+        print("error: --payload must be a JSON object of the job's arguments", file=sys.stderr)
+        return 2
+    prepare_embedded_broker(settings.jobs)
+    platform = create_platform(settings)
+    try:
+        outbox: Outbox = platform.components["outbox"]
+        row_id = platform.tx.run(outbox.add, args.job, payload)
+    except (KeyError, TypeError) as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    finally:
+        platform.close()
+    print(f"job {args.job} written as outbox row {row_id}")
+    return 0
+
+
+def cmd_outbox(args, settings) -> int:
+    """Show the outbox rows not handed over; with --retry, try the given-up ones again."""
+    platform = create_platform(settings)
+    try:
+        outbox: Outbox = platform.components["outbox"]
+        if args.retry:
+            print(f"{outbox.retry_failed()} given-up row(s) will be tried again")
+        status = outbox.status()
+    finally:
+        platform.close()
+    print(f"{status.waiting} row(s) waiting to be handed over")
+    print(f"{len(status.failed)} row(s) given up on")
+    for row in status.failed:
+        print(
+            f"  row {row.row_id} {row.job} written {row.created_at:%Y-%m-%d %H:%M:%S}Z, "
+            f"{row.attempts} attempt(s): {row.last_error}"
+        )
+    return 1 if status.failed else 0
 
 
 def cmd_migrate(args, settings) -> int:
@@ -202,13 +269,26 @@ def parser() -> argparse.ArgumentParser:
         cmd_close_expired_loans,
         "Mark RAISING listings past their deadline FAILED and release their funds (for cron).",
     )
-    b = sub.add_parser(
+    w = command("worker", cmd_worker, "Run jobs (the job engine's worker) until SIGTERM.")
+    w.add_argument("--beat", action="store_true", help="also run the scheduler (one per broker)")
+    w.add_argument(
+        "--stop-with-parent",
+        action="store_true",
+        help="stop when the process that started this one ends (p2p serve's embedded worker)",
+    )
+    command("beat", cmd_beat, "Send the periodic jobs of jobs.schedule when due (run one).")
+    q = command("enqueue", cmd_enqueue, "Hand a job to the workers through the outbox.")
+    q.add_argument("job", help="the job's name, e.g. loan.close_expired")
+    q.add_argument("--payload", default="{}", help="the job's arguments as a JSON object")
+    b = command("outbox", cmd_outbox, "Show outbox rows not handed over; exit 1 if any failed.")
+    b.add_argument("--retry", action="store_true", help="try the given-up rows again")
+    s = sub.add_parser(
         "bank-sim",
         help="Run the depository bank simulator (its own options, not --set).",
         description="The depository bank simulator (docs/depository-protocol.md).",
     )
-    banksim.main.add_arguments(b)
-    b.set_defaults(fn=cmd_bank_sim, set=None)  # the platform's settings as they are
+    banksim.main.add_arguments(s)
+    s.set_defaults(fn=cmd_bank_sim, set=None)  # the platform's settings as they are
     o = command("create-operator", cmd_create_operator, "Create an operator account.")
     o.add_argument("--mobile", required=True, help="the operator's mobile number (login name)")
     o.add_argument("--password", required=True, help="8-64 characters, a letter and a digit")

@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from dao.p2p import InvestmentEntity, LoanEntity
 from service import errors
 from service.errors import BusinessError, invalid
+from service.jobs import job
 from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
 from service.member.onboarding import require_onboarded
 from service.p2p import notices
@@ -135,6 +136,7 @@ class InvestingService(P2PBase):
         log.info("listing %s cancelled by operator %s", loan.id, caller.member_id)
         return self._saved(loan)
 
+    @job("loan.close_expired")
     @transactional(read_only=True)
     def close_expired_loans(self) -> ExpiredLoansVo:
         """Fail (流标) every RAISING listing past its deadline, one transaction a listing so a

@@ -25,6 +25,7 @@ from decimal import Decimal
 from dao.p2p import InstallmentEntity, LoanEntity, ReceiptEntity
 from service import errors
 from service.errors import BusinessError, invalid
+from service.jobs import job
 from service.ledger import AVAILABLE, credit, debit
 from service.p2p import notices
 from service.p2p.base import P2PBase
@@ -303,6 +304,7 @@ class RepaymentService(P2PBase):
         self._events.repaid(amount)
         return self._settlement_vo(loan)
 
+    @job("loan.mark_overdue")
     @transactional
     def mark_overdue_installments(self) -> OverdueMarkVo:
         return OverdueMarkVo(self._plans.mark_overdue(self._today()))
