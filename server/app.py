@@ -9,7 +9,7 @@ from werkzeug.wrappers import Request, Response
 
 from conf.apollo import ApolloClient
 from conf.live import LiveSettings
-from conf.settings import Settings
+from conf.settings import ConfigError, Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
@@ -27,6 +27,8 @@ from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
 from service.member import MemberService
+from service.ocp.client import HttpBankClient
+from service.ocp.orders import QUERY_JOB, BankOrders
 from service.pii import PersonalData
 from service.security import Lockout, Passwords, Tokens
 from service.transaction import TransactionManager
@@ -65,6 +67,8 @@ class Platform:
         if self.apollo is not None:
             self.apollo.stop()
         self.components["publisher"].close()
+        if self.components["bank_client"] is not None:
+            self.components["bank_client"].close()
         self.database.dispose()
 
 
@@ -115,7 +119,6 @@ def _build(
         "verification": VerificationCodes.from_settings(settings.verification, cache, utc_now),
         "pii": PersonalData.from_setting(s.secret_key),
         "gateway": create_gateway(settings.payment.gateway),
-        "bank": None,
         "events": BusinessEvents(tx, metrics.business_recorder()),
     }
     # The outbox hands jobs over after commit; the jobs are the @job methods found below, once
@@ -130,6 +133,7 @@ def _build(
     components["outbox"] = Outbox(
         tx, utc_now, publisher, jobs, OutboxPolicy.from_settings(settings.jobs)
     )
+    components["bank_client"], components["bank"] = _bank(live, components, metrics)
     facades = discover_facades()
     services = {}
     for f in facades:
@@ -148,6 +152,32 @@ def _build(
         jobs,
         apollo=apollo,
     )
+
+
+def _bank(
+    live: LiveSettings, components: dict, metrics: PlatformMetrics
+) -> tuple[HttpBankClient | None, BankOrders | None]:
+    """The depository bank over HTTP and the platform's orders at it, when payment.gateway
+    is BANK (the services take ``bank``; None means the sandbox gateway)."""
+    settings = live.current()
+    if settings.payment.gateway != "BANK":
+        return None, None
+    if QUERY_JOB not in settings.jobs.schedule:
+        raise ConfigError(
+            f"jobs.schedule: must run {QUERY_JOB} (query on doubt) when payment.gateway is BANK"
+        )
+    client = HttpBankClient(settings, clock=utc_now)
+    bank = BankOrders(
+        components["tx"],
+        live,
+        utc_now,
+        client,
+        components["outbox"],
+        components["pii"],
+        metrics.bank_recorder(),
+    )
+    metrics.watch_bank_orders(bank.in_doubt_count)
+    return client, bank
 
 
 def openapi_document(platform: Platform) -> dict:

@@ -4,9 +4,9 @@ REVERSED), one object: created with the business change that needs them
 notifications (notifications.py) and, on doubt, by the ``bank.query_due`` job (queries.py).
 Built by the composition root when ``payment.gateway`` is BANK (the "bank" component)."""
 
-from service.ocp.machine import BankResult, Effects, new_order_no
+from service.ocp.machine import SEND_JOB, BankResult, Effects, new_order_no
 from service.ocp.notifications import Acknowledgement, NotificationOperations, NotificationRefused
-from service.ocp.queries import QueryOperations
+from service.ocp.queries import QUERY_JOB, QueryOperations
 from service.ocp.sending import SendOperations
 
 
@@ -15,6 +15,8 @@ class BankOrders(SendOperations, QueryOperations, NotificationOperations):
 
 
 __all__ = [
+    "QUERY_JOB",
+    "SEND_JOB",
     "Acknowledgement",
     "BankOrders",
     "BankResult",

@@ -18,6 +18,7 @@ import logging
 from datetime import datetime, timedelta
 
 from dao.ocp import QUERIED_STATUSES, BankOrderEntity
+from service.jobs import job
 from service.ocp import protocol
 from service.ocp.evidence import received, sent
 from service.ocp.machine import ACCEPTED, SEND_JOB, SENT, UNKNOWN, BankResult, OrderMachine
@@ -25,6 +26,8 @@ from service.transaction import IllegalTransactionStateError, transactional
 
 log = logging.getLogger("service.ocp")
 
+#: The periodic job (jobs.schedule must run it when payment.gateway is BANK).
+QUERY_JOB = "bank.query_due"
 #: Orders queried by one run of the job at most; the rest are due still at the next run.
 QUERY_BATCH = 200
 _MAX_DOUBLINGS = 30
@@ -38,6 +41,7 @@ def next_interval(attempt: int, min_seconds: int, max_seconds: int) -> timedelta
 
 
 class QueryOperations(OrderMachine):
+    @job(QUERY_JOB)
     def query_due(self) -> int:
         """Query every order whose query is due (the ``bank.query_due`` job), then hand the
         orders open too long to reconciliation; how many were queried."""

@@ -18,12 +18,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dao.ocp import BankOrderEntity
+from service.jobs import job
 from service.ocp import protocol
 from service.ocp.evidence import received, sent
 from service.ocp.machine import (
     ACCEPTED,
     CREATED,
     FAILED,
+    SEND_JOB,
     SENT,
     UNKNOWN,
     BankResult,
@@ -38,6 +40,7 @@ _REF_WIDTH = 64
 
 
 class SendOperations(OrderMachine):
+    @job(SEND_JOB)
     def send(self, order_no: str) -> None:
         """Submit order ``order_no`` to the bank (the ``bank.send`` job), if it is new or in
         doubt; record what happened and apply the answer."""
