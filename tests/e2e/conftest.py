@@ -115,9 +115,11 @@ class _Started:
         self.log.close()
 
 
-def start_server(backend: str, workdir: Path, settings: list[str], operator: bool) -> _Started:
-    """Migrate, optionally create the operator, serve; return once /health answers 200. The
-    SMS outbox is a file in `workdir`."""
+def start_server(
+    backend: str, workdir: Path, settings: list[str], operator: bool, port: int | None = None
+) -> _Started:
+    """Migrate, optionally create the operator, serve (on `port`, or a free one); return once
+    /health answers 200. The SMS outbox is a file in `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
     outbox = workdir / "sms-outbox.jsonl"
     settings = [*settings, f"verification.outbox_file={outbox}"]
@@ -134,7 +136,7 @@ def start_server(backend: str, workdir: Path, settings: list[str], operator: boo
             log=log,
         )
     log.flush()
-    port = _free_port()
+    port = port or _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--set", f"server.port={port}"]
         + [x for s in settings for x in ("--set", s)],
