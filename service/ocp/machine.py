@@ -225,7 +225,8 @@ class OrderMachine:
     def _finish(self, order: BankOrderEntity, status: str, result: BankResult) -> None:
         now = self._clock()
         order.status = status
-        order.fee = result.fee if result.fee is not None else order.fee
+        if result.fee is not None and result.status != REVERSED:  # a return's fee is 0.00
+            order.fee = result.fee
         order.bank_ref = order.bank_ref or result.bank_ref
         order.account_no = order.account_no or result.account_no
         if status == FAILED:

@@ -265,3 +265,20 @@ def test_a_payment_order_disagreeing_with_its_bank_order_fails_the_ledger_check(
     [check] = [c for c in report.checks if not c.ok]
     assert check.name == "payment orders agree with the bank's"
     assert check.problems == (f"payment order {order.order_no}: {payment}, its bank order {bank}",)
+
+
+def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
+    banking: Banking, investor
+) -> None:
+    """The bank does not refund a withdrawal's fee: a REVERSED event carries 0.00, which is
+    not the success's fee."""
+    funded(banking, investor)
+    card = banking.members.list_cards(investor).cards[0]
+    order = banking.payments.withdraw(D("300.00"), card.card_id, "w-5", investor)
+    banking.run_jobs()
+    returned = banking.notification(order.order_no, "REVERSED", "300.00", "WITHDRAW")
+    banking.notify(returned)
+    assert banking.order(order.order_no).fee is None
+    success = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW", fee="2.00")
+    banking.notify(success)
+    assert banking.order(order.order_no).fee is None  # confirmed: nothing changes
