@@ -28,6 +28,7 @@ from tests.banksupport import (
     free_port,
     platform_settings,
     serving,
+    wait_for,
 )
 
 BANK = Signer(BANK_KEY_ID, BANK_PRIVATE)
@@ -249,12 +250,13 @@ def test_signed_garbage_is_unreadable(bank, client) -> None:
 
 def test_the_pool_keeps_to_max_connections(bank) -> None:
     client = HttpBankClient(platform_settings(bank[1], max_connections=2))
+    release = threading.Event()
 
-    def slow(request: Request, body: bytes) -> Response:
-        time.sleep(0.2)
+    def held(request: Request, body: bytes) -> Response:
+        release.wait(timeout=10)
         return accepted(request, body)
 
-    bank[0].answer = slow
+    bank[0].answer = held
     results: list[Exchange] = []
     threads = [
         threading.Thread(
@@ -264,6 +266,9 @@ def test_the_pool_keeps_to_max_connections(bank) -> None:
     ]
     for thread in threads:
         thread.start()
+    wait_for(lambda: bank[0].open_now == 2)
+    time.sleep(0.3)  # room for a third connection, were there no limit
+    release.set()
     for thread in threads:
         thread.join()
     assert [r.error for r in results] == [None] * 6
