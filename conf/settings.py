@@ -356,16 +356,8 @@ def _names(raw: object, text: bool) -> tuple[str, ...]:
     return tuple(items)
 
 
-#: A job's name: dotted lower-case words, the module first ("loan.close_expired").
-JOB_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
-# crontab fields: minute, hour, day of month, month, day of week (0 or 7 = Sunday).
-_CRON_FIELDS = (
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day", 1, 31),
-    ("month", 1, 12),
-    ("weekday", 0, 7),
-)
+# The bounds of a crontab's fields: minute, hour, day of month, month, day of week (0 is Sunday).
+_CRON_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 
 
 def _cron_field(text: str, low: int, high: int) -> bool:
@@ -390,15 +382,14 @@ def crontab_fields(spec: str) -> tuple[str, ...] | None:
     parts = spec.split()
     if len(parts) != len(_CRON_FIELDS):
         return None
-    ok = all(
-        _cron_field(p, low, high) for p, (_, low, high) in zip(parts, _CRON_FIELDS, strict=True)
-    )
+    ok = all(_cron_field(p, *bounds) for p, bounds in zip(parts, _CRON_FIELDS, strict=True))
     return tuple(parts) if ok else None
 
 
 def _schedule(raw: object, text: bool) -> dict[str, int | str]:
     """Periodic jobs: job name -> seconds between runs (an integer >= 1) or a crontab string
-    ("minute hour day month weekday"); text is "name=spec;name=spec"."""
+    ("minute hour day month weekday"); text is "name=spec;name=spec". Whether a job of that
+    name exists is checked where the jobs are known (server/worker.py, at start-up)."""
     items = raw
     if text and isinstance(raw, str):
         items = {}
@@ -414,7 +405,7 @@ def _schedule(raw: object, text: bool) -> dict[str, int | str]:
         raise ValueError(f"must be a table of job name = seconds or crontab string, got {raw!r}")
     schedule: dict[str, int | str] = {}
     for name, spec in items.items():
-        if not isinstance(name, str) or not JOB_NAME.fullmatch(name):
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", name):
             raise ValueError(f"must name jobs such as 'loan.close_expired', got {name!r}")
         if isinstance(spec, int) and not isinstance(spec, bool) and spec >= 1:
             schedule[name] = spec
@@ -645,7 +636,7 @@ class JobsSettings:
     max_retries: int = _key(_integer(0, 1000))
     retry_backoff_seconds: int = _key(_integer(1, 3600))
     retry_backoff_max_seconds: int = _key(_integer(1, 86_400))
-    visibility_timeout_seconds: int = _key(_integer(60, 604_800))
+    visibility_timeout_seconds: int = _key(_integer(5, 604_800))
     max_eta_seconds: int = _key(_integer(0, 86_400))
     outbox_batch: int = _key(_integer(1, 10_000))
     outbox_grace_seconds: int = _key(_integer(1, 3600))

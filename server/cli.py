@@ -22,7 +22,7 @@ from server.app import create_app, create_platform, openapi_document
 from server.jobs import prepare_embedded_broker
 from server.metrics import start_multiprocess_worker
 from server.openapi import render
-from server.worker import EmbeddedWorker, run_beat, run_worker
+from server.worker import EmbeddedWorker, beat_schedule, run_beat, run_worker
 from server.wsdl import Wsdl
 from service.audit import LedgerAudit
 from service.errors import BusinessError
@@ -75,6 +75,7 @@ def cmd_serve(args, settings) -> int:
     )
     worker = EmbeddedWorker(args.set or ()) if settings.jobs.embedded_worker else None
     if worker is not None:
+        beat_schedule(settings.jobs.schedule, app.platform.jobs)  # what the worker will check
         prepare_embedded_broker(settings.jobs)
         worker.start()
     try:
@@ -306,7 +307,11 @@ def main(argv=None) -> int:
         level=settings.logging.level,
         format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s",
     )
-    return args.fn(args, settings)
+    try:
+        return args.fn(args, settings)
+    except ConfigError as e:  # a check that needs the platform built (e.g. jobs.schedule)
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from conf.live import LiveSettings
 from conf.settings import crontab_fields
 from server.app import Platform, create_platform
 from server.jobs import celery_app, prepare_embedded_broker
+from server.metrics import MULTIPROC_ENV
 from service.jobs import JobRegistry, PermanentJobError, is_permanent
 
 log = logging.getLogger("p2p.worker")
@@ -84,7 +85,7 @@ def build_engine(settings: LiveSettings) -> Engine:
     found = create_platform(settings)  # the jobs this platform has; closed before any fork
     try:
         jobs = found.jobs
-        schedule = _beat_schedule(settings.jobs.schedule, jobs)
+        schedule = beat_schedule(settings.jobs.schedule, jobs)
     finally:
         found.close()
     s = settings.jobs
@@ -109,6 +110,7 @@ def _register(app: Celery, name: str, runtime: JobRuntime, s: Any) -> None:
 
     app.task(
         name=name,
+        shared=False,  # this app's task only, not every Celery app's in the process
         autoretry_for=(Exception,),
         dont_autoretry_for=(PermanentJobError,),
         retry_backoff=s.retry_backoff_seconds,
@@ -121,7 +123,9 @@ def _register(app: Celery, name: str, runtime: JobRuntime, s: Any) -> None:
     )(run)
 
 
-def _beat_schedule(schedule: Mapping[str, int | str], jobs: JobRegistry) -> dict[str, dict]:
+def beat_schedule(schedule: Mapping[str, int | str], jobs: JobRegistry) -> dict[str, dict]:
+    """Celery's beat_schedule for jobs.schedule; ConfigError for a job `jobs` lacks or one
+    that needs arguments."""
     entries = {}
     for name, spec in schedule.items():
         if name not in jobs:
@@ -216,7 +220,12 @@ class EmbeddedWorker:
     def start(self) -> None:
         sets = [x for item in self._overrides for x in ("--set", item)]
         command = [sys.executable, "-m", "server.cli", "worker", "--beat", "--stop-with-parent"]
-        self._proc = subprocess.Popen([*command, *sets], stdin=subprocess.DEVNULL)  # noqa: S603
+        # Job workers export no metrics yet: kept out of the web workers' multiprocess
+        # directory, whose housekeeping (server/metrics.py) knows only `p2p serve` processes.
+        env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
+        self._proc = subprocess.Popen(  # noqa: S603
+            [*command, *sets], stdin=subprocess.DEVNULL, env=env
+        )
         log.info("embedded job worker started (pid %d)", self._proc.pid)
 
     def stop(self, timeout: float) -> None:

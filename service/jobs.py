@@ -23,12 +23,12 @@ import abc
 import inspect
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from conf.settings import JOB_NAME
 from dao.outbox import OutboxEntity, OutboxRepository
 from service.errors import BusinessError
 from service.transaction import Propagation, transactional
@@ -36,6 +36,8 @@ from service.transaction import Propagation, transactional
 log = logging.getLogger(__name__)
 
 _MARK = "__p2p_job__"
+#: A job's name: dotted lower-case words, the module first ("loan.close_expired").
+JOB_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 #: The largest payload a job may carry, as JSON bytes (the outbox column is a TEXT).
 MAX_PAYLOAD_BYTES = 16_384
 
@@ -265,16 +267,16 @@ class Outbox:
         than the retention. Each step is its own short transaction."""
         p, now = self._policy, self._clock()
         rows = self.tx.run(
-            self._rows.due,
+            self._due,
             now + timedelta(seconds=p.max_eta_seconds),
             now - timedelta(seconds=p.grace_seconds),
             p.batch,
             read_only=True,
         )
         handed = 0
-        for row in rows:
-            eta = row.available_at if row.available_at > now else None
-            handed += self._hand_over(row.id, row.job, json.loads(row.payload), eta)
+        for row_id, job_name, payload, due in rows:
+            eta = due if due > now else None
+            handed += self._hand_over(row_id, job_name, json.loads(payload), eta)
         purged = self.tx.run(
             self._rows.purge_dispatched, now - timedelta(days=p.retention_days), p.batch
         )
@@ -300,6 +302,14 @@ class Outbox:
     def retry_failed(self) -> int:
         """Let the sweeper try the rows it gave up on again (after the cause is fixed)."""
         return self._rows.retry_failed()
+
+    def _due(
+        self, until: datetime, created_before: datetime, limit: int
+    ) -> list[tuple[int, str, str, datetime]]:
+        return [
+            (r.id, r.job, r.payload, r.available_at)
+            for r in self._rows.due(until, created_before, limit)
+        ]
 
     def _hand_over(
         self, row_id: int, job: str, payload: dict[str, Any], eta: datetime | None

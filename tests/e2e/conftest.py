@@ -119,10 +119,16 @@ def start_server(
     backend: str, workdir: Path, settings: list[str], operator: bool, port: int | None = None
 ) -> _Started:
     """Migrate, optionally create the operator, serve (on `port`, or a free one); return once
-    /health answers 200. The SMS outbox is a file in `workdir`."""
+    /health answers 200. The SMS outbox, the embedded job broker and beat's schedule are files
+    in `workdir`, so the job worker each server starts serves that server only."""
     workdir.mkdir(parents=True, exist_ok=True)
     outbox = workdir / "sms-outbox.jsonl"
-    settings = [*settings, f"verification.outbox_file={outbox}"]
+    settings = [
+        f"verification.outbox_file={outbox}",
+        f"jobs.embedded_broker_file={workdir / 'jobs-broker.db'}",
+        f"jobs.beat_schedule_file={workdir / 'beat-schedule'}",
+        *settings,
+    ]
     log = (workdir / "server.log").open("w")
     _cli("migrate", settings=settings, log=log)
     if operator:

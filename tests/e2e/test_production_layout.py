@@ -1,6 +1,7 @@
 """The production layout on one machine, as shipped: supervisord (supervisor/supervisord.conf)
 runs two waitress workers, HAProxy (lb/haproxy.cfg) balances them, Redis holds the tokens,
-one database behind both (a SQLite file, or MariaDB when P2P_TEST_DATABASE_URL is set).
+one database behind both (a SQLite file, or MariaDB when P2P_TEST_DATABASE_URL is set); beside
+them supervisord runs the job workers and the one beat, on a Redis broker.
 
 The shipped files are what is tested: they are copied into a temporary deploy root with only
 ports replaced (each replacement must match exactly once, so an edit to the shipped files
@@ -17,6 +18,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.slow
 CLIENT_ADDR = "127.0.0.3"
 WORKERS = 2
 LOAD_THREADS = 4
+JOB_INTERVAL = 2
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -207,6 +210,17 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     proc.wait(timeout=15)
 
 
+def _delete_keys(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 def _ping(client) -> bool:
     import redis
 
@@ -261,8 +275,12 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
 
     conf = home / "supervisor/supervisord.conf"
     text = (root / "supervisor/supervisord.conf").read_text()
-    text = _replace_once(text, "numprocs=2\n", f"numprocs={WORKERS}\n", "supervisord.conf")
-    text = _replace_once(text, "numprocs_start=8081\n", f"numprocs_start={base}\n", "supervisord")
+    text = _replace_once(
+        text,
+        "numprocs=2\nnumprocs_start=8081\n",
+        f"numprocs={WORKERS}\nnumprocs_start={base}\n",
+        "supervisord.conf",
+    )
     conf.write_text(text)
 
     cfg = home / "haproxy.cfg"
@@ -280,12 +298,17 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
 
     # Layered over conf/production.toml, which supervisord.conf selects: this machine's
     # database and Redis, the balancer's address taken from its headers, fast hashing.
+    # The job engine on the same Redis under a prefix of its own; beat closes expired listings
+    # every JOB_INTERVAL seconds, so the test need not wait ten minutes.
     secrets = home / "p2p.toml"
+    run = uuid.uuid4().hex[:8]
     secrets.write_text(
         f'[server]\npublic_url = ""\ntrusted_proxies = ["127.0.0.1"]\n'
         f'[database]\nurl = "{database_url}"\n'
-        f'[cache]\nurl = "{redis_url}"\nkey_prefix = "p2p-layout-{uuid.uuid4().hex[:8]}:"\n'
+        f'[cache]\nurl = "{redis_url}"\nkey_prefix = "p2p-layout-{run}:"\n'
         "[security]\nargon2_time_cost = 1\nargon2_memory_kib = 8192\nargon2_parallelism = 1\n"
+        f'[jobs]\nbroker_url = "{redis_url}"\nbroker_key_prefix = "p2p-layout-jobs-{run}:"\n'
+        f'schedule = {{ "loan.close_expired" = {JOB_INTERVAL}, "outbox.sweep" = 30 }}\n'
     )
     env = processes.env()
     env["P2P_CONFIG"] = str(secrets)
@@ -361,6 +384,7 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
                 supervisord.kill()
         haproxy.terminate()
         haproxy.wait(timeout=15)
+        _delete_keys(redis_url, f"p2p-layout-jobs-{run}:")
 
 
 # -- the calls ---------------------------------------------------------------------------------
@@ -594,6 +618,87 @@ def test_a_worker_killed_mid_load_loses_nothing(layout, identities) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _operator_token(session: requests.Session, layout: Layout) -> str:
+    """An operator, created with `p2p create-operator` as an administrator does, logged in."""
+    mobile, password = f"139{uuid.uuid4().int % 10**8:08d}", "Operator123"
+    command = ["create-operator", f"--mobile={mobile}", f"--password={password}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", *command],
+        cwd=layout.home,
+        env={**layout.env, "P2P_ENV": "production"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    r = session.post(layout.lb + "/api/v1/sessions", json={"mobile": mobile, "password": password})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+def test_beat_and_the_job_workers_close_an_expired_listing(layout, identities) -> None:
+    """Nobody calls closeExpiredLoans: beat sends the periodic job, a job worker runs it."""
+    status = layout.ctl("status")
+    assert status.count("p2p-worker:p2p-worker-") == 2, status
+    assert all(
+        "RUNNING" in line
+        for line in status.splitlines()
+        if line.startswith(("p2p-worker", "p2p-beat"))
+    ), status
+
+    session = client_session()
+    auth = {"Authorization": f"Bearer {_operator_token(session, layout)}"}
+    borrower_id, _ = _register_and_login(session, layout, "BORROWER", identities())
+    terms = {
+        "title": "Working capital",
+        "description": "Stock for the spring season.",
+        "borrowerId": borrower_id,
+        "amount": "10000.00",
+        "annualRate": "9.5",
+        "termMonths": 12,
+        "repaymentMethod": "EQUAL_INSTALLMENT",
+        "minInvest": "100.00",
+        "raiseDays": 10,
+    }
+    r = session.post(layout.lb + "/api/v1/loans", json=terms, headers=auth)
+    assert r.status_code == 201, r.text
+    loan_id = r.json()["loanId"]
+    r = session.post(
+        f"{layout.lb}/api/v1/loans/{loan_id}/audit", json={"approve": True}, headers=auth
+    )
+    assert r.json()["status"] == "RAISING", r.text
+
+    # Its raising period ends (ten days pass in the database).
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(layout.database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE loan SET raise_deadline = :past WHERE id = :id"),
+            {"past": "2020-01-01 00:00:00", "id": loan_id},
+        )
+    engine.dispose()
+
+    def failed() -> bool:
+        r = session.get(f"{layout.lb}/api/v1/loans/{loan_id}", headers=auth)
+        return r.json()["status"] == "FAILED"
+
+    worker_logs = [layout.home / f"var/log/p2p-worker-{n}.log" for n in range(2)]
+    beat_log = layout.home / "var/log/p2p-beat.log"
+    _wait(
+        "beat and a job worker to close the listing",
+        failed,
+        timeout=60,
+        logs=[*worker_logs, beat_log],
+    )
+    assert "Sending due task loan.close_expired" in beat_log.read_text()
+    ran = "".join(log.read_text(errors="replace") for log in worker_logs)
+    assert re.search(
+        r"Task loan\.close_expired\[[^]]+\] succeeded .*ExpiredLoansVo\(failed=1\)", ran
+    )
 
 
 def test_supervisorctl_stop_is_graceful(layout) -> None:

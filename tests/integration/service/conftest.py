@@ -28,6 +28,7 @@ from conf import load_settings
 from dao import migrate
 from dao.db import Database
 from server.app import Platform, create_platform
+from service.jobs import InProcessPublisher
 from service.member import (
     MemberService,
     MemberVo,
@@ -126,12 +127,15 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 @pytest.fixture
 def make_platform(service_url: str, clock: FakeClock) -> Iterator[Callable[..., Platform]]:
-    """Factory: a platform on the test's database; keyword arguments override settings."""
+    """Factory: a platform on the test's database; keyword arguments override settings. Its
+    jobs run in the test's thread once their transaction commits (InProcessPublisher; the
+    "publisher" component keeps what it ran)."""
     built: list[Platform] = []
 
     def factory(**overrides: Any) -> Platform:
         values = {"database.url": service_url, **overrides}
-        platform = create_platform(load_settings({"P2P_ENV": "test"}, values))
+        settings = load_settings({"P2P_ENV": "test"}, values)
+        platform = create_platform(settings, publisher=InProcessPublisher)
         built.append(platform)
         return platform
 

@@ -121,6 +121,9 @@ def test_production_sample_describes_the_production_layout():
     assert settings.cache.url == "redis://127.0.0.1:6379/0"
     assert settings.server.public_url == "https://api.example.com"
     assert settings.server.trusted_proxies == (ipaddress.ip_network("127.0.0.1"),)
+    # Jobs queue in a Redis database of their own; supervisord runs the workers and beat.
+    assert settings.jobs.broker_url == "redis://127.0.0.1:6379/1"
+    assert settings.jobs.embedded_worker is False
 
 
 def test_missing_environment_file_is_an_error_naming_it():
@@ -439,3 +442,96 @@ def test_money_core_settings_load_exactly() -> None:
     assert s.repayment.penalty_daily_rate == Decimal("0.00033333")
     assert s.repayment.penalty_to == "PLATFORM"
     assert s.loan.platform_fee_rate == Decimal("0.0100")
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+def test_the_default_schedule_runs_the_former_cron_jobs_and_the_outbox_sweeper():
+    jobs = load_settings({}).jobs
+
+    assert jobs.broker_url == ""  # the embedded broker: no server to install
+    assert jobs.embedded_worker is True
+    assert jobs.timezone == "Asia/Shanghai"
+    assert jobs.schedule == {
+        "loan.close_expired": 600,
+        "loan.mark_overdue": "5 * * * *",
+        "outbox.sweep": 30,
+    }
+
+
+def test_a_schedule_in_a_file_is_a_table_replacing_the_default(tmp_path):
+    path = write(
+        tmp_path, '[jobs]\nschedule = { "outbox.sweep" = 5, "loan.mark_overdue" = "5  0 * * *" }\n'
+    )
+
+    jobs = load_settings({"P2P_CONFIG": path}).jobs
+
+    assert jobs.schedule == {"outbox.sweep": 5, "loan.mark_overdue": "5 0 * * *"}
+
+
+def test_a_schedule_from_the_environment_is_name_equals_spec_separated_by_semicolons():
+    jobs = load_settings(
+        {"P2P_JOBS_SCHEDULE": "outbox.sweep=10; loan.mark_overdue=0,30 8 * * 1-5"}
+    ).jobs
+
+    assert jobs.schedule == {"outbox.sweep": 10, "loan.mark_overdue": "0,30 8 * * 1-5"}
+    assert load_settings({"P2P_JOBS_SCHEDULE": ""}).jobs.schedule == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"outbox.sweep": 0}, "outbox.sweep: must be seconds"),
+        ({"outbox.sweep": 1.5}, "outbox.sweep: must be seconds"),
+        ({"outbox.sweep": True}, "outbox.sweep: must be seconds"),
+        ({"outbox.sweep": "60 * * * *"}, "crontab string"),
+        ({"outbox.sweep": "5 24 * * *"}, "crontab string"),
+        ({"outbox.sweep": "* * 0 * *"}, "crontab string"),
+        ({"outbox.sweep": "* * * * 7"}, "crontab string"),
+        ({"outbox.sweep": "* * * *"}, "crontab string"),
+        ({"outbox.sweep": "*/0 * * * *"}, "crontab string"),
+        ({"outbox.sweep": "10-5 * * * *"}, "crontab string"),
+        ({"outbox.sweep": "@daily"}, "crontab string"),
+        ({"sweep": 5}, "must name jobs such as"),
+        ({"Outbox.Sweep": 5}, "must name jobs such as"),
+        ("outbox.sweep", "name=seconds-or-crontab"),
+        (["outbox.sweep"], "must be a table"),
+    ],
+)
+def test_a_bad_schedule_is_refused_naming_the_job(value, message):
+    with pytest.raises(ConfigError, match=rf"^jobs\.schedule: .*{re.escape(message)}"):
+        load_settings({}, {"jobs.schedule": value})
+
+
+def test_the_time_zone_must_be_a_known_one():
+    assert load_settings({}, {"jobs.timezone": "UTC"}).jobs.timezone == "UTC"
+    with pytest.raises(ConfigError, match=r"^jobs\.timezone: must be a time zone name"):
+        load_settings({}, {"jobs.timezone": "Asia/Beijing"})
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"jobs.visibility_timeout_seconds": 600},  # the longest retry wait is 600
+        {
+            "jobs.visibility_timeout_seconds": 900,
+            "jobs.retry_backoff_max_seconds": 300,
+            "jobs.max_eta_seconds": 900,
+        },
+    ],
+)
+def test_the_visibility_timeout_must_exceed_every_wait_a_worker_holds_a_job_for(overrides):
+    with pytest.raises(ConfigError, match=r"^jobs\.visibility_timeout_seconds: must exceed"):
+        load_settings({}, overrides)
+
+
+def test_the_first_retry_wait_cannot_exceed_the_longest():
+    with pytest.raises(ConfigError, match=r"^jobs\.retry_backoff_seconds: must not exceed"):
+        load_settings({}, {"jobs.retry_backoff_seconds": 700})
+
+
+def test_describe_hides_the_broker_password():
+    view = load_settings({}, {"jobs.broker_url": "redis://:s3cret@10.0.0.5:6379/1"}).describe()
+
+    assert view["jobs.broker_url"] == "redis://:***@10.0.0.5:6379/1"
