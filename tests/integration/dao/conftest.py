@@ -1,9 +1,7 @@
 """Fixtures for dao integration tests: empty and migrated databases on SQLite and MariaDB.
 
-MariaDB tests need P2P_TEST_DATABASE_URL (mysql+mysqldb://user@host:port/p2p_test...); they
-create and drop their own databases on that server, named after that one (p2p_test_daotest,
-p2p_test_daotest_repo for p2p_test), so two suites run at once on one server stay apart when
-their URLs name different databases.
+MariaDB tests need P2P_TEST_DATABASE_URL (mysql+mysqldb://user@host:port/anydb); they
+create and drop their own databases (p2p_daotest, p2p_daotest_repo) on that server.
 """
 
 from __future__ import annotations
@@ -38,13 +36,12 @@ def _mysql_server_url() -> str:
 
 
 @contextmanager
-def _fresh_database(backend: str, directory: Path, suffix: str) -> Iterator[str]:
+def _fresh_database(backend: str, directory: Path, name: str) -> Iterator[str]:
     """Yield the URL of a new, empty database; remove it afterwards."""
     if backend == "sqlite":
-        yield f"sqlite:///{directory / (suffix + '.db')}"
+        yield f"sqlite:///{directory / (name + '.db')}"
         return
     server = make_url(_mysql_server_url())
-    name = f"{server.database or 'p2p_test'}_{suffix}"
     admin = create_engine(server._replace(database=None), poolclass=pool.NullPool)
     try:
         with admin.connect() as conn:
@@ -64,7 +61,7 @@ def _fresh_database(backend: str, directory: Path, suffix: str) -> Iterator[str]
 @pytest.fixture(params=BACKENDS)
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A brand-new empty database for one test (migration tests start from nothing)."""
-    with _fresh_database(request.param, tmp_path, "daotest") as url:
+    with _fresh_database(request.param, tmp_path, "p2p_daotest") as url:
         yield url
 
 
@@ -74,7 +71,7 @@ def migrated_engine(
 ) -> Iterator[Engine]:
     """An engine on a database migrated to head, shared by a module's tests."""
     directory = tmp_path_factory.mktemp("dao")
-    with _fresh_database(request.param, directory, "daotest_repo") as url:
+    with _fresh_database(request.param, directory, "p2p_daotest_repo") as url:
         migrate.upgrade(url)
         engine = create_engine(url)
         try:
