@@ -89,10 +89,23 @@ class AuditQueries:
         return self._one("SELECT available + frozen FROM account WHERE code = 'CLEARING'")
 
     def net_inflow(self) -> int:
-        """What entered through successful recharges minus what left through withdrawals."""
+        """What entered through successful recharges minus what left through withdrawals
+        (a REVERSED withdrawal's money came back: neither)."""
         return self._one(
             "SELECT COALESCE(SUM(CASE type WHEN 'RECHARGE' THEN amount ELSE -amount END), 0)"
             " FROM payment_order WHERE status = 'SUCCESS'"
+        )
+
+    def payment_orders_off_their_bank_orders(self) -> list[tuple]:
+        """(order no, payment order status, bank order status) where a payment order's status
+        is not the one its bank order's implies (a settled bank order whose business effect
+        is missing, or the other way round)."""
+        return self._rows(
+            "SELECT p.order_no, p.status, b.status FROM payment_order p JOIN bank_order b"
+            " ON b.ref_type = 'PAYMENT_ORDER' AND b.ref_id = p.id"
+            " WHERE p.status <> CASE b.status WHEN 'SUCCEEDED' THEN 'SUCCESS'"
+            " WHEN 'FAILED' THEN 'FAILED' WHEN 'REVERSED' THEN 'REVERSED' ELSE 'PENDING' END"
+            " ORDER BY p.id"
         )
 
     def loans_off_their_investments(self) -> list[tuple]:

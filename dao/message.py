@@ -11,8 +11,15 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import Identifier, UtcDateTime, utcnow
 
-#: What a message is about: money invested, lent out, repaid, or the platform itself.
-MESSAGE_CATEGORIES: tuple[str, ...] = ("INVESTMENT", "DISBURSEMENT", "REPAYMENT", "SYSTEM")
+#: What a message is about: money invested, lent out, repaid, recharged or withdrawn (PAYMENT),
+#: or the platform itself.
+MESSAGE_CATEGORIES: tuple[str, ...] = (
+    "INVESTMENT",
+    "DISBURSEMENT",
+    "REPAYMENT",
+    "SYSTEM",
+    "PAYMENT",
+)
 
 
 class MessageEntity(Base):

@@ -13,8 +13,9 @@ from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 ORDER_TYPES: tuple[str, ...] = ("RECHARGE", "WITHDRAW")
-#: PENDING until the depository answers; then SUCCESS or FAILED, never changed again.
-ORDER_STATUSES: tuple[str, ...] = ("PENDING", "SUCCESS", "FAILED")
+#: PENDING until the depository answers; then SUCCESS or FAILED, never changed again, except
+#: that a withdrawal's SUCCESS becomes REVERSED when the receiving bank returns the money (退单).
+ORDER_STATUSES: tuple[str, ...] = ("PENDING", "SUCCESS", "FAILED", "REVERSED")
 
 
 class PaymentOrderEntity(Base):

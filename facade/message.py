@@ -1,5 +1,5 @@
 """MessageFacade: the messages the platform writes to a member (会员消息), on investing,
-disbursement, repayment and settlement, and the member's reading of them."""
+disbursement, repayment, settlement and returned withdrawals, and the member's reading of them."""
 
 from spyne import Boolean, ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
@@ -9,7 +9,7 @@ from facade.types import PageParam, PageSizeParam, optional, page_fields, requir
 NS = "http://p2p.hry.com/facade/message"
 
 MessageCategory = Enum(
-    "INVESTMENT", "DISBURSEMENT", "REPAYMENT", "SYSTEM", type_name="MessageCategory"
+    "INVESTMENT", "DISBURSEMENT", "REPAYMENT", "SYSTEM", "PAYMENT", type_name="MessageCategory"
 )
 MessageCategory.__namespace__ = NS
 
@@ -24,7 +24,8 @@ class MessageDto(ComplexModel):
             "category",
             required(
                 MessageCategory,
-                "What it is about: INVESTMENT, DISBURSEMENT, REPAYMENT or SYSTEM.",
+                "What it is about: INVESTMENT, DISBURSEMENT, REPAYMENT, SYSTEM or PAYMENT "
+                "(a recharge or withdrawal).",
             ),
         ),
         ("title", required(Unicode, "A short title.")),

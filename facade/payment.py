@@ -19,7 +19,9 @@ NS = "http://p2p.hry.com/facade/payment"
 PaymentOrderType = Enum("RECHARGE", "WITHDRAW", type_name="PaymentOrderType")
 PaymentOrderType.__namespace__ = NS
 
-PaymentOrderStatus = Enum("PENDING", "SUCCESS", "FAILED", type_name="PaymentOrderStatus")
+PaymentOrderStatus = Enum(
+    "PENDING", "SUCCESS", "FAILED", "REVERSED", type_name="PaymentOrderStatus"
+)
 PaymentOrderStatus.__namespace__ = NS
 
 
@@ -35,12 +37,23 @@ class PaymentOrderDto(ComplexModel):
             "status",
             required(
                 PaymentOrderStatus,
-                "PENDING while the depository has not answered, then SUCCESS or FAILED.",
+                "PENDING while the depository has not answered, then SUCCESS or FAILED; a "
+                "withdrawal's SUCCESS becomes REVERSED when the receiving bank returns the "
+                "money (退单), which is then back in your available balance.",
             ),
         ),
         (
             "failureReason",
             optional(MultilineText, "Why the depository refused; only when FAILED."),
+        ),
+        (
+            "authorizeUrl",
+            optional(
+                Unicode,
+                "While PENDING, once the depository has accepted the order: the bank's page "
+                "where you confirm it with your bank password. Open it, confirm, then follow "
+                "the order with getOrder until it is SUCCESS or FAILED.",
+            ),
         ),
         (
             "cardNumber",
@@ -87,8 +100,11 @@ class PaymentFacade(Facade):
         """Recharge (充值): move amount from your bank into your available balance through the
         depository. Your real name must be verified (IDENTITY_NOT_VERIFIED) and your fund
         account open (FUND_ACCOUNT_REQUIRED). Returns the order: SUCCESS with the balance
-        credited, or FAILED with the depository's reason and nothing moved. A repeat with the
-        same requestNo returns the same order; the same requestNo with another amount is
+        credited, or FAILED with the depository's reason and nothing moved; or PENDING when
+        the depository answers later (the depository bank): a recharge is member-authorised,
+        so follow the order with getOrder, open its authorizeUrl as soon as it has one and
+        confirm there; the balance is credited when the order becomes SUCCESS. A repeat with
+        the same requestNo returns the same order; the same requestNo with another amount is
         REQUEST_NO_REUSED."""
 
     @operation(
@@ -101,9 +117,13 @@ class PaymentFacade(Facade):
         cards (CARD_NOT_FOUND for a card that is not yours or no longer bound) through the
         depository. It is frozen first (INSUFFICIENT_FUNDS when the available balance is too
         low); on SUCCESS it leaves the platform, on FAILED it is unfrozen and available
-        again. Your real name must be verified (IDENTITY_NOT_VERIFIED) and your fund account
-        open (FUND_ACCOUNT_REQUIRED). A repeat with the same requestNo returns the same order;
-        the same requestNo with another amount or card is REQUEST_NO_REUSED."""
+        again. With the depository bank the order is PENDING (frozen) until the bank says: a
+        withdrawal is member-authorised, so follow it with getOrder and confirm on its
+        authorizeUrl; a SUCCESS the receiving bank later returns becomes REVERSED, the amount
+        back in your available balance, and you get a message. Your real name must be
+        verified (IDENTITY_NOT_VERIFIED) and your fund account open (FUND_ACCOUNT_REQUIRED).
+        A repeat with the same requestNo returns the same order; the same requestNo with
+        another amount or card is REQUEST_NO_REUSED."""
 
     @operation(rest=GET("/payments/{orderNo}"), returns=PaymentOrderDto, roles=[INVESTOR, BORROWER])
     def getOrder(orderNo: OrderNo):

@@ -9,10 +9,10 @@ from werkzeug.wrappers import Request, Response
 
 from conf.apollo import ApolloClient
 from conf.live import LiveSettings
-from conf.settings import Settings
+from conf.settings import ConfigError, Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
-from server import openapi, pages
+from server import banknotify, openapi, pages
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.jobs import CeleryPublisher, celery_app
 from server.metrics import Metrics, PlatformMetrics
@@ -27,6 +27,8 @@ from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
 from service.member import MemberService
+from service.ocp.client import HttpBankClient
+from service.ocp.orders import QUERY_JOB, BankOrders
 from service.pii import PersonalData
 from service.security import Lockout, Passwords, Tokens
 from service.transaction import TransactionManager
@@ -66,6 +68,8 @@ class Platform:
         if self.apollo is not None:
             self.apollo.stop()
         self.components["publisher"].close()
+        if self.components["bank_client"] is not None:
+            self.components["bank_client"].close()
         self.database.dispose()
 
 
@@ -130,6 +134,7 @@ def _build(
     components["outbox"] = Outbox(
         tx, utc_now, publisher, jobs, OutboxPolicy.from_settings(settings.jobs)
     )
+    components["bank_client"], components["bank"] = _bank(live, components, metrics)
     facades = discover_facades()
     services = {}
     for f in facades:
@@ -148,6 +153,32 @@ def _build(
         jobs,
         apollo=apollo,
     )
+
+
+def _bank(
+    live: LiveSettings, components: dict, metrics: PlatformMetrics
+) -> tuple[HttpBankClient | None, BankOrders | None]:
+    """The depository bank over HTTP and the platform's orders at it, when payment.gateway
+    is BANK (the services take ``bank``; None means the sandbox gateway)."""
+    settings = live.current()
+    if settings.payment.gateway != "BANK":
+        return None, None
+    if QUERY_JOB not in settings.jobs.schedule:
+        raise ConfigError(
+            f"jobs.schedule: must run {QUERY_JOB} (query on doubt) when payment.gateway is BANK"
+        )
+    client = HttpBankClient(settings, clock=utc_now)
+    bank = BankOrders(
+        components["tx"],
+        live,
+        utc_now,
+        client,
+        components["outbox"],
+        components["pii"],
+        metrics.bank_recorder(),
+    )
+    metrics.watch_bank_orders(bank.in_doubt_count)
+    return client, bank
 
 
 def openapi_document(platform: Platform) -> dict:
@@ -186,6 +217,7 @@ class Application:
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self._openapi = openapi.render(openapi_document(platform))
+        self.bank_notify = banknotify.endpoint(platform.components, platform.metrics)
 
     def __call__(self, environ, start_response):
         # The request's one id, fixed here: the endpoints read it back, so their log lines
@@ -215,6 +247,8 @@ class Application:
             return self.rest(request)
         if path.startswith(SOAP_PREFIX):
             return self.soap(request, path[len(SOAP_PREFIX) :])
+        if path == banknotify.PATH and self.bank_notify is not None:
+            return self.bank_notify(request)
         try:
             return self.page(path)
         except BusinessError as e:

@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import (
@@ -35,6 +36,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 from werkzeug.wrappers import Response
@@ -173,6 +175,20 @@ class PlatformMetrics:
             "counted after commit.",
             registry=r,
         )
+        self.bank_notifications = Counter(
+            "p2p_bank_notifications",
+            "Notifications from the depository bank (POST /bank/notify), by outcome: applied, "
+            "confirmed, conflict, repeat (acknowledged), or why refused (never acknowledged).",
+            ["outcome"],
+            registry=r,
+        )
+        self.bank_conflicts = Counter(
+            "p2p_bank_conflicts",
+            "The bank said something that conflicts with what the platform holds (kept as "
+            "evidence, alerted, nothing changed), by kind; counted after commit.",
+            ["kind"],
+            registry=r,
+        )
         self._exposition = self._exposition_registry()
 
     @classmethod
@@ -231,6 +247,17 @@ class PlatformMetrics:
 
     def business_recorder(self) -> PrometheusBusinessRecorder:
         return PrometheusBusinessRecorder(self)
+
+    def bank_recorder(self) -> PrometheusBankRecorder:
+        return PrometheusBankRecorder(self)
+
+    def count_bank_notification(self, outcome: str) -> None:
+        self.bank_notifications.labels(outcome).inc()
+
+    def watch_bank_orders(self, in_doubt: Callable[[], int]) -> None:
+        """``p2p_bank_orders_in_doubt``: counted in the database at every scrape, so every
+        worker answers the same number whichever process marked the orders."""
+        self._exposition.register(_InDoubtCollector(in_doubt))
 
     # -- exposing ----------------------------------------------------------------------
 
@@ -343,6 +370,43 @@ class PrometheusBusinessRecorder:
 
     def repaid(self, fen: int) -> None:
         self._m.repaid_fen.inc(fen)
+
+
+class PrometheusBankRecorder:
+    """service.ocp.alerts.BankRecorder on Prometheus counters (called after commit only)."""
+
+    def __init__(self, metrics: PlatformMetrics):
+        self._m = metrics
+
+    def conflict(self, kind: str) -> None:
+        self._m.bank_conflicts.labels(kind).inc()
+
+
+class _InDoubtCollector:
+    """The gauge of bank orders in doubt, read when scraped; no sample when the database
+    cannot answer (the scrape still succeeds; /health reports the database)."""
+
+    NAME = "p2p_bank_orders_in_doubt"
+    HELP = (
+        "Bank orders still open after bank.doubt_age_seconds, handed to reconciliation: "
+        "a person must look."
+    )
+
+    def __init__(self, count: Callable[[], int]):
+        self._count = count
+
+    def describe(self):
+        yield GaugeMetricFamily(self.NAME, self.HELP)
+
+    def collect(self):
+        try:
+            value = self._count()
+        except Exception:
+            log.warning("metrics: cannot count the bank orders in doubt", exc_info=True)
+            return
+        family = GaugeMetricFamily(self.NAME, self.HELP)
+        family.add_metric([], value)
+        yield family
 
 
 # -- the multiprocess directory --------------------------------------------------------------

@@ -4,11 +4,14 @@
 2. every balance equals the sum of its entries;
 3. no balance below zero;
 4. the books close: debit-normal balances equal credit-normal ones, and the clearing account
-   (the depository's mirror) equals what entered minus what left through payment orders;
+   (the depository's mirror) equals what entered minus what left through payment orders
+   (SUCCESS ones: a PENDING one moved nothing yet, a REVERSED withdrawal's money came back);
 5. each listing's raised amount equals its investments not released;
 6. every frozen fen is accounted for: a member's frozen balance equals their frozen
    investments plus their pending withdrawals;
-7. each installment's receipts add up to it.
+7. each installment's receipts add up to it;
+8. every payment order agrees with its order at the depository bank (payment.gateway BANK):
+   SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open.
 """
 
 from dataclasses import dataclass
@@ -109,6 +112,13 @@ class LedgerAudit:
                 tuple(
                     f"installment {i}: {_yuan(p)}+{_yuan(n)} vs receipts {_yuan(rp)}+{_yuan(rn)}"
                     for i, p, n, rp, rn in q.receipts_off_their_installments()
+                ),
+            ),
+            Check(
+                "payment orders agree with the bank's",
+                tuple(
+                    f"payment order {no}: {status}, its bank order {bank}"
+                    for no, status, bank in q.payment_orders_off_their_bank_orders()
                 ),
             ),
         )

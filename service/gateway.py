@@ -2,9 +2,10 @@
 
 The platform never touches money itself; a recharge or a withdrawal is an instruction to the
 depository (存管银行), which answers with success and its reference, or a refusal and why.
-``DepositoryGateway`` is the interface; ``payment.gateway`` in the settings chooses the
-implementation. This issue ships ``SandboxGateway``, in-process, which confirms at once; the
-asynchronous bank (a later issue) implements the same interface.
+``DepositoryGateway`` is the interface of a depository that answers at once;
+``payment.gateway`` in the settings chooses the implementation: ``SandboxGateway``, in-process,
+which confirms at once. ``payment.gateway = "BANK"``, the depository bank over HTTP, answers
+later: it is no DepositoryGateway but orders (service/ocp/), which the services use instead.
 """
 
 import abc
@@ -82,6 +83,7 @@ def _reference() -> str:
 GATEWAYS: dict[str, type[DepositoryGateway]] = {"SANDBOX": SandboxGateway}
 
 
-def create_gateway(name: str) -> DepositoryGateway:
-    """The gateway the setting ``payment.gateway`` names (the settings validate the name)."""
-    return GATEWAYS[name]()
+def create_gateway(name: str) -> DepositoryGateway | None:
+    """The gateway the setting ``payment.gateway`` names (the settings validate the name);
+    None for BANK, whose orders the services use (the composition root's "bank")."""
+    return None if name == "BANK" else GATEWAYS[name]()

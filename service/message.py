@@ -21,7 +21,7 @@ from service.paging import PageVo, page_window
 from service.security import Principal
 from service.transaction import transactional
 
-INVESTMENT, DISBURSEMENT, REPAYMENT, SYSTEM = MESSAGE_CATEGORIES
+INVESTMENT, DISBURSEMENT, REPAYMENT, SYSTEM, PAYMENT = MESSAGE_CATEGORIES
 
 
 @dataclass(frozen=True)

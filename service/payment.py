@@ -15,12 +15,20 @@ requestNo again and it is a new request. (Onboarding is never undone, so a repea
 accepted request always passes the check too.) A withdrawal pays out to one of the member's
 bound cards; its number, sealed at binding, is opened only to hand it to the depository.
 
-The depository is asked inside the transaction, because the sandbox answers at once: the
-order, its postings and the request number commit together, or (when the gateway raises) not
-at all, and the same requestNo may then be sent again. The asynchronous bank (a later issue)
-splits each command in two: the first transaction writes the order PENDING (for a withdrawal,
-with the freeze) and commits before the bank is called; the bank's callback then runs a
-second transaction that locks the PENDING order, and settles or unfreezes it exactly once.
+With ``payment.gateway`` SANDBOX the depository is asked inside the transaction, because the
+sandbox answers at once: the order, its postings and the request number commit together, or
+(when the gateway raises) not at all, and the same requestNo may then be sent again.
+
+With BANK (the depository over HTTP, service/ocp/) each command is split in two. The call
+writes the order PENDING (a withdrawal with its freeze) and a bank order under the same order
+number, and commits; the bank is called after the commit (the ``bank.send`` job), and the
+answer is PENDING. The member confirms on the bank's page (``authorizeUrl``, on the order once
+the bank has accepted it) and follows the order with getOrder/listOrders. The bank's final word
+(a notification, or a query on doubt) settles it in a second transaction that locks the bank
+order: the effects registered below credit the recharge, pay out or unfreeze the withdrawal,
+exactly once; a withdrawal the receiving bank returns later (退单, REVERSED) puts the money
+back in the member's available balance with a WITHDRAW_REVERSAL posting (debit CLEARING, credit
+the member's AVAILABLE) and a message to the member.
 
 Locks: every order updates the one CLEARING row, but only after the depository has answered,
 so the row is held from that posting to the commit. A withdrawal locks its card's row first
@@ -28,7 +36,9 @@ so the row is held from that posting to the commit. A withdrawal locks its card'
 unbinding waiting for it, or already unbound: CARD_NOT_FOUND), then the member's account row
 (freeze), then CLEARING; a recharge CLEARING before the member's account row (the ledger's id
 order); the same member recharging and withdrawing at the same moment may therefore
-deadlock, and @transactional retries the loser.
+deadlock, and @transactional retries the loser. With BANK a call touches no CLEARING row (only
+the card's and, for a freeze, the member's account row); settling locks the bank order's row,
+then the payment order's accounts in the ledger's id order, and no call locks a bank order.
 """
 
 import secrets
@@ -39,16 +49,20 @@ from decimal import Decimal
 from sqlalchemy.orm.attributes import flag_modified
 
 from dao.bank_card import BankCardEntity, BankCardRepository
-from dao.member import MemberRepository
+from dao.member import MemberEntity, MemberRepository
+from dao.ocp import BankOrderEntity, BankOrderRepository
 from dao.payment import PaymentOrderEntity, PaymentOrderRepository
 from service import errors, pii
 from service.errors import BusinessError, invalid
-from service.gateway import DepositoryGateway, GatewayResult
+from service.gateway import DepositoryGateway
 from service.idempotency import Idempotency
 from service.ledger import AVAILABLE, CENT, FROZEN, Ledger, credit, debit
 from service.mapping import to_vo
 from service.member.cards import bound_to
 from service.member.onboarding import require_onboarded
+from service.message import PAYMENT, Messages
+from service.ocp import protocol
+from service.ocp.orders import BankOrders, BankResult, Effects
 from service.paging import PageVo, page_window
 from service.pii import PersonalData
 from service.security import Principal
@@ -56,6 +70,8 @@ from service.transaction import transactional
 
 REF_TYPE = "PAYMENT_ORDER"
 CLEARING = "CLEARING"
+RECHARGE, WITHDRAW = "RECHARGE", "WITHDRAW"
+PENDING, SUCCESS, FAILED, REVERSED = "PENDING", "SUCCESS", "FAILED", "REVERSED"
 #: payment_order.failure_reason's width.
 MAX_REASON = 200
 
@@ -70,48 +86,91 @@ class PaymentOrderVo:
     card_number: str | None  # a withdrawal's card, masked to its last 4; None for a recharge
     created_at: datetime
     updated_at: datetime
+    # The bank's page where the member confirms a PENDING order (gateway BANK, once accepted).
+    authorize_url: str | None = None
 
 
-def _order_vo(entity: PaymentOrderEntity, card: BankCardEntity | None) -> PaymentOrderVo:
-    return to_vo(PaymentOrderVo, entity, card_number=pii.mask_card(card.last4) if card else None)
+def _order_vo(
+    entity: PaymentOrderEntity,
+    card: BankCardEntity | None,
+    bank_order: BankOrderEntity | None = None,
+) -> PaymentOrderVo:
+    return to_vo(
+        PaymentOrderVo,
+        entity,
+        card_number=pii.mask_card(card.last4) if card else None,
+        authorize_url=(
+            bank_order.authorize_url if bank_order and entity.status == PENDING else None
+        ),
+    )
 
 
 class PaymentService:
-    """Recharges and withdrawals through the configured depository gateway."""
+    """Recharges and withdrawals through the configured depository: the sandbox gateway, or
+    the bank's orders (``bank``, None unless payment.gateway is BANK)."""
 
-    def __init__(self, tx, settings, clock, gateway: DepositoryGateway, pii: PersonalData | None):
+    def __init__(
+        self,
+        tx,
+        settings,
+        clock,
+        gateway: DepositoryGateway,
+        pii: PersonalData | None,
+        bank: BankOrders | None = None,
+    ):
         self.tx = tx
         self._settings = settings  # LiveSettings: loan.max_amount and api.* are reloadable
         self._clock = clock
         self._gateway = gateway
         self._pii_box = pii
+        self._bank = bank
         self._orders = PaymentOrderRepository(tx.session)
         self._members = MemberRepository(tx.session)
         self._cards = BankCardRepository(tx.session)
+        self._bank_orders = BankOrderRepository(tx.session)
         self._ledger = Ledger(tx)
         self._requests = Idempotency(tx)
+        self._messages = Messages(tx, clock)
+        if bank is not None:
+            bank.register(
+                RECHARGE,
+                Effects(self._recharge_fields, self._bank_recharged, self._bank_refused),
+            )
+            bank.register(
+                WITHDRAW,
+                Effects(
+                    self._withdraw_fields,
+                    self._bank_paid_out,
+                    self._bank_refused,
+                    self._bank_returned,
+                ),
+            )
 
     # -- commands ----------------------------------------------------------------------
     @transactional
     def recharge(self, amount: Decimal, request_no: str, caller: Principal) -> PaymentOrderVo:
         amount = self._checked(amount)
-        self._require_onboarded(caller)
+        member = self._onboarded(caller)
         claim = self._requests.claim(_scope(caller), request_no, "recharge", amount=amount)
         if claim.repeat:
             return self._vo(self._orders.get(claim.ref_id))
-        account = self._ledger.account_of(caller.member_id)
-        order = self._new_order("RECHARGE", caller.member_id, amount, request_no, None)
+        order = self._new_order(RECHARGE, caller.member_id, amount, request_no, None)
         claim.done(REF_TYPE, order.id)
+        if self._bank is not None:
+            self._bank.create(
+                RECHARGE,
+                (REF_TYPE, order.id),
+                member.id,
+                order_no=order.order_no,
+                account_no=member.fund_account_no,
+                amount=amount,
+            )
+            return _order_vo(order, None)
         answer = self._gateway.recharge(order.order_no, caller.member_id, amount)
         if answer.success:
-            clearing = self._ledger.platform(CLEARING)
-            self._ledger.post(
-                "RECHARGE",
-                (REF_TYPE, order.id),
-                [debit(clearing, AVAILABLE, amount), credit(account, AVAILABLE, amount)],
-                request_no,
-            )
-        self._conclude(order, answer)
+            self._credit(order, answer.reference)
+        else:
+            self._fail(order, answer.reference, answer.reason)
         return _order_vo(order, None)
 
     @transactional
@@ -121,33 +180,40 @@ class PaymentService:
         """Pay ``amount`` out to the caller's bound card ``card_id``. A repeat returns the
         first order even when the card has been unbound since: it moves nothing."""
         amount = self._checked(amount)
-        self._require_onboarded(caller)
+        member = self._onboarded(caller)
         claim = self._requests.claim(
             _scope(caller), request_no, "withdraw", amount=amount, card_id=card_id
         )
         if claim.repeat:
             return self._vo(self._orders.get(claim.ref_id))
         card = self._payout_card(card_id, caller)
-        card_number = self._pii.open(pii.CARD_NUMBER, card.card_sealed, caller.member_id)
+        box = self._pii  # SERVICE_UNAVAILABLE before anything is written
         account = self._ledger.account_of(caller.member_id)
-        order = self._new_order("WITHDRAW", caller.member_id, amount, request_no, card.id)
+        order = self._new_order(WITHDRAW, caller.member_id, amount, request_no, card.id)
         claim.done(REF_TYPE, order.id)
-        ref = (REF_TYPE, order.id)
         self._ledger.post(
             "WITHDRAW_FREEZE",
-            ref,
+            (REF_TYPE, order.id),
             [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
-            request_no,
+            order.request_no,
         )
+        if self._bank is not None:
+            self._bank.create(
+                WITHDRAW,
+                (REF_TYPE, order.id),
+                member.id,
+                order_no=order.order_no,
+                account_no=member.fund_account_no,
+                amount=amount,
+                card_id=card.id,
+            )
+            return _order_vo(order, card)
+        card_number = box.open(pii.CARD_NUMBER, card.card_sealed, caller.member_id)
         answer = self._gateway.withdraw(order.order_no, caller.member_id, amount, card_number)
         if answer.success:
-            clearing = self._ledger.platform(CLEARING)
-            legs = [debit(account, FROZEN, amount), credit(clearing, AVAILABLE, amount)]
-            self._ledger.post("WITHDRAW", ref, legs, request_no)
+            self._pay_out(order, answer.reference)
         else:
-            legs = [debit(account, FROZEN, amount), credit(account, AVAILABLE, amount)]
-            self._ledger.post("WITHDRAW_UNFREEZE", ref, legs, request_no)
-        self._conclude(order, answer)
+            self._unfreeze(order, answer.reference, answer.reason)
         return _order_vo(order, card)
 
     # -- queries -----------------------------------------------------------------------
@@ -178,13 +244,14 @@ class PaymentService:
         security.secret_key; no card can have been bound then either)."""
         return pii.available(self._pii_box)
 
-    def _require_onboarded(self, caller: Principal) -> None:
+    def _onboarded(self, caller: Principal) -> MemberEntity:
         member = self._members.get(caller.member_id)
         if member is None:
             raise BusinessError(
                 errors.MEMBER_NOT_FOUND, f"member {caller.member_id} does not exist"
             )
         require_onboarded(member)
+        return member
 
     def _payout_card(self, card_id: int, caller: Principal) -> BankCardEntity:
         """The caller's bound card ``card_id``, its row locked until the commit so that it
@@ -195,9 +262,12 @@ class PaymentService:
     def _vo(self, order: PaymentOrderEntity) -> PaymentOrderVo:
         """The order as callers see it. A withdrawal's card is read by id through the
         session, which holds each card once: a page of orders reads each card it names once,
-        and a member has few."""
+        and a member has few. A PENDING order's bank order tells where the member confirms."""
         card = self._cards.get(order.card_id) if order.card_id is not None else None
-        return _order_vo(order, card)
+        bank_order = None
+        if order.status == PENDING:
+            bank_order = self._bank_orders.latest_for(REF_TYPE, order.id)
+        return _order_vo(order, card, bank_order)
 
     def _checked(self, amount: Decimal) -> Decimal:
         """The amount with exactly two places; VALIDATION_FAILED unless 0 < amount <=
@@ -227,17 +297,98 @@ class PaymentService:
         )
         return self._orders.add(order)
 
-    def _conclude(self, order: PaymentOrderEntity, answer: GatewayResult) -> None:
-        order.gateway_ref = answer.reference
-        if answer.success:
-            order.status = "SUCCESS"
-        else:
-            order.status = "FAILED"
-            order.failure_reason = (answer.reason or "refused by the depository")[:MAX_REASON]
+    # -- settling, at once (sandbox) or when the bank says (BANK) -----------------------------
+    def _credit(self, order: PaymentOrderEntity, reference: str | None) -> None:
+        """A recharge the depository collected: into the member's available balance."""
+        clearing = self._ledger.platform(CLEARING)
+        account = self._ledger.account_of(order.member_id)
+        legs = [debit(clearing, AVAILABLE, order.amount), credit(account, AVAILABLE, order.amount)]
+        self._ledger.post("RECHARGE", (REF_TYPE, order.id), legs, order.request_no)
+        self._conclude(order, SUCCESS, reference)
+
+    def _fail(self, order: PaymentOrderEntity, reference: str | None, reason: str | None) -> None:
+        """A recharge the depository refused: nothing moved."""
+        self._conclude(order, FAILED, reference, reason)
+
+    def _pay_out(self, order: PaymentOrderEntity, reference: str | None) -> None:
+        """A withdrawal the depository paid: the frozen amount leaves the platform."""
+        account = self._ledger.account_of(order.member_id)
+        clearing = self._ledger.platform(CLEARING)
+        legs = [debit(account, FROZEN, order.amount), credit(clearing, AVAILABLE, order.amount)]
+        self._ledger.post("WITHDRAW", (REF_TYPE, order.id), legs, order.request_no)
+        self._conclude(order, SUCCESS, reference)
+
+    def _unfreeze(
+        self, order: PaymentOrderEntity, reference: str | None, reason: str | None
+    ) -> None:
+        """A withdrawal the depository refused: the frozen amount is available again."""
+        account = self._ledger.account_of(order.member_id)
+        legs = [debit(account, FROZEN, order.amount), credit(account, AVAILABLE, order.amount)]
+        self._ledger.post("WITHDRAW_UNFREEZE", (REF_TYPE, order.id), legs, order.request_no)
+        self._conclude(order, FAILED, reference, reason)
+
+    def _conclude(
+        self,
+        order: PaymentOrderEntity,
+        status: str,
+        reference: str | None,
+        reason: str | None = None,
+    ) -> None:
+        order.gateway_ref = reference
+        order.status = status
+        if status == FAILED:
+            order.failure_reason = (reason or "refused by the depository")[:MAX_REASON]
         order.updated_at = self._clock()
         # Written even when equal to created_at, else the column's onupdate would replace it.
         flag_modified(order, "updated_at")
         self.tx.session().flush()
+
+    # -- the bank's orders (registered with service/ocp when payment.gateway is BANK) ---------
+    def _recharge_fields(self, bank_order: BankOrderEntity) -> dict[str, str]:
+        return {
+            "accountNo": bank_order.account_no,
+            "amount": protocol.format_amount(bank_order.amount),
+        }
+
+    def _withdraw_fields(self, bank_order: BankOrderEntity) -> dict[str, str]:
+        card = self._cards.get(bank_order.card_id)
+        return {
+            **self._recharge_fields(bank_order),
+            "cardNumber": self._pii.open(pii.CARD_NUMBER, card.card_sealed, card.member_id),
+        }
+
+    def _bank_recharged(self, bank_order: BankOrderEntity, result: BankResult) -> None:
+        self._credit(self._orders.get(bank_order.ref_id), bank_order.bank_ref)
+
+    def _bank_paid_out(self, bank_order: BankOrderEntity, result: BankResult) -> None:
+        self._pay_out(self._orders.get(bank_order.ref_id), bank_order.bank_ref)
+
+    def _bank_refused(self, bank_order: BankOrderEntity, result: BankResult) -> None:
+        order = self._orders.get(bank_order.ref_id)
+        if order.type == WITHDRAW:
+            self._unfreeze(order, bank_order.bank_ref, bank_order.reason)
+        else:
+            self._fail(order, bank_order.bank_ref, bank_order.reason)
+
+    def _bank_returned(self, bank_order: BankOrderEntity, result: BankResult) -> None:
+        """退单: the receiving bank returned a paid-out withdrawal; the money is back at the
+        depository, so back in the member's available balance, and the member is told."""
+        order = self._orders.get(bank_order.ref_id)
+        account = self._ledger.account_of(order.member_id)
+        clearing = self._ledger.platform(CLEARING)
+        legs = [debit(clearing, AVAILABLE, order.amount), credit(account, AVAILABLE, order.amount)]
+        self._ledger.post("WITHDRAW_REVERSAL", (REF_TYPE, order.id), legs, order.request_no)
+        order.status = REVERSED
+        order.updated_at = self._clock()
+        self.tx.session().flush()
+        self._messages.write(
+            order.member_id,
+            PAYMENT,
+            "提现被退回",
+            f"您的提现 {order.order_no}（{order.amount:f} 元）被收款银行退回，"
+            "款项已回到您的可用余额。",
+            (REF_TYPE, order.id),
+        )
 
 
 def _scope(caller: Principal) -> str:

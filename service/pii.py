@@ -32,6 +32,8 @@ REAL_NAME = "real-name"
 ID_NUMBER = "id-number"
 CARD_NUMBER = "card-number"
 CARD_MOBILE = "card-mobile"
+#: A message to the depository that carried any of the above, kept whole as evidence.
+BANK_MESSAGE = "bank-message"
 
 # GB 11643-1999: 6-digit area code, birth date YYYYMMDD, 3-digit sequence, check character.
 # ASCII digits only ([0-9], not \d): another script's digits would give the same number a

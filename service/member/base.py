@@ -5,10 +5,12 @@ import re
 
 from dao.bank_card import BankCardRepository
 from dao.member import MemberRepository
+from dao.ocp import BankOrderRepository
 from service import pii
 from service.errors import invalid
 from service.gateway import DepositoryGateway
 from service.ledger import Ledger
+from service.ocp.orders import BankOrders, Effects
 from service.pii import PersonalData
 from service.security import Lockout, Passwords, Tokens
 from service.verification import VerificationCodes
@@ -42,6 +44,7 @@ class MemberBase:
         verification: VerificationCodes,
         pii: PersonalData | None,
         gateway: DepositoryGateway,
+        bank: BankOrders | None = None,
     ):
         self.tx = tx
         self._settings = settings  # LiveSettings: reloadable keys are read at call time
@@ -53,9 +56,18 @@ class MemberBase:
         self._codes = verification
         self._pii_box = pii
         self._gateway = gateway
+        self._bank = bank  # the depository over HTTP (payment.gateway BANK), else None
         self._members = MemberRepository(tx.session)
         self._cards = BankCardRepository(tx.session)
+        self._bank_orders = BankOrderRepository(tx.session)
         self._ledger = Ledger(tx)
+        if bank is not None:
+            for order_type, effects in self._bank_effects().items():
+                bank.register(order_type, effects)
+
+    def _bank_effects(self) -> dict[str, Effects]:
+        """The bank order types this service owns (the fund account's OPEN_ACCOUNT)."""
+        return {}
 
     @property
     def _pii(self) -> PersonalData:

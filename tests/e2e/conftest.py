@@ -116,11 +116,13 @@ class _Started:
         self.log.close()
 
 
-def start_server(backend: str, workdir: Path, settings: list[str], operator: bool) -> _Started:
-    """Migrate, optionally create the operator, serve; return once /health answers 200. The
-    SMS outbox, the embedded job broker and beat's schedule are files in `workdir`, so the
-    job worker each server starts (one pool process: the machine is small) serves that
-    server only."""
+def start_server(
+    backend: str, workdir: Path, settings: list[str], operator: bool, port: int | None = None
+) -> _Started:
+    """Migrate, optionally create the operator, serve (on `port`, or a free one); return once
+    /health answers 200. The SMS outbox, the embedded job broker and beat's schedule are files
+    in `workdir`, so the job worker each server starts (one pool process: the machine is
+    small) serves that server only."""
     workdir.mkdir(parents=True, exist_ok=True)
     outbox = workdir / "sms-outbox.jsonl"
     settings = [
@@ -143,7 +145,7 @@ def start_server(backend: str, workdir: Path, settings: list[str], operator: boo
             log=log,
         )
     log.flush()
-    port = _free_port()
+    port = port or _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--set", f"server.port={port}"]
         + [x for s in settings for x in ("--set", s)],

@@ -416,3 +416,128 @@ def test_every_character_column_compares_byte_exactly(migrated: Engine) -> None:
     assert {key for key, name in collation.items() if name != BYTE_EXACT_COLLATION} == set()
     assert {t for t, name in tables if name != BYTE_EXACT_COLLATION} == set()
     assert {t for t, _ in tables} == set(metadata.tables)
+
+
+BANK_ORDER_SQL = text(
+    "INSERT INTO bank_order (order_no, order_type, ref_type, ref_id, member_id, amount, status,"
+    " send_count, query_count, created_at, updated_at, finished_at) VALUES (:order_no,"
+    " :order_type, 'PAYMENT_ORDER', 1, 1, :amount, :status, 0, 0, '2026-12-03 10:00:00',"
+    " '2026-12-03 10:00:00', :finished_at)"
+)
+GOOD_BANK_ORDER: dict[str, Any] = {
+    "order_no": "R20261203ABC",
+    "order_type": "RECHARGE",
+    "amount": 100_000,
+    "status": "CREATED",
+    "finished_at": None,
+}
+
+
+def _bank_order_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM bank_order")).scalar_one()
+
+
+def test_a_valid_bank_order_row_is_accepted(migrated: Engine) -> None:
+    with migrated.begin() as conn:
+        conn.execute(BANK_ORDER_SQL, GOOD_BANK_ORDER)
+        conn.execute(
+            BANK_ORDER_SQL,
+            {
+                **GOOD_BANK_ORDER,
+                "order_no": "A1",
+                "order_type": "OPEN_ACCOUNT",
+                "amount": None,
+                "status": "SUCCEEDED",
+                "finished_at": "2026-12-03 10:01:00",
+            },
+        )
+    assert _bank_order_count(migrated) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "constraint"),
+    [
+        ({"status": "DONE"}, "ck_bank_order_status"),
+        ({"order_type": "FREEZE"}, "ck_bank_order_order_type"),
+        ({"amount": 0}, "ck_bank_order_amount_positive"),
+        # A final order says when it finished; an open one does not.
+        ({"status": "FAILED"}, "ck_bank_order_finished"),
+        ({"finished_at": "2026-12-03 10:01:00"}, "ck_bank_order_finished"),
+    ],
+)
+def test_bank_order_checks_refuse_bad_rows(
+    migrated: Engine, change: dict[str, Any], constraint: str
+) -> None:
+    with pytest.raises(DBAPIError) as caught, migrated.begin() as conn:
+        conn.execute(BANK_ORDER_SQL, {**GOOD_BANK_ORDER, **change})
+    assert constraint in str(caught.value.orig)
+    assert _bank_order_count(migrated) == 0
+
+
+def test_an_order_number_and_a_notification_id_are_taken_once_and_evidence_written_once(
+    migrated: Engine,
+) -> None:
+    with migrated.begin() as conn:
+        conn.execute(BANK_ORDER_SQL, GOOD_BANK_ORDER)
+    with pytest.raises(DBAPIError), migrated.begin() as conn:
+        conn.execute(BANK_ORDER_SQL, GOOD_BANK_ORDER)
+
+    evidence = text(
+        "INSERT INTO bank_evidence (order_id, kind, attempt_key, body, occurred_at, recorded_at)"
+        " VALUES (1, :kind, '1', '{}', '2026-12-03 10:00:00', '2026-12-03 10:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(evidence, {"kind": "REQUEST"})
+        conn.execute(evidence, {"kind": "RESPONSE"})
+    with pytest.raises(DBAPIError), migrated.begin() as conn:
+        conn.execute(evidence, {"kind": "REQUEST"})
+    with pytest.raises(DBAPIError) as caught, migrated.begin() as conn:
+        conn.execute(evidence, {"kind": "GOSSIP"})
+    assert "ck_bank_evidence_kind" in str(caught.value.orig)
+
+    notification = text(
+        "INSERT INTO bank_notification (notify_id, order_id, status, amount, digest, outcome,"
+        " received_at) VALUES ('N1', 1, 'SUCCEEDED', 100000, 'd', :outcome,"
+        " '2026-12-03 10:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(notification, {"outcome": "APPLIED"})
+    with pytest.raises(DBAPIError), migrated.begin() as conn:
+        conn.execute(notification, {"outcome": "APPLIED"})
+    with migrated.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM bank_evidence")).scalar_one() == 2
+        assert conn.execute(text("SELECT count(*) FROM bank_notification")).scalar_one() == 1
+
+
+def test_bank_orders_revision_admits_reversals_and_payment_messages_and_goes_back(
+    empty_url: str, engine: Engine
+) -> None:
+    """0010 lets a withdrawal be REVERSED and a message be about a PAYMENT; going back, a
+    reversed withdrawal (its money came back) is one that failed, a payment message a system
+    one, so the older schema's checks still hold."""
+    migrate.upgrade(empty_url, "0010")
+    order = text(
+        "INSERT INTO payment_order (order_no, member_id, type, amount, status, request_no,"
+        " created_at, updated_at) VALUES (:no, 1, 'WITHDRAW', 100, 'REVERSED', :no,"
+        " '2026-12-03 10:00:00', '2026-12-03 10:00:00')"
+    )
+    message = text(
+        "INSERT INTO member_message (member_id, category, title, body, created_at)"
+        " VALUES (1, 'PAYMENT', 't', 'b', '2026-12-03 10:00:00')"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            MEMBER_SQL, {"id": 1, "mobile": "13900000001", "role": "INVESTOR", "status": "ACTIVE"}
+        )
+        conn.execute(order, {"no": "W1"})
+        conn.execute(message)
+
+    migrate.downgrade(empty_url, "0007")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM payment_order")).scalar_one() == "FAILED"
+        assert conn.execute(text("SELECT category FROM member_message")).scalar_one() == "SYSTEM"
+    assert not {"bank_order", "bank_evidence", "bank_notification"} & _tables(engine)
+    with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+        conn.execute(order, {"no": "W2"})  # REVERSED is refused again
+    assert "ck_payment_order_status" in str(caught.value.orig)

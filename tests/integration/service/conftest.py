@@ -37,6 +37,7 @@ from service.member import (
 )
 from service.p2p import LoanRequest, LoanService
 from service.security import Principal
+from tests.integration.service.banking import Banking, wire
 from tests.integration.service.support import START, onboard
 
 PASSWORD = "secret123"
@@ -146,6 +147,13 @@ def make_platform(service_url: str, clock: FakeClock) -> Iterator[Callable[..., 
 @pytest.fixture
 def platform(make_platform: Callable[..., Platform]) -> Platform:
     return make_platform()
+
+
+@pytest.fixture
+def banking(platform: Platform) -> Banking:
+    """The platform's payment and member services on a scripted depository bank, wired as
+    the composition root wires them when payment.gateway is BANK."""
+    return wire(platform)
 
 
 @pytest.fixture

@@ -25,6 +25,11 @@ HUMAN_TEXT = {
     # A job's JSON arguments and the last hand-over error: read whole, never looked up.
     "job_outbox.payload",
     "job_outbox.last_error",
+    # A bank exchange's masked and sealed bodies, what went wrong with it, the bank's reason.
+    "bank_evidence.body",
+    "bank_evidence.body_sealed",
+    "bank_evidence.error",
+    "bank_order.reason",
 }
 
 

@@ -1,0 +1,34 @@
+"""The depository bank's orders as the platform keeps them: the orders themselves, the evidence
+of every exchange with the bank, and the notifications it sent (service/ocp/ runs them)."""
+
+from dao.ocp.evidence import (
+    EVIDENCE_KINDS,
+    NOTIFICATION_OUTCOMES,
+    BankEvidenceEntity,
+    BankNotificationEntity,
+    EvidenceRepository,
+)
+from dao.ocp.order import (
+    BANK_ORDER_STATUSES,
+    BANK_ORDER_TYPES,
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    QUERIED_STATUSES,
+    BankOrderEntity,
+    BankOrderRepository,
+)
+
+__all__ = [
+    "BANK_ORDER_STATUSES",
+    "BANK_ORDER_TYPES",
+    "EVIDENCE_KINDS",
+    "FINAL_STATUSES",
+    "NOTIFICATION_OUTCOMES",
+    "OPEN_STATUSES",
+    "QUERIED_STATUSES",
+    "BankEvidenceEntity",
+    "BankNotificationEntity",
+    "BankOrderEntity",
+    "BankOrderRepository",
+    "EvidenceRepository",
+]

@@ -1,0 +1,202 @@
+"""Bank orders: every operation the depository bank performs for the platform, under the
+platform's immutable order number, and where it stands.
+
+CREATED (written with the business change that needs it) -> SENT (committed just before the
+bank is called) -> ACCEPTED (the bank took it and will notify) -> SUCCEEDED | FAILED; UNKNOWN
+when the bank's answer was missing or could not be trusted, until a query settles it; and
+SUCCEEDED -> REVERSED for a withdrawal the receiving bank returned (退单).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.types import Identifier, Money, UtcDateTime, utcnow
+
+#: The order types of this step; FREEZE, UNFREEZE, DISBURSE, REPAY and TRANSFER come with
+#: investing and batches (docs/depository-protocol.md).
+BANK_ORDER_TYPES: tuple[str, ...] = ("OPEN_ACCOUNT", "RECHARGE", "WITHDRAW")
+BANK_ORDER_STATUSES: tuple[str, ...] = (
+    "CREATED",
+    "SENT",
+    "ACCEPTED",
+    "SUCCEEDED",
+    "FAILED",
+    "UNKNOWN",
+    "REVERSED",
+)
+#: Statuses the bank has finished with (REVERSED follows SUCCEEDED and is final too).
+FINAL_STATUSES: tuple[str, ...] = ("SUCCEEDED", "FAILED", "REVERSED")
+#: Statuses still waiting for the bank.
+OPEN_STATUSES: tuple[str, ...] = ("CREATED", "SENT", "ACCEPTED", "UNKNOWN")
+#: Open statuses a query may settle (CREATED was never sent).
+QUERIED_STATUSES: tuple[str, ...] = ("SENT", "ACCEPTED", "UNKNOWN")
+
+
+class BankOrderEntity(Base):
+    """One order at the bank for one business leg (``ref_type``, ``ref_id``: a payment order,
+    a member's account opening, ...). ``order_no`` never changes: every retry sends it again."""
+
+    __tablename__ = "bank_order"
+    __table_args__ = (
+        UniqueConstraint("order_no"),
+        CheckConstraint(sql_in("order_type", BANK_ORDER_TYPES), name="order_type"),
+        CheckConstraint(sql_in("status", BANK_ORDER_STATUSES), name="status"),
+        CheckConstraint("amount IS NULL OR amount > 0", name="amount_positive"),
+        CheckConstraint("fee IS NULL OR fee >= 0", name="fee_not_negative"),
+        CheckConstraint(
+            f"({sql_in('status', FINAL_STATUSES)}) = (finished_at IS NOT NULL)",
+            name="finished",
+        ),
+        CheckConstraint("query_count >= 0 AND send_count >= 0", name="counts"),
+        Index("ix_bank_order_ref", "ref_type", "ref_id"),
+        Index("ix_bank_order_member_id_id", "member_id", "id"),
+        # The query job's scan: open orders whose next query is due.
+        Index("ix_bank_order_status_next_query_at", "status", "next_query_at"),
+        Index("ix_bank_order_handed_to_reconciliation_at", "handed_to_reconciliation_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    # At most 32 of [A-Za-z0-9], unique at the bank forever (service/ocp/orders.py checks).
+    order_no: Mapped[str] = mapped_column(Identifier(32), nullable=False)
+    order_type: Mapped[str] = mapped_column(Identifier(16), nullable=False)
+    ref_type: Mapped[str] = mapped_column(Identifier(24), nullable=False)
+    ref_id: Mapped[int] = mapped_column(IdType, nullable=False)
+    member_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
+    # The member's account at the bank (the one the bank opened, for OPEN_ACCOUNT).
+    account_no: Mapped[str | None] = mapped_column(Identifier(64), nullable=True)
+    # The bound card the order names: a withdrawal pays out to it, an account opens with it.
+    card_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("bank_card.id"), nullable=True)
+    amount: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    fee: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
+    bank_ref: Mapped[str | None] = mapped_column(Identifier(64), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The bank's page where the member confirms a member-authorised order.
+    authorize_url: Mapped[str | None] = mapped_column(Identifier(500), nullable=True)
+    send_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    query_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_query_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_queried_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Since when no trustworthy answer is known (the first UNKNOWN).
+    in_doubt_since: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # When it was still open after bank.doubt_age_seconds: reconciliation's and operators'.
+    handed_to_reconciliation_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    def __repr__(self) -> str:
+        return f"BankOrderEntity(order_no={self.order_no!r}, status={self.status!r})"
+
+
+class BankOrderRepository:
+    """Bank order queries on the current transaction's session (never commits)."""
+
+    def __init__(self, session: Callable[[], Session]) -> None:
+        self._session = session
+
+    def add(self, entity: BankOrderEntity) -> BankOrderEntity:
+        session = self._session()
+        session.add(entity)
+        session.flush()
+        return entity
+
+    def find(self, order_no: str) -> BankOrderEntity | None:
+        return _exactly(order_no, self._session().scalars(_by_no(order_no)).one_or_none())
+
+    def lock(self, order_no: str) -> BankOrderEntity | None:
+        """The order, its row locked until the transaction ends (SELECT ... FOR UPDATE)."""
+        stmt = _by_no(order_no).with_for_update()
+        return _exactly(order_no, self._session().scalars(stmt).one_or_none())
+
+    def latest_for(self, ref_type: str, ref_id: int) -> BankOrderEntity | None:
+        """The newest order serving the business leg (``ref_type``, ``ref_id``)."""
+        stmt = (
+            select(BankOrderEntity)
+            .where(BankOrderEntity.ref_type == ref_type, BankOrderEntity.ref_id == ref_id)
+            .order_by(BankOrderEntity.id.desc())
+            .limit(1)
+        )
+        return self._session().scalars(stmt).first()
+
+    def due_for_query(self, now: datetime, limit: int) -> list[str]:
+        """Numbers of open, sent orders whose next query is due, the longest waiting first."""
+        stmt = (
+            select(BankOrderEntity.order_no)
+            .where(
+                BankOrderEntity.status.in_(QUERIED_STATUSES),
+                BankOrderEntity.next_query_at <= now,
+            )
+            .order_by(BankOrderEntity.next_query_at, BankOrderEntity.id)
+            .limit(limit)
+        )
+        return list(self._session().scalars(stmt))
+
+    def open_since(self, cutoff: datetime) -> list[BankOrderEntity]:
+        """Open orders created at or before ``cutoff`` not yet handed to reconciliation."""
+        stmt = select(BankOrderEntity).where(
+            BankOrderEntity.status.in_(OPEN_STATUSES),
+            BankOrderEntity.created_at <= cutoff,
+            BankOrderEntity.handed_to_reconciliation_at.is_(None),
+        )
+        return list(self._session().scalars(stmt))
+
+    def hand_to_reconciliation(self, order_id: int, now: datetime) -> bool:
+        """Mark one order in doubt for reconciliation unless it finished or was marked
+        meanwhile; whether it was marked."""
+        stmt = (
+            update(BankOrderEntity)
+            .where(
+                BankOrderEntity.id == order_id,
+                BankOrderEntity.status.in_(OPEN_STATUSES),
+                BankOrderEntity.handed_to_reconciliation_at.is_(None),
+            )
+            .values(handed_to_reconciliation_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return self._session().execute(stmt).rowcount == 1
+
+    def count_in_doubt(self) -> int:
+        """Open orders handed to reconciliation: what operators must look at."""
+        stmt = (
+            select(func.count())
+            .select_from(BankOrderEntity)
+            .where(
+                BankOrderEntity.handed_to_reconciliation_at.is_not(None),
+                BankOrderEntity.status.in_(OPEN_STATUSES),
+            )
+        )
+        return int(self._session().scalar(stmt) or 0)
+
+
+def _by_no(order_no: str):
+    return select(BankOrderEntity).where(BankOrderEntity.order_no == order_no)
+
+
+def _exactly(order_no: str, found: BankOrderEntity | None) -> BankOrderEntity | None:
+    """``found`` only when its number is ``order_no`` character for character: a collation
+    that folds case would otherwise let "r1" find order "R1" (the bank's word for another
+    order is never applied to ours)."""
+    return found if found is not None and found.order_no == order_no else None

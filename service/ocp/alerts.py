@@ -1,0 +1,61 @@
+"""What a person must look at in the bank's dealings: conflicting information and orders in
+doubt, logged as alerts and counted once the transaction that found them commits.
+
+Conflict kinds (a bounded label): ``status`` (another final status for a final order),
+``amount`` (another amount), ``type`` (another order type), ``reversal`` (REVERSED for an
+order that cannot be returned), ``lost`` (the bank says it never received an order it had
+accepted). Services call
+:class:`BankAlerts`; where the counts go is the recorder the composition root gives it
+(Prometheus counters, server/metrics.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Protocol
+
+from dao.ocp import BankOrderEntity
+
+log = logging.getLogger("service.ocp.alerts")
+
+CONFLICT_KINDS: tuple[str, ...] = ("status", "amount", "type", "reversal", "lost")
+
+
+class BankRecorder(Protocol):
+    """Receives committed bank events (never raises)."""
+
+    def conflict(self, kind: str) -> None: ...
+
+
+class NullBankRecorder:
+    def conflict(self, kind: str) -> None:
+        pass
+
+
+class BankAlerts:
+    """Raises alerts about bank orders after the current transaction commits: one that rolls
+    back (and is retried) alerts never or once."""
+
+    def __init__(self, tx, recorder: BankRecorder):
+        self._tx = tx
+        self._recorder = recorder
+
+    def conflict(self, kind: str, order: BankOrderEntity, source: str, said: str) -> None:
+        """The bank's ``source`` (a notification, a query, an answer) said ``said`` about
+        ``order`` and it conflicts with what the platform holds: nothing was changed."""
+        if kind not in CONFLICT_KINDS:
+            raise ValueError(f"unknown conflict kind {kind!r}")
+        text = (
+            f"ALERT bank order {order.order_no} ({order.order_type}, {order.status}): "
+            f"{source} says {said}; conflict ({kind}) kept as evidence, nothing changed"
+        )
+        self._tx.after_commit(partial(log.error, "%s", text))
+        self._tx.after_commit(partial(self._recorder.conflict, kind))
+
+    def in_doubt(self, order: BankOrderEntity, age_seconds: int) -> None:
+        text = (
+            f"ALERT bank order {order.order_no} ({order.order_type}) still {order.status} "
+            f"{age_seconds} s after it was created: handed to reconciliation"
+        )
+        self._tx.after_commit(partial(log.error, "%s", text))

@@ -1,0 +1,179 @@
+"""What the bank order tests share: a scripted depository (a fake BankClient), an outbox that
+hands its jobs over after the commit, a recorder of conflicts, and the platform's services
+wired to them as the composition root wires them when payment.gateway is BANK."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+
+from server.app import Platform
+from server.registry import build_service
+from service.audit import LedgerAudit
+from service.member import MemberService
+from service.ocp import protocol
+from service.ocp.client import Exchange
+from service.ocp.orders import BankOrders
+from service.payment import PaymentService
+
+MERCHANT = "P2PTEST"
+KEY_ID = "bank-test"
+AUTHORIZE = "https://bank.test/authorize/"
+
+
+class ScriptedBank:
+    """A depository that answers as the test says and remembers what it was sent.
+
+    ``result`` answers submissions: ACCEPTED, REFUSED, or None (no answer: a timeout).
+    ``status`` answers queries by order number (PROCESSING when not told; None: no answer)."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.result: str | None = protocol.ACCEPTED
+        self.reason = "REFUSED_BY_BANK"
+        self.status: dict[str, dict | None] = {}
+        self.submitted: list[dict] = []
+        self.queried: list[str] = []
+
+    def _exchange(self, request: dict, answer: dict | None, error: str | None) -> Exchange:
+        now = self.clock()
+        sent = protocol.encode({"merchantId": MERCHANT, **request})
+        if answer is None:
+            return Exchange(sent, None, None, now, None, None, error or "read_timeout", None)
+        answer = {"merchantId": MERCHANT, "timestamp": protocol.format_time(now), **answer}
+        return Exchange(sent, protocol.encode(answer), 200, now, now, "VALID", error, answer)
+
+    def submit(self, order) -> Exchange:
+        self.submitted.append(dict(order))
+        no = order["orderNo"]
+        if self.result is None:
+            return self._exchange(dict(order), None, None)
+        answer = {"orderNo": no, "result": self.result}
+        if self.result == protocol.ACCEPTED:
+            answer["authorizeUrl"] = AUTHORIZE + no
+        else:
+            answer["reason"] = self.reason
+        return self._exchange(dict(order), answer, None)
+
+    def query(self, order_no: str) -> Exchange:
+        self.queried.append(order_no)
+        answer = self.status.get(order_no, {"status": protocol.PROCESSING})
+        if answer is None:
+            return self._exchange({"orderNo": order_no}, None, "read_timeout")
+        return self._exchange({"orderNo": order_no}, {"orderNo": order_no, **answer}, None)
+
+    def acknowledgement(self, notify_id: str) -> tuple[bytes, dict[str, str]]:
+        body = protocol.encode(
+            {
+                "merchantId": MERCHANT,
+                "timestamp": protocol.format_time(self.clock()),
+                "notifyId": notify_id,
+                "result": protocol.ACK_OK,
+            }
+        )
+        return body, {"X-Bank-Key-Id": "platform-test", "X-Bank-Signature": "c2lnbmVk"}
+
+
+class AfterCommitOutbox:
+    """service.jobs.Outbox's contract: add() only inside a transaction, the job handed over
+    once it commits (here: queued for the test to run)."""
+
+    def __init__(self, tx):
+        self._tx = tx
+        self.jobs: collections.deque[tuple[str, dict]] = collections.deque()
+
+    def add(self, job: str, payload: dict, not_before=None) -> int:
+        assert self._tx.in_transaction(), "an outbox job is written in a transaction"
+        self._tx.after_commit(lambda: self.jobs.append((job, payload)))
+        return len(self.jobs)
+
+
+class ConflictCounter:
+    def __init__(self) -> None:
+        self.kinds: collections.Counter[str] = collections.Counter()
+
+    def conflict(self, kind: str) -> None:
+        self.kinds[kind] += 1
+
+
+@dataclass
+class Banking:
+    platform: Platform
+    bank: ScriptedBank
+    outbox: AfterCommitOutbox
+    conflicts: ConflictCounter
+    orders: BankOrders
+    payments: PaymentService
+    members: MemberService
+    notify_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def run_jobs(self) -> int:
+        """Run the queued jobs (and those they queue) as the engine would; how many ran."""
+        ran = 0
+        while self.outbox.jobs:
+            job, payload = self.outbox.jobs.popleft()
+            assert job == "bank.send", job
+            self.orders.send(**payload)
+            ran += 1
+        return ran
+
+    def notification(
+        self, order_no: str, status: str, amount: str, order_type: str = "RECHARGE", **fields
+    ) -> dict:
+        message = {
+            "merchantId": MERCHANT,
+            "timestamp": protocol.format_time(self.platform.components["clock"]()),
+            "notifyId": f"N{next(self.notify_ids):06d}",
+            "orderNo": order_no,
+            "orderType": order_type,
+            "status": status,
+            "amount": amount,
+            "fee": "0.00",
+            "bankRef": "B" + order_no,
+            "finishedAt": protocol.format_time(self.platform.components["clock"]()),
+            **fields,
+        }
+        return {k: v for k, v in message.items() if v is not None}
+
+    def notify(self, message: dict):
+        return self.orders.notify(protocol.encode(message), message, KEY_ID)
+
+    def order(self, order_no: str):
+        """The bank order's row, read with plain SQL."""
+        with self.platform.database.engine.connect() as conn:
+            return conn.execute(
+                text("SELECT * FROM bank_order WHERE order_no = :no"), {"no": order_no}
+            ).one()
+
+    def ledger_ok(self) -> bool:
+        report = LedgerAudit(self.platform.tx).run()
+        assert report.ok, [c for c in report.checks if not c.ok]
+        return True
+
+
+def wire(platform: Platform) -> Banking:
+    """The platform's payment and member services on a scripted bank, as with BANK."""
+    clock = platform.components["clock"]
+    bank, outbox, conflicts = ScriptedBank(clock), AfterCommitOutbox(platform.tx), ConflictCounter()
+    orders = BankOrders(
+        platform.tx,
+        platform.settings,
+        clock,
+        bank,
+        outbox,
+        platform.components["pii"],
+        conflicts,
+    )
+    components = {**platform.components, "bank": orders}
+    return Banking(
+        platform,
+        bank,
+        outbox,
+        conflicts,
+        orders,
+        build_service("service.payment:PaymentService", components),
+        build_service("service.member:MemberService", components),
+    )

@@ -1,0 +1,284 @@
+"""Recharges and withdrawals through the depository bank's orders (payment.gateway BANK), on
+SQLite and MariaDB: the call answers PENDING and writes the bank order with its send job;
+the job submits it after the commit; the bank's final word settles it exactly once with its
+postings; a returned withdrawal (退单) comes back to the member's available balance with a
+message. The ledger check passes after every step, orders in flight included."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from service.audit import LedgerAudit
+from service.ocp import protocol
+from service.payment import PaymentService
+from tests.integration.service.banking import AUTHORIZE, Banking
+from tests.integration.service.support import caller
+
+D = Decimal
+
+
+def balances(sql, member_id: int) -> tuple[Decimal, Decimal]:
+    with sql.connect() as conn:
+        row = conn.execute(
+            text("SELECT available, frozen FROM account WHERE member_id = :m"), {"m": member_id}
+        ).one()
+    return D(row.available) / 100, D(row.frozen) / 100
+
+
+def postings(sql, order_id: int) -> list[str]:
+    with sql.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT business_type FROM posting WHERE ref_type = 'PAYMENT_ORDER'"
+                    " AND ref_id = :id ORDER BY id"
+                ),
+                {"id": order_id},
+            ).scalars()
+        )
+
+
+def order_id(sql, order_no: str) -> int:
+    with sql.connect() as conn:
+        return conn.execute(
+            text("SELECT id FROM payment_order WHERE order_no = :no"), {"no": order_no}
+        ).scalar_one()
+
+
+@pytest.fixture
+def investor(make_member):
+    return caller(make_member("INVESTOR"))
+
+
+def funded(banking: Banking, who, amount: str = "1000.00") -> None:
+    """Give ``who`` an available balance through a completed bank recharge."""
+    order = banking.payments.recharge(D(amount), f"fund-{amount}", who)
+    banking.run_jobs()
+    banking.notify(banking.notification(order.order_no, "SUCCEEDED", amount))
+
+
+def test_a_recharge_is_pending_until_the_bank_says_it_succeeded(
+    banking: Banking, investor, sql
+) -> None:
+    order = banking.payments.recharge(D("500.50"), "r-1", investor)
+    assert (order.status, order.authorize_url) == ("PENDING", None)
+    assert banking.order(order.order_no).status == "CREATED"
+    assert banking.bank.submitted == []  # nothing is sent before the commit's job runs
+    assert banking.ledger_ok()
+
+    assert banking.run_jobs() == 1
+    [sent] = banking.bank.submitted
+    assert sent == {
+        "orderNo": order.order_no,
+        "orderType": "RECHARGE",
+        "accountNo": banking.members.get_fund_account(investor).account_no,
+        "amount": "500.50",
+    }
+    row = banking.order(order.order_no)
+    assert (row.status, row.send_count, row.authorize_url) == (
+        "ACCEPTED",
+        1,
+        AUTHORIZE + order.order_no,
+    )
+    shown = banking.payments.get_order(order.order_no, investor)
+    assert (shown.status, shown.authorize_url) == ("PENDING", AUTHORIZE + order.order_no)
+    assert banking.payments.list_orders(investor).items[0].authorize_url == shown.authorize_url
+    assert balances(sql, investor.member_id) == (D("0.00"), D("0.00"))
+    assert banking.ledger_ok()
+
+    ack = banking.notify(banking.notification(order.order_no, "SUCCEEDED", "500.50"))
+    assert ack.outcome == "applied"
+    done = banking.payments.get_order(order.order_no, investor)
+    assert (done.status, done.authorize_url) == ("SUCCESS", None)
+    assert balances(sql, investor.member_id) == (D("500.50"), D("0.00"))
+    assert postings(sql, order_id(sql, order.order_no)) == ["RECHARGE"]
+    row = banking.order(order.order_no)
+    assert (row.status, row.finished_at is not None, row.next_query_at) == ("SUCCEEDED", True, None)
+    assert banking.ledger_ok()
+
+
+def test_a_recharge_the_bank_fails_moves_nothing(banking: Banking, investor, sql) -> None:
+    order = banking.payments.recharge(D("80.00"), "r-2", investor)
+    banking.run_jobs()
+    message = banking.notification(
+        order.order_no, "FAILED", "80.00", reason="AUTHORIZATION_EXPIRED"
+    )
+    assert banking.notify(message).outcome == "applied"
+    done = banking.payments.get_order(order.order_no, investor)
+    assert (done.status, done.failure_reason) == ("FAILED", "AUTHORIZATION_EXPIRED")
+    assert balances(sql, investor.member_id) == (D("0.00"), D("0.00"))
+    assert postings(sql, order_id(sql, order.order_no)) == []
+    assert banking.ledger_ok()
+
+
+def test_a_refusal_in_the_banks_answer_fails_the_order_at_once(banking: Banking, investor) -> None:
+    banking.bank.result = protocol.REFUSED
+    order = banking.payments.recharge(D("80.00"), "r-3", investor)
+    banking.run_jobs()
+    done = banking.payments.get_order(order.order_no, investor)
+    assert (done.status, done.failure_reason) == ("FAILED", "REFUSED_BY_BANK")
+    assert banking.order(order.order_no).status == "FAILED"
+    assert banking.ledger_ok()
+
+
+def test_a_repeated_request_is_the_same_order_and_sends_nothing_again(
+    banking: Banking, investor
+) -> None:
+    first = banking.payments.recharge(D("10.00"), "r-4", investor)
+    again = banking.payments.recharge(D("10.00"), "r-4", investor)
+    assert again.order_no == first.order_no
+    assert banking.run_jobs() == 1
+    assert len(banking.bank.submitted) == 1
+
+
+def test_a_withdrawal_freezes_then_pays_out_when_the_bank_succeeds(
+    banking: Banking, investor, sql
+) -> None:
+    funded(banking, investor)
+    card = banking.members.list_cards(investor).cards[0]
+    order = banking.payments.withdraw(D("300.00"), card.card_id, "w-1", investor)
+    assert order.status == "PENDING"
+    assert balances(sql, investor.member_id) == (D("700.00"), D("300.00"))
+    assert banking.ledger_ok()  # the frozen 300.00 is a pending withdrawal's
+
+    banking.run_jobs()
+    sent = banking.bank.submitted[-1]
+    assert (sent["orderType"], sent["amount"]) == ("WITHDRAW", "300.00")
+    assert sent["cardNumber"].endswith(card.card_number[-4:]) and len(sent["cardNumber"]) >= 16
+    assert banking.ledger_ok()
+
+    message = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW")
+    assert banking.notify(message).outcome == "applied"
+    assert banking.payments.get_order(order.order_no, investor).status == "SUCCESS"
+    assert balances(sql, investor.member_id) == (D("700.00"), D("0.00"))
+    assert postings(sql, order_id(sql, order.order_no)) == ["WITHDRAW_FREEZE", "WITHDRAW"]
+    assert banking.ledger_ok()
+
+
+def test_a_withdrawal_the_bank_fails_is_unfrozen(banking: Banking, investor, sql) -> None:
+    funded(banking, investor)
+    card = banking.members.list_cards(investor).cards[0]
+    order = banking.payments.withdraw(D("300.00"), card.card_id, "w-2", investor)
+    banking.run_jobs()
+    message = banking.notification(
+        order.order_no, "FAILED", "300.00", "WITHDRAW", reason="CARD_FROZEN"
+    )
+    assert banking.notify(message).outcome == "applied"
+    done = banking.payments.get_order(order.order_no, investor)
+    assert (done.status, done.failure_reason) == ("FAILED", "CARD_FROZEN")
+    assert balances(sql, investor.member_id) == (D("1000.00"), D("0.00"))
+    assert postings(sql, order_id(sql, order.order_no)) == [
+        "WITHDRAW_FREEZE",
+        "WITHDRAW_UNFREEZE",
+    ]
+    assert banking.ledger_ok()
+
+
+def test_a_returned_withdrawal_comes_back_to_the_available_balance_with_a_message(
+    banking: Banking, investor, sql
+) -> None:
+    funded(banking, investor)
+    card = banking.members.list_cards(investor).cards[0]
+    order = banking.payments.withdraw(D("300.00"), card.card_id, "w-3", investor)
+    banking.run_jobs()
+    banking.notify(banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW"))
+    assert balances(sql, investor.member_id) == (D("700.00"), D("0.00"))
+
+    returned = banking.notification(order.order_no, "REVERSED", "300.00", "WITHDRAW")
+    assert banking.notify(returned).outcome == "applied"
+    assert banking.payments.get_order(order.order_no, investor).status == "REVERSED"
+    assert banking.order(order.order_no).status == "REVERSED"
+    assert balances(sql, investor.member_id) == (D("1000.00"), D("0.00"))
+    assert postings(sql, order_id(sql, order.order_no)) == [
+        "WITHDRAW_FREEZE",
+        "WITHDRAW",
+        "WITHDRAW_REVERSAL",
+    ]
+    with sql.connect() as conn:
+        category, title, body = conn.execute(
+            text(
+                "SELECT category, title, body FROM member_message WHERE member_id = :m"
+                " AND ref_type = 'PAYMENT_ORDER'"
+            ),
+            {"m": investor.member_id},
+        ).one()
+    assert (category, title) == ("PAYMENT", "提现被退回")
+    assert order.order_no in body and "300.00" in body
+    assert banking.ledger_ok()
+
+    assert banking.notify(returned).outcome == "repeat"  # delivered again: nothing moves
+    assert balances(sql, investor.member_id) == (D("1000.00"), D("0.00"))
+    assert banking.ledger_ok()
+
+
+def test_a_return_that_outruns_the_success_applies_both_once(
+    banking: Banking, investor, sql
+) -> None:
+    """Events of one order may arrive in any order: REVERSED first means the withdrawal
+    succeeded and came back; the success notification arriving afterwards confirms it."""
+    funded(banking, investor)
+    card = banking.members.list_cards(investor).cards[0]
+    order = banking.payments.withdraw(D("300.00"), card.card_id, "w-4", investor)
+    banking.run_jobs()
+    returned = banking.notification(order.order_no, "REVERSED", "300.00", "WITHDRAW")
+    assert banking.notify(returned).outcome == "applied"
+    success = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW")
+    assert banking.notify(success).outcome == "confirmed"
+    assert balances(sql, investor.member_id) == (D("1000.00"), D("0.00"))
+    assert postings(sql, order_id(sql, order.order_no)) == [
+        "WITHDRAW_FREEZE",
+        "WITHDRAW",
+        "WITHDRAW_REVERSAL",
+    ]
+    assert banking.ledger_ok()
+
+
+def test_the_sandbox_platform_is_unchanged_by_the_bank(platform, investor) -> None:
+    """payment.gateway SANDBOX (the default) confirms at once, as before."""
+    order = platform.service(PaymentService).recharge(D("5.00"), "s-1", investor)
+    assert (order.status, order.authorize_url) == ("SUCCESS", None)
+
+
+@pytest.mark.parametrize(
+    ("corruption", "payment", "bank"),
+    [
+        # The bank's success applied without its business effect, and the other way round.
+        (
+            "UPDATE bank_order SET status = 'SUCCEEDED', finished_at = created_at",
+            "PENDING",
+            "SUCCEEDED",
+        ),
+        ("UPDATE payment_order SET status = 'FAILED'", "FAILED", "ACCEPTED"),
+    ],
+)
+def test_a_payment_order_disagreeing_with_its_bank_order_fails_the_ledger_check(
+    banking: Banking, investor, sql, corruption: str, payment: str, bank: str
+) -> None:
+    order = banking.payments.recharge(D("10.00"), "r-9", investor)
+    banking.run_jobs()
+    with sql.begin() as conn:
+        conn.execute(text(corruption))
+    report = LedgerAudit(banking.platform.tx).run()
+    [check] = [c for c in report.checks if not c.ok]
+    assert check.name == "payment orders agree with the bank's"
+    assert check.problems == (f"payment order {order.order_no}: {payment}, its bank order {bank}",)
+
+
+def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
+    banking: Banking, investor
+) -> None:
+    """The bank does not refund a withdrawal's fee: a REVERSED event carries 0.00, which is
+    not the success's fee."""
+    funded(banking, investor)
+    card = banking.members.list_cards(investor).cards[0]
+    order = banking.payments.withdraw(D("300.00"), card.card_id, "w-5", investor)
+    banking.run_jobs()
+    returned = banking.notification(order.order_no, "REVERSED", "300.00", "WITHDRAW")
+    banking.notify(returned)
+    assert banking.order(order.order_no).fee is None
+    success = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW", fee="2.00")
+    banking.notify(success)
+    assert banking.order(order.order_no).fee is None  # confirmed: nothing changes

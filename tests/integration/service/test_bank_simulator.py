@@ -1,0 +1,339 @@
+"""The platform with payment.gateway BANK as the composition root builds it (the HTTP client,
+the outbox with jobs run in process, /bank/notify in the WSGI application), against the bank
+simulator (banksim) served over HTTP from a thread, on SQLite and MariaDB, time moved by the
+clock component: a member opens an account, recharges and withdraws, confirming on the
+bank's page; every fault the simulator injects ends with the platform's books agreeing with
+the bank's and the ledger check passing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import text
+from werkzeug.test import Client
+
+from banksim.bank import Bank, BankConfig
+from banksim.books import Books
+from banksim.faults import Faults, make_fault
+from banksim.web import BankApp
+from conf import ConfigError, load_settings
+from server.app import Application, Platform, create_platform
+from service.audit import LedgerAudit
+from service.jobs import InProcessPublisher
+from service.member import BindCardRequest, IdentityRequest, MemberService
+from service.message import MessageService
+from service.ocp.orders import BankOrders
+from service.ocp.signing import KeyRing, Signer
+from service.payment import PaymentService
+from service.security import Principal
+from tests.banksupport import (
+    BANK_KEY_ID,
+    BANK_PRIVATE,
+    BANK_PUBLIC,
+    MERCHANT,
+    PLATFORM_KEY_ID,
+    PLATFORM_PRIVATE,
+    PLATFORM_PUBLIC,
+    serving,
+)
+from tests.integration.service.support import caller
+
+D = Decimal
+
+
+@dataclass
+class World:
+    """The platform and the bank it talks to."""
+
+    platform: Platform
+    bank: Bank
+    faults: Faults
+    clock: object
+    http: Client  # the platform's WSGI application, where the bank posts its notifications
+    publisher: InProcessPublisher
+    bank_url: str  # where the simulator is served
+
+    @property
+    def payments(self) -> PaymentService:
+        return self.platform.service(PaymentService)
+
+    @property
+    def members(self) -> MemberService:
+        return self.platform.service(MemberService)
+
+    @property
+    def orders(self) -> BankOrders:
+        return self.platform.components["bank"]
+
+    def arm(self, order_type: str, fault: str, seconds: float | None = None) -> None:
+        self.faults.arm(make_fault(order_type, fault, 1, seconds))
+
+    def settle(self, seconds: float = 3.0, rounds: int = 1) -> None:
+        """Let time pass: the bank finishes and notifies what is due, the platform queries
+        what is due."""
+        for _ in range(rounds):
+            self.clock.advance(seconds=seconds)
+            self.bank.run_due()
+            self.bank.deliver_due()
+            self.orders.query_due()
+
+    def books_agree(self, who: Principal, account_no: str) -> Decimal:
+        """The member's available balance, the same at the platform and at the bank."""
+        at_bank = next(a for a in self.bank.accounts() if a["accountNo"] == account_no)
+        with self.platform.database.engine.connect() as conn:
+            fen = conn.execute(
+                text("SELECT available, frozen FROM account WHERE member_id = :m"),
+                {"m": who.member_id},
+            ).one()
+        mine = (D(fen[0]) / 100, D(fen[1]) / 100)
+        assert mine == (D(at_bank["available"]), D(at_bank["frozen"])), (mine, at_bank)
+        report = LedgerAudit(self.platform.tx).run()
+        assert report.ok, [c for c in report.checks if not c.ok]
+        assert self.publisher.failures == []
+        return mine[0]
+
+
+@pytest.fixture
+def world(tmp_path: Path, clock, service_url) -> Iterator[World]:
+    yield from _world(tmp_path, clock, service_url, auto_authorize=True)
+
+
+@pytest.fixture
+def confirming_world(tmp_path: Path, clock, service_url) -> Iterator[World]:
+    yield from _world(tmp_path, clock, service_url, auto_authorize=False)
+
+
+def _world(tmp_path: Path, clock, service_url: str, *, auto_authorize: bool) -> Iterator[World]:
+    faults = Faults()
+    holder: dict[str, Client] = {}
+
+    def post(url: str, body: bytes, headers, timeout: float):
+        answer = holder["http"].post("/bank/notify", data=body, headers=dict(headers))
+        return answer.status_code, answer.data, answer.headers
+
+    config = BankConfig(
+        merchant_id=MERCHANT,
+        public_url="http://bank.test",
+        delay_seconds=2.0,
+        auto_authorize=auto_authorize,
+        query_min_interval_seconds=30.0,
+        hang_seconds=1.0,
+    )
+    books = Books(str(tmp_path / "bank.db"))
+    bank = Bank(
+        config,
+        books,
+        Signer(BANK_KEY_ID, BANK_PRIVATE),
+        KeyRing({PLATFORM_KEY_ID: PLATFORM_PUBLIC}),
+        faults,
+        clock=clock,
+        post=post,
+    )
+    with serving(BankApp(bank)) as url:
+        settings = load_settings(
+            {"P2P_ENV": "test"},
+            {
+                "database.url": service_url,
+                "payment.gateway": "BANK",
+                "bank.url": url,
+                "bank.merchant_id": MERCHANT,
+                "bank.platform_key_id": PLATFORM_KEY_ID,
+                "bank.platform_private_key": PLATFORM_PRIVATE.decode(),
+                "bank.bank_public_keys": {BANK_KEY_ID: BANK_PUBLIC.decode()},
+                "bank.notify_url": "http://platform.test/bank/notify",
+                "bank.read_timeout_seconds": 0.5,
+                "jobs.schedule": {"bank.query_due": 30, "outbox.sweep": 30},
+            },
+        )
+        publishers: list[InProcessPublisher] = []
+
+        def in_process(jobs):
+            publishers.append(InProcessPublisher(jobs))
+            return publishers[-1]
+
+        platform = create_platform(settings, publisher=in_process)
+        holder["http"] = Client(Application(platform))
+        try:
+            yield World(platform, bank, faults, clock, holder["http"], publishers[0], url)
+        finally:
+            platform.close()
+            books.close()
+
+
+def onboarded(world: World, make_member, identities) -> tuple[Principal, int, str]:
+    """A member whose fund account the bank opened: (caller, card id, account number)."""
+    who = caller(make_member("INVESTOR", onboarded=False))
+    person = identities()
+    world.members.verify_identity(IdentityRequest(person.real_name, person.id_number), who)
+    card = world.members.bind_card(
+        BindCardRequest(person.card_number, "中国银行", "13987654321"), who
+    )
+    assert world.members.open_fund_account(card.card_id, who).status == "PENDING"
+    world.settle()
+    account = world.members.get_fund_account(who)
+    assert account.status == "OPEN", account
+    return who, card.card_id, account.account_no
+
+
+def test_a_member_opens_an_account_recharges_and_withdraws_at_the_bank(
+    world: World, make_member, identities
+) -> None:
+    who, card_id, account_no = onboarded(world, make_member, identities)
+    recharge = world.payments.recharge(D("1000.00"), "sim-r1", who)
+    assert recharge.status == "PENDING"
+    world.settle()
+    assert world.payments.get_order(recharge.order_no, who).status == "SUCCESS"
+    assert world.books_agree(who, account_no) == D("1000.00")
+
+    withdrawal = world.payments.withdraw(D("300.00"), card_id, "sim-w1", who)
+    world.settle()
+    assert world.payments.get_order(withdrawal.order_no, who).status == "SUCCESS"
+    assert world.books_agree(who, account_no) == D("700.00")
+
+
+def test_the_member_confirms_on_the_banks_page(
+    confirming_world: World, make_member, identities
+) -> None:
+    world = confirming_world
+    who = caller(make_member("INVESTOR", onboarded=False))
+    person = identities()
+    world.members.verify_identity(IdentityRequest(person.real_name, person.id_number), who)
+    card = world.members.bind_card(
+        BindCardRequest(person.card_number, "中国银行", "13987654321"), who
+    )
+    world.members.open_fund_account(card.card_id, who)
+    page = world.members.get_fund_account(who).authorize_url
+    assert page.startswith("http://bank.test/authorize/")
+    confirm(world, page)
+    world.settle()
+    account = world.members.get_fund_account(who)
+    assert account.status == "OPEN"
+
+    order = world.payments.recharge(D("50.00"), "sim-c1", who)
+    shown = world.payments.get_order(order.order_no, who)
+    assert (shown.status, shown.authorize_url is not None) == ("PENDING", True)
+    world.settle()  # nothing happens until the member confirms
+    assert world.payments.get_order(order.order_no, who).status == "PENDING"
+    confirm(world, shown.authorize_url)
+    world.settle()
+    assert world.payments.get_order(order.order_no, who).status == "SUCCESS"
+    assert world.books_agree(who, account.account_no) == D("50.00")
+
+
+def confirm(world: World, page: str) -> None:
+    """The member opens the bank's page and confirms with the bank password."""
+    path = page.removeprefix("http://bank.test")  # the page's base is the bank's public URL
+    token = re.search(r"token=([^&]+)", page).group(1)
+    answer = requests.post(
+        world.bank_url + path.split("?")[0],
+        data={"token": token, "password": "123456", "action": "confirm"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "rounds", "proof"),
+    [
+        ("refuse", "FAILED", 1, {"reason": "REFUSED_BY_BANK", "sent": 1}),
+        ("fail", "FAILED", 1, {"reason": "DECLINED_BY_BANK", "applied": 1}),
+        ("delay", "SUCCESS", 12, {"applied": 1}),
+        ("never_notify", "SUCCESS", 25, {"applied": 0, "queried": True}),
+        ("notify_twice", "SUCCESS", 2, {"applied": 1, "repeat": 1}),
+        ("bad_signature", "SUCCESS", 3, {"bad_signature": 1, "applied": 1}),
+        ("timeout_after_moving", "SUCCESS", 2, {"error": "read_timeout", "sent": 1}),
+        ("timeout_without_moving", "SUCCESS", 25, {"error": "read_timeout", "sent": 2}),
+        ("http_5xx", "SUCCESS", 25, {"error": "http_503", "sent": 2}),
+        ("notify_out_of_order", "SUCCESS", 2, {"applied": 1, "conflict": 1}),
+    ],
+)
+def test_every_fault_ends_with_the_books_agreeing(
+    world: World, make_member, identities, fault: str, status: str, rounds: int, proof: dict
+) -> None:
+    who, _, account_no = onboarded(world, make_member, identities)
+    metrics = world.platform.metrics.registry
+
+    def counted(name: str, **labels: str) -> float:
+        return metrics.get_sample_value(name, labels) or 0.0
+
+    applied_before = counted("p2p_bank_notifications_total", outcome="applied")  # the account
+    world.arm("RECHARGE", fault, seconds=30.0 if fault == "delay" else None)
+    order = world.payments.recharge(D("100.00"), f"sim-{fault}", who)
+    world.settle(rounds=rounds)
+    assert world.payments.get_order(order.order_no, who).status == status
+    world.settle(seconds=60, rounds=3)  # late retries and repeats change nothing
+    shown = world.payments.get_order(order.order_no, who)
+    assert shown.status == status
+    expected = D("100.00") if status == "SUCCESS" else D("0.00")
+    assert world.books_agree(who, account_no) == expected
+    # The fault happened, and the platform saw it as it should.
+    with world.platform.database.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT id, send_count, query_count FROM bank_order WHERE order_no = :no"),
+            {"no": order.order_no},
+        ).one()
+        errors = set(
+            conn.execute(
+                text("SELECT error FROM bank_evidence WHERE order_id = :id AND kind = 'RESPONSE'"),
+                {"id": row.id},
+            ).scalars()
+        )
+    for key, value in proof.items():
+        if key == "reason":
+            assert shown.failure_reason == value
+        elif key == "sent":
+            assert row.send_count == value
+        elif key == "error":
+            assert value in errors
+        elif key == "queried":
+            assert row.query_count >= 1
+        elif key == "conflict":
+            assert counted("p2p_bank_conflicts_total", kind="status") == value
+        elif key == "applied":
+            assert counted("p2p_bank_notifications_total", outcome=key) - applied_before == value
+        else:
+            assert counted("p2p_bank_notifications_total", outcome=key) == value, key
+
+
+@pytest.mark.parametrize("fault", ["reverse_after_success", "notify_out_of_order"])
+def test_a_returned_withdrawal_ends_back_in_the_available_balance(
+    world: World, make_member, identities, fault: str
+) -> None:
+    who, card_id, account_no = onboarded(world, make_member, identities)
+    world.payments.recharge(D("500.00"), "sim-fund", who)
+    world.settle()
+    world.arm("WITHDRAW", fault, seconds=5.0)
+    order = world.payments.withdraw(D("200.00"), card_id, f"sim-{fault}", who)
+    world.settle(rounds=5)
+    assert world.payments.get_order(order.order_no, who).status == "REVERSED"
+    assert world.books_agree(who, account_no) == D("500.00")
+    titles = [m.title for m in world.platform.service(MessageService).list_messages(who).items]
+    assert "提现被退回" in titles
+
+
+def test_a_bank_platform_needs_the_query_job_on_the_schedule(service_url) -> None:
+    settings = load_settings(
+        {"P2P_ENV": "test"},
+        {
+            "database.url": service_url,
+            "payment.gateway": "BANK",
+            "bank.platform_private_key": PLATFORM_PRIVATE.decode(),
+            "bank.bank_public_keys": {BANK_KEY_ID: BANK_PUBLIC.decode()},
+            "jobs.schedule": {"outbox.sweep": 30},
+        },
+    )
+    with pytest.raises(ConfigError) as refused:
+        create_platform(settings, publisher=InProcessPublisher)
+    assert "bank.query_due" in str(refused.value)
+
+
+def test_a_sandbox_platform_serves_no_notify_endpoint(platform) -> None:
+    answer = Client(Application(platform)).post("/bank/notify", data=b"{}")
+    assert answer.status_code == 404
+    assert answer.json["code"] == "UNKNOWN_OPERATION"
