@@ -262,10 +262,21 @@ def test_a_repeated_recharge_returns_the_first_order_and_moves_nothing(
     payments, investor, sql
 ) -> None:
     first = payments.recharge(D("300.00"), "r-same", investor)
-    again = payments.recharge(D("300"), " r-same ", investor)
+    again = payments.recharge(D("300"), "r-same", investor)
     assert again == first
     assert count(sql, "payment_order") == 1
     assert count(sql, "posting") == 1
+    assert balances(sql, investor.member_id) == (30000, 0)
+
+
+@pytest.mark.parametrize("request_no", ["", " ", " r-same", "r-same ", "r-same\n", "\t"])
+def test_a_request_no_is_taken_as_it_is_or_refused(payments, investor, sql, request_no) -> None:
+    """Request numbers compare byte for byte: one that is blank, or begins or ends with a
+    blank, is refused (the contract's pattern), never trimmed into another number."""
+    payments.recharge(D("300.00"), "r-same", investor)
+    e = error_of(payments.recharge, D("300.00"), request_no, investor)
+    assert (e.code, e.message.split(":")[0]) == ("VALIDATION_FAILED", "requestNo")
+    assert count(sql, "payment_order") == 1
     assert balances(sql, investor.member_id) == (30000, 0)
 
 
