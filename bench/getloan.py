@@ -74,7 +74,8 @@ SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 def _bare_app(url: str):
     """A WSGI app answering GET /bare/loans/<id> (one SELECT, autocommit) and
     GET /bare-tx/loans/<id> (the same SELECT in a read-only transaction, as the platform
-    runs it) with the JSON the platform's REST getLoan returns."""
+    runs it) with the JSON the platform's REST getLoan returns to the public (the listing is
+    approved: RAISING, without borrowerId and rejectReason)."""
     from sqlalchemy import (
         BigInteger,
         Column,
@@ -97,7 +98,6 @@ def _bare_app(url: str):
         Column("id", BigInteger, primary_key=True),
         Column("title", String),
         Column("description", Text),
-        Column("borrower_id", BigInteger),
         Column("amount", BigInteger),
         Column("annual_rate", BigInteger),
         Column("term_months", Integer),
@@ -106,7 +106,6 @@ def _bare_app(url: str):
         Column("max_invest_per_investor", BigInteger),
         Column("raise_days", Integer),
         Column("status", String),
-        Column("reject_reason", String),
         Column("raise_deadline", DateTime),
         Column("raised", BigInteger),
         Column("created_at", DateTime),
@@ -126,7 +125,6 @@ def _bare_app(url: str):
             "loanId": r.id,
             "title": r.title,
             "description": r.description,
-            "borrowerId": r.borrower_id,
             "amount": money(r.amount, 2),
             "annualRate": money(r.annual_rate, 4),
             "termMonths": r.term_months,
@@ -136,7 +134,6 @@ def _bare_app(url: str):
             "raiseDays": r.raise_days,
             "status": r.status,
             "raised": money(r.raised, 2),
-            "rejectReason": r.reject_reason,
             "raiseDeadline": stamp(r.raise_deadline),
             "createdAt": stamp(r.created_at),
             "updatedAt": stamp(r.updated_at),
@@ -358,7 +355,10 @@ def seed(port: int, outbox: Path) -> int:
     login = {"mobile": OPERATOR_MOBILE, "password": PASSWORD}
     token = post("/api/v1/sessions", login, "operator login")["token"]
     listing = dict(LISTING, borrowerId=borrower_id)
-    return post("/api/v1/loans", listing, "publish listing", token)["loanId"]
+    loan_id = post("/api/v1/loans", listing, "publish listing", token)["loanId"]
+    # Approved, so anyone may read it (a listing pending audit is the parties' only).
+    post(f"/api/v1/loans/{loan_id}/audit", {"approve": True}, "approve", token, status=200)
+    return loan_id
 
 
 # --- load generation -------------------------------------------------------------------------
@@ -724,6 +724,7 @@ def profile(calls: int, top: int) -> int:
         auth = {"Authorization": f"Bearer {token}"}
         listing = dict(LISTING, borrowerId=borrower_id)
         loan_id = client.post("/api/v1/loans", json=listing, headers=auth).json["loanId"]
+        client.post(f"/api/v1/loans/{loan_id}/audit", json={"approve": True}, headers=auth)
         envelope = SOAP_ENVELOPE.format(loan_id=loan_id).encode()
         bare = _bare_app(url)
         targets = {

@@ -536,10 +536,16 @@ class LoanSettings:
             )
 
 
+#: The contract's largest pageSize (facade.types.MAX_PAGE_SIZE, published as its maximum):
+#: api.max_page_size may lower the page size served, never raise it above what the contract
+#: promises. (conf imports nothing of ours; a test keeps the two equal.)
+CONTRACT_MAX_PAGE_SIZE = 100
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     default_page_size: int = _key(_integer(1), reloadable=True)
-    max_page_size: int = _key(_integer(1), reloadable=True)
+    max_page_size: int = _key(_integer(1, CONTRACT_MAX_PAGE_SIZE), reloadable=True)
 
     def __post_init__(self) -> None:
         if self.default_page_size > self.max_page_size:

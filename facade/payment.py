@@ -9,6 +9,8 @@ from facade.types import (
     MultilineText,
     PageParam,
     PageSizeParam,
+    PositiveMoney,
+    RequestNo,
     optional,
     page_fields,
     required,
@@ -72,14 +74,9 @@ class PaymentOrderPageDto(ComplexModel):
 
 
 PaymentAmount = required(
-    Money,
+    PositiveMoney,
     "Amount in yuan: above 0, at most 2 decimals, at most the largest loan amount "
     "(setting loan.max_amount).",
-)
-RequestNo = required(
-    Unicode(min_len=1, max_len=64),
-    "Your unique number for this request, 1 to 64 characters: sending it again returns "
-    "the first order and moves no money twice.",
 )
 OrderNo = required(Unicode(min_len=1, max_len=32), "The order number.")
 CardId = required(Long, "One of your bound cards (MemberFacade.listCards), to pay out to.")

@@ -1,5 +1,7 @@
 """Wire types shared by every facade: money, rates, paging, the fault and the auth header."""
 
+from decimal import Decimal as Exact
+
 from spyne import ComplexModel, Decimal, Integer32, Long, Unicode
 
 COMMON_NS = "http://p2p.hry.com/facade/common"
@@ -8,9 +10,16 @@ COMMON_NS = "http://p2p.hry.com/facade/common"
 #: single line). Use it as Unicode: ``MultilineText(max_len=2000)``.
 MultilineText = Unicode.customize(multiline=True)
 
-#: An amount of money in yuan, exact to the fen: at most 13 integer digits and 2 decimals.
+#: An amount of money in yuan, exact to the fen: at most 15 digits, at most 2 of them after
+#: the point (15 integer digits, 14 with one decimal, 13 with two).
 Money = Decimal(total_digits=15, fraction_digits=2, ge=0, type_name="money")
 Money.__namespace__ = COMMON_NS
+
+#: An amount above 0: what is invested, paid, lent or asked for.
+PositiveMoney = Decimal(
+    total_digits=15, fraction_digits=2, ge=Exact("0.01"), type_name="positiveMoney"
+)
+PositiveMoney.__namespace__ = COMMON_NS
 
 #: A yearly rate as a percentage ("12.5" is 12.5% a year), up to 4 decimal places.
 Rate = Decimal(total_digits=7, fraction_digits=4, ge=0, type_name="rate")
@@ -32,9 +41,33 @@ def repeated(model, doc: str):
     return model.customize(min_occurs=0, max_occurs="unbounded", nillable=False, doc=doc)
 
 
+#: The largest page any list operation serves; the setting api.max_page_size may lower it,
+#: never raise it (conf/settings.py refuses more), so the contract's maximum always holds.
+MAX_PAGE_SIZE = 100
+
 #: The paging parameters every list operation takes.
 PageParam = optional(Integer32(ge=1), "Page number, from 1 (default 1).")
-PageSizeParam = optional(Integer32(ge=1), "Rows a page, 1 to the configured maximum.")
+PageSizeParam = optional(
+    Integer32(ge=1, le=MAX_PAGE_SIZE),
+    f"Rows a page: 1 to the configured maximum (api.max_page_size, {MAX_PAGE_SIZE} unless "
+    "lowered), default api.default_page_size; a larger one is VALIDATION_FAILED.",
+)
+
+#: A pattern for text that is not blank: some character other than space, tab, CR or LF,
+#: written in what XSD, ECMA-262 and Python regular expressions read alike ([\s\S] is any
+#: character in all three; service/text.py trims exactly these four).
+NOT_BLANK = r"[\s\S]*[^ \t\n\r][\s\S]*"
+#: The same for a single-line string (no TAB, LF or CR anywhere, as the binding checks).
+NOT_BLANK_LINE = r"[^\t\n\r]*[^ \t\n\r][^\t\n\r]*"
+
+#: The caller's number for a money-moving request: compared byte for byte, so it may not
+#: begin or end with a blank (nor be blank); service/idempotency.py checks the same pattern.
+RequestNo = required(
+    Unicode(min_len=1, max_len=64, pattern=r"[^ \t\n\r]([^\t\n\r]*[^ \t\n\r])?"),
+    "Your unique number for this request: 1 to 64 characters, not beginning or ending with "
+    "a space, tab or line break, compared exactly (case and accents count). A repeat with "
+    "the same number returns the first outcome and moves no money again.",
+)
 
 
 class BusinessFault(ComplexModel):

@@ -1,10 +1,13 @@
 """The OpenAPI 3 document of every facade's REST binding, deterministic and self-contained.
 
 Each path's operationId is the facade operation's name, so a client finds an operation by
-the same name on either protocol. Money and rates are strings with exact decimal patterns.
+the same name on either protocol. Money and rates are strings whose pattern accepts exactly
+the decimal text the data binding accepts (server/binding.py), digit limits and bounds
+included: what the WSDL says with totalDigits, fractionDigits and min/maxInclusive.
 """
 
 import json
+from decimal import Decimal
 
 from server.binding import TEXT_RULES, Complex, Field, Simple
 from server.registry import BoundFacade
@@ -14,25 +17,91 @@ from service.errors import CATALOGUE
 _INTEGER_FORMAT = {"int": "int32", "long": "int64"}
 
 
+def _digits(low: int, high: int) -> str:
+    """From `low` to `high` digits, as a regular expression."""
+    if high == 0:
+        return ""
+    if low == high:
+        return "[0-9]" if high == 1 else f"[0-9]{{{high}}}"
+    return f"[0-9]{{{low},{high}}}"
+
+
+def _whole(digits: int, most: int | None) -> str | None:
+    """A regular expression for whole numbers written without leading zeros, from 1 to
+    `most` (None: no bound) and of at most `digits` digits; None when there are none."""
+    cap = 10**digits - 1
+    if most is None or most >= cap:
+        return None if digits == 0 else "[1-9]" + _digits(0, digits - 1)
+    if most < 1:
+        return None
+    text = str(most)
+    shorter = [f"[1-9]{_digits(0, len(text) - 2)}"] if len(text) > 1 else []
+    same = []  # as long as `most`: equal to it up to a digit, smaller there, anything after
+    for i, digit in enumerate(text):
+        low, high = (1 if i == 0 else 0), int(digit) - 1
+        if low <= high:
+            span = str(low) if low == high else f"[{low}{'-' if high > low + 1 else ''}{high}]"
+            same.append(text[:i] + span + _digits(len(text) - i - 1, len(text) - i - 1))
+    return "|".join([*shorter, *same, text])
+
+
+def _decimal_pattern(t: Simple) -> str:
+    """What the binding accepts for `t`, as one regular expression.
+
+    The binding reads xs:decimal's lexical form (a sign, digits, a point) and checks the
+    value: totalDigits and fractionDigits count the digits of the value, so leading zeros
+    and zeros ending the fraction are free, and a bound compares values. The pattern is
+    built per number of significant decimals k: with k of them, at most total - k digits
+    before the point (and the k-th decimal not 0). Bounds a pattern states: a lower bound of
+    0 or of the smallest step (10**-fractionDigits, i.e. above 0), an upper bound that is a
+    whole number; a declaration with any other bound is refused here.
+    """
+    total = t.total_digits
+    fraction = total if t.fraction_digits is None else min(t.fraction_digits, total)
+    step = Decimal(1).scaleb(-fraction)
+    ge, le = t.ge, t.le
+    if (ge is not None and ge not in (0, step)) or (
+        le is not None and (le < 1 or le != le.to_integral_value())
+    ):
+        raise TypeError(f"decimal bounds {ge}..{le} of {t.name or 'a field'} fit no pattern")
+    positive = ge == step
+
+    def unsigned(most: int | None, nonzero: bool) -> str:
+        forms = []
+        whole = _whole(total, most)  # no decimals: the point may end the number
+        if whole is not None:
+            forms.append(rf"0*({whole})(\.0*)?")
+        if not nonzero:
+            forms.append(r"0+(\.0*)?|\.0+")
+        for k in range(1, fraction + 1):
+            below = _whole(total - k, None if most is None else most - 1)
+            head = "0*" if below is None else f"0*({below})?"
+            forms.append(rf"{head}\.{_digits(k - 1, k - 1)}[1-9]0*")
+        return "|".join(forms)
+
+    most = None if le is None else int(le)
+    signed = [rf"\+?({unsigned(most, positive)})"]
+    if ge is None:
+        signed.append(f"-({unsigned(None, False)})")
+    elif ge == 0:
+        signed.append(r"-(0+(\.0*)?|\.0+)")  # minus zero is zero
+    return "^(" + "|".join(signed) + ")$"
+
+
 def _simple_schema(t: Simple) -> dict:
     k = t.kind
     if k == "decimal":
-        # totalDigits bounds integer and fraction digits together, which a pattern cannot say:
-        # the pattern bounds each part, the description states the total.
-        total, fraction = t.total_digits or 28, t.fraction_digits
-        tail = "" if fraction == 0 else rf"(\.\d{{1,{fraction or total}}})?"
-        sign = "" if t.ge is not None and t.ge >= 0 else "-?"
-        schema = {
+        fraction = t.fraction_digits
+        return {
             "type": "string",
             "format": "decimal",
-            "pattern": rf"^{sign}\d{{1,{total}}}{tail}$",
-            "description": f"A decimal string: at most {total} digits"
-            + ("" if fraction is None else f", {fraction} after the point")
-            + ("" if t.ge is None else f", at least {t.ge}")
-            + ("" if t.le is None else f", at most {t.le}")
-            + ".",
+            "pattern": _decimal_pattern(t),
+            "description": f"A decimal string: at most {t.total_digits} digits"
+            + ("" if fraction is None else f", at most {fraction} after the point")
+            + ("" if t.ge is None else f", at least {format(t.ge, 'f')}")
+            + ("" if t.le is None else f", at most {format(t.le, 'f')}")
+            + " (leading zeros and zeros ending the fraction are not counted).",
         }
-        return schema
     if k in _INTEGER_FORMAT:
         schema = {"type": "integer", "format": _INTEGER_FORMAT[k]}
         if t.ge is not None:
@@ -66,8 +135,11 @@ class _Components:
         if isinstance(t, Simple):
             if t.name is None:
                 return _simple_schema(t)
-            if t.name not in self.schemas:
-                self.schemas[t.name] = _simple_schema(t)
+            schema = _simple_schema(t)
+            if self.schemas.setdefault(t.name, schema) != schema:
+                # A named type customised with other facets would be published as the first
+                # one met: declare a type of its own (as PositiveMoney beside Money).
+                raise TypeError(f"{t.name} is declared with different facets in places")
             return {"$ref": f"#/components/schemas/{t.name}"}
         if t.name not in self.schemas:
             self.schemas[t.name] = {}  # placeholder against recursion

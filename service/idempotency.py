@@ -13,6 +13,7 @@ commits, then retries the whole transaction and finds the record.
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,6 +25,9 @@ from service.errors import BusinessError, invalid
 from service.transaction import RetryTransaction
 
 MAX_REQUEST_NO = 64
+#: A request number is compared byte for byte, so it may neither be blank nor begin or end
+#: with a blank (service/text.py); the contract declares the same (facade.types.RequestNo).
+REQUEST_NO_PATTERN = r"[^ \t\n\r]([^\t\n\r]*[^ \t\n\r])?"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,17 @@ def _canonical(value) -> str:
     return str(value)
 
 
+def check_request_no(request_no: str) -> None:
+    """VALIDATION_FAILED unless `request_no` is 1 to 64 characters, the first and the last
+    not blank. A number is used as it came, never trimmed, so "a " is refused rather than
+    taken for "a"."""
+    if len(request_no) > MAX_REQUEST_NO or not re.fullmatch(REQUEST_NO_PATTERN, request_no):
+        raise invalid(
+            "requestNo",
+            f"must have 1 to {MAX_REQUEST_NO} characters, the first and last not blank",
+        )
+
+
 def fingerprint(**content) -> str:
     text = json.dumps(content, sort_keys=True, default=_canonical, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -63,8 +78,7 @@ class Idempotency:
     def claim(self, scope: str, request_no: str, operation: str, **content) -> Claim:
         """Claim ``request_no`` for ``operation`` with ``content``; a repeat with the same
         operation and content is a repeat, with other content REQUEST_NO_REUSED."""
-        if not (request_no or "").strip() or len(request_no) > MAX_REQUEST_NO:
-            raise invalid("requestNo", f"must have 1 to {MAX_REQUEST_NO} characters, not all blank")
+        check_request_no(request_no)
         digest = fingerprint(**content)
         existing = self._records.find(scope, request_no)
         if existing is not None:

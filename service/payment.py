@@ -66,6 +66,7 @@ from service.ocp.orders import BankOrders, BankResult, Effects
 from service.paging import PageVo, page_window
 from service.pii import PersonalData
 from service.security import Principal
+from service.text import shown
 from service.transaction import transactional
 
 REF_TYPE = "PAYMENT_ORDER"
@@ -276,7 +277,7 @@ class PaymentService:
             raise invalid("amount", "must be a number with at most 2 decimal places")
         max_amount = self._settings.loan.max_amount
         if not 0 < amount <= max_amount:
-            raise invalid("amount", f"must be above 0 and at most {max_amount}")
+            raise invalid("amount", f"must be above 0 and at most {shown(max_amount)}")
         return amount.quantize(CENT)
 
     def _new_order(

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from service.text import shown
+
 EQUAL_INSTALLMENT = "EQUAL_INSTALLMENT"
 """等额本息: equal payments; interest on the remaining principal, the rest repays principal."""
 EQUAL_PRINCIPAL = "EQUAL_PRINCIPAL"
@@ -58,15 +60,15 @@ def schedule(
     """
     p = _units(principal, "principal", _MONEY_PLACES)
     if p <= 0:
-        raise ValueError(f"principal must be > 0, got {principal!r}")
+        raise ValueError(f"principal must be > 0, got {shown(principal)}")
     rate = _units(annual_rate, "annual_rate", _RATE_PLACES)
     if not 0 <= rate <= MAX_ANNUAL_RATE.scaleb(_RATE_PLACES):
         raise ValueError(
-            f"annual_rate must be between 0 and {MAX_ANNUAL_RATE}, got {annual_rate!r}"
+            f"annual_rate must be between 0 and {MAX_ANNUAL_RATE}, got {shown(annual_rate)}"
         )
     n = _term(term_months)
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {shown(method)}")
 
     if method == BULLET:
         interest = _div_half_up(p * rate * n, _RATE_DEN)
@@ -112,14 +114,14 @@ def split(total: Decimal, weights: Sequence[Decimal]) -> tuple[Decimal, ...]:
     time to the largest remainders, ties to the earlier holder. Sums exactly to ``total``."""
     t = _units(total, "total", _MONEY_PLACES)
     if t < 0:
-        raise ValueError(f"total must be >= 0, got {total!r}")
+        raise ValueError(f"total must be >= 0, got {shown(total)}")
     if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
-        raise ValueError(f"weights must be a sequence of amounts, got {weights!r}")
+        raise ValueError(f"weights must be a sequence of amounts, got {type(weights).__name__}")
     if not weights:
         raise ValueError("weights must not be empty")
     w = [_units(weight, "weights", _MONEY_PLACES) for weight in weights]
     if any(x <= 0 for x in w):
-        raise ValueError(f"weights must each be > 0, got {list(weights)!r}")
+        raise ValueError(f"weights must each be > 0, got {', '.join(map(shown, weights))}")
     whole = sum(w)
     shares, remainders = zip(*(divmod(t * x, whole) for x in w), strict=True)
     shares = list(shares)
@@ -134,7 +136,7 @@ def due_dates(start: datetime.date, term_months: int) -> tuple[datetime.date, ..
     month, or the month's last day when it is shorter. Each is computed from ``start``, so a
     clamp does not drift (Jan 31 -> Feb 28, Mar 31, Apr 30)."""
     if not isinstance(start, datetime.date) or isinstance(start, datetime.datetime):
-        raise ValueError(f"start must be a date (not a datetime), got {start!r}")
+        raise ValueError(f"start must be a date (not a datetime), got {type(start).__name__}")
     n = _term(term_months)
     dates = []
     for k in range(1, n + 1):
@@ -151,12 +153,12 @@ def accrued_penalty(overdue_principal: Decimal, daily_rate: Decimal, days: int) 
     (Decimal("0.0005") is 0.05% a day), with at most 8 places and below 1."""
     p = _units(overdue_principal, "overdue_principal", _MONEY_PLACES)
     if p < 0:
-        raise ValueError(f"overdue_principal must be >= 0, got {overdue_principal!r}")
+        raise ValueError(f"overdue_principal must be >= 0, got {shown(overdue_principal)}")
     rate = _units(daily_rate, "daily_rate", _DAILY_RATE_PLACES)
     if not 0 <= rate < 10**_DAILY_RATE_PLACES:
-        raise ValueError(f"daily_rate must be >= 0 and < 1, got {daily_rate!r}")
+        raise ValueError(f"daily_rate must be >= 0 and < 1, got {shown(daily_rate)}")
     if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-        raise ValueError(f"days must be an int >= 0, got {days!r}")
+        raise ValueError(f"days must be an int >= 0, got {shown(days)}")
     return _yuan(_div_half_up(p * rate * days, 10**_DAILY_RATE_PLACES))
 
 
@@ -165,27 +167,27 @@ def _units(value: Decimal, name: str, places: int) -> int:
     finite Decimal or int below 10**15 in size with at most ``places`` decimal places
     (trailing zeros allowed)."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise ValueError(f"{name} must be a Decimal, got {value!r}")
+        raise ValueError(f"{name} must be a Decimal, got {type(value).__name__}")
     if isinstance(value, int):
         value = Decimal(value)
     if not value.is_finite():
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise ValueError(f"{name} must be finite, got {shown(value)}")
     sign, digits, exponent = value.as_tuple()
     digits = list(digits)
     while exponent < -places and digits and digits[-1] == 0:
         digits.pop()
         exponent += 1
     if exponent < -places:
-        raise ValueError(f"{name} must have at most {places} decimal places, got {value!r}")
+        raise ValueError(f"{name} must have at most {places} decimal places, got {shown(value)}")
     if len(digits) + exponent > _MAX_INTEGER_DIGITS:
-        raise ValueError(f"{name} must be below 10**{_MAX_INTEGER_DIGITS}, got {value!r}")
+        raise ValueError(f"{name} must be below 10**{_MAX_INTEGER_DIGITS}, got {shown(value)}")
     units = int("".join(map(str, digits)) or "0") * 10 ** (exponent + places)
     return -units if sign else units
 
 
 def _term(term_months: int) -> int:
     if not isinstance(term_months, int) or isinstance(term_months, bool):
-        raise ValueError(f"term_months must be an int, got {term_months!r}")
+        raise ValueError(f"term_months must be an int, got {type(term_months).__name__}")
     if not 1 <= term_months <= MAX_TERM_MONTHS:
         raise ValueError(f"term_months must be between 1 and {MAX_TERM_MONTHS}, got {term_months}")
     return term_months

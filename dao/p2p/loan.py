@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    or_,
     select,
     text,
 )
@@ -154,6 +155,8 @@ class LoanRepository:
     def search(
         self,
         *,
+        visible: Collection[str] | None = None,
+        or_borrower: int | None = None,
         status: str | None = None,
         repayment_method: str | None = None,
         min_rate: Decimal | None = None,
@@ -165,13 +168,20 @@ class LoanRepository:
     ) -> tuple[list[LoanEntity], int]:
         """One page of loans matching every given filter, newest id first, and the total.
 
-        Rate bounds are inclusive Decimal percentages (12.5 means 12.5%).
+        ``visible`` limits the loans to these statuses, or (with ``or_borrower``) to those
+        and that borrower's own; None: every loan. Rate bounds are inclusive Decimal
+        percentages (12.5 means 12.5%).
         """
         if offset < 0:
             raise ValueError("offset must be >= 0")
         if limit < 1:
             raise ValueError("limit must be >= 1")
         conditions = []
+        if visible is not None:
+            shown = LoanEntity.status.in_(visible)
+            if or_borrower is not None:
+                shown = or_(shown, LoanEntity.borrower_id == or_borrower)
+            conditions.append(shown)
         if status is not None:
             conditions.append(LoanEntity.status == status)
         if repayment_method is not None:

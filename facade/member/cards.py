@@ -8,6 +8,8 @@ from facade.member.account import NS, Mobile
 from facade.types import repeated, required
 
 CARD_HOLDERS = [INVESTOR, BORROWER]
+#: One line with two characters other than space (see facade.types.NOT_BLANK_LINE).
+TWO_NOT_BLANK = r"[^\t\n\r]*[^ \t\n\r][^\t\n\r]*[^ \t\n\r][^\t\n\r]*"
 
 
 class BindCardRequest(ComplexModel):
@@ -18,11 +20,18 @@ class BindCardRequest(ComplexModel):
         (
             "cardNumber",
             required(
-                Unicode(min_len=16, max_len=23, pattern="[0-9 ]+"),
-                "16 to 19 digits (spaces allowed), passing the Luhn check.",
+                Unicode(min_len=16, max_len=23, pattern="( *[0-9]){16,19} *"),
+                "16 to 19 digits (spaces allowed between and around them), passing the Luhn check.",
             ),
         ),
-        ("bankName", required(Unicode(min_len=2, max_len=50), "The issuing bank.")),
+        (
+            "bankName",
+            required(
+                Unicode(min_len=2, max_len=50, pattern=TWO_NOT_BLANK),
+                "The issuing bank: at least 2 characters besides blanks (blanks at the ends "
+                "are dropped, a run of them inside becomes one space).",
+            ),
+        ),
         ("mobile", required(Mobile, "The mobile number registered with the bank for it.")),
     ]
 

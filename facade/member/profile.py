@@ -24,8 +24,15 @@ class IdentityRequest(ComplexModel):
         (
             "idNumber",
             required(
-                Unicode(min_len=18, max_len=18, pattern="[0-9]{17}[0-9Xx]"),
-                "The 18-character resident ID number (GB 11643); the holder must be 18.",
+                Unicode(
+                    min_len=18,
+                    max_len=18,
+                    pattern="[1-9][0-9]{5}(19|[2-9][0-9])[0-9]{2}(0[1-9]|1[0-2])"
+                    "(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]",
+                ),
+                "The 18-character resident ID number (GB 11643): area code, birth date from "
+                "1900 (a real date, not in the future), sequence and check character (x "
+                "counts as X); the holder must be 18.",
             ),
         ),
     ]

@@ -1,15 +1,18 @@
 """Investing (购买标的), failure (流标), cancellation and disbursement (融资收款): their DTOs and
 operations."""
 
-from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
+from spyne import ComplexModel, DateTime, Enum, Integer32, Long
 
 from facade.contract import GET, INVESTOR, OPERATOR, POST, operation
 from facade.p2p.loan import NS, LoanDto, LoanId
 from facade.types import (
+    NOT_BLANK,
     Money,
     MultilineText,
     PageParam,
     PageSizeParam,
+    PositiveMoney,
+    RequestNo,
     optional,
     page_fields,
     required,
@@ -17,12 +20,6 @@ from facade.types import (
 
 InvestmentStatus = Enum("FROZEN", "ACTIVE", "RELEASED", "SETTLED", type_name="InvestmentStatus")
 InvestmentStatus.__namespace__ = NS
-
-RequestNo = required(
-    Unicode(min_len=1, max_len=64),
-    "Your unique number for this request (1-64 characters): a repeat with the same number "
-    "returns the first outcome and moves no money again.",
-)
 
 
 class InvestmentDto(ComplexModel):
@@ -69,7 +66,7 @@ class InvestingOperations:
     )
     def invest(
         loanId: LoanId,
-        amount: required(Money, "Amount to invest, in yuan."),
+        amount: required(PositiveMoney, "Amount to invest, in yuan."),
         requestNo: RequestNo,
     ):
         """Invest in a RAISING listing before its deadline (购买标的); the amount is frozen in
@@ -90,7 +87,10 @@ class InvestingOperations:
     @operation(rest=POST("/loans/{loanId}/cancel"), returns=LoanDto, roles=[OPERATOR])
     def cancelLoan(
         loanId: LoanId,
-        reason: required(MultilineText(min_len=1, max_len=500), "Why it is cancelled."),
+        reason: required(
+            MultilineText(min_len=1, max_len=500, pattern=NOT_BLANK),
+            "Why it is cancelled; not blank.",
+        ),
     ):
         """Cancel a listing not yet disbursed (PENDING_AUDIT, REJECTED, RAISING or FULL):
         it becomes CANCELLED and every investor's frozen funds are released."""

@@ -1,7 +1,9 @@
 """Repayment (还款): schedules, repaying installments, early settlement, overdue marking and
 investors' receipts; the DTOs and the operations."""
 
-from spyne import Boolean, ComplexModel, Date, DateTime, Enum, Integer32, Long, Unicode
+from decimal import Decimal as Exact
+
+from spyne import Boolean, ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Long
 
 from facade.contract import BORROWER, GET, INVESTOR, OPERATOR, POST, operation
 from facade.p2p.loan import NS, LoanId, LoanStatus, RepaymentMethod
@@ -9,7 +11,8 @@ from facade.types import (
     Money,
     PageParam,
     PageSizeParam,
-    Rate,
+    PositiveMoney,
+    RequestNo,
     optional,
     page_fields,
     repeated,
@@ -24,11 +27,8 @@ InstallmentStatus.__namespace__ = NS
 ReceiptStatus = Enum("PENDING", "RECEIVED", type_name="ReceiptStatus")
 ReceiptStatus.__namespace__ = NS
 
-RequestNo = required(
-    Unicode(min_len=1, max_len=64),
-    "Your unique number for this request (1-64 characters): a repeat with the same number "
-    "returns the first outcome and moves no money again.",
-)
+#: A rate a schedule may be previewed at: 0 to 36 (percent), up to 4 decimals.
+PreviewRate = Decimal(total_digits=7, fraction_digits=4, ge=0, le=Exact(36))
 
 
 class ScheduleRowDto(ComplexModel):
@@ -191,15 +191,16 @@ class RepaymentOperations:
 
     @operation(rest=GET("/loans/{loanId}/schedule"), returns=RepaymentScheduleDto)
     def getRepaymentSchedule(loanId: LoanId):
-        """A listing's repayment plan (还款计划). Public. Once disbursed, the stored plan with
-        due dates and statuses; before, the plan its terms would give (projected, no due
-        dates)."""
+        """A listing's repayment plan (还款计划). Public for the listings getLoan shows the
+        caller (LOAN_NOT_FOUND for the others, as for one that does not exist). Once
+        disbursed, the stored plan with due dates and statuses; before, the plan its terms
+        would give (projected, no due dates)."""
 
     @operation(rest=GET("/schedules/preview"), returns=SchedulePreviewDto)
     def previewRepaymentSchedule(
-        principal: required(Money, "Amount borrowed or invested, in yuan, above 0."),
-        annualRate: required(Rate, "Yearly rate as a percentage, 0 to 36."),
-        termMonths: required(Integer32, "Term in months, 1 to 60."),
+        principal: required(PositiveMoney, "Amount borrowed or invested, in yuan, above 0."),
+        annualRate: required(PreviewRate, "Yearly rate as a percentage, 0 to 36."),
+        termMonths: required(Integer32(ge=1, le=60), "Term in months, 1 to 60."),
         repaymentMethod: required(RepaymentMethod, "How it is repaid."),
     ):
         """The full repayment table for these terms: what an amount would earn. Public."""

@@ -22,6 +22,7 @@ from service import errors, pii
 from service.errors import BusinessError, invalid
 from service.member.base import MemberBase, check_mobile
 from service.security import Principal
+from service.text import collapse
 from service.transaction import transactional
 
 
@@ -51,7 +52,7 @@ class CardOperations(MemberBase):
     def bind_card(self, request: BindCardRequest, caller: Principal) -> BankCardVo:
         box = self._pii  # SERVICE_UNAVAILABLE first: without the key nothing can be stored
         number = pii.card_number(request.card_number)
-        bank_name = " ".join(request.bank_name.split())
+        bank_name = collapse(request.bank_name)
         if not 2 <= len(bank_name) <= 50:
             raise invalid("bankName", "must have 2 to 50 characters")
         mobile = request.mobile.strip()

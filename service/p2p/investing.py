@@ -31,10 +31,11 @@ from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
 from service.member.onboarding import require_onboarded
 from service.p2p import notices
 from service.p2p.base import P2PBase
-from service.p2p.listing import LoanVo, _loan_vo, _move
+from service.p2p.listing import LoanVo, _loan_vo, _move, backs, loan_not_found, sees
 from service.p2p.plan import write_plan
 from service.paging import PageVo, page_window
 from service.security import Principal
+from service.text import shown, trim
 from service.transaction import Propagation, transactional
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ class InvestingService(P2PBase):
         self, loan_id: int, amount: Decimal, request_no: str, caller: Principal
     ) -> InvestmentVo:
         """Freeze ``amount`` of the caller's funds in a RAISING listing; FULL when the last
-        fen is taken (and disbursed at once when loan.auto_disburse is on)."""
+        fen is taken (and disbursed at once when loan.auto_disburse is on). A listing the
+        investor may not see (service/p2p/listing.py) is LOAN_NOT_FOUND, as a missing one."""
         investor = self._members.get(caller.member_id)
         if investor is None:
             raise BusinessError(
@@ -82,6 +84,8 @@ class InvestingService(P2PBase):
             )
         require_onboarded(investor, who="the investor")
         loan = self._locked(loan_id)
+        if not (sees(caller, _loan_vo(loan)) or backs(caller, loan.id, self._investments)):
+            raise loan_not_found(loan_id)
         claim = self._requests.claim(
             f"member:{caller.member_id}", request_no, "invest", loan_id=loan_id, amount=amount
         )
@@ -123,7 +127,7 @@ class InvestingService(P2PBase):
     @transactional
     def cancel_loan(self, loan_id: int, reason: str, caller: Principal) -> LoanVo:
         """Cancel a listing not yet disbursed, releasing every frozen investment."""
-        reason = (reason or "").strip()
+        reason = trim(reason or "")
         if not reason:
             raise invalid("reason", "is required to cancel a listing")
         if len(reason) > 500:
@@ -206,22 +210,26 @@ class InvestingService(P2PBase):
         remaining = loan.amount - loan.raised
         if amount > remaining:
             raise BusinessError(
-                errors.INVEST_ABOVE_REMAINING, f"amount {amount} exceeds the {remaining} remaining"
+                errors.INVEST_ABOVE_REMAINING,
+                f"amount {shown(amount)} exceeds the {shown(remaining)} remaining",
             )
         if amount < loan.min_invest and amount != remaining:
             needed = (
-                f"exactly the {remaining} remaining"
+                f"exactly the {shown(remaining)} remaining"
                 if remaining < loan.min_invest
-                else f"at least minInvest {loan.min_invest}"
+                else f"at least minInvest {shown(loan.min_invest)}"
             )
-            raise BusinessError(errors.INVEST_BELOW_MINIMUM, f"amount {amount}: invest {needed}")
+            raise BusinessError(
+                errors.INVEST_BELOW_MINIMUM, f"amount {shown(amount)}: invest {needed}"
+            )
         cap = loan.max_invest_per_investor
         if cap is not None:
             held = self._investments.total_of_investor(loan.id, caller.member_id)
             if held + amount > cap:
                 raise BusinessError(
                     errors.INVEST_CAP_EXCEEDED,
-                    f"amount {amount} on top of {held} exceeds maxInvestPerInvestor {cap}",
+                    f"amount {shown(amount)} on top of {shown(held)} exceeds "
+                    f"maxInvestPerInvestor {shown(cap)}",
                 )
 
     def _disburse(self, loan: LoanEntity, request_no: str) -> None:
@@ -266,7 +274,7 @@ class InvestingService(P2PBase):
     def _locked(self, loan_id: int) -> LoanEntity:
         loan = self._loans.get_for_update(loan_id)
         if loan is None:
-            raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
+            raise loan_not_found(loan_id)
         return loan
 
     def _saved(self, loan: LoanEntity) -> LoanVo:

@@ -3,15 +3,35 @@
 A listing names an onboarded borrower (real name verified, fund account open): publishing
 and modifying check it, since either may name the borrower. That check is the gate for the
 listing's whole life: auditing, investing, disbursing and repaying do not repeat it.
+
+Who sees which listing, on every operation that shows or names one:
+
+* Anyone, anonymous or a member, sees a listing that passed audit and was offered: RAISING
+  and what raising led to (FULL, REPAYING, SETTLED, FAILED: a listing that raised too little
+  is a public outcome of a public offer). PENDING_AUDIT and REJECTED never passed audit.
+  CANCELLED is an operator's intervention, before or after audit, whose reason is internal:
+  only the parties see it.
+* The borrower sees their own listings in every status, operators every listing; both see
+  all of it. Everyone else sees neither borrowerId (who borrows is the borrower's business)
+  nor rejectReason (the operator's words).
+* An investor who invested in a listing sees it in every later status, CANCELLED included
+  (their frozen money was released by it), as the public sees it.
+* A listing the caller may not see answers LOAN_NOT_FOUND with the words of one that does
+  not exist, so an id tells nothing; listLoans leaves it out and does not count it.
+
+getLoan caches each listing in full, the same value for every caller, and filters after the
+cache (:func:`sees`, :func:`shown_to`); listLoans pages are cached per audience (the public,
+each borrower, operators), since which rows a page holds depends on it.
 """
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from dao.p2p import LoanEntity
+from dao.p2p import InvestmentRepository, LoanEntity
 from service import errors
 from service.caching import cached
 from service.errors import BusinessError, invalid
@@ -20,10 +40,16 @@ from service.member.onboarding import require_onboarded
 from service.p2p.base import LOAN, LOAN_PAGES, P2PBase
 from service.paging import PageVo, page_window
 from service.security import Principal
+from service.text import is_blank, shown, trim
 from service.transaction import transactional
 
 REPAYMENT_METHODS = ("EQUAL_INSTALLMENT", "EQUAL_PRINCIPAL", "MONTHLY_INTEREST", "BULLET")
 MAX_RATE = Decimal(36)
+
+#: The statuses anyone sees (see the module docstring).
+PUBLIC_STATUSES = ("RAISING", "FULL", "REPAYING", "SETTLED", "FAILED")
+#: listLoans audiences besides a borrower (whose audience is their member id).
+PUBLIC, EVERYONE = "public", "all"
 
 #: Which status may follow which. Later modules (investing, disbursement, repayment) add
 #: their moves here; every change of status goes through :func:`_move`.
@@ -61,10 +87,12 @@ class AuditRequest:
 
 @dataclass(frozen=True)
 class LoanVo:
+    """A listing; borrower_id and reject_reason are None where the caller may not see them."""
+
     loan_id: int
     title: str
     description: str
-    borrower_id: int
+    borrower_id: int | None
     amount: Decimal
     annual_rate: Decimal
     term_months: int
@@ -84,6 +112,50 @@ def _loan_vo(entity: LoanEntity) -> LoanVo:
     return to_vo(LoanVo, entity, loan_id=entity.id)
 
 
+def loan_not_found(loan_id: int) -> BusinessError:
+    """What a missing listing answers, and so one the caller may not see."""
+    return BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
+
+
+def in_full(caller: Principal | None, loan: LoanVo) -> bool:
+    """The borrower and operators see all of a listing."""
+    return caller is not None and (
+        caller.role == "OPERATOR" or caller.member_id == loan.borrower_id
+    )
+
+
+def sees(caller: Principal | None, loan: LoanVo) -> bool:
+    """Whether `caller` sees `loan` without asking the database: a public listing, or one
+    they see in full. Otherwise only :func:`backs` may still let them."""
+    return loan.status in PUBLIC_STATUSES or in_full(caller, loan)
+
+
+def backs(caller: Principal | None, loan_id: int, investments: InvestmentRepository) -> bool:
+    """Whether `caller` is an investor who invested in the listing (any investment, released
+    ones included); in the caller's transaction."""
+    if caller is None or caller.role != "INVESTOR":
+        return False
+    _, count = investments.page_of_investor(caller.member_id, loan_id=loan_id, offset=0, limit=1)
+    return count > 0
+
+
+def shown_to(caller: Principal | None, loan: LoanVo) -> LoanVo:
+    """`loan` as `caller` may see it: in full, or without the borrower and the reason."""
+    if in_full(caller, loan):
+        return loan
+    return dataclasses.replace(loan, borrower_id=None, reject_reason=None)
+
+
+def audience(caller: Principal | None) -> int | str:
+    """Whose listLoans pages a caller gets: the public's, a borrower's own (their member id)
+    or everyone's."""
+    if caller is None or caller.role == "INVESTOR":
+        return PUBLIC
+    if caller.role == "OPERATOR":
+        return EVERYONE
+    return caller.member_id
+
+
 def _move(loan: LoanEntity, target: str, action: str) -> None:
     if target not in TRANSITIONS[loan.status]:
         raise BusinessError(
@@ -94,8 +166,9 @@ def _move(loan: LoanEntity, target: str, action: str) -> None:
 
 
 def _page_key(self, page, page_size, **filters) -> dict:
-    """listLoans pages are cached by every filter and the page window as it will be served
-    (a default page size is reloadable, so the key holds the size, not its absence)."""
+    """listLoans pages are cached by audience, every filter and the page window as it will
+    be served (a default page size is reloadable, so the key holds the size, not its
+    absence)."""
     page, page_size = page_window(page, page_size, self._api)
     return {**filters, "page": page, "page_size": page_size}
 
@@ -143,7 +216,7 @@ class ListingService(P2PBase):
             loan.raise_deadline = now + dt.timedelta(days=loan.raise_days)
             loan.reject_reason = None
         else:
-            reason = (request.reason or "").strip()
+            reason = trim(request.reason or "")
             if not reason:
                 raise invalid("reason", "is required to reject a listing")
             _move(loan, "REJECTED", "reject it")
@@ -153,16 +226,13 @@ class ListingService(P2PBase):
         return self._save(loan)
 
     # -- queries -----------------------------------------------------------------------
-    @cached(LOAN, key=lambda self, loan_id: loan_id)
-    @transactional(read_only=True)
-    def get_loan(self, loan_id: int) -> LoanVo:
-        loan = self._loans.get(loan_id)
-        if loan is None:
-            raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
-        return _loan_vo(loan)
+    def get_loan(self, loan_id: int, caller: Principal | None = None) -> LoanVo:
+        """The listing as `caller` may see it; LOAN_NOT_FOUND for one they may not."""
+        loan = self._loan_in_full(loan_id)
+        if not (sees(caller, loan) or self._backs(caller, loan_id)):
+            raise loan_not_found(loan_id)
+        return shown_to(caller, loan)
 
-    @cached(LOAN_PAGES, key=_page_key)
-    @transactional(read_only=True)
     def list_loans(
         self,
         status: str | None = None,
@@ -173,7 +243,52 @@ class ListingService(P2PBase):
         max_term_months: int | None = None,
         page: int | None = None,
         page_size: int | None = None,
+        caller: Principal | None = None,
     ) -> PageVo[LoanVo]:
+        """The listings `caller` may see (a CANCELLED one an investor backed is not among
+        them: this is the market, not their portfolio), each as they may see it."""
+        found = self._loan_page(
+            audience(caller),
+            status,
+            repayment_method,
+            min_rate,
+            max_rate,
+            min_term_months,
+            max_term_months,
+            page,
+            page_size,
+        )
+        return dataclasses.replace(found, items=tuple(shown_to(caller, x) for x in found.items))
+
+    @cached(LOAN, key=lambda self, loan_id: loan_id)
+    @transactional(read_only=True)
+    def _loan_in_full(self, loan_id: int) -> LoanVo:
+        loan = self._loans.get(loan_id)
+        if loan is None:
+            raise loan_not_found(loan_id)
+        return _loan_vo(loan)
+
+    def _backs(self, caller: Principal | None, loan_id: int) -> bool:
+        """:func:`backs` in a read-only transaction of its own, opened for investors only."""
+        if caller is None or caller.role != "INVESTOR":
+            return False
+        return self.tx.run(backs, caller, loan_id, self._investments, read_only=True)
+
+    @cached(LOAN_PAGES, key=_page_key)
+    @transactional(read_only=True)
+    def _loan_page(
+        self,
+        audience: int | str,
+        status: str | None,
+        repayment_method: str | None,
+        min_rate: Decimal | None,
+        max_rate: Decimal | None,
+        min_term_months: int | None,
+        max_term_months: int | None,
+        page: int | None,
+        page_size: int | None,
+    ) -> PageVo[LoanVo]:
+        """One page of the listings `audience` sees, in full (callers filter the fields)."""
         page, page_size = page_window(page, page_size, self._api)
         if min_rate is not None and max_rate is not None and min_rate > max_rate:
             raise invalid("minRate", "must not exceed maxRate")
@@ -184,6 +299,8 @@ class ListingService(P2PBase):
         ):
             raise invalid("minTermMonths", "must not exceed maxTermMonths")
         rows, total = self._loans.search(
+            visible=None if audience == EVERYONE else PUBLIC_STATUSES,
+            or_borrower=audience if isinstance(audience, int) else None,
             status=status,
             repayment_method=repayment_method,
             min_rate=min_rate,
@@ -199,7 +316,7 @@ class ListingService(P2PBase):
     def _locked(self, loan_id: int) -> LoanEntity:
         loan = self._loans.get_for_update(loan_id)
         if loan is None:
-            raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
+            raise loan_not_found(loan_id)
         return loan
 
     def _save(self, loan: LoanEntity) -> LoanVo:
@@ -213,12 +330,13 @@ class ListingService(P2PBase):
 
     def _check_terms(self, r: LoanRequest) -> None:
         bounds = self._loan_settings
-        if not r.title.strip():
+        if is_blank(r.title):
             raise invalid("title", "must not be blank")
         if not _decimals(r.amount, 2):
             raise invalid("amount", "must have at most 2 decimal places")
         if not bounds.min_amount <= r.amount <= bounds.max_amount:
-            raise invalid("amount", f"must be between {bounds.min_amount} and {bounds.max_amount}")
+            low, high = shown(bounds.min_amount), shown(bounds.max_amount)
+            raise invalid("amount", f"must be between {low} and {high}")
         if not (0 < r.annual_rate <= MAX_RATE and _decimals(r.annual_rate, 4)):
             raise invalid("annualRate", "must be above 0 and at most 36, with up to 4 decimals")
         if not 1 <= r.term_months <= 60:

@@ -14,8 +14,9 @@ Decisions:
   interest of the first installment not yet due. The settled installments and receipts are
   rewritten to what was actually paid for them (waived interest becomes 0), so the plan's rows
   always add up to the money that moved.
-* Only the listing's own borrower may repay it: another member gets FORBIDDEN (listings are
-  public, so there is nothing to hide by answering LOAN_NOT_FOUND).
+* Only the listing's own borrower may repay it: another member gets FORBIDDEN for a listing
+  they may see (a repaying one is public: nothing to hide), LOAN_NOT_FOUND for one they may
+  not (service/p2p/listing.py), as for one that does not exist.
 """
 
 import datetime as dt
@@ -29,7 +30,7 @@ from service.jobs import job
 from service.ledger import AVAILABLE, credit, debit
 from service.p2p import notices
 from service.p2p.base import P2PBase
-from service.p2p.listing import _move
+from service.p2p.listing import _loan_vo, _move, backs, loan_not_found, sees
 from service.paging import PageVo, page_window
 from service.schedule import Installment, accrued_penalty, schedule, split
 from service.security import Principal
@@ -147,8 +148,8 @@ class RepaymentService(P2PBase):
         try:
             rows = schedule(principal, annual_rate, term_months, repayment_method)
         except ValueError as e:
-            argument = str(e).split(" ", 1)[0]
-            raise invalid(_PREVIEW_FIELDS.get(argument, argument), str(e)) from None
+            argument, _, problem = str(e).partition(" ")  # "annual_rate must be ..."
+            raise invalid(_PREVIEW_FIELDS.get(argument, argument), problem) from None
         return SchedulePreviewVo(
             rows,
             sum((r.interest for r in rows), ZERO),
@@ -156,8 +157,13 @@ class RepaymentService(P2PBase):
         )
 
     @transactional(read_only=True)
-    def get_repayment_schedule(self, loan_id: int) -> RepaymentScheduleVo:
+    def get_repayment_schedule(
+        self, loan_id: int, caller: Principal | None = None
+    ) -> RepaymentScheduleVo:
+        """The plan of a listing the caller may see (service/p2p/listing.py)."""
         loan = self._loan(loan_id)
+        if not (sees(caller, _loan_vo(loan)) or backs(caller, loan.id, self._investments)):
+            raise loan_not_found(loan_id)
         stored = self._plans.installments(loan_id)
         if not stored:
             rows = schedule(loan.amount, loan.annual_rate, loan.term_months, loan.repayment_method)
@@ -316,15 +322,15 @@ class RepaymentService(P2PBase):
     def _loan(self, loan_id: int) -> LoanEntity:
         loan = self._loans.get(loan_id)
         if loan is None:
-            raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
+            raise loan_not_found(loan_id)
         return loan
 
     def _own_locked(self, loan_id: int, caller: Principal) -> LoanEntity:
         """The listing, row-locked (the lock every repayment of it queues on), if it is the
         caller's own."""
         loan = self._loans.get_for_update(loan_id)
-        if loan is None:
-            raise BusinessError(errors.LOAN_NOT_FOUND, f"listing {loan_id} does not exist")
+        if loan is None or not sees(caller, _loan_vo(loan)):
+            raise loan_not_found(loan_id)
         if loan.borrower_id != caller.member_id:
             raise BusinessError(errors.FORBIDDEN, f"listing {loan_id} is not your listing")
         return loan

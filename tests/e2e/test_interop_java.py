@@ -141,10 +141,10 @@ def test_login(java_run, operator):
     assert int(java_run["login.tokenLength"]) >= 20
 
 
-def test_publish_loan_with_the_auth_token_header(java_run, api):
+def test_publish_loan_with_the_auth_token_header(java_run, api, operator):
     assert java_run["publish.status"] == "PENDING_AUDIT"
     assert java_run["publish.amount"] == "10000.01"
-    r = api.call("getLoan", loanId=java_run["publish.loanId"])
+    r = api.call("getLoan", token=operator.token, loanId=java_run["publish.loanId"])
     assert r.status_code == 200, r.text
     assert r.json()["amount"] == "10000.01"
     assert r.json()["title"] == java_run["get.title"]

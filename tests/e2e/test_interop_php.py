@@ -98,7 +98,7 @@ def test_login(call, operator):
 def test_get_loan_returns_money_as_the_exact_string(call, api, operator, loan_terms):
     r = api.call("publishLoan", token=operator.token, json_body=loan_terms())
     published = api.check_body("publishLoan", r)
-    got = result(call("LoanFacade", "getLoan", {"loanId": published["loanId"]}))
+    got = result(call("LoanFacade", "getLoan", {"loanId": published["loanId"]}, operator.token))
     assert got["loanId"] == published["loanId"]
     assert got["title"] == published["title"]
     assert got["amount"] == "10000.01"  # xs:decimal stays a string in PHP: no float on the way
@@ -123,7 +123,7 @@ def test_publish_loan_with_the_auth_token_header(call, operator, borrower):
     assert published["minInvest"] == "100.10"
     assert "maxInvestPerInvestor" not in published
 
-    fetched = result(call("LoanFacade", "getLoan", {"loanId": published["loanId"]}))
+    fetched = result(call("LoanFacade", "getLoan", {"loanId": published["loanId"]}, token))
     assert fetched["title"] == published["title"]
 
     assert fault_code(call("LoanFacade", "publishLoan", request)) == "UNAUTHENTICATED"
@@ -142,11 +142,8 @@ def test_list_loans_with_a_filter(call, operator, borrower):
         )["loanId"]
         for m in ("BULLET", "EQUAL_PRINCIPAL")
     ]
-    page = result(
-        call(
-            "LoanFacade", "listLoans", {"minRate": rate, "maxRate": rate, "status": "PENDING_AUDIT"}
-        )
-    )
+    filters = {"minRate": rate, "maxRate": rate, "status": "PENDING_AUDIT"}
+    page = result(call("LoanFacade", "listLoans", filters, operator.token))
     assert page["total"] == 2
     assert [x["loanId"] for x in page["items"]] == sorted(ids, reverse=True)
 
@@ -155,6 +152,7 @@ def test_list_loans_with_a_filter(call, operator, borrower):
             "LoanFacade",
             "listLoans",
             {"minRate": rate, "maxRate": rate, "repaymentMethod": "BULLET"},
+            operator.token,
         )
     )
     assert one["total"] == 1

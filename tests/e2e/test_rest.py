@@ -154,9 +154,12 @@ def test_the_whole_life_of_a_listing(api, operator, loan_terms, checks):
     assert loan["status"] == "PENDING_AUDIT"
     assert "raiseDeadline" not in loan
 
-    r = api.call("getLoan", loanId=loan_id)
+    r = api.call("getLoan", token=op, loanId=loan_id)
     assert r.status_code == 200
     assert api.check_body("getLoan", r) == loan
+    # Not yet audited: to the public it does not exist, in the words of a missing listing.
+    hidden = checks.error(api.call("getLoan", loanId=loan_id), 404, "LOAN_NOT_FOUND")
+    assert hidden["message"] == f"listing {loan_id} does not exist"
 
     r = api.call(
         "updateLoan", token=op, loanId=loan_id, json_body=loan_terms(amount="20000.5", termMonths=9)
@@ -205,7 +208,10 @@ def test_the_whole_life_of_a_listing(api, operator, loan_terms, checks):
         "LOAN_STATE_INVALID",
         mentions="RAISING",
     )
-    assert api.call("getLoan", loanId=loan_id).json()["status"] == "RAISING"
+    public = api.call("getLoan", loanId=loan_id).json()
+    assert public["status"] == "RAISING"
+    assert "borrowerId" not in public and "rejectReason" not in public
+    assert api.call("getLoan", token=op, loanId=loan_id).json()["borrowerId"] == loan["borrowerId"]
 
 
 def test_authentication_and_roles(api, investor, loan_terms, checks):
@@ -341,11 +347,17 @@ def test_list_loans_filters_and_pages(api, operator, loan_terms, checks):
     assert r.status_code == 200
     band = {"minRate": str(rates[0]), "maxRate": str(rates[2])}
 
-    def listed(**query):
-        r = api.call("listLoans", params={**band, **query})
+    def listed(token=operator.token, **query):
+        r = api.call("listLoans", token=token, params={**band, **query})
         assert r.status_code == 200, r.text
         page = api.check_body("listLoans", r)
         return page, [item["loanId"] for item in page.get("items", [])]
+
+    # The public sees the one approved listing only, and counts only it.
+    page, found = listed(token=None)
+    assert (page["total"], found) == (1, [ids[2]])
+    assert "borrowerId" not in page["items"][0]
+    assert listed(token=None, status="PENDING_AUDIT")[0]["total"] == 0
 
     page, found = listed()
     assert (page["total"], found) == (3, ids[::-1])

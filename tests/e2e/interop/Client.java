@@ -67,7 +67,8 @@ public final class Client {
         out("publish.status", published.getStatus().value());
         out("publish.amount", published.getAmount().toPlainString());
 
-        LoanDto fetched = loans.getLoan(published.getLoanId(), null);
+        // Pending audit: only operators (and the borrower) see it, so the operator asks.
+        LoanDto fetched = loans.getLoan(published.getLoanId(), auth);
         out("get.title", fetched.getTitle());
         out("get.amount", fetched.getAmount().toPlainString());
         // BigDecimal.equals compares the scale too: 10000.01 and nothing else.
@@ -78,7 +79,7 @@ public final class Client {
         out("get.createdAtYear", fetched.getCreatedAt().getYear());
 
         LoanPageDto page =
-                loans.listLoans(null, RepaymentMethod.BULLET, rate, rate, null, null, 1, 5, null);
+                loans.listLoans(null, RepaymentMethod.BULLET, rate, rate, null, null, 1, 5, auth);
         out("list.total", page.getTotal());
         out("list.firstId", page.getItems().isEmpty() ? "none" : page.getItems().get(0).getLoanId());
 

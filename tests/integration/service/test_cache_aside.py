@@ -23,6 +23,8 @@ from service.payment import PaymentService
 from service.security import Principal
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+#: Reads as an operator, who sees every listing in full (what the cache holds).
+STAFF = Principal(member_id=1, role="OPERATOR")
 
 
 class RedisProcess:
@@ -132,27 +134,29 @@ def published(make_cached, operator, loan_request):
 
 def test_a_second_read_hits_redis(published) -> None:
     platform, loans, reads, loan = published
-    assert loans.get_loan(loan.loan_id) == loan
-    assert loans.get_loan(loan.loan_id) == loan
-    assert loans.list_loans(status="PENDING_AUDIT").items == (loan,)
-    assert loans.list_loans(status="PENDING_AUDIT", page=1, page_size=20).items == (loan,)
+    assert loans.get_loan(loan.loan_id, STAFF) == loan
+    assert loans.get_loan(loan.loan_id, STAFF) == loan
+    assert loans.list_loans(status="PENDING_AUDIT", caller=STAFF).items == (loan,)
+    assert loans.list_loans(status="PENDING_AUDIT", page=1, page_size=20, caller=STAFF).items == (
+        loan,
+    )
     assert (reads.gets, reads.searches) == (1, 1)
     assert (lookups(platform, "miss"), lookups(platform, "hit")) == (2, 2)
 
 
 def test_a_commit_evicts_the_listing_and_the_pages(published, operator) -> None:
     _, loans, reads, loan = published
-    loans.get_loan(loan.loan_id), loans.list_loans(status="RAISING")
+    loans.get_loan(loan.loan_id, STAFF), loans.list_loans(status="RAISING", caller=STAFF)
     approved = loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)
-    assert loans.get_loan(loan.loan_id) == approved
-    assert loans.get_loan(loan.loan_id).status == "RAISING"
-    assert loans.list_loans(status="RAISING").items == (approved,)
+    assert loans.get_loan(loan.loan_id, STAFF) == approved
+    assert loans.get_loan(loan.loan_id, STAFF).status == "RAISING"
+    assert loans.list_loans(status="RAISING", caller=STAFF).items == (approved,)
     assert (reads.gets, reads.searches) == (2, 2)
 
 
 def test_a_rollback_evicts_nothing(published, operator) -> None:
     platform, loans, reads, loan = published
-    loans.get_loan(loan.loan_id)
+    loans.get_loan(loan.loan_id, STAFF)
 
     def approve_then_fail():
         loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)  # joins, evicts
@@ -160,7 +164,7 @@ def test_a_rollback_evicts_nothing(published, operator) -> None:
 
     with pytest.raises(RuntimeError):
         platform.tx.run(approve_then_fail)
-    assert loans.get_loan(loan.loan_id) == loan  # still PENDING_AUDIT, from the cache
+    assert loans.get_loan(loan.loan_id, STAFF) == loan  # still PENDING_AUDIT, from the cache
     assert reads.gets == 1
 
 
@@ -177,15 +181,15 @@ def test_a_reader_racing_a_commit_never_caches_the_old_row(published, operator) 
 
     reads.during = pause_the_first_read
     seen = []
-    reader = threading.Thread(target=lambda: seen.append(loans.get_loan(loan.loan_id)))
+    reader = threading.Thread(target=lambda: seen.append(loans.get_loan(loan.loan_id, STAFF)))
     reader.start()
     assert row_read.wait(10)
     loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)  # commit, then evict
     committed.set()
     reader.join(10)
     assert seen[0].status == "PENDING_AUDIT"  # what it read before the commit
-    assert loans.get_loan(loan.loan_id).status == "RAISING"
-    assert loans.get_loan(loan.loan_id).status == "RAISING"
+    assert loans.get_loan(loan.loan_id, STAFF).status == "RAISING"
+    assert loans.get_loan(loan.loan_id, STAFF).status == "RAISING"
     assert reads.gets == 2
 
 
@@ -222,7 +226,7 @@ def test_a_stampede_on_one_listing_reads_the_database_once(published) -> None:
     reads.during = hold_until_everyone_missed
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(loans.get_loan(loan.loan_id)))
+        threading.Thread(target=lambda: results.append(loans.get_loan(loan.loan_id, STAFF)))
         for _ in range(callers)
     ]
     for t in threads:
@@ -238,19 +242,19 @@ def test_entries_expire_after_the_configured_ttl(make_cached, operator, loan_req
     loans = platform.service(LoanService)
     loan = loans.publish_loan(loan_request(), operator)
     reads = DatabaseReads(loans)
-    loans.get_loan(loan.loan_id), loans.get_loan(loan.loan_id)
+    loans.get_loan(loan.loan_id, STAFF), loans.get_loan(loan.loan_id, STAFF)
     assert reads.gets == 1
     time.sleep(1.2)
-    loans.get_loan(loan.loan_id)
+    loans.get_loan(loan.loan_id, STAFF)
     assert reads.gets == 2
 
 
 def test_the_ttl_is_reloadable(published) -> None:
     platform, loans, reads, loan = published
     platform.settings.replace(lambda s: replace(s, cache=replace(s.cache, loan_ttl_seconds=1)))
-    loans.get_loan(loan.loan_id)
+    loans.get_loan(loan.loan_id, STAFF)
     time.sleep(1.2)
-    loans.get_loan(loan.loan_id)
+    loans.get_loan(loan.loan_id, STAFF)
     assert reads.gets == 2
 
 
@@ -268,7 +272,7 @@ def test_redis_killed_and_restarted_under_load(make_cached, redis_server, operat
         while not stop.is_set():
             started = time.perf_counter()
             try:
-                answers.append(loans.get_loan(loan.loan_id))
+                answers.append(loans.get_loan(loan.loan_id, STAFF))
             except Exception as e:  # any error reaching the caller fails the test
                 failures.append(e)
             slowest[0] = max(slowest[0], time.perf_counter() - started)
@@ -320,25 +324,26 @@ def test_every_command_that_changes_a_listing_evicts_it(
         return caller
 
     def fresh(loan_id: int):
-        return platform.tx.run(loans.get_loan, loan_id), platform.tx.run(loans.list_loans)
+        tx = platform.tx
+        return tx.run(loans.get_loan, loan_id, STAFF), tx.run(loans.list_loans, caller=STAFF)
 
     def changes(loan_id: int, command: Callable[[], object], status: str) -> None:
-        loans.get_loan(loan_id), loans.list_loans()  # cached now
+        loans.get_loan(loan_id, STAFF), loans.list_loans(caller=STAFF)  # cached now
         command()
         listing, page = fresh(loan_id)
         assert listing.status == status
-        assert loans.get_loan(loan_id) == listing
-        assert loans.list_loans() == page
+        assert loans.get_loan(loan_id, STAFF) == listing
+        assert loans.list_loans(caller=STAFF) == page
 
     approve, terms = AuditRequest(True, None), {"amount": Decimal("1000.00"), "term_months": 3}
     one = loans.publish_loan(loan_request(**terms), operator).loan_id
     changes(one, lambda: loans.publish_loan(loan_request(), operator), "PENDING_AUDIT")
-    assert loans.list_loans().total == 2
+    assert loans.list_loans(caller=STAFF).total == 2
     changes(one, lambda: loans.update_loan(one, loan_request(**terms), operator), "PENDING_AUDIT")
     changes(one, lambda: loans.audit_loan(one, approve, operator), "RAISING")
     investor = funded("INVESTOR")
     changes(one, lambda: loans.invest(one, Decimal("400.00"), "i-1", investor), "RAISING")
-    assert loans.get_loan(one).raised == Decimal("400.00")
+    assert loans.get_loan(one, STAFF).raised == Decimal("400.00")
     changes(one, lambda: loans.invest(one, Decimal("600.00"), "i-2", investor), "FULL")
     changes(one, lambda: loans.disburse_loan(one, "d-1", operator), "REPAYING")
     owner = funded("BORROWER", borrower.member_id)

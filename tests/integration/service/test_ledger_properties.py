@@ -469,8 +469,8 @@ class MoneyCore(RuleBasedStateMachine):
             self._maybe_top_up(data, caller, amount)
         request_no = self._rno()
         vo, code = outcome(lambda: self.loans.repay(listing.id, request_no, caller.who))
-        if caller is not listing.borrower:
-            assert code == "FORBIDDEN", code
+        if caller is not listing.borrower:  # a cancelled listing is hidden from strangers
+            assert code == ("LOAN_NOT_FOUND" if listing.status == "CANCELLED" else "FORBIDDEN")
             return
         if listing.status != "REPAYING":
             assert code == "LOAN_STATE_INVALID", (listing.status, code)
@@ -505,8 +505,8 @@ class MoneyCore(RuleBasedStateMachine):
             self._maybe_top_up(data, caller, amount)
         request_no = self._rno()
         vo, code = outcome(lambda: self.loans.settle_early(listing.id, request_no, caller.who))
-        if caller is not listing.borrower:
-            assert code == "FORBIDDEN", code
+        if caller is not listing.borrower:  # a cancelled listing is hidden from strangers
+            assert code == ("LOAN_NOT_FOUND" if listing.status == "CANCELLED" else "FORBIDDEN")
             return
         if listing.status != "REPAYING":
             assert code == "LOAN_STATE_INVALID", (listing.status, code)
@@ -704,6 +704,11 @@ class MoneyCore(RuleBasedStateMachine):
         terms = listing.terms
         remaining = terms.amount - listing.raised
         cap = terms.max_invest_per_investor
+        party = investor is listing.borrower or any(
+            v.investor is investor for v in listing.investments
+        )
+        if listing.status == "CANCELLED" and not party:
+            return "LOAN_NOT_FOUND"  # only its parties see a cancelled listing
         if listing.status != "RAISING":
             return "LOAN_STATE_INVALID"
         if self.env.clock.now >= listing.deadline:

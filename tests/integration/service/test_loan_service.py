@@ -13,8 +13,11 @@ from sqlalchemy import text
 from service.errors import BusinessError
 from service.p2p import LoanService
 from service.p2p.listing import TRANSITIONS, AuditRequest
+from service.security import Principal
 
 APPROVE = AuditRequest(approve=True, reason=None)
+#: An operator sees every listing in full (who sees what: test_listing_visibility.py).
+STAFF = Principal(member_id=1, role="OPERATOR")
 
 
 def reject(reason: str | None = "资料不全") -> AuditRequest:
@@ -62,7 +65,7 @@ def test_publish_starts_pending_audit(loans, operator, loan_request, sql, clock)
     stored = row(sql, vo.loan_id)
     assert stored.status == "PENDING_AUDIT"
     assert stored.published_by == operator.member_id
-    assert loans.get_loan(vo.loan_id) == vo
+    assert loans.get_loan(vo.loan_id, STAFF) == vo
 
 
 def test_money_and_rates_stored_exactly(loans, operator, loan_request, sql) -> None:
@@ -78,7 +81,7 @@ def test_money_and_rates_stored_exactly(loans, operator, loan_request, sql) -> N
     assert stored.min_invest == 10010
     assert stored.max_invest_per_investor == 500099
     assert stored.annual_rate == 123456
-    again = loans.get_loan(vo.loan_id)
+    again = loans.get_loan(vo.loan_id, STAFF)
     assert again.amount == Decimal("10000.01") and isinstance(again.amount, Decimal)
     assert again.annual_rate == Decimal("12.3456")
 
@@ -123,7 +126,7 @@ def test_approve_starts_raising_until_clock_plus_raise_days(
     assert approved.status == "RAISING"
     assert approved.raise_deadline == clock.now + dt.timedelta(days=10)
     assert approved.raise_deadline.utcoffset() == dt.timedelta(0)
-    assert loans.get_loan(vo.loan_id).raise_deadline == clock.now + dt.timedelta(days=10)
+    assert loans.get_loan(vo.loan_id, STAFF).raise_deadline == clock.now + dt.timedelta(days=10)
     stored = row(sql, vo.loan_id)
     assert (stored.status, stored.audited_by) == ("RAISING", operator.member_id)
 
@@ -183,7 +186,7 @@ def test_later_statuses_allow_neither_update_nor_audit(
 
 def test_unknown_listing(loans, operator, loan_request) -> None:
     for attempt in (
-        lambda: loans.get_loan(999_999),
+        lambda: loans.get_loan(999_999, STAFF),
         lambda: loans.update_loan(999_999, loan_request(), operator),
         lambda: loans.audit_loan(999_999, APPROVE, operator),
     ):
@@ -309,7 +312,7 @@ def titles(page) -> list[str]:
 
 
 def test_list_newest_first_with_total(loans, catalogue) -> None:
-    page = loans.list_loans()
+    page = loans.list_loans(caller=STAFF)
     assert titles(page) == ["f", "e", "d", "c", "b", "a"]
     assert (page.total, page.page, page.page_size) == (6, 1, 20)
 
@@ -329,17 +332,20 @@ def test_list_newest_first_with_total(loans, catalogue) -> None:
     ],
 )
 def test_list_filters(loans, catalogue, filters, expected) -> None:
-    page = loans.list_loans(**filters)
+    page = loans.list_loans(**filters, caller=STAFF)
     assert titles(page) == expected
     assert page.total == len(expected)
 
 
 def test_pages_are_stable_and_complete(loans, catalogue) -> None:
-    pages = [loans.list_loans(page=n, page_size=4) for n in (1, 2, 3)]
+    pages = [loans.list_loans(page=n, page_size=4, caller=STAFF) for n in (1, 2, 3)]
     assert [titles(p) for p in pages] == [["f", "e", "d", "c"], ["b", "a"], []]
     assert all(p.total == 6 for p in pages)
-    assert titles(loans.list_loans(page=2, page_size=4)) == ["b", "a"]  # the same again
-    filtered = loans.list_loans(status="PENDING_AUDIT", page=2, page_size=2)
+    assert titles(loans.list_loans(page=2, page_size=4, caller=STAFF)) == [
+        "b",
+        "a",
+    ]  # the same again
+    filtered = loans.list_loans(status="PENDING_AUDIT", page=2, page_size=2, caller=STAFF)
     assert (titles(filtered), filtered.total) == (["a"], 3)
 
 
@@ -364,7 +370,7 @@ def test_default_page_size_comes_from_settings(make_platform, loan_request, oper
     loans = make_platform(**{"api.default_page_size": 2}).service(LoanService)
     for _ in range(3):
         loans.publish_loan(loan_request(), operator)
-    page = loans.list_loans()
+    page = loans.list_loans(caller=STAFF)
     assert (len(page.items), page.total, page.page_size) == (2, 3, 2)
 
 

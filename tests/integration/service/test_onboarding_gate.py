@@ -159,7 +159,7 @@ def test_modifying_a_listing_to_name_a_borrower_not_onboarded_is_refused(
     ]:
         terms = loan_request(borrower_id=who.member_id)
         assert error_of(loans.update_loan, vo.loan_id, terms, operator).code == code
-    assert loans.get_loan(vo.loan_id).borrower_id == borrower.member_id
+    assert loans.get_loan(vo.loan_id, operator).borrower_id == borrower.member_id
     with sql.connect() as conn:
         stored = conn.execute(text("SELECT borrower_id FROM loan WHERE id = :l"), {"l": vo.loan_id})
         assert stored.scalar_one() == borrower.member_id

@@ -336,7 +336,7 @@ def test_the_schedule_is_projected_before_disbursement_and_stored_after(
     loans, operator, loan_request, repaying
 ):
     vo = loans.publish_loan(loan_request(repayment_method="BULLET", term_months=3), operator)
-    projected = loans.get_repayment_schedule(vo.loan_id)
+    projected = loans.get_repayment_schedule(vo.loan_id, operator)
     assert projected.projected and projected.loan_status == "PENDING_AUDIT"
     assert [(i.period, i.due_date, i.payment) for i in projected.installments] == [
         (3, None, D("10312.50"))

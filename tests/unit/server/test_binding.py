@@ -232,7 +232,7 @@ def test_complex_type_fields() -> None:
     t = describe(LoanRequest)
     assert isinstance(t, Complex)
     amount = t.by_name["amount"].type
-    assert (amount.kind, amount.name, amount.fraction_digits) == ("decimal", "money", 2)
+    assert (amount.kind, amount.name, amount.fraction_digits) == ("decimal", "positiveMoney", 2)
     assert t.by_name["amount"].attr == "amount"
     assert t.by_name["minInvest"].attr == "min_invest"
     assert t.by_name["amount"].required

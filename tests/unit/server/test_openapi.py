@@ -84,11 +84,15 @@ def test_every_money_and_rate_field_is_a_decimal_string(document: dict, platform
         resolved = deref(document, schema)
         assert resolved["type"] == "string", f
         pattern = re.compile(resolved["pattern"])
-        assert pattern.search("100.00") and pattern.search("12.5"), f
-        for bad in ("1e3", "1000.00001", "NaN", "1,000", ""):
+        assert pattern.search("30.00") and pattern.search("12.5"), f
+        for bad in ("1e3", "1000.00001", "NaN", "1,000", "", " 1", "١٠"):
             assert not pattern.search(bad), (f, bad)
     money = deref(document, schemas["LoanRequest"]["properties"]["amount"])
     assert not re.search(money["pattern"], "1000.001")
+    assert not re.search(money["pattern"], "0.00")  # positiveMoney: above 0
+    assert not re.search(money["pattern"], "-1")
+    rate = deref(document, schemas["LoanRequest"]["properties"]["annualRate"])
+    assert re.search(rate["pattern"], "36") and not re.search(rate["pattern"], "36.0001")
 
 
 def test_operations_with_roles_declare_bearer_auth(document: dict, platform) -> None:
