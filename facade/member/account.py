@@ -20,7 +20,7 @@ Password = Unicode(min_len=8, max_len=64)
 NewPassword = Unicode(
     min_len=8,
     max_len=64,
-    pattern=r"[\s\S]*([A-Za-z][\s\S]*[0-9]|[0-9][\s\S]*[A-Za-z])[\s\S]*",
+    pattern=r"[^\t\n\r]*([A-Za-z][^\t\n\r]*[0-9]|[0-9][^\t\n\r]*[A-Za-z])[^\t\n\r]*",
 )
 NewPasswordDoc = "8 to 64 characters, with a letter (A-Z or a-z) and a digit (0-9)."
 VerificationCode = Unicode(min_len=6, max_len=6, pattern="[0-9]{6}")

@@ -22,7 +22,7 @@ _MOBILE = re.compile(r"1[3-9][0-9]{9}\Z")
 #: The contract declares the same (facade/member/account.py, NewPassword), with the pattern
 #: written as XSD, ECMA-262 and Python all read it; a test keeps the two equal.
 PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH = 8, 64
-PASSWORD_PATTERN = r"[\s\S]*([A-Za-z][\s\S]*[0-9]|[0-9][\s\S]*[A-Za-z])[\s\S]*"  # noqa: S105
+PASSWORD_PATTERN = r"[^\t\n\r]*([A-Za-z][^\t\n\r]*[0-9]|[0-9][^\t\n\r]*[A-Za-z])[^\t\n\r]*"  # noqa: S105
 
 
 def check_mobile(mobile: str, field: str = "mobile") -> None:
