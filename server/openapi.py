@@ -9,7 +9,7 @@ included: what the WSDL says with totalDigits, fractionDigits and min/maxInclusi
 import json
 from decimal import Decimal
 
-from server.binding import TEXT_RULES, Complex, Field, Simple
+from server.binding import MAX_NUMBER_LENGTH, TEXT_RULES, Complex, Field, Simple
 from server.registry import BoundFacade
 from server.rest import body_fields, openapi_path, path_params, query_fields
 from service.errors import CATALOGUE
@@ -95,6 +95,7 @@ def _simple_schema(t: Simple) -> dict:
         return {
             "type": "string",
             "format": "decimal",
+            "maxLength": MAX_NUMBER_LENGTH,  # the binding reads no longer number text
             "pattern": _decimal_pattern(t),
             "description": f"A decimal string: at most {t.total_digits} digits"
             + ("" if fraction is None else f", at most {fraction} after the point")
