@@ -32,7 +32,7 @@ def _no_duplicates(pairs):
     result = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f'duplicate key "{shown(key)}"')
+            raise ValueError(f"duplicate key {shown(key)}")
         result[key] = value
     return result
 

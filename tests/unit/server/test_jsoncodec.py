@@ -181,9 +181,9 @@ def test_unknown_keys_are_echoed_safely_and_briefly(key: str) -> None:
 
 
 def test_duplicate_keys_are_echoed_without_a_repr() -> None:
-    assert error_of(jsoncodec.parse, b'{"a": 1, "a": 2}').message == 'duplicate key "a"'
+    assert error_of(jsoncodec.parse, b'{"a": 1, "a": 2}').message == "duplicate key a"
     e = error_of(jsoncodec.parse, b'{"\\ud800": 1, "\\ud800": 2}')
-    assert e.message == 'duplicate key "\ufffd"'
+    assert e.message == "duplicate key \ufffd"
 
 
 @pytest.mark.parametrize(
