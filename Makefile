@@ -31,6 +31,7 @@ TESTENV := $(VENV)/.test$(MYSQL)-$(SUM)
 run: $(VENV)/.base-$(SUM) var/secret.key ## Start the platform on 127.0.0.1:$(PORT) with SQLite and an in-process cache
 	$(BIN)/p2p migrate
 	PORT=$(PORT) P2P_SECURITY_SECRET_KEY="$${P2P_SECURITY_SECRET_KEY:-$$(cat var/secret.key)}" \
+	  P2P_BANK_NOTIFY_URL="$${P2P_BANK_NOTIFY_URL:-http://127.0.0.1:$(PORT)/bank/notify}" \
 	  $(BIN)/p2p serve
 
 # This checkout's own master key (security.secret_key) for `make run`: personal data and API

@@ -18,8 +18,9 @@ from pathlib import Path
 from banksim.bank import Bank, BankConfig
 from banksim.books import Books
 from banksim.faults import FAULTS, Faults, parse_option
+from banksim.keys import BANK_KEY_ID, PLATFORM_KEY_ID, key_pair
 from service.ocp import protocol
-from service.ocp.signing import KeyRing, Signer, generate_keypair
+from service.ocp.signing import KeyRing, Signer
 
 log = logging.getLogger("banksim")
 
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--public-url", help="base URL of the member's confirmation pages (default http://HOST:PORT)")
     a("--data", default="var/banksim.db", help="the bank's SQLite file (default var/banksim.db)")
     a("--keys-dir", default="var/bank", help="where the key files are (default var/bank)")
-    a("--key-id", default="bank-dev", help="the bank's signing key id (default bank-dev)")
+    a("--key-id", default=BANK_KEY_ID, help=f"the bank's signing key id (default {BANK_KEY_ID})")
     a(
         "--platform-key",
         action="append",
@@ -111,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build(args: argparse.Namespace) -> Bank:
     """The bank the options describe, its books open; ValueError for a bad option."""
     keys_dir = Path(args.keys_dir)
-    signer = Signer(args.key_id, _key_pair(keys_dir, "bank")[0])
+    signer = Signer(args.key_id, key_pair(keys_dir, "bank")[0])
     if args.platform_key:
         ring = {}
         for item in args.platform_key:
@@ -120,7 +121,7 @@ def build(args: argparse.Namespace) -> Bank:
                 raise ValueError(f"--platform-key {item!r}: must be ID=PATH")
             ring[key_id] = Path(path).read_bytes()
     else:
-        ring = {"platform-dev": _key_pair(keys_dir, "platform")[1]}
+        ring = {PLATFORM_KEY_ID: key_pair(keys_dir, "platform")[1]}
     fees = {}
     for item in args.fee or ():
         order_type, _, amount = item.partition("=")
@@ -201,19 +202,6 @@ class Worker(threading.Thread):
     def stop(self) -> None:
         self._stopped.set()
         self.join(timeout=10)
-
-
-def _key_pair(keys_dir: Path, name: str) -> tuple[bytes, bytes]:
-    """(private PEM, public PEM) of NAME.pem and NAME.pub.pem in ``keys_dir``, made once."""
-    private, public = keys_dir / f"{name}.pem", keys_dir / f"{name}.pub.pem"
-    if not private.exists():
-        keys_dir.mkdir(parents=True, exist_ok=True)
-        private_pem, public_pem = generate_keypair()
-        with os.fdopen(os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(private_pem)
-        public.write_bytes(public_pem)
-        log.info("made the key pair %s and %s", private, public)
-    return private.read_bytes(), public.read_bytes()
 
 
 def _amount(text: str, option: str) -> Decimal:

@@ -1,5 +1,6 @@
 """The composition root: settings in, a WSGI application out. Nothing happens at import."""
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
 from server.dispatcher import Dispatcher, request_id, standard_chain
+from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
 from server.metrics import Metrics, PlatformMetrics
 from server.proxy import Proxies
@@ -167,6 +169,8 @@ def _bank(
         raise ConfigError(
             f"jobs.schedule: must run {QUERY_JOB} (query on doubt) when payment.gateway is BANK"
         )
+    if settings.bank.simulator:
+        settings = dataclasses.replace(settings, bank=with_simulator_keys(settings.bank))
     client = HttpBankClient(settings, clock=utc_now)
     bank = BankOrders(
         components["tx"],

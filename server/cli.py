@@ -19,6 +19,7 @@ from conf.live import LiveSettings
 from dao import migrate
 from server import lifecycle
 from server.app import create_app, create_platform, openapi_document
+from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import SafeFormatter
 from server.metrics import start_multiprocess_worker
@@ -61,19 +62,27 @@ def cmd_serve(args, settings) -> int:
     # httpserver.create_server + lifecycle.serve rather than waitress.serve: the worker's limits
     # and deadlines come from the settings, and SIGTERM stops gracefully (readiness 503, no
     # new connections, in-flight requests finish) instead of abruptly.
-    listener = httpserver.create_server(app, server)
+    bank = settings.bank
+    simulator = (
+        EmbeddedBank(bank) if bank.simulator and settings.payment.gateway == "BANK" else None
+    )
+    if simulator is not None:
+        simulator.start()  # before the first call can make an order
     worker = EmbeddedWorker(args.set or ()) if settings.jobs.embedded_worker else None
-    if worker is not None:
-        beat_schedule(settings.jobs.schedule, app.platform.jobs)  # what the worker will check
-        prepare_embedded_broker(settings.jobs)
-        worker.start()
     try:
+        listener = httpserver.create_server(app, server)
+        if worker is not None:
+            beat_schedule(settings.jobs.schedule, app.platform.jobs)  # what it will check
+            prepare_embedded_broker(settings.jobs)
+            worker.start()
         lifecycle.serve(
             listener, drain_seconds=server.drain_seconds, grace_seconds=server.shutdown_timeout
         )
     finally:
         if worker is not None:
             worker.stop(timeout=server.shutdown_timeout)
+        if simulator is not None:
+            simulator.stop(timeout=server.shutdown_timeout)
     return 0
 
 

@@ -95,7 +95,15 @@ def generate_keypair(bits: int = 2048) -> tuple[bytes, bytes]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    public_pem = key.public_key().public_bytes(
+    return private_pem, _public_pem(key)
+
+
+def public_key_of(private_pem: bytes) -> bytes:
+    """The public key (SubjectPublicKeyInfo PEM) of an unencrypted PEM private key."""
+    return _public_pem(serialization.load_pem_private_key(private_pem, password=None))
+
+
+def _public_pem(key) -> bytes:
+    return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return private_pem, public_pem

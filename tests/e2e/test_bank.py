@@ -7,7 +7,6 @@ bank's."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -20,13 +19,13 @@ from tests.banksupport import (
     MERCHANT,
     PLATFORM_KEY_ID,
     PLATFORM_PRIVATE,
+    RestMember,
     start_bank_sim,
 )
 
 pytestmark = pytest.mark.slow
 
 D = Decimal
-PASSWORD = "Passw0rd-bank"
 
 
 def eventually(check: Callable[[], object], what: str, timeout: float = 60.0) -> object:
@@ -76,40 +75,9 @@ def test_a_recharge_over_rest_and_a_withdrawal_over_soap_complete_at_the_bank(
     bank_platform, identities
 ) -> None:
     server, sim = bank_platform
-    who, mobile = identities(), f"139{uuid.uuid4().int % 10**8:08d}"
-    r = requests.post(
-        server.url("/api/v1/verification-codes"),
-        json={"mobile": mobile, "purpose": "REGISTER"},
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    member = {
-        "mobile": mobile,
-        "password": PASSWORD,
-        "role": "INVESTOR",
-        "verificationCode": server.last_code(mobile, "REGISTER"),
-    }
-    assert requests.post(server.url("/api/v1/members"), json=member, timeout=30).ok
-    login = {"mobile": mobile, "password": PASSWORD}
-    token = requests.post(server.url("/api/v1/sessions"), json=login, timeout=30).json()["token"]
-    auth = {"Authorization": f"Bearer {token}"}
-
-    def post(path: str, body: dict) -> dict:
-        answer = requests.post(server.url(path), json=body, headers=auth, timeout=30)
-        assert answer.status_code in (200, 201), answer.text
-        return answer.json()
-
-    def get(path: str) -> dict:
-        answer = requests.get(server.url(path), headers=auth, timeout=30)
-        assert answer.status_code == 200, answer.text
-        return answer.json()
-
-    post("/api/v1/members/current/identity", {"realName": who.real_name, "idNumber": who.id_number})
-    card = post(
-        "/api/v1/members/current/cards",
-        {"cardNumber": who.card_number, "bankName": "中国银行", "mobile": mobile},
-    )
-    opening = post("/api/v1/members/current/fund-account", {"cardId": card["cardId"]})
+    member = RestMember.sign_up(server, identities())
+    post, get = member.post, member.get
+    opening = post("/api/v1/members/current/fund-account", {"cardId": member.card_id})
     assert opening["status"] == "PENDING"
     account = eventually(
         lambda: (a := get("/api/v1/members/current/fund-account"))["status"] == "OPEN" and a,
@@ -124,9 +92,9 @@ def test_a_recharge_over_rest_and_a_withdrawal_over_soap_complete_at_the_bank(
     )
 
     soap = zeep.Client(server.url("/services/PaymentFacade?wsdl"))
-    headers = {"_soapheaders": {"auth": {"token": token}}}
+    headers = {"_soapheaders": {"auth": {"token": member.token}}}
     withdrawal = soap.service.withdraw(
-        amount=D("30.00"), cardId=card["cardId"], requestNo="e2e-w", **headers
+        amount=D("30.00"), cardId=member.card_id, requestNo="e2e-w", **headers
     )
     assert withdrawal.status == "PENDING"
     eventually(

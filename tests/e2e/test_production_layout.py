@@ -1,7 +1,9 @@
 """The production layout on one machine, as shipped: supervisord (supervisor/supervisord.conf)
 runs two waitress workers, HAProxy (lb/haproxy.cfg) balances them, Redis holds the tokens,
 one database behind both (a SQLite file, or MariaDB when P2P_TEST_DATABASE_URL is set); beside
-them supervisord runs the job workers and the one beat, on a Redis broker.
+them supervisord runs the job workers and the one beat, on a Redis broker. The depository
+is the bank simulator as a separate process (``p2p bank-sim``), as a real bank would be: money
+moves when it notifies the workers through the balancer.
 
 The shipped files are what is tested: they are copied into a temporary deploy root with only
 ports replaced (each replacement must match exactly once, so an edit to the shipped files
@@ -37,6 +39,14 @@ import requests
 import zeep
 from requests.adapters import HTTPAdapter
 from zeep.transports import Transport
+
+from tests.banksupport import (
+    BANK_KEY_ID,
+    MERCHANT,
+    PLATFORM_KEY_ID,
+    PLATFORM_PRIVATE,
+    start_bank_sim,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -302,13 +312,22 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
     # every JOB_INTERVAL seconds, so the test need not wait ten minutes.
     secrets = home / "p2p.toml"
     run = uuid.uuid4().hex[:8]
+    sim = start_bank_sim(home / "bank", "--delay", "0.2", "--auto-authorize")
+    platform_key = home / "bank/platform.pem"
+    platform_key.write_bytes(PLATFORM_PRIVATE)
+    platform_key.chmod(0o600)
     secrets.write_text(
         f'[server]\npublic_url = ""\ntrusted_proxies = ["127.0.0.1"]\n'
         f'[database]\nurl = "{database_url}"\n'
         f'[cache]\nurl = "{redis_url}"\nkey_prefix = "p2p-layout-{run}:"\n'
         "[security]\nargon2_time_cost = 1\nargon2_memory_kib = 8192\nargon2_parallelism = 1\n"
         f'[jobs]\nbroker_url = "{redis_url}"\nbroker_key_prefix = "p2p-layout-jobs-{run}:"\n'
-        f'schedule = {{ "loan.close_expired" = {JOB_INTERVAL}, "outbox.sweep" = 30 }}\n'
+        f'schedule = {{ "loan.close_expired" = {JOB_INTERVAL}, "outbox.sweep" = 30,'
+        f' "bank.query_due" = {JOB_INTERVAL} }}\n'
+        f'[bank]\nurl = "{sim.url}"\nmerchant_id = "{MERCHANT}"\n'
+        f'platform_key_id = "{PLATFORM_KEY_ID}"\nplatform_private_key = "{platform_key}"\n'
+        f'bank_public_keys = {{ "{BANK_KEY_ID}" = "{home / "bank/bank.pub.pem"}" }}\n'
+        f'notify_url = "http://127.0.0.1:{lb_port}/bank/notify"\nquery_first_after_seconds = 5\n'
     )
     env = processes.env()
     env["P2P_CONFIG"] = str(secrets)
@@ -384,6 +403,7 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
                 supervisord.kill()
         haproxy.terminate()
         haproxy.wait(timeout=15)
+        sim.stop()
         _delete_keys(redis_url, f"p2p-layout-jobs-{run}:")
 
 
@@ -429,7 +449,21 @@ def _register_and_login(
     fund = {"cardId": r.json()["cardId"]}
     r = session.post(lb + "/api/v1/members/current/fund-account", json=fund, headers=auth)
     assert r.status_code == 201, r.text
+    _wait(
+        "the bank to open the fund account",
+        lambda: (
+            session.get(lb + "/api/v1/members/current/fund-account", headers=auth).json()["status"]
+            == "OPEN"
+        ),
+        logs=layout.all_logs(),
+    )
     return member_id, token
+
+
+def _available(session: requests.Session, layout: Layout, token: str) -> Decimal:
+    r = session.get(layout.lb + "/api/v1/accounts/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    return Decimal(r.json()["available"])
 
 
 def test_soap_and_rest_through_the_balancer_see_the_real_client(layout, identities) -> None:
@@ -449,13 +483,13 @@ def test_soap_and_rest_through_the_balancer_see_the_real_client(layout, identiti
     for i in range(6):  # both workers serve some: leastconn rotates among equally loaded ones
         amount = Decimal(f"{i + 1}.25")
         order = pay.service.recharge(amount=amount, requestNo=f"soap-{uuid.uuid4().hex}", **auth)
-        assert (order.type, order.status) == ("RECHARGE", "SUCCESS")
+        assert (order.type, order.status) == ("RECHARGE", "PENDING")
         total += amount
-        r = session.get(
-            layout.lb + "/api/v1/accounts/me", headers={"Authorization": f"Bearer {token}"}
+        _wait(
+            "the bank to complete the recharge",
+            lambda: _available(session, layout, token) == total,  # noqa: B023
+            logs=layout.all_logs(),
         )
-        assert r.status_code == 200, r.text
-        assert Decimal(r.json()["available"]) == total
     assert acc.service.getAccount(**auth).available == total
 
     for port, log in layout.logs.items():
@@ -492,7 +526,7 @@ class _Load:
                         headers=headers,
                         timeout=30,
                     )
-                    if r.status_code == 201 and r.json()["status"] == "SUCCESS":
+                    if r.status_code == 201 and r.json()["status"] in ("PENDING", "SUCCESS"):
                         with self.lock:
                             self.acked[no] = amount
                             self.ack_times.append(time.monotonic())
@@ -592,8 +626,14 @@ def test_a_worker_killed_mid_load_loses_nothing(layout, identities) -> None:
             (stored[no] for no in load.acked), load.acked.values(), strict=True
         )
     )
-    r = session.get(layout.lb + "/api/v1/accounts/me", headers={"Authorization": f"Bearer {token}"})
-    assert Decimal(r.json()["available"]) == sum(load.acked.values())
+    # The bank completes every accepted recharge, its notifications reaching a worker through
+    # the balancer (one sent to the killed worker is delivered again), exactly once each.
+    _wait(
+        "the bank to complete every acknowledged recharge",
+        lambda: _available(session, layout, token) == sum(load.acked.values()),
+        timeout=120,
+        logs=layout.all_logs(),
+    )
     retried = {f[1] for f in load.failures}
     print(
         f"\n{len(load.acked)} recharges acknowledged, {len(load.failures)} failed attempts "

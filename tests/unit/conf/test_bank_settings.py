@@ -29,10 +29,11 @@ def everything_shown(settings) -> str:
     return repr(settings) + repr(settings.describe())
 
 
-def test_the_defaults_point_at_the_simulator_with_no_keys() -> None:
+def test_the_defaults_are_the_bank_simulator_with_its_development_keys() -> None:
     settings = load_settings({})
     bank = settings.bank
-    assert settings.payment.gateway == "SANDBOX"
+    assert settings.payment.gateway == "BANK"
+    assert bank.simulator and bank.simulator_dir == "var/bank"
     assert bank.url == "http://127.0.0.1:8070"
     assert bank.platform_private_key is None and bank.bank_public_keys == ()
     assert bank.timestamp_window_seconds == 300
@@ -172,13 +173,17 @@ def test_bad_bank_values_are_refused_naming_the_key(key: str, value: str, messag
     assert str(refused.value).split(":")[0].startswith("bank.")
 
 
-def test_the_bank_gateway_needs_its_keys(tmp_path: Path) -> None:
+def test_the_bank_gateway_needs_its_keys_unless_the_simulator_lends_its_own(
+    tmp_path: Path,
+) -> None:
+    assert load_settings({}, {"payment.gateway": "bank"}).bank.platform_private_key is None
     with pytest.raises(ConfigError, match=r"bank\.platform_private_key: must be set"):
-        load_settings({}, {"payment.gateway": "bank"})
+        load_settings({}, {"payment.gateway": "bank", "bank.simulator": "false"})
     settings = load_settings(
         {},
         {
             "payment.gateway": "bank",
+            "bank.simulator": "false",
             "bank.platform_private_key": write(tmp_path, "p.pem", PRIVATE),
             "bank.bank_public_keys": {"bank-a": BANK_A_PUBLIC.decode()},
         },
@@ -186,5 +191,10 @@ def test_the_bank_gateway_needs_its_keys(tmp_path: Path) -> None:
     assert settings.payment.gateway == "BANK"
     with pytest.raises(ConfigError, match=r"bank\.bank_public_keys: must be set"):
         load_settings(
-            {}, {"payment.gateway": "BANK", "bank.platform_private_key": PRIVATE.decode()}
+            {},
+            {
+                "payment.gateway": "BANK",
+                "bank.simulator": False,
+                "bank.platform_private_key": PRIVATE.decode(),
+            },
         )

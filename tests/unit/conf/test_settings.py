@@ -10,6 +10,7 @@ import pytest
 
 import conf
 from conf import ConfigError, Settings, load_settings
+from service.ocp.signing import generate_keypair
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -117,8 +118,17 @@ def test_p2p_env_test_picks_fast_hashing_and_keeps_other_defaults():
     assert settings.database.url == "sqlite:///var/p2p.db"
 
 
-def test_production_sample_describes_the_production_layout():
-    settings = load_settings({"P2P_ENV": "production"})
+def test_production_sample_describes_the_production_layout(tmp_path):
+    with pytest.raises(ConfigError, match=r"bank\.platform_private_key: must be set"):
+        load_settings({"P2P_ENV": "production"})  # never the simulator's keys
+    private, public = generate_keypair()
+    (tmp_path / "platform.pem").write_bytes(private)
+    (tmp_path / "bank.pub.pem").write_bytes(public)
+    operator = {  # what the operator sets outside the sample
+        "P2P_BANK_PLATFORM_PRIVATE_KEY": str(tmp_path / "platform.pem"),
+        "P2P_BANK_BANK_PUBLIC_KEYS": f"bank-2026a={tmp_path / 'bank.pub.pem'}",
+    }
+    settings = load_settings({"P2P_ENV": "production", **operator})
 
     assert settings.database.url == "mysql+mysqldb://p2p:CHANGE_ME@127.0.0.1:3306/p2p"
     assert settings.cache.url == "redis://127.0.0.1:6379/0"
@@ -128,6 +138,9 @@ def test_production_sample_describes_the_production_layout():
     # Jobs queue in a Redis database of their own; supervisord runs the workers and beat.
     assert settings.jobs.broker_url == "redis://127.0.0.1:6379/1"
     assert settings.jobs.embedded_worker is False
+    # The depository bank for real: no simulator, and the query on doubt on beat.
+    assert (settings.payment.gateway, settings.bank.simulator) == ("BANK", False)
+    assert "bank.query_due" in settings.jobs.schedule
 
 
 def test_missing_environment_file_is_an_error_naming_it():
@@ -456,7 +469,7 @@ def test_money_core_settings_load_exactly() -> None:
 # --- jobs ------------------------------------------------------------------------------------
 
 
-def test_the_default_schedule_runs_the_former_cron_jobs_and_the_outbox_sweeper():
+def test_the_default_schedule_runs_the_former_cron_jobs_the_outbox_sweeper_and_the_bank():
     jobs = load_settings({}).jobs
 
     assert jobs.broker_url == ""  # the embedded broker: no server to install
@@ -466,6 +479,7 @@ def test_the_default_schedule_runs_the_former_cron_jobs_and_the_outbox_sweeper()
         "loan.close_expired": 600,
         "loan.mark_overdue": "5 * * * *",
         "outbox.sweep": 30,
+        "bank.query_due": 30,
     }
 
 
