@@ -16,6 +16,7 @@ from 127.0.0.1: the `client=` the workers log must be the former.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -45,6 +46,7 @@ from tests.banksupport import (
     MERCHANT,
     PLATFORM_KEY_ID,
     PLATFORM_PRIVATE,
+    BankSim,
     start_bank_sim,
 )
 
@@ -146,6 +148,7 @@ class Layout:
     haproxy: subprocess.Popen
     haproxy_log: Path
     outbox: Path  # the workers' SMS outbox: the codes the SANDBOX sender "sent"
+    bank: BankSim
     logs: dict[int, Path] = field(default_factory=dict)
 
     def ctl(self, *args: str) -> str:
@@ -384,6 +387,7 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
         haproxy=haproxy,
         haproxy_log=haproxy_log,
         outbox=outbox,
+        bank=sim,
         logs={p: home / f"var/log/p2p-{p}.log" for p in ports},
     )
     try:
@@ -739,6 +743,152 @@ def test_beat_and_the_job_workers_close_an_expired_listing(layout, identities) -
     assert re.search(
         r"Task loan\.close_expired\[[^]]+\] succeeded .*ExpiredLoansVo\(failed=1\)", ran
     )
+
+
+# -- SIGKILL in the middle of the bank's work ----------------------------------------------
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a job worker and its pool processes), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo.extend(int(c) for c in children)
+    return found
+
+
+def _kill_and_wait_for_restart(layout: Layout, programs: list[str]) -> None:
+    """SIGKILL each supervisord program in ``programs`` with all its processes, then wait
+    until supervisord has them RUNNING under new pids."""
+    old = {name: int(layout.ctl("pid", name)) for name in programs}
+    for pid in old.values():
+        for p in _process_tree(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+
+    def restarted() -> bool:
+        for name, pid in old.items():
+            now = layout.ctl("pid", name)
+            if not now.isdigit() or int(now) in (0, pid):
+                return False
+        return all("RUNNING" in layout.ctl("status", name) for name in programs)
+
+    _wait("supervisord to restart what was killed", restarted, timeout=90, logs=layout.all_logs())
+
+
+def _recharge_postings(layout: Layout, order_no: str) -> list[tuple[str, int]]:
+    """The postings of the payment order ``order_no``: (business type, count)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(layout.database_url)
+    try:
+        with engine.connect() as conn:
+            return [
+                tuple(row)
+                for row in conn.execute(
+                    text(
+                        "SELECT p.business_type, COUNT(*) FROM posting p JOIN payment_order o"
+                        " ON p.ref_id = o.id AND p.ref_type = 'PAYMENT_ORDER'"
+                        " WHERE o.order_no = :no GROUP BY p.business_type"
+                    ),
+                    {"no": order_no},
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_a_web_worker_killed_mid_notification_applies_it_once_after_restart(
+    layout, identities
+) -> None:
+    """The bank's notification reaches a web worker, which is SIGKILLed while it applies it
+    (held, inside its transaction, by a lock this test takes on the member's ledger
+    account): nothing of it commits, the bank delivers it again, and it is applied once."""
+    if not layout.database_url.startswith("mysql"):
+        pytest.skip("holding a worker inside its transaction needs MariaDB's row locks")
+    from sqlalchemy import create_engine, text
+
+    session = client_session()
+    member_id, token = _register_and_login(session, layout, "INVESTOR", identities())
+    engine = create_engine(layout.database_url)
+    blocker = engine.connect()
+    try:
+        blocker.execute(text("SET SESSION innodb_lock_wait_timeout = 120"))  # autobegins
+        blocker.execute(
+            text("SELECT id FROM account WHERE member_id = :m FOR UPDATE"), {"m": member_id}
+        )
+        r = session.post(
+            layout.lb + "/api/v1/payments/recharges",
+            json={"amount": "88.80", "requestNo": f"kill-{uuid.uuid4().hex}"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 201 and r.json()["status"] == "PENDING", r.text
+        order_no = r.json()["orderNo"]
+
+        def waiting() -> bool:  # a worker applies the notification and waits for the lock
+            with engine.connect() as conn:
+                return bool(
+                    conn.execute(
+                        text(
+                            "SELECT COUNT(*) FROM information_schema.innodb_trx"
+                            " WHERE trx_state = 'LOCK WAIT'"
+                        )
+                    ).scalar()
+                )
+
+        _wait("a worker to apply the notification", waiting, logs=layout.all_logs())
+        _kill_and_wait_for_restart(layout, [f"p2p:p2p-{port}" for port in layout.ports])
+    finally:
+        blocker.rollback()
+        blocker.close()
+        engine.dispose()
+
+    _wait(
+        "the bank's next delivery to be applied",
+        lambda: _available(session, layout, token) == Decimal("88.80"),
+        timeout=120,
+        logs=layout.all_logs(),
+    )
+    assert _recharge_postings(layout, order_no) == [("RECHARGE", 1)]
+
+
+def test_a_job_worker_killed_mid_send_loses_and_repeats_nothing(layout, identities) -> None:
+    """The bank moves a recharge's money and does not answer (timeout_after_moving); while
+    the job worker waits for that answer, every job worker is SIGKILLed. The order was
+    recorded SENT before the call, so after the restart the platform learns the outcome (the
+    bank's notification, or the query on doubt) and applies it once; the bank holds one
+    order."""
+    session = client_session()
+    _, token = _register_and_login(session, layout, "INVESTOR", identities())
+    fault = {"orderType": "RECHARGE", "fault": "timeout_after_moving", "count": 1}
+    assert layout.bank.admin("POST", "/admin/faults", json=fault).ok
+    r = session.post(
+        layout.lb + "/api/v1/payments/recharges",
+        json={"amount": "66.60", "requestNo": f"kill-{uuid.uuid4().hex}"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201 and r.json()["status"] == "PENDING", r.text
+    order_no = r.json()["orderNo"]
+
+    def at_the_bank() -> list:
+        return layout.bank.admin("GET", f"/admin/orders?orderNo={order_no}").json()["orders"]
+
+    _wait("the bank to take the order", at_the_bank, logs=layout.all_logs())
+    _kill_and_wait_for_restart(layout, ["p2p-worker:p2p-worker-0", "p2p-worker:p2p-worker-1"])
+
+    _wait(
+        "the platform to learn the outcome",
+        lambda: _available(session, layout, token) == Decimal("66.60"),
+        timeout=120,
+        logs=layout.all_logs(),
+    )
+    assert _recharge_postings(layout, order_no) == [("RECHARGE", 1)]
+    assert len(at_the_bank()) == 1
 
 
 def test_supervisorctl_stop_is_graceful(layout) -> None:
