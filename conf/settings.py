@@ -591,6 +591,7 @@ class BankSettings:
     query_min_interval_seconds: int = _key(_integer(1))
     query_max_interval_seconds: int = _key(_integer(1))
     doubt_age_seconds: int = _key(_integer(60))
+    reconcile_catch_up_days: int = _key(_integer(1, 31))
 
     def __post_init__(self) -> None:
         if self.query_min_interval_seconds > self.query_max_interval_seconds:
