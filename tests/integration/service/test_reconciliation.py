@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -134,7 +134,7 @@ def test_a_success_never_notified_is_a_status_mismatch_apply_settles_it(
 
 
 def test_an_order_the_bank_never_received_is_platform_only_explain_closes_it(
-    world: World, recon, member, operator
+    world: World, recon, member, operator, sql
 ) -> None:
     who, _, _ = member
     world.arm("RECHARGE", "timeout_without_moving")
@@ -165,6 +165,22 @@ def test_an_order_the_bank_never_received_is_platform_only_explain_closes_it(
     assert refused.value.code == "REQUEST_NO_REUSED"
     run(recon)  # still not at the bank: found again, the explanation stands
     assert found(recon, "OPEN") == Counter()
+    assert [i.subject for i in recon.list_discrepancies(status="RESOLVED").items] == [
+        order.order_no
+    ]
+    assert recon.list_discrepancies(category="BALANCE").total == 0
+    # Still open past bank.doubt_age_seconds, it is among the orders in doubt as well.
+    assert recon.list_orders_in_doubt().total == 0
+    with sql.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE bank_order SET handed_to_reconciliation_at = created_at"
+                " WHERE order_no = :no"
+            ),
+            {"no": order.order_no},
+        )
+    [doubt] = recon.list_orders_in_doubt().items
+    assert (doubt.order_no, doubt.status) == (order.order_no, "UNKNOWN")
 
 
 def test_a_return_not_yet_applied_is_a_status_mismatch_apply_returns_the_money(
@@ -221,10 +237,31 @@ def test_a_file_the_run_cannot_trust_fails_it_and_records_nothing(
     assert (again.status, again.attempts, again.failed_attempts) == ("SUCCEEDED", 2, 1)
 
 
-def test_a_day_not_over_is_not_run(world: World, recon) -> None:
+def test_a_file_not_ready_fails_the_run_and_the_schedule_takes_the_day_again(
+    world: World, recon
+) -> None:
+    world.clock.advance(hours=7, minutes=30, seconds=30)  # 00:00:30 on the 2nd, in Shanghai
+    genuine = world.bank._clock
+    world.bank._clock = lambda: world.clock.now - timedelta(seconds=90)  # still the 1st there
+    failed = run(recon)
+    assert (failed.status, failed.reason, failed.failed_file) == (
+        "FAILED",
+        "FILE_NOT_READY",
+        "OPEN_ACCOUNT",
+    )
+    world.bank._clock = genuine
+    assert recon.reconcile() == 7  # the day again, and the six before it
+    assert recon.get_run(date.fromisoformat(DAY)).status == "SUCCEEDED"
+
+
+def test_a_day_not_over_is_not_run_and_a_day_never_run_is_not_found(world: World, recon) -> None:
     with pytest.raises(BusinessError) as refused:
         run(recon)
     assert refused.value.code == "VALIDATION_FAILED"
+    with pytest.raises(BusinessError) as refused:
+        recon.get_run(date.fromisoformat(DAY))
+    assert refused.value.code == "RECONCILIATION_RUN_NOT_FOUND"
+    assert recon.list_runs().total == 0
 
 
 def test_the_schedule_runs_each_recent_day_not_yet_reconciled(world: World, recon) -> None:
@@ -232,6 +269,13 @@ def test_the_schedule_runs_each_recent_day_not_yet_reconciled(world: World, reco
     assert recon.reconcile() == 7  # bank.reconcile_catch_up_days
     assert recon.reconcile() == 0  # all done: nothing runs again
     assert recon.list_runs(page_size=100).total == 7
+    latest = date.fromisoformat(DAY)
+    window = recon.list_runs(latest - timedelta(days=2), latest)
+    assert [r.business_date for r in window.items] == [
+        latest,
+        latest - timedelta(days=1),
+        latest - timedelta(days=2),
+    ]
 
 
 def test_two_runs_of_one_day_at_once_record_once(world: World, recon, member) -> None:
