@@ -70,7 +70,7 @@ class ReconciliationRunEntity(Base):
     business_date: Mapped[date] = mapped_column(Date, nullable=False)
     status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     # Why the last attempt failed (FILE_NOT_READY, SIGNATURE_INVALID, FILE_HEADER_MISMATCH,
-    # FILE_MALFORMED, BANK_UNAVAILABLE) and the file that failed it.
+    # FILE_MALFORMED, BANK_UNAVAILABLE, ERROR) and the file that failed it.
     reason: Mapped[str | None] = mapped_column(Identifier(32), nullable=True)
     failed_file: Mapped[str | None] = mapped_column(Identifier(16), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -174,6 +174,14 @@ class ReconciliationRepository:
         stmt = select(ReconciliationRunEntity.business_date).where(
             ReconciliationRunEntity.business_date >= since,
             ReconciliationRunEntity.status == "SUCCEEDED",
+        )
+        return set(self._session().scalars(stmt))
+
+    def dates_with_open(self, since: date) -> set[date]:
+        stmt = (
+            select(DiscrepancyEntity.business_date)
+            .where(DiscrepancyEntity.business_date >= since, DiscrepancyEntity.status == "OPEN")
+            .distinct()
         )
         return set(self._session().scalars(stmt))
 

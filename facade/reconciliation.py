@@ -58,7 +58,8 @@ class ReconciliationRunDto(ComplexModel):
             optional(
                 Unicode,
                 "Why the latest attempt failed: FILE_NOT_READY, SIGNATURE_INVALID, "
-                "FILE_HEADER_MISMATCH, FILE_MALFORMED or BANK_UNAVAILABLE.",
+                "FILE_HEADER_MISMATCH, FILE_MALFORMED, BANK_UNAVAILABLE, or ERROR (anything "
+                "else; the log says what).",
             ),
         ),
         ("failedFile", optional(Unicode, "The file type that failed it.")),

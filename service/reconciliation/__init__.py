@@ -15,7 +15,8 @@ Three steps, the bank never called inside a transaction:
    fails, whose header's count or totals disagree with its lines, or whose lines are not
    well-formed, or a bank that does not answer, fails the run with that reason
    (FILE_NOT_READY, SIGNATURE_INVALID, FILE_HEADER_MISMATCH, FILE_MALFORMED,
-   BANK_UNAVAILABLE) and the file's type: nothing of it is recorded.
+   BANK_UNAVAILABLE) and the file's type: nothing of it is recorded. Anything else that breaks
+   the run (a database error) fails it with ERROR and is raised (the job engine retries).
 3. record, in one transaction, with the run row locked again and only if the attempt is still
    the run's latest: the discrepancies and the figures, and the run SUCCEEDED.
 
@@ -26,9 +27,11 @@ books now agree); a CLEARED one found again is open again.
 
 The scheduled job ``bank.reconcile`` (jobs.schedule, e.g. "30 4 * * *") reconciles every day of
 the last ``bank.reconcile_catch_up_days`` whose run has not succeeded, oldest first, so a day
-whose file was not ready is taken again by the next scheduled run. ``p2p reconcile --date D``
-runs one day at once, in the command's process; an operator's runReconciliation hands the same
-job the day through the outbox, and a worker runs it.
+whose file was not ready is taken again by the next scheduled run; and, again, each of those
+days with discrepancies still open, so that what time settled (a notification that came late,
+an order the member let expire) is CLEARED and only what a person must look at stays open.
+``p2p reconcile --date D`` runs one day at once, in the command's process; an operator's
+runReconciliation hands the same job the day through the outbox, and a worker runs it.
 
 Repairs, by operators, each with a request number (a repeat changes nothing), recorded on the
 discrepancy: who (resolved_by), when, what (APPLY or EXPLAIN) and why (the reason).
@@ -85,6 +88,9 @@ RECONCILE_JOB = "bank.reconcile"
 #: over: far beyond a day's fetch and comparison (bench/README.md), far below a day.
 STALE_RUN = dt.timedelta(hours=1)
 RUNNING, SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "FAILED"
+#: The failure reason of a run that broke for any other reason than the bank's files (a
+#: database error, a bug): recorded, and the error raised to the job engine, which retries.
+ERROR = "ERROR"
 OPEN, RESOLVED = "OPEN", "RESOLVED"
 APPLY, EXPLAIN, CLEARED = "APPLY", "EXPLAIN", "CLEARED"
 ZERO = Decimal("0.00")
@@ -244,7 +250,8 @@ class ReconciliationService:
     @job(RECONCILE_JOB)
     def reconcile(self, date: str | None = None) -> int:
         """The ``bank.reconcile`` job: day ``date`` (YYYY-MM-DD) if given, else every recent
-        day not yet reconciled (the schedule's catch-up); how many runs succeeded."""
+        day not yet reconciled or with discrepancies open (the schedule's); how many runs
+        succeeded."""
         if date is not None:
             return int(self.run_day(_date(date)).status == SUCCEEDED)
         succeeded = 0
@@ -264,18 +271,22 @@ class ReconciliationService:
         attempt = self._claim(day)
         try:
             files = read_files(day, self._fetch(day))
+            return self._record(day, attempt, files)
         except FileRefused as refused:
             log.error(
                 "ALERT reconciliation %s failed: %s (%s)", day, refused.reason, refused.file_type
             )
-            return self._fail(day, attempt, refused)
-        return self._record(day, attempt, files)
+            return self._fail(day, attempt, refused.reason, refused.file_type)
+        except Exception:  # the run must not stay RUNNING for an hour: failed, then raised
+            log.exception("ALERT reconciliation %s failed unexpectedly", day)
+            self._fail(day, attempt, ERROR, None)
+            raise
 
     @transactional(read_only=True)
     def _days_due(self) -> list[dt.date]:
         yesterday = protocol.business_day(self._clock()) - dt.timedelta(days=1)
         first = yesterday - dt.timedelta(days=self._settings.bank.reconcile_catch_up_days - 1)
-        done = self._repo.succeeded_dates(first)
+        done = self._repo.succeeded_dates(first) - self._repo.dates_with_open(first)
         days = (first + dt.timedelta(days=n) for n in range((yesterday - first).days + 1))
         return [day for day in days if day not in done]
 
@@ -316,12 +327,14 @@ class ReconciliationService:
             yield file_type, exchange.answer["rows"]
 
     @transactional
-    def _fail(self, day: dt.date, attempt: int, refused: FileRefused) -> ReconciliationRunVo:
+    def _fail(
+        self, day: dt.date, attempt: int, reason: str, file_type: str | None
+    ) -> ReconciliationRunVo:
         run = self._repo.lock_run(day)
         if run.attempts == attempt and run.status == RUNNING:
             run.status = FAILED
-            run.reason = refused.reason
-            run.failed_file = refused.file_type
+            run.reason = reason
+            run.failed_file = file_type
             run.failed_attempts += 1
             run.finished_at = self._clock()
             self.tx.session().flush()
@@ -524,11 +537,10 @@ class ReconciliationService:
         except IntegrityError:  # the same request number at this moment: read it again
             raise RetryTransaction(f"request {request_no} taken concurrently") from None
         log.info(
-            "reconciliation %s: discrepancy %d (%s %s) resolved by %s, operator %d",
+            "reconciliation %s: discrepancy %d (%s) resolved by %s, operator %d",
             found.business_date,
             found.id,
             found.category,
-            found.subject,
             action,
             caller.member_id,
         )

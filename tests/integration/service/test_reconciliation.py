@@ -133,6 +133,23 @@ def test_a_success_never_notified_is_a_status_mismatch_apply_settles_it(
     assert only(recon, "BALANCE").resolution == "CLEARED"  # the books agree now
 
 
+def test_the_schedule_runs_a_day_again_while_it_has_discrepancies_open(
+    world: World, recon, member
+) -> None:
+    who, _, _ = member
+    world.arm("RECHARGE", "never_notify")
+    world.payments.recharge(D("50.00"), "rc-late", who)
+    at_the_bank_only(world)
+    next_day(world)
+    assert recon.reconcile() == 7
+    assert found(recon, "OPEN") == Counter({"STATUS": 1, "BALANCE": 1})
+    world.settle(seconds=120)  # the query on doubt learns the outcome meanwhile
+    assert recon.reconcile() == 1  # the day with discrepancies open, again
+    assert found(recon, "OPEN") == Counter()
+    assert found(recon, "RESOLVED") == Counter({"STATUS": 1, "BALANCE": 1})  # CLEARED
+    assert recon.reconcile() == 0
+
+
 def test_an_order_the_bank_never_received_is_platform_only_explain_closes_it(
     world: World, recon, member, operator, sql
 ) -> None:
@@ -252,6 +269,24 @@ def test_a_file_not_ready_fails_the_run_and_the_schedule_takes_the_day_again(
     world.bank._clock = genuine
     assert recon.reconcile() == 7  # the day again, and the six before it
     assert recon.get_run(date.fromisoformat(DAY)).status == "SUCCEEDED"
+
+
+def test_a_run_that_breaks_otherwise_fails_with_error_and_raises(world: World, recon) -> None:
+    next_day(world)
+    client = recon._client
+
+    def broken(day, file_type):
+        raise ConnectionResetError("the bank went away mid-file")
+
+    client.fetch_file = broken
+    try:
+        with pytest.raises(ConnectionResetError):
+            run(recon)
+    finally:
+        del client.fetch_file
+    failed = recon.get_run(date.fromisoformat(DAY))
+    assert (failed.status, failed.reason, failed.failed_file) == ("FAILED", "ERROR", None)
+    assert run(recon).status == "SUCCEEDED"  # not left RUNNING: a re-run goes at once
 
 
 def test_a_day_not_over_is_not_run_and_a_day_never_run_is_not_found(world: World, recon) -> None:
