@@ -137,29 +137,6 @@ class DiscrepancyPageDto(ComplexModel):
     _type_info = page_fields(DiscrepancyDto, "The discrepancies on this page, latest day first.")
 
 
-class ResolveRequest(ComplexModel):
-    """An operator's repair of one open discrepancy."""
-
-    __namespace__ = NS
-    _type_info = [
-        (
-            "action",
-            required(
-                Action,
-                "APPLY the bank's outcome (a STATUS discrepancy whose order the platform still "
-                "holds open, or SUCCEEDED when the bank says REVERSED), or EXPLAIN it.",
-            ),
-        ),
-        (
-            "reason",
-            optional(
-                MultilineText(max_len=2000, pattern=NOT_BLANK),
-                "Why: required to EXPLAIN, optional to APPLY; not blank when given.",
-            ),
-        ),
-    ]
-
-
 class OrderInDoubtDto(ComplexModel):
     """A bank order still open after bank.doubt_age_seconds."""
 
@@ -198,7 +175,7 @@ class ReconciliationFacade(Facade):
         """Reconcile a business day that has ended (VALIDATION_FAILED for today or later),
         again if it was already: the day is handed to the job engine (job bank.reconcile)
         and a worker runs it; follow it with getRun. What operators resolved stays resolved.
-        SERVICE_UNAVAILABLE unless the platform works with the depository bank."""
+        RECONCILIATION_UNAVAILABLE unless the platform works with the depository bank."""
 
     @operation(
         rest=GET("/reconciliation/runs/{date}"), returns=ReconciliationRunDto, roles=[OPERATOR]
@@ -229,13 +206,21 @@ class ReconciliationFacade(Facade):
         """Discrepancies, latest day first, paged."""
 
     @operation(
-        rest=POST("/reconciliation/discrepancies/{discrepancyId}/resolution", body="request"),
+        rest=POST("/reconciliation/discrepancies/{discrepancyId}/resolution"),
         returns=DiscrepancyDto,
         roles=[OPERATOR],
     )
     def resolveDiscrepancy(
         discrepancyId: required(Long(ge=1), "Discrepancy id."),
-        request: required(ResolveRequest, "The repair."),
+        action: required(
+            Action,
+            "APPLY the bank's outcome (a STATUS discrepancy whose order the platform still "
+            "holds open, or SUCCEEDED when the bank says REVERSED), or EXPLAIN it.",
+        ),
+        reason: optional(
+            MultilineText(max_len=2000, pattern=NOT_BLANK),
+            "Why: required to EXPLAIN, optional to APPLY; not blank when given.",
+        ),
         requestNo: RequestNo,
     ):
         """Resolve an open discrepancy, recording who, when, what and why. APPLY settles the

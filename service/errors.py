@@ -126,6 +126,11 @@ DISCREPANCY_NOT_FOUND = ErrorCode("DISCREPANCY_NOT_FOUND", 404, "No such discrep
 DISCREPANCY_RESOLVED = ErrorCode(
     "DISCREPANCY_RESOLVED", 409, "The discrepancy is already resolved."
 )
+RECONCILIATION_UNAVAILABLE = ErrorCode(
+    "RECONCILIATION_UNAVAILABLE",
+    409,
+    "Reconciliation needs the depository bank (payment.gateway BANK).",
+)
 APPLY_NOT_APPLICABLE = ErrorCode(
     "APPLY_NOT_APPLICABLE", 422, "The bank's outcome cannot be applied here; explain it."
 )
@@ -181,6 +186,7 @@ CATALOGUE = _codes(
     DISCREPANCY_NOT_FOUND,
     DISCREPANCY_RESOLVED,
     APPLY_NOT_APPLICABLE,
+    RECONCILIATION_UNAVAILABLE,
 )
 
 

@@ -170,14 +170,6 @@ class OrderInDoubtVo:
     handed_to_reconciliation_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class ResolveRequest:
-    """An operator's repair: APPLY the bank's outcome, or EXPLAIN with a reason."""
-
-    action: str
-    reason: str | None = None
-
-
 class FileRefused(Exception):
     """A daily file the run cannot use; ``reason`` is the run's failure reason."""
 
@@ -233,7 +225,8 @@ def read_files(day: dt.date, files: Iterable[tuple[str, list[dict[str, str]]]]) 
 
 class ReconciliationService:
     """Runs, discrepancies and repairs (``bank`` and ``bank_client`` are None unless
-    payment.gateway is BANK: then every operation is SERVICE_UNAVAILABLE)."""
+    payment.gateway is BANK: then running and APPLY are RECONCILIATION_UNAVAILABLE, a
+    permanent refusal, and the rest reads or explains what is recorded)."""
 
     def __init__(self, tx, settings, clock, outbox, bank=None, bank_client=None):
         self.tx = tx
@@ -499,12 +492,17 @@ class ReconciliationService:
 
     @transactional
     def resolve_discrepancy(
-        self, discrepancy_id: int, request: ResolveRequest, request_no: str, caller: Principal
+        self,
+        discrepancy_id: int,
+        action: str,
+        reason: str | None,
+        request_no: str,
+        caller: Principal,
     ) -> DiscrepancyVo:
-        """Resolve an open discrepancy (APPLY or EXPLAIN, see the module's docstring); a
-        repeat of the request number returns the discrepancy and changes nothing."""
+        """Resolve an open discrepancy: APPLY the bank's outcome or EXPLAIN it with a reason
+        (see the module's docstring); a repeat of the request number returns the
+        discrepancy and changes nothing."""
         check_request_no(request_no)
-        action, reason = request.action, request.reason
         if action not in (APPLY, EXPLAIN):
             raise invalid("action", "must be APPLY or EXPLAIN")
         if reason is not None and (not reason.strip() or len(reason) > MAX_REASON):
@@ -597,9 +595,7 @@ class ReconciliationService:
 
     def _available(self) -> None:
         if self._client is None or self._bank is None:
-            raise BusinessError(
-                errors.SERVICE_UNAVAILABLE, "reconciliation needs payment.gateway BANK"
-            )
+            raise BusinessError(errors.RECONCILIATION_UNAVAILABLE)
 
 
 def _discrepancy_vo(entity: DiscrepancyEntity) -> DiscrepancyVo:
@@ -635,7 +631,6 @@ __all__ = [
     "OrderInDoubtVo",
     "ReconciliationRunVo",
     "ReconciliationService",
-    "ResolveRequest",
     "day_bounds",
     "read_files",
 ]

@@ -122,8 +122,7 @@ def test_operators_run_and_read_it_over_rest_and_soap(reconciling) -> None:
     assert (page["total"], page["items"]) == (0, [])
     missing = requests.post(
         server.url("/api/v1/reconciliation/discrepancies/999999/resolution"),
-        json={"action": "EXPLAIN", "reason": "checked with the bank"},
-        params={"requestNo": "e2e-x1"},
+        json={"action": "EXPLAIN", "reason": "checked with the bank", "requestNo": "e2e-x1"},
         headers=auth,
         timeout=30,
     )
@@ -140,7 +139,8 @@ def test_operators_run_and_read_it_over_rest_and_soap(reconciling) -> None:
     with pytest.raises(zeep.exceptions.Fault) as fault:
         soap.service.resolveDiscrepancy(
             discrepancyId=999999,
-            request={"action": "EXPLAIN", "reason": "checked with the bank"},
+            action="EXPLAIN",
+            reason="checked with the bank",
             requestNo="e2e-x2",
             **headers,
         )

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from service.errors import BusinessError
 from service.ocp.signing import Signer, generate_keypair
-from service.reconciliation import ReconciliationService, ResolveRequest
+from service.reconciliation import ReconciliationService
 from service.security import Principal
 from tests.integration.service.test_bank_simulator import World, _world, onboarded
 
@@ -72,9 +72,7 @@ def only(recon: ReconciliationService, category: str):
 
 
 def resolve(recon, item, action: str, operator: Principal, reason=None, no="fix-1"):
-    return recon.resolve_discrepancy(
-        item.discrepancy_id, ResolveRequest(action, reason), no, operator
-    )
+    return recon.resolve_discrepancy(item.discrepancy_id, action, reason, no, operator)
 
 
 def test_a_clean_day_finds_nothing(world: World, recon, member) -> None:
