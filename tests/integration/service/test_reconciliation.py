@@ -9,14 +9,17 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
 
 from service.errors import BusinessError
+from service.ocp.client import HttpBankClient
 from service.ocp.signing import Signer, generate_keypair
 from service.reconciliation import ReconciliationService
 from service.security import Principal
@@ -32,8 +35,16 @@ def world(tmp_path: Path, clock, service_url) -> Iterator[World]:
 
 
 @pytest.fixture
-def recon(world: World) -> ReconciliationService:
-    return world.platform.service(ReconciliationService)
+def recon(world: World) -> Iterator[ReconciliationService]:
+    """The platform's reconciliation, its files fetched with a read timeout of 10 s: the
+    world's 0.5 s is for the orders' timeout faults, and a loaded machine may take longer to
+    serve a file."""
+    service = world.platform.service(ReconciliationService)
+    settings = world.platform.settings.current()
+    patient = SimpleNamespace(bank=replace(settings.bank, read_timeout_seconds=10.0))
+    service._client = HttpBankClient(patient, clock=world.clock)
+    yield service
+    service._client.close()
 
 
 @pytest.fixture
