@@ -245,6 +245,7 @@ class ReconciliationService:
         """The ``bank.reconcile`` job: day ``date`` (YYYY-MM-DD) if given, else every recent
         day not yet reconciled or with discrepancies open (the schedule's); how many runs
         succeeded."""
+        self._available()
         if date is not None:
             return int(self.run_day(_date(date)).status == SUCCEEDED)
         succeeded = 0
