@@ -595,6 +595,7 @@ class BankSettings:
     simulator_dir: str = _key(_text(empty=False))
     simulator_delay_seconds: float = _key(_seconds_or_zero)
     simulator_auto_authorize: bool = _key(_boolean)
+    reconcile_catch_up_days: int = _key(_integer(1, 31))
 
     def __post_init__(self) -> None:
         if self.query_min_interval_seconds > self.query_max_interval_seconds:

@@ -65,7 +65,12 @@ class PostingEntity(Base):
     """One money movement: why (business type, what caused it) and who asked (request no)."""
 
     __tablename__ = "posting"
-    __table_args__ = (Index("ix_posting_ref", "ref_type", "ref_id"), MYSQL_TABLE_ARGS)
+    __table_args__ = (
+        Index("ix_posting_ref", "ref_type", "ref_id"),
+        # Reconciliation reads the postings made since a day ended (service/reconciliation).
+        Index("ix_posting_created_at", "created_at"),
+        MYSQL_TABLE_ARGS,
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     business_type: Mapped[str] = mapped_column(Identifier(32), nullable=False)

@@ -32,6 +32,7 @@ from service.member import MemberService
 from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
 from service.pii import PersonalData
+from service.reconciliation import ReconciliationService
 from service.security import Lockout, Passwords, Tokens
 from service.transaction import TransactionManager
 from service.verification import VerificationCodes
@@ -143,6 +144,9 @@ def _build(
         if f.service not in services:
             services[f.service] = build_service(f.service, components)
     jobs.discover([*services.values(), *components.values()])
+    if components["bank"] is not None:
+        recon = next(s for s in services.values() if isinstance(s, ReconciliationService))
+        metrics.watch_reconciliation(recon.figures)
     return Platform(
         live,
         database,

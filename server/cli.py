@@ -7,6 +7,7 @@ Apollo configuration centre too, which the commands building the platform read.
 """
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -30,7 +31,9 @@ from service.audit import LedgerAudit
 from service.errors import BusinessError
 from service.jobs import Outbox
 from service.member import MemberService
+from service.ocp import protocol
 from service.p2p import LoanService
+from service.reconciliation import ReconciliationService
 
 log = logging.getLogger("p2p")
 
@@ -209,6 +212,43 @@ def cmd_check_ledger(args, settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_reconcile(args, settings) -> int:
+    """Reconcile one business day with the depository bank now, in this process; exit 1
+    unless the run succeeded with no discrepancy."""
+    day = args.date
+    platform = create_platform(settings)
+    try:
+        service = platform.service(ReconciliationService)
+        if day is None:
+            today = protocol.business_day(platform.components["clock"]())
+            day = today - dt.timedelta(days=1)
+        run = service.run_day(day)
+    except BusinessError as e:
+        print(f"{e.code}: {e.message}", file=sys.stderr)
+        return 2
+    finally:
+        platform.close()
+    found = {
+        "bank-only": run.bank_only,
+        "platform-only": run.platform_only,
+        "amount": run.amount_mismatches,
+        "status": run.status_mismatches,
+        "fee": run.fee_mismatches,
+        "balance": run.balance_mismatches,
+    }
+    if run.status != "SUCCEEDED":
+        print(f"reconciliation {run.business_date} {run.status}: {run.reason} ({run.failed_file})")
+        return 1
+    print(
+        f"reconciliation {run.business_date} SUCCEEDED: bank {run.bank_lines} lines"
+        f" {run.bank_amount} fee {run.bank_fee}, platform {run.platform_orders} orders"
+        f" {run.platform_amount} fee {run.platform_fee}; balances bank {run.bank_balance}"
+        f" platform {run.platform_balance}"
+    )
+    print("discrepancies: " + ", ".join(f"{name} {n}" for name, n in found.items()))
+    return 0 if not any(found.values()) else 1
+
+
 def cmd_close_expired_loans(args, settings) -> int:
     """Fail (流标) every RAISING listing past its deadline, releasing its investors' funds."""
     platform = create_platform(settings)
@@ -262,6 +302,15 @@ def parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--out", default=".", help="folder holding wsdl/ and swagger/ (default .)")
     command("check-ledger", cmd_check_ledger, "Check the ledger's invariants; exit 1 if broken.")
+    r = command(
+        "reconcile", cmd_reconcile, "Reconcile a business day with the depository bank now."
+    )
+    r.add_argument(
+        "--date",
+        type=dt.date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="the business day (Asia/Shanghai; default yesterday)",
+    )
     command("mark-overdue", cmd_mark_overdue, "Mark installments past their due date OVERDUE.")
     command(
         "close-expired-loans",

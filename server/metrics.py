@@ -19,6 +19,7 @@ gauge; a worker that exits drops its own. Without the variable, one process's ow
 from __future__ import annotations
 
 import atexit
+import calendar
 import contextlib
 import fcntl
 import logging
@@ -36,7 +37,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 from werkzeug.wrappers import Response
@@ -259,6 +260,11 @@ class PlatformMetrics:
         worker answers the same number whichever process marked the orders."""
         self._exposition.register(_InDoubtCollector(in_doubt))
 
+    def watch_reconciliation(self, figures: Callable[[], tuple]) -> None:
+        """``p2p_reconciliation_*``: read from the database at every scrape (runs happen in
+        the job workers, which export no metrics), so every worker answers the same."""
+        self._exposition.register(_ReconciliationCollector(figures))
+
     # -- exposing ----------------------------------------------------------------------
 
     def render(self) -> bytes:
@@ -407,6 +413,48 @@ class _InDoubtCollector:
         family = GaugeMetricFamily(self.NAME, self.HELP)
         family.add_metric([], value)
         yield family
+
+
+class _ReconciliationCollector:
+    """Open discrepancies by category, attempts by result and the latest day reconciled,
+    from service.reconciliation's figures(); no sample when the database cannot answer."""
+
+    OPEN = "p2p_reconciliation_open_discrepancies"
+    OPEN_HELP = "Discrepancies with the depository bank not yet resolved, by category."
+    RUNS = "p2p_reconciliation_runs"
+    RUNS_HELP = "Reconciliation attempts, by result."
+    LAST = "p2p_reconciliation_last_success_date"
+    LAST_HELP = (
+        "The latest business day reconciled successfully, as the Unix time of its date's "
+        "midnight in UTC (compare with time())."
+    )
+
+    def __init__(self, figures: Callable[[], tuple]):
+        self._figures = figures
+
+    def describe(self):
+        yield GaugeMetricFamily(self.OPEN, self.OPEN_HELP, labels=["category"])
+        yield CounterMetricFamily(self.RUNS, self.RUNS_HELP, labels=["result"])
+        yield GaugeMetricFamily(self.LAST, self.LAST_HELP)
+
+    def collect(self):
+        try:
+            open_counts, succeeded, failed, last = self._figures()
+        except Exception:
+            log.warning("metrics: cannot read the reconciliation's figures", exc_info=True)
+            return
+        discrepancies = GaugeMetricFamily(self.OPEN, self.OPEN_HELP, labels=["category"])
+        for category, count in open_counts.items():
+            discrepancies.add_metric([category], count)
+        yield discrepancies
+        runs = CounterMetricFamily(self.RUNS, self.RUNS_HELP, labels=["result"])
+        runs.add_metric(["succeeded"], succeeded)
+        runs.add_metric(["failed"], failed)
+        yield runs
+        if last is not None:
+            day = GaugeMetricFamily(self.LAST, self.LAST_HELP)
+            day.add_metric([], calendar.timegm(last.timetuple()))
+            yield day
 
 
 # -- the multiprocess directory --------------------------------------------------------------

@@ -116,6 +116,24 @@ FUND_ACCOUNT_EXISTS = ErrorCode(
 FUND_ACCOUNT_REFUSED = ErrorCode(
     "FUND_ACCOUNT_REFUSED", 422, "The depository refused to open the fund account."
 )
+RECONCILIATION_RUN_NOT_FOUND = ErrorCode(
+    "RECONCILIATION_RUN_NOT_FOUND", 404, "No reconciliation run for this day."
+)
+RECONCILIATION_RUNNING = ErrorCode(
+    "RECONCILIATION_RUNNING", 409, "This day's reconciliation is running; try again later."
+)
+DISCREPANCY_NOT_FOUND = ErrorCode("DISCREPANCY_NOT_FOUND", 404, "No such discrepancy.")
+DISCREPANCY_RESOLVED = ErrorCode(
+    "DISCREPANCY_RESOLVED", 409, "The discrepancy is already resolved."
+)
+RECONCILIATION_UNAVAILABLE = ErrorCode(
+    "RECONCILIATION_UNAVAILABLE",
+    409,
+    "Reconciliation needs the depository bank (payment.gateway BANK).",
+)
+APPLY_NOT_APPLICABLE = ErrorCode(
+    "APPLY_NOT_APPLICABLE", 422, "The bank's outcome cannot be applied here; explain it."
+)
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -163,6 +181,12 @@ CATALOGUE = _codes(
     FUND_ACCOUNT_REQUIRED,
     FUND_ACCOUNT_EXISTS,
     FUND_ACCOUNT_REFUSED,
+    RECONCILIATION_RUN_NOT_FOUND,
+    RECONCILIATION_RUNNING,
+    DISCREPANCY_NOT_FOUND,
+    DISCREPANCY_RESOLVED,
+    APPLY_NOT_APPLICABLE,
+    RECONCILIATION_UNAVAILABLE,
 )
 
 

@@ -70,6 +70,8 @@ class BankOrderEntity(Base):
         # The query job's scan: open orders whose next query is due.
         Index("ix_bank_order_status_next_query_at", "status", "next_query_at"),
         Index("ix_bank_order_handed_to_reconciliation_at", "handed_to_reconciliation_at"),
+        # Reconciliation's orders of a day (migration 0011).
+        Index("ix_bank_order_finished_at", "finished_at"),
         MYSQL_TABLE_ARGS,
     )
 

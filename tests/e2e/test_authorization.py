@@ -59,6 +59,7 @@ repayments pay the next installment each of a twelve-month plan.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import uuid
@@ -69,8 +70,13 @@ from decimal import Decimal
 import pytest
 import zeep
 import zeep.helpers
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 from zeep.wsse.username import UsernameToken
 
+from dao import migrate
+from dao.reconciliation import DiscrepancyEntity, ReconciliationRunEntity
 from server.registry import discover_facades
 from service.errors import CATALOGUE
 
@@ -85,6 +91,8 @@ HIDEM = "MESSAGE_NOT_FOUND"  # MessageService hides others' messages
 HIDEC = "CARD_NOT_FOUND"  # someone else's card answers as a missing one
 
 INVESTOR_A, BORROWER_A = "investor A", "borrower A"
+#: The business day the reconciliation cells name.
+RECONCILED = dt.date(2026, 1, 1)
 CALLERS = ("anonymous", "investor", "owner", "borrower", "operator")
 #: REST with a bearer token; SOAP with the AuthToken header; SOAP with a WS-Security
 #: UsernameToken (PasswordText: the member's mobile number and login password).
@@ -158,6 +166,13 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "MessageFacade.markRead":               (INVESTOR_A, U,     HIDEM, ALLOW, HIDEM, HIDEM),
     "MessageFacade.markAllRead":            (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "MessageFacade.getUnreadCount":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
+    # Operators only; on this (SANDBOX) platform running one is RECONCILIATION_UNAVAILABLE.
+    "ReconciliationFacade.runReconciliation": (None,     U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.getRun":          (None,       U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.listRuns":        (None,       U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.listDiscrepancies": (None,     U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.resolveDiscrepancy": (None,    U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.listOrdersInDoubt": (None,     U,     F,     NA,    F,     ALLOW),
 }
 # fmt: on
 
@@ -267,6 +282,49 @@ class World:
         self.rest("disburseLoan", self.operator.token, loanId=loan_id, json_body=body)
         return loan_id
 
+    def reconciled(self) -> dt.date:
+        """A day with a reconciliation run, written behind the server's back (this platform
+        has no depository bank to run one)."""
+        migrate.entity_metadata()  # every entity, for the foreign keys' tables
+        with Session(create_engine(self.server.database_url, poolclass=NullPool)) as session:
+            if session.scalars(select(ReconciliationRunEntity)).first() is None:
+                session.add(self._run())
+                session.commit()
+        return RECONCILED
+
+    def discrepancy(self) -> int:
+        """A fresh open discrepancy of the reconciled day, for one cell to resolve."""
+        self.reconciled()
+        with Session(create_engine(self.server.database_url, poolclass=NullPool)) as session:
+            run = session.scalars(select(ReconciliationRunEntity)).one()
+            now = dt.datetime.now(dt.UTC)
+            found = DiscrepancyEntity(
+                run_id=run.id,
+                business_date=RECONCILED,
+                category="BALANCE",
+                subject="SA" + uuid.uuid4().hex[:16],
+                bank_amount=D("1.00"),
+                status="OPEN",
+                found_at=now,
+                last_seen_at=now,
+            )
+            session.add(found)
+            session.commit()
+            return found.id
+
+    @staticmethod
+    def _run() -> ReconciliationRunEntity:
+        now = dt.datetime.now(dt.UTC)
+        return ReconciliationRunEntity(
+            business_date=RECONCILED,
+            status="SUCCEEDED",
+            attempts=1,
+            failed_attempts=0,
+            started_at=now,
+            finished_at=now,
+            succeeded_at=now,
+        )
+
     def fresh_session(self, member) -> str:
         """A new login of ``member``, for a cell that ends its session."""
         return self.fresh_login(member)["token"]
@@ -329,8 +387,8 @@ def new_mobile() -> str:
 
 
 def rest_value(value):
-    """A neutral argument as JSON carries it: decimals as strings."""
-    if isinstance(value, Decimal):
+    """A neutral argument as JSON carries it: decimals and dates as strings."""
+    if isinstance(value, (Decimal, dt.date)):
         return str(value)
     if isinstance(value, dict):
         return {k: rest_value(v) for k, v in value.items() if v is not None}
@@ -462,6 +520,17 @@ ARGS: dict[str, Args] = {
     "MessageFacade.markRead": lambda w, me: {"messageId": a_message(w)},
     "MessageFacade.markAllRead": lambda w, me: {},
     "MessageFacade.getUnreadCount": lambda w, me: {},
+    "ReconciliationFacade.runReconciliation": lambda w, me: {"date": RECONCILED},
+    "ReconciliationFacade.getRun": lambda w, me: {"date": w.reconciled()},
+    "ReconciliationFacade.listRuns": lambda w, me: dict(PAGE),
+    "ReconciliationFacade.listDiscrepancies": lambda w, me: dict(PAGE),
+    "ReconciliationFacade.resolveDiscrepancy": lambda w, me: {
+        "discrepancyId": w.discrepancy(),
+        "action": "EXPLAIN",
+        "reason": "Authorisation test",
+        "requestNo": rno(),
+    },
+    "ReconciliationFacade.listOrdersInDoubt": lambda w, me: dict(PAGE),
 }
 
 

@@ -60,6 +60,12 @@ OPERATIONS = {
     "markRead",
     "markAllRead",
     "getUnreadCount",
+    "runReconciliation",
+    "getRun",
+    "listRuns",
+    "listDiscrepancies",
+    "resolveDiscrepancy",
+    "listOrdersInDoubt",
 }
 
 

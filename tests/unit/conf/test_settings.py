@@ -480,6 +480,7 @@ def test_the_default_schedule_runs_the_former_cron_jobs_the_outbox_sweeper_and_t
         "loan.mark_overdue": "5 * * * *",
         "outbox.sweep": 30,
         "bank.query_due": 30,
+        "bank.reconcile": "30 4 * * *",
     }
 
 

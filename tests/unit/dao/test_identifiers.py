@@ -30,6 +30,8 @@ HUMAN_TEXT = {
     "bank_evidence.body_sealed",
     "bank_evidence.error",
     "bank_order.reason",
+    # An operator's explanation of a reconciliation discrepancy.
+    "reconciliation_discrepancy.reason",
 }
 
 

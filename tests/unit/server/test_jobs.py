@@ -133,7 +133,12 @@ def test_every_job_of_the_platform_is_a_task_with_the_retry_rules(tmp_path) -> N
     )
     engine = worker.build_engine(LiveSettings(s))
 
-    assert engine.jobs == ("loan.close_expired", "loan.mark_overdue", "outbox.sweep")
+    assert engine.jobs == (
+        "bank.reconcile",
+        "loan.close_expired",
+        "loan.mark_overdue",
+        "outbox.sweep",
+    )
     for name in engine.jobs:
         task = engine.app.tasks[name]
         assert task.acks_late is True

@@ -3,6 +3,7 @@ and the multiprocess directory's housekeeping."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -256,6 +257,28 @@ def test_each_platform_keeps_its_own_registry() -> None:
     a.loans_published.inc()
     assert a.registry.get_sample_value("p2p_loans_published_total") == 1
     assert b.registry.get_sample_value("p2p_loans_published_total") == 0
+
+
+def test_the_reconciliation_s_figures_are_read_at_each_scrape() -> None:
+    metrics = PlatformMetrics()
+    figures = [({"BALANCE": 2, "STATUS": 0}, 5, 1, dt.date(2026, 12, 2))]
+    metrics.watch_reconciliation(lambda: figures[-1])
+    sample = metrics.registry.get_sample_value
+    assert sample("p2p_reconciliation_open_discrepancies", {"category": "BALANCE"}) == 2
+    assert sample("p2p_reconciliation_open_discrepancies", {"category": "STATUS"}) == 0
+    assert sample("p2p_reconciliation_runs_total", {"result": "succeeded"}) == 5
+    assert sample("p2p_reconciliation_runs_total", {"result": "failed"}) == 1
+    midnight = dt.datetime(2026, 12, 2, tzinfo=dt.UTC).timestamp()
+    assert sample("p2p_reconciliation_last_success_date") == midnight
+    figures.append(({"BALANCE": 0}, 0, 0, None))  # nothing ever succeeded: no date at all
+    assert sample("p2p_reconciliation_last_success_date") is None
+
+    def unreachable():
+        raise OSError("the database is down")
+
+    broken = PlatformMetrics()
+    broken.watch_reconciliation(unreachable)
+    assert b"p2p_reconciliation" not in broken.render()  # the scrape still answers
 
 
 # -- the multiprocess directory ----------------------------------------------------------------

@@ -107,6 +107,7 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "MemberFacade",
         "MessageFacade",
         "PaymentFacade",
+        "ReconciliationFacade",
     ]
     names = {b.name: {o.name for o in b.operations} for b in platform.facades}
     assert names["MemberFacade"] == {
