@@ -391,3 +391,27 @@ def test_a_fee_the_ledger_lacks_fails_the_books_close_check(
     assert check.problems == (
         "clearing 1000.00 != recharged - withdrawn - bank fees 1000.00 - 1.00",
     )
+
+
+def test_the_evidence_names_the_bank_key_that_signed_each_answer(
+    banking: Banking, investor, sql
+) -> None:
+    """A signed answer's evidence keeps the bank key id that verified it; an answer that never
+    came names none."""
+    answered = banking.payments.recharge(D("10.00"), "k-1", investor)
+    banking.run_jobs()
+    banking.bank.result = None
+    unanswered = banking.payments.recharge(D("20.00"), "k-2", investor)
+    banking.run_jobs()
+    with sql.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT b.order_no, e.signature, e.key_id, e.error FROM bank_evidence e"
+                " JOIN bank_order b ON b.id = e.order_id WHERE e.kind = 'RESPONSE'"
+            )
+        ).all()
+    shown = {row.order_no: (row.signature, row.key_id, row.error) for row in rows}
+    assert shown == {
+        answered.order_no: ("VALID", "bank-test", None),
+        unanswered.order_no: (None, None, "read_timeout"),
+    }
