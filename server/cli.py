@@ -62,7 +62,9 @@ def cmd_serve(args, settings) -> int:
     # and deadlines come from the settings, and SIGTERM stops gracefully (readiness 503, no
     # new connections, in-flight requests finish) instead of abruptly.
     listener = httpserver.create_server(app, server)
-    worker = EmbeddedWorker(args.set or ()) if settings.jobs.embedded_worker else None
+    worker = None
+    if settings.jobs.embedded_worker:
+        worker = EmbeddedWorker(args.set or (), metrics=settings.jobs.metrics_port > 0)
     if worker is not None:
         beat_schedule(settings.jobs.schedule, app.platform.jobs)  # what the worker will check
         prepare_embedded_broker(settings.jobs)
