@@ -296,7 +296,7 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
     jobs_port = _free_port_pair_ending_in_0_and_1()
     text = _replace_once(
         text,
-        "--set jobs.metrics_port=910%(process_num)d",
+        "--set jobs.metrics_port=918%(process_num)d",
         f"--set jobs.metrics_port={jobs_port // 10}%(process_num)d",
         "supervisord.conf",
     )
