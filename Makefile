@@ -52,8 +52,9 @@ format: $(TESTENV) ## Format the code with ruff
 contracts: $(TESTENV) ## Regenerate wsdl/ and swagger/ from the code
 	P2P_ENV=test $(BIN)/p2p export-contracts
 
-bench: $(TESTENV) ## Measure getLoan over REST and SOAP against a bare werkzeug endpoint
+bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint) and the bank's notifications
 	$(BIN)/python bench/getloan.py
+	$(BIN)/python bench/notifications.py
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache

@@ -656,6 +656,7 @@ class JobsSettings:
     outbox_grace_seconds: int = _key(_integer(1, 3600))
     outbox_max_attempts: int = _key(_integer(1, 1000))
     outbox_retention_days: int = _key(_integer(1, 3650))
+    metrics_port: int = _key(_integer(0, 65535))
 
     def __post_init__(self) -> None:
         # A job waiting for its time (a retry's backoff, a not_before) sits unacknowledged in

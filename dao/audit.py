@@ -96,6 +96,13 @@ class AuditQueries:
             " FROM payment_order WHERE status = 'SUCCESS'"
         )
 
+    def bank_fees(self) -> int:
+        """The fees the bank took: those of its orders that succeeded (a REVERSED withdrawal
+        succeeded first; the bank refunds no fee). A failed order's fee was released."""
+        return self._one(
+            "SELECT COALESCE(SUM(fee), 0) FROM bank_order WHERE status IN ('SUCCEEDED', 'REVERSED')"
+        )
+
     def payment_orders_off_their_bank_orders(self) -> list[tuple]:
         """(order no, payment order status, bank order status) where a payment order's status
         is not the one its bank order's implies (a settled bank order whose business effect

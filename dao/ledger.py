@@ -4,7 +4,8 @@ Every account has two buckets, AVAILABLE and FROZEN, each a balance in integer f
 debits (D) or credits (C) one bucket of one account; a posting's entries balance (debits equal
 credits). An account's normal side says which direction increases it: members' accounts and
 fee income are credit-normal (the platform owes them), the clearing account (the money held
-at the depository bank) and marketing expense are debit-normal, so every balance stays >= 0.
+at the depository bank), marketing expense and the bank's fees are debit-normal, so every
+balance stays >= 0.
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 BUCKETS: tuple[str, ...] = ("AVAILABLE", "FROZEN")
 DIRECTIONS: tuple[str, ...] = ("D", "C")
-#: The platform's own accounts and their normal sides (created by migration 0003).
-PLATFORM_ACCOUNTS: dict[str, str] = {"CLEARING": "D", "FEE_INCOME": "C", "MARKETING_EXPENSE": "D"}
+#: The platform's own accounts and their normal sides (created by migrations 0003 and 0014).
+PLATFORM_ACCOUNTS: dict[str, str] = {
+    "CLEARING": "D",
+    "FEE_INCOME": "C",
+    "MARKETING_EXPENSE": "D",
+    "BANK_FEES": "D",
+}
 
 
 class AccountEntity(Base):

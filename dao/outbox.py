@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, delete, func, select, update
+from sqlalchemy import Index, Integer, String, Text, case, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType
@@ -109,6 +109,19 @@ class OutboxRepository:
             OutboxEntity.dispatched_at.is_(None), OutboxEntity.failed_at.is_(None)
         )
         return self._session().scalar(stmt.select_from(OutboxEntity)) or 0
+
+    def backlog(self) -> tuple[int, datetime | None, int]:
+        """(rows waiting to be handed over, the earliest due time among them, rows given up
+        on), in one query over the rows not handed over (the index's first column): the
+        metrics' question at every scrape."""
+        waiting = OutboxEntity.failed_at.is_(None)
+        stmt = select(
+            func.count(case((waiting, 1))),
+            func.min(case((waiting, OutboxEntity.available_at))),
+            func.count(case((OutboxEntity.failed_at.is_not(None), 1))),
+        ).where(OutboxEntity.dispatched_at.is_(None))
+        count, oldest, given_up = self._session().execute(stmt).one()
+        return int(count or 0), oldest, int(given_up or 0)
 
     def retry_failed(self) -> int:
         """Give every given-up row a fresh set of attempts; how many."""

@@ -71,7 +71,9 @@ def cmd_serve(args, settings) -> int:
     )
     if simulator is not None:
         simulator.start()  # before the first call can make an order
-    worker = EmbeddedWorker(args.set or ()) if settings.jobs.embedded_worker else None
+    worker = None
+    if settings.jobs.embedded_worker:
+        worker = EmbeddedWorker(args.set or (), metrics=settings.jobs.metrics_port > 0)
     try:
         listener = httpserver.create_server(app, server)
         if worker is not None:

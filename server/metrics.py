@@ -14,6 +14,13 @@ starting ``p2p serve`` wipes the directory only when no worker that wrote it is 
 whole group starts: a counter reset, as any restart is), otherwise drops just the gauges of
 dead workers; a scrape drops them too, so a SIGKILLed worker's in-flight calls leave the
 gauge; a worker that exits drops its own. Without the variable, one process's own registry.
+
+Job workers (``p2p worker``, server/worker.py) run their jobs in pool processes, so they use
+the same multiprocess mode with a directory of their own (the job workers of a machine share
+one, apart from the web's) and the same housekeeping; the worker's main process answers
+``/metrics`` on ``jobs.metrics_port`` (:class:`JobWorkerExporter`) with the machine's job
+totals and what it reads from the database at each scrape (the outbox's backlog, the bank
+orders in doubt).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import fcntl
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,9 +48,11 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from service import errors
+from service.monitoring import OutboxBacklogVo
 
 log = logging.getLogger("server.metrics")
 
@@ -58,6 +68,11 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REQUEST_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SQL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CHECKOUT_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A job: a send to the bank or a sweep takes 10 ms-1 s, a batch (closing listings, marking
+# overdue installments, querying the bank) up to minutes; past 5 minutes something waits.
+JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+#: How a job run ended (p2p_jobs_total's outcome).
+JOB_OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "retried")
 
 _MARKER = re.compile(r"p2p-worker-(\d+)\.pid\Z")
 _DB_FILE = re.compile(r"(?:counter|histogram|summary|gauge_[a-z]+)_(\d+)\.db\Z")
@@ -190,6 +205,22 @@ class PlatformMetrics:
             ["kind"],
             registry=r,
         )
+        # Job names are the declared @job names (service/jobs.py). The label is "name", not
+        # "job": Prometheus gives every target a "job" label of its own.
+        self.jobs = Counter(
+            "p2p_jobs",
+            "Job runs in the job workers, by job name and outcome: succeeded, failed (no retry "
+            "left, or a permanent error), retried (failed, will run again).",
+            ["name", "outcome"],
+            registry=r,
+        )
+        self.job_duration = Histogram(
+            "p2p_job_duration_seconds",
+            "Time a job run took, whatever its outcome, by job name.",
+            ["name"],
+            buckets=JOB_BUCKETS,
+            registry=r,
+        )
         self._exposition = self._exposition_registry()
 
     @classmethod
@@ -251,6 +282,11 @@ class PlatformMetrics:
 
     def bank_recorder(self) -> PrometheusBankRecorder:
         return PrometheusBankRecorder(self)
+
+    def record_job(self, name: str, outcome: str) -> None:
+        if outcome not in JOB_OUTCOMES:
+            raise ValueError(f"unknown job outcome {outcome!r}")
+        self.jobs.labels(name, outcome).inc()
 
     def count_bank_notification(self, outcome: str) -> None:
         self.bank_notifications.labels(outcome).inc()
@@ -455,6 +491,91 @@ class _ReconciliationCollector:
             day = GaugeMetricFamily(self.LAST, self.LAST_HELP)
             day.add_metric([], calendar.timegm(last.timetuple()))
             yield day
+
+
+class _OutboxCollector:
+    """The outbox's backlog, read from the database when scraped: rows waiting to be handed
+    to the job engine, how late the earliest due one is, and rows given up on. No sample when
+    the database cannot answer."""
+
+    WAITING = ("p2p_outbox_waiting", "Outbox rows not handed to the job engine yet.")
+    OLDEST = (
+        "p2p_outbox_oldest_due_seconds",
+        "Seconds since the earliest waiting outbox row became due (0 when none is due): "
+        "normally under jobs.outbox_grace_seconds plus the sweeper's interval.",
+    )
+    GIVEN_UP = (
+        "p2p_outbox_given_up",
+        "Outbox rows the sweeper gave up on after jobs.outbox_max_attempts (p2p outbox).",
+    )
+
+    def __init__(self, backlog: Callable[[], OutboxBacklogVo]):
+        self._backlog = backlog
+
+    def describe(self):
+        for name, text in (self.WAITING, self.OLDEST, self.GIVEN_UP):
+            yield GaugeMetricFamily(name, text)
+
+    def collect(self):
+        try:
+            b = self._backlog()
+        except Exception:
+            log.warning("metrics: cannot read the outbox's backlog", exc_info=True)
+            return
+        values = (b.waiting, b.oldest_due_seconds, b.given_up)
+        for (name, text), value in zip(
+            (self.WAITING, self.OLDEST, self.GIVEN_UP), values, strict=True
+        ):
+            family = GaugeMetricFamily(name, text)
+            family.add_metric([], value)
+            yield family
+
+
+class JobWorkerExporter:
+    """``/metrics`` of a job worker, served from its main process on a thread of its own:
+    the sum of the files in its multiprocess directory (the pool processes' job counts and
+    durations, bank conflicts, database timings) and the database reads done at each scrape.
+
+    ``outbox_backlog`` reads the outbox's backlog (service.monitoring); ``in_doubt`` counts
+    the bank orders in doubt (None when the platform has no bank)."""
+
+    def __init__(
+        self,
+        directory: str,
+        outbox_backlog: Callable[[], OutboxBacklogVo],
+        in_doubt: Callable[[], int] | None = None,
+    ):
+        self._directory = Path(directory)
+        self._registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(self._registry, directory)
+        self._registry.register(_OutboxCollector(outbox_backlog))
+        if in_doubt is not None:
+            self._registry.register(_InDoubtCollector(in_doubt))
+        self._server = None
+
+    def render(self) -> bytes:
+        sweep_dead_workers(self._directory)
+        return generate_latest(self._registry)
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != "/metrics":
+            response = Response("not found\n", 404, content_type="text/plain")
+        else:
+            response = Response(self.render(), 200, content_type=CONTENT_TYPE)
+        return response(environ, start_response)
+
+    def start(self, host: str, port: int) -> None:
+        """Listen on ``host``:``port`` (OSError when taken) and answer from a daemon thread."""
+        self._server = make_server(host, port, self, threaded=True)
+        thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        thread.start()
+        log.info("job worker metrics on http://%s:%d/metrics", host, port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
 
 # -- the multiprocess directory --------------------------------------------------------------

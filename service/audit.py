@@ -5,7 +5,8 @@
 3. no balance below zero;
 4. the books close: debit-normal balances equal credit-normal ones, and the clearing account
    (the depository's mirror) equals what entered minus what left through payment orders
-   (SUCCESS ones: a PENDING one moved nothing yet, a REVERSED withdrawal's money came back);
+   (SUCCESS ones: a PENDING one moved nothing yet, a REVERSED withdrawal's money came back)
+   minus the fees the bank took (those of its orders that succeeded, REVERSED included);
 5. each listing's raised amount equals its investments not released;
 6. every frozen fen is accounted for: a member's frozen balance equals their frozen
    investments plus their pending withdrawals;
@@ -56,7 +57,7 @@ class LedgerAudit:
     def run(self) -> AuditReport:
         q = self._q
         debits, credits = q.side_totals()
-        clearing, inflow = q.clearing_balance(), q.net_inflow()
+        clearing, inflow, fees = q.clearing_balance(), q.net_inflow(), q.bank_fees()
         checks = (
             Check(
                 "every posting balances",
@@ -87,8 +88,9 @@ class LedgerAudit:
                     for problem in (
                         debits != credits
                         and f"debit-normal {_yuan(debits)} != credit-normal {_yuan(credits)}",
-                        clearing != inflow
-                        and f"clearing {_yuan(clearing)} != recharged - withdrawn {_yuan(inflow)}",
+                        clearing != inflow - fees
+                        and f"clearing {_yuan(clearing)} != recharged - withdrawn - bank fees"
+                        f" {_yuan(inflow)} - {_yuan(fees)}",
                     )
                     if problem
                 ),

@@ -59,7 +59,10 @@ class Exchange:
     connection_lost, transport, too_large (sent, fate unknown), http_<status>, signature,
     unreadable, wrong_merchant, stale, mismatch (an answer about something else).
     ``answer`` is the parsed body only when it can be trusted (signed by a known bank key, in
-    the window, for our merchant); for an HTTP error status it is the bank's signed error."""
+    the window, for our merchant); for an HTTP error status it is the bank's signed error.
+    ``key_id`` is the bank key the response names when it is one the platform knows (the one
+    that verified a VALID signature, or failed to), so the evidence shows which key it was;
+    None when no response came or it named no known key (an unknown id is not kept)."""
 
     request: bytes = field(repr=False)
     response: bytes | None = field(repr=False)
@@ -69,10 +72,12 @@ class Exchange:
     signature: str | None
     error: str | None
     answer: dict | None = field(repr=False)
+    key_id: str | None = None
 
 
 class BankClient(abc.ABC):
-    """The depository bank's endpoints, each call one Exchange."""
+    """The depository bank's endpoints, each call one Exchange, and the platform's side of
+    the bank's notifications (checking one, acknowledging it)."""
 
     @abc.abstractmethod
     def submit(self, order: Mapping[str, str]) -> Exchange:
@@ -87,6 +92,15 @@ class BankClient(abc.ABC):
     def fetch_file(self, date: dt.date, file_type: str) -> Exchange:
         """Fetch the daily file ``file_type`` of business day ``date``; the answer is
         {"date", "fileType", "rows": [{column: text}]}, its header checked against its rows."""
+
+    @abc.abstractmethod
+    def verify_notification(self, body: bytes, headers) -> dict:
+        """The notification in ``body`` (raw bytes as received) if it can be trusted and is
+        well-formed; raises SignatureInvalid, MessageInvalid or StaleMessage otherwise."""
+
+    @abc.abstractmethod
+    def acknowledgement(self, notify_id: str) -> tuple[bytes, dict[str, str]]:
+        """The signed body and headers acknowledging notification ``notify_id``."""
 
 
 class HttpBankClient(BankClient):
@@ -161,8 +175,6 @@ class HttpBankClient(BankClient):
     # --- notifications ------------------------------------------------------------------
 
     def verify_notification(self, body: bytes, headers) -> dict:
-        """The notification in ``body`` (raw bytes as received) if it can be trusted and is
-        well-formed; raises SignatureInvalid, MessageInvalid or StaleMessage otherwise."""
         message = protocol.read(
             self._keys,
             body,
@@ -175,7 +187,6 @@ class HttpBankClient(BankClient):
         return message
 
     def acknowledgement(self, notify_id: str) -> tuple[bytes, dict[str, str]]:
-        """The signed body and headers acknowledging notification ``notify_id``."""
         body = protocol.encode(
             {
                 "merchantId": self._merchant_id,
@@ -243,7 +254,9 @@ class HttpBankClient(BankClient):
             if response.tell() > limit:  # the rest is not read, so the connection is not reused
                 response.close()
             response.release_conn()
-        received = replace(failed, response=data, received_at=self._clock())
+        named = protocol.header(response.headers, protocol.KEY_ID_HEADER)
+        key_id = named if named in self._keys.key_ids else None
+        received = replace(failed, response=data, received_at=self._clock(), key_id=key_id)
         if len(data) > limit:
             return replace(received, error="too_large")
         try:

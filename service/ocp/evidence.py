@@ -42,7 +42,7 @@ class Message:
     at: datetime
     http_status: int | None = None
     signature: str | None = None  # VALID, INVALID, MISSING, UNKNOWN_KEY; None for ours
-    key_id: str | None = None
+    key_id: str | None = None  # the bank key it was signed with (checked); None for ours
     error: str | None = None
 
 
@@ -53,12 +53,13 @@ def sent(exchange) -> Message:
 
 def received(exchange) -> Message:
     """What came back in an exchange: no body when nothing did (a timeout, a refused
-    connection), with the time of the attempt then."""
+    connection), with the time of the attempt then; the bank key it was signed with."""
     return Message(
         exchange.response,
         exchange.received_at or exchange.sent_at,
         http_status=exchange.http_status,
         signature=exchange.signature,
+        key_id=exchange.key_id,
         error=exchange.error,
     )
 

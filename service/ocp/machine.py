@@ -24,6 +24,21 @@ Transitions (anything else changes nothing):
 The same final status again (or SUCCEEDED for a REVERSED order) confirms what is known.
 Another final status, another amount or order type, or REVERSED for an order that cannot be
 returned is a conflict: nothing changes, and a person is alerted (service/ocp/alerts.py).
+
+The bank's fee. The bank charges the platform a fee per order (the order's ``fee``, stated by
+the success), taken from the platform's own account at the bank when the order succeeds
+(released when it fails; a return refunds none and states 0.00). It leaves the bank, so the
+transaction that settles the order SUCCEEDED posts it, once: BANK_FEE, debit BANK_FEES (the
+platform's expense, debit-normal, so it only grows and never goes below zero whatever
+FEE_INCOME has earned) and credit CLEARING (the mirror of the money at the bank). The books
+then close on what entered minus what left minus the bank's fees (service/audit.py). A
+withdrawal whose return outran its success has no fee yet (a return states 0.00): the success
+that follows brings it, and it is posted then; any later word on the order posts nothing. A
+fee on a FAILED order was released by the bank and is never posted. The platform's own funding
+of its account at the bank is not in the ledger (no transfer orders yet), so a fee the
+platform has not earned comes out of CLEARING's share of the members' money; a settlement
+that would take CLEARING below zero is refused by the ledger (INSUFFICIENT_FUNDS) and left
+unapplied for a person to look at, never posted short.
 """
 
 from __future__ import annotations
@@ -36,6 +51,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from dao.ocp import OPEN_STATUSES, BankOrderEntity, BankOrderRepository, EvidenceRepository
+from service.ledger import AVAILABLE, Ledger, credit, debit
 from service.ocp import protocol
 from service.ocp.alerts import BankAlerts, BankRecorder
 from service.ocp.client import HttpBankClient
@@ -57,6 +73,10 @@ ZERO = Decimal("0.00")
 MAX_REASON = 200
 #: The outbox job that submits an order (service/ocp/sending.py).
 SEND_JOB = "bank.send"
+#: The platform's accounts a bank fee moves between (dao/ledger.py).
+CLEARING, BANK_FEES = "CLEARING", "BANK_FEES"
+#: A bank fee's posting refers to its order.
+REF_TYPE = "BANK_ORDER"
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,7 @@ class OrderMachine:
         self._evidence = Evidence(tx, clock, pii)
         self._notifications = EvidenceRepository(tx.session)
         self._alerts = BankAlerts(tx, recorder)
+        self._ledger = Ledger(tx)
         self._effects: dict[str, Effects] = {}
 
     def register(self, order_type: str, effects: Effects) -> None:
@@ -210,13 +231,24 @@ class OrderMachine:
             return CONFLICT
         if order.status in OPEN_STATUSES:
             self._finish(order, FAILED if said == FAILED else SUCCEEDED, result)
-            (effects.failed if said == FAILED else effects.succeeded)(order, result)
+            if said == FAILED:
+                effects.failed(order, result)
+            else:
+                effects.succeeded(order, result)
+                self._charge_fee(order)
             if said == REVERSED:
                 self._reverse(order, effects, result)
             return APPLIED
         if order.status == SUCCEEDED and said == REVERSED:
             self._reverse(order, effects, result)
             return APPLIED
+        if order.status == REVERSED and said == SUCCEEDED and order.fee is None:
+            # The success a return outran: the fee the bank took is known now.
+            order.fee = result.fee
+            order.updated_at = self._clock()
+            self.tx.session().flush()
+            self._charge_fee(order)
+            return APPLIED if order.fee else CONFIRMED
         if said == order.status or (order.status == REVERSED and said == SUCCEEDED):
             return CONFIRMED
         self._alerts.conflict("status", order, result.source, said)
@@ -235,6 +267,17 @@ class OrderMachine:
         order.next_query_at = None
         order.updated_at = now
         self.tx.session().flush()
+
+    def _charge_fee(self, order: BankOrderEntity) -> None:
+        """The bank took ``order``'s fee from the platform's account: it leaves the bank as
+        the platform's expense. Called once per order, when its fee becomes known on success."""
+        if not order.fee:
+            return
+        legs = [
+            debit(self._ledger.platform(BANK_FEES), AVAILABLE, order.fee),
+            credit(self._ledger.platform(CLEARING), AVAILABLE, order.fee),
+        ]
+        self._ledger.post("BANK_FEE", (REF_TYPE, order.id), legs)
 
     def _reverse(self, order: BankOrderEntity, effects: Effects, result: BankResult) -> None:
         order.status = REVERSED

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
 
@@ -70,15 +72,18 @@ class Site:
             check=False,
         )
 
-    def start_worker(self, name: str) -> tuple[subprocess.Popen, Path]:
-        """`p2p worker` in a session of its own (so its pool dies with it), and its log."""
+    def start_worker(
+        self, name: str, *settings: str, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.Popen, Path]:
+        """`p2p worker` in a session of its own (so its pool dies with it), and its log;
+        ``settings`` and ``env`` are added to the site's."""
         log = self.workdir / f"{name}.log"
-        sets = [x for s in self.settings for x in ("--set", s)]
+        sets = [x for s in (*self.settings, *settings) for x in ("--set", s)]
         with log.open("w") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "worker", *sets],
                 cwd=self.processes.root,
-                env=self.processes.env(),
+                env={**self.processes.env(), **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -200,6 +205,84 @@ def test_a_worker_runs_a_job_handed_over_through_the_outbox(site, signup, identi
     finally:
         worker.terminate()
         assert worker.wait(timeout=60) == 0
+
+
+def _scrape(url: str) -> dict[tuple[str, tuple], float]:
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
+
+
+def test_a_worker_exports_its_jobs_metrics_and_the_outbox_backlog(site, signup, identities) -> None:
+    """`p2p worker` with jobs.metrics_port answers /metrics from its main process: the runs
+    its pool processes counted (by job and outcome, with their durations) and the outbox's
+    backlog read from the database at the scrape."""
+    s = site("jobs.embedded_worker=false", "jobs.concurrency=2")
+    listing = s.expired_listing(signup, identities)
+    port = s.processes.free_port()
+    directory = s.workdir / "job-metrics"
+    worker, log = s.start_worker(
+        "worker", f"jobs.metrics_port={port}", env={"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        assert _scrape(url)[("p2p_outbox_waiting", ())] == 0
+        with sqlite3.connect(s.db_file) as conn:  # a row no commit handed over, 10 min late
+            conn.execute(
+                "INSERT INTO job_outbox (job, payload, created_at, available_at, attempts)"
+                " VALUES ('outbox.sweep', '{}', datetime('now', '-11 minutes'),"
+                " datetime('now', '-10 minutes'), 0)"
+            )
+        conn.close()
+        samples = _scrape(url)
+        assert samples[("p2p_outbox_waiting", ())] == 1
+        assert 590 < samples[("p2p_outbox_oldest_due_seconds", ())] < 3600
+
+        done = s.cli("enqueue", "loan.close_expired")
+        assert done.returncode == 0, done.stdout + done.stderr
+        job = ("name", "loan.close_expired")
+        ran = ("p2p_jobs_total", (job, ("outcome", "succeeded")))
+        _wait("the worker to count the job", lambda: _scrape(url).get(ran) == 1, logs=(log,))
+        samples = _scrape(url)
+        assert samples[("p2p_job_duration_seconds_count", (job,))] == 1
+        assert s.status(listing["loan_id"]) == "FAILED"
+        # The pool processes counted; the main process answers for them.
+        writers = {
+            int(m)
+            for m in re.findall(r"counter_(\d+)\.db", " ".join(p.name for p in directory.iterdir()))
+        }
+        assert writers - {worker.pid}
+    finally:
+        worker.terminate()
+        assert worker.wait(timeout=60) == 0
+
+
+def test_serve_s_embedded_worker_exports_metrics_from_a_directory_of_its_own(site) -> None:
+    """`p2p serve` gives its worker a temporary directory (it has none of its own to name)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    site(f"jobs.metrics_port={port}")
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def answers() -> bool:
+        try:
+            return ("p2p_outbox_waiting", ()) in _scrape(url)
+        except requests.RequestException:  # not listening yet
+            return False
+
+    _wait("the embedded worker's /metrics", answers)
+
+
+def test_a_worker_without_a_metrics_directory_refuses_a_metrics_port(site) -> None:
+    s = site("jobs.embedded_worker=false")
+    done = s.cli("worker", "--set", f"jobs.metrics_port={s.processes.free_port()}")
+    assert done.returncode != 0
+    assert "PROMETHEUS_MULTIPROC_DIR" in done.stdout + done.stderr
 
 
 def _embedded_worker_pid(server) -> int:

@@ -228,11 +228,17 @@ def test_a_real_prometheus_scrapes_a_worker(tmp_path) -> None:
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (Debian: prometheus)")
 @pytest.mark.parametrize(
-    ("check", "path"), [("config", "conf/prometheus.yml"), ("rules", "conf/alert-rules.yml")]
+    "command",
+    [
+        ("check", "config", "conf/prometheus.yml"),
+        ("check", "rules", "conf/alert-rules.yml"),
+        # promtool's unit tests of the job workers' alerts: they fire when they should.
+        ("test", "rules", "tests/e2e/prometheus/job-alerts.test.yml"),
+    ],
 )
-def test_promtool_accepts_the_shipped_files(check: str, path: str) -> None:
+def test_promtool_accepts_the_shipped_files(command: tuple[str, ...]) -> None:
     done = subprocess.run(
-        ["promtool", "check", check, path],
+        ["promtool", *command],
         cwd=ROOT,
         capture_output=True,
         text=True,

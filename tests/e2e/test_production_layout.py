@@ -91,6 +91,17 @@ def client_session() -> requests.Session:
     return session
 
 
+def _free_port_pair_ending_in_0_and_1() -> int:
+    """A port ending in 0, free with the next one: the job workers' ports are the shipped
+    prefix followed by supervisord's process_num (0, 1)."""
+    for _ in range(200):
+        base = _consecutive_free_ports(11)
+        port = base + (-base % 10)
+        if port + 1 < base + 11 and port + 1 <= 65535:
+            return port
+    raise RuntimeError("no free pair of ports ending in 0 and 1")
+
+
 def _consecutive_free_ports(count: int) -> int:
     """A base port such that base .. base+count-1 are free on 127.0.0.1."""
     for _ in range(200):
@@ -150,6 +161,7 @@ class Layout:
     outbox: Path  # the workers' SMS outbox: the codes the SANDBOX sender "sent"
     bank: BankSim
     logs: dict[int, Path] = field(default_factory=dict)
+    job_metrics: list[str] = field(default_factory=list)  # each job worker's /metrics
 
     def ctl(self, *args: str) -> str:
         done = subprocess.run(
@@ -294,6 +306,13 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
         f"numprocs={WORKERS}\nnumprocs_start={base}\n",
         "supervisord.conf",
     )
+    jobs_port = _free_port_pair_ending_in_0_and_1()
+    text = _replace_once(
+        text,
+        "--set jobs.metrics_port=918%(process_num)d",
+        f"--set jobs.metrics_port={jobs_port // 10}%(process_num)d",
+        "supervisord.conf",
+    )
     conf.write_text(text)
 
     cfg = home / "haproxy.cfg"
@@ -389,6 +408,7 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
         outbox=outbox,
         bank=sim,
         logs={p: home / f"var/log/p2p-{p}.log" for p in ports},
+        job_metrics=[f"http://127.0.0.1:{jobs_port + n}/metrics" for n in range(2)],
     )
     try:
         _wait(
@@ -743,6 +763,11 @@ def test_beat_and_the_job_workers_close_an_expired_listing(layout, identities) -
     assert re.search(
         r"Task loan\.close_expired\[[^]]+\] succeeded .*ExpiredLoansVo\(failed=1\)", ran
     )
+    # Both job workers share the machine's job metrics directory: each answers its totals.
+    ran_once = 'p2p_jobs_total{name="loan.close_expired",outcome="succeeded"}'
+    for url in layout.job_metrics:
+        body = requests.get(url, timeout=10).text
+        assert ran_once in body and "p2p_outbox_waiting" in body, body[-2000:]
 
 
 # -- SIGKILL in the middle of the bank's work ----------------------------------------------

@@ -541,3 +541,68 @@ def test_bank_orders_revision_admits_reversals_and_payment_messages_and_goes_bac
     with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
         conn.execute(order, {"no": "W2"})  # REVERSED is refused again
     assert "ck_payment_order_status" in str(caught.value.orig)
+
+
+def test_bank_fees_revision_posts_the_fees_already_taken_and_goes_back(
+    empty_url: str, engine: Engine
+) -> None:
+    """0014 opens BANK_FEES and posts the fee of every order that succeeded before it (a
+    REVERSED one succeeded first; a FAILED one's fee was released); going back removes the
+    postings and gives CLEARING its money back."""
+    migrate.upgrade(empty_url, "0010")
+    with engine.begin() as conn:
+        conn.execute(
+            MEMBER_SQL, {"id": 1, "mobile": "13900000001", "role": "INVESTOR", "status": "ACTIVE"}
+        )
+        conn.execute(text("UPDATE account SET available = 10000 WHERE code = 'CLEARING'"))
+        for no, status, fee in (
+            ("R1", "SUCCEEDED", 150),
+            ("R2", "REVERSED", 200),
+            ("R3", "FAILED", 300),
+            ("R4", "SUCCEEDED", 0),
+        ):
+            conn.execute(
+                BANK_ORDER_SQL,
+                {
+                    **GOOD_BANK_ORDER,
+                    "order_no": no,
+                    "status": status,
+                    "finished_at": "2026-12-03 10:01:00",
+                },
+            )
+            conn.execute(
+                text("UPDATE bank_order SET fee = :fee WHERE order_no = :no"),
+                {"fee": fee, "no": no},
+            )
+
+    def platform() -> dict[str, tuple[str, int]]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT code, normal_side, available FROM account WHERE code IS NOT NULL")
+            ).all()
+        return {code: (side, available) for code, side, available in rows}
+
+    migrate.upgrade(empty_url, "0014")
+    accounts = platform()
+    assert (accounts["BANK_FEES"], accounts["CLEARING"]) == (("D", 350), ("D", 9650))
+    with engine.connect() as conn:
+        postings = conn.execute(
+            text(
+                "SELECT b.order_no, e.direction, e.amount FROM posting p"
+                " JOIN bank_order b ON b.id = p.ref_id JOIN posting_entry e ON e.posting_id = p.id"
+                " WHERE p.business_type = 'BANK_FEE' AND p.ref_type = 'BANK_ORDER'"
+                " ORDER BY e.id"
+            )
+        ).all()
+    assert [tuple(p) for p in postings] == [
+        ("R1", "D", 150),
+        ("R1", "C", 150),
+        ("R2", "D", 200),
+        ("R2", "C", 200),
+    ]
+
+    migrate.downgrade(empty_url, "0010")
+    assert "BANK_FEES" not in platform()
+    assert platform()["CLEARING"] == ("D", 10000)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM posting")).scalar_one() == 0

@@ -5,8 +5,10 @@ wired to them as the composition root wires them when payment.gateway is BANK.""
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from sqlalchemy import text
 
@@ -15,55 +17,106 @@ from server.registry import build_service
 from service.audit import LedgerAudit
 from service.member import MemberService
 from service.ocp import protocol
-from service.ocp.client import Exchange
+from service.ocp.client import BankClient, Exchange
 from service.ocp.orders import BankOrders
+from service.ocp.signing import KeyRing, Signer
 from service.payment import PaymentService
+from tests.banksupport import (
+    BANK_KEY_ID,
+    BANK_PRIVATE,
+    BANK_PUBLIC,
+    PLATFORM_KEY_ID,
+    PLATFORM_PRIVATE,
+)
 
 MERCHANT = "P2PTEST"
-KEY_ID = "bank-test"
+KEY_ID = BANK_KEY_ID
 AUTHORIZE = "https://bank.test/authorize/"
+WINDOW_SECONDS = 300
 
 
-class ScriptedBank:
+class ScriptedBank(BankClient):
     """A depository that answers as the test says and remembers what it was sent.
 
     ``result`` answers submissions: ACCEPTED, REFUSED, or None (no answer: a timeout).
-    ``status`` answers queries by order number (PROCESSING when not told; None: no answer)."""
+    ``status`` answers queries by order number (PROCESSING when not told; None: no answer).
+    ``files`` holds the daily files' rows by (date, file type); any other is not ready.
+    Its answers are signed with the bank's test key and the platform's side of a notification
+    is checked and acknowledged with the real keys, as the HTTP client does."""
 
     def __init__(self, clock):
         self.clock = clock
         self.result: str | None = protocol.ACCEPTED
         self.reason = "REFUSED_BY_BANK"
         self.status: dict[str, dict | None] = {}
+        self.files: dict[tuple[dt.date, str], list[dict]] = {}
         self.submitted: list[dict] = []
         self.queried: list[str] = []
+        self._bank = Signer(KEY_ID, BANK_PRIVATE)
+        self._platform = Signer(PLATFORM_KEY_ID, PLATFORM_PRIVATE)
+        self._bank_keys = KeyRing({KEY_ID: BANK_PUBLIC})
 
-    def _exchange(self, request: dict, answer: dict | None, error: str | None) -> Exchange:
+    def _exchange(
+        self, sent: bytes, answer: dict | None, error: str | None, http_status: int = 200
+    ) -> Exchange:
         now = self.clock()
-        sent = protocol.encode({"merchantId": MERCHANT, **request})
         if answer is None:
             return Exchange(sent, None, None, now, None, None, error or "read_timeout", None)
         answer = {"merchantId": MERCHANT, "timestamp": protocol.format_time(now), **answer}
-        return Exchange(sent, protocol.encode(answer), 200, now, now, "VALID", error, answer)
+        body = protocol.encode(answer)
+        protocol.verify(self._bank_keys, body, self.signed_headers(body))
+        return Exchange(sent, body, http_status, now, now, "VALID", error, answer, KEY_ID)
+
+    def signed_headers(self, body: bytes) -> dict[str, str]:
+        """The headers of ``body`` signed by the bank."""
+        return protocol.signed_headers(self._bank, body)
+
+    def _request(self, fields: dict) -> bytes:
+        return protocol.encode(
+            {"merchantId": MERCHANT, "timestamp": protocol.format_time(self.clock()), **fields}
+        )
 
     def submit(self, order) -> Exchange:
         self.submitted.append(dict(order))
         no = order["orderNo"]
+        sent = self._request(dict(order))
         if self.result is None:
-            return self._exchange(dict(order), None, None)
+            return self._exchange(sent, None, None)
         answer = {"orderNo": no, "result": self.result}
         if self.result == protocol.ACCEPTED:
             answer["authorizeUrl"] = AUTHORIZE + no
         else:
             answer["reason"] = self.reason
-        return self._exchange(dict(order), answer, None)
+        return self._exchange(sent, answer, None)
 
     def query(self, order_no: str) -> Exchange:
         self.queried.append(order_no)
+        sent = self._request({"orderNo": order_no})
         answer = self.status.get(order_no, {"status": protocol.PROCESSING})
         if answer is None:
-            return self._exchange({"orderNo": order_no}, None, "read_timeout")
-        return self._exchange({"orderNo": order_no}, {"orderNo": order_no, **answer}, None)
+            return self._exchange(sent, None, "read_timeout")
+        return self._exchange(sent, {"orderNo": order_no, **answer}, None)
+
+    def fetch_file(self, date: dt.date, file_type: str) -> Exchange:
+        query = urlencode({"merchantId": MERCHANT, "timestamp": protocol.format_time(self.clock())})
+        sent = f"/v1/files/{date.isoformat()}/{file_type}?{query}".encode("ascii")
+        rows = self.files.get((date, file_type))
+        if rows is None:
+            return self._exchange(sent, {"error": "FILE_NOT_READY"}, "http_404", 404)
+        answer = {"date": date.isoformat(), "fileType": file_type, "rows": rows}
+        return self._exchange(sent, answer, None)
+
+    def verify_notification(self, body: bytes, headers) -> dict:
+        message = protocol.read(
+            self._bank_keys,
+            body,
+            headers,
+            merchant_id=MERCHANT,
+            now=self.clock(),
+            window_seconds=WINDOW_SECONDS,
+        )
+        protocol.check_notification(message)
+        return message
 
     def acknowledgement(self, notify_id: str) -> tuple[bytes, dict[str, str]]:
         body = protocol.encode(
@@ -74,7 +127,7 @@ class ScriptedBank:
                 "result": protocol.ACK_OK,
             }
         )
-        return body, {"X-Bank-Key-Id": "platform-test", "X-Bank-Signature": "c2lnbmVk"}
+        return body, protocol.signed_headers(self._platform, body)
 
 
 class AfterCommitOutbox:

@@ -43,7 +43,6 @@ class Endpoint:
     def __init__(self, banking: Banking, clock, **bank):
         settings = platform_settings("http://127.0.0.1:9", **bank)
         self.client = HttpBankClient(settings, clock=clock)
-        banking.bank.acknowledgement = self.client.acknowledgement  # signed for real
         self.metrics = PlatformMetrics()
         self.endpoint = BankNotifyEndpoint(banking.orders, self.client, self.metrics)
         self.http = Client(lambda environ, start: self.endpoint(Request(environ))(environ, start))

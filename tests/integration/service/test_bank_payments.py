@@ -268,10 +268,10 @@ def test_a_payment_order_disagreeing_with_its_bank_order_fails_the_ledger_check(
 
 
 def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
-    banking: Banking, investor
+    banking: Banking, investor, sql
 ) -> None:
     """The bank does not refund a withdrawal's fee: a REVERSED event carries 0.00, which is
-    not the success's fee."""
+    not the success's fee. The success that follows brings the fee, posted then, once."""
     funded(banking, investor)
     card = banking.members.list_cards(investor).cards[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-5", investor)
@@ -279,6 +279,139 @@ def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
     returned = banking.notification(order.order_no, "REVERSED", "300.00", "WITHDRAW")
     banking.notify(returned)
     assert banking.order(order.order_no).fee is None
+    assert fee_postings(sql, banking.order(order.order_no).id) == []
     success = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW", fee="2.00")
-    banking.notify(success)
-    assert banking.order(order.order_no).fee is None  # confirmed: nothing changes
+    assert banking.notify(success).outcome == "applied"
+    row = banking.order(order.order_no)
+    assert (row.status, row.fee) == ("REVERSED", 200)
+    assert fee_postings(sql, row.id) == [("BANK_FEES", "D", 200), ("CLEARING", "C", 200)]
+    assert banking.ledger_ok()
+    again = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW", fee="2.00")
+    assert banking.notify(again).outcome == "confirmed"
+    assert len(fee_postings(sql, row.id)) == 2
+    assert platform_balance(sql, "BANK_FEES") == 200
+    assert banking.ledger_ok()
+
+
+def fee_postings(sql, bank_order_id: int) -> list[tuple[str, str, int]]:
+    """The entries of the BANK_FEE postings of one bank order: (account, direction, fen)."""
+    with sql.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text(
+                    "SELECT a.code, e.direction, e.amount FROM posting p"
+                    " JOIN posting_entry e ON e.posting_id = p.id"
+                    " JOIN account a ON a.id = e.account_id"
+                    " WHERE p.business_type = 'BANK_FEE' AND p.ref_type = 'BANK_ORDER'"
+                    " AND p.ref_id = :id ORDER BY e.id"
+                ),
+                {"id": bank_order_id},
+            )
+        ]
+
+
+def platform_balance(sql, code: str) -> int:
+    with sql.connect() as conn:
+        return conn.execute(
+            text("SELECT available FROM account WHERE code = :c"), {"c": code}
+        ).scalar_one()
+
+
+def test_the_banks_fee_is_posted_once_when_the_order_succeeds(
+    banking: Banking, investor, sql
+) -> None:
+    """A recharge and a withdrawal with a fee: each success posts BANK_FEE (debit BANK_FEES,
+    credit CLEARING) in the transaction that settles it; whatever says the same afterwards
+    (the notification after a query answer, the notification again) posts nothing more."""
+    order = banking.payments.recharge(D("1000.00"), "f-1", investor)
+    banking.run_jobs()
+    banking.bank.status[order.order_no] = {
+        "status": "SUCCEEDED",
+        "orderType": "RECHARGE",
+        "amount": "1000.00",
+        "fee": "1.50",
+    }
+    banking.platform.components["clock"].advance(hours=1)
+    assert banking.orders.query(order.order_no)
+    recharge = banking.order(order.order_no)
+    assert (recharge.status, recharge.fee) == ("SUCCEEDED", 150)
+    assert fee_postings(sql, recharge.id) == [("BANK_FEES", "D", 150), ("CLEARING", "C", 150)]
+    success = banking.notification(order.order_no, "SUCCEEDED", "1000.00", fee="1.50")
+    assert banking.notify(success).outcome == "confirmed"
+    assert banking.notify(success).outcome == "repeat"
+    assert len(fee_postings(sql, recharge.id)) == 2
+    assert (platform_balance(sql, "BANK_FEES"), platform_balance(sql, "CLEARING")) == (
+        150,
+        99850,
+    )
+    assert banking.ledger_ok()
+
+    card = banking.members.list_cards(investor).cards[0]
+    order = banking.payments.withdraw(D("300.00"), card.card_id, "f-2", investor)
+    banking.run_jobs()
+    paid = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW", fee="2.00")
+    assert banking.notify(paid).outcome == "applied"
+    assert banking.notify(paid).outcome == "repeat"
+    withdrawal = banking.order(order.order_no)
+    assert fee_postings(sql, withdrawal.id) == [("BANK_FEES", "D", 200), ("CLEARING", "C", 200)]
+    assert balances(sql, investor.member_id) == (D("700.00"), D("0.00"))
+    assert (platform_balance(sql, "BANK_FEES"), platform_balance(sql, "CLEARING")) == (
+        350,
+        99850 - 30000 - 200,
+    )
+    assert banking.ledger_ok()
+
+
+def test_a_failed_orders_fee_was_released_and_is_not_posted(
+    banking: Banking, investor, sql
+) -> None:
+    order = banking.payments.recharge(D("80.00"), "f-3", investor)
+    banking.run_jobs()
+    failed = banking.notification(
+        order.order_no, "FAILED", "80.00", fee="1.00", reason="DECLINED_BY_BANK"
+    )
+    assert banking.notify(failed).outcome == "applied"
+    assert fee_postings(sql, banking.order(order.order_no).id) == []
+    assert platform_balance(sql, "BANK_FEES") == 0
+    assert banking.ledger_ok()
+
+
+def test_a_fee_the_ledger_lacks_fails_the_books_close_check(
+    banking: Banking, investor, sql
+) -> None:
+    """The check sums the fees the bank orders record, not the postings: a fee recorded on a
+    succeeded order but never posted shows."""
+    funded(banking, investor)
+    with sql.begin() as conn:
+        conn.execute(text("UPDATE bank_order SET fee = 100 WHERE status = 'SUCCEEDED'"))
+    report = LedgerAudit(banking.platform.tx).run()
+    [check] = [c for c in report.checks if not c.ok]
+    assert check.name == "the books close"
+    assert check.problems == (
+        "clearing 1000.00 != recharged - withdrawn - bank fees 1000.00 - 1.00",
+    )
+
+
+def test_the_evidence_names_the_bank_key_that_signed_each_answer(
+    banking: Banking, investor, sql
+) -> None:
+    """A signed answer's evidence keeps the bank key id that verified it; an answer that never
+    came names none."""
+    answered = banking.payments.recharge(D("10.00"), "k-1", investor)
+    banking.run_jobs()
+    banking.bank.result = None
+    unanswered = banking.payments.recharge(D("20.00"), "k-2", investor)
+    banking.run_jobs()
+    with sql.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT b.order_no, e.signature, e.key_id, e.error FROM bank_evidence e"
+                " JOIN bank_order b ON b.id = e.order_id WHERE e.kind = 'RESPONSE'"
+            )
+        ).all()
+    shown = {row.order_no: (row.signature, row.key_id, row.error) for row in rows}
+    assert shown == {
+        answered.order_no: ("VALID", "bank-test", None),
+        unanswered.order_no: (None, None, "read_timeout"),
+    }

@@ -104,12 +104,32 @@ def world(tmp_path: Path, clock, service_url) -> Iterator[World]:
     yield from _world(tmp_path, clock, service_url, auto_authorize=True)
 
 
+#: The fees the charging bank takes from the platform's account, and what that account holds.
+FEES = {"RECHARGE": D("1.50"), "WITHDRAW": D("2.00")}
+PLATFORM_FUNDS = "100.00"
+
+
+@pytest.fixture
+def charging_world(tmp_path: Path, clock, service_url) -> Iterator[World]:
+    yield from _world(
+        tmp_path, clock, service_url, auto_authorize=True, fees=FEES, funds=PLATFORM_FUNDS
+    )
+
+
 @pytest.fixture
 def confirming_world(tmp_path: Path, clock, service_url) -> Iterator[World]:
     yield from _world(tmp_path, clock, service_url, auto_authorize=False)
 
 
-def _world(tmp_path: Path, clock, service_url: str, *, auto_authorize: bool) -> Iterator[World]:
+def _world(
+    tmp_path: Path,
+    clock,
+    service_url: str,
+    *,
+    auto_authorize: bool,
+    fees: dict[str, Decimal] | None = None,
+    funds: str = "0.00",
+) -> Iterator[World]:
     faults = Faults()
     holder: dict[str, Client] = {}
 
@@ -124,6 +144,8 @@ def _world(tmp_path: Path, clock, service_url: str, *, auto_authorize: bool) -> 
         auto_authorize=auto_authorize,
         query_min_interval_seconds=30.0,
         hang_seconds=1.0,
+        fees=fees or {},
+        platform_funds=D(funds),
     )
     books = Books(str(tmp_path / "bank.db"))
     bank = Bank(
@@ -236,6 +258,42 @@ def confirm(world: World, page: str) -> None:
         timeout=10,
     )
     assert answer.status_code == 200, answer.text
+
+
+def test_the_banks_fees_leave_the_books_as_they_leave_the_platforms_account(
+    charging_world: World, make_member, identities
+) -> None:
+    """With fees per order type, each succeeded order's fee is posted once (a notification
+    delivered twice included): CLEARING stays the mirror of the money at the bank (all of it
+    less the platform's own funding, which the ledger does not hold) and BANK_FEES is what the
+    platform's account at the bank paid."""
+    world = charging_world
+    who, card_id, account_no = onboarded(world, make_member, identities)
+    world.arm("RECHARGE", "notify_twice")
+    recharge = world.payments.recharge(D("1000.00"), "fee-r1", who)
+    world.settle(rounds=2)
+    assert world.payments.get_order(recharge.order_no, who).status == "SUCCESS"
+    world.arm("WITHDRAW", "notify_twice")
+    withdrawal = world.payments.withdraw(D("300.00"), card_id, "fee-w1", who)
+    world.settle(rounds=2)
+    assert world.payments.get_order(withdrawal.order_no, who).status == "SUCCESS"
+    world.settle(seconds=60, rounds=3)  # late repeats change nothing
+    assert world.books_agree(who, account_no) == D("700.00")
+    metrics = world.platform.metrics.registry
+    assert metrics.get_sample_value("p2p_bank_notifications_total", {"outcome": "repeat"}) == 2
+
+    at_bank = {a["accountNo"]: a for a in world.bank.accounts()}
+    platform_account = at_bank[world.bank.platform_account_no]
+    assert D(platform_account["available"]) == D(PLATFORM_FUNDS) - D("3.50")
+    held = sum(D(a["available"]) + D(a["frozen"]) for a in at_bank.values())
+    with world.platform.database.engine.connect() as conn:
+        mine = dict(
+            conn.execute(
+                text("SELECT code, available FROM account WHERE code IN ('CLEARING', 'BANK_FEES')")
+            ).all()
+        )
+    assert D(mine["BANK_FEES"]) / 100 == D("3.50")
+    assert D(mine["CLEARING"]) / 100 == held - D(PLATFORM_FUNDS) == D("696.50")
 
 
 @pytest.mark.parametrize(

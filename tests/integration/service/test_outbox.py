@@ -4,10 +4,14 @@ test's thread: the integration platform's InProcessPublisher)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import text
 
 from service.jobs import outbox_job_id
+from service.monitoring import OutboxBacklogVo, WorkMonitor
 from service.p2p import AuditRequest
 from service.transaction import IllegalTransactionStateError
 
@@ -79,3 +83,41 @@ def test_a_job_is_refused_outside_a_transaction(platform, sql) -> None:
         platform.components["outbox"].add("loan.close_expired", {})
 
     assert outbox_rows(sql) == []
+
+
+def test_the_backlog_counts_rows_waiting_and_given_up_and_how_late_the_oldest_is(
+    platform, sql, clock
+) -> None:
+    """What the job workers' metrics read at each scrape: handed-over rows are not counted,
+    a row due later is waiting but not late, a given-up row is counted apart."""
+    monitor = WorkMonitor(platform.tx, clock)
+    assert monitor.outbox_backlog() == OutboxBacklogVo(0, 0.0, 0)
+    insert = text(
+        "INSERT INTO job_outbox (job, payload, created_at, available_at, dispatched_at,"
+        " attempts, failed_at) VALUES ('outbox.sweep', '{}', :at, :due, :dispatched, 0, :failed)"
+    )
+    now = clock()
+    with sql.begin() as conn:
+        for due, dispatched, failed in (
+            (now - timedelta(seconds=90), None, None),  # waiting, 90 s late
+            (now - timedelta(seconds=30), None, None),  # waiting, 30 s late
+            (now + timedelta(minutes=10), None, None),  # waiting, not due yet
+            (now - timedelta(hours=2), now, None),  # handed over
+            (now - timedelta(hours=1), None, now),  # given up
+        ):
+            conn.execute(
+                insert,
+                {
+                    "at": _stored(now - timedelta(hours=3)),
+                    "due": _stored(due),
+                    "dispatched": dispatched and _stored(dispatched),
+                    "failed": failed and _stored(failed),
+                },
+            )
+    assert monitor.outbox_backlog() == OutboxBacklogVo(3, 90.0, 1)
+    assert monitor.bank_orders_in_doubt() == 0
+
+
+def _stored(at) -> str:
+    """A time as the UtcDateTime columns hold it (naive UTC)."""
+    return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")

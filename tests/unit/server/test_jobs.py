@@ -193,6 +193,10 @@ class FakeRuntime:
     def __init__(self, error: Exception | None) -> None:
         self.error = error
         self.runs: list[dict] = []
+        self.outcomes: list[tuple[str, str]] = []
+
+    def count(self, job: str, outcome: str) -> None:
+        self.outcomes.append((job, outcome))
 
     def run(self, job: str, payload: dict) -> str:
         self.runs.append(payload)
@@ -201,11 +205,11 @@ class FakeRuntime:
         return "done"
 
 
-def _task(tmp_path, runtime: FakeRuntime):
+def _task(tmp_path, runtime: FakeRuntime, name: str = "demo.job"):
     s = settings(tmp_path, **{"jobs.max_retries": 2}).jobs
     app = celery_app(s)
-    worker._register(app, "demo.job", runtime, s)
-    return app.tasks["demo.job"]
+    worker._register(app, name, runtime, s)
+    return app.tasks[name]
 
 
 def test_a_job_runs_with_its_payload(tmp_path) -> None:
@@ -238,6 +242,26 @@ def test_a_permanent_failure_is_not_retried(tmp_path, error) -> None:
     assert result.state == "FAILURE"
     assert isinstance(result.result, PermanentJobError)
     assert len(runtime.runs) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "outcomes"),
+    [
+        (None, ["succeeded"]),
+        (ConnectionError("the bank did not answer"), ["retried", "retried", "failed"]),
+        (PermanentJobError("no such order"), ["failed"]),
+    ],
+)
+def test_every_run_is_counted_by_its_outcome_from_celerys_signals(
+    tmp_path, error, outcomes
+) -> None:
+    runtime = FakeRuntime(error)
+    task = _task(tmp_path, runtime, name="counted.job")
+    worker.count_outcomes(runtime, frozenset({"counted.job"}))
+
+    task.apply(kwargs={})
+
+    assert runtime.outcomes == [("counted.job", outcome) for outcome in outcomes]
 
 
 def test_a_server_side_business_error_is_retried(tmp_path) -> None:

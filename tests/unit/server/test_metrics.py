@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -12,13 +13,22 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.dispatcher import Dispatcher, Invocation, standard_chain
-from server.metrics import Metrics, PlatformMetrics, prepare_directory, sweep_dead_workers
+from server.metrics import (
+    JobWorkerExporter,
+    Metrics,
+    PlatformMetrics,
+    prepare_directory,
+    sweep_dead_workers,
+)
+from server.worker import _counter
 from service import errors
 from service.errors import BusinessError
 from service.member import MemberService
+from service.monitoring import OutboxBacklogVo
 from service.p2p import LoanService
 from service.security import Principal
 
@@ -333,3 +343,111 @@ def test_a_scrape_sweeps_the_gauges_of_dead_workers(tmp_path: Path) -> None:
     (tmp_path / f"gauge_livesum_{os.getppid()}.db").write_bytes(b"")
     sweep_dead_workers(tmp_path)
     assert _files(tmp_path) == {f"counter_{dead}.db", f"gauge_livesum_{os.getppid()}.db"}
+
+
+def parsed(body: bytes) -> dict[tuple[str, tuple], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
+
+
+def test_a_job_worker_answers_its_directory_and_the_database_reads(tmp_path: Path) -> None:
+    """The worker's /metrics: what its pool processes wrote in the directory, summed, and the
+    outbox's backlog and the orders in doubt read at the scrape; a read that fails leaves its
+    samples out and the scrape still answers."""
+    failing = {"outbox": False}
+
+    def backlog() -> OutboxBacklogVo:
+        if failing["outbox"]:
+            raise OSError("database unreachable")
+        return OutboxBacklogVo(3, 12.5, 1)
+
+    exporter = JobWorkerExporter(str(tmp_path), backlog, in_doubt=lambda: 2)
+    samples = parsed(exporter.render())
+    assert samples[("p2p_outbox_waiting", ())] == 3
+    assert samples[("p2p_outbox_oldest_due_seconds", ())] == 12.5
+    assert samples[("p2p_outbox_given_up", ())] == 1
+    assert samples[("p2p_bank_orders_in_doubt", ())] == 2
+
+    failing["outbox"] = True
+    samples = parsed(exporter.render())
+    assert ("p2p_outbox_waiting", ()) not in samples
+    assert samples[("p2p_bank_orders_in_doubt", ())] == 2
+    assert (
+        "p2p_bank_orders_in_doubt"
+        not in JobWorkerExporter(str(tmp_path), backlog).render().decode()
+    )
+
+
+def test_a_job_worker_sums_its_pool_processes_files(tmp_path: Path) -> None:
+    """Two pool processes (here: two child interpreters in multiprocess mode) count runs of
+    one job; the worker's scrape adds them up, and their durations too."""
+    script = (
+        "from server.metrics import PlatformMetrics\n"
+        "m = PlatformMetrics()\n"
+        "m.record_job('loan.close_expired', 'succeeded')\n"
+        "m.record_job('loan.close_expired', 'retried')\n"
+        "m.job_duration.labels('loan.close_expired').observe(0.2)\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    exporter = JobWorkerExporter(str(tmp_path), lambda: OutboxBacklogVo(0, 0.0, 0))
+    samples = parsed(exporter.render())
+    job = ("name", "loan.close_expired")
+    assert samples[("p2p_jobs_total", (job, ("outcome", "succeeded")))] == 2
+    assert samples[("p2p_jobs_total", (job, ("outcome", "retried")))] == 2
+    assert samples[("p2p_job_duration_seconds_count", (job,))] == 2
+    assert samples[("p2p_job_duration_seconds_bucket", (("le", "0.25"), job))] == 2
+
+
+def test_a_job_worker_serves_metrics_over_http(tmp_path: Path) -> None:
+    exporter = JobWorkerExporter(str(tmp_path), lambda: OutboxBacklogVo(1, 0.0, 0))
+    port = _free_port()
+    exporter.start("127.0.0.1", port)
+    try:
+        answer = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert parsed(answer.content)[("p2p_outbox_waiting", ())] == 1
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 404
+    finally:
+        exporter.stop()
+
+
+def test_job_outcomes_are_bounded_and_counted_from_celerys_signals() -> None:
+    metrics = PlatformMetrics()
+    with pytest.raises(ValueError, match="unknown job outcome"):
+        metrics.record_job("outbox.sweep", "lost")
+
+    class Runtime:
+        def count(self, job: str, outcome: str) -> None:
+            metrics.record_job(job, outcome)
+
+    class Task:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    failed = _counter(Runtime(), frozenset({"outbox.sweep"}), "failed")
+    failed(sender=Task("outbox.sweep"), exception=RuntimeError("x"))
+    failed(sender=Task("celery.backend_cleanup"))  # not one of ours: not counted
+    failed(sender=None)
+    registry = metrics.registry
+    assert (
+        registry.get_sample_value("p2p_jobs_total", {"name": "outbox.sweep", "outcome": "failed"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "p2p_jobs_total", {"name": "celery.backend_cleanup", "outcome": "failed"}
+        )
+        is None
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -22,6 +22,7 @@ from service.ocp.signing import KeyRing, SignatureInvalid, Signer, generate_keyp
 from tests.banksupport import (
     BANK_KEY_ID,
     BANK_PRIVATE,
+    BANK_PUBLIC,
     MERCHANT,
     PLATFORM_KEY_ID,
     PLATFORM_PUBLIC,
@@ -117,6 +118,7 @@ def test_a_submitted_order_is_signed_over_the_exact_bytes_and_its_answer_read(ba
     assert (exchange.http_status, exchange.signature, exchange.error) == (200, "VALID", None)
     assert exchange.answer["result"] == "ACCEPTED" and exchange.answer["orderNo"] == "A1"
     assert exchange.sent_at <= exchange.received_at
+    assert exchange.key_id == BANK_KEY_ID  # the bank key that verified the answer
 
 
 def test_the_return_url_goes_with_member_authorised_orders(bank) -> None:
@@ -226,6 +228,32 @@ def test_an_answer_that_cannot_be_trusted_is_no_answer(
     exchange = client.submit(OPEN)
     assert (exchange.http_status, exchange.signature, exchange.error) == (200, signature, error)
     assert exchange.answer is None and exchange.response is not None
+    # The key the answer names, when it is a bank key the platform knows; an unknown id, or
+    # none, is not kept.
+    assert exchange.key_id == (None if signature in ("UNKNOWN_KEY", "MISSING") else BANK_KEY_ID)
+
+
+def test_the_key_id_of_an_answer_is_the_rotated_key_that_signed_it(bank) -> None:
+    """While keys rotate the bank signs with either of two known keys: the exchange names
+    the one that verified it."""
+    new_private, new_public = generate_keypair()
+    settings = platform_settings(
+        bank[1],
+        bank_public_keys={
+            BANK_KEY_ID: BANK_PUBLIC.decode(),
+            "bank-2027": new_public.decode(),
+        },
+    )
+    rotated = Signer("bank-2027", new_private)
+    bank[0].answer = lambda request, body: signed(
+        {"orderNo": "A1", "result": "ACCEPTED"}, signer=rotated
+    )
+    client = HttpBankClient(settings)
+    try:
+        exchange = client.submit(OPEN)
+    finally:
+        client.close()
+    assert (exchange.signature, exchange.error, exchange.key_id) == ("VALID", None, "bank-2027")
 
 
 def test_a_changed_byte_after_signing_is_a_bad_signature(bank, client) -> None:
