@@ -9,12 +9,16 @@ ledger check. The ledger check passes after every step otherwise."""
 from __future__ import annotations
 
 import logging
+import queue
+import random
+import threading
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
 from service.audit import LedgerAudit
+from service.errors import BusinessError
 from service.ocp import protocol
 from service.p2p.listing import AuditRequest
 from tests.integration.service.banking import AUTHORIZE, Banking
@@ -357,9 +361,133 @@ def test_a_listing_is_not_disbursed_while_an_investment_is_pending(
     assert loan_row(sql, loan.loan_id) == ("FULL", 1000000)
 
 
+@pytest.mark.parametrize(
+    ("corruption", "checks"),
+    [
+        # A PENDING investment reserves its share of the listing...
+        ("UPDATE loan SET raised = 0", ["raised equals investments"]),
+        # ...but nothing of the investor's balance is frozen for it yet.
+        ("UPDATE investment SET status = 'FROZEN'", ["every frozen fen is accounted for"]),
+        # A RELEASING one is out of raised and still frozen.
+        (
+            "UPDATE investment SET status = 'RELEASING'",
+            ["raised equals investments", "every frozen fen is accounted for"],
+        ),
+    ],
+)
+def test_the_ledger_check_counts_a_pending_investment_in_raised_and_not_as_frozen(
+    banking: Banking, investor, raising, sql, corruption: str, checks: list[str]
+) -> None:
+    who, loan = investor(), raising()
+    banking.loans.invest(loan.loan_id, D("3000.00"), "i-9", who)
+    assert banking.ledger_ok()
+    with sql.begin() as conn:
+        conn.execute(text(corruption))
+    report = LedgerAudit(banking.platform.tx).run()
+    assert [c.name for c in report.checks if not c.ok] == checks
+
+
 def test_nobody_sees_another_investors_investment(banking: Banking, investor, raising) -> None:
     who, other, loan = investor(), investor(), raising()
     vo = banking.loans.invest(loan.loan_id, D("1000.00"), "i-8", who)
     for investment_id in (vo.investment_id, vo.investment_id + 1000):
         e = error_of(banking.loans.get_investment, investment_id, other)
         assert e.code == "INVESTMENT_NOT_FOUND"
+
+
+# -- concurrency -----------------------------------------------------------------------------
+
+#: What a racing investor may legitimately be told; anything else fails the test.
+EXPECTED = {
+    "INVEST_ABOVE_REMAINING",
+    "INVEST_BELOW_MINIMUM",
+    "LOAN_STATE_INVALID",
+    "INSUFFICIENT_FUNDS",
+}
+AMOUNTS = [D(a) for a in ("100.00", "150.55", "333.33", "500.01", "1000.00", "2000.00")]
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("database", ["mysql"], indirect=True)
+def test_investors_racing_for_the_last_capacity_while_freezes_settle_never_oversubscribe(
+    banking: Banking, investor, raising, sql
+) -> None:
+    """Eight investors invest at once in one listing while the bank's FREEZE results arrive
+    from another thread; the bank succeeds a freeze only when its books cover it (as the
+    simulator does) and fails some anyway. raised never exceeds the amount, and at the end it
+    is the sum of the FROZEN investments; the ledger check passes."""
+    loan = raising(amount=D("10000.00"), min_invest=D("100.00"))
+    funds = D("4000.00")
+    investors = [investor(f"{funds:f}") for _ in range(8)]
+    made: queue.Queue = queue.Queue()
+    codes: list[object] = []
+    done = threading.Event()
+
+    def invest(i: int, who) -> None:
+        rng = random.Random(i)
+        for n in range(15):
+            current = banking.loans.get_loan(loan.loan_id)
+            if current.status != "RAISING":
+                return
+            remaining = current.amount - current.raised
+            amount = remaining if rng.random() < 0.3 and remaining else rng.choice(AMOUNTS)
+            try:
+                made.put((who, banking.loans.invest(loan.loan_id, amount, f"r{i}-{n}", who)))
+            except BusinessError as e:
+                codes.append(e.code)
+            except Exception as e:  # anything else fails the test below
+                codes.append(e)
+
+    at_the_bank = {who.member_id: funds for who in investors}
+
+    def bank() -> None:
+        rng = random.Random(99)
+        while not (done.is_set() and made.empty()):
+            try:
+                who, vo = made.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            covered = at_the_bank[who.member_id] >= vo.amount
+            if covered and rng.random() < 0.8:
+                at_the_bank[who.member_id] -= vo.amount
+                froze(banking, vo)
+            else:
+                froze(banking, vo, "FAILED", reason="INSUFFICIENT_BALANCE")
+            with sql.connect() as conn:
+                raised, amount = conn.execute(
+                    text("SELECT raised, amount FROM loan WHERE id = :id"), {"id": loan.loan_id}
+                ).one()
+            assert raised <= amount
+
+    settling = threading.Thread(target=bank)
+    settling.start()
+    threads = [threading.Thread(target=invest, args=(i, w)) for i, w in enumerate(investors)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    done.set()
+    settling.join(timeout=300)
+    assert not settling.is_alive() and not any(t.is_alive() for t in threads)
+    assert set(codes) <= EXPECTED, codes
+
+    with sql.connect() as conn:
+        status, raised, amount = conn.execute(
+            text("SELECT status, raised, amount FROM loan WHERE id = :id"), {"id": loan.loan_id}
+        ).one()
+        by_status = dict(
+            conn.execute(
+                text(
+                    "SELECT status, SUM(amount) FROM investment WHERE loan_id = :id GROUP BY status"
+                ),
+                {"id": loan.loan_id},
+            ).all()
+        )
+    assert set(by_status) <= {"FROZEN", "FAILED"}  # every freeze settled
+    assert raised == by_status.get("FROZEN", 0) <= amount
+    assert (status == "FULL") == (raised == amount)
+    for who in investors:
+        available, frozen = balances(sql, who.member_id)
+        assert available == at_the_bank[who.member_id]  # the ledger follows the bank
+        assert available + frozen == funds
+    assert banking.ledger_ok()
