@@ -349,6 +349,34 @@ def test_the_same_news_again_changes_nothing_and_conflicting_news_is_kept_aside(
     assert banking.ledger_ok()
 
 
+def test_a_freeze_the_ledger_cannot_follow_yet_is_applied_when_the_bank_says_it_again(
+    banking: Banking, investor, raising, sql
+) -> None:
+    """The bank froze the money for the investment, so it refuses the withdrawal made
+    meanwhile; until the platform hears that, its ledger holds the money for the withdrawal
+    and cannot record the freeze: the notification is not applied (nor acknowledged), and its
+    retry after the withdrawal's failure is."""
+    who, loan = investor("1000.00"), raising()
+    vo = banking.loans.invest(loan.loan_id, D("1000.00"), "i-10", who)
+    card = banking.members.list_cards(who).cards[0]
+    withdrawal = banking.payments.withdraw(D("1000.00"), card.card_id, "w-10", who)
+    banking.run_jobs()
+    success = banking.notification(vo.order_no, "SUCCEEDED", "1000.00", "FREEZE")
+    assert error_of(banking.notify, success).code == "INSUFFICIENT_FUNDS"
+    assert banking.loans.get_investment(vo.investment_id, who).status == "PENDING"
+    assert banking.order(vo.order_no).status == "ACCEPTED"
+    assert banking.ledger_ok()
+
+    refused = banking.notification(
+        withdrawal.order_no, "FAILED", "1000.00", "WITHDRAW", reason="INSUFFICIENT_BALANCE"
+    )
+    assert banking.notify(refused).outcome == "applied"
+    assert banking.notify(success).outcome == "applied"  # the bank's retry
+    assert banking.loans.get_investment(vo.investment_id, who).status == "FROZEN"
+    assert balances(sql, who.member_id) == (D("0.00"), D("1000.00"))
+    assert banking.ledger_ok()
+
+
 def test_a_listing_is_not_disbursed_while_an_investment_is_pending(
     banking: Banking, investor, raising, operator, sql
 ) -> None:
