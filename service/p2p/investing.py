@@ -4,7 +4,8 @@ Every command locks the listing row first (SELECT ... FOR UPDATE, held only for 
 transaction; SQLite serialises writers instead), checks against what it then reads, and moves
 money by one balanced posting per movement. Investing and raising are one transaction: the
 listing's ``raised`` is updated under the row lock, so it never exceeds the amount and always
-equals the sum of the listing's investments that are not RELEASED.
+equals the sum of the listing's investments that hold part of it (not RELEASED, nor, with the
+bank below, RELEASING or FAILED).
 
 Postings: an investment freezes the investor's funds (INVEST, ref the investment); a failed or
 cancelled listing releases each FROZEN investment by its own posting (FAIL or CANCEL, ref the
@@ -133,7 +134,8 @@ class InvestingService(P2PBase):
         self, loan_id: int, amount: Decimal, request_no: str, caller: Principal
     ) -> InvestmentVo:
         """Freeze ``amount`` of the caller's funds in a RAISING listing; FULL when the last
-        fen is taken (and disbursed at once when loan.auto_disburse is on). A listing the
+        fen is taken (and disbursed at once when loan.auto_disburse is on). With the bank the
+        investment is PENDING until the bank has frozen the funds (see above). A listing the
         investor may not see (service/p2p/listing.py) is LOAN_NOT_FOUND, as a missing one."""
         investor = self._members.get(caller.member_id)
         if investor is None:
