@@ -7,12 +7,17 @@
    (the depository's mirror) equals what entered minus what left through payment orders
    (SUCCESS ones: a PENDING one moved nothing yet, a REVERSED withdrawal's money came back)
    minus the fees the bank took (those of its orders that succeeded, REVERSED included);
-5. each listing's raised amount equals its investments not released;
-6. every frozen fen is accounted for: a member's frozen balance equals their frozen
-   investments plus their pending withdrawals;
+5. each listing's raised amount equals its investments that count in it (PENDING ones, whose
+   capacity is reserved while the bank freezes, included; RELEASING, RELEASED and FAILED
+   ones not);
+6. every frozen fen is accounted for: a member's frozen balance equals their FROZEN and
+   RELEASING investments plus their pending withdrawals (a PENDING investment is not frozen
+   yet);
 7. each installment's receipts add up to it;
 8. every payment order agrees with its order at the depository bank (payment.gateway BANK):
-   SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open.
+   SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open;
+9. no investment stays frozen because the bank failed its release (UNFREEZE): each such one
+   is listed until a person has dealt with it.
 """
 
 from dataclasses import dataclass
@@ -121,6 +126,13 @@ class LedgerAudit:
                 tuple(
                     f"payment order {no}: {status}, its bank order {bank}"
                     for no, status, bank in q.payment_orders_off_their_bank_orders()
+                ),
+            ),
+            Check(
+                "every release reached the bank",
+                tuple(
+                    f"investment {i} of member {m}: still frozen, {why}"
+                    for i, m, why in q.releases_the_bank_failed()
                 ),
             ),
         )

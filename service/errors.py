@@ -84,6 +84,7 @@ INVEST_CAP_EXCEEDED = ErrorCode(
 )
 OWN_LOAN = ErrorCode("OWN_LOAN", 403, "A borrower may not invest in their own listing.")
 PAYMENT_ORDER_NOT_FOUND = ErrorCode("PAYMENT_ORDER_NOT_FOUND", 404, "No such payment order.")
+INVESTMENT_NOT_FOUND = ErrorCode("INVESTMENT_NOT_FOUND", 404, "No such investment.")
 MESSAGE_NOT_FOUND = ErrorCode("MESSAGE_NOT_FOUND", 404, "No such message.")
 VERIFICATION_CODE_INVALID = ErrorCode(
     "VERIFICATION_CODE_INVALID", 422, "The verification code is wrong, used or expired."
@@ -104,6 +105,9 @@ ID_NUMBER_TAKEN = ErrorCode(
 UNDERAGE = ErrorCode("UNDERAGE", 422, "Members must be 18 or older.")
 CARD_NOT_FOUND = ErrorCode("CARD_NOT_FOUND", 404, "No such bound bank card.")
 CARD_TAKEN = ErrorCode("CARD_TAKEN", 409, "This card is already bound.")
+CARD_IN_USE = ErrorCode(
+    "CARD_IN_USE", 409, "A withdrawal to this card is not final yet; unbind it afterwards."
+)
 CARD_LIMIT_REACHED = ErrorCode(
     "CARD_LIMIT_REACHED", 422, "The member has bound as many cards as allowed."
 )
@@ -162,6 +166,7 @@ CATALOGUE = _codes(
     INSUFFICIENT_FUNDS,
     REQUEST_NO_REUSED,
     PAYMENT_ORDER_NOT_FOUND,
+    INVESTMENT_NOT_FOUND,
     RAISING_ENDED,
     INVEST_BELOW_MINIMUM,
     INVEST_ABOVE_REMAINING,
@@ -177,6 +182,7 @@ CATALOGUE = _codes(
     UNDERAGE,
     CARD_NOT_FOUND,
     CARD_TAKEN,
+    CARD_IN_USE,
     CARD_LIMIT_REACHED,
     FUND_ACCOUNT_REQUIRED,
     FUND_ACCOUNT_EXISTS,

@@ -29,9 +29,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
-#: The order types of this step; FREEZE, UNFREEZE, DISBURSE, REPAY and TRANSFER come with
-#: investing and batches (docs/depository-protocol.md).
-BANK_ORDER_TYPES: tuple[str, ...] = ("OPEN_ACCOUNT", "RECHARGE", "WITHDRAW")
+#: The order types of this step; DISBURSE, REPAY and TRANSFER come with batches
+#: (docs/depository-protocol.md).
+BANK_ORDER_TYPES: tuple[str, ...] = ("OPEN_ACCOUNT", "RECHARGE", "WITHDRAW", "FREEZE", "UNFREEZE")
 BANK_ORDER_STATUSES: tuple[str, ...] = (
     "CREATED",
     "SENT",

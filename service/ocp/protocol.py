@@ -39,7 +39,11 @@ ORDER_FIELDS: dict[str, tuple[str, ...]] = {
     OPEN_ACCOUNT: ("memberId", "realName", "idNumber", "cardNumber", "mobile"),
     RECHARGE: ("accountNo", "amount"),
     WITHDRAW: ("accountNo", "amount", "cardNumber"),
+    FREEZE: ("accountNo", "amount"),
+    UNFREEZE: ("accountNo", "amount", "freezeOrderNo"),
 }
+#: Order fields that name another order by its order number (written as an orderNo is).
+ORDER_REFERENCES = frozenset({"freezeOrderNo"})
 BALANCE = "BALANCE"
 FILE_TYPES = (*ORDER_TYPES, BALANCE)
 
@@ -190,11 +194,21 @@ def check_notification(message: Mapping[str, object]) -> None:
             raise MessageInvalid("malformed", optional)
 
 
-def check_order_no(order_no: object) -> str:
-    """``order_no`` if it is 1 to 32 letters and digits; ``MessageInvalid`` otherwise."""
+def check_order_no(order_no: object, field: str = "orderNo") -> str:
+    """``order_no`` if it is 1 to 32 letters and digits; ``MessageInvalid`` naming ``field``
+    otherwise."""
     if not isinstance(order_no, str) or not _ORDER_NO.fullmatch(order_no):
-        raise MessageInvalid("malformed", "orderNo")
+        raise MessageInvalid("malformed", field)
     return order_no
+
+
+def check_order_fields(message: Mapping[str, object], order_type: str) -> None:
+    """Raises ``MessageInvalid`` naming the first field of ``order_type`` (ORDER_FIELDS) that
+    is missing or empty, or that names an order but is not an order number."""
+    fields = ORDER_FIELDS[order_type]
+    require(message, fields)
+    for field in ORDER_REFERENCES.intersection(fields):
+        check_order_no(message[field], field)
 
 
 def format_amount(amount: Decimal) -> str:

@@ -3,12 +3,14 @@ repositories, the ledger, request numbers, business events and the read cache.""
 
 from dao.cache import Cache
 from dao.member import MemberRepository
+from dao.ocp import BankOrderRepository
 from dao.p2p import InvestmentRepository, LoanRepository, PlanRepository
 from service.caching import CacheAside, Region
 from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
 from service.message import Messages
+from service.ocp.orders import BankOrders, Effects
 
 #: getLoan, one listing a key; listLoans pages, all evicted together by any change.
 LOAN = Region("loan", ttl=lambda s: s.cache.loan_ttl_seconds)
@@ -16,7 +18,15 @@ LOAN_PAGES = Region("loans", ttl=lambda s: s.cache.loan_list_ttl_seconds, shared
 
 
 class P2PBase:
-    def __init__(self, tx, settings, clock, events: BusinessEvents, cache: Cache):
+    def __init__(
+        self,
+        tx,
+        settings,
+        clock,
+        events: BusinessEvents,
+        cache: Cache,
+        bank: BankOrders | None = None,
+    ):
         self.tx = tx
         self._events = events
         self._settings = settings  # LiveSettings: reloadable keys are read at call time
@@ -29,6 +39,15 @@ class P2PBase:
         self._requests = Idempotency(tx)
         self._messages = Messages(tx, clock)
         self.cache_aside = CacheAside(cache, settings, tx)
+        self._bank = bank  # the depository over HTTP (payment.gateway BANK), else None
+        self._bank_orders = BankOrderRepository(tx.session)
+        if bank is not None:
+            for order_type, effects in self._bank_effects().items():
+                bank.register(order_type, effects)
+
+    def _bank_effects(self) -> dict[str, Effects]:
+        """The bank order types this service owns (investing's FREEZE and UNFREEZE)."""
+        return {}
 
     def _evict_loan(self, loan_id: int) -> None:
         """Every command that changes what getLoan or listLoans return calls this: the

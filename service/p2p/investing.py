@@ -4,7 +4,8 @@ Every command locks the listing row first (SELECT ... FOR UPDATE, held only for 
 transaction; SQLite serialises writers instead), checks against what it then reads, and moves
 money by one balanced posting per movement. Investing and raising are one transaction: the
 listing's ``raised`` is updated under the row lock, so it never exceeds the amount and always
-equals the sum of the listing's investments that are not RELEASED.
+equals the sum of the listing's investments that hold part of it (not RELEASED, nor, with the
+bank below, RELEASING or FAILED).
 
 Postings: an investment freezes the investor's funds (INVEST, ref the investment); a failed or
 cancelled listing releases each FROZEN investment by its own posting (FAIL or CANCEL, ref the
@@ -16,6 +17,41 @@ first, before the listing is locked or the requestNo claimed, so a refusal leave
 the same requestNo works once the investor is onboarded. Disbursement checks no one: the
 borrower was checked when the listing was published or modified (service/p2p/listing.py),
 and listings published before that rule existed are disbursed as they always were.
+
+With ``payment.gateway`` BANK the depository freezes and releases the money, by orders
+(service/ocp/), and the platform's ledger follows what the bank did:
+
+* ``invest`` makes the same checks (and that the investor's available balance in the ledger
+  covers the amount: INSUFFICIENT_FUNDS), claims the requestNo, and in one transaction writes
+  the investment PENDING under an order number of its own and a FREEZE order under that
+  number (ref the investment), and RESERVES the capacity: ``raised`` grows at once, so later
+  investors see what remains and a listing is never oversubscribed. Nothing is posted yet.
+  The answer is PENDING; the investor confirms on the bank's page (``authorizeUrl``, on the
+  investment once the bank has accepted the order) and follows it with getInvestment or
+  listInvestments.
+* FREEZE SUCCEEDED (the effects below run in the transaction that settles the order, which
+  locks the bank order's row, then the listing's, then the ledger's accounts): the INVEST
+  posting records the bank's freeze. If the listing still raises, the investment is FROZEN
+  and the investor told, as with the sandbox; the listing is FULL when ``raised`` equals its
+  amount and none of its investments is PENDING any more (disbursed at once with
+  loan.auto_disburse). If it has ended meanwhile (failed by deadline, cancelled), the
+  investment is refunded by an UNFREEZE order of its own: RELEASING until it succeeds.
+  Should the ledger's available balance not cover the freeze (the money is held by a
+  withdrawal the bank will refuse), the settlement fails and the bank's word is applied when
+  it comes again (the notification is not acknowledged; a query asks again).
+* FREEZE FAILED (refused, cancelled by the member, authorisation expired, the balance too
+  low at the bank): the investment is FAILED with the bank's reason, ``raised`` gives the
+  capacity back (the listing keeps raising), nothing is posted.
+* Cancelling a listing or failing it by its deadline releases each FROZEN investment by an
+  UNFREEZE order: RELEASING at once, and ``raised`` drops at once (it counts PENDING, FROZEN,
+  ACTIVE and SETTLED investments, never RELEASING, RELEASED or FAILED ones); on SUCCEEDED the
+  release posting (FAIL or CANCEL, FROZEN -> AVAILABLE) and RELEASED. PENDING investments of
+  an ended listing stay PENDING until their FREEZE settles (then FAILED, or refunded as
+  above). An UNFREEZE that FAILS leaves the investment RELEASING (still frozen, at the bank
+  too) with the reason, raises an ALERT and fails ``p2p check-ledger`` until a person has
+  dealt with it: never dropped silently.
+* Disbursement is not done at the bank yet; a listing with an investment PENDING or
+  RELEASING is not disbursed (LOAN_STATE_INVALID).
 """
 
 import datetime as dt
@@ -23,12 +59,15 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from dao.ocp import BankOrderEntity
 from dao.p2p import InvestmentEntity, LoanEntity
 from service import errors
 from service.errors import BusinessError, invalid
 from service.jobs import job
 from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
 from service.member.onboarding import require_onboarded
+from service.ocp import protocol
+from service.ocp.orders import BankResult, Effects, new_order_no
 from service.p2p import notices
 from service.p2p.base import P2PBase
 from service.p2p.listing import LoanVo, _loan_vo, _move, backs, loan_not_found, sees
@@ -41,6 +80,9 @@ from service.transaction import Propagation, transactional
 log = logging.getLogger(__name__)
 
 FEE_INCOME = "FEE_INCOME"
+REF_TYPE = "investment"
+#: investment.failure_reason's width.
+MAX_REASON = 200
 
 
 @dataclass(frozen=True)
@@ -50,6 +92,12 @@ class InvestmentVo:
     amount: Decimal
     status: str
     created_at: dt.datetime
+    # With the depository bank: the FREEZE order's number, the bank's page where the investor
+    # confirms a PENDING investment (once the bank has accepted it), and why it FAILED (or
+    # why its release failed).
+    order_no: str | None = None
+    authorize_url: str | None = None
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +105,19 @@ class ExpiredLoansVo:
     failed: int
 
 
-def _investment_vo(entity: InvestmentEntity) -> InvestmentVo:
-    return InvestmentVo(entity.id, entity.loan_id, entity.amount, entity.status, entity.created_at)
+def _investment_vo(
+    entity: InvestmentEntity, bank_order: BankOrderEntity | None = None
+) -> InvestmentVo:
+    return InvestmentVo(
+        entity.id,
+        entity.loan_id,
+        entity.amount,
+        entity.status,
+        entity.created_at,
+        entity.order_no,
+        bank_order.authorize_url if bank_order and entity.status == "PENDING" else None,
+        entity.failure_reason,
+    )
 
 
 def platform_fee(amount: Decimal, rate: Decimal) -> Decimal:
@@ -75,7 +134,8 @@ class InvestingService(P2PBase):
         self, loan_id: int, amount: Decimal, request_no: str, caller: Principal
     ) -> InvestmentVo:
         """Freeze ``amount`` of the caller's funds in a RAISING listing; FULL when the last
-        fen is taken (and disbursed at once when loan.auto_disburse is on). A listing the
+        fen is taken (and disbursed at once when loan.auto_disburse is on). With the bank the
+        investment is PENDING until the bank has frozen the funds (see above). A listing the
         investor may not see (service/p2p/listing.py) is LOAN_NOT_FOUND, as a missing one."""
         investor = self._members.get(caller.member_id)
         if investor is None:
@@ -90,20 +150,30 @@ class InvestingService(P2PBase):
             f"member:{caller.member_id}", request_no, "invest", loan_id=loan_id, amount=amount
         )
         if claim.repeat:
-            return _investment_vo(self._investments.get(claim.ref_id))
+            return self._vo(self._investments.get(claim.ref_id))
         now = self._clock()
         self._check_investment(loan, amount, caller, now)
+        at_the_bank = self._bank is not None
+        if at_the_bank:
+            self._check_covered(investor.id, amount)
         investment = self._investments.add(
             InvestmentEntity(
                 loan_id=loan.id,
                 investor_id=caller.member_id,
                 amount=amount,
-                status="FROZEN",
+                status="PENDING" if at_the_bank else "FROZEN",
                 request_no=request_no,
+                order_no=new_order_no("I", now) if at_the_bank else None,
                 created_at=now,
                 updated_at=now,
             )
         )
+        if at_the_bank:
+            self._freeze_at_the_bank(loan, investor, investment, now)
+            claim.done(REF_TYPE, investment.id)
+            self.tx.session().flush()
+            self._evict_loan(loan.id)
+            return _investment_vo(investment)
         account = self._ledger.account_of(caller.member_id)
         self._ledger.post(
             "INVEST",
@@ -162,6 +232,16 @@ class InvestingService(P2PBase):
 
     # -- queries -----------------------------------------------------------------------
     @transactional(read_only=True)
+    def get_investment(self, investment_id: int, caller: Principal) -> InvestmentVo:
+        """One of the caller's investments; someone else's answers as a missing one."""
+        investment = self._investments.get(investment_id)
+        if investment is None or investment.investor_id != caller.member_id:
+            raise BusinessError(
+                errors.INVESTMENT_NOT_FOUND, f"investment {investment_id} does not exist"
+            )
+        return self._vo(investment)
+
+    @transactional(read_only=True)
     def list_investments(
         self,
         caller: Principal,
@@ -173,7 +253,7 @@ class InvestingService(P2PBase):
         rows, total = self._investments.page_of_investor(
             caller.member_id, loan_id=loan_id, offset=(page - 1) * page_size, limit=page_size
         )
-        return PageVo(tuple(map(_investment_vo, rows)), total, page, page_size)
+        return PageVo(tuple(map(self._vo, rows)), total, page, page_size)
 
     # -- helpers -----------------------------------------------------------------------
     @transactional(propagation=Propagation.REQUIRES_NEW)
@@ -236,6 +316,13 @@ class InvestingService(P2PBase):
         """FULL -> REPAYING: one posting from the investors' frozen funds to the borrower and
         the fee income, investments ACTIVE, and the repayment plan written."""
         _move(loan, "REPAYING", "disburse it")
+        unsettled = self._investments.count_of_loan(loan.id, ("PENDING", "RELEASING"))
+        if unsettled:
+            raise BusinessError(
+                errors.LOAN_STATE_INVALID,
+                f"listing {loan.id} has {unsettled} investment(s) the bank has not settled:"
+                " cannot disburse it yet",
+            )
         self._evict_loan(loan.id)
         investments = self._investments.of_loan(loan.id, status="FROZEN")
         fee = platform_fee(loan.amount, self._loan_settings.platform_fee_rate)
@@ -257,9 +344,14 @@ class InvestingService(P2PBase):
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
 
     def _release_all(self, loan: LoanEntity, business_type: str) -> None:
-        """Unfreeze every FROZEN investment of ``loan``, one posting each; raised drops to 0."""
+        """Unfreeze every FROZEN investment of ``loan``, one posting each, or with the bank
+        one UNFREEZE order each; raised drops by each (PENDING ones keep theirs until their
+        FREEZE settles)."""
         now = self._clock()
         for inv in self._investments.of_loan(loan.id, status="FROZEN"):
+            if self._bank is not None:
+                self._release_at_the_bank(loan, inv, now)
+                continue
             account = self._ledger.account_of(inv.investor_id)
             self._ledger.post(
                 business_type,
@@ -270,6 +362,140 @@ class InvestingService(P2PBase):
             inv.updated_at = now
             loan.raised -= inv.amount
         loan.updated_at = now
+
+    def _vo(self, investment: InvestmentEntity) -> InvestmentVo:
+        """The investment as callers see it; a PENDING one's bank order tells where the
+        investor confirms."""
+        bank_order = None
+        if investment.status == "PENDING":
+            bank_order = self._bank_orders.latest_for(REF_TYPE, investment.id)
+        return _investment_vo(investment, bank_order)
+
+    # -- the bank's orders (payment.gateway BANK) ------------------------------------------
+    def _check_covered(self, investor_id: int, amount: Decimal) -> None:
+        """INSUFFICIENT_FUNDS unless the investor's available balance covers ``amount`` (with
+        the sandbox the INVEST posting itself says so)."""
+        available = self._ledger.account_of(investor_id).available
+        if available < amount:
+            raise BusinessError(
+                errors.INSUFFICIENT_FUNDS,
+                f"available balance {shown(available)} is below {shown(amount)}",
+            )
+
+    def _freeze_at_the_bank(
+        self, loan: LoanEntity, investor, investment: InvestmentEntity, now: dt.datetime
+    ) -> None:
+        """The PENDING investment's FREEZE order; its capacity reserved at once."""
+        amount = investment.amount
+        self._bank.create(
+            protocol.FREEZE,
+            (REF_TYPE, investment.id),
+            investor.id,
+            order_no=investment.order_no,
+            account_no=investor.fund_account_no,
+            amount=amount,
+        )
+        loan.raised += amount
+        loan.updated_at = now
+
+    def _release_at_the_bank(
+        self, loan: LoanEntity, investment: InvestmentEntity, now: dt.datetime
+    ) -> None:
+        """RELEASING, out of raised, and an UNFREEZE order of its own for the bank."""
+        investment.status = "RELEASING"
+        investment.updated_at = now
+        loan.raised -= investment.amount
+        loan.updated_at = now
+        self._bank.create(
+            protocol.UNFREEZE,
+            (REF_TYPE, investment.id),
+            investment.investor_id,
+            order_no=new_order_no("U", now),
+            account_no=self._members.get(investment.investor_id).fund_account_no,
+            amount=investment.amount,
+        )
+
+    def _bank_effects(self) -> dict[str, Effects]:
+        return {
+            protocol.FREEZE: Effects(self._freeze_fields, self._bank_froze, self._not_frozen),
+            protocol.UNFREEZE: Effects(
+                self._unfreeze_fields, self._bank_released, self._not_released
+            ),
+        }
+
+    def _freeze_fields(self, order: BankOrderEntity) -> dict[str, str]:
+        return {"accountNo": order.account_no, "amount": protocol.format_amount(order.amount)}
+
+    def _unfreeze_fields(self, order: BankOrderEntity) -> dict[str, str]:
+        investment = self._investments.get(order.ref_id)
+        return {**self._freeze_fields(order), "freezeOrderNo": investment.order_no}
+
+    def _bank_froze(self, order: BankOrderEntity, result: BankResult) -> None:
+        investment = self._investments.get(order.ref_id)
+        loan = self._locked(investment.loan_id)
+        account = self._ledger.account_of(investment.investor_id)
+        amount = investment.amount
+        self._ledger.post(
+            "INVEST",
+            (REF_TYPE, investment.id),
+            [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
+            investment.request_no,
+        )
+        now = self._clock()
+        self._evict_loan(loan.id)
+        if loan.status != "RAISING":  # failed or cancelled while the bank froze it: refund
+            self._release_at_the_bank(loan, investment, now)
+            self.tx.session().flush()
+            return
+        investment.status = "FROZEN"
+        investment.updated_at = now
+        loan.updated_at = now
+        self.tx.session().flush()
+        notices.invested(self._messages, loan, investment)
+        self._events.invested(amount)
+        if loan.raised == loan.amount and not self._investments.count_of_loan(
+            loan.id, ("PENDING",)
+        ):
+            _move(loan, "FULL", "mark it full")
+            if self._loan_settings.auto_disburse:
+                self._disburse(loan, investment.request_no)
+        self.tx.session().flush()
+
+    def _not_frozen(self, order: BankOrderEntity, result: BankResult) -> None:
+        investment = self._investments.get(order.ref_id)
+        loan = self._locked(investment.loan_id)
+        now = self._clock()
+        investment.status = "FAILED"
+        investment.failure_reason = (order.reason or "refused by the bank")[:MAX_REASON]
+        investment.updated_at = now
+        loan.raised -= investment.amount
+        loan.updated_at = now
+        self._evict_loan(loan.id)
+        self.tx.session().flush()
+
+    def _bank_released(self, order: BankOrderEntity, result: BankResult) -> None:
+        investment = self._investments.get(order.ref_id)
+        loan = self._loans.get(investment.loan_id)  # CANCELLED or FAILED: it changes no more
+        account = self._ledger.account_of(investment.investor_id)
+        amount = investment.amount
+        self._ledger.post(
+            "CANCEL" if loan.status == "CANCELLED" else "FAIL",
+            (REF_TYPE, investment.id),
+            [debit(account, FROZEN, amount), credit(account, AVAILABLE, amount)],
+        )
+        investment.status = "RELEASED"
+        investment.updated_at = self._clock()
+        self.tx.session().flush()
+
+    def _not_released(self, order: BankOrderEntity, result: BankResult) -> None:
+        investment = self._investments.get(order.ref_id)
+        why = f"the bank did not release it (UNFREEZE {order.order_no}: {order.reason})"
+        investment.failure_reason = why[:MAX_REASON]
+        investment.updated_at = self._clock()
+        self.tx.session().flush()
+        self._bank.alert(
+            order, f"investment {investment.id} stays frozen at the bank and here; {why}"
+        )
 
     def _locked(self, loan_id: int) -> LoanEntity:
         loan = self._loans.get_for_update(loan_id)

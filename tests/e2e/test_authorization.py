@@ -89,6 +89,7 @@ F = "FORBIDDEN"
 HIDE = "PAYMENT_ORDER_NOT_FOUND"  # PaymentService.get_order hides others' orders
 HIDEM = "MESSAGE_NOT_FOUND"  # MessageService hides others' messages
 HIDEC = "CARD_NOT_FOUND"  # someone else's card answers as a missing one
+HIDEI = "INVESTMENT_NOT_FOUND"  # someone else's investment answers as a missing one
 
 INVESTOR_A, BORROWER_A = "investor A", "borrower A"
 #: The business day the reconciliation cells name.
@@ -127,6 +128,7 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "LoanFacade.listLoans":                 (None,       ALLOW, ALLOW, NA,    ALLOW, ALLOW),
     "LoanFacade.invest":                    (BORROWER_A, U,     ALLOW, F,     F,     F),
     "LoanFacade.listInvestments":           (INVESTOR_A, U,     ALLOW, ALLOW, F,     F),
+    "LoanFacade.getInvestment":             (INVESTOR_A, U,     HIDEI, ALLOW, F,     F),
     "LoanFacade.cancelLoan":                (BORROWER_A, U,     F,     F,     F,     ALLOW),
     "LoanFacade.closeExpiredLoans":         (None,       U,     F,     NA,    F,     ALLOW),
     "LoanFacade.disburseLoan":              (BORROWER_A, U,     F,     F,     F,     ALLOW),
@@ -453,6 +455,7 @@ ARGS: dict[str, Args] = {
         "requestNo": rno(),
     },
     "LoanFacade.listInvestments": lambda w, me: {"loanId": w.raising, **PAGE},
+    "LoanFacade.getInvestment": lambda w, me: {"investmentId": min(w.a_investments)},
     "LoanFacade.cancelLoan": lambda w, me: {"loanId": w.publish(), "reason": "Authorisation test"},
     "LoanFacade.closeExpiredLoans": lambda w, me: {},
     "LoanFacade.disburseLoan": lambda w, me: {"loanId": w.full(), "requestNo": rno()},

@@ -51,6 +51,7 @@ OPERATIONS = {
     "listReceipts",
     "getRepaymentsDue",
     "invest",
+    "getInvestment",
     "listInvestments",
     "cancelLoan",
     "closeExpiredLoans",

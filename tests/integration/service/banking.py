@@ -20,6 +20,7 @@ from service.ocp import protocol
 from service.ocp.client import BankClient, Exchange
 from service.ocp.orders import BankOrders
 from service.ocp.signing import KeyRing, Signer
+from service.p2p import LoanService
 from service.payment import PaymentService
 from tests.banksupport import (
     BANK_KEY_ID,
@@ -161,6 +162,7 @@ class Banking:
     orders: BankOrders
     payments: PaymentService
     members: MemberService
+    loans: LoanService
     notify_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def run_jobs(self) -> int:
@@ -208,7 +210,7 @@ class Banking:
 
 
 def wire(platform: Platform) -> Banking:
-    """The platform's payment and member services on a scripted bank, as with BANK."""
+    """The platform's payment, member and loan services on a scripted bank, as with BANK."""
     clock = platform.components["clock"]
     bank, outbox, conflicts = ScriptedBank(clock), AfterCommitOutbox(platform.tx), ConflictCounter()
     orders = BankOrders(
@@ -229,4 +231,5 @@ def wire(platform: Platform) -> Banking:
         orders,
         build_service("service.payment:PaymentService", components),
         build_service("service.member:MemberService", components),
+        build_service("service.p2p:LoanService", components),
     )
