@@ -591,6 +591,8 @@ class BankSettings:
     query_min_interval_seconds: int = _key(_integer(1))
     query_max_interval_seconds: int = _key(_integer(1))
     doubt_age_seconds: int = _key(_integer(60))
+    item_attempts: int = _key(_integer(1, 10))
+    item_retry_seconds: int = _key(_integer(1))
 
     def __post_init__(self) -> None:
         if self.query_min_interval_seconds > self.query_max_interval_seconds:
