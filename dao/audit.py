@@ -119,21 +119,41 @@ class AuditQueries:
         )
 
     def frozen_not_accounted_for(self) -> list[tuple]:
-        """(member id, frozen balance, frozen investments + pending withdrawals) that differ."""
+        """(member id, frozen balance, what it is held for) that differ: frozen investments,
+        pending withdrawals, and a borrower's repayments being paid at the bank (every REPAY
+        item not SUCCEEDED that no later item re-issues: one in flight, or one whose attempts
+        are used up, its money still frozen for it)."""
         return self._rows(
-            "SELECT a.member_id, a.frozen,"
+            "SELECT h.member_id, h.frozen, h.held FROM (SELECT a.member_id, a.frozen,"
             " (SELECT COALESCE(SUM(i.amount), 0) FROM investment i"
             "  WHERE i.investor_id = a.member_id AND i.status = 'FROZEN') +"
             " (SELECT COALESCE(SUM(o.amount), 0) FROM payment_order o"
             "  WHERE o.member_id = a.member_id AND o.type = 'WITHDRAW'"
-            "  AND o.status = 'PENDING') AS held"
-            " FROM account a WHERE a.member_id IS NOT NULL"
-            " AND a.frozen <>"
-            " (SELECT COALESCE(SUM(i.amount), 0) FROM investment i"
-            "  WHERE i.investor_id = a.member_id AND i.status = 'FROZEN') +"
-            " (SELECT COALESCE(SUM(o.amount), 0) FROM payment_order o"
-            "  WHERE o.member_id = a.member_id AND o.type = 'WITHDRAW'"
-            "  AND o.status = 'PENDING')"
+            "  AND o.status = 'PENDING') +"
+            " (SELECT COALESCE(SUM(b.amount), 0) FROM bank_order b"
+            "  WHERE b.member_id = a.member_id AND b.order_type = 'REPAY'"
+            "  AND b.status <> 'SUCCEEDED'"
+            "  AND NOT EXISTS (SELECT 1 FROM bank_order r WHERE r.retry_of = b.id)) AS held"
+            " FROM account a WHERE a.member_id IS NOT NULL) h"
+            " WHERE h.frozen <> h.held"
+        )
+
+    def receipts_off_their_bank_items(self) -> list[tuple]:
+        """(receipt id, status, SUCCEEDED REPAY items) for receipts paid at the bank whose
+        status is not the one their items imply: RECEIVED after exactly one SUCCEEDED item,
+        PENDING before any (two would be a receipt paid twice)."""
+        return self._rows(
+            "SELECT r.id, r.status, (SELECT COUNT(*) FROM bank_order b"
+            "  WHERE b.order_type = 'REPAY' AND b.ref_type = 'receipt' AND b.ref_id = r.id"
+            "  AND b.status = 'SUCCEEDED') AS paid"
+            " FROM receipt r WHERE EXISTS (SELECT 1 FROM bank_order b"
+            "  WHERE b.order_type = 'REPAY' AND b.ref_type = 'receipt' AND b.ref_id = r.id)"
+            " AND NOT ((r.status = 'RECEIVED' AND (SELECT COUNT(*) FROM bank_order b"
+            "  WHERE b.order_type = 'REPAY' AND b.ref_type = 'receipt' AND b.ref_id = r.id"
+            "  AND b.status = 'SUCCEEDED') = 1) OR (r.status = 'PENDING' AND NOT EXISTS"
+            "  (SELECT 1 FROM bank_order b WHERE b.order_type = 'REPAY'"
+            "  AND b.ref_type = 'receipt' AND b.ref_id = r.id AND b.status = 'SUCCEEDED')))"
+            " ORDER BY r.id"
         )
 
     def receipts_off_their_installments(self) -> list[tuple]:

@@ -8,10 +8,13 @@
    (SUCCESS ones: a PENDING one moved nothing yet, a REVERSED withdrawal's money came back);
 5. each listing's raised amount equals its investments not released;
 6. every frozen fen is accounted for: a member's frozen balance equals their frozen
-   investments plus their pending withdrawals;
+   investments plus their pending withdrawals plus, for a borrower, the repayments the bank
+   is paying (REPAY_FREEZE: every REPAY item not yet SUCCEEDED and not re-issued);
 7. each installment's receipts add up to it;
 8. every payment order agrees with its order at the depository bank (payment.gateway BANK):
-   SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open.
+   SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open;
+9. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
+   SUCCEEDED item, PENDING before.
 """
 
 from dataclasses import dataclass
@@ -103,7 +106,8 @@ class LedgerAudit:
             Check(
                 "every frozen fen is accounted for",
                 tuple(
-                    f"member {m}: frozen {_yuan(f)}, held for investments/withdrawals {_yuan(h)}"
+                    f"member {m}: frozen {_yuan(f)}, held for investments, withdrawals and"
+                    f" repayments {_yuan(h)}"
                     for m, f, h in q.frozen_not_accounted_for()
                 ),
             ),
@@ -119,6 +123,13 @@ class LedgerAudit:
                 tuple(
                     f"payment order {no}: {status}, its bank order {bank}"
                     for no, status, bank in q.payment_orders_off_their_bank_orders()
+                ),
+            ),
+            Check(
+                "receipts agree with the bank's items",
+                tuple(
+                    f"receipt {r}: {status}, {paid} SUCCEEDED REPAY item(s)"
+                    for r, status, paid in q.receipts_off_their_bank_items()
                 ),
             ),
         )

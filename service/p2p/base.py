@@ -1,5 +1,6 @@
 """What every part of the p2p module's service shares: the transaction, settings, clock,
-repositories, the ledger, request numbers, business events and the read cache."""
+repositories, the ledger, request numbers, business events, the read cache and, with
+payment.gateway BANK, the depository bank's orders."""
 
 from dao.cache import Cache
 from dao.member import MemberRepository
@@ -9,6 +10,7 @@ from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
 from service.message import Messages
+from service.ocp.orders import BankOrders
 
 #: getLoan, one listing a key; listLoans pages, all evicted together by any change.
 LOAN = Region("loan", ttl=lambda s: s.cache.loan_ttl_seconds)
@@ -16,8 +18,11 @@ LOAN_PAGES = Region("loans", ttl=lambda s: s.cache.loan_list_ttl_seconds, shared
 
 
 class P2PBase:
-    def __init__(self, tx, settings, clock, events: BusinessEvents, cache: Cache):
+    def __init__(
+        self, tx, settings, clock, events: BusinessEvents, cache: Cache, bank: BankOrders | None
+    ):
         self.tx = tx
+        self._bank = bank  # the depository bank's orders (payment.gateway BANK), else None
         self._events = events
         self._settings = settings  # LiveSettings: reloadable keys are read at call time
         self._clock = clock
