@@ -119,13 +119,12 @@ def downgrade() -> None:
     _recheck("bank_order", "order_type", ORDER_TYPES)
     with op.batch_alter_table("bank_order") as batch:
         batch.drop_constraint(op.f("ck_bank_order_item_amounts"), type_="check")
+        batch.drop_constraint(op.f("fk_bank_order_retry_of_bank_order"), type_="foreignkey")
         batch.drop_index("ix_bank_order_retry_of")
         batch.drop_index("ix_bank_order_batch_no")
-        batch.drop_constraint(op.f("fk_bank_order_retry_of_bank_order"), type_="foreignkey")
         for column in reversed(_ITEM_COLUMNS):
             batch.drop_column(column)
-    op.drop_index("ix_bank_batch_loan_id", table_name="bank_batch")
-    op.drop_table("bank_batch")
+    op.drop_table("bank_batch")  # its index with it (MariaDB keeps it for the foreign key)
 
 
 def _recheck(table: str, column: str, values: str) -> None:

@@ -30,6 +30,7 @@ HUMAN_TEXT = {
     "bank_evidence.body_sealed",
     "bank_evidence.error",
     "bank_order.reason",
+    "bank_batch.reason",
 }
 
 
