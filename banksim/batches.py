@@ -52,7 +52,7 @@ def submit(bank, message: dict, now: dt.datetime):
         protocol.require(message, ("notifyUrl",))
         items, malformed = protocol.check_batch_items(message), None
     except MessageInvalid as refused:
-        if refused.field is None or refused.field.split("[")[0] in _ENVELOPE:
+        if refused.field is None or refused.field in _ENVELOPE:
             return bank._refusal(refused)
         items, malformed = [], refused
     order_type = message["orderType"]
