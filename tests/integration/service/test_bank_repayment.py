@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from service.audit import LedgerAudit
 from service.ocp import protocol
 from service.p2p import AuditRequest, LoanService
 from service.payment import PaymentService
@@ -331,3 +332,36 @@ def test_an_items_notification_and_its_query_racing_apply_once(
     assert installment_status(sql, loan_id) == "PAID"
     assert banking.conflicts.kinds == {}
     assert banking.ledger_ok()
+
+
+def test_check_ledger_finds_receipts_and_frozen_money_off_their_items(
+    banking: Banking, listing, me, sql
+) -> None:
+    loan_id, _ = listing()
+    banking.loans.repay(loan_id, "pay-1", me)
+    banking.run_jobs()
+    first, _ = items(sql)
+
+    def failing() -> set[str]:
+        report = LedgerAudit(banking.platform.tx).run()
+        return {c.name for c in report.checks if not c.ok}
+
+    with sql.begin() as conn:  # a receipt RECEIVED that no item paid
+        conn.execute(
+            text("UPDATE receipt SET status = 'RECEIVED' WHERE id = :r"), {"r": first.ref_id}
+        )
+    assert failing() == {"receipts agree with the bank's items"}
+    with sql.begin() as conn:  # an item SUCCEEDED whose money never left the borrower
+        conn.execute(
+            text("UPDATE receipt SET status = 'PENDING' WHERE id = :r"), {"r": first.ref_id}
+        )
+        conn.execute(
+            text(
+                "UPDATE bank_order SET status = 'SUCCEEDED', finished_at = updated_at WHERE id = :i"
+            ),
+            {"i": first.id},
+        )
+    assert failing() == {
+        "receipts agree with the bank's items",
+        "every frozen fen is accounted for",
+    }
