@@ -10,7 +10,9 @@ effects its service registered for the order type, evidence, alerts and the quer
 Sending (the job): the items, then the batch, are locked (that order everywhere: a query that
 finds an item lost locks the item, then the batch), marked SENT and committed before the bank
 is called; the whole batch goes in one request, always under the same batch number and item
-numbers. ACCEPTED: the items are ACCEPTED (the bank finishes and notifies each). REFUSED: no
+numbers. Every item keeps the exchange as its evidence (attempt key ``<batch>/<send>``): the
+answer, and the request's bytes on the batch's first item, which the others point to.
+ACCEPTED: the items are ACCEPTED (the bank finishes and notifies each). REFUSED: no
 item was taken, every open item FAILS with the batch's reason. No trustworthy answer: the
 batch and its items are UNKNOWN, and the items are queried; NOT_FOUND for an item means the
 bank never received the batch (it takes a batch atomically), which is sent again as it was.
@@ -26,7 +28,7 @@ a new number (the bank may have paid it): it is only queried.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -265,10 +267,16 @@ class BatchOperations(OrderMachine):
     def _record_batch_answer(self, batch_no: str, exchange) -> None:
         items = self._batches.items(batch_no, lock=True)
         batch = self._batches.lock(batch_no)
-        key = str(batch.send_count)
-        for item in items:  # each item's evidence: the request and answer that carried it
-            self._evidence.record(item, "REQUEST", f"{batch_no}/{key}", sent(exchange))
-            self._evidence.record(item, "RESPONSE", f"{batch_no}/{key}", received(exchange))
+        key = f"{batch_no}/{batch.send_count}"
+        request = sent(exchange)
+        for k, item in enumerate(items):
+            # Each item's evidence: the answer, and the request that carried it, whole on the
+            # batch's first item (up to 1000 items' worth of text), pointed to by the others.
+            if k:
+                pointer = {"batchNo": batch_no, "requestOf": items[0].order_no}
+                request = replace(request, body=protocol.encode(pointer))
+            self._evidence.record(item, "REQUEST", key, request)
+            self._evidence.record(item, "RESPONSE", key, received(exchange))
         answer = exchange.answer if exchange.error is None else None
         result = answer.get("result") if answer else None
         now = self._clock()

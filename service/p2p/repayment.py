@@ -434,9 +434,14 @@ class RepaymentService(P2PBase):
         account = self._ledger.account_of(loan.borrower_id)
         legs = [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)]
         self._ledger.post("REPAY_FREEZE", ref, legs, request_no)
-        payees = self._fund_accounts(
-            [loan.borrower_id, *(r.investor_id for rs in receipts.values() for r in rs)]
-        )
+        parties = {loan.borrower_id, *(r.investor_id for rs in receipts.values() for r in rs)}
+        payees = self._fund_accounts(parties)
+        if missing := sorted(m for m in parties if not payees.get(m)):
+            # Only a listing from before the fund-account rule can get here: nothing moves.
+            raise BusinessError(
+                errors.FUND_ACCOUNT_REQUIRED,
+                f"member {missing[0]} has no fund account at the bank to repay through",
+            )
         payer = payees[loan.borrower_id]
         platform = protocol.platform_account_no(self._settings.bank.merchant_id)
         items = []
@@ -463,10 +468,10 @@ class RepaymentService(P2PBase):
             chunk = items[start : start + protocol.MAX_BATCH_ITEMS]
             self._bank.create_batch(REPAY, loan.id, ref, chunk)
 
-    def _fund_accounts(self, member_ids: list[int]) -> dict[int, str]:
+    def _fund_accounts(self, member_ids: set[int]) -> dict[int, str | None]:
         """Member id -> account number at the bank, in one query."""
         stmt = select(MemberEntity.id, MemberEntity.fund_account_no).where(
-            MemberEntity.id.in_(set(member_ids))
+            MemberEntity.id.in_(member_ids)
         )
         return {m: no for m, no in self.tx.session().execute(stmt)}
 

@@ -131,6 +131,15 @@ def test_a_repayment_is_pending_until_every_item_succeeded(
     assert sum(D(i["principal"]) + D(i["interest"]) for i in batch["items"]) == paid.amount
     assert {i["serviceFee"] for i in batch["items"]} == {"0.00"}
     assert [i.status for i in items(sql)] == ["ACCEPTED", "ACCEPTED"]
+    evidence = rows(
+        sql, "SELECT order_id, kind, body FROM bank_evidence WHERE kind = 'REQUEST' ORDER BY id"
+    )
+    assert [e.order_id for e in evidence] == [first.id, second.id]
+    assert protocol.decode(evidence[0].body.encode())["orderNo"] == first.batch_no
+    assert protocol.decode(evidence[1].body.encode()) == {
+        "batchNo": first.batch_no,
+        "requestOf": first.order_no,
+    }
 
     investor_before = balance(sql, investors[0].member_id)
     assert succeed(banking, first) == "applied"
