@@ -39,9 +39,6 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
-
-from dao.member import MemberEntity
 from dao.ocp import BankBatchRepository, BankOrderEntity
 from dao.p2p import InstallmentEntity, LoanEntity, ReceiptEntity
 from service import errors
@@ -172,7 +169,7 @@ class RepaymentService(P2PBase):
     def __init__(self, tx, settings, clock, events, cache, bank=None):
         super().__init__(tx, settings, clock, events, cache, bank)
         if bank is not None:
-            bank.register(REPAY, Effects(item_fields, self._item_paid, self._item_failed))
+            bank.register(REPAY, Effects(item_fields, self._item_paid, self._reissue))
 
     # -- queries -----------------------------------------------------------------------
     def preview_repayment_schedule(
@@ -468,13 +465,6 @@ class RepaymentService(P2PBase):
             chunk = items[start : start + protocol.MAX_BATCH_ITEMS]
             self._bank.create_batch(REPAY, loan.id, ref, chunk)
 
-    def _fund_accounts(self, member_ids: set[int]) -> dict[int, str | None]:
-        """Member id -> account number at the bank, in one query."""
-        stmt = select(MemberEntity.id, MemberEntity.fund_account_no).where(
-            MemberEntity.id.in_(member_ids)
-        )
-        return {m: no for m, no in self.tx.session().execute(stmt)}
-
     def _item_paid(self, item: BankOrderEntity, result: BankResult) -> None:
         """The bank paid one REPAY item (its row locked): the money leaves the borrower's
         frozen funds, the receipt is RECEIVED; the installment is PAID once all are."""
@@ -497,11 +487,6 @@ class RepaymentService(P2PBase):
         self._ledger.post(REPAY, (item.ref_type, item.ref_id), legs, item.order_no)
         self._events.repaid(item.amount)
         self._conclude_paying(loan, _LEG_STATUS[batch.ref_type], now)
-
-    def _item_failed(self, item: BankOrderEntity, result: BankResult) -> None:
-        """The bank failed one REPAY item: re-issued (the money stays frozen for it), or left
-        to operators once its attempts are used up."""
-        self._bank.reissue(item)
 
     def _conclude_paying(self, loan: LoanEntity, paid: str, now: dt.datetime) -> None:
         """Every PAYING installment of ``loan`` whose receipts are all RECEIVED (and whose
