@@ -142,17 +142,28 @@ class AuditQueries:
         """(receipt id, status, SUCCEEDED REPAY items) for receipts paid at the bank whose
         status is not the one their items imply: RECEIVED after exactly one SUCCEEDED item,
         PENDING before any (two would be a receipt paid twice)."""
+        return self._legs_off_their_items("receipt", "REPAY", "'RECEIVED'", "'PENDING'")
+
+    def investments_off_their_bank_items(self) -> list[tuple]:
+        """(investment id, status, SUCCEEDED DISBURSE items) for investments lent at the bank
+        whose status is not the one their items imply: ACTIVE (or SETTLED since) after exactly
+        one SUCCEEDED item, FROZEN before any."""
+        return self._legs_off_their_items(
+            "investment", "DISBURSE", "'ACTIVE','SETTLED'", "'FROZEN'"
+        )
+
+    def _legs_off_their_items(self, leg: str, order_type: str, paid: str, unpaid: str):
+        # Fixed table, type and status names from the two callers above, never input.
+        items = (
+            f"FROM bank_order b WHERE b.order_type = '{order_type}'"
+            f" AND b.ref_type = '{leg}' AND b.ref_id = r.id"
+        )
+        succeeded = f"(SELECT COUNT(*) {items} AND b.status = 'SUCCEEDED')"
         return self._rows(
-            "SELECT r.id, r.status, (SELECT COUNT(*) FROM bank_order b"
-            "  WHERE b.order_type = 'REPAY' AND b.ref_type = 'receipt' AND b.ref_id = r.id"
-            "  AND b.status = 'SUCCEEDED') AS paid"
-            " FROM receipt r WHERE EXISTS (SELECT 1 FROM bank_order b"
-            "  WHERE b.order_type = 'REPAY' AND b.ref_type = 'receipt' AND b.ref_id = r.id)"
-            " AND NOT ((r.status = 'RECEIVED' AND (SELECT COUNT(*) FROM bank_order b"
-            "  WHERE b.order_type = 'REPAY' AND b.ref_type = 'receipt' AND b.ref_id = r.id"
-            "  AND b.status = 'SUCCEEDED') = 1) OR (r.status = 'PENDING' AND NOT EXISTS"
-            "  (SELECT 1 FROM bank_order b WHERE b.order_type = 'REPAY'"
-            "  AND b.ref_type = 'receipt' AND b.ref_id = r.id AND b.status = 'SUCCEEDED')))"
+            f"SELECT r.id, r.status, {succeeded} FROM {leg} r"  # noqa: S608
+            f" WHERE EXISTS (SELECT 1 {items})"
+            f" AND NOT ((r.status IN ({paid}) AND {succeeded} = 1)"
+            f" OR (r.status IN ({unpaid}) AND {succeeded} = 0))"
             " ORDER BY r.id"
         )
 

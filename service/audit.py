@@ -14,7 +14,9 @@
 8. every payment order agrees with its order at the depository bank (payment.gateway BANK):
    SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open;
 9. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
-   SUCCEEDED item, PENDING before.
+   SUCCEEDED item, PENDING before; every investment lent at the bank with its DISBURSE items:
+   ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before. A listing DISBURSING
+   keeps its investments FROZEN (6.) until their items succeed.
 """
 
 from dataclasses import dataclass
@@ -130,6 +132,13 @@ class LedgerAudit:
                 tuple(
                     f"receipt {r}: {status}, {paid} SUCCEEDED REPAY item(s)"
                     for r, status, paid in q.receipts_off_their_bank_items()
+                ),
+            ),
+            Check(
+                "investments agree with the bank's items",
+                tuple(
+                    f"investment {i}: {status}, {lent} SUCCEEDED DISBURSE item(s)"
+                    for i, status, lent in q.investments_off_their_bank_items()
                 ),
             ),
         )

@@ -11,6 +11,17 @@ cancelled listing releases each FROZEN investment by its own posting (FAIL or CA
 investment), so freeze and release pair up one to one for an auditor; disbursement is one
 posting for the whole listing (DISBURSE, ref the listing).
 
+With payment.gateway BANK disbursement is a DISBURSE batch at the depository bank
+(service/ocp/batches.py): the FULL listing becomes DISBURSING, with one item per investment
+(payer the investor, payee the borrower, principal the investment, drawn from the money its
+FREEZE holds at the bank, serviceFee its exact share of the platform fee: the fee split by the
+investments' amounts by the largest-remainder rule, so the items add up to the fee to the
+fen). Each item the bank SUCCEEDED is one DISBURSE posting (ref the investment: investor
+FROZEN -> borrower AVAILABLE less the fee share, the share to FEE_INCOME) and the investment
+ACTIVE; once every investment is, the listing is REPAYING, its plan written and the parties
+told, as at once with the sandbox. A FAILED item is re-issued under a new number until its
+attempts are used up, then left to operators; the listing stays DISBURSING meanwhile.
+
 Only an onboarded investor (real name verified, fund account open) invests; the check comes
 first, before the listing is locked or the requestNo claimed, so a refusal leaves nothing and
 the same requestNo works once the investor is onboarded. Disbursement checks no one: the
@@ -23,17 +34,21 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from dao.ocp import BankOrderEntity, BankOrderRepository
 from dao.p2p import InvestmentEntity, LoanEntity
 from service import errors
 from service.errors import BusinessError, invalid
 from service.jobs import job
 from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
 from service.member.onboarding import require_onboarded
+from service.ocp import protocol
+from service.ocp.orders import BankResult, Effects, Item, item_fields
 from service.p2p import notices
 from service.p2p.base import P2PBase
 from service.p2p.listing import LoanVo, _loan_vo, _move, backs, loan_not_found, sees
 from service.p2p.plan import write_plan
 from service.paging import PageVo, page_window
+from service.schedule import split
 from service.security import Principal
 from service.text import shown, trim
 from service.transaction import Propagation, transactional
@@ -41,6 +56,7 @@ from service.transaction import Propagation, transactional
 log = logging.getLogger(__name__)
 
 FEE_INCOME = "FEE_INCOME"
+DISBURSE = protocol.DISBURSE
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,12 @@ def platform_fee(amount: Decimal, rate: Decimal) -> Decimal:
 
 class InvestingService(P2PBase):
     """Investing in a listing, its failure or cancellation, and its disbursement."""
+
+    def __init__(self, tx, settings, clock, events, cache, bank=None):
+        super().__init__(tx, settings, clock, events, cache, bank)
+        self._bank_orders = BankOrderRepository(tx.session)
+        if bank is not None:
+            bank.register(DISBURSE, Effects(item_fields, self._item_lent, self._reissue))
 
     # -- commands ----------------------------------------------------------------------
     @transactional
@@ -234,7 +256,11 @@ class InvestingService(P2PBase):
 
     def _disburse(self, loan: LoanEntity, request_no: str) -> None:
         """FULL -> REPAYING: one posting from the investors' frozen funds to the borrower and
-        the fee income, investments ACTIVE, and the repayment plan written."""
+        the fee income, investments ACTIVE, and the repayment plan written; with the bank,
+        FULL -> DISBURSING and a DISBURSE batch (the module docstring)."""
+        if self._bank is not None:
+            self._disburse_at_bank(loan)
+            return
         _move(loan, "REPAYING", "disburse it")
         self._evict_loan(loan.id)
         investments = self._investments.of_loan(loan.id, status="FROZEN")
@@ -255,6 +281,70 @@ class InvestingService(P2PBase):
         loan.disbursed_at = now
         loan.updated_at = now
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
+
+    # -- at the depository bank (payment.gateway BANK) ----------------------------------------
+    def _disburse_at_bank(self, loan: LoanEntity) -> None:
+        _move(loan, "DISBURSING", "disburse it")
+        self._evict_loan(loan.id)
+        investments = self._investments.of_loan(loan.id, status="FROZEN")
+        fee = platform_fee(loan.amount, self._loan_settings.platform_fee_rate)
+        shares = split(fee, [inv.amount for inv in investments])  # adding up to the fee
+        parties = {loan.borrower_id, *(inv.investor_id for inv in investments)}
+        accounts = self._fund_accounts(parties)
+        if missing := sorted(m for m in parties if not accounts.get(m)):
+            raise BusinessError(
+                errors.FUND_ACCOUNT_REQUIRED,
+                f"member {missing[0]} has no fund account at the bank to disburse through",
+            )
+        items = [
+            Item(
+                ("investment", inv.id),
+                inv.investor_id,
+                accounts[inv.investor_id],
+                accounts[loan.borrower_id],
+                inv.amount,
+                service_fee=share,
+                freeze_order_no=self._freeze_order_no(inv),
+            )
+            for inv, share in zip(investments, shares, strict=True)
+        ]
+        loan.fee = fee
+        loan.updated_at = self._clock()
+        for start in range(0, len(items), protocol.MAX_BATCH_ITEMS):
+            chunk = items[start : start + protocol.MAX_BATCH_ITEMS]
+            self._bank.create_batch(DISBURSE, loan.id, ("loan", loan.id), chunk)
+
+    def _item_lent(self, item: BankOrderEntity, result: BankResult) -> None:
+        """The bank lent one investment (its item's row locked): the investor's frozen money
+        goes to the borrower less the fee share; the listing is REPAYING once all are."""
+        loan = self._loans.get_for_update(self._bank.batch_of(item).loan_id)
+        investment = self._investments.get(item.ref_id)
+        investor = self._ledger.account_of(investment.investor_id)
+        borrower = self._ledger.account_of(loan.borrower_id)
+        legs = [
+            debit(investor, FROZEN, item.amount),
+            credit(borrower, AVAILABLE, item.amount - item.service_fee),
+            credit(self._ledger.platform(FEE_INCOME), AVAILABLE, item.service_fee),
+        ]
+        self._ledger.post("DISBURSE", ("investment", investment.id), legs, item.order_no)
+        now = self._clock()
+        investment.status = "ACTIVE"
+        investment.updated_at = now
+        if self._investments.of_loan(loan.id, status="FROZEN"):
+            self.tx.session().flush()
+            return
+        _move(loan, "REPAYING", "finish its disbursement")
+        self._evict_loan(loan.id)
+        investments = self._investments.of_loan(loan.id, status="ACTIVE")
+        notices.disbursed(self._messages, loan, investments, loan.fee)
+        loan.disbursed_at = now
+        loan.updated_at = now
+        write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
+
+    def _freeze_order_no(self, investment: InvestmentEntity) -> str | None:
+        """The number of the FREEZE order holding ``investment``'s money at the bank."""
+        order = self._bank_orders.latest_for("investment", investment.id)
+        return order.order_no if order is not None and order.order_type == "FREEZE" else None
 
     def _release_all(self, loan: LoanEntity, business_type: str) -> None:
         """Unfreeze every FROZEN investment of ``loan``, one posting each; raised drops to 0."""

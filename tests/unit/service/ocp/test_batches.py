@@ -1,5 +1,6 @@
 """Batch orders on the wire (service/ocp/protocol.py, service/ocp/batches.py): what a batch's
-items must be, how an item is written, and the backoff of re-issued items."""
+items must be, how an item is written, the backoff of re-issued items, and a disbursement's
+service fees adding up to the platform fee."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from service.ocp import protocol
 from service.ocp.batches import item_fields, retry_delay
 from service.ocp.protocol import MessageInvalid
+from service.p2p.investing import platform_fee
+from service.schedule import split
 
 GOOD = {
     "itemNo": "P1",
@@ -106,3 +109,21 @@ def test_reissued_items_wait_longer_each_time() -> None:
         timedelta(seconds=120),
         timedelta(seconds=240),
     ]
+
+
+@pytest.mark.parametrize(
+    ("amount", "investments"),
+    [
+        ("10000.01", ("3333.33", "3333.33", "3333.35")),
+        ("999.99", ("0.01", "999.98")),
+        ("100.00", ("33.33", "33.33", "33.34")),
+    ],
+)
+def test_the_platform_fee_split_by_investments_adds_up_to_the_fee(
+    amount: str, investments: tuple[str, ...]
+) -> None:
+    fee = platform_fee(Decimal(amount), Decimal("0.0123"))
+    shares = split(fee, [Decimal(i) for i in investments])
+    assert sum(shares) == fee
+    assert all(0 <= s <= Decimal(i) for s, i in zip(shares, investments, strict=True))
+    assert all(s == s.quantize(Decimal("0.01")) for s in shares)
