@@ -23,7 +23,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 from banksim import batches
-from banksim.books import Books, instant, stamp
+from banksim.books import Books, draw, frozen_under, instant, record_freeze, return_draw, stamp
 from banksim.faults import Fault, Faults
 from service.ocp import protocol
 from service.ocp.protocol import MessageInvalid, StaleMessage
@@ -37,9 +37,13 @@ AUTHORIZING = "AUTHORIZING"
 ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
 ACCOUNT_EXISTS = "ACCOUNT_EXISTS"
 INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+FREEZE_NOT_FOUND = "FREEZE_NOT_FOUND"
+INSUFFICIENT_FROZEN = "INSUFFICIENT_FROZEN"
 FEE_UNPAYABLE = "FEE_UNPAYABLE"
 REFUSED_BY_BANK = "REFUSED_BY_BANK"
 _ACK_LIMIT = 64 << 10
+#: Orders refused (INSUFFICIENT_BALANCE) above the account's available balance.
+_FROM_AVAILABLE = frozenset({protocol.WITHDRAW, protocol.FREEZE})
 
 
 def _utcnow() -> dt.datetime:
@@ -163,8 +167,10 @@ class Bank:
             reason = ACCOUNT_EXISTS
         elif order_type != protocol.OPEN_ACCOUNT and account is None:
             reason = ACCOUNT_NOT_FOUND
-        elif order_type == protocol.WITHDRAW and amount > Decimal(account["available"]):
+        elif order_type in _FROM_AVAILABLE and amount > Decimal(account["available"]):
             reason = INSUFFICIENT_BALANCE
+        elif order_type == protocol.UNFREEZE:
+            reason = _unfreeze_refusal(db, order, account["account_no"])
         elif fee > Decimal(platform["available"]):
             reason = FEE_UNPAYABLE
         else:
@@ -211,6 +217,8 @@ class Bank:
             return
         if order_type == protocol.WITHDRAW:
             _move(db, account["account_no"], order["orderNo"], "FREEZE", -amount, amount, at)
+        elif order_type == protocol.UNFREEZE:
+            draw(db, order["freezeOrderNo"], order["orderNo"], amount, at)
         if fee:
             _move(db, self.platform_account_no, order["orderNo"], "FEE_FREEZE", -fee, fee, at)
 
@@ -308,16 +316,30 @@ class Bank:
                 status, reason = protocol.FAILED, ACCOUNT_EXISTS
             else:
                 account_no = _open_account(db, row["member_id"], row["card_tail"], at)
+        # A FREEZE's cover is checked again when it happens: the member may have spent it.
+        if (
+            status == protocol.SUCCEEDED
+            and order_type == protocol.FREEZE
+            and amount > Decimal(_account(db, account_no)["available"])
+        ):
+            status, reason = protocol.FAILED, INSUFFICIENT_BALANCE
         if status == protocol.SUCCEEDED:
             if order_type == protocol.RECHARGE:
                 _move(db, account_no, order_no, "RECHARGE", amount, ZERO, at)
             elif order_type == protocol.WITHDRAW:
                 _move(db, account_no, order_no, "WITHDRAW", ZERO, -amount, at)
+            elif order_type == protocol.FREEZE:
+                _move(db, account_no, order_no, "FREEZE", -amount, amount, at)
+                record_freeze(db, order_no, account_no, amount)
+            elif order_type == protocol.UNFREEZE:
+                _move(db, account_no, order_no, "UNFREEZE", amount, -amount, at)
             if fee:
                 _move(db, self.platform_account_no, order_no, "FEE", ZERO, -fee, at)
         else:
             if order_type == protocol.WITHDRAW:
                 _move(db, account_no, order_no, "RELEASE", amount, -amount, at)
+            elif order_type in (protocol.UNFREEZE, protocol.DISBURSE):
+                return_draw(db, order_no, at)
             if fee:
                 _move(db, self.platform_account_no, order_no, "FEE_RELEASE", fee, -fee, at)
         db.execute(
@@ -611,6 +633,7 @@ class Bank:
             else:
                 rows = db.execute("SELECT * FROM orders WHERE order_no = ?", (order_no,)).fetchall()
             notifications = db.execute("SELECT * FROM notifications ORDER BY id").fetchall()
+            remaining = {f["order_no"]: f["remaining"] for f in db.execute("SELECT * FROM freezes")}
         events: dict[str, list[dict]] = {}
         for n in notifications:
             events.setdefault(n["order_no"], []).append(
@@ -640,6 +663,8 @@ class Bank:
                 "finishedAt": _shown(row["finished_at"]),
                 "reversedAt": _shown(row["reversed_at"]),
                 "authorizeUrl": self.authorize_url(row) if row["status"] == AUTHORIZING else None,
+                # A SUCCEEDED FREEZE: what is still frozen under it (not drawn by another order).
+                "frozenRemaining": remaining.get(row["order_no"]),
                 "notifications": events.get(row["order_no"], []),
             }
             for row in rows
@@ -693,7 +718,8 @@ def _checked_order(message: dict) -> dict:
     order_type = message.get("orderType")
     if order_type not in protocol.ORDER_FIELDS:
         raise MessageInvalid("malformed", "orderType")
-    protocol.require(message, ("notifyUrl", *protocol.ORDER_FIELDS[order_type]))
+    protocol.require(message, ("notifyUrl",))
+    protocol.check_order_fields(message, order_type)
     for key in ("notifyUrl", "returnUrl"):
         url = message.get(key)
         if key in message and (
@@ -708,6 +734,15 @@ def _checked_order(message: dict) -> dict:
         if order["amount"] <= 0:
             raise MessageInvalid("malformed", "amount")
     return order
+
+
+def _unfreeze_refusal(db: sqlite3.Connection, order: dict, account_no: str) -> str | None:
+    """Why an UNFREEZE cannot be accepted: no SUCCEEDED FREEZE of that number on the account,
+    or more than remains frozen under it; None when it can."""
+    remaining = frozen_under(db, order["freezeOrderNo"], account_no)
+    if remaining is None:
+        return FREEZE_NOT_FOUND
+    return INSUFFICIENT_FROZEN if order["amount"] > remaining else None
 
 
 def _order(db: sqlite3.Connection, order_no: str) -> sqlite3.Row | None:

@@ -5,9 +5,10 @@ finished ``delay`` later like any order, notified, queried and filed by its item
 REFUSED, no item taken (the items whose numbers are new are recorded FAILED with the batch's
 reason, so a query tells that). A batch number already received answers that batch as it
 is (``duplicate``) and moves nothing. When an item finishes, its payer pays principal +
-interest + penalty (REPAY from available; DISBURSE from what its FREEZE holds frozen), the
-payee receives that less the service fee, and the platform's account the service fee; an item
-the payer cannot pay FAILS on its own (INSUFFICIENT_BALANCE, INSUFFICIENT_FROZEN).
+interest + penalty (REPAY from available; DISBURSE from frozen, what it drew from its FREEZE
+when the batch was accepted, given back if the item fails), the payee receives that less the
+service fee, and the platform's account the service fee; an item the payer cannot pay FAILS on
+its own (INSUFFICIENT_BALANCE; INSUFFICIENT_FROZEN when its FREEZE could not cover it).
 
 Faults, per order type: ``refuse``, ``http_5xx``, ``timeout_after_moving`` (every item finished
 at once) and ``timeout_without_moving`` are used by a batch; the others (``fail``, ``delay``,
@@ -21,7 +22,7 @@ import datetime as dt
 import sqlite3
 from decimal import Decimal
 
-from banksim.books import stamp
+from banksim.books import draw, drawn_by, frozen_under, stamp
 from service.ocp import protocol
 from service.ocp.protocol import MessageInvalid
 
@@ -105,8 +106,7 @@ def execute(db: sqlite3.Connection, row: sqlite3.Row, platform_account_no: str, 
         return protocol.FAILED, "ACCOUNT_NOT_FOUND"
     order_no = row["order_no"]
     if row["order_type"] == protocol.DISBURSE:
-        held = _frozen_by(db, item["freeze_order_no"], payer["account_no"])
-        if held < amount or Decimal(payer["frozen"]) < amount:
+        if drawn_by(db, order_no) is None:  # its FREEZE did not cover it when accepted
             return protocol.FAILED, INSUFFICIENT_FROZEN
         _move(db, payer["account_no"], order_no, "PAY", ZERO, -amount, at)
     else:
@@ -228,21 +228,11 @@ def _record_item(db, bank, batch_no, order_type, message, item, fault, reason, n
     )
     if fee:
         _move(db, bank.platform_account_no, item["itemNo"], "FEE_FREEZE", -fee, fee, at)
-
-
-def _frozen_by(db: sqlite3.Connection, freeze_order_no: str | None, account_no: str) -> Decimal:
-    """What FREEZE order ``freeze_order_no`` holds frozen on ``account_no`` now: what it froze
-    less what items drawing from it paid out."""
-    if freeze_order_no is None:
-        return ZERO
-    held = ZERO
-    for row in db.execute(
-        "SELECT frozen FROM movements WHERE account_no = ? AND (order_no = ?"
-        " OR order_no IN (SELECT item_no FROM items WHERE freeze_order_no = ?))",
-        (account_no, freeze_order_no, freeze_order_no),
-    ):
-        held += Decimal(row["frozen"])
-    return held
+    freeze_no = item.get("freezeOrderNo")
+    if not reason and freeze_no is not None:  # a DISBURSE item draws from its FREEZE now
+        remaining = frozen_under(db, freeze_no, item["payerAccountNo"])
+        if remaining is not None and remaining >= item["amount"]:
+            draw(db, freeze_no, item["itemNo"], item["amount"], at)
 
 
 def _batch(db: sqlite3.Connection, batch_no: str) -> sqlite3.Row | None:

@@ -5,6 +5,12 @@ Amounts are stored as exact decimal text, times as UTC text of fixed width (so t
 text). Every movement of money is a row in ``movements``: an account's balance at any moment is
 the sum of its movements before it (the daily BALANCE file), and equals the running balance
 kept on the account. One lock serialises every transaction (one process, a few threads).
+
+What is frozen under a FREEZE is kept per FREEZE (``freezes``): what it froze, and what remains
+under it (``frozen_under``). A later order that spends or releases part of it (an UNFREEZE)
+draws from the remainder when the bank accepts it (``draw``, one row in ``freeze_draws``) and
+puts it back if it fails (``return_draw``); so the remainder is always what may still be
+drawn, and never goes below zero.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 _SCHEMA = """
@@ -61,6 +68,20 @@ CREATE TABLE IF NOT EXISTS movements (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS movements_account ON movements (account_no, at);
+CREATE TABLE IF NOT EXISTS freezes (
+    order_no TEXT PRIMARY KEY,  -- a SUCCEEDED FREEZE
+    account_no TEXT NOT NULL,
+    amount TEXT NOT NULL,  -- what it froze
+    remaining TEXT NOT NULL  -- still frozen under it and not drawn by a later order
+);
+CREATE TABLE IF NOT EXISTS freeze_draws (
+    drawn_by TEXT PRIMARY KEY,  -- the order that draws (an UNFREEZE)
+    freeze_order_no TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    at TEXT NOT NULL,
+    returned_at TEXT  -- the drawing order failed: the amount is under its FREEZE again
+);
+CREATE INDEX IF NOT EXISTS freeze_draws_freeze ON freeze_draws (freeze_order_no);
 CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     notify_id TEXT NOT NULL UNIQUE,
@@ -148,3 +169,60 @@ class Books:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+# --- what is frozen under each FREEZE ---------------------------------------------------------
+
+
+def record_freeze(db: sqlite3.Connection, order_no: str, account_no: str, amount: Decimal) -> None:
+    """The FREEZE ``order_no`` succeeded: ``amount`` is frozen under it on ``account_no``."""
+    db.execute(
+        "INSERT INTO freezes VALUES (?, ?, ?, ?)", (order_no, account_no, str(amount), str(amount))
+    )
+
+
+def frozen_under(db: sqlite3.Connection, freeze_order_no: str, account_no: str) -> Decimal | None:
+    """What remains frozen under the SUCCEEDED FREEZE ``freeze_order_no`` of ``account_no``
+    (not drawn by another order); None when the account has no such FREEZE."""
+    row = db.execute(
+        "SELECT remaining FROM freezes WHERE order_no = ? AND account_no = ?",
+        (freeze_order_no, account_no),
+    ).fetchone()
+    return None if row is None else Decimal(row["remaining"])
+
+
+def draw(
+    db: sqlite3.Connection, freeze_order_no: str, drawn_by: str, amount: Decimal, at: str
+) -> None:
+    """The order ``drawn_by`` takes ``amount`` from what remains under ``freeze_order_no``."""
+    _change_remaining(db, freeze_order_no, -amount)
+    db.execute(
+        "INSERT INTO freeze_draws (drawn_by, freeze_order_no, amount, at) VALUES (?, ?, ?, ?)",
+        (drawn_by, freeze_order_no, str(amount), at),
+    )
+
+
+def drawn_by(db: sqlite3.Connection, order_no: str) -> sqlite3.Row | None:
+    """The draw of order ``order_no`` (freeze_order_no, amount, ...), if it made one."""
+    return db.execute("SELECT * FROM freeze_draws WHERE drawn_by = ?", (order_no,)).fetchone()
+
+
+def return_draw(db: sqlite3.Connection, order_no: str, at: str) -> None:
+    """Order ``order_no`` failed: what it drew is under its FREEZE again."""
+    row = drawn_by(db, order_no)
+    if row is None or row["returned_at"] is not None:
+        return
+    _change_remaining(db, row["freeze_order_no"], Decimal(row["amount"]))
+    db.execute("UPDATE freeze_draws SET returned_at = ? WHERE drawn_by = ?", (at, order_no))
+
+
+def _change_remaining(db: sqlite3.Connection, freeze_order_no: str, change: Decimal) -> None:
+    row = db.execute(
+        "SELECT remaining FROM freezes WHERE order_no = ?", (freeze_order_no,)
+    ).fetchone()
+    remaining = Decimal(row["remaining"]) + change
+    if remaining < 0:
+        raise AssertionError(f"more drawn from FREEZE {freeze_order_no} than it holds")
+    db.execute(
+        "UPDATE freezes SET remaining = ? WHERE order_no = ?", (str(remaining), freeze_order_no)
+    )

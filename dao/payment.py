@@ -63,6 +63,14 @@ class PaymentOrderRepository:
         stmt = select(PaymentOrderEntity).where(PaymentOrderEntity.order_no == order_no)
         return self._session().scalars(stmt).one_or_none()
 
+    def pending_to_card(self, card_id: int) -> bool:
+        """Whether a PENDING order (a withdrawal the depository has not finished) names the
+        card."""
+        stmt = select(PaymentOrderEntity.id).where(
+            PaymentOrderEntity.card_id == card_id, PaymentOrderEntity.status == "PENDING"
+        )
+        return self._session().scalars(stmt.limit(1)).first() is not None
+
     def of_member(
         self, member_id: int, *, offset: int, limit: int
     ) -> tuple[list[PaymentOrderEntity], int]:

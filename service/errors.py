@@ -104,6 +104,9 @@ ID_NUMBER_TAKEN = ErrorCode(
 UNDERAGE = ErrorCode("UNDERAGE", 422, "Members must be 18 or older.")
 CARD_NOT_FOUND = ErrorCode("CARD_NOT_FOUND", 404, "No such bound bank card.")
 CARD_TAKEN = ErrorCode("CARD_TAKEN", 409, "This card is already bound.")
+CARD_IN_USE = ErrorCode(
+    "CARD_IN_USE", 409, "A withdrawal to this card is not final yet; unbind it afterwards."
+)
 CARD_LIMIT_REACHED = ErrorCode(
     "CARD_LIMIT_REACHED", 422, "The member has bound as many cards as allowed."
 )
@@ -159,6 +162,7 @@ CATALOGUE = _codes(
     UNDERAGE,
     CARD_NOT_FOUND,
     CARD_TAKEN,
+    CARD_IN_USE,
     CARD_LIMIT_REACHED,
     FUND_ACCOUNT_REQUIRED,
     FUND_ACCOUNT_EXISTS,

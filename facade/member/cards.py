@@ -79,4 +79,4 @@ class CardOperations:
     @operation(rest=DELETE("/members/current/cards/{cardId}"), roles=CARD_HOLDERS)
     def unbindCard(cardId: CardId):
         """Unbind one of your cards; withdrawals to it stop. CARD_NOT_FOUND for a card that is
-        not yours or not bound."""
+        not yours or not bound; CARD_IN_USE while a withdrawal to it is not final (PENDING)."""

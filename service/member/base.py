@@ -6,6 +6,7 @@ import re
 from dao.bank_card import BankCardRepository
 from dao.member import MemberRepository
 from dao.ocp import BankOrderRepository
+from dao.payment import PaymentOrderRepository
 from service import pii
 from service.errors import invalid
 from service.gateway import DepositoryGateway
@@ -66,6 +67,7 @@ class MemberBase:
         self._members = MemberRepository(tx.session)
         self._cards = BankCardRepository(tx.session)
         self._bank_orders = BankOrderRepository(tx.session)
+        self._payment_orders = PaymentOrderRepository(tx.session)
         self._ledger = Ledger(tx)
         if bank is not None:
             for order_type, effects in self._bank_effects().items():

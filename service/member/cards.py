@@ -4,10 +4,17 @@ fund account pay out to one.
 A card's number is stored as a keyed hash (UNIQUE among bound cards: one card, one member)
 and sealed to its member for the depository; responses show only its last 4 digits.
 
+A card a withdrawal names is not unbound until the withdrawal is final (CARD_IN_USE while its
+payment order is PENDING: with payment.gateway BANK the bank pays out after the call's commit,
+and the number must not be bound by anyone else before it has).
+
 Locks: binding locks the member's row, so a member's bindings take turns and the count of bound
 cards cannot overshoot the limit. Unbinding locks the card's row, so a card is never unbound
-while the depository is given it (opening the fund account, a withdrawal: service/payment.py);
-its update then reads the member's row in share mode (InnoDB checks the foreign key through the
+while the depository is given it (opening the fund account, a withdrawal: service/payment.py).
+A withdrawal writes its order under that lock, so an unbinding racing it either comes first
+(the withdrawal then finds no bound card: CARD_NOT_FOUND) or reads, once the lock is its, the
+withdrawal's committed PENDING order (READ COMMITTED) and refuses: never both. The unbinding's
+update then reads the member's row in share mode (InnoDB checks the foreign key through the
 (member_id, status) index), as a withdrawal's new order does. Every path that takes both takes
 the card's row before the member's, so none waits for another in a circle.
 """
@@ -101,6 +108,11 @@ class CardOperations(MemberBase):
     @transactional
     def unbind_card(self, card_id: int, caller: Principal) -> None:
         card = bound_to(self._cards.lock(card_id), card_id, caller.member_id)
+        if self._payment_orders.pending_to_card(card.id):
+            raise BusinessError(
+                errors.CARD_IN_USE,
+                f"a withdrawal to card {card_id} is in progress; unbind it once it is final",
+            )
         card.status = "UNBOUND"
         card.card_hash = None  # the number may be bound again, by its owner or another
         card.unbound_at = self._clock()

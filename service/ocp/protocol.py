@@ -39,6 +39,8 @@ ORDER_FIELDS: dict[str, tuple[str, ...]] = {
     OPEN_ACCOUNT: ("memberId", "realName", "idNumber", "cardNumber", "mobile"),
     RECHARGE: ("accountNo", "amount"),
     WITHDRAW: ("accountNo", "amount", "cardNumber"),
+    FREEZE: ("accountNo", "amount"),
+    UNFREEZE: ("accountNo", "amount", "freezeOrderNo"),
 }
 #: Batch orders: ``orderNo`` is the batch number, ``loanId`` the listing, ``items`` an array of
 #: item objects with these fields (every value a string; ``freezeOrderNo`` for DISBURSE only).
@@ -47,6 +49,8 @@ ITEM_FIELDS = ("itemNo", "payerAccountNo", "payeeAccountNo", "principal", "inter
 ITEM_AMOUNTS = ("principal", "interest", "penalty", "serviceFee")
 #: The most items a batch may carry; more is REFUSED (TOO_MANY_ITEMS).
 MAX_BATCH_ITEMS = 1000
+#: Order fields that name another order by its order number (written as an orderNo is).
+ORDER_REFERENCES = frozenset({"freezeOrderNo"})
 BALANCE = "BALANCE"
 FILE_TYPES = (*ORDER_TYPES, BALANCE)
 
@@ -225,9 +229,9 @@ def check_batch_items(message: Mapping[str, object]) -> list[dict]:
         for field in fields:
             if not item.get(field):
                 raise MessageInvalid("malformed", f"{where}.{field}")
-        for field in ("itemNo", "freezeOrderNo"):
-            if field in item and not _ORDER_NO.fullmatch(item[field]):
-                raise MessageInvalid("malformed", f"{where}.{field}")
+        for field in ("itemNo", *ORDER_REFERENCES):
+            if field in item:
+                check_order_no(item[field], f"{where}.{field}")
         parsed = dict(item)
         for field in ITEM_AMOUNTS:
             parsed[field] = parse_amount(item[field], f"{where}.{field}")
@@ -238,11 +242,21 @@ def check_batch_items(message: Mapping[str, object]) -> list[dict]:
     return checked
 
 
-def check_order_no(order_no: object) -> str:
-    """``order_no`` if it is 1 to 32 letters and digits; ``MessageInvalid`` otherwise."""
+def check_order_no(order_no: object, field: str = "orderNo") -> str:
+    """``order_no`` if it is 1 to 32 letters and digits; ``MessageInvalid`` naming ``field``
+    otherwise."""
     if not isinstance(order_no, str) or not _ORDER_NO.fullmatch(order_no):
-        raise MessageInvalid("malformed", "orderNo")
+        raise MessageInvalid("malformed", field)
     return order_no
+
+
+def check_order_fields(message: Mapping[str, object], order_type: str) -> None:
+    """Raises ``MessageInvalid`` naming the first field of ``order_type`` (ORDER_FIELDS) that
+    is missing or empty, or that names an order but is not an order number."""
+    fields = ORDER_FIELDS[order_type]
+    require(message, fields)
+    for field in ORDER_REFERENCES.intersection(fields):
+        check_order_no(message[field], field)
 
 
 def format_amount(amount: Decimal) -> str:

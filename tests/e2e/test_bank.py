@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -40,11 +42,10 @@ def eventually(check: Callable[[], object], what: str, timeout: float = 60.0) ->
         time.sleep(0.25)
 
 
-@pytest.fixture(scope="module")
-def bank_platform(tmp_path_factory, processes):
-    """``p2p bank-sim`` and a ``p2p serve`` whose depository it is."""
-    workdir = tmp_path_factory.mktemp("e2e-bank")
-    sim = start_bank_sim(workdir / "bank", "--delay", "1", "--auto-authorize")
+def serve_on_a_bank(workdir, processes, *sim_options: str):
+    """``p2p bank-sim`` with ``sim_options`` and a ``p2p serve`` whose depository it is;
+    (the started server, the simulator)."""
+    sim = start_bank_sim(workdir / "bank", "--delay", "1", *sim_options)
     key = workdir / "platform.pem"
     key.write_bytes(PLATFORM_PRIVATE)
     port = processes.free_port()
@@ -67,29 +68,35 @@ def bank_platform(tmp_path_factory, processes):
     except BaseException:
         sim.stop()
         raise
+    return started, sim
+
+
+@pytest.fixture(scope="module")
+def bank_platform(tmp_path_factory, processes):
+    """The platform on a bank that takes every member's confirmation as given."""
+    started, sim = serve_on_a_bank(
+        tmp_path_factory.mktemp("e2e-bank"), processes, "--auto-authorize"
+    )
+    yield started.server, sim
+    started.stop()
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def confirming_platform(tmp_path_factory, processes):
+    """The platform on a bank where members confirm each order on its page."""
+    started, sim = serve_on_a_bank(tmp_path_factory.mktemp("e2e-bank-confirm"), processes)
     yield started.server, sim
     started.stop()
     sim.stop()
 
 
 def test_a_recharge_over_rest_and_a_withdrawal_over_soap_complete_at_the_bank(
-    bank_platform, identities
+    bank_platform, identities, signup
 ) -> None:
     server, sim = bank_platform
     who, mobile = identities(), f"139{uuid.uuid4().int % 10**8:08d}"
-    r = requests.post(
-        server.url("/api/v1/verification-codes"),
-        json={"mobile": mobile, "purpose": "REGISTER"},
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    member = {
-        "mobile": mobile,
-        "password": PASSWORD,
-        "role": "INVESTOR",
-        "verificationCode": server.last_code(mobile, "REGISTER"),
-    }
-    assert requests.post(server.url("/api/v1/members"), json=member, timeout=30).ok
+    signup.register(server, "INVESTOR", mobile, PASSWORD)
     login = {"mobile": mobile, "password": PASSWORD}
     token = requests.post(server.url("/api/v1/sessions"), json=login, timeout=30).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
@@ -139,4 +146,102 @@ def test_a_recharge_over_rest_and_a_withdrawal_over_soap_complete_at_the_bank(
     at_bank = requests.get(sim.url + "/admin/accounts", timeout=10).json()
     sub = next(a for a in at_bank["accounts"] if a["accountNo"] == account["accountNo"])
     assert (sub["available"], sub["frozen"]) == ("70.00", "0.00")
+    assert "Traceback" not in server.log_text()
+
+
+# -- members confirming on the bank's page -----------------------------------------------------
+
+
+def confirm(url: str, *, cancel: bool = False) -> None:
+    """What the member does on the bank's page: enter the bank password and confirm (or
+    cancel)."""
+    token = parse_qs(urlsplit(url).query)["token"][0]
+    form = {"token": token, "action": "cancel" if cancel else "confirm", "password": "123456"}
+    assert requests.post(url, data=form, timeout=30).ok
+
+
+@dataclass
+class Customer:
+    """A member of the confirming platform, logged in, with REST helpers."""
+
+    server: object
+    token: str
+    mobile: str
+    card_id: int = 0
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def post(self, path: str, body: dict) -> dict:
+        answer = requests.post(self.server.url(path), json=body, headers=self.auth, timeout=30)
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    def get(self, path: str) -> dict:
+        answer = requests.get(self.server.url(path), headers=self.auth, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def authorize_url(self, path: str) -> str:
+        """The bank page of the PENDING thing at ``path``, once the bank has accepted it."""
+        return eventually(lambda: self.get(path).get("authorizeUrl"), f"no authorizeUrl on {path}")
+
+    def settled(self, path: str, status: str) -> dict:
+        return eventually(
+            lambda: (body := self.get(path))["status"] == status and body,
+            f"{path} did not become {status}",
+        )
+
+
+def customer(server, signup, who, role: str = "INVESTOR", funds: str = "") -> Customer:
+    """A member who signed up, verified, bound a card and opened a fund account confirmed on
+    the bank's page; recharged with ``funds`` (confirmed too) when given."""
+    mobile = f"139{uuid.uuid4().int % 10**8:08d}"
+    signup.register(server, role, mobile, PASSWORD)
+    login = {"mobile": mobile, "password": PASSWORD}
+    token = requests.post(server.url("/api/v1/sessions"), json=login, timeout=30).json()["token"]
+    me = Customer(server, token, mobile)
+    identity = {"realName": who.real_name, "idNumber": who.id_number}
+    me.post("/api/v1/members/current/identity", identity)
+    card = me.post(
+        "/api/v1/members/current/cards",
+        {"cardNumber": who.card_number, "bankName": "中国银行", "mobile": mobile},
+    )
+    me.card_id = card["cardId"]
+    me.post("/api/v1/members/current/fund-account", {"cardId": me.card_id})
+    confirm(me.authorize_url("/api/v1/members/current/fund-account"))
+    me.settled("/api/v1/members/current/fund-account", "OPEN")
+    if funds:
+        recharge = me.post("/api/v1/payments/recharges", {"amount": funds, "requestNo": "fund"})
+        confirm(me.authorize_url(f"/api/v1/payments/{recharge['orderNo']}"))
+        me.settled(f"/api/v1/payments/{recharge['orderNo']}", "SUCCESS")
+    return me
+
+
+def test_a_card_is_not_unbound_while_a_withdrawal_to_it_waits_for_the_bank(
+    confirming_platform, identities, signup, checks
+) -> None:
+    server, _ = confirming_platform
+    me = customer(server, signup, identities(), funds="100.00")
+    withdrawal = me.post(
+        "/api/v1/payments/withdrawals",
+        {"amount": "30.00", "cardId": me.card_id, "requestNo": "w-in-use"},
+    )
+    assert withdrawal["status"] == "PENDING"  # the member has not confirmed it yet
+
+    card_path = server.url(f"/api/v1/members/current/cards/{me.card_id}")
+    refused = requests.delete(card_path, headers=me.auth, timeout=30)
+    checks.error(refused, 409, "CARD_IN_USE", mentions=str(me.card_id))
+    members = zeep.Client(server.url("/services/MemberFacade?wsdl"))
+    headers = {"_soapheaders": {"auth": {"token": me.token}}}
+    with pytest.raises(zeep.exceptions.Fault) as fault:
+        members.service.unbindCard(cardId=me.card_id, **headers)
+    assert checks.zeep_code(fault.value) == "CARD_IN_USE"
+
+    order_path = f"/api/v1/payments/{withdrawal['orderNo']}"
+    confirm(me.authorize_url(order_path))
+    me.settled(order_path, "SUCCESS")
+    assert members.service.unbindCard(cardId=me.card_id, **headers) is None
+    assert me.get("/api/v1/members/current/cards")["cards"] == []
     assert "Traceback" not in server.log_text()

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import text
 
 from service.audit import LedgerAudit
+from service.member import BindCardRequest
 from service.ocp import protocol
 from service.payment import PaymentService
 from tests.integration.service.banking import AUTHORIZE, Banking
-from tests.integration.service.support import caller
+from tests.integration.service.support import caller, error_of, race
 
 D = Decimal
 
@@ -282,3 +283,73 @@ def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
     success = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW", fee="2.00")
     banking.notify(success)
     assert banking.order(order.order_no).fee is None  # confirmed: nothing changes
+
+
+# -- a card in use is not unbound ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome", ["SUCCEEDED", "FAILED"])
+def test_a_card_a_pending_withdrawal_names_is_not_unbound_until_it_is_final(
+    banking: Banking, investor, sql, outcome: str
+) -> None:
+    funded(banking, investor)
+    card = banking.members.list_cards(investor).cards[0]
+    order = banking.payments.withdraw(D("300.00"), card.card_id, "w-in-use", investor)
+    e = error_of(banking.members.unbind_card, card.card_id, investor)
+    assert e.code == "CARD_IN_USE"
+    assert str(card.card_id) in e.message
+    banking.run_jobs()
+    e = error_of(banking.members.unbind_card, card.card_id, investor)
+    assert e.code == "CARD_IN_USE"  # accepted by the bank, not paid out yet
+    assert banking.members.list_cards(investor).cards == (card,)
+
+    banking.notify(banking.notification(order.order_no, outcome, "300.00", "WITHDRAW"))
+    assert banking.members.unbind_card(card.card_id, investor) is None
+    assert banking.members.list_cards(investor).cards == ()
+    assert banking.ledger_ok()
+
+
+def test_another_cards_pending_withdrawal_does_not_hold_this_one(
+    banking: Banking, investor, identities
+) -> None:
+    funded(banking, investor)
+    card = banking.members.list_cards(investor).cards[0]
+    spare = banking.members.bind_card(
+        BindCardRequest(identities().card_number, "中国银行", "13987654321"), investor
+    )
+    banking.payments.withdraw(D("300.00"), card.card_id, "w-other-card", investor)
+    assert banking.members.unbind_card(spare.card_id, investor) is None
+    assert error_of(banking.members.unbind_card, card.card_id, investor).code == "CARD_IN_USE"
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("database", ["mysql"], indirect=True)
+def test_a_withdrawal_and_the_unbinding_of_its_card_at_once_never_both_pass(
+    banking: Banking, investor, identities, sql
+) -> None:
+    """Either the unbinding wins (the withdrawal finds no bound card) or the withdrawal wins
+    (the unbinding finds it in use); the bank is never given a card that is unbound."""
+    funded(banking, investor)
+    for i in range(8):
+        card = banking.members.bind_card(
+            BindCardRequest(identities().card_number, "中国银行", "13987654321"), investor
+        )
+        withdraw = (banking.payments.withdraw, D("10.00"), card.card_id, f"w-race-{i}", investor)
+        unbind = (banking.members.unbind_card, card.card_id, investor)
+        paid, unbound = race([withdraw, unbind])
+        if unbound is None:
+            assert paid == "CARD_NOT_FOUND", (paid, unbound)
+        else:
+            assert (unbound, paid.status) == ("CARD_IN_USE", "PENDING"), (paid, unbound)
+            banking.run_jobs()
+            banking.notify(banking.notification(paid.order_no, "SUCCEEDED", "10.00", "WITHDRAW"))
+            banking.members.unbind_card(card.card_id, investor)
+        with sql.connect() as conn:
+            pending_to_unbound = conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM payment_order o JOIN bank_card c ON c.id = o.card_id"
+                    " WHERE o.status = 'PENDING' AND c.status = 'UNBOUND'"
+                )
+            ).scalar_one()
+        assert pending_to_unbound == 0
+    assert banking.ledger_ok()

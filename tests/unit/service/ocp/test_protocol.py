@@ -191,3 +191,16 @@ def test_a_daily_file_whose_lines_or_header_do_not_add_up_is_refused(
 def test_files_exist_for_order_types_and_balance_only() -> None:
     with pytest.raises(MessageInvalid):
         protocol.file_columns("BALANCES")
+
+
+def test_an_order_field_naming_another_order_must_be_an_order_number() -> None:
+    unfreeze = {"accountNo": "SA1", "amount": "1.00", "freezeOrderNo": "F1"}
+    protocol.check_order_fields(unfreeze, "UNFREEZE")
+    for bad in ("F-1", "F" * 33, ""):
+        with pytest.raises(MessageInvalid) as refused:
+            protocol.check_order_fields({**unfreeze, "freezeOrderNo": bad}, "UNFREEZE")
+        assert refused.value.field == "freezeOrderNo"
+    with pytest.raises(MessageInvalid) as refused:
+        protocol.check_order_fields({"accountNo": "SA1", "amount": "1.00"}, "UNFREEZE")
+    assert refused.value.field == "freezeOrderNo"
+    protocol.check_order_fields({"accountNo": "SA1", "amount": "1.00"}, "FREEZE")
