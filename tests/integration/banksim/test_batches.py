@@ -124,3 +124,47 @@ def test_item_faults_take_one_count_an_item_and_batch_faults_one_a_batch(sim) ->
     assert sim.query("K1")["status"] == "SUCCEEDED"
     sim.settle()
     assert sim.balance(borrower) == (D("70.00"), D("0.00"))
+
+
+def frozen(sim, account_no: str, order_no: str, amount: str) -> None:
+    """A SUCCEEDED FREEZE of ``amount`` on ``account_no``."""
+    sim.submit(order_no, "FREEZE", accountNo=account_no, amount=amount)
+    sim.settle()
+    assert sim.query(order_no)["status"] == "SUCCEEDED"
+
+
+def test_a_disbursement_draws_each_investment_from_its_freeze(sim) -> None:
+    borrower = sim.open_account("1")
+    a, b = sim.funded_account("2", "600.00"), sim.funded_account("3", "400.00")
+    frozen(sim, a, "F1", "600.00")
+    frozen(sim, b, "F2", "300.00")  # froze less than it lends
+    items = [
+        {**item("D1", a, borrower, "600.00", serviceFee="6.00"), "freezeOrderNo": "F1"},
+        {**item("D2", b, borrower, "400.00", serviceFee="4.00"), "freezeOrderNo": "F2"},
+    ]
+    assert sim.answer(sim.submit("B1", "DISBURSE", loanId="9", items=items))["result"] == (
+        "ACCEPTED"
+    )
+    sim.settle()
+    assert sim.query("D1")["status"] == "SUCCEEDED"
+    assert (sim.query("D2")["status"], sim.query("D2")["reason"]) == (
+        "FAILED",
+        "INSUFFICIENT_FROZEN",
+    )
+    assert sim.balance(a) == (D("0.00"), D("0.00"))
+    assert sim.balance(b) == (D("100.00"), D("300.00"))  # still frozen under F2
+    assert sim.balance(borrower) == (D("594.00"), D("0.00"))
+    assert sim.balance(PLATFORM_ACCOUNT) == (D("6.00"), D("0.00"))
+
+    # An UNFREEZE cannot release what a DISBURSE item took; a failed item gave its draw back.
+    sim.arm("DISBURSE", "fail")
+    again = [{**item("D3", b, borrower, "300.00"), "freezeOrderNo": "F2"}]
+    sim.submit("B2", "DISBURSE", loanId="9", items=again)
+    sim.settle()
+    assert sim.query("D3")["status"] == "FAILED"
+    sim.submit("U1", "UNFREEZE", accountNo=b, amount="300.00", freezeOrderNo="F2")
+    sim.settle()
+    assert sim.query("U1")["status"] == "SUCCEEDED"
+    assert sim.balance(b) == (D("400.00"), D("0.00"))
+    sim.submit("U2", "UNFREEZE", accountNo=a, amount="0.01", freezeOrderNo="F1")
+    assert sim.query("U2")["status"] == "FAILED"
