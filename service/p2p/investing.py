@@ -20,7 +20,9 @@ fen). Each item the bank SUCCEEDED is one DISBURSE posting (ref the investment: 
 FROZEN -> borrower AVAILABLE less the fee share, the share to FEE_INCOME) and the investment
 ACTIVE; once every investment is, the listing is REPAYING, its plan written and the parties
 told, as at once with the sandbox. A FAILED item is re-issued under a new number until its
-attempts are used up, then left to operators; the listing stays DISBURSING meanwhile.
+attempts are used up, then left to operators; the listing stays DISBURSING meanwhile. A
+listing raised before investing was a bank order (no FREEZE at the bank) is disbursed in the
+ledger as before.
 
 Only an onboarded investor (real name verified, fund account open) invests; the check comes
 first, before the listing is locked or the requestNo claimed, so a refusal leaves nothing and
@@ -258,8 +260,9 @@ class InvestingService(P2PBase):
         """FULL -> REPAYING: one posting from the investors' frozen funds to the borrower and
         the fee income, investments ACTIVE, and the repayment plan written; with the bank,
         FULL -> DISBURSING and a DISBURSE batch (the module docstring)."""
-        if self._bank is not None:
-            self._disburse_at_bank(loan)
+        freezes = self._freezes(loan) if self._bank is not None else None
+        if freezes is not None:
+            self._disburse_at_bank(loan, freezes)
             return
         _move(loan, "REPAYING", "disburse it")
         self._evict_loan(loan.id)
@@ -283,7 +286,24 @@ class InvestingService(P2PBase):
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
 
     # -- at the depository bank (payment.gateway BANK) ----------------------------------------
-    def _disburse_at_bank(self, loan: LoanEntity) -> None:
+    def _freezes(self, loan: LoanEntity) -> dict[int, str] | None:
+        """Investment id -> the SUCCEEDED FREEZE order holding its money at the bank (the
+        DISBURSE items draw from them), for ``loan``'s investments; None for a listing raised
+        before investing was a bank order, whose money only the ledger froze: it is disbursed
+        as it always was. A listing with both kinds cannot be disbursed either way:
+        LOAN_STATE_INVALID, for an operator."""
+        ids = [inv.id for inv in self._investments.of_loan(loan.id, status="FROZEN")]
+        freezes = self._bank_orders.succeeded_for("investment", ids, "FREEZE")
+        if not freezes:
+            return None
+        if len(freezes) != len(ids):
+            raise BusinessError(
+                errors.LOAN_STATE_INVALID,
+                f"listing {loan.id}: some investments are frozen at the bank, some not",
+            )
+        return freezes
+
+    def _disburse_at_bank(self, loan: LoanEntity, freezes: dict[int, str]) -> None:
         _move(loan, "DISBURSING", "disburse it")
         self._evict_loan(loan.id)
         investments = self._investments.of_loan(loan.id, status="FROZEN")
@@ -304,7 +324,7 @@ class InvestingService(P2PBase):
                 accounts[loan.borrower_id],
                 inv.amount,
                 service_fee=share,
-                freeze_order_no=self._freeze_order_no(inv),
+                freeze_order_no=freezes[inv.id],
             )
             for inv, share in zip(investments, shares, strict=True)
         ]
@@ -340,11 +360,6 @@ class InvestingService(P2PBase):
         loan.disbursed_at = now
         loan.updated_at = now
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
-
-    def _freeze_order_no(self, investment: InvestmentEntity) -> str | None:
-        """The number of the FREEZE order holding ``investment``'s money at the bank."""
-        order = self._bank_orders.latest_for("investment", investment.id)
-        return order.order_no if order is not None and order.order_type == "FREEZE" else None
 
     def _release_all(self, loan: LoanEntity, business_type: str) -> None:
         """Unfreeze every FROZEN investment of ``loan``, one posting each; raised drops to 0."""

@@ -1,7 +1,8 @@
 """Batch orders at the depository bank (DISBURSE, REPAY): bank_batch (one submission of items,
 its number the submission's idempotency key), and on bank_order the item's batch, payee,
-amounts' breakdown, the FREEZE it draws from and the failed item it re-issues; an installment
-may be PAYING (its repayment at the bank) and a listing DISBURSING.
+amounts' breakdown, the FREEZE it draws from and the failed item it re-issues; an order may be
+a FREEZE or UNFREEZE (an investment's money at the bank), an installment PAYING (its repayment
+at the bank) and a listing DISBURSING.
 
 Revision ID: 0013
 Revises: 0010
@@ -95,7 +96,7 @@ def upgrade() -> None:
             " AND service_fee >= 0 AND service_fee <= amount"
             " AND principal + interest + penalty = amount)",
         )
-    _recheck("bank_order", "order_type", f"{ORDER_TYPES},'DISBURSE','REPAY'")
+    _recheck("bank_order", "order_type", f"{ORDER_TYPES},'FREEZE','UNFREEZE','DISBURSE','REPAY'")
     _recheck("installment", "status", f"{INSTALLMENT_STATUSES},'PAYING'")
     _recheck("loan", "status", f"{LOAN_STATUSES},'DISBURSING'")
 

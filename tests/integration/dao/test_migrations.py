@@ -459,7 +459,7 @@ def test_a_valid_bank_order_row_is_accepted(migrated: Engine) -> None:
     ("change", "constraint"),
     [
         ({"status": "DONE"}, "ck_bank_order_status"),
-        ({"order_type": "FREEZE"}, "ck_bank_order_order_type"),
+        ({"order_type": "TRANSFER"}, "ck_bank_order_order_type"),
         ({"amount": 0}, "ck_bank_order_amount_positive"),
         # A final order says when it finished; an open one does not.
         ({"status": "FAILED"}, "ck_bank_order_finished"),

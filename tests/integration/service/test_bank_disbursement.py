@@ -6,12 +6,14 @@ investment is lent. The ledger check passes after every step."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
+from service.errors import BusinessError
 from service.ocp import protocol
 from service.p2p import AuditRequest, LoanService
 from service.payment import PaymentService
@@ -34,6 +36,31 @@ def items(sql) -> list:
 
 def loan_row(sql, loan_id: int):
     return rows(sql, "SELECT * FROM loan WHERE id = :l", l=loan_id)[0]
+
+
+def frozen_at_bank(sql, loan_id: int, *, only: int | None = None) -> list[str]:
+    """SUCCEEDED FREEZE orders for the listing's investments (the first ``only``), as investing
+    at the bank leaves them; their numbers."""
+    investments = rows(
+        sql,
+        "SELECT id, investor_id, amount FROM investment WHERE loan_id = :l ORDER BY id",
+        l=loan_id,
+    )[:only]
+    numbers = []
+    with sql.begin() as conn:
+        for inv in investments:
+            numbers.append(f"F{inv.id}")
+            conn.execute(
+                text(
+                    "INSERT INTO bank_order (order_no, order_type, ref_type, ref_id, member_id,"
+                    " amount, status, send_count, query_count, created_at, updated_at,"
+                    " finished_at) VALUES (:no, 'FREEZE', 'investment', :id, :m, :a,"
+                    " 'SUCCEEDED', 1, 0, '2026-03-01 00:00:00', '2026-03-01 00:00:00',"
+                    " '2026-03-01 00:00:00')"
+                ),
+                {"no": numbers[-1], "id": inv.id, "m": inv.investor_id, "a": inv.amount},
+            )
+    return numbers
 
 
 def lend(banking: Banking, item) -> str:
@@ -60,6 +87,7 @@ def full(platform, operator, make_member, loan_request):
 def test_a_listing_is_disbursing_until_every_investment_is_lent(
     banking: Banking, full, operator, sql, borrower
 ) -> None:
+    freezes = frozen_at_bank(sql, full)
     shown = banking.loans.disburse_loan(full, "d-1", operator)
     assert shown.status == "DISBURSING"
     assert banking.loans.disburse_loan(full, "d-1", operator).status == "DISBURSING"
@@ -72,6 +100,7 @@ def test_a_listing_is_disbursing_until_every_investment_is_lent(
     [batch] = banking.bank.submitted
     assert batch["orderType"] == "DISBURSE"
     assert [D(i["principal"]) for i in batch["items"]] == list(AMOUNTS)
+    assert [i["freezeOrderNo"] for i in batch["items"]] == freezes
     assert sum(D(i["serviceFee"]) for i in batch["items"]) == fee  # split to the fen
     payee = banking.members.get_fund_account(
         Principal(member_id=borrower.member_id, role="BORROWER")
@@ -101,4 +130,23 @@ def test_a_listing_is_disbursing_until_every_investment_is_lent(
         sql, "SELECT available FROM account WHERE member_id = :m", m=borrower.member_id
     )
     assert D(account.available) / 100 == sum(AMOUNTS) - fee
+    assert banking.ledger_ok()
+
+
+def test_a_listing_raised_before_investing_was_a_bank_order_is_disbursed_as_before(
+    banking: Banking, full, operator, sql
+) -> None:
+    assert banking.loans.disburse_loan(full, "d-1", operator).status == "REPAYING"
+    assert items(sql) == [] and banking.outbox.jobs == collections.deque()
+    assert banking.ledger_ok()
+
+
+def test_a_listing_frozen_partly_at_the_bank_is_not_disbursed(
+    banking: Banking, full, operator, sql
+) -> None:
+    frozen_at_bank(sql, full, only=1)
+    with pytest.raises(BusinessError, match="some investments are frozen at the bank") as e:
+        banking.loans.disburse_loan(full, "d-1", operator)
+    assert e.value.code == "LOAN_STATE_INVALID"
+    assert loan_row(sql, full).status == "FULL"
     assert banking.ledger_ok()
