@@ -1,8 +1,10 @@
 """Repayment through the depository bank as it runs: ``p2p serve`` (payment.gateway BANK, its
-embedded job worker and scheduler) and ``p2p bank-sim`` as a separate process. A listing is
-repaid: the call answers PENDING, the REPAY batch goes to the bank, one item is failed by an
-injected fault and re-issued under a new number, the installment ends PAID, the platform's
-balances equal the bank's for the borrower, and ``p2p check-ledger`` is clean."""
+embedded job worker and scheduler) and ``p2p bank-sim`` as a separate process. A listing
+(raised while investing was not yet a bank order: disbursed in the ledger; the borrower's
+money for the repayment recharged at the bank) is repaid: the call answers PENDING, the REPAY
+batch goes to the bank, one item is failed by an injected fault and re-issued under a new
+number, the installment ends PAID, the platform's balances equal the bank's for the borrower,
+and ``p2p check-ledger`` is clean."""
 
 from __future__ import annotations
 
