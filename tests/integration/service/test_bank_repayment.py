@@ -374,3 +374,23 @@ def test_check_ledger_finds_receipts_and_frozen_money_off_their_items(
         "receipts agree with the bank's items",
         "every frozen fen is accounted for",
     }
+
+
+@pytest.mark.mysql
+def test_the_last_two_items_of_an_installment_succeeding_at_once_pay_it(
+    banking: Banking, listing, me, sql, database
+) -> None:
+    """Each item's transaction locks the listing before it looks at the installment's other
+    items, so of two finishing together the later one sees the first and pays it."""
+    if database.engine.url.get_backend_name() != "mysql":
+        pytest.skip("a race for a row lock needs MariaDB")
+    loan_id, _ = listing()
+    for period in (1, 2, 3):
+        banking.loans.repay(loan_id, f"pay-{period}", me)
+        banking.run_jobs()
+        first, second = items(sql, "ACCEPTED")
+        outcomes = race([(succeed, banking, first), (succeed, banking, second)])
+        assert outcomes == ["applied", "applied"]
+        assert installment_status(sql, loan_id, period) == "PAID"
+    assert rows(sql, "SELECT status FROM loan WHERE id = :l", l=loan_id)[0].status == "SETTLED"
+    assert banking.ledger_ok()
