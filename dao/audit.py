@@ -109,24 +109,27 @@ class AuditQueries:
         )
 
     def loans_off_their_investments(self) -> list[tuple]:
-        """(loan id, raised, sum of its investments not released) where the two differ."""
+        """(loan id, raised, sum of its investments that count in it) where the two differ:
+        PENDING ones count (capacity reserved while the bank freezes), RELEASING, RELEASED and
+        FAILED ones do not."""
         return self._rows(
             "SELECT l.id, l.raised, COALESCE(SUM(i.amount), 0)"
             " FROM loan l LEFT JOIN investment i"
-            " ON i.loan_id = l.id AND i.status <> 'RELEASED'"
+            " ON i.loan_id = l.id AND i.status NOT IN ('RELEASING', 'RELEASED', 'FAILED')"
             " GROUP BY l.id, l.raised"
             " HAVING l.raised <> COALESCE(SUM(i.amount), 0)"
         )
 
     def frozen_not_accounted_for(self) -> list[tuple]:
-        """(member id, frozen balance, what it is held for) that differ: frozen investments,
-        pending withdrawals, and a borrower's repayments being paid at the bank (every REPAY
-        item not SUCCEEDED that no later item re-issues: one in flight, or one whose attempts
-        are used up, its money still frozen for it)."""
+        """(member id, frozen balance, what it is held for) that differ: FROZEN investments
+        and RELEASING ones (still frozen until the bank releases them; a PENDING one is not
+        frozen yet, a FAILED one never was), pending withdrawals, and a borrower's repayments
+        being paid at the bank (every REPAY item not SUCCEEDED that no later item re-issues:
+        one in flight, or one whose attempts are used up, its money still frozen for it)."""
         return self._rows(
             "SELECT h.member_id, h.frozen, h.held FROM (SELECT a.member_id, a.frozen,"
             " (SELECT COALESCE(SUM(i.amount), 0) FROM investment i"
-            "  WHERE i.investor_id = a.member_id AND i.status = 'FROZEN') +"
+            "  WHERE i.investor_id = a.member_id AND i.status IN ('FROZEN', 'RELEASING')) +"
             " (SELECT COALESCE(SUM(o.amount), 0) FROM payment_order o"
             "  WHERE o.member_id = a.member_id AND o.type = 'WITHDRAW'"
             "  AND o.status = 'PENDING') +"
@@ -165,6 +168,14 @@ class AuditQueries:
             f" AND NOT ((r.status IN ({paid}) AND {succeeded} = 1)"
             f" OR (r.status IN ({unpaid}) AND {succeeded} = 0))"
             " ORDER BY r.id"
+        )
+
+    def releases_the_bank_failed(self) -> list[tuple]:
+        """(investment id, investor id, why) of investments still frozen because the bank
+        failed their release (UNFREEZE): a person must look."""
+        return self._rows(
+            "SELECT id, investor_id, failure_reason FROM investment"
+            " WHERE status = 'RELEASING' AND failure_reason IS NOT NULL ORDER BY id"
         )
 
     def receipts_off_their_installments(self) -> list[tuple]:

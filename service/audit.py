@@ -6,17 +6,22 @@
 4. the books close: debit-normal balances equal credit-normal ones, and the clearing account
    (the depository's mirror) equals what entered minus what left through payment orders
    (SUCCESS ones: a PENDING one moved nothing yet, a REVERSED withdrawal's money came back);
-5. each listing's raised amount equals its investments not released;
-6. every frozen fen is accounted for: a member's frozen balance equals their frozen
-   investments plus their pending withdrawals plus, for a borrower, the repayments the bank
-   is paying (REPAY_FREEZE: every REPAY item not yet SUCCEEDED and not re-issued);
+5. each listing's raised amount equals its investments that count in it (PENDING ones, whose
+   capacity is reserved while the bank freezes, included; RELEASING, RELEASED and FAILED
+   ones not);
+6. every frozen fen is accounted for: a member's frozen balance equals their FROZEN and
+   RELEASING investments plus their pending withdrawals (a PENDING investment is not frozen
+   yet) plus, for a borrower, the repayments the bank is paying (REPAY_FREEZE: every REPAY
+   item not yet SUCCEEDED and not re-issued); a listing DISBURSING keeps its investments
+   FROZEN until their DISBURSE items succeed;
 7. each installment's receipts add up to it;
 8. every payment order agrees with its order at the depository bank (payment.gateway BANK):
    SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open;
-9. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
-   SUCCEEDED item, PENDING before; every investment lent at the bank with its DISBURSE items:
-   ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before. A listing DISBURSING
-   keeps its investments FROZEN (6.) until their items succeed.
+9. no investment stays frozen because the bank failed its release (UNFREEZE): each such one
+   is listed until a person has dealt with it;
+10. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
+    SUCCEEDED item, PENDING before; every investment lent at the bank with its DISBURSE
+    items: ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before.
 """
 
 from dataclasses import dataclass
@@ -125,6 +130,13 @@ class LedgerAudit:
                 tuple(
                     f"payment order {no}: {status}, its bank order {bank}"
                     for no, status, bank in q.payment_orders_off_their_bank_orders()
+                ),
+            ),
+            Check(
+                "every release reached the bank",
+                tuple(
+                    f"investment {i} of member {m}: still frozen, {why}"
+                    for i, m, why in q.releases_the_bank_failed()
                 ),
             ),
             Check(

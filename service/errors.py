@@ -84,6 +84,7 @@ INVEST_CAP_EXCEEDED = ErrorCode(
 )
 OWN_LOAN = ErrorCode("OWN_LOAN", 403, "A borrower may not invest in their own listing.")
 PAYMENT_ORDER_NOT_FOUND = ErrorCode("PAYMENT_ORDER_NOT_FOUND", 404, "No such payment order.")
+INVESTMENT_NOT_FOUND = ErrorCode("INVESTMENT_NOT_FOUND", 404, "No such investment.")
 MESSAGE_NOT_FOUND = ErrorCode("MESSAGE_NOT_FOUND", 404, "No such message.")
 VERIFICATION_CODE_INVALID = ErrorCode(
     "VERIFICATION_CODE_INVALID", 422, "The verification code is wrong, used or expired."
@@ -147,6 +148,7 @@ CATALOGUE = _codes(
     INSUFFICIENT_FUNDS,
     REQUEST_NO_REUSED,
     PAYMENT_ORDER_NOT_FOUND,
+    INVESTMENT_NOT_FOUND,
     RAISING_ENDED,
     INVEST_BELOW_MINIMUM,
     INVEST_ABOVE_REMAINING,

@@ -169,21 +169,6 @@ class BankOrderRepository:
         )
         return self._session().scalars(stmt).first()
 
-    def succeeded_for(self, ref_type: str, ref_ids: list[int], order_type: str) -> dict[int, str]:
-        """Business leg id -> the number of its SUCCEEDED order of ``order_type`` (the newest,
-        should there be several), for the legs (``ref_type``, each of ``ref_ids``)."""
-        stmt = (
-            select(BankOrderEntity.ref_id, BankOrderEntity.order_no)
-            .where(
-                BankOrderEntity.ref_type == ref_type,
-                BankOrderEntity.ref_id.in_(ref_ids),
-                BankOrderEntity.order_type == order_type,
-                BankOrderEntity.status == "SUCCEEDED",
-            )
-            .order_by(BankOrderEntity.id)
-        )
-        return {ref_id: order_no for ref_id, order_no in self._session().execute(stmt)}
-
     def due_for_query(self, now: datetime, limit: int) -> list[str]:
         """Numbers of open, sent orders whose next query is due, the longest waiting first."""
         stmt = (

@@ -6,20 +6,41 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, func, select
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 #: FROZEN while the listing raises; ACTIVE once disbursed (earning); RELEASED when the listing
-#: failed or was cancelled (funds returned); SETTLED when the listing is repaid in full.
-INVESTMENT_STATUSES: tuple[str, ...] = ("FROZEN", "ACTIVE", "RELEASED", "SETTLED")
+#: failed or was cancelled (funds returned); SETTLED when the listing is repaid in full. With
+#: the depository bank (payment.gateway BANK): PENDING until the bank has frozen the funds,
+#: FAILED when it did not, RELEASING until it has released them.
+INVESTMENT_STATUSES: tuple[str, ...] = (
+    "PENDING",
+    "FROZEN",
+    "ACTIVE",
+    "RELEASED",
+    "SETTLED",
+    "RELEASING",
+    "FAILED",
+)
+#: Investments that hold none of the listing's amount (raised leaves them out).
+NOT_RAISED: tuple[str, ...] = ("RELEASING", "RELEASED", "FAILED")
 
 
 class InvestmentEntity(Base):
     __tablename__ = "investment"
     __table_args__ = (
+        UniqueConstraint("order_no"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(sql_in("status", INVESTMENT_STATUSES), name="status"),
         Index("ix_investment_loan_id_id", "loan_id", "id"),
@@ -33,6 +54,10 @@ class InvestmentEntity(Base):
     amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     request_no: Mapped[str] = mapped_column(Identifier(64), nullable=False)
+    # The FREEZE order's number at the bank (payment.gateway BANK); NULL with the sandbox.
+    order_no: Mapped[str | None] = mapped_column(Identifier(32), nullable=True)
+    # Why the bank did not freeze it (FAILED), or why its release failed (still RELEASING).
+    failure_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
@@ -62,13 +87,23 @@ class InvestmentRepository:
         return list(self._session().scalars(stmt.order_by(InvestmentEntity.id)))
 
     def total_of_investor(self, loan_id: int, investor_id: int) -> Decimal:
-        """What ``investor_id`` has in ``loan_id``, over every investment not RELEASED."""
+        """What ``investor_id`` has in ``loan_id``, over every investment that counts in its
+        raised amount (not RELEASING, RELEASED or FAILED)."""
         stmt = select(func.coalesce(func.sum(InvestmentEntity.amount), 0)).where(
             InvestmentEntity.loan_id == loan_id,
             InvestmentEntity.investor_id == investor_id,
-            InvestmentEntity.status != "RELEASED",
+            InvestmentEntity.status.not_in(NOT_RAISED),
         )
         return self._session().scalar(stmt)  # typed Money: Decimal yuan, 0.00 when none
+
+    def count_of_loan(self, loan_id: int, statuses: tuple[str, ...]) -> int:
+        """How many of ``loan_id``'s investments are in one of ``statuses``."""
+        stmt = (
+            select(func.count())
+            .select_from(InvestmentEntity)
+            .where(InvestmentEntity.loan_id == loan_id, InvestmentEntity.status.in_(statuses))
+        )
+        return self._session().scalar(stmt) or 0
 
     def page_of_investor(
         self, investor_id: int, *, loan_id: int | None = None, offset: int, limit: int

@@ -1,7 +1,7 @@
 """Investing (购买标的), failure (流标), cancellation and disbursement (融资收款): their DTOs and
 operations."""
 
-from spyne import ComplexModel, DateTime, Enum, Integer32, Long
+from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
 from facade.contract import GET, INVESTOR, OPERATOR, POST, operation
 from facade.p2p.loan import NS, LoanDto, LoanId
@@ -18,7 +18,16 @@ from facade.types import (
     required,
 )
 
-InvestmentStatus = Enum("FROZEN", "ACTIVE", "RELEASED", "SETTLED", type_name="InvestmentStatus")
+InvestmentStatus = Enum(
+    "FROZEN",
+    "ACTIVE",
+    "RELEASED",
+    "SETTLED",
+    "PENDING",
+    "FAILED",
+    "RELEASING",
+    type_name="InvestmentStatus",
+)
 InvestmentStatus.__namespace__ = NS
 
 
@@ -35,10 +44,37 @@ class InvestmentDto(ComplexModel):
             required(
                 InvestmentStatus,
                 "FROZEN while the listing raises, ACTIVE once lent, RELEASED when the listing "
-                "failed or was cancelled (funds returned), SETTLED when repaid in full.",
+                "failed or was cancelled (funds returned), SETTLED when repaid in full. "
+                "Through the depository bank also PENDING until the bank has frozen the "
+                "amount (you confirm on its page, authorizeUrl), FAILED when it did not "
+                "(failureReason says why; nothing was taken), RELEASING while the bank "
+                "releases it after the listing failed or was cancelled.",
             ),
         ),
         ("createdAt", required(DateTime, "When it was made (UTC).")),
+        (
+            "orderNo",
+            optional(
+                Unicode,
+                "Through the depository bank: the number of the bank order that freezes it.",
+            ),
+        ),
+        (
+            "authorizeUrl",
+            optional(
+                Unicode,
+                "While PENDING, once the bank has accepted the order: the bank's page where "
+                "you confirm it with your bank password. Open it, confirm, then follow the "
+                "investment with getInvestment until it is FROZEN or FAILED.",
+            ),
+        ),
+        (
+            "failureReason",
+            optional(
+                MultilineText,
+                "Why the bank did not freeze it (FAILED), or did not release it (RELEASING).",
+            ),
+        ),
     ]
 
 
@@ -74,7 +110,15 @@ class InvestingOperations:
         minInvest, or exactly what remains when less than minInvest is left; never more than
         remains; your investments in the listing together within maxInvestPerInvestor. The
         listing becomes FULL when its last fen is taken. You must have verified your real name
-        (IDENTITY_NOT_VERIFIED) and opened a fund account (FUND_ACCOUNT_REQUIRED) first."""
+        (IDENTITY_NOT_VERIFIED) and opened a fund account (FUND_ACCOUNT_REQUIRED) first.
+        Through the depository bank the investment is PENDING: the amount is reserved in the
+        listing at once, and frozen once you confirm on the bank's page (authorizeUrl, see
+        getInvestment); your available balance must cover it (INSUFFICIENT_FUNDS)."""
+
+    @operation(rest=GET("/investments/{investmentId}"), returns=InvestmentDto, roles=[INVESTOR])
+    def getInvestment(investmentId: required(Long(ge=1), "Investment id.")):
+        """One of your investments, to follow a PENDING one; INVESTMENT_NOT_FOUND for an id
+        that is not yours."""
 
     @operation(rest=GET("/investments"), returns=InvestmentPageDto, roles=[INVESTOR])
     def listInvestments(
@@ -93,12 +137,14 @@ class InvestingOperations:
         ),
     ):
         """Cancel a listing not yet disbursed (PENDING_AUDIT, REJECTED, RAISING or FULL):
-        it becomes CANCELLED and every investor's frozen funds are released."""
+        it becomes CANCELLED and every investor's frozen funds are released (through the
+        depository bank: RELEASING until the bank has released them)."""
 
     @operation(rest=POST("/loans/expired/close"), returns=ExpiredLoansDto, roles=[OPERATOR])
     def closeExpiredLoans():
         """Mark every RAISING listing past its deadline FAILED (流标) and release its
-        investors' frozen funds. Safe to run at any time, e.g. from a scheduler."""
+        investors' frozen funds (through the depository bank: RELEASING until the bank has
+        released them). Safe to run at any time, e.g. from a scheduler."""
 
     @operation(rest=POST("/loans/{loanId}/disbursement"), returns=LoanDto, roles=[OPERATOR])
     def disburseLoan(loanId: LoanId, requestNo: RequestNo):
@@ -106,4 +152,5 @@ class InvestingOperations:
         go to the borrower less the platform fee, the listing becomes REPAYING and the
         repayment plan and each investor's receipts are written. Through the depository
         bank the listing is DISBURSING until the bank has lent every investment (follow it
-        with getLoan), then REPAYING with its plan."""
+        with getLoan), then REPAYING with its plan. Refused (LOAN_STATE_INVALID) while an
+        investment is PENDING or RELEASING at the bank."""

@@ -64,6 +64,12 @@ class BankAlerts:
         )
         self._tx.after_commit(partial(log.error, "%s", text))
 
+    def needs_a_person(self, order: BankOrderEntity, what: str) -> None:
+        """The bank's final word on ``order`` leaves its business where only a person can
+        take it further (``what`` says where; no personal data)."""
+        text = f"ALERT bank order {order.order_no} ({order.order_type}, {order.status}): {what}"
+        self._tx.after_commit(partial(log.error, "%s", text))
+
     def in_doubt(self, order: BankOrderEntity, age_seconds: int) -> None:
         text = (
             f"ALERT bank order {order.order_no} ({order.order_type}) still {order.status} "

@@ -11,8 +11,9 @@ second finds the first's status and changes nothing.
 
 Business effects belong to the services that own the business leg: each registers
 :class:`Effects` for its order types (service/payment.py for RECHARGE and WITHDRAW,
-service/member/fund.py for OPEN_ACCOUNT). They run inside the transaction that settles the
-order, so the postings and the status commit together or not at all.
+service/member/fund.py for OPEN_ACCOUNT, service/p2p/investing.py for FREEZE and UNFREEZE).
+They run inside the transaction that settles the order, so the postings and the status commit
+together or not at all.
 
 Transitions (anything else changes nothing):
 
@@ -152,6 +153,11 @@ class OrderMachine:
     def register(self, order_type: str, effects: Effects) -> None:
         """Called by the service that owns ``order_type`` when it is built."""
         self._effects[order_type] = effects
+
+    def alert(self, order: BankOrderEntity, what: str) -> None:
+        """For an effect: the order's outcome needs a person (logged as an ALERT once the
+        settling transaction commits)."""
+        self._alerts.needs_a_person(order, what)
 
     def create(
         self,

@@ -6,14 +6,14 @@ from sqlalchemy import select
 
 from dao.cache import Cache
 from dao.member import MemberEntity, MemberRepository
-from dao.ocp import BankOrderEntity
+from dao.ocp import BankOrderEntity, BankOrderRepository
 from dao.p2p import InvestmentRepository, LoanRepository, PlanRepository
 from service.caching import CacheAside, Region
 from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
 from service.message import Messages
-from service.ocp.orders import BankOrders, BankResult
+from service.ocp.orders import BankOrders, BankResult, Effects
 
 #: getLoan, one listing a key; listLoans pages, all evicted together by any change.
 LOAN = Region("loan", ttl=lambda s: s.cache.loan_ttl_seconds)
@@ -22,10 +22,15 @@ LOAN_PAGES = Region("loans", ttl=lambda s: s.cache.loan_list_ttl_seconds, shared
 
 class P2PBase:
     def __init__(
-        self, tx, settings, clock, events: BusinessEvents, cache: Cache, bank: BankOrders | None
+        self,
+        tx,
+        settings,
+        clock,
+        events: BusinessEvents,
+        cache: Cache,
+        bank: BankOrders | None = None,
     ):
         self.tx = tx
-        self._bank = bank  # the depository bank's orders (payment.gateway BANK), else None
         self._events = events
         self._settings = settings  # LiveSettings: reloadable keys are read at call time
         self._clock = clock
@@ -37,6 +42,16 @@ class P2PBase:
         self._requests = Idempotency(tx)
         self._messages = Messages(tx, clock)
         self.cache_aside = CacheAside(cache, settings, tx)
+        self._bank = bank  # the depository over HTTP (payment.gateway BANK), else None
+        self._bank_orders = BankOrderRepository(tx.session)
+        if bank is not None:
+            for order_type, effects in self._bank_effects().items():
+                bank.register(order_type, effects)
+
+    def _bank_effects(self) -> dict[str, Effects]:
+        """The bank order types this service owns (investing's FREEZE, UNFREEZE and DISBURSE,
+        repayment's REPAY); each part adds its own to its parents'."""
+        return {}
 
     def _fund_accounts(self, member_ids: set[int]) -> dict[int, str | None]:
         """Member id -> account number at the bank, in one query."""

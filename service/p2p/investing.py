@@ -11,24 +11,57 @@ cancelled listing releases each FROZEN investment by its own posting (FAIL or CA
 investment), so freeze and release pair up one to one for an auditor; disbursement is one
 posting for the whole listing (DISBURSE, ref the listing).
 
-With payment.gateway BANK disbursement is a DISBURSE batch at the depository bank
-(service/ocp/batches.py): the FULL listing becomes DISBURSING, with one item per investment
-(payer the investor, payee the borrower, principal the investment, drawn from the money its
-FREEZE holds at the bank, serviceFee its exact share of the platform fee: the fee split by the
-investments' amounts by the largest-remainder rule, so the items add up to the fee to the
-fen). Each item the bank SUCCEEDED is one DISBURSE posting (ref the investment: investor
-FROZEN -> borrower AVAILABLE less the fee share, the share to FEE_INCOME) and the investment
-ACTIVE; once every investment is, the listing is REPAYING, its plan written and the parties
-told, as at once with the sandbox. A FAILED item is re-issued under a new number until its
-attempts are used up, then left to operators; the listing stays DISBURSING meanwhile. A
-listing raised before investing was a bank order (no FREEZE at the bank) is disbursed in the
-ledger as before.
-
 Only an onboarded investor (real name verified, fund account open) invests; the check comes
 first, before the listing is locked or the requestNo claimed, so a refusal leaves nothing and
 the same requestNo works once the investor is onboarded. Disbursement checks no one: the
 borrower was checked when the listing was published or modified (service/p2p/listing.py),
 and listings published before that rule existed are disbursed as they always were.
+
+With ``payment.gateway`` BANK the depository freezes and releases the money, by orders
+(service/ocp/), and the platform's ledger follows what the bank did:
+
+* ``invest`` makes the same checks (and that the investor's available balance in the ledger
+  covers the amount: INSUFFICIENT_FUNDS), claims the requestNo, and in one transaction writes
+  the investment PENDING under an order number of its own and a FREEZE order under that
+  number (ref the investment), and RESERVES the capacity: ``raised`` grows at once, so later
+  investors see what remains and a listing is never oversubscribed. Nothing is posted yet.
+  The answer is PENDING; the investor confirms on the bank's page (``authorizeUrl``, on the
+  investment once the bank has accepted the order) and follows it with getInvestment or
+  listInvestments.
+* FREEZE SUCCEEDED (the effects below run in the transaction that settles the order, which
+  locks the bank order's row, then the listing's, then the ledger's accounts): the INVEST
+  posting records the bank's freeze. If the listing still raises, the investment is FROZEN
+  and the investor told, as with the sandbox; the listing is FULL when ``raised`` equals its
+  amount and none of its investments is PENDING any more (disbursed at once with
+  loan.auto_disburse). If it has ended meanwhile (failed by deadline, cancelled), the
+  investment is refunded by an UNFREEZE order of its own: RELEASING until it succeeds.
+  Should the ledger's available balance not cover the freeze (the money is held by a
+  withdrawal the bank will refuse), the settlement fails and the bank's word is applied when
+  it comes again (the notification is not acknowledged; a query asks again).
+* FREEZE FAILED (refused, cancelled by the member, authorisation expired, the balance too
+  low at the bank): the investment is FAILED with the bank's reason, ``raised`` gives the
+  capacity back (the listing keeps raising), nothing is posted.
+* Cancelling a listing or failing it by its deadline releases each FROZEN investment by an
+  UNFREEZE order: RELEASING at once, and ``raised`` drops at once (it counts PENDING, FROZEN,
+  ACTIVE and SETTLED investments, never RELEASING, RELEASED or FAILED ones); on SUCCEEDED the
+  release posting (FAIL or CANCEL, FROZEN -> AVAILABLE) and RELEASED. PENDING investments of
+  an ended listing stay PENDING until their FREEZE settles (then FAILED, or refunded as
+  above). An UNFREEZE that FAILS leaves the investment RELEASING (still frozen, at the bank
+  too) with the reason, raises an ALERT and fails ``p2p check-ledger`` until a person has
+  dealt with it: never dropped silently.
+* A listing with an investment PENDING or RELEASING is not disbursed (LOAN_STATE_INVALID).
+* Disbursement is a DISBURSE batch at the bank (service/ocp/batches.py): the FULL listing
+  becomes DISBURSING, with one item per investment (payer the investor, payee the borrower,
+  principal the investment, drawn from what its FREEZE holds, ``freezeOrderNo`` the
+  investment's order number; serviceFee its exact share of the platform fee: the fee split by
+  the investments' amounts by the largest-remainder rule, so the items add up to the fee to
+  the fen). Each item the bank SUCCEEDED is one DISBURSE posting (ref the investment: investor
+  FROZEN -> borrower AVAILABLE less the fee share, the share to FEE_INCOME) and the investment
+  ACTIVE; once every investment is, the listing is REPAYING, its plan written and the parties
+  told, as at once with the sandbox. A FAILED item is re-issued under a new number until its
+  attempts are used up, then left to operators; the listing stays DISBURSING meanwhile. A
+  listing raised before investing was a bank order (its investments have no FREEZE) is
+  disbursed in the ledger as before; one with both kinds is refused (LOAN_STATE_INVALID).
 """
 
 import datetime as dt
@@ -36,7 +69,7 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from dao.ocp import BankOrderEntity, BankOrderRepository
+from dao.ocp import BankOrderEntity
 from dao.p2p import InvestmentEntity, LoanEntity
 from service import errors
 from service.errors import BusinessError, invalid
@@ -44,7 +77,7 @@ from service.jobs import job
 from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
 from service.member.onboarding import require_onboarded
 from service.ocp import protocol
-from service.ocp.orders import BankResult, Effects, Item, item_fields
+from service.ocp.orders import BankResult, Effects, Item, item_fields, new_order_no
 from service.p2p import notices
 from service.p2p.base import P2PBase
 from service.p2p.listing import LoanVo, _loan_vo, _move, backs, loan_not_found, sees
@@ -59,6 +92,9 @@ log = logging.getLogger(__name__)
 
 FEE_INCOME = "FEE_INCOME"
 DISBURSE = protocol.DISBURSE
+REF_TYPE = "investment"
+#: investment.failure_reason's width.
+MAX_REASON = 200
 
 
 @dataclass(frozen=True)
@@ -68,6 +104,12 @@ class InvestmentVo:
     amount: Decimal
     status: str
     created_at: dt.datetime
+    # With the depository bank: the FREEZE order's number, the bank's page where the investor
+    # confirms a PENDING investment (once the bank has accepted it), and why it FAILED (or
+    # why its release failed).
+    order_no: str | None = None
+    authorize_url: str | None = None
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,8 +117,19 @@ class ExpiredLoansVo:
     failed: int
 
 
-def _investment_vo(entity: InvestmentEntity) -> InvestmentVo:
-    return InvestmentVo(entity.id, entity.loan_id, entity.amount, entity.status, entity.created_at)
+def _investment_vo(
+    entity: InvestmentEntity, bank_order: BankOrderEntity | None = None
+) -> InvestmentVo:
+    return InvestmentVo(
+        entity.id,
+        entity.loan_id,
+        entity.amount,
+        entity.status,
+        entity.created_at,
+        entity.order_no,
+        bank_order.authorize_url if bank_order and entity.status == "PENDING" else None,
+        entity.failure_reason,
+    )
 
 
 def platform_fee(amount: Decimal, rate: Decimal) -> Decimal:
@@ -86,12 +139,6 @@ def platform_fee(amount: Decimal, rate: Decimal) -> Decimal:
 
 class InvestingService(P2PBase):
     """Investing in a listing, its failure or cancellation, and its disbursement."""
-
-    def __init__(self, tx, settings, clock, events, cache, bank=None):
-        super().__init__(tx, settings, clock, events, cache, bank)
-        self._bank_orders = BankOrderRepository(tx.session)
-        if bank is not None:
-            bank.register(DISBURSE, Effects(item_fields, self._item_lent, self._reissue))
 
     # -- commands ----------------------------------------------------------------------
     @transactional
@@ -114,20 +161,30 @@ class InvestingService(P2PBase):
             f"member:{caller.member_id}", request_no, "invest", loan_id=loan_id, amount=amount
         )
         if claim.repeat:
-            return _investment_vo(self._investments.get(claim.ref_id))
+            return self._vo(self._investments.get(claim.ref_id))
         now = self._clock()
         self._check_investment(loan, amount, caller, now)
+        at_the_bank = self._bank is not None
+        if at_the_bank:
+            self._check_covered(investor.id, amount)
         investment = self._investments.add(
             InvestmentEntity(
                 loan_id=loan.id,
                 investor_id=caller.member_id,
                 amount=amount,
-                status="FROZEN",
+                status="PENDING" if at_the_bank else "FROZEN",
                 request_no=request_no,
+                order_no=new_order_no("I", now) if at_the_bank else None,
                 created_at=now,
                 updated_at=now,
             )
         )
+        if at_the_bank:
+            self._freeze_at_the_bank(loan, investor, investment, now)
+            claim.done(REF_TYPE, investment.id)
+            self.tx.session().flush()
+            self._evict_loan(loan.id)
+            return _investment_vo(investment)
         account = self._ledger.account_of(caller.member_id)
         self._ledger.post(
             "INVEST",
@@ -186,6 +243,16 @@ class InvestingService(P2PBase):
 
     # -- queries -----------------------------------------------------------------------
     @transactional(read_only=True)
+    def get_investment(self, investment_id: int, caller: Principal) -> InvestmentVo:
+        """One of the caller's investments; someone else's answers as a missing one."""
+        investment = self._investments.get(investment_id)
+        if investment is None or investment.investor_id != caller.member_id:
+            raise BusinessError(
+                errors.INVESTMENT_NOT_FOUND, f"investment {investment_id} does not exist"
+            )
+        return self._vo(investment)
+
+    @transactional(read_only=True)
     def list_investments(
         self,
         caller: Principal,
@@ -197,7 +264,7 @@ class InvestingService(P2PBase):
         rows, total = self._investments.page_of_investor(
             caller.member_id, loan_id=loan_id, offset=(page - 1) * page_size, limit=page_size
         )
-        return PageVo(tuple(map(_investment_vo, rows)), total, page, page_size)
+        return PageVo(tuple(map(self._vo, rows)), total, page, page_size)
 
     # -- helpers -----------------------------------------------------------------------
     @transactional(propagation=Propagation.REQUIRES_NEW)
@@ -261,10 +328,17 @@ class InvestingService(P2PBase):
         the fee income, investments ACTIVE, and the repayment plan written; with the bank,
         FULL -> DISBURSING and a DISBURSE batch (the module docstring)."""
         freezes = self._freezes(loan) if self._bank is not None else None
+        _move(loan, "REPAYING" if freezes is None else "DISBURSING", "disburse it")
+        unsettled = self._investments.count_of_loan(loan.id, ("PENDING", "RELEASING"))
+        if unsettled:
+            raise BusinessError(
+                errors.LOAN_STATE_INVALID,
+                f"listing {loan.id} has {unsettled} investment(s) the bank has not settled:"
+                " cannot disburse it yet",
+            )
         if freezes is not None:
             self._disburse_at_bank(loan, freezes)
             return
-        _move(loan, "REPAYING", "disburse it")
         self._evict_loan(loan.id)
         investments = self._investments.of_loan(loan.id, status="FROZEN")
         fee = platform_fee(loan.amount, self._loan_settings.platform_fee_rate)
@@ -287,16 +361,16 @@ class InvestingService(P2PBase):
 
     # -- at the depository bank (payment.gateway BANK) ----------------------------------------
     def _freezes(self, loan: LoanEntity) -> dict[int, str] | None:
-        """Investment id -> the SUCCEEDED FREEZE order holding its money at the bank (the
-        DISBURSE items draw from them), for ``loan``'s investments; None for a listing raised
-        before investing was a bank order, whose money only the ledger froze: it is disbursed
-        as it always was. A listing with both kinds cannot be disbursed either way:
-        LOAN_STATE_INVALID, for an operator."""
-        ids = [inv.id for inv in self._investments.of_loan(loan.id, status="FROZEN")]
-        freezes = self._bank_orders.succeeded_for("investment", ids, "FREEZE")
+        """Investment id -> the FREEZE order holding its money at the bank (a FROZEN
+        investment's order number; the DISBURSE items draw from them), for ``loan``'s
+        investments; None for a listing raised before investing was a bank order, whose money
+        only the ledger froze: it is disbursed as it always was. A listing with both kinds
+        cannot be disbursed either way: LOAN_STATE_INVALID, for an operator."""
+        investments = self._investments.of_loan(loan.id, status="FROZEN")
+        freezes = {inv.id: inv.order_no for inv in investments if inv.order_no is not None}
         if not freezes:
             return None
-        if len(freezes) != len(ids):
+        if len(freezes) != len(investments):
             raise BusinessError(
                 errors.LOAN_STATE_INVALID,
                 f"listing {loan.id}: some investments are frozen at the bank, some not",
@@ -304,7 +378,6 @@ class InvestingService(P2PBase):
         return freezes
 
     def _disburse_at_bank(self, loan: LoanEntity, freezes: dict[int, str]) -> None:
-        _move(loan, "DISBURSING", "disburse it")
         self._evict_loan(loan.id)
         investments = self._investments.of_loan(loan.id, status="FROZEN")
         fee = platform_fee(loan.amount, self._loan_settings.platform_fee_rate)
@@ -362,9 +435,14 @@ class InvestingService(P2PBase):
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
 
     def _release_all(self, loan: LoanEntity, business_type: str) -> None:
-        """Unfreeze every FROZEN investment of ``loan``, one posting each; raised drops to 0."""
+        """Unfreeze every FROZEN investment of ``loan``, one posting each, or with the bank
+        one UNFREEZE order each; raised drops by each (PENDING ones keep theirs until their
+        FREEZE settles)."""
         now = self._clock()
         for inv in self._investments.of_loan(loan.id, status="FROZEN"):
+            if self._bank is not None:
+                self._release_at_the_bank(loan, inv, now)
+                continue
             account = self._ledger.account_of(inv.investor_id)
             self._ledger.post(
                 business_type,
@@ -375,6 +453,142 @@ class InvestingService(P2PBase):
             inv.updated_at = now
             loan.raised -= inv.amount
         loan.updated_at = now
+
+    def _vo(self, investment: InvestmentEntity) -> InvestmentVo:
+        """The investment as callers see it; a PENDING one's bank order tells where the
+        investor confirms."""
+        bank_order = None
+        if investment.status == "PENDING":
+            bank_order = self._bank_orders.latest_for(REF_TYPE, investment.id)
+        return _investment_vo(investment, bank_order)
+
+    # -- the bank's orders (payment.gateway BANK) ------------------------------------------
+    def _check_covered(self, investor_id: int, amount: Decimal) -> None:
+        """INSUFFICIENT_FUNDS unless the investor's available balance covers ``amount`` (with
+        the sandbox the INVEST posting itself says so)."""
+        available = self._ledger.account_of(investor_id).available
+        if available < amount:
+            raise BusinessError(
+                errors.INSUFFICIENT_FUNDS,
+                f"available balance {shown(available)} is below {shown(amount)}",
+            )
+
+    def _freeze_at_the_bank(
+        self, loan: LoanEntity, investor, investment: InvestmentEntity, now: dt.datetime
+    ) -> None:
+        """The PENDING investment's FREEZE order; its capacity reserved at once."""
+        amount = investment.amount
+        self._bank.create(
+            protocol.FREEZE,
+            (REF_TYPE, investment.id),
+            investor.id,
+            order_no=investment.order_no,
+            account_no=investor.fund_account_no,
+            amount=amount,
+        )
+        loan.raised += amount
+        loan.updated_at = now
+
+    def _release_at_the_bank(
+        self, loan: LoanEntity, investment: InvestmentEntity, now: dt.datetime
+    ) -> None:
+        """RELEASING, out of raised, and an UNFREEZE order of its own for the bank."""
+        investment.status = "RELEASING"
+        investment.updated_at = now
+        loan.raised -= investment.amount
+        loan.updated_at = now
+        self._bank.create(
+            protocol.UNFREEZE,
+            (REF_TYPE, investment.id),
+            investment.investor_id,
+            order_no=new_order_no("U", now),
+            account_no=self._members.get(investment.investor_id).fund_account_no,
+            amount=investment.amount,
+        )
+
+    def _bank_effects(self) -> dict[str, Effects]:
+        return {
+            **super()._bank_effects(),
+            protocol.FREEZE: Effects(self._freeze_fields, self._bank_froze, self._not_frozen),
+            protocol.UNFREEZE: Effects(
+                self._unfreeze_fields, self._bank_released, self._not_released
+            ),
+            DISBURSE: Effects(item_fields, self._item_lent, self._reissue),
+        }
+
+    def _freeze_fields(self, order: BankOrderEntity) -> dict[str, str]:
+        return {"accountNo": order.account_no, "amount": protocol.format_amount(order.amount)}
+
+    def _unfreeze_fields(self, order: BankOrderEntity) -> dict[str, str]:
+        investment = self._investments.get(order.ref_id)
+        return {**self._freeze_fields(order), "freezeOrderNo": investment.order_no}
+
+    def _bank_froze(self, order: BankOrderEntity, result: BankResult) -> None:
+        investment = self._investments.get(order.ref_id)
+        loan = self._locked(investment.loan_id)
+        account = self._ledger.account_of(investment.investor_id)
+        amount = investment.amount
+        self._ledger.post(
+            "INVEST",
+            (REF_TYPE, investment.id),
+            [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
+            investment.request_no,
+        )
+        now = self._clock()
+        self._evict_loan(loan.id)
+        if loan.status != "RAISING":  # failed or cancelled while the bank froze it: refund
+            self._release_at_the_bank(loan, investment, now)
+            self.tx.session().flush()
+            return
+        investment.status = "FROZEN"
+        investment.updated_at = now
+        loan.updated_at = now
+        self.tx.session().flush()
+        notices.invested(self._messages, loan, investment)
+        self._events.invested(amount)
+        if loan.raised == loan.amount and not self._investments.count_of_loan(
+            loan.id, ("PENDING",)
+        ):
+            _move(loan, "FULL", "mark it full")
+            if self._loan_settings.auto_disburse:
+                self._disburse(loan, investment.request_no)
+        self.tx.session().flush()
+
+    def _not_frozen(self, order: BankOrderEntity, result: BankResult) -> None:
+        investment = self._investments.get(order.ref_id)
+        loan = self._locked(investment.loan_id)
+        now = self._clock()
+        investment.status = "FAILED"
+        investment.failure_reason = (order.reason or "refused by the bank")[:MAX_REASON]
+        investment.updated_at = now
+        loan.raised -= investment.amount
+        loan.updated_at = now
+        self._evict_loan(loan.id)
+        self.tx.session().flush()
+
+    def _bank_released(self, order: BankOrderEntity, result: BankResult) -> None:
+        investment = self._investments.get(order.ref_id)
+        loan = self._loans.get(investment.loan_id)  # CANCELLED or FAILED: it changes no more
+        account = self._ledger.account_of(investment.investor_id)
+        amount = investment.amount
+        self._ledger.post(
+            "CANCEL" if loan.status == "CANCELLED" else "FAIL",
+            (REF_TYPE, investment.id),
+            [debit(account, FROZEN, amount), credit(account, AVAILABLE, amount)],
+        )
+        investment.status = "RELEASED"
+        investment.updated_at = self._clock()
+        self.tx.session().flush()
+
+    def _not_released(self, order: BankOrderEntity, result: BankResult) -> None:
+        investment = self._investments.get(order.ref_id)
+        why = f"the bank did not release it (UNFREEZE {order.order_no}: {order.reason})"
+        investment.failure_reason = why[:MAX_REASON]
+        investment.updated_at = self._clock()
+        self.tx.session().flush()
+        self._bank.alert(
+            order, f"investment {investment.id} stays frozen at the bank and here; {why}"
+        )
 
     def _locked(self, loan_id: int) -> LoanEntity:
         loan = self._loans.get_for_update(loan_id)

@@ -166,10 +166,11 @@ class RepaymentsDueVo:
 class RepaymentService(P2PBase):
     """Repayment schedules, repaying, overdue marking, early settlement and receipts."""
 
-    def __init__(self, tx, settings, clock, events, cache, bank=None):
-        super().__init__(tx, settings, clock, events, cache, bank)
-        if bank is not None:
-            bank.register(REPAY, Effects(item_fields, self._item_paid, self._reissue))
+    def _bank_effects(self) -> dict[str, Effects]:
+        return {
+            **super()._bank_effects(),
+            REPAY: Effects(item_fields, self._item_paid, self._reissue),
+        }
 
     # -- queries -----------------------------------------------------------------------
     def preview_repayment_schedule(

@@ -1,11 +1,10 @@
 """Batch orders at the depository bank (DISBURSE, REPAY): bank_batch (one submission of items,
 its number the submission's idempotency key), and on bank_order the item's batch, payee,
-amounts' breakdown, the FREEZE it draws from and the failed item it re-issues; an order may be
-a FREEZE or UNFREEZE (an investment's money at the bank), an installment PAYING (its repayment
-at the bank) and a listing DISBURSING.
+amounts' breakdown, the FREEZE it draws from and the failed item it re-issues; an installment
+may be PAYING (its repayment at the bank) and a listing DISBURSING.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-03
 """
 
@@ -18,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -31,7 +30,7 @@ MYSQL = {
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_nopad_bin",
 }
-ORDER_TYPES = "'OPEN_ACCOUNT','RECHARGE','WITHDRAW'"
+ORDER_TYPES = "'OPEN_ACCOUNT','RECHARGE','WITHDRAW','FREEZE','UNFREEZE'"
 INSTALLMENT_STATUSES = "'PENDING','OVERDUE','PAID','SETTLED_EARLY'"
 LOAN_STATUSES = (
     "'PENDING_AUDIT','REJECTED','RAISING','FULL','REPAYING','SETTLED','FAILED','CANCELLED'"
@@ -96,7 +95,7 @@ def upgrade() -> None:
             " AND service_fee >= 0 AND service_fee <= amount"
             " AND principal + interest + penalty = amount)",
         )
-    _recheck("bank_order", "order_type", f"{ORDER_TYPES},'FREEZE','UNFREEZE','DISBURSE','REPAY'")
+    _recheck("bank_order", "order_type", f"{ORDER_TYPES},'DISBURSE','REPAY'")
     _recheck("installment", "status", f"{INSTALLMENT_STATUSES},'PAYING'")
     _recheck("loan", "status", f"{LOAN_STATUSES},'DISBURSING'")
 

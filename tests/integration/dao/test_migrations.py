@@ -612,3 +612,43 @@ def test_bank_batches_revision_admits_batches_and_goes_back_only_unused(
     with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
         conn.execute(BANK_ORDER_SQL, {**GOOD_BANK_ORDER, "order_type": "REPAY"})
     assert "ck_bank_order_order_type" in str(caught.value.orig)
+
+
+def test_investing_at_the_bank_revision_admits_its_statuses_and_goes_back_only_without_them(
+    empty_url: str, engine: Engine
+) -> None:
+    """0012 lets an investment be PENDING, RELEASING or FAILED with its FREEZE's number, and
+    a bank order be a FREEZE or an UNFREEZE; going back is refused, changing nothing, while
+    such an order exists, and once none does the older checks hold again."""
+    migrate.upgrade(empty_url)
+    investment = text(
+        "INSERT INTO investment (loan_id, investor_id, amount, status, request_no, order_no,"
+        " failure_reason, created_at, updated_at) VALUES (1, 1, 100, :status, :no, :no, NULL,"
+        " '2026-12-03 10:00:00', '2026-12-03 10:00:00')"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            MEMBER_SQL, {"id": 1, "mobile": "13900000001", "role": "BORROWER", "status": "ACTIVE"}
+        )
+        conn.execute(LOAN_SQL, {**GOOD_LOAN, "borrower_id": 1})
+        for i, status in enumerate(("PENDING", "RELEASING", "FAILED")):
+            conn.execute(investment, {"status": status, "no": f"I{i}"})
+        conn.execute(BANK_ORDER_SQL, {**GOOD_BANK_ORDER, "order_type": "FREEZE"})
+    with pytest.raises(DBAPIError), engine.begin() as conn:
+        conn.execute(investment, {"status": "PENDING", "no": "I0"})  # one order number, once
+
+    migrate.downgrade(empty_url, "0012")  # the batches' revision, never used here
+    with pytest.raises(RuntimeError, match="FREEZE and UNFREEZE"):
+        migrate.downgrade(empty_url, "0010")
+    assert migrate.current(empty_url) == "0012"
+
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM bank_order"))
+        conn.execute(text("DELETE FROM investment"))
+    migrate.downgrade(empty_url, "0010")
+    with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+        conn.execute(BANK_ORDER_SQL, {**GOOD_BANK_ORDER, "order_type": "UNFREEZE"})
+    assert "ck_bank_order_order_type" in str(caught.value.orig)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("investment")}
+    assert not {"order_no", "failure_reason"} & columns

@@ -162,7 +162,7 @@ class Banking:
 
 
 def wire(platform: Platform) -> Banking:
-    """The platform's payment and member services on a scripted bank, as with BANK."""
+    """The platform's payment, member and loan services on a scripted bank, as with BANK."""
     clock = platform.components["clock"]
     bank, outbox, conflicts = ScriptedBank(clock), AfterCommitOutbox(platform.tx), ConflictCounter()
     orders = BankOrders(

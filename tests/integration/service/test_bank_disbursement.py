@@ -38,31 +38,6 @@ def loan_row(sql, loan_id: int):
     return rows(sql, "SELECT * FROM loan WHERE id = :l", l=loan_id)[0]
 
 
-def frozen_at_bank(sql, loan_id: int, *, only: int | None = None) -> list[str]:
-    """SUCCEEDED FREEZE orders for the listing's investments (the first ``only``), as investing
-    at the bank leaves them; their numbers."""
-    investments = rows(
-        sql,
-        "SELECT id, investor_id, amount FROM investment WHERE loan_id = :l ORDER BY id",
-        l=loan_id,
-    )[:only]
-    numbers = []
-    with sql.begin() as conn:
-        for inv in investments:
-            numbers.append(f"F{inv.id}")
-            conn.execute(
-                text(
-                    "INSERT INTO bank_order (order_no, order_type, ref_type, ref_id, member_id,"
-                    " amount, status, send_count, query_count, created_at, updated_at,"
-                    " finished_at) VALUES (:no, 'FREEZE', 'investment', :id, :m, :a,"
-                    " 'SUCCEEDED', 1, 0, '2026-03-01 00:00:00', '2026-03-01 00:00:00',"
-                    " '2026-03-01 00:00:00')"
-                ),
-                {"no": numbers[-1], "id": inv.id, "m": inv.investor_id, "a": inv.amount},
-            )
-    return numbers
-
-
 def lend(banking: Banking, item) -> str:
     amount = protocol.format_amount(D(item.amount) / 100)
     message = banking.notification(item.order_no, "SUCCEEDED", amount, "DISBURSE")
@@ -70,24 +45,43 @@ def lend(banking: Banking, item) -> str:
 
 
 @pytest.fixture
-def full(platform, operator, make_member, loan_request):
-    """A FULL listing raised by three investors through the sandbox services; its id."""
-    loans = platform.service(LoanService)
-    payments = platform.service(PaymentService)
-    vo = loans.publish_loan(loan_request(amount=sum(AMOUNTS), min_invest=D("0.01")), operator)
-    loans.audit_loan(vo.loan_id, AuditRequest(True, None), operator)
-    for amount in AMOUNTS:
-        m = make_member("INVESTOR")
-        who = Principal(member_id=m.member_id, role="INVESTOR")
-        payments.recharge(amount, f"r{next(_numbers)}", who)
-        loans.invest(vo.loan_id, amount, f"i{next(_numbers)}", who)
-    return vo.loan_id
+def full(banking: Banking, platform, operator, make_member, loan_request):
+    """Factory: a FULL listing raised by three investors, each through the bank (frozen by its
+    FREEZE order) or, where ``at_bank`` says False, as before investing was a bank order (the
+    sandbox services: frozen in the ledger only); its id and the FREEZE order numbers."""
+
+    def factory(*at_bank: bool) -> tuple[int, list[str]]:
+        at_bank = at_bank or (True,) * len(AMOUNTS)
+        sandbox = platform.service(LoanService)
+        vo = sandbox.publish_loan(loan_request(amount=sum(AMOUNTS), min_invest=D("0.01")), operator)
+        sandbox.audit_loan(vo.loan_id, AuditRequest(True, None), operator)
+        freezes = []
+        for amount, bank in zip(AMOUNTS, at_bank, strict=True):
+            loans = banking.loans if bank else sandbox
+            who = Principal(member_id=make_member("INVESTOR").member_id, role="INVESTOR")
+            platform.service(PaymentService).recharge(amount, f"r{next(_numbers)}", who)
+            investment = loans.invest(vo.loan_id, amount, f"i{next(_numbers)}", who)
+            if bank:
+                banking.run_jobs()
+                notice = banking.notification(
+                    investment.order_no, "SUCCEEDED", f"{amount:f}", "FREEZE"
+                )
+                assert banking.notify(notice).outcome == "applied"
+                freezes.append(investment.order_no)
+        assert loan_row(sql_of(banking), vo.loan_id).status == "FULL"
+        return vo.loan_id, freezes
+
+    return factory
+
+
+def sql_of(banking: Banking):
+    return banking.platform.database.engine
 
 
 def test_a_listing_is_disbursing_until_every_investment_is_lent(
     banking: Banking, full, operator, sql, borrower
 ) -> None:
-    freezes = frozen_at_bank(sql, full)
+    full, freezes = full()
     shown = banking.loans.disburse_loan(full, "d-1", operator)
     assert shown.status == "DISBURSING"
     assert banking.loans.disburse_loan(full, "d-1", operator).status == "DISBURSING"
@@ -97,7 +91,7 @@ def test_a_listing_is_disbursing_until_every_investment_is_lent(
     )
     assert banking.ledger_ok()
     assert banking.run_jobs() == 1
-    [batch] = banking.bank.submitted
+    batch = banking.bank.submitted[-1]
     assert batch["orderType"] == "DISBURSE"
     assert [D(i["principal"]) for i in batch["items"]] == list(AMOUNTS)
     assert [i["freezeOrderNo"] for i in batch["items"]] == freezes
@@ -136,6 +130,7 @@ def test_a_listing_is_disbursing_until_every_investment_is_lent(
 def test_a_listing_raised_before_investing_was_a_bank_order_is_disbursed_as_before(
     banking: Banking, full, operator, sql
 ) -> None:
+    full, _ = full(False, False, False)
     assert banking.loans.disburse_loan(full, "d-1", operator).status == "REPAYING"
     assert items(sql) == [] and banking.outbox.jobs == collections.deque()
     assert banking.ledger_ok()
@@ -144,7 +139,7 @@ def test_a_listing_raised_before_investing_was_a_bank_order_is_disbursed_as_befo
 def test_a_listing_frozen_partly_at_the_bank_is_not_disbursed(
     banking: Banking, full, operator, sql
 ) -> None:
-    frozen_at_bank(sql, full, only=1)
+    full, _ = full(True, False, True)
     with pytest.raises(BusinessError, match="some investments are frozen at the bank") as e:
         banking.loans.disburse_loan(full, "d-1", operator)
     assert e.value.code == "LOAN_STATE_INVALID"

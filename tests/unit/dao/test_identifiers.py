@@ -19,6 +19,7 @@ HUMAN_TEXT = {
     "loan.description",
     "loan.reject_reason",
     "payment_order.failure_reason",
+    "investment.failure_reason",
     "member_message.title",
     "member_message.body",
     "bank_card.bank_name",
