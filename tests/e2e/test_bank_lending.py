@@ -1,10 +1,10 @@
-"""Repayment through the depository bank as it runs: ``p2p serve`` (payment.gateway BANK, its
-embedded job worker and scheduler) and ``p2p bank-sim`` as a separate process. A listing
-(raised while investing was not yet a bank order: disbursed in the ledger; the borrower's
-money for the repayment recharged at the bank) is repaid: the call answers PENDING, the REPAY
-batch goes to the bank, one item is failed by an injected fault and re-issued under a new
-number, the installment ends PAID, the platform's balances equal the bank's for the borrower,
-and ``p2p check-ledger`` is clean."""
+"""Disbursement and repayment through the depository bank as they run: ``p2p serve``
+(payment.gateway BANK, its embedded job worker and scheduler) and ``p2p bank-sim`` as a
+separate process. Investors invest (FREEZE orders), the listing is disbursed (a DISBURSE
+batch: DISBURSING, then REPAYING) and its first installment repaid (a REPAY batch: PAYING,
+then PAID), one item of each batch failed by an injected fault and re-issued under a new
+number; every member's balances at the platform equal the bank's, and ``p2p check-ledger``
+is clean."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from decimal import Decimal
 
 import pytest
 import requests
@@ -44,7 +43,7 @@ def eventually(check: Callable[[], object], what: str, timeout: float = 90.0) ->
 def bank_platform(tmp_path_factory, processes):
     """``p2p bank-sim`` and a ``p2p serve`` (with an operator) whose depository it is; the
     settings, for the command line."""
-    workdir = tmp_path_factory.mktemp("e2e-bank-repay")
+    workdir = tmp_path_factory.mktemp("e2e-bank-lending")
     sim = start_bank_sim(workdir / "bank", "--delay", "1", "--auto-authorize")
     key = workdir / "platform.pem"
     key.write_bytes(PLATFORM_PRIVATE)
@@ -105,18 +104,20 @@ def funded(server, role: str, identities, amount: str) -> tuple[Client, str]:
     return client, account["accountNo"]
 
 
-def test_a_repayment_through_the_bank_survives_a_failed_item(bank_platform, identities) -> None:
+def test_a_listing_disbursed_and_repaid_through_the_bank_survives_failed_items(
+    bank_platform, identities
+) -> None:
     server, sim, settings, processes = bank_platform
     login = {"mobile": OPERATOR_MOBILE, "password": OPERATOR_PASSWORD}
     token = requests.post(server.url("/api/v1/sessions"), json=login, timeout=30).json()["token"]
     operator = Client(server, token)
-    borrower, borrower_account = funded(server, "BORROWER", identities, "500.00")
-    investors = [funded(server, "INVESTOR", identities, "600.00")[0] for _ in range(2)]
+    borrower, borrower_account = funded(server, "BORROWER", identities, "100.00")
+    investors = [funded(server, "INVESTOR", identities, "600.00") for _ in range(2)]
     borrower_id = borrower.get("/api/v1/members/current")["memberId"]
 
     terms = {
         "title": "Bank repayment",
-        "description": "Repaid through the depository bank.",
+        "description": "Lent and repaid through the depository bank.",
         "borrowerId": borrower_id,
         "amount": "1000.00",
         "annualRate": "12",
@@ -127,37 +128,48 @@ def test_a_repayment_through_the_bank_survives_a_failed_item(bank_platform, iden
     }
     loan_id = operator.post("/api/v1/loans", terms)["loanId"]
     operator.post(f"/api/v1/loans/{loan_id}/audit", {"approve": True})
-    for investor, amount in zip(investors, ("600.00", "400.00"), strict=True):
-        investor.post(
+    for (investor, _), amount in zip(investors, ("600.00", "400.00"), strict=True):
+        vo = investor.post(
             f"/api/v1/loans/{loan_id}/investments", {"amount": amount, "requestNo": "inv"}
         )
-    operator.post(f"/api/v1/loans/{loan_id}/disbursement", {"requestNo": "disburse"})
+        assert vo["status"] == "PENDING"
+    eventually(
+        lambda: operator.get(f"/api/v1/loans/{loan_id}")["status"] == "FULL",
+        "the bank did not freeze the investments",
+    )
 
-    fault = {"orderType": "REPAY", "fault": "fail", "count": 1}
-    assert requests.post(sim.url + "/admin/faults", json=fault, timeout=10).ok
+    for order_type in ("DISBURSE", "REPAY"):
+        fault = {"orderType": order_type, "fault": "fail", "count": 1}
+        assert requests.post(sim.url + "/admin/faults", json=fault, timeout=10).ok
+    lent = operator.post(f"/api/v1/loans/{loan_id}/disbursement", {"requestNo": "disburse"})
+    assert lent["status"] == "DISBURSING"
+    eventually(
+        lambda: operator.get(f"/api/v1/loans/{loan_id}")["status"] == "REPAYING",
+        "the bank did not lend every investment",
+    )
     repaid = borrower.post(f"/api/v1/loans/{loan_id}/repayments", {"requestNo": "repay-1"})
     assert repaid["status"] == "PENDING"
-    assert borrower.get(f"/api/v1/loans/{loan_id}/schedule")["installments"][0]["status"] in (
-        "PAYING",
-        "PAID",
-    )
     eventually(
         lambda: (
             borrower.get(f"/api/v1/loans/{loan_id}/schedule")["installments"][0]["status"] == "PAID"
         ),
         "the installment was not paid",
     )
-    orders = requests.get(sim.url + "/admin/orders", timeout=10).json()["orders"]
-    items = [o for o in orders if o["orderType"] == "REPAY"]
-    assert sorted(o["status"] for o in items) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
 
-    mine = borrower.get("/api/v1/accounts/me")
-    assert mine["frozen"] == "0.00"
-    at_bank = requests.get(sim.url + "/admin/accounts", timeout=10).json()["accounts"]
-    sub = next(a for a in at_bank if a["accountNo"] == borrower_account)
-    paid = sum(Decimal(o["amount"]) for o in items if o["status"] == "SUCCEEDED")
-    assert Decimal(sub["available"]) + paid == Decimal("500.00")  # paid once, at the bank too
-    assert paid == Decimal(repaid["amount"])
+    orders = requests.get(sim.url + "/admin/orders", timeout=10).json()["orders"]
+    for order_type in ("DISBURSE", "REPAY"):
+        items = sorted(o["status"] for o in orders if o["orderType"] == order_type)
+        assert items == ["FAILED", "SUCCEEDED", "SUCCEEDED"], order_type
+    at_bank = {
+        a["accountNo"]: (a["available"], a["frozen"])
+        for a in requests.get(sim.url + "/admin/accounts", timeout=10).json()["accounts"]
+    }
+    for client, account_no in (
+        (borrower, borrower_account),
+        *((investor, account_no) for investor, account_no in investors),
+    ):
+        mine = client.get("/api/v1/accounts/me")
+        assert (mine["available"], mine["frozen"]) == at_bank[account_no]
     ledger = subprocess.run(
         [
             sys.executable,
