@@ -261,6 +261,7 @@ def processes():
         start_server = staticmethod(start_server)
         env = staticmethod(_env)
         free_port = staticmethod(_free_port)
+        operator_login = (OPERATOR_MOBILE, OPERATOR_PASSWORD)  # made when start_server is told
 
     return Processes
 

@@ -6,6 +6,8 @@ bank's."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -42,9 +44,9 @@ def eventually(check: Callable[[], object], what: str, timeout: float = 60.0) ->
         time.sleep(0.25)
 
 
-def serve_on_a_bank(workdir, processes, *sim_options: str):
-    """``p2p bank-sim`` with ``sim_options`` and a ``p2p serve`` whose depository it is;
-    (the started server, the simulator)."""
+def serve_on_a_bank(workdir, processes, *sim_options: str, operator: bool = False):
+    """``p2p bank-sim`` with ``sim_options`` and a ``p2p serve`` whose depository it is (with
+    the operator when ``operator``); (the started server, the simulator)."""
     sim = start_bank_sim(workdir / "bank", "--delay", "1", *sim_options)
     key = workdir / "platform.pem"
     key.write_bytes(PLATFORM_PRIVATE)
@@ -64,7 +66,7 @@ def serve_on_a_bank(workdir, processes, *sim_options: str):
         f"jobs.beat_schedule_file={workdir / 'beat-schedule'}",
     ]
     try:
-        started = processes.start_server("embedded", workdir, settings, False, port)
+        started = processes.start_server("embedded", workdir, settings, operator, port)
     except BaseException:
         sim.stop()
         raise
@@ -85,7 +87,9 @@ def bank_platform(tmp_path_factory, processes):
 @pytest.fixture(scope="module")
 def confirming_platform(tmp_path_factory, processes):
     """The platform on a bank where members confirm each order on its page."""
-    started, sim = serve_on_a_bank(tmp_path_factory.mktemp("e2e-bank-confirm"), processes)
+    started, sim = serve_on_a_bank(
+        tmp_path_factory.mktemp("e2e-bank-confirm"), processes, operator=True
+    )
     yield started.server, sim
     started.stop()
     sim.stop()
@@ -244,4 +248,90 @@ def test_a_card_is_not_unbound_while_a_withdrawal_to_it_waits_for_the_bank(
     me.settled(order_path, "SUCCESS")
     assert members.service.unbindCard(cardId=me.card_id, **headers) is None
     assert me.get("/api/v1/members/current/cards")["cards"] == []
+    assert "Traceback" not in server.log_text()
+
+
+def raising_listing(server, processes, borrower: Customer, amount: str) -> tuple[Customer, int]:
+    """The operator (logged in) and a listing of ``borrower`` they published and approved."""
+    mobile, password = processes.operator_login
+    login = {"mobile": mobile, "password": password}
+    answer = requests.post(server.url("/api/v1/sessions"), json=login, timeout=30)
+    operator = Customer(server, answer.json()["token"], mobile)
+    terms = {
+        "title": "Working capital " + uuid.uuid4().hex[:6],
+        "description": "Stock for the spring season.",
+        "borrowerId": borrower.get("/api/v1/members/current")["memberId"],
+        "amount": amount,
+        "annualRate": "9.5",
+        "termMonths": 12,
+        "repaymentMethod": "EQUAL_INSTALLMENT",
+        "minInvest": "100.00",
+        "raiseDays": 10,
+    }
+    loan_id = operator.post("/api/v1/loans", terms)["loanId"]
+    assert operator.post(f"/api/v1/loans/{loan_id}/audit", {"approve": True})["status"] == (
+        "RAISING"
+    )
+    return operator, loan_id
+
+
+def balances_agree(platform, processes, me: Customer, available: str, frozen: str) -> None:
+    """The member's balances, on the platform and at the bank, then a clean ledger check."""
+    server, sim = platform
+    mine = me.get("/api/v1/accounts/me")
+    assert (mine["available"], mine["frozen"]) == (available, frozen)
+    account_no = me.get("/api/v1/members/current/fund-account")["accountNo"]
+    at_bank = requests.get(sim.url + "/admin/accounts", timeout=10).json()["accounts"]
+    sub = next(a for a in at_bank if a["accountNo"] == account_no)
+    assert (sub["available"], sub["frozen"]) == (available, frozen)
+    database = f"database.url={server.database_url}"
+    check = subprocess.run(
+        [sys.executable, "-m", "server.cli", "check-ledger", "--set", database],
+        cwd=processes.root,
+        env=processes.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_an_investment_is_frozen_at_the_bank_once_the_investor_confirms(
+    confirming_platform, identities, signup, processes
+) -> None:
+    server, _ = confirming_platform
+    borrower = customer(server, signup, identities(), "BORROWER")
+    me = customer(server, signup, identities(), funds="500.00")
+    _, loan_id = raising_listing(server, processes, borrower, "1000.00")
+    investment = me.post(
+        f"/api/v1/loans/{loan_id}/investments", {"amount": "300.00", "requestNo": "e2e-i"}
+    )
+    assert investment["status"] == "PENDING" and investment["orderNo"]
+    assert me.get(f"/api/v1/loans/{loan_id}")["raised"] == "300.00"  # reserved at once
+    path = f"/api/v1/investments/{investment['investmentId']}"
+    confirm(me.authorize_url(path))
+    frozen = me.settled(path, "FROZEN")
+    assert "authorizeUrl" not in frozen
+    balances_agree(confirming_platform, processes, me, "200.00", "300.00")
+    assert "Traceback" not in server.log_text()
+
+
+def test_a_confirmation_after_the_listing_was_cancelled_is_refunded_by_the_bank(
+    confirming_platform, identities, signup, processes
+) -> None:
+    server, _ = confirming_platform
+    borrower = customer(server, signup, identities(), "BORROWER")
+    me = customer(server, signup, identities(), funds="500.00")
+    operator, loan_id = raising_listing(server, processes, borrower, "1000.00")
+    investment = me.post(
+        f"/api/v1/loans/{loan_id}/investments", {"amount": "200.00", "requestNo": "e2e-late"}
+    )
+    path = f"/api/v1/investments/{investment['investmentId']}"
+    url = me.authorize_url(path)
+    cancelled = operator.post(f"/api/v1/loans/{loan_id}/cancel", {"reason": "withdrawn"})
+    assert cancelled["status"] == "CANCELLED"
+    confirm(url)  # the member confirms on the bank's page afterwards: the bank freezes it
+    me.settled(path, "RELEASED")
+    balances_agree(confirming_platform, processes, me, "500.00", "0.00")
     assert "Traceback" not in server.log_text()
