@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
+from banksim import batches
 from banksim.books import Books, draw, frozen_under, instant, record_freeze, return_draw, stamp
 from banksim.faults import Fault, Faults
 from service.ocp import protocol
@@ -99,7 +100,7 @@ class Bank:
         self._keys = platform_keys
         self._clock = clock
         self._post = post or _http_post
-        self.platform_account_no = f"PF{config.merchant_id}"
+        self.platform_account_no = protocol.platform_account_no(config.merchant_id)
         with books.transaction() as db:
             if _account(db, self.platform_account_no) is None:
                 now = stamp(clock())
@@ -124,6 +125,8 @@ class Bank:
         now = self._clock()
         try:
             message = self._read(body, headers, now)
+            if message.get("orderType") in protocol.BATCH_TYPES:
+                return batches.submit(self, message, now)
             order = _checked_order(message)
         except protocol.REFUSALS as refused:
             return self._refusal(refused)
@@ -306,6 +309,8 @@ class Bank:
         order_no, order_type = row["order_no"], row["order_type"]
         amount, fee, at = Decimal(row["amount"]), Decimal(row["fee"]), stamp(now)
         account_no = row["account_no"]
+        if status == protocol.SUCCEEDED and order_type in protocol.BATCH_TYPES:
+            status, reason = batches.execute(db, row, self.platform_account_no, at)
         if status == protocol.SUCCEEDED and order_type == protocol.OPEN_ACCOUNT:
             if _member_account(db, row["member_id"]):
                 status, reason = protocol.FAILED, ACCOUNT_EXISTS
@@ -333,7 +338,7 @@ class Bank:
         else:
             if order_type == protocol.WITHDRAW:
                 _move(db, account_no, order_no, "RELEASE", amount, -amount, at)
-            elif order_type == protocol.UNFREEZE:
+            elif order_type in (protocol.UNFREEZE, protocol.DISBURSE):
                 return_draw(db, order_no, at)
             if fee:
                 _move(db, self.platform_account_no, order_no, "FEE_RELEASE", fee, -fee, at)
@@ -403,7 +408,7 @@ class Bank:
         bad_signatures: int = 0,
         repeats: int = 0,
     ) -> None:
-        event = {**event, "notifyId": "N" + uuid.uuid4().hex}
+        event = {**batches.with_batch_no(db, event), "notifyId": "N" + uuid.uuid4().hex}
         db.execute(
             "INSERT INTO notifications (notify_id, order_no, url, content, next_at,"
             " bad_signatures, repeats) VALUES (?, ?, ?, ?, ?, ?, ?)",

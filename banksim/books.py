@@ -1,4 +1,5 @@
-"""The simulator's books in its own SQLite file: accounts, orders, movements, notifications.
+"""The simulator's books in its own SQLite file: accounts, orders, movements, notifications,
+and the batches of DISBURSE and REPAY items.
 
 Amounts are stored as exact decimal text, times as UTC text of fixed width (so they sort as
 text). Every movement of money is a row in ``movements``: an account's balance at any moment is
@@ -105,6 +106,27 @@ CREATE TABLE IF NOT EXISTS files (
     body BLOB NOT NULL,
     PRIMARY KEY (day, file_type)
 );
+-- Batch orders (banksim/batches.py): each item is also an order in orders.
+CREATE TABLE IF NOT EXISTS batches (
+    batch_no TEXT PRIMARY KEY,
+    order_type TEXT NOT NULL,
+    loan_id TEXT NOT NULL,
+    result TEXT NOT NULL,
+    reason TEXT,
+    bank_ref TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    item_no TEXT PRIMARY KEY,  -- the item's order in orders
+    batch_no TEXT NOT NULL,
+    payee_account_no TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    interest TEXT NOT NULL,
+    penalty TEXT NOT NULL,
+    service_fee TEXT NOT NULL,
+    freeze_order_no TEXT
+);
+CREATE INDEX IF NOT EXISTS items_batch ON items (batch_no);
 """
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -52,8 +52,9 @@ class Fault:
 
 def make_fault(order_type: object, name: object, count: object, seconds: object) -> Fault:
     """A checked Fault; ValueError saying what is wrong."""
-    if order_type != "*" and order_type not in protocol.ORDER_FIELDS:
-        raise ValueError(f"orderType must be * or one of {', '.join(protocol.ORDER_FIELDS)}")
+    types = (*protocol.ORDER_FIELDS, *sorted(protocol.BATCH_TYPES))
+    if order_type != "*" and order_type not in types:
+        raise ValueError(f"orderType must be * or one of {', '.join(types)}")
     if name not in FAULTS:
         raise ValueError(f"fault must be one of {', '.join(FAULTS)}")
     if name in _WITHDRAW_ONLY and order_type not in ("*", protocol.WITHDRAW):
@@ -104,11 +105,12 @@ class Faults:
         with self._lock:
             return [asdict(fault) for fault in self._armed]
 
-    def take(self, order_type: str) -> Fault | None:
-        """The fault the next new order of ``order_type`` gets, one count used; or None."""
+    def take(self, order_type: str, among: frozenset[str] | None = None) -> Fault | None:
+        """The fault the next new order of ``order_type`` gets, one count used; or None.
+        ``among``: only faults of these names (a batch's, or its items')."""
         with self._lock:
             for i, fault in enumerate(self._armed):
-                if fault.applies_to(order_type):
+                if fault.applies_to(order_type) and (among is None or fault.name in among):
                     if fault.count is None:
                         return fault
                     if fault.count == 1:

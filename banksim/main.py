@@ -125,7 +125,7 @@ def build(args: argparse.Namespace) -> Bank:
     fees = {}
     for item in args.fee or ():
         order_type, _, amount = item.partition("=")
-        if order_type not in protocol.ORDER_FIELDS:
+        if order_type not in protocol.ORDER_FIELDS and order_type not in protocol.BATCH_TYPES:
             raise ValueError(f"--fee {item!r}: no such order type")
         fees[order_type] = _amount(amount, "--fee")
     config = BankConfig(

@@ -596,6 +596,8 @@ class BankSettings:
     simulator_delay_seconds: float = _key(_seconds_or_zero)
     simulator_auto_authorize: bool = _key(_boolean)
     reconcile_catch_up_days: int = _key(_integer(1, 31))
+    item_attempts: int = _key(_integer(1, 10))
+    item_retry_seconds: int = _key(_integer(1))
 
     def __post_init__(self) -> None:
         if self.query_min_interval_seconds > self.query_max_interval_seconds:

@@ -128,23 +128,53 @@ class AuditQueries:
         )
 
     def frozen_not_accounted_for(self) -> list[tuple]:
-        """(member id, frozen balance, frozen investments + pending withdrawals) that differ.
-        A FROZEN investment is frozen, and a RELEASING one still is until the bank releases it;
-        a PENDING one is not yet (the bank has not frozen it), a FAILED one never was."""
+        """(member id, frozen balance, what it is held for) that differ: FROZEN investments
+        and RELEASING ones (still frozen until the bank releases them; a PENDING one is not
+        frozen yet, a FAILED one never was), pending withdrawals, and a borrower's repayments
+        being paid at the bank (every REPAY item not SUCCEEDED that no later item re-issues:
+        one in flight, or one whose attempts are used up, its money still frozen for it)."""
         return self._rows(
-            "SELECT a.member_id, a.frozen,"
+            "SELECT h.member_id, h.frozen, h.held FROM (SELECT a.member_id, a.frozen,"
             " (SELECT COALESCE(SUM(i.amount), 0) FROM investment i"
             "  WHERE i.investor_id = a.member_id AND i.status IN ('FROZEN', 'RELEASING')) +"
             " (SELECT COALESCE(SUM(o.amount), 0) FROM payment_order o"
             "  WHERE o.member_id = a.member_id AND o.type = 'WITHDRAW'"
-            "  AND o.status = 'PENDING') AS held"
-            " FROM account a WHERE a.member_id IS NOT NULL"
-            " AND a.frozen <>"
-            " (SELECT COALESCE(SUM(i.amount), 0) FROM investment i"
-            "  WHERE i.investor_id = a.member_id AND i.status IN ('FROZEN', 'RELEASING')) +"
-            " (SELECT COALESCE(SUM(o.amount), 0) FROM payment_order o"
-            "  WHERE o.member_id = a.member_id AND o.type = 'WITHDRAW'"
-            "  AND o.status = 'PENDING')"
+            "  AND o.status = 'PENDING') +"
+            " (SELECT COALESCE(SUM(b.amount), 0) FROM bank_order b"
+            "  WHERE b.member_id = a.member_id AND b.order_type = 'REPAY'"
+            "  AND b.status <> 'SUCCEEDED'"
+            "  AND NOT EXISTS (SELECT 1 FROM bank_order r WHERE r.retry_of = b.id)) AS held"
+            " FROM account a WHERE a.member_id IS NOT NULL) h"
+            " WHERE h.frozen <> h.held"
+        )
+
+    def receipts_off_their_bank_items(self) -> list[tuple]:
+        """(receipt id, status, SUCCEEDED REPAY items) for receipts paid at the bank whose
+        status is not the one their items imply: RECEIVED after exactly one SUCCEEDED item,
+        PENDING before any (two would be a receipt paid twice)."""
+        return self._legs_off_their_items("receipt", "REPAY", "'RECEIVED'", "'PENDING'")
+
+    def investments_off_their_bank_items(self) -> list[tuple]:
+        """(investment id, status, SUCCEEDED DISBURSE items) for investments lent at the bank
+        whose status is not the one their items imply: ACTIVE (or SETTLED since) after exactly
+        one SUCCEEDED item, FROZEN before any."""
+        return self._legs_off_their_items(
+            "investment", "DISBURSE", "'ACTIVE','SETTLED'", "'FROZEN'"
+        )
+
+    def _legs_off_their_items(self, leg: str, order_type: str, paid: str, unpaid: str):
+        # Fixed table, type and status names from the two callers above, never input.
+        items = (
+            f"FROM bank_order b WHERE b.order_type = '{order_type}'"
+            f" AND b.ref_type = '{leg}' AND b.ref_id = r.id"
+        )
+        succeeded = f"(SELECT COUNT(*) {items} AND b.status = 'SUCCEEDED')"
+        return self._rows(
+            f"SELECT r.id, r.status, {succeeded} FROM {leg} r"  # noqa: S608
+            f" WHERE EXISTS (SELECT 1 {items})"
+            f" AND NOT ((r.status IN ({paid}) AND {succeeded} = 1)"
+            f" OR (r.status IN ({unpaid}) AND {succeeded} = 0))"
+            " ORDER BY r.id"
         )
 
     def releases_the_bank_failed(self) -> list[tuple]:

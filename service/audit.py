@@ -12,12 +12,17 @@
    ones not);
 6. every frozen fen is accounted for: a member's frozen balance equals their FROZEN and
    RELEASING investments plus their pending withdrawals (a PENDING investment is not frozen
-   yet);
+   yet) plus, for a borrower, the repayments the bank is paying (REPAY_FREEZE: every REPAY
+   item not yet SUCCEEDED and not re-issued); a listing DISBURSING keeps its investments
+   FROZEN until their DISBURSE items succeed;
 7. each installment's receipts add up to it;
 8. every payment order agrees with its order at the depository bank (payment.gateway BANK):
    SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open;
 9. no investment stays frozen because the bank failed its release (UNFREEZE): each such one
-   is listed until a person has dealt with it.
+   is listed until a person has dealt with it;
+10. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
+    SUCCEEDED item, PENDING before; every investment lent at the bank with its DISBURSE
+    items: ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before.
 """
 
 from dataclasses import dataclass
@@ -110,7 +115,8 @@ class LedgerAudit:
             Check(
                 "every frozen fen is accounted for",
                 tuple(
-                    f"member {m}: frozen {_yuan(f)}, held for investments/withdrawals {_yuan(h)}"
+                    f"member {m}: frozen {_yuan(f)}, held for investments, withdrawals and"
+                    f" repayments {_yuan(h)}"
                     for m, f, h in q.frozen_not_accounted_for()
                 ),
             ),
@@ -133,6 +139,20 @@ class LedgerAudit:
                 tuple(
                     f"investment {i} of member {m}: still frozen, {why}"
                     for i, m, why in q.releases_the_bank_failed()
+                ),
+            ),
+            Check(
+                "receipts agree with the bank's items",
+                tuple(
+                    f"receipt {r}: {status}, {paid} SUCCEEDED REPAY item(s)"
+                    for r, status, paid in q.receipts_off_their_bank_items()
+                ),
+            ),
+            Check(
+                "investments agree with the bank's items",
+                tuple(
+                    f"investment {i}: {status}, {lent} SUCCEEDED DISBURSE item(s)"
+                    for i, status, lent in q.investments_off_their_bank_items()
                 ),
             ),
         )

@@ -29,9 +29,17 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
-#: The order types of this step; DISBURSE, REPAY and TRANSFER come with batches
-#: (docs/depository-protocol.md).
-BANK_ORDER_TYPES: tuple[str, ...] = ("OPEN_ACCOUNT", "RECHARGE", "WITHDRAW", "FREEZE", "UNFREEZE")
+#: The order types the platform sends; DISBURSE and REPAY are batch items (a bank_batch row
+#: submits them; docs/depository-protocol.md), drawing a DISBURSE from an investment's FREEZE.
+BANK_ORDER_TYPES: tuple[str, ...] = (
+    "OPEN_ACCOUNT",
+    "RECHARGE",
+    "WITHDRAW",
+    "FREEZE",
+    "UNFREEZE",
+    "DISBURSE",
+    "REPAY",
+)
 BANK_ORDER_STATUSES: tuple[str, ...] = (
     "CREATED",
     "SENT",
@@ -65,6 +73,14 @@ class BankOrderEntity(Base):
             name="finished",
         ),
         CheckConstraint("query_count >= 0 AND send_count >= 0", name="counts"),
+        CheckConstraint(
+            "(batch_no IS NULL) OR (principal >= 0 AND interest >= 0 AND penalty >= 0"
+            " AND service_fee >= 0 AND service_fee <= amount"
+            " AND principal + interest + penalty = amount)",
+            name="item_amounts",
+        ),
+        Index("ix_bank_order_batch_no", "batch_no"),
+        Index("ix_bank_order_retry_of", "retry_of"),
         Index("ix_bank_order_ref", "ref_type", "ref_id"),
         Index("ix_bank_order_member_id_id", "member_id", "id"),
         # The query job's scan: open orders whose next query is due.
@@ -108,6 +124,18 @@ class BankOrderEntity(Base):
         UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
     )
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A batch item (DISBURSE, REPAY): its batch, the payee (``account_no`` is the payer), the
+    # amount's breakdown (amount = principal + interest + penalty), the platform's service fee
+    # the payee pays out of it, the FREEZE a DISBURSE draws from, and the FAILED item it
+    # re-issues under this new number.
+    batch_no: Mapped[str | None] = mapped_column(Identifier(32), nullable=True)
+    payee_account_no: Mapped[str | None] = mapped_column(Identifier(64), nullable=True)
+    principal: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    interest: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    penalty: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    service_fee: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    freeze_order_no: Mapped[str | None] = mapped_column(Identifier(32), nullable=True)
+    retry_of: Mapped[int | None] = mapped_column(IdType, ForeignKey("bank_order.id"), nullable=True)
 
     def __repr__(self) -> str:
         return f"BankOrderEntity(order_no={self.order_no!r}, status={self.status!r})"
@@ -181,13 +209,15 @@ class BankOrderRepository:
         return self._session().execute(stmt).rowcount == 1
 
     def count_in_doubt(self) -> int:
-        """Open orders handed to reconciliation: what operators must look at."""
+        """Open orders handed to reconciliation, and FAILED batch items whose attempts are
+        used up: what operators must look at."""
         stmt = (
             select(func.count())
             .select_from(BankOrderEntity)
             .where(
                 BankOrderEntity.handed_to_reconciliation_at.is_not(None),
-                BankOrderEntity.status.in_(OPEN_STATUSES),
+                BankOrderEntity.status.in_(OPEN_STATUSES)
+                | (BankOrderEntity.batch_no.is_not(None) & (BankOrderEntity.status == "FAILED")),
             )
         )
         return int(self._session().scalar(stmt) or 0)

@@ -39,6 +39,7 @@ LOAN_STATUSES: tuple[str, ...] = (
     "SETTLED",
     "FAILED",
     "CANCELLED",
+    "DISBURSING",
 )
 RATE_SCALE = 4
 """annual_rate is a yearly percentage with 4 places: 12.5 (%) is stored as 125000."""

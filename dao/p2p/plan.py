@@ -25,8 +25,15 @@ from dao.p2p.loan import LoanEntity
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 #: PENDING until due; OVERDUE once past its due date unpaid; PAID when repaid (penalty
-#: included); SETTLED_EARLY when the borrower settled the whole listing before it fell due.
-INSTALLMENT_STATUSES: tuple[str, ...] = ("PENDING", "OVERDUE", "PAID", "SETTLED_EARLY")
+#: included); SETTLED_EARLY when the borrower settled the whole listing before it fell due;
+#: PAYING while its repayment (or the settlement) is being paid at the depository bank.
+INSTALLMENT_STATUSES: tuple[str, ...] = (
+    "PENDING",
+    "OVERDUE",
+    "PAID",
+    "SETTLED_EARLY",
+    "PAYING",
+)
 RECEIPT_STATUSES: tuple[str, ...] = ("PENDING", "RECEIVED")
 
 _AMOUNTS = "principal >= 0 AND interest >= 0 AND penalty >= 0"

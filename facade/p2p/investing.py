@@ -150,5 +150,7 @@ class InvestingOperations:
     def disburseLoan(loanId: LoanId, requestNo: RequestNo):
         """Disburse a FULL listing (融资收款): in one transaction the investors' frozen funds
         go to the borrower less the platform fee, the listing becomes REPAYING and the
-        repayment plan and each investor's receipts are written. Refused (LOAN_STATE_INVALID)
-        while an investment is PENDING or RELEASING at the depository bank."""
+        repayment plan and each investor's receipts are written. Through the depository
+        bank the listing is DISBURSING until the bank has lent every investment (follow it
+        with getLoan), then REPAYING with its plan. Refused (LOAN_STATE_INVALID) while an
+        investment is PENDING or RELEASING at the bank."""

@@ -39,6 +39,7 @@ LoanStatus = Enum(
     "SETTLED",
     "FAILED",
     "CANCELLED",
+    "DISBURSING",
     type_name="LoanStatus",
 )
 LoanStatus.__namespace__ = NS
@@ -178,10 +179,10 @@ class ListingOperations:
     @operation(rest=GET("/loans/{loanId}"), returns=LoanDto)
     def getLoan(loanId: LoanId):
         """One listing, by id. Public: anyone sees a listing that passed audit (RAISING, FULL,
-        REPAYING, SETTLED, FAILED), without borrowerId and rejectReason; an investor also
-        sees a CANCELLED listing they invested in. The borrower sees their own listings in
-        every status, and operators every listing, in full. A listing the caller may not see
-        answers LOAN_NOT_FOUND, exactly as one that does not exist."""
+        DISBURSING, REPAYING, SETTLED, FAILED), without borrowerId and rejectReason; an
+        investor also sees a CANCELLED listing they invested in. The borrower sees their own
+        listings in every status, and operators every listing, in full. A listing the caller
+        may not see answers LOAN_NOT_FOUND, exactly as one that does not exist."""
 
     @operation(rest=GET("/loans"), returns=LoanPageDto)
     def listLoans(
@@ -197,8 +198,8 @@ class ListingOperations:
         pageSize: PageSizeParam,
     ):
         """Listings, newest first, filtered and paged. Public, and showing what getLoan shows
-        each caller: anyone sees the listings that passed audit (RAISING, FULL, REPAYING,
-        SETTLED, FAILED) without borrowerId and rejectReason, a borrower their own in every
-        status besides, in full, and operators all; total counts only those. Filtering by a
-        status the caller may not see gives an empty page (a CANCELLED listing an investor
-        invested in is shown them by getLoan, not here)."""
+        each caller: anyone sees the listings that passed audit (RAISING, FULL, DISBURSING,
+        REPAYING, SETTLED, FAILED) without borrowerId and rejectReason, a borrower their own in
+        every status besides, in full, and operators all; total counts only those. Filtering
+        by a status the caller may not see gives an empty page (a CANCELLED listing an
+        investor invested in is shown them by getLoan, not here)."""

@@ -20,9 +20,14 @@ from facade.types import (
 )
 
 InstallmentStatus = Enum(
-    "PENDING", "OVERDUE", "PAID", "SETTLED_EARLY", type_name="InstallmentStatus"
+    "PENDING", "OVERDUE", "PAID", "SETTLED_EARLY", "PAYING", type_name="InstallmentStatus"
 )
 InstallmentStatus.__namespace__ = NS
+
+#: A repayment's or settlement's outcome: PAID at once, or PENDING while the depository bank
+#: pays the investors.
+RepaymentStatus = Enum("PAID", "PENDING", type_name="RepaymentStatus")
+RepaymentStatus.__namespace__ = NS
 
 ReceiptStatus = Enum("PENDING", "RECEIVED", type_name="ReceiptStatus")
 ReceiptStatus.__namespace__ = NS
@@ -70,7 +75,14 @@ class InstallmentDto(ComplexModel):
         ),
         ("payment", required(Money, "principal + interest + penalty.")),
         ("remaining", required(Money, "Principal still owed after this installment.")),
-        ("status", required(InstallmentStatus, "PENDING, OVERDUE, PAID or SETTLED_EARLY.")),
+        (
+            "status",
+            required(
+                InstallmentStatus,
+                "PENDING, OVERDUE, PAID or SETTLED_EARLY; PAYING while the depository bank pays "
+                "it to the investors (payment.gateway BANK).",
+            ),
+        ),
         ("paidAt", optional(DateTime, "When it was paid or settled (UTC).")),
     ]
 
@@ -105,8 +117,17 @@ class RepaymentDto(ComplexModel):
         ("interest", required(Money, "Interest paid.")),
         ("penalty", required(Money, "Overdue penalty paid.")),
         ("amount", required(Money, "Total taken from your available balance.")),
-        ("paidAt", required(DateTime, "When it was paid (UTC).")),
+        ("paidAt", optional(DateTime, "When it was paid (UTC); absent while PENDING.")),
         ("settled", required(Boolean, "true when this was the last installment.")),
+        (
+            "status",
+            required(
+                RepaymentStatus,
+                "PAID; or PENDING: the amount is frozen in your balance while the depository "
+                "bank pays the investors; follow it with getRepaymentSchedule (the installment "
+                "PAYING, then PAID).",
+            ),
+        ),
     ]
 
 
@@ -127,7 +148,19 @@ class SettlementDto(ComplexModel):
         ),
         ("penalty", required(Money, "Penalties of overdue installments.")),
         ("amount", required(Money, "Total taken from your available balance.")),
-        ("settledAt", required(DateTime, "When the listing was settled (UTC).")),
+        (
+            "settledAt",
+            optional(DateTime, "When the listing was settled (UTC); absent while PENDING."),
+        ),
+        (
+            "status",
+            required(
+                RepaymentStatus,
+                "PAID; or PENDING: the amount is frozen in your balance while the depository "
+                "bank pays the investors; follow it with getRepaymentSchedule (the installments "
+                "PAYING, then SETTLED_EARLY, the listing SETTLED).",
+            ),
+        ),
     ]
 
 
@@ -208,14 +241,18 @@ class RepaymentOperations:
     @operation(rest=POST("/loans/{loanId}/repayments"), returns=RepaymentDto, roles=[BORROWER])
     def repay(loanId: LoanId, requestNo: RequestNo):
         """Repay the next unpaid installment of your listing (还款), with its overdue penalty,
-        from your available balance; the investors are paid at once. Repaying the last one
-        settles the listing."""
+        from your available balance; the investors are paid at once (status PAID), or, through
+        the depository bank, the amount is frozen and the answer is PENDING until the bank has
+        paid every investor (the installment PAYING, then PAID). Repaying the last one settles
+        the listing. LOAN_STATE_INVALID while an installment is PAYING."""
 
     @operation(rest=POST("/loans/{loanId}/settlement"), returns=SettlementDto, roles=[BORROWER])
     def settleEarly(loanId: LoanId, requestNo: RequestNo):
         """Settle your listing early (提前结清): all outstanding principal, the interest and
         penalties of installments already due, and the current period's interest as
-        configured, in one payment."""
+        configured, in one payment: PAID at once, or PENDING while the depository bank pays
+        the investors (the installments PAYING, then SETTLED_EARLY). LOAN_STATE_INVALID while
+        an installment is PAYING."""
 
     @operation(rest=POST("/installments/overdue/mark"), returns=OverdueMarkDto, roles=[OPERATOR])
     def markOverdueInstallments():

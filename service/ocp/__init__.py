@@ -4,5 +4,6 @@
 the bank simulator (banksim/); ``client`` speaks it over HTTP. ``orders`` runs the platform's
 orders at the bank on it: the state machine (``machine``), sending (``sending``), the bank's
 notifications (``notifications``), the query on doubt (``queries``), the evidence of every
-exchange (``evidence``) and the alerts for a person (``alerts``).
+exchange (``evidence``), the alerts for a person (``alerts``) and the batch orders whose
+items are orders of their own (``batches``).
 """

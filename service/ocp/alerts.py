@@ -1,5 +1,6 @@
 """What a person must look at in the bank's dealings: conflicting information and orders in
-doubt, logged as alerts and counted once the transaction that found them commits.
+doubt (batch items whose attempts are used up among them), logged as alerts and counted once
+the transaction that found them commits.
 
 Conflict kinds (a bounded label): ``status`` (another final status for a final order),
 ``amount`` (another amount), ``type`` (another order type), ``reversal`` (REVERSED for an
@@ -52,6 +53,16 @@ class BankAlerts:
         )
         self._tx.after_commit(partial(log.error, "%s", text))
         self._tx.after_commit(partial(self._recorder.conflict, kind))
+
+    def exhausted(self, item: BankOrderEntity, attempts: int) -> None:
+        """A batch item FAILED ``attempts`` times under as many numbers: no more re-issues, a
+        person decides (the business leg stays in progress, its money where it is)."""
+        text = (
+            f"ALERT bank item {item.order_no} ({item.order_type}, batch {item.batch_no}) "
+            f"FAILED ({item.reason}) on attempt {attempts} of {attempts}: not re-issued, "
+            "handed to reconciliation"
+        )
+        self._tx.after_commit(partial(log.error, "%s", text))
 
     def needs_a_person(self, order: BankOrderEntity, what: str) -> None:
         """The bank's final word on ``order`` leaves its business where only a person can

@@ -42,6 +42,13 @@ ORDER_FIELDS: dict[str, tuple[str, ...]] = {
     FREEZE: ("accountNo", "amount"),
     UNFREEZE: ("accountNo", "amount", "freezeOrderNo"),
 }
+#: Batch orders: ``orderNo`` is the batch number, ``loanId`` the listing, ``items`` an array of
+#: item objects with these fields (every value a string; ``freezeOrderNo`` for DISBURSE only).
+BATCH_TYPES = frozenset({DISBURSE, REPAY})
+ITEM_FIELDS = ("itemNo", "payerAccountNo", "payeeAccountNo", "principal", "interest", "penalty")
+ITEM_AMOUNTS = ("principal", "interest", "penalty", "serviceFee")
+#: The most items a batch may carry; more is REFUSED (TOO_MANY_ITEMS).
+MAX_BATCH_ITEMS = 1000
 #: Order fields that name another order by its order number (written as an orderNo is).
 ORDER_REFERENCES = frozenset({"freezeOrderNo"})
 BALANCE = "BALANCE"
@@ -189,9 +196,50 @@ def check_notification(message: Mapping[str, object]) -> None:
     parse_amount(message.get("amount"), "amount")
     parse_amount(message.get("fee"), "fee")
     parse_time(message.get("finishedAt"), "finishedAt")
-    for optional in ("accountNo", "reason"):
+    for optional in ("accountNo", "reason", "batchNo"):
         if optional in message and not isinstance(message[optional], str):
             raise MessageInvalid("malformed", optional)
+
+
+def platform_account_no(merchant_id: str) -> str:
+    """The platform's own account at the bank: a batch item's payee for what the platform is
+    paid (a penalty kept by the platform), and the account its service fees go to."""
+    return f"PF{merchant_id}"
+
+
+def check_batch_items(message: Mapping[str, object]) -> list[dict]:
+    """The items of batch order ``message`` (its orderNo and orderType already checked), each
+    with Decimal amounts (``amount`` = principal + interest + penalty); ``MessageInvalid``
+    naming the first field that is missing or ill-formed (``items`` for the array itself,
+    ``items[3].principal`` for an item's)."""
+    items = message.get("items")
+    loan_id = message.get("loanId")
+    if not isinstance(loan_id, str) or not loan_id.isascii() or not loan_id.isdigit():
+        raise MessageInvalid("malformed", "loanId")
+    if not isinstance(items, list) or not items:
+        raise MessageInvalid("malformed", "items")
+    checked = []
+    for k, item in enumerate(items):
+        where = f"items[{k}]"
+        if not isinstance(item, dict) or any(not isinstance(v, str) for v in item.values()):
+            raise MessageInvalid("malformed", where)
+        fields = (*ITEM_FIELDS, "serviceFee")
+        if message.get("orderType") == DISBURSE:
+            fields = (*fields, "freezeOrderNo")
+        for field in fields:
+            if not item.get(field):
+                raise MessageInvalid("malformed", f"{where}.{field}")
+        for field in ("itemNo", *ORDER_REFERENCES):
+            if field in item:
+                check_order_no(item[field], f"{where}.{field}")
+        parsed = dict(item)
+        for field in ITEM_AMOUNTS:
+            parsed[field] = parse_amount(item[field], f"{where}.{field}")
+        parsed["amount"] = parsed["principal"] + parsed["interest"] + parsed["penalty"]
+        if parsed["amount"] <= 0 or parsed["serviceFee"] > parsed["amount"]:
+            raise MessageInvalid("malformed", f"{where}.serviceFee")
+        checked.append(parsed)
+    return checked
 
 
 def check_order_no(order_no: object, field: str = "orderNo") -> str:

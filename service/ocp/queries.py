@@ -7,7 +7,8 @@ exceeded, whatever runs the job at the same moment) to ``bank.query_max_interval
 for as long as it takes. An answer is applied like a notification (service/ocp/machine.py);
 PROCESSING or NOT_FOUND for an order whose submission got no answer means it is sent again
 under the same number (the bank, which never got it or has it already, answers as for a new
-order or a duplicate, so the member's authorisation page is known either way). An order still
+order or a duplicate, so the member's authorisation page is known either way); for a batch
+item, NOT_FOUND sends its whole batch again (service/ocp/batches.py). An order still
 open ``bank.doubt_age_seconds`` after it was created is handed to reconciliation: marked,
 alerted, counted in ``p2p_bank_orders_in_doubt``; it is still queried.
 """
@@ -20,8 +21,9 @@ from datetime import datetime, timedelta
 from dao.ocp import QUERIED_STATUSES, BankOrderEntity
 from service.jobs import job
 from service.ocp import protocol
+from service.ocp.batches import BatchOperations
 from service.ocp.evidence import received, sent
-from service.ocp.machine import ACCEPTED, SEND_JOB, SENT, UNKNOWN, BankResult, OrderMachine
+from service.ocp.machine import ACCEPTED, SEND_JOB, SENT, UNKNOWN, BankResult
 from service.transaction import IllegalTransactionStateError, transactional
 
 log = logging.getLogger("service.ocp")
@@ -40,7 +42,7 @@ def next_interval(attempt: int, min_seconds: int, max_seconds: int) -> timedelta
     return timedelta(seconds=min(max_seconds, doubled))
 
 
-class QueryOperations(OrderMachine):
+class QueryOperations(BatchOperations):
     @job(QUERY_JOB)
     def query_due(self) -> int:
         """Query every order whose query is due (the ``bank.query_due`` job), then hand the
@@ -115,6 +117,12 @@ class QueryOperations(OrderMachine):
             return
         status = answer.get("status")
         if status in (protocol.PROCESSING, protocol.NOT_FOUND):
+            if order.batch_no is not None:  # an item: the bank has its batch whole, or not
+                if status == protocol.NOT_FOUND and order.status in (SENT, UNKNOWN):
+                    self._send_batch_again(order)
+                elif status == protocol.NOT_FOUND and order.status == ACCEPTED:
+                    self._alerts.conflict("lost", order, "query", protocol.NOT_FOUND)
+                return
             if order.status in (SENT, UNKNOWN):
                 self._send_again(order)
             elif status == protocol.NOT_FOUND and order.status == ACCEPTED:

@@ -58,8 +58,8 @@ class SendOperations(OrderMachine):
         """Mark the order SENT (first query due after bank.query_first_after_seconds) and
         return its attempt number and message; None when it is not to be sent."""
         order = self._orders.lock(order_no)
-        if order is None or order.status not in SENDABLE:
-            return None
+        if order is None or order.status not in SENDABLE or order.batch_no is not None:
+            return None  # a batch item goes with its batch (service/ocp/batches.py)
         message = {
             "orderNo": order.order_no,
             "orderType": order.order_type,

@@ -1,16 +1,19 @@
 """What every part of the p2p module's service shares: the transaction, settings, clock,
-repositories, the ledger, request numbers, business events and the read cache."""
+repositories, the ledger, request numbers, business events, the read cache and, with
+payment.gateway BANK, the depository bank's orders."""
+
+from sqlalchemy import select
 
 from dao.cache import Cache
-from dao.member import MemberRepository
-from dao.ocp import BankOrderRepository
+from dao.member import MemberEntity, MemberRepository
+from dao.ocp import BankOrderEntity, BankOrderRepository
 from dao.p2p import InvestmentRepository, LoanRepository, PlanRepository
 from service.caching import CacheAside, Region
 from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
 from service.message import Messages
-from service.ocp.orders import BankOrders, Effects
+from service.ocp.orders import BankOrders, BankResult, Effects
 
 #: getLoan, one listing a key; listLoans pages, all evicted together by any change.
 LOAN = Region("loan", ttl=lambda s: s.cache.loan_ttl_seconds)
@@ -46,8 +49,22 @@ class P2PBase:
                 bank.register(order_type, effects)
 
     def _bank_effects(self) -> dict[str, Effects]:
-        """The bank order types this service owns (investing's FREEZE and UNFREEZE)."""
+        """The bank order types this service owns (investing's FREEZE, UNFREEZE and DISBURSE,
+        repayment's REPAY); each part adds its own to its parents'."""
         return {}
+
+    def _fund_accounts(self, member_ids: set[int]) -> dict[int, str | None]:
+        """Member id -> account number at the bank, in one query."""
+        stmt = select(MemberEntity.id, MemberEntity.fund_account_no).where(
+            MemberEntity.id.in_(member_ids)
+        )
+        return {m: no for m, no in self.tx.session().execute(stmt)}
+
+    def _reissue(self, item: BankOrderEntity, result: BankResult) -> None:
+        """The bank FAILED a batch item of this module (DISBURSE, REPAY): re-issued under a new
+        number, its money staying frozen for it, or left to operators once its attempts are
+        used up (service/ocp/batches.py); the listing or installment stays in progress."""
+        self._bank.reissue(item)
 
     def _evict_loan(self, loan_id: int) -> None:
         """Every command that changes what getLoan or listLoans return calls this: the

@@ -50,8 +50,19 @@ With ``payment.gateway`` BANK the depository freezes and releases the money, by 
   above). An UNFREEZE that FAILS leaves the investment RELEASING (still frozen, at the bank
   too) with the reason, raises an ALERT and fails ``p2p check-ledger`` until a person has
   dealt with it: never dropped silently.
-* Disbursement is not done at the bank yet; a listing with an investment PENDING or
-  RELEASING is not disbursed (LOAN_STATE_INVALID).
+* A listing with an investment PENDING or RELEASING is not disbursed (LOAN_STATE_INVALID).
+* Disbursement is a DISBURSE batch at the bank (service/ocp/batches.py): the FULL listing
+  becomes DISBURSING, with one item per investment (payer the investor, payee the borrower,
+  principal the investment, drawn from what its FREEZE holds, ``freezeOrderNo`` the
+  investment's order number; serviceFee its exact share of the platform fee: the fee split by
+  the investments' amounts by the largest-remainder rule, so the items add up to the fee to
+  the fen). Each item the bank SUCCEEDED is one DISBURSE posting (ref the investment: investor
+  FROZEN -> borrower AVAILABLE less the fee share, the share to FEE_INCOME) and the investment
+  ACTIVE; once every investment is, the listing is REPAYING, its plan written and the parties
+  told, as at once with the sandbox. A FAILED item is re-issued under a new number until its
+  attempts are used up, then left to operators; the listing stays DISBURSING meanwhile. A
+  listing raised before investing was a bank order (its investments have no FREEZE) is
+  disbursed in the ledger as before; one with both kinds is refused (LOAN_STATE_INVALID).
 """
 
 import datetime as dt
@@ -67,12 +78,13 @@ from service.jobs import job
 from service.ledger import AVAILABLE, CENT, FROZEN, credit, debit
 from service.member.onboarding import require_onboarded
 from service.ocp import protocol
-from service.ocp.orders import BankResult, Effects, new_order_no
+from service.ocp.orders import BankResult, Effects, Item, item_fields, new_order_no
 from service.p2p import notices
 from service.p2p.base import P2PBase
 from service.p2p.listing import LoanVo, _loan_vo, _move, backs, loan_not_found, sees
 from service.p2p.plan import write_plan
 from service.paging import PageVo, page_window
+from service.schedule import split
 from service.security import Principal
 from service.text import shown, trim
 from service.transaction import Propagation, transactional
@@ -80,6 +92,7 @@ from service.transaction import Propagation, transactional
 log = logging.getLogger(__name__)
 
 FEE_INCOME = "FEE_INCOME"
+DISBURSE = protocol.DISBURSE
 REF_TYPE = "investment"
 #: investment.failure_reason's width.
 MAX_REASON = 200
@@ -314,8 +327,10 @@ class InvestingService(P2PBase):
 
     def _disburse(self, loan: LoanEntity, request_no: str) -> None:
         """FULL -> REPAYING: one posting from the investors' frozen funds to the borrower and
-        the fee income, investments ACTIVE, and the repayment plan written."""
-        _move(loan, "REPAYING", "disburse it")
+        the fee income, investments ACTIVE, and the repayment plan written; with the bank,
+        FULL -> DISBURSING and a DISBURSE batch (the module docstring)."""
+        freezes = self._freezes(loan) if self._bank is not None else None
+        _move(loan, "REPAYING" if freezes is None else "DISBURSING", "disburse it")
         unsettled = self._investments.count_of_loan(loan.id, ("PENDING", "RELEASING"))
         if unsettled:
             raise BusinessError(
@@ -323,6 +338,9 @@ class InvestingService(P2PBase):
                 f"listing {loan.id} has {unsettled} investment(s) the bank has not settled:"
                 " cannot disburse it yet",
             )
+        if freezes is not None:
+            self._disburse_at_bank(loan, freezes)
+            return
         self._evict_loan(loan.id)
         investments = self._investments.of_loan(loan.id, status="FROZEN")
         fee = platform_fee(loan.amount, self._loan_settings.platform_fee_rate)
@@ -339,6 +357,81 @@ class InvestingService(P2PBase):
             inv.status = "ACTIVE"
             inv.updated_at = now
         loan.fee = fee
+        loan.disbursed_at = now
+        loan.updated_at = now
+        write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
+
+    # -- at the depository bank (payment.gateway BANK) ----------------------------------------
+    def _freezes(self, loan: LoanEntity) -> dict[int, str] | None:
+        """Investment id -> the FREEZE order holding its money at the bank (a FROZEN
+        investment's order number; the DISBURSE items draw from them), for ``loan``'s
+        investments; None for a listing raised before investing was a bank order, whose money
+        only the ledger froze: it is disbursed as it always was. A listing with both kinds
+        cannot be disbursed either way: LOAN_STATE_INVALID, for an operator."""
+        investments = self._investments.of_loan(loan.id, status="FROZEN")
+        freezes = {inv.id: inv.order_no for inv in investments if inv.order_no is not None}
+        if not freezes:
+            return None
+        if len(freezes) != len(investments):
+            raise BusinessError(
+                errors.LOAN_STATE_INVALID,
+                f"listing {loan.id}: some investments are frozen at the bank, some not",
+            )
+        return freezes
+
+    def _disburse_at_bank(self, loan: LoanEntity, freezes: dict[int, str]) -> None:
+        self._evict_loan(loan.id)
+        investments = self._investments.of_loan(loan.id, status="FROZEN")
+        fee = platform_fee(loan.amount, self._loan_settings.platform_fee_rate)
+        shares = split(fee, [inv.amount for inv in investments])  # adding up to the fee
+        parties = {loan.borrower_id, *(inv.investor_id for inv in investments)}
+        accounts = self._fund_accounts(parties)
+        if missing := sorted(m for m in parties if not accounts.get(m)):
+            raise BusinessError(
+                errors.FUND_ACCOUNT_REQUIRED,
+                f"member {missing[0]} has no fund account at the bank to disburse through",
+            )
+        items = [
+            Item(
+                ("investment", inv.id),
+                inv.investor_id,
+                accounts[inv.investor_id],
+                accounts[loan.borrower_id],
+                inv.amount,
+                service_fee=share,
+                freeze_order_no=freezes[inv.id],
+            )
+            for inv, share in zip(investments, shares, strict=True)
+        ]
+        loan.fee = fee
+        loan.updated_at = self._clock()
+        for start in range(0, len(items), protocol.MAX_BATCH_ITEMS):
+            chunk = items[start : start + protocol.MAX_BATCH_ITEMS]
+            self._bank.create_batch(DISBURSE, loan.id, ("loan", loan.id), chunk)
+
+    def _item_lent(self, item: BankOrderEntity, result: BankResult) -> None:
+        """The bank lent one investment (its item's row locked): the investor's frozen money
+        goes to the borrower less the fee share; the listing is REPAYING once all are."""
+        loan = self._loans.get_for_update(self._bank.batch_of(item).loan_id)
+        investment = self._investments.get(item.ref_id)
+        investor = self._ledger.account_of(investment.investor_id)
+        borrower = self._ledger.account_of(loan.borrower_id)
+        legs = [
+            debit(investor, FROZEN, item.amount),
+            credit(borrower, AVAILABLE, item.amount - item.service_fee),
+            credit(self._ledger.platform(FEE_INCOME), AVAILABLE, item.service_fee),
+        ]
+        self._ledger.post("DISBURSE", ("investment", investment.id), legs, item.order_no)
+        now = self._clock()
+        investment.status = "ACTIVE"
+        investment.updated_at = now
+        if self._investments.of_loan(loan.id, status="FROZEN"):
+            self.tx.session().flush()
+            return
+        _move(loan, "REPAYING", "finish its disbursement")
+        self._evict_loan(loan.id)
+        investments = self._investments.of_loan(loan.id, status="ACTIVE")
+        notices.disbursed(self._messages, loan, investments, loan.fee)
         loan.disbursed_at = now
         loan.updated_at = now
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
@@ -417,10 +510,12 @@ class InvestingService(P2PBase):
 
     def _bank_effects(self) -> dict[str, Effects]:
         return {
+            **super()._bank_effects(),
             protocol.FREEZE: Effects(self._freeze_fields, self._bank_froze, self._not_frozen),
             protocol.UNFREEZE: Effects(
                 self._unfreeze_fields, self._bank_released, self._not_released
             ),
+            DISBURSE: Effects(item_fields, self._item_lent, self._reissue),
         }
 
     def _freeze_fields(self, order: BankOrderEntity) -> dict[str, str]:

@@ -47,7 +47,7 @@ REPAYMENT_METHODS = ("EQUAL_INSTALLMENT", "EQUAL_PRINCIPAL", "MONTHLY_INTEREST",
 MAX_RATE = Decimal(36)
 
 #: The statuses anyone sees (see the module docstring).
-PUBLIC_STATUSES = ("RAISING", "FULL", "REPAYING", "SETTLED", "FAILED")
+PUBLIC_STATUSES = ("RAISING", "FULL", "DISBURSING", "REPAYING", "SETTLED", "FAILED")
 #: listLoans audiences besides a borrower (whose audience is their member id).
 PUBLIC, EVERYONE = "public", "all"
 
@@ -57,7 +57,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "PENDING_AUDIT": frozenset({"PENDING_AUDIT", "RAISING", "REJECTED", "CANCELLED"}),
     "REJECTED": frozenset({"PENDING_AUDIT", "CANCELLED"}),
     "RAISING": frozenset({"FULL", "FAILED", "CANCELLED"}),
-    "FULL": frozenset({"REPAYING", "CANCELLED"}),
+    "FULL": frozenset({"REPAYING", "DISBURSING", "CANCELLED"}),
+    "DISBURSING": frozenset({"REPAYING"}),
     "REPAYING": frozenset({"SETTLED"}),
     "SETTLED": frozenset(),
     "FAILED": frozenset(),

@@ -17,17 +17,36 @@ Decisions:
 * Only the listing's own borrower may repay it: another member gets FORBIDDEN for a listing
   they may see (a repaying one is public: nothing to hide), LOAN_NOT_FOUND for one they may
   not (service/p2p/listing.py), as for one that does not exist.
+
+With payment.gateway BANK the money moves at the depository bank, as a REPAY batch
+(service/ocp/batches.py). ``repay`` and ``settleEarly`` validate and claim the requestNo as
+always, then freeze the borrower's due amount (REPAY_FREEZE: AVAILABLE -> FROZEN, ref the
+installment or, for a settlement, the listing), mark the installment(s) PAYING, write one
+batch with an item per receipt (payer the borrower, payee the investor: principal, interest
+and penalty share; a penalty kept by the platform is an item of its own, payee the platform's
+account) and answer PENDING: getRepaymentSchedule shows PAYING, then PAID (SETTLED_EARLY). A
+receipt of 0.00 moves nothing and is RECEIVED at once. Each item the bank SUCCEEDED is one
+REPAY posting (borrower FROZEN -> investor AVAILABLE, its service fee, none for a repayment
+today, to FEE_INCOME), the receipt RECEIVED and the investor told; an installment whose items
+all succeeded is PAID (SETTLED_EARLY), and the listing SETTLED after its last one. A FAILED
+item is re-issued under a new number by the bank's machinery (its money stays frozen), until
+its attempts are used up and operators decide: the installment stays PAYING meanwhile. While
+an installment is PAYING the listing takes no other repayment or settlement
+(LOAN_STATE_INVALID): installments are paid in order, one at a time.
 """
 
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from dao.ocp import BankBatchRepository, BankOrderEntity
 from dao.p2p import InstallmentEntity, LoanEntity, ReceiptEntity
 from service import errors
 from service.errors import BusinessError, invalid
 from service.jobs import job
-from service.ledger import AVAILABLE, credit, debit
+from service.ledger import AVAILABLE, FROZEN, credit, debit
+from service.ocp import protocol
+from service.ocp.orders import BankResult, Effects, Item, item_fields
 from service.p2p import notices
 from service.p2p.base import P2PBase
 from service.p2p.listing import _loan_vo, _move, backs, loan_not_found, sees
@@ -37,9 +56,15 @@ from service.security import Principal
 from service.transaction import transactional
 
 PENDING, OVERDUE, PAID, SETTLED_EARLY = "PENDING", "OVERDUE", "PAID", "SETTLED_EARLY"
+PAYING = "PAYING"
 RECEIVED = "RECEIVED"
 UNPAID = (PENDING, OVERDUE)
 ZERO = Decimal("0.00")
+FEE_INCOME = "FEE_INCOME"
+#: The bank order type of a repayment's items.
+REPAY = protocol.REPAY
+#: A batch's business leg: one installment repaid, or a listing settled early.
+_LEG_STATUS = {"installment": PAID, "loan": SETTLED_EARLY}
 
 # schedule()'s argument names, as the contract spells them.
 _PREVIEW_FIELDS = {
@@ -86,8 +111,9 @@ class RepaymentVo:
     interest: Decimal
     penalty: Decimal
     amount: Decimal
-    paid_at: dt.datetime
+    paid_at: dt.datetime | None  # None while PENDING at the bank
     settled: bool
+    status: str  # PAID, or PENDING while the bank pays it (payment.gateway BANK)
 
 
 @dataclass(frozen=True)
@@ -97,7 +123,8 @@ class SettlementVo:
     interest: Decimal
     penalty: Decimal
     amount: Decimal
-    settled_at: dt.datetime
+    settled_at: dt.datetime | None  # None while PENDING at the bank
+    status: str  # PAID, or PENDING while the bank pays it
 
 
 @dataclass(frozen=True)
@@ -138,6 +165,12 @@ class RepaymentsDueVo:
 
 class RepaymentService(P2PBase):
     """Repayment schedules, repaying, overdue marking, early settlement and receipts."""
+
+    def _bank_effects(self) -> dict[str, Effects]:
+        return {
+            **super()._bank_effects(),
+            REPAY: Effects(item_fields, self._item_paid, self._reissue),
+        }
 
     # -- queries -----------------------------------------------------------------------
     def preview_repayment_schedule(
@@ -249,12 +282,18 @@ class RepaymentService(P2PBase):
         if claim.repeat:
             return self._repayment_vo(self.tx.session().get(InstallmentEntity, claim.ref_id))
         _require_repaying(loan, "repay it")
+        self._require_nothing_paying(loan)
         unpaid = self._plans.unpaid_installments(loan_id)
         installment = unpaid[0]
         receipts = self._plans.receipts_of_installment(installment.id)
         now, today, terms = self._clock(), self._today(), self._repayment_settings
         installment.penalty = self._penalty(installment, today, terms)
         amount = installment.principal + installment.interest + installment.penalty
+        if self._bank is not None and amount:
+            ref = ("installment", installment.id)
+            self._pay_at_bank(loan, [installment], {installment.id: receipts}, ref, request_no)
+            claim.done(*ref)
+            return self._repayment_vo(installment)
         accounts = self._plans.investor_accounts(loan_id)
         legs = [debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount)]
         legs += self._pay_receipts(receipts, installment.penalty, accounts, now, terms)
@@ -279,6 +318,7 @@ class RepaymentService(P2PBase):
         if claim.repeat:
             return self._settlement_vo(loan)
         _require_repaying(loan, "settle it early")
+        self._require_nothing_paying(loan)
         unpaid = self._plans.unpaid_installments(loan_id)
         receipts = self._plans.receipts_of_installments([i.id for i in unpaid])
         by_installment: dict[int, list[ReceiptEntity]] = {i.id: [] for i in unpaid}
@@ -297,10 +337,15 @@ class RepaymentService(P2PBase):
                     for r in by_installment[i.id]:
                         r.interest = ZERO
             i.penalty = self._penalty(i, today, terms)
+        amount = sum(i.principal + i.interest + i.penalty for i in unpaid)
+        if self._bank is not None and amount:
+            self._pay_at_bank(loan, unpaid, by_installment, ("loan", loan.id), request_no)
+            claim.done("loan", loan.id)
+            return self._settlement_vo(loan)
+        for i in unpaid:
             legs += self._pay_receipts(by_installment[i.id], i.penalty, accounts, now, terms)
             i.status = SETTLED_EARLY
             i.paid_at = now
-        amount = sum(i.principal + i.interest + i.penalty for i in unpaid)
         legs.append(debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount))
         self._ledger.post("EARLY_SETTLEMENT", ("loan", loan.id), legs, request_no)
         notices.repaid(self._messages, loan, receipts, ("loan", loan.id))
@@ -350,16 +395,10 @@ class RepaymentService(P2PBase):
     def _pay_receipts(self, receipts, penalty: Decimal, accounts, now: dt.datetime, terms) -> list:
         """Credit legs paying ``receipts`` their principal and interest, and ``penalty`` split
         by their principal (or to FEE_INCOME); the receipts become RECEIVED."""
-        shares = [ZERO] * len(receipts)
-        if penalty and terms.penalty_to == "INVESTORS":
-            owed = [k for k, r in enumerate(receipts) if r.principal > 0]
-            for k, share in zip(
-                owed, split(penalty, [receipts[k].principal for k in owed]), strict=True
-            ):
-                shares[k] = share
+        shares = _penalty_shares(receipts, penalty, terms)
         legs = []
         if penalty and terms.penalty_to == "PLATFORM":
-            legs.append(credit(self._ledger.platform("FEE_INCOME"), AVAILABLE, penalty))
+            legs.append(credit(self._ledger.platform(FEE_INCOME), AVAILABLE, penalty))
         for r, share in zip(receipts, shares, strict=True):
             r.penalty = share
             r.status = RECEIVED
@@ -368,6 +407,109 @@ class RepaymentService(P2PBase):
                 credit(accounts[r.investor_id], AVAILABLE, r.principal + r.interest + share)
             )
         return legs
+
+    # -- at the depository bank (payment.gateway BANK) ----------------------------------------
+    def _require_nothing_paying(self, loan: LoanEntity) -> None:
+        paying = [i for i in self._plans.installments(loan.id) if i.status == PAYING]
+        if paying:
+            raise BusinessError(
+                errors.LOAN_STATE_INVALID,
+                f"listing {loan.id}: installment {paying[0].period} is being paid at the bank",
+            )
+
+    def _pay_at_bank(
+        self,
+        loan: LoanEntity,
+        installments: list[InstallmentEntity],
+        receipts: dict[int, list[ReceiptEntity]],
+        ref: tuple[str, int],
+        request_no: str,
+    ) -> None:
+        """Freeze what ``installments`` (penalties set) take from the borrower, mark them
+        PAYING and write the REPAY batch(es) paying their receipts (module docstring)."""
+        terms, now = self._repayment_settings, self._clock()
+        amount = sum(i.principal + i.interest + i.penalty for i in installments)
+        account = self._ledger.account_of(loan.borrower_id)
+        legs = [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)]
+        self._ledger.post("REPAY_FREEZE", ref, legs, request_no)
+        parties = {loan.borrower_id, *(r.investor_id for rs in receipts.values() for r in rs)}
+        payees = self._fund_accounts(parties)
+        if missing := sorted(m for m in parties if not payees.get(m)):
+            # Only a listing from before the fund-account rule can get here: nothing moves.
+            raise BusinessError(
+                errors.FUND_ACCOUNT_REQUIRED,
+                f"member {missing[0]} has no fund account at the bank to repay through",
+            )
+        payer = payees[loan.borrower_id]
+        platform = protocol.platform_account_no(self._settings.bank.merchant_id)
+        items = []
+        for i in installments:
+            if i.penalty and terms.penalty_to == "PLATFORM":
+                leg = ("installment", i.id)
+                items.append(Item(leg, loan.borrower_id, payer, platform, ZERO, ZERO, i.penalty))
+            shares = _penalty_shares(receipts[i.id], i.penalty, terms)
+            for r, share in zip(receipts[i.id], shares, strict=True):
+                r.penalty = share
+                if r.principal + r.interest + share:
+                    payee = payees[r.investor_id]
+                    leg = ("receipt", r.id)
+                    items.append(
+                        Item(leg, loan.borrower_id, payer, payee, r.principal, r.interest, share)
+                    )
+                else:  # nothing to pay: received as it is
+                    r.status = RECEIVED
+                    r.received_at = now
+            i.status = PAYING
+            i.updated_at = now
+        self.tx.session().flush()
+        for start in range(0, len(items), protocol.MAX_BATCH_ITEMS):
+            chunk = items[start : start + protocol.MAX_BATCH_ITEMS]
+            self._bank.create_batch(REPAY, loan.id, ref, chunk)
+
+    def _item_paid(self, item: BankOrderEntity, result: BankResult) -> None:
+        """The bank paid one REPAY item (its row locked): the money leaves the borrower's
+        frozen funds, the receipt is RECEIVED; the installment is PAID once all are."""
+        batch = self._bank.batch_of(item)
+        loan = self._loans.get_for_update(batch.loan_id)  # every item of a listing queues here
+        now = self._clock()
+        frozen = self._ledger.account_of(item.member_id)
+        fee_income = self._ledger.platform(FEE_INCOME)
+        legs = [debit(frozen, FROZEN, item.amount)]
+        if item.ref_type == "receipt":
+            receipt = self.tx.session().get(ReceiptEntity, item.ref_id)
+            payee = self._ledger.account_of(receipt.investor_id)
+            legs.append(credit(payee, AVAILABLE, item.amount - item.service_fee))
+            legs.append(credit(fee_income, AVAILABLE, item.service_fee))
+            receipt.status = RECEIVED
+            receipt.received_at = now
+            notices.repaid(self._messages, loan, [receipt], ("receipt", receipt.id))
+        else:  # the platform's penalty
+            legs.append(credit(fee_income, AVAILABLE, item.amount))
+        self._ledger.post(REPAY, (item.ref_type, item.ref_id), legs, item.order_no)
+        self._events.repaid(item.amount)
+        self._conclude_paying(loan, _LEG_STATUS[batch.ref_type], now)
+
+    def _conclude_paying(self, loan: LoanEntity, paid: str, now: dt.datetime) -> None:
+        """Every PAYING installment of ``loan`` whose receipts are all RECEIVED (and whose
+        platform penalty item, if any, succeeded) becomes ``paid``; the listing is SETTLED
+        when none is left to pay."""
+        installments = self._plans.installments(loan.id)
+        paying = [i for i in installments if i.status == PAYING]
+        receipts = self._plans.receipts_of_installments([i.id for i in paying])
+        penalties = BankBatchRepository(self.tx.session).items_of_ref(
+            "installment", [i.id for i in paying], REPAY
+        )
+        for i in paying:
+            owed = [r for r in receipts if r.installment_id == i.id and r.status != RECEIVED]
+            own = [p for p in penalties if p.ref_id == i.id]
+            if owed or (own and all(p.status != "SUCCEEDED" for p in own)):
+                continue
+            i.status = paid
+            i.paid_at = now
+            i.updated_at = now
+        if all(i.status in (PAID, SETTLED_EARLY) for i in installments):
+            self._settle(loan, now)
+        self.tx.session().flush()
 
     def _settle(self, loan: LoanEntity, now: dt.datetime) -> None:
         _move(loan, "SETTLED", "settle it")
@@ -403,16 +545,40 @@ class RepaymentService(P2PBase):
             i.principal + i.interest + i.penalty,
             i.paid_at,
             last.id == i.id,
+            PENDING if i.status == PAYING else PAID,
         )
 
     def _settlement_vo(self, loan: LoanEntity) -> SettlementVo:
-        settled = [i for i in self._plans.installments(loan.id) if i.status == SETTLED_EARLY]
+        """What the settlement paid: its installments, SETTLED_EARLY or still PAYING (a
+        settlement is refused while a repayment is PAYING, so those are its own)."""
+        settled = [
+            i for i in self._plans.installments(loan.id) if i.status in (SETTLED_EARLY, PAYING)
+        ]
         principal = sum((i.principal for i in settled), ZERO)
         interest = sum((i.interest for i in settled), ZERO)
         penalty = sum((i.penalty for i in settled), ZERO)
         return SettlementVo(
-            loan.id, principal, interest, penalty, principal + interest + penalty, loan.settled_at
+            loan.id,
+            principal,
+            interest,
+            penalty,
+            principal + interest + penalty,
+            loan.settled_at,
+            PAID if loan.status == "SETTLED" else PENDING,
         )
+
+
+def _penalty_shares(receipts: list[ReceiptEntity], penalty: Decimal, terms) -> list[Decimal]:
+    """Each receipt's share of ``penalty``: split by their principal when it goes to the
+    investors, none when the platform keeps it."""
+    shares = [ZERO] * len(receipts)
+    if penalty and terms.penalty_to == "INVESTORS":
+        owed = [k for k, r in enumerate(receipts) if r.principal > 0]
+        for k, share in zip(
+            owed, split(penalty, [receipts[k].principal for k in owed]), strict=True
+        ):
+            shares[k] = share
+    return shares
 
 
 def _require_repaying(loan: LoanEntity, action: str) -> None:

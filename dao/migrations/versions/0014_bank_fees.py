@@ -4,7 +4,7 @@ above zero is posted once, as settling posts it from now on (BANK_FEE: debit BAN
 CLEARING). Going back removes those postings and the account, and gives CLEARING its fees back.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-03
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

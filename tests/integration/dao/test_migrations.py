@@ -459,7 +459,7 @@ def test_a_valid_bank_order_row_is_accepted(migrated: Engine) -> None:
     ("change", "constraint"),
     [
         ({"status": "DONE"}, "ck_bank_order_status"),
-        ({"order_type": "LOAN"}, "ck_bank_order_order_type"),
+        ({"order_type": "TRANSFER"}, "ck_bank_order_order_type"),
         ({"amount": 0}, "ck_bank_order_amount_positive"),
         # A final order says when it finished; an open one does not.
         ({"status": "FAILED"}, "ck_bank_order_finished"),
@@ -608,6 +608,77 @@ def test_bank_fees_revision_posts_the_fees_already_taken_and_goes_back(
         assert conn.execute(text("SELECT count(*) FROM posting")).scalar_one() == 0
 
 
+ITEM_SQL = text(
+    "INSERT INTO bank_order (order_no, order_type, ref_type, ref_id, member_id, amount, status,"
+    " send_count, query_count, created_at, updated_at, batch_no, payee_account_no, principal,"
+    " interest, penalty, service_fee) VALUES (:order_no, 'REPAY', 'receipt', 1, 1, :amount,"
+    " 'CREATED', 0, 0, '2026-12-03 10:00:00', '2026-12-03 10:00:00', 'B1', 'SA1', :principal,"
+    " :interest, 0, :service_fee)"
+)
+GOOD_ITEM: dict[str, Any] = {
+    "order_no": "P1",
+    "amount": 10_050,
+    "principal": 10_000,
+    "interest": 50,
+    "service_fee": 0,
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount": 10_000},  # not principal + interest + penalty
+        {"principal": -1, "interest": 10_051},
+        {"service_fee": 10_051},  # more than the amount
+    ],
+)
+def test_a_batch_items_amounts_must_add_up(migrated: Engine, change: dict[str, Any]) -> None:
+    with migrated.begin() as conn:
+        conn.execute(ITEM_SQL, GOOD_ITEM)
+    with pytest.raises(DBAPIError) as caught, migrated.begin() as conn:
+        conn.execute(ITEM_SQL, {**GOOD_ITEM, "order_no": "P2", **change})
+    assert "ck_bank_order_item_amounts" in str(caught.value.orig)
+    assert _bank_order_count(migrated) == 1
+
+
+def test_bank_batches_revision_admits_batches_and_goes_back_only_unused(
+    empty_url: str, engine: Engine
+) -> None:
+    """0013 admits REPAY items, PAYING installments and DISBURSING listings; going back is
+    refused once batches were used (money moved at the bank cannot be written back into the
+    older schema), and leaves the older schema's checks in force when they were not."""
+    migrate.upgrade(empty_url, "0013")
+    loan = {**GOOD_LOAN, "status": "DISBURSING"}
+    batch = text(
+        "INSERT INTO bank_batch (batch_no, order_type, loan_id, ref_type, ref_id, status,"
+        " send_count, created_at, updated_at) VALUES ('B1', 'REPAY', 1, 'installment', 1,"
+        " 'CREATED', 0, '2026-12-03 10:00:00', '2026-12-03 10:00:00')"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            MEMBER_SQL, {"id": 1, "mobile": "13900000001", "role": "BORROWER", "status": "ACTIVE"}
+        )
+        conn.execute(LOAN_SQL, loan)
+        conn.execute(batch)
+        conn.execute(ITEM_SQL, GOOD_ITEM)
+    with pytest.raises(RuntimeError, match="batch orders have been used"):
+        migrate.downgrade(empty_url, "0010")
+    assert migrate.current(empty_url) == "0013"
+
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM bank_order"))
+        conn.execute(text("DELETE FROM bank_batch"))
+        conn.execute(text("UPDATE loan SET status = 'FULL'"))
+    migrate.downgrade(empty_url, "0010")
+    assert "bank_batch" not in _tables(engine)
+    with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+        conn.execute(LOAN_SQL, loan)  # DISBURSING is refused again
+    assert "ck_loan_status" in str(caught.value.orig)
+    with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+        conn.execute(BANK_ORDER_SQL, {**GOOD_BANK_ORDER, "order_type": "REPAY"})
+    assert "ck_bank_order_order_type" in str(caught.value.orig)
+
+
 def test_investing_at_the_bank_revision_admits_its_statuses_and_goes_back_only_without_them(
     empty_url: str, engine: Engine
 ) -> None:
@@ -631,9 +702,10 @@ def test_investing_at_the_bank_revision_admits_its_statuses_and_goes_back_only_w
     with pytest.raises(DBAPIError), engine.begin() as conn:
         conn.execute(investment, {"status": "PENDING", "no": "I0"})  # one order number, once
 
+    migrate.downgrade(empty_url, "0012")  # the batches' revision, never used here
     with pytest.raises(RuntimeError, match="FREEZE and UNFREEZE"):
         migrate.downgrade(empty_url, "0010")
-    assert migrate.current(empty_url) == migrate.head()
+    assert migrate.current(empty_url) == "0012"
 
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM bank_order"))

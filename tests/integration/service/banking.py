@@ -1,6 +1,7 @@
 """What the bank order tests share: a scripted depository (a fake BankClient), an outbox that
 hands its jobs over after the commit, a recorder of conflicts, and the platform's services
-wired to them as the composition root wires them when payment.gateway is BANK."""
+(payments, members, listings and repayment) wired to them as the composition root wires them
+when payment.gateway is BANK."""
 
 from __future__ import annotations
 
@@ -138,10 +139,13 @@ class AfterCommitOutbox:
     def __init__(self, tx):
         self._tx = tx
         self.jobs: collections.deque[tuple[str, dict]] = collections.deque()
+        self.not_before: dict[str, object] = {}  # a delayed job's payload value -> its time
 
     def add(self, job: str, payload: dict, not_before=None) -> int:
         assert self._tx.in_transaction(), "an outbox job is written in a transaction"
         self._tx.after_commit(lambda: self.jobs.append((job, payload)))
+        if not_before is not None:
+            self.not_before[next(iter(payload.values()))] = not_before
         return len(self.jobs)
 
 
@@ -165,13 +169,14 @@ class Banking:
     loans: LoanService
     notify_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    def run_jobs(self) -> int:
-        """Run the queued jobs (and those they queue) as the engine would; how many ran."""
+    def run_jobs(self, limit: int | None = None) -> int:
+        """Run the queued jobs (and those they queue) as the engine would, at most ``limit``;
+        how many ran."""
         ran = 0
-        while self.outbox.jobs:
+        while self.outbox.jobs and (limit is None or ran < limit):
             job, payload = self.outbox.jobs.popleft()
-            assert job == "bank.send", job
-            self.orders.send(**payload)
+            assert job in ("bank.send", "bank.send_batch"), job
+            (self.orders.send if job == "bank.send" else self.orders.send_batch)(**payload)
             ran += 1
         return ran
 

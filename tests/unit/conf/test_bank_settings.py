@@ -166,6 +166,8 @@ def test_a_private_key_in_the_public_ring_is_refused_without_its_content(tmp_pat
         ("bank.doubt_age_seconds", "30", "an integer >= 60"),
         ("bank.reconcile_catch_up_days", "0", "from 1 to 31"),
         ("bank.reconcile_catch_up_days", "32", "from 1 to 31"),
+        ("bank.item_attempts", "0", "from 1 to 10"),
+        ("bank.item_retry_seconds", "0", "an integer >= 1"),
         ("bank.query_first_after_seconds", "100000", "at least bank.query_first_after_seconds"),
     ],
 )

@@ -33,6 +33,7 @@ HUMAN_TEXT = {
     "bank_order.reason",
     # An operator's explanation of a reconciliation discrepancy.
     "reconciliation_discrepancy.reason",
+    "bank_batch.reason",
 }
 
 
