@@ -25,6 +25,7 @@ from tests.banksupport import (
     MERCHANT,
     PLATFORM_KEY_ID,
     PLATFORM_PRIVATE,
+    BankSim,
     RestMember,
     start_bank_sim,
 )
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.slow
 D = Decimal
 
 
-def eventually(check: Callable[[], object], what: str, timeout: float = 60.0) -> object:
+def eventually(check: Callable[[], object], what: str, timeout: float = 90.0) -> object:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -45,14 +46,12 @@ def eventually(check: Callable[[], object], what: str, timeout: float = 60.0) ->
         time.sleep(0.25)
 
 
-def serve_on_a_bank(workdir, processes, *sim_options: str, operator: bool = False):
-    """``p2p bank-sim`` with ``sim_options`` and a ``p2p serve`` whose depository it is (with
-    the operator when ``operator``); (the started server, the simulator)."""
-    sim = start_bank_sim(workdir / "bank", "--delay", "1", *sim_options)
+def bank_settings(workdir, sim: BankSim, port: int, *extra: str) -> list[str]:
+    """The settings of a ``p2p serve`` on ``port`` whose depository is ``sim``, its files in
+    ``workdir`` (the platform's key written there), then ``extra``."""
     key = workdir / "platform.pem"
     key.write_bytes(PLATFORM_PRIVATE)
-    port = processes.free_port()
-    settings = [
+    return [
         f"database.url=sqlite:///{workdir / 'p2p.db'}",
         "payment.gateway=BANK",
         f"bank.url={sim.url}",
@@ -65,9 +64,19 @@ def serve_on_a_bank(workdir, processes, *sim_options: str, operator: bool = Fals
         "jobs.schedule=bank.query_due=5;outbox.sweep=30",
         f"jobs.embedded_broker_file={workdir / 'jobs-broker.db'}",
         f"jobs.beat_schedule_file={workdir / 'beat-schedule'}",
+        *extra,
     ]
+
+
+def serve_on_a_bank(workdir, processes, *sim_options: str, operator: bool = False):
+    """``p2p bank-sim`` with ``sim_options`` and a ``p2p serve`` whose depository it is (with
+    the operator when ``operator``); (the started server, the simulator)."""
+    sim = start_bank_sim(workdir / "bank", "--delay", "1", *sim_options)
+    port = processes.free_port()
     try:
-        started = processes.start_server("embedded", workdir, settings, operator, port)
+        started = processes.start_server(
+            "embedded", workdir, bank_settings(workdir, sim, port), operator, port
+        )
     except BaseException:
         sim.stop()
         raise

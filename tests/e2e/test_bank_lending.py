@@ -10,33 +10,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import pytest
 import requests
 
 from tests.banksupport import (
-    BANK_KEY_ID,
-    MERCHANT,
-    PLATFORM_KEY_ID,
-    PLATFORM_PRIVATE,
     start_bank_sim,
 )
 from tests.e2e.conftest import OPERATOR_MOBILE, OPERATOR_PASSWORD, register_and_login
+from tests.e2e.test_bank import bank_settings, eventually
 
 pytestmark = pytest.mark.slow
-
-
-def eventually(check: Callable[[], object], what: str, timeout: float = 90.0) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {timeout:.0f} s")
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")
@@ -45,22 +29,8 @@ def bank_platform(tmp_path_factory, processes):
     settings, for the command line."""
     workdir = tmp_path_factory.mktemp("e2e-bank-lending")
     sim = start_bank_sim(workdir / "bank", "--delay", "1", "--auto-authorize")
-    key = workdir / "platform.pem"
-    key.write_bytes(PLATFORM_PRIVATE)
     port = processes.free_port()
-    settings = [
-        f"database.url=sqlite:///{workdir / 'p2p.db'}",
-        "payment.gateway=BANK",
-        f"bank.url={sim.url}",
-        f"bank.merchant_id={MERCHANT}",
-        f"bank.platform_key_id={PLATFORM_KEY_ID}",
-        f"bank.platform_private_key={key}",
-        f"bank.bank_public_keys={BANK_KEY_ID}={workdir / 'bank' / 'bank.pub.pem'}",
-        f"bank.notify_url=http://127.0.0.1:{port}/bank/notify",
-        "bank.query_first_after_seconds=5",
-        "bank.item_retry_seconds=1",
-        "jobs.schedule=bank.query_due=5;outbox.sweep=30",
-    ]
+    settings = bank_settings(workdir, sim, port, "bank.item_retry_seconds=1")
     try:
         started = processes.start_server("embedded", workdir, settings, True, port)
     except BaseException:

@@ -17,14 +17,10 @@ import zeep
 
 from service.ocp import protocol
 from tests.banksupport import (
-    BANK_KEY_ID,
-    MERCHANT,
-    PLATFORM_KEY_ID,
-    PLATFORM_PRIVATE,
     start_bank_sim,
 )
 from tests.e2e.conftest import OPERATOR_MOBILE, OPERATOR_PASSWORD, ROOT, _env, zeep_fault_code
-from tests.e2e.test_bank import eventually
+from tests.e2e.test_bank import bank_settings, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -35,20 +31,8 @@ def reconciling(tmp_path_factory, processes):
     settings the command needs to reach both."""
     workdir = tmp_path_factory.mktemp("e2e-reconcile")
     sim = start_bank_sim(workdir / "bank", "--delay", "1", "--auto-authorize")
-    key = workdir / "platform.pem"
-    key.write_bytes(PLATFORM_PRIVATE)
     port = processes.free_port()
-    settings = [
-        f"database.url=sqlite:///{workdir / 'p2p.db'}",
-        "payment.gateway=BANK",
-        f"bank.url={sim.url}",
-        f"bank.merchant_id={MERCHANT}",
-        f"bank.platform_key_id={PLATFORM_KEY_ID}",
-        f"bank.platform_private_key={key}",
-        f"bank.bank_public_keys={BANK_KEY_ID}={workdir / 'bank' / 'bank.pub.pem'}",
-        f"bank.notify_url=http://127.0.0.1:{port}/bank/notify",
-        "jobs.schedule=bank.query_due=5;outbox.sweep=30",
-    ]
+    settings = bank_settings(workdir, sim, port)
     try:
         started = processes.start_server("embedded", workdir, settings, True, port)
     except BaseException:
