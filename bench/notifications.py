@@ -37,11 +37,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, make_url, text  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
+from sqlalchemy import make_url, text  # noqa: E402
 from werkzeug.test import Client  # noqa: E402
 
 from bench.members import sign_up  # noqa: E402
+from bench.scratch import mariadb_database  # noqa: E402
 from conf import load_settings  # noqa: E402
 from dao import migrate  # noqa: E402
 from server.app import Application, Platform, create_platform  # noqa: E402
@@ -217,21 +217,6 @@ def run(backend: str, url: str, count: int, rounds: int) -> None:
         bench.close()
 
 
-def _mariadb(server_url: str, create: bool) -> str:
-    server = create_engine(server_url, poolclass=NullPool)
-    try:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{MARIADB_DATABASE}`")
-            if create:
-                conn.exec_driver_sql(
-                    f"CREATE DATABASE `{MARIADB_DATABASE}` CHARACTER SET utf8mb4 "
-                    "COLLATE utf8mb4_nopad_bin"
-                )
-    finally:
-        server.dispose()
-    return make_url(server_url).set(database=MARIADB_DATABASE).render_as_string(False)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=300, help="notifications per measurement")
@@ -246,11 +231,11 @@ def main() -> int:
     mariadb = os.environ.get("P2P_TEST_DATABASE_URL")
     if mariadb:
         server_url = make_url(mariadb).set(database="").render_as_string(False)
-        url = _mariadb(server_url, create=True)
+        url = mariadb_database(server_url, MARIADB_DATABASE, create=True)
         try:
             run("mariadb", url, args.count, args.rounds)
         finally:
-            _mariadb(server_url, create=False)
+            mariadb_database(server_url, MARIADB_DATABASE, create=False)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

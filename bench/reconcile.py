@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, insert  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
+from bench.scratch import mariadb_database  # noqa: E402
 from conf import load_settings  # noqa: E402
 from dao import migrate  # noqa: E402
 from dao.ledger import AccountEntity  # noqa: E402
@@ -50,21 +51,6 @@ from service.reconciliation import ReconciliationService, day_bounds  # noqa: E4
 MARIADB_DATABASE = "p2p_bench_reconcile"
 DAY = dt.date(2026, 12, 1)
 CHUNK = 5000
-
-
-def _mariadb(url: str, create: bool) -> str:
-    server = create_engine(url, poolclass=NullPool)
-    try:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{MARIADB_DATABASE}`")
-            if create:
-                conn.exec_driver_sql(
-                    f"CREATE DATABASE `{MARIADB_DATABASE}` CHARACTER SET utf8mb4 "
-                    "COLLATE utf8mb4_unicode_ci"
-                )
-    finally:
-        server.dispose()
-    return f"{url.rstrip('/')}/{MARIADB_DATABASE}"
 
 
 class MemoryBank:
@@ -249,11 +235,11 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as folder:
                 measure(f"sqlite:///{folder}/bench.db", args.orders, args.members, args.faults)
         else:
-            url = _mariadb(args.mariadb_url, create=True)
+            url = mariadb_database(args.mariadb_url, MARIADB_DATABASE, create=True)
             try:
                 measure(url, args.orders, args.members, args.faults)
             finally:
-                _mariadb(args.mariadb_url, create=False)
+                mariadb_database(args.mariadb_url, MARIADB_DATABASE, create=False)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the process: {peak:.0f} MB")
     return 0

@@ -25,10 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
 
 from bench.members import sign_up  # noqa: E402
+from bench.scratch import mariadb_database  # noqa: E402
 from conf import load_settings  # noqa: E402
 from dao import migrate  # noqa: E402
 from server.app import create_platform  # noqa: E402
@@ -40,21 +39,6 @@ from service.security import Principal  # noqa: E402
 
 PASSWORD = "Bench2024pass"  # noqa: S105 - a throwaway benchmark database
 MARIADB_DATABASE = "p2p_bench_repay"
-
-
-def _mariadb(url: str, create: bool) -> str:
-    server = create_engine(url, poolclass=NullPool)
-    try:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{MARIADB_DATABASE}`")
-            if create:
-                conn.exec_driver_sql(
-                    f"CREATE DATABASE `{MARIADB_DATABASE}` CHARACTER SET utf8mb4 "
-                    "COLLATE utf8mb4_unicode_ci"
-                )
-    finally:
-        server.dispose()
-    return f"{url.rstrip('/')}/{MARIADB_DATABASE}"
 
 
 def run(url: str, investors: int, term: int) -> list[float]:
@@ -122,12 +106,12 @@ def main() -> int:
                 if backend == "sqlite":
                     url = f"sqlite:///{tmp}/bench.db"
                 else:
-                    url = _mariadb(args.mariadb_url, create=True)
+                    url = mariadb_database(args.mariadb_url, MARIADB_DATABASE, create=True)
                 try:
                     times = run(url, n, args.term)
                 finally:
                     if backend != "sqlite":
-                        _mariadb(args.mariadb_url, create=False)
+                        mariadb_database(args.mariadb_url, MARIADB_DATABASE, create=False)
             medians[n] = statistics.median(times)
             print(
                 f"  {backend:8} {n:5} investors: median {medians[n] * 1000:8.1f} ms, "
