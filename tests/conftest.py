@@ -1,5 +1,6 @@
 """Shared fixtures: a Database on a SQLite file, one on MariaDB, and `database` yielding each;
-and valid personal data for test members (`identities`).
+valid personal data for test members (`identities`); and conf/test.toml for every p2p command
+a test runs in process.
 
 MariaDB tests need P2P_TEST_DATABASE_URL (e.g. mysql+mysqldb://root@127.0.0.1:3306/p2p_test);
 the database is created when missing. Without the variable they are skipped.
@@ -19,6 +20,14 @@ from dao.db import Database
 from tests.support import Identities
 
 MYSQL_URL_VARIABLE = "P2P_TEST_DATABASE_URL"
+
+
+@pytest.fixture(autouse=True)
+def _test_environment(monkeypatch) -> None:
+    """P2P_ENV=test, as the end-to-end servers have it: a command run in process reads
+    conf/test.toml, never the development defaults, whose bank simulator keys and job broker
+    are files in the checkout's var/."""
+    monkeypatch.setenv("P2P_ENV", "test")
 
 
 @pytest.fixture(scope="session")

@@ -437,14 +437,14 @@ class InvestingService(P2PBase):
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
 
     def _release_all(self, loan: LoanEntity, business_type: str) -> None:
-        """Unfreeze every FROZEN investment of ``loan``, one posting each, or with the bank
-        one UNFREEZE order each; raised drops by each (PENDING ones keep theirs until their
-        FREEZE settles)."""
+        """Unfreeze every FROZEN investment of ``loan``, one posting each, or, for one the bank
+        froze, one UNFREEZE order each; raised drops by each (PENDING ones keep theirs until
+        their FREEZE settles)."""
         now = self._clock()
         for inv in self._investments.of_loan(loan.id, status="FROZEN"):
-            if self._bank is not None:
+            if self._bank is not None and inv.order_no is not None:
                 self._release_at_the_bank(loan, inv, now)
-                continue
+                continue  # frozen only in the ledger (before the bank): released there
             account = self._ledger.account_of(inv.investor_id)
             self._ledger.post(
                 business_type,
@@ -454,6 +454,7 @@ class InvestingService(P2PBase):
             inv.status = "RELEASED"
             inv.updated_at = now
             loan.raised -= inv.amount
+            notices.released(self._messages, loan, inv)
         loan.updated_at = now
 
     def _vo(self, investment: InvestmentEntity) -> InvestmentVo:
@@ -567,6 +568,7 @@ class InvestingService(P2PBase):
         loan.updated_at = now
         self._evict_loan(loan.id)
         self.tx.session().flush()
+        notices.not_invested(self._messages, loan, investment)
 
     def _bank_released(self, order: BankOrderEntity, result: BankResult) -> None:
         investment = self._investments.get(order.ref_id)
@@ -581,6 +583,7 @@ class InvestingService(P2PBase):
         investment.status = "RELEASED"
         investment.updated_at = self._clock()
         self.tx.session().flush()
+        notices.released(self._messages, loan, investment)
 
     def _not_released(self, order: BankOrderEntity, result: BankResult) -> None:
         investment = self._investments.get(order.ref_id)

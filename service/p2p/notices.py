@@ -44,6 +44,31 @@ def invested(messages: Messages, loan: LoanEntity, investment: InvestmentEntity)
     )
 
 
+def not_invested(messages: Messages, loan: LoanEntity, investment: InvestmentEntity) -> None:
+    """The bank did not freeze an investment (refused, not confirmed in time, cancelled on
+    its page): nothing was taken."""
+    messages.write(
+        investment.investor_id,
+        INVESTMENT,
+        "投资未成功",
+        f"您对{_listing(loan)}的 {_yuan(investment.amount)} 元投资未成功"
+        f"（存管银行：{investment.failure_reason}），资金未冻结。",
+        ("investment", investment.id),
+    )
+
+
+def released(messages: Messages, loan: LoanEntity, investment: InvestmentEntity) -> None:
+    """The bank released an investment's frozen money: the listing failed or was cancelled
+    (before or after the bank froze it)."""
+    messages.write(
+        investment.investor_id,
+        INVESTMENT,
+        "投资资金已解冻",
+        f"{_listing(loan)}未能放款，您投资的 {_yuan(investment.amount)} 元已解冻，回到可用余额。",
+        ("investment", investment.id),
+    )
+
+
 def disbursed(
     messages: Messages, loan: LoanEntity, investments: list[InvestmentEntity], fee: Decimal
 ) -> None:

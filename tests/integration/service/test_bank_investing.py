@@ -20,6 +20,7 @@ from sqlalchemy import text
 from service.audit import LedgerAudit
 from service.errors import BusinessError
 from service.ocp import protocol
+from service.p2p import LoanService
 from service.p2p.listing import AuditRequest
 from tests.integration.service.banking import AUTHORIZE, Banking
 from tests.integration.service.support import caller, error_of
@@ -78,6 +79,20 @@ def investment_postings(sql, investment_id: int) -> list[str]:
             conn.execute(
                 text(
                     "SELECT business_type FROM posting WHERE ref_type = 'investment'"
+                    " AND ref_id = :id ORDER BY id"
+                ),
+                {"id": investment_id},
+            ).scalars()
+        )
+
+
+def investment_messages(sql, investment_id: int) -> list[str]:
+    """The titles of the messages about an investment, oldest first."""
+    with sql.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT title FROM member_message WHERE ref_type = 'investment'"
                     " AND ref_id = :id ORDER BY id"
                 ),
                 {"id": investment_id},
@@ -183,6 +198,7 @@ def test_a_freeze_the_bank_fails_gives_the_capacity_back_and_moves_nothing(
     assert loan_row(sql, loan.loan_id) == ("RAISING", 400000)
     assert balances(sql, one.member_id) == (D("10000.00"), D("0.00"))
     assert investment_postings(sql, a.investment_id) == []
+    assert investment_messages(sql, a.investment_id) == ["投资未成功"]
     assert banking.ledger_ok()
     # The capacity is back for anyone, the failed investor included.
     again = banking.loans.invest(loan.loan_id, D("6000.00"), "a-again", one)
@@ -248,6 +264,7 @@ def test_a_freeze_after_the_listing_was_cancelled_is_refunded_through_the_bank(
     assert banking.loans.get_investment(vo.investment_id, who).status == "RELEASED"
     assert balances(sql, who.member_id) == (D("10000.00"), D("0.00"))
     assert investment_postings(sql, vo.investment_id) == ["INVEST", "CANCEL"]
+    assert investment_messages(sql, vo.investment_id) == ["投资资金已解冻"]  # never "invested"
     assert banking.ledger_ok()
 
 
@@ -297,6 +314,31 @@ def test_cancelling_releases_frozen_investments_through_the_bank_and_waits_for_p
     assert banking.loans.get_investment(b.investment_id, two).status == "FAILED"
     assert loan_row(sql, loan.loan_id) == ("CANCELLED", 0)
     assert investment_postings(sql, a.investment_id) == ["INVEST", "CANCEL"]
+    assert banking.ledger_ok()
+
+
+def test_an_investment_frozen_before_investing_was_a_bank_order_is_released_in_the_ledger(
+    banking: Banking, platform, investor, raising, operator, sql
+) -> None:
+    """The bank never froze it (the sandbox did, in the ledger only): no UNFREEZE for it, its
+    release posted at once, beside a bank-frozen one that the bank releases."""
+    one, two = investor(), investor()
+    loan = raising()
+    before = platform.service(LoanService).invest(loan.loan_id, D("2000.00"), "old", one)
+    assert (before.status, before.order_no) == ("FROZEN", None)
+    b = banking.loans.invest(loan.loan_id, D("3000.00"), "new", two)
+    froze(banking, b)
+    cancelled = banking.loans.cancel_loan(loan.loan_id, "the borrower withdrew", operator)
+    assert cancelled.raised == D("0.00")
+    assert banking.loans.get_investment(before.investment_id, one).status == "RELEASED"
+    assert investment_postings(sql, before.investment_id) == ["INVEST", "CANCEL"]
+    assert balances(sql, one.member_id) == (D("10000.00"), D("0.00"))
+    with sql.connect() as conn:
+        unfreezes = conn.execute(
+            text("SELECT ref_id FROM bank_order WHERE order_type = 'UNFREEZE'")
+        ).scalars()
+        assert list(unfreezes) == [b.investment_id]
+    assert banking.loans.get_investment(b.investment_id, two).status == "RELEASING"
     assert banking.ledger_ok()
 
 

@@ -110,6 +110,22 @@ def test_investing_tells_the_investor(loans, raising, investor, sql) -> None:
     assert len(messages_in(sql)) == 1
 
 
+def test_a_cancelled_listing_tells_each_investor_their_money_is_free_again(
+    loans, raising, investor, operator, sql
+) -> None:
+    loan_id = raising()
+    first = loans.invest(loan_id, D("100.00"), rno("i"), investor)
+    second = loans.invest(loan_id, D("200.00"), rno("i"), investor)
+    loans.cancel_loan(loan_id, "the borrower withdrew", operator)
+
+    released = [m for m in messages_in(sql) if m[4] == "投资资金已解冻"]
+    assert [(m[0], m[2], m[3]) for m in released] == [
+        (investor.member_id, "investment", first.investment_id),
+        (investor.member_id, "investment", second.investment_id),
+    ]
+    assert "100.00 元已解冻" in released[0][5]
+
+
 def test_disbursement_tells_each_investor_once_and_the_borrower(
     loans, raising, make_member, payments, operator, borrower, sql
 ) -> None:
