@@ -916,6 +916,109 @@ def test_a_job_worker_killed_mid_send_loses_and_repeats_nothing(layout, identiti
     assert len(at_the_bank()) == 1
 
 
+def _call(session: requests.Session, layout: Layout, token: str, path: str, body=None) -> dict:
+    """A REST call through the balancer: POST ``body`` when given, else GET; its answer."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if body is None:
+        r = session.get(layout.lb + path, headers=headers)
+    else:
+        r = session.post(layout.lb + path, json=body, headers=headers)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def test_a_job_worker_killed_mid_batch_payout_lends_each_investment_once(
+    layout, identities
+) -> None:
+    """A listing's DISBURSE batch: the bank lends every item and does not answer
+    (timeout_after_moving); while the job worker waits for that answer, every job worker is
+    SIGKILLed. After the restart the platform learns each item's outcome (the bank's
+    notifications, or the query on doubt) and lends each investment exactly once."""
+    session = client_session()
+    operator = _operator_token(session, layout)
+    borrower_id, _ = _register_and_login(session, layout, "BORROWER", identities())
+    investors = []
+    for amount in ("600.00", "400.00"):
+        _, token = _register_and_login(session, layout, "INVESTOR", identities())
+        _call(
+            session,
+            layout,
+            token,
+            "/api/v1/payments/recharges",
+            {"amount": amount, "requestNo": "f"},
+        )
+        _wait(
+            "the bank to fund the investor",
+            lambda t=token, a=amount: _available(session, layout, t) == Decimal(a),
+            logs=layout.all_logs(),
+        )
+        investors.append((token, amount))
+    terms = {
+        "title": "Lent while a job worker dies",
+        "description": "A DISBURSE batch interrupted by SIGKILL.",
+        "borrowerId": borrower_id,
+        "amount": "1000.00",
+        "annualRate": "12",
+        "termMonths": 3,
+        "repaymentMethod": "EQUAL_INSTALLMENT",
+        "minInvest": "100.00",
+        "raiseDays": 10,
+    }
+    loan_id = _call(session, layout, operator, "/api/v1/loans", terms)["loanId"]
+    _call(session, layout, operator, f"/api/v1/loans/{loan_id}/audit", {"approve": True})
+    for token, amount in investors:
+        path = f"/api/v1/loans/{loan_id}/investments"
+        _call(session, layout, token, path, {"amount": amount, "requestNo": "inv"})
+    loan = f"/api/v1/loans/{loan_id}"
+    _wait(
+        "the bank to freeze the investments",
+        lambda: _call(session, layout, operator, loan)["status"] == "FULL",
+        logs=layout.all_logs(),
+    )
+
+    fault = {"orderType": "DISBURSE", "fault": "timeout_after_moving", "count": 1}
+    assert layout.bank.admin("POST", "/admin/faults", json=fault).ok
+    lent = _call(session, layout, operator, f"{loan}/disbursement", {"requestNo": "lend"})
+    assert lent["status"] == "DISBURSING"
+
+    def lent_at_the_bank() -> list:
+        orders = layout.bank.admin("GET", "/admin/orders").json()["orders"]
+        return [o for o in orders if o["orderType"] == "DISBURSE"]
+
+    _wait(
+        "the bank to take the batch", lambda: len(lent_at_the_bank()) == 2, logs=layout.all_logs()
+    )
+    _kill_and_wait_for_restart(layout, ["p2p-worker:p2p-worker-0", "p2p-worker:p2p-worker-1"])
+
+    _wait(
+        "the platform to learn every item's outcome",
+        lambda: _call(session, layout, operator, loan)["status"] == "REPAYING",
+        timeout=120,
+        logs=layout.all_logs(),
+    )
+    assert sorted(o["status"] for o in lent_at_the_bank()) == ["SUCCEEDED", "SUCCEEDED"]
+    for token, _ in investors:
+        mine = _call(session, layout, token, "/api/v1/accounts/me")
+        assert (mine["available"], mine["frozen"]) == ("0.00", "0.00")
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(layout.database_url)
+    try:
+        with engine.connect() as conn:
+            lent_postings = conn.execute(
+                text(
+                    "SELECT p.ref_id, COUNT(*) FROM posting p JOIN investment i"
+                    " ON p.ref_type = 'investment' AND p.ref_id = i.id"
+                    " WHERE i.loan_id = :l AND p.business_type = 'DISBURSE' GROUP BY p.ref_id"
+                ),
+                {"l": loan_id},
+            ).all()
+    finally:
+        engine.dispose()
+    assert sorted(count for _, count in lent_postings) == [1, 1]
+
+
 def test_supervisorctl_stop_is_graceful(layout) -> None:
     """Last: stopping through supervisord sends SIGTERM; each worker stops cleanly."""
     out = layout.ctl("stop", "p2p:*")
