@@ -69,7 +69,7 @@ APPROVE = AuditRequest(approve=True, reason=None)
 MAX_MEMBERS = 4
 MAX_LISTINGS = 3
 #: (examples, steps per example) on each engine: every step talks to the bank over HTTP.
-BUDGET = {"sqlite": (20, 50), "mysql": (8, 50)}
+BUDGET = {"sqlite": (25, 60), "mysql": (15, 60)}
 
 
 def _armable(order_type: str, name: str) -> bool:
@@ -89,6 +89,9 @@ ARMABLE = [
     for name in FAULTS
     if _armable(order_type, name)
 ]
+#: Which of the listings (or pages) a step takes: drawn whatever there is, as what there is
+#: depends on the bank's timing and a draw must not (hypothesis replays the draws).
+WHICH = st.integers(0, 5)
 #: What follows a member's command (_then): mostly they confirm on the bank's page.
 THEN = st.tuples(st.sampled_from([True, True, True, False]), st.booleans())
 AMOUNTS = st.sampled_from([D("100.00"), D("200.00"), D("300.00"), D("550.55")])
@@ -129,6 +132,7 @@ class BankAndPlatform(RuleBasedStateMachine):
         self.investors: list[Member] = []
         self.borrowers: list[Member] = []
         self.listings: list[tuple[int, Principal]] = []  # and each one's borrower
+        self._published = 0
         self.operator = caller(self.world.members.create_operator("13800000000", "secret123"))
         self._numbers = itertools.count(1)
 
@@ -169,15 +173,15 @@ class BankAndPlatform(RuleBasedStateMachine):
         )
         self._then(member.who, then)
 
-    @rule(data=st.data())
-    def confirm_one(self, data) -> None:
+    @rule(which=WHICH)
+    def confirm_one(self, which: int) -> None:
         """A member confirms one order waiting on the bank's page."""
         waiting = self._waiting()
         if waiting:
-            confirm(self.world, data.draw(st.sampled_from(waiting), "page"), waiting=False)
+            confirm(self.world, waiting[which % len(waiting)], waiting=False)
 
     # -- listings ----------------------------------------------------------------------------
-    @precondition(lambda self: self.borrowers and len(self.listings) < MAX_LISTINGS)
+    @precondition(lambda self: self.borrowers and self._published < MAX_LISTINGS)
     @rule(
         data=st.data(),
         amount=st.sampled_from([D("300.00"), D("600.00")]),
@@ -185,6 +189,7 @@ class BankAndPlatform(RuleBasedStateMachine):
     )
     def publish(self, data, amount: Decimal, term: int) -> None:
         borrower = data.draw(st.sampled_from(self.borrowers), "borrower")
+        self._published += 1
         request = LoanRequest(
             title="周转借款",
             description="经营周转",
@@ -202,35 +207,38 @@ class BankAndPlatform(RuleBasedStateMachine):
             self.loans.audit_loan(vo.loan_id, APPROVE, self.operator)
             self.listings.append((vo.loan_id, borrower.who))
 
-    @precondition(lambda self: self.investors and self.listings)
+    @precondition(lambda self: self.investors)
     @rule(
-        data=st.data(), amount=st.sampled_from([D("100.00"), D("200.00"), D("300.00")]), then=THEN
+        data=st.data(),
+        which=WHICH,
+        amount=st.sampled_from([D("100.00"), D("200.00"), D("300.00")]),
+        then=THEN,
     )
-    def invest(self, data, amount: Decimal, then: tuple[bool, bool]) -> None:
+    def invest(self, data, which: int, amount: Decimal, then: tuple[bool, bool]) -> None:
         investor = data.draw(st.sampled_from(self.investors), "investor")
-        loan_id, _ = data.draw(st.sampled_from(self.listings), "listing")
-        self._refusable(self.loans.invest, loan_id, amount, self._rno(), investor.who)
-        self._then(investor.who, then)
+        if self.listings:
+            loan_id, _ = self.listings[which % len(self.listings)]
+            self._refusable(self.loans.invest, loan_id, amount, self._rno(), investor.who)
+            self._then(investor.who, then)
 
-    @precondition(lambda self: self.listings)
-    @rule(data=st.data(), really=st.sampled_from([True, False, False]))
-    def cancel(self, data, really: bool) -> None:
+    @rule(which=WHICH, really=st.sampled_from([True, False, False]))
+    def cancel(self, which: int, really: bool) -> None:
         """An operator cancels a listing, now and then (most get the chance to fill)."""
-        if really:
-            loan_id, _ = data.draw(st.sampled_from(self.listings), "listing")
+        if really and self.listings:
+            loan_id, _ = self.listings[which % len(self.listings)]
             self._refusable(self.loans.cancel_loan, loan_id, "借款人撤回", self.operator)
 
-    @precondition(lambda self: self.listings)
-    @rule(data=st.data())
-    def disburse(self, data) -> None:
-        loan_id, _ = data.draw(st.sampled_from(self.listings), "listing")
-        self._refusable(self.loans.disburse_loan, loan_id, self._rno(), self.operator)
+    @rule(which=WHICH)
+    def disburse(self, which: int) -> None:
+        if self.listings:
+            loan_id, _ = self.listings[which % len(self.listings)]
+            self._refusable(self.loans.disburse_loan, loan_id, self._rno(), self.operator)
 
-    @precondition(lambda self: self.listings)
-    @rule(data=st.data())
-    def repay(self, data) -> None:
-        loan_id, borrower = data.draw(st.sampled_from(self.listings), "listing")
-        self._refusable(self.loans.repay, loan_id, self._rno(), borrower)
+    @rule(which=WHICH)
+    def repay(self, which: int) -> None:
+        if self.listings:
+            loan_id, borrower = self.listings[which % len(self.listings)]
+            self._refusable(self.loans.repay, loan_id, self._rno(), borrower)
 
     # -- the bank ----------------------------------------------------------------------------
     @rule(seconds=st.sampled_from([3.0, 3.0, 30.0, 120.0]))
