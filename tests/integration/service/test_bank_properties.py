@@ -138,9 +138,13 @@ class BankAndPlatform(RuleBasedStateMachine):
 
     @initialize()
     def a_borrower_and_an_investor(self) -> None:
-        """Two members with their accounts open, so that most examples reach listings."""
+        """Two members with their accounts open and money in them, so that most examples
+        reach listings, their disbursement and repayments."""
         for role in ("BORROWER", "INVESTOR"):
             self.sign_up(role, (True, True))
+        for member in (*self.borrowers, *self.investors):
+            self._refusable(self.world.payments.recharge, D("1000.00"), self._rno(), member.who)
+            self._then(member.who, (True, True))
 
     # -- members and their money -------------------------------------------------------------
     @precondition(lambda self: len(self.investors) + len(self.borrowers) < MAX_MEMBERS)
