@@ -3,15 +3,18 @@ on SQLite and MariaDB.
 
 A hypothesis state machine drives the platform as the composition root builds it with
 payment.gateway BANK against the bank simulator served over HTTP (tests/integration/service/
-bankworld.py), one new world a example: members sign up and open their fund accounts,
-recharge and withdraw; an operator publishes and approves listings, cancels them and disburses
-the full ones; investors invest; borrowers repay their next installment. The bank asks the
-member to confirm every order on its page: a step confirms one order waiting there, and the
-orders nobody confirms expire. Time passes at random (the bank finishes and notifies, the
+bankworld.py), a new world for each example (its database emptied, its clock back at the
+start): a borrower and an investor with money to begin with, then members sign up and open
+their fund accounts, recharge and withdraw; an operator publishes and approves listings,
+cancels them and disburses the full ones; investors invest; borrowers repay their next
+installment. The bank asks the member to confirm every order on its page: mostly the member
+confirms at once, or a later step confirms one order waiting there, and the orders nobody
+confirms expire. Time passes at random (the bank finishes and notifies, the
 platform queries), and any step may find a fault armed at the bank for the next order of a
 random type (banksim/faults.py), except that an UNFREEZE is never refused or failed: the
 platform then keeps the investment frozen and fails the ledger check on purpose until an
-operator deals with it (service/p2p/investing.py).
+operator deals with it (service/p2p/investing.py). A failure prints hypothesis's seed and
+the shortest sequence of steps it found.
 
 The test has no model of outcomes: a business refusal (BusinessError) is an allowed answer to
 any command, any other exception fails. What it checks, after every step:
@@ -24,9 +27,10 @@ any command, any other exception fails. What it checks, after every step:
 * no bank order was applied twice: at most one posting per business type and reference.
 
 At the end, after letting every order finish (the member's page expired, the bank's
-notification retries and the platform's queries done) and the business day end: the bank's
-and the platform's balances are equal member by member, the money at the bank is CLEARING,
-and the reconciliation of every day touched succeeds with no discrepancy.
+notification retries and the platform's queries done) and the business day end: no order is
+open, the bank's and the platform's balances are equal member by member and the platform's
+account at the bank holds the fee income (so the money at the bank is CLEARING), and the
+reconciliation of every day touched succeeds with no discrepancy.
 """
 
 from __future__ import annotations
@@ -115,6 +119,8 @@ class Env:
 
 
 class BankAndPlatform(RuleBasedStateMachine):
+    """One example: a world, its members and listings, the steps above."""
+
     def __init__(self, env: Env) -> None:
         super().__init__()
         env.empty_database()
