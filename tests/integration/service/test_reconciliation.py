@@ -23,7 +23,7 @@ from service.ocp.client import HttpBankClient
 from service.ocp.signing import Signer, generate_keypair
 from service.reconciliation import ReconciliationService
 from service.security import Principal
-from tests.integration.service.test_bank_simulator import World, _world, onboarded
+from tests.integration.service.bankworld import World, bank_world, onboarded
 
 D = Decimal
 DAY = "2026-03-01"  # the clock's START, 16:30 in Shanghai
@@ -31,7 +31,7 @@ DAY = "2026-03-01"  # the clock's START, 16:30 in Shanghai
 
 @pytest.fixture
 def world(tmp_path: Path, clock, service_url) -> Iterator[World]:
-    yield from _world(tmp_path, clock, service_url, auto_authorize=True)
+    yield from bank_world(tmp_path, clock, service_url, auto_authorize=True)
 
 
 @pytest.fixture
