@@ -148,6 +148,7 @@ class World:
             f"bank.bank_public_keys={BANK_KEY_ID}={workdir / 'bank' / 'bank.pub.pem'}",
             f"bank.notify_url=http://127.0.0.1:{self.port}/bank/notify",
             "bank.read_timeout_seconds=1",
+            "bank.query_first_after_seconds=1",
             "bank.query_min_interval_seconds=1",
             "bank.query_max_interval_seconds=2",
             "bank.item_retry_seconds=1",
