@@ -21,9 +21,11 @@ Combinations left out, and why:
   listing cancelled, disbursed, an installment repaid): their faults are armed together, one
   count each, and taken by the orders in the order the bank receives them; which order got
   which fault is what /admin/orders says.
-* DISBURSE and REPAY batch-level faults (refuse, http_5xx, timeout_*) are taken by the batch,
-  one batch a listing: one each here (timeout_after_moving on DISBURSE, http_5xx on REPAY),
-  the item faults on the items.
+* DISBURSE and REPAY batch-level faults (refuse, http_5xx, timeout_after_moving,
+  timeout_without_moving) are taken by the batch: timeout_after_moving on the DISBURSE of the
+  listing whose items meet the item faults, refuse and timeout_without_moving each on a
+  listing of its own; http_5xx on the REPAY of its first installment, refuse on the second's,
+  timeout_without_moving on the second's again. (http_5xx on a DISBURSE is not run.)
 
 Last, a discrepancy reconciliation must find: the platform restarted with its queries held
 off (bank.query_first_after_seconds 3600), a FREEZE the bank finishes and never notifies is
@@ -312,6 +314,10 @@ def invested(world: World, loan_id: int, investors: list[Client]) -> None:
     world.settled()
 
 
+def installment(borrower: Client, loan_id: int, n: int) -> str:
+    return borrower.get(f"/api/v1/loans/{loan_id}/schedule")["installments"][n]["status"]
+
+
 def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identities) -> None:
     # Who the scenarios need, made without faults.
     payer = member(world, identities)
@@ -328,6 +334,10 @@ def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identi
     invested(world, to_cancel, crowd)
     to_lend = listing(world, borrower, f"{100 * len(ITEM_FAULTS)}.00")
     invested(world, to_lend, crowd[: len(ITEM_FAULTS)])
+    # A listing of one investment for each batch fault a DISBURSE is left to meet.
+    unlent = {fault: listing(world, borrower, "100.00") for fault in BATCH_LEVEL[::3]}
+    for loan_id, one in zip(unlent.values(), crowd[len(ITEM_FAULTS) :], strict=False):
+        invested(world, loan_id, [one])
     ops = operator(world)
 
     # One order a fault, the fault taken before the next is armed.
@@ -374,13 +384,29 @@ def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identi
     borrower.post(f"/api/v1/loans/{to_lend}/repayments", {"requestNo": "repay-1"})
     world.taken()
 
-    # Every fault reached an order meant for it, and the platform has the bank's final word.
-    world.settled()
     eventually(
-        lambda: (
-            borrower.get(f"/api/v1/loans/{to_lend}/schedule")["installments"][0]["status"] == "PAID"
-        ),
+        lambda: installment(borrower, to_lend, 0) == "PAID",
         "the installment was not paid",
+        timeout=180,
+    )
+    # The batch faults left: a DISBURSE each on a listing of its own; a REPAY refused, the
+    # installment repaid again through a REPAY the bank never hears of at first.
+    for fault, loan_id in unlent.items():
+        world.arm("DISBURSE", fault)
+        ops.post(f"/api/v1/loans/{loan_id}/disbursement", {"requestNo": f"lend-{fault}"})
+        world.taken()
+    world.arm("REPAY", "refuse")
+    borrower.post(f"/api/v1/loans/{to_lend}/repayments", {"requestNo": "repay-2"})
+    world.taken()
+    world.settled()
+    world.arm("REPAY", "timeout_without_moving")
+    borrower.post(f"/api/v1/loans/{to_lend}/repayments", {"requestNo": "repay-3"})
+    world.taken()
+
+    # Every fault reached an order meant for it, and the platform has the bank's final word.
+    eventually(
+        lambda: installment(borrower, to_lend, 1) == "PAID",
+        "the second installment was not paid",
         timeout=180,
     )
     world.settled()
