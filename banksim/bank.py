@@ -275,10 +275,11 @@ class Bank:
 
     def run_due(self) -> int:
         """Fail expired authorisations, finish due orders, return due withdrawals; how many."""
-        now = self._clock()
-        at = stamp(now)
         done = 0
         with self.books.transaction() as db:
+            # Read inside the books' lock: no order finishes before a close it commits after.
+            now = self._clock()
+            at = stamp(now)
             for row in db.execute(
                 "SELECT * FROM orders WHERE status = ? AND expires_at <= ? ORDER BY expires_at",
                 (AUTHORIZING, at),
@@ -555,9 +556,9 @@ class Bank:
             return self._refusal(refused, 404 if getattr(refused, "field", "") == "fileType" else 0)
         except ValueError:
             return self._signed(400, {"error": "MALFORMED", "field": "date"})
-        if day >= protocol.business_day(now):
-            return self._signed(404, {"error": "FILE_NOT_READY"})
         with self.books.transaction() as db:
+            if day >= business_day(db, now):
+                return self._signed(404, {"error": "FILE_NOT_READY"})
             stored = db.execute(
                 "SELECT body FROM files WHERE day = ? AND file_type = ?", (day_text, file_type)
             ).fetchone()
@@ -571,9 +572,9 @@ class Bank:
         return Reply(200, body, headers)
 
     def file_body(self, db: sqlite3.Connection, day: dt.date, file_type: str) -> bytes:
-        """The daily file of ``day`` as the books say now (written once, then served as is)."""
-        start = dt.datetime.combine(day, dt.time(), protocol.BUSINESS_TIMEZONE)
-        start_at, end_at = stamp(start), stamp(start + dt.timedelta(days=1))
+        """The daily file of ``day`` as the books say now (written once, then served as is):
+        what finished from the end of the day before to the end of ``day`` (``day_ends``)."""
+        start_at, end_at = day_ends(db, day - dt.timedelta(days=1)), day_ends(db, day)
         if file_type == protocol.BALANCE:
             rows = []
             for account in db.execute(
@@ -609,6 +610,27 @@ class Bank:
             )
         lines.sort(key=lambda pair: (pair[0], pair[1]["orderNo"], pair[1]["status"]))
         return protocol.format_file(file_type, [line for _, line in lines])
+
+    # --- POST /admin/close-day ----------------------------------------------------------
+
+    def close_day(self, day: dt.date) -> str:
+        """End business day ``day`` now, before midnight in Shanghai (a bank's cut-off): its
+        files are served from now on, and what finishes later belongs to the next day. Only
+        the day under way can be closed (ValueError otherwise); closing it again answers the
+        first close. The time it closed."""
+        with self.books.transaction() as db:
+            closed = db.execute("SELECT closed_at FROM closes WHERE day = ?", (str(day),))
+            row = closed.fetchone()
+            if row is not None:
+                return row["closed_at"]
+            now = self._clock()
+            current = business_day(db, now)
+            if day != current:
+                raise ValueError(f"only the business day under way ({current}) can be closed")
+            at = stamp(now)
+            db.execute("INSERT INTO closes VALUES (?, ?)", (str(day), at))
+        log.info("business day %s closed early at %s", day, at)
+        return at
 
     # --- the books, for /admin ----------------------------------------------------------
 
@@ -743,6 +765,29 @@ def _unfreeze_refusal(db: sqlite3.Connection, order: dict, account_no: str) -> s
     if remaining is None:
         return FREEZE_NOT_FOUND
     return INSUFFICIENT_FROZEN if order["amount"] > remaining else None
+
+
+def business_day(db: sqlite3.Connection, now: dt.datetime) -> dt.date:
+    """The business day under way at ``now``: Shanghai's calendar day, or the day after the
+    last one closed early (POST /admin/close-day)."""
+    calendar = protocol.business_day(now)
+    (last,) = db.execute(
+        "SELECT MAX(day) FROM closes WHERE closed_at <= ?", (stamp(now),)
+    ).fetchone()
+    if last is None:
+        return calendar
+    return max(calendar, dt.date.fromisoformat(last) + dt.timedelta(days=1))
+
+
+def day_ends(db: sqlite3.Connection, day: dt.date) -> str:
+    """When business day ``day`` ends (stored time text): when it was closed early, or
+    midnight after it in Shanghai."""
+    row = db.execute("SELECT closed_at FROM closes WHERE day = ?", (str(day),)).fetchone()
+    if row is not None:
+        return row["closed_at"]
+    return stamp(
+        dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), protocol.BUSINESS_TIMEZONE)
+    )
 
 
 def _order(db: sqlite3.Connection, order_no: str) -> sqlite3.Row | None:

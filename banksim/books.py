@@ -100,6 +100,12 @@ CREATE TABLE IF NOT EXISTS queries (
     order_no TEXT PRIMARY KEY,
     last_at TEXT NOT NULL
 );
+-- Business days closed early (POST /admin/close-day): the day ended at closed_at, not at
+-- midnight in Shanghai; what finishes later belongs to the next business day.
+CREATE TABLE IF NOT EXISTS closes (
+    day TEXT PRIMARY KEY,
+    closed_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS files (
     day TEXT NOT NULL,
     file_type TEXT NOT NULL,

@@ -1,5 +1,6 @@
 """The simulator's HTTP face: the protocol's endpoints, the member's confirmation page and the
-admin endpoints (faults on demand, the bank's books) for tests and for a newcomer to look at.
+admin endpoints (faults on demand, the bank's books, closing the business day early) for tests
+and for a newcomer to look at.
 
 Admin endpoints answer only loopback clients, or, when an admin token is set, only requests
 bearing it (``Authorization: Bearer <token>``) from anywhere.
@@ -7,6 +8,7 @@ bearing it (``Authorization: Bearer <token>``) from anywhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import html
 import ipaddress
@@ -43,6 +45,7 @@ class BankApp:
                 Rule("/admin/faults", methods=["GET", "POST", "DELETE"], endpoint="faults"),
                 Rule("/admin/accounts", methods=["GET"], endpoint="accounts"),
                 Rule("/admin/orders", methods=["GET"], endpoint="orders"),
+                Rule("/admin/close-day", methods=["POST"], endpoint="close_day"),
                 Rule("/health", methods=["GET"], endpoint="health"),
             ]
         )
@@ -131,6 +134,18 @@ class BankApp:
     def _orders(self, request: Request) -> Response:
         self._admin_only(request)
         return _json({"orders": self._bank.orders(request.args.get("orderNo"))})
+
+    def _close_day(self, request: Request) -> Response:
+        self._admin_only(request)
+        try:
+            spec = json.loads(request.get_data(cache=False))
+            if not isinstance(spec, dict) or not isinstance(spec.get("date"), str):
+                raise ValueError('the body must be {"date": "YYYY-MM-DD"}')
+            day = dt.date.fromisoformat(spec["date"])
+            closed_at = self._bank.close_day(day)
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"date": str(day), "closedAt": closed_at})
 
     def _health(self, request: Request) -> Response:
         return Response("ok\n", mimetype="text/plain")

@@ -10,7 +10,9 @@ Three steps, the bank never called inside a transaction:
 1. claim: the day's run row (one a day, reconciliation_run) is locked and moved to RUNNING
    with a new attempt number, and committed. A day whose run is RUNNING is refused
    (RECONCILIATION_RUNNING) unless that run started more than ``STALE_RUN`` ago (its worker
-   died): two runs of one day cannot run at once.
+   died): two runs of one day cannot run at once. A day that has not begun (Asia/Shanghai) is
+   refused; today is not: whether it is over is the bank's word (a bank closing its day early
+   serves its files before midnight, otherwise the run fails FILE_NOT_READY).
 2. fetch every file. A day not over at the bank (FILE_NOT_READY), a file whose signature
    fails, whose header's count or totals disagree with its lines, or whose lines are not
    well-formed, or a bank that does not answer, fails the run with that reason
@@ -287,8 +289,8 @@ class ReconciliationService:
     @transactional
     def _claim(self, day: dt.date) -> int:
         now = self._clock()
-        if day >= protocol.business_day(now):
-            raise invalid("date", "the business day has not ended yet")
+        if day > protocol.business_day(now):
+            raise invalid("date", "the business day has not begun")
         run = self._repo.lock_run(day)
         if run is None:
             try:
@@ -442,8 +444,8 @@ class ReconciliationService:
     def run_reconciliation(self, date: dt.date, caller: Principal) -> None:
         """Hand day ``date`` to the job engine (the ``bank.reconcile`` job)."""
         self._available()
-        if date >= protocol.business_day(self._clock()):
-            raise invalid("date", "the business day has not ended yet")
+        if date > protocol.business_day(self._clock()):
+            raise invalid("date", "the business day has not begun")
         self._outbox.add(RECONCILE_JOB, {"date": date.isoformat()})
         log.info("reconciliation %s requested by operator %d", date, caller.member_id)
 

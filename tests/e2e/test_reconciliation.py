@@ -60,14 +60,19 @@ def yesterday() -> str:
     return str(protocol.business_day(dt.datetime.now(dt.UTC)) - dt.timedelta(days=1))
 
 
-def test_the_command_reconciles_a_closed_day_and_refuses_an_open_one(reconciling) -> None:
+def test_the_command_reconciles_a_closed_day_fails_an_open_one_and_refuses_tomorrow(
+    reconciling,
+) -> None:
     _, settings = reconciling
     done = reconcile(settings, "--date", yesterday())
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"reconciliation {yesterday()} SUCCEEDED" in done.stdout
     assert "bank-only 0, platform-only 0, amount 0, status 0, fee 0, balance 0" in done.stdout
-    today = str(protocol.business_day(dt.datetime.now(dt.UTC)))
-    refused = reconcile(settings, "--date", today)
+    today = protocol.business_day(dt.datetime.now(dt.UTC))
+    not_ready = reconcile(settings, "--date", str(today))
+    assert not_ready.returncode == 1
+    assert f"reconciliation {today} FAILED: FILE_NOT_READY" in not_ready.stdout
+    refused = reconcile(settings, "--date", str(today + dt.timedelta(days=1)))
     assert refused.returncode == 2
     assert "VALIDATION_FAILED" in refused.stderr
 
@@ -119,7 +124,8 @@ def test_operators_run_and_read_it_over_rest_and_soap(reconciling) -> None:
     shown = soap.service.getRun(date=dt.date.fromisoformat(day), **headers)
     assert (shown.status, shown.attempts) == ("SUCCEEDED", run["attempts"])
     runs = soap.service.listRuns(fromDate=dt.date.fromisoformat(day), **headers)
-    assert [r.businessDate for r in runs["items"]] == [dt.date.fromisoformat(day)]
+    # Yesterday's run, and today's the first test failed (FILE_NOT_READY) if it ran.
+    assert dt.date.fromisoformat(day) in [r.businessDate for r in runs["items"]]
     with pytest.raises(zeep.exceptions.Fault) as fault:
         soap.service.resolveDiscrepancy(
             discrepancyId=999999,

@@ -298,14 +298,22 @@ def test_a_run_that_breaks_otherwise_fails_with_error_and_raises(world: World, r
     assert run(recon).status == "SUCCEEDED"  # not left RUNNING: a re-run goes at once
 
 
-def test_a_day_not_over_is_not_run_and_a_day_never_run_is_not_found(world: World, recon) -> None:
+def test_a_day_not_begun_is_not_run_and_a_day_never_run_is_not_found(world: World, recon) -> None:
     with pytest.raises(BusinessError) as refused:
-        run(recon)
+        run(recon, "2026-03-02")
     assert refused.value.code == "VALIDATION_FAILED"
     with pytest.raises(BusinessError) as refused:
         recon.get_run(date.fromisoformat(DAY))
     assert refused.value.code == "RECONCILIATION_RUN_NOT_FOUND"
     assert recon.list_runs().total == 0
+
+
+def test_today_is_the_bank_s_to_say_over_or_not(world: World, recon) -> None:
+    failed = run(recon)  # the bank has not closed the day
+    assert (failed.status, failed.reason) == ("FAILED", "FILE_NOT_READY")
+    closed = world.bank.close_day(date.fromisoformat(DAY))
+    assert closed.startswith(DAY)
+    assert run(recon).status == "SUCCEEDED"
 
 
 def test_the_schedule_runs_each_recent_day_not_yet_reconciled(world: World, recon) -> None:
