@@ -231,6 +231,19 @@ class BankAndPlatform(RuleBasedStateMachine):
             self._refusable(self.loans.invest, loan_id, amount, self._rno(), investor.who)
             self._then(investor.who, then)
 
+    @precondition(lambda self: self.investors and self.listings)
+    @rule(data=st.data(), which=WHICH)
+    def fill(self, data, which: int) -> None:
+        """An investor takes what a listing has left, so that listings fill and go on to
+        their disbursement and repayments."""
+        investor = data.draw(st.sampled_from(self.investors), "investor")
+        loan_id, _ = self.listings[which % len(self.listings)]
+        loan = self.loans.get_loan(loan_id, self.operator)
+        if loan.status == "RAISING" and loan.raised < loan.amount:
+            left = loan.amount - loan.raised
+            self._refusable(self.loans.invest, loan_id, left, self._rno(), investor.who)
+            self._then(investor.who, (True, True))
+
     @rule(which=WHICH, really=st.sampled_from([True, False, False]))
     def cancel(self, which: int, really: bool) -> None:
         """An operator cancels a listing, now and then (most get the chance to fill)."""
