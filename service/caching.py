@@ -97,11 +97,13 @@ def cached(region: Region, key: Callable[..., object] | None = None):
 class CacheAside:
     """The cache-aside protocol over a Cache (see the module docstring). `tx` tells whether
     a transaction is active (reads in one bypass the cache) and carries after-commit hooks;
-    `settings` is the LiveSettings the regions' TTLs are read from."""
+    `settings` is the LiveSettings the regions' TTLs are read from. Without a cache (None:
+    none that every process writing the database shares) reads go to the database and
+    evictions have nothing to do."""
 
     def __init__(
         self,
-        cache: Cache,
+        cache: Cache | None,
         settings: Any,
         tx: Any,
         *,
@@ -118,7 +120,7 @@ class CacheAside:
 
     # -- reading ---------------------------------------------------------------------------
     def read(self, region: Region, identity: object, codec: VoCodec, load: Callable[[], T]) -> T:
-        if self.tx.in_transaction():
+        if self._cache is None or self.tx.in_transaction():
             return load()
         ident = _canonical(identity)
         try:
@@ -210,6 +212,8 @@ class CacheAside:
         self._evict(_generation_key(region, _canonical(identity)))
 
     def _evict(self, key: str) -> None:
+        if self._cache is None:
+            return
         try:
             self._retry_pending()
             self._cache.set(key, secrets.token_hex(8), GENERATION_TTL_SECONDS)

@@ -27,7 +27,7 @@ class P2PBase:
         settings,
         clock,
         events: BusinessEvents,
-        cache: Cache,
+        read_cache: Cache | None,
         bank: BankOrders | None = None,
     ):
         self.tx = tx
@@ -41,7 +41,7 @@ class P2PBase:
         self._ledger = Ledger(tx)
         self._requests = Idempotency(tx)
         self._messages = Messages(tx, clock)
-        self.cache_aside = CacheAside(cache, settings, tx)
+        self.cache_aside = CacheAside(read_cache, settings, tx)
         self._bank = bank  # the depository over HTTP (payment.gateway BANK), else None
         self._bank_orders = BankOrderRepository(tx.session)
         if bank is not None:

@@ -394,3 +394,15 @@ def test_the_breaker_ignores_errors_that_are_not_about_reaching_redis(clock) -> 
     with pytest.raises(redis.ResponseError):
         breaker.call(wrong_type)
     assert breaker.call(lambda: 1) == 1
+
+
+def test_without_a_shared_cache_every_read_goes_to_the_database(settings) -> None:
+    """No cache that every writing process shares: what another process changed (the job
+    worker settling a listing) is read at once, never an old copy."""
+    service = ItemService(None, settings, FakeTx())
+    assert service.get(1).amount == Decimal("1.00")
+    service.rows[1] = Decimal("7.00")  # changed behind this process's back
+    assert service.get(1).amount == Decimal("7.00")
+    service.change(2, Decimal("9.00"))  # an eviction has nothing to do
+    assert [line.amount for line in service.page().items] == [Decimal("7.00"), Decimal("9.00")]
+    assert service.reads == 3
