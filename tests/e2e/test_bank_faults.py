@@ -248,8 +248,16 @@ def world(tmp_path_factory, processes, database) -> Iterator[World]:
 class Client:
     """One member's REST calls."""
 
-    def __init__(self, server, token: str):
+    def __init__(self, server, token: str, login: dict | None = None):
         self.server, self.auth = server, {"Authorization": f"Bearer {token}"}
+        self.login = login  # mobile and password, to log in again
+
+    def again(self, server) -> Client:
+        """The member logged in to ``server`` (a restarted platform: without Redis its
+        sessions were in the old process's memory)."""
+        r = requests.post(server.url("/api/v1/sessions"), json=self.login, timeout=30)
+        assert r.status_code == 201, r.text
+        return Client(server, r.json()["token"], self.login)
 
     def post(self, path: str, body: dict | None = None) -> dict:
         r = requests.post(self.server.url(path), json=body or {}, headers=self.auth, timeout=30)
@@ -264,7 +272,8 @@ class Client:
 
 def member(world: World, identities, role: str = "INVESTOR") -> Client:
     """A member whose fund account the bank opened."""
-    client = Client(world.server, register_and_login(world.server, role, identities()).token)
+    new = register_and_login(world.server, role, identities())
+    client = Client(world.server, new.token, {"mobile": new.mobile, "password": new.password})
     eventually(
         lambda: client.get("/api/v1/members/current/fund-account")["status"] == "OPEN",
         "the bank did not open the account",
@@ -444,6 +453,7 @@ def test_reconciliation_finds_only_what_the_platform_has_not_settled(world, iden
 
     world.stop()  # the platform again, with its queries held off
     world.serve("bank.query_first_after_seconds=3600", "bank.doubt_age_seconds=3600")
+    investor = investor.again(world.server)
     world.arm("FREEZE", "never_notify")
     held = investor.post(
         f"/api/v1/loans/{loan_id}/investments", {"amount": "200.00", "requestNo": "held"}
