@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from service.ocp import protocol
 from service.ocp.signing import generate_keypair
 
 MERCHANT = "P2PTEST"
-MEMBER_PASSWORD = "Passw0rd-bank"
 PLATFORM_KEY_ID = "platform-test"
 BANK_KEY_ID = "bank-test"
 PLATFORM_PRIVATE, PLATFORM_PUBLIC = generate_keypair()
@@ -162,54 +160,3 @@ def start_bank_sim(workdir: Path, *options: str) -> BankSim:
 
     wait_for(up)
     return sim
-
-
-@dataclass
-class RestMember:
-    """A member of a running server over REST: signed up with the code from the server's SMS
-    outbox, logged in, real name verified and a card bound (``card_id``)."""
-
-    server: object  # tests.e2e.conftest.Server
-    token: str
-    card_id: int
-
-    @classmethod
-    def sign_up(cls, server, who, role: str = "INVESTOR") -> RestMember:
-        mobile = f"139{uuid.uuid4().int % 10**8:08d}"
-        r = requests.post(
-            server.url("/api/v1/verification-codes"),
-            json={"mobile": mobile, "purpose": "REGISTER"},
-            timeout=30,
-        )
-        assert r.status_code == 201, r.text
-        member = {
-            "mobile": mobile,
-            "password": MEMBER_PASSWORD,
-            "role": role,
-            "verificationCode": server.last_code(mobile, "REGISTER"),
-        }
-        r = requests.post(server.url("/api/v1/members"), json=member, timeout=30)
-        assert r.status_code == 201, r.text
-        login = {"mobile": mobile, "password": MEMBER_PASSWORD}
-        r = requests.post(server.url("/api/v1/sessions"), json=login, timeout=30)
-        assert r.status_code == 201, r.text
-        member = cls(server, r.json()["token"], 0)
-        identity = {"realName": who.real_name, "idNumber": who.id_number}
-        member.post("/api/v1/members/current/identity", identity)
-        card = {"cardNumber": who.card_number, "bankName": "中国银行", "mobile": mobile}
-        member.card_id = member.post("/api/v1/members/current/cards", card)["cardId"]
-        return member
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def post(self, path: str, body: dict) -> dict:
-        answer = requests.post(self.server.url(path), json=body, headers=self.auth, timeout=30)
-        assert answer.status_code in (200, 201), answer.text
-        return answer.json()
-
-    def get(self, path: str) -> dict:
-        answer = requests.get(self.server.url(path), headers=self.auth, timeout=30)
-        assert answer.status_code == 200, answer.text
-        return answer.json()

@@ -547,6 +547,47 @@ def onboard(server: Server, token: str, mobile: str, who) -> int:
     return card_id
 
 
+MEMBER_PASSWORD = "Passw0rd-bank"
+
+
+@dataclass
+class RestMember:
+    """A member of a running server over REST: signed up (``register``), logged in, real
+    name verified and a card bound (``card_id``); the fund account is theirs to open."""
+
+    server: Server
+    token: str
+    card_id: int
+
+    @classmethod
+    def sign_up(cls, server: Server, who, role: str = "INVESTOR") -> RestMember:
+        mobile = new_mobile()
+        register(server, role, mobile, MEMBER_PASSWORD)
+        login = {"mobile": mobile, "password": MEMBER_PASSWORD}
+        r = requests.post(server.url("/api/v1/sessions"), json=login, timeout=30)
+        assert r.status_code == 201, r.text
+        member = cls(server, r.json()["token"], 0)
+        identity = {"realName": who.real_name, "idNumber": who.id_number}
+        member.post("/api/v1/members/current/identity", identity)
+        card = {"cardNumber": who.card_number, "bankName": "中国银行", "mobile": mobile}
+        member.card_id = member.post("/api/v1/members/current/cards", card)["cardId"]
+        return member
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def post(self, path: str, body: dict) -> dict:
+        answer = requests.post(self.server.url(path), json=body, headers=self.auth, timeout=30)
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    def get(self, path: str) -> dict:
+        answer = requests.get(self.server.url(path), headers=self.auth, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
 def register_and_login(server: Server, role: str, who=None) -> Member:
     """A new member, logged in; onboarded (verified, a card, a fund account) when `who`, an
     identity from the `identities` fixture, is given."""

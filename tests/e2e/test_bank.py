@@ -21,14 +21,13 @@ import zeep
 
 from tests.banksupport import (
     BANK_KEY_ID,
-    MEMBER_PASSWORD,
     MERCHANT,
     PLATFORM_KEY_ID,
     PLATFORM_PRIVATE,
     BankSim,
-    RestMember,
     start_bank_sim,
 )
+from tests.e2e.conftest import MEMBER_PASSWORD, RestMember
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.banksupport import RestMember, free_port, wait_for
+from tests.banksupport import free_port, wait_for
+from tests.e2e.conftest import RestMember
 
 pytestmark = pytest.mark.slow
 
