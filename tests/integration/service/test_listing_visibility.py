@@ -16,6 +16,8 @@ from decimal import Decimal
 
 import pytest
 
+from dao.cache import MemoryCache
+from service.caching import CacheAside
 from service.errors import BusinessError
 from service.p2p import LoanService
 from service.p2p.listing import AuditRequest
@@ -211,6 +213,9 @@ def test_one_cached_value_serves_every_caller_without_leaking(world, operator) -
     follow are answered from it, filtered, and a page cached for one audience is not another
     audience's page."""
     loans, ids, who = world.loans, world.listings, world.callers
+    # One process reads and writes here: a cache of its own is shared by all of them (the
+    # platform caches listings only in Redis, which the job workers share too).
+    loans.cache_aside = CacheAside(MemoryCache(), loans._settings, loans.tx)
     gets = []
     repository_get = loans._loans.get
     loans._loans.get = lambda loan_id: gets.append(loan_id) or repository_get(loan_id)
