@@ -5,7 +5,10 @@ does the asynchronous half when ``run_due`` and ``deliver_due`` are called (by t
 thread, or by a test with its own clock): it finishes orders whose time has come, fails those
 the member did not confirm in time, returns withdrawals, and delivers due notifications until
 the platform acknowledges them. Every order moves the books exactly once; a resubmitted order
-number answers the order as it is.
+number answers the order as it is. The platform's own account is an account without a member:
+FUND orders fund it (confirmed on the bank's page like a member's recharge), TRANSFER orders
+pay from it to a member's sub-account, the bank's fees are taken from it and the service fees
+of batch items paid into it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ INSUFFICIENT_FROZEN = "INSUFFICIENT_FROZEN"
 FEE_UNPAYABLE = "FEE_UNPAYABLE"
 REFUSED_BY_BANK = "REFUSED_BY_BANK"
 _ACK_LIMIT = 64 << 10
-#: Orders refused (INSUFFICIENT_BALANCE) above the account's available balance.
-_FROM_AVAILABLE = frozenset({protocol.WITHDRAW, protocol.FREEZE})
+#: Orders refused (INSUFFICIENT_BALANCE) above the paying account's available balance (the
+#: member's; for a TRANSFER the platform's).
+_FROM_AVAILABLE = frozenset({protocol.WITHDRAW, protocol.FREEZE, protocol.TRANSFER})
 
 
 def _utcnow() -> dt.datetime:
@@ -154,25 +158,32 @@ class Bank:
 
     def _accept(self, db: sqlite3.Connection, order: dict, fault: Fault | None, now) -> None:
         order_type, amount = order["orderType"], order["amount"]
+        platform = _account(db, self.platform_account_no)
         account = None
-        if order_type != protocol.OPEN_ACCOUNT:
+        if order_type == protocol.FUND:
+            account = platform  # the merchant funds its own account
+        elif order_type != protocol.OPEN_ACCOUNT:
             account = _account(db, order["accountNo"])
             if account is not None and account["member_id"] is None:
                 account = None  # the platform's own account is not the member's
         fee = self.config.fees.get(order_type, ZERO)
-        platform = _account(db, self.platform_account_no)
+        # A transfer pays from the platform's account: its amount is frozen there before the fee.
+        payer = platform if order_type == protocol.TRANSFER else account
+        spare = Decimal(platform["available"])
+        if order_type == protocol.TRANSFER:
+            spare -= amount
         if fault is not None and fault.name == "refuse":
             reason = REFUSED_BY_BANK
         elif order_type == protocol.OPEN_ACCOUNT and _member_account(db, order["memberId"]):
             reason = ACCOUNT_EXISTS
         elif order_type != protocol.OPEN_ACCOUNT and account is None:
             reason = ACCOUNT_NOT_FOUND
-        elif order_type in _FROM_AVAILABLE and amount > Decimal(account["available"]):
+        elif order_type in _FROM_AVAILABLE and amount > Decimal(payer["available"]):
             reason = INSUFFICIENT_BALANCE
         elif order_type == protocol.UNFREEZE:
             reason = _unfreeze_refusal(db, order, account["account_no"])
-        elif fee > Decimal(platform["available"]):
-            reason = FEE_UNPAYABLE
+        elif fee > (amount if order_type == protocol.FUND else spare):
+            reason = FEE_UNPAYABLE  # a FUND pays its fee out of what it brings
         else:
             reason = None
         authorizing = not self.config.auto_authorize and order_type in protocol.MEMBER_AUTHORISED
@@ -217,9 +228,11 @@ class Bank:
             return
         if order_type == protocol.WITHDRAW:
             _move(db, account["account_no"], order["orderNo"], "FREEZE", -amount, amount, at)
+        elif order_type == protocol.TRANSFER:
+            _move(db, self.platform_account_no, order["orderNo"], "FREEZE", -amount, amount, at)
         elif order_type == protocol.UNFREEZE:
             draw(db, order["freezeOrderNo"], order["orderNo"], amount, at)
-        if fee:
+        if fee and order_type != protocol.FUND:
             _move(db, self.platform_account_no, order["orderNo"], "FEE_FREEZE", -fee, fee, at)
 
     def _sync_answer(self, row: sqlite3.Row, *, duplicate: bool = False) -> dict:
@@ -334,14 +347,23 @@ class Bank:
                 record_freeze(db, order_no, account_no, amount)
             elif order_type == protocol.UNFREEZE:
                 _move(db, account_no, order_no, "UNFREEZE", amount, -amount, at)
-            if fee:
+            elif order_type == protocol.FUND:
+                _move(db, account_no, order_no, "FUND", amount, ZERO, at)
+            elif order_type == protocol.TRANSFER:
+                _move(db, self.platform_account_no, order_no, "TRANSFER", ZERO, -amount, at)
+                _move(db, account_no, order_no, "TRANSFER", amount, ZERO, at)
+            if fee and order_type == protocol.FUND:  # out of what it brought, never frozen
+                _move(db, self.platform_account_no, order_no, "FEE", -fee, ZERO, at)
+            elif fee:
                 _move(db, self.platform_account_no, order_no, "FEE", ZERO, -fee, at)
         else:
             if order_type == protocol.WITHDRAW:
                 _move(db, account_no, order_no, "RELEASE", amount, -amount, at)
+            elif order_type == protocol.TRANSFER:
+                _move(db, self.platform_account_no, order_no, "RELEASE", amount, -amount, at)
             elif order_type in (protocol.UNFREEZE, protocol.DISBURSE):
                 return_draw(db, order_no, at)
-            if fee:
+            if fee and order_type != protocol.FUND:
                 _move(db, self.platform_account_no, order_no, "FEE_RELEASE", fee, -fee, at)
         db.execute(
             "UPDATE orders SET status = ?, reason = ?, account_no = ?, finished_at = ?,"

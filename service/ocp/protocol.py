@@ -29,18 +29,33 @@ FREEZE = "FREEZE"
 UNFREEZE = "UNFREEZE"
 DISBURSE = "DISBURSE"
 REPAY = "REPAY"
+FUND = "FUND"
 TRANSFER = "TRANSFER"
-ORDER_TYPES = (OPEN_ACCOUNT, RECHARGE, WITHDRAW, FREEZE, UNFREEZE, DISBURSE, REPAY, TRANSFER)
-#: Orders the member confirms on the bank's page (``authorizeUrl``) with the bank password.
-MEMBER_AUTHORISED = frozenset({OPEN_ACCOUNT, RECHARGE, WITHDRAW, FREEZE})
+ORDER_TYPES = (
+    OPEN_ACCOUNT,
+    RECHARGE,
+    WITHDRAW,
+    FREEZE,
+    UNFREEZE,
+    DISBURSE,
+    REPAY,
+    FUND,
+    TRANSFER,
+)
+#: Orders confirmed on the bank's page (``authorizeUrl``) with the bank password: by the member,
+#: or, for FUND (the platform's recharge of its own account), by the platform's treasurer.
+MEMBER_AUTHORISED = frozenset({OPEN_ACCOUNT, RECHARGE, WITHDRAW, FREEZE, FUND})
 #: The fields each order type carries besides merchantId, timestamp, orderNo, orderType,
-#: notifyUrl and returnUrl (the types of this step; the others come with their step).
+#: notifyUrl and returnUrl (batch orders: ITEM_FIELDS below). FUND names no account: it is the
+#: merchant's own; TRANSFER pays from it to the member's sub-account ``accountNo``.
 ORDER_FIELDS: dict[str, tuple[str, ...]] = {
     OPEN_ACCOUNT: ("memberId", "realName", "idNumber", "cardNumber", "mobile"),
     RECHARGE: ("accountNo", "amount"),
     WITHDRAW: ("accountNo", "amount", "cardNumber"),
     FREEZE: ("accountNo", "amount"),
     UNFREEZE: ("accountNo", "amount", "freezeOrderNo"),
+    FUND: ("amount",),
+    TRANSFER: ("accountNo", "amount"),
 }
 #: Batch orders: ``orderNo`` is the batch number, ``loanId`` the listing, ``items`` an array of
 #: item objects with these fields (every value a string; ``freezeOrderNo`` for DISBURSE only).
@@ -203,7 +218,8 @@ def check_notification(message: Mapping[str, object]) -> None:
 
 def platform_account_no(merchant_id: str) -> str:
     """The platform's own account at the bank: a batch item's payee for what the platform is
-    paid (a penalty kept by the platform), and the account its service fees go to."""
+    paid (a penalty kept by the platform), the account its service fees go to and the bank's
+    fees are taken from, which FUND orders fund and TRANSFER orders pay from."""
     return f"PF{merchant_id}"
 
 

@@ -149,6 +149,25 @@ def test_required_fields_are_named_never_their_values() -> None:
     assert refused.value.field == "cardNumber" and "6222" not in str(refused.value)
 
 
+def test_the_platforms_own_orders_carry_their_fields_and_fund_is_confirmed_on_the_page() -> None:
+    """FUND names no account (the merchant's own is funded) and is confirmed on the bank's page
+    like a member's recharge; TRANSFER names the payee's sub-account and is not: the platform
+    pays from its own account."""
+    assert protocol.ORDER_FIELDS[protocol.FUND] == ("amount",)
+    assert protocol.ORDER_FIELDS[protocol.TRANSFER] == ("accountNo", "amount")
+    assert protocol.FUND in protocol.MEMBER_AUTHORISED
+    assert protocol.TRANSFER not in protocol.MEMBER_AUTHORISED
+    assert {protocol.FUND, protocol.TRANSFER} <= set(protocol.FILE_TYPES)
+    protocol.check_order_fields({"amount": "500.00"}, protocol.FUND)
+    protocol.check_order_fields({"accountNo": "SA01", "amount": "8.88"}, protocol.TRANSFER)
+    with pytest.raises(MessageInvalid) as refused:
+        protocol.check_order_fields({"amount": "8.88"}, protocol.TRANSFER)
+    assert refused.value.field == "accountNo"
+    with pytest.raises(MessageInvalid) as refused:
+        protocol.check_order_fields({"accountNo": "PFM1"}, protocol.FUND)
+    assert refused.value.field == "amount"
+
+
 def test_the_notification_retry_schedule_is_the_spec_s() -> None:
     schedule = protocol.NOTIFY_RETRY_SECONDS
     assert schedule[:5] == (5, 30, 120, 600, 3600)
