@@ -85,8 +85,18 @@ class AuditQueries:
         )
         return int(row[0]), int(row[1])
 
-    def clearing_balance(self) -> int:
-        return self._one("SELECT available + frozen FROM account WHERE code = 'CLEARING'")
+    def platform_balance(self, code: str) -> int:
+        """The total (available + frozen) of the platform's account ``code``."""
+        row = self._session().execute(
+            text("SELECT available + frozen FROM account WHERE code = :code"), {"code": code}
+        )
+        return int(row.scalar() or 0)
+
+    def members_total(self) -> int:
+        """What every member's account holds, available and frozen."""
+        return self._one(
+            "SELECT COALESCE(SUM(available + frozen), 0) FROM account WHERE member_id IS NOT NULL"
+        )
 
     def net_inflow(self) -> int:
         """What entered through successful recharges minus what left through withdrawals

@@ -2,10 +2,11 @@
 
 Every account has two buckets, AVAILABLE and FROZEN, each a balance in integer fen. An entry
 debits (D) or credits (C) one bucket of one account; a posting's entries balance (debits equal
-credits). An account's normal side says which direction increases it: members' accounts and
-fee income are credit-normal (the platform owes them), the clearing account (the money held
-at the depository bank), marketing expense and the bank's fees are debit-normal, so every
-balance stays >= 0.
+credits). An account's normal side says which direction increases it, so every balance stays
+>= 0: members' accounts, fee income and the owners' funding are credit-normal (the platform
+owes them, or they paid in); the two mirrors of the money held at the depository bank (CLEARING
+for the members' sub-accounts, PLATFORM_FUNDS for the platform's own account there), marketing
+and compensation expense and the bank's fees are debit-normal.
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 BUCKETS: tuple[str, ...] = ("AVAILABLE", "FROZEN")
 DIRECTIONS: tuple[str, ...] = ("D", "C")
-#: The platform's own accounts and their normal sides (created by migrations 0003 and 0014).
+#: The platform's own accounts and their normal sides (created by migrations 0003, 0014 and
+#: 0015).
 PLATFORM_ACCOUNTS: dict[str, str] = {
     "CLEARING": "D",
     "FEE_INCOME": "C",
     "MARKETING_EXPENSE": "D",
     "BANK_FEES": "D",
+    "PLATFORM_FUNDS": "D",
+    "OWNER_FUNDING": "C",
+    "COMPENSATION_EXPENSE": "D",
 }
 
 

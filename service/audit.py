@@ -3,24 +3,27 @@
 1. every posting balances (debits equal credits, at least two entries);
 2. every balance equals the sum of its entries;
 3. no balance below zero;
-4. the books close: debit-normal balances equal credit-normal ones, and the clearing account
-   (the depository's mirror) equals what entered minus what left through payment orders
-   (SUCCESS ones: a PENDING one moved nothing yet, a REVERSED withdrawal's money came back)
+4. the books close: debit-normal balances equal credit-normal ones, and the money at the
+   depository bank (its two mirrors, CLEARING and PLATFORM_FUNDS) equals what entered minus
+   what left through payment orders (SUCCESS ones: a PENDING one moved nothing yet, a
+   REVERSED withdrawal's money came back), plus the owners' funding (OWNER_FUNDING's balance),
    minus the fees the bank took (those of its orders that succeeded, REVERSED included);
-5. each listing's raised amount equals its investments that count in it (PENDING ones, whose
+5. CLEARING equals the members' total (available + frozen over every member's account): the
+   platform's own money is in PLATFORM_FUNDS, never in the members' mirror;
+6. each listing's raised amount equals its investments that count in it (PENDING ones, whose
    capacity is reserved while the bank freezes, included; RELEASING, RELEASED and FAILED
    ones not);
-6. every frozen fen is accounted for: a member's frozen balance equals their FROZEN and
+7. every frozen fen is accounted for: a member's frozen balance equals their FROZEN and
    RELEASING investments plus their pending withdrawals (a PENDING investment is not frozen
    yet) plus, for a borrower, the repayments the bank is paying (REPAY_FREEZE: every REPAY
    item not yet SUCCEEDED and not re-issued); a listing DISBURSING keeps its investments
    FROZEN until their DISBURSE items succeed;
-7. each installment's receipts add up to it;
-8. every payment order agrees with its order at the depository bank (payment.gateway BANK):
+8. each installment's receipts add up to it;
+9. every payment order agrees with its order at the depository bank (payment.gateway BANK):
    SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open;
-9. no investment stays frozen because the bank failed its release (UNFREEZE): each such one
-   is listed until a person has dealt with it;
-10. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
+10. no investment stays frozen because the bank failed its release (UNFREEZE): each such one
+    is listed until a person has dealt with it;
+11. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
     SUCCEEDED item, PENDING before; every investment lent at the bank with its DISBURSE
     items: ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before.
 """
@@ -67,7 +70,9 @@ class LedgerAudit:
     def run(self) -> AuditReport:
         q = self._q
         debits, credits = q.side_totals()
-        clearing, inflow, fees = q.clearing_balance(), q.net_inflow(), q.bank_fees()
+        clearing, platform = q.platform_balance("CLEARING"), q.platform_balance("PLATFORM_FUNDS")
+        inflow, funding, fees = q.net_inflow(), q.platform_balance("OWNER_FUNDING"), q.bank_fees()
+        members = q.members_total()
         checks = (
             Check(
                 "every posting balances",
@@ -98,11 +103,20 @@ class LedgerAudit:
                     for problem in (
                         debits != credits
                         and f"debit-normal {_yuan(debits)} != credit-normal {_yuan(credits)}",
-                        clearing != inflow - fees
-                        and f"clearing {_yuan(clearing)} != recharged - withdrawn - bank fees"
-                        f" {_yuan(inflow)} - {_yuan(fees)}",
+                        clearing + platform != inflow + funding - fees
+                        and f"clearing + platform funds {_yuan(clearing)} + {_yuan(platform)}"
+                        " != recharged - withdrawn + owners' funding - bank fees"
+                        f" {_yuan(inflow)} + {_yuan(funding)} - {_yuan(fees)}",
                     )
                     if problem
+                ),
+            ),
+            Check(
+                "clearing equals the members' money",
+                ()
+                if clearing == members
+                else (
+                    f"clearing {_yuan(clearing)} != members' available + frozen {_yuan(members)}",
                 ),
             ),
             Check(

@@ -4,6 +4,11 @@ A posting is a list of legs; debits must equal credits, every amount is positive
 most two decimals, and each leg changes one bucket of one account by a conditional UPDATE that
 refuses to take a balance below zero. Balances are changed in account-id order, so two
 postings over the same accounts lock them in the same order.
+
+The money at the depository bank has two mirrors: CLEARING, the members' sub-accounts (it
+equals the members' total, available + frozen, always), and PLATFORM_FUNDS, the platform's own
+account there. So every posting that moves money between a member and the platform's own
+books moves it between the two mirrors too (``Ledger.earned``).
 """
 
 from collections import defaultdict
@@ -19,6 +24,8 @@ FROZEN = "FROZEN"
 DEBIT = "D"
 CREDIT = "C"
 CENT = Decimal("0.01")
+#: The platform's accounts the money it earns moves between (dao/ledger.py).
+FEE_INCOME, PLATFORM_FUNDS, CLEARING = "FEE_INCOME", "PLATFORM_FUNDS", "CLEARING"
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,17 @@ class Ledger:
 
     def platform(self, code: str) -> AccountEntity:
         return self._repo.platform_account(code)
+
+    def earned(self, amount: Decimal) -> list[Leg]:
+        """The legs by which the platform earns ``amount`` out of a member's money (a service
+        fee, a penalty it keeps), the member's debit being the caller's: credit FEE_INCOME and,
+        as the bank moves the money from the member's sub-account into the platform's own
+        account, debit PLATFORM_FUNDS and credit CLEARING."""
+        return [
+            credit(self.platform(FEE_INCOME), AVAILABLE, amount),
+            debit(self.platform(PLATFORM_FUNDS), AVAILABLE, amount),
+            credit(self.platform(CLEARING), AVAILABLE, amount),
+        ]
 
     def open_account(self, member_id: int) -> AccountEntity:
         return self._repo.add_account(AccountEntity(member_id=member_id, normal_side=CREDIT))

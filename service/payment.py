@@ -1,7 +1,7 @@
 """Payment orders: the only way money enters (recharge) or leaves (withdraw) the platform.
 
 Every order is one row in payment_order and, for the money it moves, balanced postings
-against CLEARING, the platform's mirror of the depository bank:
+against CLEARING, the mirror of the members' money at the depository bank:
 
 * recharge: RECHARGE posting, debit CLEARING AVAILABLE, credit the member's AVAILABLE.
 * withdraw: WITHDRAW_FREEZE (member AVAILABLE -> FROZEN) first, then either WITHDRAW

@@ -29,17 +29,19 @@ returned is a conflict: nothing changes, and a person is alerted (service/ocp/al
 The bank's fee. The bank charges the platform a fee per order (the order's ``fee``, stated by
 the success), taken from the platform's own account at the bank when the order succeeds
 (released when it fails; a return refunds none and states 0.00). It leaves the bank, so the
-transaction that settles the order SUCCEEDED posts it, once: BANK_FEE, debit BANK_FEES (the
-platform's expense, debit-normal, so it only grows and never goes below zero whatever
-FEE_INCOME has earned) and credit CLEARING (the mirror of the money at the bank). The books
-then close on what entered minus what left minus the bank's fees (service/audit.py). A
-withdrawal whose return outran its success has no fee yet (a return states 0.00): the success
-that follows brings it, and it is posted then; any later word on the order posts nothing. A
-fee on a FAILED order was released by the bank and is never posted. The platform's own funding
-of its account at the bank is not in the ledger (no transfer orders yet), so a fee the
-platform has not earned comes out of CLEARING's share of the members' money; a settlement
-that would take CLEARING below zero is refused by the ledger (INSUFFICIENT_FUNDS) and left
-unapplied for a person to look at, never posted short.
+transaction that settles the order SUCCEEDED posts it, once, after the order's own effect:
+BANK_FEE, debit BANK_FEES (the platform's expense, debit-normal, so it only grows and never
+goes below zero whatever FEE_INCOME has earned) and credit PLATFORM_FUNDS (the mirror of the
+platform's own account at the bank, which FEE_INCOME, the owners' funding and the platform's
+payments to members move too). A fee never touches CLEARING, the members' money. The books
+then close on what entered minus what left plus the owners' funding minus the bank's fees
+(service/audit.py). A withdrawal whose return outran its success has no fee yet (a return
+states 0.00): the success that follows brings it, and it is posted then; any later word on the
+order posts nothing. A fee on a FAILED order was released by the bank and is never posted. A
+fee the platform's account cannot pay in the ledger (its available balance below it: the
+platform was not funded, or its money is held for transfers the bank has not taken yet) is
+refused by the ledger (INSUFFICIENT_FUNDS): the settlement is left unapplied (a notification
+is not acknowledged, a query asks again) for a person to look at, never posted short.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ MAX_REASON = 200
 #: The outbox job that submits an order (service/ocp/sending.py).
 SEND_JOB = "bank.send"
 #: The platform's accounts a bank fee moves between (dao/ledger.py).
-CLEARING, BANK_FEES = "CLEARING", "BANK_FEES"
+PLATFORM_FUNDS, BANK_FEES = "PLATFORM_FUNDS", "BANK_FEES"
 #: A bank fee's posting refers to its order.
 REF_TYPE = "BANK_ORDER"
 
@@ -281,7 +283,7 @@ class OrderMachine:
             return
         legs = [
             debit(self._ledger.platform(BANK_FEES), AVAILABLE, order.fee),
-            credit(self._ledger.platform(CLEARING), AVAILABLE, order.fee),
+            credit(self._ledger.platform(PLATFORM_FUNDS), AVAILABLE, order.fee),
         ]
         self._ledger.post("BANK_FEE", (REF_TYPE, order.id), legs)
 

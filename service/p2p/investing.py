@@ -57,9 +57,10 @@ With ``payment.gateway`` BANK the depository freezes and releases the money, by 
   investment's order number; serviceFee its exact share of the platform fee: the fee split by
   the investments' amounts by the largest-remainder rule, so the items add up to the fee to
   the fen). Each item the bank SUCCEEDED is one DISBURSE posting (ref the investment: investor
-  FROZEN -> borrower AVAILABLE less the fee share, the share to FEE_INCOME) and the investment
-  ACTIVE; once every investment is, the listing is REPAYING, its plan written and the parties
-  told, as at once with the sandbox. A FAILED item is re-issued under a new number until its
+  FROZEN -> borrower AVAILABLE less the fee share, the share to FEE_INCOME, which moves it from
+  CLEARING to PLATFORM_FUNDS: service/ledger.py) and the investment ACTIVE; once every
+  investment is, the listing is REPAYING, its plan written and the parties told, as at once
+  with the sandbox. A FAILED item is re-issued under a new number until its
   attempts are used up, then left to operators; the listing stays DISBURSING meanwhile. A
   listing raised before investing was a bank order (its investments have no FREEZE) is
   disbursed in the ledger as before; one with both kinds is refused (LOAN_STATE_INVALID).
@@ -91,7 +92,6 @@ from service.transaction import Propagation, transactional
 
 log = logging.getLogger(__name__)
 
-FEE_INCOME = "FEE_INCOME"
 DISBURSE = protocol.DISBURSE
 REF_TYPE = "investment"
 #: investment.failure_reason's width.
@@ -349,7 +349,7 @@ class InvestingService(P2PBase):
             for inv in investments
         ]
         legs.append(credit(self._ledger.account_of(loan.borrower_id), AVAILABLE, loan.amount - fee))
-        legs.append(credit(self._ledger.platform(FEE_INCOME), AVAILABLE, fee))
+        legs.extend(self._ledger.earned(fee))
         self._ledger.post("DISBURSE", ("loan", loan.id), legs, request_no)
         notices.disbursed(self._messages, loan, investments, fee)
         now = self._clock()
@@ -419,7 +419,7 @@ class InvestingService(P2PBase):
         legs = [
             debit(investor, FROZEN, item.amount),
             credit(borrower, AVAILABLE, item.amount - item.service_fee),
-            credit(self._ledger.platform(FEE_INCOME), AVAILABLE, item.service_fee),
+            *self._ledger.earned(item.service_fee),
         ]
         self._ledger.post("DISBURSE", ("investment", investment.id), legs, item.order_no)
         now = self._clock()

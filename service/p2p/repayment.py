@@ -7,8 +7,9 @@ Decisions:
   whether or not ``mark_overdue_installments`` has marked it yet: its penalty accrues from the
   day after the due date, on the installment's principal, at repayment.penalty_daily_rate.
 * A penalty is split among the installment's receipts in proportion to their principal (the
-  overdue principal each investor is owed), or goes to FEE_INCOME when repayment.penalty_to is
-  PLATFORM. Principal and interest go to the investors as their receipts say.
+  overdue principal each investor is owed), or goes to FEE_INCOME (out of CLEARING into
+  PLATFORM_FUNDS: service/ledger.py) when repayment.penalty_to is PLATFORM. Principal and
+  interest go to the investors as their receipts say.
 * Early settlement pays the principal of every unpaid installment, the interest and penalty of
   those already past due, and, when repayment.early_settlement_interest is CURRENT_PERIOD, the
   interest of the first installment not yet due. The settled installments and receipts are
@@ -60,7 +61,6 @@ PAYING = "PAYING"
 RECEIVED = "RECEIVED"
 UNPAID = (PENDING, OVERDUE)
 ZERO = Decimal("0.00")
-FEE_INCOME = "FEE_INCOME"
 #: The bank order type of a repayment's items.
 REPAY = protocol.REPAY
 #: A batch's business leg: one installment repaid, or a listing settled early.
@@ -398,7 +398,7 @@ class RepaymentService(P2PBase):
         shares = _penalty_shares(receipts, penalty, terms)
         legs = []
         if penalty and terms.penalty_to == "PLATFORM":
-            legs.append(credit(self._ledger.platform(FEE_INCOME), AVAILABLE, penalty))
+            legs.extend(self._ledger.earned(penalty))
         for r, share in zip(receipts, shares, strict=True):
             r.penalty = share
             r.status = RECEIVED
@@ -473,18 +473,17 @@ class RepaymentService(P2PBase):
         loan = self._loans.get_for_update(batch.loan_id)  # every item of a listing queues here
         now = self._clock()
         frozen = self._ledger.account_of(item.member_id)
-        fee_income = self._ledger.platform(FEE_INCOME)
         legs = [debit(frozen, FROZEN, item.amount)]
         if item.ref_type == "receipt":
             receipt = self.tx.session().get(ReceiptEntity, item.ref_id)
             payee = self._ledger.account_of(receipt.investor_id)
             legs.append(credit(payee, AVAILABLE, item.amount - item.service_fee))
-            legs.append(credit(fee_income, AVAILABLE, item.service_fee))
+            legs.extend(self._ledger.earned(item.service_fee))
             receipt.status = RECEIVED
             receipt.received_at = now
             notices.repaid(self._messages, loan, [receipt], ("receipt", receipt.id))
         else:  # the platform's penalty
-            legs.append(credit(fee_income, AVAILABLE, item.amount))
+            legs.extend(self._ledger.earned(item.amount))
         self._ledger.post(REPAY, (item.ref_type, item.ref_id), legs, item.order_no)
         self._events.repaid(item.amount)
         self._conclude_paying(loan, _LEG_STATUS[batch.ref_type], now)

@@ -608,6 +608,114 @@ def test_bank_fees_revision_posts_the_fees_already_taken_and_goes_back(
         assert conn.execute(text("SELECT count(*) FROM posting")).scalar_one() == 0
 
 
+@pytest.mark.parametrize(
+    ("balances", "moved", "after"),
+    [
+        # FEE_INCOME 5.00, BANK_FEES 1.50, MARKETING_EXPENSE 0.50: the platform's 3.00 leaves
+        # CLEARING for PLATFORM_FUNDS.
+        (
+            {"FEE_INCOME": 500, "BANK_FEES": 150, "MARKETING_EXPENSE": 50},
+            [
+                ("PLATFORM_SHARE", "PLATFORM_FUNDS", "D", 300),
+                ("PLATFORM_SHARE", "CLEARING", "C", 300),
+            ],
+            {"CLEARING": 9700, "PLATFORM_FUNDS": 300, "OWNER_FUNDING": 0},
+        ),
+        # The bank's fees outran the income by 1.00: the owners' funding they were paid from.
+        (
+            {"FEE_INCOME": 100, "BANK_FEES": 200, "MARKETING_EXPENSE": 0},
+            [("OWNER_FUNDING", "CLEARING", "D", 100), ("OWNER_FUNDING", "OWNER_FUNDING", "C", 100)],
+            {"CLEARING": 10100, "PLATFORM_FUNDS": 0, "OWNER_FUNDING": 100},
+        ),
+        ({"FEE_INCOME": 200, "BANK_FEES": 200, "MARKETING_EXPENSE": 0}, [], {"CLEARING": 10000}),
+    ],
+    ids=["share", "owners-funding", "nothing"],
+)
+def test_platform_funds_revision_moves_the_platforms_share_out_of_clearing_and_goes_back(
+    empty_url: str,
+    engine: Engine,
+    balances: dict[str, int],
+    moved: list[tuple[str, str, str, int]],
+    after: dict[str, int],
+) -> None:
+    """0015 opens PLATFORM_FUNDS, OWNER_FUNDING and COMPENSATION_EXPENSE, and leaves CLEARING
+    the members' money: the platform's share (FEE_INCOME - BANK_FEES - MARKETING_EXPENSE) goes
+    to PLATFORM_FUNDS, or, below zero, is recognised as the owners' funding the fees were paid
+    from. Going back restores CLEARING and drops the accounts."""
+    migrate.upgrade(empty_url, "0014")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE account SET available = 10000 WHERE code = 'CLEARING'"))
+        for code, fen in balances.items():
+            conn.execute(
+                text("UPDATE account SET available = :fen WHERE code = :code"),
+                {"fen": fen, "code": code},
+            )
+
+    def platform() -> dict[str, tuple[str, int]]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT code, normal_side, available FROM account WHERE code IS NOT NULL")
+            ).all()
+        return {code: (side, available) for code, side, available in rows}
+
+    def share_postings() -> list[tuple]:
+        with engine.connect() as conn:
+            return [
+                tuple(row)
+                for row in conn.execute(
+                    text(
+                        "SELECT p.business_type, a.code, e.direction, e.amount FROM posting p"
+                        " JOIN posting_entry e ON e.posting_id = p.id"
+                        " JOIN account a ON a.id = e.account_id ORDER BY e.id"
+                    )
+                )
+            ]
+
+    migrate.upgrade(empty_url, "0015")
+    accounts = platform()
+    assert {code: accounts[code][0] for code in accounts} == {
+        "CLEARING": "D",
+        "FEE_INCOME": "C",
+        "MARKETING_EXPENSE": "D",
+        "BANK_FEES": "D",
+        "PLATFORM_FUNDS": "D",
+        "OWNER_FUNDING": "C",
+        "COMPENSATION_EXPENSE": "D",
+    }
+    assert {code: accounts[code][1] for code in after} == after
+    assert share_postings() == moved
+
+    migrate.downgrade(empty_url, "0014")
+    assert set(platform()) == {"CLEARING", "FEE_INCOME", "MARKETING_EXPENSE", "BANK_FEES"}
+    assert platform()["CLEARING"] == ("D", 10000)
+    assert share_postings() == []
+
+
+def test_platform_funds_revision_is_not_undone_once_the_platforms_account_was_used(
+    empty_url: str, engine: Engine
+) -> None:
+    migrate.upgrade(empty_url, "0015")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO posting (business_type, ref_type, ref_id, created_at)"
+                " VALUES ('PLATFORM_FUND', 'platform_transfer', 1, '2026-12-10 10:00:00')"
+            )
+        )
+        for code, direction in (("PLATFORM_FUNDS", "D"), ("OWNER_FUNDING", "C")):
+            conn.execute(
+                text(
+                    "INSERT INTO posting_entry (posting_id, account_id, bucket, direction, amount)"
+                    " SELECT p.id, a.id, 'AVAILABLE', :direction, 5000 FROM posting p, account a"
+                    " WHERE a.code = :code"
+                ),
+                {"code": code, "direction": direction},
+            )
+    with pytest.raises(RuntimeError, match="0015 cannot be undone"):
+        migrate.downgrade(empty_url, "0014")
+    assert migrate.current(empty_url) == "0015"
+
+
 ITEM_SQL = text(
     "INSERT INTO bank_order (order_no, order_type, ref_type, ref_id, member_id, amount, status,"
     " send_count, query_count, created_at, updated_at, batch_no, payee_account_no, principal,"

@@ -23,6 +23,7 @@ from conf import load_settings
 from server.app import Application, Platform, create_platform
 from service.audit import LedgerAudit
 from service.jobs import InProcessPublisher
+from service.ledger import AVAILABLE, Ledger, credit, debit
 from service.member import BindCardRequest, IdentityRequest, MemberService
 from service.ocp.orders import BankOrders
 from service.ocp.signing import KeyRing, Signer
@@ -154,12 +155,27 @@ def bank_world(
             return publishers[-1]
 
         platform = create_platform(settings, publisher=in_process)
+        if D(funds):
+            _owners_funded(platform, D(funds))
         holder["http"] = Client(Application(platform))
         try:
             yield World(platform, bank, faults, clock, holder["http"], publishers[0], url)
         finally:
             platform.close()
             books.close()
+
+
+def _owners_funded(platform: Platform, amount: Decimal) -> None:
+    """The ledger's record of the simulator's opening balance of the platform's account: the
+    owners' funding (debit PLATFORM_FUNDS, credit OWNER_FUNDING)."""
+    ledger = Ledger(platform.tx)
+
+    def fund() -> None:
+        funds, owners = ledger.platform("PLATFORM_FUNDS"), ledger.platform("OWNER_FUNDING")
+        legs = [debit(funds, AVAILABLE, amount), credit(owners, AVAILABLE, amount)]
+        ledger.post("PLATFORM_FUND", ("platform_transfer", 0), legs)
+
+    platform.tx.run(fund)
 
 
 def onboarded(world: World, make_member, identities) -> tuple[Principal, int, str]:

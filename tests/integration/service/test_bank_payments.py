@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from service.audit import LedgerAudit
+from service.errors import BusinessError
+from service.ledger import AVAILABLE, Ledger, credit, debit
 from service.member import BindCardRequest
 from service.ocp import protocol
 from service.payment import PaymentService
@@ -273,6 +275,7 @@ def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
 ) -> None:
     """The bank does not refund a withdrawal's fee: a REVERSED event carries 0.00, which is
     not the success's fee. The success that follows brings the fee, posted then, once."""
+    platform_funded(banking, "10.00")
     funded(banking, investor)
     card = banking.members.list_cards(investor).cards[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-5", investor)
@@ -285,13 +288,26 @@ def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
     assert banking.notify(success).outcome == "applied"
     row = banking.order(order.order_no)
     assert (row.status, row.fee) == ("REVERSED", 200)
-    assert fee_postings(sql, row.id) == [("BANK_FEES", "D", 200), ("CLEARING", "C", 200)]
+    assert fee_postings(sql, row.id) == [("BANK_FEES", "D", 200), ("PLATFORM_FUNDS", "C", 200)]
     assert banking.ledger_ok()
     again = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW", fee="2.00")
     assert banking.notify(again).outcome == "confirmed"
     assert len(fee_postings(sql, row.id)) == 2
     assert platform_balance(sql, "BANK_FEES") == 200
     assert banking.ledger_ok()
+
+
+def platform_funded(banking: Banking, amount: str) -> None:
+    """The platform's owners fund its account at the bank with ``amount``, as the ledger records
+    a FUND order that succeeded (debit PLATFORM_FUNDS, credit OWNER_FUNDING)."""
+    ledger = Ledger(banking.platform.tx)
+
+    def fund() -> None:
+        funds, owners = ledger.platform("PLATFORM_FUNDS"), ledger.platform("OWNER_FUNDING")
+        legs = [debit(funds, AVAILABLE, D(amount)), credit(owners, AVAILABLE, D(amount))]
+        ledger.post("PLATFORM_FUND", ("platform_transfer", 0), legs)
+
+    banking.platform.tx.run(fund)
 
 
 def fee_postings(sql, bank_order_id: int) -> list[tuple[str, str, int]]:
@@ -323,8 +339,10 @@ def test_the_banks_fee_is_posted_once_when_the_order_succeeds(
     banking: Banking, investor, sql
 ) -> None:
     """A recharge and a withdrawal with a fee: each success posts BANK_FEE (debit BANK_FEES,
-    credit CLEARING) in the transaction that settles it; whatever says the same afterwards
-    (the notification after a query answer, the notification again) posts nothing more."""
+    credit PLATFORM_FUNDS: the fee leaves the platform's own account, never the members'
+    money) in the transaction that settles it; whatever says the same afterwards (the
+    notification after a query answer, the notification again) posts nothing more."""
+    platform_funded(banking, "10.00")
     order = banking.payments.recharge(D("1000.00"), "f-1", investor)
     banking.run_jobs()
     banking.bank.status[order.order_no] = {
@@ -337,15 +355,15 @@ def test_the_banks_fee_is_posted_once_when_the_order_succeeds(
     assert banking.orders.query(order.order_no)
     recharge = banking.order(order.order_no)
     assert (recharge.status, recharge.fee) == ("SUCCEEDED", 150)
-    assert fee_postings(sql, recharge.id) == [("BANK_FEES", "D", 150), ("CLEARING", "C", 150)]
+    assert fee_postings(sql, recharge.id) == [
+        ("BANK_FEES", "D", 150),
+        ("PLATFORM_FUNDS", "C", 150),
+    ]
     success = banking.notification(order.order_no, "SUCCEEDED", "1000.00", fee="1.50")
     assert banking.notify(success).outcome == "confirmed"
     assert banking.notify(success).outcome == "repeat"
     assert len(fee_postings(sql, recharge.id)) == 2
-    assert (platform_balance(sql, "BANK_FEES"), platform_balance(sql, "CLEARING")) == (
-        150,
-        99850,
-    )
+    assert mirrors(sql) == {"BANK_FEES": 150, "CLEARING": 100000, "PLATFORM_FUNDS": 850}
     assert banking.ledger_ok()
 
     card = banking.members.list_cards(investor).cards[0]
@@ -355,12 +373,46 @@ def test_the_banks_fee_is_posted_once_when_the_order_succeeds(
     assert banking.notify(paid).outcome == "applied"
     assert banking.notify(paid).outcome == "repeat"
     withdrawal = banking.order(order.order_no)
-    assert fee_postings(sql, withdrawal.id) == [("BANK_FEES", "D", 200), ("CLEARING", "C", 200)]
+    assert fee_postings(sql, withdrawal.id) == [
+        ("BANK_FEES", "D", 200),
+        ("PLATFORM_FUNDS", "C", 200),
+    ]
     assert balances(sql, investor.member_id) == (D("700.00"), D("0.00"))
-    assert (platform_balance(sql, "BANK_FEES"), platform_balance(sql, "CLEARING")) == (
-        350,
-        99850 - 30000 - 200,
-    )
+    assert mirrors(sql) == {"BANK_FEES": 350, "CLEARING": 70000, "PLATFORM_FUNDS": 650}
+    assert banking.ledger_ok()
+
+
+def mirrors(sql) -> dict[str, int]:
+    """The bank's fees and the two mirrors of the money at the bank, in fen."""
+    return {
+        code: platform_balance(sql, code) for code in ("BANK_FEES", "CLEARING", "PLATFORM_FUNDS")
+    }
+
+
+def test_a_fee_the_platforms_account_cannot_pay_leaves_the_settlement_unapplied(
+    banking: Banking, investor, sql
+) -> None:
+    """The platform's account in the ledger holds 1.00, the bank says the order's fee was 1.50:
+    the ledger refuses the fee (INSUFFICIENT_FUNDS), so nothing of the settlement is applied
+    and the notification is not acknowledged; once the owners have funded the account, the
+    bank's next delivery settles the order with its fee."""
+    platform_funded(banking, "1.00")
+    order = banking.payments.recharge(D("100.00"), "f-4", investor)
+    banking.run_jobs()
+    success = banking.notification(order.order_no, "SUCCEEDED", "100.00", fee="1.50")
+    with pytest.raises(BusinessError) as refused:
+        banking.notify(success)
+    assert refused.value.code == "INSUFFICIENT_FUNDS"
+    assert banking.order(order.order_no).status == "ACCEPTED"
+    assert banking.payments.get_order(order.order_no, investor).status == "PENDING"
+    assert balances(sql, investor.member_id) == (D("0.00"), D("0.00"))
+    assert mirrors(sql) == {"BANK_FEES": 0, "CLEARING": 0, "PLATFORM_FUNDS": 100}
+    assert banking.ledger_ok()
+
+    platform_funded(banking, "1.00")
+    assert banking.notify(success).outcome == "applied"
+    assert banking.payments.get_order(order.order_no, investor).status == "SUCCESS"
+    assert mirrors(sql) == {"BANK_FEES": 150, "CLEARING": 10000, "PLATFORM_FUNDS": 50}
     assert banking.ledger_ok()
 
 
@@ -383,6 +435,7 @@ def test_a_fee_the_ledger_lacks_fails_the_books_close_check(
 ) -> None:
     """The check sums the fees the bank orders record, not the postings: a fee recorded on a
     succeeded order but never posted shows."""
+    platform_funded(banking, "5.00")
     funded(banking, investor)
     with sql.begin() as conn:
         conn.execute(text("UPDATE bank_order SET fee = 100 WHERE status = 'SUCCEEDED'"))
@@ -390,7 +443,8 @@ def test_a_fee_the_ledger_lacks_fails_the_books_close_check(
     [check] = [c for c in report.checks if not c.ok]
     assert check.name == "the books close"
     assert check.problems == (
-        "clearing 1000.00 != recharged - withdrawn - bank fees 1000.00 - 1.00",
+        "clearing + platform funds 1000.00 + 5.00 != recharged - withdrawn + owners' funding"
+        " - bank fees 1000.00 + 5.00 - 1.00",
     )
 
 

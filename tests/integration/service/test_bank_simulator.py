@@ -98,9 +98,8 @@ def test_the_banks_fees_leave_the_books_as_they_leave_the_platforms_account(
     charging_world: World, make_member, identities
 ) -> None:
     """With fees per order type, each succeeded order's fee is posted once (a notification
-    delivered twice included): CLEARING stays the mirror of the money at the bank (all of it
-    less the platform's own funding, which the ledger does not hold) and BANK_FEES is what the
-    platform's account at the bank paid."""
+    delivered twice included): CLEARING stays the mirror of the members' money at the bank,
+    PLATFORM_FUNDS of the platform's own account, and BANK_FEES is what that account paid."""
     world = charging_world
     who, card_id, account_no = onboarded(world, make_member, identities)
     world.arm("RECHARGE", "notify_twice")
@@ -119,15 +118,21 @@ def test_the_banks_fees_leave_the_books_as_they_leave_the_platforms_account(
     at_bank = {a["accountNo"]: a for a in world.bank.accounts()}
     platform_account = at_bank[world.bank.platform_account_no]
     assert D(platform_account["available"]) == D(PLATFORM_FUNDS) - D("3.50")
-    held = sum(D(a["available"]) + D(a["frozen"]) for a in at_bank.values())
+    members = sum(
+        D(a["available"]) + D(a["frozen"]) for a in at_bank.values() if a["memberId"] is not None
+    )
     with world.platform.database.engine.connect() as conn:
         mine = dict(
             conn.execute(
-                text("SELECT code, available FROM account WHERE code IN ('CLEARING', 'BANK_FEES')")
+                text(
+                    "SELECT code, available FROM account"
+                    " WHERE code IN ('CLEARING', 'BANK_FEES', 'PLATFORM_FUNDS')"
+                )
             ).all()
         )
     assert D(mine["BANK_FEES"]) / 100 == D("3.50")
-    assert D(mine["CLEARING"]) / 100 == held - D(PLATFORM_FUNDS) == D("696.50")
+    assert D(mine["CLEARING"]) / 100 == members == D("700.00")
+    assert D(mine["PLATFORM_FUNDS"]) / 100 == D(platform_account["available"]) == D("96.50")
 
 
 @pytest.mark.parametrize(

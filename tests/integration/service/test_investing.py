@@ -281,11 +281,14 @@ def test_disbursement_moves_frozen_funds_to_the_borrower_less_the_fee(
     assert stored.disbursed_at is not None
     assert balance(sql, borrower.member_id) == (D("10000.01") - fee, D("0.00"))
     assert platform_balance(sql, "FEE_INCOME") == fee
+    # The fee leaves the members' money at the bank for the platform's own account.
+    assert platform_balance(sql, "PLATFORM_FUNDS") == fee
     for who in people:
         assert balance(sql, who.member_id)[1] == D("0.00")
     assert {r.status for r in investments(sql, loan.loan_id)} == {"ACTIVE"}
     [posting] = postings(sql, "DISBURSE")
-    assert posting[1:] == ("loan", loan.loan_id, 5, 1000001, 1000001)
+    # Three investors, the borrower, FEE_INCOME, and the fee from CLEARING to PLATFORM_FUNDS.
+    assert posting[1:] == ("loan", loan.loan_id, 7, 1010001, 1010001)
     with sql.connect() as conn:
         n, first_due = conn.execute(
             text("SELECT COUNT(*), MIN(due_date) FROM installment WHERE loan_id = :l"),

@@ -172,3 +172,76 @@ def test_check_ledger_command_exits_non_zero_when_broken(
     out = capsys.readouterr().out
     assert "FAIL every balance equals its entries" in out
     assert "ledger NOT OK" in out
+
+
+def test_the_platforms_own_money_at_the_bank_closes_the_books_beside_the_members(
+    platform, ledger, audit, make_member
+):
+    """The owners' funding enters the platform's mirror (PLATFORM_FUNDS), the platform's
+    income moves from the members' mirror (CLEARING) into it, and a bank fee leaves it: the
+    two mirrors close on what entered, the owners' funding and the fees, and CLEARING stays
+    the members' total."""
+    member = make_member("INVESTOR")
+    recharge(platform, ledger, member.member_id, "100.00")
+
+    def fund_earn_and_pay_a_fee():
+        funds, owners = ledger.platform("PLATFORM_FUNDS"), ledger.platform("OWNER_FUNDING")
+        ledger.post(
+            "PLATFORM_FUND",
+            ("test", 1),
+            [debit(funds, AVAILABLE, D("50.00")), credit(owners, AVAILABLE, D("50.00"))],
+        )
+        account = ledger.account_of(member.member_id)
+        ledger.post(
+            "SERVICE_FEE",
+            ("test", 2),
+            [debit(account, AVAILABLE, D("3.00")), *ledger.earned(D("3.00"))],
+        )
+        platform.tx.session().execute(
+            text(
+                "INSERT INTO bank_order (order_no, order_type, ref_type, ref_id, member_id,"
+                " amount, fee, status, send_count, query_count, created_at, updated_at,"
+                " finished_at) VALUES ('R1', 'RECHARGE', 'test', 3, :m, 100, 150, 'SUCCEEDED',"
+                " 1, 0, '2026-01-01', '2026-01-01', '2026-01-01')"
+            ),
+            {"m": member.member_id},
+        )
+        ledger.post(
+            "BANK_FEE",
+            ("BANK_ORDER", 1),
+            [
+                debit(ledger.platform("BANK_FEES"), AVAILABLE, D("1.50")),
+                credit(funds, AVAILABLE, D("1.50")),
+            ],
+        )
+
+    platform.tx.run(fund_earn_and_pay_a_fee)
+    report = audit.run()
+    assert report.ok, failing(report)
+
+
+def test_income_taken_from_a_member_without_moving_the_mirrors_is_reported(
+    platform, ledger, audit, make_member
+):
+    """A balanced posting from a member to FEE_INCOME alone leaves the member's money in
+    CLEARING: the books still close, but CLEARING no longer equals the members' total."""
+    member = make_member("INVESTOR")
+    recharge(platform, ledger, member.member_id, "100.00")
+
+    def income_only():
+        account = ledger.account_of(member.member_id)
+        ledger.post(
+            "SERVICE_FEE",
+            ("test", 1),
+            [
+                debit(account, AVAILABLE, D("3.00")),
+                credit(ledger.platform("FEE_INCOME"), AVAILABLE, D("3.00")),
+            ],
+        )
+
+    platform.tx.run(income_only)
+    assert failing(audit.run()) == {
+        "clearing equals the members' money": (
+            "clearing 100.00 != members' available + frozen 97.00",
+        )
+    }

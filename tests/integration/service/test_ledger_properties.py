@@ -8,9 +8,10 @@ penalties) and settled early; money-moving requests are repeated with the same r
 reused with other content. Each example draws its own platform settings (fee rate,
 auto-disbursement, who receives penalties, the early-settlement rule).
 
-Alongside runs a model of its own: every member's available and frozen balance, the
-platform's clearing and fee income, each listing's status and raised amount, each investment
-and installment. Before every call the model predicts the outcome, success or the exact
+Alongside runs a model of its own: every member's available and frozen balance, the money
+at the depository and the platform's fee income (the mirrors CLEARING and PLATFORM_FUNDS
+follow), each listing's status and raised amount, each investment and installment. Before
+every call the model predicts the outcome, success or the exact
 refusal code, and the call must agree; business refusals are expected outcomes, any other
 exception fails the test. After every step the ledger audit (``p2p check-ledger``) must pass
 and every figure of the model must equal the database, read with plain SQL.
@@ -580,7 +581,13 @@ class MoneyCore(RuleBasedStateMachine):
                 text("SELECT type, status, SUM(amount) FROM payment_order GROUP BY type, status")
             ).all()
         members = {m.who.member_id: m for m in [self.operator, *self.investors, *self.borrowers]}
-        platform = {"CLEARING": self.clearing, "FEE_INCOME": self.fee_income}
+        # The money at the bank is the members' (CLEARING) and the platform's, its income
+        # (PLATFORM_FUNDS: nothing else enters or leaves the platform's own account here).
+        platform = {
+            "CLEARING": self.clearing - self.fee_income,
+            "FEE_INCOME": self.fee_income,
+            "PLATFORM_FUNDS": self.fee_income,
+        }
         for member_id, code, available, frozen in accounts:
             assert available >= 0 and frozen >= 0, (member_id, code, available, frozen)
             if member_id is None:
