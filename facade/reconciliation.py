@@ -144,7 +144,12 @@ class OrderInDoubtDto(ComplexModel):
     _type_info = [
         ("orderNo", required(Unicode, "The bank order number.")),
         ("orderType", required(Unicode, "Its type.")),
-        ("memberId", required(Long, "The member it serves.")),
+        (
+            "memberId",
+            optional(
+                Long, "The member it serves; none for an order of the platform's own account."
+            ),
+        ),
         ("amount", optional(Money, "Its amount, in yuan.")),
         ("status", required(Unicode, "CREATED, SENT, ACCEPTED or UNKNOWN.")),
         ("createdAt", required(DateTime, "When it was created (UTC).")),

@@ -138,6 +138,14 @@ RECONCILIATION_UNAVAILABLE = ErrorCode(
 APPLY_NOT_APPLICABLE = ErrorCode(
     "APPLY_NOT_APPLICABLE", 422, "The bank's outcome cannot be applied here; explain it."
 )
+PLATFORM_FUNDS_INSUFFICIENT = ErrorCode(
+    "PLATFORM_FUNDS_INSUFFICIENT",
+    422,
+    "The platform's own account holds too little for this; fund it first.",
+)
+PLATFORM_TRANSFER_NOT_FOUND = ErrorCode(
+    "PLATFORM_TRANSFER_NOT_FOUND", 404, "No such transfer of the platform's own account."
+)
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -193,6 +201,8 @@ CATALOGUE = _codes(
     DISCREPANCY_RESOLVED,
     APPLY_NOT_APPLICABLE,
     RECONCILIATION_UNAVAILABLE,
+    PLATFORM_FUNDS_INSUFFICIENT,
+    PLATFORM_TRANSFER_NOT_FOUND,
 )
 
 

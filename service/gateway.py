@@ -1,7 +1,9 @@
 """The depository gateway: the bank that holds members' money and moves it in and out.
 
 The platform never touches money itself; a recharge or a withdrawal is an instruction to the
-depository (存管银行), which answers with success and its reference, or a refusal and why.
+depository (存管银行), which answers with success and its reference, or a refusal and why; so
+are the owners' funding of the platform's own account there and the platform's payments from
+it to a member.
 ``DepositoryGateway`` is the interface of a depository that answers at once;
 ``payment.gateway`` in the settings chooses the implementation: ``SandboxGateway``, in-process,
 which confirms at once. ``payment.gateway = "BANK"``, the depository bank over HTTP, answers
@@ -41,7 +43,7 @@ class AccountHolder:
 
 class DepositoryGateway(abc.ABC):
     """Opens members' accounts at the depository and moves money between a member's bank card
-    and that account."""
+    and that account, into the platform's own account and from it to a member's."""
 
     @abc.abstractmethod
     def open_account(self, holder: AccountHolder) -> GatewayResult:
@@ -58,6 +60,16 @@ class DepositoryGateway(abc.ABC):
         """Pay ``amount`` out of the depository to the member's bank card ``card_number``
         for order ``order_no``."""
 
+    @abc.abstractmethod
+    def fund(self, order_no: str, amount: Decimal) -> GatewayResult:
+        """Bring ``amount`` from the platform's owners into its own account at the depository
+        for order ``order_no``."""
+
+    @abc.abstractmethod
+    def transfer(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+        """Pay ``amount`` from the platform's own account into the member's account for order
+        ``order_no``."""
+
 
 class SandboxGateway(DepositoryGateway):
     """An in-process depository for development and tests: every instruction succeeds at
@@ -72,6 +84,12 @@ class SandboxGateway(DepositoryGateway):
     def withdraw(
         self, order_no: str, member_id: int, amount: Decimal, card_number: str
     ) -> GatewayResult:
+        return GatewayResult(success=True, reference=_reference())
+
+    def fund(self, order_no: str, amount: Decimal) -> GatewayResult:
+        return GatewayResult(success=True, reference=_reference())
+
+    def transfer(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
         return GatewayResult(success=True, reference=_reference())
 
 

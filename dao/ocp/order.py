@@ -30,7 +30,8 @@ from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 #: The order types the platform sends; DISBURSE and REPAY are batch items (a bank_batch row
-#: submits them; docs/depository-protocol.md), drawing a DISBURSE from an investment's FREEZE.
+#: submits them; docs/depository-protocol.md), drawing a DISBURSE from an investment's FREEZE;
+#: FUND and TRANSFER move money into and out of the platform's own account.
 BANK_ORDER_TYPES: tuple[str, ...] = (
     "OPEN_ACCOUNT",
     "RECHARGE",
@@ -39,6 +40,8 @@ BANK_ORDER_TYPES: tuple[str, ...] = (
     "UNFREEZE",
     "DISBURSE",
     "REPAY",
+    "FUND",
+    "TRANSFER",
 )
 BANK_ORDER_STATUSES: tuple[str, ...] = (
     "CREATED",
@@ -97,8 +100,11 @@ class BankOrderEntity(Base):
     order_type: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     ref_type: Mapped[str] = mapped_column(Identifier(24), nullable=False)
     ref_id: Mapped[int] = mapped_column(IdType, nullable=False)
-    member_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
-    # The member's account at the bank (the one the bank opened, for OPEN_ACCOUNT).
+    # The member the order serves (a batch item's payer, a TRANSFER's payee); None for an order
+    # of the platform's own account alone (FUND).
+    member_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("member.id"), nullable=True)
+    # The member's account at the bank (the one the bank opened, for OPEN_ACCOUNT; a FUND's is
+    # the platform's own).
     account_no: Mapped[str | None] = mapped_column(Identifier(64), nullable=True)
     # The bound card the order names: a withdrawal pays out to it, an account opens with it.
     card_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("bank_card.id"), nullable=True)

@@ -95,8 +95,9 @@ class Evidence:
     def of(self, order: BankOrderEntity) -> list[BankEvidenceEntity]:
         return self._repo.of_order(order.id)
 
-    def _shown(self, raw: bytes | None, member_id: int) -> tuple[str | None, str | None]:
-        """The text to keep of ``raw`` and, when it carried personal data, its sealed bytes."""
+    def _shown(self, raw: bytes | None, member_id: int | None) -> tuple[str | None, str | None]:
+        """The text to keep of ``raw`` and, when it carried personal data, its sealed bytes
+        (only a member's order carries any: ``member_id`` is None for the platform's own)."""
         if raw is None:
             return None, None
         masked = redact(raw)

@@ -11,7 +11,8 @@ second finds the first's status and changes nothing.
 
 Business effects belong to the services that own the business leg: each registers
 :class:`Effects` for its order types (service/payment.py for RECHARGE and WITHDRAW,
-service/member/fund.py for OPEN_ACCOUNT, service/p2p/investing.py for FREEZE and UNFREEZE).
+service/member/fund.py for OPEN_ACCOUNT, service/p2p/investing.py for FREEZE and UNFREEZE,
+service/treasury.py for FUND and TRANSFER).
 They run inside the transaction that settles the order, so the postings and the status commit
 together or not at all.
 
@@ -33,13 +34,13 @@ transaction that settles the order SUCCEEDED posts it, once, after the order's o
 BANK_FEE, debit BANK_FEES (the platform's expense, debit-normal, so it only grows and never
 goes below zero whatever FEE_INCOME has earned) and credit PLATFORM_FUNDS (the mirror of the
 platform's own account at the bank, which FEE_INCOME, the owners' funding and the platform's
-payments to members move too). A fee never touches CLEARING, the members' money. The books
-then close on what entered minus what left plus the owners' funding minus the bank's fees
-(service/audit.py). A withdrawal whose return outran its success has no fee yet (a return
-states 0.00): the success that follows brings it, and it is posted then; any later word on the
-order posts nothing. A fee on a FAILED order was released by the bank and is never posted. A
-fee the platform's account cannot pay in the ledger (its available balance below it: the
-platform was not funded, or its money is held for transfers the bank has not taken yet) is
+payments to members move too: service/treasury.py). A fee never touches CLEARING, the members'
+money. The books then close on what entered minus what left plus the owners' funding minus the
+bank's fees (service/audit.py). A withdrawal whose return outran its success has no fee yet (a
+return states 0.00): the success that follows brings it, and it is posted then; any later word
+on the order posts nothing. A fee on a FAILED order was released by the bank and is never
+posted. A fee the platform's account cannot pay in the ledger (its available balance below it:
+the platform was not funded, or its money is held for transfers the bank has not taken yet) is
 refused by the ledger (INSUFFICIENT_FUNDS): the settlement is left unapplied (a notification
 is not acknowledged, a query asks again) for a person to look at, never posted short.
 """
@@ -186,7 +187,7 @@ class OrderMachine:
         self,
         order_type: str,
         ref: tuple[str, int],
-        member_id: int,
+        member_id: int | None,
         *,
         order_no: str,
         account_no: str | None = None,
@@ -194,7 +195,8 @@ class OrderMachine:
         card_id: int | None = None,
     ) -> BankOrderEntity:
         """Write the order CREATED and its ``bank.send`` job in the caller's transaction, which
-        must be the one making the business change the order serves."""
+        must be the one making the business change the order serves; ``member_id`` is the
+        member it serves, None for an order of the platform's own account alone (FUND)."""
         if not self.tx.in_transaction():
             raise IllegalTransactionStateError("a bank order is created in its business's tx")
         if order_type not in self._effects:

@@ -164,7 +164,7 @@ class DiscrepancyVo:
 class OrderInDoubtVo:
     order_no: str
     order_type: str
-    member_id: int
+    member_id: int | None  # None for an order of the platform's own account (FUND)
     amount: Decimal | None
     status: str
     created_at: dt.datetime

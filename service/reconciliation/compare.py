@@ -84,11 +84,11 @@ class BankOrder(NamedTuple):
 
 
 class PlatformOrder(NamedTuple):
-    """A bank order as the platform holds it."""
+    """A bank order as the platform holds it (``member_id`` None for the platform's own)."""
 
     order_no: str
     order_type: str
-    member_id: int
+    member_id: int | None
     amount: Decimal | None
     fee: Decimal | None
     status: str

@@ -459,7 +459,7 @@ def test_a_valid_bank_order_row_is_accepted(migrated: Engine) -> None:
     ("change", "constraint"),
     [
         ({"status": "DONE"}, "ck_bank_order_status"),
-        ({"order_type": "TRANSFER"}, "ck_bank_order_order_type"),
+        ({"order_type": "LOAN"}, "ck_bank_order_order_type"),
         ({"amount": 0}, "ck_bank_order_amount_positive"),
         # A final order says when it finished; an open one does not.
         ({"status": "FAILED"}, "ck_bank_order_finished"),
@@ -714,6 +714,57 @@ def test_platform_funds_revision_is_not_undone_once_the_platforms_account_was_us
     with pytest.raises(RuntimeError, match="0015 cannot be undone"):
         migrate.downgrade(empty_url, "0014")
     assert migrate.current(empty_url) == "0015"
+
+
+TRANSFER_SQL = text(
+    "INSERT INTO platform_transfer (order_no, kind, member_id, amount, purpose, status,"
+    " request_scope, request_no, created_at, updated_at, finished_at) VALUES (:order_no, :kind,"
+    " :member_id, :amount, :purpose, :status, 'member:9', :order_no, '2026-12-10 10:00:00',"
+    " '2026-12-10 10:00:00', :finished_at)"
+)
+GOOD_TRANSFER: dict[str, Any] = {
+    "order_no": "T1",
+    "kind": "TRANSFER",
+    "member_id": 1,
+    "amount": 888,
+    "purpose": "MARKETING",
+    "status": "PENDING",
+    "finished_at": None,
+}
+
+
+def test_a_platform_transfer_and_a_fund_without_a_member_are_accepted(migrated: Engine) -> None:
+    with migrated.begin() as conn:
+        conn.execute(TRANSFER_SQL, GOOD_TRANSFER)
+        fund = {**GOOD_TRANSFER, "order_no": "F1", "kind": "FUND", "member_id": None}
+        conn.execute(TRANSFER_SQL, {**fund, "purpose": None})
+        # A FUND's bank order serves no member.
+        conn.execute(BANK_ORDER_SQL, {**GOOD_BANK_ORDER, "order_no": "F1", "order_type": "FUND"})
+        conn.execute(text("UPDATE bank_order SET member_id = NULL WHERE order_no = 'F1'"))
+    with migrated.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM platform_transfer")).scalar_one() == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "constraint"),
+    [
+        ({"kind": "GIFT"}, "ck_platform_transfer_kind"),
+        ({"status": "DONE"}, "ck_platform_transfer_status"),
+        ({"purpose": "GIFT"}, "ck_platform_transfer_purpose"),
+        ({"amount": 0}, "ck_platform_transfer_amount_positive"),
+        # A transfer names its payee and purpose, a FUND neither.
+        ({"purpose": None}, "ck_platform_transfer_payee"),
+        ({"kind": "FUND"}, "ck_platform_transfer_payee"),
+        ({"status": "SUCCESS"}, "ck_platform_transfer_finished"),
+        ({"finished_at": "2026-12-10 10:01:00"}, "ck_platform_transfer_finished"),
+    ],
+)
+def test_platform_transfer_checks_refuse_bad_rows(
+    migrated: Engine, change: dict[str, Any], constraint: str
+) -> None:
+    with pytest.raises(DBAPIError) as caught, migrated.begin() as conn:
+        conn.execute(TRANSFER_SQL, {**GOOD_TRANSFER, **change})
+    assert constraint in str(caught.value.orig)
 
 
 ITEM_SQL = text(

@@ -1,7 +1,7 @@
 """What the bank order tests share: a scripted depository (a fake BankClient), an outbox that
 hands its jobs over after the commit, a recorder of conflicts, and the platform's services
-(payments, members, listings and repayment) wired to them as the composition root wires them
-when payment.gateway is BANK."""
+(payments, members, listings and repayment, the treasury) wired to them as the composition root
+wires them when payment.gateway is BANK."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from service.ocp.orders import BankOrders
 from service.ocp.signing import KeyRing, Signer
 from service.p2p import LoanService
 from service.payment import PaymentService
+from service.treasury import TreasuryService
 from tests.banksupport import (
     BANK_KEY_ID,
     BANK_PRIVATE,
@@ -167,6 +168,7 @@ class Banking:
     payments: PaymentService
     members: MemberService
     loans: LoanService
+    treasury: TreasuryService
     notify_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def run_jobs(self, limit: int | None = None) -> int:
@@ -215,7 +217,8 @@ class Banking:
 
 
 def wire(platform: Platform) -> Banking:
-    """The platform's payment, member and loan services on a scripted bank, as with BANK."""
+    """The platform's payment, member, loan and treasury services on a scripted bank, as with
+    BANK."""
     clock = platform.components["clock"]
     bank, outbox, conflicts = ScriptedBank(clock), AfterCommitOutbox(platform.tx), ConflictCounter()
     orders = BankOrders(
@@ -237,4 +240,5 @@ def wire(platform: Platform) -> Banking:
         build_service("service.payment:PaymentService", components),
         build_service("service.member:MemberService", components),
         build_service("service.p2p:LoanService", components),
+        build_service("service.treasury:TreasuryService", components),
     )

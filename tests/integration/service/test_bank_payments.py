@@ -13,12 +13,12 @@ from sqlalchemy import text
 
 from service.audit import LedgerAudit
 from service.errors import BusinessError
-from service.ledger import AVAILABLE, Ledger, credit, debit
 from service.member import BindCardRequest
 from service.ocp import protocol
 from service.payment import PaymentService
 from tests.integration.service.banking import AUTHORIZE, Banking
 from tests.integration.service.support import caller, error_of, race
+from tests.integration.service.test_bank_treasury import funded as platform_funded
 
 D = Decimal
 
@@ -271,11 +271,11 @@ def test_a_payment_order_disagreeing_with_its_bank_order_fails_the_ledger_check(
 
 
 def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
-    banking: Banking, investor, sql
+    banking: Banking, investor, operator, sql
 ) -> None:
     """The bank does not refund a withdrawal's fee: a REVERSED event carries 0.00, which is
     not the success's fee. The success that follows brings the fee, posted then, once."""
-    platform_funded(banking, "10.00")
+    platform_funded(banking, operator, "10.00")
     funded(banking, investor)
     card = banking.members.list_cards(investor).cards[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-5", investor)
@@ -295,19 +295,6 @@ def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
     assert len(fee_postings(sql, row.id)) == 2
     assert platform_balance(sql, "BANK_FEES") == 200
     assert banking.ledger_ok()
-
-
-def platform_funded(banking: Banking, amount: str) -> None:
-    """The platform's owners fund its account at the bank with ``amount``, as the ledger records
-    a FUND order that succeeded (debit PLATFORM_FUNDS, credit OWNER_FUNDING)."""
-    ledger = Ledger(banking.platform.tx)
-
-    def fund() -> None:
-        funds, owners = ledger.platform("PLATFORM_FUNDS"), ledger.platform("OWNER_FUNDING")
-        legs = [debit(funds, AVAILABLE, D(amount)), credit(owners, AVAILABLE, D(amount))]
-        ledger.post("PLATFORM_FUND", ("platform_transfer", 0), legs)
-
-    banking.platform.tx.run(fund)
 
 
 def fee_postings(sql, bank_order_id: int) -> list[tuple[str, str, int]]:
@@ -336,13 +323,13 @@ def platform_balance(sql, code: str) -> int:
 
 
 def test_the_banks_fee_is_posted_once_when_the_order_succeeds(
-    banking: Banking, investor, sql
+    banking: Banking, investor, operator, sql
 ) -> None:
     """A recharge and a withdrawal with a fee: each success posts BANK_FEE (debit BANK_FEES,
     credit PLATFORM_FUNDS: the fee leaves the platform's own account, never the members'
     money) in the transaction that settles it; whatever says the same afterwards (the
     notification after a query answer, the notification again) posts nothing more."""
-    platform_funded(banking, "10.00")
+    platform_funded(banking, operator, "10.00")
     order = banking.payments.recharge(D("1000.00"), "f-1", investor)
     banking.run_jobs()
     banking.bank.status[order.order_no] = {
@@ -390,13 +377,13 @@ def mirrors(sql) -> dict[str, int]:
 
 
 def test_a_fee_the_platforms_account_cannot_pay_leaves_the_settlement_unapplied(
-    banking: Banking, investor, sql
+    banking: Banking, investor, operator, sql
 ) -> None:
     """The platform's account in the ledger holds 1.00, the bank says the order's fee was 1.50:
     the ledger refuses the fee (INSUFFICIENT_FUNDS), so nothing of the settlement is applied
     and the notification is not acknowledged; once the owners have funded the account, the
     bank's next delivery settles the order with its fee."""
-    platform_funded(banking, "1.00")
+    platform_funded(banking, operator, "1.00")
     order = banking.payments.recharge(D("100.00"), "f-4", investor)
     banking.run_jobs()
     success = banking.notification(order.order_no, "SUCCEEDED", "100.00", fee="1.50")
@@ -409,7 +396,7 @@ def test_a_fee_the_platforms_account_cannot_pay_leaves_the_settlement_unapplied(
     assert mirrors(sql) == {"BANK_FEES": 0, "CLEARING": 0, "PLATFORM_FUNDS": 100}
     assert banking.ledger_ok()
 
-    platform_funded(banking, "1.00")
+    platform_funded(banking, operator, "1.00", "fund-2")
     assert banking.notify(success).outcome == "applied"
     assert banking.payments.get_order(order.order_no, investor).status == "SUCCESS"
     assert mirrors(sql) == {"BANK_FEES": 150, "CLEARING": 10000, "PLATFORM_FUNDS": 50}
@@ -431,14 +418,19 @@ def test_a_failed_orders_fee_was_released_and_is_not_posted(
 
 
 def test_a_fee_the_ledger_lacks_fails_the_books_close_check(
-    banking: Banking, investor, sql
+    banking: Banking, investor, operator, sql
 ) -> None:
     """The check sums the fees the bank orders record, not the postings: a fee recorded on a
     succeeded order but never posted shows."""
-    platform_funded(banking, "5.00")
+    platform_funded(banking, operator, "5.00")
     funded(banking, investor)
     with sql.begin() as conn:
-        conn.execute(text("UPDATE bank_order SET fee = 100 WHERE status = 'SUCCEEDED'"))
+        conn.execute(
+            text(
+                "UPDATE bank_order SET fee = 100"
+                " WHERE status = 'SUCCEEDED' AND order_type = 'RECHARGE'"
+            )
+        )
     report = LedgerAudit(banking.platform.tx).run()
     [check] = [c for c in report.checks if not c.ok]
     assert check.name == "the books close"

@@ -73,8 +73,8 @@ def yuan(value: Any) -> Decimal:
 
 
 class RefusingGateway(DepositoryGateway):
-    """A depository that refuses every withdrawal (and never sees a recharge or an account
-    opening here)."""
+    """A depository that refuses every withdrawal (and never sees a recharge, an account
+    opening or the platform's own account here)."""
 
     def open_account(self, holder: AccountHolder) -> GatewayResult:
         return GatewayResult(success=False, reason="account refused")
@@ -86,6 +86,12 @@ class RefusingGateway(DepositoryGateway):
         self, order_no: str, member_id: int, amount: Decimal, card_number: str
     ) -> GatewayResult:
         return GatewayResult(success=False, reason="card blocked by the bank")
+
+    def fund(self, order_no: str, amount: Decimal) -> GatewayResult:
+        return GatewayResult(success=False, reason="funding refused")
+
+    def transfer(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+        return GatewayResult(success=False, reason="transfer refused")
 
 
 # -- the model ------------------------------------------------------------------------------

@@ -44,6 +44,12 @@ class RefusingGateway(DepositoryGateway):
     ) -> GatewayResult:
         return GatewayResult(success=False, reason=self.reason)
 
+    def fund(self, order_no: str, amount: Decimal) -> GatewayResult:
+        return GatewayResult(success=False, reason=self.reason)
+
+    def transfer(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
+        return GatewayResult(success=False, reason=self.reason)
+
 
 class UnreachableGateway(DepositoryGateway):
     """A depository that cannot be reached: every call raises."""
@@ -57,6 +63,12 @@ class UnreachableGateway(DepositoryGateway):
     def withdraw(
         self, order_no: str, member_id: int, amount: Decimal, card_number: str
     ) -> GatewayResult:
+        raise ConnectionError("depository unreachable")
+
+    def fund(self, order_no: str, amount: Decimal) -> GatewayResult:
+        raise ConnectionError("depository unreachable")
+
+    def transfer(self, order_no: str, member_id: int, amount: Decimal) -> GatewayResult:
         raise ConnectionError("depository unreachable")
 
 

@@ -34,6 +34,9 @@ HUMAN_TEXT = {
     # An operator's explanation of a reconciliation discrepancy.
     "reconciliation_discrepancy.reason",
     "bank_batch.reason",
+    # Why the platform paid a member (told to them), and why the bank refused a transfer.
+    "platform_transfer.memo",
+    "platform_transfer.failure_reason",
 }
 
 

@@ -38,11 +38,14 @@ CALLS = {
     "open_account": lambda i: (HOLDER,),
     "recharge": lambda i: (f"R2026030100{i}", 7, Decimal("12.34")),
     "withdraw": lambda i: (f"W2026030100{i}", 7, Decimal("12.34"), "6222020200112233445"),
+    "fund": lambda i: (f"F2026030100{i}", Decimal("500.00")),
+    "transfer": lambda i: (f"T2026030100{i}", 7, Decimal("8.88")),
 }
 
 
-def test_the_interface_is_opening_accounts_recharge_and_withdraw() -> None:
-    assert set(INTERFACE) == {"open_account", "recharge", "withdraw"} == set(CALLS)
+def test_the_interface_is_accounts_recharge_withdraw_and_the_platforms_own_account() -> None:
+    interface = {"open_account", "recharge", "withdraw", "fund", "transfer"}
+    assert set(INTERFACE) == interface == set(CALLS)
 
 
 @pytest.mark.parametrize("name", sorted(GATEWAYS))
