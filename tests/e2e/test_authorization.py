@@ -175,6 +175,12 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "ReconciliationFacade.listDiscrepancies": (None,     U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.resolveDiscrepancy": (None,    U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.listOrdersInDoubt": (None,     U,     F,     NA,    F,     ALLOW),
+    # Operators only: the platform's own account.
+    "TreasuryFacade.getPlatformAccount":    (None,       U,     F,     NA,    F,     ALLOW),
+    "TreasuryFacade.fundPlatformAccount":   (None,       U,     F,     NA,    F,     ALLOW),
+    "TreasuryFacade.payMember":             (None,       U,     F,     NA,    F,     ALLOW),
+    "TreasuryFacade.getPlatformTransfer":   (None,       U,     F,     NA,    F,     ALLOW),
+    "TreasuryFacade.listPlatformTransfers": (None,       U,     F,     NA,    F,     ALLOW),
 }
 # fmt: on
 
@@ -215,6 +221,7 @@ class World:
     pending: int = 0  # borrower A's listing, PENDING_AUDIT
     repaying: int = 0  # borrower A's listing, REPAYING, funded by investors A and B
     order_no: str = ""  # investor A's recharge
+    funding: int = 0  # the operator's funding of the platform's own account
     a_investments: set[int] = field(default_factory=set)
     a_postings: set[int] = field(default_factory=set)  # postings touching only investor A
     soap_clients: dict[str, zeep.Client] = field(default_factory=dict)
@@ -418,6 +425,8 @@ def world(server, api, signup, identities, operator, members) -> World:
     signup.register(server, "BORROWER", invitee, "Passw0rd-inv1", inviteCode=w.a_invite_code)
     w.a_invitee = invitee[:3] + "****" + invitee[-4:]
     w.order_no = w.recharge(w.investor_a, "100000.00")
+    funding = {"amount": "1000.00", "requestNo": rno()}
+    w.funding = w.rest("fundPlatformAccount", w.operator.token, json_body=funding)["transferId"]
     for who in (w.investor_b, w.borrower_a, w.borrower_b):
         w.recharge(who, "100000.00")
     w.raising = w.publish(amount=D("1000000.00"))
@@ -534,6 +543,17 @@ ARGS: dict[str, Args] = {
         "requestNo": rno(),
     },
     "ReconciliationFacade.listOrdersInDoubt": lambda w, me: dict(PAGE),
+    "TreasuryFacade.getPlatformAccount": lambda w, me: {},
+    "TreasuryFacade.fundPlatformAccount": lambda w, me: {"amount": D("1.00"), "requestNo": rno()},
+    # Investor B, whose balances no cell reads back.
+    "TreasuryFacade.payMember": lambda w, me: {
+        "memberId": w.investor_b.member_id,
+        "amount": D("0.01"),
+        "purpose": "MARKETING",
+        "requestNo": rno(),
+    },
+    "TreasuryFacade.getPlatformTransfer": lambda w, me: {"transferId": w.funding},
+    "TreasuryFacade.listPlatformTransfers": lambda w, me: dict(PAGE),
 }
 
 

@@ -36,7 +36,7 @@ class RefusingGateway(SandboxGateway):
 
 @pytest.fixture
 def treasury(platform) -> TreasuryService:
-    return build_service("service.treasury:TreasuryService", platform.components)
+    return platform.service(TreasuryService)
 
 
 @pytest.fixture

@@ -108,6 +108,7 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "MessageFacade",
         "PaymentFacade",
         "ReconciliationFacade",
+        "TreasuryFacade",
     ]
     names = {b.name: {o.name for o in b.operations} for b in platform.facades}
     assert names["MemberFacade"] == {
