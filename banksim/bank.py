@@ -70,7 +70,6 @@ class BankConfig:
     fault_delay_seconds: float = 30.0  # delay without its own seconds
     notify_timeout_seconds: float = 5.0
     fees: Mapping[str, Decimal] = field(default_factory=dict)
-    platform_funds: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -106,22 +105,11 @@ class Bank:
         self._post = post or _http_post
         self.platform_account_no = protocol.platform_account_no(config.merchant_id)
         with books.transaction() as db:
-            if _account(db, self.platform_account_no) is None:
-                now = stamp(clock())
+            if _account(db, self.platform_account_no) is None:  # empty: FUND orders fund it
                 db.execute(
                     "INSERT INTO accounts VALUES (?, NULL, NULL, '0.00', '0.00', ?)",
-                    (self.platform_account_no, now),
+                    (self.platform_account_no, stamp(clock())),
                 )
-                if config.platform_funds:
-                    _move(
-                        db,
-                        self.platform_account_no,
-                        None,
-                        "FUNDING",
-                        config.platform_funds,
-                        ZERO,
-                        now,
-                    )
 
     # --- POST /v1/orders ----------------------------------------------------------------
 

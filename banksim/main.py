@@ -87,12 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fee",
         action="append",
         metavar="TYPE=AMOUNT",
-        help="a fee per order of TYPE, charged to the platform's account (repeatable)",
-    )
-    a(
-        "--platform-funds",
-        default="0.00",
-        help="the platform's account's opening balance, which pays fees (default 0.00)",
+        help="a fee per order of TYPE, charged to the platform's account, which starts empty: "
+        "FUND orders fund it (repeatable)",
     )
     a(
         "--fault",
@@ -139,7 +135,6 @@ def build(args: argparse.Namespace) -> Bank:
         hang_seconds=args.hang,
         reverse_after_seconds=args.reverse_after,
         fees=fees,
-        platform_funds=_amount(args.platform_funds, "--platform-funds"),
     )
     faults = Faults(tuple(parse_option(item) for item in args.fault or ()))
     return Bank(config, Books(args.data), signer, KeyRing(ring), faults)

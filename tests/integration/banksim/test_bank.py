@@ -104,9 +104,11 @@ def test_orders_on_accounts_the_bank_does_not_have_are_refused(sim) -> None:
 
 
 def test_fees_are_frozen_on_the_platform_account_and_taken_on_success(make_sim) -> None:
-    sim = make_sim(fees={"WITHDRAW": Decimal("2.00")}, platform_funds=Decimal("3.00"))
+    sim = make_sim(fees={"WITHDRAW": Decimal("2.00")})
     account_no = sim.funded_account("7", "100.00")
     platform = sim.bank.platform_account_no
+    sim.submit("F1", "FUND", amount="3.00")  # the platform's account starts empty
+    sim.settle()
     sim.submit("W1", "WITHDRAW", accountNo=account_no, amount="10.00", cardNumber=CARD)
     assert sim.balance(platform) == (Decimal("1.00"), Decimal("2.00"))
     refused = sim.submit("W2", "WITHDRAW", accountNo=account_no, amount="10.00", cardNumber=CARD)

@@ -23,12 +23,12 @@ from conf import load_settings
 from server.app import Application, Platform, create_platform
 from service.audit import LedgerAudit
 from service.jobs import InProcessPublisher
-from service.ledger import AVAILABLE, Ledger, credit, debit
 from service.member import BindCardRequest, IdentityRequest, MemberService
 from service.ocp.orders import BankOrders
 from service.ocp.signing import KeyRing, Signer
 from service.payment import PaymentService
 from service.security import Principal
+from service.treasury import TreasuryService
 from tests.banksupport import (
     BANK_KEY_ID,
     BANK_PRIVATE,
@@ -55,6 +55,7 @@ class World:
     http: Client  # the platform's WSGI application, where the bank posts its notifications
     publisher: InProcessPublisher
     bank_url: str  # where the simulator is served
+    _operator: Principal | None = None
 
     @property
     def payments(self) -> PaymentService:
@@ -67,6 +68,27 @@ class World:
     @property
     def orders(self) -> BankOrders:
         return self.platform.components["bank"]
+
+    @property
+    def treasury(self) -> TreasuryService:
+        return self.platform.service(TreasuryService)
+
+    def operator(self) -> Principal:
+        """The platform's operator (made once)."""
+        if self._operator is None:
+            self._operator = caller(self.members.create_operator("13700000000", "secret123"))
+        return self._operator
+
+    def fund_platform(self, amount: Decimal, request_no: str = "world-funds") -> None:
+        """The operator funds the platform's own account with a FUND order, its treasurer
+        confirming on the bank's page when the bank asks, and the bank carries it out."""
+        fund = self.treasury.fund_platform_account(amount, request_no, self.operator())
+        page = self.treasury.get_platform_transfer(fund.transfer_id).authorize_url
+        if page is not None:
+            confirm(self, page)
+        self.settle()
+        done = self.treasury.get_platform_transfer(fund.transfer_id)
+        assert done.status == "SUCCESS", done
 
     def arm(self, order_type: str, fault: str, seconds: float | None = None) -> None:
         self.faults.arm(make_fault(order_type, fault, 1, seconds))
@@ -105,6 +127,8 @@ def bank_world(
     fees: dict[str, Decimal] | None = None,
     funds: str = "0.00",
 ) -> Iterator[World]:
+    """The world; the bank takes ``fees`` by order type from the platform's own account, which
+    starts empty and is funded with ``funds`` by a FUND order first."""
     faults = Faults()
     holder: dict[str, Client] = {}
 
@@ -120,7 +144,6 @@ def bank_world(
         query_min_interval_seconds=30.0,
         hang_seconds=1.0,
         fees=fees or {},
-        platform_funds=D(funds),
     )
     books = Books(str(tmp_path / "bank.db"))
     bank = Bank(
@@ -155,27 +178,15 @@ def bank_world(
             return publishers[-1]
 
         platform = create_platform(settings, publisher=in_process)
-        if D(funds):
-            _owners_funded(platform, D(funds))
         holder["http"] = Client(Application(platform))
         try:
-            yield World(platform, bank, faults, clock, holder["http"], publishers[0], url)
+            world = World(platform, bank, faults, clock, holder["http"], publishers[0], url)
+            if D(funds):
+                world.fund_platform(D(funds))
+            yield world
         finally:
             platform.close()
             books.close()
-
-
-def _owners_funded(platform: Platform, amount: Decimal) -> None:
-    """The ledger's record of the simulator's opening balance of the platform's account: the
-    owners' funding (debit PLATFORM_FUNDS, credit OWNER_FUNDING)."""
-    ledger = Ledger(platform.tx)
-
-    def fund() -> None:
-        funds, owners = ledger.platform("PLATFORM_FUNDS"), ledger.platform("OWNER_FUNDING")
-        legs = [debit(funds, AVAILABLE, amount), credit(owners, AVAILABLE, amount)]
-        ledger.post("PLATFORM_FUND", ("platform_transfer", 0), legs)
-
-    platform.tx.run(fund)
 
 
 def onboarded(world: World, make_member, identities) -> tuple[Principal, int, str]:
