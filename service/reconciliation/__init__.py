@@ -183,11 +183,12 @@ class FileRefused(Exception):
 
 @dataclass(frozen=True)
 class DayFiles:
-    """The bank's files of one day, read: its order lines and its members' sub-account
-    totals (the platform's own account left out, service/reconciliation/ledger.py)."""
+    """The bank's files of one day, read: its order lines, its members' sub-account totals and
+    the platform's own account's (its BALANCE line without a member; None if it has none)."""
 
     lines: list[compare.BankLine]
     balances: list[tuple[str, Decimal]]
+    platform: tuple[str, Decimal] | None = None
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -204,14 +205,16 @@ def read_files(day: dt.date, files: Iterable[tuple[str, list[dict[str, str]]]]) 
     start, end = day_bounds(day)
     lines: list[compare.BankLine] = []
     balances: list[tuple[str, Decimal]] = []
+    platform = None
     for file_type, rows in files:
         try:
             if file_type == protocol.BALANCE:
-                balances.extend(
-                    (row["accountNo"], Decimal(row["available"]) + Decimal(row["frozen"]))
-                    for row in rows
-                    if row["memberId"]
-                )
+                for row in rows:
+                    total = (row["accountNo"], Decimal(row["available"]) + Decimal(row["frozen"]))
+                    if row["memberId"]:
+                        balances.append(total)
+                    else:
+                        platform = total
                 continue
             for row in rows:
                 line = compare.read_line(row)
@@ -222,7 +225,7 @@ def read_files(day: dt.date, files: Iterable[tuple[str, list[dict[str, str]]]]) 
                 lines.append(line)
         except protocol.MessageInvalid:
             raise FileRefused("FILE_MALFORMED", file_type) from None
-    return DayFiles(lines, balances)
+    return DayFiles(lines, balances, platform)
 
 
 class ReconciliationService:
@@ -350,8 +353,12 @@ class ReconciliationService:
             for line in files.lines
             if line.status == protocol.REVERSED
         }
-        figures = LedgerFigures(self.tx.session()).members_at(end, reversed_at)
+        ledger = LedgerFigures(self.tx.session())
+        figures = ledger.members_at(end, reversed_at)
         found.extend(compare.compare_balances(files.balances, figures))
+        account_no = protocol.platform_account_no(self._settings.bank.merchant_id)
+        own = ledger.platform_at(end, reversed_at)
+        found.extend(compare.compare_platform(files.platform, account_no, own))
         now = self._clock()
         self._keep(run, found, now)
         counts = dict.fromkeys(CATEGORIES, 0)

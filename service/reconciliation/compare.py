@@ -29,7 +29,9 @@ says how it is computed). Totals, not the two buckets, because the platform free
 withdrawal when the member asks for it and the bank only when it accepts the order: between
 the two the buckets differ and the total does not. A sub-account the platform knows no member
 of, and a platform member's account the bank does not list with a figure other than 0.00, are
-balance mismatches too.
+balance mismatches too. The platform's own account (the BALANCE line without a member) is
+compared the same way with the ledger's PLATFORM_FUNDS at the end of the day: a mismatch is a
+BALANCE discrepancy of its account number, naming no member.
 """
 
 from __future__ import annotations
@@ -217,6 +219,19 @@ def compare_balances(
     for account_no, (member_id, mine) in platform.items():
         if account_no not in listed and mine != ZERO:
             yield Found(BALANCE, account_no, member_id=member_id, platform_amount=mine)
+
+
+def compare_platform(
+    bank: tuple[str, Decimal] | None, account_no: str, mine: Decimal
+) -> Iterator[Found]:
+    """The platform's own account ``account_no``: ``bank`` is the BALANCE file's line without
+    a member (its account number, available + frozen), None when the file has none (a figure
+    of 0.00 agrees with that); ``mine`` is the ledger's figure."""
+    listed_no, total = bank if bank is not None else (None, None)
+    if total != mine and (total is not None or mine != ZERO):
+        yield Found(
+            BALANCE, account_no, bank_amount=total, platform_amount=mine, bank_account_no=listed_no
+        )
 
 
 def _bank_side(category: str, line: BankOrder) -> Found:

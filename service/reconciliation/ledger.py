@@ -1,5 +1,5 @@
-"""The platform's figure for each member's sub-account at the end of a business day, to compare
-with the bank's BALANCE file.
+"""The platform's figure for each member's sub-account, and for its own account, at the end of a
+business day, to compare with the bank's BALANCE file.
 
 The rule. The bank moves a member's money when it finishes an order (its finishedAt); the
 platform posts the same movement when it learns of it (a notification, a query answer, an
@@ -9,8 +9,10 @@ bank. So each posting is dated by the bank's time of the event it applies, and b
 made otherwise:
 
 * a posting of a business leg served by bank orders (the posting's ref_type and ref_id are the
-  orders' ref_type and ref_id: a payment order, ...) is dated by the bank's finish of those
-  orders (the last of them, for a leg several orders serve), once all are final;
+  orders' ref_type and ref_id: a payment order, a platform transfer, ...) is dated by the bank's
+  finish of those orders (the last of them, for a leg several orders serve), once all are
+  final; a bank fee's posting (BANK_FEE, its ref ("BANK_ORDER", the order's id)) by its
+  order's finish;
 * a withdrawal's return (REVERSED) is an event of its own, later than the payout: its
   posting, the last of its leg, is dated by the REVERSED line's finishedAt when the day's file
   lists the return, and by when the platform applied it (the order's updated_at) otherwise;
@@ -19,15 +21,14 @@ made otherwise:
 
 The figure at the end of the day is the member's total now (available + frozen in the account
 table) minus every posting dated at or after the end of the day. Only the postings that can be
-so dated are read: those made since the day ended, and those of legs whose orders the bank
-finished after it; a run soon after the day reads a few hours of postings, whatever the
+so dated are read: those made since the day ended, and those of legs (or fees) whose orders the
+bank finished after it; a run soon after the day reads a few hours of postings, whatever the
 ledger's size. Freezes move money between a member's two buckets and do not change the total.
 
-The platform's own account at the bank (the line with an empty memberId) is not compared: no
-ledger account mirrors it. The bank takes its order fees there, and the platform records them
-on the bank orders (bank_order.fee, compared order by order) but posts none; FEE_INCOME is the
-platform's income from listings, which stays in the members' sub-accounts at the bank until a
-transfer moves it; and the money the platform keeps there is funded outside the ledger.
+The platform's own account at the bank (the line with an empty memberId) is figured the same
+way from PLATFORM_FUNDS, its mirror: the owners' funding (FUND), the income the bank moved in
+from members (a DISBURSE or REPAY item's service fee, a penalty the platform keeps), the bank's
+fees and the payments to members (TRANSFER) each dated by the bank's finish of its order.
 """
 
 from __future__ import annotations
@@ -46,18 +47,22 @@ from dao.member import MemberEntity
 from dao.ocp import FINAL_STATUSES, BankOrderEntity
 
 REVERSED = "REVERSED"
+PLATFORM_FUNDS = "PLATFORM_FUNDS"
+#: A bank fee's posting refers to its order by id (service/ocp/machine.py).
+BANK_ORDER = "BANK_ORDER"
 _CHUNK = 500
 
 Leg = tuple[str, int]
 
 
 class Posting(NamedTuple):
-    """A posting's effect on one member's total (positive: it raised it)."""
+    """A posting's effect on one holder's total (positive: it raised it): a member, by member
+    id, or the platform's own account, by account id."""
 
     posting_id: int
     leg: Leg
     created_at: datetime
-    member_id: int
+    holder: int
     effect: Decimal
 
 
@@ -86,12 +91,12 @@ def figures_at(
     postings: Iterable[Posting],
     legs: Mapping[Leg, LegTimes],
 ) -> dict[int, Decimal]:
-    """Each member's figure at ``end``: the total now less the postings dated at or after it.
+    """Each holder's figure at ``end``: the total now less the postings dated at or after it.
     ``postings`` must include every posting that may be so dated (more does no harm)."""
     figures = dict(totals)
     for posting in postings:
-        if posting.member_id in figures and dated(posting, legs) >= end:
-            figures[posting.member_id] -= posting.effect
+        if posting.holder in figures and dated(posting, legs) >= end:
+            figures[posting.holder] -= posting.effect
     return figures
 
 
@@ -120,13 +125,26 @@ class LedgerFigures:
                 .where(MemberEntity.fund_account_no.is_not(None))
             )
         }
-        postings = self._postings_since(end)
+        postings = self._postings_since(end, AccountEntity.member_id)
         legs = self._legs({p.leg for p in postings}, reversed_at)
         totals = {member_id: total for member_id, (_, total) in accounts.items()}
         figures = figures_at(end, totals, postings, legs)
         return {accounts[m][0]: (m, figure) for m, figure in figures.items()}
 
-    def _postings_since(self, end: datetime) -> list[Posting]:
+    def platform_at(self, end: datetime, reversed_at: Mapping[str, datetime]) -> Decimal:
+        """The platform's figure for its own account at the bank at ``end`` (PLATFORM_FUNDS)."""
+        a = AccountEntity
+        account_id, available, frozen = self._session.execute(
+            select(a.id, a.available, a.frozen).where(a.code == PLATFORM_FUNDS)
+        ).one()
+        postings = self._postings_since(end, a.id, a.id == account_id)
+        legs = self._legs({p.leg for p in postings}, reversed_at)
+        return figures_at(end, {account_id: available + frozen}, postings, legs)[account_id]
+
+    def _postings_since(self, end: datetime, holder, *which) -> list[Posting]:
+        """The postings that may be dated at or after ``end``, as their effects on each
+        ``holder`` (a column of the account: the member's id, or the account's own) of the
+        accounts ``which`` selects (every member's by default)."""
         p, e, a, o = PostingEntity, EntryEntity, AccountEntity, BankOrderEntity
         recent = select(p.id).where(p.created_at >= end)
         late = (
@@ -134,7 +152,12 @@ class LedgerFigures:
             .join(o, and_(o.ref_type == p.ref_type, o.ref_id == p.ref_id))
             .where(o.finished_at >= end)
         )
-        ids = union(recent, late).subquery()
+        late_fees = (
+            select(p.id)
+            .join(o, and_(p.ref_type == BANK_ORDER, o.id == p.ref_id))
+            .where(o.finished_at >= end)
+        )
+        ids = union(recent, late, late_fees).subquery()
         effects: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
         meta: dict[int, tuple[Leg, datetime]] = {}
         rows = self._session.execute(
@@ -143,21 +166,21 @@ class LedgerFigures:
                 p.ref_type,
                 p.ref_id,
                 p.created_at,
-                a.member_id,
+                holder,
                 a.normal_side,
                 e.direction,
                 e.amount,
             )
             .join(e, e.posting_id == p.id)
             .join(a, a.id == e.account_id)
-            .where(p.id.in_(select(ids.c.id)), a.member_id.is_not(None))
+            .where(p.id.in_(select(ids.c.id)), *(which or (a.member_id.is_not(None),)))
         )
-        for posting_id, ref_type, ref_id, created_at, member_id, side, direction, amount in rows:
+        for posting_id, ref_type, ref_id, created_at, owner, side, direction, amount in rows:
             meta[posting_id] = ((ref_type, ref_id), created_at)
-            effects[(posting_id, member_id)] += amount if direction == side else -amount
+            effects[(posting_id, owner)] += amount if direction == side else -amount
         return [
-            Posting(posting_id, *meta[posting_id], member_id, effect)
-            for (posting_id, member_id), effect in effects.items()
+            Posting(posting_id, *meta[posting_id], owner, effect)
+            for (posting_id, owner), effect in effects.items()
             if effect
         ]
 
@@ -168,14 +191,18 @@ class LedgerFigures:
         for ref_type, ref_id in legs:
             by_type[ref_type].append(ref_id)
         for ref_type, ids in by_type.items():
+            # A fee's posting names its order itself; a business leg, the orders serving it.
+            key, where = (
+                (o.id, ()) if ref_type == BANK_ORDER else (o.ref_id, (o.ref_type == ref_type,))
+            )
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 for row in self._session.execute(
-                    select(o.ref_id, o.order_no, o.status, o.finished_at, o.updated_at).where(
-                        o.ref_type == ref_type, o.ref_id.in_(chunk)
+                    select(key, o.order_no, o.status, o.finished_at, o.updated_at).where(
+                        *where, key.in_(chunk)
                     )
                 ):
-                    orders[(ref_type, row.ref_id)].append(
+                    orders[(ref_type, row[0])].append(
                         (row.order_no, row.status, row.finished_at, row.updated_at)
                     )
         times = {}
@@ -185,7 +212,7 @@ class LedgerFigures:
                 continue
             finished = max(finished_at for _, _, finished_at, _ in served)
             returned = [(no, updated) for no, status, _, updated in served if status == REVERSED]
-            if not returned:
+            if not returned or leg[0] == BANK_ORDER:  # a return refunds no fee
                 times[leg] = LegTimes(finished)
                 continue
             order_no, updated_at = returned[0]

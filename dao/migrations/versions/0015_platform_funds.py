@@ -15,7 +15,7 @@ BANK_FEES - MARKETING_EXPENSE. It moves out, so that CLEARING equals the members
 
 Money the owners put into the platform's account at the bank beyond that is still unknown to
 the ledger: the first reconciliation shows it as the BALANCE discrepancy of the platform's line,
-for an operator to record or explain. Going back undoes those postings, drops the accounts and
+for an operator to explain. Going back undoes those postings, drops the accounts and
 the table, and is refused once anything else has posted to the accounts or a FUND or TRANSFER
 was made.
 

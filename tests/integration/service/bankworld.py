@@ -189,9 +189,11 @@ def bank_world(
             books.close()
 
 
-def onboarded(world: World, make_member, identities) -> tuple[Principal, int, str]:
+def onboarded(
+    world: World, make_member, identities, role: str = "INVESTOR"
+) -> tuple[Principal, int, str]:
     """A member whose fund account the bank opened: (caller, card id, account number)."""
-    who = caller(make_member("INVESTOR", onboarded=False))
+    who = caller(make_member(role, onboarded=False))
     person = identities()
     world.members.verify_identity(IdentityRequest(person.real_name, person.id_number), who)
     card = world.members.bind_card(

@@ -18,6 +18,7 @@ from service.reconciliation.compare import (
     bank_orders,
     compare_balances,
     compare_orders,
+    compare_platform,
 )
 from service.reconciliation.ledger import LegTimes, Posting, dated, figures_at
 
@@ -65,14 +66,16 @@ def test_a_business_day_is_the_shanghai_calendar_day() -> None:
     )
 
 
-def test_the_files_of_a_day_become_lines_and_member_balances() -> None:
+def test_the_files_of_a_day_become_lines_member_balances_and_the_platforms() -> None:
     balance = [
-        {"accountNo": "PFM1", "memberId": "", "available": "5.00", "frozen": "0.00"},
+        {"accountNo": "PFM1", "memberId": "", "available": "5.00", "frozen": "1.50"},
         {"accountNo": "SA01", "memberId": "7", "available": "100.25", "frozen": "20.00"},
     ]
     files = read_files(DAY, [("RECHARGE", [row()]), ("BALANCE", balance)])
     assert files.lines == [line()]
-    assert files.balances == [("SA01", D("120.25"))]  # the platform's own account left out
+    assert files.balances == [("SA01", D("120.25"))]
+    assert files.platform == ("PFM1", D("6.50"))  # the line without a member
+    assert read_files(DAY, [("BALANCE", balance[1:])]).platform is None
 
 
 @pytest.mark.parametrize(
@@ -257,6 +260,33 @@ def test_balances_compare_each_sub_account_s_total() -> None:
         Found("BALANCE", "SA03", bank_amount=D("1.00"), bank_account_no="SA03"),
         Found("BALANCE", "SA04", member_id=9, platform_amount=D("3.00")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("bank", "mine", "found"),
+    [
+        (("PFM1", D("6.50")), D("6.50"), []),
+        (
+            ("PFM1", D("6.50")),
+            D("5.00"),
+            [
+                Found(
+                    "BALANCE",
+                    "PFM1",
+                    bank_amount=D("6.50"),
+                    platform_amount=D("5.00"),
+                    bank_account_no="PFM1",
+                )
+            ],
+        ),
+        (None, D("0.00"), []),  # no line, nothing held: the account was not opened yet
+        (None, D("2.00"), [Found("BALANCE", "PFM1", platform_amount=D("2.00"))]),
+    ],
+)
+def test_the_platforms_own_account_is_compared_with_its_mirror(bank, mine, found) -> None:
+    """A mismatch is a BALANCE discrepancy of the platform's account number, naming no
+    member."""
+    assert list(compare_platform(bank, "PFM1", mine)) == found
 
 
 # -- the midnight rule -------------------------------------------------------------------------
