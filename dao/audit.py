@@ -158,6 +158,17 @@ class AuditQueries:
             " WHERE h.frozen <> h.held"
         )
 
+    def platform_frozen_not_accounted_for(self) -> list[tuple]:
+        """(frozen, held for transfers) of the platform's own account when they differ: what
+        PLATFORM_FUNDS holds frozen is the PENDING transfers from it to members."""
+        return self._rows(
+            "SELECT a.frozen, (SELECT COALESCE(SUM(t.amount), 0) FROM platform_transfer t"
+            "  WHERE t.kind = 'TRANSFER' AND t.status = 'PENDING') AS held"
+            " FROM account a WHERE a.code = 'PLATFORM_FUNDS'"
+            " AND a.frozen <> (SELECT COALESCE(SUM(t.amount), 0) FROM platform_transfer t"
+            "  WHERE t.kind = 'TRANSFER' AND t.status = 'PENDING')"
+        )
+
     def receipts_off_their_bank_items(self) -> list[tuple]:
         """(receipt id, status, SUCCEEDED REPAY items) for receipts paid at the bank whose
         status is not the one their items imply: RECEIVED after exactly one SUCCEEDED item,

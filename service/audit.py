@@ -17,7 +17,8 @@
    RELEASING investments plus their pending withdrawals (a PENDING investment is not frozen
    yet) plus, for a borrower, the repayments the bank is paying (REPAY_FREEZE: every REPAY
    item not yet SUCCEEDED and not re-issued); a listing DISBURSING keeps its investments
-   FROZEN until their DISBURSE items succeed;
+   FROZEN until their DISBURSE items succeed; PLATFORM_FUNDS' frozen balance equals its
+   PENDING transfers to members;
 8. each installment's receipts add up to it;
 9. every payment order agrees with its order at the depository bank (payment.gateway BANK):
    SUCCESS for SUCCEEDED, FAILED for FAILED, REVERSED for REVERSED, PENDING while it is open;
@@ -132,6 +133,10 @@ class LedgerAudit:
                     f"member {m}: frozen {_yuan(f)}, held for investments, withdrawals and"
                     f" repayments {_yuan(h)}"
                     for m, f, h in q.frozen_not_accounted_for()
+                )
+                + tuple(
+                    f"the platform's own account: frozen {_yuan(f)}, held for transfers {_yuan(h)}"
+                    for f, h in q.platform_frozen_not_accounted_for()
                 ),
             ),
             Check(

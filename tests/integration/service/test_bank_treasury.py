@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from service.audit import LedgerAudit
 from service.ocp import protocol
 from service.reconciliation import ReconciliationService
 from tests.integration.service.banking import AUTHORIZE, Banking
@@ -185,3 +186,21 @@ def test_a_fund_left_in_doubt_is_handed_to_operators_without_a_member(
     [doubt] = banking.platform.service(ReconciliationService).list_orders_in_doubt().items
     assert (doubt.order_no, doubt.order_type, doubt.member_id) == (fund.order_no, "FUND", None)
     assert banking.ledger_ok()
+
+
+def test_money_frozen_on_the_platforms_account_for_no_pending_transfer_is_reported(
+    banking: Banking, operator, member, sql
+) -> None:
+    funded(banking, operator, "100.00")
+    banking.treasury.pay_member(member.member_id, D("30.00"), "MARKETING", None, "p-1", operator)
+    assert banking.ledger_ok()  # frozen for the PENDING transfer
+    with sql.begin() as conn:  # the transfer ended without its posting, behind the code's back
+        conn.execute(
+            text("UPDATE platform_transfer SET status = 'FAILED', finished_at = created_at")
+        )
+    report = LedgerAudit(banking.platform.tx).run()
+    assert {c.name: c.problems for c in report.checks if not c.ok} == {
+        "every frozen fen is accounted for": (
+            "the platform's own account: frozen 30.00, held for transfers 0.00",
+        )
+    }
