@@ -49,8 +49,9 @@ lint: $(TESTENV) ## ruff check and format check
 format: $(TESTENV) ## Format the code with ruff
 	$(BIN)/ruff format .
 
-contracts: $(TESTENV) ## Regenerate wsdl/ and swagger/ from the code
+contracts: $(TESTENV) ## Regenerate wsdl/ and swagger/ from the code, and check them against the last release
 	P2P_ENV=test $(BIN)/p2p export-contracts
+	P2P_ENV=test $(BIN)/p2p check-contracts
 
 bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint) and the bank's notifications
 	$(BIN)/python bench/getloan.py

@@ -18,7 +18,7 @@ import banksim.main
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
 from dao import migrate
-from server import lifecycle
+from server import compat, lifecycle
 from server.app import create_app, create_platform, openapi_document
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
@@ -182,6 +182,32 @@ def cmd_export_contracts(args, settings) -> int:
     return 0
 
 
+def cmd_check_contracts(args, settings) -> int:
+    """Print how the published contracts differ from the last release; exit 1 on a break."""
+    found = compat.check(Path(args.root))
+    if found.released is None:
+        print("no contract released yet (contracts/released/ is empty): nothing to compare")
+        return 0
+    for change in found.changes:
+        print(change)
+    breaking = len(found.breaking)
+    print(
+        f"{len(found.changes)} change(s) since release {found.released}, {breaking} breaking"
+        + (": release a new major version (docs/contracts.md) or undo them" if breaking else "")
+    )
+    return 1 if breaking else 0
+
+
+def cmd_release_contracts(args, settings) -> int:
+    try:
+        version = compat.release(Path(args.root))
+    except compat.ReleaseRefused as refused:
+        print(f"not released: {refused}", file=sys.stderr)
+        return 1
+    print(f"released contracts {version} into {compat.RELEASED / version}")
+    return 0
+
+
 def cmd_create_operator(args, settings) -> int:
     platform = create_platform(settings)
     try:
@@ -303,6 +329,20 @@ def parser() -> argparse.ArgumentParser:
         "Write wsdl/*.wsdl and swagger/openapi.json from the code.",
     )
     e.add_argument("--out", default=".", help="folder holding wsdl/ and swagger/ (default .)")
+    for name, fn, text in (
+        (
+            "check-contracts",
+            cmd_check_contracts,
+            "Compare wsdl/ and swagger/ with the last released contracts; exit 1 on a break.",
+        ),
+        (
+            "release-contracts",
+            cmd_release_contracts,
+            "Release wsdl/ and swagger/ under their version into contracts/released/.",
+        ),
+    ):
+        c = command(name, fn, text)
+        c.add_argument("--root", default=".", help="the repository (default .)")
     command("check-ledger", cmd_check_ledger, "Check the ledger's invariants; exit 1 if broken.")
     r = command(
         "reconcile", cmd_reconcile, "Reconcile a business day with the depository bank now."
