@@ -170,7 +170,9 @@ class ReconciliationFacade(Facade):
     namespace = NS
     service = "service.reconciliation:ReconciliationService"
 
-    @operation(rest=POST("/reconciliation/runs"), roles=[OPERATOR])
+    @operation(
+        rest=POST("/reconciliation/runs"), roles=[OPERATOR], errors=("RECONCILIATION_UNAVAILABLE",)
+    )
     def runReconciliation(date: BusinessDate):
         """Reconcile a business day that has ended (VALIDATION_FAILED for today or later),
         again if it was already: the day is handed to the job engine (job bank.reconcile)
@@ -178,7 +180,10 @@ class ReconciliationFacade(Facade):
         RECONCILIATION_UNAVAILABLE unless the platform works with the depository bank."""
 
     @operation(
-        rest=GET("/reconciliation/runs/{date}"), returns=ReconciliationRunDto, roles=[OPERATOR]
+        rest=GET("/reconciliation/runs/{date}"),
+        returns=ReconciliationRunDto,
+        roles=[OPERATOR],
+        errors=("RECONCILIATION_RUN_NOT_FOUND",),
     )
     def getRun(date: BusinessDate):
         """The reconciliation of one business day; RECONCILIATION_RUN_NOT_FOUND if it never
@@ -209,6 +214,14 @@ class ReconciliationFacade(Facade):
         rest=POST("/reconciliation/discrepancies/{discrepancyId}/resolution"),
         returns=DiscrepancyDto,
         roles=[OPERATOR],
+        errors=(
+            "APPLY_NOT_APPLICABLE",
+            "DISCREPANCY_NOT_FOUND",
+            "DISCREPANCY_RESOLVED",
+            "INSUFFICIENT_FUNDS",
+            "RECONCILIATION_UNAVAILABLE",
+            "REQUEST_NO_REUSED",
+        ),
     )
     def resolveDiscrepancy(
         discrepancyId: required(Long(ge=1), "Discrepancy id."),

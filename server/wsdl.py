@@ -223,7 +223,8 @@ class Wsdl:
             o = etree.SubElement(port_type, f"{{{WSDL}}}operation", name=op.name)
             roles = "public" if op.roles is None else "roles: " + ", ".join(sorted(op.roles))
             deprecated = "Deprecated. " if op.operation.deprecated else ""
-            _doc(o, f"{deprecated}{op.operation.doc} ({roles})", WSDL)
+            codes = ", ".join(sorted(op.fault_codes))
+            _doc(o, f"{deprecated}{op.operation.doc} ({roles})\n\nFault codes: {codes}.", WSDL)
             etree.SubElement(o, f"{{{WSDL}}}input", message=f"tns:{op.request.name}")
             etree.SubElement(o, f"{{{WSDL}}}output", message=f"tns:{op.response.name}")
             etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name, message=f"tns:{fault.name}")
