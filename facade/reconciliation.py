@@ -307,6 +307,12 @@ class ReconciliationFacade(Facade):
         rest=POST("/reconciliation/orders/{orderNo}/reissue"),
         returns=BankOrderReissueDto,
         roles=[OPERATOR],
+        errors=(
+            "BANK_ORDER_NOT_FOUND",
+            "ORDER_NOT_REISSUABLE",
+            "RECONCILIATION_UNAVAILABLE",
+            "REQUEST_NO_REUSED",
+        ),
     )
     def reissueBankOrder(
         orderNo: required(
