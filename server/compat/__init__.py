@@ -122,9 +122,29 @@ def release(root: Path) -> str:
     return version
 
 
+@dataclass(frozen=True)
+class Release:
+    """One released version and what it changed from the one before (None for the first)."""
+
+    version: str
+    changes: list[Change] | None
+
+
+def history(root: Path) -> list[Release]:
+    """Every release, newest first, with its changes: what the changelog says, as data for
+    whatever else shows it."""
+    versions = released_versions(root)
+    releases = []
+    for older, newer in zip([None, *versions], versions, strict=False):
+        changes = None
+        if older is not None:
+            changes = differences(load(root / RELEASED / older), load(root / RELEASED / newer))
+        releases.append(Release(newer, changes))
+    return releases[::-1]
+
+
 def changelog(root: Path) -> str:
     """contracts/CHANGELOG.md: each release, newest first, with what it changed."""
-    versions = released_versions(root)
     lines = [
         "# Contract changelog",
         "",
@@ -132,13 +152,12 @@ def changelog(root: Path) -> str:
         "from the one before, as `p2p release-contracts` found it; the policy is in "
         "[docs/contracts.md](../docs/contracts.md). Generated: do not edit.",
     ]
-    for older, newer in reversed(list(zip([None, *versions], versions, strict=False))):
-        lines += ["", f"## {newer}", ""]
-        if older is None:
+    for release in history(root):
+        lines += ["", f"## {release.version}", ""]
+        if release.changes is None:
             lines.append("The first released version.")
             continue
-        changes = differences(load(root / RELEASED / older), load(root / RELEASED / newer))
-        breaking = [c for c in changes if c.breaking]
+        breaking = [c for c in release.changes if c.breaking]
         if breaking:
             lines.append(f"Breaking ({len(breaking)}), a new major version:")
             lines.append("")
@@ -146,5 +165,5 @@ def changelog(root: Path) -> str:
             lines.append("")
         lines.append("Added or changed, compatible:" if breaking else "Compatible changes:")
         lines.append("")
-        lines += [f"- {c.where}: {c.what}" for c in changes if not c.breaking] or ["- none"]
+        lines += [f"- {c.where}: {c.what}" for c in release.changes if not c.breaking] or ["- none"]
     return "\n".join(lines) + "\n"
