@@ -34,7 +34,9 @@ AUTH_DOC = (
 )
 
 
-def _prefix(ns: str, tns: str) -> str:
+def prefix(ns: str, tns: str) -> str:
+    """The prefix a namespace has in the WSDL of the facade whose namespace is ``tns`` (and in
+    the examples of its document): tns for its own, else the namespace's last segment."""
     return "tns" if ns == tns else ns.rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -115,7 +117,7 @@ class _Writer:
         self.tns = tns
 
     def qname(self, ns: str, name: str) -> str:
-        return f"{_prefix(ns, self.tns)}:{name}"
+        return f"{prefix(ns, self.tns)}:{name}"
 
     def element(self, parent, f) -> None:
         e = etree.SubElement(parent, f"{{{XS}}}element", name=f.name)
@@ -169,7 +171,7 @@ class Wsdl:
         types.add(header)
         namespaces = sorted(set(types.namespaces()) | {tns})
         nsmap = {"wsdl": WSDL, "soap": SOAP, "xs": XS}
-        nsmap.update({_prefix(ns, tns): ns for ns in namespaces})
+        nsmap.update({prefix(ns, tns): ns for ns in namespaces})
         w = _Writer(tns)
 
         root = etree.Element(f"{{{WSDL}}}definitions", nsmap=nsmap, name=name, targetNamespace=tns)
