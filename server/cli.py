@@ -1,5 +1,5 @@
-"""The ``p2p`` command: serve, migrate, export-contracts, create-operator, bank-sim, the job
-engine's worker and beat, and the operators' commands.
+"""The ``p2p`` command: serve, migrate, export-contracts, export-docs, create-operator,
+bank-sim, the job engine's worker and beat, and the operators' commands.
 
 Settings come from conf/ and the environment exactly as for the server; ``--set key=value``
 overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``), and wins over the
@@ -18,8 +18,8 @@ import banksim.main
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
 from dao import migrate
-from server import compat, lifecycle
-from server.app import create_app, create_platform, openapi_document
+from server import compat, contractdoc, lifecycle
+from server.app import VERSION, create_app, create_platform, openapi_document
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import SafeFormatter
@@ -156,11 +156,17 @@ def cmd_migrate(args, settings) -> int:
     return 0
 
 
+def _export_base(settings) -> str:
+    """The base URL the committed contracts and documents name: the public one, else where
+    the settings listen."""
+    return settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
+
+
 def export_contracts(settings, out: Path) -> list[Path]:
     """Write wsdl/<Facade>.wsdl and swagger/openapi.json as the code generates them."""
     platform = create_platform(settings)
     try:
-        base = settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
+        base = _export_base(settings)
         written = []
         (out / "wsdl").mkdir(parents=True, exist_ok=True)
         (out / "swagger").mkdir(parents=True, exist_ok=True)
@@ -178,6 +184,23 @@ def export_contracts(settings, out: Path) -> list[Path]:
 
 def cmd_export_contracts(args, settings) -> int:
     for path in export_contracts(settings, Path(args.out)):
+        print(path)
+    return 0
+
+
+def export_docs(settings, root: Path, out: Path) -> list[Path]:
+    """Write docs/contracts/<Facade>.html and docs/contracts/changelog.html under ``out`` as
+    the code generates them, the releases read from ``root``'s contracts/released/."""
+    platform = create_platform(settings)
+    try:
+        return contractdoc.export(platform.facades, VERSION, _export_base(settings), root, out)
+    finally:
+        platform.close()
+
+
+def cmd_export_docs(args, settings) -> int:
+    root = Path(args.root)
+    for path in export_docs(settings, root, Path(args.out) if args.out else root):
         print(path)
     return 0
 
@@ -329,6 +352,13 @@ def parser() -> argparse.ArgumentParser:
         "Write wsdl/*.wsdl and swagger/openapi.json from the code.",
     )
     e.add_argument("--out", default=".", help="folder holding wsdl/ and swagger/ (default .)")
+    d = command(
+        "export-docs",
+        cmd_export_docs,
+        "Write the facades' documents and the changelog page into docs/contracts/.",
+    )
+    d.add_argument("--root", default=".", help="the repository, for its releases (default .)")
+    d.add_argument("--out", help="folder to write docs/contracts/ under (default: --root)")
     for name, fn, text in (
         (
             "check-contracts",
