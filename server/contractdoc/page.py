@@ -1,8 +1,8 @@
 """The HTML of the contract documents: one self-contained page per facade, and the changelog.
 
 A page carries its own style sheet and no script: it reads the same offline, in a browser and
-printed (``@media print``: no navigation bar, each operation on a new page, the address of
-every link written after it). Every text that comes from the contract is escaped here, and
+printed (``@media print``: no navigation bar, the operations, each of them, the structures and
+the error catalogue each from a new page, the address of every link written after it). Every text that comes from the contract is escaped here, and
 runs of Chinese characters are marked ``lang="zh-Hans"`` so a browser picks a font that has
 them.
 """
@@ -80,7 +80,7 @@ footer { max-width: 64rem; margin: 0 auto; padding: 1rem 1.25rem 2rem; color: #3
   html { font-size: 10pt; }
   nav.chrome, .top { display: none; }
   main, footer { max-width: none; padding-left: 0; padding-right: 0; }
-  section.operation { break-before: page; }
+  #operations, section.operation + section.operation, #types, #errors { break-before: page; }
   h2, h3, h4 { break-after: avoid; }
   tr, dl.facts { break-inside: avoid; }
   pre, code, th { background: none; }
