@@ -26,7 +26,7 @@ from server.contractdoc.faults import operation_faults
 from server.registry import BoundFacade
 from server.rest import body_fields, path_params, query_fields
 from server.soap import fault_response, faultcode
-from service.errors import CATALOGUE, BusinessError
+from service.errors import CATALOGUE, BusinessError, ErrorCode
 
 #: The repository the running code comes from: its contracts/released/ holds the releases.
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ class Links:
         return f"../../wsdl/{facade}.wsdl" if self.static else f"{self.base}/services/{facade}?wsdl"
 
 
-def _catalogue() -> list:
+def _catalogue() -> list[tuple[ErrorCode, str, str]]:
     """Every code with the HTTP status and faultcode its SOAP fault answers with."""
     entries = []
     for code in sorted(CATALOGUE):
@@ -83,8 +83,8 @@ def _catalogue() -> list:
 def _footer(version: str) -> str:
     return (
         f"Contract version {page.esc(version)}. Generated from the facade declarations by "
-        "server/contractdoc; the WSDL and the OpenAPI document state the same contract. Do not "
-        "edit a copy: <code>make docs</code> writes them."
+        "server/contractdoc; the WSDL and the OpenAPI document state the same contract. The "
+        "copies in docs/contracts/ are written by <code>make docs</code>: do not edit them."
     )
 
 
@@ -161,7 +161,9 @@ class Documents:
         return self._render(self._changelog, base_url)
 
 
-def export(facades: list[BoundFacade], version: str, base_url: str, root: Path, out: Path):
+def export(
+    facades: list[BoundFacade], version: str, base_url: str, root: Path, out: Path
+) -> list[Path]:
     """Write docs/contracts/<Facade>.html and the changelog page under ``out``, the releases
     read from ``root``; the paths written."""
     links = Links(base_url, static=True)

@@ -1,10 +1,10 @@
 """The HTML of the contract documents: one self-contained page per facade, and the changelog.
 
 A page carries its own style sheet and no script: it reads the same offline, in a browser and
-printed (``@media print``: no navigation bar, the operations, each of them, the structures and
-the error catalogue each from a new page, the address of every link written after it). Every text that comes from the contract is escaped here, and
-runs of Chinese characters are marked ``lang="zh-Hans"`` so a browser picks a font that has
-them.
+printed (``@media print``: no navigation bar; the operations, each further operation, the
+structures and the error catalogue each from a new page; the address of every link written
+after it). Every text that comes from the contract is escaped here, and runs of Chinese
+characters are marked ``lang="zh-Hans"`` so a browser picks a font that has them.
 """
 
 from __future__ import annotations
