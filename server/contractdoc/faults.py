@@ -1,29 +1,43 @@
-"""The fault codes an operation's document lists, with when a caller meets them.
-
-Operations do not declare their own fault codes yet (the WSDL lets every operation raise any
-code of the catalogue). Until they do, an operation lists the codes its documentation names
-and those every call can get from the framework. :func:`operation_faults` is the one place
-that decides it: when operations declare their codes, it returns those instead.
-"""
+"""The fault codes an operation's document lists, with when a caller meets them: the codes the
+contracts publish for it (server/faults.py), those the operation declares first, then those
+any call may meet."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from facade.contract import MEMBERS
 from server.registry import BoundOperation
 from service import errors
 from service.errors import CATALOGUE, ErrorCode
 
 #: Says, in each operation's document, where its list of codes comes from.
 PROVENANCE = (
-    "Operations do not declare their own fault codes yet: this lists the codes this "
-    "operation's documentation names and those every call can get; the error catalogue at the "
-    "end has every code a call may meet."
+    "The codes this operation declares, then those any call may meet, as the WSDL and OpenAPI "
+    "publish them; the error catalogue at the end says how each is answered."
 )
 
-_CODE = re.compile(r"\b[A-Z][A-Z_]*[A-Z]\b")
+DECLARED = "declared by the operation"
+
+#: When a call meets each code any call may meet, in the order a document lists them.
+_ANY_CALL = {
+    errors.VALIDATION_FAILED.code: "the input breaks the contract: a field missing, unknown "
+    "or invalid",
+    errors.UNAUTHENTICATED.code: "no valid credentials",
+    errors.ACCOUNT_LOCKED.code: "credentials with the password of a member locked out",
+    errors.FORBIDDEN.code: "the caller's role is not one of the operation's",
+    errors.MALFORMED_REQUEST.code: "the request cannot be read (XML, JSON)",
+    errors.PAYLOAD_TOO_LARGE.code: "a body larger than the server takes",
+    errors.UNSUPPORTED_MEDIA_TYPE.code: "a body of another media type than the protocol's",
+    errors.METHOD_NOT_ALLOWED.code: "another HTTP method than the operation's",
+    errors.REQUEST_TIMEOUT.code: "the request did not arrive whole in time",
+    errors.HEADERS_TOO_LARGE.code: "a request line and headers too large",
+    errors.NOT_IMPLEMENTED.code: "an HTTP feature the server does not implement",
+    errors.VERSION_MISMATCH.code: "SOAP: an envelope that is not SOAP 1.1",
+    errors.MUST_UNDERSTAND.code: "SOAP: a header marked mustUnderstand that is not understood",
+    errors.INTERNAL_ERROR.code: "an unexpected failure on our side",
+    errors.SERVICE_UNAVAILABLE.code: "something the call needs is down for a moment",
+}
+_PUBLIC_UNAUTHENTICATED = "credentials were sent and are not valid"
 
 
 @dataclass(frozen=True)
@@ -32,37 +46,20 @@ class Fault:
     when: str
 
 
-def _named(doc: str) -> list[ErrorCode]:
-    """The catalogue codes a text names, in the order it names them, once each."""
-    found = dict.fromkeys(c for c in _CODE.findall(doc) if c in CATALOGUE)
-    return [CATALOGUE[c] for c in found]
-
-
-def _framework(op: BoundOperation) -> list[Fault]:
-    """What the dispatcher and the protocol adapters answer for any call of ``op``."""
-    public = op.operation.public
-    found = [
-        Fault(
-            errors.VALIDATION_FAILED,
-            "the input breaks the contract: a field missing, unknown or invalid",
-        ),
-        Fault(errors.MALFORMED_REQUEST, "the request cannot be read (XML, JSON)"),
-        Fault(
-            errors.UNAUTHENTICATED,
-            "credentials were sent and are not valid" if public else "no valid credentials",
-        ),
-    ]
-    if not public and op.roles != MEMBERS:
-        found.append(Fault(errors.FORBIDDEN, "the caller's role is not one of the operation's"))
-    found += [
-        Fault(errors.INTERNAL_ERROR, "an unexpected failure on our side"),
-        Fault(errors.SERVICE_UNAVAILABLE, "something the call needs is down for a moment"),
-    ]
-    return found
+def _when(op: BoundOperation, code: str) -> str:
+    if code == errors.UNAUTHENTICATED.code and op.operation.public:
+        return _PUBLIC_UNAUTHENTICATED
+    return _ANY_CALL.get(code, "any call may meet it")
 
 
 def operation_faults(op: BoundOperation) -> list[Fault]:
-    """The codes ``op`` can raise: those its documentation names, then the framework's."""
-    named = [Fault(e, "named in the documentation above") for e in _named(op.operation.doc)]
-    seen = {f.error.code for f in named}
-    return named + [f for f in _framework(op) if f.error.code not in seen]
+    """Every code ``op`` may raise: those it declares, by name, then the others."""
+    declared = sorted(op.operation.errors)
+    order = list(_ANY_CALL)
+    others = sorted(
+        op.fault_codes - op.operation.errors,
+        key=lambda c: (order.index(c) if c in order else len(order), c),
+    )
+    return [Fault(CATALOGUE[c], DECLARED) for c in declared] + [
+        Fault(CATALOGUE[c], _when(op, c)) for c in others
+    ]

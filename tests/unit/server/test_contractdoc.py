@@ -249,29 +249,27 @@ def test_constraints_are_said_in_words(documents) -> None:
 # -- faults ------------------------------------------------------------------------------
 
 
-def test_fault_codes_named_common_and_by_role(facades, documents) -> None:
+def test_fault_codes_are_those_the_contracts_publish_declared_first(facades, documents) -> None:
     for bound, op in every_operation(facades):
         s = section(documents[bound.name], f"op-{op.name}")
         table = following_table(heading(s, "Faults"))
-        listed = {tr.get("data-code"): tr for tr in table.iterfind(".//tr[@data-code]")}
-        named = [
-            c for c in re.findall(r"\b[A-Z][A-Z_]*[A-Z]\b", op.operation.doc) if c in CATALOGUE
-        ]
-        common = {"VALIDATION_FAILED", "MALFORMED_REQUEST", "UNAUTHENTICATED", "INTERNAL_ERROR"}
-        common.add("SERVICE_UNAVAILABLE")
-        assert set(named) | common <= set(listed), op.name
+        listed = [tr.get("data-code") for tr in table.iterfind(".//tr[@data-code]")]
+        assert set(listed) == op.fault_codes, op.name
+        declared = sorted(op.operation.errors)
+        assert listed[: len(declared)] == declared, op.name
         assert ("FORBIDDEN" in listed) == (
-            "FORBIDDEN" in named or (op.roles is not None and op.roles != MEMBERS)
+            "FORBIDDEN" in declared or (op.roles is not None and op.roles != MEMBERS)
         ), op.name
-        for code, tr in listed.items():
-            cells = tr.findall("td")
+        for tr in table.iterfind(".//tr[@data-code]"):
+            code, cells = tr.get("data-code"), tr.findall("td")
             assert words(cells[1]) == str(CATALOGUE[code].status)
             assert words(cells[2]) == CATALOGUE[code].message
+            when = words(cells[3])
+            assert (when == "declared by the operation") == (code in declared), (op.name, code)
+            assert when != "any call may meet it", f"{code}: no words for when it is met"
             assert cells[0].find("a").get("href") == f"#error-{code}"
             assert documents[bound.name].get_element_by_id(f"error-{code}") is not None
-        for code in named:
-            assert words(listed[code].findall("td")[3]) == "named in the documentation above"
-        assert "do not declare their own fault codes yet" in words(s)
+        assert "The codes this operation declares, then those any call may meet" in words(s)
 
 
 def test_the_error_catalogue_has_every_code_with_both_protocols(documents) -> None:
@@ -438,7 +436,7 @@ class OpenFacade(Facade):
     namespace = NS
     service = "tests:NoteService"
 
-    @operation(rest=GET("/notes/{noteId}"), returns=NoteDto)
+    @operation(rest=GET("/notes/{noteId}"), returns=NoteDto, errors=("LOAN_NOT_FOUND",))
     def getNote(noteId: required(Long(ge=1), "The note's id, <1> or more.")):
         """A note by id: <i>any</i> caller & LOAN_NOT_FOUND for none (标的)."""
 
@@ -483,7 +481,7 @@ def test_a_facade_with_no_operation_needing_a_login(open_facade) -> None:
     assert words(faults["UNAUTHENTICATED"].findall("td")[3]) == (
         "credentials were sent and are not valid"
     )
-    assert words(faults["LOAN_NOT_FOUND"].findall("td")[3]) == "named in the documentation above"
+    assert words(faults["LOAN_NOT_FOUND"].findall("td")[3]) == "declared by the operation"
 
 
 def test_a_document_stands_alone_for_screen_and_print(facades, documents) -> None:
