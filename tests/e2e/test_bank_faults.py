@@ -9,7 +9,8 @@ is made; the next fault is armed once the bank has taken this one (its list of a
 empty again), so the fault reaches the order meant. Then every order is waited for at once:
 the platform must end with the bank's final word on each of its orders. After them: ``p2p
 check-ledger`` is clean, every member's balances equal the bank's, and, the simulator's day
-closed early (POST /admin/close-day), ``p2p reconcile`` of today finds nothing.
+closed early (POST /admin/close-day), ``p2p reconcile`` of today finds nothing in any of its
+six categories.
 
 Combinations left out, and why:
 
@@ -27,10 +28,14 @@ Combinations left out, and why:
   listing of its own; http_5xx on the REPAY of its first installment, refuse on the second's,
   timeout_without_moving on the second's again. (http_5xx on a DISBURSE is not run.)
 
-Last, a discrepancy reconciliation must find: the platform restarted with its queries held
-off (bank.query_first_after_seconds 3600), a FREEZE the bank finishes and never notifies is
-open at the platform when the day closes: exactly one STATUS discrepancy, which an operator
-APPLYs over REST; reconciling again finds nothing, and the ledger is clean.
+Last, a discrepancy reconciliation must find, in a world of its own (its own bank, platform
+and database): the platform with its queries held off (bank.query_first_after_seconds 3600),
+a FREEZE the bank finishes and never notifies is open at the platform when the day closes:
+exactly one STATUS discrepancy, which an operator APPLYs over REST; reconciling again finds
+nothing, and the ledger is clean. Not in the matrix's world: the bank's files of a day never
+change once served and the platform counts its orders by calendar day (reconciling no day
+before it begins), so once the matrix's day is closed and reconciled, nothing more done on the
+real clock falls in a day that world's platform can reconcile.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -72,6 +78,8 @@ pytestmark = pytest.mark.slow
 SINGLE = ("OPEN_ACCOUNT", "RECHARGE", "WITHDRAW", "FREEZE")
 BATCH_LEVEL = ("refuse", "http_5xx", "timeout_after_moving", "timeout_without_moving")
 ITEM_FAULTS = tuple(f for f in FAULTS if f not in BATCH_LEVEL and f != "reverse_after_success")
+#: What ``p2p reconcile`` prints of a day with nothing to find.
+NOTHING_FOUND = "bank-only 0, platform-only 0, amount 0, status 0, fee 0, balance 0"
 #: Faults with a time of their own, given a short one.
 SECONDS = {"delay": 2, "notify_out_of_order": 1, "reverse_after_success": 2}
 
@@ -98,10 +106,10 @@ def today() -> dt.date:
     return protocol.business_day(dt.datetime.now(dt.UTC))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def database(tmp_path_factory) -> Iterator[list[str]]:
-    """The platform's database (and cache) settings: a database of its own on MariaDB when
-    the variables are set, else a SQLite file."""
+    """The platform's database (and cache) settings: a database of its own on MariaDB (a
+    Redis key prefix of its own) when the variables are set, else a SQLite file; one a test."""
     raw, cache = os.environ.get(DB_VARIABLE), os.environ.get(REDIS_VARIABLE)
     if not raw or not cache:
         yield [f"database.url=sqlite:///{tmp_path_factory.mktemp('faults-db') / 'p2p.db'}"]
@@ -125,6 +133,10 @@ def database(tmp_path_factory) -> Iterator[list[str]]:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
         admin.dispose()
+        keys = redis.Redis.from_url(cache)
+        for key in keys.scan_iter(match=f"{prefix}*"):
+            keys.delete(key)
+        keys.close()
 
 
 class World:
@@ -159,9 +171,10 @@ class World:
         self.started = None
         self.database_engine = create_engine(database[0].split("=", 1)[1], poolclass=NullPool)
 
-    def serve(self, *extra: str, operator: bool = False) -> None:
+    def serve(self, *extra: str) -> None:
+        """The platform with its operator, ``extra`` settings over the world's."""
         self.started = self.processes.start_server(
-            "embedded", self.workdir, [*self.settings, *extra], operator, self.port
+            "embedded", self.workdir, [*self.settings, *extra], True, self.port
         )
         self.server = self.started.server
 
@@ -186,6 +199,12 @@ class World:
         answer = requests.request(method, self.sim.url + path, timeout=30, **kwargs)
         assert answer.ok, answer.text
         return answer.json()
+
+    def close_day(self) -> str:
+        """Today, closed early at the bank (its files served from now on)."""
+        day = str(today())
+        assert self.admin("POST", "/admin/close-day", json={"date": day})["date"] == day
+        return day
 
     def arm(self, order_type: str, fault: str) -> None:
         spec = {"orderType": order_type, "fault": fault, "count": 1}
@@ -233,11 +252,11 @@ class World:
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def world(tmp_path_factory, processes, database) -> Iterator[World]:
+    """A world of the test's own: its day at the bank holds only what the test does."""
     world = World(tmp_path_factory.mktemp("e2e-bank-faults"), processes, database)
     try:
-        world.serve(operator=True)
         yield world
     finally:
         world.stop()
@@ -248,16 +267,8 @@ def world(tmp_path_factory, processes, database) -> Iterator[World]:
 class Client:
     """One member's REST calls."""
 
-    def __init__(self, server, token: str, login: dict | None = None):
+    def __init__(self, server, token: str):
         self.server, self.auth = server, {"Authorization": f"Bearer {token}"}
-        self.login = login  # mobile and password, to log in again
-
-    def again(self, server) -> Client:
-        """The member logged in to ``server`` (a restarted platform: without Redis its
-        sessions were in the old process's memory)."""
-        r = requests.post(server.url("/api/v1/sessions"), json=self.login, timeout=30)
-        assert r.status_code == 201, r.text
-        return Client(server, r.json()["token"], self.login)
 
     def post(self, path: str, body: dict | None = None) -> dict:
         r = requests.post(self.server.url(path), json=body or {}, headers=self.auth, timeout=30)
@@ -273,7 +284,7 @@ class Client:
 def member(world: World, identities, role: str = "INVESTOR") -> Client:
     """A member whose fund account the bank opened."""
     new = register_and_login(world.server, role, identities())
-    client = Client(world.server, new.token, {"mobile": new.mobile, "password": new.password})
+    client = Client(world.server, new.token)
     eventually(
         lambda: client.get("/api/v1/members/current/fund-account")["status"] == "OPEN",
         "the bank did not open the account",
@@ -328,6 +339,7 @@ def installment(borrower: Client, loan_id: int, n: int) -> str:
 
 
 def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identities) -> None:
+    world.serve()
     # Who the scenarios need, made without faults.
     payer = member(world, identities)
     recharged(world, payer, "5000.00")
@@ -439,21 +451,23 @@ def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identi
         mine = client.get("/api/v1/accounts/me")
         account_no = client.get("/api/v1/members/current/fund-account")["accountNo"]
         assert (mine["available"], mine["frozen"]) == at_bank[account_no]
+    # The day of all that, closed early at the bank, reconciles with nothing to find.
+    clean = world.cli("reconcile", "--date", world.close_day())
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert NOTHING_FOUND in clean.stdout
     assert "Traceback" not in world.server.log_text()
 
 
 def test_reconciliation_finds_only_what_the_platform_has_not_settled(world, identities) -> None:
-    """After the matrix: nothing to find in the day; then a FREEZE the bank finished and the
-    platform has not is the one STATUS discrepancy, APPLYed by an operator."""
+    """In a day of its own: a FREEZE the bank finished and the platform has not is the one
+    STATUS discrepancy, APPLYed by an operator; then nothing is left to find."""
+    world.serve("bank.query_first_after_seconds=3600", "bank.doubt_age_seconds=3600")
     investor = member(world, identities)
     recharged(world, investor, "300.00")
     borrower = member(world, identities, "BORROWER")
     loan_id = listing(world, borrower, "1000.00")
     world.settled()
 
-    world.stop()  # the platform again, with its queries held off
-    world.serve("bank.query_first_after_seconds=3600", "bank.doubt_age_seconds=3600")
-    investor = investor.again(world.server)
     world.arm("FREEZE", "never_notify")
     held = investor.post(
         f"/api/v1/loans/{loan_id}/investments", {"amount": "200.00", "requestNo": "held"}
@@ -465,9 +479,7 @@ def test_reconciliation_finds_only_what_the_platform_has_not_settled(world, iden
     )
     assert world.platform_orders()[held["orderNo"]][1] in ("SENT", "ACCEPTED")
 
-    day = str(today())
-    closed = world.admin("POST", "/admin/close-day", json={"date": day})
-    assert closed["date"] == day
+    day = world.close_day()
     found = world.cli("reconcile", "--date", day)
     assert found.returncode == 1, found.stdout + found.stderr
     assert "bank-only 0, platform-only 0, amount 0, status 1, fee 0, balance 0" in found.stdout
@@ -482,7 +494,7 @@ def test_reconciliation_finds_only_what_the_platform_has_not_settled(world, iden
     assert world.platform_orders()[held["orderNo"]][1] == "SUCCEEDED"
     clean = world.cli("reconcile", "--date", day)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "bank-only 0, platform-only 0, amount 0, status 0, fee 0, balance 0" in clean.stdout
+    assert NOTHING_FOUND in clean.stdout
     ledger = world.cli("check-ledger")
     assert ledger.returncode == 0, ledger.stdout + ledger.stderr
     assert "Traceback" not in world.server.log_text()
