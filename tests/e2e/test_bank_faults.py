@@ -316,23 +316,35 @@ class Client:
         return r.json()
 
 
-def member(world: World, identities, role: str = "INVESTOR") -> Client:
-    """A member whose fund account the bank opened."""
-    new = register_and_login(world.server, role, identities())
-    client = Client(world.server, new.token)
-    eventually(
-        lambda: client.get("/api/v1/members/current/fund-account")["status"] == "OPEN",
-        "the bank did not open the account",
-    )
-    return client
+def members(world: World, identities, count: int, role: str = "INVESTOR") -> list[Client]:
+    """``count`` new members, once the bank opened the fund account of each (all asked for
+    before any is waited for)."""
+    clients = [
+        Client(world.server, register_and_login(world.server, role, identities()).token)
+        for _ in range(count)
+    ]
+    account = "/api/v1/members/current/fund-account"
+    for client in clients:
+        eventually(
+            lambda c=client: c.get(account)["status"] == "OPEN",
+            "the bank did not open the account",
+        )
+    return clients
 
 
-def recharged(world: World, client: Client, amount: str) -> None:
-    order = client.post("/api/v1/payments/recharges", {"amount": amount, "requestNo": "fund"})
-    eventually(
-        lambda: client.get(f"/api/v1/payments/{order['orderNo']}")["status"] == "SUCCESS",
-        "the recharge did not complete",
-    )
+def recharged(amounts: dict[Client, str]) -> None:
+    """Each client recharged its amount, once the bank finished every recharge (all asked for
+    before any is waited for)."""
+    paths = {
+        client: "/api/v1/payments/"
+        + client.post("/api/v1/payments/recharges", {"amount": a, "requestNo": "fund"})["orderNo"]
+        for client, a in amounts.items()
+    }
+    for client, path in paths.items():
+        eventually(
+            lambda c=client, p=path: c.get(p)["status"] == "SUCCESS",
+            "the recharge did not complete",
+        )
 
 
 def operator(world: World) -> Client:
@@ -360,12 +372,14 @@ def listing(world: World, borrower: Client, amount: str) -> int:
     return loan_id
 
 
-def invested(world: World, loan_id: int, investors: list[Client]) -> None:
-    for n, investor in enumerate(investors):
-        investor.post(
-            f"/api/v1/loans/{loan_id}/investments",
-            {"amount": "100.00", "requestNo": f"i{loan_id}-{n}"},
-        )
+def invested(world: World, investors: dict[int, list[Client]]) -> None:
+    """100.00 from each of its investors in each listing, once the bank froze them all."""
+    for loan_id, theirs in investors.items():
+        for n, investor in enumerate(theirs):
+            investor.post(
+                f"/api/v1/loans/{loan_id}/investments",
+                {"amount": "100.00", "requestNo": f"i{loan_id}-{n}"},
+            )
     world.settled()
 
 
@@ -376,25 +390,22 @@ def installment(borrower: Client, loan_id: int, n: int) -> str:
 def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identities) -> None:
     world.serve()
     # Who the scenarios need, made without faults.
-    payer = member(world, identities)
-    recharged(world, payer, "5000.00")
-    investor = member(world, identities)
-    recharged(world, investor, "5000.00")
-    borrower = member(world, identities, "BORROWER")
-    recharged(world, borrower, "1000.00")
-    crowd = [member(world, identities) for _ in range(len(UNFREEZE_FAULTS))]
-    for one in crowd:
-        recharged(world, one, "300.00")
+    payer, investor, *crowd = members(world, identities, 2 + len(UNFREEZE_FAULTS))
+    (borrower,) = members(world, identities, 1, "BORROWER")
+    recharged(
+        {payer: "5000.00", investor: "5000.00", borrower: "1000.00"}
+        | dict.fromkeys(crowd, "300.00")
+    )
     big = listing(world, borrower, "5000.00")
     to_cancel = listing(world, borrower, f"{100 * len(crowd)}.00")
-    invested(world, to_cancel, crowd)
     to_lend = listing(world, borrower, f"{100 * len(ITEM_FAULTS)}.00")
-    invested(world, to_lend, crowd[: len(ITEM_FAULTS)])
     # A listing of one investment for each batch fault of a DISBURSE, each from one of the
     # last of the crowd (to_cancel and to_lend take 200.00 of their 300.00 at most).
     unlent = {fault: listing(world, borrower, "100.00") for fault in BATCH_LEVEL}
+    investors = {to_cancel: crowd, to_lend: crowd[: len(ITEM_FAULTS)]}
     for loan_id, one in zip(unlent.values(), crowd[-len(unlent) :], strict=True):
-        invested(world, loan_id, [one])
+        investors[loan_id] = [one]
+    invested(world, investors)
     ops = operator(world)
 
     # One order a fault, the fault taken before the next is armed.
@@ -514,9 +525,9 @@ def test_reconciliation_finds_only_what_the_platform_has_not_settled(world, iden
     """In a day of its own: a FREEZE the bank finished and the platform has not is the one
     STATUS discrepancy, APPLYed by an operator; then nothing is left to find."""
     world.serve("bank.query_first_after_seconds=3600", "bank.doubt_age_seconds=3600")
-    investor = member(world, identities)
-    recharged(world, investor, "300.00")
-    borrower = member(world, identities, "BORROWER")
+    (investor,) = members(world, identities, 1)
+    recharged({investor: "300.00"})
+    (borrower,) = members(world, identities, 1, "BORROWER")
     loan_id = listing(world, borrower, "1000.00")
     world.settled()
 
