@@ -15,9 +15,6 @@ is clean, every member's balances equal the bank's, and, the simulator's day clo
 Combinations left out, and why:
 
 * reverse_after_success: WITHDRAW only (the simulator refuses it elsewhere).
-* UNFREEZE with refuse or fail: the platform releases an investment of a cancelled listing
-  with an UNFREEZE and has no other way to give the money back; a bank refusing to release a
-  freeze it holds is not a bank this platform can work with.
 * Item faults in a batch that meets timeout_after_moving: the simulator finishes every item of
   that batch SUCCEEDED at once, whatever fault the item drew (its fail would not fail); the
   item faults meet a batch of their own.
@@ -99,7 +96,9 @@ def single_faults(order_type: str) -> list[str]:
     return [f for f in FAULTS if f != "reverse_after_success" or order_type == "WITHDRAW"]
 
 
-UNFREEZE_FAULTS = [f for f in FAULTS if f not in ("refuse", "fail", "reverse_after_success")]
+UNFREEZE_FAULTS = [f for f in FAULTS if f != "reverse_after_success"]
+#: Faults after which an UNFREEZE waits for an operator to re-issue it.
+LEFT_TO_OPERATORS = ("refuse", "fail")
 
 
 def eventually(check: Callable[[], object], what: str, timeout: float = 120.0) -> object:
@@ -485,6 +484,21 @@ def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identi
 
     # Every fault reached an order meant for it, and the platform has the bank's final word.
     world.settled()
+    # The releases the bank refused or failed wait for an operator, who re-issues each.
+    waiting = ops.get("/api/v1/reconciliation/orders-waiting")["items"]
+    failed_releases = {
+        o["orderNo"]
+        for o in world.bank_orders().values()
+        if o["orderType"] == "UNFREEZE" and o["fault"] in LEFT_TO_OPERATORS
+    }
+    assert {o["orderNo"] for o in waiting} == failed_releases
+    for n, order in enumerate(waiting):
+        ops.post(
+            f"/api/v1/reconciliation/orders/{order['orderNo']}/reissue",
+            {"reason": "the bank refused the release; asked again", "requestNo": f"again-{n}"},
+        )
+    world.settled()
+    assert ops.get("/api/v1/reconciliation/orders-waiting")["items"] == []
     orders = world.bank_orders().values()
     recorded = {(o["orderType"], o["fault"]) for o in orders if o["fault"]}
     unrecorded = {"http_5xx", "timeout_without_moving"}  # the bank records nothing of those
