@@ -32,7 +32,7 @@ from dao.types import Identifier, Money, UtcDateTime, utcnow
 BUCKETS: tuple[str, ...] = ("AVAILABLE", "FROZEN")
 DIRECTIONS: tuple[str, ...] = ("D", "C")
 #: The platform's own accounts and their normal sides (created by migrations 0003, 0014 and
-#: 0015).
+#: 0016).
 PLATFORM_ACCOUNTS: dict[str, str] = {
     "CLEARING": "D",
     "FEE_INCOME": "C",

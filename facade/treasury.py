@@ -116,6 +116,7 @@ class TreasuryFacade(Facade):
         rest=POST("/platform-account/fundings", status=201),
         returns=PlatformTransferDto,
         roles=[OPERATOR],
+        errors=("REQUEST_NO_REUSED",),
     )
     def fundPlatformAccount(amount: Amount, requestNo: RequestNo):
         """Fund the platform's own account (平台充值): amount from the platform's owners into
@@ -131,6 +132,13 @@ class TreasuryFacade(Facade):
         rest=POST("/platform-account/transfers", status=201),
         returns=PlatformTransferDto,
         roles=[OPERATOR],
+        errors=(
+            "FUND_ACCOUNT_REQUIRED",
+            "IDENTITY_NOT_VERIFIED",
+            "MEMBER_NOT_FOUND",
+            "PLATFORM_FUNDS_INSUFFICIENT",
+            "REQUEST_NO_REUSED",
+        ),
     )
     def payMember(
         memberId: required(Long(ge=1), "The member to pay."),
@@ -161,6 +169,7 @@ class TreasuryFacade(Facade):
         rest=GET("/platform-account/transfers/{transferId}"),
         returns=PlatformTransferDto,
         roles=[OPERATOR],
+        errors=("PLATFORM_TRANSFER_NOT_FOUND",),
     )
     def getPlatformTransfer(transferId: required(Long(ge=1), "Its id.")):
         """One FUND or TRANSFER of the platform's account; PLATFORM_TRANSFER_NOT_FOUND for an

@@ -1,4 +1,5 @@
-"""SOAP 1.1 endpoint: ``/services/<Facade>`` (POST a call, GET or HEAD ``?wsdl``).
+"""SOAP 1.1 endpoint: ``/services/<Facade>`` (POST a call, GET or HEAD ``?wsdl``; the
+facade's document, ``?doc``, is served beside it by server/app.py).
 
 Only a plain ``text/xml`` UTF-8 envelope is read, with a parser that loads no DTD, resolves
 no entity and touches no network; any DOCTYPE is refused, so neither XXE nor entity expansion
@@ -239,8 +240,10 @@ def fault_response(error: BusinessError, rid: str, status: int | None = None, he
     )
 
 
-def _asks_wsdl(request: Request) -> bool:
-    return "wsdl" in {k.lower() for k in request.args}
+def asks(request: Request, query: str) -> bool:
+    """Whether the query string names ``query`` in any case: ``?wsdl``, or ``?doc`` (the
+    facade's document, served by server/app.py)."""
+    return query in {k.lower() for k in request.args}
 
 
 class SoapEndpoint:
@@ -267,7 +270,7 @@ class SoapEndpoint:
         """GET or HEAD ``?wsdl`` is the WSDL (werkzeug sends no body for HEAD); anything else
         is a call, which the dispatcher refuses unless it is a POST."""
         rid = request_id(request.headers.get("X-Request-Id"))
-        if request.method in ("GET", "HEAD") and _asks_wsdl(request):
+        if request.method in ("GET", "HEAD") and asks(request, "wsdl"):
             document = self.wsdl(name, request.environ)
             if document is None:
                 return fault_response(
@@ -289,9 +292,11 @@ class SoapEndpoint:
 
     def _resolve(self, inv: Invocation, request: Request, name: str, allow: list[str]):
         if request.method != "POST":
-            allow.extend(("GET", "HEAD", "POST") if _asks_wsdl(request) else ("POST",))
+            documents = asks(request, "wsdl") or asks(request, "doc")
+            allow.extend(("GET", "HEAD", "POST") if documents else ("POST",))
             raise BusinessError(
-                errors.METHOD_NOT_ALLOWED, "POST SOAP 1.1 calls here; the WSDL is at ?wsdl"
+                errors.METHOD_NOT_ALLOWED,
+                "POST SOAP 1.1 calls here; the WSDL is at ?wsdl, the document at ?doc",
             )
         bound = self._facades.get(name)
         if bound is None:

@@ -168,13 +168,16 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "MessageFacade.markRead":               (INVESTOR_A, U,     HIDEM, ALLOW, HIDEM, HIDEM),
     "MessageFacade.markAllRead":            (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "MessageFacade.getUnreadCount":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
-    # Operators only; on this (SANDBOX) platform running one is RECONCILIATION_UNAVAILABLE.
+    # Operators only; on this (SANDBOX) platform running one, and re-issuing a bank order, is
+    # RECONCILIATION_UNAVAILABLE.
     "ReconciliationFacade.runReconciliation": (None,     U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.getRun":          (None,       U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.listRuns":        (None,       U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.listDiscrepancies": (None,     U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.resolveDiscrepancy": (None,    U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.listOrdersInDoubt": (None,     U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.listOrdersWaiting": (None,     U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.reissueBankOrder": (None,      U,     F,     NA,    F,     ALLOW),
     # Operators only: the platform's own account.
     "TreasuryFacade.getPlatformAccount":    (None,       U,     F,     NA,    F,     ALLOW),
     "TreasuryFacade.fundPlatformAccount":   (None,       U,     F,     NA,    F,     ALLOW),
@@ -543,6 +546,12 @@ ARGS: dict[str, Args] = {
         "requestNo": rno(),
     },
     "ReconciliationFacade.listOrdersInDoubt": lambda w, me: dict(PAGE),
+    "ReconciliationFacade.listOrdersWaiting": lambda w, me: dict(PAGE),
+    "ReconciliationFacade.reissueBankOrder": lambda w, me: {
+        "orderNo": "D20260101AUTHORISATION",
+        "reason": "Authorisation test",
+        "requestNo": rno(),
+    },
     "TreasuryFacade.getPlatformAccount": lambda w, me: {},
     "TreasuryFacade.fundPlatformAccount": lambda w, me: {"amount": D("1.00"), "requestNo": rno()},
     # Investor B, whose balances no cell reads back.

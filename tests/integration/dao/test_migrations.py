@@ -638,11 +638,11 @@ def test_platform_funds_revision_moves_the_platforms_share_out_of_clearing_and_g
     moved: list[tuple[str, str, str, int]],
     after: dict[str, int],
 ) -> None:
-    """0015 opens PLATFORM_FUNDS, OWNER_FUNDING and COMPENSATION_EXPENSE, and leaves CLEARING
+    """0016 opens PLATFORM_FUNDS, OWNER_FUNDING and COMPENSATION_EXPENSE, and leaves CLEARING
     the members' money: the platform's share (FEE_INCOME - BANK_FEES - MARKETING_EXPENSE) goes
     to PLATFORM_FUNDS, or, below zero, is recognised as the owners' funding the fees were paid
     from. Going back restores CLEARING and drops the accounts."""
-    migrate.upgrade(empty_url, "0014")
+    migrate.upgrade(empty_url, "0015")
     with engine.begin() as conn:
         conn.execute(text("UPDATE account SET available = 10000 WHERE code = 'CLEARING'"))
         for code, fen in balances.items():
@@ -671,7 +671,7 @@ def test_platform_funds_revision_moves_the_platforms_share_out_of_clearing_and_g
                 )
             ]
 
-    migrate.upgrade(empty_url, "0015")
+    migrate.upgrade(empty_url, "0016")
     accounts = platform()
     assert {code: accounts[code][0] for code in accounts} == {
         "CLEARING": "D",
@@ -685,7 +685,7 @@ def test_platform_funds_revision_moves_the_platforms_share_out_of_clearing_and_g
     assert {code: accounts[code][1] for code in after} == after
     assert share_postings() == moved
 
-    migrate.downgrade(empty_url, "0014")
+    migrate.downgrade(empty_url, "0015")
     assert set(platform()) == {"CLEARING", "FEE_INCOME", "MARKETING_EXPENSE", "BANK_FEES"}
     assert platform()["CLEARING"] == ("D", 10000)
     assert share_postings() == []
@@ -694,7 +694,7 @@ def test_platform_funds_revision_moves_the_platforms_share_out_of_clearing_and_g
 def test_platform_funds_revision_is_not_undone_once_the_platforms_account_was_used(
     empty_url: str, engine: Engine
 ) -> None:
-    migrate.upgrade(empty_url, "0015")
+    migrate.upgrade(empty_url, "0016")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -711,9 +711,9 @@ def test_platform_funds_revision_is_not_undone_once_the_platforms_account_was_us
                 ),
                 {"code": code, "direction": direction},
             )
-    with pytest.raises(RuntimeError, match="0015 cannot be undone"):
-        migrate.downgrade(empty_url, "0014")
-    assert migrate.current(empty_url) == "0015"
+    with pytest.raises(RuntimeError, match="0016 cannot be undone"):
+        migrate.downgrade(empty_url, "0015")
+    assert migrate.current(empty_url) == "0016"
 
 
 TRANSFER_SQL = text(
@@ -876,3 +876,37 @@ def test_investing_at_the_bank_revision_admits_its_statuses_and_goes_back_only_w
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("investment")}
     assert not {"order_no", "failure_reason"} & columns
+
+
+def test_reissues_revision_records_one_reissue_an_order_and_goes_back_only_unused(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0015 records an operator's re-issue of a FAILED order: one a FAILED order, one a new
+    order, one an operator's request number; going back is refused, changing nothing, while
+    a re-issue is recorded (who re-issued what and why would be lost)."""
+    reissue = text(
+        "INSERT INTO bank_order_reissue (order_id, new_order_id, reason, reissued_by,"
+        " reissued_at, request_scope, request_no) VALUES (:old, :new, 'checked', 1,"
+        " '2026-12-03 10:00:00', 'operator:1', :no)"
+    )
+    with migrated.begin() as conn:
+        for n in range(3):
+            conn.execute(BANK_ORDER_SQL, {**GOOD_BANK_ORDER, "order_no": f"U{n}"})
+        ids = conn.execute(text("SELECT id FROM bank_order ORDER BY id")).scalars().all()
+        conn.execute(reissue, {"old": ids[0], "new": ids[1], "no": "r1"})
+    for again in (
+        {"old": ids[0], "new": ids[2], "no": "r2"},  # the same order re-issued twice
+        {"old": ids[1], "new": ids[1], "no": "r3"},  # one new order for two re-issues
+        {"old": ids[1], "new": ids[2], "no": "r1"},  # the same request number
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(reissue, again)
+
+    migrate.downgrade(empty_url, "0015")  # the platform's own account (0016), unused
+    with pytest.raises(RuntimeError, match="operators' re-issues are recorded"):
+        migrate.downgrade(empty_url, "0014")
+    assert migrate.current(empty_url) == "0015"
+    with migrated.begin() as conn:
+        conn.execute(text("DELETE FROM bank_order_reissue"))
+    migrate.downgrade(empty_url, "0014")
+    assert "bank_order_reissue" not in _tables(migrated)

@@ -302,6 +302,7 @@ def test_the_faultcode_namespace_prefix_is_bound_to_soap_1_1() -> None:
         ("PUT", "", "POST"),
         ("DELETE", "?wsdl", "GET, HEAD, POST"),
         ("OPTIONS", "?WSDL", "GET, HEAD, POST"),
+        ("PUT", "?doc", "GET, HEAD, POST"),
     ],
 )
 def test_a_wrong_method_is_a_fault_with_allow(client, method: str, query: str, allow: str):

@@ -19,8 +19,8 @@ for an operator to explain. Going back undoes those postings, drops the accounts
 the table, and is refused once anything else has posted to the accounts or a FUND or TRANSFER
 was made.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-10
 """
 
@@ -32,8 +32,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -212,7 +212,7 @@ def downgrade() -> None:
         )
     ).scalar_one()
     if used:
-        raise RuntimeError("0015 cannot be undone: the platform's own account has been used")
+        raise RuntimeError("0016 cannot be undone: the platform's own account has been used")
     _undo_the_share()
     _recheck("bank_order", "order_type", ORDER_TYPES)
     with op.batch_alter_table("bank_order") as batch:
@@ -234,7 +234,7 @@ def _undo_the_share() -> None:
         .where(entry.c.account_id.in_(new), entry.c.posting_id.not_in(share_ids))
     ).scalar_one()
     if used:
-        raise RuntimeError("0015 cannot be undone: the platform's own account has been used")
+        raise RuntimeError("0016 cannot be undone: the platform's own account has been used")
     clearing = _account_id(conn, "CLEARING")
     # CLEARING takes back what the share postings moved: credited by PLATFORM_SHARE, debited by
     # OWNER_FUNDING.
