@@ -50,7 +50,7 @@ def service_list(facades: list[BoundFacade]) -> Response:
         '<p>OpenAPI 3: <a href="/openapi.json">/openapi.json</a> &middot; '
         'Swagger UI: <a href="/docs">/docs</a></p>'
         '<table border="1" cellpadding="6"><tr><th>Facade</th><th>Operations</th>'
-        "<th>SOAP 1.1</th><th>REST</th></tr>" + "".join(rows) + "</table></body></html>"
+        "<th>SOAP 1.1 and 1.2</th><th>REST</th></tr>" + "".join(rows) + "</table></body></html>"
     )
     return Response(body, mimetype="text/html")
 

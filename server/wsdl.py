@@ -14,7 +14,7 @@ from lxml import etree
 
 from facade.types import COMMON_NS, AuthToken, BusinessFault
 from server.binding import TEXT_RULES, XS, Complex, Simple, describe
-from server.registry import BoundFacade
+from server.registry import BoundFacade, BoundOperation
 from service.errors import CATALOGUE
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -32,6 +32,12 @@ AUTH_DOC = (
     "once; the login password never makes a valid digest. A reused nonce or a stale Created is "
     "refused (UNAUTHENTICATED). Operations that name no roles are public."
 )
+
+
+def soap_action(op: BoundOperation) -> str:
+    """The SOAP 1.2 action of ``op``: its facade's namespace, then its name. An absolute URI,
+    as the action parameter of application/soap+xml is (RFC 3902), one an operation."""
+    return f"{op.namespace.rstrip('/')}/{op.name}"
 
 
 def _prefix(ns: str, tns: str) -> str:

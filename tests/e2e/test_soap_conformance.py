@@ -71,10 +71,11 @@ def test_envelope_refusals(soap, checks, body, faultcode, code, mentions):
     assert mentions in fault.message
 
 
-def test_a_soap_1_2_content_type_stays_unsupported(soap, checks):
-    r = soap.post("LoanFacade", envelope(BODY, ENV12), "application/soap+xml; charset=utf-8")
-    assert r.status_code == 415
-    assert checks.fault(r).code == "UNSUPPORTED_MEDIA_TYPE"
+def test_a_soap_1_1_envelope_sent_as_soap_1_2_is_a_version_mismatch_in_soap_1_1(soap, checks):
+    r = soap.post("LoanFacade", envelope(BODY), "application/soap+xml; charset=utf-8")
+    assert r.status_code == 500
+    fault = checks.fault(r)
+    assert (fault.faultcode, fault.code) == ("soap:VersionMismatch", "VERSION_MISMATCH")
 
 
 @pytest.mark.parametrize(
