@@ -2,12 +2,17 @@
 
 Document/literal wrapped, as CXF writes it: each operation has a request element named after
 it and a response element ``<name>Response`` holding ``return``; every operation may fail with
-the typed ``BusinessFault`` (its data inside ``<detail>``) and accepts the ``AuthToken`` header.
-Required fields carry minOccurs="1" and nothing is nillable. The document is built once per
-facade; only the soap:address differs per caller, filled in by :meth:`Wsdl.render`.
+the typed ``BusinessFault`` (its data inside the fault's detail) and accepts the ``AuthToken``
+header. Required fields carry minOccurs="1" and nothing is nillable. Two SOAP bindings of the
+one portType, SOAP 1.1 and SOAP 1.2 (the WSDL 1.1 binding extension for SOAP 1.2), each with a
+port of the service at the facade's one address (server/soap.py tells the versions apart by
+the Content-Type). The document is built once per facade; only the addresses differ per
+caller, filled in by :meth:`Wsdl.render`.
 """
 
+from collections.abc import Callable
 from graphlib import TopologicalSorter
+from typing import NamedTuple
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -19,6 +24,7 @@ from service.errors import CATALOGUE
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
 HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
 _ADDRESS = "urn:p2p:address-placeholder"
 
@@ -38,6 +44,24 @@ def soap_action(op: BoundOperation) -> str:
     """The SOAP 1.2 action of ``op``: its facade's namespace, then its name. An absolute URI,
     as the action parameter of application/soap+xml is (RFC 3902), one an operation."""
     return f"{op.namespace.rstrip('/')}/{op.name}"
+
+
+class _Binding(NamedTuple):
+    """A SOAP binding of a facade's portType and its port."""
+
+    namespace: str  # of the WSDL binding extension: soap or soap12
+    binding: str  # the binding's name after the facade's
+    port: str  # the port's name after the facade's: generated clients name methods after it
+    action: Callable[[BoundOperation], str]  # an operation's soapAction
+
+
+#: SOAP 1.1's binding and port keep the names they always had. Its soapAction is empty (WS-I
+#: BP R2745: the Body names the operation); SOAP 1.2's is the operation's own action, which
+#: server/soap.py checks when a caller sends one.
+_BINDINGS = (
+    _Binding(SOAP, "SoapBinding", "Port", lambda op: ""),
+    _Binding(SOAP12, "Soap12Binding", "Soap12Port", soap_action),
+)
 
 
 def _prefix(ns: str, tns: str) -> str:
@@ -174,13 +198,21 @@ class Wsdl:
         types.add(fault)
         types.add(header)
         namespaces = sorted(set(types.namespaces()) | {tns})
-        nsmap = {"wsdl": WSDL, "soap": SOAP, "xs": XS}
+        nsmap = {"wsdl": WSDL, "soap": SOAP, "soap12": SOAP12, "xs": XS}
         nsmap.update({_prefix(ns, tns): ns for ns in namespaces})
         w = _Writer(tns)
 
         root = etree.Element(f"{{{WSDL}}}definitions", nsmap=nsmap, name=name, targetNamespace=tns)
         codes = ", ".join(sorted(CATALOGUE))
-        _doc(root, f"{bound.facade.doc()}\n\n{AUTH_DOC}\n\nBusinessFault codes: {codes}.", WSDL)
+        ports = (
+            f"Ports: {name}Port is SOAP 1.1 (Content-Type text/xml), {name}Soap12Port is SOAP "
+            "1.2 (Content-Type application/soap+xml), at the same address."
+        )
+        _doc(
+            root,
+            f"{bound.facade.doc()}\n\n{ports}\n\n{AUTH_DOC}\n\nBusinessFault codes: {codes}.",
+            WSDL,
+        )
 
         # types: each schema imports exactly the namespaces it uses, and comes after them
         uses = {ns: set() for ns in namespaces}
@@ -234,28 +266,38 @@ class Wsdl:
             etree.SubElement(o, f"{{{WSDL}}}output", message=f"tns:{op.response.name}")
             etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name, message=f"tns:{fault.name}")
 
-        # binding
-        binding = etree.SubElement(
-            root, f"{{{WSDL}}}binding", name=f"{name}SoapBinding", type=f"tns:{name}"
-        )
-        etree.SubElement(binding, f"{{{SOAP}}}binding", style="document", transport=HTTP_TRANSPORT)
-        for op in bound.operations:
-            o = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op.name)
-            etree.SubElement(o, f"{{{SOAP}}}operation", soapAction="", style="document")
-            i = etree.SubElement(o, f"{{{WSDL}}}input")
-            etree.SubElement(i, f"{{{SOAP}}}body", use="literal")
-            etree.SubElement(
-                i, f"{{{SOAP}}}header", message=f"tns:{header.name}", part="auth", use="literal"
+        # bindings
+        for b in _BINDINGS:
+            binding = etree.SubElement(
+                root, f"{{{WSDL}}}binding", name=f"{name}{b.binding}", type=f"tns:{name}"
             )
-            out = etree.SubElement(o, f"{{{WSDL}}}output")
-            etree.SubElement(out, f"{{{SOAP}}}body", use="literal")
-            fl = etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name)
-            etree.SubElement(fl, f"{{{SOAP}}}fault", name=fault.name, use="literal")
+            etree.SubElement(
+                binding, f"{{{b.namespace}}}binding", style="document", transport=HTTP_TRANSPORT
+            )
+            for op in bound.operations:
+                o = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op.name)
+                etree.SubElement(
+                    o, f"{{{b.namespace}}}operation", soapAction=b.action(op), style="document"
+                )
+                i = etree.SubElement(o, f"{{{WSDL}}}input")
+                etree.SubElement(i, f"{{{b.namespace}}}body", use="literal")
+                etree.SubElement(
+                    i,
+                    f"{{{b.namespace}}}header",
+                    message=f"tns:{header.name}",
+                    part="auth",
+                    use="literal",
+                )
+                out = etree.SubElement(o, f"{{{WSDL}}}output")
+                etree.SubElement(out, f"{{{b.namespace}}}body", use="literal")
+                fl = etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name)
+                etree.SubElement(fl, f"{{{b.namespace}}}fault", name=fault.name, use="literal")
 
-        # service
+        # service: SOAP 1.1's port first, where clients that take the first port look
         service = etree.SubElement(root, f"{{{WSDL}}}service", name=f"{name}Service")
-        port = etree.SubElement(
-            service, f"{{{WSDL}}}port", name=f"{name}Port", binding=f"tns:{name}SoapBinding"
-        )
-        etree.SubElement(port, f"{{{SOAP}}}address", location=_ADDRESS)
+        for b in _BINDINGS:
+            port = etree.SubElement(
+                service, f"{{{WSDL}}}port", name=f"{name}{b.port}", binding=f"tns:{name}{b.binding}"
+            )
+            etree.SubElement(port, f"{{{b.namespace}}}address", location=_ADDRESS)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -3,7 +3,9 @@ compiles the generated code unedited, then tests/e2e/interop/Client.java (compil
 it) runs a partner's calls and reports what it saw, one ``key=value`` line per fact.
 
 wsimport runs once per facade per session, with ``-XadditionalHeaders`` so the AuthToken
-header the binding declares becomes a parameter of every method.
+header the binding declares becomes a parameter of every method, and ``-extension`` so that it
+generates the SOAP 1.2 port too (JAX-WS calls the WSDL 1.1 binding for SOAP 1.2 non-standard:
+without it wsimport ignores that port).
 """
 
 import os
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 INTEROP = Path(__file__).resolve().parent / "interop"
+WSIMPORT = ("wsimport", "-extension", "-keep", "-Xnocompile", "-XadditionalHeaders")
 FACADES = ("MemberFacade", "LoanFacade")
 
 # Interop concerns the contract, not the storage: the embedded backend is enough.
@@ -81,7 +84,7 @@ def generated(server, tmp_path_factory) -> Generated:
         out.mkdir(parents=True)
         wsdl = server.url(f"/services/{facade}?wsdl")
         outputs[facade] = _run(
-            ["wsimport", "-keep", "-Xnocompile", "-XadditionalHeaders", "-d", src, "-s", src, wsdl],
+            [*WSIMPORT, "-d", src, "-s", src, wsdl],
             f"wsimport of {facade}",
         )
         # Each facade compiles on its own: both carry the shared common-namespace classes.
@@ -116,10 +119,17 @@ def java_run(server, generated, operator, borrower) -> dict[str, str]:
     return facts
 
 
+#: What wsimport -extension says of every WSDL 1.1 binding for SOAP 1.2, which JAX-WS 2 does
+#: not standardise (it generates the port all the same).
+NON_STANDARD = '[WARNING] SOAP port "{facade}Soap12Port": uses a non-standard SOAP 1.2 binding.'
+
+
 def test_wsimport_reads_each_wsdl_without_complaint(generated):
     for facade, output in generated.wsimport_output.items():
+        known = NON_STANDARD.format(facade=facade)
+        assert output.count(known) == 1, f"wsimport of {facade}:\n{output}"
         for word in ("[WARNING]", "[ERROR]"):
-            assert word not in output, f"wsimport of {facade}:\n{output}"
+            assert word not in output.replace(known, ""), f"wsimport of {facade}:\n{output}"
 
 
 def test_the_generated_port_takes_the_header_and_throws_the_typed_fault(generated):

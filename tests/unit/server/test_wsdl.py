@@ -1,4 +1,5 @@
-"""The WSDL of each facade, read back with lxml: WS-I order, required fields, faults, address."""
+"""The WSDL of each facade, read back with lxml: WS-I order, required fields, faults, the SOAP
+1.1 and SOAP 1.2 bindings and their ports at one address."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from lxml import etree
 from facade.types import COMMON_NS
 from server.binding import XS, Complex
 from server.registry import BoundFacade
-from server.wsdl import HTTP_TRANSPORT, SOAP, WSDL, Wsdl
-from tests.xsd import strict_schemas
+from server.wsdl import HTTP_TRANSPORT, SOAP, SOAP12, WSDL, Wsdl, soap_action
+from tests.xsd import strict_schemas, wsdl_schema
 
 ROOT = Path(__file__).resolve().parents[3]
 ADDRESS = "https://api.example.com"
+#: Each binding's extension namespace, binding and port names after the facade's.
+BINDINGS = [(SOAP, "SoapBinding", "Port"), (SOAP12, "Soap12Binding", "Soap12Port")]
 
 
 @pytest.fixture(params=["LoanFacade", "MemberFacade"])
@@ -62,8 +65,8 @@ def test_children_of_definitions_in_ws_i_order(wsdl: etree._Element) -> None:
     order["service"] = 5
     ranks = [order[n] for n in names]
     assert ranks == sorted(ranks), names
-    assert names.count("types") == names.count("portType") == 1
-    assert names.count("binding") == names.count("service") == 1
+    assert names.count("types") == names.count("portType") == names.count("service") == 1
+    assert names.count("binding") == 2
     assert names.count("message") >= 1
     assert names.count("documentation") <= 1
 
@@ -117,12 +120,72 @@ def test_port_type_operations_documented_with_the_business_fault(
         assert resolve(part, part.get("element")) == (COMMON_NS, "BusinessFault")
 
 
-def test_soap_binding_over_http(wsdl: etree._Element) -> None:
-    binding = wsdl.find(f"{{{WSDL}}}binding/{{{SOAP}}}binding")
+@pytest.mark.parametrize("extension", [SOAP, SOAP12], ids=["1.1", "1.2"])
+def test_soap_binding_over_http(wsdl: etree._Element, extension: str) -> None:
+    """The WSDL 1.1 binding extension for SOAP 1.2 names the same HTTP transport."""
+    binding = wsdl.find(f"{{{WSDL}}}binding/{{{extension}}}binding")
     assert binding.get("transport") == HTTP_TRANSPORT == "http://schemas.xmlsoap.org/soap/http"
     assert binding.get("style") == "document"
-    for body in wsdl.iter(f"{{{SOAP}}}body"):
-        assert body.get("use") == "literal"
+    bodies = list(wsdl.iter(f"{{{extension}}}body"))
+    assert bodies and all(body.get("use") == "literal" for body in bodies)
+
+
+@pytest.mark.parametrize(("extension", "binding_name", "port_name"), BINDINGS, ids=["1.1", "1.2"])
+def test_each_binding_has_every_operation_with_the_auth_header_and_the_fault(
+    wsdl: etree._Element, bound: BoundFacade, extension, binding_name, port_name
+) -> None:
+    name = bound.name
+    [binding] = wsdl.findall(f"{{{WSDL}}}binding[@name='{name}{binding_name}']")
+    assert resolve(binding, binding.get("type")) == (bound.facade.namespace, name)
+    operations = binding.findall(f"{{{WSDL}}}operation")
+    assert [o.get("name") for o in operations] == [op.name for op in bound.operations]
+    for o, op in zip(operations, bound.operations, strict=True):
+        soap_operation = o.find(f"{{{extension}}}operation")
+        assert soap_operation.get("style") == "document"
+        action = soap_operation.get("soapAction")
+        assert action == ("" if extension == SOAP else soap_action(op))
+        [header] = o.findall(f"{{{WSDL}}}input/{{{extension}}}header")
+        assert (header.get("part"), header.get("use")) == ("auth", "literal")
+        assert resolve(header, header.get("message")) == (bound.facade.namespace, "AuthToken")
+        assert o.find(f"{{{WSDL}}}input/{{{extension}}}body") is not None
+        assert o.find(f"{{{WSDL}}}output/{{{extension}}}body") is not None
+        fault = o.find(f"{{{WSDL}}}fault[@name='BusinessFault']/{{{extension}}}fault")
+        assert (fault.get("name"), fault.get("use")) == ("BusinessFault", "literal")
+        assert not [e for e in o.iter() if etree.QName(e).namespace not in (WSDL, extension)]
+
+
+def test_soap_1_2_actions_are_absolute_uris_one_an_operation(bound: BoundFacade) -> None:
+    """RFC 3902: the action parameter is an absolute URI."""
+    actions = [soap_action(op) for op in bound.operations]
+    assert len(set(actions)) == len(actions)
+    assert all(a.startswith(bound.facade.namespace + "/") and " " not in a for a in actions)
+    assert (
+        soap_action(bound.operations[0]) == f"{bound.facade.namespace}/{bound.operations[0].name}"
+    )
+
+
+def test_the_service_has_a_port_a_binding_at_the_facades_one_address(
+    wsdl: etree._Element, bound: BoundFacade
+) -> None:
+    """SOAP 1.1's port first: clients that take the first port (zeep, PHP) keep taking it."""
+    [service] = wsdl.findall(f"{{{WSDL}}}service")
+    assert service.get("name") == f"{bound.name}Service"
+    ports = service.findall(f"{{{WSDL}}}port")
+    assert len(ports) == len(BINDINGS)
+    for port, (extension, binding_name, port_name) in zip(ports, BINDINGS, strict=True):
+        assert port.get("name") == bound.name + port_name
+        assert resolve(port, port.get("binding")) == (
+            bound.facade.namespace,
+            bound.name + binding_name,
+        )
+        [address] = port
+        assert address.tag == f"{{{extension}}}address"
+        assert address.get("location") == f"{ADDRESS}/services/{bound.name}"
+
+
+def test_every_facades_wsdl_is_valid_wsdl_1_1(platform) -> None:
+    for bound in platform.facades:
+        wsdl_schema().validate(etree.fromstring(Wsdl(bound).render(ADDRESS, "/services/X")))
 
 
 def test_two_builds_are_byte_identical(bound: BoundFacade) -> None:
@@ -154,9 +217,10 @@ def test_render_puts_the_address_escaped(bound: BoundFacade) -> None:
     base = 'https://lb.example.com/p2p&"a"<b>'  # conf allows these in public_url's path
     document = Wsdl(bound).render(base, f"/services/{bound.name}")
     root = etree.fromstring(document)
-    addresses = root.findall(f"{{{WSDL}}}service/{{{WSDL}}}port/{{{SOAP}}}address")
-    assert len(addresses) == 1
-    assert addresses[0].get("location") == f"{base}/services/{bound.name}"
+    for extension in (SOAP, SOAP12):
+        addresses = root.findall(f"{{{WSDL}}}service/{{{WSDL}}}port/{{{extension}}}address")
+        assert len(addresses) == 1
+        assert addresses[0].get("location") == f"{base}/services/{bound.name}"
     assert b"urn:p2p:address-placeholder" not in document
 
 
