@@ -41,9 +41,14 @@ AUTH_DOC = (
 
 
 def soap_action(op: BoundOperation) -> str:
-    """The SOAP 1.2 action of ``op``: its facade's namespace, then its name. An absolute URI,
-    as the action parameter of application/soap+xml is (RFC 3902), one an operation."""
-    return f"{op.namespace.rstrip('/')}/{op.name}"
+    """The SOAP 1.2 action of ``op``: the action WS-Addressing gives an input that names none,
+    ``<namespace>/<portType>/<input name>`` with the input named ``<operation>Request``
+    (WS-Addressing 1.0 Metadata §4.4.4, WSDL 1.1 §2.4.5), e.g.
+    ``http://p2p.hry.com/facade/p2p/LoanFacade/getLoanRequest``. An absolute URI, as the action
+    parameter of application/soap+xml is (RFC 3902), one an operation; and the one JAX-WS sends
+    on a SOAP 1.2 port whatever the binding declares (its SEI holds SOAP 1.1's empty
+    soapAction), so a generated Java client agrees with the WSDL."""
+    return f"{op.namespace.rstrip('/')}/{op.facade_name}/{op.name}Request"
 
 
 class _Binding(NamedTuple):

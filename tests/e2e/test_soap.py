@@ -45,7 +45,7 @@ def test_each_port_speaks_its_version_at_the_one_address(soap, server):
     media_type, *parameters = (p.strip() for p in sent["http_headers"]["Content-Type"].split(";"))
     assert media_type == soap.version.content_type.split(";")[0]
     if soap.version.name == "1.2":
-        assert 'action="http://p2p.hry.com/facade/p2p/listLoans"' in parameters
+        assert 'action="http://p2p.hry.com/facade/p2p/LoanFacade/listLoansRequest"' in parameters
     assert (
         sent["envelope"].tag == received["envelope"].tag == f"{{{soap.version.envelope}}}Envelope"
     )

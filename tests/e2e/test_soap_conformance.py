@@ -148,9 +148,9 @@ def test_a_soap_1_2_header_block_for_another_role_is_left_alone(soap, checks, ro
 @pytest.mark.parametrize(
     ("action", "status", "code"),
     [
-        ("http://p2p.hry.com/facade/p2p/getLoan", 400, "LOAN_NOT_FOUND"),
+        ("http://p2p.hry.com/facade/p2p/LoanFacade/getLoanRequest", 400, "LOAN_NOT_FOUND"),
         ("", 400, "LOAN_NOT_FOUND"),
-        ("http://p2p.hry.com/facade/p2p/publishLoan", 400, "ACTION_MISMATCH"),
+        ("http://p2p.hry.com/facade/p2p/LoanFacade/publishLoanRequest", 400, "ACTION_MISMATCH"),
     ],
 )
 def test_the_soap_1_2_action_must_name_the_bodys_operation(soap, checks, action, status, code):

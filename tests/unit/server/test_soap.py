@@ -602,14 +602,17 @@ def test_soap_faults_through_the_app(
     assert response.headers["X-Request-Id"] == "f-1"
 
 
-@pytest.mark.parametrize("action", [None, "", "http://p2p.hry.com/facade/p2p/listLoans"])
+@pytest.mark.parametrize(
+    "action", [None, "", "http://p2p.hry.com/facade/p2p/LoanFacade/listLoansRequest"]
+)
 def test_the_soap_1_2_action_may_be_left_out_or_name_the_bodys_operation(client, action) -> None:
     content_type = SOAP_XML if action is None else f'{SOAP_XML}; action="{action}"'
     assert post(client, envelope(LIST_LOANS, ns=ENV12), content_type).status_code == 200
 
 
 @pytest.mark.parametrize(
-    "action", ["http://p2p.hry.com/facade/p2p/getLoan", "urn:listLoans", "listLoans"]
+    "action",
+    ["http://p2p.hry.com/facade/p2p/LoanFacade/getLoanRequest", "urn:listLoans", "listLoans"],
 )
 def test_a_soap_1_2_action_naming_another_operation_is_refused(client, action: str) -> None:
     content_type = f'{SOAP_XML}; action="{action}"'
@@ -617,12 +620,12 @@ def test_a_soap_1_2_action_naming_another_operation_is_refused(client, action: s
     assert response.status_code == 400
     values = fault(response)
     assert (values["faultcode"], values["code"]) == ("Sender", "ACTION_MISMATCH")
-    assert "http://p2p.hry.com/facade/p2p/listLoans" in values["message"]
+    assert "http://p2p.hry.com/facade/p2p/LoanFacade/listLoansRequest" in values["message"]
 
 
 def test_soap_1_1s_soapaction_header_is_not_read(client) -> None:
     """Its binding declares an empty soapAction (WS-I BP R2745); the Body names the call."""
-    action = {"SOAPAction": '"http://p2p.hry.com/facade/p2p/getLoan"'}
+    action = {"SOAPAction": '"http://p2p.hry.com/facade/p2p/LoanFacade/getLoanRequest"'}
     assert post(client, envelope(LIST_LOANS), XML, **action).status_code == 200
 
 

@@ -159,9 +159,8 @@ def test_soap_1_2_actions_are_absolute_uris_one_an_operation(bound: BoundFacade)
     actions = [soap_action(op) for op in bound.operations]
     assert len(set(actions)) == len(actions)
     assert all(a.startswith(bound.facade.namespace + "/") and " " not in a for a in actions)
-    assert (
-        soap_action(bound.operations[0]) == f"{bound.facade.namespace}/{bound.operations[0].name}"
-    )
+    op = bound.operations[0]
+    assert soap_action(op) == f"{bound.facade.namespace}/{bound.name}/{op.name}Request"
 
 
 def test_the_service_has_a_port_a_binding_at_the_facades_one_address(
