@@ -9,7 +9,7 @@ SUM    := $(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 MYSQL  := $(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format contracts bench clean
+.PHONY: help run test lint format contracts docs bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,8 +49,13 @@ lint: $(TESTENV) ## ruff check and format check
 format: $(TESTENV) ## Format the code with ruff
 	$(BIN)/ruff format .
 
-contracts: $(TESTENV) ## Regenerate wsdl/ and swagger/ from the code
+contracts: $(TESTENV) ## Regenerate wsdl/ and swagger/ from the code, check them against the last release, then make docs
 	P2P_ENV=test $(BIN)/p2p export-contracts
+	P2P_ENV=test $(BIN)/p2p check-contracts
+	P2P_ENV=test $(BIN)/p2p export-docs
+
+docs: $(TESTENV) ## Regenerate docs/contracts/ (each facade's document, the changelog page) from the code and contracts/
+	P2P_ENV=test $(BIN)/p2p export-docs
 
 bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint) and the bank's notifications
 	$(BIN)/python bench/getloan.py

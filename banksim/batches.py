@@ -11,9 +11,10 @@ service fee, and the platform's account the service fee; an item the payer canno
 its own (INSUFFICIENT_BALANCE; INSUFFICIENT_FROZEN when its FREEZE could not cover it).
 
 Faults, per order type: ``refuse``, ``http_5xx``, ``timeout_after_moving`` (every item finished
-at once) and ``timeout_without_moving`` are used by a batch; the others (``fail``, ``delay``,
-``never_notify``, ``notify_twice``, ``notify_out_of_order``, ``bad_signature``) by its items,
-one count an item: ``REPAY:fail:2`` fails the next two REPAY items, wherever they are.
+at once, a ``fail`` an item drew not applied) and ``timeout_without_moving`` are used by a
+batch; the others (``fail``, ``delay``, ``never_notify``, ``notify_twice``,
+``notify_out_of_order``, ``bad_signature``) by its items, one count an item: ``REPAY:fail:2``
+fails the next two REPAY items, wherever they are.
 """
 
 from __future__ import annotations

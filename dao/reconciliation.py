@@ -11,6 +11,10 @@ of one day cannot both record.
 is the order number, or the account number for a balance. Both sides' values are kept as found;
 ``status`` is OPEN until an operator resolves it (APPLY or EXPLAIN, with who, when, why and the
 request number) or a later run of the same day no longer finds it (CLEARED, by nobody).
+
+``bank_order_reissue`` has one row per bank order an operator re-issued: the FAILED order, the
+new one that re-issues it (its ``retry_of``), who, when, why and the request number; at most
+one a FAILED order.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.ocp import OPEN_STATUSES, BankOrderEntity
+from dao.ocp.order import waits_for_a_person
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 RUN_STATUSES: tuple[str, ...] = ("RUNNING", "SUCCEEDED", "FAILED")
@@ -149,6 +154,28 @@ class DiscrepancyEntity(Base):
     request_no: Mapped[str | None] = mapped_column(Identifier(64), nullable=True)
     found_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+
+
+class BankOrderReissueEntity(Base):
+    """An operator's re-issue of a bank order the bank FAILED, under a new order number."""
+
+    __tablename__ = "bank_order_reissue"
+    __table_args__ = (
+        UniqueConstraint("order_id"),
+        UniqueConstraint("new_order_id"),
+        UniqueConstraint("request_scope", "request_no"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(IdType, ForeignKey("bank_order.id"), nullable=False)
+    new_order_id: Mapped[int] = mapped_column(IdType, ForeignKey("bank_order.id"), nullable=False)
+    reason: Mapped[str] = mapped_column(String(MAX_REASON), nullable=False)
+    reissued_by: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
+    reissued_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    # The operator's request number (scope: the operator), so a repeat changes nothing.
+    request_scope: Mapped[str] = mapped_column(Identifier(32), nullable=False)
+    request_no: Mapped[str] = mapped_column(Identifier(64), nullable=False)
 
 
 class ReconciliationRepository:
@@ -283,6 +310,22 @@ class ReconciliationRepository:
         return _page(
             self._session(), stmt, (BankOrderEntity.created_at, BankOrderEntity.id), offset, limit
         )
+
+    def waiting(self, *, offset: int, limit: int) -> tuple[list[BankOrderEntity], int]:
+        """One page of the bank orders waiting for a person (dao.ocp.order.waits_for_a_person),
+        the oldest failure first."""
+        stmt = select(BankOrderEntity).where(waits_for_a_person())
+        return _page(
+            self._session(), stmt, (BankOrderEntity.finished_at, BankOrderEntity.id), offset, limit
+        )
+
+    def reissue_by_request(self, scope: str, request_no: str) -> BankOrderReissueEntity | None:
+        stmt = select(BankOrderReissueEntity).where(
+            BankOrderReissueEntity.request_scope == scope,
+            BankOrderReissueEntity.request_no == request_no,
+        )
+        found = self._session().scalars(stmt).one_or_none()
+        return found if found is not None and found.request_no == request_no else None
 
 
 def _run_of(business_date: date):

@@ -73,12 +73,20 @@ class AccountFacade(Facade):
     namespace = NS
     service = "service.account:AccountService"
 
-    @operation(rest=GET("/accounts/me"), returns=AccountDto, roles=[INVESTOR, BORROWER])
+    @operation(
+        rest=GET("/accounts/me"),
+        returns=AccountDto,
+        roles=[INVESTOR, BORROWER],
+        errors=("MEMBER_NOT_FOUND",),
+    )
     def getAccount():
         """Your balances: available, frozen and their total."""
 
     @operation(
-        rest=GET("/accounts/me/postings"), returns=PostingPageDto, roles=[INVESTOR, BORROWER]
+        rest=GET("/accounts/me/postings"),
+        returns=PostingPageDto,
+        roles=[INVESTOR, BORROWER],
+        errors=("MEMBER_NOT_FOUND",),
     )
     def listPostings(page: PageParam, pageSize: PageSizeParam):
         """Every change of your balances, newest first, paged: each entry names the business

@@ -64,6 +64,7 @@ class Operation:
     rest: Rest
     deprecated: bool = False
     sensitive: bool = False
+    errors: frozenset[str] = frozenset()
 
     @property
     def public(self) -> bool:
@@ -77,12 +78,16 @@ def operation(
     roles=None,
     deprecated: bool = False,
     sensitive: bool = False,
+    errors=(),
 ):
     """Declare an operation. Its parameters are the function's annotated parameters, in order.
 
     ``roles`` is None for a public operation, else the roles allowed to call it.
     ``sensitive`` marks an operation whose response carries a secret or a token: no cache
     (browser, proxy) may keep it, on either protocol.
+    ``errors`` names the catalogue codes (service/errors.py) the operation itself may raise,
+    beyond those every call may meet (server/faults.py adds them); both contracts publish
+    them, and a code raised that is not declared is logged as an error.
     """
     if roles is not None:
         roles = frozenset(roles)
@@ -105,6 +110,7 @@ def operation(
             rest=rest,
             deprecated=deprecated,
             sensitive=sensitive,
+            errors=frozenset(errors),
         )
 
     return declare

@@ -29,6 +29,7 @@ class FundFacade(Facade):
         returns=FundAccountFlagDto,
         roles=[INVESTOR, BORROWER],
         deprecated=True,
+        errors=("MEMBER_NOT_FOUND",),
     )
     def hasFundAccount():
         """Deprecated, use MemberFacade.getFundAccount: true when the caller has opened a

@@ -81,12 +81,22 @@ class MessageFacade(Facade):
     ):
         """Your messages, newest first, paged; only the unread ones with unreadOnly=true."""
 
-    @operation(rest=GET("/messages/{messageId}"), returns=MessageDto, roles=MEMBERS)
+    @operation(
+        rest=GET("/messages/{messageId}"),
+        returns=MessageDto,
+        roles=MEMBERS,
+        errors=("MESSAGE_NOT_FOUND",),
+    )
     def getMessage(messageId: MessageId):
         """One of your messages (reading it does not mark it read). Anyone else's message
         answers MESSAGE_NOT_FOUND, as one that does not exist."""
 
-    @operation(rest=POST("/messages/{messageId}/read"), returns=MessageDto, roles=MEMBERS)
+    @operation(
+        rest=POST("/messages/{messageId}/read"),
+        returns=MessageDto,
+        roles=MEMBERS,
+        errors=("MESSAGE_NOT_FOUND",),
+    )
     def markRead(messageId: MessageId):
         """Mark one of your messages read; marking it again keeps the time it was first read."""
 

@@ -92,6 +92,12 @@ class PaymentFacade(Facade):
         rest=POST("/payments/recharges", status=201),
         returns=PaymentOrderDto,
         roles=[INVESTOR, BORROWER],
+        errors=(
+            "FUND_ACCOUNT_REQUIRED",
+            "IDENTITY_NOT_VERIFIED",
+            "MEMBER_NOT_FOUND",
+            "REQUEST_NO_REUSED",
+        ),
     )
     def recharge(amount: PaymentAmount, requestNo: RequestNo):
         """Recharge (充值): move amount from your bank into your available balance through the
@@ -108,6 +114,14 @@ class PaymentFacade(Facade):
         rest=POST("/payments/withdrawals", status=201),
         returns=PaymentOrderDto,
         roles=[INVESTOR, BORROWER],
+        errors=(
+            "CARD_NOT_FOUND",
+            "FUND_ACCOUNT_REQUIRED",
+            "IDENTITY_NOT_VERIFIED",
+            "INSUFFICIENT_FUNDS",
+            "MEMBER_NOT_FOUND",
+            "REQUEST_NO_REUSED",
+        ),
     )
     def withdraw(amount: PaymentAmount, cardId: CardId, requestNo: RequestNo):
         """Withdraw (提现): amount leaves your available balance for one of your bound bank
@@ -122,7 +136,12 @@ class PaymentFacade(Facade):
         A repeat with the same requestNo returns the same order; the same requestNo with
         another amount or card is REQUEST_NO_REUSED."""
 
-    @operation(rest=GET("/payments/{orderNo}"), returns=PaymentOrderDto, roles=[INVESTOR, BORROWER])
+    @operation(
+        rest=GET("/payments/{orderNo}"),
+        returns=PaymentOrderDto,
+        roles=[INVESTOR, BORROWER],
+        errors=("PAYMENT_ORDER_NOT_FOUND",),
+    )
     def getOrder(orderNo: OrderNo):
         """One of your payment orders, by order number; PAYMENT_ORDER_NOT_FOUND for a number
         that is not yours."""

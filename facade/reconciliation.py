@@ -1,6 +1,7 @@
 """ReconciliationFacade: the daily two-way reconciliation with the depository bank, its
-discrepancies and their audited repairs, and the bank orders left in doubt. Operators only:
-the platform has no auditor role, so operators both read and resolve."""
+discrepancies and their audited repairs, the bank orders left in doubt, and the ones the bank
+FAILED that wait for a person, who re-issues them. Operators only: the platform has no auditor
+role, so operators both read and resolve."""
 
 from spyne import ComplexModel, Date, DateTime, Decimal, Enum, Integer32, Long, Unicode
 
@@ -160,6 +161,49 @@ class OrderInDoubtPageDto(ComplexModel):
     _type_info = page_fields(OrderInDoubtDto, "The orders on this page, the oldest first.")
 
 
+class OrderWaitingDto(ComplexModel):
+    """A bank order the bank FAILED that only a person can take further: a batch item
+    (DISBURSE, REPAY) whose attempts are used up, or a release (UNFREEZE) of an investment
+    still frozen; no later order re-issues it, and its business is not done."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("orderNo", required(Unicode, "The bank order number.")),
+        ("orderType", required(Unicode, "DISBURSE, REPAY or UNFREEZE.")),
+        ("memberId", required(Long, "The member it serves: the payer, or the investor.")),
+        ("amount", required(Money, "Its amount, in yuan.")),
+        ("reason", optional(Unicode, "Why the bank failed it, in the bank's words.")),
+        ("failedAt", required(DateTime, "When the bank failed it (UTC).")),
+        (
+            "attempts",
+            required(Integer32, "Orders tried for its business so far, this one included."),
+        ),
+    ]
+
+
+class OrderWaitingPageDto(ComplexModel):
+    """One page of bank orders waiting for a person."""
+
+    __namespace__ = NS
+    _type_info = page_fields(OrderWaitingDto, "The orders on this page, the oldest failure first.")
+
+
+class BankOrderReissueDto(ComplexModel):
+    """An operator's re-issue of a FAILED bank order under a new order number."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("orderNo", required(Unicode, "The FAILED bank order re-issued.")),
+        ("newOrderNo", required(Unicode, "The new order re-issuing it (its retry).")),
+        ("orderType", required(Unicode, "DISBURSE, REPAY or UNFREEZE.")),
+        ("memberId", required(Long, "The member it serves.")),
+        ("amount", required(Money, "Its amount, in yuan.")),
+        ("reason", required(MultilineText, "The operator's reason.")),
+        ("reissuedBy", required(Long, "The operator who re-issued it.")),
+        ("reissuedAt", required(DateTime, "When it was re-issued (UTC).")),
+    ]
+
+
 BusinessDate = required(Date, "The business day, YYYY-MM-DD (Asia/Shanghai).")
 
 
@@ -170,7 +214,9 @@ class ReconciliationFacade(Facade):
     namespace = NS
     service = "service.reconciliation:ReconciliationService"
 
-    @operation(rest=POST("/reconciliation/runs"), roles=[OPERATOR])
+    @operation(
+        rest=POST("/reconciliation/runs"), roles=[OPERATOR], errors=("RECONCILIATION_UNAVAILABLE",)
+    )
     def runReconciliation(date: BusinessDate):
         """Reconcile a business day that has ended (VALIDATION_FAILED for today or later),
         again if it was already: the day is handed to the job engine (job bank.reconcile)
@@ -178,7 +224,10 @@ class ReconciliationFacade(Facade):
         RECONCILIATION_UNAVAILABLE unless the platform works with the depository bank."""
 
     @operation(
-        rest=GET("/reconciliation/runs/{date}"), returns=ReconciliationRunDto, roles=[OPERATOR]
+        rest=GET("/reconciliation/runs/{date}"),
+        returns=ReconciliationRunDto,
+        roles=[OPERATOR],
+        errors=("RECONCILIATION_RUN_NOT_FOUND",),
     )
     def getRun(date: BusinessDate):
         """The reconciliation of one business day; RECONCILIATION_RUN_NOT_FOUND if it never
@@ -209,6 +258,14 @@ class ReconciliationFacade(Facade):
         rest=POST("/reconciliation/discrepancies/{discrepancyId}/resolution"),
         returns=DiscrepancyDto,
         roles=[OPERATOR],
+        errors=(
+            "APPLY_NOT_APPLICABLE",
+            "DISCREPANCY_NOT_FOUND",
+            "DISCREPANCY_RESOLVED",
+            "INSUFFICIENT_FUNDS",
+            "RECONCILIATION_UNAVAILABLE",
+            "REQUEST_NO_REUSED",
+        ),
     )
     def resolveDiscrepancy(
         discrepancyId: required(Long(ge=1), "Discrepancy id."),
@@ -236,3 +293,43 @@ class ReconciliationFacade(Facade):
     def listOrdersInDoubt(page: PageParam, pageSize: PageSizeParam):
         """Bank orders still open bank.doubt_age_seconds after they were created (still
         queried): the oldest first, paged."""
+
+    @operation(
+        rest=GET("/reconciliation/orders-waiting"), returns=OrderWaitingPageDto, roles=[OPERATOR]
+    )
+    def listOrdersWaiting(page: PageParam, pageSize: PageSizeParam):
+        """Bank orders the bank FAILED that wait for a person (reissueBankOrder): DISBURSE and
+        REPAY items whose bank.item_attempts are used up (the listing stays DISBURSING, the
+        installment PAYING), and releases (UNFREEZE) of investments still RELEASING; the
+        oldest failure first, paged."""
+
+    @operation(
+        rest=POST("/reconciliation/orders/{orderNo}/reissue"),
+        returns=BankOrderReissueDto,
+        roles=[OPERATOR],
+        errors=(
+            "BANK_ORDER_NOT_FOUND",
+            "ORDER_NOT_REISSUABLE",
+            "RECONCILIATION_UNAVAILABLE",
+            "REQUEST_NO_REUSED",
+        ),
+    )
+    def reissueBankOrder(
+        orderNo: required(
+            Unicode(min_len=1, max_len=32, pattern="[A-Za-z0-9]+"),
+            "A bank order listOrdersWaiting lists.",
+        ),
+        reason: required(MultilineText(max_len=2000, pattern=NOT_BLANK), "Why; not blank."),
+        requestNo: RequestNo,
+    ):
+        """Re-issue a bank order that waits for a person: a new order under a new number for
+        the same business (a batch item in a batch of its own, sent at once, whatever its
+        attempts; an UNFREEZE of the same FREEZE), linked to the failed one, recording who,
+        when and why. Once the new order succeeds the business moves on as if the first had
+        (the listing REPAYING, the installment PAID, the investment RELEASED); if the bank
+        fails it too, it waits for a person again. BANK_ORDER_NOT_FOUND;
+        ORDER_NOT_REISSUABLE for an order that does not wait for a person (another type, not
+        FAILED: never an UNKNOWN one, the bank may have moved the money; its business done,
+        or re-issued already). A repeat with the same requestNo returns the re-issue; with
+        another request, REQUEST_NO_REUSED. RECONCILIATION_UNAVAILABLE unless the platform
+        works with the depository bank."""

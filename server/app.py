@@ -14,6 +14,7 @@ from conf.settings import ConfigError, Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
+from server.contractdoc import Documents
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
@@ -22,7 +23,7 @@ from server.proxy import Proxies
 from server.registry import BoundFacade, bind, build_service, discover_facades
 from server.rest import PREFIX, RestEndpoint, error_response
 from server.sentry import ErrorReporter, NullReporter, error_reporter
-from server.soap import SoapEndpoint, fault_response, version_of
+from server.soap import SoapEndpoint, asks, fault_response, version_of
 from service import errors
 from service.errors import BusinessError
 from service.events import BusinessEvents
@@ -43,6 +44,8 @@ log = logging.getLogger("server.app")
 TITLE = "P2P lending platform"
 VERSION = "1.0.0"
 SOAP_PREFIX = "/services/"
+#: The contract changelog page, beside the WSDLs and the facades' documents.
+CHANGELOG_PATH = SOAP_PREFIX + "changelog"
 
 
 def utc_now() -> dt.datetime:
@@ -221,7 +224,7 @@ class Application:
         settings = platform.settings.server
         self.platform = platform
         self.reporter = reporter or NullReporter()
-        proxies = Proxies.from_settings(settings)
+        self.proxies = proxies = Proxies.from_settings(settings)
         authenticator = platform.service(MemberService)
         dispatcher = Dispatcher(
             [Metrics(platform.metrics), *standard_chain(authenticator, self.reporter)]
@@ -229,6 +232,7 @@ class Application:
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self._openapi = openapi.render(openapi_document(platform))
+        self.documents = Documents(platform.facades, VERSION)
         self.bank_notify = banknotify.endpoint(platform.components, platform.metrics)
 
     def __call__(self, environ, start_response):
@@ -259,6 +263,10 @@ class Application:
         if path.startswith(PREFIX + "/") or path == PREFIX:
             return self.rest(request)
         if path.startswith(SOAP_PREFIX):
+            if request.method in ("GET", "HEAD") and (
+                path == CHANGELOG_PATH or asks(request, "doc")
+            ):
+                return self.document(request)
             return self.soap(request, path[len(SOAP_PREFIX) :])
         if path == banknotify.PATH and self.bank_notify is not None:
             return self.bank_notify(request)
@@ -266,6 +274,21 @@ class Application:
             return self.page(path)
         except BusinessError as e:
             return error_answer(path, e, request.headers["X-Request-Id"])
+
+    def document(self, request: Request) -> Response:
+        """A facade's document (``?doc``) or the changelog page, with the caller's base URL in
+        its links and examples; an unknown facade is 404, answered as for its WSDL."""
+        base = self.proxies.base_url(request.environ)
+        rid = request.headers["X-Request-Id"]
+        if request.path == CHANGELOG_PATH:
+            body = self.documents.changelog(base)
+        else:
+            body = self.documents.facade(request.path[len(SOAP_PREFIX) :], base)
+        if body is None:
+            return error_answer(
+                request.path, BusinessError(errors.UNKNOWN_OPERATION, "no such service"), rid
+            )
+        return Response(body, mimetype="text/html", headers={"X-Request-Id": rid})
 
     def page(self, path: str) -> Response:
         """The pages around the endpoints; UNKNOWN_OPERATION for anything else."""

@@ -1,5 +1,5 @@
-"""The ``p2p`` command: serve, migrate, export-contracts, create-operator, bank-sim, the job
-engine's worker and beat, and the operators' commands.
+"""The ``p2p`` command: serve, migrate, export-contracts, export-docs, create-operator,
+bank-sim, the job engine's worker and beat, and the operators' commands.
 
 Settings come from conf/ and the environment exactly as for the server; ``--set key=value``
 overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``), and wins over the
@@ -18,8 +18,8 @@ import banksim.main
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
 from dao import migrate
-from server import lifecycle
-from server.app import create_app, create_platform, openapi_document
+from server import compat, contractdoc, lifecycle
+from server.app import VERSION, create_app, create_platform, openapi_document
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import SafeFormatter
@@ -156,11 +156,17 @@ def cmd_migrate(args, settings) -> int:
     return 0
 
 
+def _export_base(settings) -> str:
+    """The base URL the committed contracts and documents name: the public one, else where
+    the settings listen."""
+    return settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
+
+
 def export_contracts(settings, out: Path) -> list[Path]:
     """Write wsdl/<Facade>.wsdl and swagger/openapi.json as the code generates them."""
     platform = create_platform(settings)
     try:
-        base = settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
+        base = _export_base(settings)
         written = []
         (out / "wsdl").mkdir(parents=True, exist_ok=True)
         (out / "swagger").mkdir(parents=True, exist_ok=True)
@@ -179,6 +185,49 @@ def export_contracts(settings, out: Path) -> list[Path]:
 def cmd_export_contracts(args, settings) -> int:
     for path in export_contracts(settings, Path(args.out)):
         print(path)
+    return 0
+
+
+def export_docs(settings, root: Path, out: Path) -> list[Path]:
+    """Write docs/contracts/<Facade>.html and docs/contracts/changelog.html under ``out`` as
+    the code generates them, the releases read from ``root``'s contracts/released/."""
+    platform = create_platform(settings)
+    try:
+        return contractdoc.export(platform.facades, VERSION, _export_base(settings), root, out)
+    finally:
+        platform.close()
+
+
+def cmd_export_docs(args, settings) -> int:
+    root = Path(args.root)
+    for path in export_docs(settings, root, Path(args.out) if args.out else root):
+        print(path)
+    return 0
+
+
+def cmd_check_contracts(args, settings) -> int:
+    """Print how the published contracts differ from the last release; exit 1 on a break."""
+    found = compat.check(Path(args.root))
+    if found.released is None:
+        print("no contract released yet (contracts/released/ is empty): nothing to compare")
+        return 0
+    for change in found.changes:
+        print(change)
+    breaking = len(found.breaking)
+    print(
+        f"{len(found.changes)} change(s) since release {found.released}, {breaking} breaking"
+        + (": release a new major version (docs/contracts.md) or undo them" if breaking else "")
+    )
+    return 1 if breaking else 0
+
+
+def cmd_release_contracts(args, settings) -> int:
+    try:
+        version = compat.release(Path(args.root))
+    except compat.ReleaseRefused as refused:
+        print(f"not released: {refused}", file=sys.stderr)
+        return 1
+    print(f"released contracts {version} into {compat.RELEASED / version}")
     return 0
 
 
@@ -303,6 +352,27 @@ def parser() -> argparse.ArgumentParser:
         "Write wsdl/*.wsdl and swagger/openapi.json from the code.",
     )
     e.add_argument("--out", default=".", help="folder holding wsdl/ and swagger/ (default .)")
+    d = command(
+        "export-docs",
+        cmd_export_docs,
+        "Write the facades' documents and the changelog page into docs/contracts/.",
+    )
+    d.add_argument("--root", default=".", help="the repository, for its releases (default .)")
+    d.add_argument("--out", help="folder to write docs/contracts/ under (default: --root)")
+    for name, fn, text in (
+        (
+            "check-contracts",
+            cmd_check_contracts,
+            "Compare wsdl/ and swagger/ with the last released contracts; exit 1 on a break.",
+        ),
+        (
+            "release-contracts",
+            cmd_release_contracts,
+            "Release wsdl/ and swagger/ under their version into contracts/released/.",
+        ),
+    ):
+        c = command(name, fn, text)
+        c.add_argument("--root", default=".", help="the repository (default .)")
     command("check-ledger", cmd_check_ledger, "Check the ledger's invariants; exit 1 if broken.")
     r = command(
         "reconcile", cmd_reconcile, "Reconcile a business day with the depository bank now."

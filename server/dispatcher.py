@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from server.faults import UNDECLARED
 from server.registry import BoundOperation
 from service import errors
 from service.errors import BusinessError
@@ -132,9 +133,10 @@ class AccessLog:
 
 class ErrorFunnel:
     """The one place an exception becomes what the caller sees. Business errors pass as they
-    are; anything else is logged with its traceback and becomes INTERNAL_ERROR, so no stack
-    trace, SQL or path reaches a caller. It is also the one place that reports an unexpected
-    exception (to Sentry, server/sentry.py), so business errors are never reported."""
+    are (one whose code the operation does not declare is logged: server/faults.py); anything
+    else is logged with its traceback and becomes INTERNAL_ERROR, so no stack trace, SQL or
+    path reaches a caller. It is also the one place that reports an unexpected exception (to
+    Sentry, server/sentry.py), so business errors are never reported."""
 
     def __init__(self, reporter: "ErrorReporter | None" = None):
         self._reporter = reporter
@@ -144,6 +146,11 @@ class ErrorFunnel:
             return proceed()
         except BusinessError as e:
             inv.outcome = e.code
+            op = inv.operation
+            if op is not None and e.code not in op.fault_codes:
+                log.error(
+                    "%s %s raised by %s (request %s)", UNDECLARED, e.code, inv.name, inv.request_id
+                )
             raise
         except Exception as e:
             log.exception("unexpected error in %s (request %s)", inv.name, inv.request_id)

@@ -8,13 +8,16 @@ included: what the WSDL says with totalDigits, fractionDigits and min/maxInclusi
 
 import json
 from decimal import Decimal
+from http import HTTPStatus
 
 from server.binding import MAX_NUMBER_LENGTH, TEXT_RULES, Complex, Field, Simple
 from server.registry import BoundFacade
 from server.rest import body_fields, openapi_path, path_params, query_fields
-from service.errors import CATALOGUE
+from service.errors import CATALOGUE, ErrorCode
 
 _INTEGER_FORMAT = {"int": "int32", "long": "int64"}
+#: The request id in the example error answers (a fresh one is 32 hex digits).
+EXAMPLE_REQUEST_ID = "4f9c2a7be1d04c3a9d0f6b8e5a2c1d37"
 
 
 def _digits(low: int, high: int) -> str:
@@ -180,15 +183,41 @@ def _first_sentence(doc: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
-def _error(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+def _errors(codes: frozenset[str], examples: dict[str, dict]) -> dict[str, dict]:
+    """The error responses of an operation that may raise ``codes``: one per HTTP status,
+    naming its codes (also as ``x-error-codes``), with an example answer for each (kept once
+    in ``examples``, the document's components, and referred to)."""
+    by_status: dict[int, list[ErrorCode]] = {}
+    for code in sorted(codes):
+        error = CATALOGUE[code]
+        by_status.setdefault(error.status, []).append(error)
+    responses = {}
+    for status, found in sorted(by_status.items()):
+        listed = ", ".join(f"{e.code} ({e.message})" for e in found)
+        responses[str(status)] = {
+            "description": f"{HTTPStatus(status).phrase}: {listed}",
+            "x-error-codes": [e.code for e in found],
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"},
+                    "examples": {e.code: _example(e, examples) for e in found},
+                }
+            },
+        }
+    return responses
+
+
+def _example(error: ErrorCode, examples: dict[str, dict]) -> dict:
+    examples[error.code] = {
+        "summary": error.message,
+        "value": {"code": error.code, "message": error.message, "requestId": EXAMPLE_REQUEST_ID},
     }
+    return {"$ref": f"#/components/examples/{error.code}"}
 
 
 def build(facades: list[BoundFacade], title: str, version: str) -> dict:
     components = _Components()
+    examples: dict[str, dict] = {}
     paths: dict[str, dict] = {}
     for bound in facades:
         for op in bound.operations:
@@ -248,12 +277,9 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
                     "description": "Success.",
                     "content": {"application/json": {"schema": components.field(op.result)}},
                 }
-            responses["400"] = _error("Invalid input (VALIDATION_FAILED, MALFORMED_REQUEST).")
             if op.roles is not None:
                 o["security"] = [{"bearerAuth": []}]
-                responses["401"] = _error("Not logged in (UNAUTHENTICATED).")
-                responses["403"] = _error("Not allowed for the caller's role (FORBIDDEN).")
-            responses["default"] = _error("Any other error in the catalogue.")
+            responses.update(_errors(op.fault_codes, examples))
             o["responses"] = responses
             paths.setdefault(openapi_path(op), {})[rest.method.lower()] = o
     components.schemas["Error"] = {
@@ -279,6 +305,7 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(components.schemas.items())),
+            "examples": dict(sorted(examples.items())),
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -33,7 +33,8 @@ _INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-
 
 
 def service_list(facades: list[BoundFacade]) -> Response:
-    """CXF's service list: every facade with its operations and links to its contracts."""
+    """CXF's service list: every facade with its operations and links to its contracts and
+    its document (server/contractdoc/), and the contracts' changelog."""
     rows = []
     for f in facades:
         name = html.escape(f.name)
@@ -42,15 +43,19 @@ def service_list(facades: list[BoundFacade]) -> Response:
             f"<tr><td><b>{name}</b><br><small>{html.escape(f.facade.doc())}</small></td>"
             f"<td>{ops}</td>"
             f'<td><a href="/services/{name}?wsdl">WSDL</a></td>'
-            f'<td><a href="/docs#/{name}">REST (Swagger UI)</a></td></tr>'
+            f'<td><a href="/docs#/{name}">REST (Swagger UI)</a></td>'
+            f'<td><a href="/services/{name}?doc">Document</a></td></tr>'
         )
     body = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>Available services</title></head><body><h1>Available SOAP and REST services</h1>"
         '<p>OpenAPI 3: <a href="/openapi.json">/openapi.json</a> &middot; '
-        'Swagger UI: <a href="/docs">/docs</a></p>'
+        'Swagger UI: <a href="/docs">/docs</a> &middot; '
+        'Contract changelog: <a href="/services/changelog">/services/changelog</a></p>'
         '<table border="1" cellpadding="6"><tr><th>Facade</th><th>Operations</th>'
-        "<th>SOAP 1.1 and 1.2</th><th>REST</th></tr>" + "".join(rows) + "</table></body></html>"
+        "<th>SOAP 1.1 and 1.2</th><th>REST</th><th>Both, to read</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
     )
     return Response(body, mimetype="text/html")
 

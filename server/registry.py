@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import facade
 from facade.contract import Facade, Operation
 from server.binding import Complex, Field, field, snake
+from server.faults import fault_codes
 
 
 def discover_facades() -> list[type[Facade]]:
@@ -40,6 +41,7 @@ class BoundOperation:
     method: typing.Callable
     commands: Mapping[str, type]  # parameter attr -> the dataclass the service takes
     passes_caller: bool
+    fault_codes: frozenset[str]  # every catalogue code it may raise (server/faults.py)
 
     @property
     def name(self) -> str:
@@ -104,6 +106,10 @@ def bind_operation(facade_cls: type[Facade], op: Operation, service: object) -> 
                 raise TypeError(f"{where}: {command.__name__} fields do not match {f.type.name}")
             commands[f.attr] = command
     returns = () if op.returns is None else (field("return", op.returns),)
+    try:
+        codes = fault_codes(op)
+    except TypeError as e:
+        raise TypeError(f"{where}: {e}") from None
     return BoundOperation(
         facade=facade_cls,
         operation=op,
@@ -112,6 +118,7 @@ def bind_operation(facade_cls: type[Facade], op: Operation, service: object) -> 
         method=method,
         commands=commands,
         passes_caller="caller" in signature.parameters,
+        fault_codes=codes,
     )
 
 

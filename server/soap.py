@@ -1,4 +1,5 @@
-"""SOAP 1.1 and SOAP 1.2 endpoint: ``/services/<Facade>`` (POST a call, GET or HEAD ``?wsdl``).
+"""SOAP 1.1 and SOAP 1.2 endpoint: ``/services/<Facade>`` (POST a call, GET or HEAD ``?wsdl``;
+the facade's document, ``?doc``, is served beside it by server/app.py).
 
 One address serves both versions, told apart as each version's HTTP binding tells them: a
 ``text/xml`` request is SOAP 1.1, an ``application/soap+xml`` one (with an optional ``action``
@@ -463,8 +464,10 @@ def fault_response(
     )
 
 
-def _asks_wsdl(request: Request) -> bool:
-    return "wsdl" in {k.lower() for k in request.args}
+def asks(request: Request, query: str) -> bool:
+    """Whether the query string names ``query`` in any case: ``?wsdl``, or ``?doc`` (the
+    facade's document, served by server/app.py)."""
+    return query in {k.lower() for k in request.args}
 
 
 class SoapEndpoint:
@@ -492,7 +495,7 @@ class SoapEndpoint:
         is a call, which the dispatcher refuses unless it is a POST."""
         rid = request_id(request.headers.get("X-Request-Id"))
         version = version_of(request.headers.get("Content-Type", ""))
-        if request.method in ("GET", "HEAD") and _asks_wsdl(request):
+        if request.method in ("GET", "HEAD") and asks(request, "wsdl"):
             document = self.wsdl(name, request.environ)
             if document is None:
                 error = BusinessError(errors.UNKNOWN_OPERATION, "no such service")
@@ -521,9 +524,11 @@ class SoapEndpoint:
         allow: list[str],
     ):
         if request.method != "POST":
-            allow.extend(("GET", "HEAD", "POST") if _asks_wsdl(request) else ("POST",))
+            documents = asks(request, "wsdl") or asks(request, "doc")
+            allow.extend(("GET", "HEAD", "POST") if documents else ("POST",))
             raise BusinessError(
-                errors.METHOD_NOT_ALLOWED, "POST SOAP calls here; the WSDL is at ?wsdl"
+                errors.METHOD_NOT_ALLOWED,
+                "POST SOAP calls here; the WSDL is at ?wsdl, the document at ?doc",
             )
         bound = self._facades.get(name)
         if bound is None:

@@ -69,7 +69,9 @@ _BINDINGS = (
 )
 
 
-def _prefix(ns: str, tns: str) -> str:
+def prefix(ns: str, tns: str) -> str:
+    """The prefix a namespace has in the WSDL of the facade whose namespace is ``tns`` (and in
+    the examples of its document): tns for its own, else the namespace's last segment."""
     return "tns" if ns == tns else ns.rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -150,7 +152,7 @@ class _Writer:
         self.tns = tns
 
     def qname(self, ns: str, name: str) -> str:
-        return f"{_prefix(ns, self.tns)}:{name}"
+        return f"{prefix(ns, self.tns)}:{name}"
 
     def element(self, parent, f) -> None:
         e = etree.SubElement(parent, f"{{{XS}}}element", name=f.name)
@@ -204,7 +206,7 @@ class Wsdl:
         types.add(header)
         namespaces = sorted(set(types.namespaces()) | {tns})
         nsmap = {"wsdl": WSDL, "soap": SOAP, "soap12": SOAP12, "xs": XS}
-        nsmap.update({_prefix(ns, tns): ns for ns in namespaces})
+        nsmap.update({prefix(ns, tns): ns for ns in namespaces})
         w = _Writer(tns)
 
         root = etree.Element(f"{{{WSDL}}}definitions", nsmap=nsmap, name=name, targetNamespace=tns)
@@ -266,7 +268,8 @@ class Wsdl:
             o = etree.SubElement(port_type, f"{{{WSDL}}}operation", name=op.name)
             roles = "public" if op.roles is None else "roles: " + ", ".join(sorted(op.roles))
             deprecated = "Deprecated. " if op.operation.deprecated else ""
-            _doc(o, f"{deprecated}{op.operation.doc} ({roles})", WSDL)
+            codes = ", ".join(sorted(op.fault_codes))
+            _doc(o, f"{deprecated}{op.operation.doc} ({roles})\n\nFault codes: {codes}.", WSDL)
             etree.SubElement(o, f"{{{WSDL}}}input", message=f"tns:{op.request.name}")
             etree.SubElement(o, f"{{{WSDL}}}output", message=f"tns:{op.response.name}")
             etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name, message=f"tns:{fault.name}")

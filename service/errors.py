@@ -143,6 +143,10 @@ RECONCILIATION_UNAVAILABLE = ErrorCode(
 APPLY_NOT_APPLICABLE = ErrorCode(
     "APPLY_NOT_APPLICABLE", 422, "The bank's outcome cannot be applied here; explain it."
 )
+BANK_ORDER_NOT_FOUND = ErrorCode("BANK_ORDER_NOT_FOUND", 404, "No such bank order.")
+ORDER_NOT_REISSUABLE = ErrorCode(
+    "ORDER_NOT_REISSUABLE", 409, "This bank order does not wait for a person to re-issue it."
+)
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -199,6 +203,8 @@ CATALOGUE = _codes(
     DISCREPANCY_RESOLVED,
     APPLY_NOT_APPLICABLE,
     RECONCILIATION_UNAVAILABLE,
+    BANK_ORDER_NOT_FOUND,
+    ORDER_NOT_REISSUABLE,
 )
 
 

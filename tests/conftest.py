@@ -1,6 +1,7 @@
 """Shared fixtures: a Database on a SQLite file, one on MariaDB, and `database` yielding each;
-valid personal data for test members (`identities`); and conf/test.toml for every p2p command
-a test runs in process.
+valid personal data for test members (`identities`); conf/test.toml for every p2p command a
+test runs in process; and a failure for any test in which an operation raised a fault code it
+does not declare (server/faults.py; the end-to-end servers' logs are checked as they stop).
 
 MariaDB tests need P2P_TEST_DATABASE_URL (e.g. mysql+mysqldb://root@127.0.0.1:3306/p2p_test);
 the database is created when missing. Without the variable they are skipped.
@@ -8,6 +9,7 @@ the database is created when missing. Without the variable they are skipped.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -17,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from dao.db import Database
+from server.faults import UNDECLARED
 from tests.support import Identities
 
 MYSQL_URL_VARIABLE = "P2P_TEST_DATABASE_URL"
@@ -28,6 +31,31 @@ def _test_environment(monkeypatch) -> None:
     conf/test.toml, never the development defaults, whose bank simulator keys and job broker
     are files in the checkout's var/."""
     monkeypatch.setenv("P2P_ENV", "test")
+
+
+class _Undeclared(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(UNDECLARED):
+            self.found.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def undeclared_faults() -> Iterator[list[str]]:
+    """What operations raised in this test without declaring it; the test fails unless it is
+    empty at the end (a test that provokes one on purpose clears it)."""
+    handler = _Undeclared()
+    logger = logging.getLogger("server.dispatcher")
+    logger.addHandler(handler)
+    try:
+        yield handler.found
+    finally:
+        logger.removeHandler(handler)
+    if handler.found:
+        pytest.fail("an operation raised a code it does not declare: " + "; ".join(handler.found))
 
 
 @pytest.fixture(scope="session")

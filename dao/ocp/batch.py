@@ -89,19 +89,6 @@ class BankBatchRepository:
             stmt = stmt.with_for_update()
         return [i for i in self._session().scalars(stmt) if i.batch_no == batch_no]
 
-    def retry_of(self, item_id: int) -> BankOrderEntity | None:
-        """The item that re-issues FAILED item ``item_id``, if any."""
-        stmt = select(BankOrderEntity).where(BankOrderEntity.retry_of == item_id)
-        return self._session().scalars(stmt).first()
-
-    def attempts(self, item: BankOrderEntity) -> int:
-        """How many items ``item`` and the ones it re-issues make (1 for a first item)."""
-        count = 1
-        while item.retry_of is not None:
-            item = self._session().get(BankOrderEntity, item.retry_of)
-            count += 1
-        return count
-
     def items_of_ref(self, ref_type: str, ref_ids: list[int], order_type: str):
         """Every item serving these business legs, oldest first."""
         stmt = (

@@ -20,11 +20,12 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    exists,
     func,
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
@@ -55,6 +56,9 @@ FINAL_STATUSES: tuple[str, ...] = ("SUCCEEDED", "FAILED", "REVERSED")
 OPEN_STATUSES: tuple[str, ...] = ("CREATED", "SENT", "ACCEPTED", "UNKNOWN")
 #: Open statuses a query may settle (CREATED was never sent).
 QUERIED_STATUSES: tuple[str, ...] = ("SENT", "ACCEPTED", "UNKNOWN")
+#: The order types an operator may re-issue once the bank FAILED them (a batch item whose
+#: attempts are used up, a release): the business leg is still the platform's to finish.
+REISSUABLE_TYPES: tuple[str, ...] = ("DISBURSE", "REPAY", "UNFREEZE")
 
 
 class BankOrderEntity(Base):
@@ -208,19 +212,66 @@ class BankOrderRepository:
         )
         return self._session().execute(stmt).rowcount == 1
 
+    def reissue_of(self, order_id: int) -> BankOrderEntity | None:
+        """The order that re-issues FAILED order ``order_id`` under a new number, if any."""
+        stmt = select(BankOrderEntity).where(BankOrderEntity.retry_of == order_id)
+        return self._session().scalars(stmt).first()
+
+    def attempts(self, order: BankOrderEntity) -> int:
+        """How many orders ``order`` and the ones it re-issues make (1 for a first one)."""
+        count = 1
+        while order.retry_of is not None:
+            order = self._session().get(BankOrderEntity, order.retry_of)
+            count += 1
+        return count
+
+    def leg_done(self, order: BankOrderEntity) -> BankOrderEntity | None:
+        """The order of ``order``'s type that SUCCEEDED for its business leg, if one did."""
+        stmt = select(BankOrderEntity).where(*_done_for(BankOrderEntity, order))
+        return self._session().scalars(stmt).first()
+
     def count_in_doubt(self) -> int:
-        """Open orders handed to reconciliation, and FAILED batch items whose attempts are
-        used up: what operators must look at."""
+        """Open orders handed to reconciliation, and the orders waiting for a person
+        (:func:`waits_for_a_person`): what operators must look at."""
         stmt = (
             select(func.count())
             .select_from(BankOrderEntity)
             .where(
-                BankOrderEntity.handed_to_reconciliation_at.is_not(None),
-                BankOrderEntity.status.in_(OPEN_STATUSES)
-                | (BankOrderEntity.batch_no.is_not(None) & (BankOrderEntity.status == "FAILED")),
+                (
+                    BankOrderEntity.handed_to_reconciliation_at.is_not(None)
+                    & BankOrderEntity.status.in_(OPEN_STATUSES)
+                )
+                | waits_for_a_person()
             )
         )
         return int(self._session().scalar(stmt) or 0)
+
+
+def waits_for_a_person():
+    """The condition on BankOrderEntity of an order only a person can take further: one the
+    bank FAILED, of a type an operator may re-issue (a batch item whose attempts are used up,
+    so handed to reconciliation; a release), that no later order re-issues, for a business
+    leg no order of its type has completed."""
+    later, done = aliased(BankOrderEntity), aliased(BankOrderEntity)
+    o = BankOrderEntity
+    return (
+        (o.status == "FAILED")
+        & o.order_type.in_(REISSUABLE_TYPES)
+        & (o.batch_no.is_(None) | o.handed_to_reconciliation_at.is_not(None))
+        & ~exists().where(later.retry_of == o.id)
+        & ~exists().where(*_done_for(done, o))
+    )
+
+
+def _done_for(done, order) -> tuple:
+    """``done`` (BankOrderEntity or an alias) SUCCEEDED for ``order``'s business leg, in
+    ``order``'s type (``order`` an entity, or the column's owner in a correlated query)."""
+    return (
+        done.order_type == order.order_type,
+        done.ref_type == order.ref_type,
+        done.ref_id == order.ref_id,
+        done.status == "SUCCEEDED",
+    )
 
 
 def _by_no(order_no: str):

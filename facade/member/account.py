@@ -170,7 +170,11 @@ class ApiSecretDto(ComplexModel):
 class AccountOperations:
     """Signing up, signing in and the credentials of a member."""
 
-    @operation(rest=POST("/verification-codes", body="request", status=201), returns=CodeSentDto)
+    @operation(
+        rest=POST("/verification-codes", body="request", status=201),
+        returns=CodeSentDto,
+        errors=("MOBILE_TAKEN", "VERIFICATION_CODE_TOO_SOON"),
+    )
     def sendVerificationCode(request: required(VerificationCodeRequest, "Number and purpose.")):
         """Send a 6-digit code by SMS for REGISTER (MOBILE_TAKEN when the number is
         registered) or RESET_PASSWORD (answered alike for numbers not registered or disabled,
@@ -178,7 +182,11 @@ class AccountOperations:
         former one; VERIFICATION_CODE_TOO_SOON within resendAfter seconds of the last for the
         same purpose, or past the daily count of a number."""
 
-    @operation(rest=POST("/members", body="request", status=201), returns=MemberDto)
+    @operation(
+        rest=POST("/members", body="request", status=201),
+        returns=MemberDto,
+        errors=("INVITE_CODE_INVALID", "MOBILE_TAKEN", "VERIFICATION_CODE_INVALID"),
+    )
     def register(request: required(RegisterRequest, "The new member.")):
         """Register a member as an investor or a borrower, with the code sent for REGISTER
         (VERIFICATION_CODE_INVALID when wrong, used or expired; five wrong entries void it)
@@ -187,14 +195,21 @@ class AccountOperations:
         number (MOBILE_TAKEN) or its invite code leaves the code unused. Operators are
         created by the p2p create-operator command, never here."""
 
-    @operation(rest=POST("/members/password-reset", body="request"))
+    @operation(
+        rest=POST("/members/password-reset", body="request"), errors=("VERIFICATION_CODE_INVALID",)
+    )
     def resetPassword(request: required(ResetPasswordRequest, "Number, code, new password.")):
         """Set a new password with the code sent for RESET_PASSWORD; every token and the
         SOAP API secret of the member stop working, and a lockout of the number ends. A
         wrong or expired code is VERIFICATION_CODE_INVALID, whether or not the number is
         registered."""
 
-    @operation(rest=POST("/sessions", body="request", status=201), returns=TokenDto, sensitive=True)
+    @operation(
+        rest=POST("/sessions", body="request", status=201),
+        returns=TokenDto,
+        sensitive=True,
+        errors=("LOGIN_FAILED",),
+    )
     def login(request: required(LoginRequest, "The credentials.")):
         """Log in with mobile number and password; returns a token valid for expiresIn
         seconds on every worker."""
@@ -213,7 +228,11 @@ class AccountOperations:
         in and the access token issued with it stop working. A refresh token presented a
         second time ends every session descending from its login (UNAUTHENTICATED)."""
 
-    @operation(rest=POST("/members/current/password", body="request"), roles=MEMBERS)
+    @operation(
+        rest=POST("/members/current/password", body="request"),
+        roles=MEMBERS,
+        errors=("LOGIN_FAILED", "MEMBER_NOT_FOUND"),
+    )
     def changePassword(request: required(ChangePasswordRequest, "Old and new password.")):
         """Change the caller's login password. The old one is checked (a wrong one counts
         toward the lockout); afterwards every token of the member, the caller's included,
@@ -224,12 +243,15 @@ class AccountOperations:
         roles=MEMBERS,
         returns=ApiSecretDto,
         sensitive=True,
+        errors=("LOGIN_FAILED", "MEMBER_NOT_FOUND"),
     )
     def rotateApiSecret(request: required(ApiSecretRequest, "The login password.")):
         """Issue the caller a new SOAP API secret for WS-Security PasswordDigest
         (Base64(SHA-1(nonce + created + apiSecret))), replacing any former one at once. It is
         returned only here. SERVICE_UNAVAILABLE when the platform has no security.secret_key."""
 
-    @operation(rest=DELETE("/members/current/api-secret"), roles=MEMBERS)
+    @operation(
+        rest=DELETE("/members/current/api-secret"), roles=MEMBERS, errors=("MEMBER_NOT_FOUND",)
+    )
     def revokeApiSecret():
         """Remove the caller's SOAP API secret: PasswordDigest stops working for them."""

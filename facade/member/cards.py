@@ -66,6 +66,7 @@ class CardOperations:
         rest=POST("/members/current/cards", body="request", status=201),
         returns=BankCardDto,
         roles=CARD_HOLDERS,
+        errors=("CARD_LIMIT_REACHED", "CARD_TAKEN", "IDENTITY_NOT_VERIFIED", "MEMBER_NOT_FOUND"),
     )
     def bindCard(request: required(BindCardRequest, "The card.")):
         """Bind a card (real-name verification first: IDENTITY_NOT_VERIFIED). The number is
@@ -76,7 +77,11 @@ class CardOperations:
     def listCards():
         """Your bound cards, numbers masked to the last 4 digits."""
 
-    @operation(rest=DELETE("/members/current/cards/{cardId}"), roles=CARD_HOLDERS)
+    @operation(
+        rest=DELETE("/members/current/cards/{cardId}"),
+        roles=CARD_HOLDERS,
+        errors=("CARD_IN_USE", "CARD_NOT_FOUND"),
+    )
     def unbindCard(cardId: CardId):
         """Unbind one of your cards; withdrawals to it stop. CARD_NOT_FOUND for a card that is
         not yours or not bound; CARD_IN_USE while a withdrawal to it is not final (PENDING)."""

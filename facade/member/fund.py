@@ -51,6 +51,14 @@ class FundAccountOperations:
         rest=POST("/members/current/fund-account", status=201),
         returns=FundAccountDto,
         roles=[INVESTOR, BORROWER],
+        errors=(
+            "CARD_NOT_FOUND",
+            "FUND_ACCOUNT_EXISTS",
+            "FUND_ACCOUNT_REFUSED",
+            "FUND_ACCOUNT_REQUIRED",
+            "IDENTITY_NOT_VERIFIED",
+            "MEMBER_NOT_FOUND",
+        ),
     )
     def openFundAccount(cardId: CardId):
         """Open your account at the depository bank with your verified name and ID number and
@@ -67,6 +75,7 @@ class FundAccountOperations:
         rest=GET("/members/current/fund-account"),
         returns=FundAccountDto,
         roles=[INVESTOR, BORROWER],
+        errors=("MEMBER_NOT_FOUND",),
     )
     def getFundAccount():
         """Your depository account: NONE until you apply, PENDING while the bank decides (with

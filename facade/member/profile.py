@@ -60,7 +60,12 @@ class ProfileDto(ComplexModel):
 class ProfileOperations:
     """Who the member is."""
 
-    @operation(rest=GET("/members/current"), returns=ProfileDto, roles=MEMBERS)
+    @operation(
+        rest=GET("/members/current"),
+        returns=ProfileDto,
+        roles=MEMBERS,
+        errors=("MEMBER_NOT_FOUND",),
+    )
     def getProfile():
         """Your own data, in full."""
 
@@ -68,6 +73,7 @@ class ProfileOperations:
         rest=POST("/members/current/identity", body="request"),
         returns=ProfileDto,
         roles=[INVESTOR, BORROWER],
+        errors=("IDENTITY_ALREADY_VERIFIED", "ID_NUMBER_TAKEN", "MEMBER_NOT_FOUND", "UNDERAGE"),
     )
     def verifyIdentity(request: required(IdentityRequest, "Name and ID number.")):
         """Real-name verification (实名认证), once: the ID number's format, birth date and
@@ -76,7 +82,12 @@ class ProfileOperations:
         (ID_NUMBER_TAKEN). Only verified members invest, borrow or open a fund account.
         IDENTITY_ALREADY_VERIFIED when done before."""
 
-    @operation(rest=GET("/members/{memberId}"), returns=ProfileDto, roles=[OPERATOR])
+    @operation(
+        rest=GET("/members/{memberId}"),
+        returns=ProfileDto,
+        roles=[OPERATOR],
+        errors=("MEMBER_NOT_FOUND",),
+    )
     def getMember(memberId: required(Long, "The member.")):
         """A member as operators see them: personal data masked. MEMBER_NOT_FOUND for an
         unknown id."""

@@ -39,13 +39,19 @@ class PromotionOperations:
     """Inviting others."""
 
     @operation(
-        rest=GET("/members/current/promotion"), returns=PromotionDto, roles=[INVESTOR, BORROWER]
+        rest=GET("/members/current/promotion"),
+        returns=PromotionDto,
+        roles=[INVESTOR, BORROWER],
+        errors=("MEMBER_NOT_FOUND",),
     )
     def getPromotion():
         """Your invite code and how many members registered with it."""
 
     @operation(
-        rest=GET("/members/current/invitees"), returns=InviteePageDto, roles=[INVESTOR, BORROWER]
+        rest=GET("/members/current/invitees"),
+        returns=InviteePageDto,
+        roles=[INVESTOR, BORROWER],
+        errors=("MEMBER_NOT_FOUND",),
     )
     def listInvitees(page: PageParam, pageSize: PageSizeParam):
         """The members who registered with your invite code, newest first, paged."""

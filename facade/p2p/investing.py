@@ -99,6 +99,20 @@ class InvestingOperations:
         rest=POST("/loans/{loanId}/investments", status=201),
         returns=InvestmentDto,
         roles=[INVESTOR],
+        errors=(
+            "FUND_ACCOUNT_REQUIRED",
+            "IDENTITY_NOT_VERIFIED",
+            "INSUFFICIENT_FUNDS",
+            "INVEST_ABOVE_REMAINING",
+            "INVEST_BELOW_MINIMUM",
+            "INVEST_CAP_EXCEEDED",
+            "LOAN_NOT_FOUND",
+            "LOAN_STATE_INVALID",
+            "MEMBER_NOT_FOUND",
+            "OWN_LOAN",
+            "RAISING_ENDED",
+            "REQUEST_NO_REUSED",
+        ),
     )
     def invest(
         loanId: LoanId,
@@ -115,7 +129,12 @@ class InvestingOperations:
         listing at once, and frozen once you confirm on the bank's page (authorizeUrl, see
         getInvestment); your available balance must cover it (INSUFFICIENT_FUNDS)."""
 
-    @operation(rest=GET("/investments/{investmentId}"), returns=InvestmentDto, roles=[INVESTOR])
+    @operation(
+        rest=GET("/investments/{investmentId}"),
+        returns=InvestmentDto,
+        roles=[INVESTOR],
+        errors=("INVESTMENT_NOT_FOUND",),
+    )
     def getInvestment(investmentId: required(Long(ge=1), "Investment id.")):
         """One of your investments, to follow a PENDING one; INVESTMENT_NOT_FOUND for an id
         that is not yours."""
@@ -128,7 +147,12 @@ class InvestingOperations:
     ):
         """Your investments, newest first, paged."""
 
-    @operation(rest=POST("/loans/{loanId}/cancel"), returns=LoanDto, roles=[OPERATOR])
+    @operation(
+        rest=POST("/loans/{loanId}/cancel"),
+        returns=LoanDto,
+        roles=[OPERATOR],
+        errors=("INSUFFICIENT_FUNDS", "LOAN_NOT_FOUND", "LOAN_STATE_INVALID", "MEMBER_NOT_FOUND"),
+    )
     def cancelLoan(
         loanId: LoanId,
         reason: required(
@@ -140,13 +164,30 @@ class InvestingOperations:
         it becomes CANCELLED and every investor's frozen funds are released (through the
         depository bank: RELEASING until the bank has released them)."""
 
-    @operation(rest=POST("/loans/expired/close"), returns=ExpiredLoansDto, roles=[OPERATOR])
+    @operation(
+        rest=POST("/loans/expired/close"),
+        returns=ExpiredLoansDto,
+        roles=[OPERATOR],
+        errors=("INSUFFICIENT_FUNDS", "LOAN_NOT_FOUND", "LOAN_STATE_INVALID", "MEMBER_NOT_FOUND"),
+    )
     def closeExpiredLoans():
         """Mark every RAISING listing past its deadline FAILED (流标) and release its
         investors' frozen funds (through the depository bank: RELEASING until the bank has
         released them). Safe to run at any time, e.g. from a scheduler."""
 
-    @operation(rest=POST("/loans/{loanId}/disbursement"), returns=LoanDto, roles=[OPERATOR])
+    @operation(
+        rest=POST("/loans/{loanId}/disbursement"),
+        returns=LoanDto,
+        roles=[OPERATOR],
+        errors=(
+            "FUND_ACCOUNT_REQUIRED",
+            "INSUFFICIENT_FUNDS",
+            "LOAN_NOT_FOUND",
+            "LOAN_STATE_INVALID",
+            "MEMBER_NOT_FOUND",
+            "REQUEST_NO_REUSED",
+        ),
+    )
     def disburseLoan(loanId: LoanId, requestNo: RequestNo):
         """Disburse a FULL listing (融资收款): in one transaction the investors' frozen funds
         go to the borrower less the platform fee, the listing becomes REPAYING and the

@@ -157,26 +157,52 @@ LoanId = required(Long(ge=1), "Listing id.")
 class ListingOperations:
     """Publishing, modifying, auditing and browsing listings."""
 
-    @operation(rest=POST("/loans", body="request", status=201), returns=LoanDto, roles=[OPERATOR])
+    @operation(
+        rest=POST("/loans", body="request", status=201),
+        returns=LoanDto,
+        roles=[OPERATOR],
+        errors=(
+            "FUND_ACCOUNT_REQUIRED",
+            "IDENTITY_NOT_VERIFIED",
+            "MEMBER_NOT_FOUND",
+            "NOT_A_BORROWER",
+        ),
+    )
     def publishLoan(request: required(LoanRequest, "The listing's terms.")):
         """Publish a listing for a borrower (发标). It starts PENDING_AUDIT. The borrower must
         have verified their real name (IDENTITY_NOT_VERIFIED) and opened a fund account
         (FUND_ACCOUNT_REQUIRED)."""
 
-    @operation(rest=PUT("/loans/{loanId}", body="request"), returns=LoanDto, roles=[OPERATOR])
+    @operation(
+        rest=PUT("/loans/{loanId}", body="request"),
+        returns=LoanDto,
+        roles=[OPERATOR],
+        errors=(
+            "CONCURRENT_UPDATE",
+            "FUND_ACCOUNT_REQUIRED",
+            "IDENTITY_NOT_VERIFIED",
+            "LOAN_NOT_FOUND",
+            "LOAN_STATE_INVALID",
+            "MEMBER_NOT_FOUND",
+            "NOT_A_BORROWER",
+        ),
+    )
     def updateLoan(loanId: LoanId, request: required(LoanRequest, "The new terms, in full.")):
         """Modify a listing's terms (修改), only while PENDING_AUDIT or REJECTED; it goes back
         to PENDING_AUDIT. The borrower the new terms name must have verified their real name
         (IDENTITY_NOT_VERIFIED) and opened a fund account (FUND_ACCOUNT_REQUIRED)."""
 
     @operation(
-        rest=POST("/loans/{loanId}/audit", body="request"), returns=LoanDto, roles=[OPERATOR]
+        rest=POST("/loans/{loanId}/audit", body="request"),
+        returns=LoanDto,
+        roles=[OPERATOR],
+        errors=("CONCURRENT_UPDATE", "LOAN_NOT_FOUND", "LOAN_STATE_INVALID"),
     )
     def auditLoan(loanId: LoanId, request: required(AuditRequest, "The verdict.")):
         """Audit a listing (审核): approve it to start raising until its deadline, or reject it
         with a reason."""
 
-    @operation(rest=GET("/loans/{loanId}"), returns=LoanDto)
+    @operation(rest=GET("/loans/{loanId}"), returns=LoanDto, errors=("LOAN_NOT_FOUND",))
     def getLoan(loanId: LoanId):
         """One listing, by id. Public: anyone sees a listing that passed audit (RAISING, FULL,
         DISBURSING, REPAYING, SETTLED, FAILED), without borrowerId and rejectReason; an

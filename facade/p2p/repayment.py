@@ -222,7 +222,11 @@ class RepaymentsDueDto(ComplexModel):
 class RepaymentOperations:
     """Repayment schedules, repaying, early settlement, overdue marking and receipts."""
 
-    @operation(rest=GET("/loans/{loanId}/schedule"), returns=RepaymentScheduleDto)
+    @operation(
+        rest=GET("/loans/{loanId}/schedule"),
+        returns=RepaymentScheduleDto,
+        errors=("LOAN_NOT_FOUND",),
+    )
     def getRepaymentSchedule(loanId: LoanId):
         """A listing's repayment plan (还款计划). Public for the listings getLoan shows the
         caller (LOAN_NOT_FOUND for the others, as for one that does not exist). Once
@@ -238,7 +242,19 @@ class RepaymentOperations:
     ):
         """The full repayment table for these terms: what an amount would earn. Public."""
 
-    @operation(rest=POST("/loans/{loanId}/repayments"), returns=RepaymentDto, roles=[BORROWER])
+    @operation(
+        rest=POST("/loans/{loanId}/repayments"),
+        returns=RepaymentDto,
+        roles=[BORROWER],
+        errors=(
+            "FUND_ACCOUNT_REQUIRED",
+            "INSUFFICIENT_FUNDS",
+            "LOAN_NOT_FOUND",
+            "LOAN_STATE_INVALID",
+            "MEMBER_NOT_FOUND",
+            "REQUEST_NO_REUSED",
+        ),
+    )
     def repay(loanId: LoanId, requestNo: RequestNo):
         """Repay the next unpaid installment of your listing (还款), with its overdue penalty,
         from your available balance; the investors are paid at once (status PAID), or, through
@@ -246,7 +262,19 @@ class RepaymentOperations:
         paid every investor (the installment PAYING, then PAID). Repaying the last one settles
         the listing. LOAN_STATE_INVALID while an installment is PAYING."""
 
-    @operation(rest=POST("/loans/{loanId}/settlement"), returns=SettlementDto, roles=[BORROWER])
+    @operation(
+        rest=POST("/loans/{loanId}/settlement"),
+        returns=SettlementDto,
+        roles=[BORROWER],
+        errors=(
+            "FUND_ACCOUNT_REQUIRED",
+            "INSUFFICIENT_FUNDS",
+            "LOAN_NOT_FOUND",
+            "LOAN_STATE_INVALID",
+            "MEMBER_NOT_FOUND",
+            "REQUEST_NO_REUSED",
+        ),
+    )
     def settleEarly(loanId: LoanId, requestNo: RequestNo):
         """Settle your listing early (提前结清): all outstanding principal, the interest and
         penalties of installments already due, and the current period's interest as

@@ -55,12 +55,13 @@ class BankAlerts:
         self._tx.after_commit(partial(self._recorder.conflict, kind))
 
     def exhausted(self, item: BankOrderEntity, attempts: int) -> None:
-        """A batch item FAILED ``attempts`` times under as many numbers: no more re-issues, a
-        person decides (the business leg stays in progress, its money where it is)."""
+        """A batch item FAILED ``attempts`` times under as many numbers: no more re-issues
+        unless a person re-issues it (the business leg stays in progress, its money where it
+        is)."""
         text = (
             f"ALERT bank item {item.order_no} ({item.order_type}, batch {item.batch_no}) "
-            f"FAILED ({item.reason}) on attempt {attempts} of {attempts}: not re-issued, "
-            "handed to reconciliation"
+            f"FAILED ({item.reason}) on attempt {attempts}: not re-issued, handed to "
+            "reconciliation; an operator may re-issue it (reissueBankOrder)"
         )
         self._tx.after_commit(partial(log.error, "%s", text))
 

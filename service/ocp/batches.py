@@ -20,9 +20,11 @@ bank never received the batch (it takes a batch atomically), which is sent again
 A FAILED item (the bank's final word) is re-issued by its service through :meth:`reissue`:
 a new item under a NEW number, linked to the failed one (``retry_of``), in a batch of its own
 sent by a job delayed with backoff (``bank.item_retry_seconds``, doubling), up to
-``bank.item_attempts`` items in all; then it is left to operators: alerted, and handed to
-reconciliation (counted in p2p_bank_orders_in_doubt). An UNKNOWN item is never re-issued under
-a new number (the bank may have paid it): it is only queried.
+``bank.item_attempts`` items in all; then it waits for a person: alerted, handed to
+reconciliation and counted in p2p_bank_orders_in_doubt until an operator re-issues it
+(:meth:`reissue_by_operator`, service/reconciliation/actions.py): one more item, sent at once
+whatever its attempts, which, if the bank fails it too, waits for a person again. An UNKNOWN
+item is never re-issued under a new number (the bank may have paid it): it is only queried.
 """
 
 from __future__ import annotations
@@ -184,18 +186,44 @@ class BatchOperations(OrderMachine):
         its attempts are used up: then it is alerted and handed to reconciliation."""
         if item.status != FAILED or item.batch_no is None:
             raise ValueError(f"only a FAILED batch item is re-issued, not {item!r}")
-        batches = self._batches
-        if batches.retry_of(item.id) is not None:
+        if self._orders.reissue_of(item.id) is not None:
             return None  # re-issued already (the failure was applied once; never twice)
         bank = self._settings.bank
-        attempt = batches.attempts(item)
+        attempt = self._orders.attempts(item)
         now = self._clock()
         if attempt >= bank.item_attempts:
             item.handed_to_reconciliation_at = item.handed_to_reconciliation_at or now
             self.tx.session().flush()
             self._alerts.exhausted(item, attempt)
             return None
-        batch = batches.find(item.batch_no)
+        new = self._item_again(item, retry_delay(attempt, bank.item_retry_seconds))
+        log.info(
+            "bank item %s failed (%s): re-issued in batch %s, attempt %d",
+            item.order_no,
+            item.reason,
+            new.batch_no,
+            attempt + 1,
+        )
+        return new
+
+    def reissue_by_operator(self, order: BankOrderEntity) -> BankOrderEntity:
+        """An operator's re-issue of the FAILED ``order`` (its row locked by the caller, which
+        has checked that it waits for a person) under a new number, linked to it: a batch
+        item in a batch of its own sent at once, whatever its attempts; another order by its
+        service's ``reissue`` effect."""
+        if order.status != FAILED:
+            raise ValueError(f"only a FAILED order is re-issued, not {order!r}")
+        if order.batch_no is not None:
+            return self._item_again(order, None)
+        reissue = self._effects[order.order_type].reissue
+        if reissue is None:
+            raise ValueError(f"no service re-issues orders of type {order.order_type}")
+        return reissue(order)
+
+    def _item_again(self, item: BankOrderEntity, delay: timedelta | None) -> BankOrderEntity:
+        """The FAILED ``item`` again, under a new number in a batch of its own sent after
+        ``delay`` (None: at once)."""
+        batch = self._batches.find(item.batch_no)
         again = Item(
             (item.ref_type, item.ref_id),
             item.member_id,
@@ -213,16 +241,9 @@ class BatchOperations(OrderMachine):
             (batch.ref_type, batch.ref_id),
             [again],
             retry_of=item,
-            delay=retry_delay(attempt, bank.item_retry_seconds),
+            delay=delay,
         )
-        log.info(
-            "bank item %s failed (%s): re-issued in batch %s, attempt %d",
-            item.order_no,
-            item.reason,
-            new.batch_no,
-            attempt + 1,
-        )
-        return batches.items(new.batch_no)[0]
+        return self._batches.items(new.batch_no)[0]
 
     @job(SEND_BATCH_JOB)
     def send_batch(self, batch_no: str) -> None:

@@ -120,12 +120,16 @@ class Effects:
     ``request_fields`` gives the order's type fields for the bank (docs/depository-
     protocol.md), personal data included: they go to the bank and, masked, to the evidence,
     nowhere else. The others run in the transaction that settles the order; ``reversed`` is
-    None for an order type the bank cannot return."""
+    None for an order type the bank cannot return. ``reissue`` writes, for an operator, a new
+    order of the type for the business leg of a FAILED one (its row locked), in the caller's
+    transaction, and returns it; None for a type no operator re-issues this way (batch items
+    are re-issued by their batch machinery, service/ocp/batches.py)."""
 
     request_fields: Callable[[BankOrderEntity], dict[str, str]]
     succeeded: Callable[[BankOrderEntity, BankResult], None]
     failed: Callable[[BankOrderEntity, BankResult], None]
     reversed: Callable[[BankOrderEntity, BankResult], None] | None = None
+    reissue: Callable[[BankOrderEntity], BankOrderEntity] | None = None
 
 
 def _text(message: dict, field: str) -> str | None:
@@ -190,9 +194,11 @@ class OrderMachine:
         account_no: str | None = None,
         amount: Decimal | None = None,
         card_id: int | None = None,
+        retry_of: BankOrderEntity | None = None,
     ) -> BankOrderEntity:
         """Write the order CREATED and its ``bank.send`` job in the caller's transaction, which
-        must be the one making the business change the order serves."""
+        must be the one making the business change the order serves (``retry_of``: the FAILED
+        order it re-issues under this new number)."""
         if not self.tx.in_transaction():
             raise IllegalTransactionStateError("a bank order is created in its business's tx")
         if order_type not in self._effects:
@@ -213,6 +219,7 @@ class OrderMachine:
                 query_count=0,
                 created_at=now,
                 updated_at=now,
+                retry_of=retry_of.id if retry_of is not None else None,
             )
         )
         self._outbox.add(SEND_JOB, {"order_no": order.order_no})

@@ -62,8 +62,9 @@ class P2PBase:
 
     def _reissue(self, item: BankOrderEntity, result: BankResult) -> None:
         """The bank FAILED a batch item of this module (DISBURSE, REPAY): re-issued under a new
-        number, its money staying frozen for it, or left to operators once its attempts are
-        used up (service/ocp/batches.py); the listing or installment stays in progress."""
+        number, its money staying frozen for it, or, once its attempts are used up, waiting
+        for an operator to re-issue it (service/ocp/batches.py); the listing or installment
+        stays in progress meanwhile, and moves on when a later item succeeds."""
         self._bank.reissue(item)
 
     def _evict_loan(self, loan_id: int) -> None:

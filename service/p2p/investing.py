@@ -49,7 +49,10 @@ With ``payment.gateway`` BANK the depository freezes and releases the money, by 
   an ended listing stay PENDING until their FREEZE settles (then FAILED, or refunded as
   above). An UNFREEZE that FAILS leaves the investment RELEASING (still frozen, at the bank
   too) with the reason, raises an ALERT and fails ``p2p check-ledger`` until a person has
-  dealt with it: never dropped silently.
+  dealt with it: never dropped silently. An operator deals with it by re-issuing the release
+  (reissueBankOrder, service/reconciliation/actions.py): a new UNFREEZE under a new number,
+  ``retry_of`` the failed one, naming the same FREEZE; the reason is cleared meanwhile, and
+  the new order's outcome is applied as the first one's would have been.
 * A listing with an investment PENDING or RELEASING is not disbursed (LOAN_STATE_INVALID).
 * Disbursement is a DISBURSE batch at the bank (service/ocp/batches.py): the FULL listing
   becomes DISBURSING, with one item per investment (payer the investor, payee the borrower,
@@ -60,9 +63,10 @@ With ``payment.gateway`` BANK the depository freezes and releases the money, by 
   FROZEN -> borrower AVAILABLE less the fee share, the share to FEE_INCOME) and the investment
   ACTIVE; once every investment is, the listing is REPAYING, its plan written and the parties
   told, as at once with the sandbox. A FAILED item is re-issued under a new number until its
-  attempts are used up, then left to operators; the listing stays DISBURSING meanwhile. A
-  listing raised before investing was a bank order (its investments have no FREEZE) is
-  disbursed in the ledger as before; one with both kinds is refused (LOAN_STATE_INVALID).
+  attempts are used up, then waits for an operator to re-issue it (reissueBankOrder); the
+  listing stays DISBURSING meanwhile. A listing raised before investing was a bank order (its
+  investments have no FREEZE) is disbursed in the ledger as before; one with both kinds is
+  refused (LOAN_STATE_INVALID).
 """
 
 import datetime as dt
@@ -500,21 +504,43 @@ class InvestingService(P2PBase):
         investment.updated_at = now
         loan.raised -= investment.amount
         loan.updated_at = now
-        self._bank.create(
+        self._unfreeze(investment, now)
+
+    def _unfreeze(
+        self,
+        investment: InvestmentEntity,
+        now: dt.datetime,
+        retry_of: BankOrderEntity | None = None,
+    ) -> BankOrderEntity:
+        """The UNFREEZE order releasing ``investment``'s FREEZE (re-issuing ``retry_of``)."""
+        return self._bank.create(
             protocol.UNFREEZE,
             (REF_TYPE, investment.id),
             investment.investor_id,
             order_no=new_order_no("U", now),
             account_no=self._members.get(investment.investor_id).fund_account_no,
             amount=investment.amount,
+            retry_of=retry_of,
         )
+
+    def _release_again(self, order: BankOrderEntity) -> BankOrderEntity:
+        """An operator re-issues the FAILED release ``order`` (the ``reissue`` effect): the
+        investment, still RELEASING, waits for the new UNFREEZE, no longer for a person."""
+        investment = self._investments.get(order.ref_id)
+        now = self._clock()
+        investment.failure_reason = None
+        investment.updated_at = now
+        return self._unfreeze(investment, now, retry_of=order)
 
     def _bank_effects(self) -> dict[str, Effects]:
         return {
             **super()._bank_effects(),
             protocol.FREEZE: Effects(self._freeze_fields, self._bank_froze, self._not_frozen),
             protocol.UNFREEZE: Effects(
-                self._unfreeze_fields, self._bank_released, self._not_released
+                self._unfreeze_fields,
+                self._bank_released,
+                self._not_released,
+                reissue=self._release_again,
             ),
             DISBURSE: Effects(item_fields, self._item_lent, self._reissue),
         }
@@ -592,7 +618,9 @@ class InvestingService(P2PBase):
         investment.updated_at = self._clock()
         self.tx.session().flush()
         self._bank.alert(
-            order, f"investment {investment.id} stays frozen at the bank and here; {why}"
+            order,
+            f"investment {investment.id} stays frozen at the bank and here; {why}; an "
+            "operator may re-issue the release (reissueBankOrder)",
         )
 
     def _locked(self, loan_id: int) -> LoanEntity:

@@ -30,7 +30,8 @@ REPAY posting (borrower FROZEN -> investor AVAILABLE, its service fee, none for 
 today, to FEE_INCOME), the receipt RECEIVED and the investor told; an installment whose items
 all succeeded is PAID (SETTLED_EARLY), and the listing SETTLED after its last one. A FAILED
 item is re-issued under a new number by the bank's machinery (its money stays frozen), until
-its attempts are used up and operators decide: the installment stays PAYING meanwhile. While
+its attempts are used up; then it waits for an operator to re-issue it (reissueBankOrder,
+service/reconciliation/actions.py), and the installment stays PAYING meanwhile. While
 an installment is PAYING the listing takes no other repayment or settlement
 (LOAN_STATE_INVALID): installments are paid in order, one at a time.
 """

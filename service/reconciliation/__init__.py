@@ -46,8 +46,9 @@ discrepancy: who (resolved_by), when, what (APPLY or EXPLAIN) and why (the reaso
 * EXPLAIN closes any discrepancy with a reason (required): the only way for one APPLY cannot
   fix (bank-only, platform-only, amount, fee, balance).
 
-Operators also see the bank orders still open after bank.doubt_age_seconds (listOrdersInDoubt):
-the same orders p2p_bank_orders_in_doubt counts.
+Operators also see the bank orders still open after bank.doubt_age_seconds (listOrdersInDoubt),
+and list and re-issue the orders the bank FAILED that wait for a person (listOrdersWaiting,
+reissueBankOrder; actions.py): p2p_bank_orders_in_doubt counts both kinds.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ from service.ocp import protocol
 from service.ocp.machine import APPLIED, CONFIRMED, BankResult
 from service.paging import PageVo, page_window
 from service.reconciliation import compare
+from service.reconciliation.actions import BankOrderActions, BankOrderReissueVo, OrderWaitingVo
 from service.reconciliation.ledger import LedgerFigures
 from service.security import Principal
 from service.transaction import IllegalTransactionStateError, RetryTransaction, transactional
@@ -225,10 +227,11 @@ def read_files(day: dt.date, files: Iterable[tuple[str, list[dict[str, str]]]]) 
     return DayFiles(lines, balances)
 
 
-class ReconciliationService:
-    """Runs, discrepancies and repairs (``bank`` and ``bank_client`` are None unless
-    payment.gateway is BANK: then running and APPLY are RECONCILIATION_UNAVAILABLE, a
-    permanent refusal, and the rest reads or explains what is recorded)."""
+class ReconciliationService(BankOrderActions):
+    """Runs, discrepancies and repairs, and the operators' actions on bank orders
+    (actions.py). ``bank`` and ``bank_client`` are None unless payment.gateway is BANK: then
+    running, APPLY and re-issuing are RECONCILIATION_UNAVAILABLE, a permanent refusal, and the
+    rest reads or explains what is recorded."""
 
     def __init__(self, tx, settings, clock, outbox, bank=None, bank_client=None):
         self.tx = tx
@@ -630,8 +633,10 @@ def _refusal(exchange, file_type: str) -> str:
 
 __all__ = [
     "RECONCILE_JOB",
+    "BankOrderReissueVo",
     "DiscrepancyVo",
     "OrderInDoubtVo",
+    "OrderWaitingVo",
     "ReconciliationRunVo",
     "ReconciliationService",
     "day_bounds",

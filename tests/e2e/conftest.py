@@ -27,6 +27,8 @@ import requests
 import zeep
 from lxml import etree
 
+from server.faults import UNDECLARED
+
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_MOBILE = "13900000000"
 OPERATOR_PASSWORD = "Operator123"
@@ -116,6 +118,9 @@ class _Started:
             proc.kill()
             proc.wait(timeout=15)
         self.log.close()
+        undeclared = [line for line in self.server.log_text().splitlines() if UNDECLARED in line]
+        if undeclared:
+            pytest.fail("an operation raised a code it does not declare:\n" + "\n".join(undeclared))
 
 
 def start_server(

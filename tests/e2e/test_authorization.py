@@ -171,13 +171,16 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "MessageFacade.markRead":               (INVESTOR_A, U,     HIDEM, ALLOW, HIDEM, HIDEM),
     "MessageFacade.markAllRead":            (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
     "MessageFacade.getUnreadCount":         (None,       U,     ALLOW, NA,    ALLOW, ALLOW),
-    # Operators only; on this (SANDBOX) platform running one is RECONCILIATION_UNAVAILABLE.
+    # Operators only; on this (SANDBOX) platform running one, and re-issuing a bank order, is
+    # RECONCILIATION_UNAVAILABLE.
     "ReconciliationFacade.runReconciliation": (None,     U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.getRun":          (None,       U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.listRuns":        (None,       U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.listDiscrepancies": (None,     U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.resolveDiscrepancy": (None,    U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.listOrdersInDoubt": (None,     U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.listOrdersWaiting": (None,     U,     F,     NA,    F,     ALLOW),
+    "ReconciliationFacade.reissueBankOrder": (None,      U,     F,     NA,    F,     ALLOW),
 }
 # fmt: on
 
@@ -539,6 +542,12 @@ ARGS: dict[str, Args] = {
         "requestNo": rno(),
     },
     "ReconciliationFacade.listOrdersInDoubt": lambda w, me: dict(PAGE),
+    "ReconciliationFacade.listOrdersWaiting": lambda w, me: dict(PAGE),
+    "ReconciliationFacade.reissueBankOrder": lambda w, me: {
+        "orderNo": "D20260101AUTHORISATION",
+        "reason": "Authorisation test",
+        "requestNo": rno(),
+    },
 }
 
 

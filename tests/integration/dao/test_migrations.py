@@ -717,3 +717,36 @@ def test_investing_at_the_bank_revision_admits_its_statuses_and_goes_back_only_w
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("investment")}
     assert not {"order_no", "failure_reason"} & columns
+
+
+def test_reissues_revision_records_one_reissue_an_order_and_goes_back_only_unused(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0015 records an operator's re-issue of a FAILED order: one a FAILED order, one a new
+    order, one an operator's request number; going back is refused, changing nothing, while
+    a re-issue is recorded (who re-issued what and why would be lost)."""
+    reissue = text(
+        "INSERT INTO bank_order_reissue (order_id, new_order_id, reason, reissued_by,"
+        " reissued_at, request_scope, request_no) VALUES (:old, :new, 'checked', 1,"
+        " '2026-12-03 10:00:00', 'operator:1', :no)"
+    )
+    with migrated.begin() as conn:
+        for n in range(3):
+            conn.execute(BANK_ORDER_SQL, {**GOOD_BANK_ORDER, "order_no": f"U{n}"})
+        ids = conn.execute(text("SELECT id FROM bank_order ORDER BY id")).scalars().all()
+        conn.execute(reissue, {"old": ids[0], "new": ids[1], "no": "r1"})
+    for again in (
+        {"old": ids[0], "new": ids[2], "no": "r2"},  # the same order re-issued twice
+        {"old": ids[1], "new": ids[1], "no": "r3"},  # one new order for two re-issues
+        {"old": ids[1], "new": ids[2], "no": "r1"},  # the same request number
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(reissue, again)
+
+    with pytest.raises(RuntimeError, match="operators' re-issues are recorded"):
+        migrate.downgrade(empty_url, "0014")
+    assert migrate.current(empty_url) == "0015"
+    with migrated.begin() as conn:
+        conn.execute(text("DELETE FROM bank_order_reissue"))
+    migrate.downgrade(empty_url, "0014")
+    assert "bank_order_reissue" not in _tables(migrated)

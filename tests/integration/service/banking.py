@@ -1,7 +1,7 @@
 """What the bank order tests share: a scripted depository (a fake BankClient), an outbox that
 hands its jobs over after the commit, a recorder of conflicts, and the platform's services
-(payments, members, listings and repayment) wired to them as the composition root wires them
-when payment.gateway is BANK."""
+(payments, members, listings and repayment, reconciliation) wired to them as the composition
+root wires them when payment.gateway is BANK."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from service.ocp.orders import BankOrders
 from service.ocp.signing import KeyRing, Signer
 from service.p2p import LoanService
 from service.payment import PaymentService
+from service.reconciliation import ReconciliationService
 from tests.banksupport import (
     BANK_KEY_ID,
     BANK_PRIVATE,
@@ -167,6 +168,7 @@ class Banking:
     payments: PaymentService
     members: MemberService
     loans: LoanService
+    reconciliation: ReconciliationService
     notify_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def run_jobs(self, limit: int | None = None) -> int:
@@ -227,7 +229,7 @@ def wire(platform: Platform) -> Banking:
         platform.components["pii"],
         conflicts,
     )
-    components = {**platform.components, "bank": orders}
+    components = {**platform.components, "bank": orders, "bank_client": bank}
     return Banking(
         platform,
         bank,
@@ -237,4 +239,5 @@ def wire(platform: Platform) -> Banking:
         build_service("service.payment:PaymentService", components),
         build_service("service.member:MemberService", components),
         build_service("service.p2p:LoanService", components),
+        build_service("service.reconciliation:ReconciliationService", components),
     )

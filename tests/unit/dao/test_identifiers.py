@@ -31,8 +31,9 @@ HUMAN_TEXT = {
     "bank_evidence.body_sealed",
     "bank_evidence.error",
     "bank_order.reason",
-    # An operator's explanation of a reconciliation discrepancy.
+    # An operator's explanation of a reconciliation discrepancy, and of a bank order's re-issue.
     "reconciliation_discrepancy.reason",
+    "bank_order_reissue.reason",
     "bank_batch.reason",
 }
 

@@ -17,7 +17,7 @@ from server.dispatcher import (
     standard_chain,
 )
 from service import errors
-from service.errors import BusinessError
+from service.errors import CATALOGUE, BusinessError
 from service.security import Principal
 
 ANONYMOUS = Credentials()
@@ -33,6 +33,7 @@ class FakeOperation:
     calls: list = field(default_factory=list)
     facade_name: str = "FakeFacade"
     name: str = "doThing"
+    fault_codes: frozenset[str] = frozenset(CATALOGUE)
 
     def invoke(self, args, principal):
         self.calls.append((args, principal))
@@ -239,3 +240,20 @@ def test_a_result_that_cannot_be_rendered_is_an_internal_error_of_the_call(caplo
     access = [r.getMessage() for r in caplog.records if r.name == "server.access"]
     assert len(access) == 1
     assert access[0].startswith("rid-1 rest FakeFacade.doThing INTERNAL_ERROR ")
+
+
+def test_a_code_the_operation_does_not_declare_is_logged_and_still_answered(
+    caplog, undeclared_faults
+) -> None:
+    op = FakeOperation(
+        fail=BusinessError(errors.LOAN_NOT_FOUND), fault_codes=frozenset({"MEMBER_NOT_FOUND"})
+    )
+    with pytest.raises(BusinessError) as e:
+        Dispatcher(standard_chain(FakeAuthenticator())).dispatch(invocation(op))
+    assert e.value.code == "LOAN_NOT_FOUND"
+    logged = [r for r in caplog.records if r.name == "server.dispatcher"]
+    assert [r.getMessage() for r in logged] == [
+        "undeclared fault code LOAN_NOT_FOUND raised by FakeFacade.doThing (request rid-1)"
+    ]
+    assert logged[0].levelname == "ERROR"
+    undeclared_faults.clear()  # provoked on purpose

@@ -108,7 +108,7 @@ def test_operations_with_roles_declare_bearer_auth(document: dict, platform) -> 
         else:
             protected += 1
             assert {"bearerAuth": []} in op["security"], op["operationId"]
-            assert {"401", "403"} <= set(op["responses"])
+            assert "401" in op["responses"], op["operationId"]
     assert protected >= 4
 
 
@@ -119,8 +119,9 @@ def test_document_is_structurally_valid(document: dict) -> None:
     all_refs = list(refs(document))
     assert all_refs
     for ref in all_refs:
-        assert ref.startswith("#/components/schemas/"), ref
-        assert ref.rsplit("/", 1)[1] in schemas, ref
+        kind, _, name = ref.removeprefix("#/components/").partition("/")
+        assert kind in ("schemas", "examples"), ref
+        assert name in document["components"][kind], ref
     for name, schema in schemas.items():
         if schema.get("type") == "object":
             assert set(schema.get("required", ())) <= set(schema["properties"]), name

@@ -27,7 +27,7 @@ from server.sentry import (
     scrub_text,
 )
 from service import errors
-from service.errors import BusinessError
+from service.errors import CATALOGUE, BusinessError
 
 MOBILE = "13912345678"
 CARD = "6222020200112233445"
@@ -186,6 +186,7 @@ class FailingOperation:
     roles: frozenset[str] | None = None
     facade_name: str = "LoanFacade"
     name: str = "getLoan"
+    fault_codes: frozenset[str] = frozenset(CATALOGUE)
 
     def invoke(self, args, principal):
         raise self.fail

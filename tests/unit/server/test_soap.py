@@ -670,6 +670,7 @@ def test_a_soap_1_2_call_is_counted_and_logged_as_soap12(client, caplog) -> None
         ("PUT", "", "POST"),
         ("DELETE", "?wsdl", "GET, HEAD, POST"),
         ("OPTIONS", "?WSDL", "GET, HEAD, POST"),
+        ("PUT", "?doc", "GET, HEAD, POST"),
     ],
 )
 def test_a_wrong_method_is_a_fault_with_allow(client, method: str, query: str, allow: str):
