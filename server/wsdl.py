@@ -2,12 +2,13 @@
 
 Document/literal wrapped, as CXF writes it: each operation has a request element named after
 it and a response element ``<name>Response`` holding ``return``; every operation may fail with
-the typed ``BusinessFault`` (its data inside the fault's detail) and accepts the ``AuthToken``
-header. Required fields carry minOccurs="1" and nothing is nillable. Two SOAP bindings of the
-one portType, SOAP 1.1 and SOAP 1.2 (the WSDL 1.1 binding extension for SOAP 1.2), each with a
-port of the service at the facade's one address (server/soap.py tells the versions apart by
-the Content-Type). The document is built once per facade; only the addresses differ per
-caller, filled in by :meth:`Wsdl.render`.
+the typed ``BusinessFault`` (its data inside the fault's detail); an operation that takes a
+member's credentials declares the ``AuthToken`` header and refers to the WS-Policy saying which
+credentials it takes (server/wspolicy.py). Required fields carry minOccurs="1" and nothing is
+nillable. Two SOAP bindings of the one portType, SOAP 1.1 and SOAP 1.2 (the WSDL 1.1 binding
+extension for SOAP 1.2), each with a port of the service at the facade's one address
+(server/soap.py tells the versions apart by the Content-Type). The document is built once per
+facade; only the addresses differ per caller, filled in by :meth:`Wsdl.render`.
 """
 
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from facade.types import COMMON_NS, AuthToken, BusinessFault
+from server import wspolicy
 from server.binding import TEXT_RULES, XS, Complex, Simple, describe
 from server.registry import BoundFacade, BoundOperation
 from service.errors import CATALOGUE
@@ -36,7 +38,10 @@ AUTH_DOC = (
     "16 to 64 random bytes, never reused) and a wsu:Created (UTC, within 300 seconds of the "
     "server's clock by default). The apiSecret comes from MemberFacade.rotateApiSecret, shown "
     "once; the login password never makes a valid digest. A reused nonce or a stale Created is "
-    "refused (UNAUTHENTICATED). Operations that name no roles are public."
+    "refused (UNAUTHENTICATED). Operations that name no roles are public. Each binding "
+    "operation refers to the WS-Policy stating the credentials it takes: MemberAuthentication "
+    "(required) or OptionalMemberAuthentication (a public operation whose answer depends on "
+    "who asks); an operation with neither takes none and declares no AuthToken header."
 )
 
 
@@ -205,7 +210,7 @@ class Wsdl:
         types.add(fault)
         types.add(header)
         namespaces = sorted(set(types.namespaces()) | {tns})
-        nsmap = {"wsdl": WSDL, "soap": SOAP, "soap12": SOAP12, "xs": XS}
+        nsmap = {"wsdl": WSDL, "soap": SOAP, "soap12": SOAP12, "xs": XS, **wspolicy.NAMESPACES}
         nsmap.update({prefix(ns, tns): ns for ns in namespaces})
         w = _Writer(tns)
 
@@ -220,6 +225,8 @@ class Wsdl:
             f"{bound.facade.doc()}\n\n{ports}\n\n{AUTH_DOC}\n\nBusinessFault codes: {codes}.",
             WSDL,
         )
+        policies = {op.name: wspolicy.policy_of(op) for op in bound.operations}
+        wspolicy.add_policies(root, set(policies.values()) - {None})
 
         # types: each schema imports exactly the namespaces it uses, and comes after them
         uses = {ns: set() for ns in namespaces}
@@ -284,18 +291,22 @@ class Wsdl:
             )
             for op in bound.operations:
                 o = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op.name)
+                policy = policies[op.name]
+                if policy is not None:
+                    wspolicy.refer(o, policy)
                 etree.SubElement(
                     o, f"{{{b.namespace}}}operation", soapAction=b.action(op), style="document"
                 )
                 i = etree.SubElement(o, f"{{{WSDL}}}input")
                 etree.SubElement(i, f"{{{b.namespace}}}body", use="literal")
-                etree.SubElement(
-                    i,
-                    f"{{{b.namespace}}}header",
-                    message=f"tns:{header.name}",
-                    part="auth",
-                    use="literal",
-                )
+                if policy is not None:
+                    etree.SubElement(
+                        i,
+                        f"{{{b.namespace}}}header",
+                        message=f"tns:{header.name}",
+                        part="auth",
+                        use="literal",
+                    )
                 out = etree.SubElement(o, f"{{{WSDL}}}output")
                 etree.SubElement(out, f"{{{b.namespace}}}body", use="literal")
                 fl = etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name)

@@ -16,6 +16,7 @@ from facade.types import COMMON_NS
 from server.binding import XS, Complex
 from server.registry import BoundFacade
 from server.wsdl import HTTP_TRANSPORT, SOAP, SOAP12, WSDL, Wsdl, soap_action
+from server.wspolicy import OPTIONAL, REQUIRED, SP, WSP, WSU
 from tests.xsd import strict_schemas, wsdl_schema
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -59,8 +60,14 @@ def reachable(bound: BoundFacade) -> dict[tuple[str, str], Complex]:
 
 
 def test_children_of_definitions_in_ws_i_order(wsdl: etree._Element) -> None:
-    names = [local(c) for c in wsdl if isinstance(c.tag, str)]
-    assert all(etree.QName(c).namespace == WSDL for c in wsdl if isinstance(c.tag, str))
+    """WSDL's own elements in WS-I order; the only others, the WS-Policy policies that the
+    bindings refer to, come before the types."""
+    children = [c for c in wsdl if isinstance(c.tag, str)]
+    names = [local(c) for c in children if etree.QName(c).namespace == WSDL]
+    others = [c.tag for c in children if etree.QName(c).namespace != WSDL]
+    assert set(others) <= {f"{{{WSP}}}Policy"}, others
+    first_policy = next(i for i, c in enumerate(children) if c.tag == f"{{{WSP}}}Policy")
+    assert local(children[first_policy + len(others)]) == "types"
     order = {"documentation": 0, "types": 1, "message": 2, "portType": 3, "binding": 4}
     order["service"] = 5
     ranks = [order[n] for n in names]
@@ -131,7 +138,7 @@ def test_soap_binding_over_http(wsdl: etree._Element, extension: str) -> None:
 
 
 @pytest.mark.parametrize(("extension", "binding_name", "port_name"), BINDINGS, ids=["1.1", "1.2"])
-def test_each_binding_has_every_operation_with_the_auth_header_and_the_fault(
+def test_each_binding_has_every_operation_with_its_auth_header_and_the_fault(
     wsdl: etree._Element, bound: BoundFacade, extension, binding_name, port_name
 ) -> None:
     name = bound.name
@@ -144,14 +151,15 @@ def test_each_binding_has_every_operation_with_the_auth_header_and_the_fault(
         assert soap_operation.get("style") == "document"
         action = soap_operation.get("soapAction")
         assert action == ("" if extension == SOAP else soap_action(op))
-        [header] = o.findall(f"{{{WSDL}}}input/{{{extension}}}header")
-        assert (header.get("part"), header.get("use")) == ("auth", "literal")
-        assert resolve(header, header.get("message")) == (bound.facade.namespace, "AuthToken")
+        for header in o.findall(f"{{{WSDL}}}input/{{{extension}}}header"):  # see below
+            assert (header.get("part"), header.get("use")) == ("auth", "literal")
+            assert resolve(header, header.get("message")) == (bound.facade.namespace, "AuthToken")
         assert o.find(f"{{{WSDL}}}input/{{{extension}}}body") is not None
         assert o.find(f"{{{WSDL}}}output/{{{extension}}}body") is not None
         fault = o.find(f"{{{WSDL}}}fault[@name='BusinessFault']/{{{extension}}}fault")
         assert (fault.get("name"), fault.get("use")) == ("BusinessFault", "literal")
-        assert not [e for e in o.iter() if etree.QName(e).namespace not in (WSDL, extension)]
+        others = [e for e in o.iter() if etree.QName(e).namespace not in (WSDL, extension)]
+        assert [e.tag for e in others] in ([], [f"{{{WSP}}}PolicyReference"])
 
 
 def test_soap_1_2_actions_are_absolute_uris_one_an_operation(bound: BoundFacade) -> None:
@@ -258,3 +266,52 @@ def test_each_schema_imports_exactly_the_namespaces_it_uses(wsdl: etree._Element
         }
         imported = {i.get("namespace") for i in schema.iterfind(f"{{{XS}}}import")}
         assert imported == used - {schema.get("targetNamespace")}
+
+
+def test_each_binding_operation_refers_to_the_policy_of_the_credentials_it_takes(
+    platform,
+) -> None:
+    """An operation with roles requires a member's credentials, a public one whose answer
+    depends on who asks takes them optionally, any other takes none and declares no header."""
+    seen = set()
+    for bound in platform.facades:
+        wsdl = etree.fromstring(Wsdl(bound).render(ADDRESS, f"/services/{bound.name}"))
+        policies = {p.get(f"{{{WSU}}}Id"): p for p in wsdl.findall(f"{{{WSP}}}Policy")}
+        for binding in wsdl.iter(f"{{{WSDL}}}binding"):
+            for o in binding.findall(f"{{{WSDL}}}operation"):
+                op = bound.operation(o.get("name"))
+                refs = [r.get("URI") for r in o.findall(f"{{{WSP}}}PolicyReference")]
+                headers = [h for h in o.find(f"{{{WSDL}}}input") if local(h) == "header"]
+                if op.roles is not None:
+                    expected = REQUIRED
+                elif op.passes_caller:
+                    expected = OPTIONAL
+                else:
+                    expected = None
+                assert refs == ([] if expected is None else [f"#{expected}"]), op.name
+                assert len(headers) == (0 if expected is None else 1), op.name
+                if expected is not None:
+                    assert expected in policies, (bound.name, expected)
+                    seen.add(expected)
+    assert seen == {REQUIRED, OPTIONAL}
+
+
+def test_the_policy_offers_each_credential_the_endpoint_accepts(platform) -> None:
+    loans = next(b for b in platform.facades if b.name == "LoanFacade")
+    wsdl = etree.fromstring(Wsdl(loans).render(ADDRESS, "/services/LoanFacade"))
+    policies = {p.get(f"{{{WSU}}}Id"): p for p in wsdl.findall(f"{{{WSP}}}Policy")}
+
+    def alternatives(policy_id: str) -> list[set[str]]:
+        one = policies[policy_id].find(f"{{{WSP}}}ExactlyOne")
+        return [
+            {etree.QName(e).localname for e in alternative.iter() if e is not alternative}
+            - {"Policy"}
+            for alternative in one.findall(f"{{{WSP}}}All")
+        ]
+
+    text = {"SupportingTokens", "UsernameToken", "WssUsernameToken10"}
+    required = [text, text | {"HashPassword"}, {"AuthTokenHeader"}]
+    assert alternatives(REQUIRED) == required
+    assert alternatives(OPTIONAL) == [*required, set()]
+    token = policies[REQUIRED].find(f".//{{{SP}}}UsernameToken")
+    assert token.get(f"{{{SP}}}IncludeToken").endswith("/IncludeToken/AlwaysToRecipient")
