@@ -1,1 +1,1 @@
-"""The framework: publishes every facade as SOAP 1.1 and JSON REST through one dispatcher."""
+"""The framework: publishes every facade as SOAP 1.1, 1.2 and JSON REST through one dispatcher."""

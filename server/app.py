@@ -23,7 +23,7 @@ from server.proxy import Proxies
 from server.registry import BoundFacade, bind, build_service, discover_facades
 from server.rest import PREFIX, RestEndpoint, error_response
 from server.sentry import ErrorReporter, NullReporter, error_reporter
-from server.soap import SoapEndpoint, asks, fault_response
+from server.soap import SoapEndpoint, asks, fault_response, version_of
 from service import errors
 from service.errors import BusinessError
 from service.events import BusinessEvents
@@ -199,21 +199,22 @@ def openapi_document(platform: Platform) -> dict:
     return openapi.build(platform.facades, TITLE, VERSION)
 
 
-def protocol_of(path: str) -> str:
-    """The protocol a path belongs to: soap, rest, or "-" for the pages around them."""
+def protocol_of(path: str, content_type: str = "") -> str:
+    """The protocol a request belongs to: soap or soap12 (SOAP 1.1 or 1.2, by its
+    Content-Type) on a SOAP endpoint's path, rest, or "-" for the pages around them."""
     if path.startswith(SOAP_PREFIX):
-        return "soap"
+        return version_of(content_type).protocol
     return "rest" if path == PREFIX or path.startswith(PREFIX + "/") else "-"
 
 
-def error_answer(path: str, error: BusinessError, rid: str) -> Response:
+def error_answer(path: str, error: BusinessError, rid: str, content_type: str = "") -> Response:
     """`error` answered as the protocol of `path` answers errors: a SOAP Fault on a SOAP
-    endpoint's path, a JSON error anywhere else, with the request id. For errors met outside
-    the endpoints (here and in server/httpserver.py), so they are HTTP-level: the status is the
-    catalogue's on both protocols."""
-    if protocol_of(path) != "soap":
+    endpoint's path (in the SOAP version of `content_type`), a JSON error anywhere else, with
+    the request id. For errors met outside the endpoints (here and in server/httpserver.py),
+    so they are HTTP-level: the status is the catalogue's on both protocols."""
+    if not path.startswith(SOAP_PREFIX):
         return error_response(error, rid)
-    return fault_response(error, rid, error.error.status)
+    return fault_response(error, rid, version_of(content_type), error.error.status)
 
 
 class Application:
@@ -238,13 +239,14 @@ class Application:
         # The request's one id, fixed here: the endpoints read it back, so their log lines
         # and answers and an error caught below all name the same request.
         rid = environ["HTTP_X_REQUEST_ID"] = request_id(environ.get("HTTP_X_REQUEST_ID"))
-        path = environ.get("PATH_INFO", "")
+        path, content_type = environ.get("PATH_INFO", ""), environ.get("CONTENT_TYPE", "")
         try:
             response = self.route(Request(environ))
             response.make_sequence()  # the body is made here, where its failure is caught
         except Exception as e:
-            self.unexpected(e, rid, protocol_of(path))
-            response = error_answer(path, BusinessError(errors.INTERNAL_ERROR), rid)
+            self.unexpected(e, rid, protocol_of(path, content_type))
+            error = BusinessError(errors.INTERNAL_ERROR)
+            response = error_answer(path, error, rid, content_type)
         response.headers.setdefault("X-Request-Id", rid)
         return response(environ, start_response)
 

@@ -2,7 +2,8 @@
 (``@operation(errors=...)``), and those any call may meet whatever its operation, added here:
 
 * the request refused before its operation is read (malformed, too large, too slow, of a
-  media type, method or SOAP version not served, a mustUnderstand header not understood);
+  media type, method or SOAP version not served, a mustUnderstand header not understood, a
+  SOAP 1.2 action that is not the operation's);
 * its input refused (VALIDATION_FAILED);
 * credentials presented and not accepted, on any operation, public ones included
   (UNAUTHENTICATED; ACCOUNT_LOCKED for a locked member's password);
@@ -33,6 +34,7 @@ EVERY_CALL = frozenset(
         errors.NOT_IMPLEMENTED,
         errors.VERSION_MISMATCH,
         errors.MUST_UNDERSTAND,
+        errors.ACTION_MISMATCH,
         errors.UNAUTHENTICATED,
         errors.ACCOUNT_LOCKED,
         errors.INTERNAL_ERROR,

@@ -91,7 +91,8 @@ class Refusal(ErrorTask):
         refusal = _REFUSALS.get(self.request.error.code, BusinessError(errors.INTERNAL_ERROR))
         rid = request_id(self.request.headers.get("X_REQUEST_ID"))
         path = self.request.target_path()
-        answer = error_answer(path, refusal, rid)
+        content_type = self.request.headers.get("CONTENT_TYPE", "")
+        answer = error_answer(path, refusal, rid, content_type)
         body = answer.get_data()
         self.status = answer.status
         self.response_headers.extend(
@@ -103,7 +104,7 @@ class Refusal(ErrorTask):
         access.info(
             "%s %s - %s refused by the HTTP server client=%s",
             rid,
-            protocol_of(path),
+            protocol_of(path, content_type),
             refusal.code,
             self.channel.addr[0],
         )

@@ -2,8 +2,9 @@
 and ``/metrics`` in the text format, correct across several worker processes.
 
 Every label value is bounded: facade and operation are declared names ("-" when the call never
-resolved to one), protocol is soap or rest, outcome is "OK" or a code of the error catalogue,
-an exception type is a class's dotted name. Never a URL, an id or a member.
+resolved to one), protocol is soap (SOAP 1.1), soap12 (SOAP 1.2) or rest, outcome is "OK" or a
+code of the error catalogue, an exception type is a class's dotted name. Never a URL, an id or
+a member.
 
 Several workers (supervisord runs N ``p2p serve``): set ``PROMETHEUS_MULTIPROC_DIR`` to one
 directory per machine in every worker's environment. prometheus-client then keeps each

@@ -297,7 +297,7 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
             "title": title,
             "version": version,
             "description": "JSON REST binding of the platform's facades; the same operations "
-            "are served as SOAP 1.1 at /services. Money and rates are decimal strings.\n\n"
+            "are served as SOAP 1.1 and 1.2 at /services. Money and rates are decimal strings.\n\n"
             + TEXT_RULES,
         },
         "servers": [{"url": "/"}],

@@ -53,7 +53,7 @@ def service_list(facades: list[BoundFacade]) -> Response:
         'Swagger UI: <a href="/docs">/docs</a> &middot; '
         'Contract changelog: <a href="/services/changelog">/services/changelog</a></p>'
         '<table border="1" cellpadding="6"><tr><th>Facade</th><th>Operations</th>'
-        "<th>SOAP 1.1</th><th>REST</th><th>Both, to read</th></tr>"
+        "<th>SOAP 1.1 and 1.2</th><th>REST</th><th>Both, to read</th></tr>"
         + "".join(rows)
         + "</table></body></html>"
     )

@@ -1,23 +1,47 @@
-"""SOAP 1.1 endpoint: ``/services/<Facade>`` (POST a call, GET or HEAD ``?wsdl``; the
-facade's document, ``?doc``, is served beside it by server/app.py).
+"""SOAP 1.1 and SOAP 1.2 endpoint: ``/services/<Facade>`` (POST a call, GET or HEAD ``?wsdl``;
+the facade's document, ``?doc``, is served beside it by server/app.py).
 
-Only a plain ``text/xml`` UTF-8 envelope is read, with a parser that loads no DTD, resolves
-no entity and touches no network; any DOCTYPE is refused, so neither XXE nor entity expansion
-nor silently dropped entity references can reach a service. SwA/MTOM (``multipart/related``)
-and SOAP 1.2 (``application/soap+xml``) are refused with 415; a SOAP 1.2 envelope sent as
-``text/xml`` gets the VersionMismatch fault of SOAP 1.1. The Envelope holds an optional Header
-and one Body, nothing else (WS-I BP R1011), and a header marked mustUnderstand that we do not
-process is refused with a MustUnderstand fault (BP R1027).
+One address serves both versions, told apart as each version's HTTP binding tells them: a
+``text/xml`` request is SOAP 1.1, an ``application/soap+xml`` one (with an optional ``action``
+parameter) is SOAP 1.2. One address rather than one a version, because a client then reaches
+the right endpoint whichever port of the WSDL it takes the address from: PHP's SoapClient
+posts SOAP 1.2 to the first port's address, the SOAP 1.1 one. What the versions spell
+differently is a :class:`SoapVersion` value; reading, checking, dispatching and answering are
+one code path for both.
 
-Faults carry the catalogue code inside ``<detail>``. The faultcode is SOAP 1.1's own for the
-codes it names (:data:`FAULTCODES`), else Client or Server by the code's status. A fault
-answering a call is HTTP 500 (BP R1126) unless the HTTP request itself is refused (wrong
-method, body too large, media type); a missing WSDL is 404.
+Only a UTF-8 envelope is read, with a parser that loads no DTD, resolves no entity and
+touches no network; any DOCTYPE is refused, so neither XXE nor entity expansion nor silently
+dropped entity references can reach a service. SwA/MTOM (``multipart/related``) and every
+other media type are refused with 415. An envelope that is not the version its media type
+names (a SOAP 1.2 envelope sent as ``text/xml``, a SOAP 1.1 one as ``application/soap+xml``,
+an unknown namespace) gets a VersionMismatch fault with SOAP 1.2's Upgrade header block naming
+the envelopes served here (SOAP 1.2 part 1 §5.4.7); a SOAP 1.1 envelope, or a SOAP 1.1
+message, is answered in SOAP 1.1 (part 1 appendix A). The Envelope holds an optional Header
+and one Body, nothing else (WS-I BP R1011, SOAP 1.2 part 1 §5.1), and a header block marked
+mustUnderstand for us (no actor or role: the ultimate receiver; or the next node) that we do
+not process is refused with a MustUnderstand fault (BP R1027; SOAP 1.2 names each such block in
+a NotUnderstood header block, part 1 §5.4.8).
+
+SOAP 1.1's SOAPAction is not read: its binding declares an empty soapAction (WS-I BP R2745)
+and the Body's element names the operation. SOAP 1.2's binding declares an action an
+operation (:func:`server.wsdl.soap_action`); the Body still names the operation, and an action
+parameter, when a caller sends one, must be that operation's (ACTION_MISMATCH otherwise).
+
+Faults carry the catalogue code inside the detail (SOAP 1.2: also as the Subcode's Value, a
+QName in the common namespace). The fault code is SOAP's own for the codes it names
+(:data:`FAULTCODES`), else the caller's (Client, Sender) or ours (Server, Receiver) by the
+code's status. A fault answering a call is HTTP 500 in SOAP 1.1 (BP R1126); in SOAP 1.2 a
+Sender fault is 400 and every other 500 (part 2 §7.5.2, table 20); in both unless the HTTP
+request itself is refused (wrong method, body too large, media type); a missing WSDL is 404.
 """
 
+import functools
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from lxml import etree
+from werkzeug.http import parse_options_header
 from werkzeug.wrappers import Request, Response
 
 from facade.types import COMMON_NS
@@ -26,8 +50,8 @@ from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.headers import error_headers, success_headers
 from server.proxy import Proxies
-from server.registry import BoundFacade
-from server.wsdl import Wsdl
+from server.registry import BoundFacade, BoundOperation
+from server.wsdl import Wsdl, soap_action
 from server.xmlcodec import read_complex, write_value
 from service import errors
 from service.errors import BusinessError
@@ -45,18 +69,164 @@ PASSWORD_DIGEST = _UT_PROFILE + "#PasswordDigest"
 BASE64_BINARY = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _UNDERSTOOD = {f"{{{WSSE}}}Security", f"{{{COMMON_NS}}}AuthToken"}
-_MUST_UNDERSTAND, _ACTOR = f"{{{ENV}}}mustUnderstand", f"{{{ENV}}}actor"
-ACTOR_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
-ENVELOPE, HEADER, BODY = (f"{{{ENV}}}{name}" for name in ("Envelope", "Header", "Body"))
 
-#: SOAP 1.1 (§4.4.1) faultcodes other than Client and Server, by the catalogue code they carry.
+#: The fault codes SOAP names itself (1.1 §4.4.1, 1.2 part 1 §5.4.6), by the catalogue code
+#: they carry; every other code is the caller's fault or ours.
 FAULTCODES = {
-    errors.VERSION_MISMATCH.code: "soap:VersionMismatch",
-    errors.MUST_UNDERSTAND.code: "soap:MustUnderstand",
+    errors.VERSION_MISMATCH.code: "VersionMismatch",
+    errors.MUST_UNDERSTAND.code: "MustUnderstand",
 }
-# Refusals of the HTTP request itself keep their status; every other fault is HTTP 500.
+# Refusals of the HTTP request itself keep their status, in both versions.
 _HTTP_REFUSALS = frozenset({405, 413, 415})
+
+
+@dataclass(frozen=True, eq=False)
+class SoapVersion:
+    """Everything SOAP 1.1 and SOAP 1.2 spell differently, as this endpoint meets it."""
+
+    name: str  # as messages name the version: "1.1"
+    protocol: str  # the dispatcher's protocol: what metrics, the access log and Sentry say
+    namespace: str  # of the Envelope, its parts, its attributes and SOAP's fault codes
+    prefix: str  # the Envelope namespace's prefix in what we write
+    media_type: str
+    role_attribute: str  # the header block attribute naming whom it is for: actor, role
+    next_role: str  # the role every node on the path plays
+    ultimate_receiver: str | None  # SOAP 1.2 names it; SOAP 1.1 only omits the actor
+    sender: str  # the fault code of the caller's faults: Client, Sender
+    receiver: str  # and of ours: Server, Receiver
+    sender_status: int  # the HTTP status of a fault with the sender code; others are 500
+    action_parameter: str | None  # the media type's parameter naming the action (SOAP 1.2)
+    refuses_processing_instructions: bool  # SOAP 1.2 part 1 §5: a Sender fault SHOULD answer one
+    names_not_understood: bool  # a MustUnderstand fault lists them in NotUnderstood blocks
+    write_fault: Callable[["SoapVersion", etree._Element, BusinessError, str], None]
+
+    def qname(self, local: str) -> str:
+        return f"{{{self.namespace}}}{local}"
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset=utf-8"
+
+    def fault_code(self, error: BusinessError) -> str:
+        """The fault code of ``error`` as written in a fault: a QName with our prefix."""
+        return f"{self.prefix}:{self._fault_code(error)}"
+
+    def _fault_code(self, error: BusinessError) -> str:
+        return FAULTCODES.get(error.code) or (self.sender if error.error.client else self.receiver)
+
+    def fault_status(self, error: BusinessError) -> int:
+        if error.error.status in _HTTP_REFUSALS:
+            return error.error.status
+        return self.sender_status if self._fault_code(error) == self.sender else 500
+
+    def for_us(self, block) -> bool:
+        """Whether a header block is meant for this node: one without a role (or actor) is
+        for the ultimate receiver, which we are; "next" names every node."""
+        role = block.get(self.qname(self.role_attribute))
+        return role is None or role.strip() in (self.next_role, self.ultimate_receiver)
+
+    def must_understand(self, block) -> bool:
+        return block.get(self.qname("mustUnderstand"), "").strip() in ("1", "true")
+
+
+def _business_fault(parent, error: BusinessError, message: str, rid: str) -> None:
+    """Our typed fault data, the same in both versions' detail."""
+    data = etree.SubElement(parent, f"{{{COMMON_NS}}}BusinessFault", nsmap={"c": COMMON_NS})
+    for name, value in (("code", error.code), ("message", message), ("requestId", rid)):
+        etree.SubElement(data, f"{{{COMMON_NS}}}{name}").text = value
+
+
+def _fault11(version: SoapVersion, body, error: BusinessError, rid: str) -> None:
+    fault = etree.SubElement(body, version.qname("Fault"))
+    etree.SubElement(fault, "faultcode").text = version.fault_code(error)
+    message = carriable(error.message)  # it may echo what a caller sent
+    etree.SubElement(fault, "faultstring").text = message
+    _business_fault(etree.SubElement(fault, "detail"), error, message, rid)
+
+
+def _fault12(version: SoapVersion, body, error: BusinessError, rid: str) -> None:
+    """Code (SOAP's Value, the catalogue code as its Subcode), Reason and Detail."""
+    fault = etree.SubElement(body, version.qname("Fault"))
+    code = etree.SubElement(fault, version.qname("Code"))
+    etree.SubElement(code, version.qname("Value")).text = version.fault_code(error)
+    subcode = etree.SubElement(code, version.qname("Subcode"))
+    value = etree.SubElement(subcode, version.qname("Value"), nsmap={"c": COMMON_NS})
+    value.text = f"c:{error.code}"
+    message = carriable(error.message)  # it may echo what a caller sent
+    text = etree.SubElement(etree.SubElement(fault, version.qname("Reason")), version.qname("Text"))
+    text.set(_XML_LANG, "en")
+    text.text = message
+    _business_fault(etree.SubElement(fault, version.qname("Detail")), error, message, rid)
+
+
+SOAP11 = SoapVersion(
+    name="1.1",
+    protocol="soap",
+    namespace=ENV,
+    prefix="soap",
+    media_type="text/xml",
+    role_attribute="actor",
+    next_role="http://schemas.xmlsoap.org/soap/actor/next",
+    ultimate_receiver=None,
+    sender="Client",
+    receiver="Server",
+    sender_status=500,
+    action_parameter=None,
+    refuses_processing_instructions=False,
+    names_not_understood=False,
+    write_fault=_fault11,
+)
+SOAP12 = SoapVersion(
+    name="1.2",
+    protocol="soap12",
+    namespace=ENV12,
+    prefix="env",
+    media_type="application/soap+xml",
+    role_attribute="role",
+    next_role=f"{ENV12}/role/next",
+    ultimate_receiver=f"{ENV12}/role/ultimateReceiver",
+    sender="Sender",
+    receiver="Receiver",
+    sender_status=400,
+    action_parameter="action",
+    refuses_processing_instructions=True,
+    names_not_understood=True,
+    write_fault=_fault12,
+)
+#: The versions served, in our order of preference (the Upgrade header block lists them so).
+VERSIONS = (SOAP12, SOAP11)
+_BY_MEDIA_TYPE = {v.media_type: v for v in VERSIONS}
+_BY_NAMESPACE = {v.namespace: v for v in VERSIONS}
+
+
+def version_of(content_type: str) -> SoapVersion:
+    """The version a request speaks by its Content-Type; SOAP 1.1 for any other media type,
+    whose refusal (415) is then written as SOAP 1.1 writes faults."""
+    return _BY_MEDIA_TYPE.get(parse_options_header(content_type)[0].lower(), SOAP11)
+
+
+class VersionMismatch(BusinessError):
+    """VERSION_MISMATCH, answered in ``answer_in``: the version the sender can read."""
+
+    def __init__(self, message: str, answer_in: SoapVersion):
+        super().__init__(errors.VERSION_MISMATCH, message)
+        self.answer_in = answer_in
+
+
+class NotUnderstood(BusinessError):
+    """MUST_UNDERSTAND for the header blocks ``blocks`` (QNames), all of them at once as SOAP
+    1.2 asks (part 1 §2.6: one fault for every mandatory block not understood)."""
+
+    def __init__(self, blocks: list[etree.QName]):
+        names = ", ".join(shown(b.localname) for b in blocks)
+        many = len(blocks) > 1
+        super().__init__(
+            errors.MUST_UNDERSTAND,
+            f"header{'s' if many else ''} {names} {'are' if many else 'is'} not understood",
+        )
+        self.blocks = tuple(blocks)
 
 
 class _NoExternal(etree.Resolver):
@@ -67,7 +237,7 @@ class _NoExternal(etree.Resolver):
         return self.resolve_string("", context)
 
 
-def _parser() -> etree.XMLParser:
+def _parser(keep_processing_instructions: bool) -> etree.XMLParser:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -75,7 +245,7 @@ def _parser() -> etree.XMLParser:
         dtd_validation=False,
         huge_tree=False,
         remove_comments=True,
-        remove_pis=True,
+        remove_pis=not keep_processing_instructions,
         collect_ids=False,
     )
     parser.resolvers.add(_NoExternal())
@@ -86,22 +256,25 @@ def _malformed(message: str) -> BusinessError:
     return BusinessError(errors.MALFORMED_REQUEST, message)
 
 
-def _refuse_other_soap(request: Request) -> None:
-    """Name what a caller probably meant when the Content-Type is another kind of SOAP."""
+def _refuse_other_media(request: Request) -> None:
+    """Only the two SOAP media types; name what a caller probably meant otherwise."""
     if request.mimetype == "multipart/related":
         raise BusinessError(
             errors.UNSUPPORTED_MEDIA_TYPE, "SOAP with attachments and MTOM are not supported"
         )
-    if request.mimetype == "application/soap+xml":
-        raise BusinessError(errors.UNSUPPORTED_MEDIA_TYPE, "SOAP 1.2 is not supported; use 1.1")
+    if request.mimetype not in _BY_MEDIA_TYPE:
+        raise BusinessError(
+            errors.UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)",
+        )
 
 
-def parse_envelope(body: bytes):
-    """The Envelope's Header (or None) and the one element in its Body."""
+def parse_envelope(body: bytes, version: SoapVersion = SOAP11):
+    """The Header (or None) and the one element in the Body of a ``version`` envelope."""
     if not body.strip():
         raise _malformed("the request body is empty")
     try:
-        root = etree.fromstring(body, _parser())
+        root = etree.fromstring(body, _parser(version.refuses_processing_instructions))
     except etree.XMLSyntaxError as e:
         # Never the parser's message: it quotes the input (a password in a CDATA section, a
         # line break that would start a forged log line). Where it failed is enough.
@@ -111,35 +284,51 @@ def parse_envelope(body: bytes):
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise _malformed("a DOCTYPE is not allowed")
-    if etree.QName(root).localname == "Envelope" and root.tag != ENVELOPE:
-        raise BusinessError(
-            errors.VERSION_MISMATCH,
-            "SOAP 1.2 envelopes are not supported; use SOAP 1.1"
-            if root.tag == f"{{{ENV12}}}Envelope"
-            else "the Envelope is not in the SOAP 1.1 namespace",
-        )
-    if root.tag != ENVELOPE:
-        raise _malformed("the document is not a SOAP 1.1 Envelope")
-    header, body_el = _header_and_body(root)
-    _check_understood(header)
+    _check_version(root, version)
+    if version.refuses_processing_instructions and root.getroottree().xpath(
+        "//processing-instruction()"
+    ):
+        raise _malformed("a processing instruction is not allowed")
+    header, body_el = _header_and_body(root, version)
+    _check_understood(header, version)
     children = [c for c in body_el if isinstance(c.tag, str)]
     if len(children) != 1:
         raise _malformed("the Body must hold exactly one element")
     return header, children[0]
 
 
-def _header_and_body(envelope):
-    """An optional Header, then one Body, and nothing else: no other element (WS-I BP R1011),
-    no second Header or Body, no text between them or beside their entries."""
+def _check_version(root, version: SoapVersion) -> None:
+    """The document is an Envelope of ``version``. An Envelope of the other version is
+    answered in SOAP 1.1 either way: a SOAP 1.1 envelope by appendix A of SOAP 1.2 part 1,
+    a SOAP 1.2 one because ``text/xml`` made the message SOAP 1.1."""
+    if root.tag == version.qname("Envelope"):
+        return
+    qname = etree.QName(root)
+    if qname.localname != "Envelope":
+        raise _malformed(f"the document is not a SOAP {version.name} Envelope")
+    sent = _BY_NAMESPACE.get(qname.namespace)
+    if sent is None:
+        raise VersionMismatch(f"the Envelope is not in the SOAP {version.name} namespace", version)
+    raise VersionMismatch(
+        f"a SOAP {sent.name} envelope is sent as {sent.media_type}, not {version.media_type}",
+        SOAP11,
+    )
+
+
+def _header_and_body(envelope, version: SoapVersion):
+    """An optional Header, then one Body, and nothing else: no other element (WS-I BP R1011,
+    SOAP 1.2 part 1 §5.1), no second Header or Body, no text between them or beside their
+    entries."""
+    header_tag, body_tag = version.qname("Header"), version.qname("Body")
     header = body = None
     for child in envelope:
-        if child.tag == HEADER and header is None and body is None:
+        if child.tag == header_tag and header is None and body is None:
             header = child
-        elif child.tag == BODY and body is None:
+        elif child.tag == body_tag and body is None:
             body = child
-        elif child.tag == HEADER:
+        elif child.tag == header_tag:
             raise _malformed("the Envelope may hold one Header, before the Body")
-        elif child.tag == BODY:
+        elif child.tag == body_tag:
             raise _malformed("the Envelope may hold only one Body")
         else:
             raise _malformed("the Envelope may hold only a Header and a Body")
@@ -155,19 +344,19 @@ def _has_text(element) -> bool:
     return any(t and t.strip() for t in (element.text, *(c.tail for c in element)))
 
 
-def _check_understood(header) -> None:
-    """Every header entry is namespace-qualified (SOAP 1.1 §4.2), and one marked
-    mustUnderstand and meant for us (no actor: the ultimate receiver, or the next one) is
-    one we process (§4.2.2, §4.2.3)."""
+def _check_understood(header, version: SoapVersion) -> None:
+    """Every header block is namespace-qualified (SOAP 1.1 §4.2, 1.2 part 1 §5.2.1), and
+    every one marked mustUnderstand and meant for us is one we process (1.1 §4.2.2, §4.2.3;
+    1.2 part 1 §5.2.2, §5.2.3)."""
+    refused = []
     for h in () if header is None else header:
         qname = etree.QName(h)
         if qname.namespace is None:
             raise _malformed(f"header {shown(qname.localname)} must be namespace-qualified")
-        mandatory = h.get(_MUST_UNDERSTAND, "").strip() in ("1", "true")
-        if mandatory and h.get(_ACTOR, ACTOR_NEXT) == ACTOR_NEXT and h.tag not in _UNDERSTOOD:
-            raise BusinessError(
-                errors.MUST_UNDERSTAND, f"header {shown(qname.localname)} is not understood"
-            )
+        if version.must_understand(h) and version.for_us(h) and h.tag not in _UNDERSTOOD:
+            refused.append(qname)
+    if refused:
+        raise NotUnderstood(refused)
 
 
 def read_credentials(header) -> Credentials:
@@ -204,38 +393,73 @@ def read_credentials(header) -> Credentials:
     return Credentials(username=username.strip(), digest=digest)
 
 
-def _envelope():
-    envelope = etree.Element(f"{{{ENV}}}Envelope", nsmap={"soap": ENV})
-    return envelope, etree.SubElement(envelope, f"{{{ENV}}}Body")
+def _check_action(request: Request, version: SoapVersion, op: BoundOperation) -> None:
+    """The action a caller sent, if any, is the one the WSDL declares for the operation the
+    Body names; an empty one says nothing (PHP's SoapClient sends SOAP 1.1's empty
+    soapAction as the action of its SOAP 1.2 calls)."""
+    if version.action_parameter is None:
+        return
+    action = request.mimetype_params.get(version.action_parameter, "")
+    if action and action != soap_action(op):
+        raise BusinessError(
+            errors.ACTION_MISMATCH, f"the action is not that of {op.name} ({soap_action(op)})"
+        )
 
 
-def faultcode(error: BusinessError) -> str:
-    return FAULTCODES.get(error.code) or ("soap:Client" if error.error.client else "soap:Server")
+def _envelope(version: SoapVersion):
+    return etree.Element(version.qname("Envelope"), nsmap={version.prefix: version.namespace})
 
 
-def fault_document(error: BusinessError, rid: str) -> bytes:
-    envelope, body = _envelope()
-    fault = etree.SubElement(body, f"{{{ENV}}}Fault")
-    etree.SubElement(fault, "faultcode").text = faultcode(error)
-    message = carriable(error.message)  # it may echo what a caller sent
-    etree.SubElement(fault, "faultstring").text = message
-    detail = etree.SubElement(
-        etree.SubElement(fault, "detail"), f"{{{COMMON_NS}}}BusinessFault", nsmap={"c": COMMON_NS}
-    )
-    for name, value in (("code", error.code), ("message", message), ("requestId", rid)):
-        etree.SubElement(detail, f"{{{COMMON_NS}}}{name}").text = value
+def _fault_header(envelope, error: BusinessError, version: SoapVersion) -> None:
+    """The header blocks SOAP 1.2 defines to tell more of a fault: Upgrade, the envelopes this
+    endpoint reads, for a VersionMismatch (part 1 §5.4.7; in SOAP 1.1 too, appendix A), and
+    one NotUnderstood for each block a MustUnderstand fault refused (part 1 §5.4.8). Built in
+    place, so each keeps the declaration of the prefix its qname attribute uses."""
+    if isinstance(error, VersionMismatch):
+        header = etree.SubElement(envelope, version.qname("Header"))
+        upgrade = etree.SubElement(
+            header, f"{{{ENV12}}}Upgrade", nsmap={SOAP12.prefix: SOAP12.namespace}
+        )
+        for v in VERSIONS:
+            etree.SubElement(
+                upgrade,
+                f"{{{ENV12}}}SupportedEnvelope",
+                qname=f"{v.prefix}:Envelope",
+                nsmap={v.prefix: v.namespace},
+            )
+    elif isinstance(error, NotUnderstood) and version.names_not_understood:
+        header = etree.SubElement(envelope, version.qname("Header"))
+        for block in error.blocks:
+            etree.SubElement(
+                header,
+                f"{{{ENV12}}}NotUnderstood",
+                qname=f"h:{block.localname}",
+                nsmap={"h": block.namespace},
+            )
+
+
+def fault_document(error: BusinessError, rid: str, version: SoapVersion = SOAP11) -> bytes:
+    envelope = _envelope(version)
+    _fault_header(envelope, error, version)
+    version.write_fault(version, etree.SubElement(envelope, version.qname("Body")), error, rid)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
 
-def fault_response(error: BusinessError, rid: str, status: int | None = None, headers=()):
-    """The Fault for ``error``: HTTP 500 unless ``status`` says otherwise or the HTTP
-    request itself was refused."""
-    if status is None:
-        status = error.error.status if error.error.status in _HTTP_REFUSALS else 500
+def fault_response(
+    error: BusinessError,
+    rid: str,
+    version: SoapVersion = SOAP11,
+    status: int | None = None,
+    headers=(),
+) -> Response:
+    """The Fault for ``error`` in ``version`` (or the version a VersionMismatch is answered
+    in), with the version's HTTP status for it unless ``status`` says otherwise."""
+    if isinstance(error, VersionMismatch):
+        version = error.answer_in
     return Response(
-        fault_document(error, rid),
-        status,
-        content_type="text/xml; charset=utf-8",
+        fault_document(error, rid, version),
+        status or version.fault_status(error),
+        content_type=version.content_type,
         headers=[("X-Request-Id", rid), *error_headers(error).items(), *headers],
     )
 
@@ -247,7 +471,7 @@ def asks(request: Request, query: str) -> bool:
 
 
 class SoapEndpoint:
-    """Serves every bound facade over SOAP 1.1 through the shared dispatcher."""
+    """Serves every bound facade over SOAP 1.1 and 1.2 through the shared dispatcher."""
 
     def __init__(
         self,
@@ -270,54 +494,65 @@ class SoapEndpoint:
         """GET or HEAD ``?wsdl`` is the WSDL (werkzeug sends no body for HEAD); anything else
         is a call, which the dispatcher refuses unless it is a POST."""
         rid = request_id(request.headers.get("X-Request-Id"))
+        version = version_of(request.headers.get("Content-Type", ""))
         if request.method in ("GET", "HEAD") and asks(request, "wsdl"):
             document = self.wsdl(name, request.environ)
             if document is None:
-                return fault_response(
-                    BusinessError(errors.UNKNOWN_OPERATION, "no such service"), rid, 404
-                )
+                error = BusinessError(errors.UNKNOWN_OPERATION, "no such service")
+                return fault_response(error, rid, version, 404)
             return Response(document, mimetype="text/xml", headers={"X-Request-Id": rid})
         allow: list[str] = []
         inv = Invocation(
-            protocol="soap",
+            protocol=version.protocol,
             request_id=rid,
             client_addr=self._proxies.client_addr(request.environ),
-            resolve=lambda inv: self._resolve(inv, request, name, allow),
-            render=_render,
+            resolve=lambda inv: self._resolve(inv, request, name, version, allow),
+            render=functools.partial(_render, version),
         )
         try:
             return self._dispatcher.dispatch(inv)
         except BusinessError as e:
-            return fault_response(e, rid, headers=[("Allow", ", ".join(allow))] if allow else ())
+            allowed = [("Allow", ", ".join(allow))] if allow else ()
+            return fault_response(e, rid, version, headers=allowed)
 
-    def _resolve(self, inv: Invocation, request: Request, name: str, allow: list[str]):
+    def _resolve(
+        self,
+        inv: Invocation,
+        request: Request,
+        name: str,
+        version: SoapVersion,
+        allow: list[str],
+    ):
         if request.method != "POST":
             documents = asks(request, "wsdl") or asks(request, "doc")
             allow.extend(("GET", "HEAD", "POST") if documents else ("POST",))
             raise BusinessError(
                 errors.METHOD_NOT_ALLOWED,
-                "POST SOAP 1.1 calls here; the WSDL is at ?wsdl, the document at ?doc",
+                "POST SOAP calls here; the WSDL is at ?wsdl, the document at ?doc",
             )
         bound = self._facades.get(name)
         if bound is None:
             raise BusinessError(errors.UNKNOWN_OPERATION, "no such service")
-        _refuse_other_soap(request)
-        header, call = parse_envelope(read_body(request, "text/xml", self._max_body))
+        _refuse_other_media(request)
+        body = read_body(request, version.media_type, self._max_body)
+        header, call = parse_envelope(body, version)
         qname = etree.QName(call)
         op = bound.operation(qname.localname) if qname.namespace == bound.facade.namespace else None
         if op is None:
             raise BusinessError(
                 errors.UNKNOWN_OPERATION, f"{bound.name} has no operation {shown(qname.localname)}"
             )
+        _check_action(request, version, op)
         inv.operation = op
         inv.credentials = read_credentials(header)
         return lambda: read_complex(call, op.request, "")
 
 
-def _render(inv: Invocation, result) -> Response:
+def _render(version: SoapVersion, inv: Invocation, result) -> Response:
     """The response to a call that succeeded (run by the dispatcher, inside its error funnel)."""
     op = inv.operation
-    envelope, body = _envelope()
+    envelope = _envelope(version)
+    body = etree.SubElement(envelope, version.qname("Body"))
     wrapper = etree.SubElement(
         body, f"{{{op.namespace}}}{op.response.name}", nsmap={"tns": op.namespace}
     )
@@ -331,6 +566,6 @@ def _render(inv: Invocation, result) -> Response:
     return Response(
         etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"),
         200,
-        content_type="text/xml; charset=utf-8",
+        content_type=version.content_type,
         headers={"X-Request-Id": inv.request_id, **success_headers(op)},
     )

@@ -2,23 +2,31 @@
 
 Document/literal wrapped, as CXF writes it: each operation has a request element named after
 it and a response element ``<name>Response`` holding ``return``; every operation may fail with
-the typed ``BusinessFault`` (its data inside ``<detail>``) and accepts the ``AuthToken`` header.
-Required fields carry minOccurs="1" and nothing is nillable. The document is built once per
-facade; only the soap:address differs per caller, filled in by :meth:`Wsdl.render`.
+the typed ``BusinessFault`` (its data inside the fault's detail); an operation that takes a
+member's credentials declares the ``AuthToken`` header and refers to the WS-Policy saying which
+credentials it takes (server/wspolicy.py). Required fields carry minOccurs="1" and nothing is
+nillable. Two SOAP bindings of the one portType, SOAP 1.1 and SOAP 1.2 (the WSDL 1.1 binding
+extension for SOAP 1.2), each with a port of the service at the facade's one address
+(server/soap.py tells the versions apart by the Content-Type). The document is built once per
+facade; only the addresses differ per caller, filled in by :meth:`Wsdl.render`.
 """
 
+from collections.abc import Callable
 from graphlib import TopologicalSorter
+from typing import NamedTuple
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
 from facade.types import COMMON_NS, AuthToken, BusinessFault
+from server import wspolicy
 from server.binding import TEXT_RULES, XS, Complex, Simple, describe
-from server.registry import BoundFacade
+from server.registry import BoundFacade, BoundOperation
 from service.errors import CATALOGUE
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
 HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
 _ADDRESS = "urn:p2p:address-placeholder"
 
@@ -30,7 +38,39 @@ AUTH_DOC = (
     "16 to 64 random bytes, never reused) and a wsu:Created (UTC, within 300 seconds of the "
     "server's clock by default). The apiSecret comes from MemberFacade.rotateApiSecret, shown "
     "once; the login password never makes a valid digest. A reused nonce or a stale Created is "
-    "refused (UNAUTHENTICATED). Operations that name no roles are public."
+    "refused (UNAUTHENTICATED). Operations that name no roles are public. Each binding "
+    "operation refers to the WS-Policy stating the credentials it takes: MemberAuthentication "
+    "(required) or OptionalMemberAuthentication (a public operation whose answer depends on "
+    "who asks); an operation with neither takes none and declares no AuthToken header."
+)
+
+
+def soap_action(op: BoundOperation) -> str:
+    """The SOAP 1.2 action of ``op``: the action WS-Addressing gives an input that names none,
+    ``<namespace>/<portType>/<input name>`` with the input named ``<operation>Request``
+    (WS-Addressing 1.0 Metadata §4.4.4, WSDL 1.1 §2.4.5), e.g.
+    ``http://p2p.hry.com/facade/p2p/LoanFacade/getLoanRequest``. An absolute URI, as the action
+    parameter of application/soap+xml is (RFC 3902), one an operation; and the one JAX-WS sends
+    on a SOAP 1.2 port whatever the binding declares (its SEI holds SOAP 1.1's empty
+    soapAction), so a generated Java client agrees with the WSDL."""
+    return f"{op.namespace.rstrip('/')}/{op.facade_name}/{op.name}Request"
+
+
+class _Binding(NamedTuple):
+    """A SOAP binding of a facade's portType and its port."""
+
+    namespace: str  # of the WSDL binding extension: soap or soap12
+    binding: str  # the binding's name after the facade's
+    port: str  # the port's name after the facade's: generated clients name methods after it
+    action: Callable[[BoundOperation], str]  # an operation's soapAction
+
+
+#: SOAP 1.1's binding and port keep the names they always had. Its soapAction is empty (WS-I
+#: BP R2745: the Body names the operation); SOAP 1.2's is the operation's own action, which
+#: server/soap.py checks when a caller sends one.
+_BINDINGS = (
+    _Binding(SOAP, "SoapBinding", "Port", lambda op: ""),
+    _Binding(SOAP12, "Soap12Binding", "Soap12Port", soap_action),
 )
 
 
@@ -170,13 +210,23 @@ class Wsdl:
         types.add(fault)
         types.add(header)
         namespaces = sorted(set(types.namespaces()) | {tns})
-        nsmap = {"wsdl": WSDL, "soap": SOAP, "xs": XS}
+        nsmap = {"wsdl": WSDL, "soap": SOAP, "soap12": SOAP12, "xs": XS, **wspolicy.NAMESPACES}
         nsmap.update({prefix(ns, tns): ns for ns in namespaces})
         w = _Writer(tns)
 
         root = etree.Element(f"{{{WSDL}}}definitions", nsmap=nsmap, name=name, targetNamespace=tns)
         codes = ", ".join(sorted(CATALOGUE))
-        _doc(root, f"{bound.facade.doc()}\n\n{AUTH_DOC}\n\nBusinessFault codes: {codes}.", WSDL)
+        ports = (
+            f"Ports: {name}Port is SOAP 1.1 (Content-Type text/xml), {name}Soap12Port is SOAP "
+            "1.2 (Content-Type application/soap+xml), at the same address."
+        )
+        _doc(
+            root,
+            f"{bound.facade.doc()}\n\n{ports}\n\n{AUTH_DOC}\n\nBusinessFault codes: {codes}.",
+            WSDL,
+        )
+        policies = {op.name: wspolicy.policy_of(op) for op in bound.operations}
+        wspolicy.add_policies(root, set(policies.values()) - {None})
 
         # types: each schema imports exactly the namespaces it uses, and comes after them
         uses = {ns: set() for ns in namespaces}
@@ -231,28 +281,42 @@ class Wsdl:
             etree.SubElement(o, f"{{{WSDL}}}output", message=f"tns:{op.response.name}")
             etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name, message=f"tns:{fault.name}")
 
-        # binding
-        binding = etree.SubElement(
-            root, f"{{{WSDL}}}binding", name=f"{name}SoapBinding", type=f"tns:{name}"
-        )
-        etree.SubElement(binding, f"{{{SOAP}}}binding", style="document", transport=HTTP_TRANSPORT)
-        for op in bound.operations:
-            o = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op.name)
-            etree.SubElement(o, f"{{{SOAP}}}operation", soapAction="", style="document")
-            i = etree.SubElement(o, f"{{{WSDL}}}input")
-            etree.SubElement(i, f"{{{SOAP}}}body", use="literal")
-            etree.SubElement(
-                i, f"{{{SOAP}}}header", message=f"tns:{header.name}", part="auth", use="literal"
+        # bindings
+        for b in _BINDINGS:
+            binding = etree.SubElement(
+                root, f"{{{WSDL}}}binding", name=f"{name}{b.binding}", type=f"tns:{name}"
             )
-            out = etree.SubElement(o, f"{{{WSDL}}}output")
-            etree.SubElement(out, f"{{{SOAP}}}body", use="literal")
-            fl = etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name)
-            etree.SubElement(fl, f"{{{SOAP}}}fault", name=fault.name, use="literal")
+            etree.SubElement(
+                binding, f"{{{b.namespace}}}binding", style="document", transport=HTTP_TRANSPORT
+            )
+            for op in bound.operations:
+                o = etree.SubElement(binding, f"{{{WSDL}}}operation", name=op.name)
+                policy = policies[op.name]
+                if policy is not None:
+                    wspolicy.refer(o, policy)
+                etree.SubElement(
+                    o, f"{{{b.namespace}}}operation", soapAction=b.action(op), style="document"
+                )
+                i = etree.SubElement(o, f"{{{WSDL}}}input")
+                etree.SubElement(i, f"{{{b.namespace}}}body", use="literal")
+                if policy is not None:
+                    etree.SubElement(
+                        i,
+                        f"{{{b.namespace}}}header",
+                        message=f"tns:{header.name}",
+                        part="auth",
+                        use="literal",
+                    )
+                out = etree.SubElement(o, f"{{{WSDL}}}output")
+                etree.SubElement(out, f"{{{b.namespace}}}body", use="literal")
+                fl = etree.SubElement(o, f"{{{WSDL}}}fault", name=fault.name)
+                etree.SubElement(fl, f"{{{b.namespace}}}fault", name=fault.name, use="literal")
 
-        # service
+        # service: SOAP 1.1's port first, where clients that take the first port look
         service = etree.SubElement(root, f"{{{WSDL}}}service", name=f"{name}Service")
-        port = etree.SubElement(
-            service, f"{{{WSDL}}}port", name=f"{name}Port", binding=f"tns:{name}SoapBinding"
-        )
-        etree.SubElement(port, f"{{{SOAP}}}address", location=_ADDRESS)
+        for b in _BINDINGS:
+            port = etree.SubElement(
+                service, f"{{{WSDL}}}port", name=f"{name}{b.port}", binding=f"tns:{name}{b.binding}"
+            )
+            etree.SubElement(port, f"{{{b.namespace}}}address", location=_ADDRESS)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -32,12 +32,17 @@ PAYLOAD_TOO_LARGE = ErrorCode("PAYLOAD_TOO_LARGE", 413, "The request body is too
 UNSUPPORTED_MEDIA_TYPE = ErrorCode(
     "UNSUPPORTED_MEDIA_TYPE", 415, "The request's Content-Type is not accepted."
 )
-# Refusals of a SOAP envelope that SOAP 1.1 names with a faultcode of its own (server/soap.py).
+# Refusals of a SOAP envelope that SOAP names with a fault code of its own (server/soap.py).
 VERSION_MISMATCH = ErrorCode(
-    "VERSION_MISMATCH", 400, "The envelope is not SOAP 1.1, the only version served here."
+    "VERSION_MISMATCH",
+    400,
+    "The envelope is neither SOAP 1.1 sent as text/xml nor SOAP 1.2 sent as application/soap+xml.",
 )
 MUST_UNDERSTAND = ErrorCode(
     "MUST_UNDERSTAND", 400, "A SOAP header marked mustUnderstand is not understood here."
+)
+ACTION_MISMATCH = ErrorCode(
+    "ACTION_MISMATCH", 400, "The SOAP 1.2 action is not that of the operation the Body names."
 )
 REQUEST_TIMEOUT = ErrorCode(
     "REQUEST_TIMEOUT", 408, "The request did not arrive whole in time; send it again."
@@ -162,6 +167,7 @@ CATALOGUE = _codes(
     UNSUPPORTED_MEDIA_TYPE,
     VERSION_MISMATCH,
     MUST_UNDERSTAND,
+    ACTION_MISMATCH,
     REQUEST_TIMEOUT,
     HEADERS_TOO_LARGE,
     INTERNAL_ERROR,

@@ -25,7 +25,7 @@ from server.contractdoc.examples import example
 from server.contractdoc.faults import operation_faults
 from server.registry import BoundFacade
 from server.rest import body_fields, path_params, query_fields
-from server.soap import fault_response, faultcode
+from server.soap import SOAP11, SOAP12, fault_response
 from service.errors import CATALOGUE, BusinessError, ErrorCode
 
 #: The repository the running code comes from: its contracts/released/ holds the releases.
@@ -69,14 +69,17 @@ class Links:
         return f"../../wsdl/{facade}.wsdl" if self.static else f"{self.base}/services/{facade}?wsdl"
 
 
-def _catalogue() -> list[tuple[ErrorCode, str, str]]:
-    """Every code with the HTTP status and faultcode its SOAP fault answers with."""
+def _catalogue() -> list[tuple[ErrorCode, list[tuple[str, str]]]]:
+    """Every code with the HTTP status and fault code its fault answers with in SOAP 1.1, then
+    in SOAP 1.2."""
     entries = []
     for code in sorted(CATALOGUE):
         error = BusinessError(CATALOGUE[code])
-        entries.append(
-            (CATALOGUE[code], str(fault_response(error, "-").status_code), faultcode(error))
-        )
+        soap = [
+            (str(fault_response(error, "-", v).status_code), v.fault_code(error))
+            for v in (SOAP11, SOAP12)
+        ]
+        entries.append((CATALOGUE[code], soap))
     return entries
 
 
@@ -106,8 +109,10 @@ def facade_document(bound: BoundFacade, version: str, links: Links, names: list[
         f"<dt>Contract version</dt><dd>{esc(version)} "
         f'(<a href="{esc(links.changelog)}">changelog</a>)</dd>'
         f"<dt>Namespace</dt><dd><code>{esc(bound.facade.namespace)}</code></dd>"
-        f"<dt>SOAP 1.1</dt><dd><code>{esc(endpoint)}</code> "
-        f'(<a href="{esc(links.wsdl(bound.name))}">WSDL</a>)</dd>'
+        f"<dt>SOAP 1.1 and 1.2</dt><dd><code>{esc(endpoint)}</code>, told apart by the "
+        "Content-Type (<code>text/xml</code>, <code>application/soap+xml</code>) "
+        f'(<a href="{esc(links.wsdl(bound.name))}">WSDL</a>: ports <code>{esc(bound.name)}Port'
+        f"</code> and <code>{esc(bound.name)}Soap12Port</code>)</dd>"
         f"<dt>REST</dt><dd><code>{esc(links.base)}/api/v1</code> "
         f'(<a href="{esc(links.openapi)}">OpenAPI</a>)</dd></dl>'
     )

@@ -32,8 +32,9 @@ _ANY_CALL = {
     errors.REQUEST_TIMEOUT.code: "the request did not arrive whole in time",
     errors.HEADERS_TOO_LARGE.code: "a request line and headers too large",
     errors.NOT_IMPLEMENTED.code: "an HTTP feature the server does not implement",
-    errors.VERSION_MISMATCH.code: "SOAP: an envelope that is not SOAP 1.1",
+    errors.VERSION_MISMATCH.code: "SOAP: an envelope of another version than its Content-Type's",
     errors.MUST_UNDERSTAND.code: "SOAP: a header marked mustUnderstand that is not understood",
+    errors.ACTION_MISMATCH.code: "SOAP 1.2: an action parameter that is not the operation's",
     errors.INTERNAL_ERROR.code: "an unexpected failure on our side",
     errors.SERVICE_UNAVAILABLE.code: "something the call needs is down for a moment",
 }

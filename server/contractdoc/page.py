@@ -20,7 +20,8 @@ from server.contractdoc.examples import LOGIN_PLACEHOLDER, Example
 from server.contractdoc.faults import PROVENANCE, Fault
 from server.contractdoc.fields import constraints, json_type, occurrence, xs_type
 from server.registry import BoundFacade, BoundOperation
-from server.wsdl import AUTH_DOC
+from server.soap import ENV12
+from server.wsdl import AUTH_DOC, soap_action
 from service.errors import ErrorCode
 
 _HAN = re.compile(
@@ -222,6 +223,11 @@ def _facts(op: BoundOperation, endpoint: str) -> str:
             '<code>""</code>',
         ),
         (
+            "SOAP 1.2",
+            "the same, as <code>application/soap+xml</code>; its <code>action</code> "
+            f"parameter, optional, is <code>{esc(soap_action(op))}</code>",
+        ),
+        (
             "REST",
             f"<code>{esc(rest.method)} /api/v1{esc(rest.path)}</code>, answered "
             f"<code>{esc(status_line(success))}</code>",
@@ -274,6 +280,9 @@ def _examples(op: BoundOperation, example: Example, endpoint: str) -> str:
         f'<pre data-example="soap-request"><code>{text(example.soap_request)}</code></pre>'
         "<p>Answer: <code>200 OK</code>, <code>text/xml; charset=utf-8</code>:</p>"
         f'<pre data-example="soap-response"><code>{text(example.soap_response)}</code></pre>'
+        "<p>Over SOAP 1.2 the same envelopes are in the namespace <code>"
+        f"{esc(ENV12)}</code>, sent and answered as <code>application/soap+xml; "
+        "charset=utf-8</code>.</p>"
         "<h3>Example over REST</h3>"
         f'<pre data-example="rest-request"><code>{text(example.rest_request)}</code></pre>'
         + rest_answer
@@ -367,24 +376,30 @@ def wire_rules() -> str:
     )
 
 
-def error_catalogue(entries: list[tuple[ErrorCode, str, str]]) -> str:
-    """``entries``: each code with its SOAP fault's HTTP status and faultcode."""
+def error_catalogue(entries: list[tuple[ErrorCode, list[tuple[str, str]]]]) -> str:
+    """``entries``: each code with its fault's HTTP status and fault code in SOAP 1.1, then in
+    SOAP 1.2."""
     rows = "".join(
         f'<tr id="error-{esc(e.code)}"><td><code>{esc(e.code)}</code></td>'
-        f"<td>{text(e.message)}</td><td>{e.status}</td><td>{esc(soap_status)}</td>"
-        f"<td><code>{esc(faultcode)}</code></td></tr>"
-        for e, soap_status, faultcode in entries
+        f"<td>{text(e.message)}</td><td>{e.status}</td>"
+        + "".join(
+            f"<td>{esc(status)}</td><td><code>{esc(code)}</code></td>" for status, code in soap
+        )
+        + "</tr>"
+        for e, soap in entries
     )
     return (
         "<p>Every refusal carries one of these codes: over REST a JSON body <code>{code, "
         "message, requestId}</code> with the status below; over SOAP a Fault whose "
-        f"<code>detail</code> holds a <code>BusinessFault</code> (namespace <code>"
-        f"{esc(COMMON_NS)}</code>) with the same code, message and request id. Quote the "
-        "request id to support.</p>"
-        '<table class="catalogue"><colgroup><col style="width:28%"><col style="width:33%">'
-        '<col style="width:10%"><col style="width:9%"><col style="width:20%"></colgroup>'
-        "<thead><tr><th>Code</th><th>Meaning</th><th>REST status</th><th>SOAP status</th>"
-        f"<th>SOAP faultcode</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"detail holds a <code>BusinessFault</code> (namespace <code>"
+        f"{esc(COMMON_NS)}</code>) with the same code, message and request id (in SOAP 1.2 "
+        "the code is the Subcode's value too). Quote the request id to support.</p>"
+        '<table class="catalogue"><colgroup><col style="width:22%"><col style="width:28%">'
+        '<col style="width:8%"><col style="width:7%"><col style="width:14%">'
+        '<col style="width:7%"><col style="width:14%"></colgroup>'
+        "<thead><tr><th>Code</th><th>Meaning</th><th>REST status</th><th>SOAP 1.1 status</th>"
+        "<th>SOAP 1.1 faultcode</th><th>SOAP 1.2 status</th><th>SOAP 1.2 Code</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table>"
     )
 
 

@@ -1,5 +1,5 @@
 """End-to-end fixtures: the real server as a separate process, and clients built from what
-it publishes (the WSDL for zeep, /openapi.json for REST).
+it publishes (the WSDL for zeep, on its SOAP 1.1 or SOAP 1.2 port; /openapi.json for REST).
 
 One server per backend per session: the embedded one (SQLite file, in-process cache) and,
 when P2P_TEST_DATABASE_URL and P2P_TEST_REDIS_URL are set, MariaDB + Redis (a database
@@ -34,6 +34,8 @@ OPERATOR_MOBILE = "13900000000"
 OPERATOR_PASSWORD = "Operator123"
 COMMON_NS = "http://p2p.hry.com/facade/common"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 #: What must never reach a caller: a stack trace, SQL machinery, a path on this machine.
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "/work/")
 DB_VARIABLE = "P2P_TEST_DATABASE_URL"
@@ -299,24 +301,70 @@ def assert_error(
 
 
 @dataclass(frozen=True)
+class SoapVersion:
+    """A SOAP version as a client meets it: the WSDL port to take (its name after the
+    facade's), what a raw call is sent as, and the fault codes of the caller's faults and
+    ours."""
+
+    name: str
+    port: str
+    content_type: str
+    envelope: str
+    sender: str
+    receiver: str
+
+    def port_name(self, facade: str) -> str:
+        return facade + self.port
+
+
+SOAP11 = SoapVersion("1.1", "Port", "text/xml; charset=utf-8", SOAP_ENV, "Client", "Server")
+SOAP12 = SoapVersion(
+    "1.2", "Soap12Port", "application/soap+xml; charset=utf-8", SOAP12_ENV, "Sender", "Receiver"
+)
+SOAP_VERSIONS = {v.name: v for v in (SOAP11, SOAP12)}
+
+
+@dataclass(frozen=True)
 class SoapFault:
-    faultcode: str
+    faultcode: str  # as written: soap:Client, env:Sender, ...
     code: str
     message: str
     request_id: str
 
+    @property
+    def kind(self) -> str:
+        """The fault code without its prefix: Client, Sender, VersionMismatch, ..."""
+        return self.faultcode.partition(":")[2]
+
+
+def _qname(element) -> etree.QName:
+    prefix, _, local = element.text.strip().partition(":")
+    return etree.QName(element.nsmap[prefix], local)
+
 
 def parse_fault(response: requests.Response) -> SoapFault:
-    """The Fault in a raw SOAP response, its catalogue data read from inside <detail>."""
+    """The Fault in a raw SOAP response of either version, its catalogue data read from inside
+    its detail; a SOAP 1.2 fault's Subcode must be the same code, its Reason in English."""
     assert_clean(response)
-    assert response.headers["Content-Type"].startswith("text/xml"), response.text[:300]
     root = etree.fromstring(response.content, etree.XMLParser(resolve_entities=False))
-    fault = root.find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
+    version = SOAP12 if root.tag == f"{{{SOAP12_ENV}}}Envelope" else SOAP11
+    assert response.headers["Content-Type"].startswith(version.content_type.split(";")[0])
+    env = version.envelope
+    fault = root.find(f"{{{env}}}Body/{{{env}}}Fault")
     assert fault is not None, response.text[:500]
-    data = fault.find(f"detail/{{{COMMON_NS}}}BusinessFault")
-    assert data is not None, "the fault's data must sit inside <detail>"
+    if version is SOAP11:
+        faultcode = fault.findtext("faultcode")
+        data = fault.find(f"detail/{{{COMMON_NS}}}BusinessFault")
+    else:
+        faultcode = fault.findtext(f"{{{env}}}Code/{{{env}}}Value")
+        subcode = fault.find(f"{{{env}}}Code/{{{env}}}Subcode/{{{env}}}Value")
+        text = fault.find(f"{{{env}}}Reason/{{{env}}}Text")
+        assert text.get(XML_LANG) == "en"
+        data = fault.find(f"{{{env}}}Detail/{{{COMMON_NS}}}BusinessFault")
+        assert _qname(subcode) == etree.QName(COMMON_NS, data.findtext(f"{{{COMMON_NS}}}code"))
+    assert data is not None, "the fault's data must sit inside its detail"
     return SoapFault(
-        fault.findtext("faultcode"),
+        faultcode,
         data.findtext(f"{{{COMMON_NS}}}code"),
         data.findtext(f"{{{COMMON_NS}}}message"),
         data.findtext(f"{{{COMMON_NS}}}requestId"),
@@ -324,10 +372,12 @@ def parse_fault(response: requests.Response) -> SoapFault:
 
 
 def zeep_fault_code(fault: zeep.exceptions.Fault) -> str:
-    """The catalogue code a zeep Fault carries in its <detail>."""
-    assert fault.detail is not None, "the fault has no <detail>"
+    """The catalogue code a zeep Fault carries in its detail (and, SOAP 1.2, as its one
+    Subcode)."""
+    assert fault.detail is not None, "the fault has no detail"
     code = fault.detail.findtext(f"{{{COMMON_NS}}}BusinessFault/{{{COMMON_NS}}}code")
     assert code, etree.tostring(fault.detail)
+    assert fault.subcodes in (None, [etree.QName(COMMON_NS, code)]), fault.subcodes
     return code
 
 
@@ -443,12 +493,19 @@ def api(server) -> OpenApi:
 
 
 class Soap:
-    """zeep clients built from the served WSDLs alone, and raw posting for hostile input."""
+    """zeep clients built from the served WSDLs alone, on one SOAP version's ports, and raw
+    posting for hostile input."""
 
-    def __init__(self, server: Server):
+    def __init__(self, server: Server, version: SoapVersion = SOAP11):
         self.server = server
-        self.member = zeep.Client(server.url("/services/MemberFacade?wsdl"))
-        self.loan = zeep.Client(server.url("/services/LoanFacade?wsdl"))
+        self.version = version
+        self.member = self.client("MemberFacade")
+        self.loan = self.client("LoanFacade")
+
+    def client(self, facade: str, **options) -> zeep.Client:
+        """A zeep client of `facade` on this version's port of the served WSDL."""
+        url = self.server.url(f"/services/{facade}?wsdl")
+        return zeep.Client(url, port_name=self.version.port_name(facade), **options)
 
     @staticmethod
     def auth(token: str) -> dict:
@@ -458,21 +515,24 @@ class Soap:
     def loan_as(self, mobile: str, password: str) -> zeep.Client:
         from zeep.wsse.username import UsernameToken
 
-        return zeep.Client(
-            self.server.url("/services/LoanFacade?wsdl"), wsse=UsernameToken(mobile, password)
-        )
+        return self.client("LoanFacade", wsse=UsernameToken(mobile, password))
 
     def post(
         self,
         facade: str,
         body: bytes,
-        content_type: str = "text/xml; charset=utf-8",
+        content_type: str | None = None,
         headers: dict | None = None,
     ) -> requests.Response:
+        """`body` posted as this version's media type unless `content_type` says otherwise."""
         response = requests.post(
             self.server.url(f"/services/{facade}"),
             data=body,
-            headers={"Content-Type": content_type, "SOAPAction": '""', **(headers or {})},
+            headers={
+                "Content-Type": content_type or self.version.content_type,
+                "SOAPAction": '""',
+                **(headers or {}),
+            },
             timeout=15,
         )
         assert_clean(response)
@@ -480,8 +540,10 @@ class Soap:
 
 
 @pytest.fixture(scope="session")
-def soap(server) -> Soap:
-    return Soap(server)
+def soap(server, request) -> Soap:
+    """SOAP 1.1 clients; a module parametrises it indirectly with "1.2" (or both) for
+    SOAP 1.2's."""
+    return Soap(server, SOAP_VERSIONS[getattr(request, "param", "1.1")])
 
 
 # -- data factories ----------------------------------------------------------------------------

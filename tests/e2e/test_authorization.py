@@ -8,8 +8,8 @@ fails here ("place <Facade>.<op> in the authorisation table") until it has a row
 to build its arguments (``ARGS``).
 
 Every cell runs over REST (bearer token), SOAP with the AuthToken header, and SOAP with a
-WS-Security UsernameToken (PasswordText), each through what the server publishes
-(/openapi.json, the WSDL).
+WS-Security UsernameToken (PasswordText), each SOAP way on the WSDL's SOAP 1.1 port and on its
+SOAP 1.2 port, each through what the server publishes (/openapi.json, the WSDL).
 
 Callers, one column each:
 
@@ -96,8 +96,11 @@ INVESTOR_A, BORROWER_A = "investor A", "borrower A"
 RECONCILED = dt.date(2026, 1, 1)
 CALLERS = ("anonymous", "investor", "owner", "borrower", "operator")
 #: REST with a bearer token; SOAP with the AuthToken header; SOAP with a WS-Security
-#: UsernameToken (PasswordText: the member's mobile number and login password).
-PROTOCOLS = ("rest", "soap", "soap-wsse")
+#: UsernameToken (PasswordText: the member's mobile number and login password); both SOAP ways
+#: on the SOAP 1.1 port and on the SOAP 1.2 port (soap12).
+PROTOCOLS = ("rest", "soap", "soap-wsse", "soap12", "soap12-wsse")
+#: The WSDL port each SOAP version calls, by its name after the facade's.
+PORTS = {"soap": "Port", "soap12": "Soap12Port"}
 
 #: Codes that refuse because of who is calling.
 GATE_CODES = frozenset({U, F})
@@ -227,7 +230,7 @@ class World:
     funding: int = 0  # the operator's funding of the platform's own account
     a_investments: set[int] = field(default_factory=set)
     a_postings: set[int] = field(default_factory=set)  # postings touching only investor A
-    soap_clients: dict[str, zeep.Client] = field(default_factory=dict)
+    soap_clients: dict[tuple[str, str], zeep.Client] = field(default_factory=dict)
 
     def member(self, caller: str, key: str):
         owner = owner_of(key)
@@ -383,11 +386,13 @@ class World:
         """A card of investor A: bound afresh when A unbinds it, else A's spare card."""
         return self.bind(me) if me is self.investor_a else self.a_spare
 
-    def soap(self, facade: str) -> zeep.Client:
-        if facade not in self.soap_clients:
+    def soap(self, facade: str, version: str) -> zeep.Client:
+        """A client of `facade` on the port of `version` (soap, soap12), one a port."""
+        if (facade, version) not in self.soap_clients:
             url = self.server.url(f"/services/{facade}?wsdl")
-            self.soap_clients[facade] = zeep.Client(url)
-        return self.soap_clients[facade]
+            port = facade + PORTS[version]
+            self.soap_clients[facade, version] = zeep.Client(url, port_name=port)
+        return self.soap_clients[facade, version]
 
 
 def rno() -> str:
@@ -635,9 +640,11 @@ def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
     return Outcome(code, None, detail)
 
 
-def call_soap(w: World, facade: str, op, args: dict, token: str | None, wsse=None) -> Outcome:
-    client = w.soap(facade)
-    client.wsse = wsse  # one client a facade: the credentials are set for each call
+def call_soap(
+    w: World, facade: str, op, args: dict, token: str | None, wsse=None, version: str = "soap"
+) -> Outcome:
+    client = w.soap(facade, version)
+    client.wsse = wsse  # one client a port: the credentials are set for each call
     headers = {"_soapheaders": {"auth": {"token": token}}} if token is not None else {}
     args = {k: v for k, v in args.items() if v is not None}
     try:
@@ -649,6 +656,19 @@ def call_soap(w: World, facade: str, op, args: dict, token: str | None, wsse=Non
         return Outcome(code or "?", None, f"SOAP fault {fault.code} {code}: {fault.message}")
     plain = json.loads(json.dumps(zeep.helpers.serialize_object(answer, dict), default=str))
     return Outcome(ALLOW, plain, f"SOAP answer {str(plain)[:300]}")
+
+
+def call_soap_as(
+    w: World, facade: str, op, args: dict, member, token: str | None, protocol: str
+) -> Outcome:
+    """A SOAP call on the port of the protocol's version (soap, soap12): with `token` in the
+    AuthToken header, or, for a protocol ending in -wsse, with `member`'s WS-Security
+    UsernameToken."""
+    version, _, wsse = protocol.partition("-")
+    if not wsse:
+        return call_soap(w, facade, op, args, token, version=version)
+    username = UsernameToken(member.mobile, member.password) if member is not None else None
+    return call_soap(w, facade, op, args, None, username, version)
 
 
 def verdict(want: str, got: Outcome) -> str | None:
@@ -721,11 +741,8 @@ def test_cell(world, key, caller, protocol):
     args = ARGS[key](world, member)
     if protocol == "rest":
         got = call_rest(world, op, args, token)
-    elif protocol == "soap":
-        got = call_soap(world, facade, op, args, token)
     else:
-        wsse = UsernameToken(member.mobile, member.password) if member is not None else None
-        got = call_soap(world, facade, op, args, None, wsse)
+        got = call_soap_as(world, facade, op, args, member, token, protocol)
     want = expected(key, caller)
     problem = verdict(want, got)
     assert problem is None, f"{key} as {caller} over {protocol}: {problem}"
@@ -815,10 +832,7 @@ def call_as(w: World, member, protocol: str, key: str, args: dict) -> Outcome:
     token = member.token if member is not None else None
     if protocol == "rest":
         return call_rest(w, op, args, token)
-    if protocol == "soap":
-        return call_soap(w, facade, op, args, token)
-    wsse = UsernameToken(member.mobile, member.password) if member is not None else None
-    return call_soap(w, facade, op, args, None, wsse)
+    return call_soap_as(w, facade, op, args, member, token, protocol)
 
 
 def _seen_cells():

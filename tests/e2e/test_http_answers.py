@@ -170,6 +170,27 @@ def test_waitress_refusals_are_ours(server, checks, path):
     refused(server, checks, start + b"a" * (limit - len(start)), path, 431, "HEADERS_TOO_LARGE")
 
 
+def test_waitress_refusals_of_a_soap_1_2_request_are_soap_1_2_faults(server, checks):
+    """In the version of the request's Content-Type, and logged as such."""
+    soap12 = "Content-Type: application/soap+xml; charset=utf-8"
+    big = request_head(SOAP_PATH, "X-Request-Id: refused-12", soap12, f"Content-Length: {CEILING}")
+    r = exchange(server, big)
+    assert r.status_code == 413
+    assert r.headers["Content-Type"] == "application/soap+xml; charset=utf-8"
+    fault = checks.fault(r)
+    assert (fault.faultcode, fault.code, fault.request_id) == (
+        "env:Sender",
+        "PAYLOAD_TOO_LARGE",
+        "refused-12",
+    )
+    gzip = request_head(SOAP_PATH, soap12, "Transfer-Encoding: gzip")
+    r = exchange(server, gzip)
+    assert r.status_code == 501
+    fault = checks.fault(r)
+    assert (fault.faultcode, fault.code) == ("env:Receiver", "NOT_IMPLEMENTED")
+    assert " refused-12 soap12 - PAYLOAD_TOO_LARGE refused by the HTTP server " in server.log_text()
+
+
 def test_a_request_line_that_is_not_http_is_a_json_error(server, checks):
     r = exchange(server, b"NOT HTTP AT ALL\r\n\r\n")
     body = checks.error(r, 400, "MALFORMED_REQUEST")

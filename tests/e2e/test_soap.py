@@ -1,4 +1,5 @@
-"""SOAP 1.1 through zeep, with clients built from the served WSDL alone."""
+"""SOAP through zeep, with clients built from the served WSDL alone: every test on the SOAP
+1.1 port and on the SOAP 1.2 port."""
 
 import datetime as dt
 import uuid
@@ -6,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 import zeep
+from zeep.plugins import HistoryPlugin
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("soap", ["1.1", "1.2"], indirect=True)]
 
 
 def terms(borrower_id: int, **overrides) -> dict:
@@ -31,6 +33,23 @@ def fault_of(call, *args, **kwargs) -> zeep.exceptions.Fault:
     with pytest.raises(zeep.exceptions.Fault) as caught:
         call(*args, **kwargs)
     return caught.value
+
+
+def test_each_port_speaks_its_version_at_the_one_address(soap, server):
+    """What the client sent and received: the port's media type (SOAP 1.2 with the
+    operation's action) and envelope, to the facade's one address."""
+    history = HistoryPlugin()
+    client = soap.client("LoanFacade", plugins=[history])
+    assert client.service.listLoans(pageSize=1).page == 1
+    sent, received = history.last_sent, history.last_received
+    media_type, *parameters = (p.strip() for p in sent["http_headers"]["Content-Type"].split(";"))
+    assert media_type == soap.version.content_type.split(";")[0]
+    if soap.version.name == "1.2":
+        assert 'action="http://p2p.hry.com/facade/p2p/LoanFacade/listLoansRequest"' in parameters
+    assert (
+        sent["envelope"].tag == received["envelope"].tag == f"{{{soap.version.envelope}}}Envelope"
+    )
+    assert client.service._binding_options["address"] == server.url("/services/LoanFacade")
 
 
 def test_register_then_login_and_a_taken_number_is_a_client_fault(soap, checks, server):
@@ -65,7 +84,7 @@ def test_register_then_login_and_a_taken_number_is_a_client_fault(soap, checks, 
             "verificationCode": "000000",
         },
     )
-    assert again.code.endswith("Client")
+    assert again.code.endswith(soap.version.sender)
     assert checks.zeep_code(again) == "MOBILE_TAKEN"
 
     wrong = fault_of(soap.member.service.login, request={"mobile": mobile, "password": "Wrong1234"})
@@ -118,7 +137,7 @@ def test_the_whole_life_of_a_listing(soap, operator, borrower, checks):
     assert abs(approved.raiseDeadline - expected) < dt.timedelta(minutes=5)
 
     late = fault_of(svc.updateLoan, loanId=loan.loanId, request=terms(borrower.member_id), **auth)
-    assert late.code.endswith("Client")
+    assert late.code.endswith(soap.version.sender)
     assert checks.zeep_code(late) == "LOAN_STATE_INVALID"
     assert "RAISING" in late.message
     public = svc.getLoan(loanId=loan.loanId)
@@ -143,7 +162,7 @@ def test_role_refusals(soap, investor, borrower, checks):
     forbidden = fault_of(
         svc.publishLoan, request=terms(borrower.member_id), **soap.auth(investor.token)
     )
-    assert forbidden.code.endswith("Client")
+    assert forbidden.code.endswith(soap.version.sender)
     assert checks.zeep_code(forbidden) == "FORBIDDEN"
 
     anonymous = fault_of(svc.publishLoan, request=terms(borrower.member_id))
@@ -173,7 +192,7 @@ def test_a_token_stops_working_after_logout(soap, operator, borrower, checks):
 
 def test_business_errors_are_client_faults_with_the_code_in_detail(soap, operator, checks):
     missing = fault_of(soap.loan.service.getLoan, loanId=987654321)
-    assert missing.code.endswith("Client")
+    assert missing.code.endswith(soap.version.sender)
     assert checks.zeep_code(missing) == "LOAN_NOT_FOUND"
     assert "987654321" in missing.message
 

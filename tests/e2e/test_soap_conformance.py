@@ -1,6 +1,8 @@
-"""SOAP 1.1 conformance against the real server: SOAP's own faultcodes, the Envelope's shape,
-structured answers to every method on /services/<x>, WSDL schemas a strict compiler accepts,
-the soap:address without a Host, and request content that never reaches the log."""
+"""SOAP 1.1 and SOAP 1.2 conformance against the real server: SOAP's own fault codes, the
+Envelope's shape, VersionMismatch both ways with the Upgrade header block, the SOAP 1.2 action,
+structured answers to every method on /services/<x>, WSDL schemas a strict compiler accepts
+describing a real exchange in each version, the addresses without a Host, and request content
+that never reaches the log."""
 
 import socket
 import uuid
@@ -21,9 +23,13 @@ COMMON_NS = "http://p2p.hry.com/facade/common"
 LOAN_NS = "http://p2p.hry.com/facade/p2p"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+SOAP12_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
 XML = "text/xml; charset=utf-8"
+SOAP_XML = "application/soap+xml; charset=utf-8"
 #: Every facade the server publishes, as the committed contracts list them.
 FACADES = sorted(p.stem for p in (ROOT / "wsdl").glob("*.wsdl"))
+#: Tests that run on either version's port take the ``soap`` fixture as each.
+BOTH = pytest.mark.parametrize("soap", ["1.1", "1.2"], indirect=True)
 
 BODY = f'<s:Body><p:getLoan xmlns:p="{LOAN_NS}"><p:loanId>1</p:loanId></p:getLoan></s:Body>'
 
@@ -32,29 +38,34 @@ def envelope(inside: str, ns: str = ENV) -> bytes:
     return f'<?xml version="1.0"?><s:Envelope xmlns:s="{ns}">{inside}</s:Envelope>'.encode()
 
 
-def header(must_understand: str) -> str:
+def header(must_understand: str, role: str = "") -> str:
     return (
-        f'<s:Header><x:Transaction xmlns:x="urn:example:tx" s:mustUnderstand="{must_understand}">'
-        "42</x:Transaction></s:Header>"
+        f'<s:Header><x:Transaction xmlns:x="urn:example:tx" s:mustUnderstand="{must_understand}"'
+        f"{role}>42</x:Transaction></s:Header>"
     )
 
 
+def status_of(kind: str) -> int:
+    """The HTTP status of a fault answering a call: 500 in SOAP 1.1, 400 for a SOAP 1.2
+    Sender fault and 500 for the others."""
+    return 400 if kind == "Sender" else 500
+
+
+@BOTH
 @pytest.mark.parametrize(
-    ("body", "faultcode", "code", "mentions"),
+    ("inside", "kind", "code", "mentions"),
     [
-        (envelope(header("1") + BODY), "soap:MustUnderstand", "MUST_UNDERSTAND", "Transaction"),
-        (envelope(header("true") + BODY), "soap:MustUnderstand", "MUST_UNDERSTAND", "Transaction"),
-        (envelope(BODY, ENV12), "soap:VersionMismatch", "VERSION_MISMATCH", "1.2"),
-        (envelope(BODY + BODY), "soap:Client", "MALFORMED_REQUEST", "one Body"),
-        (envelope("<s:Header/><s:Header/>" + BODY), "soap:Client", "MALFORMED_REQUEST", "Header"),
-        (envelope(BODY + "<s:Header/>"), "soap:Client", "MALFORMED_REQUEST", "Header"),
-        (envelope(BODY + '<x:t xmlns:x="urn:x"/>'), "soap:Client", "MALFORMED_REQUEST", "only"),
-        (envelope("text" + BODY), "soap:Client", "MALFORMED_REQUEST", "text"),
+        (header("1") + BODY, "MustUnderstand", "MUST_UNDERSTAND", "Transaction"),
+        (header("true") + BODY, "MustUnderstand", "MUST_UNDERSTAND", "Transaction"),
+        (BODY + BODY, "sender", "MALFORMED_REQUEST", "one Body"),
+        ("<s:Header/><s:Header/>" + BODY, "sender", "MALFORMED_REQUEST", "Header"),
+        (BODY + "<s:Header/>", "sender", "MALFORMED_REQUEST", "Header"),
+        (BODY + '<x:t xmlns:x="urn:x"/>', "sender", "MALFORMED_REQUEST", "only"),
+        ("text" + BODY, "sender", "MALFORMED_REQUEST", "text"),
     ],
     ids=[
         "must-understand-1",
         "must-understand-true",
-        "soap-1.2-envelope",
         "second-body",
         "second-header",
         "header-after-body",
@@ -62,41 +73,119 @@ def header(must_understand: str) -> str:
         "text-in-envelope",
     ],
 )
-def test_envelope_refusals(soap, checks, body, faultcode, code, mentions):
-    r = soap.post("LoanFacade", body, XML, headers={"X-Request-Id": "conf-1"})
-    assert r.status_code == 500, r.text[:300]
+def test_envelope_refusals(soap, checks, inside, kind, code, mentions):
+    kind = soap.version.sender if kind == "sender" else kind
+    r = soap.post(
+        "LoanFacade", envelope(inside, soap.version.envelope), headers={"X-Request-Id": "c-1"}
+    )
+    assert r.status_code == status_of(kind), r.text[:300]
     fault = checks.fault(r)
-    assert (fault.faultcode, fault.code, fault.request_id) == (faultcode, code, "conf-1")
-    assert r.headers["X-Request-Id"] == "conf-1"
+    assert (fault.kind, fault.code, fault.request_id) == (kind, code, "c-1")
+    assert r.headers["X-Request-Id"] == "c-1"
     assert mentions in fault.message
 
 
-def test_a_soap_1_2_content_type_stays_unsupported(soap, checks):
-    r = soap.post("LoanFacade", envelope(BODY, ENV12), "application/soap+xml; charset=utf-8")
-    assert r.status_code == 415
-    assert checks.fault(r).code == "UNSUPPORTED_MEDIA_TYPE"
+def upgrade(response: requests.Response) -> list[etree.QName]:
+    """The envelopes the fault's Upgrade header block names, in order."""
+    root = etree.fromstring(response.content)
+    found = root.findall(f"{{{root.nsmap[root.prefix]}}}Header/{{{ENV12}}}Upgrade")
+    assert len(found) == 1, response.text[:500]
+    names = []
+    for supported in found[0]:
+        assert supported.tag == f"{{{ENV12}}}SupportedEnvelope"
+        prefix, _, local = supported.get("qname").partition(":")
+        names.append(etree.QName(supported.nsmap[prefix], local))
+    return names
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "status", "allow", "code"),
+    ("sent", "content_type", "answer", "mentions"),
     [
-        ("GET", "/services/LoanFacade", 405, "POST", "METHOD_NOT_ALLOWED"),
-        ("PUT", "/services/LoanFacade", 405, "POST", "METHOD_NOT_ALLOWED"),
-        ("DELETE", "/services/LoanFacade?wsdl", 405, "GET, HEAD, POST", "METHOD_NOT_ALLOWED"),
-        ("GET", "/services/NoSuchFacade?wsdl", 404, None, "UNKNOWN_OPERATION"),
-        ("POST", "/services/NoSuchFacade", 500, None, "UNKNOWN_OPERATION"),
+        (ENV12, XML, ENV, "SOAP 1.2 envelope is sent as application/soap+xml"),
+        (ENV, SOAP_XML, ENV, "SOAP 1.1 envelope is sent as text/xml"),
+        ("urn:soap:3", XML, ENV, "not in the SOAP 1.1 namespace"),
+        ("urn:soap:3", SOAP_XML, ENV12, "not in the SOAP 1.2 namespace"),
+    ],
+    ids=["1.2-as-text/xml", "1.1-as-soap+xml", "unknown-as-text/xml", "unknown-as-soap+xml"],
+)
+def test_a_version_mismatch_names_the_envelopes_served(
+    soap, checks, sent, content_type, answer, mentions
+):
+    """SOAP 1.2 part 1 §5.4.7 and appendix A: HTTP 500, the Upgrade header block naming both
+    envelopes (SOAP 1.2 first), in SOAP 1.1 whenever the envelope or the media type was."""
+    r = soap.post("LoanFacade", envelope(BODY, sent), content_type, headers={"X-Request-Id": "v-1"})
+    assert r.status_code == 500
+    assert etree.fromstring(r.content).tag == f"{{{answer}}}Envelope"
+    fault = checks.fault(r)
+    assert (fault.kind, fault.code, fault.request_id) == (
+        "VersionMismatch",
+        "VERSION_MISMATCH",
+        "v-1",
+    )
+    assert mentions in fault.message
+    assert upgrade(r) == [etree.QName(ENV12, "Envelope"), etree.QName(ENV, "Envelope")]
+
+
+def test_a_soap_1_2_must_understand_fault_names_the_block_not_understood(soap, checks):
+    body = envelope(header("true", f' s:role="{ENV12}/role/ultimateReceiver"') + BODY, ENV12)
+    r = soap.post("LoanFacade", body, SOAP_XML)
+    assert r.status_code == 500
+    assert checks.fault(r).kind == "MustUnderstand"
+    [block] = etree.fromstring(r.content).find(f"{{{ENV12}}}Header")
+    assert block.tag == f"{{{ENV12}}}NotUnderstood"
+    prefix, _, local = block.get("qname").partition(":")
+    assert etree.QName(block.nsmap[prefix], local) == etree.QName("urn:example:tx", "Transaction")
+
+
+@pytest.mark.parametrize("role", ["none", "other"])
+def test_a_soap_1_2_header_block_for_another_role_is_left_alone(soap, checks, role):
+    named = f"{ENV12}/role/none" if role == "none" else "urn:example:auditor"
+    body = envelope(header("true", f' s:role="{named}"') + BODY, ENV12)
+    r = soap.post("LoanFacade", body, SOAP_XML)
+    assert checks.fault(r).code == "LOAN_NOT_FOUND"  # the call itself went through
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "code"),
+    [
+        ("http://p2p.hry.com/facade/p2p/LoanFacade/getLoanRequest", 400, "LOAN_NOT_FOUND"),
+        ("", 400, "LOAN_NOT_FOUND"),
+        ("http://p2p.hry.com/facade/p2p/LoanFacade/publishLoanRequest", 400, "ACTION_MISMATCH"),
+    ],
+)
+def test_the_soap_1_2_action_must_name_the_bodys_operation(soap, checks, action, status, code):
+    r = soap.post("LoanFacade", envelope(BODY, ENV12), f'{SOAP_XML}; action="{action}"')
+    assert r.status_code == status
+    assert checks.fault(r).code == code
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "status", "allow", "code"),
+    [
+        ("GET", "/services/LoanFacade", None, 405, "POST", "METHOD_NOT_ALLOWED"),
+        ("PUT", "/services/LoanFacade", None, 405, "POST", "METHOD_NOT_ALLOWED"),
+        ("PUT", "/services/LoanFacade", SOAP_XML, 405, "POST", "METHOD_NOT_ALLOWED"),
+        ("DELETE", "/services/LoanFacade?wsdl", None, 405, "GET, HEAD, POST", "METHOD_NOT_ALLOWED"),
+        ("GET", "/services/NoSuchFacade?wsdl", None, 404, None, "UNKNOWN_OPERATION"),
+        ("POST", "/services/NoSuchFacade", XML, 500, None, "UNKNOWN_OPERATION"),
+        ("POST", "/services/NoSuchFacade", SOAP_XML, 400, None, "UNKNOWN_OPERATION"),
+        ("POST", "/services/LoanFacade", "text/plain", 415, None, "UNSUPPORTED_MEDIA_TYPE"),
     ],
 )
 def test_every_answer_on_a_service_path_is_a_fault(
-    server, checks, method, path, status, allow, code
+    server, checks, method, path, content_type, status, allow, code
 ):
-    data, headers = (envelope(BODY), {"Content-Type": XML}) if method == "POST" else (None, {})
-    r = requests.request(
-        method, server.url(path), data=data, headers={"X-Request-Id": "m-2", **headers}, timeout=10
-    )
+    """In the version of the request's media type, SOAP 1.1 for any other."""
+    ns = ENV12 if content_type == SOAP_XML else ENV
+    headers = {"X-Request-Id": "m-2"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    data = envelope(BODY, ns) if content_type is not None else None
+    r = requests.request(method, server.url(path), data=data, headers=headers, timeout=10)
     assert r.status_code == status
     assert r.headers.get("Allow") == allow
     assert r.headers["X-Request-Id"] == "m-2"
+    assert etree.fromstring(r.content).tag == f"{{{ns}}}Envelope"
     fault = checks.fault(r)
     assert (fault.code, fault.request_id) == (code, "m-2")
 
@@ -133,6 +222,7 @@ def test_every_facade_has_a_call_here():
     assert sorted(CALLS) == FACADES
 
 
+@BOTH
 @pytest.mark.parametrize("facade", FACADES)
 def test_served_schemas_compile_strictly_and_describe_a_real_exchange(
     server, soap, checks, investor, operator, facade
@@ -147,23 +237,31 @@ def test_served_schemas_compile_strictly_and_describe_a_real_exchange(
     schemas.validate(etree.fromstring(request))
     caller = operator if facade in OPERATORS_ONLY else investor
     token = f"<c:AuthToken xmlns:c='{COMMON_NS}'><c:token>{caller.token}</c:token></c:AuthToken>"
-    answer = soap.post(facade, envelope(f"<s:Header>{token}</s:Header><s:Body>{request}</s:Body>"))
+    ns = soap.version.envelope
+    answer = soap.post(
+        facade, envelope(f"<s:Header>{token}</s:Header><s:Body>{request}</s:Body>", ns)
+    )
     assert answer.status_code == 200, answer.text[:500]
-    [response] = etree.fromstring(answer.content).find(f"{{{ENV}}}Body")
+    assert answer.headers["Content-Type"] == soap.version.content_type
+    [response] = etree.fromstring(answer.content).find(f"{{{ns}}}Body")
     assert response.tag == f"{{{tns}}}{operation}Response"
     schemas.validate(response)
 
-    refused = soap.post(facade, envelope(f"{header('1')}<s:Body>{request}</s:Body>"))
+    refused = soap.post(facade, envelope(f"{header('1')}<s:Body>{request}</s:Body>", ns))
     assert checks.fault(refused).code == "MUST_UNDERSTAND"
     schemas.validate(etree.fromstring(refused.content).find(f".//{{{COMMON_NS}}}BusinessFault"))
 
 
-# -- soap:address -------------------------------------------------------------------------
+# -- soap:address and soap12:address ---------------------------------------------------------
 
 
 def soap_address(document: bytes) -> str:
+    """The ports' one address: SOAP 1.1's, and SOAP 1.2's the same."""
     root = etree.fromstring(document, etree.XMLParser(resolve_entities=False))
-    return root.find(f"{{{WSDL_NS}}}service/{{{WSDL_NS}}}port/{{{SOAP_NS}}}address").get("location")
+    port = f"{{{WSDL_NS}}}service/{{{WSDL_NS}}}port"
+    address = root.find(f"{port}/{{{SOAP_NS}}}address").get("location")
+    assert root.find(f"{port}/{{{SOAP12_NS}}}address").get("location") == address
+    return address
 
 
 def test_a_request_without_host_gets_the_servers_own_address(server):

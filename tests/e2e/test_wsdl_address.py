@@ -1,5 +1,5 @@
-"""The WSDL's soap:address: per request, never poisoned by a caller's Host, and forwarded
-headers believed only from a trusted proxy."""
+"""The WSDL's soap:address and soap12:address (one address, both versions): per request, never
+poisoned by a caller's Host, and forwarded headers believed only from a trusted proxy."""
 
 import pytest
 import requests
@@ -9,6 +9,7 @@ pytestmark = pytest.mark.slow
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+SOAP12_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
 
 
 def fetch(server, facade="LoanFacade", headers=None) -> bytes:
@@ -19,10 +20,15 @@ def fetch(server, facade="LoanFacade", headers=None) -> bytes:
 
 
 def address(document: bytes) -> str:
+    """The address of the SOAP 1.1 port, which the SOAP 1.2 port's must equal."""
     root = etree.fromstring(document, etree.XMLParser(resolve_entities=False))
-    found = root.findall(f"{{{WSDL_NS}}}service/{{{WSDL_NS}}}port/{{{SOAP_NS}}}address")
-    assert len(found) == 1
-    return found[0].get("location")
+    locations = []
+    for extension in (SOAP_NS, SOAP12_NS):
+        found = root.findall(f"{{{WSDL_NS}}}service/{{{WSDL_NS}}}port/{{{extension}}}address")
+        assert len(found) == 1
+        locations.append(found[0].get("location"))
+    assert locations[0] == locations[1]
+    return locations[0]
 
 
 def test_the_wsdl_is_byte_identical_when_served_twice(server):

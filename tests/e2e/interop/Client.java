@@ -1,15 +1,25 @@
 // A partner's Java client, compiled against what wsimport generated from the served WSDLs
-// (wsimport -XadditionalHeaders, so the AuthToken header is a method parameter). Driven by
-// tests/e2e/test_interop_java.py; prints one key=value line per fact it observed.
+// (wsimport -extension -XadditionalHeaders, so each service has its SOAP 1.2 port too and the
+// AuthToken header is a method parameter). Driven by tests/e2e/test_interop_java.py; calls
+// every facade on the port of one SOAP version and prints one key=value line per fact it
+// observed. Every call carries X-Request-Id java-<version>-<facade>, so the server's access
+// log tells which protocol each facade's calls arrived as.
 //
-// Usage: java Client <MemberFacade WSDL URL> <LoanFacade WSDL URL> <mobile> <password>
-//                    <borrowerId>
+// Usage: java Client <1.1|1.2> <server base URL> <operator mobile> <operator password>
+//                    <investor mobile> <investor password> <borrowerId>
 
+import com.hry.p2p.facade.account.AccountDto;
+import com.hry.p2p.facade.account.AccountFacade;
+import com.hry.p2p.facade.account.AccountFacadeService;
 import com.hry.p2p.facade.common.AuthToken;
+import com.hry.p2p.facade.fund.FundFacade;
+import com.hry.p2p.facade.fund.FundFacadeService;
 import com.hry.p2p.facade.member.LoginRequest;
 import com.hry.p2p.facade.member.MemberFacade;
 import com.hry.p2p.facade.member.MemberFacadeService;
 import com.hry.p2p.facade.member.TokenDto;
+import com.hry.p2p.facade.message.MessageFacade;
+import com.hry.p2p.facade.message.MessageFacadeService;
 import com.hry.p2p.facade.p2p.BusinessFault;
 import com.hry.p2p.facade.p2p.LoanDto;
 import com.hry.p2p.facade.p2p.LoanFacade;
@@ -17,13 +27,24 @@ import com.hry.p2p.facade.p2p.LoanFacadeService;
 import com.hry.p2p.facade.p2p.LoanPageDto;
 import com.hry.p2p.facade.p2p.LoanRequest;
 import com.hry.p2p.facade.p2p.RepaymentMethod;
+import com.hry.p2p.facade.payment.PaymentFacade;
+import com.hry.p2p.facade.payment.PaymentFacadeService;
+import com.hry.p2p.facade.reconciliation.ReconciliationFacade;
+import com.hry.p2p.facade.reconciliation.ReconciliationFacadeService;
 import java.math.BigDecimal;
 import java.net.URL;
+import java.util.List;
+import java.util.Map;
 import java.util.UUID;
+import javax.xml.ws.BindingProvider;
+import javax.xml.ws.handler.MessageContext;
 
 public final class Client {
     private static final BigDecimal AMOUNT = new BigDecimal("10000.01");
     private static final BigDecimal MIN_INVEST = new BigDecimal("100.10");
+
+    private static String version;
+    private static String base;
 
     private Client() {}
 
@@ -31,13 +52,61 @@ public final class Client {
         System.out.println(key + "=" + value);
     }
 
+    private static URL wsdl(String facade) throws Exception {
+        return new URL(base + "/services/" + facade + "?wsdl");
+    }
+
+    /** The port, its every call tagged with the request id java-<version>-<facade>. */
+    private static <T> T tagged(T port, String facade) {
+        Map<String, List<String>> headers =
+                Map.of("X-Request-Id", List.of("java-" + version + "-" + facade));
+        ((BindingProvider) port).getRequestContext().put(MessageContext.HTTP_REQUEST_HEADERS, headers);
+        return port;
+    }
+
+    private static AuthToken login(MemberFacade members, String mobile, String password)
+            throws Exception {
+        LoginRequest credentials = new LoginRequest();
+        credentials.setMobile(mobile);
+        credentials.setPassword(password);
+        AuthToken auth = new AuthToken();
+        auth.setToken(members.login(credentials, null).getToken());
+        return auth;
+    }
+
     public static void main(String[] args) throws Exception {
-        if (args.length != 5) {
-            System.err.println("usage: Client MEMBER_WSDL LOAN_WSDL MOBILE PASSWORD BORROWER_ID");
+        if (args.length != 7 || !List.of("1.1", "1.2").contains(args[0])) {
+            System.err.println("usage: Client 1.1|1.2 BASE_URL OPERATOR_MOBILE OPERATOR_PASSWORD "
+                    + "INVESTOR_MOBILE INVESTOR_PASSWORD BORROWER_ID");
             System.exit(2);
         }
-        MemberFacade members = new MemberFacadeService(new URL(args[0])).getMemberFacadePort();
-        LoanFacade loans = new LoanFacadeService(new URL(args[1])).getLoanFacadePort();
+        version = args[0];
+        base = args[1];
+        boolean soap12 = version.equals("1.2");
+
+        MemberFacadeService memberService = new MemberFacadeService(wsdl("MemberFacade"));
+        MemberFacade members = tagged(soap12 ? memberService.getMemberFacadeSoap12Port()
+                : memberService.getMemberFacadePort(), "MemberFacade");
+        LoanFacadeService loanService = new LoanFacadeService(wsdl("LoanFacade"));
+        LoanFacade loans = tagged(soap12 ? loanService.getLoanFacadeSoap12Port()
+                : loanService.getLoanFacadePort(), "LoanFacade");
+        AccountFacadeService accountService = new AccountFacadeService(wsdl("AccountFacade"));
+        AccountFacade accounts = tagged(soap12 ? accountService.getAccountFacadeSoap12Port()
+                : accountService.getAccountFacadePort(), "AccountFacade");
+        FundFacadeService fundService = new FundFacadeService(wsdl("FundFacade"));
+        FundFacade funds = tagged(soap12 ? fundService.getFundFacadeSoap12Port()
+                : fundService.getFundFacadePort(), "FundFacade");
+        MessageFacadeService messageService = new MessageFacadeService(wsdl("MessageFacade"));
+        MessageFacade messages = tagged(soap12 ? messageService.getMessageFacadeSoap12Port()
+                : messageService.getMessageFacadePort(), "MessageFacade");
+        PaymentFacadeService paymentService = new PaymentFacadeService(wsdl("PaymentFacade"));
+        PaymentFacade payments = tagged(soap12 ? paymentService.getPaymentFacadeSoap12Port()
+                : paymentService.getPaymentFacadePort(), "PaymentFacade");
+        ReconciliationFacadeService reconciliationService =
+                new ReconciliationFacadeService(wsdl("ReconciliationFacade"));
+        ReconciliationFacade reconciliation = tagged(soap12
+                ? reconciliationService.getReconciliationFacadeSoap12Port()
+                : reconciliationService.getReconciliationFacadePort(), "ReconciliationFacade");
 
         LoginRequest credentials = new LoginRequest();
         credentials.setMobile(args[2]);
@@ -46,29 +115,30 @@ public final class Client {
         out("login.memberId", token.getMemberId());
         out("login.role", token.getRole());
         out("login.tokenLength", token.getToken().length());
+        AuthToken operator = new AuthToken();
+        operator.setToken(token.getToken());
+        AuthToken investor = login(members, args[4], args[5]);
 
-        AuthToken auth = new AuthToken();
-        auth.setToken(token.getToken());
         // A rate of its own (29.xxxx; the zeep and suds modules use 27 and 28), so the
         // filtered listing below finds this listing alone.
         BigDecimal rate = new BigDecimal("29." + (1000 + (int) (Math.random() * 9000)));
         LoanRequest terms = new LoanRequest();
         terms.setTitle("Workshop " + UUID.randomUUID().toString().substring(0, 6));
         terms.setDescription("Lathes for the workshop.");
-        terms.setBorrowerId(Long.parseLong(args[4]));
+        terms.setBorrowerId(Long.parseLong(args[6]));
         terms.setAmount(AMOUNT);
         terms.setAnnualRate(rate);
         terms.setTermMonths(6);
         terms.setRepaymentMethod(RepaymentMethod.BULLET);
         terms.setMinInvest(MIN_INVEST);
         terms.setRaiseDays(7);
-        LoanDto published = loans.publishLoan(terms, auth);
+        LoanDto published = loans.publishLoan(terms, operator);
         out("publish.loanId", published.getLoanId());
         out("publish.status", published.getStatus().value());
         out("publish.amount", published.getAmount().toPlainString());
 
         // Pending audit: only operators (and the borrower) see it, so the operator asks.
-        LoanDto fetched = loans.getLoan(published.getLoanId(), auth);
+        LoanDto fetched = loans.getLoan(published.getLoanId(), operator);
         out("get.title", fetched.getTitle());
         out("get.amount", fetched.getAmount().toPlainString());
         // BigDecimal.equals compares the scale too: 10000.01 and nothing else.
@@ -78,8 +148,8 @@ public final class Client {
         out("get.maxInvestPerInvestor", fetched.getMaxInvestPerInvestor());
         out("get.createdAtYear", fetched.getCreatedAt().getYear());
 
-        LoanPageDto page =
-                loans.listLoans(null, RepaymentMethod.BULLET, rate, rate, null, null, 1, 5, auth);
+        LoanPageDto page = loans.listLoans(
+                null, RepaymentMethod.BULLET, rate, rate, null, null, 1, 5, operator);
         out("list.total", page.getTotal());
         out("list.firstId", page.getItems().isEmpty() ? "none" : page.getItems().get(0).getLoanId());
 
@@ -92,11 +162,60 @@ public final class Client {
             out("missing.requestIdLength", e.getFaultInfo().getRequestId().length());
         }
 
+        // Every other facade: a call the investor (the operator, for reconciliation) may make.
+        out("profile.memberId", members.getProfile(investor).getMemberId());
+        AccountDto account = accounts.getAccount(investor);
+        out("account.memberId", account.getMemberId());
+        out("account.totalIsTheSum",
+                account.getTotal().equals(account.getAvailable().add(account.getFrozen())));
+        out("fund.hasFundAccount", funds.hasFundAccount(investor).isHasFundAccount());
+        out("message.unread", messages.getUnreadCount(investor).getUnread());
+        out("payment.pageSize", payments.listOrders(1, 4, investor).getPageSize());
+        out("reconciliation.pageSize",
+                reconciliation.listRuns(null, null, 1, 5, operator).getPageSize());
+
+        // And the same of every facade without credentials: the typed fault of each.
         try {
             loans.publishLoan(terms, null);
-            out("anonymous.fault", "none");
+            out("refused.LoanFacade", "none");
         } catch (BusinessFault e) {
-            out("anonymous.code", e.getFaultInfo().getCode());
+            out("refused.LoanFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            members.getProfile(null);
+            out("refused.MemberFacade", "none");
+        } catch (com.hry.p2p.facade.member.BusinessFault e) {
+            out("refused.MemberFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            accounts.getAccount(null);
+            out("refused.AccountFacade", "none");
+        } catch (com.hry.p2p.facade.account.BusinessFault e) {
+            out("refused.AccountFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            funds.hasFundAccount(null);
+            out("refused.FundFacade", "none");
+        } catch (com.hry.p2p.facade.fund.BusinessFault e) {
+            out("refused.FundFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            messages.getUnreadCount(null);
+            out("refused.MessageFacade", "none");
+        } catch (com.hry.p2p.facade.message.BusinessFault e) {
+            out("refused.MessageFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            payments.listOrders(1, 4, null);
+            out("refused.PaymentFacade", "none");
+        } catch (com.hry.p2p.facade.payment.BusinessFault e) {
+            out("refused.PaymentFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            reconciliation.listRuns(null, null, 1, 5, investor);
+            out("refused.ReconciliationFacade", "none");
+        } catch (com.hry.p2p.facade.reconciliation.BusinessFault e) {
+            out("refused.ReconciliationFacade", e.getFaultInfo().getCode());
         }
     }
 }

@@ -31,7 +31,7 @@ from server.proxy import Proxies
 from server.registry import BoundFacade, BoundOperation, bind
 from server.rest import RestEndpoint
 from server.soap import ENV, SoapEndpoint
-from server.wsdl import WSDL, Wsdl
+from server.wsdl import WSDL, Wsdl, soap_action
 from server.xmlcodec import read_complex
 from service.errors import CATALOGUE
 from tests.xsd import strict_schemas
@@ -109,6 +109,9 @@ def test_every_operation_has_a_section_with_roles_and_both_bindings(facades, doc
         assert re.search(rf"answered {status} \w", text), op.name
         assert f"{BASE}/services/{bound.name}" in text
         assert f"body element {op.name}, answered by {op.name}Response" in text
+        assert (
+            f"as application/soap+xml; its action parameter, optional, is {soap_action(op)}" in text
+        )
         assert ("deprecated" in s.find("h2").text_content()) == op.operation.deprecated
         assert ("Cache-Control: no-store" in text) == op.operation.sensitive
         contents = section(documents[bound.name], "contents")
@@ -285,10 +288,17 @@ def test_the_error_catalogue_has_every_code_with_both_protocols(documents) -> No
         "404",
         "500",
         "soap:Client",
+        "400",
+        "env:Sender",
     ]
-    assert catalogue["INTERNAL_ERROR"][2:] == ["500", "500", "soap:Server"]
-    assert catalogue["MUST_UNDERSTAND"][4] == "soap:MustUnderstand"
-    assert catalogue["PAYLOAD_TOO_LARGE"][2:4] == ["413", "413"]
+    assert catalogue["INTERNAL_ERROR"][2:] == ["500", "500", "soap:Server", "500", "env:Receiver"]
+    assert catalogue["MUST_UNDERSTAND"][3:] == [
+        "500",
+        "soap:MustUnderstand",
+        "500",
+        "env:MustUnderstand",
+    ]
+    assert catalogue["PAYLOAD_TOO_LARGE"][2:] == ["413", "413", "soap:Client", "413", "env:Sender"]
 
 
 # -- examples ----------------------------------------------------------------------------

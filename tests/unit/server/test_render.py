@@ -13,13 +13,17 @@ from werkzeug.test import Client
 from facade.p2p.loan import NS as LOAN_NS
 from facade.types import COMMON_NS
 from server.app import Application
-from server.soap import ENV
+from server.soap import SOAP11, SOAP12
 from service.p2p import LoanService
 
-GET_LOAN = (
-    f'<s:Envelope xmlns:s="{ENV}"><s:Body><l:getLoan xmlns:l="{LOAN_NS}">'
-    "<l:loanId>7</l:loanId></l:getLoan></s:Body></s:Envelope>"
-).encode()
+SOAP = {"soap": SOAP11, "soap12": SOAP12}
+
+
+def get_loan(ns: str) -> bytes:
+    return (
+        f'<s:Envelope xmlns:s="{ns}"><s:Body><l:getLoan xmlns:l="{LOAN_NS}">'
+        "<l:loanId>7</l:loanId></l:getLoan></s:Body></s:Envelope>"
+    ).encode()
 
 
 class Reports:
@@ -31,27 +35,28 @@ class Reports:
 
 
 def soap_code(response) -> tuple[str, str]:
-    root = etree.fromstring(response.data)
-    detail = root.find(f"{{{ENV}}}Body/{{{ENV}}}Fault/detail/{{{COMMON_NS}}}BusinessFault")
+    detail = etree.fromstring(response.data).find(f".//{{{COMMON_NS}}}BusinessFault")
     return detail.findtext(f"{{{COMMON_NS}}}code"), detail.findtext(f"{{{COMMON_NS}}}requestId")
 
 
 def call(client: Client, protocol: str, rid: str):
-    if protocol == "soap":
+    if protocol in SOAP:
+        version = SOAP[protocol]
         response = client.post(
             "/services/LoanFacade",
-            data=GET_LOAN,
-            content_type="text/xml; charset=utf-8",
+            data=get_loan(version.namespace),
+            content_type=version.content_type,
             headers={"X-Request-Id": rid},
         )
-        assert response.headers["Content-Type"].startswith("text/xml")
+        assert response.headers["Content-Type"] == version.content_type
+        assert etree.fromstring(response.data).tag == version.qname("Envelope")
         return response, soap_code(response)
     response = client.get("/api/v1/loans/7", headers={"X-Request-Id": rid})
     assert response.headers["Content-Type"] == "application/json"
     return response, (response.json["code"], response.json["requestId"])
 
 
-@pytest.mark.parametrize("protocol", ["soap", "rest"])
+@pytest.mark.parametrize("protocol", ["soap", "soap12", "rest"])
 def test_a_result_that_cannot_be_written_is_an_internal_error_of_the_call(
     make_client, monkeypatch, caplog, protocol: str
 ) -> None:

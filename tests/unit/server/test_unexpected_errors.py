@@ -22,7 +22,7 @@ from facade.p2p.loan import NS as LOAN_NS
 from facade.types import COMMON_NS
 from server import pages
 from server.app import Application, create_platform
-from server.soap import ENV, SoapEndpoint
+from server.soap import SOAP11, SOAP12, SoapEndpoint, SoapVersion
 from service.p2p import LoanService
 
 
@@ -79,12 +79,12 @@ def make_app(tmp_path: Path) -> Iterator:
         platform.close()
 
 
-def soap_call(client: Client, operation: str, inner: str = "", path: str = "LoanFacade"):
+def soap_call(client: Client, operation: str, inner: str = "", version: SoapVersion = SOAP11):
     body = (
-        f'<s:Envelope xmlns:s="{ENV}"><s:Body><l:{operation} xmlns:l="{LOAN_NS}">{inner}'
-        f"</l:{operation}></s:Body></s:Envelope>"
+        f'<s:Envelope xmlns:s="{version.namespace}"><s:Body><l:{operation} xmlns:l="{LOAN_NS}">'
+        f"{inner}</l:{operation}></s:Body></s:Envelope>"
     )
-    return client.post(f"/services/{path}", data=body, content_type="text/xml; charset=utf-8")
+    return client.post("/services/LoanFacade", data=body, content_type=version.content_type)
 
 
 def answered_id(response) -> str:
@@ -95,7 +95,7 @@ def answered_id(response) -> str:
         body = json.loads(response.data)
         assert (body["code"], body["requestId"]) == ("INTERNAL_ERROR", rid)
     else:
-        assert response.mimetype == "text/xml", response.data
+        assert response.mimetype in ("text/xml", "application/soap+xml"), response.data
         detail = etree.fromstring(response.data).find(f".//{{{COMMON_NS}}}BusinessFault")
         assert detail.findtext(f"{{{COMMON_NS}}}code") == "INTERNAL_ERROR"
         assert detail.findtext(f"{{{COMMON_NS}}}requestId") == rid
@@ -115,20 +115,26 @@ def test_each_unexpected_exception_is_counted_logged_and_reported_once(
     # Raised by a service, inside the dispatcher.
     answers.append(("rest", client.get("/api/v1/loans/7")))
     answers.append(("soap", soap_call(client, "getLoan", "<l:loanId>7</l:loanId>")))
+    answers.append(("soap12", soap_call(client, "getLoan", "<l:loanId>7</l:loanId>", SOAP12)))
 
     # Raised while the result is rendered.
     answers.append(("rest", client.get("/api/v1/loans")))
     answers.append(("soap", soap_call(client, "listLoans")))
+    answers.append(("soap12", soap_call(client, "listLoans", version=SOAP12)))
 
     # Raised at the WSGI layer, outside every endpoint's dispatcher.
     monkeypatch.setattr(pages, "health", boom)
     answers.append(("-", client.get("/health")))
     monkeypatch.setattr(SoapEndpoint, "wsdl", boom)
     answers.append(("soap", client.get("/services/LoanFacade?wsdl")))
+    monkeypatch.setattr(SoapEndpoint, "__call__", boom)
+    answers.append(("soap12", soap_call(client, "getLoan", version=SOAP12)))
     monkeypatch.setattr(pages, "service_list", lambda facades: Response(failing_body()))
     answers.append(("-", client.get("/services")))
 
     ids = [answered_id(response) for _, response in answers]
+    soap12 = [response.mimetype for protocol, response in answers if protocol == "soap12"]
+    assert soap12 == ["application/soap+xml"] * 3
     assert len(set(ids)) == len(ids)
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == len(answers)

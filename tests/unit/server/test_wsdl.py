@@ -1,4 +1,5 @@
-"""The WSDL of each facade, read back with lxml: WS-I order, required fields, faults, address."""
+"""The WSDL of each facade, read back with lxml: WS-I order, required fields, faults, the SOAP
+1.1 and SOAP 1.2 bindings and their ports at one address."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from lxml import etree
 from facade.types import COMMON_NS
 from server.binding import XS, Complex
 from server.registry import BoundFacade
-from server.wsdl import HTTP_TRANSPORT, SOAP, WSDL, Wsdl
-from tests.xsd import strict_schemas
+from server.wsdl import HTTP_TRANSPORT, SOAP, SOAP12, WSDL, Wsdl, soap_action
+from server.wspolicy import OPTIONAL, REQUIRED, SP, WSP, WSU
+from tests.xsd import strict_schemas, wsdl_schema
 
 ROOT = Path(__file__).resolve().parents[3]
 ADDRESS = "https://api.example.com"
+#: Each binding's extension namespace, binding and port names after the facade's.
+BINDINGS = [(SOAP, "SoapBinding", "Port"), (SOAP12, "Soap12Binding", "Soap12Port")]
 
 
 @pytest.fixture(params=["LoanFacade", "MemberFacade"])
@@ -56,14 +60,20 @@ def reachable(bound: BoundFacade) -> dict[tuple[str, str], Complex]:
 
 
 def test_children_of_definitions_in_ws_i_order(wsdl: etree._Element) -> None:
-    names = [local(c) for c in wsdl if isinstance(c.tag, str)]
-    assert all(etree.QName(c).namespace == WSDL for c in wsdl if isinstance(c.tag, str))
+    """WSDL's own elements in WS-I order; the only others, the WS-Policy policies that the
+    bindings refer to, come before the types."""
+    children = [c for c in wsdl if isinstance(c.tag, str)]
+    names = [local(c) for c in children if etree.QName(c).namespace == WSDL]
+    others = [c.tag for c in children if etree.QName(c).namespace != WSDL]
+    assert set(others) <= {f"{{{WSP}}}Policy"}, others
+    first_policy = next(i for i, c in enumerate(children) if c.tag == f"{{{WSP}}}Policy")
+    assert local(children[first_policy + len(others)]) == "types"
     order = {"documentation": 0, "types": 1, "message": 2, "portType": 3, "binding": 4}
     order["service"] = 5
     ranks = [order[n] for n in names]
     assert ranks == sorted(ranks), names
-    assert names.count("types") == names.count("portType") == 1
-    assert names.count("binding") == names.count("service") == 1
+    assert names.count("types") == names.count("portType") == names.count("service") == 1
+    assert names.count("binding") == 2
     assert names.count("message") >= 1
     assert names.count("documentation") <= 1
 
@@ -117,12 +127,72 @@ def test_port_type_operations_documented_with_the_business_fault(
         assert resolve(part, part.get("element")) == (COMMON_NS, "BusinessFault")
 
 
-def test_soap_binding_over_http(wsdl: etree._Element) -> None:
-    binding = wsdl.find(f"{{{WSDL}}}binding/{{{SOAP}}}binding")
+@pytest.mark.parametrize("extension", [SOAP, SOAP12], ids=["1.1", "1.2"])
+def test_soap_binding_over_http(wsdl: etree._Element, extension: str) -> None:
+    """The WSDL 1.1 binding extension for SOAP 1.2 names the same HTTP transport."""
+    binding = wsdl.find(f"{{{WSDL}}}binding/{{{extension}}}binding")
     assert binding.get("transport") == HTTP_TRANSPORT == "http://schemas.xmlsoap.org/soap/http"
     assert binding.get("style") == "document"
-    for body in wsdl.iter(f"{{{SOAP}}}body"):
-        assert body.get("use") == "literal"
+    bodies = list(wsdl.iter(f"{{{extension}}}body"))
+    assert bodies and all(body.get("use") == "literal" for body in bodies)
+
+
+@pytest.mark.parametrize(("extension", "binding_name", "port_name"), BINDINGS, ids=["1.1", "1.2"])
+def test_each_binding_has_every_operation_with_its_auth_header_and_the_fault(
+    wsdl: etree._Element, bound: BoundFacade, extension, binding_name, port_name
+) -> None:
+    name = bound.name
+    [binding] = wsdl.findall(f"{{{WSDL}}}binding[@name='{name}{binding_name}']")
+    assert resolve(binding, binding.get("type")) == (bound.facade.namespace, name)
+    operations = binding.findall(f"{{{WSDL}}}operation")
+    assert [o.get("name") for o in operations] == [op.name for op in bound.operations]
+    for o, op in zip(operations, bound.operations, strict=True):
+        soap_operation = o.find(f"{{{extension}}}operation")
+        assert soap_operation.get("style") == "document"
+        action = soap_operation.get("soapAction")
+        assert action == ("" if extension == SOAP else soap_action(op))
+        for header in o.findall(f"{{{WSDL}}}input/{{{extension}}}header"):  # see below
+            assert (header.get("part"), header.get("use")) == ("auth", "literal")
+            assert resolve(header, header.get("message")) == (bound.facade.namespace, "AuthToken")
+        assert o.find(f"{{{WSDL}}}input/{{{extension}}}body") is not None
+        assert o.find(f"{{{WSDL}}}output/{{{extension}}}body") is not None
+        fault = o.find(f"{{{WSDL}}}fault[@name='BusinessFault']/{{{extension}}}fault")
+        assert (fault.get("name"), fault.get("use")) == ("BusinessFault", "literal")
+        others = [e for e in o.iter() if etree.QName(e).namespace not in (WSDL, extension)]
+        assert [e.tag for e in others] in ([], [f"{{{WSP}}}PolicyReference"])
+
+
+def test_soap_1_2_actions_are_absolute_uris_one_an_operation(bound: BoundFacade) -> None:
+    """RFC 3902: the action parameter is an absolute URI."""
+    actions = [soap_action(op) for op in bound.operations]
+    assert len(set(actions)) == len(actions)
+    assert all(a.startswith(bound.facade.namespace + "/") and " " not in a for a in actions)
+    op = bound.operations[0]
+    assert soap_action(op) == f"{bound.facade.namespace}/{bound.name}/{op.name}Request"
+
+
+def test_the_service_has_a_port_a_binding_at_the_facades_one_address(
+    wsdl: etree._Element, bound: BoundFacade
+) -> None:
+    """SOAP 1.1's port first: clients that take the first port (zeep, PHP) keep taking it."""
+    [service] = wsdl.findall(f"{{{WSDL}}}service")
+    assert service.get("name") == f"{bound.name}Service"
+    ports = service.findall(f"{{{WSDL}}}port")
+    assert len(ports) == len(BINDINGS)
+    for port, (extension, binding_name, port_name) in zip(ports, BINDINGS, strict=True):
+        assert port.get("name") == bound.name + port_name
+        assert resolve(port, port.get("binding")) == (
+            bound.facade.namespace,
+            bound.name + binding_name,
+        )
+        [address] = port
+        assert address.tag == f"{{{extension}}}address"
+        assert address.get("location") == f"{ADDRESS}/services/{bound.name}"
+
+
+def test_every_facades_wsdl_is_valid_wsdl_1_1(platform) -> None:
+    for bound in platform.facades:
+        wsdl_schema().validate(etree.fromstring(Wsdl(bound).render(ADDRESS, "/services/X")))
 
 
 def test_two_builds_are_byte_identical(bound: BoundFacade) -> None:
@@ -154,9 +224,10 @@ def test_render_puts_the_address_escaped(bound: BoundFacade) -> None:
     base = 'https://lb.example.com/p2p&"a"<b>'  # conf allows these in public_url's path
     document = Wsdl(bound).render(base, f"/services/{bound.name}")
     root = etree.fromstring(document)
-    addresses = root.findall(f"{{{WSDL}}}service/{{{WSDL}}}port/{{{SOAP}}}address")
-    assert len(addresses) == 1
-    assert addresses[0].get("location") == f"{base}/services/{bound.name}"
+    for extension in (SOAP, SOAP12):
+        addresses = root.findall(f"{{{WSDL}}}service/{{{WSDL}}}port/{{{extension}}}address")
+        assert len(addresses) == 1
+        assert addresses[0].get("location") == f"{base}/services/{bound.name}"
     assert b"urn:p2p:address-placeholder" not in document
 
 
@@ -195,3 +266,52 @@ def test_each_schema_imports_exactly_the_namespaces_it_uses(wsdl: etree._Element
         }
         imported = {i.get("namespace") for i in schema.iterfind(f"{{{XS}}}import")}
         assert imported == used - {schema.get("targetNamespace")}
+
+
+def test_each_binding_operation_refers_to_the_policy_of_the_credentials_it_takes(
+    platform,
+) -> None:
+    """An operation with roles requires a member's credentials, a public one whose answer
+    depends on who asks takes them optionally, any other takes none and declares no header."""
+    seen = set()
+    for bound in platform.facades:
+        wsdl = etree.fromstring(Wsdl(bound).render(ADDRESS, f"/services/{bound.name}"))
+        policies = {p.get(f"{{{WSU}}}Id"): p for p in wsdl.findall(f"{{{WSP}}}Policy")}
+        for binding in wsdl.iter(f"{{{WSDL}}}binding"):
+            for o in binding.findall(f"{{{WSDL}}}operation"):
+                op = bound.operation(o.get("name"))
+                refs = [r.get("URI") for r in o.findall(f"{{{WSP}}}PolicyReference")]
+                headers = [h for h in o.find(f"{{{WSDL}}}input") if local(h) == "header"]
+                if op.roles is not None:
+                    expected = REQUIRED
+                elif op.passes_caller:
+                    expected = OPTIONAL
+                else:
+                    expected = None
+                assert refs == ([] if expected is None else [f"#{expected}"]), op.name
+                assert len(headers) == (0 if expected is None else 1), op.name
+                if expected is not None:
+                    assert expected in policies, (bound.name, expected)
+                    seen.add(expected)
+    assert seen == {REQUIRED, OPTIONAL}
+
+
+def test_the_policy_offers_each_credential_the_endpoint_accepts(platform) -> None:
+    loans = next(b for b in platform.facades if b.name == "LoanFacade")
+    wsdl = etree.fromstring(Wsdl(loans).render(ADDRESS, "/services/LoanFacade"))
+    policies = {p.get(f"{{{WSU}}}Id"): p for p in wsdl.findall(f"{{{WSP}}}Policy")}
+
+    def alternatives(policy_id: str) -> list[set[str]]:
+        one = policies[policy_id].find(f"{{{WSP}}}ExactlyOne")
+        return [
+            {etree.QName(e).localname for e in alternative.iter() if e is not alternative}
+            - {"Policy"}
+            for alternative in one.findall(f"{{{WSP}}}All")
+        ]
+
+    text = {"SupportingTokens", "UsernameToken", "WssUsernameToken10"}
+    required = [text, text | {"HashPassword"}, {"AuthTokenHeader"}]
+    assert alternatives(REQUIRED) == required
+    assert alternatives(OPTIONAL) == [*required, set()]
+    token = policies[REQUIRED].find(f".//{{{SP}}}UsernameToken")
+    assert token.get(f"{{{SP}}}IncludeToken").endswith("/IncludeToken/AlwaysToRecipient")
