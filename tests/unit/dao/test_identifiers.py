@@ -35,6 +35,13 @@ HUMAN_TEXT = {
     "reconciliation_discrepancy.reason",
     "bank_order_reissue.reason",
     "bank_batch.reason",
+    # A partner app's contact and callback URL, an RSA key's PEM, an operator's reason and
+    # what a change set: read and shown, never compared.
+    "partner_app.contact",
+    "partner_app.callback_url",
+    "partner_key.public_key",
+    "partner_app_event.reason",
+    "partner_app_event.detail",
 }
 
 
