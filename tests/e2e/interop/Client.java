@@ -72,7 +72,7 @@ public final class Client {
         credentials.setMobile(mobile);
         credentials.setPassword(password);
         AuthToken auth = new AuthToken();
-        auth.setToken(members.login(credentials, null).getToken());
+        auth.setToken(members.login(credentials).getToken());
         return auth;
     }
 
@@ -118,7 +118,7 @@ public final class Client {
         LoginRequest credentials = new LoginRequest();
         credentials.setMobile(args[2]);
         credentials.setPassword(args[3]);
-        TokenDto token = members.login(credentials, null);
+        TokenDto token = members.login(credentials);
         out("login.memberId", token.getMemberId());
         out("login.role", token.getRole());
         out("login.tokenLength", token.getToken().length());
