@@ -32,6 +32,7 @@ from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
 from service.member import MemberService
 from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
+from service.partner import PartnerKeys
 from service.pii import PersonalData
 from service.reconciliation import ReconciliationService
 from service.security import Lockout, Passwords, Tokens
@@ -126,6 +127,7 @@ def _build(
         "tokens": Tokens(cache, s.token_ttl_seconds, s.refresh_ttl_seconds),
         "lockout": Lockout(cache, s.max_failed_logins, s.lockout_seconds),
         "api_secrets": ApiSecrets.from_settings(s, cache, utc_now),
+        "partner_keys": PartnerKeys.from_setting(s.secret_key),
         "verification": VerificationCodes.from_settings(settings.verification, cache, utc_now),
         "pii": PersonalData.from_setting(s.secret_key),
         "gateway": create_gateway(settings.payment.gateway),

@@ -155,6 +155,25 @@ PLATFORM_FUNDS_INSUFFICIENT = ErrorCode(
 PLATFORM_TRANSFER_NOT_FOUND = ErrorCode(
     "PLATFORM_TRANSFER_NOT_FOUND", 404, "No such transfer of the platform's own account."
 )
+PARTNER_APP_NOT_FOUND = ErrorCode("PARTNER_APP_NOT_FOUND", 404, "No such partner app.")
+PARTNER_APP_NAME_TAKEN = ErrorCode(
+    "PARTNER_APP_NAME_TAKEN", 409, "A partner app of this name is already registered."
+)
+PARTNER_APP_STATE_INVALID = ErrorCode(
+    "PARTNER_APP_STATE_INVALID", 409, "The partner app's status does not allow this."
+)
+PARTNER_KEY_NOT_FOUND = ErrorCode(
+    "PARTNER_KEY_NOT_FOUND", 404, "The partner app has no key with this key id."
+)
+PARTNER_KEY_EXISTS = ErrorCode(
+    "PARTNER_KEY_EXISTS", 409, "The partner app already has a key with this key id."
+)
+PARTNER_KEY_REVOKED = ErrorCode("PARTNER_KEY_REVOKED", 409, "This key is already revoked.")
+PARTNER_KEY_LIMIT_REACHED = ErrorCode(
+    "PARTNER_KEY_LIMIT_REACHED",
+    422,
+    "The partner app has as many active keys as allowed; revoke one first.",
+)
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -215,6 +234,13 @@ CATALOGUE = _codes(
     ORDER_NOT_REISSUABLE,
     PLATFORM_FUNDS_INSUFFICIENT,
     PLATFORM_TRANSFER_NOT_FOUND,
+    PARTNER_APP_NOT_FOUND,
+    PARTNER_APP_NAME_TAKEN,
+    PARTNER_APP_STATE_INVALID,
+    PARTNER_KEY_NOT_FOUND,
+    PARTNER_KEY_EXISTS,
+    PARTNER_KEY_REVOKED,
+    PARTNER_KEY_LIMIT_REACHED,
 )
 
 

@@ -187,6 +187,15 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "TreasuryFacade.payMember":             (None,       U,     F,     NA,    F,     ALLOW),
     "TreasuryFacade.getPlatformTransfer":   (None,       U,     F,     NA,    F,     ALLOW),
     "TreasuryFacade.listPlatformTransfers": (None,       U,     F,     NA,    F,     ALLOW),
+    # Operators only.
+    "PartnerAdminFacade.registerPartnerApp": (None,      U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.getPartnerApp":     (None,       U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.listPartnerApps":   (None,       U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.suspendPartnerApp": (None,       U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.resumePartnerApp":  (None,       U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.issuePartnerKey":   (None,       U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.revokePartnerKey":  (None,       U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.listPartnerAppEvents": (None,    U,     F,     NA,    F,     ALLOW),
 }
 # fmt: on
 
@@ -339,6 +348,22 @@ class World:
             finished_at=now,
             succeeded_at=now,
         )
+
+    def partner_app(self, *, key: str | None = None) -> str:
+        """A fresh partner app's id, registered by the operator over REST, with an HMAC key
+        of id ``key`` when one is named."""
+        body = {
+            "name": "Authorisation " + uuid.uuid4().hex,
+            "contact": "Authorisation test",
+            "scopes": ["LISTING_READ"],
+            "ratePerMinute": 60,
+            "burst": 5,
+        }
+        app_id = self.rest("registerPartnerApp", self.operator.token, json_body=body)["appId"]
+        if key is not None:
+            body = {"keyId": key, "algorithm": "HMAC_SHA256"}
+            self.rest("issuePartnerKey", self.operator.token, appId=app_id, json_body=body)
+        return app_id
 
     def fresh_session(self, member) -> str:
         """A new login of ``member``, for a cell that ends its session."""
@@ -568,6 +593,37 @@ ARGS: dict[str, Args] = {
     },
     "TreasuryFacade.getPlatformTransfer": lambda w, me: {"transferId": w.funding},
     "TreasuryFacade.listPlatformTransfers": lambda w, me: dict(PAGE),
+    "PartnerAdminFacade.registerPartnerApp": lambda w, me: {
+        "request": {
+            "name": "Authorisation " + uuid.uuid4().hex,
+            "contact": "Authorisation test",
+            "scopes": ["REPORT_READ"],
+            "ratePerMinute": 60,
+            "burst": 5,
+        }
+    },
+    "PartnerAdminFacade.getPartnerApp": lambda w, me: {"appId": w.partner_app()},
+    "PartnerAdminFacade.listPartnerApps": lambda w, me: dict(PAGE),
+    "PartnerAdminFacade.suspendPartnerApp": lambda w, me: {
+        "appId": w.partner_app(),
+        "reason": "Authorisation test",
+    },
+    # An ACTIVE app: past the gate it is PARTNER_APP_STATE_INVALID, a business code.
+    "PartnerAdminFacade.resumePartnerApp": lambda w, me: {
+        "appId": w.partner_app(),
+        "reason": "Authorisation test",
+    },
+    "PartnerAdminFacade.issuePartnerKey": lambda w, me: {
+        "appId": w.partner_app(),
+        "keyId": "k1",
+        "algorithm": "HMAC_SHA256",
+    },
+    "PartnerAdminFacade.revokePartnerKey": lambda w, me: {
+        "appId": w.partner_app(key="k1"),
+        "keyId": "k1",
+        "reason": "Authorisation test",
+    },
+    "PartnerAdminFacade.listPartnerAppEvents": lambda w, me: {"appId": w.partner_app()},
 }
 
 

@@ -121,11 +121,12 @@ EVERY_FACADE = {
     "LoanFacade": ("listLoans", {"pageSize": 3}, "pageSize", 3),
     "MemberFacade": ("getProfile", {}, "memberId", "me"),
     "MessageFacade": ("getUnreadCount", {}, "unread", int),
+    "PartnerAdminFacade": ("listPartnerApps", {"pageSize": 6}, "pageSize", 6),
     "PaymentFacade": ("listOrders", {"pageSize": 4}, "pageSize", 4),
     "ReconciliationFacade": ("listRuns", {"pageSize": 5}, "pageSize", 5),
 }
 REFUSED = {"LoanFacade": ("getLoan", {"loanId": 987654321}, "LOAN_NOT_FOUND")}
-OPERATORS_ONLY = frozenset({"ReconciliationFacade"})
+OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade"})
 
 
 def test_every_facade_has_a_call_here(server):  # server: the module's tests all take it

@@ -211,11 +211,12 @@ CALLS = {
     "LoanFacade": "listLoans",
     "MemberFacade": "getProfile",
     "MessageFacade": "getUnreadCount",
+    "PartnerAdminFacade": "listPartnerApps",
     "PaymentFacade": "listOrders",
     "ReconciliationFacade": "listRuns",
 }
 #: Facades only operators call.
-OPERATORS_ONLY = frozenset({"ReconciliationFacade"})
+OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade"})
 
 
 def test_every_facade_has_a_call_here():

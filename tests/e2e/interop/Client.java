@@ -27,6 +27,8 @@ import com.hry.p2p.facade.p2p.LoanFacadeService;
 import com.hry.p2p.facade.p2p.LoanPageDto;
 import com.hry.p2p.facade.p2p.LoanRequest;
 import com.hry.p2p.facade.p2p.RepaymentMethod;
+import com.hry.p2p.facade.partneradmin.PartnerAdminFacade;
+import com.hry.p2p.facade.partneradmin.PartnerAdminFacadeService;
 import com.hry.p2p.facade.payment.PaymentFacade;
 import com.hry.p2p.facade.payment.PaymentFacadeService;
 import com.hry.p2p.facade.reconciliation.ReconciliationFacade;
@@ -70,7 +72,7 @@ public final class Client {
         credentials.setMobile(mobile);
         credentials.setPassword(password);
         AuthToken auth = new AuthToken();
-        auth.setToken(members.login(credentials, null).getToken());
+        auth.setToken(members.login(credentials).getToken());
         return auth;
     }
 
@@ -107,11 +109,16 @@ public final class Client {
         ReconciliationFacade reconciliation = tagged(soap12
                 ? reconciliationService.getReconciliationFacadeSoap12Port()
                 : reconciliationService.getReconciliationFacadePort(), "ReconciliationFacade");
+        PartnerAdminFacadeService partnerAdminService =
+                new PartnerAdminFacadeService(wsdl("PartnerAdminFacade"));
+        PartnerAdminFacade partnerAdmin = tagged(soap12
+                ? partnerAdminService.getPartnerAdminFacadeSoap12Port()
+                : partnerAdminService.getPartnerAdminFacadePort(), "PartnerAdminFacade");
 
         LoginRequest credentials = new LoginRequest();
         credentials.setMobile(args[2]);
         credentials.setPassword(args[3]);
-        TokenDto token = members.login(credentials, null);
+        TokenDto token = members.login(credentials);
         out("login.memberId", token.getMemberId());
         out("login.role", token.getRole());
         out("login.tokenLength", token.getToken().length());
@@ -162,7 +169,8 @@ public final class Client {
             out("missing.requestIdLength", e.getFaultInfo().getRequestId().length());
         }
 
-        // Every other facade: a call the investor (the operator, for reconciliation) may make.
+        // Every other facade: a call the investor (the operator, for reconciliation and partner
+        // apps) may make.
         out("profile.memberId", members.getProfile(investor).getMemberId());
         AccountDto account = accounts.getAccount(investor);
         out("account.memberId", account.getMemberId());
@@ -173,6 +181,7 @@ public final class Client {
         out("payment.pageSize", payments.listOrders(1, 4, investor).getPageSize());
         out("reconciliation.pageSize",
                 reconciliation.listRuns(null, null, 1, 5, operator).getPageSize());
+        out("partnerAdmin.pageSize", partnerAdmin.listPartnerApps(null, 1, 6, operator).getPageSize());
 
         // And the same of every facade without credentials: the typed fault of each.
         try {
@@ -216,6 +225,12 @@ public final class Client {
             out("refused.ReconciliationFacade", "none");
         } catch (com.hry.p2p.facade.reconciliation.BusinessFault e) {
             out("refused.ReconciliationFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            partnerAdmin.listPartnerApps(null, 1, 6, investor);
+            out("refused.PartnerAdminFacade", "none");
+        } catch (com.hry.p2p.facade.partneradmin.BusinessFault e) {
+            out("refused.PartnerAdminFacade", e.getFaultInfo().getCode());
         }
     }
 }

@@ -902,7 +902,7 @@ def test_reissues_revision_records_one_reissue_an_order_and_goes_back_only_unuse
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(reissue, again)
 
-    migrate.downgrade(empty_url, "0015")  # the platform's own account (0016), unused
+    migrate.downgrade(empty_url, "0015")  # the later revisions, unused here
     with pytest.raises(RuntimeError, match="operators' re-issues are recorded"):
         migrate.downgrade(empty_url, "0014")
     assert migrate.current(empty_url) == "0015"
@@ -910,3 +910,69 @@ def test_reissues_revision_records_one_reissue_an_order_and_goes_back_only_unuse
         conn.execute(text("DELETE FROM bank_order_reissue"))
     migrate.downgrade(empty_url, "0014")
     assert "bank_order_reissue" not in _tables(migrated)
+
+
+def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unused(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0017 keeps partner apps, keys and their trail: one app a name and an app id, one key
+    an (app, key id), an RSA key with its public key and no sealed secret, an HMAC key the
+    other way round, a revoked key with who and when; going back is refused while an app is
+    registered (its keys and trail would be lost)."""
+    app = text(
+        "INSERT INTO partner_app (app_id, name, contact, scopes, rate_per_minute, burst, status,"
+        " created_by, created_at, updated_at) VALUES (:app_id, :name, 'c', 'LISTING_READ',"
+        " :rate, 1, :status, 1, '2026-12-13 10:00:00', '2026-12-13 10:00:00')"
+    )
+    key = text(
+        "INSERT INTO partner_key (app_id, key_id, algorithm, public_key, secret_sealed, status,"
+        " created_by, created_at, revoked_by, revoked_at) VALUES (:app, :key_id, :algorithm,"
+        " :public_key, :sealed, :status, 1, '2026-12-13 10:00:00', :by, :at)"
+    )
+    good_app = {"app_id": "pa1", "name": "a", "rate": 60, "status": "ACTIVE"}
+    good_key = {
+        "key_id": "k1",
+        "algorithm": "HMAC_SHA256",
+        "public_key": None,
+        "sealed": "v1.x",
+        "status": "ACTIVE",
+        "by": None,
+        "at": None,
+    }
+    with migrated.begin() as conn:
+        conn.execute(app, good_app)
+        app_pk = conn.execute(text("SELECT id FROM partner_app")).scalar_one()
+        conn.execute(key, {**good_key, "app": app_pk})
+        conn.execute(
+            text(
+                "INSERT INTO partner_app_event (app_id, action, operator_id, at)"
+                " VALUES (:app, 'REGISTER', 1, '2026-12-13 10:00:00')"
+            ),
+            {"app": app_pk},
+        )
+    for bad_app in (
+        {**good_app, "name": "b"},  # the same app id
+        {**good_app, "app_id": "pa2"},  # the same name
+        {**good_app, "app_id": "pa2", "name": "b", "rate": 0},
+        {**good_app, "app_id": "pa2", "name": "b", "status": "GONE"},
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(app, bad_app)
+    for bad_key in (
+        {"key_id": "k1"},  # the same key id
+        {"key_id": "k2", "algorithm": "RSA_SHA256"},  # an RSA key with a sealed secret
+        {"key_id": "k2", "public_key": "pem"},  # an HMAC key with a public key
+        {"key_id": "k2", "status": "REVOKED"},  # revoked by nobody
+        {"key_id": "k2", "by": 1, "at": "2026-12-13 11:00:00"},  # active, yet revoked
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(key, {**good_key, "app": app_pk, **bad_key})
+
+    with pytest.raises(RuntimeError, match="partner apps are registered"):
+        migrate.downgrade(empty_url, "0016")
+    assert migrate.current(empty_url) == "0017"
+    with migrated.begin() as conn:
+        for table in ("partner_app_event", "partner_key", "partner_app"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    migrate.downgrade(empty_url, "0016")
+    assert not {"partner_app", "partner_key", "partner_app_event"} & _tables(migrated)

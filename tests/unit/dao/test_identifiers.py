@@ -38,6 +38,13 @@ HUMAN_TEXT = {
     # Why the platform paid a member (told to them), and why the bank refused a transfer.
     "platform_transfer.memo",
     "platform_transfer.failure_reason",
+    # A partner app's contact and callback URL, an RSA key's PEM, an operator's reason and
+    # what a change set: read and shown, never compared.
+    "partner_app.contact",
+    "partner_app.callback_url",
+    "partner_key.public_key",
+    "partner_app_event.reason",
+    "partner_app_event.detail",
 }
 
 

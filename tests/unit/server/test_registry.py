@@ -106,6 +106,7 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "LoanFacade",
         "MemberFacade",
         "MessageFacade",
+        "PartnerAdminFacade",
         "PaymentFacade",
         "ReconciliationFacade",
         "TreasuryFacade",

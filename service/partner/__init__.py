@@ -1,0 +1,26 @@
+"""The partner open API (hry-openapi): partner apps, their keys, and what partners may do.
+
+Partners are other companies' servers (渠道: traffic partners, aggregators) that bring members
+and show listings. Operators register their apps and keys (admin.py, keys.py) and grant them
+scopes (scopes.py).
+"""
+
+from service.partner.admin import (
+    IssuedPartnerKeyVo,
+    PartnerAdminService,
+    PartnerAppEventVo,
+    PartnerAppRequest,
+    PartnerAppVo,
+    PartnerKeyVo,
+)
+from service.partner.keys import PartnerKeys
+
+__all__ = [
+    "IssuedPartnerKeyVo",
+    "PartnerAdminService",
+    "PartnerAppEventVo",
+    "PartnerAppRequest",
+    "PartnerAppVo",
+    "PartnerKeyVo",
+    "PartnerKeys",
+]
