@@ -188,10 +188,14 @@ def test_a_valid_loan_row_is_accepted(migrated: Engine) -> None:
 @pytest.mark.parametrize(
     ("change", "constraint"),
     [
-        # min_invest must be > 0 and <= amount, so a row with amount <= 0 breaks that CHECK too,
-        # and which one an engine names first depends on the table's CHECK order.
+        # min_invest must be > 0 and <= amount, so a row with amount <= 0 breaks that CHECK too
+        # (and raised <= amount for one below 0), and which one an engine names first depends
+        # on the table's CHECK order.
         ({"amount": 0}, "ck_loan_amount_positive|ck_loan_min_invest_range"),
-        ({"amount": -100}, "ck_loan_amount_positive|ck_loan_min_invest_range"),
+        (
+            {"amount": -100},
+            "ck_loan_amount_positive|ck_loan_min_invest_range|ck_loan_raised_range",
+        ),
         ({"annual_rate": 360_001}, "ck_loan_annual_rate_range"),
         ({"annual_rate": 0}, "ck_loan_annual_rate_range"),
         ({"term_months": 0}, "ck_loan_term_months_range"),
