@@ -9,65 +9,12 @@ from decimal import Decimal
 import pytest
 import requests
 
+from server.registry import discover_facades
+
 pytestmark = pytest.mark.slow
 
-OPERATIONS = {
-    "sendVerificationCode",
-    "register",
-    "resetPassword",
-    "login",
-    "logout",
-    "refreshToken",
-    "changePassword",
-    "rotateApiSecret",
-    "revokeApiSecret",
-    "getProfile",
-    "verifyIdentity",
-    "getMember",
-    "bindCard",
-    "listCards",
-    "unbindCard",
-    "openFundAccount",
-    "getFundAccount",
-    "getPromotion",
-    "listInvitees",
-    "hasFundAccount",
-    "publishLoan",
-    "updateLoan",
-    "auditLoan",
-    "getLoan",
-    "listLoans",
-    "recharge",
-    "withdraw",
-    "getOrder",
-    "listOrders",
-    "getAccount",
-    "listPostings",
-    "getRepaymentSchedule",
-    "previewRepaymentSchedule",
-    "repay",
-    "settleEarly",
-    "markOverdueInstallments",
-    "listReceipts",
-    "getRepaymentsDue",
-    "invest",
-    "getInvestment",
-    "listInvestments",
-    "cancelLoan",
-    "closeExpiredLoans",
-    "disburseLoan",
-    "listMessages",
-    "getMessage",
-    "markRead",
-    "markAllRead",
-    "getUnreadCount",
-    "runReconciliation",
-    "getRun",
-    "listRuns",
-    "listDiscrepancies",
-    "resolveDiscrepancy",
-    "listOrdersInDoubt",
-}
+#: Every operation the facades declare: the served document must name each, and no other.
+OPERATIONS = {op.name for facade in discover_facades() for op in facade.operations}
 
 
 def with_number(body: dict, field: str, literal: str) -> bytes:

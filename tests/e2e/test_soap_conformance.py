@@ -214,9 +214,10 @@ CALLS = {
     "PartnerAdminFacade": "listPartnerApps",
     "PaymentFacade": "listOrders",
     "ReconciliationFacade": "listRuns",
+    "TreasuryFacade": "getPlatformAccount",
 }
 #: Facades only operators call.
-OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade"})
+OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"})
 
 
 def test_every_facade_has_a_call_here():
