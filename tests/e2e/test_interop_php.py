@@ -124,9 +124,10 @@ EVERY_FACADE = {
     "PartnerAdminFacade": ("listPartnerApps", {"pageSize": 6}, "pageSize", 6),
     "PaymentFacade": ("listOrders", {"pageSize": 4}, "pageSize", 4),
     "ReconciliationFacade": ("listRuns", {"pageSize": 5}, "pageSize", 5),
+    "TreasuryFacade": ("listPlatformTransfers", {"pageSize": 7}, "pageSize", 7),
 }
 REFUSED = {"LoanFacade": ("getLoan", {"loanId": 987654321}, "LOAN_NOT_FOUND")}
-OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade"})
+OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"})
 
 
 def test_every_facade_has_a_call_here(server):  # server: the module's tests all take it

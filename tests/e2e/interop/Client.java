@@ -33,6 +33,8 @@ import com.hry.p2p.facade.payment.PaymentFacade;
 import com.hry.p2p.facade.payment.PaymentFacadeService;
 import com.hry.p2p.facade.reconciliation.ReconciliationFacade;
 import com.hry.p2p.facade.reconciliation.ReconciliationFacadeService;
+import com.hry.p2p.facade.treasury.TreasuryFacade;
+import com.hry.p2p.facade.treasury.TreasuryFacadeService;
 import java.math.BigDecimal;
 import java.net.URL;
 import java.util.List;
@@ -114,6 +116,10 @@ public final class Client {
         PartnerAdminFacade partnerAdmin = tagged(soap12
                 ? partnerAdminService.getPartnerAdminFacadeSoap12Port()
                 : partnerAdminService.getPartnerAdminFacadePort(), "PartnerAdminFacade");
+        TreasuryFacadeService treasuryService = new TreasuryFacadeService(wsdl("TreasuryFacade"));
+        TreasuryFacade treasury = tagged(soap12
+                ? treasuryService.getTreasuryFacadeSoap12Port()
+                : treasuryService.getTreasuryFacadePort(), "TreasuryFacade");
 
         LoginRequest credentials = new LoginRequest();
         credentials.setMobile(args[2]);
@@ -182,6 +188,8 @@ public final class Client {
         out("reconciliation.pageSize",
                 reconciliation.listRuns(null, null, 1, 5, operator).getPageSize());
         out("partnerAdmin.pageSize", partnerAdmin.listPartnerApps(null, 1, 6, operator).getPageSize());
+        out("treasury.pageSize",
+                treasury.listPlatformTransfers(null, null, null, 1, 7, operator).getPageSize());
 
         // And the same of every facade without credentials: the typed fault of each.
         try {
@@ -231,6 +239,12 @@ public final class Client {
             out("refused.PartnerAdminFacade", "none");
         } catch (com.hry.p2p.facade.partneradmin.BusinessFault e) {
             out("refused.PartnerAdminFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            treasury.listPlatformTransfers(null, null, null, 1, 7, investor);
+            out("refused.TreasuryFacade", "none");
+        } catch (com.hry.p2p.facade.treasury.BusinessFault e) {
+            out("refused.TreasuryFacade", e.getFaultInfo().getCode());
         }
     }
 }
