@@ -9,7 +9,9 @@ import re
 import pytest
 from lxml import html as lxml_html
 
+from server import compat
 from server.app import VERSION
+from server.contractdoc import REPOSITORY
 
 
 def test_a_facade_document_is_served_beside_its_wsdl(client) -> None:
@@ -79,12 +81,16 @@ def test_a_post_to_doc_is_a_soap_call(client) -> None:
     assert b"MALFORMED_REQUEST" in response.data
 
 
-def test_the_changelog_page_says_no_release_yet(client) -> None:
+def test_the_changelog_page_lists_the_checkout_s_releases(client) -> None:
     response = client.get("/services/changelog")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     doc = lxml_html.document_fromstring(response.data)
-    assert "No release yet." in doc.text_content()
+    headings = [h.text_content() for h in doc.iter("h2")]
+    released = compat.released_versions(REPOSITORY)
+    assert released, "the repository has released contracts"
+    assert all(any(version in h for h in headings) for version in released), headings
+    assert "No release yet." not in doc.text_content()
     assert doc.find(".//a[@href='http://localhost/services/LoanFacade?doc']") is not None
 
 
