@@ -70,6 +70,7 @@ from decimal import Decimal
 import pytest
 import zeep
 import zeep.helpers
+from lxml import etree
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -696,12 +697,21 @@ def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
     return Outcome(code, None, detail)
 
 
+def auth_token(token: str) -> etree._Element:
+    common = "http://p2p.hry.com/facade/common"
+    header = etree.Element(f"{{{common}}}AuthToken", nsmap={"c": common})
+    etree.SubElement(header, f"{{{common}}}token").text = token
+    return header
+
+
 def call_soap(
     w: World, facade: str, op, args: dict, token: str | None, wsse=None, version: str = "soap"
 ) -> Outcome:
     client = w.soap(facade, version)
     client.wsse = wsse  # one client a port: the credentials are set for each call
-    headers = {"_soapheaders": {"auth": {"token": token}}} if token is not None else {}
+    # The AuthToken header as an element of its own: the WSDL declares it only on the
+    # operations that take credentials, and a caller may send it to any (it is understood).
+    headers = {"_soapheaders": [auth_token(token)]} if token is not None else {}
     args = {k: v for k, v in args.items() if v is not None}
     try:
         answer = getattr(client.service, op.name)(**args, **headers)

@@ -31,7 +31,7 @@ FACADES = sorted(p.stem for p in (ROOT / "wsdl").glob("*.wsdl"))
 #: Tests that run on either version's port take the ``soap`` fixture as each.
 BOTH = pytest.mark.parametrize("soap", ["1.1", "1.2"], indirect=True)
 
-BODY = f'<s:Body><p:getLoan xmlns:p="{LOAN_NS}"><p:loanId>1</p:loanId></p:getLoan></s:Body>'
+BODY = f'<s:Body><p:getLoan xmlns:p="{LOAN_NS}"><p:loanId>987654321</p:loanId></p:getLoan></s:Body>'
 
 
 def envelope(inside: str, ns: str = ENV) -> bytes:
