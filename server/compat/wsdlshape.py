@@ -84,13 +84,11 @@ def _bindings(root, messages) -> dict[str, dict[str, str]]:
     """By operation name: ``<kind> action``, ``<kind> header <element>`` for each binding."""
     found: dict[str, dict[str, str]] = {}
     for binding in root.iter(f"{{{WSDL}}}binding"):
-        kind = next(
-            (k for ns, k in SOAP_BINDINGS.items() if binding.find(f"{{{ns}}}binding") is not None),
-            None,
-        )
-        if kind is None:
+        found_ns = [ns for ns in SOAP_BINDINGS if binding.find(f"{{{ns}}}binding") is not None]
+        if not found_ns:
             raise Unreadable(f"binding {binding.get('name')} is not a SOAP binding")
-        ns = next(ns for ns, k in SOAP_BINDINGS.items() if k == kind)
+        ns = found_ns[0]
+        kind = SOAP_BINDINGS[ns]
         for op in binding.iterfind(f"{{{WSDL}}}operation"):
             mine = found.setdefault(op.get("name"), {})
             soap_op = op.find(f"{{{ns}}}operation")
