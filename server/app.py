@@ -29,6 +29,7 @@ from service.errors import BusinessError
 from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
+from service.lifecycle import Lifecycle
 from service.member import MemberService
 from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
@@ -132,6 +133,8 @@ def _build(
         "pii": PersonalData.from_setting(s.secret_key),
         "gateway": create_gateway(settings.payment.gateway),
         "events": BusinessEvents(tx, metrics.business_recorder()),
+        # Other modules' listeners to the lending core's events, told in its transactions.
+        "lifecycle": Lifecycle(),
     }
     # The outbox hands jobs over after commit; the jobs are the @job methods found below, once
     # every service exists (a service may take the outbox).

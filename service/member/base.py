@@ -11,6 +11,7 @@ from service import pii
 from service.errors import invalid
 from service.gateway import DepositoryGateway
 from service.ledger import Ledger
+from service.lifecycle import Lifecycle
 from service.ocp.orders import BankOrders, Effects
 from service.pii import PersonalData
 from service.security import Lockout, Passwords, Tokens
@@ -51,9 +52,11 @@ class MemberBase:
         verification: VerificationCodes,
         pii: PersonalData | None,
         gateway: DepositoryGateway,
+        lifecycle: Lifecycle,
         bank: BankOrders | None = None,
     ):
         self.tx = tx
+        self._lifecycle = lifecycle  # other modules' listeners (service/lifecycle.py)
         self._settings = settings  # LiveSettings: reloadable keys are read at call time
         self._clock = clock
         self._passwords = passwords

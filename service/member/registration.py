@@ -167,6 +167,8 @@ class RegistrationOperations(MemberBase):
             # a concurrent registration of the same number won the race
             raise BusinessError(errors.MOBILE_TAKEN) from None
         self._ledger.open_account(entity.id)
+        if role != "OPERATOR":
+            self._lifecycle.member_registered(entity)
         return _member_vo(entity)
 
     # -- password reset ---------------------------------------------------------------------

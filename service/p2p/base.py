@@ -1,6 +1,7 @@
 """What every part of the p2p module's service shares: the transaction, settings, clock,
-repositories, the ledger, request numbers, business events, the read cache and, with
-payment.gateway BANK, the depository bank's orders."""
+repositories, the ledger, request numbers, business events, the lifecycle's listeners
+(service/lifecycle.py), the read cache and, with payment.gateway BANK, the depository bank's
+orders."""
 
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from service.caching import CacheAside, Region
 from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
+from service.lifecycle import Lifecycle
 from service.message import Messages
 from service.ocp.orders import BankOrders, BankResult, Effects
 
@@ -28,10 +30,12 @@ class P2PBase:
         clock,
         events: BusinessEvents,
         read_cache: Cache | None,
+        lifecycle: Lifecycle,
         bank: BankOrders | None = None,
     ):
         self.tx = tx
         self._events = events
+        self._lifecycle = lifecycle  # other modules' listeners, told in the same transaction
         self._settings = settings  # LiveSettings: reloadable keys are read at call time
         self._clock = clock
         self._loans = LoanRepository(tx.session)

@@ -201,8 +201,10 @@ class InvestingService(P2PBase):
         notices.invested(self._messages, loan, investment)
         loan.raised += amount
         loan.updated_at = now
+        self._lifecycle.investment_frozen(loan, investment)
         if loan.raised == loan.amount:
             _move(loan, "FULL", "mark it full")
+            self._lifecycle.loan_full(loan)
             if self._loan_settings.auto_disburse:
                 self._disburse(loan, request_no)
         claim.done("investment", investment.id)
@@ -364,6 +366,7 @@ class InvestingService(P2PBase):
         loan.disbursed_at = now
         loan.updated_at = now
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
+        self._lifecycle.loan_disbursed(loan, investments)
 
     # -- at the depository bank (payment.gateway BANK) ----------------------------------------
     def _freezes(self, loan: LoanEntity) -> dict[int, str] | None:
@@ -439,6 +442,7 @@ class InvestingService(P2PBase):
         loan.disbursed_at = now
         loan.updated_at = now
         write_plan(self._plans, loan, investments, now.astimezone(dt.UTC).date())
+        self._lifecycle.loan_disbursed(loan, investments)
 
     def _release_all(self, loan: LoanEntity, business_type: str) -> None:
         """Unfreeze every FROZEN investment of ``loan``, one posting each, or, for one the bank
@@ -459,6 +463,7 @@ class InvestingService(P2PBase):
             inv.updated_at = now
             loan.raised -= inv.amount
             notices.released(self._messages, loan, inv)
+            self._lifecycle.investment_released(loan, inv)
         loan.updated_at = now
 
     def _vo(self, investment: InvestmentEntity) -> InvestmentVo:
@@ -575,10 +580,12 @@ class InvestingService(P2PBase):
         self.tx.session().flush()
         notices.invested(self._messages, loan, investment)
         self._events.invested(amount)
+        self._lifecycle.investment_frozen(loan, investment)
         if loan.raised == loan.amount and not self._investments.count_of_loan(
             loan.id, ("PENDING",)
         ):
             _move(loan, "FULL", "mark it full")
+            self._lifecycle.loan_full(loan)
             if self._loan_settings.auto_disburse:
                 self._disburse(loan, investment.request_no)
         self.tx.session().flush()
@@ -610,6 +617,7 @@ class InvestingService(P2PBase):
         investment.updated_at = self._clock()
         self.tx.session().flush()
         notices.released(self._messages, loan, investment)
+        self._lifecycle.investment_released(loan, investment)
 
     def _not_released(self, order: BankOrderEntity, result: BankResult) -> None:
         investment = self._investments.get(order.ref_id)

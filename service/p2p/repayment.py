@@ -301,6 +301,7 @@ class RepaymentService(P2PBase):
         if amount:  # an installment of 0.00 (interest rounded to nothing) moves no money
             self._ledger.post("REPAYMENT", ("installment", installment.id), legs, request_no)
         notices.repaid(self._messages, loan, receipts, ("installment", installment.id))
+        self._lifecycle.receipts_paid(loan, receipts)
         installment.status = PAID
         installment.paid_at = now
         if len(unpaid) == 1:
@@ -350,6 +351,7 @@ class RepaymentService(P2PBase):
         legs.append(debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount))
         self._ledger.post("EARLY_SETTLEMENT", ("loan", loan.id), legs, request_no)
         notices.repaid(self._messages, loan, receipts, ("loan", loan.id))
+        self._lifecycle.receipts_paid(loan, receipts)
         self._settle(loan, now)
         self.tx.session().flush()
         claim.done("loan", loan.id)
@@ -483,6 +485,7 @@ class RepaymentService(P2PBase):
             receipt.status = RECEIVED
             receipt.received_at = now
             notices.repaid(self._messages, loan, [receipt], ("receipt", receipt.id))
+            self._lifecycle.receipts_paid(loan, [receipt])
         else:  # the platform's penalty
             legs.extend(self._ledger.earned(item.amount))
         self._ledger.post(REPAY, (item.ref_type, item.ref_id), legs, item.order_no)
@@ -519,6 +522,7 @@ class RepaymentService(P2PBase):
         notices.settled(self._messages, loan)
         for investment in self._investments.of_loan(loan.id, status="ACTIVE"):
             investment.status = "SETTLED"
+        self._lifecycle.loan_settled(loan)
 
     def _installment_vo(self, i: InstallmentEntity, today: dt.date, terms) -> InstallmentVo:
         penalty = self._penalty(i, today, terms) if i.status in UNPAID else i.penalty
