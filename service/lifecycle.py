@@ -2,11 +2,11 @@
 transaction it happens in.
 
 The lending core (service/p2p/) and registration (service/member/) call :class:`Lifecycle` at
-the points where they also write the member's message: an investment's money frozen or given
-back, a listing full, disbursed or settled, receipts paid, a member registered. Modules built
-on top of the core (marketing's rewards, partners' callbacks) subscribe a
-:class:`LifecycleListener` once, when the platform builds them, and the core knows nothing of
-them.
+the points where they also write the member's message: an investment's money frozen, given
+back or refused by the bank, a listing full, disbursed or settled, receipts paid, a member
+registered. Modules built on top of the core (marketing's rewards, partners' callbacks)
+subscribe a :class:`LifecycleListener` once, when the platform builds them, and the core
+knows nothing of them.
 
 A listener runs in the transaction of the event, after the core's own writes for it, so what it
 writes commits or rolls back with them: a reward recorded for a disbursement exists exactly when
@@ -37,6 +37,11 @@ class LifecycleListener:
     def investment_frozen(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
         """The investment's money is frozen: at once with the sandbox, when the bank froze it
         with the depository. The investment holds part of the listing now."""
+
+    def investment_refused(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
+        """The bank did not freeze a PENDING investment (refused, not confirmed in time,
+        cancelled on its page): it is FAILED, nothing was taken, its part of the listing is
+        free again."""
 
     def investment_released(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
         """Frozen money given back to the investor: the listing failed (FAILED), was cancelled
@@ -74,6 +79,10 @@ class Lifecycle:
     def investment_frozen(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
         for listener in self._listeners:
             listener.investment_frozen(loan, investment)
+
+    def investment_refused(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
+        for listener in self._listeners:
+            listener.investment_refused(loan, investment)
 
     def investment_released(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
         for listener in self._listeners:

@@ -602,6 +602,7 @@ class InvestingService(P2PBase):
         self._evict_loan(loan.id)
         self.tx.session().flush()
         notices.not_invested(self._messages, loan, investment)
+        self._lifecycle.investment_refused(loan, investment)
 
     def _bank_released(self, order: BankOrderEntity, result: BankResult) -> None:
         investment = self._investments.get(order.ref_id)

@@ -38,6 +38,9 @@ class Recorder(LifecycleListener):
     def investment_frozen(self, loan, investment):
         self.seen.append(("frozen", loan.id, investment.id, investment.status))
 
+    def investment_refused(self, loan, investment):
+        self.seen.append(("refused", loan.id, investment.id, investment.status))
+
     def investment_released(self, loan, investment):
         self.seen.append(("released", loan.status, investment.id, investment.status))
 
@@ -174,7 +177,12 @@ def test_with_the_bank_each_event_is_told_once_when_the_bank_has_done_it(
     people = [
         Principal(member_id=make_member("INVESTOR").member_id, role="INVESTOR") for _ in range(2)
     ]
-    recorder.take()
+    platform.service(PaymentService).recharge(D("50.00"), rno(), people[0])
+    refused = banking.loans.invest(loan_id, D("50.00"), rno(), people[0])
+    banking.run_jobs()
+    notice = banking.notification(refused.order_no, "FAILED", "50.00", "FREEZE")
+    assert banking.notify(notice).outcome == "applied"
+    assert recorder.take()[-1] == ("refused", loan_id, refused.investment_id, "FAILED")
     orders = []
     for who, amount in zip(people, ("400.00", "600.00"), strict=True):
         platform.service(PaymentService).recharge(D(amount), rno(), who)
