@@ -754,6 +754,8 @@ def load_settings(
     if env_name := environ.get("P2P_ENV"):
         if not re.fullmatch(r"[A-Za-z0-9_-]+", env_name):
             raise ConfigError(f"P2P_ENV: must be a plain name such as 'test', got {env_name!r}")
+        # Errors are filed under the environment the platform runs as, unless a layer says.
+        values["sentry.environment"] = env_name
         _apply_file(values, package.joinpath(f"{env_name}.toml"), named_by="P2P_ENV")
     if operator_file := environ.get("P2P_CONFIG"):
         _apply_file(values, Path(operator_file), named_by="P2P_CONFIG")

@@ -141,6 +141,17 @@ def test_production_sample_describes_the_production_layout(tmp_path):
     # The depository bank for real: no simulator, and the query on doubt on beat.
     assert (settings.payment.gateway, settings.bank.simulator) == ("BANK", False)
     assert "bank.query_due" in settings.jobs.schedule
+    assert settings.sentry.environment == "production"
+
+
+def test_sentry_files_errors_under_p2p_env_unless_a_layer_names_another(tmp_path):
+    assert load_settings({}).sentry.environment == "development"
+    assert load_settings({"P2P_ENV": "test"}).sentry.environment == "test"
+    operator = write(tmp_path, '[sentry]\nenvironment = "staging"\n')
+    named = load_settings({"P2P_ENV": "test", "P2P_CONFIG": operator})
+    assert named.sentry.environment == "staging"
+    variable = {"P2P_ENV": "test", "P2P_SENTRY_ENVIRONMENT": "perf"}
+    assert load_settings(variable).sentry.environment == "perf"
 
 
 def test_missing_environment_file_is_an_error_naming_it():
