@@ -34,9 +34,11 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Parser = Callable[[object, bool], Any]
 
 ENV_PREFIX = "P2P_"
-# P2P_ variables that are not settings: the two that pick files, and the test harness's own.
+# P2P_ variables that are not settings: the two that pick files, the test harness's own, and
+# the production layout's addresses and counts (deploy/layout.env), read by supervisord and
+# HAProxy from the environment the workers inherit.
 _RESERVED_ENV = ("P2P_ENV", "P2P_CONFIG")
-_RESERVED_ENV_PREFIXES = ("P2P_TEST_",)
+_RESERVED_ENV_PREFIXES = ("P2P_TEST_", "P2P_LAYOUT_")
 
 
 class ConfigError(ValueError):
