@@ -1,13 +1,15 @@
 """The production layout's files agree with deploy/layout.env, its one place for addresses,
 ports and counts: supervisord's programs, HAProxy's server lines (written by
 deploy/configure.sh) and Prometheus' targets name the same workers, for the shipped layout and
-for a changed one."""
+for a changed one. And what the deploy scripts refuse or leave alone."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +32,8 @@ def _layout(root: Path, **changes: str) -> dict[str, str]:
     path = root / "deploy/layout.env"
     text = path.read_text()
     for name, value in changes.items():
-        text, count = re.subn(rf"(?m)^{name}=.*$", f"{name}={value}", text)
+        line = f"{name}={shlex.quote(value)}"
+        text, count = re.subn(rf"(?m)^{name}=.*$", lambda _m, line=line: line, text)
         assert count == 1, f"{name} is set once in deploy/layout.env"
     path.write_text(text)
     done = subprocess.run(
@@ -150,3 +153,63 @@ def test_haproxy_accepts_the_written_configuration(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(_haproxy_servers(root)) == 5
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when this returns: nothing listens there
+
+
+def test_prerequisites_name_the_servers_that_do_not_answer(tmp_path) -> None:
+    if not shutil.which("dpkg-query"):
+        pytest.skip("deploy/prerequisites.sh checks a Debian machine's packages")
+    root = _deploy_root(tmp_path)
+    db, cache = _closed_port(), _closed_port()
+    environ = _layout(
+        root,
+        P2P_LAYOUT_DATABASE_SERVER=f"127.0.0.1:{db}",
+        P2P_CACHE_URL=f"redis://127.0.0.1:{cache}/0",
+    )
+
+    done = subprocess.run(
+        ["deploy/prerequisites.sh"], cwd=root, env=environ, capture_output=True, text=True
+    )
+
+    assert done.returncode == 1
+    assert f"MariaDB does not answer at 127.0.0.1:{db}" in done.stdout
+    assert f"Redis does not answer at redis://127.0.0.1:{cache}/0" in done.stdout
+
+
+def test_create_database_leaves_a_configured_database_alone(tmp_path) -> None:
+    root = _deploy_root(tmp_path)
+    config = tmp_path / "p2p.toml"
+    config.write_text('[database]\nurl = "mysql+mysqldb://p2p:x@127.0.0.1:3306/p2p"\n')
+    # The administrator's command fails if it runs at all.
+    environ = _layout(root, P2P_CONFIG=str(config), P2P_LAYOUT_DATABASE_ADMIN="false")
+
+    done = subprocess.run(
+        ["deploy/create-database.sh"], cwd=root, env=environ, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "names a database already: nothing changed" in done.stdout
+    assert config.read_text().count("[database]") == 1
+
+
+def test_create_database_refuses_a_name_that_is_not_an_identifier(tmp_path) -> None:
+    root = _deploy_root(tmp_path)
+    environ = _layout(
+        root,
+        P2P_CONFIG=str(tmp_path / "p2p.toml"),
+        P2P_LAYOUT_DATABASE_NAME="p2p`; DROP DATABASE mysql; --",
+        P2P_LAYOUT_DATABASE_ADMIN="false",
+    )
+
+    done = subprocess.run(
+        ["deploy/create-database.sh"], cwd=root, env=environ, capture_output=True, text=True
+    )
+
+    assert done.returncode == 2
+    assert "letters, digits and _ only" in done.stderr
+    assert not (tmp_path / "p2p.toml").exists()
