@@ -39,7 +39,7 @@ run: $(VENV)/.base-$(SUM) var/secret.key ## Start the platform on 127.0.0.1:$(PO
 var/secret.key:
 	@mkdir -p var && umask 077 && head -c32 /dev/urandom | base64 > $@
 
-test: $(TESTENV) ## Run the whole test suite (P2P_TEST_DATABASE_URL / P2P_TEST_REDIS_URL for MariaDB and Redis)
+test: $(TESTENV) ## Run the whole test suite, on MariaDB and Redis too when they answer on 127.0.0.1
 	$(BIN)/pytest
 
 lint: $(TESTENV) ## ruff check and format check

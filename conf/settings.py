@@ -34,9 +34,11 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Parser = Callable[[object, bool], Any]
 
 ENV_PREFIX = "P2P_"
-# P2P_ variables that are not settings: the two that pick files, and the test harness's own.
+# P2P_ variables that are not settings: the two that pick files, the test harness's own, and
+# the production layout's addresses and counts (deploy/layout.env), read by supervisord and
+# HAProxy from the environment the workers inherit.
 _RESERVED_ENV = ("P2P_ENV", "P2P_CONFIG")
-_RESERVED_ENV_PREFIXES = ("P2P_TEST_",)
+_RESERVED_ENV_PREFIXES = ("P2P_TEST_", "P2P_LAYOUT_")
 
 
 class ConfigError(ValueError):
@@ -754,6 +756,8 @@ def load_settings(
     if env_name := environ.get("P2P_ENV"):
         if not re.fullmatch(r"[A-Za-z0-9_-]+", env_name):
             raise ConfigError(f"P2P_ENV: must be a plain name such as 'test', got {env_name!r}")
+        # Errors are filed under the environment the platform runs as, unless a layer says.
+        values["sentry.environment"] = env_name
         _apply_file(values, package.joinpath(f"{env_name}.toml"), named_by="P2P_ENV")
     if operator_file := environ.get("P2P_CONFIG"):
         _apply_file(values, Path(operator_file), named_by="P2P_CONFIG")

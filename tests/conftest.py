@@ -3,8 +3,10 @@ valid personal data for test members (`identities`); conf/test.toml for every p2
 test runs in process; and a failure for any test in which an operation raised a fault code it
 does not declare (server/faults.py; the end-to-end servers' logs are checked as they stop).
 
-MariaDB tests need P2P_TEST_DATABASE_URL (e.g. mysql+mysqldb://root@127.0.0.1:3306/p2p_test);
-the database is created when missing. Without the variable they are skipped.
+MariaDB tests need P2P_TEST_DATABASE_URL (e.g. mysql+mysqldb://root@127.0.0.1:3306/p2p_test),
+Redis tests P2P_TEST_REDIS_URL; each is filled in as the run starts when its server answers at
+the standard address (tests/backends.py), and the run's header and summary say which backend
+tiers ran and why the others did not. The database is created when missing.
 """
 
 from __future__ import annotations
@@ -20,9 +22,27 @@ from sqlalchemy.pool import NullPool
 
 from dao.db import Database
 from server.faults import UNDECLARED
+from tests import backends
 from tests.support import Identities
 
-MYSQL_URL_VARIABLE = "P2P_TEST_DATABASE_URL"
+MYSQL_URL_VARIABLE = backends.DATABASE_VARIABLE
+TIERS = pytest.StashKey[list[backends.Tier]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Decide the backend tiers before any test module reads the variables."""
+    config.stash[TIERS] = backends.detect(os.environ)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [tier.line() for tier in config.stash[TIERS]]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    terminalreporter.write_sep("-", "backend tiers")
+    terminalreporter.write_line("SQLite and in-process cache tier ran")
+    for tier in config.stash[TIERS]:
+        terminalreporter.write_line(tier.line())
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,14 @@
-"""The production layout on one machine, as shipped: supervisord (supervisor/supervisord.conf)
-runs two waitress workers, HAProxy (lb/haproxy.cfg) balances them, Redis holds the tokens,
-one database behind both (a SQLite file, or MariaDB when P2P_TEST_DATABASE_URL is set); beside
-them supervisord runs the job workers and the one beat, on a Redis broker. The depository
-is the bank simulator as a separate process (``p2p bank-sim``), as a real bank would be: money
-moves when it notifies the workers through the balancer.
+"""The production layout on one machine, deployed by following docs/deployment.md as written:
+its ```sh deploy blocks run in order in a deploy root holding this checkout's files, with only
+the variables of deploy/layout.env changed (ports, paths, the database's and Redis' names, the
+bank's test values, the staging SMS outbox) and a few settings of this test's own appended
+there (fast hashing, beat every few seconds, this run's key prefixes). A guide edit that breaks
+the deployment fails here.
 
-The shipped files are what is tested: they are copied into a temporary deploy root with only
-ports replaced (each replacement must match exactly once, so an edit to the shipped files
-that this test no longer fits fails here instead of going untested).
+What the guide sets up: supervisord running HAProxy, two waitress workers, the job workers and
+the one beat, on MariaDB and Redis. The depository is the bank simulator as a separate process
+(``p2p bank-sim``), as a real bank would be: money moves when it notifies the workers through
+the balancer.
 
 The client calls from 127.0.0.3 (its socket bound there), HAProxy connects to the workers
 from 127.0.0.1: the `client=` the workers log must be the former.
@@ -15,20 +16,20 @@ from 127.0.0.1: the `client=` the workers log must be the former.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import csv
 import io
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,10 +40,12 @@ import pytest
 import requests
 import zeep
 from requests.adapters import HTTPAdapter
+from sqlalchemy.engine import make_url
 from zeep.transports import Transport
 
 from tests.banksupport import (
     BANK_KEY_ID,
+    BANK_PUBLIC,
     MERCHANT,
     PLATFORM_KEY_ID,
     PLATFORM_PRIVATE,
@@ -52,28 +55,17 @@ from tests.banksupport import (
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = ROOT / "docs/deployment.md"
 CLIENT_ADDR = "127.0.0.3"
 WORKERS = 2
+JOB_WORKERS = 2
 LOAD_THREADS = 4
 JOB_INTERVAL = 2
-VENV_BIN = Path(sys.executable).parent
 
-
-def _tool(name: str) -> str | None:
-    here = VENV_BIN / name
-    return str(here) if here.exists() else shutil.which(name)
-
-
-HAPROXY = shutil.which("haproxy")
-SUPERVISORD = _tool("supervisord")
-SUPERVISORCTL = _tool("supervisorctl")
-
-if not HAPROXY:
-    pytest.skip("haproxy is not installed (apt-get install haproxy)", allow_module_level=True)
-if not SUPERVISORD or not SUPERVISORCTL:
+if not (shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists()):
     pytest.skip(
-        "supervisord is not installed in the virtualenv (pip install -e '.[deploy]')",
-        allow_module_level=True,
+        "haproxy is not installed (deploy/prerequisites.sh --install)", allow_module_level=True
     )
 
 
@@ -89,17 +81,6 @@ def client_session() -> requests.Session:
     session = requests.Session()
     session.mount("http://", _FromClientAddress())
     return session
-
-
-def _free_port_pair_ending_in_0_and_1() -> int:
-    """A port ending in 0, free with the next one: the job workers' ports are the shipped
-    prefix followed by supervisord's process_num (0, 1)."""
-    for _ in range(200):
-        base = _consecutive_free_ports(11)
-        port = base + (-base % 10)
-        if port + 1 < base + 11 and port + 1 <= 65535:
-            return port
-    raise RuntimeError("no free pair of ports ending in 0 and 1")
 
 
 def _consecutive_free_ports(count: int) -> int:
@@ -125,11 +106,6 @@ def _consecutive_free_ports(count: int) -> int:
     pytest.fail("no run of free consecutive ports found")
 
 
-def _replace_once(text: str, old: str, new: str, name: str) -> str:
-    assert text.count(old) == 1, f"{name}: expected {old!r} exactly once; update this test"
-    return text.replace(old, new)
-
-
 def _wait(what: str, check, timeout: float = 30.0, logs=()) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -143,6 +119,57 @@ def _wait(what: str, check, timeout: float = 30.0, logs=()) -> None:
     pytest.fail(f"timed out waiting for {what}\n{tails}")
 
 
+# -- the guide ---------------------------------------------------------------------------------
+
+
+def guide_blocks(text: str) -> list[str]:
+    """The commands of the guide's ```sh deploy blocks, in order."""
+    return re.findall(r"(?ms)^```sh deploy\n(.*?)^```$", text)
+
+
+def set_variables(text: str, values: dict[str, str]) -> str:
+    """deploy/layout.env's text with each variable of `values` set to its value; each must be
+    set by exactly one line, so a renamed variable fails here rather than going untested."""
+    for name, value in values.items():
+        text, count = re.subn(
+            rf"(?m)^{name}=.*$", lambda _m, n=name, v=value: f"{n}={shlex.quote(v)}", text
+        )
+        assert count == 1, f"deploy/layout.env: expected one line setting {name}"
+    return text
+
+
+def _checkout_files() -> list[str]:
+    """This checkout's files as a release holds them: tracked and new ones, not ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    return [name for name in listed.stdout.decode().split("\0") if name]
+
+
+def _base_environment() -> dict[str, str]:
+    """An operator's shell: nothing of the test's settings, nor its checkout on PYTHONPATH."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("P2P_") and k not in ("PORT", "PYTHONPATH", "VIRTUAL_ENV")
+    }
+
+
+def _loaded(home: Path, base: dict[str, str]) -> dict[str, str]:
+    """The environment after `set -a; . deploy/layout.env; set +a` in the deploy root."""
+    done = subprocess.run(
+        ["bash", "-c", "set -a; . deploy/layout.env; set +a; exec env -0"],
+        cwd=home,
+        env=base,
+        capture_output=True,
+        check=True,
+    )
+    return dict(item.split("=", 1) for item in done.stdout.decode().split("\0") if "=" in item)
+
+
 # -- the layout --------------------------------------------------------------------------------
 
 
@@ -154,18 +181,23 @@ class Layout:
     lb: str
     stats: str
     ports: list[int]
-    database_url: str
-    supervisord: subprocess.Popen
-    haproxy: subprocess.Popen
-    haproxy_log: Path
-    outbox: Path  # the workers' SMS outbox: the codes the SANDBOX sender "sent"
+    job_ports: list[int]
+    database_url: str  # the platform's database, as the server's administrator: the tests look
+    outbox: Path  # the staging SMS outbox: the codes the SANDBOX sender "sent"
     bank: BankSim
     logs: dict[int, Path] = field(default_factory=dict)
-    job_metrics: list[str] = field(default_factory=list)  # each job worker's /metrics
+
+    @property
+    def job_metrics(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}/metrics" for port in self.job_ports]
+
+    @property
+    def job_logs(self) -> list[Path]:
+        return [self.home / f"var/log/p2p-worker-{port}.log" for port in self.job_ports]
 
     def ctl(self, *args: str) -> str:
         done = subprocess.run(
-            [SUPERVISORCTL, "-c", str(self.conf), *args],
+            [str(self.home / ".venv/bin/supervisorctl"), "-c", str(self.conf), *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -173,6 +205,18 @@ class Layout:
             check=False,
         )
         return done.stdout.strip()
+
+    def p2p(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        """The deploy root's own `p2p` command, with the layout loaded."""
+        return subprocess.run(
+            [str(self.home / ".venv/bin/p2p"), *args],
+            cwd=self.home,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def pid(self, port: int) -> int:
         out = self.ctl("pid", f"p2p:p2p-{port}")
@@ -191,48 +235,11 @@ class Layout:
         }
 
     def all_logs(self) -> list[Path]:
-        return [*self.logs.values(), self.haproxy_log, self.home / "var/log/supervisord.log"]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory) -> Iterator[str]:
-    """P2P_TEST_REDIS_URL, or a private redis-server: tokens must be shared by the workers."""
-    url = os.environ.get("P2P_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if not binary:
-        pytest.skip("the layout needs Redis: set P2P_TEST_REDIS_URL or install redis-server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
-    with (workdir / "redis.log").open("w") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    import redis
-
-    client = redis.Redis(port=port)
-    _wait("redis-server", lambda: _ping(client), timeout=15)
-    client.close()
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=15)
+        return [
+            *self.logs.values(),
+            self.home / "var/log/haproxy.log",
+            self.home / "var/log/supervisord.log",
+        ]
 
 
 def _delete_keys(url: str, prefix: str) -> None:
@@ -246,171 +253,173 @@ def _delete_keys(url: str, prefix: str) -> None:
         client.close()
 
 
-def _ping(client) -> bool:
-    import redis
+def _admin_command(url) -> str:
+    """P2P_LAYOUT_DATABASE_ADMIN for the test server: its administrator over TCP."""
+    command = ["mariadb", "-h", url.host or "127.0.0.1", "-P", str(url.port or 3306)]
+    command += ["-u", url.username or "root"]
+    if url.password:
+        command.append(f"--password={url.password}")
+    return shlex.join(command)
 
-    try:
-        return client.ping()
-    except redis.ConnectionError:
-        return False
 
-
-@pytest.fixture(scope="module")
-def database_url(tmp_path_factory) -> Iterator[str]:
-    raw = os.environ.get("P2P_TEST_DATABASE_URL")
-    if not raw:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'p2p.db'}"
-        return
+def _drop(url, name: str) -> None:
     from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
-    url = make_url(raw)
-    if url.get_backend_name() != "mysql" or not (url.database or "").startswith("p2p_test"):
-        pytest.fail("P2P_TEST_DATABASE_URL must be a mysql URL of a database named p2p_test*")
-    name = f"{url.database}_layout"
     admin = create_engine(url.set(database=""), poolclass=NullPool)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            for host in ("127.0.0.1", "localhost"):
+                conn.execute(text(f"DROP USER IF EXISTS '{name}'@'{host}'"))
+    finally:
         admin.dispose()
 
 
-@pytest.fixture(scope="module")
-def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Layout]:
-    root: Path = processes.root
-    home = tmp_path_factory.mktemp("deploy")
-    for sub in ("var/log", "var/run", "var/prometheus", ".venv/bin", "supervisor"):
-        (home / sub).mkdir(parents=True)
-    # What `pip install` puts in a virtualenv: the p2p console script.
-    p2p = home / ".venv/bin/p2p"
-    p2p.write_text(
-        f"#!{sys.executable}\nimport sys\nfrom server.cli import main\nsys.exit(main())\n"
+def _stop_supervisord(home: Path, env: dict) -> None:
+    """`supervisorctl shutdown` (each program stopped with its stop signal), then wait."""
+    pidfile = home / "var/run/supervisord.pid"
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text().strip())
+    conf = str(home / "supervisor/supervisord.conf")
+    subprocess.run(
+        [str(home / ".venv/bin/supervisorctl"), "-c", conf, "shutdown"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
-    p2p.chmod(0o755)
+    deadline = time.monotonic() + 120
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory) -> Iterator[Layout]:
+    raw_db, redis_url = (
+        os.environ.get("P2P_TEST_DATABASE_URL"),
+        os.environ.get("P2P_TEST_REDIS_URL"),
+    )
+    if not raw_db or not redis_url:
+        pytest.skip("the layout needs MariaDB and Redis (see the run's backend tiers)")
+    db = make_url(raw_db)
+    if db.get_backend_name() != "mysql" or not (db.database or "").startswith("p2p_test"):
+        pytest.fail("P2P_TEST_DATABASE_URL must be a mysql URL of a database named p2p_test*")
+    if not (ROOT / "constraints.txt").exists():
+        pytest.fail("constraints.txt is missing: the guide installs with -c constraints.txt")
+
+    # The release in its deploy root, and the secrets folder (section 1 of the guide).
+    home = tmp_path_factory.mktemp("srv-p2p")
+    for name in _checkout_files():
+        target = home / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    secrets = tmp_path_factory.mktemp("etc-p2p")
+    (secrets / "bank").mkdir()
+    secrets.chmod(0o700)
+    # Keys from the bank's onboarding: ours (the bank knows its public half) and the bank's.
+    (secrets / "bank/platform.pem").write_bytes(PLATFORM_PRIVATE)
+    (secrets / "bank/platform.pem").chmod(0o600)
+    (secrets / "bank/bank.pub.pem").write_bytes(BANK_PUBLIC)
+    sim = start_bank_sim(tmp_path_factory.mktemp("bank"), "--delay", "0.2", "--auto-authorize")
 
     base = _consecutive_free_ports(WORKERS)
-    ports = list(range(base, base + WORKERS))
-    lb_port, stats_port = processes.free_port(), processes.free_port()
-
-    conf = home / "supervisor/supervisord.conf"
-    text = (root / "supervisor/supervisord.conf").read_text()
-    text = _replace_once(
-        text,
-        "numprocs=2\nnumprocs_start=8081\n",
-        f"numprocs={WORKERS}\nnumprocs_start={base}\n",
-        "supervisord.conf",
-    )
-    jobs_port = _free_port_pair_ending_in_0_and_1()
-    text = _replace_once(
-        text,
-        "--set jobs.metrics_port=918%(process_num)d",
-        f"--set jobs.metrics_port={jobs_port // 10}%(process_num)d",
-        "supervisord.conf",
-    )
-    conf.write_text(text)
-
-    cfg = home / "haproxy.cfg"
-    text = (root / "lb/haproxy.cfg").read_text()
-    text = _replace_once(text, "bind 127.0.0.1:8080", f"bind 127.0.0.1:{lb_port}", "haproxy.cfg")
-    text = _replace_once(text, "bind 127.0.0.1:8404", f"bind 127.0.0.1:{stats_port}", "haproxy")
-    for shipped, port in zip((8081, 8082), ports, strict=True):
-        text = _replace_once(
-            text,
-            f"server p2p-{shipped} 127.0.0.1:{shipped}",
-            f"server p2p-{port} 127.0.0.1:{port}",
-            "haproxy.cfg",
-        )
-    cfg.write_text(text)
-
-    # Layered over conf/production.toml, which supervisord.conf selects: this machine's
-    # database and Redis, the balancer's address taken from its headers, fast hashing.
-    # The job engine on the same Redis under a prefix of its own; beat closes expired listings
-    # every JOB_INTERVAL seconds, so the test need not wait ten minutes.
-    secrets = home / "p2p.toml"
-    run = uuid.uuid4().hex[:8]
-    sim = start_bank_sim(home / "bank", "--delay", "0.2", "--auto-authorize")
-    platform_key = home / "bank/platform.pem"
-    platform_key.write_bytes(PLATFORM_PRIVATE)
-    platform_key.chmod(0o600)
-    secrets.write_text(
-        f'[server]\npublic_url = ""\ntrusted_proxies = ["127.0.0.1"]\n'
-        f'[database]\nurl = "{database_url}"\n'
-        f'[cache]\nurl = "{redis_url}"\nkey_prefix = "p2p-layout-{run}:"\n'
-        "[security]\nargon2_time_cost = 1\nargon2_memory_kib = 8192\nargon2_parallelism = 1\n"
-        f'[jobs]\nbroker_url = "{redis_url}"\nbroker_key_prefix = "p2p-layout-jobs-{run}:"\n'
-        f'schedule = {{ "loan.close_expired" = {JOB_INTERVAL}, "outbox.sweep" = 30,'
-        f' "bank.query_due" = {JOB_INTERVAL} }}\n'
-        f'[bank]\nurl = "{sim.url}"\nmerchant_id = "{MERCHANT}"\n'
-        f'platform_key_id = "{PLATFORM_KEY_ID}"\nplatform_private_key = "{platform_key}"\n'
-        f'bank_public_keys = {{ "{BANK_KEY_ID}" = "{home / "bank/bank.pub.pem"}" }}\n'
-        f'notify_url = "http://127.0.0.1:{lb_port}/bank/notify"\nquery_first_after_seconds = 5\n'
-    )
-    env = processes.env()
-    env["P2P_CONFIG"] = str(secrets)
-    # As an operator sets them outside every file: the key that seals personal data
-    # (real-name verification, cards), and, production having no outbox, one for this test
-    # to read the workers' verification codes from.
-    env["P2P_SECURITY_SECRET_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    job_base = _consecutive_free_ports(JOB_WORKERS)
+    lb_port, stats_port = _consecutive_free_ports(1), _consecutive_free_ports(1)
+    name, run = f"{db.database}_layout", uuid.uuid4().hex[:8]
     outbox = home / "var/sms-outbox.jsonl"
-    env["P2P_VERIFICATION_OUTBOX_FILE"] = str(outbox)
-
-    with (home / "var/log/migrate.log").open("w") as log:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                "migrate",
-                "--set",
-                f"database.url={database_url}",
-            ],
-            cwd=root,
-            env=processes.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-            check=False,
-        )
-    assert done.returncode == 0, (home / "var/log/migrate.log").read_text()
-
-    haproxy_log = home / "var/log/haproxy.log"
-    check = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
-    with haproxy_log.open("w") as log:
-        haproxy = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(cfg)], cwd=home, stdout=log, stderr=subprocess.STDOUT
-        )
-    # -n: in the foreground, so this test owns it; its own log goes to var/log as configured.
-    supervisord = subprocess.Popen(
-        [SUPERVISORD, "-n", "-c", str(conf)],
-        cwd=home,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    layout_env = home / "deploy/layout.env"
+    text = set_variables(
+        layout_env.read_text(),
+        {
+            "P2P_CONFIG": str(secrets / "p2p.toml"),
+            "P2P_LAYOUT_BALANCER": f"127.0.0.1:{lb_port}",
+            "P2P_LAYOUT_STATS": f"127.0.0.1:{stats_port}",
+            "P2P_LAYOUT_WORKERS": str(WORKERS),
+            "P2P_LAYOUT_WORKER_FIRST_PORT": str(base),
+            "P2P_LAYOUT_JOB_WORKERS": str(JOB_WORKERS),
+            "P2P_LAYOUT_JOB_METRICS_FIRST_PORT": str(job_base),
+            "P2P_LAYOUT_DATABASE_SERVER": f"{db.host or '127.0.0.1'}:{db.port or 3306}",
+            "P2P_LAYOUT_DATABASE_NAME": name,
+            "P2P_LAYOUT_DATABASE_USER": name,
+            "P2P_LAYOUT_DATABASE_ADMIN": _admin_command(db),
+            "P2P_CACHE_URL": redis_url,
+            "P2P_JOBS_BROKER_URL": redis_url,
+            "P2P_BANK_URL": sim.url,
+            "P2P_BANK_MERCHANT_ID": MERCHANT,
+            "P2P_BANK_PLATFORM_KEY_ID": PLATFORM_KEY_ID,
+            "P2P_BANK_PLATFORM_PRIVATE_KEY": str(secrets / "bank/platform.pem"),
+            "P2P_BANK_BANK_PUBLIC_KEYS": f"{BANK_KEY_ID}={secrets / 'bank/bank.pub.pem'}",
+            "P2P_BANK_NOTIFY_URL": f"http://127.0.0.1:{lb_port}/bank/notify",
+            "P2P_VERIFICATION_OUTBOX_FILE": str(outbox),
+        },
     )
+    # This test's own settings, as an operator may add any: fast hashing, beat closing
+    # expired listings and querying orders in doubt every few seconds, this run's key prefixes
+    # (the cache and the broker share the test's Redis database).
+    layout_env.write_text(
+        text
+        + "P2P_SECURITY_ARGON2_TIME_COST=1\nP2P_SECURITY_ARGON2_MEMORY_KIB=8192\n"
+        + "P2P_SECURITY_ARGON2_PARALLELISM=1\nP2P_BANK_QUERY_FIRST_AFTER_SECONDS=5\n"
+        + f"P2P_JOBS_SCHEDULE='loan.close_expired={JOB_INTERVAL};outbox.sweep=30;"
+        + f"bank.query_due={JOB_INTERVAL}'\n"
+        + f"P2P_CACHE_KEY_PREFIX=p2p-layout-{run}:\n"
+        + f"P2P_JOBS_BROKER_KEY_PREFIX=p2p-layout-jobs-{run}:\n"
+    )
+    shell = _base_environment()
+    env = _loaded(home, shell)
+    check = subprocess.run(
+        ["deploy/prerequisites.sh"], cwd=home, env=env, capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        pytest.skip(f"this machine lacks the guide's prerequisites: {check.stdout}")
+
+    blocks = guide_blocks(GUIDE.read_text())
+    assert len(blocks) >= 5, "docs/deployment.md has lost its ```sh deploy blocks"
+    conf = home / "supervisor/supervisord.conf"
     result = Layout(
         home=home,
         conf=conf,
         env=env,
         lb=f"http://127.0.0.1:{lb_port}",
         stats=f"http://127.0.0.1:{stats_port}",
-        ports=ports,
-        database_url=database_url,
-        supervisord=supervisord,
-        haproxy=haproxy,
-        haproxy_log=haproxy_log,
+        ports=list(range(base, base + WORKERS)),
+        job_ports=list(range(job_base, job_base + JOB_WORKERS)),
+        database_url=db.set(database=name).render_as_string(hide_password=False),
         outbox=outbox,
         bank=sim,
-        logs={p: home / f"var/log/p2p-{p}.log" for p in ports},
-        job_metrics=[f"http://127.0.0.1:{jobs_port + n}/metrics" for n in range(2)],
+        logs={p: home / f"var/log/p2p-{p}.log" for p in range(base, base + WORKERS)},
     )
     try:
+        for number, block in enumerate(blocks, 1):
+            log = tmp_path_factory.getbasetemp() / f"guide-block-{number}.log"
+            with log.open("w") as out:
+                done = subprocess.run(
+                    ["bash", "-e", "-o", "pipefail", "-c", block],
+                    cwd=home,
+                    env=shell,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=600,
+                    check=False,
+                )
+            if done.returncode != 0:
+                tails = "\n".join(
+                    f"--- {p}\n{p.read_text(errors='replace')[-2000:]}"
+                    for p in result.all_logs()
+                    if p.exists()
+                )
+                pytest.fail(
+                    f"docs/deployment.md, deploy block {number} failed ({done.returncode}):\n"
+                    f"{block}\n--- its output\n{log.read_text()[-4000:]}\n{tails}"
+                )
+        # deploy/create-database.sh gave the platform a user of its own on that database.
+        platform_db = make_url(tomllib.loads((secrets / "p2p.toml").read_text())["database"]["url"])
+        assert (platform_db.database, platform_db.username) == (name, name)
+        env["P2P_SECURITY_SECRET_KEY"] = (secrets / "secret.key").read_text().strip()
         _wait(
             "both workers UP behind HAProxy",
             lambda: set(result.lb_status().values()) == {"UP"} and len(result.lb_status()) == 2,
@@ -419,16 +428,29 @@ def layout(tmp_path_factory, processes, redis_url, database_url) -> Iterator[Lay
         )
         yield result
     finally:
-        if supervisord.poll() is None:
-            supervisord.send_signal(signal.SIGTERM)  # stops the workers with SIGTERM first
-            try:
-                supervisord.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                supervisord.kill()
-        haproxy.terminate()
-        haproxy.wait(timeout=15)
+        _stop_supervisord(home, env)
         sim.stop()
+        _delete_keys(redis_url, f"p2p-layout-{run}:")
         _delete_keys(redis_url, f"p2p-layout-jobs-{run}:")
+        _drop(db, name)
+
+
+def test_the_guide_leaves_metrics_to_prometheus_and_secrets_to_their_owner(layout) -> None:
+    """/metrics is refused through the balancer however its path is spelled, and answered by
+    each worker directly; the database password is in a file only its owner reads."""
+    for path in ("/metrics", "/%6Detrics", "/metrics?x=1"):
+        r = requests.get(layout.lb + path, timeout=10)
+        assert r.status_code == 404, (path, r.status_code)
+        assert "p2p_requests_in_flight" not in r.text
+    for port in layout.ports:
+        r = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert r.status_code == 200 and "p2p_requests_in_flight" in r.text
+    assert requests.get(layout.lb + "/health", timeout=10).status_code == 200
+    config = Path(layout.env["P2P_CONFIG"])
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert (config.parent / "secret.key").stat().st_mode & 0o777 == 0o600
+    status = layout.ctl("status")
+    assert "haproxy" in status and status.count("RUNNING") == 1 + WORKERS + JOB_WORKERS + 1, status
 
 
 # -- the calls ---------------------------------------------------------------------------------
@@ -665,22 +687,7 @@ def test_a_worker_killed_mid_load_loses_nothing(layout, identities) -> None:
         "each stored once"
     )
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "check-ledger",
-            "--set",
-            f"database.url={layout.database_url}",
-        ],
-        cwd=layout.home,
-        env={**layout.env, "P2P_ENV": "test"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = layout.p2p("check-ledger")  # as the guide's cron line runs it
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -688,15 +695,7 @@ def _operator_token(session: requests.Session, layout: Layout) -> str:
     """An operator, created with `p2p create-operator` as an administrator does, logged in."""
     mobile, password = f"139{uuid.uuid4().int % 10**8:08d}", "Operator123"
     command = ["create-operator", f"--mobile={mobile}", f"--password={password}"]
-    done = subprocess.run(
-        [sys.executable, "-m", "server.cli", *command],
-        cwd=layout.home,
-        env={**layout.env, "P2P_ENV": "production"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = layout.p2p(*command)
     assert done.returncode == 0, done.stdout + done.stderr
     r = session.post(layout.lb + "/api/v1/sessions", json={"mobile": mobile, "password": password})
     assert r.status_code == 201, r.text
@@ -706,7 +705,7 @@ def _operator_token(session: requests.Session, layout: Layout) -> str:
 def test_beat_and_the_job_workers_close_an_expired_listing(layout, identities) -> None:
     """Nobody calls closeExpiredLoans: beat sends the periodic job, a job worker runs it."""
     status = layout.ctl("status")
-    assert status.count("p2p-worker:p2p-worker-") == 2, status
+    assert status.count("p2p-worker:p2p-worker-") == JOB_WORKERS, status
     assert all(
         "RUNNING" in line
         for line in status.splitlines()
@@ -750,7 +749,7 @@ def test_beat_and_the_job_workers_close_an_expired_listing(layout, identities) -
         r = session.get(f"{layout.lb}/api/v1/loans/{loan_id}", headers=auth)
         return r.json()["status"] == "FAILED"
 
-    worker_logs = [layout.home / f"var/log/p2p-worker-{n}.log" for n in range(2)]
+    worker_logs = layout.job_logs
     beat_log = layout.home / "var/log/p2p-beat.log"
     _wait(
         "beat and a job worker to close the listing",
@@ -789,7 +788,7 @@ def _process_tree(pid: int) -> list[int]:
 
 def _kill_and_wait_for_restart(layout: Layout, programs: list[str]) -> None:
     """SIGKILL each supervisord program in ``programs`` with all its processes, then wait
-    until supervisord has them RUNNING under new pids."""
+    until supervisord has them RUNNING under new pids, and HAProxy has the web workers UP."""
     old = {name: int(layout.ctl("pid", name)) for name in programs}
     for pid in old.values():
         for p in _process_tree(pid):
@@ -804,6 +803,12 @@ def _kill_and_wait_for_restart(layout: Layout, programs: list[str]) -> None:
         return all("RUNNING" in layout.ctl("status", name) for name in programs)
 
     _wait("supervisord to restart what was killed", restarted, timeout=90, logs=layout.all_logs())
+    _wait(
+        "HAProxy to see every web worker UP",
+        lambda: set(layout.lb_status().values()) == {"UP"},
+        timeout=60,
+        logs=layout.all_logs(),
+    )
 
 
 def _recharge_postings(layout: Layout, order_no: str) -> list[tuple[str, int]]:
@@ -834,8 +839,6 @@ def test_a_web_worker_killed_mid_notification_applies_it_once_after_restart(
     """The bank's notification reaches a web worker, which is SIGKILLed while it applies it
     (held, inside its transaction, by a lock this test takes on the member's ledger
     account): nothing of it commits, the bank delivers it again, and it is applied once."""
-    if not layout.database_url.startswith("mysql"):
-        pytest.skip("holding a worker inside its transaction needs MariaDB's row locks")
     from sqlalchemy import create_engine, text
 
     session = client_session()
@@ -904,7 +907,7 @@ def test_a_job_worker_killed_mid_send_loses_and_repeats_nothing(layout, identiti
         return layout.bank.admin("GET", f"/admin/orders?orderNo={order_no}").json()["orders"]
 
     _wait("the bank to take the order", at_the_bank, logs=layout.all_logs())
-    _kill_and_wait_for_restart(layout, ["p2p-worker:p2p-worker-0", "p2p-worker:p2p-worker-1"])
+    _kill_and_wait_for_restart(layout, [f"p2p-worker:p2p-worker-{p}" for p in layout.job_ports])
 
     _wait(
         "the platform to learn the outcome",
@@ -988,7 +991,7 @@ def test_a_job_worker_killed_mid_batch_payout_lends_each_investment_once(
     _wait(
         "the bank to take the batch", lambda: len(lent_at_the_bank()) == 2, logs=layout.all_logs()
     )
-    _kill_and_wait_for_restart(layout, ["p2p-worker:p2p-worker-0", "p2p-worker:p2p-worker-1"])
+    _kill_and_wait_for_restart(layout, [f"p2p-worker:p2p-worker-{p}" for p in layout.job_ports])
 
     _wait(
         "the platform to learn every item's outcome",

@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+IGNORED = {
+    line.strip().strip("/")
+    for line in (ROOT / ".gitignore").read_text().splitlines()
+    if line.strip().endswith("/")
+}
 DOCUMENTS = sorted(
     p
     for p in [ROOT / "README.md", *ROOT.glob("*/README.md"), *ROOT.glob("docs/*.md")]
@@ -14,7 +19,15 @@ DOCUMENTS = sorted(
 )
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 # A backquoted path of ours: a top-level folder of the repository, then a file with an ending.
-TOP = "|".join(sorted(p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")))
+# Folders the checkout makes as it runs (var/, ignored) are not the repository's: what the
+# documents name there exists only on a running machine.
+TOP = "|".join(
+    sorted(
+        p.name
+        for p in ROOT.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in IGNORED
+    )
+)
 NAMED_PATH = re.compile(rf"`((?:{TOP})/[\w./-]*\.\w+)`")
 
 

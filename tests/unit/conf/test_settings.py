@@ -132,7 +132,7 @@ def test_production_sample_describes_the_production_layout(tmp_path):
 
     assert settings.database.url == "mysql+mysqldb://p2p:CHANGE_ME@127.0.0.1:3306/p2p"
     assert settings.cache.url == "redis://127.0.0.1:6379/0"
-    assert settings.server.public_url == "https://api.example.com"
+    assert settings.server.public_url == ""  # the balancer's address, from its headers
     assert settings.server.trusted_proxies == (ipaddress.ip_network("127.0.0.1"),)
     assert (settings.server.connection_limit, settings.server.channel_timeout) == (50, 15)
     # Jobs queue in a Redis database of their own; supervisord runs the workers and beat.
@@ -141,6 +141,22 @@ def test_production_sample_describes_the_production_layout(tmp_path):
     # The depository bank for real: no simulator, and the query on doubt on beat.
     assert (settings.payment.gateway, settings.bank.simulator) == ("BANK", False)
     assert "bank.query_due" in settings.jobs.schedule
+    assert settings.sentry.environment == "production"
+
+
+def test_the_production_layouts_variables_are_not_settings():
+    layout = {"P2P_LAYOUT_WORKERS": "4", "P2P_LAYOUT_BALANCER": "0.0.0.0:80"}
+    assert load_settings(layout) == load_settings({})
+
+
+def test_sentry_files_errors_under_p2p_env_unless_a_layer_names_another(tmp_path):
+    assert load_settings({}).sentry.environment == "development"
+    assert load_settings({"P2P_ENV": "test"}).sentry.environment == "test"
+    operator = write(tmp_path, '[sentry]\nenvironment = "staging"\n')
+    named = load_settings({"P2P_ENV": "test", "P2P_CONFIG": operator})
+    assert named.sentry.environment == "staging"
+    variable = {"P2P_ENV": "test", "P2P_SENTRY_ENVIRONMENT": "perf"}
+    assert load_settings(variable).sentry.environment == "perf"
 
 
 def test_missing_environment_file_is_an_error_naming_it():
