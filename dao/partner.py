@@ -3,9 +3,9 @@ the audit trail of every change an operator made to them.
 
 ``partner_app`` has one row per app: its public ``app_id`` (what a partner sends with every
 call; the surrogate ``id`` never leaves the platform), a unique name, the partner's contact,
-the callback URL, the scopes granted (space-separated, sorted), its rate limit (a token
-bucket: ``rate_per_minute`` tokens a minute, at most ``burst`` at once) and its status
-(ACTIVE or SUSPENDED).
+the callback URL and the callback events it subscribed to, the scopes granted
+(space-separated, sorted), its rate limit (a token bucket: ``rate_per_minute`` tokens a
+minute, at most ``burst`` at once) and its status (ACTIVE or SUSPENDED).
 
 ``partner_key`` has one row per key an app signs with, ``key_id`` unique within the app, so
 several can be active at once and a partner rotates without a refused request. An RSA key
@@ -47,6 +47,7 @@ MAX_NAME = 100
 MAX_CONTACT = 200
 MAX_CALLBACK_URL = 500
 MAX_SCOPES = 500
+MAX_CALLBACK_EVENTS = 200
 MAX_REASON = 2000
 MAX_PUBLIC_KEY = 4000
 
@@ -68,6 +69,10 @@ class PartnerAppEntity(Base):
     name: Mapped[str] = mapped_column(Identifier(MAX_NAME), nullable=False)
     contact: Mapped[str] = mapped_column(String(MAX_CONTACT), nullable=False)
     callback_url: Mapped[str | None] = mapped_column(String(MAX_CALLBACK_URL), nullable=True)
+    #: The callback event types the app subscribed to (space-separated, sorted; "" none).
+    callback_events: Mapped[str] = mapped_column(
+        Identifier(MAX_CALLBACK_EVENTS), nullable=False, default=""
+    )
     scopes: Mapped[str] = mapped_column(Identifier(MAX_SCOPES), nullable=False)
     rate_per_minute: Mapped[int] = mapped_column(Integer, nullable=False)
     burst: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -972,6 +972,7 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(key, {**good_key, "app": app_pk, **bad_key})
 
+    migrate.downgrade(empty_url, "0017")  # the later revisions, unused here
     with pytest.raises(RuntimeError, match="partner apps are registered"):
         migrate.downgrade(empty_url, "0016")
     assert migrate.current(empty_url) == "0017"
@@ -980,3 +981,71 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
             conn.execute(text(f"DELETE FROM {table}"))
     migrate.downgrade(empty_url, "0016")
     assert not {"partner_app", "partner_key", "partner_app_event"} & _tables(migrated)
+
+
+def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only_unused(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0018: a member is attributed to one partner app at most; an Idempotency-Key is one
+    request per app; a callback has a known status and event type, an attempt number is one
+    per callback; going back is refused once a member was attributed or a callback written."""
+    at = "'2026-12-03 10:00:00'"
+    with migrated.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO member (mobile, password_hash, role, status, created_at, updated_at)"
+                f" VALUES ('13900009999', 'h', 'INVESTOR', 'ACTIVE', {at}, {at})"
+            )
+        )
+        member = conn.execute(
+            text("SELECT id FROM member WHERE mobile = '13900009999'")
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO partner_app (app_id, name, contact, scopes, rate_per_minute, burst,"
+                f" status, created_by, created_at, updated_at) VALUES ('pa1', 'a', 'c', 'X', 1, 1,"
+                f" 'ACTIVE', :m, {at}, {at})"
+            ),
+            {"m": member},
+        )
+        app = conn.execute(text("SELECT id FROM partner_app")).scalar_one()
+        assert conn.execute(text("SELECT callback_events FROM partner_app")).scalar_one() == ""
+        attribute = text(
+            f"INSERT INTO partner_member (app_id, member_id, created_at) VALUES (:a, :m, {at})"
+        )
+        conn.execute(attribute, {"a": app, "m": member})
+        idem = text(
+            "INSERT INTO partner_request (app_id, idempotency_key, operation, request_sha256,"
+            f" answer, created_at) VALUES (:a, 'k1', 'op', 'h', '{{}}', {at})"
+        )
+        conn.execute(idem, {"a": app})
+    callback = text(
+        "INSERT INTO partner_callback (event_id, app_id, event_type, body, status, attempts,"
+        f" created_at) VALUES ('e1', :a, :type, '{{}}', :status, 0, {at})"
+    )
+    with migrated.begin() as conn:
+        conn.execute(callback, {"a": app, "type": "LISTING_FULL", "status": "PENDING"})
+        cb = conn.execute(text("SELECT id FROM partner_callback")).scalar_one()
+        attempt = text(
+            "INSERT INTO partner_callback_attempt (callback_id, number, at, outcome)"
+            f" VALUES (:c, 1, {at}, 'TIMEOUT')"
+        )
+        conn.execute(attempt, {"c": cb})
+    for statement, params in (
+        (attribute, {"a": app, "m": member}),  # a member attributed twice
+        (idem, {"a": app}),  # one key, two requests
+        (callback, {"a": app, "type": "OTHER", "status": "PENDING"}),
+        (callback, {"a": app, "type": "LISTING_FULL", "status": "GONE"}),
+        (attempt, {"c": cb}),  # attempt 1 twice
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(statement, params)
+
+    with pytest.raises(RuntimeError, match="partner_member has rows"):
+        migrate.downgrade(empty_url, "0017")
+    assert migrate.current(empty_url) == "0018"
+    with migrated.begin() as conn:
+        for table in ("partner_callback_attempt", "partner_callback", "partner_member"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    migrate.downgrade(empty_url, "0017")
+    assert not {"partner_member", "partner_request", "partner_callback"} & _tables(migrated)
