@@ -98,6 +98,24 @@ def _seconds_or_zero(raw: object, text: bool) -> float:
         raise ValueError(f"must be a number of seconds >= 0, got {raw!r}") from None
 
 
+def _retry_schedule(raw: object, text: bool) -> tuple[int, ...]:
+    """Whole seconds to wait before each retry, rising; text is a comma-separated list."""
+    items = raw
+    if text and isinstance(raw, str):
+        try:
+            items = [int(part.strip()) for part in raw.split(",")]
+        except ValueError:
+            items = None
+    if (
+        not isinstance(items, list | tuple)
+        or not 1 <= len(items) <= 20
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in items)
+        or list(items) != sorted(items)
+    ):
+        raise ValueError(f"must be 1 to 20 rising whole numbers of seconds >= 1, got {raw!r}")
+    return tuple(items)
+
+
 def _boolean(raw: object, text: bool) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -617,11 +635,15 @@ class BankSettings:
 
 @dataclass(frozen=True)
 class PartnerSettings:
-    """The partner open API's signed calls (README "Signed partner calls")."""
+    """The partner open API's signed calls (README "Signed partner calls") and callbacks
+    (README "Partner operations and callbacks")."""
 
     timestamp_window_seconds: int = _key(_integer(30, 3600))
     platform_key_id: str = _key(_identifier(64))
     platform_private_key: Pem | None = _key(_private_key, secret=True)  # noqa: RUF009
+    callback_retry_seconds: tuple[int, ...] = _key(_retry_schedule)
+    callback_connect_timeout_seconds: float = _key(_seconds)
+    callback_read_timeout_seconds: float = _key(_seconds)
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,14 @@ class PartnerRepository:
             stmt = stmt.with_for_update()
         return self._session().scalars(stmt).one_or_none()
 
+    def by_pk(self, pk: int) -> PartnerAppEntity:
+        """The app of a row that refers to it by its surrogate id."""
+        return self._session().get(PartnerAppEntity, pk)
+
+    def active_apps(self) -> list[PartnerAppEntity]:
+        stmt = select(PartnerAppEntity).where(PartnerAppEntity.status == "ACTIVE")
+        return list(self._session().scalars(stmt.order_by(PartnerAppEntity.id)))
+
     def app_named(self, name: str) -> PartnerAppEntity | None:
         stmt = select(PartnerAppEntity).where(PartnerAppEntity.name == name)
         return self._session().scalars(stmt).one_or_none()

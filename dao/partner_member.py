@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType
+from dao.p2p import InvestmentEntity
 from dao.types import Identifier, UtcDateTime
 
 
@@ -82,11 +84,39 @@ class PartnerMemberRepository:
             PartnerMemberEntity.member_id.in_(member_ids),
             PartnerMemberEntity.revoked_at.is_(None),
         )
-        return dict(self._session().execute(stmt).tuples())
+        return {member: app for member, app in self._session().execute(stmt)}
 
     def attributed(self, app_pk: int) -> list[PartnerMemberEntity]:
         stmt = select(PartnerMemberEntity).where(PartnerMemberEntity.app_id == app_pk)
         return list(self._session().scalars(stmt))
+
+    def registered_between(self, app_pk: int, start: datetime, end: datetime) -> list[datetime]:
+        """When each member the app registered in [start, end) was registered."""
+        stmt = select(PartnerMemberEntity.created_at).where(
+            PartnerMemberEntity.app_id == app_pk,
+            PartnerMemberEntity.created_at >= start,
+            PartnerMemberEntity.created_at < end,
+        )
+        return list(self._session().scalars(stmt))
+
+    def investments_between(
+        self, app_pk: int, statuses: tuple[str, ...], start: datetime, end: datetime
+    ) -> list[tuple[datetime, Decimal]]:
+        """When and how much each investment in ``statuses`` made in [start, end) by a
+        member the app registered (revoked or not: attribution is for good)."""
+        stmt = (
+            select(InvestmentEntity.created_at, InvestmentEntity.amount)
+            .join(
+                PartnerMemberEntity, PartnerMemberEntity.member_id == InvestmentEntity.investor_id
+            )
+            .where(
+                PartnerMemberEntity.app_id == app_pk,
+                InvestmentEntity.status.in_(statuses),
+                InvestmentEntity.created_at >= start,
+                InvestmentEntity.created_at < end,
+            )
+        )
+        return [(at, amount) for at, amount in self._session().execute(stmt)]
 
     def request(self, app_pk: int, key: str) -> PartnerRequestEntity | None:
         stmt = select(PartnerRequestEntity).where(

@@ -4,7 +4,14 @@ and read the trail of every change. Operators only."""
 
 from spyne import ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
-from facade.contract import GET, OPERATOR, POST, Facade, operation
+from facade.contract import GET, OPERATOR, POST, PUT, Facade, operation
+from facade.partner.callbacks import (
+    CallbackEventsDto,
+    CallbackEventsRequest,
+    PartnerCallbackDto,
+    PartnerCallbackPageDto,
+    StatusParam,
+)
 from facade.types import (
     NOT_BLANK,
     NOT_BLANK_LINE,
@@ -289,3 +296,38 @@ class PartnerAdminFacade(Facade):
     def listPartnerAppEvents(appId: AppId, page: PageParam, pageSize: PageSizeParam):
         """Every change made to an app and its keys: who, when, what and why, latest
         first, paged."""
+
+    @operation(
+        rest=PUT("/partner-apps/{appId}/callback-events", body="request"),
+        returns=CallbackEventsDto,
+        roles=[OPERATOR],
+        errors=("PARTNER_APP_NOT_FOUND",),
+    )
+    def setPartnerAppCallbackEvents(
+        appId: AppId, request: required(CallbackEventsRequest, "The events.")
+    ):
+        """Subscribe an app to these callback events, replacing what it had (none: no
+        callbacks); the app may set them itself too (PartnerFacade, CALLBACK_MANAGE)."""
+
+    @operation(
+        rest=GET("/partner-apps/{appId}/callbacks"),
+        returns=PartnerCallbackPageDto,
+        roles=[OPERATOR],
+        errors=("PARTNER_APP_NOT_FOUND",),
+    )
+    def listPartnerAppCallbacks(
+        appId: AppId, status: StatusParam, page: PageParam, pageSize: PageSizeParam
+    ):
+        """An app's callback deliveries, newest first, with every attempt, paged."""
+
+    @operation(
+        rest=POST("/partner-apps/{appId}/callbacks/{callbackId}/replay", status=201),
+        returns=PartnerCallbackDto,
+        roles=[OPERATOR],
+        errors=("PARTNER_APP_NOT_FOUND", "PARTNER_CALLBACK_NOT_FOUND"),
+    )
+    def replayPartnerAppCallback(
+        appId: AppId, callbackId: required(Long(ge=1), "The delivery to replay.")
+    ):
+        """Deliver a callback's event to its app again: a new delivery with the same event
+        id and body, from the first attempt of the schedule."""

@@ -100,6 +100,14 @@ class PartnerSignature(ComplexModel):
         ("timestamp", required(Unicode, "Seconds since 1970-01-01T00:00:00Z, in digits.")),
         ("nonce", required(Unicode, "16 to 64 letters, digits, '-' or '_'; new every call.")),
         ("signature", required(Unicode, "Base64 of the signature of the canonical string.")),
+        (
+            "idempotencyKey",
+            optional(
+                Unicode,
+                "The call's Idempotency-Key (1 to 64 letters, digits, '-' or '_'): needed by a "
+                "partner operation that writes; a repeat gets the first answer.",
+            ),
+        ),
     ]
 
 

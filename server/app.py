@@ -36,6 +36,8 @@ from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
 from service.partner import PartnerKeys
 from service.partner.auth import PartnerAuthenticator
+from service.partner.callbacks import PartnerCallbacks
+from service.partner.delivery import CallbackDelivery, CallbackPolicy
 from service.partner.ratelimit import PartnerRateLimiter
 from service.partner.signing import load_platform_key
 from service.pii import PersonalData
@@ -155,13 +157,21 @@ def _build(
     components["bank_client"], components["bank"] = _bank(live, components, metrics)
     p = settings.partner
     key = p.platform_private_key
+    platform_key = load_platform_key(p.platform_key_id, key.data if key else None)
     components["partner_auth"] = PartnerAuthenticator(
+        tx, utc_now, cache, components["partner_keys"], p.timestamp_window_seconds, platform_key
+    )
+    # Partners' callbacks: written as the core tells what happened, delivered by a job.
+    callbacks = PartnerCallbacks(tx, utc_now, components["outbox"])
+    components["lifecycle"].subscribe(callbacks)
+    components["partner_callbacks"] = callbacks
+    components["callback_delivery"] = CallbackDelivery(
         tx,
         utc_now,
-        cache,
+        components["outbox"],
         components["partner_keys"],
-        p.timestamp_window_seconds,
-        load_platform_key(p.platform_key_id, key.data if key else None),
+        platform_key,
+        CallbackPolicy.from_settings(p),
     )
     facades = discover_facades()
     services = {}

@@ -25,6 +25,8 @@ from service.partner.ratelimit import PartnerRateLimiter
 
 #: The SOAP header block of a signed partner call.
 SOAP_HEADER = f"{{{COMMON_NS}}}PartnerSignature"
+#: The REST header of a partner call that writes (in SOAP: the header block's idempotencyKey).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def _raw_target(request: Request) -> tuple[bytes, bytes]:
@@ -53,6 +55,7 @@ def rest_request(request: Request, max_body_bytes: int) -> SignedRequest:
         path=path,
         query=query,
         body_sha256=signing.sha256_hex(body),
+        idempotency_key=h.get(IDEMPOTENCY_HEADER),
     )
 
 
@@ -76,6 +79,7 @@ def soap_request(request: Request, header, call: etree._Element) -> SignedReques
         path=path,
         query=query,
         body_sha256=signing.soap_body_sha256(call.getparent()),
+        idempotency_key=text("idempotencyKey"),
     )
 
 

@@ -207,6 +207,25 @@ PARTNER_SCOPE_MISSING = ErrorCode(
 PARTNER_RATE_LIMITED = ErrorCode(
     "PARTNER_RATE_LIMITED", 429, "Too many calls; wait Retry-After seconds."
 )
+PARTNER_IDEMPOTENCY_KEY_MISSING = ErrorCode(
+    "PARTNER_IDEMPOTENCY_KEY_MISSING",
+    400,
+    "A partner call that writes needs an Idempotency-Key: 1 to 64 letters, digits, '-' or '_'.",
+)
+PARTNER_IDEMPOTENCY_KEY_REUSED = ErrorCode(
+    "PARTNER_IDEMPOTENCY_KEY_REUSED", 409, "This Idempotency-Key was used for another request."
+)
+PARTNER_MEMBER_NOT_AUTHORISED = ErrorCode(
+    "PARTNER_MEMBER_NOT_AUTHORISED",
+    403,
+    "The member has not authorised this partner app, or has revoked it.",
+)
+PARTNER_CALLBACK_NOT_FOUND = ErrorCode(
+    "PARTNER_CALLBACK_NOT_FOUND", 404, "No such callback of this partner app."
+)
+PARTNER_AUTHORISATION_NOT_FOUND = ErrorCode(
+    "PARTNER_AUTHORISATION_NOT_FOUND", 404, "You have not authorised this partner app."
+)
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -283,6 +302,11 @@ CATALOGUE = _codes(
     PARTNER_APP_SUSPENDED,
     PARTNER_SCOPE_MISSING,
     PARTNER_RATE_LIMITED,
+    PARTNER_IDEMPOTENCY_KEY_MISSING,
+    PARTNER_IDEMPOTENCY_KEY_REUSED,
+    PARTNER_MEMBER_NOT_AUTHORISED,
+    PARTNER_CALLBACK_NOT_FOUND,
+    PARTNER_AUTHORISATION_NOT_FOUND,
 )
 
 

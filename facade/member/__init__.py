@@ -4,6 +4,7 @@ from facade.contract import Facade
 from facade.member.account import NS, AccountOperations
 from facade.member.cards import CardOperations
 from facade.member.fund import FundAccountOperations
+from facade.member.partners import PartnerAuthorisationOperations
 from facade.member.profile import ProfileOperations
 from facade.member.promotion import PromotionOperations
 
@@ -14,6 +15,7 @@ class MemberFacade(
     CardOperations,
     FundAccountOperations,
     PromotionOperations,
+    PartnerAuthorisationOperations,
     Facade,
 ):
     """Members of the platform: investors, borrowers and operators."""

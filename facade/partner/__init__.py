@@ -7,10 +7,19 @@ app. A new group is a module beside listings.py listed as a base below, served b
 """
 
 from facade.contract import Facade
+from facade.partner.callbacks import PartnerCallbackOperations
 from facade.partner.listings import NS, PartnerListingOperations
+from facade.partner.members import PartnerMemberOperations
+from facade.partner.report import PartnerReportOperations
 
 
-class PartnerFacade(PartnerListingOperations, Facade):
+class PartnerFacade(
+    PartnerListingOperations,
+    PartnerMemberOperations,
+    PartnerReportOperations,
+    PartnerCallbackOperations,
+    Facade,
+):
     """The partner open API (hry-openapi): what partner apps (渠道) call, with requests signed
     by one of the app's keys; answers are signed too."""
 

@@ -1,8 +1,10 @@
-"""The member module: registration, sessions, real-name identity, bank cards, promotion and
-the depository fund account (MemberFacade, and the deprecated FundFacade)."""
+"""The member module: registration, sessions, real-name identity, bank cards, promotion, the
+partner app a member authorised, and the depository fund account (MemberFacade, and the
+deprecated FundFacade)."""
 
 from service.member.cards import BankCardListVo, BankCardVo, BindCardRequest, CardOperations
 from service.member.fund import FundAccountFlagVo, FundAccountOperations, FundAccountVo
+from service.member.partners import PartnerAuthorisationOperations
 from service.member.profile import IdentityRequest, ProfileOperations, ProfileVo
 from service.member.promotion import InviteeVo, PromotionOperations, PromotionVo
 from service.member.registration import (
@@ -30,6 +32,7 @@ class MemberService(
     CardOperations,
     FundAccountOperations,
     PromotionOperations,
+    PartnerAuthorisationOperations,
 ):
     """MemberFacade's (and FundFacade's) implementation, composed of the module's parts."""
 

@@ -1,5 +1,6 @@
 """Registration and password reset, both proven by a code sent to the mobile number; investors
-and borrowers sign themselves up, operators come from the ``p2p create-operator`` command.
+and borrowers sign themselves up (or a partner app signs an investor up for them, joint
+registration), operators come from the ``p2p create-operator`` command.
 
 The order of a registration's checks is chosen so that no refusal found without the code
 spends it: everything cheap first (role, number, password, invite code, a number already
@@ -8,6 +9,8 @@ insert. A password reset answers for an unknown or disabled number exactly as fo
 registered one: the same throttle, the same errors, the same work.
 """
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -120,6 +123,29 @@ class RegistrationOperations(MemberBase):
             errors.SERVICE_UNAVAILABLE, "no free invite code: ask for a new code and try again"
         )
 
+    def register_attributed(
+        self, mobile: str, verification_code: str, attribute: Callable[[MemberEntity], None]
+    ) -> MemberVo:
+        """An INVESTOR signed up by a partner app for the member (joint registration), proven
+        by the REGISTER code sent to the member's mobile, with no password anyone knows: the
+        member sets one with resetPassword and completes onboarding on the platform.
+        ``attribute`` writes the member's attribution in the registration's transaction,
+        before the lifecycle is told."""
+        check_mobile(mobile)
+        self._check_signup(mobile, None)
+        self._codes.consume(mobile, REGISTER, verification_code, "verificationCode")
+        password_hash = self._passwords.hash(secrets.token_urlsafe(32))
+        for _ in range(INVITE_CODE_TRIES):
+            try:
+                return self._insert(
+                    mobile, password_hash, "INVESTOR", new_invite_code(), None, attribute
+                )
+            except _InviteCodeTaken:
+                continue
+        raise BusinessError(
+            errors.SERVICE_UNAVAILABLE, "no free invite code: ask for a new code and try again"
+        )
+
     def create_operator(self, mobile: str, password: str) -> MemberVo:
         """An operator account; only the ``p2p create-operator`` command calls this.
         Operators do not invite: they get no invite code."""
@@ -147,6 +173,7 @@ class RegistrationOperations(MemberBase):
         role: str,
         invite_code: str | None,
         referrer_id: int | None,
+        attribute: Callable[[MemberEntity], None] | None = None,
     ) -> MemberVo:
         if self._members.find_by_mobile(mobile) is not None:
             raise BusinessError(errors.MOBILE_TAKEN)
@@ -167,6 +194,8 @@ class RegistrationOperations(MemberBase):
             # a concurrent registration of the same number won the race
             raise BusinessError(errors.MOBILE_TAKEN) from None
         self._ledger.open_account(entity.id)
+        if attribute is not None:
+            attribute(entity)
         if role != "OPERATOR":
             self._lifecycle.member_registered(entity)
         return _member_vo(entity)

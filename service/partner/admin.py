@@ -43,6 +43,12 @@ from dao.partner import (
 from service import errors
 from service.errors import BusinessError, invalid
 from service.paging import PageVo, page_window
+from service.partner.callbacks import (
+    CallbackEventsRequest,
+    CallbackEventsVo,
+    PartnerCallbacks,
+    PartnerCallbackVo,
+)
 from service.partner.keys import HMAC_SHA256, RSA_SHA256, PartnerKeys
 from service.partner.scopes import SCOPES
 from service.security import Principal
@@ -107,12 +113,37 @@ class PartnerAppEventVo:
 
 
 class PartnerAdminService:
-    def __init__(self, tx, settings, clock, partner_keys: PartnerKeys):
+    def __init__(
+        self, tx, settings, clock, partner_keys: PartnerKeys, partner_callbacks: PartnerCallbacks
+    ):
         self.tx = tx
         self._settings = settings
         self._clock = clock
         self._keys = partner_keys
+        self._callbacks = partner_callbacks
         self._repo = PartnerRepository(tx.session)
+
+    # -- callbacks (service/partner/callbacks.py) -------------------------------------------
+
+    def set_partner_app_callback_events(
+        self, app_id: str, request: CallbackEventsRequest, caller: Principal
+    ) -> CallbackEventsVo:
+        return self._callbacks.set_events(app_id, request.events or ())
+
+    def list_partner_app_callbacks(
+        self,
+        app_id: str,
+        status: str | None = None,
+        page: int | None = None,
+        page_size: int | None = None,
+        caller: Principal | None = None,
+    ) -> PageVo[PartnerCallbackVo]:
+        return self._callbacks.list_callbacks(app_id, status, page, page_size, self._settings.api)
+
+    def replay_partner_app_callback(
+        self, app_id: str, callback_id: int, caller: Principal
+    ) -> PartnerCallbackVo:
+        return self._callbacks.replay(app_id, callback_id)
 
     # -- apps ------------------------------------------------------------------------------
 

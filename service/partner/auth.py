@@ -75,6 +75,13 @@ class SignedRequest:
     path: bytes
     query: bytes
     body_sha256: str
+    idempotency_key: str | None = None  # Idempotency-Key, sent with a call that writes
+
+    def request_sha256(self) -> str:
+        """What makes two calls the same request, whatever their nonce and timestamp: the
+        digest of the method, path, query and body digest of the canonical string."""
+        lines = self.canonical().split("\n")
+        return signing.sha256_hex("\n".join(lines[1:4] + lines[8:]).encode())
 
     def canonical(self) -> str:
         return signing.canonical_request(
@@ -102,6 +109,8 @@ class PartnerPrincipal:
     burst: int
     nonce: str
     secret: str | None = field(default=None, repr=False)  # an HMAC key's: signs the answer
+    idempotency_key: str | None = None  # the call's Idempotency-Key, if it sent one
+    request_sha256: str = ""  # SignedRequest.request_sha256: a repeat has the same
 
 
 @dataclass(frozen=True)
@@ -174,6 +183,8 @@ class PartnerAuthenticator:
             burst=key.burst,
             nonce=request.nonce,
             secret=secret,
+            idempotency_key=request.idempotency_key,
+            request_sha256=request.request_sha256(),
         )
 
     def admit(self, principal: PartnerPrincipal, scope: str) -> None:

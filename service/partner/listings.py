@@ -8,11 +8,12 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dao.p2p import LoanEntity, LoanRepository
+from dao.p2p import LoanEntity
 from service import errors
 from service.errors import BusinessError
 from service.mapping import to_vo
 from service.paging import PageVo, page_window
+from service.partner.base import PartnerBase
 from service.transaction import transactional
 
 #: The one status a partner sees: open for investment.
@@ -37,12 +38,7 @@ def _vo(entity: LoanEntity) -> PartnerListingVo:
     return to_vo(PartnerListingVo, entity, loan_id=entity.id)
 
 
-class PartnerListingService:
-    def __init__(self, tx, settings):
-        self.tx = tx
-        self._settings = settings  # LiveSettings: the page sizes are read at call time
-        self._loans = LoanRepository(tx.session)
-
+class PartnerListingService(PartnerBase):
     @transactional(read_only=True)
     def list_partner_listings(
         self, page: int | None = None, page_size: int | None = None

@@ -79,15 +79,24 @@ class PartnerClient:
         }
 
     def request(
-        self, method: str, path: str, *, params=None, json=None, verify: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        params=None,
+        json=None,
+        verify: bool = True,
+        idempotency_key: str | None = None,
     ) -> requests.Response:
-        """Send a signed request; the answer's signature is checked (AnswerNotSigned) unless
-        ``verify`` is False."""
+        """Send a signed request (with an Idempotency-Key, which a call that writes needs);
+        the answer's signature is checked (AnswerNotSigned) unless ``verify`` is False."""
         query = urlencode(params or {}, doseq=True)
         body = b"" if json is None else jsonlib.dumps(json, ensure_ascii=False).encode()
         headers = self.signature_headers(method, path, query, body)
         if json is not None:
             headers["Content-Type"] = "application/json"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
         url = self.base_url + path + ("?" + query if query else "")
         response = self._session.request(
             method, url, data=body or None, headers=headers, timeout=self._timeout

@@ -32,9 +32,15 @@ def body_sha256(body: etree._Element) -> str:
     return hashlib.sha256(c14n).hexdigest()
 
 
-def sign_envelope(client: PartnerClient, envelope: etree._Element, address: str) -> str:
+def sign_envelope(
+    client: PartnerClient,
+    envelope: etree._Element,
+    address: str,
+    idempotency_key: str | None = None,
+) -> str:
     """Add a signed PartnerSignature header block to ``envelope`` (making its Header when
-    missing) for a POST to ``address``; the nonce it used."""
+    missing) for a POST to ``address``, with the call's Idempotency-Key when given (a call
+    that writes needs one); the nonce it used."""
     ns = etree.QName(envelope).namespace
     body = envelope.find(f"{{{ns}}}Body")
     header = envelope.find(f"{{{ns}}}Header")
@@ -46,19 +52,22 @@ def sign_envelope(client: PartnerClient, envelope: etree._Element, address: str)
     block = etree.SubElement(header, f"{{{COMMON_NS}}}PartnerSignature", nsmap={"ps": COMMON_NS})
     for element, name in FIELDS:
         etree.SubElement(block, f"{{{COMMON_NS}}}{element}").text = values[name]
+    if idempotency_key is not None:
+        etree.SubElement(block, f"{{{COMMON_NS}}}idempotencyKey").text = idempotency_key
     return values[NONCE]
 
 
 class SigningTransport(Transport):
     """A zeep transport that signs every call as ``client``'s app and verifies each answer
-    (AnswerNotSigned)."""
+    (AnswerNotSigned). Set ``idempotency_key`` before a call that writes."""
 
     def __init__(self, client: PartnerClient, **kwargs):
         super().__init__(**kwargs)
         self.partner = client
+        self.idempotency_key: str | None = None
 
     def post_xml(self, address, envelope, headers):
-        nonce = sign_envelope(self.partner, envelope, address)
+        nonce = sign_envelope(self.partner, envelope, address, self.idempotency_key)
         response = super().post_xml(address, envelope, headers)
         self.partner.verify_answer(response, nonce)
         return response

@@ -80,9 +80,10 @@ def _empty(engine: Engine) -> None:
     seeded by the migrations, stay with zero balances."""
     with engine.begin() as conn:
         # MariaDB checks a table's reference to itself (a member's referrer, a bank item's
-        # re-issued one) row by row.
+        # re-issued one, a replayed callback) row by row.
         conn.execute(text("UPDATE member SET referrer_id = NULL"))
         conn.execute(text("UPDATE bank_order SET retry_of = NULL"))
+        conn.execute(text("UPDATE partner_callback SET replay_of = NULL"))
         for table in reversed(migrate.entity_metadata().sorted_tables):
             if table.name == "account":
                 conn.execute(text("DELETE FROM account WHERE member_id IS NOT NULL"))

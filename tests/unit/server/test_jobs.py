@@ -138,6 +138,7 @@ def test_every_job_of_the_platform_is_a_task_with_the_retry_rules(tmp_path) -> N
         "loan.close_expired",
         "loan.mark_overdue",
         "outbox.sweep",
+        "partner.deliver_callback",
     )
     for name in engine.jobs:
         task = engine.app.tasks[name]

@@ -133,6 +133,8 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "getFundAccount",
         "getPromotion",
         "listInvitees",
+        "listPartnerAuthorisations",
+        "revokePartnerAuthorisation",
     }
     # The deprecated facade is served by the member module's service, as MemberFacade is.
     assert names["FundFacade"] == {"hasFundAccount"}

@@ -1,0 +1,50 @@
+"""The partner app a member authorised by registering through it (service/partner/members.py),
+and the member revoking it."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dao.partner import PartnerRepository
+from dao.partner_member import PartnerMemberRepository
+from service import errors
+from service.errors import BusinessError
+from service.member.base import MemberBase
+from service.security import Principal
+from service.transaction import transactional
+
+
+@dataclass(frozen=True)
+class PartnerAuthorisationVo:
+    app_id: str
+    app_name: str
+    authorised_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PartnerAuthorisationListVo:
+    items: tuple[PartnerAuthorisationVo, ...]
+
+
+class PartnerAuthorisationOperations(MemberBase):
+    @transactional(read_only=True)
+    def list_partner_authorisations(self, caller: Principal) -> PartnerAuthorisationListVo:
+        row = PartnerMemberRepository(self.tx.session).of_member(caller.member_id)
+        if row is None:
+            return PartnerAuthorisationListVo(())
+        return PartnerAuthorisationListVo((self._vo(row),))
+
+    @transactional
+    def revoke_partner_authorisation(
+        self, app_id: str, caller: Principal
+    ) -> PartnerAuthorisationVo:
+        row = PartnerMemberRepository(self.tx.session).of_member(caller.member_id, lock=True)
+        if row is None or PartnerRepository(self.tx.session).by_pk(row.app_id).app_id != app_id:
+            raise BusinessError(errors.PARTNER_AUTHORISATION_NOT_FOUND)
+        if row.revoked_at is None:
+            row.revoked_at = self._clock()
+        return self._vo(row)
+
+    def _vo(self, row) -> PartnerAuthorisationVo:
+        app = PartnerRepository(self.tx.session).by_pk(row.app_id)
+        return PartnerAuthorisationVo(app.app_id, app.name, row.created_at, row.revoked_at)
