@@ -94,6 +94,7 @@ HIDE = "PAYMENT_ORDER_NOT_FOUND"  # PaymentService.get_order hides others' order
 HIDEM = "MESSAGE_NOT_FOUND"  # MessageService hides others' messages
 HIDEC = "CARD_NOT_FOUND"  # someone else's card answers as a missing one
 HIDEI = "INVESTMENT_NOT_FOUND"  # someone else's investment answers as a missing one
+NOAUTH = "PARTNER_AUTHORISATION_NOT_FOUND"  # a partner app the member never authorised
 
 INVESTOR_A, BORROWER_A = "investor A", "borrower A"
 #: The business day the reconciliation cells name.
@@ -165,6 +166,10 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "MemberFacade.getFundAccount":          (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
     "MemberFacade.getPromotion":            (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
     "MemberFacade.listInvitees":            (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
+    # An investor's own authorisation of the partner app they registered through; the
+    # members here signed up themselves, so revoking names an app they never authorised.
+    "MemberFacade.listPartnerAuthorisations": (None,     U,     ALLOW, NA,    F,     F),
+    "MemberFacade.revokePartnerAuthorisation": (None,    U,     NOAUTH, NA,   F,     F),
     "FundFacade.hasFundAccount":            (None,       U,     ALLOW, NA,    ALLOW, F),
     "PaymentFacade.recharge":               (None,       U,     ALLOW, NA,    ALLOW, F),
     "PaymentFacade.withdraw":               (INVESTOR_A, U,     HIDEC, ALLOW, HIDEC, F),
@@ -200,9 +205,20 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "PartnerAdminFacade.issuePartnerKey":   (None,       U,     F,     NA,    F,     ALLOW),
     "PartnerAdminFacade.revokePartnerKey":  (None,       U,     F,     NA,    F,     ALLOW),
     "PartnerAdminFacade.listPartnerAppEvents": (None,    U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.setPartnerAppCallbackEvents": (None, U, F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.listPartnerAppCallbacks": (None, U,     F,     NA,    F,     ALLOW),
+    "PartnerAdminFacade.replayPartnerAppCallback": (None, U,    F,     NA,    F,     ALLOW),
     # Partner apps only, signed: members are refused whatever their role.
     "PartnerFacade.listPartnerListings":    (None,       P,     P,     NA,    P,     P),
     "PartnerFacade.getPartnerListing":      (None,       P,     P,     NA,    P,     P),
+    "PartnerFacade.registerPartnerMember":  (None,       P,     P,     NA,    P,     P),
+    "PartnerFacade.listPartnerMemberInvestments": (None, P,     P,     NA,    P,     P),
+    "PartnerFacade.listPartnerMemberReceipts": (None,    P,     P,     NA,    P,     P),
+    "PartnerFacade.listPartnerReport":      (None,       P,     P,     NA,    P,     P),
+    "PartnerFacade.getPartnerCallbackEvents": (None,     P,     P,     NA,    P,     P),
+    "PartnerFacade.setPartnerCallbackEvents": (None,     P,     P,     NA,    P,     P),
+    "PartnerFacade.listPartnerCallbacks":   (None,       P,     P,     NA,    P,     P),
+    "PartnerFacade.replayPartnerCallback":  (None,       P,     P,     NA,    P,     P),
 }
 # fmt: on
 
@@ -371,6 +387,17 @@ class World:
             body = {"keyId": key, "algorithm": "HMAC_SHA256"}
             self.rest("issuePartnerKey", self.operator.token, appId=app_id, json_body=body)
         return app_id
+
+    def callback(self) -> tuple[str, int]:
+        """A partner app subscribed to LISTING_FULL and a callback written for it (a fresh
+        listing made full): the app's id and the callback's."""
+        app_id = self.partner_app()
+        body = {"events": ["LISTING_FULL"]}
+        token = self.operator.token
+        self.rest("setPartnerAppCallbackEvents", token, appId=app_id, json_body=body)
+        self.full()
+        page = self.rest("listPartnerAppCallbacks", token, appId=app_id, params=PAGE)
+        return app_id, page["items"][0]["callbackId"]
 
     def fresh_session(self, member) -> str:
         """A new login of ``member``, for a cell that ends its session."""
@@ -633,6 +660,41 @@ ARGS: dict[str, Args] = {
         "reason": "Authorisation test",
     },
     "PartnerAdminFacade.listPartnerAppEvents": lambda w, me: {"appId": w.partner_app()},
+    "PartnerAdminFacade.setPartnerAppCallbackEvents": lambda w, me: {
+        "appId": w.partner_app(),
+        "request": {"events": ["LISTING_FULL"]},
+    },
+    "PartnerAdminFacade.listPartnerAppCallbacks": lambda w, me: {
+        "appId": w.partner_app(),
+        **PAGE,
+    },
+    "PartnerAdminFacade.replayPartnerAppCallback": lambda w, me: dict(
+        zip(("appId", "callbackId"), w.callback(), strict=True)
+    ),
+    "PartnerFacade.registerPartnerMember": lambda w, me: {
+        "request": {"mobile": new_mobile(), "verificationCode": "123456"}
+    },
+    "PartnerFacade.listPartnerMemberInvestments": lambda w, me: {
+        "memberId": w.investor_a.member_id,
+        **PAGE,
+    },
+    "PartnerFacade.listPartnerMemberReceipts": lambda w, me: {
+        "memberId": w.investor_a.member_id,
+        **PAGE,
+    },
+    "PartnerFacade.listPartnerReport": lambda w, me: {
+        "fromDate": RECONCILED,
+        "toDate": RECONCILED,
+        **PAGE,
+    },
+    "PartnerFacade.getPartnerCallbackEvents": lambda w, me: {},
+    "PartnerFacade.setPartnerCallbackEvents": lambda w, me: {
+        "request": {"events": ["LISTING_FULL"]}
+    },
+    "PartnerFacade.listPartnerCallbacks": lambda w, me: dict(PAGE),
+    "PartnerFacade.replayPartnerCallback": lambda w, me: {"callbackId": 1},
+    "MemberFacade.listPartnerAuthorisations": lambda w, me: {},
+    "MemberFacade.revokePartnerAuthorisation": lambda w, me: {"appId": w.partner_app()},
 }
 
 

@@ -25,7 +25,7 @@ from service.partner import PartnerAdminService, PartnerAppRequest
 from service.partner.callbacks import CallbackEventsRequest
 from service.payment import PaymentService
 from service.security import Principal
-from tests.integration.service.callbackreceiver import ACK, FAIL, SLOW, STALL, receiving
+from tests.callbackreceiver import ACK, FAIL, SLOW, STALL, receiving
 from tests.integration.service.support import onboard, send_code
 
 MEMBERS = "/api/v1/partner/members"

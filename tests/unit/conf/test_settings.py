@@ -575,3 +575,22 @@ def test_describe_hides_the_broker_password():
     view = load_settings({}, {"jobs.broker_url": "redis://:s3cret@10.0.0.5:6379/1"}).describe()
 
     assert view["jobs.broker_url"] == "redis://:***@10.0.0.5:6379/1"
+
+
+def test_the_callback_schedule_is_read_from_a_list_or_a_variable() -> None:
+    partner = load_settings({}).partner
+    assert partner.callback_retry_seconds == (15, 60, 300, 1800, 7200, 21600)
+    assert (partner.callback_connect_timeout_seconds, partner.callback_read_timeout_seconds) == (
+        5.0,
+        10.0,
+    )
+    variable = {"P2P_PARTNER_CALLBACK_RETRY_SECONDS": "1, 2,2"}
+    assert load_settings(variable).partner.callback_retry_seconds == (1, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "0", "15,10", "a,b", [], [15, 0], [1.5], [True], list(range(1, 22))]
+)
+def test_a_callback_schedule_that_is_not_rising_whole_seconds_is_refused(value) -> None:
+    with pytest.raises(ConfigError, match=r"partner\.callback_retry_seconds: must be 1 to 20"):
+        load_settings({}, {"partner.callback_retry_seconds": value})
