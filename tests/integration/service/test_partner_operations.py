@@ -22,11 +22,13 @@ from service.lifecycle import LifecycleListener
 from service.member import MemberService
 from service.p2p import AuditRequest, LoanService
 from service.partner import PartnerAdminService, PartnerAppRequest
+from service.partner.api import PartnerService
+from service.partner.auth import PartnerPrincipal
 from service.partner.callbacks import CallbackEventsRequest
 from service.payment import PaymentService
 from service.security import Principal
 from tests.callbackreceiver import ACK, FAIL, SLOW, STALL, receiving
-from tests.integration.service.support import onboard, send_code
+from tests.integration.service.support import onboard, race, send_code
 
 MEMBERS = "/api/v1/partner/members"
 ALL_SCOPES = (
@@ -146,7 +148,7 @@ def test_joint_registration_once_per_key_then_authorised_reads_until_revoked(
 
 
 def test_callbacks_are_delivered_once_acknowledged_through_failure_timeout_and_slowness(
-    make_platform, partner_app, clock, sql, identities, loan_request, operator
+    make_platform, partner_app, clock, sql, identities, loan_request, operator, borrower
 ) -> None:
     platform = make_platform(**FAST)
     with receiving() as receiver:
@@ -206,6 +208,15 @@ def test_callbacks_are_delivered_once_acknowledged_through_failure_timeout_and_s
         loans.invest(loan_id, D("1000.00"), "pops-i1", me)
         types = [json.loads(b)["eventType"] for _, b in receiver.acknowledged()[2:]]
         assert types == ["INVESTMENT_CONFIRMED", "LISTING_FULL"]
+        loans.disburse_loan(loan_id, "pops-d1", operator)
+        debtor = Principal(member_id=borrower.member_id, role="BORROWER")
+        platform.service(PaymentService).recharge(D("200.00"), "pops-r2", debtor)
+        clock.advance(days=20)
+        loans.repay(loan_id, "pops-p1", debtor)
+        [paid] = [json.loads(b) for _, b in receiver.acknowledged()[4:]]
+        assert paid["eventType"] == "REPAYMENT_PAID"
+        assert (paid["data"]["memberId"], paid["data"]["loanId"]) == (member_id, loan_id)
+        assert (paid["data"]["period"], D(paid["data"]["principal"]) > 0) == (1, True)
         assert rows(sql, "SELECT COUNT(*) FROM partner_callback WHERE status <> 'ACKED'") == [(0,)]
 
 
@@ -258,3 +269,36 @@ def test_operators_set_subscriptions_list_and_replay(platform, partner_app, oper
     with pytest.raises(BusinessError) as missing:
         admin.replay_partner_app_callback(partner.app_id, 1, operator)
     assert missing.value.code == "PARTNER_CALLBACK_NOT_FOUND"
+
+
+def test_one_idempotency_key_sent_twice_at_once_replays_once(
+    make_platform, partner_app, sql
+) -> None:
+    """Two replays with one key at the same moment: one new delivery, and both callers get
+    its answer (the second waits on the key, then reads the first's)."""
+    platform = make_platform(**FAST)
+    with receiving() as receiver:
+        partner = partner_app(platform, receiver.url)
+        code = send_code(platform, "13900000097")
+        body = {"mobile": "13900000097", "verificationCode": code}
+        assert partner.call("POST", MEMBERS, body, key="reg-97").status_code == 201
+        [(cb_id,)] = rows(sql, "SELECT id FROM partner_callback")
+        service = platform.service(PartnerService)
+        caller = PartnerPrincipal(
+            app_id=partner.app_id,
+            key_id="k1",
+            algorithm="HMAC_SHA256",
+            status="ACTIVE",
+            scopes=frozenset(ALL_SCOPES),
+            rate_per_minute=6000,
+            burst=1000,
+            nonce="n" * 16,
+            idempotency_key="twice-at-once",
+            request_sha256="a" * 64,
+        )
+        outcomes = race([(service.replay_partner_callback, cb_id, caller)] * 2)
+        assert outcomes[0] == outcomes[1], outcomes
+        assert outcomes[0].replay_of == cb_id
+        replays = rows(sql, "SELECT id FROM partner_callback WHERE replay_of = :c", c=cb_id)
+        assert replays == [(outcomes[0].callback_id,)]
+        assert len(receiver.acknowledged()) == 2  # the registration's and one replay
