@@ -41,7 +41,6 @@ class PartnerAuthorisationOperations:
 
     @operation(
         rest=DELETE("/members/me/partner-authorisations/{appId}"),
-        returns=PartnerAuthorisationDto,
         roles=[INVESTOR],
         errors=("PARTNER_AUTHORISATION_NOT_FOUND",),
     )
@@ -51,4 +50,4 @@ class PartnerAuthorisationOperations:
         """Stop the partner app from reading the member's investments and receipts, and from
         being told of them by callbacks; the member stays attributed to it (the partner's
         report counts them). PARTNER_AUTHORISATION_NOT_FOUND unless the member authorised
-        that app; revoking again answers as the first time."""
+        that app; revoking again changes nothing (listPartnerAuthorisations tells when)."""

@@ -35,15 +35,12 @@ class PartnerAuthorisationOperations(MemberBase):
         return PartnerAuthorisationListVo((self._vo(row),))
 
     @transactional
-    def revoke_partner_authorisation(
-        self, app_id: str, caller: Principal
-    ) -> PartnerAuthorisationVo:
+    def revoke_partner_authorisation(self, app_id: str, caller: Principal) -> None:
         row = PartnerMemberRepository(self.tx.session).of_member(caller.member_id, lock=True)
         if row is None or PartnerRepository(self.tx.session).by_pk(row.app_id).app_id != app_id:
             raise BusinessError(errors.PARTNER_AUTHORISATION_NOT_FOUND)
         if row.revoked_at is None:
             row.revoked_at = self._clock()
-        return self._vo(row)
 
     def _vo(self, row) -> PartnerAuthorisationVo:
         app = PartnerRepository(self.tx.session).by_pk(row.app_id)
