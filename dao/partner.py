@@ -14,8 +14,8 @@ holds the partner's public key (PEM); an HMAC key holds its secret sealed
 it and when, so what it signed stays attributable.
 
 ``partner_app_event`` is the audit trail: one row per change (REGISTER, SUSPEND, RESUME,
-ISSUE_KEY, REVOKE_KEY), with the operator, the time, the key it concerned, the operator's
-reason and what the change set (JSON, never a secret).
+ISSUE_KEY, REVOKE_KEY, SET_CALLBACKS), with the operator, the time, the key it concerned,
+the operator's reason and what the change set (JSON, never a secret).
 """
 
 from __future__ import annotations
@@ -41,7 +41,14 @@ from dao.types import Identifier, UtcDateTime
 APP_STATUSES: tuple[str, ...] = ("ACTIVE", "SUSPENDED")
 KEY_ALGORITHMS: tuple[str, ...] = ("RSA_SHA256", "HMAC_SHA256")
 KEY_STATUSES: tuple[str, ...] = ("ACTIVE", "REVOKED")
-EVENT_ACTIONS: tuple[str, ...] = ("REGISTER", "SUSPEND", "RESUME", "ISSUE_KEY", "REVOKE_KEY")
+EVENT_ACTIONS: tuple[str, ...] = (
+    "REGISTER",
+    "SUSPEND",
+    "RESUME",
+    "ISSUE_KEY",
+    "REVOKE_KEY",
+    "SET_CALLBACKS",
+)
 #: Column widths the service checks before writing.
 MAX_NAME = 100
 MAX_CONTACT = 200

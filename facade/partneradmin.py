@@ -46,7 +46,13 @@ KeyStatus = Enum("ACTIVE", "REVOKED", type_name="PartnerKeyStatus")
 KeyStatus.__namespace__ = NS
 
 EventAction = Enum(
-    "REGISTER", "SUSPEND", "RESUME", "ISSUE_KEY", "REVOKE_KEY", type_name="PartnerAppAction"
+    "REGISTER",
+    "SUSPEND",
+    "RESUME",
+    "ISSUE_KEY",
+    "REVOKE_KEY",
+    "SET_CALLBACKS",
+    type_name="PartnerAppAction",
 )
 EventAction.__namespace__ = NS
 
@@ -307,7 +313,8 @@ class PartnerAdminFacade(Facade):
         appId: AppId, request: required(CallbackEventsRequest, "The events.")
     ):
         """Subscribe an app to these callback events, replacing what it had (none: no
-        callbacks); the app may set them itself too (PartnerFacade, CALLBACK_MANAGE)."""
+        callbacks); the app may set them itself too (PartnerFacade, CALLBACK_MANAGE).
+        Audited (SET_CALLBACKS)."""
 
     @operation(
         rest=GET("/partner-apps/{appId}/callbacks"),

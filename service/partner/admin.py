@@ -125,10 +125,15 @@ class PartnerAdminService:
 
     # -- callbacks (service/partner/callbacks.py) -------------------------------------------
 
+    @transactional
     def set_partner_app_callback_events(
         self, app_id: str, request: CallbackEventsRequest, caller: Principal
     ) -> CallbackEventsVo:
-        return self._callbacks.set_events(app_id, request.events or ())
+        """Audited (SET_CALLBACKS, the events set) in the same transaction."""
+        answer = self._callbacks.set_events(app_id, request.events or ())
+        detail = {"events": list(answer.events)}
+        self._audit(self._app(app_id), "SET_CALLBACKS", caller, detail=detail)
+        return answer
 
     def list_partner_app_callbacks(
         self,

@@ -647,7 +647,13 @@ def partner(server, operator) -> PartnerClient:
         json={
             "name": f"hostile {time.time_ns()}",
             "contact": "ops@partner.example",
-            "scopes": ["LISTING_READ", "MEMBER_REGISTER", "MEMBER_INVESTMENT_READ"],
+            "scopes": [
+                "LISTING_READ",
+                "MEMBER_REGISTER",
+                "MEMBER_INVESTMENT_READ",
+                "REPORT_READ",
+                "CALLBACK_MANAGE",
+            ],
             "ratePerMinute": 100000,
             "burst": 10000,
         },

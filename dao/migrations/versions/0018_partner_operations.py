@@ -1,7 +1,7 @@
 """Partner operations and callbacks: partner_member (the members a partner app registered,
 attributed to it, authorising it until they revoke), partner_request (the apps'
 Idempotency-Keys with the first answer), partner_app.callback_events (the events an app
-subscribed to), partner_callback (one row a delivery of an event to an app) and
+subscribed to, an operator's change of them audited as SET_CALLBACKS), partner_callback (one row a delivery of an event to an app) and
 partner_callback_attempt (each attempt to deliver it).
 
 Revision ID: 0018
@@ -36,7 +36,19 @@ EVENT_TYPES = (
 )
 
 
+ACTIONS = "'REGISTER','SUSPEND','RESUME','ISSUE_KEY','REVOKE_KEY'"
+
+
+def _actions(values: str) -> None:
+    """partner_app_event's CHECK on its action, naming ``values``."""
+    name = op.f("ck_partner_app_event_action")
+    with op.batch_alter_table("partner_app_event") as batch:
+        batch.drop_constraint(name, type_="check")
+        batch.create_check_constraint(name, f"action IN ({values})")
+
+
 def upgrade() -> None:
+    _actions(ACTIONS + ",'SET_CALLBACKS'")
     op.add_column(
         "partner_app",
         sa.Column("callback_events", sa.String(200), nullable=False, server_default=""),
@@ -134,9 +146,13 @@ def downgrade() -> None:
     for table in ("partner_member", "partner_callback"):
         if bind.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one():  # noqa: S608
             raise RuntimeError(f"0018 cannot be undone: {table} has rows")
+    subscribed = "SELECT COUNT(*) FROM partner_app_event WHERE action = 'SET_CALLBACKS'"
+    if bind.execute(sa.text(subscribed)).scalar_one():
+        raise RuntimeError("0018 cannot be undone: the trail holds SET_CALLBACKS")
     op.drop_table("partner_callback_attempt")
     op.drop_table("partner_callback")
     op.drop_table("partner_request")
     op.drop_table("partner_member")
     with op.batch_alter_table("partner_app") as batch:
         batch.drop_column("callback_events")
+    _actions(ACTIONS)

@@ -988,7 +988,8 @@ def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only
 ) -> None:
     """0018: a member is attributed to one partner app at most; an Idempotency-Key is one
     request per app; a callback has a known status and event type, an attempt number is one
-    per callback; going back is refused once a member was attributed or a callback written."""
+    per callback; the trail takes SET_CALLBACKS; going back is refused once a member was
+    attributed, a callback written or a subscription audited."""
     at = "'2026-12-03 10:00:00'"
     with migrated.begin() as conn:
         conn.execute(
@@ -1041,11 +1042,24 @@ def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(statement, params)
 
+    trail = text(
+        "INSERT INTO partner_app_event (app_id, action, operator_id, at)"
+        f" VALUES (:a, :action, :m, {at})"
+    )
+    with migrated.begin() as conn:
+        conn.execute(trail, {"a": app, "action": "SET_CALLBACKS", "m": member})
+    with pytest.raises(DBAPIError), migrated.begin() as conn:
+        conn.execute(trail, {"a": app, "action": "SUBSCRIBE", "m": member})
+
     with pytest.raises(RuntimeError, match="partner_member has rows"):
         migrate.downgrade(empty_url, "0017")
     assert migrate.current(empty_url) == "0018"
     with migrated.begin() as conn:
         for table in ("partner_callback_attempt", "partner_callback", "partner_member"):
             conn.execute(text(f"DELETE FROM {table}"))
+    with pytest.raises(RuntimeError, match="SET_CALLBACKS"):
+        migrate.downgrade(empty_url, "0017")
+    with migrated.begin() as conn:
+        conn.execute(text("DELETE FROM partner_app_event"))
     migrate.downgrade(empty_url, "0017")
     assert not {"partner_member", "partner_request", "partner_callback"} & _tables(migrated)

@@ -265,6 +265,9 @@ def test_operators_set_subscriptions_list_and_replay(platform, partner_app, oper
         partner.app_id, CallbackEventsRequest(["LISTING_FULL"]), operator
     )
     assert set_.events == ("LISTING_FULL",)
+    latest = admin.list_partner_app_events(partner.app_id).items[0]
+    assert (latest.action, latest.operator_id) == ("SET_CALLBACKS", operator.member_id)
+    assert json.loads(latest.detail) == {"events": ["LISTING_FULL"]}
     mine = partner.call("GET", "/api/v1/partner/callback-events")
     assert mine.json["events"] == ["LISTING_FULL"]
     page = admin.list_partner_app_callbacks(partner.app_id, caller=operator)
