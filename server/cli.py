@@ -18,6 +18,7 @@ import banksim.main
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
 from dao import migrate
+from dao.db import Database
 from server import compat, contractdoc, lifecycle
 from server.app import VERSION, create_app, create_platform, openapi_document
 from server.embeddedbank import EmbeddedBank
@@ -28,12 +29,20 @@ from server.openapi import render
 from server.worker import EmbeddedWorker, beat_schedule, run_beat, run_worker
 from server.wsdl import Wsdl
 from service.audit import LedgerAudit
+from service.clock import (
+    ClockNotAdjustable,
+    PlatformClock,
+    fixed_clock,
+    parse_duration,
+    parse_instant,
+)
 from service.errors import BusinessError
 from service.jobs import Outbox
 from service.member import MemberService
 from service.ocp import protocol
 from service.p2p import LoanService
 from service.reconciliation import ReconciliationService
+from service.transaction import TransactionManager
 
 log = logging.getLogger("p2p")
 
@@ -300,9 +309,47 @@ def cmd_reconcile(args, settings) -> int:
     return 0 if not any(found.values()) else 1
 
 
+def cmd_clock(args, settings) -> int:
+    """Show or move the development clock (service/clock.py) for every process on the
+    database; refused where clock.adjustable is false (production)."""
+    database = Database.from_settings(settings.database)
+    clock = PlatformClock(TransactionManager(database), adjustable=settings.clock.adjustable)
+    try:
+        if args.action == "set":
+            clock.set(parse_instant(args.value))
+        elif args.action == "advance":
+            clock.advance(parse_duration(args.value))
+        elif args.action == "reset":
+            clock.reset()
+        offset = clock.offset()
+        now = clock()
+    except ClockNotAdjustable as e:
+        print(f"REFUSED: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
+    print(f"platform time {now:%Y-%m-%dT%H:%M:%SZ} (wall clock {_signed(offset)})")
+    return 0
+
+
+def _signed(offset: dt.timedelta) -> str:
+    if not offset:
+        return "+0"
+    sign = "-" if offset < dt.timedelta(0) else "+"
+    return f"{sign}{abs(offset)}"
+
+
+def _as_of_platform(args, settings):
+    """The platform, its business clock fixed at --as-of when given."""
+    return create_platform(settings, clock=fixed_clock(args.as_of) if args.as_of else None)
+
+
 def cmd_close_expired_loans(args, settings) -> int:
     """Fail (流标) every RAISING listing past its deadline, releasing its investors' funds."""
-    platform = create_platform(settings)
+    platform = _as_of_platform(args, settings)
     try:
         outcome = platform.service(LoanService).close_expired_loans()
     finally:
@@ -313,7 +360,7 @@ def cmd_close_expired_loans(args, settings) -> int:
 
 def cmd_mark_overdue(args, settings) -> int:
     """Mark unpaid installments past their due date OVERDUE (run daily, e.g. from cron)."""
-    platform = create_platform(settings)
+    platform = _as_of_platform(args, settings)
     try:
         marked = platform.service(LoanService).mark_overdue_installments().marked
     finally:
@@ -383,12 +430,32 @@ def parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="the business day (Asia/Shanghai; default yesterday)",
     )
-    command("mark-overdue", cmd_mark_overdue, "Mark installments past their due date OVERDUE.")
+    as_of = {
+        "type": parse_instant,
+        "metavar": "TIME",
+        "help": "as if it were TIME (ISO 8601 with its zone, e.g. 2027-01-05T10:00:00Z)",
+    }
+    command(
+        "mark-overdue", cmd_mark_overdue, "Mark installments past their due date OVERDUE."
+    ).add_argument("--as-of", **as_of)
     command(
         "close-expired-loans",
         cmd_close_expired_loans,
         "Mark RAISING listings past their deadline FAILED and release their funds (for cron).",
+    ).add_argument("--as-of", **as_of)
+    k = command(
+        "clock",
+        cmd_clock,
+        "Show or move the platform's business clock (not in production: clock.adjustable).",
     )
+    k.add_argument(
+        "action",
+        nargs="?",
+        default="show",
+        choices=("show", "set", "advance", "reset"),
+        help="show (default); set TIME; advance DURATION (40d, 12h, 90m, -1d); reset",
+    )
+    k.add_argument("value", nargs="?", help="set: an ISO 8601 time; advance: a duration")
     b = sub.add_parser(
         "bank-sim",
         help="Run the depository bank simulator (its own options, not --set).",
