@@ -78,6 +78,7 @@ from zeep.wsse.username import UsernameToken
 
 from dao import migrate
 from dao.reconciliation import DiscrepancyEntity, ReconciliationRunEntity
+from facade.contract import roles_in_words
 from server.registry import discover_facades
 from service.errors import CATALOGUE
 
@@ -673,6 +674,7 @@ class Outcome:
     code: str  # ALLOW, or the refusal code
     answer: dict | None  # the decoded answer of a call that succeeded
     detail: str  # what to show when the cell is wrong
+    message: str = ""  # a refusal's message
 
 
 def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
@@ -694,7 +696,7 @@ def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
     code = body["code"]
     if code in CATALOGUE:
         assert r.status_code == CATALOGUE[code].status, detail
-    return Outcome(code, None, detail)
+    return Outcome(code, None, detail, body["message"])
 
 
 def auth_token(token: str) -> etree._Element:
@@ -719,7 +721,8 @@ def call_soap(
         code = fault.detail.findtext(
             "{http://p2p.hry.com/facade/common}BusinessFault/{http://p2p.hry.com/facade/common}code"
         )
-        return Outcome(code or "?", None, f"SOAP fault {fault.code} {code}: {fault.message}")
+        message = f"SOAP fault {fault.code} {code}: {fault.message}"
+        return Outcome(code or "?", None, message, fault.message or "")
     plain = json.loads(json.dumps(zeep.helpers.serialize_object(answer, dict), default=str))
     return Outcome(ALLOW, plain, f"SOAP answer {str(plain)[:300]}")
 
@@ -812,6 +815,10 @@ def test_cell(world, key, caller, protocol):
     want = expected(key, caller)
     problem = verdict(want, got)
     assert problem is None, f"{key} as {caller} over {protocol}: {problem}"
+    if got.code == F and member is not None and member.role not in op.roles:
+        # Refused at the gate: the message says which role(s) the operation needs.
+        needs = f"{op.name} needs the role {roles_in_words(op.roles)}."
+        assert got.message.endswith(needs), f"{key} over {protocol}: {got.message!r}"
     reveals = REVEALS.get(key)
     if reveals is not None and got.code == ALLOW:
         shown = reveals(world, got.answer)
