@@ -18,11 +18,11 @@ Callers, one column each:
 * ``owner``: the member whose resource the call names: investor A for their investments,
   receipts, payment order, account and postings, their bank cards (listing, unbinding,
   withdrawing to one), profile, fund account, promotion and invitees, and as the member an
-  operator looks up (getMember); borrower A for their listings (repaying, settling, and the
-  operator-only commands on them). ``n/a`` when the operation has no owner (publishing,
-  browsing, previewing, recharging, signing up, verifying one's own identity, binding a card,
-  opening or asking after one's own fund account, logging in or out): the other columns carry
-  the role's expectation and the cell is not run.
+  operator looks up (getMember, findMemberByMobile); borrower A for their listings
+  (repaying, settling, and the operator-only commands on them). ``n/a`` when the operation
+  has no owner (publishing, browsing, previewing, recharging, signing up, verifying one's own
+  identity, binding a card, opening or asking after one's own fund account, logging in or
+  out): the other columns carry the role's expectation and the cell is not run.
 * ``borrower``: a borrower who is not the owner (borrower B).
 * ``operator``: the platform operator.
 
@@ -156,6 +156,7 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "MemberFacade.getProfile":              (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, ALLOW),
     "MemberFacade.verifyIdentity":          (None,       U,     ALLOW, NA,    ALLOW, F),
     "MemberFacade.getMember":               (INVESTOR_A, U,     F,     F,     F,     ALLOW),
+    "MemberFacade.findMemberByMobile":      (INVESTOR_A, U,     F,     F,     F,     ALLOW),
     "MemberFacade.bindCard":                (None,       U,     ALLOW, NA,    ALLOW, F),
     "MemberFacade.listCards":               (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
     "MemberFacade.unbindCard":              (INVESTOR_A, U,     HIDEC, ALLOW, HIDEC, F),
@@ -543,6 +544,7 @@ ARGS: dict[str, Args] = {
         "request": {"realName": "张测试", "idNumber": w.identities().id_number}
     },
     "MemberFacade.getMember": lambda w, me: {"memberId": w.investor_a.member_id},
+    "MemberFacade.findMemberByMobile": lambda w, me: {"mobile": w.investor_a.mobile},
     "MemberFacade.bindCard": lambda w, me: {"request": w.new_card(me)},
     "MemberFacade.listCards": lambda w, me: {},
     "MemberFacade.unbindCard": lambda w, me: {"cardId": w.card_to_unbind(me)},
