@@ -21,6 +21,10 @@ from dao import migrate
 from dao.db import Database
 from server import compat, contractdoc, lifecycle
 from server.app import VERSION, create_app, create_platform, openapi_document
+from server.demo.journey import Journey, Operator
+from server.demo.people import SmsOutbox
+from server.demo.soap import soap_walk
+from server.demo.wire import DemoFailed, Wire
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import SafeFormatter
@@ -369,6 +373,43 @@ def cmd_mark_overdue(args, settings) -> int:
     return 0
 
 
+def cmd_demo(args, settings) -> int:
+    """Walk a listing's whole life over REST (or a short walk over SOAP) against a running
+    server on the same database and SMS outbox as these settings; exit 1 if a step fails
+    or the ledger is not clean at the end."""
+    wire = Wire(args.base_url)
+    sms = SmsOutbox(settings.verification.outbox_file)
+    if not settings.verification.outbox_file:
+        print("error: verification.outbox_file is empty: the demo reads the development SMS "
+              "outbox (make run writes var/sms-outbox.jsonl)", file=sys.stderr)  # fmt: skip
+        return 2
+    database = Database.from_settings(settings.database)
+    clock = PlatformClock(TransactionManager(database), adjustable=settings.clock.adjustable)
+    try:
+        if args.soap:
+            soap_walk(wire, sms)
+        else:
+            create = None
+            if args.create_operator:
+
+                def create(mobile: str, password: str) -> bool:
+                    created = argparse.Namespace(mobile=mobile, password=password)
+                    return cmd_create_operator(created, settings) == 0
+
+            operator = Operator(args.operator_mobile, args.operator_password, create)
+            Journey(wire, sms, clock, operator).walk()
+    except (DemoFailed, ClockNotAdjustable) as e:
+        print(f"\ndemo stopped: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.soap and clock.adjustable:
+            clock.reset()  # a walk that stopped half-way leaves the clock as it found it
+        database.dispose()
+    wire.section("The ledger")
+    print("$ p2p check-ledger")
+    return cmd_check_ledger(args, settings)
+
+
 def cmd_bank_sim(args, settings) -> int:
     """The depository bank simulator: a program of its own with its own options (banksim/)."""
     return banksim.main.run(args)
@@ -456,6 +497,22 @@ def parser() -> argparse.ArgumentParser:
         help="show (default); set TIME; advance DURATION (40d, 12h, 90m, -1d); reset",
     )
     k.add_argument("value", nargs="?", help="set: an ISO 8601 time; advance: a duration")
+    demo = command(
+        "demo",
+        cmd_demo,
+        "Walk a listing's whole life over REST against a running server, printing each call.",
+    )
+    demo.add_argument(
+        "--base-url", default="http://127.0.0.1:8080", help="the running server (make run)"
+    )
+    demo.add_argument("--soap", action="store_true", help="a short walk over SOAP (zeep)")
+    demo.add_argument("--operator-mobile", default="13900000000", help="the operator's login")
+    demo.add_argument("--operator-password", default="Operator123", help="its password")
+    demo.add_argument(
+        "--create-operator",
+        action="store_true",
+        help="create the operator (p2p create-operator) when it cannot log in",
+    )
     b = sub.add_parser(
         "bank-sim",
         help="Run the depository bank simulator (its own options, not --set).",
