@@ -55,3 +55,14 @@ def test_the_facade_table_names_every_operation_with_its_route_and_roles():
     assert set(listed) == set(declared)
     for name, op in declared.items():
         assert listed[name] == (op.rest.method, op.rest.path, roles_in_words(op.roles)), name
+
+
+def test_the_architecture_covers_what_a_newcomer_needs():
+    """docs/architecture.md has a part for the layers, the dispatcher, transactions and money,
+    and adding a facade; each names the code it describes, which exists (above)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^#+ (?:\d+\. )?(.+)$", text, flags=re.MULTILINE)
+    for part in ("Layers", "The dispatcher", "Data, transactions, money", "Adding a facade"):
+        assert part in headings, part
+    for named in ("server/dispatcher.py", "service/transaction.py", "service/ledger.py"):
+        assert f"`{named}`" in text, named
