@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from decimal import Decimal
 
 import pytest
 
 from server import cli
 from service.clock import ClockNotAdjustable, PlatformClock
 from service.p2p import AuditRequest, LoanService
+from service.payment import PaymentService
+from service.security import Principal
 
 ADJUSTABLE = {"clock.adjustable": "true"}
 
@@ -114,3 +117,24 @@ def test_close_expired_loans_as_of_a_later_time(
     assert cli.main(["close-expired-loans", "--as-of", "2099-01-01T00:00:00Z", *at]) == 0
     assert "1 expired listing(s) marked FAILED" in capsys.readouterr().out
     assert loans.get_loan(loan.loan_id, operator).status == "FAILED"
+
+
+def test_mark_overdue_as_of_a_later_time(
+    make_platform, service_url, loan_request, operator, make_member, capsys
+) -> None:
+    platform = make_platform()
+    loans, payments = platform.service(LoanService), platform.service(PaymentService)
+    loan = loans.publish_loan(loan_request(amount=Decimal("1000.00"), term_months=3), operator)
+    loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)
+    investor = make_member("INVESTOR")
+    who = Principal(member_id=investor.member_id, role="INVESTOR")
+    payments.recharge(Decimal("1000.00"), "clock-r1", who)
+    loans.invest(loan.loan_id, Decimal("1000.00"), "clock-i1", who)
+    loans.disburse_loan(loan.loan_id, "clock-d1", operator)
+    at = ["--set", f"database.url={service_url}"]
+    assert cli.main(["mark-overdue", *at]) == 0
+    assert "0 installment(s) marked overdue" in capsys.readouterr().out
+    assert cli.main(["mark-overdue", "--as-of", "2099-01-01T00:00:00Z", *at]) == 0
+    assert "3 installment(s) marked overdue" in capsys.readouterr().out
+    plan = loans.get_repayment_schedule(loan.loan_id, operator)
+    assert [i.status for i in plan.installments] == ["OVERDUE"] * 3
