@@ -92,3 +92,14 @@ def test_the_walk_stops_and_says_why_without_an_operator(demo_platform) -> None:
     assert "p2p create-operator --mobile 13911112222" in done.stderr
     clock = p2p("clock", settings=settings)
     assert "(wall clock +0)" in clock.stdout  # the walk that stopped left the clock unmoved
+
+
+def test_the_walk_needs_the_outbox_and_a_clock_it_may_move(demo_platform) -> None:
+    server, settings = demo_platform
+    for setting, named in (
+        ("verification.outbox_file=", "verification.outbox_file"),
+        ("clock.adjustable=false", "clock.adjustable"),
+    ):
+        done = p2p("demo", "--base-url", server.base, settings=[*settings, setting])
+        assert done.returncode == 2 and named in done.stderr, done.stderr
+        assert "> POST" not in done.stdout  # refused before any call
