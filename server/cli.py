@@ -340,10 +340,11 @@ def cmd_clock(args, settings) -> int:
 
 
 def _signed(offset: dt.timedelta) -> str:
-    if not offset:
+    """``+0``, ``+40 days, 0:00:00``, ``-1:30:00``: to the second."""
+    seconds = round(offset.total_seconds())
+    if not seconds:
         return "+0"
-    sign = "-" if offset < dt.timedelta(0) else "+"
-    return f"{sign}{abs(offset)}"
+    return ("-" if seconds < 0 else "+") + str(dt.timedelta(seconds=abs(seconds)))
 
 
 def _as_of_platform(args, settings):
@@ -499,7 +500,7 @@ def parser() -> argparse.ArgumentParser:
         nargs="?",
         default="show",
         choices=("show", "set", "advance", "reset"),
-        help="show (default); set TIME; advance DURATION (40d, 12h, 90m, -1d); reset",
+        help="show (default); set TIME; advance DURATION (40d, 12h, 90m, 1d12h); reset",
     )
     k.add_argument("value", nargs="?", help="set: an ISO 8601 time; advance: a duration")
     demo = command(

@@ -18,14 +18,13 @@ from service.clock import fixed_clock, parse_duration, parse_instant
         ("90m", dt.timedelta(minutes=90)),
         ("30s", dt.timedelta(seconds=30)),
         ("1d12h", dt.timedelta(days=1, hours=12)),
-        ("-1d", dt.timedelta(days=-1)),
     ],
 )
 def test_durations(text, expected) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "40", "d", "40 days", "1.5d", "40d junk", "4w"])
+@pytest.mark.parametrize("text", ["", "40", "d", "40 days", "1.5d", "40d junk", "4w", "-1d"])
 def test_what_is_not_a_duration(text) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
