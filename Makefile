@@ -9,10 +9,11 @@ SUM    := $(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 MYSQL  := $(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format contracts docs bench clean
+.PHONY: help run demo test lint format contracts docs bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/\$$(PORT)/$(PORT)/g' | \
+	  awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.base-$(SUM):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -33,6 +34,9 @@ run: $(VENV)/.base-$(SUM) var/secret.key ## Start the platform on 127.0.0.1:$(PO
 	PORT=$(PORT) P2P_SECURITY_SECRET_KEY="$${P2P_SECURITY_SECRET_KEY:-$$(cat var/secret.key)}" \
 	  P2P_BANK_NOTIFY_URL="$${P2P_BANK_NOTIFY_URL:-http://127.0.0.1:$(PORT)/bank/notify}" \
 	  $(BIN)/p2p serve
+
+demo: $(VENV)/.base-$(SUM) ## Walk a listing's whole life over REST against `make run` (another terminal), printing each call
+	$(BIN)/p2p demo --base-url http://127.0.0.1:$(PORT) --create-operator
 
 # This checkout's own master key (security.secret_key) for `make run`: personal data and API
 # secrets are sealed with it. Made once, readable by its owner only; never committed (var/).

@@ -972,6 +972,7 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(key, {**good_key, "app": app_pk, **bad_key})
 
+    migrate.downgrade(empty_url, "0017")
     with pytest.raises(RuntimeError, match="partner apps are registered"):
         migrate.downgrade(empty_url, "0016")
     assert migrate.current(empty_url) == "0017"
@@ -980,3 +981,24 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
             conn.execute(text(f"DELETE FROM {table}"))
     migrate.downgrade(empty_url, "0016")
     assert not {"partner_app", "partner_key", "partner_app_event"} & _tables(migrated)
+
+
+def test_development_clock_revision_seeds_one_unmoved_row_and_goes_back(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0018 keeps the development clock's one row, not moved (offset 0); a second row is
+    refused (its id is the key); going back drops the table."""
+    with migrated.connect() as conn:
+        rows = conn.execute(text("SELECT id, offset_us FROM platform_clock")).all()
+    assert [tuple(r) for r in rows] == [(1, 0)]
+    with pytest.raises(DBAPIError), migrated.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO platform_clock (id, offset_us, changed_at)"
+                " VALUES (1, 5, '2026-12-03 10:00:00')"
+            )
+        )
+    migrate.downgrade(empty_url, "0017")
+    assert "platform_clock" not in _tables(migrated)
+    migrate.upgrade(empty_url)
+    assert migrate.current(empty_url) == "0018"
