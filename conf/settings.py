@@ -616,6 +616,15 @@ class BankSettings:
 
 
 @dataclass(frozen=True)
+class PartnerSettings:
+    """The partner open API's signed calls (README "Signed partner calls")."""
+
+    timestamp_window_seconds: int = _key(_integer(30, 3600))
+    platform_key_id: str = _key(_identifier(64))
+    platform_private_key: Pem | None = _key(_private_key, secret=True)  # noqa: RUF009
+
+
+@dataclass(frozen=True)
 class SentrySettings:
     dsn: str = _key(_url("http", "https", empty=True), secret=True, secret_user=True)
     environment: str = _key(_text(empty=False))
@@ -695,6 +704,7 @@ class Settings:
     repayment: RepaymentSettings
     payment: PaymentSettings
     bank: BankSettings
+    partner: PartnerSettings
     api: ApiSettings
     logging: LoggingSettings
     sentry: SentrySettings

@@ -10,12 +10,34 @@ one call through to probe; redis-py reconnects by itself when Redis is back.
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import redis
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket: at most ``capacity`` tokens, refilled at ``per_second`` tokens a
+    second; a call takes one."""
+
+    key: str
+    capacity: int
+    per_second: float
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What ``take`` decided: whether every bucket gave its token (then each gave one, else
+    none did), the tokens left in each after that, in the order asked, and, when refused,
+    the seconds until every bucket holds a token again."""
+
+    allowed: bool
+    levels: tuple[float, ...]
+    wait_seconds: float
 
 
 class Cache(Protocol):
@@ -43,8 +65,30 @@ class Cache(Protocol):
         """The members of the set at `key` (empty when absent or expired)."""
         ...
 
+    def take(self, buckets: Sequence[Bucket]) -> Taken:
+        """Take one token from every bucket, or from none when one is empty, atomically across
+        every worker (a rate limit that holds whichever process answers)."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
+
+
+def _refill(bucket: Bucket, level: float | None, at: float | None, now: float) -> float:
+    """A bucket's tokens at ``now``: full when never used (or expired)."""
+    if level is None or at is None:
+        return float(bucket.capacity)
+    return min(float(bucket.capacity), level + max(0.0, now - at) * bucket.per_second)
+
+
+def _decide(buckets: Sequence[Bucket], levels: list[float]) -> Taken:
+    allowed = all(level >= 1 for level in levels)
+    wait = max(
+        ((1 - level) / b.per_second for b, level in zip(buckets, levels, strict=True)),
+        default=0.0,
+    )
+    after = tuple(level - 1 if allowed else level for level in levels)
+    return Taken(allowed, after, 0.0 if allowed else max(wait, 0.0))
 
 
 class MemoryCache:
@@ -55,6 +99,7 @@ class MemoryCache:
         self._clock = clock
         self._data: dict[str, tuple[str, float]] = {}
         self._sets: dict[str, tuple[set[str], float]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # key: (tokens, when counted)
         self._lock = threading.Lock()
 
     def get(self, key: str) -> str | None:
@@ -112,6 +157,18 @@ class MemoryCache:
                 return frozenset()
             return frozenset(item[0])
 
+    def take(self, buckets: Sequence[Bucket]) -> Taken:
+        with self._lock:
+            now = self._clock()
+            levels = []
+            for b in buckets:
+                item = self._buckets.get(self._prefix + b.key)
+                levels.append(_refill(b, *(item or (None, None)), now))
+            taken = _decide(buckets, levels)
+            for b, level in zip(buckets, taken.levels, strict=True):
+                self._buckets[self._prefix + b.key] = (level, now)
+            return taken
+
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(self._prefix + key, None)
@@ -119,6 +176,40 @@ class MemoryCache:
 
     def ping(self) -> bool:
         return True
+
+
+#: Token buckets in one script, so Redis decides every worker's take atomically, on its own
+#: clock (TIME), never the workers'. KEYS: the buckets (hashes of tokens and the time they
+#: were counted at); ARGV: each bucket's capacity and tokens a second. Answers whether the
+#: tokens were taken, the wait when not, and each bucket's tokens after; as strings, since
+#: Redis truncates a Lua number to an integer.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local levels, allowed, wait = {}, 1, 0
+for i = 1, #KEYS do
+  local cap, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local v = redis.call('HMGET', KEYS[i], 'tokens', 'at')
+  local level = cap
+  if v[1] and v[2] then
+    level = math.min(cap, tonumber(v[1]) + math.max(0, now - tonumber(v[2])) * rate)
+  end
+  levels[i] = level
+  if level < 1 then
+    allowed = 0
+    wait = math.max(wait, (1 - level) / rate)
+  end
+end
+local answer = {allowed, tostring(wait)}
+for i = 1, #KEYS do
+  local cap, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local level = levels[i] - allowed
+  redis.call('HSET', KEYS[i], 'tokens', tostring(level), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], math.ceil((cap - level) / rate * 1000) + 1000)
+  answer[i + 2] = tostring(level)
+end
+return answer
+"""
 
 
 class RedisCache:
@@ -134,6 +225,7 @@ class RedisCache:
         )
         self._prefix = prefix
         self._breaker = CircuitBreaker(breaker_seconds)
+        self._take = self._redis.register_script(_TAKE)
 
     def get(self, key: str) -> str | None:
         return self._breaker.call(self._redis.get, self._prefix + key)
@@ -165,6 +257,12 @@ class RedisCache:
         getattr(pipe, command)(self._prefix + key, *args)
         pipe.expire(self._prefix + key, ttl_seconds)
         return pipe.execute()
+
+    def take(self, buckets: Sequence[Bucket]) -> Taken:
+        keys = [self._prefix + b.key for b in buckets]
+        args = [str(x) for b in buckets for x in (b.capacity, repr(float(b.per_second)))]
+        allowed, wait, *levels = self._breaker.call(self._take, keys=keys, args=args)
+        return Taken(bool(int(allowed)), tuple(map(float, levels)), float(wait))
 
     def delete(self, key: str) -> None:
         self._breaker.call(self._redis.delete, self._prefix + key)

@@ -75,10 +75,17 @@ class Operation:
     deprecated: bool = False
     sensitive: bool = False
     errors: frozenset[str] = frozenset()
+    partner_scope: str | None = None
+    partner_rate: tuple[int, int] | None = None
 
     @property
     def public(self) -> bool:
-        return self.roles is None
+        return self.roles is None and self.partner_scope is None
+
+    @property
+    def partner(self) -> bool:
+        """Whether only a partner app's signed request may call it (no member credentials)."""
+        return self.partner_scope is not None
 
 
 def operation(
@@ -89,6 +96,8 @@ def operation(
     deprecated: bool = False,
     sensitive: bool = False,
     errors=(),
+    partner_scope: str | None = None,
+    partner_rate: tuple[int, int] | None = None,
 ):
     """Declare an operation. Its parameters are the function's annotated parameters, in order.
 
@@ -98,7 +107,16 @@ def operation(
     ``errors`` names the catalogue codes (service/errors.py) the operation itself may raise,
     beyond those every call may meet (server/faults.py adds them); both contracts publish
     them, and a code raised that is not declared is logged as an error.
+    ``partner_scope`` makes it a partner operation: called by a partner app's server with a
+    signed request (README "Signed partner calls"), never with a member's credentials, and
+    only by an app granted that scope (service/partner/scopes.py names them); it has no roles.
+    ``partner_rate`` (calls a minute, burst) limits each app's calls of it, beyond the app's
+    own limit.
     """
+    if partner_scope is not None and roles is not None:
+        raise ValueError("a partner operation is called by apps, not members: it has no roles")
+    if partner_rate is not None and (partner_scope is None or min(partner_rate) < 1):
+        raise ValueError("partner_rate is a partner operation's (calls a minute, burst), both >= 1")
     if roles is not None:
         roles = frozenset(roles)
         unknown = roles - MEMBERS
@@ -121,6 +139,8 @@ def operation(
             deprecated=deprecated,
             sensitive=sensitive,
             errors=frozenset(errors),
+            partner_scope=partner_scope,
+            partner_rate=partner_rate,
         )
 
     return declare

@@ -88,6 +88,21 @@ class AuthToken(ComplexModel):
     _type_info = [("token", required(Unicode, "The login token."))]
 
 
+class PartnerSignature(ComplexModel):
+    """SOAP header of a partner app's signed call (README "Signed partner calls"): the same
+    fields as the X-P2P-* headers of a REST call; the body's digest is of the exclusive XML
+    canonical form of the soap:Body element."""
+
+    __namespace__ = COMMON_NS
+    _type_info = [
+        ("appId", required(Unicode, "The app id the platform gave the app.")),
+        ("keyId", required(Unicode, "The id of the app's key that signed.")),
+        ("timestamp", required(Unicode, "Seconds since 1970-01-01T00:00:00Z, in digits.")),
+        ("nonce", required(Unicode, "16 to 64 letters, digits, '-' or '_'; new every call.")),
+        ("signature", required(Unicode, "Base64 of the signature of the canonical string.")),
+    ]
+
+
 PAGE_TOTAL = required(Long(ge=0), "Rows that match, on all pages.")
 PAGE_NUMBER = required(Integer32(ge=1), "This page's number.")
 PAGE_SIZE = required(Integer32(ge=1), "Rows a page.")

@@ -19,6 +19,7 @@ from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
 from server.metrics import Metrics, PlatformMetrics
+from server.partnerauth import PartnerAuthentication
 from server.proxy import Proxies
 from server.registry import BoundFacade, bind, build_service, discover_facades
 from server.rest import PREFIX, RestEndpoint, error_response
@@ -35,6 +36,9 @@ from service.member import MemberService
 from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
 from service.partner import PartnerKeys
+from service.partner.auth import PartnerAuthenticator
+from service.partner.ratelimit import PartnerRateLimiter
+from service.partner.signing import load_platform_key
 from service.pii import PersonalData
 from service.reconciliation import ReconciliationService
 from service.security import Lockout, Passwords, Tokens
@@ -168,6 +172,16 @@ def _build(
         tx, utc_now, publisher, jobs, OutboxPolicy.from_settings(settings.jobs)
     )
     components["bank_client"], components["bank"] = _bank(live, components, metrics)
+    p = settings.partner
+    key = p.platform_private_key
+    components["partner_auth"] = PartnerAuthenticator(
+        tx,
+        utc_now,
+        cache,
+        components["partner_keys"],
+        p.timestamp_window_seconds,
+        load_platform_key(p.platform_key_id, key.data if key else None),
+    )
     facades = discover_facades()
     services = {}
     for f in facades:
@@ -250,8 +264,11 @@ class Application:
         self.reporter = reporter or NullReporter()
         self.proxies = proxies = Proxies.from_settings(settings)
         authenticator = platform.service(MemberService)
+        partners = PartnerAuthentication(
+            platform.components["partner_auth"], PartnerRateLimiter(platform.cache)
+        )
         dispatcher = Dispatcher(
-            [Metrics(platform.metrics), *standard_chain(authenticator, self.reporter)]
+            [Metrics(platform.metrics), *standard_chain(authenticator, self.reporter, partners)]
         )
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
@@ -326,6 +343,8 @@ class Application:
             return self.platform.metrics.response()
         if path == "/health":
             return pages.health(self.platform.database, self.platform.cache)
+        if path == pages.PLATFORM_KEY_PATH:
+            return pages.platform_key(self.platform.components["partner_auth"].platform_key)
         if path == "/":
             return Response(status=302, headers={"Location": "/services"})
         raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource")

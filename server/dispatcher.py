@@ -24,6 +24,7 @@ from server.faults import UNDECLARED
 from server.registry import BoundOperation
 from service import errors
 from service.errors import BusinessError
+from service.partner.auth import PartnerPrincipal, SignedRequest
 from service.security import Principal
 from service.wsse import PasswordDigest
 
@@ -45,12 +46,13 @@ def request_id(header: str | None) -> str:
 @dataclass(frozen=True)
 class Credentials:
     """What the caller presented: a login token, or a WS-Security username with a password
-    (PasswordText) or a digest (PasswordDigest)."""
+    (PasswordText) or a digest (PasswordDigest); to a partner operation, its signed request."""
 
     token: str | None = None
     username: str | None = None
     password: str | None = None
     digest: PasswordDigest | None = None
+    partner: SignedRequest | None = None
 
 
 def _as_is(inv: "Invocation", result: object) -> object:
@@ -71,6 +73,11 @@ class Invocation:
     args: dict = field(default_factory=dict)
     credentials: Credentials = Credentials()
     principal: Principal | None = None
+    partner: PartnerPrincipal | None = None  # the app of a verified partner call
+    #: Headers every answer to this call carries, error or not (a partner call's RateLimit).
+    answer_headers: dict[str, str] = field(default_factory=dict)
+    #: Signs the final answer (status, body) of a verified partner call: its headers.
+    sign_answer: Callable[[int, bytes], dict[str, str]] | None = None
     outcome: str = "OK"
     error_type: str | None = None  # an unexpected exception's class (set by ErrorFunnel)
     started: float = field(default_factory=time.perf_counter)
@@ -99,7 +106,8 @@ class Dispatcher:
 
         def step(i: int) -> object:
             if i == len(chain):
-                return inv.operation.invoke(inv.args, inv.principal)
+                caller = inv.partner if inv.operation.partner_scope else inv.principal
+                return inv.operation.invoke(inv.args, caller)
             return chain[i](inv, lambda: step(i + 1))
 
         return step(0)
@@ -120,8 +128,9 @@ class AccessLog:
             return proceed()
         finally:
             member = inv.principal.member_id if inv.principal else "-"
+            app = f" app={inv.partner.app_id}" if inv.partner else ""
             self._log.info(
-                "%s %s %s %s %.1fms client=%s member=%s",
+                "%s %s %s %s %.1fms client=%s member=%s%s",
                 inv.request_id,
                 inv.protocol,
                 inv.name,
@@ -129,6 +138,7 @@ class AccessLog:
                 (time.perf_counter() - inv.started) * 1000,
                 inv.client_addr,
                 member,
+                app,
             )
 
 
@@ -208,9 +218,12 @@ class Authenticate:
 
 class Authorize:
     """Refuses a call whose operation's declared roles do not include the caller's, saying
-    which role(s) it needs (FORBIDDEN's code is unchanged; the message names them)."""
+    which role(s) it needs (FORBIDDEN's code is unchanged; the message names them), and a
+    partner operation's call that no partner app was proven to make."""
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        if inv.operation.partner_scope and inv.partner is None:
+            raise BusinessError(errors.PARTNER_SIGNATURE_MISSING)
         roles = inv.operation.roles
         if roles is not None:
             if inv.principal is None:
@@ -224,12 +237,19 @@ class Authorize:
         return proceed()
 
 
-def standard_chain(authenticator, reporter: "ErrorReporter | None" = None) -> list[Interceptor]:
+def standard_chain(
+    authenticator,
+    reporter: "ErrorReporter | None" = None,
+    partners: Interceptor | None = None,
+) -> list[Interceptor]:
+    """The chain; ``partners`` proves partner operations' signed requests
+    (server/partnerauth.py PartnerAuthentication); without it Authorize refuses them all."""
     return [
         AccessLog(),
         ErrorFunnel(reporter),
         Render(),
         Resolve(),
+        *([partners] if partners is not None else []),
         Authenticate(authenticator),
         Authorize(),
         BindArguments(),

@@ -8,6 +8,9 @@
 * credentials presented and not accepted, on any operation, public ones included
   (UNAUTHENTICATED; ACCOUNT_LOCKED for a locked member's password);
 * FORBIDDEN where the operation's roles leave out some members;
+* on a partner operation, every refusal of a signed partner call (PARTNER_CALL: unknown app,
+  suspended app, unknown or revoked key, stale timestamp, replayed nonce, bad signature,
+  scope missing, rate limited; service/partner/auth.py);
 * our own failure (INTERNAL_ERROR) or a dependency's (SERVICE_UNAVAILABLE).
 
 Both contracts publish each operation's codes (the WSDL in its documentation, OpenAPI by HTTP
@@ -41,6 +44,20 @@ EVERY_CALL = frozenset(
         errors.SERVICE_UNAVAILABLE,
     )
 )
+PARTNER_CALL = frozenset(
+    e.code
+    for e in (
+        errors.PARTNER_SIGNATURE_MISSING,
+        errors.PARTNER_APP_UNKNOWN,
+        errors.PARTNER_APP_SUSPENDED,
+        errors.PARTNER_KEY_UNKNOWN,
+        errors.PARTNER_TIMESTAMP_STALE,
+        errors.PARTNER_NONCE_REPLAYED,
+        errors.PARTNER_SIGNATURE_INVALID,
+        errors.PARTNER_SCOPE_MISSING,
+        errors.PARTNER_RATE_LIMITED,
+    )
+)
 #: The message in the log when an operation raises a code it did not declare.
 UNDECLARED = "undeclared fault code"
 
@@ -58,6 +75,8 @@ def fault_codes(op: Operation) -> frozenset[str]:
 
 
 def _implied(op: Operation) -> frozenset[str]:
+    if op.partner:
+        return EVERY_CALL | PARTNER_CALL
     if op.roles is not None and op.roles != MEMBERS:
         return EVERY_CALL | {errors.FORBIDDEN.code}
     return EVERY_CALL

@@ -14,6 +14,7 @@ from server.binding import MAX_NUMBER_LENGTH, TEXT_RULES, Complex, Field, Simple
 from server.registry import BoundFacade
 from server.rest import body_fields, openapi_path, path_params, query_fields
 from service.errors import CATALOGUE, ErrorCode
+from service.partner import signing
 
 _INTEGER_FORMAT = {"int": "int32", "long": "int64"}
 #: The request id in the example error answers (a fresh one is 32 hex digits).
@@ -215,6 +216,24 @@ def _example(error: ErrorCode, examples: dict[str, dict]) -> dict:
     return {"$ref": f"#/components/examples/{error.code}"}
 
 
+#: A partner call's signature headers (README "Signed partner calls"), all sent together.
+PARTNER_SCHEMES = {
+    "partnerAppId": (signing.APP_ID_HEADER, "The partner app's id."),
+    "partnerKeyId": (signing.KEY_ID_HEADER, "The id of the app's key that signed the request."),
+    "partnerTimestamp": (
+        signing.TIMESTAMP_HEADER,
+        "Seconds since 1970-01-01T00:00:00Z (never milliseconds), within the window.",
+    ),
+    "partnerNonce": (signing.NONCE_HEADER, "16 to 64 letters, digits, '-' or '_'; new every call."),
+    "partnerSignature": (
+        signing.SIGNATURE_HEADER,
+        "Base64 of HMAC-SHA256 or RSASSA-PKCS1-v1_5 SHA-256 of the canonical string: "
+        "P2P-PARTNER-V1, the method, the path, the sorted query, the app id, key id, timestamp, "
+        "nonce and the hex SHA-256 of the raw body, joined by line feeds.",
+    ),
+}
+
+
 def build(facades: list[BoundFacade], title: str, version: str) -> dict:
     components = _Components()
     examples: dict[str, dict] = {}
@@ -277,7 +296,13 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
                     "description": "Success.",
                     "content": {"application/json": {"schema": components.field(op.result)}},
                 }
-            if op.roles is not None:
+            if op.operation.partner:
+                o["security"] = [{name: [] for name in PARTNER_SCHEMES}]
+                o["description"] += (
+                    f"\n\nPartner apps only: a signed request (scope "
+                    f"{op.operation.partner_scope}); the answer is signed too."
+                )
+            elif op.roles is not None:
                 o["security"] = [{"bearerAuth": []}]
             responses.update(_errors(op.fault_codes, examples))
             o["responses"] = responses
@@ -306,7 +331,13 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
         "components": {
             "schemas": dict(sorted(components.schemas.items())),
             "examples": dict(sorted(examples.items())),
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                **{
+                    name: {"type": "apiKey", "in": "header", "name": header, "description": doc}
+                    for name, (header, doc) in PARTNER_SCHEMES.items()
+                },
+            },
         },
     }
 

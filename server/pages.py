@@ -1,4 +1,5 @@
-"""The pages around the contract: the service list, Swagger UI and the health check."""
+"""The pages around the contract: the service list, Swagger UI, the health check and the
+platform's public key for partners."""
 
 import html
 import json
@@ -12,6 +13,10 @@ from server.lifecycle import CONNECTIONS, STOPPING
 from server.registry import BoundFacade
 from service import errors
 from service.errors import BusinessError
+from service.partner.signing import PlatformKey
+
+#: Where partners fetch the public key that verifies the platform's answers to RSA apps.
+PLATFORM_KEY_PATH = "/partner/platform-key"
 
 _ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
 _ASSET_NAMES = frozenset(p.name for p in _ASSETS.iterdir() if p.suffix in (".js", ".css", ".png"))
@@ -90,3 +95,12 @@ def health(database, cache) -> Response:
         checks["server"] = "SATURATED"
     body = {"status": "UP" if ready else "DOWN", "checks": checks}
     return Response(json.dumps(body), 200 if ready else 503, mimetype="application/json")
+
+
+def platform_key(key: PlatformKey | None) -> Response:
+    """The platform's partner key, public half: ``{"keyId", "algorithm", "publicKey"}``
+    (README "Signed partner calls"); UNKNOWN_OPERATION when none is configured."""
+    if key is None:
+        raise BusinessError(errors.UNKNOWN_OPERATION, "no platform key is configured")
+    body = {"keyId": key.key_id, "algorithm": "RSA_SHA256", "publicKey": key.public_pem()}
+    return Response(json.dumps(body), mimetype="application/json")

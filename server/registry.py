@@ -19,6 +19,7 @@ import facade
 from facade.contract import Facade, Operation
 from server.binding import Complex, Field, field, snake
 from server.faults import fault_codes
+from service.partner.scopes import SCOPES
 
 
 def discover_facades() -> list[type[Facade]]:
@@ -60,6 +61,11 @@ class BoundOperation:
         return self.operation.roles
 
     @property
+    def partner_scope(self) -> str | None:
+        """The scope a partner app needs to call it; None for an operation members call."""
+        return self.operation.partner_scope
+
+    @property
     def result(self) -> Field | None:
         return self.response.fields[0] if self.response.fields else None
 
@@ -81,6 +87,8 @@ def bind_operation(facade_cls: type[Facade], op: Operation, service: object) -> 
     method_name = snake(op.name)
     method = getattr(service, method_name, None)
     where = f"{facade_cls.__name__}.{op.name}"
+    if op.partner and op.partner_scope not in SCOPES:
+        raise TypeError(f"{where}: partner scope {op.partner_scope!r} is not one of {SCOPES}")
     if method is None:
         raise TypeError(f"{where}: {type(service).__name__} has no method {method_name}")
     signature = inspect.signature(method)

@@ -22,6 +22,7 @@ from server.binding import shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.headers import error_headers, success_headers
+from server.partnerauth import finish, rest_request
 from server.proxy import Proxies
 from server.registry import BoundFacade, BoundOperation
 from service import errors
@@ -179,9 +180,10 @@ class RestEndpoint:
             render=_render,
         )
         try:
-            return self._dispatcher.dispatch(inv)
+            response = self._dispatcher.dispatch(inv)
         except BusinessError as e:
-            return error_response(e, rid, [("Allow", ", ".join(allow))] if allow else ())
+            response = error_response(e, rid, [("Allow", ", ".join(allow))] if allow else ())
+        return finish(inv, response)
 
     def _resolve(self, inv: Invocation, request: Request, allow: list[str]):
         adapter = self._map.bind_to_environ(request.environ)
@@ -193,7 +195,10 @@ class RestEndpoint:
         except NotFound:
             raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource") from None
         inv.operation = op
-        inv.credentials = _bearer(request)
+        if op.operation.partner:  # signed by a partner app, never a member's token
+            inv.credentials = Credentials(partner=rest_request(request, self._max_body))
+        else:
+            inv.credentials = _bearer(request)
         return lambda: self._read_args(op, path_values, request)
 
     def _read_args(self, op: BoundOperation, path_values: dict, request: Request) -> dict:

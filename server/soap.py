@@ -45,6 +45,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.wrappers import Request, Response
 
 from facade.types import COMMON_NS
+from server import partnerauth
 from server.binding import carriable, shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
@@ -70,7 +71,7 @@ BASE64_BINARY = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_UNDERSTOOD = {f"{{{WSSE}}}Security", f"{{{COMMON_NS}}}AuthToken"}
+_UNDERSTOOD = {f"{{{WSSE}}}Security", f"{{{COMMON_NS}}}AuthToken", partnerauth.SOAP_HEADER}
 
 #: The fault codes SOAP names itself (1.1 §4.4.1, 1.2 part 1 §5.4.6), by the catalogue code
 #: they carry; every other code is the caller's fault or ours.
@@ -510,10 +511,11 @@ class SoapEndpoint:
             render=functools.partial(_render, version),
         )
         try:
-            return self._dispatcher.dispatch(inv)
+            response = self._dispatcher.dispatch(inv)
         except BusinessError as e:
             allowed = [("Allow", ", ".join(allow))] if allow else ()
-            return fault_response(e, rid, version, headers=allowed)
+            response = fault_response(e, rid, version, headers=allowed)
+        return partnerauth.finish(inv, response)
 
     def _resolve(
         self,
@@ -544,7 +546,10 @@ class SoapEndpoint:
             )
         _check_action(request, version, op)
         inv.operation = op
-        inv.credentials = read_credentials(header)
+        if op.operation.partner:  # signed by a partner app, never a member's credentials
+            inv.credentials = Credentials(partner=partnerauth.soap_request(request, header, call))
+        else:
+            inv.credentials = read_credentials(header)
         return lambda: read_complex(call, op.request, "")
 
 

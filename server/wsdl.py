@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from facade.types import COMMON_NS, AuthToken, BusinessFault
+from facade.types import COMMON_NS, AuthToken, BusinessFault, PartnerSignature
 from server import wspolicy
 from server.binding import TEXT_RULES, XS, Complex, Simple, describe
 from server.registry import BoundFacade, BoundOperation
@@ -42,6 +42,17 @@ AUTH_DOC = (
     "operation refers to the WS-Policy stating the credentials it takes: MemberAuthentication "
     "(required) or OptionalMemberAuthentication (a public operation whose answer depends on "
     "who asks); an operation with neither takes none and declares no AuthToken header."
+)
+PARTNER_DOC = (
+    "Partner operations (policy PartnerSignature) are called by a partner app's server, never "
+    "with a member's credentials: send the PartnerSignature SOAP header (appId, keyId, "
+    "timestamp in seconds, nonce, signature). The signature is HMAC-SHA256 (an HMAC key) or "
+    "RSASSA-PKCS1-v1_5 with SHA-256 (an RSA key), Base64, of the canonical string: the lines "
+    "P2P-PARTNER-V1, POST, the endpoint's path, the query string (empty), appId, keyId, "
+    "timestamp, nonce and the lower-case hex SHA-256 of the exclusive XML canonical form "
+    "(C14N 1.0, no comments) of the soap:Body element, joined by line feeds. Answers carry "
+    "X-P2P-Key-Id, X-P2P-Timestamp, X-P2P-Nonce and X-P2P-Signature HTTP headers signing the "
+    "raw answer. The platform's README (Signed partner calls) has a worked example."
 )
 
 
@@ -201,6 +212,9 @@ class Wsdl:
         tns = bound.facade.namespace
         name = bound.name
         fault, header = describe(BusinessFault), describe(AuthToken)
+        signature = describe(PartnerSignature)
+        partner = any(op.operation.partner for op in bound.operations)
+        member = not all(op.operation.partner for op in bound.operations)
         types = _Types()
         wrappers = []
         for op in bound.operations:
@@ -208,7 +222,9 @@ class Wsdl:
             for f in op.request.fields + op.response.fields:
                 types.add(f.type)
         types.add(fault)
-        types.add(header)
+        headers = [h for h, used in ((header, member), (signature, partner)) if used]
+        for h in headers:
+            types.add(h)
         namespaces = sorted(set(types.namespaces()) | {tns})
         nsmap = {"wsdl": WSDL, "soap": SOAP, "soap12": SOAP12, "xs": XS, **wspolicy.NAMESPACES}
         nsmap.update({prefix(ns, tns): ns for ns in namespaces})
@@ -220,9 +236,10 @@ class Wsdl:
             f"Ports: {name}Port is SOAP 1.1 (Content-Type text/xml), {name}Soap12Port is SOAP "
             "1.2 (Content-Type application/soap+xml), at the same address."
         )
+        auth = "\n\n".join(d for d, used in ((AUTH_DOC, member), (PARTNER_DOC, partner)) if used)
         _doc(
             root,
-            f"{bound.facade.doc()}\n\n{ports}\n\n{AUTH_DOC}\n\nBusinessFault codes: {codes}.",
+            f"{bound.facade.doc()}\n\n{ports}\n\n{auth}\n\nBusinessFault codes: {codes}.",
             WSDL,
         )
         policies = {op.name: wspolicy.policy_of(op) for op in bound.operations}
@@ -252,7 +269,7 @@ class Wsdl:
                 for t in wrappers:
                     etree.SubElement(schema, f"{{{XS}}}element", name=t.name, type=f"tns:{t.name}")
             if ns == COMMON_NS:
-                for t in (fault, header):
+                for t in (fault, *headers):
                     etree.SubElement(
                         schema, f"{{{XS}}}element", name=t.name, type=w.qname(ns, t.name)
                     )
@@ -267,13 +284,19 @@ class Wsdl:
             message(op.request.name, "parameters", f"tns:{op.request.name}")
             message(op.response.name, "parameters", f"tns:{op.response.name}")
         message(fault.name, "fault", w.qname(COMMON_NS, fault.name))
-        message(header.name, "auth", w.qname(COMMON_NS, header.name))
+        for h in headers:
+            message(h.name, "auth", w.qname(COMMON_NS, h.name))
 
         # portType
         port_type = etree.SubElement(root, f"{{{WSDL}}}portType", name=name)
         for op in bound.operations:
             o = etree.SubElement(port_type, f"{{{WSDL}}}operation", name=op.name)
-            roles = "public" if op.roles is None else "roles: " + ", ".join(sorted(op.roles))
+            if op.operation.partner:
+                roles = f"partner apps, signed, scope {op.operation.partner_scope}"
+            elif op.roles is None:
+                roles = "public"
+            else:
+                roles = "roles: " + ", ".join(sorted(op.roles))
             deprecated = "Deprecated. " if op.operation.deprecated else ""
             codes = ", ".join(sorted(op.fault_codes))
             _doc(o, f"{deprecated}{op.operation.doc} ({roles})\n\nFault codes: {codes}.", WSDL)
@@ -300,10 +323,11 @@ class Wsdl:
                 i = etree.SubElement(o, f"{{{WSDL}}}input")
                 etree.SubElement(i, f"{{{b.namespace}}}body", use="literal")
                 if policy is not None:
+                    carried = signature if op.operation.partner else header
                     etree.SubElement(
                         i,
                         f"{{{b.namespace}}}header",
-                        message=f"tns:{header.name}",
+                        message=f"tns:{carried.name}",
                         part="auth",
                         use="literal",
                     )

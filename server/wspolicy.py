@@ -12,7 +12,11 @@ Who an operation needs (server/dispatcher.py Authenticate and Authorize) decides
 * a public operation whose answer depends on who asks (a listing its borrower may see before
   it is published) accepts the same, optionally: ``OptionalMemberAuthentication``, the same
   alternatives and an empty one;
-* any other public operation has no policy, and its binding declares no AuthToken header.
+* any other public operation has no policy, and its binding declares no AuthToken header;
+* a partner operation takes no member credentials but a partner app's signed request: policy
+  ``PartnerSignature``, one assertion of our own (``c:PartnerSignatureHeader``: the
+  PartnerSignature header block, README "Signed partner calls"), and its binding declares
+  that header instead of AuthToken.
 
 PasswordText is accepted over HTTPS only, which the platform's load balancer terminates: the
 policy does not say it with a TransportBinding assertion, since the workers themselves are
@@ -31,11 +35,14 @@ SP = "http://docs.oasis-open.org/ws-sx/ws-securitypolicy/200702"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 ALWAYS_TO_RECIPIENT = SP + "/IncludeToken/AlwaysToRecipient"
 REQUIRED, OPTIONAL = "MemberAuthentication", "OptionalMemberAuthentication"
+PARTNER = "PartnerSignature"
 NAMESPACES = {"wsp": WSP, "sp": SP, "wsu": WSU}
 
 
 def policy_of(op: BoundOperation) -> str | None:
     """The id of the policy ``op``'s binding refers to, None for none."""
+    if op.operation.partner:
+        return PARTNER
     if op.roles is not None:
         return REQUIRED
     return OPTIONAL if op.passes_caller else None
@@ -54,6 +61,13 @@ def add_policies(root, used: set[str]) -> None:
         etree.SubElement(etree.SubElement(one, f"{{{WSP}}}All"), f"{{{COMMON_NS}}}AuthTokenHeader")
         if policy_id == OPTIONAL:
             etree.SubElement(one, f"{{{WSP}}}All")  # no credentials at all
+    if PARTNER in used:
+        policy = etree.SubElement(root, f"{{{WSP}}}Policy")
+        policy.set(f"{{{WSU}}}Id", PARTNER)
+        one = etree.SubElement(policy, f"{{{WSP}}}ExactlyOne")
+        etree.SubElement(
+            etree.SubElement(one, f"{{{WSP}}}All"), f"{{{COMMON_NS}}}PartnerSignatureHeader"
+        )
 
 
 def refer(operation_element, policy_id: str) -> None:

@@ -175,6 +175,39 @@ PARTNER_KEY_LIMIT_REACHED = ErrorCode(
     "The partner app has as many active keys as allowed; revoke one first.",
 )
 
+# Refusals of a signed partner call (service/partner/auth.py; README "Signed partner calls").
+# Each names one cause and nothing a caller without the app's key could not know already.
+PARTNER_SIGNATURE_MISSING = ErrorCode(
+    "PARTNER_SIGNATURE_MISSING",
+    401,
+    "A partner operation needs the signature headers (app id, key id, timestamp, nonce, "
+    "signature).",
+)
+PARTNER_APP_UNKNOWN = ErrorCode("PARTNER_APP_UNKNOWN", 401, "No partner app has this app id.")
+PARTNER_KEY_UNKNOWN = ErrorCode(
+    "PARTNER_KEY_UNKNOWN", 401, "The app has no active key with this key id."
+)
+PARTNER_TIMESTAMP_STALE = ErrorCode(
+    "PARTNER_TIMESTAMP_STALE",
+    401,
+    "The timestamp is too far from the platform's clock; send seconds since the epoch, UTC.",
+)
+PARTNER_SIGNATURE_INVALID = ErrorCode(
+    "PARTNER_SIGNATURE_INVALID", 401, "The signature does not match the request."
+)
+PARTNER_NONCE_REPLAYED = ErrorCode(
+    "PARTNER_NONCE_REPLAYED", 401, "This nonce was already used; sign every request anew."
+)
+PARTNER_APP_SUSPENDED = ErrorCode(
+    "PARTNER_APP_SUSPENDED", 403, "The partner app is suspended; contact the platform."
+)
+PARTNER_SCOPE_MISSING = ErrorCode(
+    "PARTNER_SCOPE_MISSING", 403, "The partner app is not granted the scope this operation needs."
+)
+PARTNER_RATE_LIMITED = ErrorCode(
+    "PARTNER_RATE_LIMITED", 429, "Too many calls; wait Retry-After seconds."
+)
+
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
     VALIDATION_FAILED,
@@ -241,6 +274,15 @@ CATALOGUE = _codes(
     PARTNER_KEY_EXISTS,
     PARTNER_KEY_REVOKED,
     PARTNER_KEY_LIMIT_REACHED,
+    PARTNER_SIGNATURE_MISSING,
+    PARTNER_APP_UNKNOWN,
+    PARTNER_KEY_UNKNOWN,
+    PARTNER_TIMESTAMP_STALE,
+    PARTNER_SIGNATURE_INVALID,
+    PARTNER_NONCE_REPLAYED,
+    PARTNER_APP_SUSPENDED,
+    PARTNER_SCOPE_MISSING,
+    PARTNER_RATE_LIMITED,
 )
 
 

@@ -36,6 +36,15 @@ from server.xmlcodec import write_complex, write_value
 
 #: What a document shows where a caller's login token goes (MemberFacade.login gives it).
 LOGIN_PLACEHOLDER = "TOKEN"
+#: What stands for a partner call's signature fields, by SOAP element and REST header.
+PARTNER_FIELDS = (
+    ("appId", "X-P2P-App-Id", "APP_ID"),
+    ("keyId", "X-P2P-Key-Id", "KEY_ID"),
+    ("timestamp", "X-P2P-Timestamp", "TIMESTAMP"),
+    ("nonce", "X-P2P-Nonce", "NONCE"),
+    ("signature", "X-P2P-Signature", "SIGNATURE"),
+)
+PARTNER_PLACEHOLDERS = ", ".join(placeholder for _, _, placeholder in PARTNER_FIELDS)
 
 _DATE = dt.date(2026, 1, 31)
 _DATETIME = dt.datetime(2026, 1, 31, 8, 0, tzinfo=dt.UTC)
@@ -276,7 +285,12 @@ def soap_request(op: BoundOperation, args: SimpleNamespace) -> str:
     if not op.operation.public:
         used.add(COMMON_NS)
     envelope = _envelope(op, used)
-    if not op.operation.public:
+    if op.operation.partner:
+        header = etree.SubElement(envelope, f"{{{ENV}}}Header")
+        signature = etree.SubElement(header, f"{{{COMMON_NS}}}PartnerSignature")
+        for element, _, placeholder in PARTNER_FIELDS:
+            etree.SubElement(signature, f"{{{COMMON_NS}}}{element}").text = placeholder
+    elif not op.operation.public:
         header = etree.SubElement(envelope, f"{{{ENV}}}Header")
         auth = etree.SubElement(header, f"{{{COMMON_NS}}}AuthToken")
         etree.SubElement(auth, f"{{{COMMON_NS}}}token").text = LOGIN_PLACEHOLDER
@@ -342,7 +356,9 @@ def curl(op: BoundOperation, args: SimpleNamespace, base_url: str) -> str:
     # Quoted whatever it holds: the target is percent-encoded, so only the base URL (a
     # configured or checked host, server/proxy.py) could hold a quote, and it holds none.
     lines = [f"curl -X {rest.method} '{base_url}{rest_target(op, args)}'"]
-    if not op.operation.public:
+    if op.operation.partner:
+        lines += [f'-H "{header}: ${placeholder}"' for _, header, placeholder in PARTNER_FIELDS]
+    elif not op.operation.public:
         lines.append(f'-H "Authorization: Bearer ${LOGIN_PLACEHOLDER}"')
     body = rest_body(op, args)
     if body is not None:

@@ -16,7 +16,7 @@ from http import HTTPStatus
 from facade.types import COMMON_NS
 from server.binding import TEXT_RULES, Complex, Field
 from server.compat import Release
-from server.contractdoc.examples import LOGIN_PLACEHOLDER, Example
+from server.contractdoc.examples import LOGIN_PLACEHOLDER, PARTNER_PLACEHOLDERS, Example
 from server.contractdoc.faults import PROVENANCE, Fault
 from server.contractdoc.fields import constraints, json_type, occurrence, xs_type
 from server.registry import BoundFacade, BoundOperation
@@ -206,6 +206,8 @@ def field_table(fields, places: dict[str, str] | None = None) -> str:
 
 
 def _roles(op: BoundOperation) -> str:
+    if op.operation.partner:
+        return f"partner apps: a signed request, scope {op.operation.partner_scope}"
     if op.operation.public:
         return "public: anyone, logged in or not"
     return "roles: " + ", ".join(sorted(op.roles))
@@ -338,6 +340,19 @@ def type_section(t: Complex) -> str:
 
 
 def authentication(bound: BoundFacade) -> str:
+    if all(op.operation.partner for op in bound.operations):
+        return (
+            "<p>Every operation of this facade is called by a partner app's server with a "
+            "signed request, never with a member's credentials; the app needs the scope each "
+            "operation names. Over REST the request carries the headers <code>X-P2P-App-Id"
+            "</code>, <code>X-P2P-Key-Id</code>, <code>X-P2P-Timestamp</code>, <code>X-P2P-"
+            "Nonce</code> and <code>X-P2P-Signature</code>; over SOAP the same fields in the "
+            "<code>PartnerSignature</code> header. Answers are signed in the same X-P2P "
+            "headers. The platform's README, section Signed partner calls, states what is "
+            "signed, with a worked example.</p>"
+            f"<p>In the examples below, <code>{esc(PARTNER_PLACEHOLDERS)}</code> stand for "
+            "those values.</p>"
+        )
     public = [op.name for op in bound.operations if op.operation.public]
     if len(public) == len(bound.operations):
         return (

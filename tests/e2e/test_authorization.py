@@ -88,6 +88,9 @@ ALLOW = "ALLOW"
 NA = "n/a"
 U = "UNAUTHENTICATED"
 F = "FORBIDDEN"
+#: A partner operation takes a partner app's signed request only: no member's credentials,
+#: whoever's, open it (tests/e2e/test_partner_api.py calls it signed).
+P = "PARTNER_SIGNATURE_MISSING"
 HIDE = "PAYMENT_ORDER_NOT_FOUND"  # PaymentService.get_order hides others' orders
 HIDEM = "MESSAGE_NOT_FOUND"  # MessageService hides others' messages
 HIDEC = "CARD_NOT_FOUND"  # someone else's card answers as a missing one
@@ -105,7 +108,7 @@ PROTOCOLS = ("rest", "soap", "soap-wsse", "soap12", "soap12-wsse")
 PORTS = {"soap": "Port", "soap12": "Soap12Port"}
 
 #: Codes that refuse because of who is calling.
-GATE_CODES = frozenset({U, F})
+GATE_CODES = frozenset({U, F, P})
 #: Codes that say the cell itself was built wrong: it proves nothing either way.
 HARNESS_CODES = frozenset(
     {
@@ -199,6 +202,9 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "PartnerAdminFacade.issuePartnerKey":   (None,       U,     F,     NA,    F,     ALLOW),
     "PartnerAdminFacade.revokePartnerKey":  (None,       U,     F,     NA,    F,     ALLOW),
     "PartnerAdminFacade.listPartnerAppEvents": (None,    U,     F,     NA,    F,     ALLOW),
+    # Partner apps only, signed: members are refused whatever their role.
+    "PartnerFacade.listPartnerListings":    (None,       P,     P,     NA,    P,     P),
+    "PartnerFacade.getPartnerListing":      (None,       P,     P,     NA,    P,     P),
 }
 # fmt: on
 
@@ -493,6 +499,8 @@ ARGS: dict[str, Args] = {
     "LoanFacade.updateLoan": lambda w, me: {"loanId": w.pending, "request": w.terms()},
     "LoanFacade.auditLoan": lambda w, me: {"loanId": w.publish(), "request": {"approve": True}},
     "LoanFacade.getLoan": lambda w, me: {"loanId": w.raising},
+    "PartnerFacade.listPartnerListings": lambda w, me: dict(PAGE),
+    "PartnerFacade.getPartnerListing": lambda w, me: {"loanId": w.raising},
     "LoanFacade.listLoans": lambda w, me: {"status": "RAISING", "page": 1, "pageSize": 5},
     "LoanFacade.invest": lambda w, me: {
         "loanId": w.raising,
@@ -776,6 +784,9 @@ def test_the_table_agrees_with_the_declared_roles():
     for key, op in declared_operations().items():
         if key not in TABLE:
             continue  # the test above names it
+        if op.partner:
+            assert {expected(key, c) for c in CALLERS} - {NA} == {P}, key
+            continue
         assert expected(key, "anonymous") == (ALLOW if op.public else U), key
         for caller, role in by_role.items():
             if not op.public and role not in op.roles:

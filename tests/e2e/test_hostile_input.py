@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 import pytest
 import requests
+from lxml import etree
+from p2p_partner import HmacKey, PartnerClient
+from p2p_partner.soap import sign_envelope
 
 from server.binding import Complex, Field, InvalidValue, Simple, field
 from server.registry import discover_facades
@@ -634,6 +637,43 @@ def rest_request(api, op, params, target: Leaf | None, hostile: Hostile | None, 
 ROLES = ("OPERATOR", "INVESTOR", "BORROWER")  # the first the operation allows calls it
 
 
+@pytest.fixture(scope="module")
+def partner(server, operator) -> PartnerClient:
+    """A partner app with every scope, a limit no batch reaches, and an HMAC key: it signs
+    the calls of partner operations, so that their arguments are read at all."""
+    auth = {"Authorization": f"Bearer {operator.token}"}
+    app = requests.post(
+        server.url("/api/v1/partner-apps"),
+        json={
+            "name": f"hostile {time.time_ns()}",
+            "contact": "ops@partner.example",
+            "scopes": ["LISTING_READ", "MEMBER_REGISTER", "MEMBER_INVESTMENT_READ"],
+            "ratePerMinute": 100000,
+            "burst": 10000,
+        },
+        headers=auth,
+        timeout=30,
+    ).json()["appId"]
+    key = requests.post(
+        server.url(f"/api/v1/partner-apps/{app}/keys"),
+        json={"keyId": "k1", "algorithm": "HMAC_SHA256"},
+        headers=auth,
+        timeout=30,
+    ).json()
+    return PartnerClient(server.base, app, HmacKey("k1", key["secret"]))
+
+
+def signed_soap(partner: PartnerClient, url: str, envelope: bytes) -> bytes:
+    """``envelope`` with a signed PartnerSignature header; as it is when it is not XML (the
+    endpoint refuses it before any signature is looked at)."""
+    try:
+        root = etree.fromstring(envelope, etree.XMLParser(resolve_entities=False))
+    except etree.XMLSyntaxError:
+        return envelope
+    sign_envelope(partner, root, url)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def caller(op, operator, investor, borrower) -> str | None:
     if op.roles is None:
         return None
@@ -650,7 +690,7 @@ GENERATED = sorted(key for key, (_, _, params) in declared().items() if cases(pa
 
 @pytest.mark.parametrize("key", GENERATED)
 def test_soap_refuses_every_bad_value_in_every_field(
-    soap, checks, operator, investor, borrower, key
+    soap, checks, operator, investor, borrower, partner, key
 ):
     facade, op, params = declared()[key]
     token = caller(op, operator, investor, borrower)
@@ -658,7 +698,10 @@ def test_soap_refuses_every_bad_value_in_every_field(
     for leaf, h in cases(params):
         if h.json_only:
             continue
-        r = soap.post(facade.__name__, soap_call(facade, op, params, leaf, h.text, token))
+        call = soap_call(facade, op, params, leaf, h.text, token)
+        if op.partner:
+            call = signed_soap(partner, soap.server.url(f"/services/{facade.__name__}"), call)
+        r = soap.post(facade.__name__, call)
         fault = checks.fault(r)
         name = ".".join(leaf.path)
         named = h.soap_code != "VALIDATION_FAILED" or fault.message.startswith(f"{name}: ")
@@ -669,7 +712,7 @@ def test_soap_refuses_every_bad_value_in_every_field(
 
 @pytest.mark.parametrize("key", GENERATED)
 def test_rest_refuses_every_bad_value_in_every_field(
-    api, checks, operator, investor, borrower, key
+    api, checks, operator, investor, borrower, partner, key
 ):
     _, op, params = declared()[key]
     token = caller(op, operator, investor, borrower)
@@ -680,6 +723,11 @@ def test_rest_refuses_every_bad_value_in_every_field(
     def send(request, expect: str, what: str, routed: bool = True) -> None:
         method, url, query, data = request
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        query = urllib.parse.urlencode(query)
+        if op.partner:
+            path = urllib.parse.urlsplit(url).path
+            body = b"" if data is None else data.encode()
+            headers.update(partner.signature_headers(method, path, query, body))
         if data is not None:
             headers["Content-Type"] = "application/json"
         r = requests.request(method, url, params=query, data=data, headers=headers, timeout=30)

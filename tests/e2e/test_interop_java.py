@@ -135,6 +135,9 @@ def java_run(server, generated, operator, investor, borrower, version) -> dict[s
 
 #: Facades only operators call: an investor is FORBIDDEN there.
 OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"})
+#: Facades that take a partner app's signed request only: a call without its
+#: PartnerSignature header is refused so (tests/e2e/test_partner_api.py signs them).
+SIGNED_ONLY = frozenset({"PartnerFacade"})
 
 #: What wsimport -extension says of every WSDL 1.1 binding for SOAP 1.2, which JAX-WS 2 does
 #: not standardise (it generates the port all the same).
@@ -182,9 +185,11 @@ def test_publish_loan_with_the_auth_token_header(java_run, api, operator):
 
 def test_every_facade_refuses_with_its_typed_fault_and_the_catalogue_code(java_run):
     """Without the header, each facade's own generated BusinessFault; an investor calling
-    an operators' facade is FORBIDDEN."""
+    an operators' facade is FORBIDDEN; a partner facade without a signature refuses so."""
     for facade in FACADES:
         expected = "FORBIDDEN" if facade in OPERATORS_ONLY else "UNAUTHENTICATED"
+        if facade in SIGNED_ONLY:
+            expected = "PARTNER_SIGNATURE_MISSING"
         assert java_run[f"refused.{facade}"] == expected, facade
 
 

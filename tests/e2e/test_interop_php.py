@@ -128,13 +128,27 @@ EVERY_FACADE = {
 }
 REFUSED = {"LoanFacade": ("getLoan", {"loanId": 987654321}, "LOAN_NOT_FOUND")}
 OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"})
+#: Facades that take a partner app's signed request only (tests/e2e/test_partner_api.py signs
+#: them): SoapClient's call, a member's token or none, is refused with this code.
+SIGNED_ONLY = {
+    "PartnerFacade": ("listPartnerListings", {"pageSize": 2}, "PARTNER_SIGNATURE_MISSING")
+}
 
 
 def test_every_facade_has_a_call_here(server):  # server: the module's tests all take it
-    assert sorted(EVERY_FACADE) == FACADES
+    assert sorted([*EVERY_FACADE, *SIGNED_ONLY]) == FACADES
 
 
-@pytest.mark.parametrize("facade", FACADES)
+@pytest.mark.parametrize("facade", sorted(SIGNED_ONLY))
+def test_a_signed_only_facade_refuses_a_members_call(call, version, investor, facade):
+    operation, parameters, code = SIGNED_ONLY[facade]
+    for token in (None, investor.token):
+        refused = call(facade, operation, parameters, token)
+        assert fault_code(refused) == code
+        assert refused["fault"]["faultcode"] == SENDER[version]
+
+
+@pytest.mark.parametrize("facade", sorted(EVERY_FACADE))
 def test_every_facade_answers_and_refuses_with_the_catalogue_code(
     call, version, investor, operator, facade
 ):

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 from lxml import etree
+from p2p_partner import HmacKey, PartnerClient
+from p2p_partner.soap import sign_envelope
 
 from tests.xsd import strict_schemas
 
@@ -212,12 +214,40 @@ CALLS = {
     "MemberFacade": "getProfile",
     "MessageFacade": "getUnreadCount",
     "PartnerAdminFacade": "listPartnerApps",
+    "PartnerFacade": "listPartnerListings",
     "PaymentFacade": "listOrders",
     "ReconciliationFacade": "listRuns",
     "TreasuryFacade": "getPlatformAccount",
 }
 #: Facades only operators call.
 OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"})
+#: Facades partner apps call with a signed request (the SDK's PartnerSignature header), not
+#: members.
+PARTNER_ONLY = frozenset({"PartnerFacade"})
+
+
+def partner_signer(server, operator) -> PartnerClient:
+    """A fresh partner app with an HMAC key, registered by the operator, as a signer."""
+    auth = {"Authorization": f"Bearer {operator.token}"}
+    made = requests.post(
+        server.url("/api/v1/partner-apps"),
+        json={
+            "name": f"conformance {uuid.uuid4().hex[:10]}",
+            "contact": "ops@partner.example",
+            "scopes": ["LISTING_READ"],
+            "ratePerMinute": 600,
+            "burst": 50,
+        },
+        headers=auth,
+        timeout=30,
+    ).json()
+    issued = requests.post(
+        server.url(f"/api/v1/partner-apps/{made['appId']}/keys"),
+        json={"keyId": "k1", "algorithm": "HMAC_SHA256"},
+        headers=auth,
+        timeout=30,
+    ).json()
+    return PartnerClient(server.base, made["appId"], HmacKey("k1", issued["secret"]))
 
 
 def test_every_facade_has_a_call_here():
@@ -240,9 +270,12 @@ def test_served_schemas_compile_strictly_and_describe_a_real_exchange(
     caller = operator if facade in OPERATORS_ONLY else investor
     token = f"<c:AuthToken xmlns:c='{COMMON_NS}'><c:token>{caller.token}</c:token></c:AuthToken>"
     ns = soap.version.envelope
-    answer = soap.post(
-        facade, envelope(f"<s:Header>{token}</s:Header><s:Body>{request}</s:Body>", ns)
-    )
+    call = envelope(f"<s:Header>{token}</s:Header><s:Body>{request}</s:Body>", ns)
+    if facade in PARTNER_ONLY:
+        signed = etree.fromstring(envelope(f"<s:Body>{request}</s:Body>", ns))
+        sign_envelope(partner_signer(server, operator), signed, server.url(f"/services/{facade}"))
+        call = etree.tostring(signed)
+    answer = soap.post(facade, call)
     assert answer.status_code == 200, answer.text[:500]
     assert answer.headers["Content-Type"] == soap.version.content_type
     [response] = etree.fromstring(answer.content).find(f"{{{ns}}}Body")

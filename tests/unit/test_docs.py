@@ -55,7 +55,8 @@ def test_named_files_exist(doc):
 
 def test_the_facade_table_names_every_operation_with_its_route_and_roles():
     """README's facade table lists each declared operation once, as
-    `name` (METHOD /path, roles), the roles as the declaration says them."""
+    `name` (METHOD /path, roles), the roles as the declaration says them (a partner
+    operation: the scope a signing partner app needs)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     table = text[text.index("### Facades") : text.index("**Who sees which listing**")]
     listed = {
@@ -67,7 +68,12 @@ def test_the_facade_table_names_every_operation_with_its_route_and_roles():
     declared = {op.name: op for f in discover_facades() for op in f.operations}
     assert set(listed) == set(declared)
     for name, op in declared.items():
-        assert listed[name] == (op.rest.method, op.rest.path, roles_in_words(op.roles)), name
+        who = (
+            f"a partner app with scope {op.partner_scope}"
+            if op.partner_scope
+            else roles_in_words(op.roles)
+        )
+        assert listed[name] == (op.rest.method, op.rest.path, who), name
 
 
 def test_the_architecture_covers_what_a_newcomer_needs():

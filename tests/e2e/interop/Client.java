@@ -27,6 +27,8 @@ import com.hry.p2p.facade.p2p.LoanFacadeService;
 import com.hry.p2p.facade.p2p.LoanPageDto;
 import com.hry.p2p.facade.p2p.LoanRequest;
 import com.hry.p2p.facade.p2p.RepaymentMethod;
+import com.hry.p2p.facade.partner.PartnerFacade;
+import com.hry.p2p.facade.partner.PartnerFacadeService;
 import com.hry.p2p.facade.partneradmin.PartnerAdminFacade;
 import com.hry.p2p.facade.partneradmin.PartnerAdminFacadeService;
 import com.hry.p2p.facade.payment.PaymentFacade;
@@ -116,6 +118,10 @@ public final class Client {
         PartnerAdminFacade partnerAdmin = tagged(soap12
                 ? partnerAdminService.getPartnerAdminFacadeSoap12Port()
                 : partnerAdminService.getPartnerAdminFacadePort(), "PartnerAdminFacade");
+        PartnerFacadeService partnerService = new PartnerFacadeService(wsdl("PartnerFacade"));
+        PartnerFacade partner = tagged(soap12
+                ? partnerService.getPartnerFacadeSoap12Port()
+                : partnerService.getPartnerFacadePort(), "PartnerFacade");
         TreasuryFacadeService treasuryService = new TreasuryFacadeService(wsdl("TreasuryFacade"));
         TreasuryFacade treasury = tagged(soap12
                 ? treasuryService.getTreasuryFacadeSoap12Port()
@@ -239,6 +245,12 @@ public final class Client {
             out("refused.PartnerAdminFacade", "none");
         } catch (com.hry.p2p.facade.partneradmin.BusinessFault e) {
             out("refused.PartnerAdminFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            partner.listPartnerListings(1, 2, null);
+            out("refused.PartnerFacade", "none");
+        } catch (com.hry.p2p.facade.partner.BusinessFault e) {
+            out("refused.PartnerFacade", e.getFaultInfo().getCode());
         }
         try {
             treasury.listPlatformTransfers(null, null, null, 1, 7, investor);

@@ -101,7 +101,12 @@ def test_every_operation_has_a_section_with_roles_and_both_bindings(facades, doc
         s = section(documents[bound.name], f"op-{op.name}")
         text = words(s)
         assert s.find("h2").text_content().startswith(op.name)
-        roles = "public" if op.roles is None else "roles: " + ", ".join(sorted(op.roles))
+        if op.partner_scope:
+            roles = f"partner apps: a signed request, scope {op.partner_scope}"
+        elif op.roles is None:
+            roles = "public"
+        else:
+            roles = "roles: " + ", ".join(sorted(op.roles))
         assert roles in text, op.name
         rest = op.operation.rest
         assert f"{rest.method} /api/v1{rest.path}" in text, op.name
@@ -196,7 +201,7 @@ def test_every_field_of_every_input_output_and_structure_as_the_wsdl_has_it(
             wrappers = {w.name for op in bound.operations for w in (op.request, op.response)}
             if t.tag != f"{{{XS}}}complexType" or (ns == tns and name in wrappers):
                 continue
-            if ns == COMMON_NS and name in ("BusinessFault", "AuthToken"):
+            if ns == COMMON_NS and name in ("BusinessFault", "AuthToken", "PartnerSignature"):
                 continue
             ident = f"type-{ns.rstrip('/').rsplit('/', 1)[-1]}-{name}"
             assert ident in listed, f"{bound.name}: {name} has no section"
@@ -360,7 +365,8 @@ def soap_call(bound: BoundFacade, envelope: str) -> Request:
 
 
 def rest_call(command: str) -> Request:
-    """The request a curl command of a document sends (its $TOKEN as the shell reads it)."""
+    """The request a curl command of a document sends (its $TOKEN, or a partner call's
+    $APP_ID ..., as the shell reads them)."""
     argv = shlex.split(command.replace("\\\n", " "))
     assert argv[:2] == ["curl", "-X"]
     method, url, rest = argv[2], argv[3], argv[4:]
@@ -369,7 +375,8 @@ def rest_call(command: str) -> Request:
         option, value, *rest = rest
         if option == "-H":
             name, _, header = value.partition(": ")
-            headers[name] = header.replace(f"${LOGIN_PLACEHOLDER}", LOGIN_PLACEHOLDER)
+            headers[name] = header.removeprefix("$") if header.isupper() else header
+            headers[name] = headers[name].replace(f"${LOGIN_PLACEHOLDER}", LOGIN_PLACEHOLDER)
         else:
             assert option == "-d"
             data = value.encode()
@@ -389,6 +396,14 @@ def test_every_example_request_is_read_alike_by_both_endpoints(facades, document
         assert soap.operation is rest.operation is op
         assert soap.args == rest.args, op.name
         assert all(v is not None and v != [] for v in soap.args.values()), op.name
+        if op.partner_scope:  # the placeholders of a signed call, read alike
+            assert soap.credentials.token is rest.credentials.token is None, op.name
+            fields = ("app_id", "key_id", "timestamp", "nonce", "signature")
+            signed = [
+                tuple(getattr(r.credentials.partner, f) for f in fields) for r in (soap, rest)
+            ]
+            assert signed[0] == signed[1] == ("APP_ID", "KEY_ID", "TIMESTAMP", "NONCE", "SIGNATURE")
+            continue
         token = None if op.operation.public else LOGIN_PLACEHOLDER
         assert soap.credentials.token == rest.credentials.token == token, op.name
 

@@ -29,6 +29,7 @@ class FakeOperation:
     """Stands in for a BoundOperation: records calls, or fails as told."""
 
     roles: frozenset[str] | None = None
+    partner_scope: str | None = None
     fail: BaseException | None = None
     calls: list = field(default_factory=list)
     facade_name: str = "FakeFacade"

@@ -163,6 +163,7 @@ def test_an_unexpected_exception_is_counted_by_type() -> None:
 
     class Op:
         roles = None
+        partner_scope = None
         facade_name, name = "FakeFacade", "explode"
 
         def invoke(self, args, principal):

@@ -97,12 +97,15 @@ def test_every_money_and_rate_field_is_a_decimal_string(document: dict, platform
 
 def test_operations_with_roles_declare_bearer_auth(document: dict, platform) -> None:
     roles = {op.name: op.roles for f in platform.facades for op in f.operations}
+    partner = {op.name for f in platform.facades for op in f.operations if op.partner_scope}
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
     }
     protected = 0
     for _, _, op in operations(document):
+        if op["operationId"] in partner:
+            continue
         if roles[op["operationId"]] is None:
             assert "security" not in op, op["operationId"]
         else:
@@ -110,6 +113,28 @@ def test_operations_with_roles_declare_bearer_auth(document: dict, platform) -> 
             assert {"bearerAuth": []} in op["security"], op["operationId"]
             assert "401" in op["responses"], op["operationId"]
     assert protected >= 4
+
+
+def test_partner_operations_need_every_signature_header_and_no_bearer(
+    document: dict, platform
+) -> None:
+    schemes = document["components"]["securitySchemes"]
+    headers = {name: s["name"] for name, s in schemes.items() if s["type"] == "apiKey"}
+    assert sorted(headers.values()) == [
+        "X-P2P-App-Id",
+        "X-P2P-Key-Id",
+        "X-P2P-Nonce",
+        "X-P2P-Signature",
+        "X-P2P-Timestamp",
+    ]
+    partner = {op.name for f in platform.facades for op in f.operations if op.partner_scope}
+    assert {"listPartnerListings", "getPartnerListing"} <= partner
+    for _, _, op in operations(document):
+        if op["operationId"] in partner:
+            assert op["security"] == [{key: [] for key in headers}], op["operationId"]
+            assert {"401", "403", "429"} <= set(op["responses"]), op["operationId"]
+        elif "security" in op:
+            assert not set(op["security"][0]) & set(headers), op["operationId"]
 
 
 def test_document_is_structurally_valid(document: dict) -> None:

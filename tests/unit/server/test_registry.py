@@ -107,6 +107,7 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "MemberFacade",
         "MessageFacade",
         "PartnerAdminFacade",
+        "PartnerFacade",
         "PaymentFacade",
         "ReconciliationFacade",
         "TreasuryFacade",

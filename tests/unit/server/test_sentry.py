@@ -184,6 +184,7 @@ class Recorder:
 class FailingOperation:
     fail: BaseException
     roles: frozenset[str] | None = None
+    partner_scope: str | None = None
     facade_name: str = "LoanFacade"
     name: str = "getLoan"
     fault_codes: frozenset[str] = frozenset(CATALOGUE)

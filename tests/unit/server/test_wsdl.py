@@ -16,7 +16,7 @@ from facade.types import COMMON_NS
 from server.binding import XS, Complex
 from server.registry import BoundFacade
 from server.wsdl import HTTP_TRANSPORT, SOAP, SOAP12, WSDL, Wsdl, soap_action
-from server.wspolicy import OPTIONAL, REQUIRED, SP, WSP, WSU
+from server.wspolicy import OPTIONAL, PARTNER, REQUIRED, SP, WSP, WSU
 from tests.xsd import strict_schemas, wsdl_schema
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -272,7 +272,8 @@ def test_each_binding_operation_refers_to_the_policy_of_the_credentials_it_takes
     platform,
 ) -> None:
     """An operation with roles requires a member's credentials, a public one whose answer
-    depends on who asks takes them optionally, any other takes none and declares no header."""
+    depends on who asks takes them optionally, a partner one the PartnerSignature header,
+    any other takes none and declares no header."""
     seen = set()
     for bound in platform.facades:
         wsdl = etree.fromstring(Wsdl(bound).render(ADDRESS, f"/services/{bound.name}"))
@@ -282,7 +283,10 @@ def test_each_binding_operation_refers_to_the_policy_of_the_credentials_it_takes
                 op = bound.operation(o.get("name"))
                 refs = [r.get("URI") for r in o.findall(f"{{{WSP}}}PolicyReference")]
                 headers = [h for h in o.find(f"{{{WSDL}}}input") if local(h) == "header"]
-                if op.roles is not None:
+                if op.partner_scope:
+                    expected = PARTNER
+                    assert [h.get("message") for h in headers] == ["tns:PartnerSignature"]
+                elif op.roles is not None:
                     expected = REQUIRED
                 elif op.passes_caller:
                     expected = OPTIONAL
@@ -293,7 +297,7 @@ def test_each_binding_operation_refers_to_the_policy_of_the_credentials_it_takes
                 if expected is not None:
                     assert expected in policies, (bound.name, expected)
                     seen.add(expected)
-    assert seen == {REQUIRED, OPTIONAL}
+    assert seen == {REQUIRED, OPTIONAL, PARTNER}
 
 
 def test_the_policy_offers_each_credential_the_endpoint_accepts(platform) -> None:
