@@ -9,10 +9,11 @@ SUM    := $(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 MYSQL  := $(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format contracts docs bench clean
+.PHONY: help run demo test lint format contracts docs bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/\$$(PORT)/$(PORT)/g' | \
+	  awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.base-$(SUM):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -28,16 +29,26 @@ $(VENV)/.test$(MYSQL)-$(SUM): $(VENV)/.base-$(SUM)
 
 TESTENV := $(VENV)/.test$(MYSQL)-$(SUM)
 
-run: $(VENV)/.base-$(SUM) var/secret.key ## Start the platform on 127.0.0.1:$(PORT) with SQLite and an in-process cache
+run: $(VENV)/.base-$(SUM) var/secret.key var/partner-platform.pem ## Start the platform on 127.0.0.1:$(PORT) with SQLite and an in-process cache
 	$(BIN)/p2p migrate
 	PORT=$(PORT) P2P_SECURITY_SECRET_KEY="$${P2P_SECURITY_SECRET_KEY:-$$(cat var/secret.key)}" \
+	  P2P_PARTNER_PLATFORM_PRIVATE_KEY="$${P2P_PARTNER_PLATFORM_PRIVATE_KEY:-var/partner-platform.pem}" \
 	  P2P_BANK_NOTIFY_URL="$${P2P_BANK_NOTIFY_URL:-http://127.0.0.1:$(PORT)/bank/notify}" \
 	  $(BIN)/p2p serve
+
+demo: $(VENV)/.base-$(SUM) ## Walk a listing's whole life over REST against `make run` (another terminal), printing each call
+	$(BIN)/p2p demo --base-url http://127.0.0.1:$(PORT) --create-operator
 
 # This checkout's own master key (security.secret_key) for `make run`: personal data and API
 # secrets are sealed with it. Made once, readable by its owner only; never committed (var/).
 var/secret.key:
 	@mkdir -p var && umask 077 && head -c32 /dev/urandom | base64 > $@
+
+# This checkout's own RSA key signing the answers to partner apps with RSA keys
+# (partner.platform_private_key), for `make run`: made once, readable by its owner only.
+var/partner-platform.pem: $(VENV)/.base-$(SUM)
+	@mkdir -p var && umask 077 && $(BIN)/python -c \
+	  'import sys; from service.ocp.signing import generate_keypair; sys.stdout.buffer.write(generate_keypair()[0])' > $@
 
 test: $(TESTENV) ## Run the whole test suite, on MariaDB and Redis too when they answer on 127.0.0.1
 	$(BIN)/pytest

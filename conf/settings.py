@@ -654,6 +654,11 @@ class SentrySettings:
 
 
 @dataclass(frozen=True)
+class ClockSettings:
+    adjustable: bool = _key(_boolean)
+
+
+@dataclass(frozen=True)
 class TransactionSettings:
     max_retries: int = _key(_integer(0, 10))
 
@@ -726,6 +731,7 @@ class Settings:
     logging: LoggingSettings
     sentry: SentrySettings
     transaction: TransactionSettings
+    clock: ClockSettings
     jobs: JobsSettings
     apollo: ApolloSettings
 
@@ -803,7 +809,10 @@ def load_settings(
         _put(values, "server.port", environ["PORT"], text=True, source="PORT")
     for dotted, value in (overrides or {}).items():
         _put(values, dotted, value, text=isinstance(value, str), source="overrides")
-    return _build(values)
+    settings = _build(values)
+    if env_name == "production" and settings.clock.adjustable:
+        raise ConfigError("clock.adjustable: production's clock is the wall clock, got true")
+    return settings
 
 
 def is_reloadable(dotted: str) -> bool:

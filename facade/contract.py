@@ -15,6 +15,16 @@ ROLES = (INVESTOR, BORROWER, OPERATOR)
 MEMBERS = frozenset(ROLES)
 
 
+def roles_in_words(roles: frozenset[str] | None) -> str:
+    """The roles that may call an operation, in words: "anyone" (public), "any member",
+    "OPERATOR", "INVESTOR or BORROWER"."""
+    if roles is None:
+        return "anyone"
+    if roles == MEMBERS:
+        return "any member"
+    return " or ".join(r for r in ROLES if r in roles)
+
+
 @dataclass(frozen=True)
 class Rest:
     """Where an operation sits on the REST side: an HTTP method and a path under /api/v1.

@@ -26,6 +26,7 @@ from server.rest import PREFIX, RestEndpoint, error_response
 from server.sentry import ErrorReporter, NullReporter, error_reporter
 from server.soap import SoapEndpoint, asks, fault_response, version_of
 from service import errors
+from service.clock import PlatformClock
 from service.errors import BusinessError
 from service.events import BusinessEvents
 from service.gateway import create_gateway
@@ -60,6 +61,14 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def business_clock(tx: TransactionManager, settings: Settings) -> Callable[[], dt.datetime]:
+    """The services' clock: the wall clock, or the development clock (service/clock.py) when
+    clock.adjustable."""
+    if not settings.clock.adjustable:
+        return utc_now
+    return PlatformClock(tx, adjustable=True, wall=utc_now)
+
+
 @dataclass(frozen=True, eq=False)
 class Platform:
     """Everything the platform is made of, built once from the settings."""
@@ -92,19 +101,24 @@ PublisherFactory = Callable[[JobRegistry], JobPublisher]
 
 
 def create_platform(
-    settings: Settings | LiveSettings, *, publisher: PublisherFactory | None = None
+    settings: Settings | LiveSettings,
+    *,
+    publisher: PublisherFactory | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> Platform:
     """The platform on `settings`; with apollo.meta_url set, Apollo is read first (it may
     change any key at start-up) and then polled for changes to the reloadable keys. Jobs go to
     the job engine (server/jobs.py) unless `publisher` says otherwise: tests pass
-    service.jobs.InProcessPublisher to run them in their own thread."""
+    service.jobs.InProcessPublisher to run them in their own thread. The services' business
+    clock is the platform's (service/clock.py: the development clock where clock.adjustable)
+    unless `clock` says otherwise (a command's --as-of)."""
     live = settings if isinstance(settings, LiveSettings) else LiveSettings(settings)
     apollo = None
     if live.current().apollo.meta_url:
         apollo = ApolloClient(live)
         apollo.start()
     try:
-        return _build(live, apollo, publisher)
+        return _build(live, apollo, publisher, clock)
     except BaseException:
         if apollo is not None:
             apollo.stop()  # its poller must not outlive a platform that failed to start
@@ -112,7 +126,10 @@ def create_platform(
 
 
 def _build(
-    live: LiveSettings, apollo: ApolloClient | None, make_publisher: PublisherFactory | None
+    live: LiveSettings,
+    apollo: ApolloClient | None,
+    make_publisher: PublisherFactory | None,
+    clock: Callable[[], dt.datetime] | None,
 ) -> Platform:
     settings = live.current()  # start-up values: what is not reloadable is read only here
     metrics = PlatformMetrics.from_environment()
@@ -125,7 +142,9 @@ def _build(
     components = {
         "tx": tx,
         "settings": live,  # services read reloadable keys from it at call time
-        "clock": utc_now,
+        # Business time (due dates, deadlines, penalties): the development clock where it may
+        # move; protocol timing below stays on the wall clock (utc_now).
+        "clock": clock or business_clock(tx, settings),
         "cache": cache,
         # Listing reads cached aside only in a cache every process shares (Redis): the job
         # workers change listings too, and an in-process cache would never hear of it.

@@ -18,8 +18,13 @@ import banksim.main
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
 from dao import migrate
+from dao.db import Database
 from server import compat, contractdoc, lifecycle
 from server.app import VERSION, create_app, create_platform, openapi_document
+from server.demo.journey import Journey, Operator
+from server.demo.people import SmsOutbox
+from server.demo.soap import soap_walk
+from server.demo.wire import DemoFailed, Wire
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import SafeFormatter
@@ -28,12 +33,20 @@ from server.openapi import render
 from server.worker import EmbeddedWorker, beat_schedule, run_beat, run_worker
 from server.wsdl import Wsdl
 from service.audit import LedgerAudit
+from service.clock import (
+    ClockNotAdjustable,
+    PlatformClock,
+    fixed_clock,
+    parse_duration,
+    parse_instant,
+)
 from service.errors import BusinessError
 from service.jobs import Outbox
 from service.member import MemberService
 from service.ocp import protocol
 from service.p2p import LoanService
 from service.reconciliation import ReconciliationService
+from service.transaction import TransactionManager
 
 log = logging.getLogger("p2p")
 
@@ -300,9 +313,48 @@ def cmd_reconcile(args, settings) -> int:
     return 0 if not any(found.values()) else 1
 
 
+def cmd_clock(args, settings) -> int:
+    """Show or move the development clock (service/clock.py) for every process on the
+    database; refused where clock.adjustable is false (production)."""
+    database = Database.from_settings(settings.database)
+    clock = PlatformClock(TransactionManager(database), adjustable=settings.clock.adjustable)
+    try:
+        if args.action == "set":
+            clock.set(parse_instant(args.value))
+        elif args.action == "advance":
+            clock.advance(parse_duration(args.value))
+        elif args.action == "reset":
+            clock.reset()
+        offset = clock.offset()
+        now = clock()
+    except ClockNotAdjustable as e:
+        print(f"REFUSED: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
+    print(f"platform time {now:%Y-%m-%dT%H:%M:%SZ} (wall clock {_signed(offset)})")
+    return 0
+
+
+def _signed(offset: dt.timedelta) -> str:
+    """``+0``, ``+40 days, 0:00:00``, ``-1:30:00``: to the second."""
+    seconds = round(offset.total_seconds())
+    if not seconds:
+        return "+0"
+    return ("-" if seconds < 0 else "+") + str(dt.timedelta(seconds=abs(seconds)))
+
+
+def _as_of_platform(args, settings):
+    """The platform, its business clock fixed at --as-of when given."""
+    return create_platform(settings, clock=fixed_clock(args.as_of) if args.as_of else None)
+
+
 def cmd_close_expired_loans(args, settings) -> int:
     """Fail (流标) every RAISING listing past its deadline, releasing its investors' funds."""
-    platform = create_platform(settings)
+    platform = _as_of_platform(args, settings)
     try:
         outcome = platform.service(LoanService).close_expired_loans()
     finally:
@@ -313,13 +365,55 @@ def cmd_close_expired_loans(args, settings) -> int:
 
 def cmd_mark_overdue(args, settings) -> int:
     """Mark unpaid installments past their due date OVERDUE (run daily, e.g. from cron)."""
-    platform = create_platform(settings)
+    platform = _as_of_platform(args, settings)
     try:
         marked = platform.service(LoanService).mark_overdue_installments().marked
     finally:
         platform.close()
     print(f"{marked} installment(s) marked overdue")
     return 0
+
+
+def cmd_demo(args, settings) -> int:
+    """Walk a listing's whole life over REST (or a short walk over SOAP) against a running
+    server on the same database and SMS outbox as these settings; exit 1 if a step fails
+    or the ledger is not clean at the end."""
+    if not settings.verification.outbox_file:
+        refusal = "verification.outbox_file is empty: the demo reads the development SMS outbox"
+    elif not (args.soap or settings.clock.adjustable):
+        refusal = "clock.adjustable is false: the walk moves the development clock"
+    else:
+        refusal = None
+    if refusal is not None:
+        print(f"error: {refusal} (as under make run)", file=sys.stderr)
+        return 2
+    wire = Wire(args.base_url)
+    sms = SmsOutbox(settings.verification.outbox_file)
+    database = Database.from_settings(settings.database)
+    clock = PlatformClock(TransactionManager(database), adjustable=settings.clock.adjustable)
+    try:
+        if args.soap:
+            soap_walk(wire, sms)
+        else:
+            create = None
+            if args.create_operator:
+
+                def create(mobile: str, password: str) -> bool:
+                    created = argparse.Namespace(mobile=mobile, password=password)
+                    return cmd_create_operator(created, settings) == 0
+
+            operator = Operator(args.operator_mobile, args.operator_password, create)
+            Journey(wire, sms, clock, operator).walk()
+    except DemoFailed as e:
+        print(f"\ndemo stopped: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.soap and clock.adjustable:
+            clock.reset()  # a walk that stopped half-way does not leave the clock moved
+        database.dispose()
+    wire.section("The ledger")
+    print("$ p2p check-ledger")
+    return cmd_check_ledger(args, settings)
 
 
 def cmd_bank_sim(args, settings) -> int:
@@ -383,11 +477,47 @@ def parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="the business day (Asia/Shanghai; default yesterday)",
     )
-    command("mark-overdue", cmd_mark_overdue, "Mark installments past their due date OVERDUE.")
+    as_of = {
+        "type": parse_instant,
+        "metavar": "TIME",
+        "help": "as if it were TIME (ISO 8601 with its zone, e.g. 2027-01-05T10:00:00Z)",
+    }
+    command(
+        "mark-overdue", cmd_mark_overdue, "Mark installments past their due date OVERDUE."
+    ).add_argument("--as-of", **as_of)
     command(
         "close-expired-loans",
         cmd_close_expired_loans,
         "Mark RAISING listings past their deadline FAILED and release their funds (for cron).",
+    ).add_argument("--as-of", **as_of)
+    k = command(
+        "clock",
+        cmd_clock,
+        "Show or move the platform's business clock (not in production: clock.adjustable).",
+    )
+    k.add_argument(
+        "action",
+        nargs="?",
+        default="show",
+        choices=("show", "set", "advance", "reset"),
+        help="show (default); set TIME; advance DURATION (40d, 12h, 90m, 1d12h); reset",
+    )
+    k.add_argument("value", nargs="?", help="set: an ISO 8601 time; advance: a duration")
+    demo = command(
+        "demo",
+        cmd_demo,
+        "Walk a listing's whole life over REST against a running server, printing each call.",
+    )
+    demo.add_argument(
+        "--base-url", default="http://127.0.0.1:8080", help="the running server (make run)"
+    )
+    demo.add_argument("--soap", action="store_true", help="a short walk over SOAP (zeep)")
+    demo.add_argument("--operator-mobile", default="13900000000", help="the operator's login")
+    demo.add_argument("--operator-password", default="Operator123", help="its password")
+    demo.add_argument(
+        "--create-operator",
+        action="store_true",
+        help="create the operator (p2p create-operator) when it cannot log in",
     )
     b = sub.add_parser(
         "bank-sim",

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from facade.contract import roles_in_words
 from server.faults import UNDECLARED
 from server.registry import BoundOperation
 from service import errors
@@ -216,7 +217,8 @@ class Authenticate:
 
 
 class Authorize:
-    """Refuses a call whose operation's declared roles do not include the caller's, and a
+    """Refuses a call whose operation's declared roles do not include the caller's, saying
+    which role(s) it needs (FORBIDDEN's code is unchanged; the message names them), and a
     partner operation's call that no partner app was proven to make."""
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
@@ -227,7 +229,11 @@ class Authorize:
             if inv.principal is None:
                 raise BusinessError(errors.UNAUTHENTICATED)
             if inv.principal.role not in roles:
-                raise BusinessError(errors.FORBIDDEN)
+                raise BusinessError(
+                    errors.FORBIDDEN,
+                    f"{errors.FORBIDDEN.message} {inv.operation.name} needs the role "
+                    f"{roles_in_words(roles)}.",
+                )
         return proceed()
 
 

@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
-from dao import member, p2p  # noqa: F401  (imported so every table is on Base.metadata)
+from dao import clock, member, p2p  # noqa: F401  (imported so every table is on Base.metadata)
 from dao.base import Base
 
 target_metadata = Base.metadata

@@ -95,6 +95,14 @@ class MemberDto(ComplexModel):
         ("mobile", required(Unicode, "Masked mobile number, e.g. 138****5678.")),
         ("role", required(Unicode, "INVESTOR, BORROWER or OPERATOR.")),
         ("createdAt", required(DateTime, "When the member registered (UTC).")),
+        (
+            "inviteCode",
+            optional(
+                Unicode,
+                "The member's invite code (邀请码): whom they invite gives it when signing "
+                "up (getPromotion shows it too). Operators have none.",
+            ),
+        ),
     ]
 
 

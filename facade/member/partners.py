@@ -31,7 +31,7 @@ class PartnerAuthorisationOperations:
     """What partner apps a member authorised to read their investments."""
 
     @operation(
-        rest=GET("/members/me/partner-authorisations"),
+        rest=GET("/members/current/partner-authorisations"),
         returns=PartnerAuthorisationListDto,
         roles=[INVESTOR],
     )
@@ -40,7 +40,7 @@ class PartnerAuthorisationOperations:
         read their investments and receipts."""
 
     @operation(
-        rest=DELETE("/members/me/partner-authorisations/{appId}"),
+        rest=DELETE("/members/current/partner-authorisations/{appId}"),
         roles=[INVESTOR],
         errors=("PARTNER_AUTHORISATION_NOT_FOUND",),
     )

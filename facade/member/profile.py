@@ -4,7 +4,7 @@ and the operators' view of a member."""
 from spyne import Boolean, ComplexModel, DateTime, Long, Unicode
 
 from facade.contract import BORROWER, GET, INVESTOR, MEMBERS, OPERATOR, POST, operation
-from facade.member.account import NS
+from facade.member.account import NS, Mobile
 from facade.types import optional, required
 
 
@@ -91,3 +91,14 @@ class ProfileOperations:
     def getMember(memberId: required(Long, "The member.")):
         """A member as operators see them: personal data masked. MEMBER_NOT_FOUND for an
         unknown id."""
+
+    @operation(
+        rest=POST("/members/lookup"),
+        returns=ProfileDto,
+        roles=[OPERATOR],
+        errors=("MEMBER_NOT_FOUND",),
+    )
+    def findMemberByMobile(mobile: required(Mobile, "The member's mobile number (11 digits).")):
+        """The member registered with a mobile number, as operators see them (getMember):
+        personal data masked, the mobile number too. MEMBER_NOT_FOUND when no member has it.
+        The number travels in the body (a POST), never in a URL, and is never logged."""

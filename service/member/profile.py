@@ -78,6 +78,15 @@ class ProfileOperations(MemberBase):
         member = self._member(member_id)
         return self._profile_vo(member, masked=True)
 
+    @transactional(read_only=True)
+    def find_member_by_mobile(self, mobile: str) -> ProfileVo:
+        """Operators only (the facade's roles): personal data masked. The error names no
+        number: the mobile is personal data."""
+        member = self._members.find_by_mobile(mobile)
+        if member is None:
+            raise BusinessError(errors.MEMBER_NOT_FOUND, "no member has this mobile number")
+        return self._profile_vo(member, masked=True)
+
     def _member(self, member_id: int) -> MemberEntity:
         member = self._members.get(member_id)
         if member is None:

@@ -71,6 +71,7 @@ class MemberVo:
     mobile: str
     role: str
     created_at: datetime
+    invite_code: str | None  # the member's own, to share; operators have none
 
 
 def _member_vo(entity: MemberEntity) -> MemberVo:

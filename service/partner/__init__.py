@@ -2,7 +2,9 @@
 
 Partners are other companies' servers (渠道: traffic partners, aggregators) that bring members
 and show listings. Operators register their apps and keys (admin.py, keys.py) and grant them
-scopes (scopes.py).
+scopes (scopes.py). Partners call PartnerFacade (api.py, one part a group: listings.py) with
+signed requests: the canonical strings and signatures (signing.py), the checks of a signed
+request and the answer's signature (auth.py), and the rate limits (ratelimit.py).
 """
 
 from service.partner.admin import (

@@ -1,5 +1,5 @@
-"""The scopes an operator grants a partner app: each partner operation needs one (the
-PartnerFacade, a later step of the partner open API, declares which)."""
+"""The scopes an operator grants a partner app: each partner operation needs one, named by
+``@operation(partner_scope=...)`` in facade/partner/ (checked against these at start-up)."""
 
 #: Joint registration of members the partner brings, attributed to it.
 MEMBER_REGISTER = "MEMBER_REGISTER"

@@ -18,11 +18,11 @@ Callers, one column each:
 * ``owner``: the member whose resource the call names: investor A for their investments,
   receipts, payment order, account and postings, their bank cards (listing, unbinding,
   withdrawing to one), profile, fund account, promotion and invitees, and as the member an
-  operator looks up (getMember); borrower A for their listings (repaying, settling, and the
-  operator-only commands on them). ``n/a`` when the operation has no owner (publishing,
-  browsing, previewing, recharging, signing up, verifying one's own identity, binding a card,
-  opening or asking after one's own fund account, logging in or out): the other columns carry
-  the role's expectation and the cell is not run.
+  operator looks up (getMember, findMemberByMobile); borrower A for their listings
+  (repaying, settling, and the operator-only commands on them). ``n/a`` when the operation
+  has no owner (publishing, browsing, previewing, recharging, signing up, verifying one's own
+  identity, binding a card, opening or asking after one's own fund account, logging in or
+  out): the other columns carry the role's expectation and the cell is not run.
 * ``borrower``: a borrower who is not the owner (borrower B).
 * ``operator``: the platform operator.
 
@@ -78,6 +78,7 @@ from zeep.wsse.username import UsernameToken
 
 from dao import migrate
 from dao.reconciliation import DiscrepancyEntity, ReconciliationRunEntity
+from facade.contract import roles_in_words
 from server.registry import discover_facades
 from service.errors import CATALOGUE
 
@@ -159,6 +160,7 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "MemberFacade.getProfile":              (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, ALLOW),
     "MemberFacade.verifyIdentity":          (None,       U,     ALLOW, NA,    ALLOW, F),
     "MemberFacade.getMember":               (INVESTOR_A, U,     F,     F,     F,     ALLOW),
+    "MemberFacade.findMemberByMobile":      (INVESTOR_A, U,     F,     F,     F,     ALLOW),
     "MemberFacade.bindCard":                (None,       U,     ALLOW, NA,    ALLOW, F),
     "MemberFacade.listCards":               (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, F),
     "MemberFacade.unbindCard":              (INVESTOR_A, U,     HIDEC, ALLOW, HIDEC, F),
@@ -577,6 +579,7 @@ ARGS: dict[str, Args] = {
         "request": {"realName": "张测试", "idNumber": w.identities().id_number}
     },
     "MemberFacade.getMember": lambda w, me: {"memberId": w.investor_a.member_id},
+    "MemberFacade.findMemberByMobile": lambda w, me: {"mobile": w.investor_a.mobile},
     "MemberFacade.bindCard": lambda w, me: {"request": w.new_card(me)},
     "MemberFacade.listCards": lambda w, me: {},
     "MemberFacade.unbindCard": lambda w, me: {"cardId": w.card_to_unbind(me)},
@@ -743,6 +746,7 @@ class Outcome:
     code: str  # ALLOW, or the refusal code
     answer: dict | None  # the decoded answer of a call that succeeded
     detail: str  # what to show when the cell is wrong
+    message: str = ""  # a refusal's message
 
 
 def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
@@ -764,7 +768,7 @@ def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
     code = body["code"]
     if code in CATALOGUE:
         assert r.status_code == CATALOGUE[code].status, detail
-    return Outcome(code, None, detail)
+    return Outcome(code, None, detail, body["message"])
 
 
 def auth_token(token: str) -> etree._Element:
@@ -789,7 +793,8 @@ def call_soap(
         code = fault.detail.findtext(
             "{http://p2p.hry.com/facade/common}BusinessFault/{http://p2p.hry.com/facade/common}code"
         )
-        return Outcome(code or "?", None, f"SOAP fault {fault.code} {code}: {fault.message}")
+        message = f"SOAP fault {fault.code} {code}: {fault.message}"
+        return Outcome(code or "?", None, message, fault.message or "")
     plain = json.loads(json.dumps(zeep.helpers.serialize_object(answer, dict), default=str))
     return Outcome(ALLOW, plain, f"SOAP answer {str(plain)[:300]}")
 
@@ -885,6 +890,10 @@ def test_cell(world, key, caller, protocol):
     want = expected(key, caller)
     problem = verdict(want, got)
     assert problem is None, f"{key} as {caller} over {protocol}: {problem}"
+    if got.code == F and member is not None and member.role not in op.roles:
+        # Refused at the gate: the message says which role(s) the operation needs.
+        needs = f"{op.name} needs the role {roles_in_words(op.roles)}."
+        assert got.message.endswith(needs), f"{key} over {protocol}: {got.message!r}"
     reveals = REVEALS.get(key)
     if reveals is not None and got.code == ALLOW:
         shown = reveals(world, got.answer)

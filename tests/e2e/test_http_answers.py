@@ -5,6 +5,7 @@ a malformed request included (raw sockets: no client library would send those)."
 
 from __future__ import annotations
 
+import re
 import socket
 import uuid
 
@@ -129,6 +130,47 @@ def test_every_page_carries_a_request_id(server, path):
     r = requests.get(server.url(path), headers={"X-Request-Id": "any-1"}, timeout=10)
     assert r.status_code == 200
     assert r.headers["X-Request-Id"] == "any-1"
+
+
+def every_route(server) -> list[tuple[str, str]]:
+    """(method, path) of everything the server answers, read from what it publishes: the
+    pages, Swagger UI and the assets its page loads, each facade's WSDL, document and SOAP
+    endpoint, the changelog, every REST route of /openapi.json with each of its methods (path
+    parameters 1), and paths it does not have."""
+    docs = requests.get(server.url("/docs"), timeout=10).text
+    assets = {
+        f"/docs/{a}"
+        for a in re.findall(r'(?:src|href)="(?:/docs/|\./)?([\w.-]+\.(?:js|css))"', docs)
+    }
+    assert assets, "the Swagger UI page loads no asset of ours"
+    routes = [("GET", p) for p in ("/", "/health", "/metrics", "/services", "/openapi.json")]
+    routes += [("GET", "/docs"), ("HEAD", "/health"), *(("GET", a) for a in sorted(assets))]
+    routes += [("GET", "/services/changelog"), ("HEAD", "/services/changelog")]
+    listing = requests.get(server.url("/services"), timeout=10).text
+    for facade in sorted(set(re.findall(r"/services/(\w+)\?wsdl", listing))):
+        base = f"/services/{facade}"
+        routes += [("GET", base + "?wsdl"), ("HEAD", base + "?wsdl"), ("GET", base + "?doc")]
+        routes += [("POST", base), ("GET", base)]
+    document = requests.get(server.url("/openapi.json"), timeout=10).json()
+    for path, item in document["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        routes += [(method.upper(), concrete) for method in item if method != "parameters"]
+    routes += [("GET", "/nowhere"), ("GET", "/api/v1/nowhere"), ("GET", "/services/Nowhere?wsdl")]
+    routes += [("DELETE", "/api/v1/loans/1"), ("POST", "/bank/notify")]
+    return routes
+
+
+def test_every_route_answers_with_the_request_id(server):
+    """Every answer carries X-Request-Id: the caller's when it sent one, else one made up,
+    whatever the route and whatever the outcome (answers, refusals, errors, 404s)."""
+    routes = every_route(server)
+    assert len(routes) > 100  # the REST routes are there
+    for method, path in routes:
+        sent = f"walk-{uuid.uuid4().hex[:8]}"
+        r = requests.request(method, server.url(path), headers={"X-Request-Id": sent}, timeout=10)
+        assert r.headers.get("X-Request-Id") == sent, (method, path, r.status_code)
+        r = requests.request(method, server.url(path), timeout=10)
+        assert re.fullmatch(r"[0-9a-f]{32}", r.headers.get("X-Request-Id", "")), (method, path)
 
 
 REST_PATH, SOAP_PATH = "/api/v1/sessions", "/services/MemberFacade"

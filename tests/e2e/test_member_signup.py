@@ -117,12 +117,11 @@ def test_sign_up_with_an_invite_code_over_rest_and_soap(
     api, rest, member_soap, server, checks, bodies
 ):
     inviter = new_mobile()
-    rest_register(rest, server, inviter, "INVESTOR")
+    invite_code = rest_register(rest, server, inviter, "INVESTOR")["inviteCode"]
     inviter_token = rest_login(rest, inviter)["token"]
     r = rest("getPromotion", token=inviter_token)
     promotion = api.check_body("getPromotion", r)
-    assert promotion["invitedCount"] == 0
-    invite_code = promotion["inviteCode"]
+    assert promotion == {"inviteCode": invite_code, "invitedCount": 0}  # as register said
 
     # REST: the code, then registration with the invite code
     first = new_mobile()
@@ -148,6 +147,7 @@ def test_sign_up_with_an_invite_code_over_rest_and_soap(
         }
     )
     assert registered.mobile == masked(second)
+    assert registered.inviteCode not in (None, invite_code, member["inviteCode"])
 
     # the inviter's promotion, on both protocols: newest first, masked
     r = rest("getPromotion", token=inviter_token)
@@ -179,6 +179,34 @@ def test_sign_up_with_an_invite_code_over_rest_and_soap(
     log = server.log_text()
     assert not [c for c in codes if c in log]
     assert not [m for m in (inviter, first, second, third) if m in log]
+
+
+def test_an_operator_finds_a_member_by_mobile_on_both_protocols(
+    api, rest, member_soap, server, checks, operator, bodies
+):
+    """findMemberByMobile: the member as getMember shows them, personal data masked; an
+    unknown number MEMBER_NOT_FOUND without the number; the number in no answer or log line."""
+    mobile, nobody = new_mobile(), new_mobile()
+    member_id = rest_register(rest, server, mobile, "BORROWER")["memberId"]
+    r = rest("findMemberByMobile", token=operator.token, json_body={"mobile": mobile})
+    found = api.check_body("findMemberByMobile", r)
+    r = rest("getMember", token=operator.token, memberId=member_id)
+    assert found == api.check_body("getMember", r)
+    assert (found["memberId"], found["mobile"]) == (member_id, masked(mobile))
+    soap = member_soap.service.findMemberByMobile(mobile=mobile, **auth(operator.token))
+    assert (soap.memberId, soap.mobile) == (member_id, masked(mobile))
+
+    r = rest("findMemberByMobile", token=operator.token, json_body={"mobile": nobody})
+    checks.error(r, 404, "MEMBER_NOT_FOUND")
+    fault = fault_of(member_soap.service.findMemberByMobile, mobile=nobody, **auth(operator.token))
+    assert checks.zeep_code(fault) == "MEMBER_NOT_FOUND"
+    member_token = rest_login(rest, mobile)["token"]
+    r = rest("findMemberByMobile", token=member_token, json_body={"mobile": mobile})
+    checks.error(r, 403, "FORBIDDEN")
+
+    bodies.assert_free_of(mobile, nobody)
+    log = server.log_text()
+    assert mobile not in log and nobody not in log
 
 
 def test_wrong_codes_are_refused_alike_on_both_protocols(

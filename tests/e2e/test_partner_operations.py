@@ -125,17 +125,17 @@ def test_joint_registration_and_authorised_reads_on_rest(server, operator) -> No
     ).json()
     me = {"Authorization": f"Bearer {login['token']}"}
     mine = requests.get(
-        server.url("/api/v1/members/me/partner-authorisations"), headers=me, timeout=30
+        server.url("/api/v1/members/current/partner-authorisations"), headers=me, timeout=30
     )
     assert [a["appId"] for a in mine.json()["items"]] == [sdk.app_id]
     revoked = requests.delete(
-        server.url(f"/api/v1/members/me/partner-authorisations/{sdk.app_id}"),
+        server.url(f"/api/v1/members/current/partner-authorisations/{sdk.app_id}"),
         headers=me,
         timeout=30,
     )
     assert revoked.status_code == 204, revoked.text
     mine = requests.get(
-        server.url("/api/v1/members/me/partner-authorisations"), headers=me, timeout=30
+        server.url("/api/v1/members/current/partner-authorisations"), headers=me, timeout=30
     )
     assert mine.json()["items"][0]["revokedAt"], mine.text
     gone = sdk.get(f"{MEMBERS}/{member_id}/investments")

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from facade.contract import roles_in_words
+from server.registry import discover_facades
+
 ROOT = Path(__file__).resolve().parents[2]
 IGNORED = {
     line.strip().strip("/")
@@ -48,3 +51,37 @@ def test_named_files_exist(doc):
     text = doc.read_text(encoding="utf-8")
     missing = [p for p in NAMED_PATH.findall(text) if "<" not in p and not (ROOT / p).exists()]
     assert not missing, f"{doc.name} names files that do not exist: {missing}"
+
+
+def test_the_facade_table_names_every_operation_with_its_route_and_roles():
+    """README's facade table lists each declared operation once, as
+    `name` (METHOD /path, roles), the roles as the declaration says them (a partner
+    operation: the scope a signing partner app needs)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("### Facades") : text.index("**Who sees which listing**")]
+    listed = {
+        name: (method, path, roles)
+        for name, method, path, roles in re.findall(
+            r"`(\w+)` \((GET|POST|PUT|DELETE) (\S+), ([^,;)]+)[,;)]", table
+        )
+    }
+    declared = {op.name: op for f in discover_facades() for op in f.operations}
+    assert set(listed) == set(declared)
+    for name, op in declared.items():
+        who = (
+            f"a partner app with scope {op.partner_scope}"
+            if op.partner_scope
+            else roles_in_words(op.roles)
+        )
+        assert listed[name] == (op.rest.method, op.rest.path, who), name
+
+
+def test_the_architecture_covers_what_a_newcomer_needs():
+    """docs/architecture.md has a part for the layers, the dispatcher, transactions and money,
+    and adding a facade; each names the code it describes, which exists (above)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^#+ (?:\d+\. )?(.+)$", text, flags=re.MULTILINE)
+    for part in ("Layers", "The dispatcher", "Data, transactions, money", "Adding a facade"):
+        assert part in headings, part
+    for named in ("server/dispatcher.py", "service/transaction.py", "service/ledger.py"):
+        assert f"`{named}`" in text, named

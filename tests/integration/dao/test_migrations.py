@@ -983,10 +983,31 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
     assert not {"partner_app", "partner_key", "partner_app_event"} & _tables(migrated)
 
 
+def test_development_clock_revision_seeds_one_unmoved_row_and_goes_back(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0018 keeps the development clock's one row, not moved (offset 0); a second row is
+    refused (its id is the key); going back drops the table."""
+    with migrated.connect() as conn:
+        rows = conn.execute(text("SELECT id, offset_us FROM platform_clock")).all()
+    assert [tuple(r) for r in rows] == [(1, 0)]
+    with pytest.raises(DBAPIError), migrated.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO platform_clock (id, offset_us, changed_at)"
+                " VALUES (1, 5, '2026-12-03 10:00:00')"
+            )
+        )
+    migrate.downgrade(empty_url, "0017")
+    assert "platform_clock" not in _tables(migrated)
+    migrate.upgrade(empty_url)
+    assert migrate.current(empty_url) == "0019"
+
+
 def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only_unused(
     empty_url: str, migrated: Engine
 ) -> None:
-    """0018: a member is attributed to one partner app at most; an Idempotency-Key is one
+    """0019: a member is attributed to one partner app at most; an Idempotency-Key is one
     request per app; a callback has a known status and event type, an attempt number is one
     per callback; the trail takes SET_CALLBACKS; going back is refused once a member was
     attributed, a callback written or a subscription audited."""
@@ -1052,14 +1073,14 @@ def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only
         conn.execute(trail, {"a": app, "action": "SUBSCRIBE", "m": member})
 
     with pytest.raises(RuntimeError, match="partner_member has rows"):
-        migrate.downgrade(empty_url, "0017")
-    assert migrate.current(empty_url) == "0018"
+        migrate.downgrade(empty_url, "0018")
+    assert migrate.current(empty_url) == "0019"
     with migrated.begin() as conn:
         for table in ("partner_callback_attempt", "partner_callback", "partner_member"):
             conn.execute(text(f"DELETE FROM {table}"))
     with pytest.raises(RuntimeError, match="SET_CALLBACKS"):
-        migrate.downgrade(empty_url, "0017")
+        migrate.downgrade(empty_url, "0018")
     with migrated.begin() as conn:
         conn.execute(text("DELETE FROM partner_app_event"))
-    migrate.downgrade(empty_url, "0017")
+    migrate.downgrade(empty_url, "0018")
     assert not {"partner_member", "partner_request", "partner_callback"} & _tables(migrated)

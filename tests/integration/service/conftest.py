@@ -77,7 +77,7 @@ def service_url_for(database: Database) -> str:
 
 def _empty(engine: Engine) -> None:
     """Delete every row the services wrote, children first; the platform's own accounts,
-    seeded by the migrations, stay with zero balances."""
+    seeded by the migrations, stay with zero balances, and the development clock unmoved."""
     with engine.begin() as conn:
         # MariaDB checks a table's reference to itself (a member's referrer, a bank item's
         # re-issued one, a replayed callback) row by row.
@@ -88,6 +88,8 @@ def _empty(engine: Engine) -> None:
             if table.name == "account":
                 conn.execute(text("DELETE FROM account WHERE member_id IS NOT NULL"))
                 conn.execute(text("UPDATE account SET available = 0, frozen = 0"))
+            elif table.name == "platform_clock":  # its one row, seeded too: not moved
+                conn.execute(text("UPDATE platform_clock SET offset_us = 0"))
             else:
                 conn.execute(table.delete())
 

@@ -126,6 +126,7 @@ def test_the_real_facades_are_discovered_and_bind(platform) -> None:
         "getProfile",
         "verifyIdentity",
         "getMember",
+        "findMemberByMobile",
         "bindCard",
         "listCards",
         "unbindCard",

@@ -4,8 +4,10 @@ import base64
 import hashlib
 import hmac
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
+from p2p_partner import canonical
 
 from service.ocp.signing import generate_keypair
 from service.partner import signing
@@ -81,3 +83,23 @@ def test_the_soap_body_digest_keeps_prefixes_and_drops_comments_and_unused_names
         b"</e:Body></e:Envelope>"
     )
     assert signing.soap_body_sha256(one[0]) == signing.soap_body_sha256(three[0])
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/partner/listings", ""),
+        ("/api/v1/partner/listings/42", "page=2&pageSize=10"),
+        ("/a b/c%2Fd/中文", "q=a+b&q=a%20b&z=&y&x=%E4%B8%AD&x=中"),
+        ("/p", "b=2&a=1&a=0&~=~&k=v=w"),
+    ],
+)
+def test_the_sdk_and_the_platform_write_the_same_canonical_string(path, query):
+    ours = signing.canonical_request(
+        "get", path.encode(), query.encode(), "app", "k1", "17", "n" * 16, "d" * 64
+    )
+    sdk = canonical.request("get", path, query, "app", "k1", "17", "n" * 16, "d" * 64)
+    assert ours == sdk
+    assert canonical.response(200, "app", "n", "k", "1", "e") == signing.canonical_response(
+        200, "app", "n", "k", "1", "e"
+    )
