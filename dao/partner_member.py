@@ -86,10 +86,6 @@ class PartnerMemberRepository:
         )
         return {member: app for member, app in self._session().execute(stmt)}
 
-    def attributed(self, app_pk: int) -> list[PartnerMemberEntity]:
-        stmt = select(PartnerMemberEntity).where(PartnerMemberEntity.app_id == app_pk)
-        return list(self._session().scalars(stmt))
-
     def registered_between(self, app_pk: int, start: datetime, end: datetime) -> list[datetime]:
         """When each member the app registered in [start, end) was registered."""
         stmt = select(PartnerMemberEntity.created_at).where(
