@@ -16,7 +16,6 @@ everything it sends. If scrubbing fails the SDK drops the event.
 import logging
 import re
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any, Protocol
 
 import sentry_sdk
@@ -24,10 +23,11 @@ from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
 
+from server import DISTRIBUTION, package_version
+
 log = logging.getLogger("server.sentry")
 
 FILTERED = "[Filtered]"
-DISTRIBUTION = "p2p-platform"
 
 
 class ErrorReporter(Protocol):
@@ -84,10 +84,7 @@ def error_reporter(settings) -> ErrorReporter:
 
 
 def default_release() -> str:
-    try:
-        return f"{DISTRIBUTION}@{metadata.version(DISTRIBUTION)}"
-    except metadata.PackageNotFoundError:
-        return f"{DISTRIBUTION}@unknown"
+    return f"{DISTRIBUTION}@{package_version()}"
 
 
 # -- scrubbing ----------------------------------------------------------------------------

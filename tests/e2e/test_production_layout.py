@@ -687,11 +687,11 @@ def test_a_worker_killed_mid_load_loses_nothing(layout, identities) -> None:
 def _operator_token(session: requests.Session, layout: Layout) -> str:
     """An operator, created with `p2p create-operator` as an administrator does, logged in."""
     mobile, password = f"139{uuid.uuid4().int % 10**8:08d}", "Operator123"
-    command = ["create-operator", f"--mobile={mobile}", f"--password={password}"]
     done = subprocess.run(
-        [sys.executable, "-m", "server.cli", *command],
+        [sys.executable, "-m", "server", "create-operator", f"--mobile={mobile}"],
         cwd=layout.home,
         env={**layout.env, "P2P_ENV": "production"},
+        input=password + "\n",
         capture_output=True,
         text=True,
         timeout=120,
