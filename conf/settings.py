@@ -558,6 +558,7 @@ class ApiSettings:
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = _key(_choice("DEBUG", "INFO", "WARNING", "ERROR"), reloadable=True)
+    format: str = _key(_choice("PLAIN", "JSON"))
 
 
 @dataclass(frozen=True)

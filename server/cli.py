@@ -29,7 +29,7 @@ from server import compat, contractdoc, lifecycle, package_version
 from server.app import VERSION, create_app, create_platform, openapi_document
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
-from server.logformat import SafeFormatter
+from server.logformat import formatter
 from server.metrics import start_multiprocess_worker
 from server.openapi import render
 from server.worker import EmbeddedWorker, beat_schedule, run_beat, run_worker
@@ -474,10 +474,10 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
-    # Every record through one handler whose formatter escapes what a caller could use to
-    # forge a line (server/logformat.py).
+    # Every record through one handler whose formatter (logging.format: plain or JSON)
+    # escapes what a caller could use to forge a line (server/logformat.py).
     handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter())
+    handler.setFormatter(formatter(settings.logging.format))
     logging.basicConfig(level=settings.logging.level, handlers=[handler])
     try:
         return args.fn(args, settings)

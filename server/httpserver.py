@@ -33,6 +33,7 @@ from waitress.utilities import Error
 from server.app import error_answer, protocol_of
 from server.dispatcher import request_id
 from server.lifecycle import CONNECTIONS, socket_map
+from server.logformat import CALL_FIELDS
 from service import errors
 from service.errors import BusinessError
 
@@ -101,12 +102,22 @@ class Refusal(ErrorTask):
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
+        protocol = protocol_of(path, content_type)
+        client = self.channel.addr[0]
         access.info(
             "%s %s - %s refused by the HTTP server client=%s",
             rid,
-            protocol_of(path, content_type),
+            protocol,
             refusal.code,
-            self.channel.addr[0],
+            client,
+            extra={
+                CALL_FIELDS: {
+                    "requestId": rid,
+                    "protocol": protocol,
+                    "outcome": refusal.code,
+                    "client": client,
+                }
+            },
         )
 
 

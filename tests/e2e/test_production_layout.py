@@ -10,7 +10,7 @@ ports replaced (each replacement must match exactly once, so an edit to the ship
 that this test no longer fits fails here instead of going untested).
 
 The client calls from 127.0.0.3 (its socket bound there), HAProxy connects to the workers
-from 127.0.0.1: the `client=` the workers log must be the former.
+from 127.0.0.1: the `client` the workers log (as JSON, conf/production.toml) must be the former.
 """
 
 from __future__ import annotations
@@ -517,9 +517,12 @@ def test_soap_and_rest_through_the_balancer_see_the_real_client(layout, identiti
     assert acc.service.getAccount(**auth).available == total
 
     for port, log in layout.logs.items():
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if " client=" in ln]
-        assert lines, f"worker {port} served no call"
-        assert all(f"client={CLIENT_ADDR} " in ln for ln in lines), "\n".join(lines[-5:])
+        # conf/production.toml logs JSON: every line of a worker's log is one object.
+        entries = [json.loads(line) for line in log.read_text().splitlines()]
+        calls = [e for e in entries if e["logger"] == "server.access" and e["facade"] != "-"]
+        assert calls, f"worker {port} served no call"
+        assert {e["client"] for e in calls} == {CLIENT_ADDR}, calls[-5:]
+        assert all(e["requestId"] and e["durationMs"] >= 0 for e in calls), calls[-5:]
 
 
 @dataclass
