@@ -42,9 +42,10 @@ var/secret.key:
 test: $(TESTENV) ## Run the whole test suite (P2P_TEST_DATABASE_URL / P2P_TEST_REDIS_URL for MariaDB and Redis)
 	$(BIN)/pytest
 
-lint: $(TESTENV) ## ruff check and format check
+lint: $(TESTENV) ## ruff check and format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(TESTENV) ## Format the code with ruff
 	$(BIN)/ruff format .

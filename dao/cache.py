@@ -11,7 +11,7 @@ one call through to probe; redis-py reconnects by itself when Redis is back.
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import redis
 
@@ -136,10 +136,12 @@ class RedisCache:
         self._breaker = CircuitBreaker(breaker_seconds)
 
     def get(self, key: str) -> str | None:
-        return self._breaker.call(self._redis.get, self._prefix + key)
+        # decode_responses: Redis's answers are str, where redis-py's types allow bytes too.
+        return cast(str | None, self._breaker.call(self._redis.get, self._prefix + key))
 
     def get_many(self, keys: list[str]) -> list[str | None]:
-        return self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])
+        found = self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])
+        return cast(list[str | None], found)
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._breaker.call(self._redis.set, self._prefix + key, value, ex=ttl_seconds)
@@ -158,7 +160,9 @@ class RedisCache:
         self._breaker.call(self._transaction, "sadd", key, ttl_seconds, member)
 
     def set_members(self, key: str) -> frozenset[str]:
-        return frozenset(self._breaker.call(self._redis.smembers, self._prefix + key))
+        return frozenset(
+            cast(set[str], self._breaker.call(self._redis.smembers, self._prefix + key))
+        )
 
     def _transaction(self, command: str, key: str, ttl_seconds: int, *args: str) -> list:
         pipe = self._redis.pipeline(transaction=True)

@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -63,7 +64,7 @@ class Platform:
     tx: TransactionManager
     facades: list[BoundFacade]
     services: dict[str, object]
-    components: dict[str, object]
+    components: dict[str, Any]  # by name: tx, settings, cache, outbox, ... (see _build)
     metrics: PlatformMetrics
     jobs: JobRegistry
     apollo: ApolloClient | None = None

@@ -21,6 +21,7 @@ import functools
 import logging
 import re
 import time
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import waitress
@@ -126,6 +127,7 @@ class Channel(HTTPChannel):
 
     parser_class = Parser
     error_task_class = Refusal
+    request: Any  # waitress's parser of the request arriving, None between requests
 
     def __init__(self, server, sock, addr, adj, map=None, *, request_timeout: float):
         self.request_timeout = request_timeout
@@ -156,7 +158,8 @@ class Channel(HTTPChannel):
         """Answer the request still arriving with 408 (then the connection closes), as
         waitress answers one it refuses."""
         with self.requests_lock:
-            request, self.request, self.receiving_since = self.request, None, None
+            request = self.request
+            self.request, self.receiving_since = None, None
             if request is None or self.will_close or self.close_when_flushed:
                 return
             request.error = RequestTimeout(f"not received within {self.request_timeout} s")

@@ -12,6 +12,8 @@ its method.
 """
 
 import re
+from collections.abc import Mapping
+from typing import Any, cast
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
@@ -179,7 +181,7 @@ class RestEndpoint:
             render=_render,
         )
         try:
-            return self._dispatcher.dispatch(inv)
+            return cast(Response, self._dispatcher.dispatch(inv))  # what _render made
         except BusinessError as e:
             return error_response(e, rid, [("Allow", ", ".join(allow))] if allow else ())
 
@@ -196,7 +198,9 @@ class RestEndpoint:
         inv.credentials = _bearer(request)
         return lambda: self._read_args(op, path_values, request)
 
-    def _read_args(self, op: BoundOperation, path_values: dict, request: Request) -> dict:
+    def _read_args(
+        self, op: BoundOperation, path_values: Mapping[str, Any], request: Request
+    ) -> dict:
         args = {}
         by_name = op.request.by_name
         for name, text in path_values.items():

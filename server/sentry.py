@@ -16,12 +16,13 @@ everything it sends. If scrubbing fails the SDK drops the event.
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import sentry_sdk
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
+from sentry_sdk.types import Event, Hint
 
 from server import DISTRIBUTION, package_version
 
@@ -164,9 +165,9 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def scrub_event(event: dict, hint: object = None) -> dict:
+def scrub_event(event: Event, hint: Hint | None = None) -> Event:
     """The SDK's ``before_send``: every part of the event but the SDK's own ids, scrubbed."""
-    clean = {}
+    clean: dict[str, object] = {}
     for key, value in event.items():
         if key in _STRUCTURAL:
             clean[key] = value
@@ -182,4 +183,4 @@ def scrub_event(event: dict, hint: object = None) -> dict:
             clean[key] = scrub({k: v for k, v in value.items() if k not in ("data", "cookies")})
         else:
             clean[key] = scrub(value)
-    return clean
+    return cast(Event, clean)
