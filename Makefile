@@ -3,13 +3,15 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
-SUM    := $(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+SUM    := $(shell cat setup.cfg pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+# Every install takes the versions pinned in constraints.txt (`make constraints` renews them).
+PIP    := $(BIN)/pip install --quiet -c constraints.txt
 # The MySQL driver (mysqlclient) compiles against the MariaDB client headers: the test
 # environment takes it when they are installed; without them the MariaDB tests are skipped.
 MYSQL  := $(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format contracts docs bench clean
+.PHONY: help run test lint format contracts docs bench constraints clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,12 +20,12 @@ $(VENV)/.base-$(SUM):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 	  { echo "Python 3.11 is required (spyne 2.14 does not import on 3.12); set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e . --config-settings editable_mode=compat
+	$(PIP) --upgrade pip
+	$(PIP) -e . --config-settings editable_mode=compat
 	@rm -f $(VENV)/.base-* && touch $@
 
 $(VENV)/.test$(MYSQL)-$(SUM): $(VENV)/.base-$(SUM)
-	$(BIN)/pip install --quiet -e '.[test$(MYSQL)]' --config-settings editable_mode=compat
+	$(PIP) -e '.[test$(MYSQL)]' --config-settings editable_mode=compat
 	@rm -f $(VENV)/.test-* $(VENV)/.test,* && touch $@
 
 TESTENV := $(VENV)/.test$(MYSQL)-$(SUM)
@@ -61,6 +63,17 @@ docs: $(TESTENV) ## Regenerate docs/contracts/ (each facade's document, the chan
 bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint) and the bank's notifications
 	$(BIN)/python bench/getloan.py
 	$(BIN)/python bench/notifications.py
+
+# A fresh virtualenv (var/constraints-venv) with the newest versions setup.cfg allows, frozen;
+# the comment at the top of constraints.txt is kept.
+constraints: ## Renew constraints.txt: pin what '.[mysql,deploy,test]' installs in a fresh virtualenv
+	rm -rf var/constraints-venv
+	$(PYTHON) -m venv var/constraints-venv
+	var/constraints-venv/bin/pip install --quiet --upgrade pip
+	var/constraints-venv/bin/pip install --quiet '.[mysql,deploy,test]'
+	{ grep '^#' constraints.txt; var/constraints-venv/bin/pip freeze --all --exclude p2p-platform; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf var/constraints-venv
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache
