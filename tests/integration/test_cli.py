@@ -117,6 +117,25 @@ def test_a_command_that_must_evict_listings_stops_without_its_redis(database) ->
     assert p2p("close-expired-loans", "--set", f"database.url={database}").returncode == 0
 
 
+@pytest.mark.redis
+def test_a_command_that_must_evict_listings_runs_with_its_redis(database) -> None:
+    redis_url = os.environ.get("P2P_TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("Redis tests need P2P_TEST_REDIS_URL=redis://host:port/db")
+    done = p2p(
+        "close-expired-loans",
+        "--set",
+        f"database.url={database}",
+        "--set",
+        f"cache.url={redis_url}",
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        "0 expired listing(s) marked FAILED\n",
+        "",
+    )
+
+
 def test_create_operator_reads_the_password_from_standard_input(database) -> None:
     done = p2p(
         "create-operator", "--mobile", MOBILE, "--set", f"database.url={database}", stdin=PASSWORD
