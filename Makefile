@@ -64,16 +64,16 @@ bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint) and the bank'
 	$(BIN)/python bench/getloan.py
 	$(BIN)/python bench/notifications.py
 
-# A fresh virtualenv (var/constraints-venv) with the newest versions setup.cfg allows, frozen;
-# the comment at the top of constraints.txt is kept.
+# A fresh virtualenv (a temporary folder) with the newest versions setup.cfg allows, frozen;
+# the comment at the top of constraints.txt is kept. Installing the checkout itself leaves
+# setuptools' build/ behind, removed too.
 constraints: ## Renew constraints.txt: pin what '.[mysql,deploy,test]' installs in a fresh virtualenv
-	rm -rf var/constraints-venv
-	$(PYTHON) -m venv var/constraints-venv
-	var/constraints-venv/bin/pip install --quiet --upgrade pip
-	var/constraints-venv/bin/pip install --quiet '.[mysql,deploy,test]'
-	{ grep '^#' constraints.txt; var/constraints-venv/bin/pip freeze --all --exclude p2p-platform; } > constraints.new
-	mv constraints.new constraints.txt
-	rm -rf var/constraints-venv
+	@set -e; venv=$$(mktemp -d); trap 'rm -rf "$$venv" build' EXIT; \
+	  $(PYTHON) -m venv "$$venv"; \
+	  "$$venv/bin/pip" install --quiet --upgrade pip; \
+	  "$$venv/bin/pip" install --quiet '.[mysql,deploy,test]'; \
+	  { grep '^#' constraints.txt; "$$venv/bin/pip" freeze --all --exclude p2p-platform; } > constraints.new; \
+	  mv constraints.new constraints.txt
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache
