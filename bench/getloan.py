@@ -289,10 +289,17 @@ def bare_server(tmp: Path, url: str, threads: int, loan_id: int) -> Server:
     return Server(f"bare t={threads}", argv, port, threads, f"/bare/loans/{loan_id}", tmp / "b.log")
 
 
-def cli(url: str, *args: str) -> str:
+def cli(url: str, *args: str, stdin: str = "") -> str:
     argv = [sys.executable, "-m", "server.cli", *args, "--set", f"database.url={url}"]
     done = subprocess.run(
-        argv, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120, check=False
+        argv,
+        cwd=ROOT,
+        env=child_env(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if done.returncode:
         raise RuntimeError(f"p2p {args[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -616,7 +623,7 @@ def run(args) -> int:
     try:
         print(f"preparing {url}", flush=True)
         cli(url, "migrate")
-        cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, "--password", PASSWORD)
+        cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, stdin=PASSWORD + "\n")
         main = platform_server(tmp, url, args.threads)
         servers.append(main)
         main.start()
@@ -711,7 +718,7 @@ def profile(calls: int, top: int) -> int:
     url = f"sqlite:///{tmp / 'p2p.db'}"
     try:
         cli(url, "migrate")
-        cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, "--password", PASSWORD)
+        cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, stdin=PASSWORD + "\n")
         settings = load_settings(dict(os.environ, P2P_ENV="test"), {"database.url": url})
         logging.basicConfig(level=logging.INFO, stream=io.StringIO())  # as served: access log on
         app = create_app(settings)

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import redis
 
@@ -228,10 +228,12 @@ class RedisCache:
         self._take = self._redis.register_script(_TAKE)
 
     def get(self, key: str) -> str | None:
-        return self._breaker.call(self._redis.get, self._prefix + key)
+        # decode_responses: Redis's answers are str, where redis-py's types allow bytes too.
+        return cast(str | None, self._breaker.call(self._redis.get, self._prefix + key))
 
     def get_many(self, keys: list[str]) -> list[str | None]:
-        return self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])
+        found = self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])
+        return cast(list[str | None], found)
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._breaker.call(self._redis.set, self._prefix + key, value, ex=ttl_seconds)
@@ -250,7 +252,9 @@ class RedisCache:
         self._breaker.call(self._transaction, "sadd", key, ttl_seconds, member)
 
     def set_members(self, key: str) -> frozenset[str]:
-        return frozenset(self._breaker.call(self._redis.smembers, self._prefix + key))
+        return frozenset(
+            cast(set[str], self._breaker.call(self._redis.smembers, self._prefix + key))
+        )
 
     def _transaction(self, command: str, key: str, ttl_seconds: int, *args: str) -> list:
         pipe = self._redis.pipeline(transaction=True)

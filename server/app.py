@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -77,7 +78,7 @@ class Platform:
     tx: TransactionManager
     facades: list[BoundFacade]
     services: dict[str, object]
-    components: dict[str, object]
+    components: dict[str, Any]  # by name: tx, settings, cache, outbox, ... (see _build)
     metrics: PlatformMetrics
     jobs: JobRegistry
     apollo: ApolloClient | None = None
@@ -137,6 +138,7 @@ def _build(
     cache = metrics.count_cache(create_cache(c.url, c.key_prefix, c.breaker_seconds))
     tx = TransactionManager(database, max_retries=settings.transaction.max_retries)
     s = settings.security
+    partner_keys = PartnerKeys.from_setting(s.secret_key)
     components = {
         "tx": tx,
         "settings": live,  # services read reloadable keys from it at call time
@@ -151,7 +153,7 @@ def _build(
         "tokens": Tokens(cache, s.token_ttl_seconds, s.refresh_ttl_seconds),
         "lockout": Lockout(cache, s.max_failed_logins, s.lockout_seconds),
         "api_secrets": ApiSecrets.from_settings(s, cache, utc_now),
-        "partner_keys": PartnerKeys.from_setting(s.secret_key),
+        "partner_keys": partner_keys,
         "verification": VerificationCodes.from_settings(settings.verification, cache, utc_now),
         "pii": PersonalData.from_setting(s.secret_key),
         "gateway": create_gateway(settings.payment.gateway),
@@ -178,7 +180,7 @@ def _build(
         tx,
         utc_now,
         cache,
-        components["partner_keys"],
+        partner_keys,
         p.timestamp_window_seconds,
         load_platform_key(p.platform_key_id, key.data if key else None),
     )

@@ -4,22 +4,29 @@ bank-sim, the job engine's worker and beat, and the operators' commands.
 Settings come from conf/ and the environment exactly as for the server; ``--set key=value``
 overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``), and wins over the
 Apollo configuration centre too, which the commands building the platform read.
+
+A server a command needs and cannot use (the database, Redis) is one line on standard error
+and exit code 3, never the driver's traceback; a bad setting is exit code 2.
 """
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import logging
 import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 import banksim.main
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
+from conf.settings import hide_password
 from dao import migrate
 from dao.db import Database
-from server import compat, contractdoc, lifecycle
+from server import compat, contractdoc, lifecycle, package_version
 from server.app import VERSION, create_app, create_platform, openapi_document
 from server.demo.journey import Journey, Operator
 from server.demo.people import SmsOutbox
@@ -27,7 +34,7 @@ from server.demo.soap import soap_walk
 from server.demo.wire import DemoFailed, Wire
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
-from server.logformat import SafeFormatter
+from server.logformat import formatter
 from server.metrics import start_multiprocess_worker
 from server.openapi import render
 from server.worker import EmbeddedWorker, beat_schedule, run_beat, run_worker
@@ -49,6 +56,13 @@ from service.reconciliation import ReconciliationService
 from service.transaction import TransactionManager
 
 log = logging.getLogger("p2p")
+
+#: The exit code when a server the command needs (the database, Redis) cannot be used.
+EXIT_UNREACHABLE = 3
+
+
+class Unreachable(Exception):
+    """A server the command needs cannot be reached; its text is the operator's one line."""
 
 
 def _settings(args):
@@ -244,10 +258,33 @@ def cmd_release_contracts(args, settings) -> int:
     return 0
 
 
+def _password() -> str:
+    """The new operator's password: asked twice on a terminal (never echoed), else the first
+    line of standard input, so that it never appears in a command line (ps, shell history)."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("The password again: ") != password:
+            raise ValueError("the two passwords differ")
+        return password
+    line = sys.stdin.readline()
+    if not line:
+        raise ValueError("no password on standard input (one line is read)")
+    return line.removesuffix("\n").removesuffix("\r")
+
+
 def cmd_create_operator(args, settings) -> int:
+    try:
+        password = _password()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return _create_operator(args.mobile, password, settings)
+
+
+def _create_operator(mobile: str, password: str, settings) -> int:
     platform = create_platform(settings)
     try:
-        member = platform.service(MemberService).create_operator(args.mobile, args.password)
+        member = platform.service(MemberService).create_operator(mobile, password)
     except BusinessError as e:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
         return 1
@@ -356,11 +393,24 @@ def cmd_close_expired_loans(args, settings) -> int:
     """Fail (流标) every RAISING listing past its deadline, releasing its investors' funds."""
     platform = _as_of_platform(args, settings)
     try:
+        _require_shared_cache(platform, settings)
         outcome = platform.service(LoanService).close_expired_loans()
     finally:
         platform.close()
     print(f"{outcome.failed} expired listing(s) marked FAILED")
     return 0
+
+
+def _require_shared_cache(platform, settings) -> None:
+    """A command that changes listings evicts them from the shared cache after its commit; a
+    Redis it cannot reach would leave the web workers serving the old listings until they
+    expire, so the command stops before changing anything."""
+    url = settings.cache.url
+    if url and not platform.components["cache"].ping():
+        raise Unreachable(
+            f"Redis (cache.url {hide_password(url)}) cannot be reached; nothing was changed "
+            "(the changed listings could not be evicted from the cache)"
+        )
 
 
 def cmd_mark_overdue(args, settings) -> int:
@@ -399,8 +449,7 @@ def cmd_demo(args, settings) -> int:
             if args.create_operator:
 
                 def create(mobile: str, password: str) -> bool:
-                    created = argparse.Namespace(mobile=mobile, password=password)
-                    return cmd_create_operator(created, settings) == 0
+                    return _create_operator(mobile, password, settings) == 0
 
             operator = Operator(args.operator_mobile, args.operator_password, create)
             Journey(wire, sms, clock, operator).walk()
@@ -423,6 +472,7 @@ def cmd_bank_sim(args, settings) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p", description="The P2P lending platform.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, fn, help_text):
@@ -540,9 +590,13 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--payload", default="{}", help="the job's arguments as a JSON object")
     b = command("outbox", cmd_outbox, "Show outbox rows not handed over; exit 1 if any failed.")
     b.add_argument("--retry", action="store_true", help="try the given-up rows again")
-    o = command("create-operator", cmd_create_operator, "Create an operator account.")
+    o = command(
+        "create-operator",
+        cmd_create_operator,
+        "Create an operator account. The password (8-64 characters, a letter and a digit) is "
+        "asked for twice on a terminal, else read as the first line of standard input.",
+    )
     o.add_argument("--mobile", required=True, help="the operator's mobile number (login name)")
-    o.add_argument("--password", required=True, help="8-64 characters, a letter and a digit")
     return p
 
 
@@ -553,16 +607,26 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
-    # Every record through one handler whose formatter escapes what a caller could use to
-    # forge a line (server/logformat.py).
+    # Every record through one handler whose formatter (logging.format: plain or JSON)
+    # escapes what a caller could use to forge a line (server/logformat.py).
     handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter())
+    handler.setFormatter(formatter(settings.logging.format))
     logging.basicConfig(level=settings.logging.level, handlers=[handler])
     try:
         return args.fn(args, settings)
     except ConfigError as e:  # a check that needs the platform built (e.g. jobs.schedule)
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
+    except (OperationalError, InterfaceError) as e:
+        # The DB-API's errors of the database's operation, not the program's: unreachable,
+        # refused credentials, a missing schema. The driver's own words, on one line.
+        reason = " ".join(str(e.orig).split())
+        url = hide_password(settings.database.url)
+        print(f"error: the database ({url}) cannot be used: {reason}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except Unreachable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_UNREACHABLE
 
 
 if __name__ == "__main__":

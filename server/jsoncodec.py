@@ -100,8 +100,10 @@ def read_one(value, f: Field, path: str):
 
 def read_text(text: str, f: Field, path: str):
     """A path or query-string value."""
+    t = f.type
+    assert isinstance(t, Simple), f"{f.name}: a path or query parameter is simple"
     try:
-        return f.type.from_text(text)
+        return t.from_text(text)
     except InvalidValue as e:
         raise invalid(path, str(e)) from None
 

@@ -49,7 +49,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Response
 
 from service import errors
@@ -552,7 +552,7 @@ class JobWorkerExporter:
         self._registry.register(_OutboxCollector(outbox_backlog))
         if in_doubt is not None:
             self._registry.register(_InDoubtCollector(in_doubt))
-        self._server = None
+        self._server: BaseWSGIServer | None = None
 
     def render(self) -> bytes:
         sweep_dead_workers(self._directory)

@@ -12,6 +12,8 @@ its method.
 """
 
 import re
+from collections.abc import Mapping
+from typing import Any, cast
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
@@ -180,7 +182,7 @@ class RestEndpoint:
             render=_render,
         )
         try:
-            response = self._dispatcher.dispatch(inv)
+            response = cast(Response, self._dispatcher.dispatch(inv))  # what _render made
         except BusinessError as e:
             response = error_response(e, rid, [("Allow", ", ".join(allow))] if allow else ())
         return finish(inv, response)
@@ -201,7 +203,9 @@ class RestEndpoint:
             inv.credentials = _bearer(request)
         return lambda: self._read_args(op, path_values, request)
 
-    def _read_args(self, op: BoundOperation, path_values: dict, request: Request) -> dict:
+    def _read_args(
+        self, op: BoundOperation, path_values: Mapping[str, Any], request: Request
+    ) -> dict:
         args = {}
         by_name = op.request.by_name
         for name, text in path_values.items():

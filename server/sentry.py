@@ -16,18 +16,19 @@ everything it sends. If scrubbing fails the SDK drops the event.
 import logging
 import re
 from collections.abc import Mapping
-from importlib import metadata
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import sentry_sdk
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
+from sentry_sdk.types import Event, Hint
+
+from server import DISTRIBUTION, package_version
 
 log = logging.getLogger("server.sentry")
 
 FILTERED = "[Filtered]"
-DISTRIBUTION = "p2p-platform"
 
 
 class ErrorReporter(Protocol):
@@ -84,10 +85,7 @@ def error_reporter(settings) -> ErrorReporter:
 
 
 def default_release() -> str:
-    try:
-        return f"{DISTRIBUTION}@{metadata.version(DISTRIBUTION)}"
-    except metadata.PackageNotFoundError:
-        return f"{DISTRIBUTION}@unknown"
+    return f"{DISTRIBUTION}@{package_version()}"
 
 
 # -- scrubbing ----------------------------------------------------------------------------
@@ -167,9 +165,9 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def scrub_event(event: dict, hint: object = None) -> dict:
+def scrub_event(event: Event, hint: Hint | None = None) -> Event:
     """The SDK's ``before_send``: every part of the event but the SDK's own ids, scrubbed."""
-    clean = {}
+    clean: dict[str, object] = {}
     for key, value in event.items():
         if key in _STRUCTURAL:
             clean[key] = value
@@ -185,4 +183,4 @@ def scrub_event(event: dict, hint: object = None) -> dict:
             clean[key] = scrub({k: v for k, v in value.items() if k not in ("data", "cookies")})
         else:
             clean[key] = scrub(value)
-    return clean
+    return cast(Event, clean)

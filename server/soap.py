@@ -39,6 +39,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from lxml import etree
 from werkzeug.http import parse_options_header
@@ -489,7 +490,7 @@ class SoapEndpoint:
 
     def wsdl(self, name: str, environ) -> bytes | None:
         w = self._wsdl.get(name)
-        return w and w.render(self._proxies.base_url(environ), f"/services/{name}")
+        return None if w is None else w.render(self._proxies.base_url(environ), f"/services/{name}")
 
     def __call__(self, request: Request, name: str) -> Response:
         """GET or HEAD ``?wsdl`` is the WSDL (werkzeug sends no body for HEAD); anything else
@@ -511,7 +512,7 @@ class SoapEndpoint:
             render=functools.partial(_render, version),
         )
         try:
-            response = self._dispatcher.dispatch(inv)
+            response = cast(Response, self._dispatcher.dispatch(inv))  # what _render made
         except BusinessError as e:
             allowed = [("Allow", ", ".join(allow))] if allow else ()
             response = fault_response(e, rid, version, headers=allowed)

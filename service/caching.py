@@ -324,7 +324,7 @@ def _converter(tp: Any, bindings: dict | None = None) -> Converter:
             f"({shape})",
         )
     cls = origin or tp
-    if dataclasses.is_dataclass(cls):
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
         return _dataclass_converter(cls, args)
     if tp in _SCALARS:
         return _SCALARS[tp]
