@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from conf.settings import ConfigError, Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
-from server.contractdoc import Documents
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
@@ -137,7 +137,9 @@ def _build(
     # every service exists (a service may take the outbox).
     jobs = JobRegistry()
     if make_publisher is None:
-        publisher: JobPublisher = CeleryPublisher(celery_app(settings.jobs))
+        publisher: JobPublisher = CeleryPublisher(
+            make_app=functools.partial(celery_app, settings.jobs)
+        )
     else:
         publisher = make_publisher(jobs)
     components["jobs"] = jobs
@@ -234,7 +236,6 @@ class Application:
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self._openapi = openapi.render(openapi_document(platform))
-        self.documents = Documents(platform.facades, VERSION)
         self.bank_notify = banknotify.endpoint(platform.components, platform.metrics)
 
     def __call__(self, environ, start_response):
@@ -276,6 +277,14 @@ class Application:
             return self.page(path)
         except BusinessError as e:
             return error_answer(path, e, request.headers["X-Request-Id"])
+
+    @functools.cached_property
+    def documents(self):
+        """The facades' documents and the changelog page, made on the first request for one:
+        a worker that is never asked does not load what writes them."""
+        from server.contractdoc import Documents
+
+        return Documents(self.platform.facades, VERSION)
 
     def document(self, request: Request) -> Response:
         """A facade's document (``?doc``) or the changelog page, with the caller's base URL in
