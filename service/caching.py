@@ -160,9 +160,15 @@ class CacheAside:
         ident = _canonical(identity)
         try:
             self._retry_pending()
-            generation = self._generation(_generation_key(region, ident))
-            value_key = f"{region.name}:{codec.tag}:{ident}@{generation}"
-            raw = self._cache.get(value_key)
+            generation_key = _generation_key(region, ident)
+            prefix = f"{region.name}:{codec.tag}:{ident}@"
+            # The generation and the value under it in one round trip; a key without a
+            # generation gets one, and its value (if another caller stored it meanwhile).
+            generation, raw = self._cache.get_versioned(generation_key, prefix)
+            if generation is None:
+                generation = self._generation(generation_key)
+                raw = self._cache.get(prefix + generation)
+            value_key = prefix + generation
         except Exception as e:
             _cache_failed("read", region, e)
             return load()
