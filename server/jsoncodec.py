@@ -136,7 +136,7 @@ def _writer(t: Complex | Simple, made: dict) -> Callable:
     if known is not None:
         return known
     if isinstance(t, Simple):
-        writer = made[t] = t.to_json
+        writer = made[t] = t.json_writer()
         return writer
     parts: list[tuple[str, str, bool, Callable]] = []
 
