@@ -285,12 +285,10 @@ class Simple:
             return value
         return self.to_text(value)
 
-    def json_writer(self) -> Callable[[Any], Any]:
-        """:meth:`to_json` with what depends on the type alone decided once (the JSON codec's
+    def text_writer(self) -> Callable[[Any], str]:
+        """:meth:`to_text` with what depends on the type alone decided once (the codecs'
         writers call it per value)."""
         k = self.kind
-        if k in ("long", "int", "boolean"):
-            return _same
         if k == "decimal":
             if self.fraction_digits is None:
                 return lambda value: format(value, "f")
@@ -298,9 +296,15 @@ class Simple:
             return lambda value: format(value.quantize(quantum), "f")
         if k == "enum":
             return lambda value: getattr(value, "value", value)
-        if k == "string":
+        if k in ("string", "long", "int"):
             return str
         return self.to_text
+
+    def json_writer(self) -> Callable[[Any], Any]:
+        """:meth:`to_json`, decided once as :meth:`text_writer` is."""
+        if self.kind in ("long", "int", "boolean"):
+            return _same
+        return self.text_writer()
 
 
 @dataclass(frozen=True, eq=False)

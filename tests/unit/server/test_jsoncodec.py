@@ -222,20 +222,25 @@ def walk(value, t):
     return out
 
 
-def result_types():
+def result_fields():
+    """Every operation's result field and its namespace, by operation."""
     from conf import load_settings
     from server.app import create_platform
 
     platform = create_platform(load_settings({"P2P_ENV": "test"}, {"database.url": "sqlite://"}))
     try:
         return {
-            f"{op.facade_name}.{op.name}": op.result.type
+            f"{op.facade_name}.{op.name}": (op.result, op.namespace)
             for f in platform.facades
             for op in f.operations
             if op.result is not None
         }
     finally:
         platform.close()
+
+
+def result_types():
+    return {name: f.type for name, (f, _) in result_fields().items()}
 
 
 def test_every_answer_type_is_written_as_the_field_walk_writes_it() -> None:
