@@ -19,9 +19,11 @@ database themselves. The cache never fails a read: any error of the cache is log
 query answers from the database. Evictions that fail (the cache unreachable) are kept and
 retried before this process's next cached read or eviction.
 
-Values are the frozen value objects, serialised exactly by :class:`VoCodec` (no pickle, no
-float). A read inside a transaction bypasses the cache: it may see that transaction's own
-uncommitted changes, which must never be cached.
+A hit is one round trip: the generation and the value under it are read together
+(``Cache.get_versioned``). Values are the frozen value objects, serialised exactly by
+:class:`VoCodec` (no pickle, no float); a text read again is decoded once per process. A
+read inside a transaction bypasses the cache: it may see that transaction's own uncommitted
+changes, which must never be cached.
 """
 
 from __future__ import annotations
