@@ -235,7 +235,6 @@ class Application:
         )
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
-        self._openapi = openapi.render(openapi_document(platform))
         self.bank_notify = banknotify.endpoint(platform.components, platform.metrics)
 
     def __call__(self, environ, start_response):
@@ -279,6 +278,12 @@ class Application:
             return error_answer(path, e, request.headers["X-Request-Id"])
 
     @functools.cached_property
+    def openapi(self) -> bytes:
+        """The OpenAPI document, rendered on its first request rather than at start (a
+        worker that is never asked for it does not spend the time)."""
+        return openapi.render(openapi_document(self.platform))
+
+    @functools.cached_property
     def documents(self):
         """The facades' documents and the changelog page, made on the first request for one:
         a worker that is never asked does not load what writes them."""
@@ -306,7 +311,7 @@ class Application:
         if path == "/services":
             return pages.service_list(self.platform.facades)
         if path == "/openapi.json":
-            return Response(self._openapi, mimetype="application/json")
+            return Response(self.openapi, mimetype="application/json")
         if path == "/docs" or path.startswith("/docs/"):
             return pages.docs(path[len("/docs/") :] if path != "/docs" else "")
         if path == "/metrics":
