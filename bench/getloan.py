@@ -1,13 +1,16 @@
-"""Benchmark LoanFacade.getLoan: REST and SOAP on the platform against a bare werkzeug endpoint.
+"""Benchmark getLoan (REST, SOAP), listLoans and invest against a bare werkzeug endpoint.
 
 Run from the repository root: ``python bench/getloan.py [--seconds N] [--concurrency C]``.
 
 It prepares a SQLite database in a temporary folder (migrate, create-operator, then through the
-REST API one borrower signed up with the code read from the servers' SMS outbox and onboarded,
-and one listing published), starts every server as its own process under waitress on a free
-loopback port, drives each in turn with load-generator processes (one keep-alive http.client
-connection each, bounded by count and by time), then prints, per round, requests/s, p50/p99
-latency, CPU per request and the ratios between targets, and the peak RSS of every server.
+REST API a borrower and an investor signed up with the codes read from the servers' SMS outbox
+and onboarded, the investor funded, 20 listings and a large one published), starts every
+server as its own process under waitress on a free loopback port (a platform worker with
+Redis as its cache when ``--redis`` or P2P_TEST_REDIS_URL names one, one without a cache,
+and the bare endpoint), drives each target in turn with load-generator processes (one
+keep-alive http.client connection each, bounded by count and by time; an invest's requestNo
+is new for every request), then prints, per round, requests/s, p50/p99 latency, CPU per
+request, the target ratios and the ratios between targets, and the peak RSS of every server.
 Rounds alternate their order so drift on a noisy machine shows. Every process it starts is
 stopped on the way out, on error and on Ctrl-C too.
 
@@ -44,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NS = "http://p2p.hry.com/facade/p2p"
 OPERATOR_MOBILE, BORROWER_MOBILE, PASSWORD = "13800000000", "13900000001", "Bench2024pass"
 BORROWER_SERIAL = 1  # makes the borrower's ID and card numbers (bench/members.py)
+INVESTOR_MOBILE, INVESTOR_SERIAL = "13900000002", 2
 OUTBOX = "sms-outbox.jsonl"  # in the run's folder: the SANDBOX SMS sender's messages
 MAX_REQUESTS_PER_WORKER = 1_000_000  # the count bound; the time bound normally ends first
 READY_TIMEOUT = 60.0
@@ -349,11 +353,18 @@ def last_code(outbox: Path, mobile: str, purpose: str) -> str:
     return codes[-1]
 
 
-def seed(port: int, outbox: Path, listings: int = LIST_SIZE) -> int:
-    """Sign a borrower up as members do (a REGISTER code, registration, real-name
-    verification, a bound card, a fund account: what publishing a listing for them needs),
-    log the operator in, publish and approve `listings` listings (a full page of listLoans);
-    return the first one's id."""
+@dataclass(frozen=True)
+class Seeded:
+    loan_id: int  # the first of the listings listLoans pages through
+    invest_loan_id: int  # a listing of 50,000,000.00 without a cap per investor
+    investor_token: str  # an investor with 40,000,000.00 available
+
+
+def seed(port: int, outbox: Path, listings: int = LIST_SIZE) -> Seeded:
+    """Sign a borrower and an investor up as members do (a REGISTER code, registration,
+    real-name verification, a bound card, a fund account), fund the investor with a recharge,
+    log the operator in, publish and approve `listings` listings (a full page of listLoans)
+    and one large listing to invest in."""
     from bench.members import card_number, id_number
 
     def post(path: str, body: dict, what: str, token: str = "", status: int = 201) -> dict:
@@ -363,30 +374,37 @@ def seed(port: int, outbox: Path, listings: int = LIST_SIZE) -> int:
             raise RuntimeError(f"{what}: {got} {answer[:300]!r}")
         return json.loads(answer)
 
-    to_send = {"mobile": BORROWER_MOBILE, "purpose": "REGISTER"}
-    post("/api/v1/verification-codes", to_send, "send the REGISTER code")
-    login = {"mobile": BORROWER_MOBILE, "password": PASSWORD}
-    code = last_code(outbox, BORROWER_MOBILE, "REGISTER")
-    registration = dict(login, role="BORROWER", verificationCode=code)
-    borrower_id = post("/api/v1/members", registration, "register borrower")["memberId"]
-    token = post("/api/v1/sessions", login, "borrower login")["token"]
-    identity = {"realName": "张测试", "idNumber": id_number(BORROWER_SERIAL)}
-    post("/api/v1/members/current/identity", identity, "verify identity", token, status=200)
-    card = {"cardNumber": card_number(BORROWER_SERIAL), "bankName": "中国工商银行"}
-    card_id = post(
-        "/api/v1/members/current/cards", dict(card, mobile=BORROWER_MOBILE), "bind card", token
-    )["cardId"]
-    post("/api/v1/members/current/fund-account", {"cardId": card_id}, "open fund account", token)
+    def member(mobile: str, serial: int, role: str) -> tuple[int, str]:
+        post("/api/v1/verification-codes", {"mobile": mobile, "purpose": "REGISTER"}, "code")
+        login = {"mobile": mobile, "password": PASSWORD}
+        code = last_code(outbox, mobile, "REGISTER")
+        registration = dict(login, role=role, verificationCode=code)
+        member_id = post("/api/v1/members", registration, f"register {role}")["memberId"]
+        token = post("/api/v1/sessions", login, f"{role} login")["token"]
+        identity = {"realName": "张测试", "idNumber": id_number(serial)}
+        post("/api/v1/members/current/identity", identity, "verify identity", token, status=200)
+        card = {"cardNumber": card_number(serial), "bankName": "中国工商银行", "mobile": mobile}
+        card_id = post("/api/v1/members/current/cards", card, "bind card", token)["cardId"]
+        post("/api/v1/members/current/fund-account", {"cardId": card_id}, "fund account", token)
+        return member_id, token
+
+    borrower_id, _ = member(BORROWER_MOBILE, BORROWER_SERIAL, "BORROWER")
+    _, investor_token = member(INVESTOR_MOBILE, INVESTOR_SERIAL, "INVESTOR")
+    recharge = {"amount": "40000000.00", "requestNo": "bench-funds"}
+    post("/api/v1/payments/recharges", recharge, "recharge", investor_token)
     login = {"mobile": OPERATOR_MOBILE, "password": PASSWORD}
     token = post("/api/v1/sessions", login, "operator login")["token"]
-    listing = dict(LISTING, borrowerId=borrower_id)
-    ids = []
-    for _ in range(listings):
-        loan_id = post("/api/v1/loans", listing, "publish listing", token)["loanId"]
+
+    def listing(body: dict) -> int:
+        loan_id = post("/api/v1/loans", body, "publish listing", token)["loanId"]
         # Approved, so anyone may read it (a listing pending audit is the parties' only).
         post(f"/api/v1/loans/{loan_id}/audit", {"approve": True}, "approve", token, status=200)
-        ids.append(loan_id)
-    return ids[0]
+        return loan_id
+
+    ids = [listing(dict(LISTING, borrowerId=borrower_id)) for _ in range(listings)]
+    large = {k: v for k, v in LISTING.items() if k != "maxInvestPerInvestor"}
+    invest_id = listing(dict(large, amount="50000000.00", borrowerId=borrower_id))
+    return Seeded(ids[0], invest_id, investor_token)
 
 
 # --- load generation -------------------------------------------------------------------------
@@ -400,9 +418,14 @@ class Target:
     path: str
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200  # what a request that succeeded answers
 
 
-def _worker(port, method, path, body, headers, warmup, seconds, limit, go, results):
+#: In a target's body, replaced by a number no other request of the run has (a requestNo).
+UNIQUE = b"{unique}"
+
+
+def _worker(port, method, path, body, headers, status_ok, warmup, seconds, limit, go, results):
     """One keep-alive connection: warm up, then time each request until the time or the
     count runs out. Sends back latencies, counts, statuses and its own CPU time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
@@ -416,7 +439,11 @@ def _worker(port, method, path, body, headers, warmup, seconds, limit, go, resul
     cpu0 = time.process_time()
     warm_end = perf() + warmup
     t0 = end = 0.0
-    for _ in range(limit):
+    template = body if body and UNIQUE in body else None
+    started = time.time_ns()  # with the pid: unique across this run's workers and rounds
+    for n in range(limit):
+        if template is not None:
+            body = template.replace(UNIQUE, f"{os.getpid()}-{started}-{n}".encode())
         start = perf()
         if warm_end and start >= warm_end:
             warm_end = 0.0  # warm-up over: the measured window starts now
@@ -433,12 +460,12 @@ def _worker(port, method, path, body, headers, warmup, seconds, limit, go, resul
             conn.close()  # http.client reconnects on the next request
         if warm_end:
             warm += 1
-            if status != 200:
+            if status != status_ok:
                 errors += 1
                 bad[str(status)] = bad.get(str(status), 0) + 1
             continue
         latencies.append(perf() - start)
-        if status == 200:
+        if status == status_ok:
             ok += 1
         else:
             errors += 1
@@ -482,6 +509,7 @@ def measure(target: Target, concurrency: int, warmup: float, seconds: float) -> 
                 target.path,
                 target.body,
                 target.headers,
+                target.status,
                 warmup,
                 seconds,
                 MAX_REQUESTS_PER_WORKER,
@@ -574,6 +602,7 @@ TARGETS = [
     ("uncached REST getLoan / bare SELECT", "REST unc", "bare", 0.80),
     ("cached listLoans 20 / bytes from memory", "list", "bytes-list", None),
     ("uncached listLoans 20 / bytes from memory", "list unc", "bytes-list", None),
+    ("invest (a write) / bare SELECT", "invest", "bare", None),
 ]
 
 
@@ -644,21 +673,23 @@ def report(rounds: list[list[Measurement]], servers: list[Server]) -> int:
     if errors:
         banner = "!" * 72
         print(
-            f"\n{banner}\n!!! {errors} REQUESTS FAILED (non-200 or connection error): "
+            f"\n{banner}\n!!! {errors} REQUESTS FAILED (another status or a connection error): "
             f"the figures above are NOT valid.\n{banner}",
             file=sys.stderr,
         )
         return 1
-    print("\nall responses 200, no errors")
+    print("\nevery response as expected (200, 201 for invest), no errors")
     return 0
 
 
 def check_answers(targets: dict[str, Target]) -> None:
-    """Every target answers 200, and the bare JSON is field for field the platform's."""
+    """Every target answers its success status (an investment is made once, "check"), the
+    bytes endpoints the platform's bytes, and the bare JSON field for field the platform's."""
     bodies = {}
     for name, t in targets.items():
-        status, body = call(t.server.port, t.method, t.path, t.body, t.headers)
-        if status != 200:
+        sent = t.body.replace(UNIQUE, b"check") if t.body else t.body
+        status, body = call(t.server.port, t.method, t.path, sent, t.headers)
+        if status != t.status:
             raise RuntimeError(f"{name} answered {status}: {body[:300]!r}")
         bodies[name] = body
     for name, same in (("bytes", "REST"), ("bytes-SOAP", "SOAP"), ("bytes-list", "list")):
@@ -688,7 +719,8 @@ def run(args) -> int:
         servers.append(main)
         main.start()
         main.wait_ready()
-        loan_id = seed(main.port, tmp / OUTBOX)
+        seeded = seed(main.port, tmp / OUTBOX)
+        loan_id = seeded.loan_id
         # The cached worker (Redis) answers the cached targets; `main` (the embedded cache,
         # which listings bypass) the uncached ones. Without Redis both are `main`.
         cached = platform_server(tmp, url, args.threads, redis_url) if redis_url else main
@@ -696,6 +728,13 @@ def run(args) -> int:
             servers.append(cached)
             cached.start()
             cached.wait_ready()
+        investor_token = seeded.investor_token
+        if cached is not main:  # sessions live in the cache: log in where the calls go
+            login = {"mobile": INVESTOR_MOBILE, "password": PASSWORD}
+            status, answer = call(cached.port, "POST", "/api/v1/sessions", login)
+            if status != 201:
+                raise RuntimeError(f"investor login: {status} {answer[:300]!r}")
+            investor_token = json.loads(answer)["token"]
         rest_path = f"/api/v1/loans/{loan_id}"
         envelope = SOAP_ENVELOPE.format(loan_id=loan_id).encode()
         answers = tmp / "answers"
@@ -728,6 +767,18 @@ def run(args) -> int:
             "bytes-list": Target("bytes-list", bare, "GET", "/bytes/rest-list"),
             "REST unc": Target("REST unc", main, "GET", rest_path),
             "list unc": Target("list unc", main, "GET", LIST_PATH),
+            "invest": Target(
+                "invest",
+                cached,
+                "POST",
+                f"/api/v1/loans/{seeded.invest_loan_id}/investments",
+                b'{"amount":"100.00","requestNo":"bench-' + UNIQUE + b'"}',
+                {
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {investor_token}",
+                },
+                status=201,
+            ),
             "bare": Target("bare", bare, "GET", f"/bare/loans/{loan_id}"),
             "bare-tx": Target("bare-tx", bare, "GET", f"/bare-tx/loans/{loan_id}"),
         }
