@@ -71,8 +71,9 @@ contracts: $(TESTENV) ## Regenerate wsdl/ and swagger/ from the code, check them
 docs: $(TESTENV) ## Regenerate docs/contracts/ (each facade's document, the changelog page) from the code and contracts/
 	P2P_ENV=test $(BIN)/p2p export-docs
 
-bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint) and the bank's notifications
+bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint), a worker's start and the bank's notifications
 	$(BIN)/python bench/getloan.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/notifications.py
 
 # A fresh virtualenv (a temporary folder) with the newest versions setup.cfg allows, frozen;

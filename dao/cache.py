@@ -46,6 +46,11 @@ class Cache(Protocol):
         """The values of `keys` in one round trip (None where absent)."""
         ...
 
+    def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
+        """The generation at `generation_key` and, when there is one, the value at `prefix`
+        followed by that generation, in one round trip: (None, None) without a generation."""
+        ...
+
     def set(self, key: str, value: str, ttl_seconds: int) -> None: ...
     def add(self, key: str, value: str, ttl_seconds: int) -> bool:
         """Set `key` only if it is absent (or expired), atomically across every worker;
@@ -115,6 +120,10 @@ class MemoryCache:
 
     def get_many(self, keys: list[str]) -> list[str | None]:
         return [self.get(key) for key in keys]
+
+    def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
+        generation = self.get(generation_key)
+        return (None, None) if generation is None else (generation, self.get(prefix + generation))
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         with self._lock:
@@ -211,6 +220,15 @@ end
 return answer
 """
 
+#: get_versioned in Redis: the value's key is made from the generation read in the same script,
+#: so it cannot be declared in KEYS; the platform's Redis is one server (no cluster), where a
+#: script may read any key.
+_GET_VERSIONED = """
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {false, false} end
+return {generation, redis.call('GET', ARGV[1] .. generation)}
+"""
+
 
 class RedisCache:
     """Redis through a connection pool; every worker process sees the same keys."""
@@ -226,10 +244,16 @@ class RedisCache:
         self._prefix = prefix
         self._breaker = CircuitBreaker(breaker_seconds)
         self._take = self._redis.register_script(_TAKE)
+        self._get_versioned = self._redis.register_script(_GET_VERSIONED)  # EVALSHA
 
     def get(self, key: str) -> str | None:
         # decode_responses: Redis's answers are str, where redis-py's types allow bytes too.
         return cast(str | None, self._breaker.call(self._redis.get, self._prefix + key))
+
+    def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
+        keys, args = [self._prefix + generation_key], [self._prefix + prefix]
+        generation, value = self._breaker.call(self._get_versioned, keys=keys, args=args)
+        return generation, value
 
     def get_many(self, keys: list[str]) -> list[str | None]:
         found = self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])

@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from conf.settings import ConfigError, Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
-from server.contractdoc import Documents
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
@@ -165,7 +165,9 @@ def _build(
     # every service exists (a service may take the outbox).
     jobs = JobRegistry()
     if make_publisher is None:
-        publisher: JobPublisher = CeleryPublisher(celery_app(settings.jobs))
+        publisher: JobPublisher = CeleryPublisher(
+            make_app=functools.partial(celery_app, settings.jobs)
+        )
     else:
         publisher = make_publisher(jobs)
     components["jobs"] = jobs
@@ -274,8 +276,6 @@ class Application:
         )
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
-        self._openapi = openapi.render(openapi_document(platform))
-        self.documents = Documents(platform.facades, VERSION)
         self.bank_notify = banknotify.endpoint(platform.components, platform.metrics)
 
     def __call__(self, environ, start_response):
@@ -318,6 +318,20 @@ class Application:
         except BusinessError as e:
             return error_answer(path, e, request.headers["X-Request-Id"])
 
+    @functools.cached_property
+    def openapi(self) -> bytes:
+        """The OpenAPI document, rendered on its first request rather than at start (a
+        worker that is never asked for it does not spend the time)."""
+        return openapi.render(openapi_document(self.platform))
+
+    @functools.cached_property
+    def documents(self):
+        """The facades' documents and the changelog page, made on the first request for one:
+        a worker that is never asked does not load what writes them."""
+        from server.contractdoc import Documents
+
+        return Documents(self.platform.facades, VERSION)
+
     def document(self, request: Request) -> Response:
         """A facade's document (``?doc``) or the changelog page, with the caller's base URL in
         its links and examples; an unknown facade is 404, answered as for its WSDL."""
@@ -338,7 +352,7 @@ class Application:
         if path == "/services":
             return pages.service_list(self.platform.facades)
         if path == "/openapi.json":
-            return Response(self._openapi, mimetype="application/json")
+            return Response(self.openapi, mimetype="application/json")
         if path == "/docs" or path.startswith("/docs/"):
             return pages.docs(path[len("/docs/") :] if path != "/docs" else "")
         if path == "/metrics":

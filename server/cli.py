@@ -7,6 +7,9 @@ Apollo configuration centre too, which the commands building the platform read.
 
 A server a command needs and cannot use (the database, Redis) is one line on standard error
 and exit code 3, never the driver's traceback; a bad setting is exit code 2.
+
+What only some commands use (Alembic, the contract documents and the compatibility check, the
+job worker) is imported by those commands, so that ``p2p serve`` starts without it.
 """
 
 import argparse
@@ -20,13 +23,12 @@ from pathlib import Path
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-import banksim.main
+import banksim.options
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
 from conf.settings import hide_password
-from dao import migrate
 from dao.db import Database
-from server import compat, contractdoc, lifecycle, package_version
+from server import lifecycle, package_version
 from server.app import VERSION, create_app, create_platform, openapi_document
 from server.demo.journey import Journey, Operator
 from server.demo.people import SmsOutbox
@@ -36,9 +38,6 @@ from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import formatter
 from server.metrics import start_multiprocess_worker
-from server.openapi import render
-from server.worker import EmbeddedWorker, beat_schedule, run_beat, run_worker
-from server.wsdl import Wsdl
 from service.audit import LedgerAudit
 from service.clock import (
     ClockNotAdjustable,
@@ -100,6 +99,8 @@ def cmd_serve(args, settings) -> int:
         simulator.start()  # before the first call can make an order
     worker = None
     if settings.jobs.embedded_worker:
+        from server.worker import EmbeddedWorker, beat_schedule
+
         worker = EmbeddedWorker(args.set or (), metrics=settings.jobs.metrics_port > 0)
     try:
         listener = httpserver.create_server(app, server)
@@ -120,11 +121,15 @@ def cmd_serve(args, settings) -> int:
 
 def cmd_worker(args, settings) -> int:
     """Run jobs from the broker until SIGTERM (supervisord's program p2p-worker)."""
+    from server.worker import run_worker
+
     return run_worker(settings, beat=args.beat, parent_pid=args.parent_pid)
 
 
 def cmd_beat(args, settings) -> int:
     """Send the periodic jobs of jobs.schedule when due (exactly one beat per broker)."""
+    from server.worker import run_beat
+
     return run_beat(settings)
 
 
@@ -173,6 +178,8 @@ def cmd_outbox(args, settings) -> int:
 
 
 def cmd_migrate(args, settings) -> int:
+    from dao import migrate
+
     url = settings.database.url
     _sqlite_dir(url)
     if args.downgrade:
@@ -191,6 +198,9 @@ def _export_base(settings) -> str:
 
 def export_contracts(settings, out: Path) -> list[Path]:
     """Write wsdl/<Facade>.wsdl and swagger/openapi.json as the code generates them."""
+    from server.openapi import render
+    from server.wsdl import Wsdl
+
     platform = create_platform(settings)
     try:
         base = _export_base(settings)
@@ -218,6 +228,8 @@ def cmd_export_contracts(args, settings) -> int:
 def export_docs(settings, root: Path, out: Path) -> list[Path]:
     """Write docs/contracts/<Facade>.html and docs/contracts/changelog.html under ``out`` as
     the code generates them, the releases read from ``root``'s contracts/released/."""
+    from server import contractdoc
+
     platform = create_platform(settings)
     try:
         return contractdoc.export(platform.facades, VERSION, _export_base(settings), root, out)
@@ -234,6 +246,8 @@ def cmd_export_docs(args, settings) -> int:
 
 def cmd_check_contracts(args, settings) -> int:
     """Print how the published contracts differ from the last release; exit 1 on a break."""
+    from server import compat
+
     found = compat.check(Path(args.root))
     if found.released is None:
         print("no contract released yet (contracts/released/ is empty): nothing to compare")
@@ -249,6 +263,8 @@ def cmd_check_contracts(args, settings) -> int:
 
 
 def cmd_release_contracts(args, settings) -> int:
+    from server import compat
+
     try:
         version = compat.release(Path(args.root))
     except compat.ReleaseRefused as refused:
@@ -467,6 +483,8 @@ def cmd_demo(args, settings) -> int:
 
 def cmd_bank_sim(args, settings) -> int:
     """The depository bank simulator: a program of its own with its own options (banksim/)."""
+    import banksim.main
+
     return banksim.main.run(args)
 
 
@@ -574,7 +592,7 @@ def parser() -> argparse.ArgumentParser:
         help="Run the depository bank simulator (its own options, not --set).",
         description="The depository bank simulator (docs/depository-protocol.md).",
     )
-    banksim.main.add_arguments(b)
+    banksim.options.add_arguments(b)
     b.set_defaults(fn=cmd_bank_sim, set=None)  # the platform's settings as they are
     w = command("worker", cmd_worker, "Run jobs (the job engine's worker) until SIGTERM.")
     w.add_argument("--beat", action="store_true", help="also run the scheduler (one per broker)")

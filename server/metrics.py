@@ -386,6 +386,18 @@ class CountedCache:
             self._error.inc()
             raise
 
+    def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
+        """A cache-aside lookup: counted as a hit or a miss of its value when the generation
+        exists (without one, the value is looked up with get() once the generation is made)."""
+        try:
+            generation, value = self._cache.get_versioned(generation_key, prefix)
+        except Exception:
+            self._error.inc()
+            raise
+        if generation is not None:
+            (self._miss if value is None else self._hit).inc()
+        return generation, value
+
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._cache.set(key, value, ttl_seconds)
 

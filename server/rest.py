@@ -161,12 +161,15 @@ class RestEndpoint:
             Rule(rule_path(op, literals), methods=[op.operation.rest.method], endpoint=op)
             for op in ops
         ]
-        self._map = Map(
+        url_map = Map(
             rules,
             strict_slashes=False,
             merge_slashes=False,
             converters={"number": WholeNumber, "segment": Segment},
         )
+        # Bound once: the routes match the path alone (no host, no scheme), and match() takes
+        # the path and the method as arguments, so one adapter serves every request and thread.
+        self._routes = url_map.bind("localhost")
         self._dispatcher = dispatcher
         self._proxies = proxies
         self._max_body = max_body_bytes
@@ -188,9 +191,8 @@ class RestEndpoint:
         return finish(inv, response)
 
     def _resolve(self, inv: Invocation, request: Request, allow: list[str]):
-        adapter = self._map.bind_to_environ(request.environ)
         try:
-            op, path_values = adapter.match()
+            op, path_values = self._routes.match(request.path, request.method)
         except MethodNotAllowed as e:
             allow.extend(sorted(e.valid_methods or ()))
             raise BusinessError(errors.METHOD_NOT_ALLOWED) from None

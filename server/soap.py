@@ -37,6 +37,7 @@ request itself is refused (wrong method, body too large, media type); a missing 
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -239,7 +240,21 @@ class _NoExternal(etree.Resolver):
         return self.resolve_string("", context)
 
 
+_PARSERS = threading.local()
+
+
 def _parser(keep_processing_instructions: bool) -> etree.XMLParser:
+    """This thread's parser of that kind, made on its first envelope: a parser is reused by one
+    thread at a time (lxml's parsers are not shared between threads), and making one costs
+    more than parsing a small envelope."""
+    parsers = _PARSERS.__dict__
+    parser = parsers.get(keep_processing_instructions)
+    if parser is None:
+        parser = parsers[keep_processing_instructions] = _new_parser(keep_processing_instructions)
+    return parser
+
+
+def _new_parser(keep_processing_instructions: bool) -> etree.XMLParser:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
