@@ -247,10 +247,11 @@ def _parser(keep_processing_instructions: bool) -> etree.XMLParser:
     """This thread's parser of that kind, made on its first envelope: a parser is reused by one
     thread at a time (lxml's parsers are not shared between threads), and making one costs
     more than parsing a small envelope."""
-    parsers = _PARSERS.__dict__
-    parser = parsers.get(keep_processing_instructions)
+    name = "keeping_pis" if keep_processing_instructions else "dropping_pis"
+    parser = getattr(_PARSERS, name, None)
     if parser is None:
-        parser = parsers[keep_processing_instructions] = _new_parser(keep_processing_instructions)
+        parser = _new_parser(keep_processing_instructions)
+        setattr(_PARSERS, name, parser)
     return parser
 
 
