@@ -3,28 +3,30 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
-SUM    := $(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+SUM    := $(shell cat setup.cfg pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+# Every install takes the versions pinned in constraints.txt (`make constraints` renews them).
+PIP    := $(BIN)/pip install --quiet -c constraints.txt
 # The MySQL driver (mysqlclient) compiles against the MariaDB client headers: the test
 # environment takes it when they are installed; without them the MariaDB tests are skipped.
 MYSQL  := $(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)
 
 .DEFAULT_GOAL := help
-.PHONY: help run demo test lint format contracts docs bench clean
+.PHONY: help run demo test lint format contracts docs bench constraints clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/\$$(PORT)/$(PORT)/g' | \
-	  awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	  awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(VENV)/.base-$(SUM):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 	  { echo "Python 3.11 is required (spyne 2.14 does not import on 3.12); set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e . --config-settings editable_mode=compat
+	$(PIP) --upgrade pip
+	$(PIP) -e . --config-settings editable_mode=compat
 	@rm -f $(VENV)/.base-* && touch $@
 
 $(VENV)/.test$(MYSQL)-$(SUM): $(VENV)/.base-$(SUM)
-	$(BIN)/pip install --quiet -e '.[test$(MYSQL)]' --config-settings editable_mode=compat
+	$(PIP) -e '.[test$(MYSQL)]' --config-settings editable_mode=compat
 	@rm -f $(VENV)/.test-* $(VENV)/.test,* && touch $@
 
 TESTENV := $(VENV)/.test$(MYSQL)-$(SUM)
@@ -53,9 +55,10 @@ var/partner-platform.pem: $(VENV)/.base-$(SUM)
 test: $(TESTENV) ## Run the whole test suite, on MariaDB and Redis too when they answer on 127.0.0.1
 	$(BIN)/pytest
 
-lint: $(TESTENV) ## ruff check and format check
+lint: $(TESTENV) ## ruff check and format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(TESTENV) ## Format the code with ruff
 	$(BIN)/ruff format .
@@ -68,9 +71,21 @@ contracts: $(TESTENV) ## Regenerate wsdl/ and swagger/ from the code, check them
 docs: $(TESTENV) ## Regenerate docs/contracts/ (each facade's document, the changelog page) from the code and contracts/
 	P2P_ENV=test $(BIN)/p2p export-docs
 
-bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint) and the bank's notifications
+bench: $(TESTENV) ## Measure getLoan (REST, SOAP, a bare endpoint), a worker's start and the bank's notifications
 	$(BIN)/python bench/getloan.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/notifications.py
+
+# A fresh virtualenv (a temporary folder) with the newest versions setup.cfg allows, frozen;
+# the comment at the top of constraints.txt is kept. Installing the checkout itself leaves
+# setuptools' build/ behind, removed too.
+constraints: ## Renew constraints.txt: pin what '.[mysql,deploy,test]' installs in a fresh virtualenv
+	@set -e; venv=$$(mktemp -d); trap 'rm -rf "$$venv" build' EXIT; \
+	  $(PYTHON) -m venv "$$venv"; \
+	  "$$venv/bin/pip" install --quiet --upgrade pip; \
+	  "$$venv/bin/pip" install --quiet '.[mysql,deploy,test]'; \
+	  { grep '^#' constraints.txt; "$$venv/bin/pip" freeze --all --exclude p2p-platform; } > constraints.new; \
+	  mv constraints.new constraints.txt
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache

@@ -727,7 +727,9 @@ class Bank:
         body = self._message(fields)
         return Reply(status, body, protocol.signed_headers(self._signer, body), hang)
 
-    def _refusal(self, refused: Exception, status: int = 0) -> Reply:
+    def _refusal(
+        self, refused: SignatureInvalid | StaleMessage | MessageInvalid, status: int = 0
+    ) -> Reply:
         """The signed error answering a request the bank cannot accept."""
         if isinstance(refused, SignatureInvalid):
             return self._signed(status or 401, {"error": "SIGNATURE_INVALID"})
@@ -923,6 +925,6 @@ def _http_post(
             target += "?" + parts.query
         connection.request("POST", target, body=body, headers=dict(headers))
         response = connection.getresponse()
-        return response.status, response.read(_ACK_LIMIT), response.headers
+        return response.status, response.read(_ACK_LIMIT), dict(response.headers)
     finally:
         connection.close()

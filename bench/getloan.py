@@ -1,13 +1,16 @@
-"""Benchmark LoanFacade.getLoan: REST and SOAP on the platform against a bare werkzeug endpoint.
+"""Benchmark getLoan (REST, SOAP), listLoans and invest against a bare werkzeug endpoint.
 
 Run from the repository root: ``python bench/getloan.py [--seconds N] [--concurrency C]``.
 
 It prepares a SQLite database in a temporary folder (migrate, create-operator, then through the
-REST API one borrower signed up with the code read from the servers' SMS outbox and onboarded,
-and one listing published), starts every server as its own process under waitress on a free
-loopback port, drives each in turn with load-generator processes (one keep-alive http.client
-connection each, bounded by count and by time), then prints, per round, requests/s, p50/p99
-latency, CPU per request and the ratios between targets, and the peak RSS of every server.
+REST API a borrower and an investor signed up with the codes read from the servers' SMS outbox
+and onboarded, the investor funded, 20 listings and a large one published), starts every
+server as its own process under waitress on a free loopback port (a platform worker with
+Redis as its cache when ``--redis`` or P2P_TEST_REDIS_URL names one, one without a cache,
+and the bare endpoint), drives each target in turn with load-generator processes (one
+keep-alive http.client connection each, bounded by count and by time; an invest's requestNo
+is new for every request), then prints, per round, requests/s, p50/p99 latency, CPU per
+request, the target ratios and the ratios between targets, and the peak RSS of every server.
 Rounds alternate their order so drift on a noisy machine shows. Every process it starts is
 stopped on the way out, on error and on Ctrl-C too.
 
@@ -44,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NS = "http://p2p.hry.com/facade/p2p"
 OPERATOR_MOBILE, BORROWER_MOBILE, PASSWORD = "13800000000", "13900000001", "Bench2024pass"
 BORROWER_SERIAL = 1  # makes the borrower's ID and card numbers (bench/members.py)
+INVESTOR_MOBILE, INVESTOR_SERIAL = "13900000002", 2
 OUTBOX = "sms-outbox.jsonl"  # in the run's folder: the SANDBOX SMS sender's messages
 MAX_REQUESTS_PER_WORKER = 1_000_000  # the count bound; the time bound normally ends first
 READY_TIMEOUT = 60.0
@@ -66,16 +70,21 @@ LISTING = {
     "raiseDays": 20,
 }
 SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+LIST_SIZE = 20  # listings published, and listLoans' page size
+LIST_PATH = f"/api/v1/loans?pageSize={LIST_SIZE}"
 
 
 # --- the bare endpoint (runs in its own process: ``getloan.py --serve-bare PORT``) ------------
 
 
-def _bare_app(url: str):
+def _bare_app(url: str, answers: dict[str, bytes] | None = None):
     """A WSGI app answering GET /bare/loans/<id> (one SELECT, autocommit) and
     GET /bare-tx/loans/<id> (the same SELECT in a read-only transaction, as the platform
     runs it) with the JSON the platform's REST getLoan returns to the public (the listing is
-    approved: RAISING, without borrowerId and rejectReason)."""
+    approved: RAISING, without borrowerId and rejectReason); and GET or POST /bytes/<name>
+    with the bytes of ``answers[name]`` from memory (the platform's own answers, read from it
+    before this server starts) and their Content-Type: what a cache of encoded answers could
+    at best do."""
     from sqlalchemy import (
         BigInteger,
         Column,
@@ -141,8 +150,17 @@ def _bare_app(url: str):
         body = {k: v for k, v in fields.items() if v is not None}
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
+    answers = answers or {}
+
     def app(environ, start_response):
         request = Request(environ)
+        if request.path.startswith("/bytes/"):
+            name = request.path[len("/bytes/") :]
+            if name not in answers:
+                return Response("not found", 404)(environ, start_response)
+            request.get_data()  # a SOAP request's envelope is read, as the platform reads it
+            media = "text/xml; charset=utf-8" if name.startswith("soap") else "application/json"
+            return Response(answers[name], content_type=media)(environ, start_response)
         kind, _, rest = request.path.strip("/").partition("/loans/")
         if request.method != "GET" or kind not in ("bare", "bare-tx") or not rest.isdigit():
             return Response("not found", 404)(environ, start_response)
@@ -161,10 +179,15 @@ def _bare_app(url: str):
     return app
 
 
-def serve_bare(port: int, url: str, threads: int) -> int:
+def serve_bare(port: int, url: str, threads: int, answers_dir: str | None) -> int:
     import waitress
 
-    waitress.serve(_bare_app(url), host="127.0.0.1", port=port, threads=threads, ident="bare")
+    answers = {}
+    if answers_dir:
+        answers = {p.name: p.read_bytes() for p in Path(answers_dir).iterdir()}
+    waitress.serve(
+        _bare_app(url, answers), host="127.0.0.1", port=port, threads=threads, ident="bare"
+    )
     return 0
 
 
@@ -274,25 +297,37 @@ class Server:
         return mib("VmHWM"), mib("VmRSS")
 
 
-def platform_server(tmp: Path, url: str, threads: int) -> Server:
+def platform_server(tmp: Path, url: str, threads: int, cache_url: str = "") -> Server:
+    """A platform worker; with `cache_url` (Redis) listings are read through the cache."""
     port = free_port()
     argv = [sys.executable, "-m", "server.cli", "serve", "--set", f"database.url={url}"]
     argv += ["--set", f"server.port={port}", "--set", f"server.threads={threads}"]
     argv += ["--set", f"verification.outbox_file={tmp / OUTBOX}"]
-    return Server(f"platform t={threads}", argv, port, threads, "/health", tmp / f"p{threads}.log")
+    name = f"platform t={threads}"
+    if cache_url:
+        argv += ["--set", f"cache.url={cache_url}", "--set", f"cache.key_prefix=bench{port}:"]
+        name = f"cached t={threads}"
+    return Server(name, argv, port, threads, "/health", tmp / f"{name.replace(' ', '-')}.log")
 
 
 def bare_server(tmp: Path, url: str, threads: int, loan_id: int) -> Server:
     port = free_port()
     argv = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)]
-    argv += ["--db", url, "--threads", str(threads)]
+    argv += ["--db", url, "--threads", str(threads), "--answers", str(tmp / "answers")]
     return Server(f"bare t={threads}", argv, port, threads, f"/bare/loans/{loan_id}", tmp / "b.log")
 
 
-def cli(url: str, *args: str) -> str:
+def cli(url: str, *args: str, stdin: str = "") -> str:
     argv = [sys.executable, "-m", "server.cli", *args, "--set", f"database.url={url}"]
     done = subprocess.run(
-        argv, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120, check=False
+        argv,
+        cwd=ROOT,
+        env=child_env(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if done.returncode:
         raise RuntimeError(f"p2p {args[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -325,10 +360,18 @@ def last_code(outbox: Path, mobile: str, purpose: str) -> str:
     return codes[-1]
 
 
-def seed(port: int, outbox: Path) -> int:
-    """Sign a borrower up as members do (a REGISTER code, registration, real-name
-    verification, a bound card, a fund account: what publishing a listing for them needs),
-    log the operator in, publish one listing; return its id."""
+@dataclass(frozen=True)
+class Seeded:
+    loan_id: int  # the first of the listings listLoans pages through
+    invest_loan_id: int  # a listing of 50,000,000.00 without a cap per investor
+    investor_token: str  # an investor with 40,000,000.00 available
+
+
+def seed(port: int, outbox: Path, listings: int = LIST_SIZE) -> Seeded:
+    """Sign a borrower and an investor up as members do (a REGISTER code, registration,
+    real-name verification, a bound card, a fund account), fund the investor with a recharge,
+    log the operator in, publish and approve `listings` listings (a full page of listLoans)
+    and one large listing to invest in."""
     from bench.members import card_number, id_number
 
     def post(path: str, body: dict, what: str, token: str = "", status: int = 201) -> dict:
@@ -338,27 +381,37 @@ def seed(port: int, outbox: Path) -> int:
             raise RuntimeError(f"{what}: {got} {answer[:300]!r}")
         return json.loads(answer)
 
-    to_send = {"mobile": BORROWER_MOBILE, "purpose": "REGISTER"}
-    post("/api/v1/verification-codes", to_send, "send the REGISTER code")
-    login = {"mobile": BORROWER_MOBILE, "password": PASSWORD}
-    code = last_code(outbox, BORROWER_MOBILE, "REGISTER")
-    registration = dict(login, role="BORROWER", verificationCode=code)
-    borrower_id = post("/api/v1/members", registration, "register borrower")["memberId"]
-    token = post("/api/v1/sessions", login, "borrower login")["token"]
-    identity = {"realName": "张测试", "idNumber": id_number(BORROWER_SERIAL)}
-    post("/api/v1/members/current/identity", identity, "verify identity", token, status=200)
-    card = {"cardNumber": card_number(BORROWER_SERIAL), "bankName": "中国工商银行"}
-    card_id = post(
-        "/api/v1/members/current/cards", dict(card, mobile=BORROWER_MOBILE), "bind card", token
-    )["cardId"]
-    post("/api/v1/members/current/fund-account", {"cardId": card_id}, "open fund account", token)
+    def member(mobile: str, serial: int, role: str) -> tuple[int, str]:
+        post("/api/v1/verification-codes", {"mobile": mobile, "purpose": "REGISTER"}, "code")
+        login = {"mobile": mobile, "password": PASSWORD}
+        code = last_code(outbox, mobile, "REGISTER")
+        registration = dict(login, role=role, verificationCode=code)
+        member_id = post("/api/v1/members", registration, f"register {role}")["memberId"]
+        token = post("/api/v1/sessions", login, f"{role} login")["token"]
+        identity = {"realName": "张测试", "idNumber": id_number(serial)}
+        post("/api/v1/members/current/identity", identity, "verify identity", token, status=200)
+        card = {"cardNumber": card_number(serial), "bankName": "中国工商银行", "mobile": mobile}
+        card_id = post("/api/v1/members/current/cards", card, "bind card", token)["cardId"]
+        post("/api/v1/members/current/fund-account", {"cardId": card_id}, "fund account", token)
+        return member_id, token
+
+    borrower_id, _ = member(BORROWER_MOBILE, BORROWER_SERIAL, "BORROWER")
+    _, investor_token = member(INVESTOR_MOBILE, INVESTOR_SERIAL, "INVESTOR")
+    recharge = {"amount": "40000000.00", "requestNo": "bench-funds"}
+    post("/api/v1/payments/recharges", recharge, "recharge", investor_token)
     login = {"mobile": OPERATOR_MOBILE, "password": PASSWORD}
     token = post("/api/v1/sessions", login, "operator login")["token"]
-    listing = dict(LISTING, borrowerId=borrower_id)
-    loan_id = post("/api/v1/loans", listing, "publish listing", token)["loanId"]
-    # Approved, so anyone may read it (a listing pending audit is the parties' only).
-    post(f"/api/v1/loans/{loan_id}/audit", {"approve": True}, "approve", token, status=200)
-    return loan_id
+
+    def listing(body: dict) -> int:
+        loan_id = post("/api/v1/loans", body, "publish listing", token)["loanId"]
+        # Approved, so anyone may read it (a listing pending audit is the parties' only).
+        post(f"/api/v1/loans/{loan_id}/audit", {"approve": True}, "approve", token, status=200)
+        return loan_id
+
+    ids = [listing(dict(LISTING, borrowerId=borrower_id)) for _ in range(listings)]
+    large = {k: v for k, v in LISTING.items() if k != "maxInvestPerInvestor"}
+    invest_id = listing(dict(large, amount="50000000.00", borrowerId=borrower_id))
+    return Seeded(ids[0], invest_id, investor_token)
 
 
 # --- load generation -------------------------------------------------------------------------
@@ -372,9 +425,14 @@ class Target:
     path: str
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200  # what a request that succeeded answers
 
 
-def _worker(port, method, path, body, headers, warmup, seconds, limit, go, results):
+#: In a target's body, replaced by a number no other request of the run has (a requestNo).
+UNIQUE = b"{unique}"
+
+
+def _worker(port, method, path, body, headers, status_ok, warmup, seconds, limit, go, results):
     """One keep-alive connection: warm up, then time each request until the time or the
     count runs out. Sends back latencies, counts, statuses and its own CPU time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
@@ -388,7 +446,11 @@ def _worker(port, method, path, body, headers, warmup, seconds, limit, go, resul
     cpu0 = time.process_time()
     warm_end = perf() + warmup
     t0 = end = 0.0
-    for _ in range(limit):
+    template = body if body and UNIQUE in body else None
+    started = time.time_ns()  # with the pid: unique across this run's workers and rounds
+    for n in range(limit):
+        if template is not None:
+            body = template.replace(UNIQUE, f"{os.getpid()}-{started}-{n}".encode())
         start = perf()
         if warm_end and start >= warm_end:
             warm_end = 0.0  # warm-up over: the measured window starts now
@@ -405,12 +467,12 @@ def _worker(port, method, path, body, headers, warmup, seconds, limit, go, resul
             conn.close()  # http.client reconnects on the next request
         if warm_end:
             warm += 1
-            if status != 200:
+            if status != status_ok:
                 errors += 1
                 bad[str(status)] = bad.get(str(status), 0) + 1
             continue
         latencies.append(perf() - start)
-        if status == 200:
+        if status == status_ok:
             ok += 1
         else:
             errors += 1
@@ -454,6 +516,7 @@ def measure(target: Target, concurrency: int, warmup: float, seconds: float) -> 
                 target.path,
                 target.body,
                 target.headers,
+                target.status,
                 warmup,
                 seconds,
                 MAX_REQUESTS_PER_WORKER,
@@ -530,7 +593,40 @@ def print_round(number: int, rows: list[Measurement]) -> None:
         )
 
 
-RATIOS = [("REST", "bare"), ("SOAP", "bare"), ("SOAP", "REST"), ("REST", "bare-tx")]
+RATIOS = [
+    ("REST", "bytes"),
+    ("SOAP", "bytes-SOAP"),
+    ("list", "bytes-list"),
+    ("REST unc", "bare"),
+    ("list unc", "bytes-list"),
+    ("SOAP", "REST"),
+    ("REST unc", "bare-tx"),
+]
+#: The throughput the platform should reach, as a share of the bare endpoint's (issue 15).
+TARGETS = [
+    ("cached REST getLoan / bytes from memory", "REST", "bytes", 0.85),
+    ("cached SOAP getLoan / bytes from memory", "SOAP", "bytes-SOAP", 0.70),
+    ("uncached REST getLoan / bare SELECT", "REST unc", "bare", 0.80),
+    ("cached listLoans 20 / bytes from memory", "list", "bytes-list", None),
+    ("uncached listLoans 20 / bytes from memory", "list unc", "bytes-list", None),
+    ("invest (a write) / bare SELECT", "invest", "bare", None),
+]
+
+
+def target_lines(rounds: list[list[Measurement]]) -> list[str]:
+    """Each target ratio (throughput over the bare one's) per round, beside its target."""
+    lines = []
+    for label, a, b, goal in TARGETS:
+        values = []
+        for rows in rounds:
+            by_name = {m.target: m for m in rows}
+            if a in by_name and b in by_name and by_name[b].rps:
+                values.append(by_name[a].rps / by_name[b].rps)
+        if values:
+            shown = "  ".join(f"{v:4.2f}x" for v in values)
+            want = f"target >= {goal:.2f}x" if goal else "no target"
+            lines.append(f"  {label:<42} {shown}   ({want})")
+    return lines
 
 
 def ratio_lines(by_name: dict[str, Measurement]) -> list[str]:
@@ -540,7 +636,7 @@ def ratio_lines(by_name: dict[str, Measurement]) -> list[str]:
         if not x or not y or not x.rps:
             continue
         lines.append(
-            f"  {a + '/' + b:<13} cost per request {y.rps / x.rps:5.2f}x  "
+            f"  {a + '/' + b:<20} cost per request {y.rps / x.rps:5.2f}x  "
             f"(req/s {x.rps / y.rps:4.2f}x, p50 {x.p50_ms / y.p50_ms:5.2f}x, "
             f"server CPU/req {x.server_us / y.server_us:5.2f}x)"
         )
@@ -559,6 +655,9 @@ def thread_lines(by_name: dict[str, Measurement]) -> list[str]:
 def report(rounds: list[list[Measurement]], servers: list[Server]) -> int:
     for number, rows in enumerate(rounds, 1):
         print_round(number, rows)
+    print("\ntarget ratios, throughput, round by round")
+    for line in target_lines(rounds):
+        print(line)
     print("\nratios, round by round (cost per request = inverse throughput ratio)")
     for number, rows in enumerate(rounds, 1):
         by_name = {m.target: m for m in rows}
@@ -581,25 +680,30 @@ def report(rounds: list[list[Measurement]], servers: list[Server]) -> int:
     if errors:
         banner = "!" * 72
         print(
-            f"\n{banner}\n!!! {errors} REQUESTS FAILED (non-200 or connection error): "
+            f"\n{banner}\n!!! {errors} REQUESTS FAILED (another status or a connection error): "
             f"the figures above are NOT valid.\n{banner}",
             file=sys.stderr,
         )
         return 1
-    print("\nall responses 200, no errors")
+    print("\nevery response as expected (200, 201 for invest), no errors")
     return 0
 
 
 def check_answers(targets: dict[str, Target]) -> None:
-    """Every target answers 200, and the bare JSON is field for field the platform's."""
+    """Every target answers its success status (an investment is made once, "check"), the
+    bytes endpoints the platform's bytes, and the bare JSON field for field the platform's."""
     bodies = {}
     for name, t in targets.items():
-        status, body = call(t.server.port, t.method, t.path, t.body, t.headers)
-        if status != 200:
+        sent = t.body.replace(UNIQUE, b"check") if t.body else t.body
+        status, body = call(t.server.port, t.method, t.path, sent, t.headers)
+        if status != t.status:
             raise RuntimeError(f"{name} answered {status}: {body[:300]!r}")
         bodies[name] = body
+    for name, same in (("bytes", "REST"), ("bytes-SOAP", "SOAP"), ("bytes-list", "list")):
+        if bodies[name] != bodies[same]:
+            raise RuntimeError(f"{name} is not the bytes {same} answers")
     rest = json.loads(bodies["REST"])
-    for name in ("bare", "bare-tx"):
+    for name in ("bare", "bare-tx", "REST unc"):
         if json.loads(bodies[name]) != rest:
             raise RuntimeError(f"{name} JSON differs from REST:\n{bodies[name]!r}\n{rest!r}")
     if (
@@ -616,31 +720,80 @@ def run(args) -> int:
     try:
         print(f"preparing {url}", flush=True)
         cli(url, "migrate")
-        cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, "--password", PASSWORD)
+        cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, stdin=PASSWORD + "\n")
+        redis_url = args.redis
         main = platform_server(tmp, url, args.threads)
         servers.append(main)
         main.start()
         main.wait_ready()
-        loan_id = seed(main.port, tmp / OUTBOX)
-        servers.append(bare_server(tmp, url, args.threads, loan_id))
-        extra = [] if args.no_threads else [t for t in (1, 4, 8) if t != args.threads]
-        servers += [platform_server(tmp, url, t) for t in extra]
-        for s in servers[1:]:
-            s.start()
-        for s in servers[1:]:
-            s.wait_ready()
-        bare = servers[1]
+        seeded = seed(main.port, tmp / OUTBOX)
+        loan_id = seeded.loan_id
+        # The cached worker (Redis) answers the cached targets; `main` (the embedded cache,
+        # which listings bypass) the uncached ones. Without Redis both are `main`.
+        cached = platform_server(tmp, url, args.threads, redis_url) if redis_url else main
+        if cached is not main:
+            servers.append(cached)
+            cached.start()
+            cached.wait_ready()
+        investor_token = seeded.investor_token
+        if cached is not main:  # sessions live in the cache: log in where the calls go
+            login = {"mobile": INVESTOR_MOBILE, "password": PASSWORD}
+            status, answer = call(cached.port, "POST", "/api/v1/sessions", login)
+            if status != 201:
+                raise RuntimeError(f"investor login: {status} {answer[:300]!r}")
+            investor_token = json.loads(answer)["token"]
         rest_path = f"/api/v1/loans/{loan_id}"
         envelope = SOAP_ENVELOPE.format(loan_id=loan_id).encode()
+        answers = tmp / "answers"
+        answers.mkdir()
+        for name, method, path, body, headers in (
+            ("rest-loan", "GET", rest_path, None, None),
+            ("soap-loan", "POST", "/services/LoanFacade", envelope, SOAP_HEADERS),
+            ("rest-list", "GET", LIST_PATH, None, None),
+        ):
+            status, answer = call(cached.port, method, path, body, headers)
+            if status != 200:
+                raise RuntimeError(f"{name} answered {status}: {answer[:300]!r}")
+            (answers / name).write_bytes(answer)
+        bare = bare_server(tmp, url, args.threads, loan_id)
+        servers.append(bare)
+        extra = [] if args.no_threads else [t for t in (1, 4, 8) if t != args.threads]
+        servers += [platform_server(tmp, url, t, redis_url) for t in extra]
+        for s in [bare, *servers[len(servers) - len(extra) :]]:
+            s.start()
+        for s in [bare, *servers[len(servers) - len(extra) :]]:
+            s.wait_ready()
         targets = {
-            "REST": Target("REST", main, "GET", rest_path),
-            "SOAP": Target("SOAP", main, "POST", "/services/LoanFacade", envelope, SOAP_HEADERS),
+            "REST": Target("REST", cached, "GET", rest_path),
+            "SOAP": Target("SOAP", cached, "POST", "/services/LoanFacade", envelope, SOAP_HEADERS),
+            "list": Target("list", cached, "GET", LIST_PATH),
+            "bytes": Target("bytes", bare, "GET", "/bytes/rest-loan"),
+            "bytes-SOAP": Target(
+                "bytes-SOAP", bare, "POST", "/bytes/soap-loan", envelope, SOAP_HEADERS
+            ),
+            "bytes-list": Target("bytes-list", bare, "GET", "/bytes/rest-list"),
+            "REST unc": Target("REST unc", main, "GET", rest_path),
+            "list unc": Target("list unc", main, "GET", LIST_PATH),
+            "invest": Target(
+                "invest",
+                cached,
+                "POST",
+                f"/api/v1/loans/{seeded.invest_loan_id}/investments",
+                b'{"amount":"100.00","requestNo":"bench-' + UNIQUE + b'"}',
+                {
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {investor_token}",
+                },
+                status=201,
+            ),
             "bare": Target("bare", bare, "GET", f"/bare/loans/{loan_id}"),
             "bare-tx": Target("bare-tx", bare, "GET", f"/bare-tx/loans/{loan_id}"),
         }
         check_answers(targets)
         if not args.no_threads:
-            platforms = sorted([main, *servers[2:]], key=lambda s: s.threads)
+            platforms = sorted(
+                [cached, *servers[len(servers) - len(extra) :]], key=lambda s: s.threads
+            )
             for s in platforms:
                 name = f"REST t={s.threads}"
                 targets[name] = Target(name, s, "GET", rest_path)
@@ -648,7 +801,8 @@ def run(args) -> int:
             f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
             f"load average {os.getloadavg()[0]:.2f}, concurrency {args.concurrency}, "
             f"waitress threads {args.threads}, {args.warmup:g}s warm-up + {args.seconds:g}s "
-            f"per measurement, {args.rounds} rounds, listing {loan_id}",
+            f"per measurement, {args.rounds} rounds, listing {loan_id}, "
+            f"cache {'Redis' if redis_url else 'none (embedded: listings are not cached)'}",
             flush=True,
         )
         order = list(targets.values())
@@ -711,7 +865,7 @@ def profile(calls: int, top: int) -> int:
     url = f"sqlite:///{tmp / 'p2p.db'}"
     try:
         cli(url, "migrate")
-        cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, "--password", PASSWORD)
+        cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, stdin=PASSWORD + "\n")
         settings = load_settings(dict(os.environ, P2P_ENV="test"), {"database.url": url})
         logging.basicConfig(level=logging.INFO, stream=io.StringIO())  # as served: access log on
         app = create_app(settings)
@@ -789,9 +943,15 @@ def main(argv=None) -> int:
     p.add_argument("--top", type=int, default=30, help="rows of each profile listing (30)")
     p.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)
+    p.add_argument("--answers", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--redis",
+        default=os.environ.get("P2P_TEST_REDIS_URL", ""),
+        help="Redis URL of the cached worker (default $P2P_TEST_REDIS_URL; none: no cached worker)",
+    )
     args = p.parse_args(argv)
     if args.serve_bare:
-        return serve_bare(args.serve_bare, args.db, args.threads)
+        return serve_bare(args.serve_bare, args.db, args.threads, args.answers)
     if args.profile:
         return profile(args.profile, args.top)
     if min(args.concurrency, args.threads, args.rounds) < 1 or min(args.seconds, args.warmup) < 0:

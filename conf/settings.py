@@ -150,6 +150,14 @@ def _choice(*options: str) -> Parser:
 _CENT = Decimal("0.01")
 
 
+def _exponent(finite: Decimal) -> int:
+    """The exponent of a finite Decimal (an infinity's or a NaN's is a letter)."""
+    exponent = finite.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise InvalidOperation
+    return exponent
+
+
 def _money(raw: object, text: bool) -> Decimal:
     """A positive amount with at most 2 decimals; never through float."""
     if isinstance(raw, float):
@@ -164,7 +172,7 @@ def _money(raw: object, text: bool) -> Decimal:
             amount = Decimal(raw)
         else:
             raise InvalidOperation
-        if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:
+        if not amount.is_finite() or amount <= 0 or _exponent(amount) < -2:
             raise InvalidOperation
         return amount.quantize(_CENT)
     except InvalidOperation:
@@ -181,7 +189,7 @@ def _fraction(places: int) -> Parser:
             if not isinstance(raw, str | Decimal | int) or isinstance(raw, bool):
                 raise InvalidOperation
             rate = Decimal(raw.strip() if isinstance(raw, str) else raw)
-            if not rate.is_finite() or not 0 <= rate < 1 or rate.as_tuple().exponent < -places:
+            if not rate.is_finite() or not 0 <= rate < 1 or _exponent(rate) < -places:
                 raise InvalidOperation
             return rate
         except InvalidOperation:
@@ -320,6 +328,7 @@ def _read_pem(raw: object, *, private: bool) -> Pem | None:
             data = Path(value).read_bytes()
         except OSError as exc:
             raise ValueError(f"cannot read the key file {value!r} ({exc.strerror})") from None
+    key: object
     try:
         if private:
             key = serialization.load_pem_private_key(data, password=None)
@@ -410,9 +419,9 @@ def _schedule(raw: object, text: bool) -> dict[str, int | str]:
     """Periodic jobs: job name -> seconds between runs (an integer >= 1) or a crontab string
     ("minute hour day month weekday"); text is "name=spec;name=spec". Whether a job of that
     name exists is checked where the jobs are known (server/worker.py, at start-up)."""
-    items = raw
+    items: object = raw
     if text and isinstance(raw, str):
-        items = {}
+        parsed: dict[str, int | str] = {}
         for part in filter(None, (p.strip() for p in raw.split(";"))):
             name, sep, spec = part.partition("=")
             if not sep:
@@ -420,7 +429,8 @@ def _schedule(raw: object, text: bool) -> dict[str, int | str]:
                     f"must be name=seconds-or-crontab items separated by ';', got {raw!r}"
                 )
             spec = spec.strip()
-            items[name.strip()] = int(spec) if spec.isdigit() else spec
+            parsed[name.strip()] = int(spec) if spec.isdigit() else spec
+        items = parsed
     if not isinstance(items, dict):
         raise ValueError(f"must be a table of job name = seconds or crontab string, got {raw!r}")
     schedule: dict[str, int | str] = {}
@@ -578,6 +588,7 @@ class ApiSettings:
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = _key(_choice("DEBUG", "INFO", "WARNING", "ERROR"), reloadable=True)
+    format: str = _key(_choice("PLAIN", "JSON"))
 
 
 @dataclass(frozen=True)
@@ -774,7 +785,7 @@ class Settings:
         return view
 
 
-_SECTIONS: dict[str, type] = {section.name: section.type for section in fields(Settings)}
+_SECTIONS: dict[str, Any] = {section.name: section.type for section in fields(Settings)}
 _KEYS = {f"{name}.{key.name}": key for name, cls in _SECTIONS.items() for key in fields(cls)}
 _ENV_NAMES = {ENV_PREFIX + dotted.replace(".", "_").upper(): dotted for dotted in _KEYS}
 
@@ -834,7 +845,7 @@ def flat_values(settings: Settings) -> dict[str, object]:
     return {
         f"{section.name}.{key.name}": getattr(getattr(settings, section.name), key.name)
         for section in fields(settings)
-        for key in fields(section.type)
+        for key in fields(getattr(settings, section.name))
     }
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import BigInteger, Executable, Integer, MetaData
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from dao.types import BYTE_EXACT_COLLATION
 
@@ -47,3 +48,11 @@ def sql_in(column: str, values: tuple[str, ...]) -> str:
             raise ValueError(f"unsafe code value: {value!r}")
     quoted = ",".join(f"'{value}'" for value in values)
     return f"{column} IN ({quoted})"
+
+
+def row_count(session: Session, statement: Executable) -> int:
+    """Runs an UPDATE or DELETE in ``session``: the rows it matched (the DB-API's rowcount)."""
+    result = session.execute(statement)
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{statement} returned no row count")
+    return result.rowcount

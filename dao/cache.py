@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import redis
 
@@ -44,6 +44,11 @@ class Cache(Protocol):
     def get(self, key: str) -> str | None: ...
     def get_many(self, keys: list[str]) -> list[str | None]:
         """The values of `keys` in one round trip (None where absent)."""
+        ...
+
+    def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
+        """The generation at `generation_key` and, when there is one, the value at `prefix`
+        followed by that generation, in one round trip: (None, None) without a generation."""
         ...
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None: ...
@@ -115,6 +120,10 @@ class MemoryCache:
 
     def get_many(self, keys: list[str]) -> list[str | None]:
         return [self.get(key) for key in keys]
+
+    def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
+        generation = self.get(generation_key)
+        return (None, None) if generation is None else (generation, self.get(prefix + generation))
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         with self._lock:
@@ -211,6 +220,15 @@ end
 return answer
 """
 
+#: get_versioned in Redis: the value's key is made from the generation read in the same script,
+#: so it cannot be declared in KEYS; the platform's Redis is one server (no cluster), where a
+#: script may read any key.
+_GET_VERSIONED = """
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {false, false} end
+return {generation, redis.call('GET', ARGV[1] .. generation)}
+"""
+
 
 class RedisCache:
     """Redis through a connection pool; every worker process sees the same keys."""
@@ -226,12 +244,20 @@ class RedisCache:
         self._prefix = prefix
         self._breaker = CircuitBreaker(breaker_seconds)
         self._take = self._redis.register_script(_TAKE)
+        self._get_versioned = self._redis.register_script(_GET_VERSIONED)  # EVALSHA
 
     def get(self, key: str) -> str | None:
-        return self._breaker.call(self._redis.get, self._prefix + key)
+        # decode_responses: Redis's answers are str, where redis-py's types allow bytes too.
+        return cast(str | None, self._breaker.call(self._redis.get, self._prefix + key))
+
+    def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
+        keys, args = [self._prefix + generation_key], [self._prefix + prefix]
+        generation, value = self._breaker.call(self._get_versioned, keys=keys, args=args)
+        return generation, value
 
     def get_many(self, keys: list[str]) -> list[str | None]:
-        return self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])
+        found = self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])
+        return cast(list[str | None], found)
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._breaker.call(self._redis.set, self._prefix + key, value, ex=ttl_seconds)
@@ -250,7 +276,9 @@ class RedisCache:
         self._breaker.call(self._transaction, "sadd", key, ttl_seconds, member)
 
     def set_members(self, key: str) -> frozenset[str]:
-        return frozenset(self._breaker.call(self._redis.smembers, self._prefix + key))
+        return frozenset(
+            cast(set[str], self._breaker.call(self._redis.smembers, self._prefix + key))
+        )
 
     def _transaction(self, command: str, key: str, ttl_seconds: int, *args: str) -> list:
         pipe = self._redis.pipeline(transaction=True)

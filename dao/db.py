@@ -216,6 +216,11 @@ def _observed_pool(observers: list[DatabaseObserver]) -> type[QueuePool]:
     Database: ``dispose()`` rebuilds the pool from its class)."""
 
     class ObservedQueuePool(QueuePool):
+        # SQLAlchemy names a pool's logger after its class; under "sqlalchemy", which it sets
+        # to WARNING, the pool's INFO lines ("Pool disposed", "Pool recreating") stay quiet
+        # as QueuePool's own do, while its warnings and errors are still logged.
+        _sqla_logger_namespace = "sqlalchemy.pool.impl.ObservedQueuePool"
+
         def connect(self) -> Any:
             if not observers:
                 return super().connect()

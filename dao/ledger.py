@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 BUCKETS: tuple[str, ...] = ("AVAILABLE", "FROZEN")
@@ -145,7 +145,7 @@ class LedgerRepository:
             .values({column: column + delta, AccountEntity.updated_at: utcnow()})
             .execution_options(synchronize_session=False)
         )
-        return self._session().execute(stmt).rowcount == 1
+        return row_count(self._session(), stmt) == 1
 
     def add_posting(self, posting: PostingEntity, entries: list[EntryEntity]) -> PostingEntity:
         session = self._session()

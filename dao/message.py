@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.types import Identifier, UtcDateTime, utcnow
 
 #: What a message is about: money invested, lent out, repaid, recharged or withdrawn (PAYMENT),
@@ -96,4 +96,4 @@ class MessageRepository:
             .values(read_at=now)
             .execution_options(synchronize_session="fetch")
         )
-        return int(self._session().execute(stmt).rowcount or 0)
+        return row_count(self._session(), stmt)

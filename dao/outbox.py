@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String, Text, case, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count
 from dao.types import Identifier, UtcDateTime
 
 #: The longest last_error kept (the exception's type and a short reason; never a payload).
@@ -73,12 +73,12 @@ class OutboxRepository:
 
     def mark_dispatched(self, row_id: int, now: datetime) -> bool:
         """Record a hand-over; False when the row was already marked (or is gone)."""
-        result = self._session().execute(
+        statement = (
             update(OutboxEntity)
             .where(OutboxEntity.id == row_id, OutboxEntity.dispatched_at.is_(None))
             .values(dispatched_at=now, attempts=OutboxEntity.attempts + 1, last_error=None)
         )
-        return result.rowcount == 1
+        return row_count(self._session(), statement) == 1
 
     def record_failure(self, row_id: int, error: str, now: datetime, max_attempts: int) -> int:
         """Count a failed hand-over; once `max_attempts` are used up the row is given up on
@@ -125,12 +125,12 @@ class OutboxRepository:
 
     def retry_failed(self) -> int:
         """Give every given-up row a fresh set of attempts; how many."""
-        result = self._session().execute(
+        statement = (
             update(OutboxEntity)
             .where(OutboxEntity.failed_at.is_not(None), OutboxEntity.dispatched_at.is_(None))
             .values(failed_at=None, attempts=0)
         )
-        return result.rowcount
+        return row_count(self._session(), statement)
 
     def purge_dispatched(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` rows handed over before `before`; how many."""

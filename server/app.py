@@ -2,9 +2,11 @@
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -14,7 +16,6 @@ from conf.settings import ConfigError, Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
-from server.contractdoc import Documents
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
@@ -79,7 +80,7 @@ class Platform:
     tx: TransactionManager
     facades: list[BoundFacade]
     services: dict[str, object]
-    components: dict[str, object]
+    components: dict[str, Any]  # by name: tx, settings, cache, outbox, ... (see _build)
     metrics: PlatformMetrics
     jobs: JobRegistry
     apollo: ApolloClient | None = None
@@ -139,6 +140,7 @@ def _build(
     cache = metrics.count_cache(create_cache(c.url, c.key_prefix, c.breaker_seconds))
     tx = TransactionManager(database, max_retries=settings.transaction.max_retries)
     s = settings.security
+    partner_keys = PartnerKeys.from_setting(s.secret_key)
     components = {
         "tx": tx,
         "settings": live,  # services read reloadable keys from it at call time
@@ -153,7 +155,7 @@ def _build(
         "tokens": Tokens(cache, s.token_ttl_seconds, s.refresh_ttl_seconds),
         "lockout": Lockout(cache, s.max_failed_logins, s.lockout_seconds),
         "api_secrets": ApiSecrets.from_settings(s, cache, utc_now),
-        "partner_keys": PartnerKeys.from_setting(s.secret_key),
+        "partner_keys": partner_keys,
         "verification": VerificationCodes.from_settings(settings.verification, cache, utc_now),
         "pii": PersonalData.from_setting(s.secret_key),
         "gateway": create_gateway(settings.payment.gateway),
@@ -165,7 +167,9 @@ def _build(
     # every service exists (a service may take the outbox).
     jobs = JobRegistry()
     if make_publisher is None:
-        publisher: JobPublisher = CeleryPublisher(celery_app(settings.jobs))
+        publisher: JobPublisher = CeleryPublisher(
+            make_app=functools.partial(celery_app, settings.jobs)
+        )
     else:
         publisher = make_publisher(jobs)
     components["jobs"] = jobs
@@ -178,9 +182,10 @@ def _build(
     key = p.platform_private_key
     platform_key = load_platform_key(p.platform_key_id, key.data if key else None)
     components["partner_auth"] = PartnerAuthenticator(
-        tx, utc_now, cache, components["partner_keys"], p.timestamp_window_seconds, platform_key
+        tx, utc_now, cache, partner_keys, p.timestamp_window_seconds, platform_key
     )
-    # Partners' callbacks: written as the core tells what happened, delivered by a job.
+    # Partners' callbacks: written as the core tells what happened, delivered by a job; their
+    # times are the wall clock's (partners check a callback's timestamp against theirs).
     callbacks = PartnerCallbacks(tx, utc_now, components["outbox"])
     components["lifecycle"].subscribe(callbacks)
     components["partner_callbacks"] = callbacks
@@ -188,7 +193,7 @@ def _build(
         tx,
         utc_now,
         components["outbox"],
-        components["partner_keys"],
+        partner_keys,
         platform_key,
         CallbackPolicy.from_settings(p),
     )
@@ -282,8 +287,6 @@ class Application:
         )
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
-        self._openapi = openapi.render(openapi_document(platform))
-        self.documents = Documents(platform.facades, VERSION)
         self.bank_notify = banknotify.endpoint(platform.components, platform.metrics)
 
     def __call__(self, environ, start_response):
@@ -326,6 +329,20 @@ class Application:
         except BusinessError as e:
             return error_answer(path, e, request.headers["X-Request-Id"])
 
+    @functools.cached_property
+    def openapi(self) -> bytes:
+        """The OpenAPI document, rendered on its first request rather than at start (a
+        worker that is never asked for it does not spend the time)."""
+        return openapi.render(openapi_document(self.platform))
+
+    @functools.cached_property
+    def documents(self):
+        """The facades' documents and the changelog page, made on the first request for one:
+        a worker that is never asked does not load what writes them."""
+        from server.contractdoc import Documents
+
+        return Documents(self.platform.facades, VERSION)
+
     def document(self, request: Request) -> Response:
         """A facade's document (``?doc``) or the changelog page, with the caller's base URL in
         its links and examples; an unknown facade is 404, answered as for its WSDL."""
@@ -346,7 +363,7 @@ class Application:
         if path == "/services":
             return pages.service_list(self.platform.facades)
         if path == "/openapi.json":
-            return Response(self._openapi, mimetype="application/json")
+            return Response(self.openapi, mimetype="application/json")
         if path == "/docs" or path.startswith("/docs/"):
             return pages.docs(path[len("/docs/") :] if path != "/docs" else "")
         if path == "/metrics":

@@ -15,9 +15,11 @@ writable whatever was stored before these rules.
 import datetime as dt
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from spyne import ComplexModel
 from spyne.model.enum import EnumBase
@@ -121,6 +123,10 @@ def _iso(cls, form: re.Pattern, text: str):
 
 def _infinite(x) -> bool:
     return x is None or (isinstance(x, Decimal) and x.is_infinite())
+
+
+def _same(value):
+    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,6 +284,27 @@ class Simple:
         if self.kind in ("long", "int", "boolean"):
             return value
         return self.to_text(value)
+
+    def text_writer(self) -> Callable[[Any], str]:
+        """:meth:`to_text` with what depends on the type alone decided once (the codecs'
+        writers call it per value)."""
+        k = self.kind
+        if k == "decimal":
+            if self.fraction_digits is None:
+                return lambda value: format(value, "f")
+            quantum = Decimal(1).scaleb(-self.fraction_digits)
+            return lambda value: format(value.quantize(quantum), "f")
+        if k == "enum":
+            return lambda value: getattr(value, "value", value)
+        if k in ("string", "long", "int"):
+            return str
+        return self.to_text
+
+    def json_writer(self) -> Callable[[Any], Any]:
+        """:meth:`to_json`, decided once as :meth:`text_writer` is."""
+        if self.kind in ("long", "int", "boolean"):
+            return _same
+        return self.text_writer()
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,22 +4,31 @@ bank-sim, the job engine's worker and beat, and the operators' commands.
 Settings come from conf/ and the environment exactly as for the server; ``--set key=value``
 overrides any of them (e.g. ``--set database.url=sqlite:///var/p2p.db``), and wins over the
 Apollo configuration centre too, which the commands building the platform read.
+
+A server a command needs and cannot use (the database, Redis) is one line on standard error
+and exit code 3, never the driver's traceback; a bad setting is exit code 2.
+
+What only some commands use (Alembic, the contract documents and the compatibility check, the
+job worker) is imported by those commands, so that ``p2p serve`` starts without it.
 """
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-import banksim.main
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+import banksim.options
 from conf import ConfigError, load_settings
 from conf.live import LiveSettings
-from dao import migrate
+from conf.settings import hide_password
 from dao.db import Database
-from server import compat, contractdoc, lifecycle
+from server import lifecycle, package_version
 from server.app import VERSION, create_app, create_platform, openapi_document
 from server.demo.journey import Journey, Operator
 from server.demo.people import SmsOutbox
@@ -27,11 +36,8 @@ from server.demo.soap import soap_walk
 from server.demo.wire import DemoFailed, Wire
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
-from server.logformat import SafeFormatter
+from server.logformat import formatter
 from server.metrics import start_multiprocess_worker
-from server.openapi import render
-from server.worker import EmbeddedWorker, beat_schedule, run_beat, run_worker
-from server.wsdl import Wsdl
 from service.audit import LedgerAudit
 from service.clock import (
     ClockNotAdjustable,
@@ -49,6 +55,13 @@ from service.reconciliation import ReconciliationService
 from service.transaction import TransactionManager
 
 log = logging.getLogger("p2p")
+
+#: The exit code when a server the command needs (the database, Redis) cannot be used.
+EXIT_UNREACHABLE = 3
+
+
+class Unreachable(Exception):
+    """A server the command needs cannot be reached; its text is the operator's one line."""
 
 
 def _settings(args):
@@ -86,6 +99,8 @@ def cmd_serve(args, settings) -> int:
         simulator.start()  # before the first call can make an order
     worker = None
     if settings.jobs.embedded_worker:
+        from server.worker import EmbeddedWorker, beat_schedule
+
         worker = EmbeddedWorker(args.set or (), metrics=settings.jobs.metrics_port > 0)
     try:
         listener = httpserver.create_server(app, server)
@@ -106,11 +121,15 @@ def cmd_serve(args, settings) -> int:
 
 def cmd_worker(args, settings) -> int:
     """Run jobs from the broker until SIGTERM (supervisord's program p2p-worker)."""
+    from server.worker import run_worker
+
     return run_worker(settings, beat=args.beat, parent_pid=args.parent_pid)
 
 
 def cmd_beat(args, settings) -> int:
     """Send the periodic jobs of jobs.schedule when due (exactly one beat per broker)."""
+    from server.worker import run_beat
+
     return run_beat(settings)
 
 
@@ -159,6 +178,8 @@ def cmd_outbox(args, settings) -> int:
 
 
 def cmd_migrate(args, settings) -> int:
+    from dao import migrate
+
     url = settings.database.url
     _sqlite_dir(url)
     if args.downgrade:
@@ -177,6 +198,9 @@ def _export_base(settings) -> str:
 
 def export_contracts(settings, out: Path) -> list[Path]:
     """Write wsdl/<Facade>.wsdl and swagger/openapi.json as the code generates them."""
+    from server.openapi import render
+    from server.wsdl import Wsdl
+
     platform = create_platform(settings)
     try:
         base = _export_base(settings)
@@ -204,6 +228,8 @@ def cmd_export_contracts(args, settings) -> int:
 def export_docs(settings, root: Path, out: Path) -> list[Path]:
     """Write docs/contracts/<Facade>.html and docs/contracts/changelog.html under ``out`` as
     the code generates them, the releases read from ``root``'s contracts/released/."""
+    from server import contractdoc
+
     platform = create_platform(settings)
     try:
         return contractdoc.export(platform.facades, VERSION, _export_base(settings), root, out)
@@ -220,6 +246,8 @@ def cmd_export_docs(args, settings) -> int:
 
 def cmd_check_contracts(args, settings) -> int:
     """Print how the published contracts differ from the last release; exit 1 on a break."""
+    from server import compat
+
     found = compat.check(Path(args.root))
     if found.released is None:
         print("no contract released yet (contracts/released/ is empty): nothing to compare")
@@ -235,6 +263,8 @@ def cmd_check_contracts(args, settings) -> int:
 
 
 def cmd_release_contracts(args, settings) -> int:
+    from server import compat
+
     try:
         version = compat.release(Path(args.root))
     except compat.ReleaseRefused as refused:
@@ -244,10 +274,33 @@ def cmd_release_contracts(args, settings) -> int:
     return 0
 
 
+def _password() -> str:
+    """The new operator's password: asked twice on a terminal (never echoed), else the first
+    line of standard input, so that it never appears in a command line (ps, shell history)."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("The password again: ") != password:
+            raise ValueError("the two passwords differ")
+        return password
+    line = sys.stdin.readline()
+    if not line:
+        raise ValueError("no password on standard input (one line is read)")
+    return line.removesuffix("\n").removesuffix("\r")
+
+
 def cmd_create_operator(args, settings) -> int:
+    try:
+        password = _password()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return _create_operator(args.mobile, password, settings)
+
+
+def _create_operator(mobile: str, password: str, settings) -> int:
     platform = create_platform(settings)
     try:
-        member = platform.service(MemberService).create_operator(args.mobile, args.password)
+        member = platform.service(MemberService).create_operator(mobile, password)
     except BusinessError as e:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
         return 1
@@ -356,11 +409,24 @@ def cmd_close_expired_loans(args, settings) -> int:
     """Fail (流标) every RAISING listing past its deadline, releasing its investors' funds."""
     platform = _as_of_platform(args, settings)
     try:
+        _require_shared_cache(platform, settings)
         outcome = platform.service(LoanService).close_expired_loans()
     finally:
         platform.close()
     print(f"{outcome.failed} expired listing(s) marked FAILED")
     return 0
+
+
+def _require_shared_cache(platform, settings) -> None:
+    """A command that changes listings evicts them from the shared cache after its commit; a
+    Redis it cannot reach would leave the web workers serving the old listings until they
+    expire, so the command stops before changing anything."""
+    url = settings.cache.url
+    if url and not platform.components["cache"].ping():
+        raise Unreachable(
+            f"Redis (cache.url {hide_password(url)}) cannot be reached; nothing was changed "
+            "(the changed listings could not be evicted from the cache)"
+        )
 
 
 def cmd_mark_overdue(args, settings) -> int:
@@ -399,8 +465,7 @@ def cmd_demo(args, settings) -> int:
             if args.create_operator:
 
                 def create(mobile: str, password: str) -> bool:
-                    created = argparse.Namespace(mobile=mobile, password=password)
-                    return cmd_create_operator(created, settings) == 0
+                    return _create_operator(mobile, password, settings) == 0
 
             operator = Operator(args.operator_mobile, args.operator_password, create)
             Journey(wire, sms, clock, operator).walk()
@@ -418,11 +483,14 @@ def cmd_demo(args, settings) -> int:
 
 def cmd_bank_sim(args, settings) -> int:
     """The depository bank simulator: a program of its own with its own options (banksim/)."""
+    import banksim.main
+
     return banksim.main.run(args)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p", description="The P2P lending platform.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, fn, help_text):
@@ -524,7 +592,7 @@ def parser() -> argparse.ArgumentParser:
         help="Run the depository bank simulator (its own options, not --set).",
         description="The depository bank simulator (docs/depository-protocol.md).",
     )
-    banksim.main.add_arguments(b)
+    banksim.options.add_arguments(b)
     b.set_defaults(fn=cmd_bank_sim, set=None)  # the platform's settings as they are
     w = command("worker", cmd_worker, "Run jobs (the job engine's worker) until SIGTERM.")
     w.add_argument("--beat", action="store_true", help="also run the scheduler (one per broker)")
@@ -540,9 +608,13 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--payload", default="{}", help="the job's arguments as a JSON object")
     b = command("outbox", cmd_outbox, "Show outbox rows not handed over; exit 1 if any failed.")
     b.add_argument("--retry", action="store_true", help="try the given-up rows again")
-    o = command("create-operator", cmd_create_operator, "Create an operator account.")
+    o = command(
+        "create-operator",
+        cmd_create_operator,
+        "Create an operator account. The password (8-64 characters, a letter and a digit) is "
+        "asked for twice on a terminal, else read as the first line of standard input.",
+    )
     o.add_argument("--mobile", required=True, help="the operator's mobile number (login name)")
-    o.add_argument("--password", required=True, help="8-64 characters, a letter and a digit")
     return p
 
 
@@ -553,16 +625,26 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
-    # Every record through one handler whose formatter escapes what a caller could use to
-    # forge a line (server/logformat.py).
+    # Every record through one handler whose formatter (logging.format: plain or JSON)
+    # escapes what a caller could use to forge a line (server/logformat.py).
     handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter())
+    handler.setFormatter(formatter(settings.logging.format))
     logging.basicConfig(level=settings.logging.level, handlers=[handler])
     try:
         return args.fn(args, settings)
     except ConfigError as e:  # a check that needs the platform built (e.g. jobs.schedule)
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
+    except (OperationalError, InterfaceError) as e:
+        # The DB-API's errors of the database's operation, not the program's: unreachable,
+        # refused credentials, a missing schema. The driver's own words, on one line.
+        reason = " ".join(str(e.orig).split())
+        url = hide_password(settings.database.url)
+        print(f"error: the database ({url}) cannot be used: {reason}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except Unreachable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_UNREACHABLE
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from facade.contract import roles_in_words
 from server.faults import UNDECLARED
+from server.logformat import CALL_FIELDS, current_call
 from server.registry import BoundOperation
 from service import errors
 from service.errors import BusinessError
@@ -87,6 +88,16 @@ class Invocation:
         op = self.operation
         return f"{op.facade_name}.{op.name}" if op else "-"
 
+    def log_fields(self) -> dict[str, str]:
+        """What every record logged during the call carries in a JSON log (logformat)."""
+        op = self.operation
+        return {
+            "requestId": self.request_id,
+            "protocol": self.protocol,
+            "facade": op.facade_name if op else "-",
+            "operation": op.name if op else "-",
+        }
+
 
 Proceed = Callable[[], object]
 
@@ -118,28 +129,44 @@ class Dispatcher:
 
 class AccessLog:
     """One line a call: request id, protocol, operation, outcome, time, client, member.
-    Never a body, a header value or an argument: those may carry personal data."""
+    Never a body, a header value or an argument: those may carry personal data. For the
+    length of the call every record logged carries the call's fields (``current_call``)."""
 
     def __init__(self, logger: logging.Logger | None = None):
         self._log = logger or logging.getLogger("server.access")
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
+        token = current_call.set(inv.log_fields)
         try:
             return proceed()
         finally:
-            member = inv.principal.member_id if inv.principal else "-"
-            app = f" app={inv.partner.app_id}" if inv.partner else ""
-            self._log.info(
-                "%s %s %s %s %.1fms client=%s member=%s%s",
-                inv.request_id,
-                inv.protocol,
-                inv.name,
-                inv.outcome,
-                (time.perf_counter() - inv.started) * 1000,
-                inv.client_addr,
-                member,
-                app,
-            )
+            self._write(inv)
+            current_call.reset(token)
+
+    def _write(self, inv: Invocation) -> None:
+        member = inv.principal.member_id if inv.principal else "-"
+        elapsed_ms = (time.perf_counter() - inv.started) * 1000
+        app = f" app={inv.partner.app_id}" if inv.partner else ""
+        self._log.info(
+            "%s %s %s %s %.1fms client=%s member=%s%s",
+            inv.request_id,
+            inv.protocol,
+            inv.name,
+            inv.outcome,
+            elapsed_ms,
+            inv.client_addr,
+            member,
+            app,
+            extra={
+                CALL_FIELDS: {
+                    "outcome": inv.outcome,
+                    "durationMs": round(elapsed_ms, 1),
+                    "client": inv.client_addr,
+                    "member": member,
+                    **({"app": inv.partner.app_id} if inv.partner else {}),
+                }
+            },
+        )
 
 
 class ErrorFunnel:

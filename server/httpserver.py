@@ -21,6 +21,7 @@ import functools
 import logging
 import re
 import time
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import waitress
@@ -33,6 +34,7 @@ from waitress.utilities import Error
 from server.app import error_answer, protocol_of
 from server.dispatcher import request_id
 from server.lifecycle import CONNECTIONS, socket_map
+from server.logformat import CALL_FIELDS
 from service import errors
 from service.errors import BusinessError
 
@@ -101,12 +103,22 @@ class Refusal(ErrorTask):
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
+        protocol = protocol_of(path, content_type)
+        client = self.channel.addr[0]
         access.info(
             "%s %s - %s refused by the HTTP server client=%s",
             rid,
-            protocol_of(path, content_type),
+            protocol,
             refusal.code,
-            self.channel.addr[0],
+            client,
+            extra={
+                CALL_FIELDS: {
+                    "requestId": rid,
+                    "protocol": protocol,
+                    "outcome": refusal.code,
+                    "client": client,
+                }
+            },
         )
 
 
@@ -115,6 +127,7 @@ class Channel(HTTPChannel):
 
     parser_class = Parser
     error_task_class = Refusal
+    request: Any  # waitress's parser of the request arriving, None between requests
 
     def __init__(self, server, sock, addr, adj, map=None, *, request_timeout: float):
         self.request_timeout = request_timeout
@@ -145,7 +158,8 @@ class Channel(HTTPChannel):
         """Answer the request still arriving with 408 (then the connection closes), as
         waitress answers one it refuses."""
         with self.requests_lock:
-            request, self.request, self.receiving_since = self.request, None, None
+            request = self.request
+            self.request, self.receiving_since = None, None
             if request is None or self.will_close or self.close_when_flushed:
                 return
             request.error = RequestTimeout(f"not received within {self.request_timeout} s")

@@ -23,14 +23,16 @@ a time per pool process (prefetch multiplier 1); results are not stored (ignore_
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from celery import Celery
+from typing import TYPE_CHECKING, Any
 
 from service.jobs import JobPublisher
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 #: The queue every job goes to.
 QUEUE = "p2p.jobs"
@@ -58,6 +60,8 @@ def prepare_embedded_broker(jobs: Any) -> None:
 def celery_app(jobs: Any, *, name: str = "p2p") -> Celery:
     """A Celery app on the [jobs] settings `jobs`, with no job registered (server/worker.py
     registers them; a publisher sends by name)."""
+    from celery import Celery  # here, not at import: a worker that never publishes skips it
+
     app = Celery(name, set_as_current=False)
     redis = bool(jobs.broker_url)
     transport: dict[str, Any] = {}
@@ -98,10 +102,25 @@ def celery_app(jobs: Any, *, name: str = "p2p") -> Celery:
 
 
 class CeleryPublisher(JobPublisher):
-    """Hands jobs to Celery by name; `job_id` becomes the task id."""
+    """Hands jobs to Celery by name; `job_id` becomes the task id. Given ``make_app`` rather
+    than an app, it makes the app on the first job it hands over, so a web worker loads
+    Celery (about 5 MiB and 0.1 s) only once it has a job to hand over."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(
+        self, app: Celery | None = None, *, make_app: Callable[[], Celery] | None = None
+    ) -> None:
+        if (app is None) == (make_app is None):
+            raise TypeError("CeleryPublisher takes an app or make_app")
         self._app = app
+        self._make_app = make_app
+        self._lock = threading.Lock()
+
+    def _celery(self) -> Celery:
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    self._app = self._make_app()
+        return self._app
 
     def publish(
         self,
@@ -111,7 +130,9 @@ class CeleryPublisher(JobPublisher):
         job_id: str,
         not_before: datetime | None = None,
     ) -> None:
-        self._app.send_task(job, kwargs=dict(payload), task_id=job_id, eta=not_before)
+        self._celery().send_task(job, kwargs=dict(payload), task_id=job_id, eta=not_before)
 
     def close(self) -> None:
-        self._app.close()
+        with self._lock:
+            if self._app is not None:
+                self._app.close()

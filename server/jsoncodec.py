@@ -8,6 +8,8 @@ encoded, whatever it holds.
 
 import json
 import re
+import threading
+from collections.abc import Callable
 from decimal import Decimal
 
 from server.binding import (
@@ -100,22 +102,58 @@ def read_one(value, f: Field, path: str):
 
 def read_text(text: str, f: Field, path: str):
     """A path or query-string value."""
+    t = f.type
+    assert isinstance(t, Simple), f"{f.name}: a path or query parameter is simple"
     try:
-        return f.type.from_text(text)
+        return t.from_text(text)
     except InvalidValue as e:
         raise invalid(path, str(e)) from None
 
 
 def to_json(value, t: Complex | Simple):
+    """``value`` as JSON data of type ``t``: a Complex's fields by wire name (absent when
+    None), a Simple's value as :meth:`Simple.to_json` writes it."""
+    writer = _WRITERS.get(t)
+    if writer is None:
+        writer = _compile(t)
+    return writer(value)
+
+
+#: A writer per type, made on its first value: the walk over a type's fields is decided once,
+#: not per value and field. Types are bound once and never change (eq=False: keyed by identity).
+_WRITERS: dict[Complex | Simple, Callable] = {}
+_COMPILING = threading.Lock()
+
+
+def _compile(t: Complex | Simple) -> Callable:
+    with _COMPILING:
+        made: dict[Complex | Simple, Callable] = {}
+        writer = _writer(t, made)
+        _WRITERS.update(made)  # published whole: no thread sees a writer half made
+    return writer
+
+
+def _writer(t: Complex | Simple, made: dict) -> Callable:
+    known = _WRITERS.get(t) or made.get(t)
+    if known is not None:
+        return known
     if isinstance(t, Simple):
-        return t.to_json(value)
-    out = {}
-    for f in t.fields:
-        v = getattr(value, f.attr)
-        if v is None:
-            continue
-        out[f.name] = [to_json(x, f.type) for x in v] if f.repeated else to_json(v, f.type)
-    return out
+        writer = made[t] = t.json_writer()
+        return writer
+    parts: list[tuple[str, str, bool, Callable]] = []
+
+    def write(value) -> dict:
+        out = {}
+        for attr, name, repeated, field_writer in parts:
+            v = getattr(value, attr)
+            if v is None:
+                continue
+            out[name] = [field_writer(x) for x in v] if repeated else field_writer(v)
+        return out
+
+    made[t] = write  # before its fields: a type that contains itself finds it
+    parts.extend((f.attr, f.name, f.repeated, _writer(f.type, made)) for f in t.fields)
+    return write
 
 
 #: In json.dumps' text (ensure_ascii=False), the escape of a control character XML cannot

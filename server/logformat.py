@@ -1,19 +1,42 @@
-"""Log lines a caller cannot forge: the formatter of every ``p2p`` command's log.
+"""Log lines a caller cannot forge: the formatters of every ``p2p`` command's log.
 
 A record may carry text a caller controls: an address from X-Forwarded-For, a path waitress
 quotes, the text of an exception. Its line is written with every control character escaped
 (``\\n``, ``\\r``, ``\\x1b``, ``\\u2028``), so one record is one line. A traceback keeps its
 lines, for a person to read, but each is indented and escaped alike: no text an exception
 quotes can start a line that looks like a record of its own, nor move the cursor.
+
+``logging.format`` chooses the form: ``PLAIN`` (:class:`SafeFormatter`, for people) or
+``JSON`` (:class:`JsonFormatter`, one JSON object a line, for a log collector). In JSON the
+call a record was logged in (its request id, protocol, facade and operation: see
+:data:`current_call`) and the access log's fields are fields of their own; a traceback is the
+``exception`` field's text.
 """
 
+import datetime as dt
+import json
 import logging
 import re
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s %(message)s"
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+#: The fields of the call being served in this context (thread), as a function read when a
+#: record is formatted (the operation is known only once the call is resolved); set by the
+#: dispatcher's access log for the length of a call.
+current_call: ContextVar[Callable[[], Mapping[str, Any]] | None] = ContextVar(
+    "current_call", default=None
+)
+
+#: The attribute of a record (``extra={CALL_FIELDS: {...}}``) holding fields of its own: the
+#: access log's outcome, duration, client and member.
+CALL_FIELDS = "call_fields"
 
 
 def _escaped(match: re.Match) -> str:
@@ -40,3 +63,43 @@ class SafeFormatter(logging.Formatter):
         # the traceback or stack (even one another formatter cached on the record).
         line, _, more = super().format(record).partition("\n")
         return "\n  ".join([line, *map(escape, more.split("\n"))]) if more else line
+
+
+def _json_escaped(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``timestamp`` (UTC, ISO 8601, milliseconds), ``level``,
+    ``logger``, ``process``, ``message``; the call's ``requestId``, ``protocol``, ``facade``
+    and ``operation`` when logged in one; the record's own call fields (the access log's
+    ``outcome``, ``durationMs``, ``client``, ``member``); ``exception`` and ``stack`` as text.
+    Non-ASCII text stays as it is; every control character, and the characters JSON leaves
+    raw that some readers take for line breaks (DEL, C1, U+2028, U+2029), are escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        entry: dict[str, Any] = {
+            "timestamp": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.process,
+            "message": record.getMessage(),
+        }
+        call = current_call.get()
+        if call is not None:
+            entry.update(call())
+        entry.update(getattr(record, CALL_FIELDS, {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        text = json.dumps(entry, ensure_ascii=False, default=str, separators=(",", ":"))
+        return _CONTROL.sub(_json_escaped, text)
+
+
+def formatter(form: str) -> logging.Formatter:
+    """The formatter ``logging.format`` names: ``PLAIN`` or ``JSON``."""
+    return JsonFormatter() if form == "JSON" else SafeFormatter()

@@ -49,7 +49,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Response
 
 from service import errors
@@ -386,6 +386,18 @@ class CountedCache:
             self._error.inc()
             raise
 
+    def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
+        """A cache-aside lookup: counted as a hit or a miss of its value when the generation
+        exists (without one, the value is looked up with get() once the generation is made)."""
+        try:
+            generation, value = self._cache.get_versioned(generation_key, prefix)
+        except Exception:
+            self._error.inc()
+            raise
+        if generation is not None:
+            (self._miss if value is None else self._hit).inc()
+        return generation, value
+
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._cache.set(key, value, ttl_seconds)
 
@@ -552,7 +564,7 @@ class JobWorkerExporter:
         self._registry.register(_OutboxCollector(outbox_backlog))
         if in_doubt is not None:
             self._registry.register(_InDoubtCollector(in_doubt))
-        self._server = None
+        self._server: BaseWSGIServer | None = None
 
     def render(self) -> bytes:
         sweep_dead_workers(self._directory)

@@ -108,7 +108,7 @@ def _simple_schema(t: Simple) -> dict:
             + " (leading zeros and zeros ending the fraction are not counted).",
         }
     if k in _INTEGER_FORMAT:
-        schema = {"type": "integer", "format": _INTEGER_FORMAT[k]}
+        schema: dict[str, object] = {"type": "integer", "format": _INTEGER_FORMAT[k]}
         if t.ge is not None:
             schema["minimum"] = int(t.ge)
         if t.le is not None:
@@ -122,7 +122,7 @@ def _simple_schema(t: Simple) -> dict:
         return {"type": "string", "format": "date"}
     if k == "enum":
         return {"type": "string", "enum": list(t.values)}
-    schema = {"type": "string"}
+    schema = {"type": "string"}  # typed by the first assignment above
     if t.min_len is not None:
         schema["minLength"] = t.min_len
     if t.max_len is not None:
@@ -288,7 +288,7 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
                     "required": True,
                     "content": {"application/json": {"schema": schema}},
                 }
-            responses = {}
+            responses: dict[str, object] = {}
             if op.result is None:
                 responses["204"] = {"description": "Done."}
             else:

@@ -1,12 +1,12 @@
 """The pages around the contract: the service list, Swagger UI, the health check and the
 platform's public key for partners."""
 
+import functools
 import html
 import json
 import mimetypes
 from pathlib import Path
 
-import swagger_ui_bundle
 from werkzeug.wrappers import Response
 
 from server.lifecycle import CONNECTIONS, STOPPING
@@ -17,9 +17,6 @@ from service.partner.signing import PlatformKey
 
 #: Where partners fetch the public key that verifies the platform's answers to RSA apps.
 PLATFORM_KEY_PATH = "/partner/platform-key"
-
-_ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
-_ASSET_NAMES = frozenset(p.name for p in _ASSETS.iterdir() if p.suffix in (".js", ".css", ".png"))
 
 _DOCS = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>P2P platform API</title>
@@ -65,6 +62,15 @@ def service_list(facades: list[BoundFacade]) -> Response:
     return Response(body, mimetype="text/html")
 
 
+@functools.cache
+def _assets() -> dict[str, Path]:
+    """Swagger UI's files by name, looked up on the first request for one (not at start)."""
+    import swagger_ui_bundle
+
+    folder = Path(swagger_ui_bundle.swagger_ui_path)
+    return {p.name: p for p in folder.iterdir() if p.suffix in (".js", ".css", ".png")}
+
+
 def docs(asset: str) -> Response:
     """Swagger UI from the swagger-ui-bundle package: no CDN, these machines are offline.
     An asset it does not have is UNKNOWN_OPERATION, answered as every error."""
@@ -72,10 +78,11 @@ def docs(asset: str) -> Response:
         return Response(_DOCS, mimetype="text/html")
     if asset == "init.js":
         return Response(_INIT, mimetype="text/javascript")
-    if asset not in _ASSET_NAMES:
+    path = _assets().get(asset)
+    if path is None:
         raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource")
     content_type = mimetypes.guess_type(asset)[0] or "application/octet-stream"
-    response = Response((_ASSETS / asset).read_bytes(), mimetype=content_type)
+    response = Response(path.read_bytes(), mimetype=content_type)
     response.cache_control.max_age = 86400
     return response
 

@@ -14,6 +14,7 @@ import pkgutil
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import facade
 from facade.contract import Facade, Operation
@@ -69,7 +70,7 @@ class BoundOperation:
     def result(self) -> Field | None:
         return self.response.fields[0] if self.response.fields else None
 
-    def invoke(self, args: Mapping[str, object], principal) -> object:
+    def invoke(self, args: Mapping[str, Any], principal) -> object:
         kwargs = {}
         for name, value in args.items():
             command = self.commands.get(name)
@@ -101,11 +102,11 @@ def bind_operation(facade_cls: type[Facade], op: Operation, service: object) -> 
             f"{where}: parameters {sorted(expected)} do not match "
             f"{type(service).__name__}.{method_name}{sorted(accepted)}"
         )
-    commands = {}
+    commands: dict[str, type] = {}
     for f in params:
         if isinstance(f.type, Complex):
             command = hints.get(f.attr)
-            if not dataclasses.is_dataclass(command):
+            if not (isinstance(command, type) and dataclasses.is_dataclass(command)):
                 raise TypeError(
                     f"{where}: {method_name}({f.attr}) must be annotated with a dataclass"
                 )

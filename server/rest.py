@@ -12,6 +12,8 @@ its method.
 """
 
 import re
+from collections.abc import Mapping
+from typing import Any, cast
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
@@ -159,12 +161,15 @@ class RestEndpoint:
             Rule(rule_path(op, literals), methods=[op.operation.rest.method], endpoint=op)
             for op in ops
         ]
-        self._map = Map(
+        url_map = Map(
             rules,
             strict_slashes=False,
             merge_slashes=False,
             converters={"number": WholeNumber, "segment": Segment},
         )
+        # Bound once: the routes match the path alone (no host, no scheme), and match() takes
+        # the path and the method as arguments, so one adapter serves every request and thread.
+        self._routes = url_map.bind("localhost")
         self._dispatcher = dispatcher
         self._proxies = proxies
         self._max_body = max_body_bytes
@@ -180,15 +185,14 @@ class RestEndpoint:
             render=_render,
         )
         try:
-            response = self._dispatcher.dispatch(inv)
+            response = cast(Response, self._dispatcher.dispatch(inv))  # what _render made
         except BusinessError as e:
             response = error_response(e, rid, [("Allow", ", ".join(allow))] if allow else ())
         return finish(inv, response)
 
     def _resolve(self, inv: Invocation, request: Request, allow: list[str]):
-        adapter = self._map.bind_to_environ(request.environ)
         try:
-            op, path_values = adapter.match()
+            op, path_values = self._routes.match(request.path, request.method)
         except MethodNotAllowed as e:
             allow.extend(sorted(e.valid_methods or ()))
             raise BusinessError(errors.METHOD_NOT_ALLOWED) from None
@@ -201,7 +205,9 @@ class RestEndpoint:
             inv.credentials = _bearer(request)
         return lambda: self._read_args(op, path_values, request)
 
-    def _read_args(self, op: BoundOperation, path_values: dict, request: Request) -> dict:
+    def _read_args(
+        self, op: BoundOperation, path_values: Mapping[str, Any], request: Request
+    ) -> dict:
         args = {}
         by_name = op.request.by_name
         for name, text in path_values.items():

@@ -37,8 +37,10 @@ request itself is refused (wrong method, body too large, media type); a missing 
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from lxml import etree
 from werkzeug.http import parse_options_header
@@ -238,7 +240,22 @@ class _NoExternal(etree.Resolver):
         return self.resolve_string("", context)
 
 
+_PARSERS = threading.local()
+
+
 def _parser(keep_processing_instructions: bool) -> etree.XMLParser:
+    """This thread's parser of that kind, made on its first envelope: a parser is reused by one
+    thread at a time (lxml's parsers are not shared between threads), and making one costs
+    more than parsing a small envelope."""
+    name = "keeping_pis" if keep_processing_instructions else "dropping_pis"
+    parser = getattr(_PARSERS, name, None)
+    if parser is None:
+        parser = _new_parser(keep_processing_instructions)
+        setattr(_PARSERS, name, parser)
+    return parser
+
+
+def _new_parser(keep_processing_instructions: bool) -> etree.XMLParser:
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -489,7 +506,7 @@ class SoapEndpoint:
 
     def wsdl(self, name: str, environ) -> bytes | None:
         w = self._wsdl.get(name)
-        return w and w.render(self._proxies.base_url(environ), f"/services/{name}")
+        return None if w is None else w.render(self._proxies.base_url(environ), f"/services/{name}")
 
     def __call__(self, request: Request, name: str) -> Response:
         """GET or HEAD ``?wsdl`` is the WSDL (werkzeug sends no body for HEAD); anything else
@@ -511,7 +528,7 @@ class SoapEndpoint:
             render=functools.partial(_render, version),
         )
         try:
-            response = self._dispatcher.dispatch(inv)
+            response = cast(Response, self._dispatcher.dispatch(inv))  # what _render made
         except BusinessError as e:
             allowed = [("Allow", ", ".join(allow))] if allow else ()
             response = fault_response(e, rid, version, headers=allowed)

@@ -123,7 +123,7 @@ def _schema_order(uses: dict[str, set[str]]) -> list[str]:
     """The namespaces, each after those it imports (ties in namespace order), so that a client
     compiling the schemas one by one, as JAX-WS wsimport and strict validators do, has met
     every import before its use. Imports in a cycle have no such order: CycleError."""
-    sorter = TopologicalSorter()
+    sorter: TopologicalSorter[str] = TopologicalSorter()
     for ns in sorted(uses):
         sorter.add(ns, *sorted(uses[ns] - {ns}))
     return list(sorter.static_order())
@@ -149,8 +149,8 @@ def _facets(restriction, t: Simple) -> None:
         ("minInclusive", t.ge),
         ("maxInclusive", t.le),
     ]
-    for value in t.values:
-        etree.SubElement(restriction, f"{{{XS}}}enumeration", value=value)
+    for allowed in t.values:
+        etree.SubElement(restriction, f"{{{XS}}}enumeration", value=allowed)
     for name, value in facets:
         if value is not None:
             etree.SubElement(restriction, f"{{{XS}}}{name}", value=str(value))
@@ -246,7 +246,7 @@ class Wsdl:
         wspolicy.add_policies(root, set(policies.values()) - {None})
 
         # types: each schema imports exactly the namespaces it uses, and comes after them
-        uses = {ns: set() for ns in namespaces}
+        uses: dict[str, set[str]] = {ns: set() for ns in namespaces}
         for ns, complex_types in types.complex.items():
             for t in complex_types.values():
                 uses[ns] |= _references(t)
@@ -259,19 +259,24 @@ class Wsdl:
             )
             for other in sorted(uses[ns] - {ns}):
                 etree.SubElement(schema, f"{{{XS}}}import", namespace=other)
-            for t in sorted(types.simple.get(ns, {}).values(), key=lambda t: t.name):
-                w.simple_type(schema, t)
-            for t in sorted(types.complex.get(ns, {}).values(), key=lambda t: t.name):
-                w.complex_type(schema, t)
+            for simple in sorted(types.simple.get(ns, {}).values(), key=lambda t: t.name):
+                w.simple_type(schema, simple)
+            for complex_ in sorted(types.complex.get(ns, {}).values(), key=lambda t: t.name):
+                w.complex_type(schema, complex_)
             if ns == tns:
-                for t in wrappers:
-                    w.complex_type(schema, t)
-                for t in wrappers:
-                    etree.SubElement(schema, f"{{{XS}}}element", name=t.name, type=f"tns:{t.name}")
-            if ns == COMMON_NS:
-                for t in (fault, *headers):
+                for wrapper in wrappers:
+                    w.complex_type(schema, wrapper)
+                for wrapper in wrappers:
                     etree.SubElement(
-                        schema, f"{{{XS}}}element", name=t.name, type=w.qname(ns, t.name)
+                        schema, f"{{{XS}}}element", name=wrapper.name, type=f"tns:{wrapper.name}"
+                    )
+            if ns == COMMON_NS:
+                for element in (fault, *headers):
+                    etree.SubElement(
+                        schema,
+                        f"{{{XS}}}element",
+                        name=element.name,
+                        type=w.qname(ns, element.name),
                     )
                 _doc(schema, TEXT_RULES)
 

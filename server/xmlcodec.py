@@ -6,6 +6,9 @@ facets, is refused with the field's path. Writing is total: text XML cannot carr
 namespace of the type that declares it.
 """
 
+import threading
+from collections.abc import Callable
+
 from lxml import etree
 
 from server.binding import Complex, Field, InvalidValue, Simple, carriable, shown
@@ -69,18 +72,74 @@ def read_value(element, f: Field, path: str):
 
 def write_complex(parent, t: Complex, value) -> None:
     """Append the fields of ``value`` (an object with the Python names) under ``parent``."""
-    ns = t.namespace
-    for f in t.fields:
-        v = getattr(value, f.attr)
-        if v is None:
-            continue
-        for item in v if f.repeated else (v,):
-            write_value(parent, f, ns, item)
+    writer = _WRITERS.get(t)
+    if writer is None:
+        writer = _compile(lambda made: _complex_writer(t, made))
+    writer(parent, value)
 
 
 def write_value(parent, f: Field, ns: str, value) -> None:
-    child = etree.SubElement(parent, f"{{{ns}}}{f.name}")
+    """Append ``value`` as the element of field ``f`` in namespace ``ns`` under ``parent``."""
+    writer = _WRITERS.get((f, ns))
+    if writer is None:
+        writer = _compile(lambda made: _value_writer(f, ns, made))
+    writer(parent, value)
+
+
+#: Writers made on a type's first value (its fields' tags, attributes and text writers decided
+#: once, not per value and field), by Complex and by (Field, namespace); types are bound once
+#: and never change (eq=False: keyed by identity).
+_WRITERS: dict = {}
+_COMPILING = threading.Lock()
+
+
+def _compile(make: Callable[[dict], Callable]) -> Callable:
+    with _COMPILING:
+        made: dict = {}
+        writer = make(made)
+        _WRITERS.update(made)  # published whole: no thread sees a writer half made
+    return writer
+
+
+def _complex_writer(t: Complex, made: dict) -> Callable:
+    known = _WRITERS.get(t) or made.get(t)
+    if known is not None:
+        return known
+    parts: list[tuple[str, bool, Callable]] = []
+
+    def write(parent, value) -> None:
+        for attr, repeated, write_one in parts:
+            v = getattr(value, attr)
+            if v is None:
+                continue
+            if repeated:
+                for item in v:
+                    write_one(parent, item)
+            else:
+                write_one(parent, v)
+
+    made[t] = write  # before its fields: a type that contains itself finds it
+    parts.extend((f.attr, f.repeated, _value_writer(f, t.namespace, made)) for f in t.fields)
+    return write
+
+
+def _value_writer(f: Field, ns: str, made: dict) -> Callable:
+    known = _WRITERS.get((f, ns)) or made.get((f, ns))
+    if known is not None:
+        return known
+    tag = f"{{{ns}}}{f.name}"
+    sub = etree.SubElement
     if isinstance(f.type, Simple):
-        child.text = carriable(f.type.to_text(value))  # stored before the text rules, or not
+        text = f.type.text_writer()
+
+        def write(parent, value) -> None:
+            sub(parent, tag).text = carriable(text(value))  # stored before the text rules, or not
+
     else:
-        write_complex(child, f.type, value)
+        inner = _complex_writer(f.type, made)
+
+        def write(parent, value) -> None:
+            inner(sub(parent, tag), value)
+
+    made[(f, ns)] = write
+    return write

@@ -19,9 +19,11 @@ database themselves. The cache never fails a read: any error of the cache is log
 query answers from the database. Evictions that fail (the cache unreachable) are kept and
 retried before this process's next cached read or eviction.
 
-Values are the frozen value objects, serialised exactly by :class:`VoCodec` (no pickle, no
-float). A read inside a transaction bypasses the cache: it may see that transaction's own
-uncommitted changes, which must never be cached.
+A hit is one round trip: the generation and the value under it are read together
+(``Cache.get_versioned``). Values are the frozen value objects, serialised exactly by
+:class:`VoCodec` (no pickle, no float); a text read again is decoded once per process. A
+read inside a transaction bypasses the cache: it may see that transaction's own uncommitted
+changes, which must never be cached.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ LOCK_TTL_SECONDS = 2  # the stampede lock: longer than a query takes, short if i
 WAIT_SECONDS = 0.5  # how long the others wait for the holder's value before reading the database
 POLL_SECONDS = 0.005
 _KEY_LIMIT = 100  # longer canonical keys (many filters) are hashed
+DECODED_TEXTS = 256  # per value type: the texts whose decoded value a process keeps
 
 
 @dataclass(frozen=True)
@@ -77,14 +80,11 @@ def cached(region: Region, key: Callable[..., object] | None = None):
 
     def decorate(method: Callable[..., T]) -> Callable[..., T]:
         codec = VoCodec(typing.get_type_hints(method)["return"])
-        signature = inspect.signature(method)
+        arguments_of = _binder(inspect.signature(method))
 
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs) -> T:
-            bound = signature.bind(self, *args, **kwargs)
-            bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            del arguments[next(iter(signature.parameters))]
+            arguments = arguments_of(self, args, kwargs)
             identity = key(self, **arguments) if key is not None else arguments
             aside: CacheAside = self.cache_aside
             return aside.read(region, identity, codec, lambda: method(self, *args, **kwargs))
@@ -92,6 +92,43 @@ def cached(region: Region, key: Callable[..., object] | None = None):
         return wrapper
 
     return decorate
+
+
+def _binder(signature: inspect.Signature) -> Callable[[Any, tuple, dict], dict]:
+    """What ``signature.bind`` with defaults applied gives, without the instance, made cheap
+    for a call that names its arguments plainly (no ``*args`` or ``**kwargs`` in the method);
+    any other call, or a wrong one, goes through ``Signature.bind`` and its errors."""
+    params = list(signature.parameters.values())
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = frozenset(p.name for p in params[1:])
+    positional = tuple(
+        p.name for p in params[1:] if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )
+    defaults = {p.name: p.default for p in params[1:] if p.default is not p.empty}
+    simple = all(p.kind in plain for p in params[1:])
+
+    def slow(self: Any, args: tuple, kwargs: dict) -> dict:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        del arguments[params[0].name]
+        return arguments
+
+    def bind(self: Any, args: tuple, kwargs: dict) -> dict:
+        if not simple or len(args) > len(positional):
+            return slow(self, args, kwargs)
+        arguments = dict(zip(positional, args, strict=False))
+        if kwargs:
+            if not names.issuperset(kwargs) or not arguments.keys().isdisjoint(kwargs):
+                return slow(self, args, kwargs)
+            arguments.update(kwargs)
+        if len(arguments) < len(names):
+            arguments = defaults | arguments
+            if len(arguments) < len(names):
+                return slow(self, args, kwargs)  # a required argument is missing: its error
+        return arguments
+
+    return bind
 
 
 class CacheAside:
@@ -125,9 +162,15 @@ class CacheAside:
         ident = _canonical(identity)
         try:
             self._retry_pending()
-            generation = self._generation(_generation_key(region, ident))
-            value_key = f"{region.name}:{codec.tag}:{ident}@{generation}"
-            raw = self._cache.get(value_key)
+            generation_key = _generation_key(region, ident)
+            prefix = f"{region.name}:{codec.tag}:{ident}@"
+            # The generation and the value under it in one round trip; a key without a
+            # generation gets one, and its value (if another caller stored it meanwhile).
+            generation, raw = self._cache.get_versioned(generation_key, prefix)
+            if generation is None:
+                generation = self._generation(generation_key)
+                raw = self._cache.get(prefix + generation)
+            value_key = prefix + generation
         except Exception as e:
             _cache_failed("read", region, e)
             return load()
@@ -288,11 +331,15 @@ class VoCodec:
     def __init__(self, tp: Any):
         self._encode, self._decode, shape = _converter(tp)
         self.tag = hashlib.sha256(shape.encode()).hexdigest()[:8]
+        # The value is a function of the text alone, and value objects are immutable: a text
+        # read again (the same cached value, by every caller until it is evicted) is not
+        # rebuilt from JSON but shared.
+        self.decode = functools.lru_cache(maxsize=DECODED_TEXTS)(self._decode_text)
 
     def encode(self, value: object) -> str:
         return json.dumps(self._encode(value), separators=(",", ":"), ensure_ascii=False)
 
-    def decode(self, text: str) -> Any:
+    def _decode_text(self, text: str) -> Any:
         return self._decode(json.loads(text))
 
 
@@ -324,7 +371,7 @@ def _converter(tp: Any, bindings: dict | None = None) -> Converter:
             f"({shape})",
         )
     cls = origin or tp
-    if dataclasses.is_dataclass(cls):
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
         return _dataclass_converter(cls, args)
     if tp in _SCALARS:
         return _SCALARS[tp]

@@ -175,8 +175,8 @@ class PersonalData:
         """Hex HMAC-SHA256 of `value` under the lookup key of `kind`."""
         key = self._hash_keys.get(kind)
         if key is None:
-            key = hmac.new(self._master, b"p2p lookup v1 " + kind.encode(), hashlib.sha256)
-            key = self._hash_keys.setdefault(kind, key.digest())
+            derived = hmac.new(self._master, b"p2p lookup v1 " + kind.encode(), hashlib.sha256)
+            key = self._hash_keys.setdefault(kind, derived.digest())
         return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
     def _box(self, kind: str) -> SecretBox:

@@ -123,8 +123,8 @@ def split(total: Decimal, weights: Sequence[Decimal]) -> tuple[Decimal, ...]:
     if any(x <= 0 for x in w):
         raise ValueError(f"weights must each be > 0, got {', '.join(map(shown, weights))}")
     whole = sum(w)
-    shares, remainders = zip(*(divmod(t * x, whole) for x in w), strict=True)
-    shares = list(shares)
+    quotients, remainders = zip(*(divmod(t * x, whole) for x in w), strict=True)
+    shares = list(quotients)
     leftover = t - sum(shares)  # < len(w), since every remainder is < whole
     for i in sorted(range(len(w)), key=lambda i: (-remainders[i], i))[:leftover]:
         shares[i] += 1
@@ -172,8 +172,10 @@ def _units(value: Decimal, name: str, places: int) -> int:
         value = Decimal(value)
     if not value.is_finite():
         raise ValueError(f"{name} must be finite, got {shown(value)}")
-    sign, digits, exponent = value.as_tuple()
-    digits = list(digits)
+    sign, digit_tuple, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # "n", "N" or "F": not finite, refused above
+        raise ValueError(f"{name} must be finite, got {shown(value)}")
+    digits = list(digit_tuple)
     while exponent < -places and digits and digits[-1] == 0:
         digits.pop()
         exponent += 1

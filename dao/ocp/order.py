@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 #: The order types the platform sends; DISBURSE and REPAY are batch items (a bank_batch row
@@ -216,7 +216,7 @@ class BankOrderRepository:
             .values(handed_to_reconciliation_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        return self._session().execute(stmt).rowcount == 1
+        return row_count(self._session(), stmt) == 1
 
     def reissue_of(self, order_id: int) -> BankOrderEntity | None:
         """The order that re-issues FAILED order ``order_id`` under a new number, if any."""

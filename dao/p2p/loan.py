@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
 
 from sqlalchemy import (
     CheckConstraint,
@@ -20,6 +19,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import FixedPoint, Identifier, Money, UtcDateTime, utcnow
@@ -107,7 +107,7 @@ class LoanEntity(Base):
     )
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (declared by SQLAlchemy)
 
     def __repr__(self) -> str:
         return f"LoanEntity(id={self.id!r}, status={self.status!r}, version={self.version!r})"
@@ -177,9 +177,9 @@ class LoanRepository:
             raise ValueError("offset must be >= 0")
         if limit < 1:
             raise ValueError("limit must be >= 1")
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if visible is not None:
-            shown = LoanEntity.status.in_(visible)
+            shown: ColumnElement[bool] = LoanEntity.status.in_(visible)
             if or_borrower is not None:
                 shown = or_(shown, LoanEntity.borrower_id == or_borrower)
             conditions.append(shown)

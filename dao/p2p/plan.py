@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.ledger import AccountEntity
 from dao.p2p.loan import LoanEntity
 from dao.types import Identifier, Money, UtcDateTime, utcnow
@@ -159,7 +159,7 @@ class PlanRepository:
             .values(status="OVERDUE", updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        return self._session().execute(stmt).rowcount
+        return row_count(self._session(), stmt)
 
     def receipts_of_investor(
         self, investor_id: int, loan_id: int | None, *, offset: int, limit: int

@@ -18,8 +18,10 @@ import re
 import shlex
 from dataclasses import dataclass
 from decimal import Decimal
-from re import _constants as sre
-from re import _parser as sre_parse  # the parser re itself uses: the pattern as re reads it
+
+# The parser re itself uses (the pattern as re reads it); private, so typeshed has no stubs.
+from re import _constants as sre  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 from types import SimpleNamespace
 from urllib.parse import quote, urlencode
 
@@ -145,7 +147,8 @@ class _Sampler:
             fits = [a for a in alternatives if self.width(a)[0] <= length <= self.width(a)[1]]
             self._sequence((fits or alternatives)[0], length)
         elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
-            self._repeat(*av, length)
+            low, high, repeated = av
+            self._repeat(low, high, repeated, length)
         elif op is not sre.AT:  # an anchor writes nothing
             raise NoExample(f"the pattern construct {op} has no example")
 
@@ -199,7 +202,7 @@ def _string(t: Simple, name: str) -> str:
 
 def _number(t: Simple, name: str):
     if t.kind == "decimal":
-        preferred = [_RATE if "rate" in name.lower() else _MONEY, Decimal(1)]
+        preferred: list[Decimal | int] = [_RATE if "rate" in name.lower() else _MONEY, Decimal(1)]
     else:
         preferred = [_ID if name == "id" or name.endswith("Id") else 1]
     for value in [*preferred, t.ge, t.le]:
@@ -317,7 +320,9 @@ def _json(value) -> str:
 
 
 def _query_text(f: Field, value) -> list[str]:
-    return [f.type.to_text(v) for v in (value if f.repeated else [value])]
+    t = f.type
+    assert isinstance(t, Simple), f"{f.name}: a query parameter is simple"
+    return [t.to_text(v) for v in (value if f.repeated else [value])]
 
 
 def rest_body(op: BoundOperation, args: SimpleNamespace):

@@ -209,11 +209,12 @@ class Journey:
         if op.create is None:
             raise DemoFailed(
                 f"the operator {op.mobile} cannot log in: create one first "
-                f"(p2p create-operator --mobile {op.mobile} --password ...) or pass "
+                f"(p2p create-operator --mobile {op.mobile}, the password on standard input) "
+                "or pass "
                 "--create-operator"
             )
         w.note(f"no operator {op.mobile} yet: the demo creates one, as an administrator does")
-        w.say(f"$ p2p create-operator --mobile {op.mobile} --password {op.password}")
+        w.say(f"$ echo '{op.password}' | p2p create-operator --mobile {op.mobile}")
         if not op.create(op.mobile, op.password):
             raise DemoFailed("p2p create-operator failed (see above)")
         return w.call("POST", "/sessions", credentials)["token"]

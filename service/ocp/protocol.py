@@ -201,7 +201,7 @@ def require(message: Mapping[str, object], fields: Iterable[str]) -> None:
 def check_notification(message: Mapping[str, object]) -> None:
     """Raises ``MessageInvalid`` unless ``message`` is a well-formed notification."""
     require(message, ("notifyId", "orderType", "status", "bankRef"))
-    if len(message["notifyId"]) > 64:
+    if len(str(message["notifyId"])) > 64:
         raise MessageInvalid("malformed", "notifyId")
     check_order_no(message.get("orderNo"))
     if message["orderType"] not in ORDER_TYPES:
@@ -239,7 +239,7 @@ def check_batch_items(message: Mapping[str, object]) -> list[dict]:
         where = f"items[{k}]"
         if not isinstance(item, dict) or any(not isinstance(v, str) for v in item.values()):
             raise MessageInvalid("malformed", where)
-        fields = (*ITEM_FIELDS, "serviceFee")
+        fields: tuple[str, ...] = (*ITEM_FIELDS, "serviceFee")
         if message.get("orderType") == DISBURSE:
             fields = (*fields, "freezeOrderNo")
         for field in fields:

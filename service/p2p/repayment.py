@@ -339,7 +339,7 @@ class RepaymentService(P2PBase):
                     for r in by_installment[i.id]:
                         r.interest = ZERO
             i.penalty = self._penalty(i, today, terms)
-        amount = sum(i.principal + i.interest + i.penalty for i in unpaid)
+        amount = sum((i.principal + i.interest + i.penalty for i in unpaid), ZERO)
         if self._bank is not None and amount:
             self._pay_at_bank(loan, unpaid, by_installment, ("loan", loan.id), request_no)
             claim.done("loan", loan.id)
@@ -431,7 +431,7 @@ class RepaymentService(P2PBase):
         """Freeze what ``installments`` (penalties set) take from the borrower, mark them
         PAYING and write the REPAY batch(es) paying their receipts (module docstring)."""
         terms, now = self._repayment_settings, self._clock()
-        amount = sum(i.principal + i.interest + i.penalty for i in installments)
+        amount = sum((i.principal + i.interest + i.penalty for i in installments), ZERO)
         account = self._ledger.account_of(loan.borrower_id)
         legs = [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)]
         self._ledger.post("REPAY_FREEZE", ref, legs, request_no)

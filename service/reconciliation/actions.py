@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -45,6 +47,11 @@ from service.paging import PageVo, page_window
 from service.security import Principal
 from service.text import is_blank
 from service.transaction import RetryTransaction, transactional
+
+if TYPE_CHECKING:
+    from dao.ocp import BankOrderRepository
+    from dao.reconciliation import ReconciliationRepository
+    from service.transaction import TransactionManager
 
 log = logging.getLogger("service.reconciliation")
 
@@ -76,6 +83,14 @@ class BankOrderActions:
     """listOrdersWaiting and reissueBankOrder, a part of ReconciliationService, which gives
     it ``tx``, ``_settings``, ``_clock``, ``_bank``, ``_repo``, ``_orders`` and
     ``_available``."""
+
+    tx: TransactionManager
+    _settings: Any
+    _clock: Callable[[], dt.datetime]
+    _bank: Any
+    _repo: ReconciliationRepository
+    _orders: BankOrderRepository
+    _available: Callable[[], None]
 
     @transactional(read_only=True)
     def list_orders_waiting(

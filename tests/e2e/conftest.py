@@ -88,12 +88,14 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _cli(*args: str, settings: list[str], log) -> None:
+def _cli(*args: str, settings: list[str], log, stdin: str = "") -> None:
     sets = [x for s in settings for x in ("--set", s)]
     done = subprocess.run(
         [sys.executable, "-m", "server.cli", *args, *sets],
         cwd=ROOT,
         env=_env(),
+        input=stdin,
+        text=True,
         stdout=log,
         stderr=subprocess.STDOUT,
         timeout=120,
@@ -146,10 +148,9 @@ def start_server(
             "create-operator",
             "--mobile",
             OPERATOR_MOBILE,
-            "--password",
-            OPERATOR_PASSWORD,
             settings=settings,
             log=log,
+            stdin=OPERATOR_PASSWORD + "\n",
         )
     log.flush()
     port = port or _free_port()

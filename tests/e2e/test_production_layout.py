@@ -11,7 +11,7 @@ the one beat, on MariaDB and Redis. The depository is the bank simulator as a se
 the balancer.
 
 The client calls from 127.0.0.3 (its socket bound there), HAProxy connects to the workers
-from 127.0.0.1: the `client=` the workers log must be the former.
+from 127.0.0.1: the `client` the workers log (as JSON, conf/production.toml) must be the former.
 """
 
 from __future__ import annotations
@@ -206,12 +206,13 @@ class Layout:
         )
         return done.stdout.strip()
 
-    def p2p(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        """The deploy root's own `p2p` command, with the layout loaded."""
+    def p2p(self, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
+        """The deploy root's own `p2p` command, with the layout loaded (``stdin`` its input)."""
         return subprocess.run(
             [str(self.home / ".venv/bin/p2p"), *args],
             cwd=self.home,
             env={**self.env, **env},
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,
@@ -539,9 +540,12 @@ def test_soap_and_rest_through_the_balancer_see_the_real_client(layout, identiti
     assert acc.service.getAccount(**auth).available == total
 
     for port, log in layout.logs.items():
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if " client=" in ln]
-        assert lines, f"worker {port} served no call"
-        assert all(f"client={CLIENT_ADDR} " in ln for ln in lines), "\n".join(lines[-5:])
+        # conf/production.toml logs JSON: every line of a worker's log is one object.
+        entries = [json.loads(line) for line in log.read_text().splitlines()]
+        calls = [e for e in entries if e["logger"] == "server.access" and e["facade"] != "-"]
+        assert calls, f"worker {port} served no call"
+        assert {e["client"] for e in calls} == {CLIENT_ADDR}, calls[-5:]
+        assert all(e["requestId"] and e["durationMs"] >= 0 for e in calls), calls[-5:]
 
 
 @dataclass
@@ -694,8 +698,7 @@ def test_a_worker_killed_mid_load_loses_nothing(layout, identities) -> None:
 def _operator_token(session: requests.Session, layout: Layout) -> str:
     """An operator, created with `p2p create-operator` as an administrator does, logged in."""
     mobile, password = f"139{uuid.uuid4().int % 10**8:08d}", "Operator123"
-    command = ["create-operator", f"--mobile={mobile}", f"--password={password}"]
-    done = layout.p2p(*command)
+    done = layout.p2p("create-operator", f"--mobile={mobile}", stdin=password + "\n")
     assert done.returncode == 0, done.stdout + done.stderr
     r = session.post(layout.lb + "/api/v1/sessions", json={"mobile": mobile, "password": password})
     assert r.status_code == 201, r.text
@@ -1027,8 +1030,13 @@ def test_supervisorctl_stop_is_graceful(layout) -> None:
     out = layout.ctl("stop", "p2p:*")
     assert out.count("stopped") == WORKERS, out
     for port, log in layout.logs.items():
-        text = log.read_text(errors="replace")
-        assert "SIGTERM received: stopping gracefully" in text, port
-        assert text.rstrip().endswith("stopped"), text[-500:]
+        # conf/production.toml logs JSON: one object a line.
+        lifecycle = [
+            entry["message"]
+            for entry in map(json.loads, log.read_text().splitlines())
+            if entry["logger"] == "p2p.lifecycle"
+        ]
+        assert "SIGTERM received: stopping gracefully" in lifecycle, port
+        assert lifecycle[-1] == "stopped", lifecycle
     status = layout.ctl("status")
     assert status.count("STOPPED") == WORKERS, status

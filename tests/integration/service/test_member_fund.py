@@ -5,12 +5,14 @@ name or mobile number; and one member opening twice at once on MariaDB."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
 import pytest
 from sqlalchemy import inspect, text
 
+from server.logformat import JsonFormatter
 from server.registry import build_service
 from service.errors import BusinessError
 from service.gateway import AccountHolder, GatewayResult, SandboxGateway
@@ -242,6 +244,12 @@ def test_no_log_record_holds_personal_data(
             assert plain not in seen, f"{record.name} logged personal data"
     for plain in secrets:
         assert plain not in caplog.text
+    # The same records as the JSON log writes them (logging.format = JSON), every field read
+    # back: its extra fields carry nothing the plain line would not.
+    for entry in (json.loads(JsonFormatter().format(r)) for r in caplog.records):
+        fields = " ".join(str(value) for value in entry.values())
+        for plain in secrets:
+            assert plain not in fields, f"{entry['logger']} logged personal data in JSON"
 
 
 # -- concurrency -----------------------------------------------------------------------------

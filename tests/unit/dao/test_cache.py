@@ -128,3 +128,16 @@ def test_create_cache_picks_by_url() -> None:
     cache = create_cache("redis://127.0.0.1:1/0", "p:")
     assert isinstance(cache, RedisCache)
     cache.close()
+
+
+def test_get_versioned_reads_the_generation_and_the_value_under_it(make_cache) -> None:
+    cache = make_cache("v:")
+    assert cache.get_versioned("gen:loan:7", "loan:t:7@") == (None, None)
+    cache.set("loan:t:7@g1", "old", 60)  # a value with no generation naming it is not read
+    assert cache.get_versioned("gen:loan:7", "loan:t:7@") == (None, None)
+    cache.set("gen:loan:7", "g2", 60)
+    assert cache.get_versioned("gen:loan:7", "loan:t:7@") == ("g2", None)
+    cache.set("loan:t:7@g2", '{"x":"周"}', 60)
+    assert cache.get_versioned("gen:loan:7", "loan:t:7@") == ("g2", '{"x":"周"}')
+    other = make_cache("w:")  # the prefix applies to both keys
+    assert other.get_versioned("gen:loan:7", "loan:t:7@") == (None, None)

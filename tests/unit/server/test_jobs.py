@@ -70,6 +70,37 @@ def test_the_celery_publisher_sends_the_job_by_name_with_its_id_and_time(tmp_pat
     app.close()
 
 
+def test_a_lazy_celery_publisher_makes_its_app_once_on_the_first_job(tmp_path) -> None:
+    made = []
+
+    def make_app():
+        app = celery_app(settings(tmp_path).jobs)
+        app.conf.broker_url = "memory://"
+        made.append(app)
+        return app
+
+    publisher = CeleryPublisher(make_app=make_app)
+    assert made == []
+    publisher.publish("loan.close_expired", {}, job_id="outbox-1")
+    publisher.publish("loan.mark_overdue", {}, job_id="outbox-2")
+
+    assert len(made) == 1
+    with made[0].connection_for_read() as conn:
+        queue = conn.SimpleQueue(QUEUE)
+        ids = [queue.get(timeout=5).headers["id"] for _ in range(2)]
+    assert ids == ["outbox-1", "outbox-2"]
+    publisher.close()
+
+
+def test_a_lazy_celery_publisher_that_never_published_closes_nothing() -> None:
+    def make_app():
+        raise AssertionError("made an app only to close it")
+
+    CeleryPublisher(make_app=make_app).close()
+    with pytest.raises(TypeError):
+        CeleryPublisher()
+
+
 # -- the app's configuration -------------------------------------------------------------------
 
 

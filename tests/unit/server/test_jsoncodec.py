@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
 from facade.p2p.loan import LoanRequest
 from server import jsoncodec
-from server.binding import LONG_NUMBER, MAX_NUMBER_LENGTH, describe
+from server.binding import LONG_NUMBER, MAX_NUMBER_LENGTH, Complex, Field, Simple, describe
 from service.errors import BusinessError
 
 LOAN_REQUEST = describe(LoanRequest)
@@ -207,3 +208,73 @@ def test_dumps_leaves_other_values_alone() -> None:
     assert jsoncodec.dumps({"n": 1, "b": True, "z": None, "t": "周转"}) == (
         '{"n":1,"b":true,"z":null,"t":"周转"}'.encode()
     )
+
+
+def walk(value, t):
+    """The field-by-field walk to_json replaced, as the reference of what it must write."""
+    if isinstance(t, Simple):
+        return t.to_json(value)
+    out = {}
+    for f in t.fields:
+        v = getattr(value, f.attr)
+        if v is not None:
+            out[f.name] = [walk(x, f.type) for x in v] if f.repeated else walk(v, f.type)
+    return out
+
+
+def result_fields():
+    """Every operation's result field and its namespace, by operation."""
+    from conf import load_settings
+    from server.app import create_platform
+
+    platform = create_platform(load_settings({"P2P_ENV": "test"}, {"database.url": "sqlite://"}))
+    try:
+        return {
+            f"{op.facade_name}.{op.name}": (op.result, op.namespace)
+            for f in platform.facades
+            for op in f.operations
+            if op.result is not None
+        }
+    finally:
+        platform.close()
+
+
+def result_types():
+    return {name: f.type for name, (f, _) in result_fields().items()}
+
+
+def test_every_answer_type_is_written_as_the_field_walk_writes_it() -> None:
+    from server.contractdoc.examples import value_of
+
+    types = result_types()
+    assert "LoanFacade.listLoans" in types
+    for name, t in types.items():
+        full = value_of(t, name)
+        assert jsoncodec.to_json(full, t) == walk(full, t), name
+        if isinstance(t, Complex):  # and with every optional field absent
+            sparse = SimpleNamespace(**vars(full))
+            for f in t.fields:
+                if not f.required:
+                    setattr(sparse, f.attr, None)
+            assert jsoncodec.to_json(sparse, t) == walk(sparse, t), name
+
+
+def test_a_type_that_contains_itself_is_written() -> None:
+    text = LOAN_REQUEST.by_name["title"].type
+    node = Complex("Node", "urn:t", "", (), {})
+    fields = (
+        Field("label", "label", text, True, False, ""),
+        Field("children", "children", node, False, True, ""),
+    )
+    object.__setattr__(node, "fields", fields)
+    tree = SimpleNamespace(
+        label="a",
+        children=[
+            SimpleNamespace(label="b", children=[]),
+            SimpleNamespace(label="c", children=None),
+        ],
+    )
+    assert jsoncodec.to_json(tree, node) == {
+        "label": "a",
+        "children": [{"label": "b", "children": []}, {"label": "c"}],
+    }

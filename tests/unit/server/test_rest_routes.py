@@ -24,7 +24,7 @@ def routes(platform):
             methods[op.operation.rest.method] = op
             if op.operation.rest.method == "GET":
                 methods["HEAD"] = op  # werkzeug answers HEAD with the GET route
-    return endpoint._map.bind("localhost"), templates
+    return endpoint._routes, templates
 
 
 def concrete(template: str) -> str:

@@ -10,8 +10,8 @@ import pytest
 from lxml import etree
 
 from facade.p2p.loan import NS, AuditRequest, LoanPageDto, LoanRequest
-from server.binding import describe
-from server.xmlcodec import read_complex, write_complex
+from server.binding import Complex, Simple, carriable, describe
+from server.xmlcodec import read_complex, write_complex, write_value
 from service.errors import BusinessError
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -185,3 +185,39 @@ def test_writes_any_stored_text() -> None:
     write_complex(root, describe(AuditRequest), audit)
     parsed = etree.fromstring(etree.tostring(root, encoding="UTF-8"))
     assert parsed.findtext(f"{{{NS}}}reason") == "a\ufffdb" + "\ufffd" * 4 + "\tc\nd\x85\ufdd0"
+
+
+def walk(parent, f, ns, value) -> None:
+    """The field-by-field walk the writers replaced, as the reference of what they must write."""
+    child = etree.SubElement(parent, f"{{{ns}}}{f.name}")
+    if isinstance(f.type, Simple):
+        child.text = carriable(f.type.to_text(value))
+        return
+    for g in f.type.fields:
+        v = getattr(value, g.attr)
+        if v is not None:
+            for item in v if g.repeated else (v,):
+                walk(child, g, f.type.namespace, item)
+
+
+def test_every_answer_is_written_as_the_field_walk_writes_it() -> None:
+    from server.contractdoc.examples import value_of
+    from tests.unit.server.test_jsoncodec import result_fields
+
+    fields = result_fields()
+    assert "LoanFacade.listLoans" in fields
+    for name, (f, ns) in fields.items():
+        value = value_of(f.type, name)
+        ours, reference = etree.Element("r"), etree.Element("r")
+        write_value(ours, f, ns, value)
+        walk(reference, f, ns, value)
+        assert etree.tostring(ours) == etree.tostring(reference), name
+        if isinstance(f.type, Complex):  # and with every optional field absent
+            sparse = SimpleNamespace(**vars(value))
+            for g in f.type.fields:
+                if not g.required:
+                    setattr(sparse, g.attr, None)
+            ours, reference = etree.Element("r"), etree.Element("r")
+            write_value(ours, f, ns, sparse)
+            walk(reference, f, ns, sparse)
+            assert etree.tostring(ours) == etree.tostring(reference), name

@@ -3,6 +3,7 @@ only, the reader/writer race, the stampede guard, TTLs from settings, a failing 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from dataclasses import dataclass
@@ -98,6 +99,76 @@ def test_the_codec_tag_follows_the_shape() -> None:
 
     assert VoCodec(LineVo).tag == VoCodec(LineVo).tag
     assert VoCodec(LineVo).tag != VoCodec(LineVo2).tag
+
+
+def test_a_text_read_again_is_decoded_once_and_its_value_shared() -> None:
+    codec = VoCodec(EveryTypeVo)
+    text = codec.encode(every_type())
+    first = codec.decode(text)
+    again = codec.decode("".join(list(text)))  # an equal text, another object (as from Redis)
+    other = codec.decode(codec.encode(dataclasses.replace(every_type(), id=7)))
+
+    assert again is first
+    assert other is not first and other.id == 7 and first.id == 2**53 + 1
+    with pytest.raises(ValueError):  # a text that does not decode still fails, every time
+        codec.decode(text.replace('"id"', '"ident"'))
+    with pytest.raises(ValueError):
+        codec.decode(text.replace('"id"', '"ident"'))
+
+
+KEYED = Region("keyed", ttl=lambda s: 60)
+
+
+class Keyed:
+    """Methods of every shape: @cached gets their arguments by name, defaults applied."""
+
+    def __init__(self) -> None:
+        self.cache_aside = CacheAside(None, None, FakeTx())
+        self.seen: list[dict] = []
+
+    def _key(self, **arguments):
+        self.seen.append(arguments)
+        return 0
+
+    @cached(KEYED, key=_key)
+    def plain(self, a: int, b: int = 2, *, c: int = 3) -> LineVo:
+        return LineVo(Decimal(a + b + c), dt.date(2026, 1, 1))
+
+    @cached(KEYED, key=_key)
+    def star(self, a: int, *rest: int, **extra: int) -> LineVo:
+        return LineVo(Decimal(a + sum(rest) + sum(extra.values())), dt.date(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "expected"),
+    [
+        ((1,), {}, {"a": 1, "b": 2, "c": 3}),
+        ((1, 5), {}, {"a": 1, "b": 5, "c": 3}),
+        ((), {"a": 1, "c": 9}, {"a": 1, "b": 2, "c": 9}),
+        ((1,), {"b": 4, "c": 9}, {"a": 1, "b": 4, "c": 9}),
+    ],
+)
+def test_cached_gets_every_argument_by_name_with_defaults(args, kwargs, expected) -> None:
+    k = Keyed()
+    assert k.plain(*args, **kwargs).amount == sum(expected.values())
+    assert k.seen == [expected]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((), {}), ((1, 2, 3), {}), ((1,), {"a": 1}), ((1,), {"d": 1}), ((), {"b": 1})],
+)
+def test_a_wrong_call_of_a_cached_method_fails_as_the_method_would(args, kwargs) -> None:
+    k = Keyed()
+    with pytest.raises(TypeError):
+        k.plain(*args, **kwargs)
+    assert k.seen == []
+
+
+def test_a_method_with_star_arguments_is_bound_by_its_signature() -> None:
+    k = Keyed()
+    assert k.star(1, 2, 3, x=4).amount == 10
+    assert k.seen == [{"a": 1, "rest": (2, 3), "extra": {"x": 4}}]
 
 
 # --- a service over a fake database ------------------------------------------------------

@@ -1,0 +1,176 @@
+"""Start-up of a worker: time to /health ready, memory after start and at its peak.
+
+Run from the repository root: ``python bench/startup.py [--starts N] [--calls N]``.
+
+It migrates a SQLite database in a temporary folder, then starts ``p2p serve`` (waitress, the
+default threads, no embedded job worker: one web worker as supervisord runs it) again and
+again, and for each start prints the seconds from the process's start to its first
+``/health`` answering 200, its RSS then and its peak RSS (VmHWM) so far, and, after ``--calls``
+REST calls on one keep-alive connection (``GET /api/v1/loans``), its RSS and peak again. With
+``P2P_TEST_REDIS_URL`` set, each start is made twice, alternating: with the embedded cache and
+with Redis as the cache (``cache.url``), as production runs it. Then the modules that
+``import server.app`` spends its time in (``python -X importtime``), largest first.
+
+Absolute times depend on the machine and its neighbours: compare starts of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.getloan import ROOT, child_env, cli, free_port, read_proc_status
+
+READY_TIMEOUT = 60.0
+
+
+def _mib(status: dict[str, str], key: str) -> float:
+    return int(status.get(key, "0 kB").split()[0]) / 1024
+
+
+def _health(port: int) -> bool:
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            conn.request("GET", "/health")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+    return False
+
+
+def _calls(port: int, count: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for _ in range(count):
+            conn.request("GET", "/api/v1/loans")
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET /api/v1/loans answered {response.status}")
+    finally:
+        conn.close()
+
+
+def one_start(url: str, tmp: Path, cache_url: str, calls: int) -> dict[str, float]:
+    port = free_port()
+    argv = [sys.executable, "-m", "server.cli", "serve", "--set", f"database.url={url}"]
+    argv += ["--set", f"server.port={port}", "--set", "jobs.embedded_worker=false"]
+    if cache_url:
+        argv += ["--set", f"cache.url={cache_url}"]
+    log = tmp / f"serve-{port}.log"
+    with open(log, "wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        while not _health(port):
+            if proc.poll() is not None or time.perf_counter() - started > READY_TIMEOUT:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"p2p serve did not become ready:\n{tail}")
+            time.sleep(0.005)
+        ready = time.perf_counter() - started
+        status = read_proc_status(proc.pid)
+        figures = {
+            "ready s": ready,
+            "RSS MiB": _mib(status, "VmRSS"),
+            "peak MiB": _mib(status, "VmHWM"),
+        }
+        if calls:
+            _calls(port, calls)
+            status = read_proc_status(proc.pid)
+            figures[f"RSS after {calls}"] = _mib(status, "VmRSS")
+            figures[f"peak after {calls}"] = _mib(status, "VmHWM")
+        return figures
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def import_profile(top: int) -> list[tuple[int, str]]:
+    """The modules ``import server.app`` imports directly, by cumulative microseconds."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import server.app"],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|")
+        depth = len(name) - len(name.lstrip(" "))
+        if depth == 3:  # imported by server.app itself
+            rows.append((int(cumulative), name.strip()))
+        elif depth == 1:
+            rows.append((int(cumulative), name.strip() + " (in all)"))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--starts", type=int, default=3, help="starts per configuration (3)")
+    p.add_argument("--calls", type=int, default=2000, help="REST calls after each start (2000)")
+    p.add_argument("--top", type=int, default=15, help="rows of the import listing (15)")
+    args = p.parse_args(argv)
+    redis_url = os.environ.get("P2P_TEST_REDIS_URL", "")
+    configs = {"embedded": ""} | ({"redis cache": redis_url} if redis_url else {})
+    tmp = Path(tempfile.mkdtemp(prefix="p2p-bench-startup-"))
+    url = f"sqlite:///{tmp / 'p2p.db'}"
+    try:
+        cli(url, "migrate")
+        print(
+            f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.2f}, {args.starts} starts per configuration, "
+            f"{args.calls} calls after each",
+            flush=True,
+        )
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
+        for number in range(args.starts):
+            names = list(configs) if number % 2 == 0 else list(reversed(configs))
+            for name in names:
+                figures = one_start(url, tmp, configs[name], args.calls)
+                results[name].append(figures)
+                shown = ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
+                print(f"  start {number + 1} {name:<12} {shown}", flush=True)
+        print("\nmedian over starts")
+        for name, rows in results.items():
+            shown = ", ".join(f"{k} {statistics.median(r[k] for r in rows):.2f}" for k in rows[0])
+            print(f"  {name:<12} {shown}")
+        print(f"\nimport server.app, cumulative ms (python -X importtime), top {args.top}")
+        for micros, name in import_profile(args.top):
+            print(f"  {micros / 1000:8.1f}  {name}")
+        print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""A worker imports only what its configuration uses (bench/startup.py measures what it saves)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+#: Loaded by a worker only when its configuration or a request needs them.
+ON_DEMAND = (
+    "alembic",  # p2p migrate
+    "banksim.main",  # p2p bank-sim (its options alone are listed by `p2p --help`)
+    "celery",  # the first job handed over
+    "sentry_sdk",  # sentry.dsn set
+    "server.compat",  # p2p check-contracts, a facade's ?doc
+    "server.contractdoc",  # a facade's ?doc, the changelog page
+    "server.worker",  # the embedded job worker, p2p worker and beat
+    "swagger_ui_bundle",  # the first /docs asset
+)
+
+_SCRIPT = """
+import json, sys
+from server import cli
+from conf import load_settings
+from server.app import create_app
+from werkzeug.test import Client
+settings = load_settings({"P2P_ENV": "test"}, {"database.url": sys.argv[1]})
+client = Client(create_app(settings))
+loaded = {name: name in sys.modules for name in sys.argv[2:]}
+client.get("/docs/swagger-ui.css")
+client.get("/services/LoanFacade?doc")
+after = {name: name in sys.modules for name in ("swagger_ui_bundle", "server.contractdoc")}
+print(json.dumps({"at_start": loaded, "after_requests": after}))
+"""
+
+
+def test_a_worker_without_a_dsn_or_jobs_loads_none_of_what_it_does_not_use(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'p2p.db'}"
+    env = dict(os.environ, P2P_ENV="test", PYTHONPATH=str(ROOT))
+    env.pop("SENTRY_DSN", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, url, *ON_DEMAND],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert [name for name, loaded in answer["at_start"].items() if loaded] == []
+    # and what a request needs is loaded when asked for
+    assert answer["after_requests"] == {"swagger_ui_bundle": True, "server.contractdoc": True}
