@@ -45,6 +45,10 @@ HUMAN_TEXT = {
     "partner_key.public_key",
     "partner_app_event.reason",
     "partner_app_event.detail",
+    # A callback's JSON body as sent, and the first answer kept with an Idempotency-Key:
+    # read whole, never looked up.
+    "partner_callback.body",
+    "partner_request.answer",
 }
 
 
