@@ -972,6 +972,7 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(key, {**good_key, "app": app_pk, **bad_key})
 
+    migrate.downgrade(empty_url, "0017")  # the later revisions, unused here
     with pytest.raises(RuntimeError, match="partner apps are registered"):
         migrate.downgrade(empty_url, "0016")
     assert migrate.current(empty_url) == "0017"
@@ -980,3 +981,20 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
             conn.execute(text(f"DELETE FROM {table}"))
     migrate.downgrade(empty_url, "0016")
     assert not {"partner_app", "partner_key", "partner_app_event"} & _tables(migrated)
+
+
+def test_loyalty_revision_keeps_one_level_a_member_and_goes_back(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0018 keeps one level a member (evaluated again from investments, so going back loses
+    nothing that cannot be recomputed)."""
+    level = text(
+        "INSERT INTO member_level (member_id, level, invested, evaluated_at, changed_at)"
+        " VALUES (1, 'SILVER', 500000, '2026-12-03 10:00:00', '2026-12-03 10:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(level)
+    with pytest.raises(DBAPIError), migrated.begin() as conn:
+        conn.execute(level)
+    migrate.downgrade(empty_url, "0017")
+    assert "member_level" not in _tables(migrated)
