@@ -996,5 +996,91 @@ def test_loyalty_revision_keeps_one_level_a_member_and_goes_back(
         conn.execute(level)
     with pytest.raises(DBAPIError), migrated.begin() as conn:
         conn.execute(level)
-    migrate.downgrade(empty_url, "0017")
+    migrate.downgrade(empty_url, "0017")  # the later revisions first
     assert "member_level" not in _tables(migrated)
+
+
+def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0019: a campaign never spends beyond its budget (money or count), a template's terms fit
+    its kind and its validity is a window or days, not both; a coupon is locked to an
+    investment exactly when not AVAILABLE, unique per (template, member, sequence) and per
+    (template, member, issue key); a reward is recorded once per (kind, source, member); going
+    back is refused while a campaign exists."""
+    campaign = text(
+        "INSERT INTO campaign (name, starts_at, budget_amount, spent_amount, budget_count,"
+        " spent_count, status, created_by, changed_by, created_at, updated_at) VALUES"
+        " (:name, '2026-12-01 00:00:00', :budget, :spent, :count, :used, 'ACTIVE', 1, 1,"
+        " '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    good_campaign = {"name": "c1", "budget": 10000, "spent": 0, "count": 3, "used": 0}
+    template = text(
+        "INSERT INTO coupon_template (campaign_id, name, kind, face_value, extra_rate,"
+        " min_invest, max_invest, valid_until, valid_days, stackable, issued_count, audience,"
+        " status, created_by, changed_by, created_at, updated_at) VALUES (:c, 't', :kind,"
+        " :face, :rate, 0, :max, :until, :days, 1, 0, 'ALL', 'ACTIVE', 1, 1,"
+        " '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    good_template = {
+        "kind": "CASH",
+        "face": 1000,
+        "rate": None,
+        "max": None,
+        "until": None,
+        "days": 30,
+    }
+    coupon = text(
+        "INSERT INTO coupon (template_id, campaign_id, member_id, kind, status, valid_from,"
+        " valid_until, member_seq, issue_key, reason, investment_id, created_at, updated_at)"
+        " VALUES (:t, :c, 1, 'CASH', :status, '2026-12-01 00:00:00', '2026-12-31 00:00:00',"
+        " :seq, :key, 'r', NULL, '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(campaign, good_campaign)
+        c = conn.execute(text("SELECT id FROM campaign")).scalar_one()
+        conn.execute(template, {**good_template, "c": c})
+        t = conn.execute(text("SELECT id FROM coupon_template")).scalar_one()
+        conn.execute(coupon, {"t": t, "c": c, "status": "AVAILABLE", "seq": 1, "key": "k1"})
+    for bad in (
+        {"name": "c2", "spent": 10001},  # beyond the money budget
+        {"name": "c2", "used": 4},  # beyond the count budget
+        {"name": "c1"},  # the same name
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(campaign, {**good_campaign, **bad})
+    for bad in (
+        {"kind": "RATE_BOOST"},  # a rate boost without a rate, with a face value
+        {"kind": "CASH", "rate": 15000},  # a cash coupon with a rate
+        {"until": "2026-12-31 00:00:00"},  # a window and days
+        {"days": None},  # neither
+        {"max": 0},  # an empty tier
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(template, {**good_template, "c": c, **bad})
+    for bad in (
+        {"status": "AVAILABLE", "seq": 1, "key": "k2"},  # the member's first coupon again
+        {"status": "AVAILABLE", "seq": 2, "key": "k1"},  # issued for the same key again
+        {"status": "LOCKED", "seq": 2, "key": "k2"},  # locked to no investment
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(coupon, {"t": t, "c": c, **bad})
+    reward = text(
+        "INSERT INTO marketing_reward (kind, source_type, source_id, member_id, amount, memo,"
+        " status, attempt, created_at, updated_at) VALUES ('CASH_COUPON', 'coupon', 1, 1,"
+        " :amount, 'm', 'PENDING', 0, '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(reward, {"amount": 1000})
+    for amount in (1000, 0):  # recorded twice; nothing owed
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(reward, {"amount": amount})
+
+    with pytest.raises(RuntimeError, match="campaigns exist"):
+        migrate.downgrade(empty_url, "0018")
+    assert migrate.current(empty_url) == "0019"
+    with migrated.begin() as conn:
+        for table in ("marketing_reward", "coupon", "coupon_template", "campaign"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    migrate.downgrade(empty_url, "0018")
+    assert not {"campaign", "coupon", "marketing_reward"} & _tables(migrated)
