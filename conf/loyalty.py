@@ -9,7 +9,7 @@ is refused), and only the last has no ``below``. In TOML::
     levels = [
       { name = "REGULAR", from = "0.00", below = "5000.00" },
       { name = "SILVER", from = "5000.00", below = "50000.00", fee_discount = "0.05" },
-      { name = "GOLD", from = "50000.00", fee_discount = "0.10", monthly_coupons = ["GOLD-10"] },
+      { name = "GOLD", from = "50000.00", fee_discount = "0.10", monthly_coupons = [12] },
     ]
 
 As text (an environment variable, the configuration centre) the same list as JSON.
@@ -37,8 +37,8 @@ class LevelRule:
     below: Decimal | None  # exclusive; None for the top level
     #: The share of the platform's fee on interest waived for the level (0.10 is 10%).
     fee_discount: Decimal
-    #: Coupon templates a member of the level is given each month (marketing's codes).
-    monthly_coupons: tuple[str, ...]
+    #: Coupon templates a member of the level is given each month (marketing's template ids).
+    monthly_coupons: tuple[int, ...]
 
     def covers(self, amount: Decimal) -> bool:
         return self.start <= amount and (self.below is None or amount < self.below)
@@ -46,11 +46,16 @@ class LevelRule:
 
 @dataclass(frozen=True)
 class CatalogueItem:
-    """Something points buy: ``points`` for one coupon of marketing's template ``template``."""
+    """Something points buy: ``points`` for one coupon of marketing's template ``template``
+    (its id)."""
 
     item: str
     points: int
-    template: str
+    template: int
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _items(raw: object, text: bool, what: str) -> list:
@@ -102,10 +107,8 @@ def parse_levels(raw: object, text: bool) -> tuple[LevelRule, ...]:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"{where}: name must be A-Z, 0-9 and _, 16 at most, got {name!r}")
         coupons = entry.get("monthly_coupons", [])
-        if not isinstance(coupons, list) or not all(
-            isinstance(c, str) and _CODE.fullmatch(c) for c in coupons
-        ):
-            raise ValueError(f"{where}: monthly_coupons must be a list of template codes")
+        if not isinstance(coupons, list) or not all(_is_id(c) for c in coupons):
+            raise ValueError(f"{where}: monthly_coupons must be a list of template ids")
         below = entry.get("below")
         levels.append(
             LevelRule(
@@ -156,8 +159,8 @@ def parse_catalogue(raw: object, text: bool) -> tuple[CatalogueItem, ...]:
         if not isinstance(entry, dict) or entry.keys() != {"item", "points", "template"}:
             raise ValueError(f"item {i + 1}: must be a table of item, points and template")
         code, points, template = entry["item"], entry["points"], entry["template"]
-        if not all(isinstance(c, str) and _CODE.fullmatch(c) for c in (code, template)):
-            raise ValueError(f"item {i + 1}: item and template must be codes")
+        if not isinstance(code, str) or not _CODE.fullmatch(code) or not _is_id(template):
+            raise ValueError(f"item {i + 1}: item must be a code and template a template id")
         if not isinstance(points, int) or isinstance(points, bool) or points < 1:
             raise ValueError(f"item {i + 1}: points must be a whole number >= 1")
         catalogue.append(CatalogueItem(code, points, template))

@@ -155,6 +155,18 @@ PLATFORM_FUNDS_INSUFFICIENT = ErrorCode(
 PLATFORM_TRANSFER_NOT_FOUND = ErrorCode(
     "PLATFORM_TRANSFER_NOT_FOUND", 404, "No such transfer of the platform's own account."
 )
+ALREADY_CHECKED_IN = ErrorCode(
+    "ALREADY_CHECKED_IN", 409, "Already checked in today (the business day, Asia/Shanghai)."
+)
+POINTS_INSUFFICIENT = ErrorCode(
+    "POINTS_INSUFFICIENT", 409, "Not enough unexpired points for this item."
+)
+CATALOGUE_ITEM_UNKNOWN = ErrorCode(
+    "CATALOGUE_ITEM_UNKNOWN", 404, "No such item in the points catalogue."
+)
+EXPERIENCE_INSUFFICIENT = ErrorCode(
+    "EXPERIENCE_INSUFFICIENT", 409, "Not enough experience gold left to invest."
+)
 PARTNER_APP_NOT_FOUND = ErrorCode("PARTNER_APP_NOT_FOUND", 404, "No such partner app.")
 PARTNER_APP_NAME_TAKEN = ErrorCode(
     "PARTNER_APP_NAME_TAKEN", 409, "A partner app of this name is already registered."
@@ -274,6 +286,10 @@ CATALOGUE = _codes(
     ORDER_NOT_REISSUABLE,
     PLATFORM_FUNDS_INSUFFICIENT,
     PLATFORM_TRANSFER_NOT_FOUND,
+    ALREADY_CHECKED_IN,
+    POINTS_INSUFFICIENT,
+    CATALOGUE_ITEM_UNKNOWN,
+    EXPERIENCE_INSUFFICIENT,
     PARTNER_APP_NOT_FOUND,
     PARTNER_APP_NAME_TAKEN,
     PARTNER_APP_STATE_INVALID,

@@ -198,6 +198,7 @@ def test_every_facade_answers(java_run, investor):
     assert java_run["reconciliation.pageSize"] == "5"
     assert java_run["partnerAdmin.pageSize"] == "6"
     assert java_run["treasury.pageSize"] == "7"
+    assert java_run["loyalty.pageSize"] == "8"
 
 
 def test_every_facade_was_called_in_the_version_of_its_port(java_run, server, version):

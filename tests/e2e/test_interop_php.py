@@ -119,6 +119,7 @@ EVERY_FACADE = {
     "AccountFacade": ("getAccount", {}, "memberId", "me"),
     "FundFacade": ("hasFundAccount", {}, "hasFundAccount", True),
     "LoanFacade": ("listLoans", {"pageSize": 3}, "pageSize", 3),
+    "LoyaltyFacade": ("listPointEntries", {"pageSize": 8}, "pageSize", 8),
     "MemberFacade": ("getProfile", {}, "memberId", "me"),
     "MessageFacade": ("getUnreadCount", {}, "unread", int),
     "PartnerAdminFacade": ("listPartnerApps", {"pageSize": 6}, "pageSize", 6),

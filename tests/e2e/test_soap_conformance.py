@@ -209,6 +209,7 @@ CALLS = {
     "AccountFacade": "getAccount",
     "FundFacade": "hasFundAccount",
     "LoanFacade": "listLoans",
+    "LoyaltyFacade": "getPoints",
     "MemberFacade": "getProfile",
     "MessageFacade": "getUnreadCount",
     "PartnerAdminFacade": "listPartnerApps",

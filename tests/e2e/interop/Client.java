@@ -15,6 +15,8 @@ import com.hry.p2p.facade.common.AuthToken;
 import com.hry.p2p.facade.fund.FundFacade;
 import com.hry.p2p.facade.fund.FundFacadeService;
 import com.hry.p2p.facade.member.LoginRequest;
+import com.hry.p2p.facade.loyalty.LoyaltyFacade;
+import com.hry.p2p.facade.loyalty.LoyaltyFacadeService;
 import com.hry.p2p.facade.member.MemberFacade;
 import com.hry.p2p.facade.member.MemberFacadeService;
 import com.hry.p2p.facade.member.TokenDto;
@@ -116,6 +118,9 @@ public final class Client {
         PartnerAdminFacade partnerAdmin = tagged(soap12
                 ? partnerAdminService.getPartnerAdminFacadeSoap12Port()
                 : partnerAdminService.getPartnerAdminFacadePort(), "PartnerAdminFacade");
+        LoyaltyFacadeService loyaltyService = new LoyaltyFacadeService(wsdl("LoyaltyFacade"));
+        LoyaltyFacade loyalty = tagged(soap12 ? loyaltyService.getLoyaltyFacadeSoap12Port()
+                : loyaltyService.getLoyaltyFacadePort(), "LoyaltyFacade");
         TreasuryFacadeService treasuryService = new TreasuryFacadeService(wsdl("TreasuryFacade"));
         TreasuryFacade treasury = tagged(soap12
                 ? treasuryService.getTreasuryFacadeSoap12Port()
@@ -190,6 +195,7 @@ public final class Client {
         out("partnerAdmin.pageSize", partnerAdmin.listPartnerApps(null, 1, 6, operator).getPageSize());
         out("treasury.pageSize",
                 treasury.listPlatformTransfers(null, null, null, 1, 7, operator).getPageSize());
+        out("loyalty.pageSize", loyalty.listPointEntries(1, 8, investor).getPageSize());
 
         // And the same of every facade without credentials: the typed fault of each.
         try {
@@ -215,6 +221,12 @@ public final class Client {
             out("refused.FundFacade", "none");
         } catch (com.hry.p2p.facade.fund.BusinessFault e) {
             out("refused.FundFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            loyalty.getPoints(null);
+            out("refused.LoyaltyFacade", "none");
+        } catch (com.hry.p2p.facade.loyalty.BusinessFault e) {
+            out("refused.LoyaltyFacade", e.getFaultInfo().getCode());
         }
         try {
             messages.getUnreadCount(null);

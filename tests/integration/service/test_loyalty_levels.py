@@ -20,7 +20,7 @@ LEVELS = json.dumps(
     [
         {"name": "REGULAR", "from": "0", "below": "5000.00"},
         {"name": "SILVER", "from": "5000.00", "below": "50000.00", "fee_discount": "0.05"},
-        {"name": "GOLD", "from": "50000.00", "fee_discount": "0.10", "monthly_coupons": ["G10"]},
+        {"name": "GOLD", "from": "50000.00", "fee_discount": "0.10", "monthly_coupons": [10]},
     ]
 )
 

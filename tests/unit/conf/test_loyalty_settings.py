@@ -62,7 +62,7 @@ def test_the_points_table_and_catalogue_are_checked():
     with pytest.raises(ConfigError, match=r"loyalty\.checkin_points"):
         load_settings({"P2P_ENV": "test", "P2P_LOYALTY_CHECKIN_POINTS": "[]"})
     with pytest.raises(ConfigError, match=r"loyalty\.catalogue: item codes must differ"):
-        item = {"item": "C5", "points": 500, "template": "T"}
+        item = {"item": "C5", "points": 500, "template": 3}
         load_settings({"P2P_ENV": "test", "P2P_LOYALTY_CATALOGUE": json.dumps([item, item])})
     with pytest.raises(ConfigError, match=r"loyalty\.points_per_yuan"):
         load_settings({"P2P_ENV": "test", "P2P_LOYALTY_POINTS_PER_YUAN": "-1"})
