@@ -32,7 +32,7 @@ from service.loyalty.referral import ReferralRewards
 from service.marketing import CouponIssuer, Rewards
 from service.paging import PageVo, page_window
 from service.security import Principal
-from service.transaction import Propagation, transactional
+from service.transaction import transactional
 
 #: Matured experience investments paid per run of loyalty.mature_experience.
 MATURE_BATCH = 500
@@ -193,16 +193,14 @@ class LoyaltyService:
         return PageVo(tuple(map(experience_vo, rows)), total, page, page_size)
 
     @job("loyalty.mature_experience")
-    @transactional(read_only=True)
     def mature_experience(self) -> int:
-        """Pay every matured experience investment's interest, one transaction each; how
-        many this run paid."""
-        due = self._repo.matured(self._clock(), MATURE_BATCH)
-        return sum(1 for investment_id in due if self._mature(investment_id))
-
-    @transactional(propagation=Propagation.REQUIRES_NEW)
-    def _mature(self, investment_id: int) -> bool:
-        return self._experience.mature(investment_id)
+        """Owe every matured experience investment's interest, one transaction each and none
+        around them (marketing's payment job runs after each commit); how many this run
+        matured."""
+        due = self.tx.run(self._repo.matured, self._clock(), MATURE_BATCH, read_only=True)
+        return sum(
+            1 for investment_id in due if self.tx.run(self._experience.mature, investment_id)
+        )
 
     # -- helpers -----------------------------------------------------------------------
     def _redemption_vo(self, row: PointRedemptionEntity) -> RedemptionVo:
