@@ -176,3 +176,34 @@ def test_experience_gold_is_granted_once_invested_within_it_and_its_interest_owe
     page = loyalty.list_experience_investments(who, 1, 10)
     assert (page.total, {i.status for i in page.items}) == (2, {"PAID"})
     ledger_ok(platform)
+
+
+def test_check_ledger_finds_loyalty_rows_that_disagree(
+    platform, make_member, invited, raising, loans, operator, sql
+):
+    from sqlalchemy import text
+
+    referrer = make_member("INVESTOR")
+    invitee = invited(referrer)
+    loyalty = platform.service(LoyaltyService)
+    loyalty.check_in(invitee)
+    loans.invest(raising("1000.00"), D("1000.00"), rno(), invitee)
+    ledger_ok(platform)
+    with sql.begin() as conn:
+        conn.execute(text("UPDATE point_entry SET remaining = remaining - 1 WHERE kind = 'INVEST'"))
+        conn.execute(text("UPDATE checkin SET points = points + 1"))
+        conn.execute(text("UPDATE referral_reward SET status = 'PAID'"))
+        conn.execute(
+            text(
+                "INSERT INTO experience_account (member_id, granted, invested) VALUES (:m, 100, 0)"
+            ),
+            {"m": invitee.member_id},
+        )
+    report = LedgerAudit(platform.tx).run()
+    failed = {c.name: c.problems for c in report.checks if not c.ok}
+    assert set(failed) == {
+        "experience gold agrees with its grants and investments",
+        "the points ledger is consistent",
+        "one referral reward per investment and referrer, owed once when paid",
+    }
+    assert len(failed["the points ledger is consistent"]) == 2
