@@ -437,7 +437,7 @@ class LoyaltyRepository:
             )
             .group_by(ReferralRewardEntity.invitee_id)
         )
-        return dict(self._session().execute(stmt).tuples().all())
+        return {invitee: total for invitee, total in self._session().execute(stmt)}
 
 
 def _page(session: Session, stmt, order_by, offset: int, limit: int):

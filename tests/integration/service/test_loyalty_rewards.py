@@ -89,6 +89,8 @@ def test_a_referral_reward_is_owed_once_however_often_the_disbursement_is_told(
     ]
     assert one(sql, "SELECT COUNT(*) FROM posting WHERE business_type = 'MKT_REFERRAL'") == 1
     assert platform.service(MarketingService).pay_due_rewards().paid == 0
+    (listed,) = platform.service(MemberService).list_invitees(caller(referrer)).items
+    assert listed.rewards == D("1.25")  # listInvitees shows what the invitee earned
     ledger_ok(platform)
 
 
