@@ -983,21 +983,58 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
     assert not {"partner_app", "partner_key", "partner_app_event"} & _tables(migrated)
 
 
-def test_loyalty_revision_keeps_one_level_a_member_and_goes_back(
+def test_loyalty_revision_guards_check_ins_points_experience_and_referrals(
     empty_url: str, migrated: Engine
 ) -> None:
-    """0018 keeps one level a member (evaluated again from investments, so going back loses
-    nothing that cannot be recomputed)."""
-    level = text(
-        "INSERT INTO member_level (member_id, level, invested, evaluated_at, changed_at)"
-        " VALUES (1, 'SILVER', 500000, '2026-12-03 10:00:00', '2026-12-03 10:00:00')"
-    )
+    """0018: one level a member; one check-in a member and business day; a points entry earns
+    (points above 0, remaining within them, an expiry) or takes (below 0, nothing remaining),
+    once per kind and reference; experience gold never invested beyond what was granted,
+    granted once per source; one referral reward per (investment, referrer); going back is
+    refused while any of them is recorded (levels are evaluated again, so they alone do not
+    hold it)."""
+    at = "'2026-12-03 10:00:00'"
+    statements = {
+        "level": "INSERT INTO member_level (member_id, level, invested, evaluated_at,"
+        f" changed_at) VALUES (1, 'SILVER', 500000, {at}, {at})",
+        "checkin": "INSERT INTO checkin (member_id, business_day, streak, points, checked_at)"
+        f" VALUES (1, :day, :streak, 5, {at})",
+        "entry": "INSERT INTO point_entry (member_id, kind, ref_id, points, remaining,"
+        f" expires_at, created_at) VALUES (1, :kind, :ref, :points, :remaining, :expires, {at})",
+        "account": "INSERT INTO experience_account (member_id, granted, invested)"
+        " VALUES (1, :granted, :invested)",
+        "grant": "INSERT INTO experience_grant (member_id, source, ref_id, amount, created_at)"
+        f" VALUES (1, :source, 1, 100, {at})",
+    }
+    sql = {name: text(statement) for name, statement in statements.items()}
+    good_entry = {"kind": "CHECK_IN", "ref": 1, "points": 5, "remaining": 5, "expires": NOW}
     with migrated.begin() as conn:
-        conn.execute(level)
-    with pytest.raises(DBAPIError), migrated.begin() as conn:
-        conn.execute(level)
-    migrate.downgrade(empty_url, "0017")  # the later revisions first
-    assert "member_level" not in _tables(migrated)
+        conn.execute(sql["level"])
+        conn.execute(sql["checkin"], {"day": "2026-12-03", "streak": 1})
+        conn.execute(sql["entry"], good_entry)
+        conn.execute(sql["grant"], {"source": "REGISTRATION"})
+    for name, params in (
+        ("level", {}),  # a second level for the member
+        ("checkin", {"day": "2026-12-03", "streak": 2}),  # the same business day
+        ("checkin", {"day": "2026-12-04", "streak": 0}),
+        ("entry", good_entry),  # the same kind and reference
+        ("entry", {**good_entry, "ref": 2, "remaining": 6}),  # more remaining than earned
+        ("entry", {**good_entry, "ref": 2, "expires": None}),  # earned, never expiring
+        ("entry", {**good_entry, "kind": "REDEEM", "ref": 2}),  # spending, yet positive
+        ("entry", {**good_entry, "kind": "GIFT", "ref": 2}),
+        ("account", {"granted": 100, "invested": 101}),  # invested beyond granted
+        ("grant", {"source": "REGISTRATION"}),  # granted twice for one source
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(sql[name], params)
+
+    migrate.downgrade(empty_url, "0018")  # the later revisions first
+    with pytest.raises(RuntimeError, match="0018 cannot be undone: experience_grant has rows"):
+        migrate.downgrade(empty_url, "0017")
+    with migrated.begin() as conn:
+        for table in ("experience_grant", "point_entry", "checkin"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    migrate.downgrade(empty_url, "0017")
+    assert not {"member_level", "checkin", "point_entry", "referral_reward"} & _tables(migrated)
 
 
 def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused(
