@@ -25,7 +25,7 @@ NS = "http://p2p.hry.com/facade/campaign"
 CampaignStatus = Enum("ACTIVE", "INACTIVE", type_name="CampaignStatus")
 CampaignStatus.__namespace__ = NS
 
-Audience = Enum("ALL", "NEW_MEMBERS", "INVITED", "LIST", type_name="CouponAudience")
+Audience = Enum("ALL", "NEW_MEMBERS", "INVITED", "LEVEL", "LIST", type_name="CouponAudience")
 Audience.__namespace__ = NS
 
 IssueRule = Enum("REGISTRATION", type_name="CouponIssueRule")
@@ -164,7 +164,16 @@ class CouponTemplateRequest(ComplexModel):
             required(
                 Audience,
                 "Who may receive it: ALL, NEW_MEMBERS (never invested), INVITED (signed up "
-                "with an invite code), LIST (only those an operator names in issueCoupons).",
+                "with an invite code), LEVEL (members of audienceLevel), LIST (only those an "
+                "operator names in issueCoupons).",
+            ),
+        ),
+        (
+            "audienceLevel",
+            optional(
+                Unicode(max_len=16),
+                "The member level (LoyaltyFacade) of a LEVEL audience, as configured in "
+                "loyalty.levels; only for LEVEL.",
             ),
         ),
         (
@@ -198,6 +207,7 @@ class CouponTemplateDto(ComplexModel):
         ("issuedCount", required(Integer32, "Coupons of it issued.")),
         ("perMemberLimit", optional(Integer32, "The most one member may hold.")),
         ("audience", required(Audience, "Who may receive it.")),
+        ("audienceLevel", optional(Unicode, "The member level of a LEVEL audience.")),
         ("issueRule", optional(IssueRule, "The rule that issues it by itself.")),
         ("status", required(CampaignStatus, "ACTIVE or INACTIVE.")),
         ("changedBy", required(Long, "The operator who changed it last.")),

@@ -30,6 +30,7 @@ from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
 from service.lifecycle import Lifecycle
+from service.loyalty.levels import Levels
 from service.member import MemberService
 from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
@@ -136,6 +137,8 @@ def _build(
         # Other modules' listeners to the lending core's events, told in its transactions.
         "lifecycle": Lifecycle(),
     }
+    # Members' levels, read by other modules (level_of), evaluated on the lifecycle's events.
+    components["levels"] = Levels(tx, live, utc_now, components["lifecycle"])
     # The outbox hands jobs over after commit; the jobs are the @job methods found below, once
     # every service exists (a service may take the outbox).
     jobs = JobRegistry()

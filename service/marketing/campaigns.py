@@ -54,8 +54,6 @@ from service.transaction import transactional
 MAX_EXTRA_RATE = Decimal(10)
 #: Members one issueCoupons call may name.
 MAX_ISSUE = 100
-#: Audiences an operator may choose (LEVEL waits for member levels).
-OFFERED_AUDIENCES = tuple(a for a in AUDIENCES if a != "LEVEL")
 RATE_PLACES = Decimal("0.0001")
 
 
@@ -87,6 +85,7 @@ class TemplateRequest:
     total_count: int | None
     per_member_limit: int | None
     audience: str
+    audience_level: str | None
     issue_rule: str | None
 
 
@@ -128,6 +127,7 @@ class TemplateVo:
     issued_count: int
     per_member_limit: int | None
     audience: str
+    audience_level: str | None
     issue_rule: str | None
     status: str
     changed_by: int
@@ -174,12 +174,12 @@ class RewardVo:
 
 
 class CampaignService:
-    def __init__(self, tx, settings, clock):
+    def __init__(self, tx, settings, clock, levels):
         self.tx = tx
-        self._settings = settings  # LiveSettings: api.* and loan.max_amount are reloadable
+        self._settings = settings  # LiveSettings: api.* and loyalty.levels are read per call
         self._clock = clock
         self._repo = MarketingRepository(tx.session)
-        self._issuer = CouponIssuer(tx, clock)
+        self._issuer = CouponIssuer(tx, clock, levels)
         self._requests = Idempotency(tx)
 
     # -- campaigns -----------------------------------------------------------------------
@@ -478,8 +478,13 @@ class CampaignService:
         for field, value in (("totalCount", r.total_count), ("perMemberLimit", r.per_member_limit)):
             if value is not None and value < 1:
                 raise invalid(field, "must be at least 1")
-        if r.audience not in OFFERED_AUDIENCES:
-            raise invalid("audience", f"must be one of {', '.join(OFFERED_AUDIENCES)}")
+        if r.audience not in AUDIENCES:
+            raise invalid("audience", f"must be one of {', '.join(AUDIENCES)}")
+        levels = [level.name for level in self._settings.loyalty.levels]
+        if (r.audience == "LEVEL") != (r.audience_level is not None):
+            raise invalid("audienceLevel", "is given exactly for a LEVEL audience")
+        if r.audience_level is not None and r.audience_level not in levels:
+            raise invalid("audienceLevel", f"must be one of {', '.join(levels)}")
         if r.issue_rule is not None and (r.issue_rule != "REGISTRATION" or r.audience == "LIST"):
             raise invalid("issueRule", "REGISTRATION only, for an audience other than LIST")
 
@@ -523,7 +528,6 @@ def _template_fields(r: TemplateRequest) -> dict:
     fields = vars(r).copy()
     fields["terms"] = ",".join(str(t) for t in sorted(set(r.terms))) if r.terms else None
     fields["methods"] = ",".join(sorted(set(r.methods))) if r.methods else None
-    fields["audience_level"] = None
     return fields
 
 

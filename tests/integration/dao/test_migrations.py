@@ -972,7 +972,7 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(key, {**good_key, "app": app_pk, **bad_key})
 
-    migrate.downgrade(empty_url, "0017")  # the later revisions first
+    migrate.downgrade(empty_url, "0017")  # the later revisions, unused here
     with pytest.raises(RuntimeError, match="partner apps are registered"):
         migrate.downgrade(empty_url, "0016")
     assert migrate.current(empty_url) == "0017"
@@ -983,10 +983,27 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
     assert not {"partner_app", "partner_key", "partner_app_event"} & _tables(migrated)
 
 
+def test_loyalty_revision_keeps_one_level_a_member_and_goes_back(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0018 keeps one level a member (evaluated again from investments, so going back loses
+    nothing that cannot be recomputed)."""
+    level = text(
+        "INSERT INTO member_level (member_id, level, invested, evaluated_at, changed_at)"
+        " VALUES (1, 'SILVER', 500000, '2026-12-03 10:00:00', '2026-12-03 10:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(level)
+    with pytest.raises(DBAPIError), migrated.begin() as conn:
+        conn.execute(level)
+    migrate.downgrade(empty_url, "0017")
+    assert "member_level" not in _tables(migrated)
+
+
 def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused(
     empty_url: str, migrated: Engine
 ) -> None:
-    """0018: a campaign never spends beyond its budget (money or count), a template's terms fit
+    """0019: a campaign never spends beyond its budget (money or count), a template's terms fit
     its kind and its validity is a window or days, not both; a coupon is locked to an
     investment exactly when not AVAILABLE, unique per (template, member, sequence) and per
     (template, member, issue key); a reward is recorded once per (kind, source, member); going
@@ -1060,10 +1077,10 @@ def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused
             conn.execute(reward, {"amount": amount})
 
     with pytest.raises(RuntimeError, match="campaigns exist"):
-        migrate.downgrade(empty_url, "0017")
-    assert migrate.current(empty_url) == "0018"
+        migrate.downgrade(empty_url, "0018")
+    assert migrate.current(empty_url) == "0019"
     with migrated.begin() as conn:
         for table in ("marketing_reward", "coupon", "coupon_template", "campaign"):
             conn.execute(text(f"DELETE FROM {table}"))
-    migrate.downgrade(empty_url, "0017")
+    migrate.downgrade(empty_url, "0018")
     assert not {"campaign", "coupon", "marketing_reward"} & _tables(migrated)

@@ -6,8 +6,8 @@ type a paying service names (MKT_...).
 
 Going back is refused once a campaign exists (its coupons and rewards would be lost).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-03
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -254,7 +254,7 @@ def _rewards() -> None:
 def downgrade() -> None:
     used = op.get_bind().execute(sa.text("SELECT COUNT(*) FROM campaign")).scalar_one()
     if used:
-        raise RuntimeError("0018 cannot be undone: marketing campaigns exist")
+        raise RuntimeError("0019 cannot be undone: marketing campaigns exist")
     with op.batch_alter_table("platform_transfer") as batch:
         batch.drop_column("business_type")
     for table in ("marketing_reward", "coupon", "coupon_template", "campaign_charge", "campaign"):
