@@ -261,12 +261,10 @@ class CampaignService:
                 .group_by(r.status)
             )
         }
-        # The sums come back in fen (the column's integer), as sum() does not type them.
-        paid = Decimal(int(rewards.get("PAID", (0, 0))[0] or 0)) * CENT
-        owed = sum(
-            (Decimal(int(rewards.get(s, (0, 0))[0] or 0)) * CENT for s in ("PENDING", "PAYING")),
-            Decimal("0.00"),
-        )
+        # sum() keeps the column's type: the sums come back in yuan.
+        zero = Decimal("0.00")
+        paid = rewards.get("PAID", (zero, 0))[0] or zero
+        owed = sum((rewards.get(s, (zero, 0))[0] or zero for s in ("PENDING", "PAYING")), zero)
         waiting = int(
             session.scalar(
                 select(func.count()).where(
@@ -287,8 +285,8 @@ class CampaignService:
             int(issued),
             int(locked),
             int(used),
-            paid.quantize(CENT),
-            owed.quantize(CENT),
+            paid,
+            owed,
             waiting,
         )
 
