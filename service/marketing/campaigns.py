@@ -43,7 +43,6 @@ from service.ledger import CENT
 from service.mapping import to_vo
 from service.marketing.budget import campaign_not_found
 from service.marketing.issuing import CouponIssuer, template_not_found
-from service.marketing.members import CouponVo, coupon_vo
 from service.paging import PageVo, page_window
 from service.schedule import MAX_TERM_MONTHS, METHODS
 from service.security import Principal
@@ -151,8 +150,16 @@ class CampaignSpendVo:
 
 
 @dataclass(frozen=True)
+class IssuedCouponVo:
+    coupon_id: int
+    member_id: int
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+@dataclass(frozen=True)
 class IssuedCouponsVo:
-    items: tuple[CouponVo, ...]
+    items: tuple[IssuedCouponVo, ...]
 
 
 @dataclass(frozen=True)
@@ -373,8 +380,7 @@ class CampaignService:
         ]
         if not claim.repeat:
             claim.done("coupon_template", template_id)
-        now = self._clock()
-        return IssuedCouponsVo(tuple(coupon_vo(self._repo, c, now) for c in coupons))
+        return IssuedCouponsVo(tuple(to_vo(IssuedCouponVo, c, coupon_id=c.id) for c in coupons))
 
     # -- rewards -------------------------------------------------------------------------
     @transactional(read_only=True)
