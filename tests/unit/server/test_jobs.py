@@ -137,6 +137,9 @@ def test_every_job_of_the_platform_is_a_task_with_the_retry_rules(tmp_path) -> N
         "bank.reconcile",
         "loan.close_expired",
         "loan.mark_overdue",
+        "loyalty.evaluate_levels",
+        "marketing.pay",
+        "marketing.pay_due",
         "outbox.sweep",
     )
     for name in engine.jobs:
