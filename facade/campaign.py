@@ -4,8 +4,6 @@ issued by operators, and the rewards paid to members. Operators only."""
 from spyne import Boolean, ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
 from facade.contract import GET, OPERATOR, POST, PUT, Facade, operation
-from facade.marketing import CouponDto, CouponKind
-from facade.p2p.loan import RepaymentMethod
 from facade.types import (
     NOT_BLANK_LINE,
     Money,
@@ -22,10 +20,24 @@ from facade.types import (
 
 NS = "http://p2p.hry.com/facade/campaign"
 
+# The types below are declared in this namespace, even where MarketingFacade and LoanFacade
+# have their like, so that each facade's WSDL is whole in its own namespaces.
+TemplateKind = Enum("CASH", "RATE_BOOST", "EXPERIENCE", type_name="CouponTemplateKind")
+TemplateKind.__namespace__ = NS
+
+TemplateRepaymentMethod = Enum(
+    "EQUAL_INSTALLMENT",
+    "EQUAL_PRINCIPAL",
+    "MONTHLY_INTEREST",
+    "BULLET",
+    type_name="CouponTemplateRepaymentMethod",
+)
+TemplateRepaymentMethod.__namespace__ = NS
+
 CampaignStatus = Enum("ACTIVE", "INACTIVE", type_name="CampaignStatus")
 CampaignStatus.__namespace__ = NS
 
-Audience = Enum("ALL", "NEW_MEMBERS", "INVITED", "LIST", type_name="CouponAudience")
+Audience = Enum("ALL", "NEW_MEMBERS", "INVITED", "LEVEL", "LIST", type_name="CouponAudience")
 Audience.__namespace__ = NS
 
 IssueRule = Enum("REGISTRATION", type_name="CouponIssueRule")
@@ -123,7 +135,7 @@ class CouponTemplateRequest(ComplexModel):
     _type_info = [
         ("campaignId", required(Long(ge=1), "The campaign that pays for its coupons.")),
         ("name", Name),
-        ("kind", required(CouponKind, "CASH, RATE_BOOST or EXPERIENCE.")),
+        ("kind", required(TemplateKind, "CASH, RATE_BOOST or EXPERIENCE.")),
         (
             "faceValue",
             optional(PositiveMoney, "CASH and EXPERIENCE: its value, yuan; none for RATE_BOOST."),
@@ -149,7 +161,7 @@ class CouponTemplateRequest(ComplexModel):
             ),
         ),
         ("terms", repeated(Integer32(ge=1, le=60), "Eligible listing terms, months; any if none.")),
-        ("methods", repeated(RepaymentMethod, "Eligible repayment methods; any if none.")),
+        ("methods", repeated(TemplateRepaymentMethod, "Eligible repayment methods; any if none.")),
         ("validFrom", optional(DateTime, "A fixed window's start (UTC); from issue when none.")),
         ("validUntil", optional(DateTime, "A fixed window's end, excluded (UTC); or validDays.")),
         (
@@ -164,7 +176,16 @@ class CouponTemplateRequest(ComplexModel):
             required(
                 Audience,
                 "Who may receive it: ALL, NEW_MEMBERS (never invested), INVITED (signed up "
-                "with an invite code), LIST (only those an operator names in issueCoupons).",
+                "with an invite code), LEVEL (members of audienceLevel), LIST (only those an "
+                "operator names in issueCoupons).",
+            ),
+        ),
+        (
+            "audienceLevel",
+            optional(
+                Unicode(max_len=16),
+                "The member level (LoyaltyFacade) of a LEVEL audience, as configured in "
+                "loyalty.levels; only for LEVEL.",
             ),
         ),
         (
@@ -182,14 +203,14 @@ class CouponTemplateDto(ComplexModel):
         ("templateId", required(Long, "Its id.")),
         ("campaignId", required(Long, "Its campaign.")),
         ("name", required(Unicode, "Its name.")),
-        ("kind", required(CouponKind, "CASH, RATE_BOOST or EXPERIENCE.")),
+        ("kind", required(TemplateKind, "CASH, RATE_BOOST or EXPERIENCE.")),
         ("faceValue", optional(Money, "Its value, yuan.")),
         ("extraRate", optional(Rate, "Its extra yearly rate, percent.")),
         ("boostPeriods", optional(Integer32, "The months it boosts.")),
         ("minInvest", required(Money, "Its tier's lower bound, yuan.")),
         ("maxInvest", optional(Money, "Its tier's upper bound, excluded, yuan.")),
         ("terms", repeated(Integer32, "Eligible listing terms, months.")),
-        ("methods", repeated(RepaymentMethod, "Eligible repayment methods.")),
+        ("methods", repeated(TemplateRepaymentMethod, "Eligible repayment methods.")),
         ("validFrom", optional(DateTime, "A fixed window's start (UTC).")),
         ("validUntil", optional(DateTime, "A fixed window's end, excluded (UTC).")),
         ("validDays", optional(Integer32, "Days valid after issue.")),
@@ -198,6 +219,7 @@ class CouponTemplateDto(ComplexModel):
         ("issuedCount", required(Integer32, "Coupons of it issued.")),
         ("perMemberLimit", optional(Integer32, "The most one member may hold.")),
         ("audience", required(Audience, "Who may receive it.")),
+        ("audienceLevel", optional(Unicode, "The member level of a LEVEL audience.")),
         ("issueRule", optional(IssueRule, "The rule that issues it by itself.")),
         ("status", required(CampaignStatus, "ACTIVE or INACTIVE.")),
         ("changedBy", required(Long, "The operator who changed it last.")),
@@ -212,11 +234,25 @@ class CouponTemplatePageDto(ComplexModel):
     _type_info = page_fields(CouponTemplateDto, "The templates on this page, oldest first.")
 
 
+class IssuedCouponDto(ComplexModel):
+    """A coupon an operator issued (the member sees it in MarketingFacade.listCoupons)."""
+
+    __namespace__ = NS
+    _type_info = [
+        ("couponId", required(Long, "Its id.")),
+        ("memberId", required(Long, "The member it was issued to.")),
+        ("validFrom", required(DateTime, "Usable from (UTC).")),
+        ("validUntil", required(DateTime, "Usable until, excluded (UTC).")),
+    ]
+
+
 class IssuedCouponsDto(ComplexModel):
     """The coupons an operator issued."""
 
     __namespace__ = NS
-    _type_info = [("items", repeated(CouponDto, "One coupon for each member named, in order."))]
+    _type_info = [
+        ("items", repeated(IssuedCouponDto, "One coupon for each member named, in order."))
+    ]
 
 
 class RewardDto(ComplexModel):

@@ -4,7 +4,6 @@ EXPERIENCE), by state. Coupons are used by naming them on LoanFacade.invest (cou
 from spyne import Boolean, ComplexModel, DateTime, Enum, Integer32, Long, Unicode
 
 from facade.contract import BORROWER, GET, INVESTOR, OPERATOR, Facade, operation
-from facade.p2p.loan import RepaymentMethod
 from facade.types import (
     Money,
     PageParam,
@@ -20,6 +19,17 @@ NS = "http://p2p.hry.com/facade/marketing"
 
 CouponKind = Enum("CASH", "RATE_BOOST", "EXPERIENCE", type_name="CouponKind")
 CouponKind.__namespace__ = NS
+
+#: Listings' repayment methods (LoanFacade's RepaymentMethod), declared again in this namespace
+#: so that each facade's WSDL is whole in its own namespaces.
+CouponRepaymentMethod = Enum(
+    "EQUAL_INSTALLMENT",
+    "EQUAL_PRINCIPAL",
+    "MONTHLY_INTEREST",
+    "BULLET",
+    type_name="CouponRepaymentMethod",
+)
+CouponRepaymentMethod.__namespace__ = NS
 
 CouponState = Enum("AVAILABLE", "LOCKED", "USED", "EXPIRED", type_name="CouponState")
 CouponState.__namespace__ = NS
@@ -66,7 +76,7 @@ class CouponDto(ComplexModel):
         ("terms", repeated(Integer32, "The listing terms (months) it is used on; any if none.")),
         (
             "methods",
-            repeated(RepaymentMethod, "The repayment methods it is used on; any if none."),
+            repeated(CouponRepaymentMethod, "The repayment methods it is used on; any if none."),
         ),
         (
             "stackable",

@@ -27,7 +27,9 @@
 11. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
     SUCCEEDED item, PENDING before; every investment lent at the bank with its DISBURSE
     items: ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before;
-12. loyalty's: experience gold, the points ledger and referral rewards
+12. marketing's (service/marketing/audit.py): campaigns within budget, coupons consumed
+    equal to payouts, no coupon or reward paid twice;
+13. loyalty's: experience gold, the points ledger and referral rewards
     (service/loyalty/audit.py).
 """
 
@@ -36,6 +38,7 @@ from decimal import Decimal
 
 from dao.audit import AuditQueries
 from service.loyalty.audit import loyalty_checks
+from service.marketing.audit import marketing_checks
 from service.transaction import transactional
 
 CENT = Decimal("0.01")
@@ -178,5 +181,6 @@ class LedgerAudit:
                 ),
             ),
             *loyalty_checks(self.tx.session, Check),
+            *marketing_checks(self.tx, Check),
         )
         return AuditReport(checks, q.counts())

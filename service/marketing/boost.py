@@ -9,9 +9,10 @@ outstanding for every boosted month, paid with it. A coupon boosts the first ``p
 (all of them when None).
 
 Rounding: the total is computed once, from the exact sum over the boosted periods, rounded half
-up to the fen; each period but the last boosted one is its exact amount rounded half up, and the
-last boosted period takes the remainder (total minus the others), so the periods add up to the
-total exactly.
+up to the fen; each period but the last boosted one is its exact amount rounded down to the fen,
+and the last boosted period takes the remainder (total minus the others), so the periods add up
+to the total exactly and none is negative (rounding the others down leaves the last at least
+its own exact amount less half a fen).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def boosts(
         exact = {rows[k].period: outstanding[k] * units for k in range(months)}
     total = _half_up(sum(exact.values()), _RATE_DEN)
     *firsts, last = sorted(exact)
-    fen = {p: _half_up(exact[p], _RATE_DEN) for p in firsts}
+    fen = {p: exact[p] // _RATE_DEN for p in firsts}
     fen[last] = total - sum(fen.values())
     return {p: Decimal(f) * _FEN for p, f in fen.items() if f}
 

@@ -43,7 +43,6 @@ from service.ledger import CENT
 from service.mapping import to_vo
 from service.marketing.budget import campaign_not_found
 from service.marketing.issuing import CouponIssuer, template_not_found
-from service.marketing.members import CouponVo, coupon_vo
 from service.paging import PageVo, page_window
 from service.schedule import MAX_TERM_MONTHS, METHODS
 from service.security import Principal
@@ -54,8 +53,6 @@ from service.transaction import transactional
 MAX_EXTRA_RATE = Decimal(10)
 #: Members one issueCoupons call may name.
 MAX_ISSUE = 100
-#: Audiences an operator may choose (LEVEL waits for member levels).
-OFFERED_AUDIENCES = tuple(a for a in AUDIENCES if a != "LEVEL")
 RATE_PLACES = Decimal("0.0001")
 
 
@@ -87,6 +84,7 @@ class TemplateRequest:
     total_count: int | None
     per_member_limit: int | None
     audience: str
+    audience_level: str | None
     issue_rule: str | None
 
 
@@ -128,6 +126,7 @@ class TemplateVo:
     issued_count: int
     per_member_limit: int | None
     audience: str
+    audience_level: str | None
     issue_rule: str | None
     status: str
     changed_by: int
@@ -151,8 +150,16 @@ class CampaignSpendVo:
 
 
 @dataclass(frozen=True)
+class IssuedCouponVo:
+    coupon_id: int
+    member_id: int
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+@dataclass(frozen=True)
 class IssuedCouponsVo:
-    items: tuple[CouponVo, ...]
+    items: tuple[IssuedCouponVo, ...]
 
 
 @dataclass(frozen=True)
@@ -174,12 +181,12 @@ class RewardVo:
 
 
 class CampaignService:
-    def __init__(self, tx, settings, clock):
+    def __init__(self, tx, settings, clock, levels):
         self.tx = tx
-        self._settings = settings  # LiveSettings: api.* and loan.max_amount are reloadable
+        self._settings = settings  # LiveSettings: api.* and loyalty.levels are read per call
         self._clock = clock
         self._repo = MarketingRepository(tx.session)
-        self._issuer = CouponIssuer(tx, clock)
+        self._issuer = CouponIssuer(tx, clock, levels)
         self._requests = Idempotency(tx)
 
     # -- campaigns -----------------------------------------------------------------------
@@ -261,12 +268,10 @@ class CampaignService:
                 .group_by(r.status)
             )
         }
-        # The sums come back in fen (the column's integer), as sum() does not type them.
-        paid = Decimal(int(rewards.get("PAID", (0, 0))[0] or 0)) * CENT
-        owed = sum(
-            (Decimal(int(rewards.get(s, (0, 0))[0] or 0)) * CENT for s in ("PENDING", "PAYING")),
-            Decimal("0.00"),
-        )
+        # sum() keeps the column's type: the sums come back in yuan.
+        zero = Decimal("0.00")
+        paid = rewards.get("PAID", (zero, 0))[0] or zero
+        owed = sum((rewards.get(s, (zero, 0))[0] or zero for s in ("PENDING", "PAYING")), zero)
         waiting = int(
             session.scalar(
                 select(func.count()).where(
@@ -287,8 +292,8 @@ class CampaignService:
             int(issued),
             int(locked),
             int(used),
-            paid.quantize(CENT),
-            owed.quantize(CENT),
+            paid,
+            owed,
             waiting,
         )
 
@@ -375,8 +380,7 @@ class CampaignService:
         ]
         if not claim.repeat:
             claim.done("coupon_template", template_id)
-        now = self._clock()
-        return IssuedCouponsVo(tuple(coupon_vo(self._repo, c, now) for c in coupons))
+        return IssuedCouponsVo(tuple(to_vo(IssuedCouponVo, c, coupon_id=c.id) for c in coupons))
 
     # -- rewards -------------------------------------------------------------------------
     @transactional(read_only=True)
@@ -478,8 +482,13 @@ class CampaignService:
         for field, value in (("totalCount", r.total_count), ("perMemberLimit", r.per_member_limit)):
             if value is not None and value < 1:
                 raise invalid(field, "must be at least 1")
-        if r.audience not in OFFERED_AUDIENCES:
-            raise invalid("audience", f"must be one of {', '.join(OFFERED_AUDIENCES)}")
+        if r.audience not in AUDIENCES:
+            raise invalid("audience", f"must be one of {', '.join(AUDIENCES)}")
+        levels = [level.name for level in self._settings.loyalty.levels]
+        if (r.audience == "LEVEL") != (r.audience_level is not None):
+            raise invalid("audienceLevel", "is given exactly for a LEVEL audience")
+        if r.audience_level is not None and r.audience_level not in levels:
+            raise invalid("audienceLevel", f"must be one of {', '.join(levels)}")
         if r.issue_rule is not None and (r.issue_rule != "REGISTRATION" or r.audience == "LIST"):
             raise invalid("issueRule", "REGISTRATION only, for an audience other than LIST")
 
@@ -523,7 +532,6 @@ def _template_fields(r: TemplateRequest) -> dict:
     fields = vars(r).copy()
     fields["terms"] = ",".join(str(t) for t in sorted(set(r.terms))) if r.terms else None
     fields["methods"] = ",".join(sorted(set(r.methods))) if r.methods else None
-    fields["audience_level"] = None
     return fields
 
 

@@ -2,11 +2,13 @@
 
 Every rule is checked on the rows as they are now, in the caller's transaction: the campaign
 and the template ACTIVE and the campaign within its dates; the member in the template's
-audience; the template's total count (a conditional UPDATE of ``issued_count``, checked by its
-row count) and the campaign's count budget (service/marketing/budget.py), both atomic under
-concurrency; the per-member limit by the unique key (template, member, member_seq): two
-concurrent issues to one member take the same sequence number, one fails on the key and its
-transaction is retried from the start, seeing the other's coupon.
+audience (a LEVEL audience: the member's level as the levels component last evaluated it,
+service/loyalty/levels.py); the template's total count (a conditional UPDATE of
+``issued_count``, checked by its row count) and the campaign's count budget
+(service/marketing/budget.py), both atomic under concurrency; the per-member limit by the
+unique key (template, member, member_seq): two concurrent issues to one member take the same
+sequence number, one fails on the key and its transaction is retried from the start, seeing
+the other's coupon.
 
 Issuing is idempotent by ``issue_key``, what issued the coupon (REGISTRATION, an operator's
 request number, another module's source such as a points redemption's entry): the same
@@ -51,9 +53,10 @@ def in_force(campaign: CampaignEntity, now: dt.datetime) -> bool:
 class CouponIssuer:
     """Issues coupons in the caller's transaction (never opens or commits one)."""
 
-    def __init__(self, tx, clock):
+    def __init__(self, tx, clock, levels=None):
         self.tx = tx
         self._clock = clock
+        self._levels = levels  # the levels component (level_of); LEVEL audiences need it
         self._repo = MarketingRepository(tx.session)
         self._members = MemberRepository(tx.session)
         self._budgets = Budgets(tx, clock)
@@ -148,10 +151,15 @@ class CouponIssuer:
             return
         if audience == "NEW_MEMBERS" and not self._has_invested(member_id):
             return
+        if audience == "LEVEL" and self._level_of(member_id) == template.audience_level:
+            return
         raise BusinessError(
             errors.COUPON_AUDIENCE_MISMATCH,
             f"member {member_id} is not in coupon template {template.id}'s audience ({audience})",
         )
+
+    def _level_of(self, member_id: int) -> str | None:
+        return None if self._levels is None else self._levels.level_of(member_id).level
 
     def _has_invested(self, member_id: int) -> bool:
         i = InvestmentEntity

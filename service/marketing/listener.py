@@ -45,10 +45,10 @@ _NOT_ISSUED = (
 
 
 class MarketingListener(LifecycleListener):
-    def __init__(self, tx, clock, rewards: Rewards):
+    def __init__(self, tx, clock, levels, rewards: Rewards):
         self.tx = tx
         self._repo = MarketingRepository(tx.session)
-        self._issuer = CouponIssuer(tx, clock)
+        self._issuer = CouponIssuer(tx, clock, levels)
         self._use = CouponUse(tx, clock)
         self._budgets = Budgets(tx, clock)
         self._rewards = rewards

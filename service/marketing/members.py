@@ -93,14 +93,22 @@ def coupon_vo(repo: MarketingRepository, coupon: CouponEntity, now: dt.datetime)
 
 class MarketingService:
     def __init__(
-        self, tx, settings, clock, gateway, lifecycle: Lifecycle, outbox: Outbox, bank=None
+        self,
+        tx,
+        settings,
+        clock,
+        gateway,
+        lifecycle: Lifecycle,
+        outbox: Outbox,
+        levels,
+        bank=None,
     ):
         self.tx = tx
         self._settings = settings  # LiveSettings: api.* is reloadable
         self._clock = clock
         self._repo = MarketingRepository(tx.session)
         self._rewards = Rewards(tx, settings, clock, gateway, bank, outbox)
-        lifecycle.subscribe(MarketingListener(tx, clock, self._rewards))
+        lifecycle.subscribe(MarketingListener(tx, clock, levels, self._rewards))
 
     # -- members' queries --------------------------------------------------------------
     @transactional(read_only=True)

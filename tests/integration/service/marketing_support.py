@@ -45,6 +45,7 @@ def template_request(campaign_id: int, **overrides: Any) -> TemplateRequest:
         "total_count": None,
         "per_member_limit": None,
         "audience": "ALL",
+        "audience_level": None,
         "issue_rule": None,
     }
     fields.update(overrides)

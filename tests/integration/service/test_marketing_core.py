@@ -93,6 +93,20 @@ def test_issuing_checks_every_rule_and_issues_once_a_key(
         in_tx, platform, issuer.issue, invited_only.template_id, mid, "R", "注册奖励"
     )
     assert refused.code == "COUPON_AUDIENCE_MISMATCH"
+    silver = active_template(
+        campaigns,
+        operator,
+        campaign={"name": "白银专享"},
+        audience="LEVEL",
+        audience_level="SILVER",
+    )
+    refused = error_of(in_tx, platform, issuer.issue, silver.template_id, mid, "R", "x")
+    assert refused.code == "COUPON_AUDIENCE_MISMATCH"  # a REGULAR member, never evaluated
+    levelled = CouponIssuer(
+        platform.tx, platform.components["clock"], platform.components["levels"]
+    )
+    refused = error_of(in_tx, platform, levelled.issue, silver.template_id, mid, "R", "x")
+    assert refused.code == "COUPON_AUDIENCE_MISMATCH"
     listed = active_template(campaigns, operator, campaign={"name": "名单"}, audience="LIST")
     refused = error_of(in_tx, platform, issuer.issue, listed.template_id, mid, "R", "x")
     assert refused.code == "COUPON_AUDIENCE_MISMATCH"  # a service never issues a list's coupon
