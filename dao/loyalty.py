@@ -248,6 +248,16 @@ class LevelRepository:
             stmt = stmt.where(InvestmentEntity.created_at >= since)
         return self._session().scalar(stmt)  # typed Money: Decimal yuan, 0.00 when none
 
+    def members_at(self, levels: Sequence[str], after: int, limit: int) -> list[tuple[int, str]]:
+        """(member, level) of members at one of ``levels``, by id after ``after``."""
+        stmt = (
+            select(MemberLevelEntity.member_id, MemberLevelEntity.level)
+            .where(MemberLevelEntity.level.in_(levels), MemberLevelEntity.member_id > after)
+            .order_by(MemberLevelEntity.member_id)
+            .limit(limit)
+        )
+        return [(member_id, level) for member_id, level in self._session().execute(stmt)]
+
     def members_to_evaluate(self, after: int, limit: int) -> Sequence[int]:
         """Members with a level or an investment, by id after ``after``, ``limit`` at most."""
         ids = union(

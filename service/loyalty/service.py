@@ -10,10 +10,11 @@ money (referral rewards, experience interest) are owed through marketing's rewar
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dao.loyalty import LoyaltyRepository, PointRedemptionEntity
+from dao.loyalty import LevelRepository, LoyaltyRepository, PointRedemptionEntity
 from dao.marketing import MarketingRepository
 from service import errors
 from service.errors import BusinessError
@@ -27,7 +28,14 @@ from service.loyalty.experience import (
     experience_vo,
 )
 from service.loyalty.levels import Levels
-from service.loyalty.points import CheckInVo, PointEntryVo, PointsLedger, PointsVo, invest_points
+from service.loyalty.points import (
+    BUSINESS_ZONE,
+    CheckInVo,
+    PointEntryVo,
+    PointsLedger,
+    PointsVo,
+    invest_points,
+)
 from service.loyalty.referral import ReferralRewards
 from service.marketing import CouponIssuer, Rewards
 from service.paging import PageVo, page_window
@@ -36,6 +44,9 @@ from service.transaction import transactional
 
 #: Matured experience investments paid per run of loyalty.mature_experience.
 MATURE_BATCH = 500
+#: Members given their level's monthly coupons per read.
+MONTHLY_BATCH = 200
+log = logging.getLogger(__name__)
 
 
 PERCENT = Decimal(100)
@@ -201,6 +212,39 @@ class LoyaltyService:
         return sum(
             1 for investment_id in due if self.tx.run(self._experience.mature, investment_id)
         )
+
+    @job("loyalty.monthly_coupons")
+    def issue_monthly_coupons(self) -> int:
+        """Give every member at a level with ``monthly_coupons`` this month's coupons (the
+        month in Asia/Shanghai), through marketing's issuer with its rules, budget and limits:
+        once a month per template and member (the issue key LEVEL-<level>-<yyyy-mm>), so a
+        run repeated or retried issues nothing twice. A coupon marketing refuses (the
+        campaign inactive or out of budget) is logged and skipped; how many coupons the
+        members hold for the month after this run (issued now or before)."""
+        rules = {r.name: r.monthly_coupons for r in self._settings.loyalty.levels}
+        levels = [name for name, templates in rules.items() if templates]
+        month = self._clock().astimezone(BUSINESS_ZONE).strftime("%Y-%m")
+        issued, after = 0, 0
+        members = LevelRepository(self.tx.session)
+        while batch := self.tx.run(
+            members.members_at, levels, after, MONTHLY_BATCH, read_only=True
+        ):
+            for member_id, level in batch:
+                for template_id in rules[level]:
+                    issued += self._issue_monthly(template_id, member_id, level, month)
+            after = batch[-1][0]
+        return issued
+
+    def _issue_monthly(self, template_id: int, member_id: int, level: str, month: str) -> int:
+        key, reason = f"LEVEL-{level}-{month}", f"会员等级 {level} {month} 月度礼券"
+        try:
+            self.tx.run(self._coupons.issue, template_id, member_id, key, reason)
+        except BusinessError as e:
+            log.warning(
+                "monthly coupon of template %s to member %s: %s", template_id, member_id, e.code
+            )
+            return 0
+        return 1
 
     # -- helpers -----------------------------------------------------------------------
     def _redemption_vo(self, row: PointRedemptionEntity) -> RedemptionVo:

@@ -141,3 +141,40 @@ def test_two_evaluations_of_one_member_at_once_record_one_level(platform, invest
     who = investor("10.00")
     outcomes = race([(levels.evaluate, who.member_id), (levels.evaluate, who.member_id)])
     assert [o.level for o in outcomes] == ["REGULAR", "REGULAR"]
+
+
+def test_a_level_s_monthly_coupons_are_issued_once_a_shanghai_month(
+    make_platform, platform, make_member, operator, loan_request, clock, sql
+):
+    import datetime as dt
+
+    from service.loyalty.service import LoyaltyService
+    from service.marketing.campaigns import CampaignService
+    from service.p2p import LoanService
+    from tests.integration.service.marketing_support import active_template, rows
+
+    template = active_template(platform.service(CampaignService), operator, min_invest=D("1.00"))
+    levels = json.loads(LEVELS)
+    levels[1]["monthly_coupons"] = [template.template_id]
+    levels[2]["monthly_coupons"] = []
+    dressed = make_platform(**{"loyalty.levels": json.dumps(levels)})
+    silver = Principal(member_id=make_member("INVESTOR").member_id, role="INVESTOR")
+    regular = Principal(member_id=make_member("INVESTOR").member_id, role="INVESTOR")
+    for who, amount in ((silver, "5000.00"), (regular, "100.00")):
+        dressed.service(PaymentService).recharge(D(amount), rno(), who)
+    loans = dressed.service(LoanService)
+    vo = loans.publish_loan(loan_request(amount=D("6000.00"), min_invest=D("0.01")), operator)
+    loans.audit_loan(vo.loan_id, AuditRequest(True, None), operator)
+    loans.invest(vo.loan_id, D("5000.00"), rno(), silver)
+    loans.invest(vo.loan_id, D("100.00"), rno(), regular)
+
+    loyalty = dressed.service(LoyaltyService)
+    clock.now = dt.datetime(2026, 3, 31, 16, 30, tzinfo=dt.UTC)  # 00:30 on April 1st, Shanghai
+    assert loyalty.issue_monthly_coupons() == 1
+    assert loyalty.issue_monthly_coupons() == 1  # the month's coupon again: the same one
+    clock.now = dt.datetime(2026, 4, 30, 16, 30, tzinfo=dt.UTC)  # May 1st, Shanghai
+    loyalty.issue_monthly_coupons()
+    assert rows(sql, "SELECT member_id, issue_key FROM coupon ORDER BY id") == [
+        (silver.member_id, "LEVEL-SILVER-2026-04"),
+        (silver.member_id, "LEVEL-SILVER-2026-05"),
+    ]

@@ -139,6 +139,7 @@ def test_every_job_of_the_platform_is_a_task_with_the_retry_rules(tmp_path) -> N
         "loan.mark_overdue",
         "loyalty.evaluate_levels",
         "loyalty.mature_experience",
+        "loyalty.monthly_coupons",
         "marketing.pay",
         "marketing.pay_due",
         "outbox.sweep",
