@@ -209,3 +209,39 @@ def test_check_ledger_finds_loyalty_rows_that_disagree(
         "one referral reward per investment and referrer, owed once when paid",
     }
     assert len(failed["the points ledger is consistent"]) == 2
+
+
+def test_with_the_bank_points_and_the_referral_reward_come_once_however_often_it_notifies(
+    banking, platform, make_member, invited, raising, operator, sql
+):
+    from sqlalchemy import text
+
+    platform.service(TreasuryService).fund_platform_account(D("100.00"), rno(), operator)
+    referrer = make_member("INVESTOR")
+    invitee = invited(referrer)
+    loan_id = raising("1000.00", months=6)
+    order = banking.loans.invest(loan_id, D("1000.00"), rno(), invitee)
+    banking.run_jobs()
+    assert one(sql, "SELECT COUNT(*) FROM point_entry WHERE kind = 'INVEST'") == 0  # PENDING
+    notice = banking.notification(order.order_no, "SUCCEEDED", "1000.00", "FREEZE")
+    assert banking.notify(notice).outcome == "applied"
+    assert banking.notify(notice).outcome != "applied"  # the bank says it again
+    assert rows(sql, "SELECT kind, points FROM point_entry WHERE kind = 'INVEST'") == [
+        ("INVEST", 1000)
+    ]
+    assert rows(sql, "SELECT status, amount FROM referral_reward") == [("ACCRUED", 250)]
+
+    banking.loans.disburse_loan(loan_id, rno(), operator)
+    banking.run_jobs()
+    with sql.connect() as conn:
+        (item,) = conn.execute(
+            text("SELECT order_no FROM bank_order WHERE order_type = 'DISBURSE'")
+        ).scalars()
+    lent = banking.notification(item, "SUCCEEDED", "1000.00", "DISBURSE")
+    assert banking.notify(lent).outcome == "applied"
+    assert banking.notify(lent).outcome != "applied"
+    assert rows(sql, "SELECT status FROM referral_reward") == [("PAID",)]
+    assert rows(sql, "SELECT kind, member_id, amount, status FROM marketing_reward") == [
+        ("REFERRAL", referrer.member_id, 250, "PAID")
+    ]
+    assert banking.ledger_ok()
