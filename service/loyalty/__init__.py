@@ -1,6 +1,9 @@
-"""Loyalty: member levels, daily check-in and points, experience gold and referral rewards.
+"""Loyalty: member levels, daily check-in and points, experience gold and referral rewards
+(README "Loyalty").
 
-Levels (levels.py) are a component other modules read (``levels.level_of``).
+The rules: levels.py (a component, ``levels``, other modules read: ``level_of``), points.py,
+experience.py, referral.py; service.py is LoyaltyFacade's service, loyalty's jobs and its
+listener to the lending core; audit.py its checks for ``p2p check-ledger``.
 """
 
 from service.loyalty.levels import Levels, LevelVo

@@ -245,3 +245,34 @@ def test_with_the_bank_points_and_the_referral_reward_come_once_however_often_it
         ("REFERRAL", referrer.member_id, 250, "PAID")
     ]
     assert banking.ledger_ok()
+
+
+def test_an_experience_coupon_gives_its_face_value_once_to_its_holder_only(
+    platform, make_member, operator, sql
+):
+    from service.marketing import CouponIssuer
+    from service.marketing.campaigns import CampaignService
+    from tests.integration.service.marketing_support import active_template
+
+    campaigns = platform.service(CampaignService)
+    gold = active_template(campaigns, operator, kind="EXPERIENCE", face_value=D("888.00"))
+    cash = active_template(campaigns, operator, campaign={"name": "现金"}, face_value=D("5.00"))
+    holder = caller(make_member("INVESTOR"))
+    other = caller(make_member("INVESTOR"))
+    issuer = CouponIssuer(platform.tx, platform.components["clock"])
+
+    def issue(template_id: int) -> int:
+        return platform.tx.run(issuer.issue, template_id, holder.member_id, rno(), "test").id
+
+    experience, money = issue(gold.template_id), issue(cash.template_id)
+    loyalty = platform.service(LoyaltyService)
+    assert loyalty.claim_experience_coupon(experience, holder).granted == D("888.00")
+    assert loyalty.claim_experience_coupon(experience, holder).granted == D("888.00")  # once
+    assert error_of(loyalty.claim_experience_coupon, experience, other).code == ("COUPON_NOT_FOUND")
+    assert error_of(loyalty.claim_experience_coupon, money, holder).code == (
+        "COUPON_NOT_APPLICABLE"
+    )
+    assert rows(sql, "SELECT source, ref_id, amount FROM experience_grant") == [
+        ("COUPON", experience, 88800)
+    ]
+    ledger_ok(platform)
