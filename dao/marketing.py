@@ -408,9 +408,6 @@ class MarketingRepository:
         return result.rowcount == 1
 
     # -- rewards -------------------------------------------------------------------------
-    def reward(self, reward_id: int) -> RewardEntity | None:
-        return self._session().get(RewardEntity, reward_id)
-
     def reward_for_update(self, reward_id: int) -> RewardEntity | None:
         return self._session().get(RewardEntity, reward_id, with_for_update=True)
 
