@@ -70,7 +70,8 @@ class CampaignEntity(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(MAX_NAME), nullable=False)
+    # Unique, compared exactly (as a partner app's name).
+    name: Mapped[str] = mapped_column(Identifier(MAX_NAME), nullable=False)
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     budget_amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
@@ -416,9 +417,6 @@ class MarketingRepository:
         )
 
     # -- rewards -------------------------------------------------------------------------
-    def reward(self, reward_id: int) -> RewardEntity | None:
-        return self._session().get(RewardEntity, reward_id)
-
     def reward_for_update(self, reward_id: int) -> RewardEntity | None:
         return self._session().get(RewardEntity, reward_id, with_for_update=True)
 

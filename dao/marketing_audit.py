@@ -80,12 +80,12 @@ class MarketingAuditQueries:
         )
 
     def marketing_transfers_paid_twice(self) -> list[tuple]:
-        """(transfer, rewards naming it) for marketing's successful transfers that are not
-        the transfer of exactly one PAID reward: a reward paid twice, or money paid for
-        none."""
+        """(transfer, rewards naming it) for the successful transfers that paid a reward (their
+        posting's business type MKT_...) that are not the transfer of exactly one PAID reward:
+        a reward paid twice, or money paid for none."""
         return self._rows(
             "SELECT t.id, COUNT(r.id) FROM platform_transfer t LEFT JOIN marketing_reward r"
             " ON r.transfer_id = t.id AND r.status = 'PAID'"
-            " WHERE t.request_scope = 'marketing' AND t.status = 'SUCCESS'"
+            " WHERE t.business_type LIKE 'MKT%' AND t.status = 'SUCCESS'"
             " GROUP BY t.id HAVING COUNT(r.id) <> 1"
         )

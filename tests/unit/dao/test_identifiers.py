@@ -45,6 +45,12 @@ HUMAN_TEXT = {
     "partner_key.public_key",
     "partner_app_event.reason",
     "partner_app_event.detail",
+    # A coupon template's name, why a coupon was issued, what a reward's member is told and
+    # why it waits: shown to members and operators, never looked up.
+    "coupon_template.name",
+    "coupon.reason",
+    "marketing_reward.memo",
+    "marketing_reward.waiting_reason",
 }
 
 
