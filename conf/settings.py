@@ -27,6 +27,16 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from conf.loyalty import (
+    CatalogueItem,
+    LevelRule,
+    parse_amount,
+    parse_catalogue,
+    parse_levels,
+    parse_points_per_yuan,
+    parse_points_table,
+)
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # A parser takes a raw value and whether it came as text (environment, PORT, a string
@@ -726,6 +736,26 @@ class JobsSettings:
 
 
 @dataclass(frozen=True)
+class LoyaltySettings:
+    """Member levels, check-in and points, experience gold, referral rewards (conf/loyalty.py
+    parses the structured values)."""
+
+    levels: tuple[LevelRule, ...] = _key(parse_levels)
+    level_basis: str = _key(_choice("CUMULATIVE", "ROLLING"))
+    level_rolling_days: int = _key(_integer(1, 3650))
+    levels_can_drop: bool = _key(_boolean)
+    checkin_points: tuple[int, ...] = _key(parse_points_table)
+    points_per_yuan: Decimal = _key(parse_points_per_yuan)  # noqa: RUF009
+    points_ttl_days: int = _key(_integer(1, 3650))
+    catalogue: tuple[CatalogueItem, ...] = _key(parse_catalogue)
+    experience_on_registration: Decimal = _key(parse_amount)  # noqa: RUF009
+    experience_annual_rate: Decimal = _key(_fraction(4))  # noqa: RUF009
+    experience_term_days: int = _key(_integer(1, 365))
+    referral_annual_rate: Decimal = _key(_fraction(4))  # noqa: RUF009
+    referral_cap: Decimal = _key(_money)  # noqa: RUF009
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings
     database: DatabaseSettings
@@ -745,6 +775,7 @@ class Settings:
     clock: ClockSettings
     jobs: JobsSettings
     apollo: ApolloSettings
+    loyalty: LoyaltySettings
 
     def __post_init__(self) -> None:
         if self.payment.gateway == "BANK":

@@ -68,6 +68,9 @@ class PlatformTransferEntity(Base):
         UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow
     )
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The business type of a TRANSFER's posting at success, when the paying service names
+    # one of its own (marketing's MKT_...); None: PLATFORM_TRANSFER.
+    business_type: Mapped[str | None] = mapped_column(Identifier(32), nullable=True)
 
 
 class PlatformTransferRepository:

@@ -33,6 +33,7 @@ from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
 from service.lifecycle import Lifecycle
+from service.loyalty.levels import Levels
 from service.member import MemberService
 from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
@@ -141,12 +142,14 @@ def _build(
     tx = TransactionManager(database, max_retries=settings.transaction.max_retries)
     s = settings.security
     partner_keys = PartnerKeys.from_setting(s.secret_key)
+    business_time = clock or business_clock(tx, settings)
+    lifecycle = Lifecycle()
     components = {
         "tx": tx,
         "settings": live,  # services read reloadable keys from it at call time
         # Business time (due dates, deadlines, penalties): the development clock where it may
         # move; protocol timing below stays on the wall clock (utc_now).
-        "clock": clock or business_clock(tx, settings),
+        "clock": business_time,
         "cache": cache,
         # Listing reads cached aside only in a cache every process shares (Redis): the job
         # workers change listings too, and an in-process cache would never hear of it.
@@ -161,8 +164,10 @@ def _build(
         "gateway": create_gateway(settings.payment.gateway),
         "events": BusinessEvents(tx, metrics.business_recorder()),
         # Other modules' listeners to the lending core's events, told in its transactions.
-        "lifecycle": Lifecycle(),
+        "lifecycle": lifecycle,
     }
+    # Members' levels, read by other modules (level_of), evaluated on the lifecycle's events.
+    components["levels"] = Levels(tx, live, business_time, lifecycle)
     # The outbox hands jobs over after commit; the jobs are the @job methods found below, once
     # every service exists (a service may take the outbox).
     jobs = JobRegistry()

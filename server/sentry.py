@@ -190,4 +190,4 @@ def scrub_event(event: Event, hint: Hint | None = None) -> Event:
             clean[key] = scrub({k: v for k, v in value.items() if k not in ("data", "cookies")})
         else:
             clean[key] = scrub(value)
-    return cast(Event, clean)
+    return cast("Event", clean)

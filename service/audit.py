@@ -26,13 +26,19 @@
     is listed until a person has dealt with it;
 11. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
     SUCCEEDED item, PENDING before; every investment lent at the bank with its DISBURSE
-    items: ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before.
+    items: ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before;
+12. marketing's (service/marketing/audit.py): campaigns within budget, coupons consumed
+    equal to payouts, no coupon or reward paid twice;
+13. loyalty's: experience gold, the points ledger and referral rewards
+    (service/loyalty/audit.py).
 """
 
 from dataclasses import dataclass
 from decimal import Decimal
 
 from dao.audit import AuditQueries
+from service.loyalty.audit import loyalty_checks
+from service.marketing.audit import marketing_checks
 from service.transaction import transactional
 
 CENT = Decimal("0.01")
@@ -174,5 +180,7 @@ class LedgerAudit:
                     for i, status, lent in q.investments_off_their_bank_items()
                 ),
             ),
+            *loyalty_checks(self.tx.session, Check),
+            *marketing_checks(self.tx, Check),
         )
         return AuditReport(checks, q.counts())

@@ -155,6 +155,18 @@ PLATFORM_FUNDS_INSUFFICIENT = ErrorCode(
 PLATFORM_TRANSFER_NOT_FOUND = ErrorCode(
     "PLATFORM_TRANSFER_NOT_FOUND", 404, "No such transfer of the platform's own account."
 )
+ALREADY_CHECKED_IN = ErrorCode(
+    "ALREADY_CHECKED_IN", 409, "Already checked in today (the business day, Asia/Shanghai)."
+)
+POINTS_INSUFFICIENT = ErrorCode(
+    "POINTS_INSUFFICIENT", 409, "Not enough unexpired points for this item."
+)
+CATALOGUE_ITEM_UNKNOWN = ErrorCode(
+    "CATALOGUE_ITEM_UNKNOWN", 404, "No such item in the points catalogue."
+)
+EXPERIENCE_INSUFFICIENT = ErrorCode(
+    "EXPERIENCE_INSUFFICIENT", 409, "Not enough experience gold left to invest."
+)
 PARTNER_APP_NOT_FOUND = ErrorCode("PARTNER_APP_NOT_FOUND", 404, "No such partner app.")
 PARTNER_APP_NAME_TAKEN = ErrorCode(
     "PARTNER_APP_NAME_TAKEN", 409, "A partner app of this name is already registered."
@@ -226,6 +238,45 @@ PARTNER_CALLBACK_NOT_FOUND = ErrorCode(
 PARTNER_AUTHORISATION_NOT_FOUND = ErrorCode(
     "PARTNER_AUTHORISATION_NOT_FOUND", 404, "You have not authorised this partner app."
 )
+CAMPAIGN_NOT_FOUND = ErrorCode("CAMPAIGN_NOT_FOUND", 404, "No such marketing campaign.")
+CAMPAIGN_NAME_TAKEN = ErrorCode(
+    "CAMPAIGN_NAME_TAKEN", 409, "A marketing campaign of this name already exists."
+)
+CAMPAIGN_INACTIVE = ErrorCode(
+    "CAMPAIGN_INACTIVE", 409, "The campaign or coupon template is inactive or outside its dates."
+)
+CAMPAIGN_BUDGET_EXHAUSTED = ErrorCode(
+    "CAMPAIGN_BUDGET_EXHAUSTED", 409, "The campaign's budget does not cover this."
+)
+COUPON_TEMPLATE_NOT_FOUND = ErrorCode("COUPON_TEMPLATE_NOT_FOUND", 404, "No such coupon template.")
+COUPON_TIERS_OVERLAP = ErrorCode(
+    "COUPON_TIERS_OVERLAP",
+    422,
+    "The template's investment tier overlaps another template's of the same kind in its campaign.",
+)
+COUPON_LIMIT_REACHED = ErrorCode(
+    "COUPON_LIMIT_REACHED",
+    409,
+    "No more coupons of this template: its total count or the per-member limit is reached.",
+)
+COUPON_AUDIENCE_MISMATCH = ErrorCode(
+    "COUPON_AUDIENCE_MISMATCH", 422, "The member is not in the template's audience."
+)
+COUPON_NOT_FOUND = ErrorCode("COUPON_NOT_FOUND", 404, "No such coupon.")
+COUPON_NOT_AVAILABLE = ErrorCode(
+    "COUPON_NOT_AVAILABLE", 409, "The coupon is already locked to an investment or used."
+)
+COUPON_EXPIRED = ErrorCode("COUPON_EXPIRED", 422, "The coupon is not valid at this time.")
+COUPON_NOT_APPLICABLE = ErrorCode(
+    "COUPON_NOT_APPLICABLE",
+    422,
+    "The coupon does not apply to this investment (amount, term, repayment method or kind).",
+)
+COUPONS_NOT_STACKABLE = ErrorCode(
+    "COUPONS_NOT_STACKABLE",
+    422,
+    "A coupon that is not stackable cannot be used with another, nor one coupon twice.",
+)
 
 CATALOGUE = _codes(
     MALFORMED_REQUEST,
@@ -286,6 +337,10 @@ CATALOGUE = _codes(
     ORDER_NOT_REISSUABLE,
     PLATFORM_FUNDS_INSUFFICIENT,
     PLATFORM_TRANSFER_NOT_FOUND,
+    ALREADY_CHECKED_IN,
+    POINTS_INSUFFICIENT,
+    CATALOGUE_ITEM_UNKNOWN,
+    EXPERIENCE_INSUFFICIENT,
     PARTNER_APP_NOT_FOUND,
     PARTNER_APP_NAME_TAKEN,
     PARTNER_APP_STATE_INVALID,
@@ -307,6 +362,19 @@ CATALOGUE = _codes(
     PARTNER_MEMBER_NOT_AUTHORISED,
     PARTNER_CALLBACK_NOT_FOUND,
     PARTNER_AUTHORISATION_NOT_FOUND,
+    CAMPAIGN_NOT_FOUND,
+    CAMPAIGN_NAME_TAKEN,
+    CAMPAIGN_INACTIVE,
+    CAMPAIGN_BUDGET_EXHAUSTED,
+    COUPON_TEMPLATE_NOT_FOUND,
+    COUPON_TIERS_OVERLAP,
+    COUPON_LIMIT_REACHED,
+    COUPON_AUDIENCE_MISMATCH,
+    COUPON_NOT_FOUND,
+    COUPON_NOT_AVAILABLE,
+    COUPON_EXPIRED,
+    COUPON_NOT_APPLICABLE,
+    COUPONS_NOT_STACKABLE,
 )
 
 

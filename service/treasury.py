@@ -197,11 +197,13 @@ class PlatformTransfers:
         request_no: str,
         scope: str,
         requested_by: int | None,
+        business_type: str | None = None,
     ) -> PlatformTransferEntity:
         """Pay ``amount`` from the platform's account to member ``member_id`` for ``purpose``
         (MARKETING or COMPENSATION), ``memo`` telling them why (TRANSFER): frozen on
         PLATFORM_FUNDS at once, then PENDING with the bank, SUCCESS or FAILED at once with the
-        sandbox."""
+        sandbox. ``business_type`` names the posting at success when the paying service has
+        its own (marketing's MKT_...; PLATFORM_TRANSFER otherwise)."""
         self._require_transaction()
         amount = self._checked(amount)
         if purpose not in EXPENSES:
@@ -225,6 +227,7 @@ class PlatformTransfers:
             return self._transfers.get(claim.ref_id)
         ask = (scope, request_no)
         transfer = self._new(TRANSFER, member_id, amount, purpose, memo, ask, requested_by)
+        transfer.business_type = business_type
         claim.done(REF_TYPE, transfer.id)
         self._freeze(transfer)
         if self._bank is not None:
@@ -266,7 +269,8 @@ class PlatformTransfers:
                 debit(self._ledger.platform(EXPENSES[transfer.purpose]), AVAILABLE, amount),
                 credit(self._ledger.account_of(transfer.member_id), AVAILABLE, amount),
             ]
-            self._ledger.post("PLATFORM_TRANSFER", ref, legs, transfer.request_no)
+            business_type = transfer.business_type or "PLATFORM_TRANSFER"
+            self._ledger.post(business_type, ref, legs, transfer.request_no)
             self._tell(transfer)
         self._conclude(transfer, SUCCESS, reference)
 

@@ -4,7 +4,7 @@ from spyne import Boolean, ComplexModel, DateTime, Long, Unicode
 
 from facade.contract import BORROWER, GET, INVESTOR, operation
 from facade.member.account import NS
-from facade.types import PageParam, PageSizeParam, page_fields, required
+from facade.types import Money, PageParam, PageSizeParam, page_fields, required
 
 
 class PromotionDto(ComplexModel):
@@ -25,6 +25,14 @@ class InviteeDto(ComplexModel):
         ("mobile", required(Unicode, "Masked: 138****5678.")),
         ("registeredAt", required(DateTime, "When they registered (UTC).")),
         ("identityVerified", required(Boolean, "true once their real name is verified.")),
+        (
+            "rewards",
+            required(
+                Money,
+                "Referral rewards their investments earned you, yuan (owed once each "
+                "investment is lent).",
+            ),
+        ),
     ]
 
 

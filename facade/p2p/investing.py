@@ -15,6 +15,7 @@ from facade.types import (
     RequestNo,
     optional,
     page_fields,
+    repeated,
     required,
 )
 
@@ -100,6 +101,13 @@ class InvestingOperations:
         returns=InvestmentDto,
         roles=[INVESTOR],
         errors=(
+            "CAMPAIGN_BUDGET_EXHAUSTED",
+            "CAMPAIGN_INACTIVE",
+            "COUPONS_NOT_STACKABLE",
+            "COUPON_EXPIRED",
+            "COUPON_NOT_APPLICABLE",
+            "COUPON_NOT_AVAILABLE",
+            "COUPON_NOT_FOUND",
             "FUND_ACCOUNT_REQUIRED",
             "IDENTITY_NOT_VERIFIED",
             "INSUFFICIENT_FUNDS",
@@ -118,6 +126,12 @@ class InvestingOperations:
         loanId: LoanId,
         amount: required(PositiveMoney, "Amount to invest, in yuan."),
         requestNo: RequestNo,
+        couponIds: repeated(
+            Long(ge=1),
+            "Your coupons to use on it (MarketingFacade.listCoupons): CASH (paid to you when "
+            "the listing is disbursed) and RATE_BOOST (extra interest with each repayment); "
+            "at most 5, one RATE_BOOST at most, a coupon that is not stackable alone.",
+        ),
     ):
         """Invest in a RAISING listing before its deadline (购买标的); the amount is frozen in
         your account until the listing is disbursed, fails or is cancelled. At least
@@ -127,7 +141,13 @@ class InvestingOperations:
         (IDENTITY_NOT_VERIFIED) and opened a fund account (FUND_ACCOUNT_REQUIRED) first.
         Through the depository bank the investment is PENDING: the amount is reserved in the
         listing at once, and frozen once you confirm on the bank's page (authorizeUrl, see
-        getInvestment); your available balance must cover it (INSUFFICIENT_FUNDS)."""
+        getInvestment); your available balance must cover it (INSUFFICIENT_FUNDS). Coupons
+        named in couponIds are checked now (COUPON_NOT_FOUND, COUPON_NOT_AVAILABLE,
+        COUPON_EXPIRED, COUPON_NOT_APPLICABLE: amount tier, term, repayment method or kind;
+        COUPONS_NOT_STACKABLE; CAMPAIGN_INACTIVE; CAMPAIGN_BUDGET_EXHAUSTED) and locked to the
+        investment, or nothing is invested; they are used when the listing is disbursed, and
+        AVAILABLE again when the investment is released or not frozen. A coupon is never
+        used twice, even by two investments at once."""
 
     @operation(
         rest=GET("/investments/{investmentId}"),

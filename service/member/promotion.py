@@ -1,13 +1,17 @@
 """Promotion (推广信息): each member's invite code and the members who registered with it.
 
 Investors and borrowers get an invite code when they register; operators do not invite and
-have none (the promotion operations are for investors and borrowers only).
+have none (the promotion operations are for investors and borrowers only). Each invitee is
+listed with the referral rewards their investments earned the caller (service/loyalty/
+referral.py: those owed once the investment was lent).
 """
 
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
+from dao.loyalty import LoyaltyRepository
 from dao.member import MemberEntity
 from service import errors
 from service.errors import BusinessError
@@ -40,11 +44,16 @@ class InviteeVo:
     mobile: str
     registered_at: datetime
     identity_verified: bool
+    #: What the invitee's investments earned the inviter in referral rewards.
+    rewards: Decimal
 
 
-def _invitee_vo(entity: MemberEntity) -> InviteeVo:
+def _invitee_vo(entity: MemberEntity, rewards: Decimal) -> InviteeVo:
     return InviteeVo(
-        mask_mobile(entity.mobile), entity.created_at, entity.identity_verified_at is not None
+        mask_mobile(entity.mobile),
+        entity.created_at,
+        entity.identity_verified_at is not None,
+        rewards,
     )
 
 
@@ -64,7 +73,10 @@ class PromotionOperations(MemberBase):
         rows, total = self._members.invitees(
             inviter.id, offset=(page - 1) * page_size, limit=page_size
         )
-        return PageVo(tuple(map(_invitee_vo, rows)), total, page, page_size)
+        earned = LoyaltyRepository(self.tx.session).reward_totals(inviter.id, [r.id for r in rows])
+        zero = Decimal("0.00")
+        items = tuple(_invitee_vo(r, earned.get(r.id, zero)) for r in rows)
+        return PageVo(items, total, page, page_size)
 
     def _inviter(self, caller: Principal) -> MemberEntity:
         member = self._members.get(caller.member_id)

@@ -14,6 +14,7 @@ from service.events import BusinessEvents
 from service.idempotency import Idempotency
 from service.ledger import Ledger
 from service.lifecycle import Lifecycle
+from service.marketing.usage import CouponUse
 from service.message import Messages
 from service.ocp.orders import BankOrders, BankResult, Effects
 
@@ -45,6 +46,7 @@ class P2PBase:
         self._ledger = Ledger(tx)
         self._requests = Idempotency(tx)
         self._messages = Messages(tx, clock)
+        self._coupons = CouponUse(tx, clock)  # marketing's coupons named on an investment
         self.cache_aside = CacheAside(read_cache, settings, tx)
         self._bank = bank  # the depository over HTTP (payment.gateway BANK), else None
         self._bank_orders = BankOrderRepository(tx.session)

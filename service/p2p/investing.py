@@ -72,6 +72,7 @@ With ``payment.gateway`` BANK the depository freezes and releases the money, by 
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -148,12 +149,19 @@ class InvestingService(P2PBase):
     # -- commands ----------------------------------------------------------------------
     @transactional
     def invest(
-        self, loan_id: int, amount: Decimal, request_no: str, caller: Principal
+        self,
+        loan_id: int,
+        amount: Decimal,
+        request_no: str,
+        caller: Principal,
+        coupon_ids: Sequence[int] | None = None,
     ) -> InvestmentVo:
         """Freeze ``amount`` of the caller's funds in a RAISING listing; FULL when the last
         fen is taken (and disbursed at once when loan.auto_disburse is on). With the bank the
         investment is PENDING until the bank has frozen the funds (see above). A listing the
-        investor may not see (service/p2p/listing.py) is LOAN_NOT_FOUND, as a missing one."""
+        investor may not see (service/p2p/listing.py) is LOAN_NOT_FOUND, as a missing one.
+        ``coupon_ids`` are the investor's coupons to use on it, locked to it in this
+        transaction (service/marketing/usage.py) or the whole investment refused."""
         investor = self._members.get(caller.member_id)
         if investor is None:
             raise BusinessError(
@@ -163,8 +171,14 @@ class InvestingService(P2PBase):
         loan = self._locked(loan_id)
         if not (sees(caller, _loan_vo(loan)) or backs(caller, loan.id, self._investments)):
             raise loan_not_found(loan_id)
+        coupons = {"coupon_ids": ",".join(map(str, coupon_ids))} if coupon_ids else {}
         claim = self._requests.claim(
-            f"member:{caller.member_id}", request_no, "invest", loan_id=loan_id, amount=amount
+            f"member:{caller.member_id}",
+            request_no,
+            "invest",
+            loan_id=loan_id,
+            amount=amount,
+            **coupons,
         )
         if claim.repeat:
             return self._vo(self._investments.get(claim.ref_id))
@@ -185,6 +199,8 @@ class InvestingService(P2PBase):
                 updated_at=now,
             )
         )
+        if coupon_ids:
+            self._coupons.lock(coupon_ids, loan, investment)
         if at_the_bank:
             self._freeze_at_the_bank(loan, investor, investment, now)
             claim.done(REF_TYPE, investment.id)

@@ -96,6 +96,7 @@ HIDEM = "MESSAGE_NOT_FOUND"  # MessageService hides others' messages
 HIDEC = "CARD_NOT_FOUND"  # someone else's card answers as a missing one
 HIDEI = "INVESTMENT_NOT_FOUND"  # someone else's investment answers as a missing one
 NOAUTH = "PARTNER_AUTHORISATION_NOT_FOUND"  # a partner app the member never authorised
+HIDECP = "COUPON_NOT_FOUND"  # someone else's coupon answers as a missing one
 
 INVESTOR_A, BORROWER_A = "investor A", "borrower A"
 #: The business day the reconciliation cells name.
@@ -192,12 +193,36 @@ TABLE: dict[str, tuple[str | None, str, str, str, str, str]] = {
     "ReconciliationFacade.listOrdersInDoubt": (None,     U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.listOrdersWaiting": (None,     U,     F,     NA,    F,     ALLOW),
     "ReconciliationFacade.reissueBankOrder": (None,      U,     F,     NA,    F,     ALLOW),
+    # A member's loyalty: no coupon exists for claimExperienceCoupon to find.
+    "LoyaltyFacade.checkIn":                (None,       U,     ALLOW, NA,    ALLOW, F),
+    "LoyaltyFacade.getPoints":              (None,       U,     ALLOW, NA,    ALLOW, F),
+    "LoyaltyFacade.listPointEntries":       (None,       U,     ALLOW, NA,    ALLOW, F),
+    "LoyaltyFacade.redeemPoints":           (None,       U,     ALLOW, NA,    ALLOW, F),
+    "LoyaltyFacade.getLevel":               (None,       U,     ALLOW, NA,    ALLOW, F),
+    "LoyaltyFacade.getExperienceBalance":   (None,       U,     ALLOW, NA,    F,     F),
+    "LoyaltyFacade.claimExperienceCoupon":  (None,       U,     "COUPON_NOT_FOUND", NA, F, F),
+    "LoyaltyFacade.investExperience":       (None,       U,     ALLOW, NA,    F,     F),
+    "LoyaltyFacade.listExperienceInvestments": (None,    U,     ALLOW, NA,    F,     F),
     # Operators only: the platform's own account.
     "TreasuryFacade.getPlatformAccount":    (None,       U,     F,     NA,    F,     ALLOW),
     "TreasuryFacade.fundPlatformAccount":   (None,       U,     F,     NA,    F,     ALLOW),
     "TreasuryFacade.payMember":             (None,       U,     F,     NA,    F,     ALLOW),
     "TreasuryFacade.getPlatformTransfer":   (None,       U,     F,     NA,    F,     ALLOW),
     "TreasuryFacade.listPlatformTransfers": (None,       U,     F,     NA,    F,     ALLOW),
+    # Members' own coupons; campaigns are operators' only.
+    "MarketingFacade.listCoupons":          (INVESTOR_A, U,     ALLOW, ALLOW, ALLOW, ALLOW),
+    "MarketingFacade.getCoupon":            (INVESTOR_A, U,     HIDECP, ALLOW, HIDECP, HIDECP),
+    "CampaignFacade.createCampaign":        (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.updateCampaign":        (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.setCampaignStatus":     (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.listCampaigns":         (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.getCampaignSpend":      (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.createCouponTemplate":  (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.updateCouponTemplate":  (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.setCouponTemplateStatus": (None,     U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.listCouponTemplates":   (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.issueCoupons":          (None,       U,     F,     NA,    F,     ALLOW),
+    "CampaignFacade.listRewards":           (None,       U,     F,     NA,    F,     ALLOW),
     # Operators only.
     "PartnerAdminFacade.registerPartnerApp": (None,      U,     F,     NA,    F,     ALLOW),
     "PartnerAdminFacade.getPartnerApp":     (None,       U,     F,     NA,    F,     ALLOW),
@@ -256,6 +281,7 @@ class World:
     a_spare: int = 0  # investor A's second bound card, never unbound
     a_account_no: str = ""  # investor A's fund account number
     a_invite_code: str = ""
+    a_coupon: int = 0  # a coupon of investor A's
     a_invitee: str = ""  # the masked mobile number of the member investor A invited
     raising: int = 0  # borrower A's listing, RAISING, invested in by investor A
     pending: int = 0  # borrower A's listing, PENDING_AUDIT
@@ -401,6 +427,40 @@ class World:
         page = self.rest("listPartnerAppCallbacks", token, appId=app_id, params=PAGE)
         return app_id, page["items"][0]["callbackId"]
 
+    def campaign(self) -> dict:
+        """A fresh campaign, created by the operator over REST (INACTIVE)."""
+        body = {
+            "name": "Authorisation " + uuid.uuid4().hex,
+            "startsAt": "2020-01-01T00:00:00Z",
+            "budgetAmount": "1000.00",
+        }
+        return self.rest("createCampaign", self.operator.token, json_body=body)
+
+    def template(self, campaign_id: int) -> dict:
+        """The terms of a coupon template in ``campaign_id``: 1.00 yuan for a listed member,
+        on any investment, in a tier of its own."""
+        return {
+            "campaignId": campaign_id,
+            "name": "Authorisation",
+            "kind": "CASH",
+            "faceValue": "1.00",
+            "minInvest": "0.00",
+            "validDays": 30,
+            "stackable": True,
+            "audience": "LIST",
+        }
+
+    def coupon_template(self) -> int:
+        """A fresh ACTIVE template in a fresh ACTIVE campaign."""
+        campaign = self.campaign()["campaignId"]
+        token = self.operator.token
+        self.rest("setCampaignStatus", token, campaignId=campaign, json_body={"status": "ACTIVE"})
+        body = self.template(campaign)
+        template = self.rest("createCouponTemplate", token, json_body=body)["templateId"]
+        status = {"status": "ACTIVE"}
+        self.rest("setCouponTemplateStatus", token, templateId=template, json_body=status)
+        return template
+
     def fresh_session(self, member) -> str:
         """A new login of ``member``, for a cell that ends its session."""
         return self.fresh_login(member)["token"]
@@ -456,6 +516,13 @@ class World:
         return self.soap_clients[facade, version]
 
 
+def updated_template(w: World) -> dict:
+    """A fresh template's id and new terms: 2.00 yuan."""
+    body = w.template(w.campaign()["campaignId"])
+    template = w.rest("createCouponTemplate", w.operator.token, json_body=body)["templateId"]
+    return {"templateId": template, "request": {**body, "faceValue": D("2.00")}}
+
+
 def rno() -> str:
     return "authz-" + uuid.uuid4().hex
 
@@ -465,7 +532,9 @@ def new_mobile() -> str:
 
 
 def rest_value(value):
-    """A neutral argument as JSON carries it: decimals and dates as strings."""
+    """A neutral argument as JSON carries it: decimals, times and dates as strings."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
     if isinstance(value, (Decimal, dt.date)):
         return str(value)
     if isinstance(value, dict):
@@ -502,6 +571,12 @@ def world(server, api, signup, identities, operator, members) -> World:
     w.approve(w.raising)
     w.a_investments.add(w.invest(w.investor_a, w.raising, "100.00"))
     w.pending = w.publish()
+    template = w.coupon_template()
+    issue = {"memberIds": [a.member_id], "requestNo": rno()}
+    [coupon] = w.rest("issueCoupons", w.operator.token, templateId=template, json_body=issue)[
+        "items"
+    ]
+    w.a_coupon = coupon["couponId"]
     w.repaying = w.disbursed({w.investor_a: "600.00", w.investor_b: "400.00"})
     postings = w.rest("listPostings", w.investor_a.token, params={"page": 1, "pageSize": 100})[
         "items"
@@ -621,6 +696,15 @@ ARGS: dict[str, Args] = {
         "reason": "Authorisation test",
         "requestNo": rno(),
     },
+    "LoyaltyFacade.checkIn": lambda w, me: {},
+    "LoyaltyFacade.getPoints": lambda w, me: {},
+    "LoyaltyFacade.listPointEntries": lambda w, me: dict(PAGE),
+    "LoyaltyFacade.redeemPoints": lambda w, me: {"item": "CASH5", "requestNo": rno()},
+    "LoyaltyFacade.getLevel": lambda w, me: {},
+    "LoyaltyFacade.getExperienceBalance": lambda w, me: {},
+    "LoyaltyFacade.claimExperienceCoupon": lambda w, me: {"couponId": 987654321},
+    "LoyaltyFacade.investExperience": lambda w, me: {"amount": D("1.00"), "requestNo": rno()},
+    "LoyaltyFacade.listExperienceInvestments": lambda w, me: dict(PAGE),
     "TreasuryFacade.getPlatformAccount": lambda w, me: {},
     "TreasuryFacade.fundPlatformAccount": lambda w, me: {"amount": D("1.00"), "requestNo": rno()},
     # Investor B, whose balances no cell reads back.
@@ -632,6 +716,48 @@ ARGS: dict[str, Args] = {
     },
     "TreasuryFacade.getPlatformTransfer": lambda w, me: {"transferId": w.funding},
     "TreasuryFacade.listPlatformTransfers": lambda w, me: dict(PAGE),
+    "MarketingFacade.listCoupons": lambda w, me: dict(PAGE),
+    "MarketingFacade.getCoupon": lambda w, me: {"couponId": w.a_coupon},
+    "CampaignFacade.createCampaign": lambda w, me: {
+        "request": {
+            "name": "Authorisation " + uuid.uuid4().hex,
+            "startsAt": dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            "budgetAmount": D("1.00"),
+        }
+    },
+    "CampaignFacade.updateCampaign": lambda w, me: {
+        "campaignId": w.campaign()["campaignId"],
+        "request": {
+            "name": "Authorisation " + uuid.uuid4().hex,
+            "startsAt": dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            "budgetAmount": D("2.00"),
+        },
+    },
+    "CampaignFacade.setCampaignStatus": lambda w, me: {
+        "campaignId": w.campaign()["campaignId"],
+        "status": "ACTIVE",
+    },
+    "CampaignFacade.listCampaigns": lambda w, me: dict(PAGE),
+    "CampaignFacade.getCampaignSpend": lambda w, me: {"campaignId": w.campaign()["campaignId"]},
+    "CampaignFacade.createCouponTemplate": lambda w, me: {
+        "request": w.template(w.campaign()["campaignId"])
+    },
+    "CampaignFacade.updateCouponTemplate": lambda w, me: updated_template(w),
+    "CampaignFacade.setCouponTemplateStatus": lambda w, me: {
+        "templateId": w.coupon_template(),
+        "status": "INACTIVE",
+    },
+    "CampaignFacade.listCouponTemplates": lambda w, me: {
+        "campaignId": w.campaign()["campaignId"],
+        **PAGE,
+    },
+    # Investor B, whose coupons no cell reads back.
+    "CampaignFacade.issueCoupons": lambda w, me: {
+        "templateId": w.coupon_template(),
+        "memberIds": [w.investor_b.member_id],
+        "requestNo": rno(),
+    },
+    "CampaignFacade.listRewards": lambda w, me: dict(PAGE),
     "PartnerAdminFacade.registerPartnerApp": lambda w, me: {
         "request": {
             "name": "Authorisation " + uuid.uuid4().hex,

@@ -134,7 +134,9 @@ def java_run(server, generated, operator, investor, borrower, version) -> dict[s
 
 
 #: Facades only operators call: an investor is FORBIDDEN there.
-OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"})
+OPERATORS_ONLY = frozenset(
+    {"CampaignFacade", "PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"}
+)
 #: Facades that take a partner app's signed request only: a call without its
 #: PartnerSignature header is refused so (tests/e2e/test_partner_api.py signs them).
 SIGNED_ONLY = frozenset({"PartnerFacade"})
@@ -203,6 +205,9 @@ def test_every_facade_answers(java_run, investor):
     assert java_run["reconciliation.pageSize"] == "5"
     assert java_run["partnerAdmin.pageSize"] == "6"
     assert java_run["treasury.pageSize"] == "7"
+    assert java_run["loyalty.pageSize"] == "10"
+    assert java_run["campaign.pageSize"] == "8"
+    assert java_run["marketing.pageSize"] == "9"
 
 
 def test_every_facade_was_called_in_the_version_of_its_port(java_run, server, version):

@@ -117,8 +117,11 @@ def test_the_client_speaks_the_version_it_was_told_to_at_the_one_address(call, v
 #: refused with a catalogue code: the same call anonymous, unless it is public.
 EVERY_FACADE = {
     "AccountFacade": ("getAccount", {}, "memberId", "me"),
+    "CampaignFacade": ("listCampaigns", {"pageSize": 8}, "pageSize", 8),
     "FundFacade": ("hasFundAccount", {}, "hasFundAccount", True),
     "LoanFacade": ("listLoans", {"pageSize": 3}, "pageSize", 3),
+    "LoyaltyFacade": ("listPointEntries", {"pageSize": 10}, "pageSize", 10),
+    "MarketingFacade": ("listCoupons", {"pageSize": 9}, "pageSize", 9),
     "MemberFacade": ("getProfile", {}, "memberId", "me"),
     "MessageFacade": ("getUnreadCount", {}, "unread", int),
     "PartnerAdminFacade": ("listPartnerApps", {"pageSize": 6}, "pageSize", 6),
@@ -127,7 +130,9 @@ EVERY_FACADE = {
     "TreasuryFacade": ("listPlatformTransfers", {"pageSize": 7}, "pageSize", 7),
 }
 REFUSED = {"LoanFacade": ("getLoan", {"loanId": 987654321}, "LOAN_NOT_FOUND")}
-OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"})
+OPERATORS_ONLY = frozenset(
+    {"CampaignFacade", "PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"}
+)
 #: Facades that take a partner app's signed request only (tests/e2e/test_partner_api.py signs
 #: them): SoapClient's call, a member's token or none, is refused with this code.
 SIGNED_ONLY = {

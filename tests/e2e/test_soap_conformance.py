@@ -209,8 +209,11 @@ def test_head_of_a_wsdl_is_answered_as_get_without_a_body(server, path):
 #: may make, with its response element.
 CALLS = {
     "AccountFacade": "getAccount",
+    "CampaignFacade": "listCampaigns",
     "FundFacade": "hasFundAccount",
     "LoanFacade": "listLoans",
+    "LoyaltyFacade": "getPoints",
+    "MarketingFacade": "listCoupons",
     "MemberFacade": "getProfile",
     "MessageFacade": "getUnreadCount",
     "PartnerAdminFacade": "listPartnerApps",
@@ -220,7 +223,9 @@ CALLS = {
     "TreasuryFacade": "getPlatformAccount",
 }
 #: Facades only operators call.
-OPERATORS_ONLY = frozenset({"PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"})
+OPERATORS_ONLY = frozenset(
+    {"CampaignFacade", "PartnerAdminFacade", "ReconciliationFacade", "TreasuryFacade"}
+)
 #: Facades partner apps call with a signed request (the SDK's PartnerSignature header), not
 #: members.
 PARTNER_ONLY = frozenset({"PartnerFacade"})

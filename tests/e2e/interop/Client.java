@@ -11,10 +11,16 @@
 import com.hry.p2p.facade.account.AccountDto;
 import com.hry.p2p.facade.account.AccountFacade;
 import com.hry.p2p.facade.account.AccountFacadeService;
+import com.hry.p2p.facade.campaign.CampaignFacade;
+import com.hry.p2p.facade.campaign.CampaignFacadeService;
 import com.hry.p2p.facade.common.AuthToken;
 import com.hry.p2p.facade.fund.FundFacade;
 import com.hry.p2p.facade.fund.FundFacadeService;
+import com.hry.p2p.facade.marketing.MarketingFacade;
+import com.hry.p2p.facade.marketing.MarketingFacadeService;
 import com.hry.p2p.facade.member.LoginRequest;
+import com.hry.p2p.facade.loyalty.LoyaltyFacade;
+import com.hry.p2p.facade.loyalty.LoyaltyFacadeService;
 import com.hry.p2p.facade.member.MemberFacade;
 import com.hry.p2p.facade.member.MemberFacadeService;
 import com.hry.p2p.facade.member.TokenDto;
@@ -122,10 +128,22 @@ public final class Client {
         PartnerFacade partner = tagged(soap12
                 ? partnerService.getPartnerFacadeSoap12Port()
                 : partnerService.getPartnerFacadePort(), "PartnerFacade");
+        LoyaltyFacadeService loyaltyService = new LoyaltyFacadeService(wsdl("LoyaltyFacade"));
+        LoyaltyFacade loyalty = tagged(soap12 ? loyaltyService.getLoyaltyFacadeSoap12Port()
+                : loyaltyService.getLoyaltyFacadePort(), "LoyaltyFacade");
         TreasuryFacadeService treasuryService = new TreasuryFacadeService(wsdl("TreasuryFacade"));
         TreasuryFacade treasury = tagged(soap12
                 ? treasuryService.getTreasuryFacadeSoap12Port()
                 : treasuryService.getTreasuryFacadePort(), "TreasuryFacade");
+        CampaignFacadeService campaignService = new CampaignFacadeService(wsdl("CampaignFacade"));
+        CampaignFacade campaigns = tagged(soap12
+                ? campaignService.getCampaignFacadeSoap12Port()
+                : campaignService.getCampaignFacadePort(), "CampaignFacade");
+        MarketingFacadeService marketingService =
+                new MarketingFacadeService(wsdl("MarketingFacade"));
+        MarketingFacade marketing = tagged(soap12
+                ? marketingService.getMarketingFacadeSoap12Port()
+                : marketingService.getMarketingFacadePort(), "MarketingFacade");
 
         LoginRequest credentials = new LoginRequest();
         credentials.setMobile(args[2]);
@@ -196,6 +214,9 @@ public final class Client {
         out("partnerAdmin.pageSize", partnerAdmin.listPartnerApps(null, 1, 6, operator).getPageSize());
         out("treasury.pageSize",
                 treasury.listPlatformTransfers(null, null, null, 1, 7, operator).getPageSize());
+        out("loyalty.pageSize", loyalty.listPointEntries(1, 10, investor).getPageSize());
+        out("campaign.pageSize", campaigns.listCampaigns(null, 1, 8, operator).getPageSize());
+        out("marketing.pageSize", marketing.listCoupons(null, 1, 9, investor).getPageSize());
 
         // And the same of every facade without credentials: the typed fault of each.
         try {
@@ -221,6 +242,12 @@ public final class Client {
             out("refused.FundFacade", "none");
         } catch (com.hry.p2p.facade.fund.BusinessFault e) {
             out("refused.FundFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            loyalty.getPoints(null);
+            out("refused.LoyaltyFacade", "none");
+        } catch (com.hry.p2p.facade.loyalty.BusinessFault e) {
+            out("refused.LoyaltyFacade", e.getFaultInfo().getCode());
         }
         try {
             messages.getUnreadCount(null);
@@ -257,6 +284,18 @@ public final class Client {
             out("refused.TreasuryFacade", "none");
         } catch (com.hry.p2p.facade.treasury.BusinessFault e) {
             out("refused.TreasuryFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            campaigns.listCampaigns(null, 1, 8, investor);
+            out("refused.CampaignFacade", "none");
+        } catch (com.hry.p2p.facade.campaign.BusinessFault e) {
+            out("refused.CampaignFacade", e.getFaultInfo().getCode());
+        }
+        try {
+            marketing.listCoupons(null, 1, 9, null);
+            out("refused.MarketingFacade", "none");
+        } catch (com.hry.p2p.facade.marketing.BusinessFault e) {
+            out("refused.MarketingFacade", e.getFaultInfo().getCode());
         }
     }
 }

@@ -1001,13 +1001,13 @@ def test_development_clock_revision_seeds_one_unmoved_row_and_goes_back(
     migrate.downgrade(empty_url, "0017")
     assert "platform_clock" not in _tables(migrated)
     migrate.upgrade(empty_url)
-    assert migrate.current(empty_url) == "0019"
+    assert migrate.current(empty_url) == migrate.head()
 
 
 def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only_unused(
     empty_url: str, migrated: Engine
 ) -> None:
-    """0019: a member is attributed to one partner app at most; an Idempotency-Key is one
+    """0021: a member is attributed to one partner app at most; an Idempotency-Key is one
     request per app; a callback has a known status and event type, an attempt number is one
     per callback; the trail takes SET_CALLBACKS; going back is refused once a member was
     attributed, a callback written or a subscription audited."""
@@ -1073,14 +1073,155 @@ def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only
         conn.execute(trail, {"a": app, "action": "SUBSCRIBE", "m": member})
 
     with pytest.raises(RuntimeError, match="partner_member has rows"):
-        migrate.downgrade(empty_url, "0018")
-    assert migrate.current(empty_url) == "0019"
+        migrate.downgrade(empty_url, "0020")
+    assert migrate.current(empty_url) == "0021"
     with migrated.begin() as conn:
         for table in ("partner_callback_attempt", "partner_callback", "partner_member"):
             conn.execute(text(f"DELETE FROM {table}"))
     with pytest.raises(RuntimeError, match="SET_CALLBACKS"):
-        migrate.downgrade(empty_url, "0018")
+        migrate.downgrade(empty_url, "0020")
     with migrated.begin() as conn:
         conn.execute(text("DELETE FROM partner_app_event"))
-    migrate.downgrade(empty_url, "0018")
+    migrate.downgrade(empty_url, "0020")
     assert not {"partner_member", "partner_request", "partner_callback"} & _tables(migrated)
+
+
+def test_loyalty_revision_guards_check_ins_points_experience_and_referrals(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0019: one level a member; one check-in a member and business day; a points entry earns
+    (points above 0, remaining within them, an expiry) or takes (below 0, nothing remaining),
+    once per kind and reference; experience gold never invested beyond what was granted,
+    granted once per source; one referral reward per (investment, referrer); going back is
+    refused while any of them is recorded (levels are evaluated again, so they alone do not
+    hold it)."""
+    at = "'2026-12-03 10:00:00'"
+    statements = {
+        "level": "INSERT INTO member_level (member_id, level, invested, evaluated_at,"
+        f" changed_at) VALUES (1, 'SILVER', 500000, {at}, {at})",
+        "checkin": "INSERT INTO checkin (member_id, business_day, streak, points, checked_at)"
+        f" VALUES (1, :day, :streak, 5, {at})",
+        "entry": "INSERT INTO point_entry (member_id, kind, ref_id, points, remaining,"
+        f" expires_at, created_at) VALUES (1, :kind, :ref, :points, :remaining, :expires, {at})",
+        "account": "INSERT INTO experience_account (member_id, granted, invested)"
+        " VALUES (1, :granted, :invested)",
+        "grant": "INSERT INTO experience_grant (member_id, source, ref_id, amount, created_at)"
+        f" VALUES (1, :source, 1, 100, {at})",
+    }
+    sql = {name: text(statement) for name, statement in statements.items()}
+    good_entry = {"kind": "CHECK_IN", "ref": 1, "points": 5, "remaining": 5, "expires": NOW}
+    with migrated.begin() as conn:
+        conn.execute(sql["level"])
+        conn.execute(sql["checkin"], {"day": "2026-12-03", "streak": 1})
+        conn.execute(sql["entry"], good_entry)
+        conn.execute(sql["grant"], {"source": "REGISTRATION"})
+    for name, params in (
+        ("level", {}),  # a second level for the member
+        ("checkin", {"day": "2026-12-03", "streak": 2}),  # the same business day
+        ("checkin", {"day": "2026-12-04", "streak": 0}),
+        ("entry", good_entry),  # the same kind and reference
+        ("entry", {**good_entry, "ref": 2, "remaining": 6}),  # more remaining than earned
+        ("entry", {**good_entry, "ref": 2, "expires": None}),  # earned, never expiring
+        ("entry", {**good_entry, "kind": "REDEEM", "ref": 2}),  # spending, yet positive
+        ("entry", {**good_entry, "kind": "GIFT", "ref": 2}),
+        ("account", {"granted": 100, "invested": 101}),  # invested beyond granted
+        ("grant", {"source": "REGISTRATION"}),  # granted twice for one source
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(sql[name], params)
+
+    migrate.downgrade(empty_url, "0019")  # the later revisions first
+    with pytest.raises(RuntimeError, match="0019 cannot be undone: experience_grant has rows"):
+        migrate.downgrade(empty_url, "0018")
+    with migrated.begin() as conn:
+        for table in ("experience_grant", "point_entry", "checkin"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    migrate.downgrade(empty_url, "0018")
+    assert not {"member_level", "checkin", "point_entry", "referral_reward"} & _tables(migrated)
+
+
+def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0020: a campaign never spends beyond its budget (money or count), a template's terms fit
+    its kind and its validity is a window or days, not both; a coupon is locked to an
+    investment exactly when not AVAILABLE, unique per (template, member, sequence) and per
+    (template, member, issue key); a reward is recorded once per (kind, source, member); going
+    back is refused while a campaign exists."""
+    campaign = text(
+        "INSERT INTO campaign (name, starts_at, budget_amount, spent_amount, budget_count,"
+        " spent_count, status, created_by, changed_by, created_at, updated_at) VALUES"
+        " (:name, '2026-12-01 00:00:00', :budget, :spent, :count, :used, 'ACTIVE', 1, 1,"
+        " '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    good_campaign = {"name": "c1", "budget": 10000, "spent": 0, "count": 3, "used": 0}
+    template = text(
+        "INSERT INTO coupon_template (campaign_id, name, kind, face_value, extra_rate,"
+        " min_invest, max_invest, valid_until, valid_days, stackable, issued_count, audience,"
+        " status, created_by, changed_by, created_at, updated_at) VALUES (:c, 't', :kind,"
+        " :face, :rate, 0, :max, :until, :days, 1, 0, 'ALL', 'ACTIVE', 1, 1,"
+        " '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    good_template = {
+        "kind": "CASH",
+        "face": 1000,
+        "rate": None,
+        "max": None,
+        "until": None,
+        "days": 30,
+    }
+    coupon = text(
+        "INSERT INTO coupon (template_id, campaign_id, member_id, kind, status, valid_from,"
+        " valid_until, member_seq, issue_key, reason, investment_id, created_at, updated_at)"
+        " VALUES (:t, :c, 1, 'CASH', :status, '2026-12-01 00:00:00', '2026-12-31 00:00:00',"
+        " :seq, :key, 'r', NULL, '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(campaign, good_campaign)
+        c = conn.execute(text("SELECT id FROM campaign")).scalar_one()
+        conn.execute(template, {**good_template, "c": c})
+        t = conn.execute(text("SELECT id FROM coupon_template")).scalar_one()
+        conn.execute(coupon, {"t": t, "c": c, "status": "AVAILABLE", "seq": 1, "key": "k1"})
+    for bad in (
+        {"name": "c2", "spent": 10001},  # beyond the money budget
+        {"name": "c2", "used": 4},  # beyond the count budget
+        {"name": "c1"},  # the same name
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(campaign, {**good_campaign, **bad})
+    for bad in (
+        {"kind": "RATE_BOOST"},  # a rate boost without a rate, with a face value
+        {"kind": "CASH", "rate": 15000},  # a cash coupon with a rate
+        {"until": "2026-12-31 00:00:00"},  # a window and days
+        {"days": None},  # neither
+        {"max": 0},  # an empty tier
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(template, {**good_template, "c": c, **bad})
+    for bad in (
+        {"status": "AVAILABLE", "seq": 1, "key": "k2"},  # the member's first coupon again
+        {"status": "AVAILABLE", "seq": 2, "key": "k1"},  # issued for the same key again
+        {"status": "LOCKED", "seq": 2, "key": "k2"},  # locked to no investment
+    ):
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(coupon, {"t": t, "c": c, **bad})
+    reward = text(
+        "INSERT INTO marketing_reward (kind, source_type, source_id, member_id, amount, memo,"
+        " status, attempt, created_at, updated_at) VALUES ('CASH_COUPON', 'coupon', 1, 1,"
+        " :amount, 'm', 'PENDING', 0, '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(reward, {"amount": 1000})
+    for amount in (1000, 0):  # recorded twice; nothing owed
+        with pytest.raises(DBAPIError), migrated.begin() as conn:
+            conn.execute(reward, {"amount": amount})
+
+    migrate.downgrade(empty_url, "0020")  # the later revisions, unused here
+    with pytest.raises(RuntimeError, match="campaigns exist"):
+        migrate.downgrade(empty_url, "0019")
+    assert migrate.current(empty_url) == "0020"
+    with migrated.begin() as conn:
+        for table in ("marketing_reward", "coupon", "coupon_template", "campaign"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    migrate.downgrade(empty_url, "0019")
+    assert not {"campaign", "coupon", "marketing_reward"} & _tables(migrated)

@@ -6,11 +6,18 @@ terms are published and approved, investors invest valid and invalid amounts, li
 cancelled, fail when the clock passes their deadline, are disbursed, repaid (late, with
 penalties) and settled early; money-moving requests are repeated with the same requestNo and
 reused with other content. Each example draws its own platform settings (fee rate,
-auto-disbursement, who receives penalties, the early-settlement rule).
+auto-disbursement, who receives penalties, the early-settlement rule). Marketing runs beside:
+a campaign with a drawn budget, CASH and RATE_BOOST coupons issued to members and named on
+investments (valid ones, and someone else's, used or doubled ones to be refused), released
+with their investment, used at disbursement and paid (CASH at once, a boost with each
+repayment, waived with the base interest at early settlement) from the platform's own account,
+which the operator funds now and then; rewards it cannot pay yet wait and are paid by
+``marketing.pay_due``.
 
 Alongside runs a model of its own: every member's available and frozen balance, the money
 at the depository and the platform's fee income (the mirrors CLEARING and PLATFORM_FUNDS
-follow), each listing's status and raised amount, each investment and installment. Before
+follow), the owners' funding and the marketing expense, each listing's status and raised
+amount, each investment and installment, each coupon's state and the campaign's spend. Before
 every call the model predicts the outcome, success or the exact
 refusal code, and the call must agree; business refusals are expected outcomes, any other
 exception fails the test. After every step the ledger audit (``p2p check-ledger``) must pass
@@ -43,11 +50,15 @@ from server.app import Platform
 from service.audit import LedgerAudit
 from service.errors import BusinessError
 from service.gateway import AccountHolder, DepositoryGateway, GatewayResult
+from service.marketing import CampaignService, MarketingService
+from service.marketing.boost import boosts, total_boost
+from service.marketing.campaigns import CampaignRequest, TemplateRequest
 from service.member import MemberService, RegisterRequest, VerificationCodeRequest
 from service.p2p import AuditRequest, LoanRequest, LoanService
 from service.payment import PaymentService
 from service.schedule import METHODS, accrued_penalty, due_dates, schedule
 from service.security import Principal
+from service.treasury import TreasuryService
 from tests.integration.service.support import onboard
 
 D = Decimal
@@ -111,6 +122,16 @@ class Investment:
     investor: Member
     amount: Decimal
     status: str = "FROZEN"
+
+
+@dataclass
+class Coupon:
+    id: int
+    kind: str  # CASH or RATE_BOOST
+    owner: Member
+    status: str = "AVAILABLE"
+    investment: Investment | None = None
+    cost: Decimal = ZERO  # what its campaign was charged when it was locked
 
 
 @dataclass
@@ -198,6 +219,12 @@ class MoneyCore(RuleBasedStateMachine):
         self.recharged = ZERO
         self.withdrawn = ZERO
         self.refused = ZERO
+        self.coupons: list[Coupon] = []
+        self.funding = ZERO  # what the owners paid into the platform's own account
+        self.marketing = ZERO  # rewards paid to members (MARKETING_EXPENSE)
+        self.spent = ZERO  # the campaign's spend
+        self.owed: list[tuple[Member, Decimal]] = []  # rewards not paid yet, oldest first
+        self.seen_receipts: set[int] = set()
         self._request_nos = itertools.count(1)
 
     # -- set-up ----------------------------------------------------------------------------
@@ -209,10 +236,26 @@ class MoneyCore(RuleBasedStateMachine):
         funds=st.lists(st.one_of(st.just(ZERO), money), min_size=2, max_size=4),
         borrowers=st.integers(1, 2),
         listings=st.integers(1, 2),
+        marketing=st.tuples(
+            st.sampled_from([D("30.00"), D("100000.00")]),  # the campaign's budget
+            st.sampled_from([ZERO, D("20.00"), D("500.00")]),  # the platform's first funding
+            st.sampled_from([D("0.01"), D("5.00")]),  # a CASH coupon's face value
+            st.sampled_from([D("0.5"), D("3.3333")]),  # a boost's extra yearly rate
+            st.sampled_from([None, 2]),  # the months it boosts
+        ),
         data=st.data(),
     )
     def configure(
-        self, fee_rate, auto_disburse, penalty_to, early_interest, funds, borrowers, listings, data
+        self,
+        fee_rate,
+        auto_disburse,
+        penalty_to,
+        early_interest,
+        funds,
+        borrowers,
+        listings,
+        marketing,
+        data,
     ):
         """This example's settings, and its first investors (with their funds), borrowers
         and listings."""
@@ -237,6 +280,7 @@ class MoneyCore(RuleBasedStateMachine):
         self.loans = platform.service(LoanService)
         operator = self.members.create_operator(self._mobile(), PASSWORD)
         self.operator = Member(Principal(member_id=operator.member_id, role="OPERATOR"))
+        self._campaign(*marketing)
         for amount in funds:
             self._add_investor(amount)
         for _ in range(borrowers):
@@ -254,6 +298,35 @@ class MoneyCore(RuleBasedStateMachine):
             self._add_borrower()
         else:
             self._add_investor(funds)
+
+    # -- marketing -------------------------------------------------------------------------
+    @precondition(lambda self: self.investors)
+    @rule(data=st.data(), cash=st.booleans())
+    def issue_coupon(self, data, cash):
+        """The operator issues a CASH or RATE_BOOST coupon to an investor."""
+        owner = data.draw(st.sampled_from(self.investors), "owner")
+        self._issue(owner, *self.welcome[0 if cash else 1])
+
+    def _issue(self, owner: Member, template: int, kind: str) -> None:
+        [issued] = self.campaigns.issue_coupons(
+            template, [owner.who.member_id], self._rno(), self.operator.who
+        ).items
+        self.coupons.append(Coupon(issued.coupon_id, kind, owner))
+
+    @rule(amount=st.sampled_from([D("0.01"), D("3.00"), D("100.00")]))
+    def fund_platform(self, amount):
+        """The owners fund the platform's own account; rewards waiting are not paid yet."""
+        vo = self.treasury.fund_platform_account(amount, self._rno(), self.operator.who)
+        assert vo.status == "SUCCESS"
+        self.funding += amount
+
+    @rule()
+    def pay_rewards_due(self):
+        """marketing.pay_due: every reward that waits, oldest first, paid if the platform's
+        account covers it then."""
+        before = len(self.owed)
+        self._pay_owed()
+        assert self.marketing_service.pay_due_rewards().paid == before - len(self.owed)
 
     @precondition(lambda self: self.investors or self.borrowers)
     @rule(data=st.data())
@@ -372,7 +445,7 @@ class MoneyCore(RuleBasedStateMachine):
             ),
             "amount",
         )
-        self._invest(listing, investor, amount)
+        self._invest(listing, investor, amount, self._coupons_for(data, investor))
 
     @precondition(lambda self: self._open())
     @rule(data=st.data())
@@ -391,7 +464,7 @@ class MoneyCore(RuleBasedStateMachine):
                 continue
             if investor.available < amount:
                 self._recharge(investor, amount - investor.available)
-            self._invest(listing, investor, amount)
+            self._invest(listing, investor, amount, self._coupons_for(data, investor, True))
         if listing.status == "FULL" and data.draw(st.booleans(), "disburse at once"):
             self._disburse(listing)
 
@@ -553,8 +626,8 @@ class MoneyCore(RuleBasedStateMachine):
             amount = done.args[-1] + (CENT if kind == done.kind else ZERO)
             args = (amount,) if kind == "recharge" else (False, amount)
         elif done.kind == "invest":
-            loan_id, amount = done.args
-            kind, args = "invest", (loan_id, amount + CENT)
+            loan_id, amount, coupons = done.args
+            kind, args = "invest", (loan_id, amount + CENT, coupons)
         elif done.kind == "disburse":
             others = [x.id for x in self.listings if x.id != done.args[0]]
             if not others:
@@ -586,13 +659,20 @@ class MoneyCore(RuleBasedStateMachine):
             orders = conn.execute(
                 text("SELECT type, status, SUM(amount) FROM payment_order GROUP BY type, status")
             ).all()
+            coupons = conn.execute(text("SELECT id, status, investment_id FROM coupon")).all()
+            spent = conn.execute(text("SELECT spent_amount FROM campaign")).scalar_one()
+            waiting = conn.execute(
+                text("SELECT COUNT(*) FROM marketing_reward WHERE status = 'PENDING'")
+            ).scalar_one()
         members = {m.who.member_id: m for m in [self.operator, *self.investors, *self.borrowers]}
-        # The money at the bank is the members' (CLEARING) and the platform's, its income
-        # (PLATFORM_FUNDS: nothing else enters or leaves the platform's own account here).
+        # The money at the bank is the members' (CLEARING) and the platform's (PLATFORM_FUNDS):
+        # its income and the owners' funding, less the rewards it paid members.
         platform = {
-            "CLEARING": self.clearing - self.fee_income,
+            "CLEARING": self.clearing - self.fee_income + self.marketing,
             "FEE_INCOME": self.fee_income,
-            "PLATFORM_FUNDS": self.fee_income,
+            "PLATFORM_FUNDS": self._platform_available(),
+            "OWNER_FUNDING": self.funding,
+            "MARKETING_EXPENSE": self.marketing,
         }
         for member_id, code, available, frozen in accounts:
             assert available >= 0 and frozen >= 0, (member_id, code, available, frozen)
@@ -622,6 +702,10 @@ class MoneyCore(RuleBasedStateMachine):
             k: v for k, v in expected_orders.items() if v
         }
         assert self.clearing == self.recharged - self.withdrawn
+        assert set(coupons) == {
+            (c.id, c.status, c.investment.id if c.investment else None) for c in self.coupons
+        }
+        assert (yuan(spent), waiting) == (self.spent, len(self.owed))
 
     # -- helpers: calls and their effect on the model ---------------------------------------
     def _send(self, kind: str, caller: Member, request_no: str, args: tuple) -> Any:
@@ -633,7 +717,7 @@ class MoneyCore(RuleBasedStateMachine):
             service = self.refusing if refused else self.payments
             return service.withdraw(amount, caller.card_id, request_no, who)
         if kind == "invest":
-            return self.loans.invest(args[0], args[1], request_no, who)
+            return self.loans.invest(args[0], args[1], request_no, who, list(args[2]) or None)
         if kind == "disburse":
             return self.loans.disburse_loan(args[0], request_no, who)
         if kind == "repay":
@@ -642,6 +726,8 @@ class MoneyCore(RuleBasedStateMachine):
 
     def _add_investor(self, funds: Decimal) -> None:
         self.investors.append(self._register("INVESTOR"))
+        for template, kind in self.welcome:  # a CASH and a RATE_BOOST coupon each
+            self._issue(self.investors[-1], template, kind)
         if funds:
             self._recharge(self.investors[-1], funds)
 
@@ -692,17 +778,26 @@ class MoneyCore(RuleBasedStateMachine):
         self.recharged += amount
         self._log("recharge", member, request_no, (amount,), _order_key(vo))
 
-    def _invest(self, listing: Listing, investor: Member, amount: Decimal) -> None:
+    def _invest(
+        self, listing: Listing, investor: Member, amount: Decimal, coupons: tuple = ()
+    ) -> None:
         request_no = self._rno()
-        vo, code = outcome(lambda: self.loans.invest(listing.id, amount, request_no, investor.who))
-        expected = self._refusal(listing, investor, amount)
-        assert code == expected, (listing, investor, amount, code)
+        ids = [c.id for c in coupons] or None
+        vo, code = outcome(
+            lambda: self.loans.invest(listing.id, amount, request_no, investor.who, ids)
+        )
+        expected = self._refusal(listing, investor, amount, coupons)
+        assert code == expected, (listing, investor, amount, coupons, code)
         if code is not None:
             return
         investor.available -= amount
         investor.frozen += amount
         listing.raised += amount
         listing.investments.append(Investment(vo.investment_id, investor, amount))
+        for coupon in coupons:
+            coupon.status, coupon.investment = "LOCKED", listing.investments[-1]
+            coupon.cost = self._cost(coupon, listing, amount)
+            self.spent += coupon.cost
         if listing.raised == listing.terms.amount:
             listing.status = "FULL"
             if self.settings.loan.auto_disburse:
@@ -710,9 +805,12 @@ class MoneyCore(RuleBasedStateMachine):
         # The investment as the call left it: ACTIVE when its last fen was disbursed at once.
         status = listing.investments[-1].status
         assert (vo.loan_id, vo.amount, vo.status) == (listing.id, amount, status)
-        self._log("invest", investor, request_no, (listing.id, amount), _investment_key(vo))
+        args = (listing.id, amount, tuple(c.id for c in coupons))
+        self._log("invest", investor, request_no, args, _investment_key(vo))
 
-    def _refusal(self, listing: Listing, investor: Member, amount: Decimal) -> str | None:
+    def _refusal(
+        self, listing: Listing, investor: Member, amount: Decimal, coupons: tuple = ()
+    ) -> str | None:
         """The code invest must refuse with, in the order the rules are checked; or None."""
         terms = listing.terms
         remaining = terms.amount - listing.raised
@@ -736,6 +834,9 @@ class MoneyCore(RuleBasedStateMachine):
             return "INVEST_BELOW_MINIMUM"
         if cap is not None and self._held(listing, investor) + amount > cap:
             return "INVEST_CAP_EXCEEDED"
+        refused = self._coupon_refusal(listing, investor, amount, coupons)
+        if refused is not None:
+            return refused
         if amount > investor.available:
             return "INSUFFICIENT_FUNDS"
         return None
@@ -758,6 +859,9 @@ class MoneyCore(RuleBasedStateMachine):
                 v.investor.frozen -= v.amount
                 v.investor.available += v.amount
                 listing.raised -= v.amount
+                for coupon in self._coupons_of(v):
+                    coupon.status, coupon.investment = "AVAILABLE", None
+                    self.spent -= coupon.cost
 
     def _disbursed(self, listing: Listing) -> None:
         terms = listing.terms
@@ -772,6 +876,12 @@ class MoneyCore(RuleBasedStateMachine):
         self.fee_income += fee
         listing.status = "REPAYING"
         listing.installments = self._plan(listing)
+        for v in listing.investments:
+            for coupon in self._coupons_of(v):
+                coupon.status = "USED"
+                if coupon.kind == "CASH":
+                    self.owed.append((v.investor, self.cash_face))
+        self._pay_owed()
 
     def _plan(self, listing: Listing) -> list[Installment]:
         """The plan disbursement writes: the schedule's rows, due monthly from today."""
@@ -802,6 +912,162 @@ class MoneyCore(RuleBasedStateMachine):
             investors[investor_id].available += delta
             credited += delta
         assert credited + to_platform == amount, (credited, to_platform, amount)
+        self._boosted(listing)
+        self._pay_owed()
+
+    def _campaign(self, budget, funding, face, rate, periods) -> None:
+        """The campaign, ACTIVE, with a CASH and a RATE_BOOST template for anyone, stackable,
+        on any investment; and the platform's account funded with ``funding``."""
+        platform = self.platform
+        self.campaigns = platform.service(CampaignService)
+        self.marketing_service = platform.service(MarketingService)
+        self.treasury = platform.service(TreasuryService)
+        who = self.operator.who
+        campaign = self.campaigns.create_campaign(
+            CampaignRequest("随机活动", self.env.start, None, budget, None), who
+        ).campaign_id
+        self.campaigns.set_campaign_status(campaign, "ACTIVE", who)
+        self.cash_face, self.boost_rate, self.boost_periods = face, rate, periods
+
+        def template(kind: str, face_value, extra_rate, boost_periods) -> int:
+            request = TemplateRequest(
+                campaign_id=campaign,
+                name=kind,
+                kind=kind,
+                face_value=face_value,
+                extra_rate=extra_rate,
+                boost_periods=boost_periods,
+                min_invest=ZERO,
+                max_invest=None,
+                terms=None,
+                methods=None,
+                valid_from=None,
+                valid_until=None,
+                valid_days=3650,
+                stackable=True,
+                total_count=None,
+                per_member_limit=None,
+                audience="ALL",
+                audience_level=None,
+                issue_rule=None,
+            )
+            made = self.campaigns.create_coupon_template(request, who).template_id
+            self.campaigns.set_coupon_template_status(made, "ACTIVE", who)
+            return made
+
+        self.cash_template = template("CASH", face, None, None)
+        self.boost_template = template("RATE_BOOST", None, rate, periods)
+        self.welcome = [(self.cash_template, "CASH"), (self.boost_template, "RATE_BOOST")]
+        if funding:
+            self.treasury.fund_platform_account(funding, self._rno(), who)
+            self.funding += funding
+
+    def _coupons_for(self, data, investor: Member, valid: bool = False) -> tuple:
+        """Coupons to name on an investment: mostly the investor's own available ones (or
+        none), unless ``valid`` sometimes someone else's, one already used or locked, or one
+        named twice."""
+        mine = [c for c in self.coupons if c.owner is investor and c.status == "AVAILABLE"]
+        pick = data.draw(st.integers(0, 4 if valid else 7), "coupons")
+        if pick <= 2 or not self.coupons:
+            return tuple(mine[:pick])
+        if pick <= 4:
+            return tuple(mine[: pick - 2])
+        if pick == 5:
+            return (data.draw(st.sampled_from(self.coupons), "any coupon"),)
+        if pick == 6 and mine:
+            return (mine[0], mine[0])
+        return (*mine[:1], data.draw(st.sampled_from(self.coupons), "another"))
+
+    def _coupon_refusal(self, listing, investor, amount, coupons) -> str | None:
+        """The code the coupons named must refuse the investment with, in the order they are
+        checked (service/marketing/usage.py); or None."""
+        if len({c.id for c in coupons}) != len(coupons):
+            return "COUPONS_NOT_STACKABLE"
+        for c in coupons:
+            if c.owner is not investor:
+                return "COUPON_NOT_FOUND"
+            if c.status != "AVAILABLE":
+                return "COUPON_NOT_AVAILABLE"
+        if sum(1 for c in coupons if c.kind == "RATE_BOOST") > 1:
+            return "COUPONS_NOT_STACKABLE"
+        spent = self.spent
+        for c in coupons:
+            spent += self._cost(c, listing, amount)
+            if spent > self.budget_amount():
+                return "CAMPAIGN_BUDGET_EXHAUSTED"
+        return None
+
+    def budget_amount(self) -> Decimal:
+        with self.env.sql.connect() as conn:
+            return yuan(conn.execute(text("SELECT budget_amount FROM campaign")).scalar_one())
+
+    def _cost(self, coupon: Coupon, listing: Listing, amount: Decimal) -> Decimal:
+        if coupon.kind == "CASH":
+            return self.cash_face
+        t = listing.terms
+        return total_boost(
+            amount,
+            t.annual_rate,
+            t.term_months,
+            t.repayment_method,
+            self.boost_rate,
+            self.boost_periods,
+        )
+
+    def _coupons_of(self, investment: Investment) -> list[Coupon]:
+        return [c for c in self.coupons if c.investment is investment]
+
+    def _boosted(self, listing: Listing) -> None:
+        """The receipts just paid: each of an investment with a rate boost owes its period's
+        boost, or, its base interest waived, gives it back to the campaign."""
+        with self.env.sql.connect() as conn:
+            paid = conn.execute(
+                text(
+                    "SELECT r.id, r.investment_id, r.period, r.interest FROM receipt r"
+                    " JOIN installment i ON i.id = r.installment_id"
+                    " WHERE r.loan_id = :l AND r.status = 'RECEIVED'"
+                    " ORDER BY i.period, r.investment_id"
+                ),
+                {"l": listing.id},
+            ).all()
+        t = listing.terms
+        for receipt_id, investment_id, period, interest in paid:
+            if receipt_id in self.seen_receipts:
+                continue
+            self.seen_receipts.add(receipt_id)
+            [v] = [v for v in listing.investments if v.id == investment_id]
+            for coupon in self._coupons_of(v):
+                if coupon.kind != "RATE_BOOST":
+                    continue
+                table = boosts(
+                    v.amount,
+                    t.annual_rate,
+                    t.term_months,
+                    t.repayment_method,
+                    self.boost_rate,
+                    self.boost_periods,
+                )
+                boost = table.get(period, ZERO)
+                if not boost:
+                    continue
+                if interest:
+                    self.owed.append((v.investor, boost))
+                else:
+                    self.spent -= boost
+
+    def _platform_available(self) -> Decimal:
+        return self.fee_income + self.funding - self.marketing
+
+    def _pay_owed(self) -> None:
+        """Each reward not paid yet, oldest first, paid when the platform's account covers it."""
+        waiting = []
+        for member, amount in self.owed:
+            if self._platform_available() >= amount:
+                member.available += amount
+                self.marketing += amount
+            else:
+                waiting.append((member, amount))
+        self.owed = waiting
 
     def _settled(self, listing: Listing) -> None:
         """SETTLED: every investor got back exactly the principal they put in."""

@@ -497,6 +497,10 @@ def test_the_default_schedule_runs_the_former_cron_jobs_the_outbox_sweeper_and_t
         "outbox.sweep": 30,
         "bank.query_due": 30,
         "bank.reconcile": "30 4 * * *",
+        "loyalty.evaluate_levels": "15 1 * * *",
+        "loyalty.mature_experience": "20 * * * *",
+        "loyalty.monthly_coupons": "30 0 1 * *",
+        "marketing.pay_due": 300,
     }
 
 

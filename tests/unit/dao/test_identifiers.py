@@ -49,6 +49,12 @@ HUMAN_TEXT = {
     # read whole, never looked up.
     "partner_callback.body",
     "partner_request.answer",
+    # A coupon template's name, why a coupon was issued, what a reward's member is told and
+    # why it waits: shown to members and operators, never looked up.
+    "coupon_template.name",
+    "coupon.reason",
+    "marketing_reward.memo",
+    "marketing_reward.waiting_reason",
 }
 
 

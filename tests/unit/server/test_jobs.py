@@ -168,6 +168,11 @@ def test_every_job_of_the_platform_is_a_task_with_the_retry_rules(tmp_path) -> N
         "bank.reconcile",
         "loan.close_expired",
         "loan.mark_overdue",
+        "loyalty.evaluate_levels",
+        "loyalty.mature_experience",
+        "loyalty.monthly_coupons",
+        "marketing.pay",
+        "marketing.pay_due",
         "outbox.sweep",
         "partner.deliver_callback",
     )

@@ -102,8 +102,11 @@ def test_a_complex_parameter_needs_a_dataclass() -> None:
 def test_the_real_facades_are_discovered_and_bind(platform) -> None:
     assert [f.__name__ for f in discover_facades()] == [
         "AccountFacade",
+        "CampaignFacade",
         "FundFacade",
         "LoanFacade",
+        "LoyaltyFacade",
+        "MarketingFacade",
         "MemberFacade",
         "MessageFacade",
         "PartnerAdminFacade",
