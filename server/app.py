@@ -24,6 +24,7 @@ from server.registry import BoundFacade, bind, build_service, discover_facades
 from server.rest import PREFIX, RestEndpoint, error_response
 from server.sentry import ErrorReporter, NullReporter, error_reporter
 from server.soap import SoapEndpoint, asks, fault_response, version_of
+from server.version import VERSION
 from service import errors
 from service.errors import BusinessError
 from service.events import BusinessEvents
@@ -43,7 +44,6 @@ from service.wsse import ApiSecrets
 log = logging.getLogger("server.app")
 
 TITLE = "P2P lending platform"
-VERSION = "1.0.0"
 SOAP_PREFIX = "/services/"
 #: The contract changelog page, beside the WSDLs and the facades' documents.
 CHANGELOG_PATH = SOAP_PREFIX + "changelog"

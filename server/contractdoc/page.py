@@ -429,8 +429,30 @@ def _changes(title: str, changes) -> str:
     return f"<h3>{esc(title)}</h3><ul>{items}</ul>"
 
 
+def notes(markdown: str) -> str:
+    """A release's notes: paragraphs, and lists whose items begin with "- " (an item's
+    following lines indented)."""
+    out = []
+    for block in re.split(r"\n\s*\n", markdown.strip()):
+        lines = block.splitlines()
+        if not lines[0].startswith("- "):
+            out.append(f"<p>{text(' '.join(block.split()))}</p>")
+            continue
+        items: list[str] = []
+        for line in lines:
+            if line.startswith("- "):
+                items.append(line[2:])
+            else:
+                items[-1] += " " + line
+        out.append(
+            "<ul>" + "".join(f"<li>{text(' '.join(i.split()))}</li>" for i in items) + "</ul>"
+        )
+    return '<div class="notes">' + "".join(out) + "</div>"
+
+
 def release_section(release: Release) -> str:
     head = f'<section class="release" id="v{esc(release.version)}"><h2>{esc(release.version)}</h2>'
+    head += notes(release.notes) if release.notes else ""
     if release.changes is None:
         return head + "<p>The first released version.</p></section>"
     breaking = [c for c in release.changes if c.breaking]

@@ -110,7 +110,7 @@ def test_rest_onboarding_from_verification_to_fund_account(
     assert card["mobile"] == masked_mobile(member.mobile) and card["bankName"] == BANK
     assert who.card_number not in r.text
     r = api.call("listCards", token=member.token)
-    assert [c["cardId"] for c in api.check_body("listCards", r)["cards"]] == [card["cardId"]]
+    assert [c["cardId"] for c in api.check_body("listCards", r)["items"]] == [card["cardId"]]
     assert who.card_number not in r.text
 
     r = api.call("openFundAccount", token=member.token, json_body={"cardId": card["cardId"]})
@@ -145,7 +145,7 @@ def test_rest_unbinding_and_ownership_of_cards(api, members, checks, identities,
     checks.error(r, 404, "CARD_NOT_FOUND")
     assert api.check_body("listCards", api.call("listCards", token=other.token)) == {"cards": []}
     assert api.call("unbindCard", token=owner.token, cardId=card_id).status_code == 204
-    cards = api.check_body("listCards", api.call("listCards", token=owner.token))["cards"]
+    cards = api.check_body("listCards", api.call("listCards", token=owner.token))["items"]
     assert [c["cardId"] for c in cards] == [owner.card_id]
     checks.error(api.call("unbindCard", token=owner.token, cardId=card_id), 404, "CARD_NOT_FOUND")
     r = api.call("openFundAccount", token=owner.token, json_body={"cardId": card_id})
