@@ -219,8 +219,10 @@ class RestEndpoint:
         if rest.body or fields:
             body = self._json_body(request)
             if rest.body:
+                # The body is the parameter itself: errors name its fields as the JSON
+                # does (``role``), not by the parameter's name (the SOAP element's).
                 f = by_name[rest.body]
-                args[f.attr] = jsoncodec.read_field(body, f, rest.body)
+                args[f.attr] = jsoncodec.read_field(body, f, "")
             else:
                 if not isinstance(body, dict):
                     raise invalid("body", "must be a JSON object")

@@ -57,7 +57,7 @@ def test_unknown_field_named_over_rest(client) -> None:
     assert response.status_code == 400
     assert json_of(response) | {"requestId": "-"} == {
         "code": "VALIDATION_FAILED",
-        "message": "request.x: is not a known field",
+        "message": "x: is not a known field",
         "requestId": "-",
     }
 

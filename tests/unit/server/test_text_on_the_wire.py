@@ -53,7 +53,7 @@ def test_a_lone_surrogate_in_a_key_is_named_not_a_crash(client, body: bytes) -> 
     message = rest_error(
         client.post("/api/v1/sessions", data=body, content_type=JSON), 400, "VALIDATION_FAILED"
     )
-    assert message.startswith("request.\ufffd")
+    assert message.startswith("\ufffd")
     assert message.endswith(": is not a known field")
 
 
@@ -64,7 +64,7 @@ def test_a_lone_surrogate_in_a_value_is_named(client) -> None:
         400,
         "VALIDATION_FAILED",
     )
-    assert message == "request.mobile: may not contain U+D800"
+    assert message == "mobile: may not contain U+D800"
 
 
 def test_a_huge_key_is_quoted_briefly(client) -> None:
