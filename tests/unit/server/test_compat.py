@@ -415,7 +415,7 @@ def test_releases_follow_the_version_rules(repo: Path) -> None:
     with pytest.raises(compat.ReleaseRefused, match="need a new major version"):
         compat.release(repo)
     set_version(repo, "2.0.0")
-    with pytest.raises(compat.ReleaseRefused, match="contracts/NOTES.md"):
+    with pytest.raises(compat.ReleaseRefused, match=r"contracts/NOTES\.md"):
         compat.release(repo)  # a major version tells the partners what to do
     (repo / compat.NOTES).parent.mkdir(exist_ok=True)
     (repo / compat.NOTES).write_text("getOrder is gone:\n\n- use listOrders\n", "utf-8")
