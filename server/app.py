@@ -18,6 +18,7 @@ from server.contractdoc import Documents
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
+from server.language import negotiate
 from server.metrics import Metrics, PlatformMetrics
 from server.proxy import Proxies
 from server.registry import BoundFacade, bind, build_service, discover_facades
@@ -30,6 +31,7 @@ from service.errors import BusinessError
 from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
+from service.language import DEFAULT
 from service.member import MemberService
 from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
@@ -209,14 +211,18 @@ def protocol_of(path: str, content_type: str = "") -> str:
     return "rest" if path == PREFIX or path.startswith(PREFIX + "/") else "-"
 
 
-def error_answer(path: str, error: BusinessError, rid: str, content_type: str = "") -> Response:
+def error_answer(
+    path: str, error: BusinessError, rid: str, content_type: str = "", language: str = DEFAULT
+) -> Response:
     """`error` answered as the protocol of `path` answers errors: a SOAP Fault on a SOAP
     endpoint's path (in the SOAP version of `content_type`), a JSON error anywhere else, with
-    the request id. For errors met outside the endpoints (here and in server/httpserver.py),
-    so they are HTTP-level: the status is the catalogue's on both protocols."""
+    the request id, its message in `language`. For errors met outside the endpoints (here and
+    in server/httpserver.py), so they are HTTP-level: the status is the catalogue's on both
+    protocols."""
     if not path.startswith(SOAP_PREFIX):
-        return error_response(error, rid)
-    return fault_response(error, rid, version_of(content_type), error.error.status)
+        return error_response(error, rid, language=language)
+    version = version_of(content_type)
+    return fault_response(error, rid, version, error.error.status, language=language)
 
 
 class Application:
@@ -248,7 +254,8 @@ class Application:
         except Exception as e:
             self.unexpected(e, rid, protocol_of(path, content_type))
             error = BusinessError(errors.INTERNAL_ERROR)
-            response = error_answer(path, error, rid, content_type)
+            language = negotiate(environ.get("HTTP_ACCEPT_LANGUAGE"))
+            response = error_answer(path, error, rid, content_type, language)
         response.headers.setdefault("X-Request-Id", rid)
         return response(environ, start_response)
 
@@ -275,7 +282,8 @@ class Application:
         try:
             return self.page(path)
         except BusinessError as e:
-            return error_answer(path, e, request.headers["X-Request-Id"])
+            language = negotiate(request.headers.get("Accept-Language"))
+            return error_answer(path, e, request.headers["X-Request-Id"], language=language)
 
     def document(self, request: Request) -> Response:
         """A facade's document (``?doc``) or the changelog page, with the caller's base URL in
@@ -287,9 +295,9 @@ class Application:
         else:
             body = self.documents.facade(request.path[len(SOAP_PREFIX) :], base)
         if body is None:
-            return error_answer(
-                request.path, BusinessError(errors.UNKNOWN_OPERATION, "no such service"), rid
-            )
+            error = BusinessError(errors.UNKNOWN_OPERATION, "no such service")
+            language = negotiate(request.headers.get("Accept-Language"))
+            return error_answer(request.path, error, rid, language=language)
         return Response(body, mimetype="text/html", headers={"X-Request-Id": rid})
 
     def page(self, path: str) -> Response:

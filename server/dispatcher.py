@@ -23,6 +23,7 @@ from server.faults import UNDECLARED
 from server.registry import BoundOperation
 from service import errors
 from service.errors import BusinessError
+from service.language import DEFAULT
 from service.security import Principal
 from service.wsse import PasswordDigest
 
@@ -72,6 +73,7 @@ class Invocation:
     principal: Principal | None = None
     outcome: str = "OK"
     error_type: str | None = None  # an unexpected exception's class (set by ErrorFunnel)
+    language: str = DEFAULT  # what the caller is told in (server/language.py)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -98,7 +100,7 @@ class Dispatcher:
 
         def step(i: int) -> object:
             if i == len(chain):
-                return inv.operation.invoke(inv.args, inv.principal)
+                return inv.operation.invoke(inv.args, inv.principal, inv.language)
             return chain[i](inv, lambda: step(i + 1))
 
         return step(0)

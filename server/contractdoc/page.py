@@ -381,7 +381,7 @@ def error_catalogue(entries: list[tuple[ErrorCode, list[tuple[str, str]]]]) -> s
     SOAP 1.2."""
     rows = "".join(
         f'<tr id="error-{esc(e.code)}"><td><code>{esc(e.code)}</code></td>'
-        f"<td>{text(e.message)}</td><td>{e.status}</td>"
+        f"<td>{text(e.message)}<br>{text(e.zh)}</td><td>{e.status}</td>"
         + "".join(
             f"<td>{esc(status)}</td><td><code>{esc(code)}</code></td>" for status, code in soap
         )
@@ -390,10 +390,14 @@ def error_catalogue(entries: list[tuple[ErrorCode, list[tuple[str, str]]]]) -> s
     )
     return (
         "<p>Every refusal carries one of these codes: over REST a JSON body <code>{code, "
-        "message, requestId}</code> with the status below; over SOAP a Fault whose "
+        "message, requestId, detail}</code> with the status below; over SOAP a Fault whose "
         f"detail holds a <code>BusinessFault</code> (namespace <code>"
-        f"{esc(COMMON_NS)}</code>) with the same code, message and request id (in SOAP 1.2 "
-        "the code is the Subcode's value too). Quote the request id to support.</p>"
+        f"{esc(COMMON_NS)}</code>) with the same code, message, request id and detail (in SOAP "
+        "1.2 the code is the Subcode's value too). Quote the request id to support. The "
+        "message is the one below, in English, or in Chinese when the request's "
+        "Accept-Language prefers it (Content-Language names the one sent); the detail, when "
+        "there is one, says exactly what (the field and the rule, the id not found), in "
+        "English.</p>"
         '<table class="catalogue"><colgroup><col style="width:22%"><col style="width:28%">'
         '<col style="width:8%"><col style="width:7%"><col style="width:14%">'
         '<col style="width:7%"><col style="width:14%"></colgroup>'

@@ -67,5 +67,5 @@ def test_a_stored_bank_name_is_read_on_both_protocols(server, api, soap, members
     r = api.call("listCards", token=member.token)
     assert r.status_code == 200, r.text
     assert [c["bankName"] for c in r.json()["items"] if c["cardId"] == member.card_id] == [SENT]
-    cards = soap.member.service.listCards(**soap.auth(member.token))
+    cards = soap.member.service.listCards(**soap.auth(member.token)).items
     assert [c.bankName for c in cards if c.cardId == member.card_id] == [SENT]

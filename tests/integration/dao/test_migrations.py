@@ -972,6 +972,7 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(key, {**good_key, "app": app_pk, **bad_key})
 
+    migrate.downgrade(empty_url, "0017")  # the later revisions, unused here
     with pytest.raises(RuntimeError, match="partner apps are registered"):
         migrate.downgrade(empty_url, "0016")
     assert migrate.current(empty_url) == "0017"
@@ -980,3 +981,29 @@ def test_partner_apps_revision_holds_each_key_s_material_and_goes_back_only_unus
             conn.execute(text(f"DELETE FROM {table}"))
     migrate.downgrade(empty_url, "0016")
     assert not {"partner_app", "partner_key", "partner_app_event"} & _tables(migrated)
+
+
+def test_message_languages_revision_adds_english_beside_the_chinese(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0018 gives member messages an English title and body, NULL in the messages written
+    before; going back drops the English and keeps every message readable in Chinese."""
+    insert = text(
+        "INSERT INTO member_message (member_id, category, title, body, title_en, body_en,"
+        " created_at) VALUES (1, 'SYSTEM', :title, '正文', :title_en, :body_en,"
+        " '2026-12-03 10:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(insert, {"title": "旧", "title_en": None, "body_en": None})
+        conn.execute(insert, {"title": "新", "title_en": "New", "body_en": "Text"})
+    columns = {c["name"]: c for c in inspect(migrated).get_columns("member_message")}
+    assert columns["title_en"]["nullable"] and columns["body_en"]["nullable"]
+
+    migrate.downgrade(empty_url, "0017")
+    assert migrate.current(empty_url) == "0017"
+    assert not {"title_en", "body_en"} & {
+        c["name"] for c in inspect(migrated).get_columns("member_message")
+    }
+    with migrated.connect() as conn:
+        titles = conn.execute(text("SELECT title FROM member_message ORDER BY id")).scalars()
+        assert list(titles) == ["旧", "新"]

