@@ -24,6 +24,3 @@ class Texts:
     def __post_init__(self) -> None:
         if not (self.en.strip() and self.zh.strip()):
             raise ValueError("a text needs both its English and its Chinese")
-
-    def text(self, language: str) -> str:
-        return {EN: self.en, ZH: self.zh}[language]
