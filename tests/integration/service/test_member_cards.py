@@ -179,6 +179,18 @@ def test_the_list_holds_the_callers_bound_cards_oldest_first_masked(
     assert (none.items, none.total, none.page, none.page_size) == ((), 0, 1, 5)
 
 
+def test_cards_bound_before_the_limit_was_lowered_are_all_on_the_one_page(
+    make_platform, verified, card_numbers
+) -> None:
+    vo = verified()
+    before = make_platform(**{"member.max_bound_cards": 3}).service(MemberService)
+    for _ in range(3):
+        bind(before, vo, card_numbers())
+    after = make_platform(**{"member.max_bound_cards": 2}).service(MemberService)
+    page = after.list_cards(caller(vo))
+    assert (len(page.items), page.total, page.page, page.page_size) == (3, 3, 1, 3)
+
+
 # -- unbinding -------------------------------------------------------------------------------
 
 
