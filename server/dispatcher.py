@@ -25,6 +25,7 @@ from server.logformat import CALL_FIELDS, current_call
 from server.registry import BoundOperation
 from service import errors
 from service.errors import BusinessError
+from service.language import DEFAULT
 from service.partner.auth import PartnerPrincipal, SignedRequest
 from service.security import Principal
 from service.wsse import PasswordDigest
@@ -81,6 +82,7 @@ class Invocation:
     sign_answer: Callable[[int, bytes], dict[str, str]] | None = None
     outcome: str = "OK"
     error_type: str | None = None  # an unexpected exception's class (set by ErrorFunnel)
+    language: str = DEFAULT  # what the caller is told in (server/language.py)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -118,7 +120,7 @@ class Dispatcher:
         def step(i: int) -> object:
             if i == len(chain):
                 caller = inv.partner if inv.operation.partner_scope else inv.principal
-                return inv.operation.invoke(inv.args, caller)
+                return inv.operation.invoke(inv.args, caller, inv.language)
             return chain[i](inv, lambda: step(i + 1))
 
         return step(0)

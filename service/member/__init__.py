@@ -1,7 +1,7 @@
 """The member module: registration, sessions, real-name identity, bank cards, promotion and
 the depository fund account (MemberFacade, and the deprecated FundFacade)."""
 
-from service.member.cards import BankCardListVo, BankCardVo, BindCardRequest, CardOperations
+from service.member.cards import BankCardVo, BindCardRequest, CardOperations
 from service.member.fund import FundAccountFlagVo, FundAccountOperations, FundAccountVo
 from service.member.profile import IdentityRequest, ProfileOperations, ProfileVo
 from service.member.promotion import InviteeVo, PromotionOperations, PromotionVo
@@ -36,7 +36,6 @@ class MemberService(
 
 __all__ = [
     "ApiSecretRequest",
-    "BankCardListVo",
     "BankCardVo",
     "BindCardRequest",
     "ChangePasswordRequest",

@@ -1134,6 +1134,7 @@ def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(reward, {"amount": amount})
 
+    migrate.downgrade(empty_url, "0020")  # the later revisions first
     with pytest.raises(RuntimeError, match="campaigns exist"):
         migrate.downgrade(empty_url, "0019")
     assert migrate.current(empty_url) == "0020"
@@ -1142,3 +1143,29 @@ def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused
             conn.execute(text(f"DELETE FROM {table}"))
     migrate.downgrade(empty_url, "0019")
     assert not {"campaign", "coupon", "marketing_reward"} & _tables(migrated)
+
+
+def test_message_languages_revision_adds_english_beside_the_chinese(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0021 gives member messages an English title and body, NULL in the messages written
+    before; going back drops the English and keeps every message readable in Chinese."""
+    insert = text(
+        "INSERT INTO member_message (member_id, category, title, body, title_en, body_en,"
+        " created_at) VALUES (1, 'SYSTEM', :title, '正文', :title_en, :body_en,"
+        " '2026-12-03 10:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(insert, {"title": "旧", "title_en": None, "body_en": None})
+        conn.execute(insert, {"title": "新", "title_en": "New", "body_en": "Text"})
+    columns = {c["name"]: c for c in inspect(migrated).get_columns("member_message")}
+    assert columns["title_en"]["nullable"] and columns["body_en"]["nullable"]
+
+    migrate.downgrade(empty_url, "0020")
+    assert migrate.current(empty_url) == "0020"
+    assert not {"title_en", "body_en"} & {
+        c["name"] for c in inspect(migrated).get_columns("member_message")
+    }
+    with migrated.connect() as conn:
+        titles = conn.execute(text("SELECT title FROM member_message ORDER BY id")).scalars()
+        assert list(titles) == ["旧", "新"]

@@ -36,7 +36,7 @@ class FakeOperation:
     name: str = "doThing"
     fault_codes: frozenset[str] = frozenset(CATALOGUE)
 
-    def invoke(self, args, principal):
+    def invoke(self, args, principal, language):
         self.calls.append((args, principal))
         if self.fail is not None:
             raise self.fail
