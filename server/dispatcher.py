@@ -247,7 +247,7 @@ class Authenticate:
 
 class Authorize:
     """Refuses a call whose operation's declared roles do not include the caller's, saying
-    which role(s) it needs (FORBIDDEN's code is unchanged; the message names them), and a
+    which role(s) it needs (FORBIDDEN's detail names them), and a
     partner operation's call that no partner app was proven to make."""
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
@@ -260,8 +260,7 @@ class Authorize:
             if inv.principal.role not in roles:
                 raise BusinessError(
                     errors.FORBIDDEN,
-                    f"{errors.FORBIDDEN.message} {inv.operation.name} needs the role "
-                    f"{roles_in_words(roles)}.",
+                    f"{inv.operation.name} needs the role {roles_in_words(roles)}",
                 )
         return proceed()
 

@@ -809,7 +809,7 @@ class Outcome:
     code: str  # ALLOW, or the refusal code
     answer: dict | None  # the decoded answer of a call that succeeded
     detail: str  # what to show when the cell is wrong
-    message: str = ""  # a refusal's message
+    why: str = ""  # a refusal's detail (the catalogue's message says what, this which)
 
 
 def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
@@ -831,7 +831,7 @@ def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
     code = body["code"]
     if code in CATALOGUE:
         assert r.status_code == CATALOGUE[code].status, detail
-    return Outcome(code, None, detail, body["message"])
+    return Outcome(code, None, detail, body.get("detail", ""))
 
 
 def auth_token(token: str) -> etree._Element:
@@ -853,11 +853,11 @@ def call_soap(
     try:
         answer = getattr(client.service, op.name)(**args, **headers)
     except zeep.exceptions.Fault as fault:
-        code = fault.detail.findtext(
-            "{http://p2p.hry.com/facade/common}BusinessFault/{http://p2p.hry.com/facade/common}code"
-        )
-        message = f"SOAP fault {fault.code} {code}: {fault.message}"
-        return Outcome(code or "?", None, message, fault.message or "")
+        common = "{http://p2p.hry.com/facade/common}"
+        code = fault.detail.findtext(f"{common}BusinessFault/{common}code")
+        why = fault.detail.findtext(f"{common}BusinessFault/{common}detail") or ""
+        message = f"SOAP fault {fault.code} {code}: {fault.message} ({why})"
+        return Outcome(code or "?", None, message, why)
     plain = json.loads(json.dumps(zeep.helpers.serialize_object(answer, dict), default=str))
     return Outcome(ALLOW, plain, f"SOAP answer {str(plain)[:300]}")
 
@@ -954,9 +954,9 @@ def test_cell(world, key, caller, protocol):
     problem = verdict(want, got)
     assert problem is None, f"{key} as {caller} over {protocol}: {problem}"
     if got.code == F and member is not None and member.role not in op.roles:
-        # Refused at the gate: the message says which role(s) the operation needs.
-        needs = f"{op.name} needs the role {roles_in_words(op.roles)}."
-        assert got.message.endswith(needs), f"{key} over {protocol}: {got.message!r}"
+        # Refused at the gate: the detail says which role(s) the operation needs.
+        needs = f"{op.name} needs the role {roles_in_words(op.roles)}"
+        assert got.why == needs, f"{key} over {protocol}: {got.why!r}"
     reveals = REVEALS.get(key)
     if reveals is not None and got.code == ALLOW:
         shown = reveals(world, got.answer)

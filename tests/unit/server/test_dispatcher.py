@@ -146,12 +146,12 @@ def test_authorize_refuses_the_wrong_role_with_forbidden() -> None:
     with pytest.raises(BusinessError) as e:
         run(op, Credentials(token="good"))  # an INVESTOR
     assert e.value.code == "FORBIDDEN"
-    assert e.value.message.endswith(f"{op.name} needs the role OPERATOR.")
+    assert e.value.detail == f"{op.name} needs the role OPERATOR"
     assert op.calls == []
     both = FakeOperation(roles=frozenset({"BORROWER", "OPERATOR"}))
     with pytest.raises(BusinessError) as e:
         run(both, Credentials(token="good"))
-    assert e.value.message.endswith("needs the role BORROWER or OPERATOR.")
+    assert e.value.detail == f"{both.name} needs the role BORROWER or OPERATOR"
 
 
 def test_authorize_lets_the_right_role_and_public_calls_through() -> None:

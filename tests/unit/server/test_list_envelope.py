@@ -8,8 +8,19 @@ from server.binding import Complex, field
 from server.registry import discover_facades
 
 #: Lists inside one thing's answer, not a list answer: a partner app's scopes and keys are
-#: parts of the app (getPartnerApp answers one app; listPartnerApps pages them).
-PARTS_OF_ONE_THING = {("PartnerAppDto", "scopes"), ("PartnerAppDto", "keys")}
+#: parts of the app (getPartnerApp answers one app; listPartnerApps pages them), a coupon
+#: template's and a coupon's eligible terms and methods are parts of their rules, and the
+#: coupons one issueCoupons call issued (one for each member it named, at most 100) are that
+#: command's outcome, not a list to page through (listCoupons pages coupons).
+PARTS_OF_ONE_THING = {
+    ("PartnerAppDto", "scopes"),
+    ("PartnerAppDto", "keys"),
+    ("CouponTemplateDto", "terms"),
+    ("CouponTemplateDto", "methods"),
+    ("CouponDto", "terms"),
+    ("CouponDto", "methods"),
+    ("IssuedCouponsDto", "items"),
+}
 
 ENVELOPE = ("items", "total", "page", "pageSize")
 
