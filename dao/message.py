@@ -37,8 +37,11 @@ class MessageEntity(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
     category: Mapped[str] = mapped_column(Identifier(16), nullable=False)
+    # In Chinese; in English too (NULL in messages written before there was English).
     title: Mapped[str] = mapped_column(String(100), nullable=False)
     body: Mapped[str] = mapped_column(String(1000), nullable=False)
+    title_en: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    body_en: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     # What the message is about (e.g. "investment", 42); NULL for a message about nothing.
     ref_type: Mapped[str | None] = mapped_column(Identifier(32), nullable=True)
     ref_id: Mapped[int | None] = mapped_column(IdType, nullable=True)

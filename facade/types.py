@@ -71,13 +71,29 @@ RequestNo = required(
 
 
 class BusinessFault(ComplexModel):
-    """Why a call failed: a stable code from the error catalogue, a message and the request id."""
+    """Why a call failed: a stable code from the error catalogue, a message, the request id
+    and, when known, the detail."""
 
     __namespace__ = COMMON_NS
     _type_info = [
         ("code", required(Unicode, "Stable error code, e.g. LOAN_NOT_FOUND.")),
-        ("message", required(Unicode, "What went wrong, for people.")),
+        (
+            "message",
+            required(
+                Unicode,
+                "What is wrong and what to do, one sentence, for people: in English, or in "
+                "Chinese when the HTTP request's Accept-Language prefers it.",
+            ),
+        ),
         ("requestId", required(Unicode, "The request id to quote to support.")),
+        (
+            "detail",
+            optional(
+                Unicode,
+                "What exactly, when known (the field and the rule, the id not found): "
+                "English, for developers and support.",
+            ),
+        ),
     ]
 
 

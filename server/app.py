@@ -19,6 +19,7 @@ from server import banknotify, openapi, pages
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
+from server.language import negotiate
 from server.metrics import Metrics, PlatformMetrics
 from server.partnerauth import PartnerAuthentication
 from server.proxy import Proxies
@@ -26,12 +27,14 @@ from server.registry import BoundFacade, bind, build_service, discover_facades
 from server.rest import PREFIX, RestEndpoint, error_response
 from server.sentry import ErrorReporter, NullReporter, error_reporter
 from server.soap import SoapEndpoint, asks, fault_response, version_of
+from server.version import VERSION
 from service import errors
 from service.clock import PlatformClock
 from service.errors import BusinessError
 from service.events import BusinessEvents
 from service.gateway import create_gateway
 from service.jobs import JobPublisher, JobRegistry, Outbox, OutboxPolicy
+from service.language import DEFAULT
 from service.lifecycle import Lifecycle
 from service.loyalty.levels import Levels
 from service.member import MemberService
@@ -53,7 +56,6 @@ from service.wsse import ApiSecrets
 log = logging.getLogger("server.app")
 
 TITLE = "P2P lending platform"
-VERSION = "1.0.0"
 SOAP_PREFIX = "/services/"
 #: The contract changelog page, beside the WSDLs and the facades' documents.
 CHANGELOG_PATH = SOAP_PREFIX + "changelog"
@@ -265,14 +267,18 @@ def protocol_of(path: str, content_type: str = "") -> str:
     return "rest" if path == PREFIX or path.startswith(PREFIX + "/") else "-"
 
 
-def error_answer(path: str, error: BusinessError, rid: str, content_type: str = "") -> Response:
+def error_answer(
+    path: str, error: BusinessError, rid: str, content_type: str = "", language: str = DEFAULT
+) -> Response:
     """`error` answered as the protocol of `path` answers errors: a SOAP Fault on a SOAP
     endpoint's path (in the SOAP version of `content_type`), a JSON error anywhere else, with
-    the request id. For errors met outside the endpoints (here and in server/httpserver.py),
-    so they are HTTP-level: the status is the catalogue's on both protocols."""
+    the request id, its message in `language`. For errors met outside the endpoints (here and
+    in server/httpserver.py), so they are HTTP-level: the status is the catalogue's on both
+    protocols."""
     if not path.startswith(SOAP_PREFIX):
-        return error_response(error, rid)
-    return fault_response(error, rid, version_of(content_type), error.error.status)
+        return error_response(error, rid, language=language)
+    version = version_of(content_type)
+    return fault_response(error, rid, version, error.error.status, language=language)
 
 
 class Application:
@@ -305,7 +311,8 @@ class Application:
         except Exception as e:
             self.unexpected(e, rid, protocol_of(path, content_type))
             error = BusinessError(errors.INTERNAL_ERROR)
-            response = error_answer(path, error, rid, content_type)
+            language = negotiate(environ.get("HTTP_ACCEPT_LANGUAGE"))
+            response = error_answer(path, error, rid, content_type, language)
         response.headers.setdefault("X-Request-Id", rid)
         return response(environ, start_response)
 
@@ -332,7 +339,8 @@ class Application:
         try:
             return self.page(path)
         except BusinessError as e:
-            return error_answer(path, e, request.headers["X-Request-Id"])
+            language = negotiate(request.headers.get("Accept-Language"))
+            return error_answer(path, e, request.headers["X-Request-Id"], language=language)
 
     @functools.cached_property
     def openapi(self) -> bytes:
@@ -358,9 +366,9 @@ class Application:
         else:
             body = self.documents.facade(request.path[len(SOAP_PREFIX) :], base)
         if body is None:
-            return error_answer(
-                request.path, BusinessError(errors.UNKNOWN_OPERATION, "no such service"), rid
-            )
+            error = BusinessError(errors.UNKNOWN_OPERATION, "no such service")
+            language = negotiate(request.headers.get("Accept-Language"))
+            return error_answer(request.path, error, rid, language=language)
         return Response(body, mimetype="text/html", headers={"X-Request-Id": rid})
 
     def page(self, path: str) -> Response:

@@ -25,6 +25,7 @@ from server.logformat import CALL_FIELDS, current_call
 from server.registry import BoundOperation
 from service import errors
 from service.errors import BusinessError
+from service.language import DEFAULT
 from service.partner.auth import PartnerPrincipal, SignedRequest
 from service.security import Principal
 from service.wsse import PasswordDigest
@@ -81,6 +82,7 @@ class Invocation:
     sign_answer: Callable[[int, bytes], dict[str, str]] | None = None
     outcome: str = "OK"
     error_type: str | None = None  # an unexpected exception's class (set by ErrorFunnel)
+    language: str = DEFAULT  # what the caller is told in (server/language.py)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -118,7 +120,7 @@ class Dispatcher:
         def step(i: int) -> object:
             if i == len(chain):
                 caller = inv.partner if inv.operation.partner_scope else inv.principal
-                return inv.operation.invoke(inv.args, caller)
+                return inv.operation.invoke(inv.args, caller, inv.language)
             return chain[i](inv, lambda: step(i + 1))
 
         return step(0)
@@ -245,7 +247,7 @@ class Authenticate:
 
 class Authorize:
     """Refuses a call whose operation's declared roles do not include the caller's, saying
-    which role(s) it needs (FORBIDDEN's code is unchanged; the message names them), and a
+    which role(s) it needs (FORBIDDEN's detail names them), and a
     partner operation's call that no partner app was proven to make."""
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
@@ -258,8 +260,7 @@ class Authorize:
             if inv.principal.role not in roles:
                 raise BusinessError(
                     errors.FORBIDDEN,
-                    f"{errors.FORBIDDEN.message} {inv.operation.name} needs the role "
-                    f"{roles_in_words(roles)}.",
+                    f"{inv.operation.name} needs the role {roles_in_words(roles)}",
                 )
         return proceed()
 

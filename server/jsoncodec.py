@@ -80,14 +80,16 @@ def read_complex(obj, t: Complex, path: str) -> dict:
 
 
 def read_field(value, f: Field, path: str):
+    """``value``, the JSON at ``path`` (the fields' names from the body down, ``""`` for
+    the body itself, which errors call ``body``), read as ``f`` declares it."""
     if value is None:
         if f.required:
-            raise invalid(path, "is required")
+            raise invalid(path or "body", "is required")
         return [] if f.repeated else None
     if f.repeated:
         if not isinstance(value, list):
-            raise invalid(path, "must be a JSON array")
-        return [read_one(v, f, f"{path}[{i}]") for i, v in enumerate(value)]
+            raise invalid(path or "body", "must be a JSON array")
+        return [read_one(v, f, f"{path or 'body'}[{i}]") for i, v in enumerate(value)]
     return read_one(value, f, path)
 
 
@@ -97,7 +99,7 @@ def read_one(value, f: Field, path: str):
     try:
         return f.type.from_json(value)
     except InvalidValue as e:
-        raise invalid(path, str(e)) from None
+        raise invalid(path or "body", str(e)) from None
 
 
 def read_text(text: str, f: Field, path: str):

@@ -184,6 +184,13 @@ def _first_sentence(doc: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
+LANGUAGE_RULES = (
+    "Error messages and member messages are in English (en, the default) or Chinese (zh), as "
+    "the request's Accept-Language prefers (q-values honoured; zh-CN, zh-Hans or zh-TW ask "
+    "for zh); every answer names its language in Content-Language."
+)
+
+
 def _errors(codes: frozenset[str], examples: dict[str, dict]) -> dict[str, dict]:
     """The error responses of an operation that may raise ``codes``: one per HTTP status,
     naming its codes (also as ``x-error-codes``), with an example answer for each (kept once
@@ -312,8 +319,17 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
         "required": ["code", "message", "requestId"],
         "properties": {
             "code": {"type": "string", "enum": sorted(CATALOGUE)},
-            "message": {"type": "string"},
+            "message": {
+                "type": "string",
+                "description": "What is wrong and what to do, one sentence, in the language "
+                "Accept-Language chose (Content-Language names it).",
+            },
             "requestId": {"type": "string"},
+            "detail": {
+                "type": "string",
+                "description": "What exactly, when known: the field and the rule, the id not "
+                "found; English, for developers and support.",
+            },
         },
     }
     return {
@@ -323,6 +339,8 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
             "version": version,
             "description": "JSON REST binding of the platform's facades; the same operations "
             "are served as SOAP 1.1 and 1.2 at /services. Money and rates are decimal strings.\n\n"
+            + LANGUAGE_RULES
+            + "\n\n"
             + TEXT_RULES,
         },
         "servers": [{"url": "/"}],

@@ -20,6 +20,7 @@ import facade
 from facade.contract import Facade, Operation
 from server.binding import Complex, Field, field, snake
 from server.faults import fault_codes
+from service.language import DEFAULT
 from service.partner.scopes import SCOPES
 
 
@@ -43,6 +44,7 @@ class BoundOperation:
     method: typing.Callable
     commands: Mapping[str, type]  # parameter attr -> the dataclass the service takes
     passes_caller: bool
+    passes_language: bool  # a parameter ``language``: what the caller is told in
     fault_codes: frozenset[str]  # every catalogue code it may raise (server/faults.py)
 
     @property
@@ -70,13 +72,15 @@ class BoundOperation:
     def result(self) -> Field | None:
         return self.response.fields[0] if self.response.fields else None
 
-    def invoke(self, args: Mapping[str, Any], principal) -> object:
+    def invoke(self, args: Mapping[str, Any], principal, language: str = DEFAULT) -> object:
         kwargs = {}
         for name, value in args.items():
             command = self.commands.get(name)
             kwargs[name] = command(**value) if command and value is not None else value
         if self.passes_caller:
             kwargs["caller"] = principal
+        if self.passes_language:
+            kwargs["language"] = language
         return self.method(**kwargs)
 
 
@@ -96,7 +100,7 @@ def bind_operation(facade_cls: type[Facade], op: Operation, service: object) -> 
     hints = typing.get_type_hints(method)
     params = tuple(field(p.name, p.type) for p in op.params)
     expected = {f.attr for f in params}
-    accepted = set(signature.parameters) - {"caller"}
+    accepted = set(signature.parameters) - {"caller", "language"}
     if expected != accepted:
         raise TypeError(
             f"{where}: parameters {sorted(expected)} do not match "
@@ -127,6 +131,7 @@ def bind_operation(facade_cls: type[Facade], op: Operation, service: object) -> 
         method=method,
         commands=commands,
         passes_caller="caller" in signature.parameters,
+        passes_language="language" in signature.parameters,
         fault_codes=codes,
     )
 

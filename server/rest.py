@@ -24,11 +24,13 @@ from server.binding import shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.headers import error_headers, success_headers
+from server.language import negotiate
 from server.partnerauth import finish, rest_request
 from server.proxy import Proxies
 from server.registry import BoundFacade, BoundOperation
 from service import errors
 from service.errors import BusinessError, invalid
+from service.language import DEFAULT
 
 PREFIX = "/api/v1"
 _PARAM = re.compile(r"\{(\w+)\}")
@@ -113,13 +115,22 @@ def query_fields(op: BoundOperation):
     return tuple(f for f in op.request.fields if f.name not in skip)
 
 
-def error_response(e: BusinessError, rid: str, headers=()) -> Response:
-    body = jsoncodec.dumps({"code": e.code, "message": e.message, "requestId": rid})
+def error_response(e: BusinessError, rid: str, headers=(), language: str = DEFAULT) -> Response:
+    """``{"code", "message", "requestId"}``, and ``"detail"`` when the error has one; the
+    message in ``language``, which Content-Language names."""
+    answer = {"code": e.code, "message": e.error.text(language), "requestId": rid}
+    if e.detail:
+        answer["detail"] = e.detail
     return Response(
-        body,
+        jsoncodec.dumps(answer),
         e.error.status,
         content_type="application/json",
-        headers=[("X-Request-Id", rid), *error_headers(e).items(), *headers],
+        headers=[
+            ("X-Request-Id", rid),
+            ("Content-Language", language),
+            *error_headers(e).items(),
+            *headers,
+        ],
     )
 
 
@@ -143,7 +154,11 @@ def _render(inv: Invocation, result) -> Response:
         body,
         op.operation.rest.status,
         content_type="application/json",
-        headers={"X-Request-Id": inv.request_id, **success_headers(op)},
+        headers={
+            "X-Request-Id": inv.request_id,
+            "Content-Language": inv.language,
+            **success_headers(op),
+        },
     )
 
 
@@ -183,11 +198,13 @@ class RestEndpoint:
             client_addr=self._proxies.client_addr(request.environ),
             resolve=lambda inv: self._resolve(inv, request, allow),
             render=_render,
+            language=negotiate(request.headers.get("Accept-Language")),
         )
         try:
             response = cast(Response, self._dispatcher.dispatch(inv))  # what _render made
         except BusinessError as e:
-            response = error_response(e, rid, [("Allow", ", ".join(allow))] if allow else ())
+            allowed = [("Allow", ", ".join(allow))] if allow else ()
+            response = error_response(e, rid, allowed, inv.language)
         return finish(inv, response)
 
     def _resolve(self, inv: Invocation, request: Request, allow: list[str]):
@@ -230,8 +247,10 @@ class RestEndpoint:
         if rest.body or fields:
             body = self._json_body(request)
             if rest.body:
+                # The body is the parameter itself: errors name its fields as the JSON
+                # does (``role``), not by the parameter's name (the SOAP element's).
                 f = by_name[rest.body]
-                args[f.attr] = jsoncodec.read_field(body, f, rest.body)
+                args[f.attr] = jsoncodec.read_field(body, f, "")
             else:
                 if not isinstance(body, dict):
                     raise invalid("body", "must be a JSON object")

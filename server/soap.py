@@ -52,12 +52,14 @@ from server.binding import carriable, shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.headers import error_headers, success_headers
+from server.language import negotiate
 from server.proxy import Proxies
 from server.registry import BoundFacade, BoundOperation
 from server.wsdl import Wsdl, soap_action
 from server.xmlcodec import read_complex, write_value
 from service import errors
 from service.errors import BusinessError
+from service.language import DEFAULT
 from service.wsse import PasswordDigest
 
 log = logging.getLogger("server.soap")
@@ -103,7 +105,7 @@ class SoapVersion:
     action_parameter: str | None  # the media type's parameter naming the action (SOAP 1.2)
     refuses_processing_instructions: bool  # SOAP 1.2 part 1 §5: a Sender fault SHOULD answer one
     names_not_understood: bool  # a MustUnderstand fault lists them in NotUnderstood blocks
-    write_fault: Callable[["SoapVersion", etree._Element, BusinessError, str], None]
+    write_fault: Callable[["SoapVersion", etree._Element, BusinessError, str, str], None]
 
     def qname(self, local: str) -> str:
         return f"{{{self.namespace}}}{local}"
@@ -137,19 +139,22 @@ class SoapVersion:
 def _business_fault(parent, error: BusinessError, message: str, rid: str) -> None:
     """Our typed fault data, the same in both versions' detail."""
     data = etree.SubElement(parent, f"{{{COMMON_NS}}}BusinessFault", nsmap={"c": COMMON_NS})
-    for name, value in (("code", error.code), ("message", message), ("requestId", rid)):
-        etree.SubElement(data, f"{{{COMMON_NS}}}{name}").text = value
+    detail = error.detail and carriable(error.detail)  # it may echo what a caller sent
+    fields = (("code", error.code), ("message", message), ("requestId", rid), ("detail", detail))
+    for name, value in fields:
+        if value is not None:
+            etree.SubElement(data, f"{{{COMMON_NS}}}{name}").text = value
 
 
-def _fault11(version: SoapVersion, body, error: BusinessError, rid: str) -> None:
+def _fault11(version: SoapVersion, body, error: BusinessError, rid: str, language: str) -> None:
     fault = etree.SubElement(body, version.qname("Fault"))
     etree.SubElement(fault, "faultcode").text = version.fault_code(error)
-    message = carriable(error.message)  # it may echo what a caller sent
+    message = error.error.text(language)
     etree.SubElement(fault, "faultstring").text = message
     _business_fault(etree.SubElement(fault, "detail"), error, message, rid)
 
 
-def _fault12(version: SoapVersion, body, error: BusinessError, rid: str) -> None:
+def _fault12(version: SoapVersion, body, error: BusinessError, rid: str, language: str) -> None:
     """Code (SOAP's Value, the catalogue code as its Subcode), Reason and Detail."""
     fault = etree.SubElement(body, version.qname("Fault"))
     code = etree.SubElement(fault, version.qname("Code"))
@@ -157,9 +162,9 @@ def _fault12(version: SoapVersion, body, error: BusinessError, rid: str) -> None
     subcode = etree.SubElement(code, version.qname("Subcode"))
     value = etree.SubElement(subcode, version.qname("Value"), nsmap={"c": COMMON_NS})
     value.text = f"c:{error.code}"
-    message = carriable(error.message)  # it may echo what a caller sent
+    message = error.error.text(language)
     text = etree.SubElement(etree.SubElement(fault, version.qname("Reason")), version.qname("Text"))
-    text.set(_XML_LANG, "en")
+    text.set(_XML_LANG, language)
     text.text = message
     _business_fault(etree.SubElement(fault, version.qname("Detail")), error, message, rid)
 
@@ -456,10 +461,13 @@ def _fault_header(envelope, error: BusinessError, version: SoapVersion) -> None:
             )
 
 
-def fault_document(error: BusinessError, rid: str, version: SoapVersion = SOAP11) -> bytes:
+def fault_document(
+    error: BusinessError, rid: str, version: SoapVersion = SOAP11, language: str = DEFAULT
+) -> bytes:
     envelope = _envelope(version)
     _fault_header(envelope, error, version)
-    version.write_fault(version, etree.SubElement(envelope, version.qname("Body")), error, rid)
+    body = etree.SubElement(envelope, version.qname("Body"))
+    version.write_fault(version, body, error, rid, language)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
 
@@ -469,16 +477,23 @@ def fault_response(
     version: SoapVersion = SOAP11,
     status: int | None = None,
     headers=(),
+    language: str = DEFAULT,
 ) -> Response:
     """The Fault for ``error`` in ``version`` (or the version a VersionMismatch is answered
-    in), with the version's HTTP status for it unless ``status`` says otherwise."""
+    in), with the version's HTTP status for it unless ``status`` says otherwise, its message
+    in ``language``."""
     if isinstance(error, VersionMismatch):
         version = error.answer_in
     return Response(
-        fault_document(error, rid, version),
+        fault_document(error, rid, version, language),
         status or version.fault_status(error),
         content_type=version.content_type,
-        headers=[("X-Request-Id", rid), *error_headers(error).items(), *headers],
+        headers=[
+            ("X-Request-Id", rid),
+            ("Content-Language", language),
+            *error_headers(error).items(),
+            *headers,
+        ],
     )
 
 
@@ -513,11 +528,12 @@ class SoapEndpoint:
         is a call, which the dispatcher refuses unless it is a POST."""
         rid = request_id(request.headers.get("X-Request-Id"))
         version = version_of(request.headers.get("Content-Type", ""))
+        language = negotiate(request.headers.get("Accept-Language"))
         if request.method in ("GET", "HEAD") and asks(request, "wsdl"):
             document = self.wsdl(name, request.environ)
             if document is None:
                 error = BusinessError(errors.UNKNOWN_OPERATION, "no such service")
-                return fault_response(error, rid, version, 404)
+                return fault_response(error, rid, version, 404, language=language)
             return Response(document, mimetype="text/xml", headers={"X-Request-Id": rid})
         allow: list[str] = []
         inv = Invocation(
@@ -526,12 +542,13 @@ class SoapEndpoint:
             client_addr=self._proxies.client_addr(request.environ),
             resolve=lambda inv: self._resolve(inv, request, name, version, allow),
             render=functools.partial(_render, version),
+            language=language,
         )
         try:
             response = cast(Response, self._dispatcher.dispatch(inv))  # what _render made
         except BusinessError as e:
             allowed = [("Allow", ", ".join(allow))] if allow else ()
-            response = fault_response(e, rid, version, headers=allowed)
+            response = fault_response(e, rid, version, headers=allowed, language=language)
         return partnerauth.finish(inv, response)
 
     def _resolve(
@@ -589,5 +606,9 @@ def _render(version: SoapVersion, inv: Invocation, result) -> Response:
         etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"),
         200,
         content_type=version.content_type,
-        headers={"X-Request-Id": inv.request_id, **success_headers(op)},
+        headers={
+            "X-Request-Id": inv.request_id,
+            "Content-Language": inv.language,
+            **success_headers(op),
+        },
     )

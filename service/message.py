@@ -3,7 +3,9 @@
 :class:`Messages` is the writer other services use. It writes inside the caller's own
 transaction, so a message about money exists exactly when the money moved: a refused or
 rolled-back call leaves no message behind. Messages carry no personal data (no mobile, ID or
-card numbers): they name listings and amounts only.
+card numbers): they name listings and amounts only. Each is written in Chinese and English
+(service.language.Texts) and read in the caller's language; one written before there was
+English is read in Chinese, as written.
 
 :class:`MessageService` is the member's side: their own messages only. Another member's
 message answers MESSAGE_NOT_FOUND, the same as one that does not exist, so ids tell nothing.
@@ -17,6 +19,7 @@ from dao.message import MESSAGE_CATEGORIES, MessageEntity, MessageRepository
 from dao.types import utcnow
 from service import errors
 from service.errors import BusinessError
+from service.language import DEFAULT, EN, Texts
 from service.paging import PageVo, page_window
 from service.security import Principal
 from service.transaction import transactional
@@ -47,12 +50,13 @@ class UnreadCountVo:
     unread: int
 
 
-def _message_vo(m: MessageEntity) -> MessageVo:
+def _message_vo(m: MessageEntity, language: str) -> MessageVo:
+    english = language == EN and m.title_en is not None
     return MessageVo(
         m.id,
         m.category,
-        m.title,
-        m.body,
+        m.title_en if english else m.title,
+        m.body_en if english else m.body,
         m.ref_type,
         m.ref_id,
         m.read_at is not None,
@@ -72,11 +76,12 @@ class Messages:
         self,
         member_id: int,
         category: str,
-        title: str,
-        body: str,
+        title: Texts,
+        body: Texts,
         ref: tuple[str, int] | None = None,
     ) -> MessageEntity:
-        """One message to ``member_id``, about ``ref`` (ref_type, ref_id) when given."""
+        """One message to ``member_id`` in both languages, about ``ref`` (ref_type, ref_id)
+        when given."""
         if category not in MESSAGE_CATEGORIES:
             raise ValueError(f"unknown message category {category!r}")
         ref_type, ref_id = ref if ref is not None else (None, None)
@@ -84,8 +89,10 @@ class Messages:
             MessageEntity(
                 member_id=member_id,
                 category=category,
-                title=title[:100],
-                body=body[:1000],
+                title=title.zh[:100],
+                body=body.zh[:1000],
+                title_en=title.en[:100],
+                body_en=body.en[:1000],
                 ref_type=ref_type,
                 ref_id=ref_id,
                 created_at=self._clock(),
@@ -109,6 +116,7 @@ class MessageService:
         page: int | None = None,
         page_size: int | None = None,
         unread_only: bool | None = None,
+        language: str = DEFAULT,
     ) -> PageVo[MessageVo]:
         page, page_size = page_window(page, page_size, self._settings.api)
         rows, total = self._repo.page_of_member(
@@ -117,20 +125,20 @@ class MessageService:
             offset=(page - 1) * page_size,
             limit=page_size,
         )
-        return PageVo(tuple(map(_message_vo, rows)), total, page, page_size)
+        return PageVo(tuple(_message_vo(m, language) for m in rows), total, page, page_size)
 
     @transactional(read_only=True)
-    def get_message(self, message_id: int, caller: Principal) -> MessageVo:
-        return _message_vo(self._own(message_id, caller))
+    def get_message(self, message_id: int, caller: Principal, language: str = DEFAULT) -> MessageVo:
+        return _message_vo(self._own(message_id, caller), language)
 
     @transactional
-    def mark_read(self, message_id: int, caller: Principal) -> MessageVo:
+    def mark_read(self, message_id: int, caller: Principal, language: str = DEFAULT) -> MessageVo:
         """Mark one message read; one already read keeps the time it was first read."""
         message = self._own(message_id, caller)
         if message.read_at is None:
             message.read_at = self._clock()
             self.tx.session().flush()
-        return _message_vo(message)
+        return _message_vo(message, language)
 
     @transactional
     def mark_all_read(self, caller: Principal) -> MarkedReadVo:

@@ -56,6 +56,7 @@ from service import errors, pii
 from service.errors import BusinessError, invalid
 from service.gateway import DepositoryGateway
 from service.idempotency import Idempotency
+from service.language import Texts
 from service.ledger import AVAILABLE, CENT, FROZEN, Ledger, credit, debit
 from service.mapping import to_vo
 from service.member.cards import bound_to
@@ -385,9 +386,13 @@ class PaymentService:
         self._messages.write(
             order.member_id,
             PAYMENT,
-            "提现被退回",
-            f"您的提现 {order.order_no}（{order.amount:f} 元）被收款银行退回，"
-            "款项已回到您的可用余额。",
+            Texts("Withdrawal returned", "提现被退回"),
+            Texts(
+                f"The receiving bank returned your withdrawal {order.order_no} "
+                f"({order.amount:f} yuan); the money is back in your available balance.",
+                f"您的提现 {order.order_no}（{order.amount:f} 元）被收款银行退回，"
+                "款项已回到您的可用余额。",
+            ),
             (REF_TYPE, order.id),
         )
 

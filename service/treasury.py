@@ -69,6 +69,7 @@ from service import errors
 from service.errors import BusinessError, invalid
 from service.gateway import DepositoryGateway
 from service.idempotency import Idempotency
+from service.language import Texts
 from service.ledger import (
     AVAILABLE,
     CENT,
@@ -97,7 +98,10 @@ OWNER_FUNDING, BANK_FEES = "OWNER_FUNDING", "BANK_FEES"
 MARKETING_EXPENSE, COMPENSATION_EXPENSE = "MARKETING_EXPENSE", "COMPENSATION_EXPENSE"
 #: The expense account each purpose is paid from (dao/ledger.py), and its words to a member.
 EXPENSES = {"MARKETING": MARKETING_EXPENSE, "COMPENSATION": COMPENSATION_EXPENSE}
-_TOLD = {"MARKETING": "营销奖励", "COMPENSATION": "补偿"}
+_TOLD = {
+    "MARKETING": Texts("a marketing reward", "营销奖励"),
+    "COMPENSATION": Texts("compensation", "补偿"),
+}
 
 
 @dataclass(frozen=True)
@@ -347,12 +351,19 @@ class PlatformTransfers:
             ) from None
 
     def _tell(self, transfer: PlatformTransferEntity) -> None:
-        why = _TOLD[transfer.purpose] + (f"：{transfer.memo}" if transfer.memo else "")
+        told, memo = _TOLD[transfer.purpose], transfer.memo
         self._messages.write(
             transfer.member_id,
             PAYMENT,
-            "平台转账到账",
-            f"平台向您转账 {transfer.amount:f} 元（{why}），已到您的可用余额。",
+            Texts("Transfer from the platform", "平台转账到账"),
+            Texts(
+                f"The platform paid you {transfer.amount:f} yuan ({told.en}"
+                + (f": {memo}" if memo else "")
+                + "); it is in your available balance.",
+                f"平台向您转账 {transfer.amount:f} 元（{told.zh}"
+                + (f"：{memo}" if memo else "")
+                + "），已到您的可用余额。",
+            ),
             (REF_TYPE, transfer.id),
         )
 

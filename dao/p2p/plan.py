@@ -183,8 +183,11 @@ class PlanRepository:
         ).all()
         return [(r, d) for r, d in rows], int(total or 0)
 
-    def next_due_of_borrower(self, borrower_id: int) -> list[InstallmentEntity]:
-        """The next unpaid installment of each of the borrower's REPAYING listings, by listing."""
+    def next_due_of_borrower(
+        self, borrower_id: int, *, offset: int, limit: int
+    ) -> tuple[list[InstallmentEntity], int]:
+        """One page of the next unpaid installment of each of the borrower's REPAYING
+        listings, by listing, and how many listings have one."""
         first = (
             select(InstallmentEntity.loan_id, func.min(InstallmentEntity.period).label("period"))
             .join(LoanEntity, LoanEntity.id == InstallmentEntity.loan_id)
@@ -204,5 +207,9 @@ class PlanRepository:
                 & (first.c.period == InstallmentEntity.period),
             )
             .order_by(InstallmentEntity.loan_id)
+            .offset(offset)
+            .limit(limit)
         )
-        return list(self._session().scalars(stmt))
+        session = self._session()
+        total = session.scalar(select(func.count()).select_from(first))
+        return list(session.scalars(stmt)), total

@@ -5,7 +5,7 @@ from spyne import ComplexModel, DateTime, Long, Unicode
 
 from facade.contract import BORROWER, DELETE, GET, INVESTOR, POST, operation
 from facade.member.account import NS, Mobile
-from facade.types import repeated, required
+from facade.types import page_fields, required
 
 CARD_HOLDERS = [INVESTOR, BORROWER]
 #: One line with two characters other than space (see facade.types.NOT_BLANK_LINE).
@@ -49,11 +49,13 @@ class BankCardDto(ComplexModel):
     ]
 
 
-class BankCardListDto(ComplexModel):
-    """The caller's bound cards."""
+class BankCardPageDto(ComplexModel):
+    """The caller's bound cards, all on one page: there are at most member.max_bound_cards
+    (20 at most), so page is 1, total the number of cards and pageSize that limit (or the
+    number of cards, if the limit was lowered after they were bound)."""
 
     __namespace__ = NS
-    _type_info = [("cards", repeated(BankCardDto, "Bound cards, oldest first."))]
+    _type_info = page_fields(BankCardDto, "Bound cards, oldest first.")
 
 
 CardId = required(Long, "The card.")
@@ -73,9 +75,10 @@ class CardOperations:
         checked for length and Luhn (VALIDATION_FAILED); a card bound already, to you or to
         anyone, is CARD_TAKEN; past member.max_bound_cards cards, CARD_LIMIT_REACHED."""
 
-    @operation(rest=GET("/members/current/cards"), returns=BankCardListDto, roles=CARD_HOLDERS)
+    @operation(rest=GET("/members/current/cards"), returns=BankCardPageDto, roles=CARD_HOLDERS)
     def listCards():
-        """Your bound cards, numbers masked to the last 4 digits."""
+        """Your bound cards, numbers masked to the last 4 digits, all on one page (page 1,
+        pageSize member.max_bound_cards)."""
 
     @operation(
         rest=DELETE("/members/current/cards/{cardId}"),

@@ -4,7 +4,7 @@ from spyne import ComplexModel, DateTime, Unicode
 
 from facade.contract import DELETE, GET, INVESTOR, operation
 from facade.member.account import NS
-from facade.types import optional, repeated, required
+from facade.types import PageParam, PageSizeParam, optional, page_fields, required
 
 
 class PartnerAuthorisationDto(ComplexModel):
@@ -20,11 +20,11 @@ class PartnerAuthorisationDto(ComplexModel):
     ]
 
 
-class PartnerAuthorisationListDto(ComplexModel):
+class PartnerAuthorisationPageDto(ComplexModel):
     """The partner apps a member authorised (at most one: the one they registered through)."""
 
     __namespace__ = NS
-    _type_info = [("items", repeated(PartnerAuthorisationDto, "The authorisations."))]
+    _type_info = page_fields(PartnerAuthorisationDto, "The authorisations on this page.")
 
 
 class PartnerAuthorisationOperations:
@@ -32,10 +32,10 @@ class PartnerAuthorisationOperations:
 
     @operation(
         rest=GET("/members/current/partner-authorisations"),
-        returns=PartnerAuthorisationListDto,
+        returns=PartnerAuthorisationPageDto,
         roles=[INVESTOR],
     )
-    def listPartnerAuthorisations():
+    def listPartnerAuthorisations(page: PageParam, pageSize: PageSizeParam):
         """The partner app the member registered through, if any, and whether it may still
         read their investments and receipts."""
 

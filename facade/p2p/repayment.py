@@ -15,7 +15,6 @@ from facade.types import (
     RequestNo,
     optional,
     page_fields,
-    repeated,
     required,
 )
 
@@ -50,11 +49,12 @@ class ScheduleRowDto(ComplexModel):
 
 
 class SchedulePreviewDto(ComplexModel):
-    """What a loan on these terms repays, period by period."""
+    """What a loan on these terms repays, period by period: every period on one page (a term
+    is at most 60 months), so page is 1 and total and pageSize the number of periods."""
 
     __namespace__ = NS
     _type_info = [
-        ("rows", repeated(ScheduleRowDto, "The periods, in order.")),
+        *page_fields(ScheduleRowDto, "The periods, in order."),
         ("totalInterest", required(Money, "Interest over the whole term.")),
         ("totalPayment", required(Money, "Principal plus all interest.")),
     ]
@@ -88,7 +88,8 @@ class InstallmentDto(ComplexModel):
 
 
 class RepaymentScheduleDto(ComplexModel):
-    """A listing's repayment plan."""
+    """A listing's repayment plan: every installment on one page (a term is at most 60
+    months), so page is 1 and total and pageSize the number of installments."""
 
     __namespace__ = NS
     _type_info = [
@@ -102,7 +103,7 @@ class RepaymentScheduleDto(ComplexModel):
                 "due dates yet; false: the stored plan.",
             ),
         ),
-        ("installments", repeated(InstallmentDto, "The installments, in period order.")),
+        *page_fields(InstallmentDto, "The installments, in period order."),
     ]
 
 
@@ -212,11 +213,11 @@ class RepaymentDueDto(ComplexModel):
     ]
 
 
-class RepaymentsDueDto(ComplexModel):
-    """What a borrower owes next, listing by listing."""
+class RepaymentDuePageDto(ComplexModel):
+    """One page of what a borrower owes next, listing by listing."""
 
     __namespace__ = NS
-    _type_info = [("items", repeated(RepaymentDueDto, "One row per listing being repaid."))]
+    _type_info = page_fields(RepaymentDueDto, "One row per listing being repaid.")
 
 
 class RepaymentOperations:
@@ -231,7 +232,7 @@ class RepaymentOperations:
         """A listing's repayment plan (还款计划). Public for the listings getLoan shows the
         caller (LOAN_NOT_FOUND for the others, as for one that does not exist). Once
         disbursed, the stored plan with due dates and statuses; before, the plan its terms
-        would give (projected, no due dates)."""
+        would give (projected, no due dates). Every installment is on one page."""
 
     @operation(rest=GET("/schedules/preview"), returns=SchedulePreviewDto)
     def previewRepaymentSchedule(
@@ -240,7 +241,8 @@ class RepaymentOperations:
         termMonths: required(Integer32(ge=1, le=60), "Term in months, 1 to 60."),
         repaymentMethod: required(RepaymentMethod, "How it is repaid."),
     ):
-        """The full repayment table for these terms: what an amount would earn. Public."""
+        """The full repayment table for these terms: what an amount would earn, every period
+        on one page. Public."""
 
     @operation(
         rest=POST("/loans/{loanId}/repayments"),
@@ -294,6 +296,7 @@ class RepaymentOperations:
     ):
         """Your receipts (回款计划), planned and received: newest listing first, then period."""
 
-    @operation(rest=GET("/repayments/due"), returns=RepaymentsDueDto, roles=[BORROWER])
-    def getRepaymentsDue():
-        """What you owe next on each of your listings being repaid, penalty accrued to today."""
+    @operation(rest=GET("/repayments/due"), returns=RepaymentDuePageDto, roles=[BORROWER])
+    def getRepaymentsDue(page: PageParam, pageSize: PageSizeParam):
+        """What you owe next on each of your listings being repaid, penalty accrued to today,
+        oldest listing first."""

@@ -2,11 +2,13 @@
 released ones (contracts/released/<version>/), by the rules of server/compat/compare.py.
 
 A release is a copy of wsdl/ and swagger/ under the version the OpenAPI document states
-(``info.version``, server/app.py VERSION), made by ``p2p release-contracts``: never over an
+(``info.version``, server/version.py VERSION), made by ``p2p release-contracts``: never over an
 existing version, never a version lower than the last, and a contract that breaks the last
 release only under a new major version. ``p2p check-contracts`` (and the test suite) fail while
 the published contracts break the last release; contracts/CHANGELOG.md lists what each
-release changed, written by the release. docs/contracts.md is the policy.
+release changed, written by the release, with the release's notes to partners
+(contracts/NOTES.md, which a release moves into its folder; a major version needs them).
+docs/contracts.md is the policy.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from server.compat.wsdlshape import read_wsdl
 
 RELEASED = Path("contracts") / "released"
 CHANGELOG = Path("contracts") / "CHANGELOG.md"
+#: The next release's notes to partners (what changed for them and what to do), written with
+#: the change; the release moves them to its own folder, as RELEASE_NOTES.
+NOTES = Path("contracts") / "NOTES.md"
+RELEASE_NOTES = "NOTES.md"
 OPENAPI = Path("swagger") / "openapi.json"
 WSDL_DIR = Path("wsdl")
 
@@ -102,7 +108,7 @@ def release(root: Path) -> str:
         if key <= version_key(last):
             raise ReleaseRefused(
                 f"version {version} is not after the last release, {last}: raise VERSION in "
-                "server/app.py and run `make contracts` first"
+                "server/version.py and run `make contracts` first"
             )
         found = check(root)
         if not found.changes:
@@ -112,22 +118,36 @@ def release(root: Path) -> str:
                 f"{len(found.breaking)} breaking change(s) since {last} need a new major "
                 f"version, not {version}"
             )
+        if found.breaking and not _notes(root / NOTES):
+            raise ReleaseRefused(
+                f"a new major version breaks clients: write what changed for them and what "
+                f"to do in {NOTES} first"
+            )
     target = root / RELEASED / version
     (target / WSDL_DIR).mkdir(parents=True)
     (target / OPENAPI.parent).mkdir(parents=True)
     for path in sorted((root / WSDL_DIR).glob("*.wsdl")):
         shutil.copyfile(path, target / WSDL_DIR / path.name)
     shutil.copyfile(root / OPENAPI, target / OPENAPI)
+    if (root / NOTES).exists():
+        (root / NOTES).rename(target / RELEASE_NOTES)
     (root / CHANGELOG).write_text(changelog(root), "utf-8")
     return version
 
 
 @dataclass(frozen=True)
 class Release:
-    """One released version and what it changed from the one before (None for the first)."""
+    """One released version, what it changed from the one before (None for the first) and
+    its notes to partners (None when it has none)."""
 
     version: str
     changes: list[Change] | None
+    notes: str | None = None
+
+
+def _notes(path: Path) -> str | None:
+    text = path.read_text("utf-8").strip() if path.exists() else ""
+    return text or None
 
 
 def history(root: Path) -> list[Release]:
@@ -139,7 +159,7 @@ def history(root: Path) -> list[Release]:
         changes = None
         if older is not None:
             changes = differences(load(root / RELEASED / older), load(root / RELEASED / newer))
-        releases.append(Release(newer, changes))
+        releases.append(Release(newer, changes, _notes(root / RELEASED / newer / RELEASE_NOTES)))
     return releases[::-1]
 
 
@@ -154,6 +174,8 @@ def changelog(root: Path) -> str:
     ]
     for release in history(root):
         lines += ["", f"## {release.version}", ""]
+        if release.notes:
+            lines += [release.notes, ""]
         if release.changes is None:
             lines.append("The first released version.")
             continue

@@ -396,7 +396,7 @@ def error_catalogue(entries: list[tuple[ErrorCode, list[tuple[str, str]]]]) -> s
     SOAP 1.2."""
     rows = "".join(
         f'<tr id="error-{esc(e.code)}"><td><code>{esc(e.code)}</code></td>'
-        f"<td>{text(e.message)}</td><td>{e.status}</td>"
+        f"<td>{text(e.message)}<br>{text(e.zh)}</td><td>{e.status}</td>"
         + "".join(
             f"<td>{esc(status)}</td><td><code>{esc(code)}</code></td>" for status, code in soap
         )
@@ -405,10 +405,14 @@ def error_catalogue(entries: list[tuple[ErrorCode, list[tuple[str, str]]]]) -> s
     )
     return (
         "<p>Every refusal carries one of these codes: over REST a JSON body <code>{code, "
-        "message, requestId}</code> with the status below; over SOAP a Fault whose "
+        "message, requestId, detail}</code> with the status below; over SOAP a Fault whose "
         f"detail holds a <code>BusinessFault</code> (namespace <code>"
-        f"{esc(COMMON_NS)}</code>) with the same code, message and request id (in SOAP 1.2 "
-        "the code is the Subcode's value too). Quote the request id to support.</p>"
+        f"{esc(COMMON_NS)}</code>) with the same code, message, request id and detail (in SOAP "
+        "1.2 the code is the Subcode's value too). Quote the request id to support. The "
+        "message is the one below, in English, or in Chinese when the request's "
+        "Accept-Language prefers it (Content-Language names the one sent); the detail, when "
+        "there is one, says exactly what (the field and the rule, the id not found), in "
+        "English.</p>"
         '<table class="catalogue"><colgroup><col style="width:22%"><col style="width:28%">'
         '<col style="width:8%"><col style="width:7%"><col style="width:14%">'
         '<col style="width:7%"><col style="width:14%"></colgroup>'
@@ -444,8 +448,30 @@ def _changes(title: str, changes) -> str:
     return f"<h3>{esc(title)}</h3><ul>{items}</ul>"
 
 
+def notes(markdown: str) -> str:
+    """A release's notes: paragraphs, and lists whose items begin with "- " (an item's
+    following lines indented)."""
+    out = []
+    for block in re.split(r"\n\s*\n", markdown.strip()):
+        lines = block.splitlines()
+        if not lines[0].startswith("- "):
+            out.append(f"<p>{text(' '.join(block.split()))}</p>")
+            continue
+        items: list[str] = []
+        for line in lines:
+            if line.startswith("- "):
+                items.append(line[2:])
+            else:
+                items[-1] += " " + line
+        out.append(
+            "<ul>" + "".join(f"<li>{text(' '.join(i.split()))}</li>" for i in items) + "</ul>"
+        )
+    return '<div class="notes">' + "".join(out) + "</div>"
+
+
 def release_section(release: Release) -> str:
     head = f'<section class="release" id="v{esc(release.version)}"><h2>{esc(release.version)}</h2>'
+    head += notes(release.notes) if release.notes else ""
     if release.changes is None:
         return head + "<p>The first released version.</p></section>"
     breaking = [c for c in release.changes if c.breaking]

@@ -2,7 +2,7 @@
 partner app a member authorised, and the depository fund account (MemberFacade, and the
 deprecated FundFacade)."""
 
-from service.member.cards import BankCardListVo, BankCardVo, BindCardRequest, CardOperations
+from service.member.cards import BankCardVo, BindCardRequest, CardOperations
 from service.member.fund import FundAccountFlagVo, FundAccountOperations, FundAccountVo
 from service.member.partners import PartnerAuthorisationOperations
 from service.member.profile import IdentityRequest, ProfileOperations, ProfileVo
@@ -39,7 +39,6 @@ class MemberService(
 
 __all__ = [
     "ApiSecretRequest",
-    "BankCardListVo",
     "BankCardVo",
     "BindCardRequest",
     "ChangePasswordRequest",

@@ -28,6 +28,7 @@ from dao.bank_card import BankCardEntity
 from service import errors, pii
 from service.errors import BusinessError, invalid
 from service.member.base import MemberBase, check_mobile
+from service.paging import PageVo
 from service.security import Principal
 from service.text import collapse
 from service.transaction import transactional
@@ -47,11 +48,6 @@ class BankCardVo:
     card_number: str
     mobile: str
     bound_at: datetime
-
-
-@dataclass(frozen=True)
-class BankCardListVo:
-    cards: tuple[BankCardVo, ...]
 
 
 class CardOperations(MemberBase):
@@ -96,14 +92,15 @@ class CardOperations(MemberBase):
         return _card_vo(card, mobile)
 
     @transactional(read_only=True)
-    def list_cards(self, caller: Principal) -> BankCardListVo:
-        cards = self._cards.bound_of(caller.member_id)
-        return BankCardListVo(
-            tuple(
-                _card_vo(c, self._pii.open(pii.CARD_MOBILE, c.mobile_sealed, c.member_id))
-                for c in cards
-            )
+    def list_cards(self, caller: Principal) -> PageVo[BankCardVo]:
+        """Every bound card on one page: there are at most member.max_bound_cards (more only
+        when the limit was lowered after they were bound; the page size says so)."""
+        cards = tuple(
+            _card_vo(c, self._pii.open(pii.CARD_MOBILE, c.mobile_sealed, c.member_id))
+            for c in self._cards.bound_of(caller.member_id)
         )
+        limit = self._settings.member.max_bound_cards
+        return PageVo(cards, len(cards), 1, max(limit, len(cards)))
 
     @transactional
     def unbind_card(self, card_id: int, caller: Principal) -> None:

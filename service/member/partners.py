@@ -9,6 +9,7 @@ from dao.partner_member import PartnerMemberRepository
 from service import errors
 from service.errors import BusinessError
 from service.member.base import MemberBase
+from service.paging import PageVo, page_window
 from service.security import Principal
 from service.transaction import transactional
 
@@ -21,18 +22,15 @@ class PartnerAuthorisationVo:
     revoked_at: datetime | None
 
 
-@dataclass(frozen=True)
-class PartnerAuthorisationListVo:
-    items: tuple[PartnerAuthorisationVo, ...]
-
-
 class PartnerAuthorisationOperations(MemberBase):
     @transactional(read_only=True)
-    def list_partner_authorisations(self, caller: Principal) -> PartnerAuthorisationListVo:
+    def list_partner_authorisations(
+        self, page: int | None = None, page_size: int | None = None, caller: Principal = None
+    ) -> PageVo[PartnerAuthorisationVo]:
+        page, page_size = page_window(page, page_size, self._settings.api)
         row = PartnerMemberRepository(self.tx.session).of_member(caller.member_id)
-        if row is None:
-            return PartnerAuthorisationListVo(())
-        return PartnerAuthorisationListVo((self._vo(row),))
+        found = () if row is None else (self._vo(row),)
+        return PageVo(found[(page - 1) * page_size :][:page_size], len(found), page, page_size)
 
     @transactional
     def revoke_partner_authorisation(self, app_id: str, caller: Principal) -> None:

@@ -2,7 +2,8 @@
 
 Each is written by :class:`service.message.Messages` in the transaction that moves the money,
 so it exists exactly when the money moved. They name the listing (its id and title) and the
-amounts in yuan as exact decimal text; never a member's personal data.
+amounts in yuan as exact decimal text; never a member's personal data. Each is written in
+Chinese and English (service.language.Texts), side by side here.
 
 One message per member per event: an investor with several investments in a listing gets one
 message at its disbursement and one per installment repaid, each for their total. Early
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from dao.p2p import InvestmentEntity, LoanEntity, ReceiptEntity
+from service.language import Texts
 from service.message import DISBURSEMENT, INVESTMENT, REPAYMENT, Messages
 
 
@@ -24,6 +26,11 @@ def _yuan(amount: Decimal) -> str:
 
 def _listing(loan: LoanEntity) -> str:
     return f"标的 {loan.id}「{loan.title}」"
+
+
+def _listing_en(loan: LoanEntity, start: bool = False) -> str:
+    """The listing named in English; ``start``: at the start of a sentence."""
+    return f"{'Listing' if start else 'listing'} {loan.id} “{loan.title}”"
 
 
 def _totals(pairs: Iterable[tuple[int, Decimal]]) -> dict[int, Decimal]:
@@ -38,8 +45,12 @@ def invested(messages: Messages, loan: LoanEntity, investment: InvestmentEntity)
     messages.write(
         investment.investor_id,
         INVESTMENT,
-        "投资成功",
-        f"您已投资{_listing(loan)} {_yuan(investment.amount)} 元，资金已冻结，放款后开始计息。",
+        Texts("Investment made", "投资成功"),
+        Texts(
+            f"You invested {_yuan(investment.amount)} yuan in {_listing_en(loan)}; the money is "
+            "frozen and earns interest from disbursement.",
+            f"您已投资{_listing(loan)} {_yuan(investment.amount)} 元，资金已冻结，放款后开始计息。",
+        ),
         ("investment", investment.id),
     )
 
@@ -50,9 +61,13 @@ def not_invested(messages: Messages, loan: LoanEntity, investment: InvestmentEnt
     messages.write(
         investment.investor_id,
         INVESTMENT,
-        "投资未成功",
-        f"您对{_listing(loan)}的 {_yuan(investment.amount)} 元投资未成功"
-        f"（存管银行：{investment.failure_reason}），资金未冻结。",
+        Texts("Investment not made", "投资未成功"),
+        Texts(
+            f"Your investment of {_yuan(investment.amount)} yuan in {_listing_en(loan)} was not "
+            f"made (the depository bank: {investment.failure_reason}); nothing was frozen.",
+            f"您对{_listing(loan)}的 {_yuan(investment.amount)} 元投资未成功"
+            f"（存管银行：{investment.failure_reason}），资金未冻结。",
+        ),
         ("investment", investment.id),
     )
 
@@ -63,8 +78,13 @@ def released(messages: Messages, loan: LoanEntity, investment: InvestmentEntity)
     messages.write(
         investment.investor_id,
         INVESTMENT,
-        "投资资金已解冻",
-        f"{_listing(loan)}未能放款，您投资的 {_yuan(investment.amount)} 元已解冻，回到可用余额。",
+        Texts("Investment released", "投资资金已解冻"),
+        Texts(
+            f"{_listing_en(loan, start=True)} was not disbursed; the {_yuan(investment.amount)} "
+            "yuan you invested is released to your available balance.",
+            f"{_listing(loan)}未能放款，"
+            f"您投资的 {_yuan(investment.amount)} 元已解冻，回到可用余额。",
+        ),
         ("investment", investment.id),
     )
 
@@ -76,16 +96,25 @@ def disbursed(
         messages.write(
             investor_id,
             DISBURSEMENT,
-            "标的已放款",
-            f"{_listing(loan)}已放款，您投资的 {_yuan(amount)} 元已出借给借款人，开始计息。",
+            Texts("Listing disbursed", "标的已放款"),
+            Texts(
+                f"{_listing_en(loan, start=True)} was disbursed; the {_yuan(amount)} yuan you "
+                "invested is lent to the borrower and earns interest from now.",
+                f"{_listing(loan)}已放款，您投资的 {_yuan(amount)} 元已出借给借款人，开始计息。",
+            ),
             ("loan", loan.id),
         )
     messages.write(
         loan.borrower_id,
         DISBURSEMENT,
-        "借款已到账",
-        f"{_listing(loan)}已放款：借款 {_yuan(loan.amount)} 元，平台服务费 {_yuan(fee)} 元，"
-        f"到账 {_yuan(loan.amount - fee)} 元。",
+        Texts("Loan received", "借款已到账"),
+        Texts(
+            f"{_listing_en(loan, start=True)} was disbursed: {_yuan(loan.amount)} yuan "
+            f"borrowed, a service fee of {_yuan(fee)} yuan, {_yuan(loan.amount - fee)} yuan "
+            "received.",
+            f"{_listing(loan)}已放款：借款 {_yuan(loan.amount)} 元，平台服务费 {_yuan(fee)} 元，"
+            f"到账 {_yuan(loan.amount - fee)} 元。",
+        ),
         ("loan", loan.id),
     )
 
@@ -98,13 +127,22 @@ def repaid(
     totals = _totals((r.investor_id, r.principal + r.interest + r.penalty) for r in receipts)
     periods = sorted({r.period for r in receipts})
     what = f"第 {periods[0]} 期" if len(periods) == 1 else f"第 {periods[0]}-{periods[-1]} 期"
+    what_en = (
+        f"installment {periods[0]}"
+        if len(periods) == 1
+        else f"installments {periods[0]}-{periods[-1]}"
+    )
     for investor_id, amount in totals.items():
         if amount:
             messages.write(
                 investor_id,
                 REPAYMENT,
-                "收到还款",
-                f"{_listing(loan)}{what}还款已到账：{_yuan(amount)} 元。",
+                Texts("Repayment received", "收到还款"),
+                Texts(
+                    f"The repayment of {what_en} of {_listing_en(loan)} was received: "
+                    f"{_yuan(amount)} yuan.",
+                    f"{_listing(loan)}{what}还款已到账：{_yuan(amount)} 元。",
+                ),
                 ref,
             )
 
@@ -113,7 +151,10 @@ def settled(messages: Messages, loan: LoanEntity) -> None:
     messages.write(
         loan.borrower_id,
         REPAYMENT,
-        "借款已结清",
-        f"{_listing(loan)}已全部还清。",
+        Texts("Loan settled", "借款已结清"),
+        Texts(
+            f"{_listing_en(loan, start=True)} is repaid in full.",
+            f"{_listing(loan)}已全部还清。",
+        ),
         ("loan", loan.id),
     )

@@ -78,7 +78,12 @@ _PREVIEW_FIELDS = {
 
 @dataclass(frozen=True)
 class SchedulePreviewVo:
-    rows: tuple[Installment, ...]  # the schedule's own rows are the value objects
+    """Every period on one page: page 1, total and page_size the number of periods."""
+
+    items: tuple[Installment, ...]  # the schedule's own rows are the value objects
+    total: int
+    page: int
+    page_size: int
     total_interest: Decimal
     total_payment: Decimal
 
@@ -98,10 +103,15 @@ class InstallmentVo:
 
 @dataclass(frozen=True)
 class RepaymentScheduleVo:
+    """Every installment on one page: page 1, total and page_size the number of them."""
+
     loan_id: int
     loan_status: str
     projected: bool
-    installments: tuple[InstallmentVo, ...]
+    items: tuple[InstallmentVo, ...]
+    total: int
+    page: int
+    page_size: int
 
 
 @dataclass(frozen=True)
@@ -159,9 +169,8 @@ class RepaymentDueVo:
     status: str
 
 
-@dataclass(frozen=True)
-class RepaymentsDueVo:
-    items: tuple[RepaymentDueVo, ...]
+def _schedule(loan, projected: bool, items: tuple[InstallmentVo, ...]) -> RepaymentScheduleVo:
+    return RepaymentScheduleVo(loan.id, loan.status, projected, items, len(items), 1, len(items))
 
 
 class RepaymentService(P2PBase):
@@ -186,6 +195,9 @@ class RepaymentService(P2PBase):
             raise invalid(_PREVIEW_FIELDS.get(argument, argument), problem) from None
         return SchedulePreviewVo(
             rows,
+            len(rows),
+            1,
+            len(rows),
             sum((r.interest for r in rows), ZERO),
             sum((r.payment for r in rows), ZERO),
         )
@@ -215,14 +227,9 @@ class RepaymentService(P2PBase):
                 )
                 for r in rows
             )
-            return RepaymentScheduleVo(loan.id, loan.status, True, projected)
+            return _schedule(loan, True, projected)
         today, terms = self._today(), self._repayment_settings
-        return RepaymentScheduleVo(
-            loan.id,
-            loan.status,
-            False,
-            tuple(self._installment_vo(i, today, terms) for i in stored),
-        )
+        return _schedule(loan, False, tuple(self._installment_vo(i, today, terms) for i in stored))
 
     @transactional(read_only=True)
     def list_receipts(
@@ -254,10 +261,19 @@ class RepaymentService(P2PBase):
         return PageVo(items, total, page, page_size)
 
     @transactional(read_only=True)
-    def get_repayments_due(self, caller: Principal) -> RepaymentsDueVo:
+    def get_repayments_due(
+        self,
+        page: int | None = None,
+        page_size: int | None = None,
+        caller: Principal | None = None,
+    ) -> PageVo[RepaymentDueVo]:
+        page, page_size = page_window(page, page_size, self._api)
         today, terms = self._today(), self._repayment_settings
+        rows, total = self._plans.next_due_of_borrower(
+            caller.member_id, offset=(page - 1) * page_size, limit=page_size
+        )
         items = []
-        for i in self._plans.next_due_of_borrower(caller.member_id):
+        for i in rows:
             penalty = self._penalty(i, today, terms)
             items.append(
                 RepaymentDueVo(
@@ -271,7 +287,7 @@ class RepaymentService(P2PBase):
                     self._status(i, today),
                 )
             )
-        return RepaymentsDueVo(tuple(items))
+        return PageVo(tuple(items), total, page, page_size)
 
     # -- commands ----------------------------------------------------------------------
     @transactional

@@ -28,6 +28,7 @@ import zeep
 from lxml import etree
 
 from server.faults import UNDECLARED
+from service.errors import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_MOBILE = "13900000000"
@@ -287,17 +288,20 @@ def assert_clean(response: requests.Response) -> None:
 def assert_error(
     response: requests.Response, status: int, code: str, *, mentions: str | None = None
 ) -> dict:
-    """A REST error: the status, a JSON body of exactly code/message/requestId, the code,
-    the request id echoed in the header, and (when given) a word the message must hold."""
+    """A REST error: the status, a JSON body of code/message/requestId and perhaps detail, the
+    code, its catalogue message in English (no Accept-Language is sent), the request id
+    echoed in the header, and (when given) a word the detail must hold."""
     assert_clean(response)
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
+    assert response.headers["Content-Language"] == "en"
     body = response.json()
-    assert set(body) == {"code", "message", "requestId"}, body
+    assert set(body) - {"detail"} == {"code", "message", "requestId"}, body
     assert body["code"] == code, body
+    assert body["message"] == CATALOGUE[code].message, body
     assert body["requestId"] == response.headers["X-Request-Id"]
     if mentions is not None:
-        assert mentions in body["message"], body
+        assert mentions in body.get("detail", ""), body
     return body
 
 
@@ -329,8 +333,9 @@ SOAP_VERSIONS = {v.name: v for v in (SOAP11, SOAP12)}
 class SoapFault:
     faultcode: str  # as written: soap:Client, env:Sender, ...
     code: str
-    message: str
+    message: str  # the catalogue's
     request_id: str
+    detail: str  # what exactly, "" when the fault has none
 
     @property
     def kind(self) -> str:
@@ -345,7 +350,8 @@ def _qname(element) -> etree.QName:
 
 def parse_fault(response: requests.Response) -> SoapFault:
     """The Fault in a raw SOAP response of either version, its catalogue data read from inside
-    its detail; a SOAP 1.2 fault's Subcode must be the same code, its Reason in English."""
+    its detail; a SOAP 1.2 fault's Subcode must be the same code, its Reason in English, the
+    message the catalogue's."""
     assert_clean(response)
     root = etree.fromstring(response.content, etree.XMLParser(resolve_entities=False))
     version = SOAP12 if root.tag == f"{{{SOAP12_ENV}}}Envelope" else SOAP11
@@ -364,11 +370,14 @@ def parse_fault(response: requests.Response) -> SoapFault:
         data = fault.find(f"{{{env}}}Detail/{{{COMMON_NS}}}BusinessFault")
         assert _qname(subcode) == etree.QName(COMMON_NS, data.findtext(f"{{{COMMON_NS}}}code"))
     assert data is not None, "the fault's data must sit inside its detail"
+    code = data.findtext(f"{{{COMMON_NS}}}code")
+    assert data.findtext(f"{{{COMMON_NS}}}message") == CATALOGUE[code].message
     return SoapFault(
         faultcode,
-        data.findtext(f"{{{COMMON_NS}}}code"),
+        code,
         data.findtext(f"{{{COMMON_NS}}}message"),
         data.findtext(f"{{{COMMON_NS}}}requestId"),
+        data.findtext(f"{{{COMMON_NS}}}detail", ""),
     )
 
 
@@ -382,6 +391,12 @@ def zeep_fault_code(fault: zeep.exceptions.Fault) -> str:
     return code
 
 
+def zeep_fault_detail(fault: zeep.exceptions.Fault) -> str:
+    """What exactly a zeep Fault says went wrong: its BusinessFault's detail ("" if none)."""
+    assert fault.detail is not None, "the fault has no detail"
+    return fault.detail.findtext(f"{{{COMMON_NS}}}BusinessFault/{{{COMMON_NS}}}detail", "")
+
+
 @pytest.fixture(scope="session")
 def checks():
     """The shared assertions, for modules that cannot import conftest."""
@@ -391,6 +406,7 @@ def checks():
         error = staticmethod(assert_error)
         fault = staticmethod(parse_fault)
         zeep_code = staticmethod(zeep_fault_code)
+        zeep_detail = staticmethod(zeep_fault_detail)
 
     return Checks
 

@@ -822,7 +822,7 @@ ARGS: dict[str, Args] = {
     },
     "PartnerFacade.listPartnerCallbacks": lambda w, me: dict(PAGE),
     "PartnerFacade.replayPartnerCallback": lambda w, me: {"callbackId": 1},
-    "MemberFacade.listPartnerAuthorisations": lambda w, me: {},
+    "MemberFacade.listPartnerAuthorisations": lambda w, me: dict(PAGE),
     "MemberFacade.revokePartnerAuthorisation": lambda w, me: {"appId": w.partner_app()},
 }
 
@@ -837,11 +837,10 @@ def a_message(w: World) -> int:
 ENDS_SESSION = frozenset({"MemberFacade.logout"})
 
 
-def _ids(answer, key: str, field: str = "items") -> set:
-    """The ``key`` of every item of a page or list answer (its list in ``field``). zeep
-    unwraps a DTO whose one field is a list to the list itself (or None when empty)."""
-    items = answer.get(field) if isinstance(answer, dict) else answer
-    return {x[key] for x in items or ()}
+def _ids(answer: dict, key: str) -> set:
+    """The ``key`` of every item of a page (every list answer is one: items, total, page,
+    pageSize)."""
+    return {x[key] for x in answer.get("items") or ()}
 
 
 #: For operations that answer with the caller's own data: does an answer hold the owner's?
@@ -853,7 +852,7 @@ REVEALS: dict[str, Callable[[World, dict], bool]] = {
     "LoanFacade.getRepaymentsDue": lambda w, r: bool(w.repaying in _ids(r, "loanId")),
     "PaymentFacade.listOrders": lambda w, r: w.order_no in _ids(r, "orderNo"),
     "MemberFacade.getProfile": lambda w, r: r["memberId"] == w.investor_a.member_id,
-    "MemberFacade.listCards": lambda w, r: w.investor_a.card_id in _ids(r, "cardId", "cards"),
+    "MemberFacade.listCards": lambda w, r: w.investor_a.card_id in _ids(r, "cardId"),
     "MemberFacade.getFundAccount": lambda w, r: r["accountNo"] == w.a_account_no,
     "MemberFacade.getPromotion": lambda w, r: r["inviteCode"] == w.a_invite_code,
     "MemberFacade.listInvitees": lambda w, r: w.a_invitee in _ids(r, "mobile"),
@@ -872,7 +871,7 @@ class Outcome:
     code: str  # ALLOW, or the refusal code
     answer: dict | None  # the decoded answer of a call that succeeded
     detail: str  # what to show when the cell is wrong
-    message: str = ""  # a refusal's message
+    why: str = ""  # a refusal's detail (the catalogue's message says what, this which)
 
 
 def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
@@ -890,11 +889,11 @@ def call_rest(w: World, op, args: dict, token: str | None) -> Outcome:
     if 200 <= r.status_code < 300:
         return Outcome(ALLOW, r.json() if r.content else None, detail)
     body = r.json()
-    assert set(body) == {"code", "message", "requestId"}, detail
+    assert set(body) - {"detail"} == {"code", "message", "requestId"}, detail
     code = body["code"]
     if code in CATALOGUE:
         assert r.status_code == CATALOGUE[code].status, detail
-    return Outcome(code, None, detail, body["message"])
+    return Outcome(code, None, detail, body.get("detail", ""))
 
 
 def auth_token(token: str) -> etree._Element:
@@ -916,11 +915,11 @@ def call_soap(
     try:
         answer = getattr(client.service, op.name)(**args, **headers)
     except zeep.exceptions.Fault as fault:
-        code = fault.detail.findtext(
-            "{http://p2p.hry.com/facade/common}BusinessFault/{http://p2p.hry.com/facade/common}code"
-        )
-        message = f"SOAP fault {fault.code} {code}: {fault.message}"
-        return Outcome(code or "?", None, message, fault.message or "")
+        common = "{http://p2p.hry.com/facade/common}"
+        code = fault.detail.findtext(f"{common}BusinessFault/{common}code")
+        why = fault.detail.findtext(f"{common}BusinessFault/{common}detail") or ""
+        message = f"SOAP fault {fault.code} {code}: {fault.message} ({why})"
+        return Outcome(code or "?", None, message, why)
     plain = json.loads(json.dumps(zeep.helpers.serialize_object(answer, dict), default=str))
     return Outcome(ALLOW, plain, f"SOAP answer {str(plain)[:300]}")
 
@@ -1017,9 +1016,9 @@ def test_cell(world, key, caller, protocol):
     problem = verdict(want, got)
     assert problem is None, f"{key} as {caller} over {protocol}: {problem}"
     if got.code == F and member is not None and member.role not in op.roles:
-        # Refused at the gate: the message says which role(s) the operation needs.
-        needs = f"{op.name} needs the role {roles_in_words(op.roles)}."
-        assert got.message.endswith(needs), f"{key} over {protocol}: {got.message!r}"
+        # Refused at the gate: the detail says which role(s) the operation needs.
+        needs = f"{op.name} needs the role {roles_in_words(op.roles)}"
+        assert got.why == needs, f"{key} over {protocol}: {got.why!r}"
     reveals = REVEALS.get(key)
     if reveals is not None and got.code == ALLOW:
         shown = reveals(world, got.answer)

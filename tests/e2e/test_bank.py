@@ -220,7 +220,7 @@ def test_a_card_is_not_unbound_while_a_withdrawal_to_it_waits_for_the_bank(
     confirm(me.authorize_url(order_path))
     me.settled(order_path, "SUCCESS")
     assert members.service.unbindCard(cardId=me.card_id, **headers) is None
-    assert me.get("/api/v1/members/current/cards")["cards"] == []
+    assert me.get("/api/v1/members/current/cards")["items"] == []
     assert "Traceback" not in server.log_text()
 
 

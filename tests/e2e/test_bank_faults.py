@@ -383,7 +383,7 @@ def invested(world: World, investors: dict[int, list[Client]]) -> None:
 
 
 def installment(borrower: Client, loan_id: int, n: int) -> str:
-    return borrower.get(f"/api/v1/loans/{loan_id}/schedule")["installments"][n]["status"]
+    return borrower.get(f"/api/v1/loans/{loan_id}/schedule")["items"][n]["status"]
 
 
 def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identities) -> None:
@@ -416,7 +416,7 @@ def test_every_fault_on_every_order_type_ends_with_the_bank_s_word(world, identi
         world.arm("RECHARGE", fault)
         payer.post("/api/v1/payments/recharges", {"amount": "10.00", "requestNo": f"r{n}"})
         world.taken()
-    card_id = payer.get("/api/v1/members/current/cards")["cards"][0]["cardId"]
+    card_id = payer.get("/api/v1/members/current/cards")["items"][0]["cardId"]
     for n, fault in enumerate(single_faults("WITHDRAW")):
         world.arm("WITHDRAW", fault)
         payer.post(

@@ -120,9 +120,7 @@ def test_a_listing_disbursed_and_repaid_through_the_bank_survives_failed_items(
     repaid = borrower.post(f"/api/v1/loans/{loan_id}/repayments", {"requestNo": "repay-1"})
     assert repaid["status"] == "PENDING"
     eventually(
-        lambda: (
-            borrower.get(f"/api/v1/loans/{loan_id}/schedule")["installments"][0]["status"] == "PAID"
-        ),
+        lambda: borrower.get(f"/api/v1/loans/{loan_id}/schedule")["items"][0]["status"] == "PAID",
         "the installment was not paid",
     )
 

@@ -124,13 +124,13 @@ def test_operators_reissue_a_disburse_a_repay_and_an_unfreeze_the_bank_failed(
     borrower.post(f"/api/v1/loans/{loan_id}/repayments", {"requestNo": "repay-1"})
     failed = waiting_one(operator, "REPAY")
     schedule = f"/api/v1/loans/{loan_id}/schedule"
-    assert borrower.get(schedule)["installments"][0]["status"] == "PAYING"
+    assert borrower.get(schedule)["items"][0]["status"] == "PAYING"
     operator.post(
         f"/api/v1/reconciliation/orders/{failed['orderNo']}/reissue",
         {"reason": "the borrower's money is frozen for it", "requestNo": "reissue-repay"},
     )
     eventually(
-        lambda: borrower.get(schedule)["installments"][0]["status"] == "PAID",
+        lambda: borrower.get(schedule)["items"][0]["status"] == "PAID",
         "the re-issued item did not pay the installment",
     )
 

@@ -24,9 +24,10 @@ def plain(message: str) -> str:
 
 
 def rest_message(response, code: str) -> str:
+    """The error's detail, where the values it quotes are (its message is the catalogue's)."""
     body = response.json()
     assert body["code"] == code, body
-    return plain(body["message"])
+    return plain(body["detail"])
 
 
 def soap_message(checks, call, code: str) -> str:
@@ -34,7 +35,7 @@ def soap_message(checks, call, code: str) -> str:
         call()
     assert checks.zeep_code(fault.value) == code
     ns = "{http://p2p.hry.com/facade/common}"
-    return plain(fault.value.detail.findtext(f"{ns}BusinessFault/{ns}message"))
+    return plain(fault.value.detail.findtext(f"{ns}BusinessFault/{ns}detail"))
 
 
 def rno() -> str:

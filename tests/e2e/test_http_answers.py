@@ -236,7 +236,7 @@ def test_waitress_refusals_of_a_soap_1_2_request_are_soap_1_2_faults(server, che
 def test_a_request_line_that_is_not_http_is_a_json_error(server, checks):
     r = exchange(server, b"NOT HTTP AT ALL\r\n\r\n")
     body = checks.error(r, 400, "MALFORMED_REQUEST")
-    assert body["message"] == "the request is not well-formed HTTP"
+    assert body["detail"] == "the request is not well-formed HTTP"
 
 
 def test_a_body_over_the_limit_below_the_ceiling_is_refused_by_the_endpoint(api, soap, checks):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from service.errors import CATALOGUE
+
 ROOT = Path(__file__).resolve().parents[2]
 INTEROP = Path(__file__).resolve().parent / "interop"
 WSIMPORT = ("wsimport", "-extension", "-keep", "-Xnocompile", "-XadditionalHeaders")
@@ -235,5 +237,6 @@ def test_list_loans_with_a_filter(java_run):
 
 def test_a_missing_listing_is_the_generated_business_fault(java_run):
     assert java_run["missing.code"] == "LOAN_NOT_FOUND"
-    assert "987654321" in java_run["missing.message"]
+    assert java_run["missing.message"] == CATALOGUE["LOAN_NOT_FOUND"].message
+    assert "987654321" in java_run["missing.detail"]
     assert int(java_run["missing.requestIdLength"]) > 0

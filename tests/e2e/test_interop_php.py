@@ -254,6 +254,6 @@ def test_a_missing_listing_is_a_soap_fault_with_the_code_in_detail(call, version
     output = call("LoanFacade", "getLoan", {"loanId": 987654321})
     fault = output["fault"]
     assert fault["faultcode"] == SENDER[version]
-    assert "987654321" in fault["faultstring"]
+    assert "987654321" in fault["detail"]["BusinessFault"]["detail"]
     assert fault_code(output) == "LOAN_NOT_FOUND"
     assert fault["detail"]["BusinessFault"]["requestId"]

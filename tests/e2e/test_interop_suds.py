@@ -12,6 +12,7 @@ import pytest
 
 from facade.member import MemberFacade
 from facade.p2p import LoanFacade
+from service.errors import CATALOGUE
 
 suds = pytest.importorskip("suds", reason="suds is not installed (pip install -e '.[test]')")
 from suds.client import Client  # noqa: E402
@@ -182,6 +183,7 @@ def test_a_missing_listing_is_a_web_fault_with_the_code_in_detail(server):
         loan.service.getLoan(loanId=987654321)
     fault = caught.value.fault
     assert fault.faultcode.endswith("Client")
-    assert "987654321" in fault.faultstring
+    assert fault.faultstring == CATALOGUE["LOAN_NOT_FOUND"].message
     assert fault_code(caught.value) == "LOAN_NOT_FOUND"
     assert fault.detail.BusinessFault.requestId
+    assert "987654321" in fault.detail.BusinessFault.detail

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 import zeep
 
 pytestmark = pytest.mark.slow
@@ -18,6 +19,12 @@ def rno() -> str:
 
 def auth(token: str) -> dict:
     return {"_soapheaders": {"auth": {"token": token}}}
+
+
+def _session(headers: dict) -> requests.Session:
+    session = requests.Session()
+    session.headers.update(headers)
+    return session
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +73,18 @@ def test_rest_list_read_and_mark_read(api, checks, invested, members) -> None:
         "investment",
         False,
     )
-    assert f"标的 {loan_id}" in message["body"] and "100.00 元" in message["body"]
+    # In English without Accept-Language; in Chinese when the caller prefers it.
+    assert f"listing {loan_id}" in message["body"] and "100.00 yuan" in message["body"]
+    zh = api.call(
+        "getMessage",
+        token=who.token,
+        messageId=message["messageId"],
+        headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"},
+    )
+    assert zh.headers["Content-Language"] == "zh"
+    chinese = api.check_body("getMessage", zh)
+    assert chinese["title"] == "投资成功"
+    assert f"标的 {loan_id}" in chinese["body"] and "100.00 元" in chinese["body"]
     assert "readAt" not in message and who.mobile not in message["body"]
     count = api.call("getUnreadCount", token=who.token)
     assert api.check_body("getUnreadCount", count) == {"unread": 1}
@@ -103,7 +121,12 @@ def test_soap_list_read_and_mark_all_read(message_client, checks, invested, memb
     assert page.total == 1
     [message] = page.items
     assert (message.category, message.refType, message.read) == ("INVESTMENT", "investment", False)
-    assert f"标的 {loan_id}" in message.body
+    assert f"listing {loan_id}" in message.body  # English: zeep sends no Accept-Language
+    chinese = zeep.Client(
+        message_client.wsdl.location,
+        transport=zeep.Transport(session=_session({"Accept-Language": "zh"})),
+    ).service.getMessage(messageId=message.messageId, **auth(who.token))
+    assert f"标的 {loan_id}" in chinese.body
 
     assert service.getMessage(messageId=message.messageId, **auth(who.token)).read is False
     assert service.markAllRead(**auth(who.token)) == 1

@@ -114,7 +114,7 @@ def test_a_listing_is_published_only_for_an_onboarded_borrower(
     refused = checks.error(
         api.call("publishLoan", token=operator.token, json_body=terms), 403, expected
     )
-    assert "borrower" in refused["message"] and borrower.mobile not in refused["message"]
+    assert "borrower" in refused["detail"] and borrower.mobile not in str(refused)
     soap_terms = {
         "title": "Gate " + uuid.uuid4().hex[:6],
         "description": "Publishing for a borrower not onboarded.",

@@ -69,7 +69,7 @@ def test_rest_recharge_withdraw_and_the_account(api, members, checks) -> None:
     assert r.status_code == 201
     withdrawal = api.check_body("withdraw", r)
     assert (withdrawal["type"], withdrawal["status"]) == ("WITHDRAW", "SUCCESS")
-    [bound] = api.call("listCards", token=member.token).json()["cards"]
+    [bound] = api.call("listCards", token=member.token).json()["items"]
     assert withdrawal["cardNumber"] == bound["cardNumber"]
     assert withdrawal["cardNumber"].startswith("**** **** **** ")
     checks.error(

@@ -77,8 +77,8 @@ def test_rest_repay_a_listing_to_the_end(api, funded, borrower, members, checks)
     r = api.call("getRepaymentSchedule", loanId=loan_id)  # public
     plan = api.check_body("getRepaymentSchedule", r)
     assert plan["projected"] is False and plan["loanStatus"] == "REPAYING"
-    assert [i["principal"] for i in plan["installments"]] == ["333.34", "333.34", "333.33"]
-    assert all(i["status"] == "PENDING" and "dueDate" in i for i in plan["installments"])
+    assert [i["principal"] for i in plan["items"]] == ["333.34", "333.34", "333.33"]
+    assert all(i["status"] == "PENDING" and "dueDate" in i for i in plan["items"])
 
     stranger = members("BORROWER")
     checks.error(
@@ -89,7 +89,7 @@ def test_rest_repay_a_listing_to_the_end(api, funded, borrower, members, checks)
     before_investors = [balance(api, w) for w in investors]
     before = balance(api, borrower)
     paid = []
-    for _ in plan["installments"]:
+    for _ in plan["items"]:
         no = request_no()
         r = api.call("repay", token=borrower.token, loanId=loan_id, json_body={"requestNo": no})
         paid.append(api.check_body("repay", r))
@@ -98,7 +98,7 @@ def test_rest_repay_a_listing_to_the_end(api, funded, borrower, members, checks)
     assert [p["period"] for p in paid] == [1, 2, 3]
     assert [p["settled"] for p in paid] == [False, False, True]
     total = sum(D(p["amount"]) for p in paid)
-    assert total == sum(D(i["payment"]) for i in plan["installments"])
+    assert total == sum(D(i["payment"]) for i in plan["items"])
     assert balance(api, borrower) == before - total
     gains = [balance(api, w) - b for w, b in zip(investors, before_investors, strict=True)]
     assert sum(gains) == total
@@ -137,7 +137,7 @@ def test_soap_settle_early_and_what_is_due(server, api, funded, borrower, checks
     assert balance(api, borrower) == before - D("1010.01")
     plan = client.service.getRepaymentSchedule(loanId=loan_id)
     assert plan.loanStatus == "SETTLED"
-    assert [i.status for i in plan.installments] == ["SETTLED_EARLY"] * 6
+    assert [i.status for i in plan.items] == ["SETTLED_EARLY"] * 6
 
 
 def test_preview_and_overdue_marking(api, operator, investor, soap, checks) -> None:
@@ -149,7 +149,7 @@ def test_preview_and_overdue_marking(api, operator, investor, soap, checks) -> N
     }
     r = api.call("previewRepaymentSchedule", params=params)
     body = api.check_body("previewRepaymentSchedule", r)
-    assert [row["principal"] for row in body["rows"]] == ["3333.34", "3333.34", "3333.33"]
+    assert [row["principal"] for row in body["items"]] == ["3333.34", "3333.34", "3333.33"]
     checks.error(
         api.call("previewRepaymentSchedule", params={**params, "termMonths": 61}),
         400,
@@ -159,7 +159,7 @@ def test_preview_and_overdue_marking(api, operator, investor, soap, checks) -> N
     bullet = soap.loan.service.previewRepaymentSchedule(
         principal=D("1000"), annualRate=D("36"), termMonths=12, repaymentMethod="BULLET"
     )
-    assert [(row.period, row.payment) for row in bullet.rows] == [(12, D("1360.00"))]
+    assert [(row.period, row.payment) for row in bullet.items] == [(12, D("1360.00"))]
     r = api.call("markOverdueInstallments", token=operator.token)
     assert api.check_body("markOverdueInstallments", r)["marked"] >= 0
     checks.error(api.call("markOverdueInstallments", token=investor.token), 403, "FORBIDDEN")

@@ -113,7 +113,7 @@ def test_the_whole_life_of_a_listing(api, operator, loan_terms, checks):
     assert api.check_body("getLoan", r) == loan
     # Not yet audited: to the public it does not exist, in the words of a missing listing.
     hidden = checks.error(api.call("getLoan", loanId=loan_id), 404, "LOAN_NOT_FOUND")
-    assert hidden["message"] == f"listing {loan_id} does not exist"
+    assert hidden["detail"] == f"listing {loan_id} does not exist"
 
     r = api.call(
         "updateLoan", token=op, loanId=loan_id, json_body=loan_terms(amount="20000.5", termMonths=9)

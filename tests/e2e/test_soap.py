@@ -9,6 +9,8 @@ import pytest
 import zeep
 from zeep.plugins import HistoryPlugin
 
+from service.errors import CATALOGUE
+
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("soap", ["1.1", "1.2"], indirect=True)]
 
 
@@ -139,7 +141,7 @@ def test_the_whole_life_of_a_listing(soap, operator, borrower, checks):
     late = fault_of(svc.updateLoan, loanId=loan.loanId, request=terms(borrower.member_id), **auth)
     assert late.code.endswith(soap.version.sender)
     assert checks.zeep_code(late) == "LOAN_STATE_INVALID"
-    assert "RAISING" in late.message
+    assert "RAISING" in checks.zeep_detail(late)
     public = svc.getLoan(loanId=loan.loanId)
     assert (public.status, public.borrowerId) == ("RAISING", None)
 
@@ -194,7 +196,8 @@ def test_business_errors_are_client_faults_with_the_code_in_detail(soap, operato
     missing = fault_of(soap.loan.service.getLoan, loanId=987654321)
     assert missing.code.endswith(soap.version.sender)
     assert checks.zeep_code(missing) == "LOAN_NOT_FOUND"
-    assert "987654321" in missing.message
+    assert "987654321" in checks.zeep_detail(missing)
+    assert missing.message == CATALOGUE["LOAN_NOT_FOUND"].message
 
     invalid = fault_of(
         soap.loan.service.publishLoan,
@@ -202,7 +205,7 @@ def test_business_errors_are_client_faults_with_the_code_in_detail(soap, operato
         **soap.auth(operator.token),
     )
     assert checks.zeep_code(invalid) == "VALIDATION_FAILED"
-    assert "termMonths" in invalid.message
+    assert "termMonths" in checks.zeep_detail(invalid)
 
 
 def test_list_loans_filters_and_pages(soap, operator, borrower):

@@ -84,7 +84,7 @@ def test_envelope_refusals(soap, checks, inside, kind, code, mentions):
     fault = checks.fault(r)
     assert (fault.kind, fault.code, fault.request_id) == (kind, code, "c-1")
     assert r.headers["X-Request-Id"] == "c-1"
-    assert mentions in fault.message
+    assert mentions in fault.detail
 
 
 def upgrade(response: requests.Response) -> list[etree.QName]:
@@ -124,7 +124,7 @@ def test_a_version_mismatch_names_the_envelopes_served(
         "VERSION_MISMATCH",
         "v-1",
     )
-    assert mentions in fault.message
+    assert mentions in fault.detail
     assert upgrade(r) == [etree.QName(ENV12, "Envelope"), etree.QName(ENV, "Envelope")]
 
 

@@ -66,6 +66,6 @@ def test_a_stored_bank_name_is_read_on_both_protocols(server, api, soap, members
     write(server, "UPDATE bank_card SET bank_name = :b WHERE id = :id", b=STORED, id=member.card_id)
     r = api.call("listCards", token=member.token)
     assert r.status_code == 200, r.text
-    assert [c["bankName"] for c in r.json()["cards"] if c["cardId"] == member.card_id] == [SENT]
-    cards = soap.member.service.listCards(**soap.auth(member.token))
+    assert [c["bankName"] for c in r.json()["items"] if c["cardId"] == member.card_id] == [SENT]
+    cards = soap.member.service.listCards(**soap.auth(member.token)).items
     assert [c.bankName for c in cards if c.cardId == member.card_id] == [SENT]

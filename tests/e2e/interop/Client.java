@@ -196,6 +196,7 @@ public final class Client {
         } catch (BusinessFault e) {
             out("missing.code", e.getFaultInfo().getCode());
             out("missing.message", e.getFaultInfo().getMessage());
+            out("missing.detail", e.getFaultInfo().getDetail());
             out("missing.requestIdLength", e.getFaultInfo().getRequestId().length());
         }
 

@@ -1007,7 +1007,7 @@ def test_development_clock_revision_seeds_one_unmoved_row_and_goes_back(
 def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only_unused(
     empty_url: str, migrated: Engine
 ) -> None:
-    """0021: a member is attributed to one partner app at most; an Idempotency-Key is one
+    """0022: a member is attributed to one partner app at most; an Idempotency-Key is one
     request per app; a callback has a known status and event type, an attempt number is one
     per callback; the trail takes SET_CALLBACKS; going back is refused once a member was
     attributed, a callback written or a subscription audited."""
@@ -1073,16 +1073,16 @@ def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only
         conn.execute(trail, {"a": app, "action": "SUBSCRIBE", "m": member})
 
     with pytest.raises(RuntimeError, match="partner_member has rows"):
-        migrate.downgrade(empty_url, "0020")
-    assert migrate.current(empty_url) == "0021"
+        migrate.downgrade(empty_url, "0021")
+    assert migrate.current(empty_url) == "0022"
     with migrated.begin() as conn:
         for table in ("partner_callback_attempt", "partner_callback", "partner_member"):
             conn.execute(text(f"DELETE FROM {table}"))
     with pytest.raises(RuntimeError, match="SET_CALLBACKS"):
-        migrate.downgrade(empty_url, "0020")
+        migrate.downgrade(empty_url, "0021")
     with migrated.begin() as conn:
         conn.execute(text("DELETE FROM partner_app_event"))
-    migrate.downgrade(empty_url, "0020")
+    migrate.downgrade(empty_url, "0021")
     assert not {"partner_member", "partner_request", "partner_callback"} & _tables(migrated)
 
 
@@ -1216,7 +1216,7 @@ def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused
         with pytest.raises(DBAPIError), migrated.begin() as conn:
             conn.execute(reward, {"amount": amount})
 
-    migrate.downgrade(empty_url, "0020")  # the later revisions, unused here
+    migrate.downgrade(empty_url, "0020")  # the later revisions first
     with pytest.raises(RuntimeError, match="campaigns exist"):
         migrate.downgrade(empty_url, "0019")
     assert migrate.current(empty_url) == "0020"
@@ -1225,3 +1225,29 @@ def test_marketing_revision_guards_budgets_and_coupons_and_goes_back_only_unused
             conn.execute(text(f"DELETE FROM {table}"))
     migrate.downgrade(empty_url, "0019")
     assert not {"campaign", "coupon", "marketing_reward"} & _tables(migrated)
+
+
+def test_message_languages_revision_adds_english_beside_the_chinese(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0021 gives member messages an English title and body, NULL in the messages written
+    before; going back drops the English and keeps every message readable in Chinese."""
+    insert = text(
+        "INSERT INTO member_message (member_id, category, title, body, title_en, body_en,"
+        " created_at) VALUES (1, 'SYSTEM', :title, '正文', :title_en, :body_en,"
+        " '2026-12-03 10:00:00')"
+    )
+    with migrated.begin() as conn:
+        conn.execute(insert, {"title": "旧", "title_en": None, "body_en": None})
+        conn.execute(insert, {"title": "新", "title_en": "New", "body_en": "Text"})
+    columns = {c["name"]: c for c in inspect(migrated).get_columns("member_message")}
+    assert columns["title_en"]["nullable"] and columns["body_en"]["nullable"]
+
+    migrate.downgrade(empty_url, "0020")
+    assert migrate.current(empty_url) == "0020"
+    assert not {"title_en", "body_en"} & {
+        c["name"] for c in inspect(migrated).get_columns("member_message")
+    }
+    with migrated.connect() as conn:
+        titles = conn.execute(text("SELECT title FROM member_message ORDER BY id")).scalars()
+        assert list(titles) == ["旧", "新"]

@@ -35,7 +35,7 @@ def member(make_member) -> Principal:
 @pytest.fixture
 def card(members, member) -> int:
     """The member's bound card, which withdrawals pay out to."""
-    return members.list_cards(member).cards[0].card_id
+    return members.list_cards(member).items[0].card_id
 
 
 @pytest.fixture

@@ -400,7 +400,7 @@ def test_a_freeze_the_ledger_cannot_follow_yet_is_applied_when_the_bank_says_it_
     retry after the withdrawal's failure is."""
     who, loan = investor("1000.00"), raising()
     vo = banking.loans.invest(loan.loan_id, D("1000.00"), "i-10", who)
-    card = banking.members.list_cards(who).cards[0]
+    card = banking.members.list_cards(who).items[0]
     withdrawal = banking.payments.withdraw(D("1000.00"), card.card_id, "w-10", who)
     banking.run_jobs()
     success = banking.notification(vo.order_no, "SUCCEEDED", "1000.00", "FREEZE")

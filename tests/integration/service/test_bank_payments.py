@@ -141,7 +141,7 @@ def test_a_withdrawal_freezes_then_pays_out_when_the_bank_succeeds(
     banking: Banking, investor, sql
 ) -> None:
     funded(banking, investor)
-    card = banking.members.list_cards(investor).cards[0]
+    card = banking.members.list_cards(investor).items[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-1", investor)
     assert order.status == "PENDING"
     assert balances(sql, investor.member_id) == (D("700.00"), D("300.00"))
@@ -163,7 +163,7 @@ def test_a_withdrawal_freezes_then_pays_out_when_the_bank_succeeds(
 
 def test_a_withdrawal_the_bank_fails_is_unfrozen(banking: Banking, investor, sql) -> None:
     funded(banking, investor)
-    card = banking.members.list_cards(investor).cards[0]
+    card = banking.members.list_cards(investor).items[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-2", investor)
     banking.run_jobs()
     message = banking.notification(
@@ -184,7 +184,7 @@ def test_a_returned_withdrawal_comes_back_to_the_available_balance_with_a_messag
     banking: Banking, investor, sql
 ) -> None:
     funded(banking, investor)
-    card = banking.members.list_cards(investor).cards[0]
+    card = banking.members.list_cards(investor).items[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-3", investor)
     banking.run_jobs()
     banking.notify(banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW"))
@@ -223,7 +223,7 @@ def test_a_return_that_outruns_the_success_applies_both_once(
     """Events of one order may arrive in any order: REVERSED first means the withdrawal
     succeeded and came back; the success notification arriving afterwards confirms it."""
     funded(banking, investor)
-    card = banking.members.list_cards(investor).cards[0]
+    card = banking.members.list_cards(investor).items[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-4", investor)
     banking.run_jobs()
     returned = banking.notification(order.order_no, "REVERSED", "300.00", "WITHDRAW")
@@ -277,7 +277,7 @@ def test_a_return_outrunning_the_success_keeps_no_fee_of_its_own(
     not the success's fee. The success that follows brings the fee, posted then, once."""
     platform_funded(banking, operator, "10.00")
     funded(banking, investor)
-    card = banking.members.list_cards(investor).cards[0]
+    card = banking.members.list_cards(investor).items[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-5", investor)
     banking.run_jobs()
     returned = banking.notification(order.order_no, "REVERSED", "300.00", "WITHDRAW")
@@ -353,7 +353,7 @@ def test_the_banks_fee_is_posted_once_when_the_order_succeeds(
     assert mirrors(sql) == {"BANK_FEES": 150, "CLEARING": 100000, "PLATFORM_FUNDS": 850}
     assert banking.ledger_ok()
 
-    card = banking.members.list_cards(investor).cards[0]
+    card = banking.members.list_cards(investor).items[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "f-2", investor)
     banking.run_jobs()
     paid = banking.notification(order.order_no, "SUCCEEDED", "300.00", "WITHDRAW", fee="2.00")
@@ -472,7 +472,7 @@ def test_a_card_a_pending_withdrawal_names_is_not_unbound_until_it_is_final(
     banking: Banking, investor, sql, outcome: str
 ) -> None:
     funded(banking, investor)
-    card = banking.members.list_cards(investor).cards[0]
+    card = banking.members.list_cards(investor).items[0]
     order = banking.payments.withdraw(D("300.00"), card.card_id, "w-in-use", investor)
     e = error_of(banking.members.unbind_card, card.card_id, investor)
     assert e.code == "CARD_IN_USE"
@@ -480,11 +480,11 @@ def test_a_card_a_pending_withdrawal_names_is_not_unbound_until_it_is_final(
     banking.run_jobs()
     e = error_of(banking.members.unbind_card, card.card_id, investor)
     assert e.code == "CARD_IN_USE"  # accepted by the bank, not paid out yet
-    assert banking.members.list_cards(investor).cards == (card,)
+    assert banking.members.list_cards(investor).items == (card,)
 
     banking.notify(banking.notification(order.order_no, outcome, "300.00", "WITHDRAW"))
     assert banking.members.unbind_card(card.card_id, investor) is None
-    assert banking.members.list_cards(investor).cards == ()
+    assert banking.members.list_cards(investor).items == ()
     assert banking.ledger_ok()
 
 
@@ -492,7 +492,7 @@ def test_another_cards_pending_withdrawal_does_not_hold_this_one(
     banking: Banking, investor, identities
 ) -> None:
     funded(banking, investor)
-    card = banking.members.list_cards(investor).cards[0]
+    card = banking.members.list_cards(investor).items[0]
     spare = banking.members.bind_card(
         BindCardRequest(identities().card_number, "中国银行", "13987654321"), investor
     )

@@ -210,7 +210,7 @@ def test_an_exhausted_repay_item_reissued_by_an_operator_pays_its_installment(
     assert waiting(banking) == [] and banking.orders.in_doubt_count() == 0
     assert banking.ledger_ok()
     assert settle(banking, order(sql, done.new_order_no), "SUCCEEDED") == "applied"
-    schedule = banking.loans.get_repayment_schedule(loan_id, me).installments
+    schedule = banking.loans.get_repayment_schedule(loan_id, me).items
     assert (schedule[0].status, schedule[1].status) == ("PAID", "PENDING")
     again = banking.loans.repay(loan_id, "pay-1", me)
     assert (again.status, again.amount) == ("PAID", paid.amount)

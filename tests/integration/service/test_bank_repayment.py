@@ -110,7 +110,7 @@ def test_a_repayment_is_pending_until_every_item_succeeded(
     assert (paid.status, paid.paid_at, paid.period) == ("PENDING", None, 1)
     assert banking.loans.repay(loan_id, "pay-1", me) == paid  # a repeat moves nothing
     assert installment_status(sql, loan_id) == "PAYING"
-    shown = banking.loans.get_repayment_schedule(loan_id, me).installments[0]
+    shown = banking.loans.get_repayment_schedule(loan_id, me).items[0]
     assert (shown.status, shown.paid_at) == ("PAYING", None)
     assert balance(sql, me.member_id) == (before[0] - paid.amount, paid.amount)
     assert [i.status for i in items(sql)] == ["CREATED", "CREATED"]

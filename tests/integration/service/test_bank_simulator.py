@@ -210,8 +210,9 @@ def test_a_returned_withdrawal_ends_back_in_the_available_balance(
     world.settle(rounds=5)
     assert world.payments.get_order(order.order_no, who).status == "REVERSED"
     assert world.books_agree(who, account_no) == D("500.00")
-    titles = [m.title for m in world.platform.service(MessageService).list_messages(who).items]
-    assert "提现被退回" in titles
+    inbox = world.platform.service(MessageService)
+    assert "Withdrawal returned" in [m.title for m in inbox.list_messages(who).items]
+    assert "提现被退回" in [m.title for m in inbox.list_messages(who, language="zh").items]
 
 
 def test_a_bank_platform_needs_the_query_job_on_the_schedule(service_url) -> None:

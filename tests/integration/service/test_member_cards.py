@@ -167,12 +167,28 @@ def test_the_list_holds_the_callers_bound_cards_oldest_first_masked(
     bind(members, other, card_numbers())
     members.unbind_card(cards[1].card_id, caller(vo))
 
-    listed = members.list_cards(caller(vo)).cards
+    page = members.list_cards(caller(vo))
+    listed = page.items
+    # Every card on one page, sized by the limit (member.max_bound_cards, 5 by default).
+    assert (page.total, page.page, page.page_size) == (2, 1, 5)
     assert [c.card_id for c in listed] == [cards[0].card_id, cards[2].card_id]
     assert [c.card_number for c in listed] == ["**** **** **** " + numbers[i][-4:] for i in (0, 2)]
     assert {c.mobile for c in listed} == {"139****4321"}
     assert [c.bound_at for c in listed] == [START, START + dt.timedelta(minutes=2)]
-    assert members.list_cards(caller(verified())).cards == ()
+    none = members.list_cards(caller(verified()))
+    assert (none.items, none.total, none.page, none.page_size) == ((), 0, 1, 5)
+
+
+def test_cards_bound_before_the_limit_was_lowered_are_all_on_the_one_page(
+    make_platform, verified, card_numbers
+) -> None:
+    vo = verified()
+    before = make_platform(**{"member.max_bound_cards": 3}).service(MemberService)
+    for _ in range(3):
+        bind(before, vo, card_numbers())
+    after = make_platform(**{"member.max_bound_cards": 2}).service(MemberService)
+    page = after.list_cards(caller(vo))
+    assert (len(page.items), page.total, page.page, page.page_size) == (3, 3, 1, 3)
 
 
 # -- unbinding -------------------------------------------------------------------------------
@@ -189,7 +205,7 @@ def test_unbinding_frees_the_number_and_keeps_the_row(
     [row] = card_rows(sql, vo.member_id)
     assert (row.status, row.card_hash) == ("UNBOUND", None)
     assert row.unbound_at is not None
-    assert members.list_cards(caller(vo)).cards == ()
+    assert members.list_cards(caller(vo)).items == ()
     # Unbound, the number may be bound again: by another member, or later by its owner.
     again = bind(members, other, number)
     assert again.card_id != card.card_id

@@ -319,4 +319,4 @@ def test_a_card_is_not_unbound_while_the_depository_opens_the_account_with_it(
     assert not failures
     assert seen == {"unbound while opening": False}
     assert account_row(sql, vo.member_id).fund_account_no == account.account_no
-    assert members.list_cards(caller(vo)).cards == ()  # unbound once the account was open
+    assert members.list_cards(caller(vo)).items == ()  # unbound once the account was open

@@ -220,7 +220,7 @@ def test_without_a_security_key_personal_data_is_service_unavailable(
 ) -> None:
     """Members verified while the key was set; then the platform starts without one."""
     verified = make_member("INVESTOR")  # onboarded: an identity, a card, an account
-    card_id = members.list_cards(caller(verified)).cards[0].card_id
+    card_id = members.list_cards(caller(verified)).items[0].card_id
     fresh = make_member("BORROWER", onboarded=False)
     keyless = make_platform(**{"security.secret_key": ""}).service(MemberService)
     who = identities()

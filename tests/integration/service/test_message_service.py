@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from service.errors import BusinessError
+from service.language import Texts
 from service.message import Messages, MessageService
 from service.p2p import AuditRequest, investing
 from service.payment import PaymentService
@@ -85,7 +86,8 @@ def system_message(platform, clock):
 
     def factory(member_id: int, title: str = "通知") -> int:
         writer = Messages(platform.tx, clock)
-        return platform.tx.run(lambda: writer.write(member_id, "SYSTEM", title, "正文").id)
+        title_texts, body = Texts(f"{title} (en)", title), Texts("Text", "正文")
+        return platform.tx.run(lambda: writer.write(member_id, "SYSTEM", title_texts, body).id)
 
     return factory
 
@@ -300,8 +302,8 @@ def test_a_member_pages_their_own_messages_newest_first(
     first = page.items[0]
     assert (first.category, first.title, first.body, first.read, first.read_at) == (
         "SYSTEM",
-        "m4",
-        "正文",
+        "m4 (en)",  # in English unless Chinese is asked for
+        "Text",
         False,
         None,
     )
@@ -309,6 +311,29 @@ def test_a_member_pages_their_own_messages_newest_first(
     with pytest.raises(BusinessError) as e:
         inbox.list_messages(investor, page=0)
     assert e.value.code == "VALIDATION_FAILED"
+
+
+def test_a_member_reads_each_message_in_their_language(
+    inbox, loans, raising, investor, system_message, sql
+) -> None:
+    """Every message is written in both languages and read in the one asked for; one written
+    before there was English (its English NULL) is read in Chinese, as written."""
+    loan_id = raising()
+    loans.invest(loan_id, D("1234.50"), rno("i"), investor)
+    [invested] = inbox.list_messages(investor, language="en").items
+    assert invested.title == "Investment made"
+    assert invested.body.startswith(f"You invested 1234.50 yuan in listing {loan_id} “")
+    zh = inbox.get_message(invested.message_id, investor, language="zh")
+    assert (zh.title, zh.body) == ("投资成功", messages_in(sql)[0][5])
+    assert inbox.mark_read(invested.message_id, investor, language="en").title == (
+        "Investment made"
+    )
+    old = system_message(investor.member_id, "旧通知")
+    with sql.begin() as conn:
+        forget = "UPDATE member_message SET title_en = NULL, body_en = NULL WHERE id = :id"
+        conn.execute(text(forget), {"id": old})
+    assert inbox.get_message(old, investor, language="en").title == "旧通知"
+    assert inbox.get_message(old, investor, language="zh").title == "旧通知"
 
 
 def test_reading_and_marking_read(inbox, investor, system_message, clock, sql) -> None:

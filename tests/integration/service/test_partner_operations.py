@@ -130,14 +130,14 @@ def test_joint_registration_once_per_key_then_authorised_reads_until_revoked(
 
     members = platform.service(MemberService)
     me = Principal(member_id=member_id, role="INVESTOR")
-    [mine] = members.list_partner_authorisations(me).items
+    [mine] = members.list_partner_authorisations(caller=me).items
     assert (mine.app_id, mine.revoked_at) == (partner.app_id, None)
     with pytest.raises(BusinessError) as refused_revoke:
         members.revoke_partner_authorisation(other.app_id, me)
     assert refused_revoke.value.code == "PARTNER_AUTHORISATION_NOT_FOUND"
     members.revoke_partner_authorisation(partner.app_id, me)
     members.revoke_partner_authorisation(partner.app_id, me)  # again: nothing changes
-    [revoked] = members.list_partner_authorisations(me).items
+    [revoked] = members.list_partner_authorisations(caller=me).items
     assert revoked.revoked_at is not None
     gone = partner.call("GET", investments)
     assert (gone.status_code, gone.json["code"]) == (403, "PARTNER_MEMBER_NOT_AUTHORISED")

@@ -114,7 +114,7 @@ def other(make_member) -> Principal:
 
 def card_of(members, who: Principal) -> int:
     """The member's first bound card: the one onboarding bound."""
-    return members.list_cards(who).cards[0].card_id
+    return members.list_cards(who).items[0].card_id
 
 
 @pytest.fixture

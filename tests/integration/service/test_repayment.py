@@ -194,7 +194,7 @@ def test_an_overdue_installment_pays_its_penalty(
     principal = D(int(principal_fen)).scaleb(-2)
     penalty = accrued_penalty(principal, D("0.0005"), 10)
     assert penalty > 0
-    assert (schedule_vo.installments[0].status, schedule_vo.installments[0].penalty) == (
+    assert (schedule_vo.items[0].status, schedule_vo.items[0].penalty) == (
         "OVERDUE",
         penalty,
     )
@@ -338,18 +338,20 @@ def test_the_schedule_is_projected_before_disbursement_and_stored_after(
     vo = loans.publish_loan(loan_request(repayment_method="BULLET", term_months=3), operator)
     projected = loans.get_repayment_schedule(vo.loan_id, operator)
     assert projected.projected and projected.loan_status == "PENDING_AUDIT"
-    assert [(i.period, i.due_date, i.payment) for i in projected.installments] == [
+    assert [(i.period, i.due_date, i.payment) for i in projected.items] == [
         (3, None, D("10312.50"))
     ]
+    assert (projected.total, projected.page, projected.page_size) == (1, 1, 1)
     loan_id, _ = repaying("EQUAL_PRINCIPAL")
     stored = loans.get_repayment_schedule(loan_id)
     assert not stored.projected and stored.loan_status == "REPAYING"
-    assert [i.due_date for i in stored.installments][:2] == [
+    assert (stored.total, stored.page, stored.page_size) == (6, 1, 6)  # all on one page
+    assert [i.due_date for i in stored.items][:2] == [
         dt.date(2026, 4, 1),
         dt.date(2026, 5, 1),
     ]
     expected = schedule(sum(ODD), D("12.5"), 6, "EQUAL_PRINCIPAL")
-    assert [(i.principal, i.interest, i.remaining) for i in stored.installments] == [
+    assert [(i.principal, i.interest, i.remaining) for i in stored.items] == [
         (r.principal, r.interest, r.remaining) for r in expected
     ]
     with pytest.raises(BusinessError) as e:
@@ -375,12 +377,13 @@ def test_preview_names_the_invalid_field(loans, args, field):
 
 def test_preview_is_the_schedule(loans):
     vo = loans.preview_repayment_schedule(D("10000.01"), D("0"), 3, "EQUAL_INSTALLMENT")
-    assert [(r.period, r.principal, r.interest) for r in vo.rows] == [
+    assert [(r.period, r.principal, r.interest) for r in vo.items] == [
         (1, D("3333.34"), D("0.00")),
         (2, D("3333.34"), D("0.00")),
         (3, D("3333.33"), D("0.00")),
     ]
     assert (vo.total_interest, vo.total_payment) == (D("0.00"), D("10000.01"))
+    assert (vo.total, vo.page, vo.page_size) == (3, 1, 3)  # every period on one page
 
 
 def test_investors_list_their_receipts_and_borrowers_what_is_due(repaying, loans, me, clock):
@@ -404,6 +407,20 @@ def test_investors_list_their_receipts_and_borrowers_what_is_due(repaying, loans
     (late,) = loans.get_repayments_due(caller=me).items
     assert late.status == "OVERDUE" and late.penalty == D("0.00")  # no principal in period 2
     assert late.amount == late.interest
+
+
+def test_what_is_due_is_paged_by_listing(repaying, loans, me):
+    ids = [repaying("MONTHLY_INTEREST", term=3)[0] for _ in range(3)]
+    loans.repay(ids[1], "paged-1", me)
+    first = loans.get_repayments_due(page=1, page_size=2, caller=me)
+    assert (first.total, first.page, first.page_size) == (3, 1, 2)
+    assert [(d.loan_id, d.period) for d in first.items] == [(ids[0], 1), (ids[1], 2)]
+    second = loans.get_repayments_due(page=2, page_size=2, caller=me)
+    assert [(d.loan_id, d.period) for d in second.items] == [(ids[2], 1)]
+    assert second.total == 3
+    with pytest.raises(BusinessError) as e:
+        loans.get_repayments_due(page=0, caller=me)
+    assert e.value.code == "VALIDATION_FAILED"
 
 
 @pytest.mark.mysql

@@ -22,6 +22,8 @@ HUMAN_TEXT = {
     "investment.failure_reason",
     "member_message.title",
     "member_message.body",
+    "member_message.title_en",
+    "member_message.body_en",
     "bank_card.bank_name",
     # A job's JSON arguments and the last hand-over error: read whole, never looked up.
     "job_outbox.payload",

@@ -7,6 +7,9 @@ import json
 import logging
 import re
 
+import pytest
+
+from service.errors import LOAN_NOT_FOUND
 from service.p2p import LoanService
 
 SECRET = "OperationalError: SELECT * FROM loan /srv/p2p/dao/p2p.py"
@@ -57,9 +60,54 @@ def test_unknown_field_named_over_rest(client) -> None:
     assert response.status_code == 400
     assert json_of(response) | {"requestId": "-"} == {
         "code": "VALIDATION_FAILED",
-        "message": "request.x: is not a known field",
+        "message": "A field is missing or invalid; correct it and send the request again.",
         "requestId": "-",
+        "detail": "x: is not a known field",
     }
+    assert response.headers["Content-Language"] == "en"  # the default
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "language"),
+    [
+        (None, "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        ("en;q=0.5, zh-Hans-CN", "zh"),
+        ("en-US;q=0.3, zh;q=0.2", "en"),
+        ("fr, zh;q=0.1", "zh"),
+        ("zh;q=0, *", "en"),
+        ("fr", "en"),
+    ],
+)
+def test_rest_errors_are_told_in_the_language_asked_for(client, accept_language, language):
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    response = client.get("/api/v1/loans/999999", headers=headers)
+    assert response.status_code == 404
+    body = json_of(response)
+    assert body["message"] == LOAN_NOT_FOUND.text(language)
+    assert body["detail"] == "listing 999999 does not exist"  # the detail stays English
+    assert response.headers["Content-Language"] == language
+    ok = client.get("/api/v1/loans", headers=headers)
+    assert ok.status_code == 200 and ok.headers["Content-Language"] == language
+
+
+def test_soap_faults_are_told_in_the_language_asked_for(client) -> None:
+    envelope = (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        '<p:getLoan xmlns:p="http://p2p.hry.com/facade/p2p"><p:loanId>999999</p:loanId>'
+        "</p:getLoan></soap:Body></soap:Envelope>"
+    )
+    response = client.post(
+        "/services/LoanFacade",
+        data=envelope,
+        content_type="text/xml; charset=utf-8",
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert response.status_code == 500
+    assert response.headers["Content-Language"] == "zh"
+    text = response.get_data(as_text=True)
+    assert f"<faultstring>{LOAN_NOT_FOUND.zh}</faultstring>" in text
+    assert "listing 999999 does not exist" in text
 
 
 def test_member_session_and_roles_over_rest(client, caplog) -> None:

@@ -415,11 +415,22 @@ def test_releases_follow_the_version_rules(repo: Path) -> None:
     with pytest.raises(compat.ReleaseRefused, match="need a new major version"):
         compat.release(repo)
     set_version(repo, "2.0.0")
+    with pytest.raises(compat.ReleaseRefused, match=r"contracts/NOTES\.md"):
+        compat.release(repo)  # a major version tells the partners what to do
+    (repo / compat.NOTES).parent.mkdir(exist_ok=True)
+    (repo / compat.NOTES).write_text("getOrder is gone:\n\n- use listOrders\n", "utf-8")
     assert compat.release(repo) == "2.0.0"
     assert compat.check(repo).changes == []
     assert compat.released_versions(repo) == ["1.0.0", "1.1.0", "2.0.0"]
+    assert not (repo / compat.NOTES).exists()  # moved into the release
+    assert [r.notes for r in compat.history(repo)] == [
+        "getOrder is gone:\n\n- use listOrders",
+        None,
+        None,
+    ]
 
     log = (repo / compat.CHANGELOG).read_text("utf-8")
+    assert log.index("## 2.0.0") < log.index("getOrder is gone:") < log.index("## 1.1.0")
     assert log.index("## 2.0.0") < log.index("## 1.1.0") < log.index("## 1.0.0")
     assert f"- {FACADE}.getOrder: operation removed (or renamed)" in log
     assert "PaymentOrderStatus" in log or "enumeration value CANCELLED added" in log

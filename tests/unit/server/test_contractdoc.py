@@ -289,7 +289,7 @@ def test_the_error_catalogue_has_every_code_with_both_protocols(documents) -> No
     assert set(catalogue) == set(CATALOGUE)
     assert catalogue["LOAN_NOT_FOUND"] == [
         "LOAN_NOT_FOUND",
-        "No such listing.",
+        CATALOGUE["LOAN_NOT_FOUND"].message + CATALOGUE["LOAN_NOT_FOUND"].zh,
         "404",
         "500",
         "soap:Client",
@@ -587,12 +587,23 @@ def test_the_changelog_lists_each_release_newest_first(tmp_path: Path) -> None:
     port_type = tree.find(f"{{{WSDL}}}portType")
     port_type.remove(port_type.find(f"{{{WSDL}}}operation[@name='getOrder']"))
     wsdl.write_bytes(etree.tostring(tree))
+    (tmp_path / compat.NOTES).parent.mkdir(exist_ok=True)
+    (tmp_path / compat.NOTES).write_text(
+        "Read <this>:\n\n- getOrder is gone;\n  use listOrders\n- nothing else\n", "utf-8"
+    )
     release("2.0.0")
     doc = changelog(tmp_path)
     releases = doc.findall(".//section[@class='release']")
     assert [s.find("h2").text_content() for s in releases] == ["2.0.0", "1.1.0", "1.0.0"]
     newest, middle, first = (words(s) for s in releases)
     assert "Breaking (1), a new major version" in newest
+    notes = releases[0].find("div[@class='notes']")
+    assert notes.find("p").text_content() == "Read <this>:"
+    assert [li.text_content() for li in notes.findall("ul/li")] == [
+        "getOrder is gone; use listOrders",
+        "nothing else",
+    ]
+    assert "Read &lt;this&gt;:" in changelog_text(tmp_path)
     assert "PaymentFacade.getOrder: operation removed (or renamed)" in newest
     assert "Breaking" not in middle and "Compatible changes" in middle
     assert "enumeration value <CANCELLED> added" in middle

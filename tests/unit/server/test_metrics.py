@@ -166,7 +166,7 @@ def test_an_unexpected_exception_is_counted_by_type() -> None:
         partner_scope = None
         facade_name, name = "FakeFacade", "explode"
 
-        def invoke(self, args, principal):
+        def invoke(self, args, principal, language):
             raise KeyError("boom")
 
     def resolve(inv):

@@ -76,6 +76,22 @@ def test_a_matching_service_binds_and_is_called_by_name() -> None:
     assert bound.operation("nothing") is None
 
 
+class SpokenService(ThingService):
+    def get_thing(self, thing_id: int, language: str) -> str:
+        return {"en": f"thing {thing_id}", "zh": f"物品 {thing_id}"}[language]
+
+
+def test_a_language_parameter_receives_the_caller_s_language() -> None:
+    """``language`` is not a contract parameter: the call's language is passed, as the
+    caller is, and the default when none is given."""
+    [bound] = bind_with(SpokenService())
+    get, add = bound.operation("getThing"), bound.operation("addThing")
+    assert get.passes_language and not add.passes_language
+    assert [f.name for f in get.request.fields] == ["thingId"]
+    assert get.invoke({"thing_id": 3}, None, "zh") == "物品 3"
+    assert get.invoke({"thing_id": 3}, None) == "thing 3"
+
+
 def test_a_missing_method_fails_at_bind_time_naming_both() -> None:
     with pytest.raises(TypeError) as e:
         bind_with(MissingMethod())

@@ -189,7 +189,7 @@ class FailingOperation:
     name: str = "getLoan"
     fault_codes: frozenset[str] = frozenset(CATALOGUE)
 
-    def invoke(self, args, principal):
+    def invoke(self, args, principal, language):
         raise self.fail
 
 

@@ -4,8 +4,8 @@ Idempotency-Keys with the first answer), partner_app.callback_events (the events
 subscribed to, an operator's change of them audited as SET_CALLBACKS), partner_callback (one row a delivery of an event to an app) and
 partner_callback_attempt (each attempt to deliver it).
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-03
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -145,10 +145,10 @@ def downgrade() -> None:
     bind = op.get_bind()
     for table in ("partner_member", "partner_callback"):
         if bind.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one():  # noqa: S608
-            raise RuntimeError(f"0021 cannot be undone: {table} has rows")
+            raise RuntimeError(f"0022 cannot be undone: {table} has rows")
     subscribed = "SELECT COUNT(*) FROM partner_app_event WHERE action = 'SET_CALLBACKS'"
     if bind.execute(sa.text(subscribed)).scalar_one():
-        raise RuntimeError("0021 cannot be undone: the trail holds SET_CALLBACKS")
+        raise RuntimeError("0022 cannot be undone: the trail holds SET_CALLBACKS")
     op.drop_table("partner_callback_attempt")
     op.drop_table("partner_callback")
     op.drop_table("partner_request")
