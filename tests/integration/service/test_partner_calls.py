@@ -144,7 +144,7 @@ def test_the_timestamp_window_is_the_configured_one_either_way(
         sender = Partner(platform, app_id, key, lambda s=skew: clock.now + dt.timedelta(seconds=s))
         answer, _ = sender.get(LISTINGS)
         assert (answer.status_code, answer.json["code"]) == (401, code)
-        assert ("ahead" if skew > 0 else "behind") in answer.json["message"]
+        assert ("ahead" if skew > 0 else "behind") in answer.json["detail"]
     for skew in (-59, 59):
         sender = Partner(platform, app_id, key, lambda s=skew: clock.now + dt.timedelta(seconds=s))
         assert sender.get(LISTINGS)[0].status_code == 200
