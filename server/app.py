@@ -194,7 +194,7 @@ def _build(
     # Partners' callbacks: written as the core tells what happened, delivered by a job; their
     # times are the wall clock's (partners check a callback's timestamp against theirs).
     callbacks = PartnerCallbacks(tx, utc_now, components["outbox"])
-    components["lifecycle"].subscribe(callbacks)
+    lifecycle.subscribe(callbacks)
     components["partner_callbacks"] = callbacks
     components["callback_delivery"] = CallbackDelivery(
         tx,

@@ -41,13 +41,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not kept in an answer")
 
 
-def dump(answer: object) -> str:
+def dump(answer: Any) -> str:
     """An answer (a frozen dataclass of plain values) as the JSON kept with its key."""
     return json.dumps(dataclasses.asdict(answer), default=_plain, sort_keys=True)
 
 
-def restore(cls: type[T], data: dict) -> T:
-    """The answer of type ``cls`` that :func:`dump` kept."""
+def restore(cls: Any, data: dict) -> Any:
+    """The answer of dataclass ``cls`` that :func:`dump` kept."""
     hints = typing.get_type_hints(cls)
     return cls(**{f.name: _value(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)})
 
