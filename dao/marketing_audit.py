@@ -81,11 +81,12 @@ class MarketingAuditQueries:
 
     def marketing_transfers_paid_twice(self) -> list[tuple]:
         """(transfer, rewards naming it) for the successful transfers that paid a reward (their
-        posting's business type MKT_...) that are not the transfer of exactly one PAID reward:
-        a reward paid twice, or money paid for none."""
+        posting's business type MKT_...) that are not the transfer of exactly one reward PAID,
+        or PAYING (with the bank, a reward learns of its transfer's success at the next
+        marketing.pay_due): a reward paid twice, or money paid for none."""
         return self._rows(
             "SELECT t.id, COUNT(r.id) FROM platform_transfer t LEFT JOIN marketing_reward r"
-            " ON r.transfer_id = t.id AND r.status = 'PAID'"
+            " ON r.transfer_id = t.id AND r.status IN ('PAID', 'PAYING')"
             " WHERE t.business_type LIKE 'MKT%' AND t.status = 'SUCCESS'"
             " GROUP BY t.id HAVING COUNT(r.id) <> 1"
         )

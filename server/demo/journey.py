@@ -84,14 +84,14 @@ class Journey:
         w.section("7. The borrower repays the first installment")
         self.repay(borrower, loan_id, 1)
         w.section("8. The second installment falls overdue: the development clock moves")
-        due = dt.date.fromisoformat(schedule["installments"][1]["dueDate"])
+        due = dt.date.fromisoformat(schedule["items"][1]["dueDate"])
         late = dt.datetime.combine(due + dt.timedelta(days=10), dt.time(10), dt.UTC)
         self.clock_set(late)
         marked = w.call("POST", "/installments/overdue/mark", token=operator)
         if marked["marked"] < 1:
             raise DemoFailed("no installment was marked overdue")
         overdue = w.call("GET", f"/loans/{loan_id}/schedule", token=borrower.token)
-        second_installment = overdue["installments"][1]
+        second_installment = overdue["items"][1]
         w.note(
             f"installment 2 is {second_installment['status']}, penalty "
             f"{second_installment['penalty']} (repayment.penalty_daily_rate a day)"
@@ -250,7 +250,7 @@ class Journey:
 
         def status() -> str:
             plan = w.call("GET", f"/loans/{loan_id}/schedule", token=borrower.token, quiet=True)
-            return plan["installments"][period - 1]["status"]
+            return plan["items"][period - 1]["status"]
 
         until(w, f"installment {period} is PAID", status, lambda s: s == "PAID")
         return paid

@@ -56,7 +56,7 @@ def marketing_checks(tx, check) -> tuple:
                 for r, status, t, t_status in q.rewards_off_their_transfers()
             )
             + tuple(
-                f"marketing transfer {t}: the transfer of {n} PAID reward(s)"
+                f"marketing transfer {t}: the transfer of {n} paid or paying reward(s)"
                 for t, n in q.marketing_transfers_paid_twice()
             ),
         ),
