@@ -137,4 +137,4 @@ def test_mark_overdue_as_of_a_later_time(
     assert cli.main(["mark-overdue", "--as-of", "2099-01-01T00:00:00Z", *at]) == 0
     assert "3 installment(s) marked overdue" in capsys.readouterr().out
     plan = loans.get_repayment_schedule(loan.loan_id, operator)
-    assert [i.status for i in plan.installments] == ["OVERDUE"] * 3
+    assert [i.status for i in plan.items] == ["OVERDUE"] * 3
