@@ -876,12 +876,13 @@ class MoneyCore(RuleBasedStateMachine):
         self.fee_income += fee
         listing.status = "REPAYING"
         listing.installments = self._plan(listing)
+        earned = []
         for v in listing.investments:
             for coupon in self._coupons_of(v):
                 coupon.status = "USED"
                 if coupon.kind == "CASH":
-                    self.owed.append((v.investor, self.cash_face))
-        self._pay_owed()
+                    earned.append((v.investor, self.cash_face))
+        self._pay_new(earned)
 
     def _plan(self, listing: Listing) -> list[Installment]:
         """The plan disbursement writes: the schedule's rows, due monthly from today."""
@@ -912,8 +913,7 @@ class MoneyCore(RuleBasedStateMachine):
             investors[investor_id].available += delta
             credited += delta
         assert credited + to_platform == amount, (credited, to_platform, amount)
-        self._boosted(listing)
-        self._pay_owed()
+        self._pay_new(self._boosted(listing))
 
     def _campaign(self, budget, funding, face, rate, periods) -> None:
         """The campaign, ACTIVE, with a CASH and a RATE_BOOST template for anyone, stackable,
@@ -1017,9 +1017,10 @@ class MoneyCore(RuleBasedStateMachine):
     def _coupons_of(self, investment: Investment) -> list[Coupon]:
         return [c for c in self.coupons if c.investment is investment]
 
-    def _boosted(self, listing: Listing) -> None:
-        """The receipts just paid: each of an investment with a rate boost owes its period's
-        boost, or, its base interest waived, gives it back to the campaign."""
+    def _boosted(self, listing: Listing) -> list[tuple[Member, Decimal]]:
+        """The receipts just paid: each of an investment with a rate boost earns its period's
+        boost (returned, in the order they are recorded), or, its base interest waived, gives it
+        back to the campaign."""
         with self.env.sql.connect() as conn:
             paid = conn.execute(
                 text(
@@ -1031,6 +1032,7 @@ class MoneyCore(RuleBasedStateMachine):
                 {"l": listing.id},
             ).all()
         t = listing.terms
+        earned = []
         for receipt_id, investment_id, period, interest in paid:
             if receipt_id in self.seen_receipts:
                 continue
@@ -1051,12 +1053,25 @@ class MoneyCore(RuleBasedStateMachine):
                 if not boost:
                     continue
                 if interest:
-                    self.owed.append((v.investor, boost))
+                    earned.append((v.investor, boost))
                 else:
                     self.spent -= boost
+        return earned
 
     def _platform_available(self) -> Decimal:
         return self.fee_income + self.funding - self.marketing
+
+    def _pay_new(self, earned: list[tuple[Member, Decimal]]) -> None:
+        """The rewards just recorded, each paid by its own ``marketing.pay`` job after the
+        commit if the platform's account covers it then; the rest wait for
+        ``marketing.pay_due``. A reward waiting from before is not paid here, even if the
+        account now covers it."""
+        for member, amount in earned:
+            if self._platform_available() >= amount:
+                member.available += amount
+                self.marketing += amount
+            else:
+                self.owed.append((member, amount))
 
     def _pay_owed(self) -> None:
         """Each reward not paid yet, oldest first, paid when the platform's account covers it."""
