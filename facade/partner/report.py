@@ -10,11 +10,11 @@ REPORT_READ = "REPORT_READ"
 
 
 class PartnerReportDayDto(ComplexModel):
-    """One day (UTC) of the app's attribution."""
+    """One business day (the calendar day in Asia/Shanghai) of the app's attribution."""
 
     __namespace__ = NS
     _type_info = [
-        ("day", required(Date, "The day (UTC).")),
+        ("day", required(Date, "The business day (the calendar day in Asia/Shanghai).")),
         ("members", required(Integer32, "Members the app registered that day.")),
         (
             "investments",
@@ -44,12 +44,14 @@ class PartnerReportOperations:
         partner_scope=REPORT_READ,
     )
     def listPartnerReport(
-        fromDate: required(Date, "The first day (UTC), YYYY-MM-DD."),
-        toDate: required(Date, "The last day (UTC), at most 366 days after fromDate."),
+        fromDate: required(Date, "The first business day (Asia/Shanghai), YYYY-MM-DD."),
+        toDate: required(
+            Date, "The last business day (Asia/Shanghai), at most 366 days after fromDate."
+        ),
         page: PageParam,
         pageSize: PageSizeParam,
     ):
-        """The app's attribution by day (UTC): members it registered, and the investments its
-        members made, their count and amount; every day of the range, oldest first, paged (a
-        page is pageSize days). Aggregates only, no member named. Signed partner call, scope
-        REPORT_READ."""
+        """The app's attribution by business day (the calendar day in Asia/Shanghai): members
+        it registered, and the investments its members made, their count and amount; every
+        day of the range, oldest first, paged (a page is pageSize days). Aggregates only, no
+        member named. Signed partner call, scope REPORT_READ."""

@@ -24,21 +24,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
 from dao.loyalty import CheckinEntity, LoyaltyRepository, PointEntryEntity
 from service import errors
+from service.businessday import business_day
 from service.errors import BusinessError
-
-#: The business's zone: a business day is a calendar day there.
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
-
-
-def business_day(moment: dt.datetime) -> dt.date:
-    """The business day (Asia/Shanghai) ``moment`` (timezone-aware) falls in."""
-    return moment.astimezone(BUSINESS_ZONE).date()
 
 
 def streak_points(table: tuple[int, ...], streak: int) -> int:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from dao.loyalty import LevelRepository, LoyaltyRepository, PointRedemptionEntity
 from dao.marketing import MarketingRepository
 from service import errors
+from service.businessday import BUSINESS_ZONE
 from service.errors import BusinessError
 from service.idempotency import Idempotency
 from service.jobs import job
@@ -29,7 +30,6 @@ from service.loyalty.experience import (
 )
 from service.loyalty.levels import Levels
 from service.loyalty.points import (
-    BUSINESS_ZONE,
     CheckInVo,
     PointEntryVo,
     PointsLedger,

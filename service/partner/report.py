@@ -1,6 +1,7 @@
-"""The partner's attribution report (PartnerFacade, scope REPORT_READ): by day (UTC), the
-members the app registered and the investments they made (confirmed: frozen, lent or
-settled), their count and amount. Aggregates only: no member is named."""
+"""The partner's attribution report (PartnerFacade, scope REPORT_READ): by business day (the
+calendar day in Asia/Shanghai, service/businessday.py), the members the app registered and the
+investments they made (confirmed: frozen, lent or settled), their count and amount.
+Aggregates only: no member is named."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
+from service.businessday import business_day, day_start
 from service.errors import invalid
 from service.paging import PageVo, page_window
 from service.partner.auth import PartnerPrincipal
@@ -27,10 +29,6 @@ class PartnerReportDayVo:
     members: int
     investments: int
     amount: Decimal
-
-
-def _start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
 class PartnerReportService(PartnerBase):
@@ -54,14 +52,14 @@ class PartnerReportService(PartnerBase):
         if first > to_date:
             return PageVo((), days, page, page_size)
         app = self._app_of(caller)
-        start, end = _start(first), _start(last + dt.timedelta(days=1))
+        start, end = day_start(first), day_start(last + dt.timedelta(days=1))
         members = Counter(
-            t.date() for t in self._partner_members.registered_between(app.id, start, end)
+            business_day(t) for t in self._partner_members.registered_between(app.id, start, end)
         )
         count: Counter[dt.date] = Counter()
         amount: dict[dt.date, Decimal] = {}
         for at, value in self._partner_members.investments_between(app.id, CONFIRMED, start, end):
-            day = at.astimezone(dt.UTC).date()
+            day = business_day(at)
             count[day] += 1
             amount[day] = amount.get(day, Decimal("0.00")) + value
         items = tuple(

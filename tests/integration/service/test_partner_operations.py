@@ -6,6 +6,7 @@ event that rolled back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from decimal import Decimal as D
@@ -147,6 +148,30 @@ def test_joint_registration_once_per_key_then_authorised_reads_until_revoked(
     assert report.status_code == 200, report.get_data(as_text=True)
     assert report.json["items"] == [
         {"day": today, "members": 1, "investments": 0, "amount": "0.00"}
+    ]
+
+
+def test_the_report_counts_business_days_in_asia_shanghai(platform, partner_app, clock) -> None:
+    """Members registered a minute either side of midnight in Asia/Shanghai (16:00 UTC) fall
+    on two business days, though both are on one UTC day."""
+    partner = partner_app(platform)
+    for n, at in (
+        (73, dt.datetime(2026, 6, 1, 15, 59, tzinfo=dt.UTC)),
+        (74, dt.datetime(2026, 6, 1, 16, 0, tzinfo=dt.UTC)),
+    ):
+        clock.now = at
+        mobile = f"139000000{n}"
+        body = {"mobile": mobile, "verificationCode": send_code(platform, mobile)}
+        made = partner.call("POST", MEMBERS, body, key=f"reg-{n}")
+        assert made.status_code == 201, made.get_data(as_text=True)
+
+    report = partner.call(
+        "GET", "/api/v1/partner/report", query="fromDate=2026-06-01&toDate=2026-06-02"
+    )
+    assert report.status_code == 200, report.get_data(as_text=True)
+    assert [(d["day"], d["members"]) for d in report.json["items"]] == [
+        ("2026-06-01", 1),
+        ("2026-06-02", 1),
     ]
 
 
