@@ -153,8 +153,13 @@ class PartnerCallbacks(LifecycleListener):
         return None if app_pk is None else self._apps.by_pk(app_pk)
 
     def _write(self, app: PartnerAppEntity, event_type: str, data: dict) -> None:
-        """A delivery of a new event to ``app``, if it is ACTIVE and subscribed to it."""
-        if app.status != "ACTIVE" or event_type not in app.callback_events.split():
+        """A delivery of a new event to ``app``, if it is ACTIVE, has a callback URL and is
+        subscribed to the event."""
+        if (
+            app.status != "ACTIVE"
+            or not app.callback_url
+            or event_type not in app.callback_events.split()
+        ):
             return
         now = self._clock()
         event_id = uuid.uuid4().hex
@@ -219,8 +224,17 @@ class PartnerCallbacks(LifecycleListener):
 
     @transactional
     def set_events(self, app_id: str, events: Sequence[str]) -> CallbackEventsVo:
+        """Set what ``app_id`` subscribes to; an app without a callback URL (it is given one
+        when it is registered) may subscribe to nothing (VALIDATION_FAILED): its callbacks
+        could never be delivered."""
         value = check_events(events)
         app = self._app(app_id, lock=True)
+        if value and not app.callback_url:
+            raise invalid(
+                "events",
+                "the app has no callback URL to deliver them to (it is given one when it is"
+                " registered)",
+            )
         app.callback_events = value
         app.updated_at = self._clock()
         return CallbackEventsVo(app.app_id, app.callback_url, tuple(value.split()))

@@ -406,6 +406,8 @@ class World:
         body = {
             "name": "Authorisation " + uuid.uuid4().hex,
             "contact": "Authorisation test",
+            # Nothing listens there (the discard port): a delivery's attempt fails, as it may.
+            "callbackUrl": "http://127.0.0.1:9/callbacks",
             "scopes": ["LISTING_READ"],
             "ratePerMinute": 60,
             "burst": 5,

@@ -77,7 +77,11 @@ class Partner:
 
 @pytest.fixture
 def partner_app(operator: Principal, clock):
-    def make(platform: Platform, callback_url: str | None = None, events=EVENTS) -> Partner:
+    def make(platform: Platform, callback_url: str | None = None, events=None) -> Partner:
+        """An app with a key, subscribed to ``events`` (all of them, or none without a
+        callback URL)."""
+        if events is None:
+            events = EVENTS if callback_url else ()
         admin = platform.service(PartnerAdminService)
         request = PartnerAppRequest(
             f"app {uuid.uuid4().hex}", "c", callback_url, list(ALL_SCOPES), 6000, 1000
@@ -283,8 +287,38 @@ def test_no_callback_for_an_event_that_rolled_back(make_platform, partner_app, s
         assert receiver.received == []
 
 
+def test_an_app_without_a_callback_url_subscribes_to_nothing(
+    platform, partner_app, operator, sql
+) -> None:
+    """Its callbacks could never be delivered: subscribing is refused, by the partner and by
+    operators, and nothing is written for it when an event happens."""
+    partner = partner_app(platform)
+    body = {"events": ["MEMBER_REGISTERED"]}
+    refused = partner.call("PUT", "/api/v1/partner/callback-events", body, key="events-2")
+    assert (refused.status_code, refused.json["code"]) == (400, "VALIDATION_FAILED")
+    assert "callback URL" in refused.json["detail"]
+    admin = platform.service(PartnerAdminService)
+    with pytest.raises(BusinessError) as by_operator:
+        admin.set_partner_app_callback_events(
+            partner.app_id, CallbackEventsRequest(["MEMBER_REGISTERED"]), operator
+        )
+    assert by_operator.value.code == "VALIDATION_FAILED"
+    assert partner.call("GET", "/api/v1/partner/callback-events").json["events"] == []
+
+    # An app subscribed before the rule, as a row may still be: nothing is written for it.
+    with sql.begin() as conn:
+        conn.execute(
+            text("UPDATE partner_app SET callback_events = 'MEMBER_REGISTERED' WHERE app_id = :a"),
+            {"a": partner.app_id},
+        )
+    mobile = "13900000075"
+    body = {"mobile": mobile, "verificationCode": send_code(platform, mobile)}
+    assert partner.call("POST", MEMBERS, body, key="reg-75").status_code == 201
+    assert rows(sql, "SELECT COUNT(*) FROM partner_callback") == [(0,)]
+
+
 def test_operators_set_subscriptions_list_and_replay(platform, partner_app, operator) -> None:
-    partner = partner_app(platform, None, events=[])
+    partner = partner_app(platform, "http://127.0.0.1:9/callbacks", events=[])
     admin = platform.service(PartnerAdminService)
     set_ = admin.set_partner_app_callback_events(
         partner.app_id, CallbackEventsRequest(["LISTING_FULL"]), operator
