@@ -665,6 +665,8 @@ class PartnerSettings:
     callback_retry_seconds: tuple[int, ...] = _key(_retry_schedule)
     callback_connect_timeout_seconds: float = _key(_seconds)
     callback_read_timeout_seconds: float = _key(_seconds)
+    idempotency_key_days: int = _key(_integer(1, 3650))
+    callback_retention_days: int = _key(_integer(1, 3650))
 
 
 @dataclass(frozen=True)

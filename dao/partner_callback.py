@@ -13,8 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    Text,
+    UniqueConstraint,
+    delete,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
 from dao.types import Identifier, UtcDateTime
@@ -112,3 +122,49 @@ class PartnerCallbackRepository:
             .order_by(PartnerCallbackAttemptEntity.callback_id, PartnerCallbackAttemptEntity.number)
         )
         return list(self._session().scalars(stmt))
+
+    def purge_finished(self, statuses: tuple[str, ...], before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` callbacks in ``statuses`` finished before ``before``, oldest
+        first, with their attempts and their replays (a replay names the first delivery, so
+        it goes with it; one still to finish, or finished later, keeps it); how many."""
+        replay = aliased(PartnerCallbackEntity)
+        done = PartnerCallbackEntity.status.in_(statuses) & (
+            PartnerCallbackEntity.finished_at < before
+        )
+        kept_replay = exists().where(
+            replay.replay_of == PartnerCallbackEntity.id,
+            ~(replay.status.in_(statuses) & (replay.finished_at < before)),
+        )
+        session = self._session()
+        ids = list(
+            session.scalars(
+                select(PartnerCallbackEntity.id)
+                .where(done, ~kept_replay)
+                .order_by(PartnerCallbackEntity.id)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return 0
+        replays = list(
+            session.scalars(
+                select(PartnerCallbackEntity.id).where(
+                    PartnerCallbackEntity.replay_of.in_(ids),
+                    PartnerCallbackEntity.id.not_in(ids),
+                )
+            )
+        )
+        gone = ids + replays
+        session.execute(
+            delete(PartnerCallbackAttemptEntity).where(
+                PartnerCallbackAttemptEntity.callback_id.in_(gone)
+            )
+        )
+        # Replays first: each names the delivery it repeats.
+        session.execute(
+            delete(PartnerCallbackEntity).where(
+                PartnerCallbackEntity.id.in_(gone), PartnerCallbackEntity.replay_of.is_not(None)
+            )
+        )
+        session.execute(delete(PartnerCallbackEntity).where(PartnerCallbackEntity.id.in_(gone)))
+        return len(gone)

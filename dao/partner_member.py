@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Text, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Text, UniqueConstraint, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType
@@ -119,3 +119,19 @@ class PartnerMemberRepository:
             PartnerRequestEntity.app_id == app_pk, PartnerRequestEntity.idempotency_key == key
         )
         return self._session().scalars(stmt).one_or_none()
+
+    def purge_requests(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` Idempotency-Keys stored before ``before``, oldest first;
+        how many."""
+        session = self._session()
+        ids = list(
+            session.scalars(
+                select(PartnerRequestEntity.id)
+                .where(PartnerRequestEntity.created_at < before)
+                .order_by(PartnerRequestEntity.id)
+                .limit(limit)
+            )
+        )
+        if ids:
+            session.execute(delete(PartnerRequestEntity).where(PartnerRequestEntity.id.in_(ids)))
+        return len(ids)

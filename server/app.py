@@ -45,6 +45,7 @@ from service.partner.auth import PartnerAuthenticator
 from service.partner.callbacks import PartnerCallbacks
 from service.partner.delivery import CallbackDelivery, CallbackPolicy
 from service.partner.ratelimit import PartnerRateLimiter
+from service.partner.retention import PartnerRetention, RetentionPolicy
 from service.partner.signing import load_platform_key
 from service.pii import PersonalData
 from service.reconciliation import ReconciliationService
@@ -203,6 +204,9 @@ def _build(
         partner_keys,
         platform_key,
         CallbackPolicy.from_settings(p),
+    )
+    components["partner_retention"] = PartnerRetention(
+        tx, utc_now, RetentionPolicy.from_settings(p)
     )
     facades = discover_facades()
     services = {}

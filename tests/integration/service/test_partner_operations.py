@@ -26,6 +26,7 @@ from service.partner import PartnerAdminService, PartnerAppRequest
 from service.partner.api import PartnerService
 from service.partner.auth import PartnerPrincipal
 from service.partner.callbacks import CallbackEventsRequest
+from service.partner.retention import PurgedVo
 from service.payment import PaymentService
 from service.security import Principal
 from tests.callbackreceiver import ACK, FAIL, SLOW, STALL, receiving
@@ -367,3 +368,64 @@ def test_one_idempotency_key_sent_twice_at_once_replays_once(
         replays = rows(sql, "SELECT id FROM partner_callback WHERE replay_of = :c", c=cb_id)
         assert replays == [(outcomes[0].callback_id,)]
         assert len(receiver.acknowledged()) == 2  # the registration's and one replay
+
+
+def test_old_keys_and_finished_callbacks_are_purged_pending_ones_kept(
+    make_platform, partner_app, clock, sql
+) -> None:
+    """partner.purge: Idempotency-Keys older than partner.idempotency_key_days, callbacks
+    finished longer ago than partner.callback_retention_days with their attempts and their
+    finished replays; a callback a replay still being delivered names is kept."""
+    platform = make_platform(**FAST)
+    retention = platform.components["partner_retention"]
+    callbacks = "SELECT id, replay_of, status FROM partner_callback ORDER BY id"
+    with receiving() as receiver:
+        partner = partner_app(platform, receiver.url, events=["MEMBER_REGISTERED"])
+        registered = {}
+        for n in (76, 77):
+            mobile = f"139000000{n}"
+            body = {"mobile": mobile, "verificationCode": send_code(platform, mobile)}
+            made = partner.call("POST", MEMBERS, body, key=f"reg-{n}")
+            assert made.status_code == 201, made.get_data(as_text=True)
+            [(registered[n],)] = rows(
+                sql, "SELECT MAX(id) FROM partner_callback WHERE replay_of IS NULL"
+            )
+            if n == 76:
+                path = f"/api/v1/partner/callbacks/{registered[76]}/replay"
+                assert partner.call("POST", path, key="replay-76").status_code == 201
+                clock.advance(days=31)
+        first, second = registered[76], registered[77]
+        [(replay,)] = rows(sql, "SELECT id FROM partner_callback WHERE replay_of IS NOT NULL")
+        assert rows(sql, callbacks) == [
+            (first, None, "ACKED"),
+            (replay, first, "ACKED"),
+            (second, None, "ACKED"),
+        ]
+
+        # 31 days on: the keys of the first day go, the callbacks all stay.
+        assert retention.purge() == PurgedVo(idempotency_keys=3, callbacks=0)
+        assert rows(sql, "SELECT idempotency_key FROM partner_request") == [("reg-77",)]
+        assert retention.purge() == PurgedVo(0, 0)
+
+        # The second registration's callback replayed, that replay still being delivered.
+        path = f"/api/v1/partner/callbacks/{second}/replay"
+        assert partner.call("POST", path, key="replay-77").status_code == 201
+    with sql.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE partner_callback SET status = 'PENDING', finished_at = NULL"
+                " WHERE replay_of = :s"
+            ),
+            {"s": second},
+        )
+    [(pending,)] = rows(sql, "SELECT id FROM partner_callback WHERE replay_of = :s", s=second)
+
+    clock.advance(days=60)  # 91 days after the first day, 60 after the second's
+    assert retention.purge() == PurgedVo(idempotency_keys=2, callbacks=2)
+    assert rows(sql, "SELECT COUNT(*) FROM partner_request") == [(0,)]
+    assert rows(sql, callbacks) == [(second, None, "ACKED"), (pending, second, "PENDING")]
+    clock.advance(days=400)
+    assert retention.purge() == PurgedVo(idempotency_keys=0, callbacks=0)
+    assert rows(sql, callbacks) == [(second, None, "ACKED"), (pending, second, "PENDING")]
+    attempts = "SELECT DISTINCT callback_id FROM partner_callback_attempt ORDER BY callback_id"
+    assert rows(sql, attempts) == [(second,), (pending,)]

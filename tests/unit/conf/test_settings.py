@@ -501,6 +501,7 @@ def test_the_default_schedule_runs_the_former_cron_jobs_the_outbox_sweeper_and_t
         "loyalty.mature_experience": "20 * * * *",
         "loyalty.monthly_coupons": "30 0 1 * *",
         "marketing.pay_due": 300,
+        "partner.purge": "40 3 * * *",
     }
 
 
@@ -590,6 +591,13 @@ def test_the_callback_schedule_is_read_from_a_list_or_a_variable() -> None:
     )
     variable = {"P2P_PARTNER_CALLBACK_RETRY_SECONDS": "1, 2,2"}
     assert load_settings(variable).partner.callback_retry_seconds == (1, 2, 2)
+
+
+def test_the_partner_api_keeps_keys_a_month_and_callbacks_three() -> None:
+    partner = load_settings({}).partner
+    assert (partner.idempotency_key_days, partner.callback_retention_days) == (30, 90)
+    with pytest.raises(ConfigError, match=r"partner\.callback_retention_days"):
+        load_settings({}, {"partner.callback_retention_days": 0})
 
 
 @pytest.mark.parametrize(

@@ -175,6 +175,7 @@ def test_every_job_of_the_platform_is_a_task_with_the_retry_rules(tmp_path) -> N
         "marketing.pay_due",
         "outbox.sweep",
         "partner.deliver_callback",
+        "partner.purge",
     )
     for name in engine.jobs:
         task = engine.app.tasks[name]
