@@ -6,6 +6,7 @@ slowly after, acknowledged once per event and replayed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 
@@ -15,6 +16,7 @@ import zeep
 from p2p_partner import HmacKey, PartnerClient, verify_callback
 from p2p_partner.soap import SigningTransport
 
+from service.businessday import business_day
 from tests.callbackreceiver import FAIL, SLOW, receiving
 from tests.e2e.conftest import new_mobile
 
@@ -140,7 +142,7 @@ def test_joint_registration_and_authorised_reads_on_rest(server, operator) -> No
     assert mine.json()["items"][0]["revokedAt"], mine.text
     gone = sdk.get(f"{MEMBERS}/{member_id}/investments")
     assert gone.json()["code"] == "PARTNER_MEMBER_NOT_AUTHORISED"
-    day = time.strftime("%Y-%m-%d", time.gmtime())
+    day = business_day(dt.datetime.now(dt.UTC)).isoformat()  # the report's days are Shanghai's
     report = sdk.get("/api/v1/partner/report", params={"fromDate": day, "toDate": day})
     assert report.json()["items"][0]["members"] == 1, report.text
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from werkzeug.test import Client
 
 from server.app import Application, Platform
+from service.businessday import business_day
 from service.errors import BusinessError
 from service.lifecycle import LifecycleListener
 from service.member import MemberService
@@ -148,7 +149,7 @@ def test_joint_registration_once_per_key_then_authorised_reads_until_revoked(
     gone = partner.call("GET", investments)
     assert (gone.status_code, gone.json["code"]) == (403, "PARTNER_MEMBER_NOT_AUTHORISED")
 
-    today = clock().date().isoformat()
+    today = business_day(clock()).isoformat()
     report = partner.call("GET", "/api/v1/partner/report", query=f"fromDate={today}&toDate={today}")
     assert report.status_code == 200, report.get_data(as_text=True)
     assert report.json["items"] == [
