@@ -6,7 +6,8 @@ Run from the repository root::
     python bench/invest.py [--url mysql+mysqldb://root@127.0.0.1:3306/p2p_bench]
                            [--processes 4] [--threads 4] [--seconds 10] [--listings 200]
 
-It recreates the named database (its name must start with p2p_bench), migrates it, and sets up
+It recreates the named database (its name must start with p2p_bench or p2p_test, as a test
+database's does), migrates it, and sets up
 an operator, a borrower and one funded investor per worker thread through the services. Every
 worker process builds its own platform (its own connection pool) and calls the service layer
 directly, as the server's worker threads do; each thread invests as its own investor. After the
@@ -59,8 +60,10 @@ def platform_for(url: str):
 
 def recreate(url: str) -> None:
     parsed = make_url(url)
-    if not (parsed.database or "").startswith("p2p_bench"):
-        sys.exit("the database name must start with p2p_bench (it is dropped and recreated)")
+    if not (parsed.database or "").startswith(("p2p_bench", "p2p_test")):
+        sys.exit(
+            "the database name must start with p2p_bench or p2p_test (it is dropped and recreated)"
+        )
     admin = create_engine(parsed.set(database=""), poolclass=NullPool)
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{parsed.database}`")
