@@ -2,17 +2,26 @@
 its own platform (MariaDB), invest at once in the same listings until they are full. Afterwards
 plain SQL checks every fen: raised never above the amount and equal to the investments, every
 successful call's investment stored, frozen balances equal to the FROZEN investments, money
-neither created nor lost, and every posting balanced; then the ledger audit runs too."""
+neither created nor lost, and every posting balanced; then the ledger audit runs too.
+
+The hot listing's design (service/p2p/investing.py: the investor's writes first, the listing's
+row last) under a worker killed mid-way: one process stops inside its transaction (after its
+investment's INSERT, or after the listing's UPDATE, holding the row's lock while the others
+queue on it) and is SIGKILLed; the others fill the listing; the same checks hold, the killed
+request left nothing and every requestNo sent again answers as it first did."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
+import signal
 import threading
+import time
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 import server.app
 from conf import load_settings
@@ -208,3 +217,107 @@ def test_processes_never_oversubscribe(setup, platform, sql, service_url, clock,
     assert codes <= EXPECTED, codes
     made = [m for _, ms, _ in results for m in ms]
     check_every_fen(sql, platform, loan_ids, people, made)
+
+
+# -- a worker killed inside its transaction, on MariaDB ----------------------------------------
+
+
+def _stopped(url: str, now, investor: Principal, loan_id: int, stop_after: str, paused) -> None:
+    """One process invests VICTIM_AMOUNT as VICTIM_REQUEST and stops for good right after the
+    first statement beginning with ``stop_after``, inside the transaction, telling ``paused``:
+    the test kills it there."""
+    server.app.utc_now = lambda: now
+    platform = create_platform(load_settings({"P2P_ENV": "test"}, {"database.url": url}))
+
+    def stop(conn, cursor, statement: str, *_) -> None:
+        if statement.startswith(stop_after):
+            paused.set()
+            time.sleep(600)
+
+    event.listen(platform.database.engine, "after_cursor_execute", stop)
+    platform.service(LoanService).invest(loan_id, VICTIM_AMOUNT, VICTIM_REQUEST, investor)
+
+
+VICTIM_AMOUNT = D("500.00")
+VICTIM_REQUEST = "killed-1"
+
+
+def _queued_on_the_listing(sql) -> int:
+    """How many connections to the test's database are inside an UPDATE of a listing now (the
+    stopped worker's finished, so the others', waiting for its row lock)."""
+    with sql.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
+                " AND command = 'Query' AND info LIKE 'UPDATE loan %'"
+            )
+        ).scalar_one()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "database", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
+)
+@pytest.mark.parametrize("stop_after", ["INSERT INTO investment", "UPDATE loan"])
+def test_a_worker_killed_inside_its_transaction_leaves_every_guarantee(
+    setup, platform, sql, service_url, clock, database, stop_after
+) -> None:
+    [loan_id], people = setup(n_loans=1, n_investors=4, amount="9000.00")
+    victim, survivors = people[0], people[1:]
+    ctx = multiprocessing.get_context("fork")
+    paused = ctx.Event()
+    killed = ctx.Process(
+        target=_stopped, args=(service_url, clock.now, victim, loan_id, stop_after, paused)
+    )
+    killed.start()
+    assert paused.wait(120), "the worker never reached the statement it stops after"
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process, args=(service_url, clock.now, who, [loan_id], i, out))
+        for i, who in enumerate(survivors, start=1)
+    ]
+    for p in procs:
+        p.start()
+    if stop_after == "UPDATE loan":  # killed holding the listing's row: the others queue on it
+        for _ in range(600):
+            if _queued_on_the_listing(sql):
+                break
+            time.sleep(0.05)
+        assert _queued_on_the_listing(sql), "nobody waited on the stopped worker's lock"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.join(timeout=60)
+    assert killed.exitcode == -signal.SIGKILL
+
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(made is not None for _, made, _ in results), results
+    assert {c for _, _, cs in results for c in cs} <= EXPECTED
+    made = [m for _, ms, _ in results for m in ms]
+    check_every_fen(sql, platform, [loan_id], people, made)
+
+    with sql.connect() as conn:  # the killed transaction rolled back whole
+        left = conn.execute(
+            text(
+                "SELECT (SELECT COUNT(*) FROM investment WHERE investor_id = :m)"
+                " + (SELECT COUNT(*) FROM request_record WHERE request_no = :r)"
+            ),
+            {"m": victim.member_id, "r": VICTIM_REQUEST},
+        ).scalar_one()
+        stored = conn.execute(
+            text("SELECT id, investor_id, amount, request_no FROM investment ORDER BY id")
+        ).all()
+    assert left == 0
+    loans = platform.service(LoanService)
+    codes = []
+    for _ in range(2):  # the killed request sent again, the listing full now: refused alike
+        with pytest.raises(BusinessError) as refused:
+            loans.invest(loan_id, VICTIM_AMOUNT, VICTIM_REQUEST, victim)
+        codes.append(refused.value.code)
+    assert codes == ["LOAN_STATE_INVALID"] * 2
+    by_id = {who.member_id: who for who in people}
+    for investment_id, investor_id, fen, request_no in stored:
+        again = loans.invest(loan_id, D(fen) / 100, request_no, by_id[investor_id])
+        assert (again.investment_id, again.status) == (investment_id, "FROZEN")
+    check_every_fen(sql, platform, [loan_id], people, made)
