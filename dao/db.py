@@ -220,13 +220,14 @@ class Database:
 
 def _transaction_ends(conn: Connection) -> None:
     # Told just before the driver's COMMIT or ROLLBACK; should that fail, _transaction_failed
-    # takes the mark back.
-    conn.connection.info[_ENDED_KEY] = True
+    # takes the mark back. An invalidated connection is closed by the pool, not reset.
+    if not (conn.invalidated or conn.closed):
+        conn.connection.info[_ENDED_KEY] = True
 
 
 def _transaction_failed(context: Any) -> None:
     conn = context.connection
-    if conn is not None and not conn.invalidated:
+    if conn is not None and not (conn.invalidated or conn.closed):
         conn.connection.info.pop(_ENDED_KEY, None)
 
 

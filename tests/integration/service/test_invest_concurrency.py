@@ -222,6 +222,10 @@ def test_processes_never_oversubscribe(setup, platform, sql, service_url, clock,
 # -- a worker killed inside its transaction, on MariaDB ----------------------------------------
 
 
+VICTIM_AMOUNT = D("500.00")
+VICTIM_REQUEST = "killed-1"
+
+
 def _stopped(url: str, now, investor: Principal, loan_id: int, stop_after: str, paused) -> None:
     """One process invests VICTIM_AMOUNT as VICTIM_REQUEST and stops for good right after the
     first statement beginning with ``stop_after``, inside the transaction, telling ``paused``:
@@ -236,10 +240,6 @@ def _stopped(url: str, now, investor: Principal, loan_id: int, stop_after: str, 
 
     event.listen(platform.database.engine, "after_cursor_execute", stop)
     platform.service(LoanService).invest(loan_id, VICTIM_AMOUNT, VICTIM_REQUEST, investor)
-
-
-VICTIM_AMOUNT = D("500.00")
-VICTIM_REQUEST = "killed-1"
 
 
 def _queued_on_the_listing(sql) -> int:
@@ -270,21 +270,23 @@ def test_a_worker_killed_inside_its_transaction_leaves_every_guarantee(
         target=_stopped, args=(service_url, clock.now, victim, loan_id, stop_after, paused)
     )
     killed.start()
-    assert paused.wait(120), "the worker never reached the statement it stops after"
     out = ctx.Queue()
     procs = [
         ctx.Process(target=_process, args=(service_url, clock.now, who, [loan_id], i, out))
         for i, who in enumerate(survivors, start=1)
     ]
-    for p in procs:
-        p.start()
-    if stop_after == "UPDATE loan":  # killed holding the listing's row: the others queue on it
-        for _ in range(600):
-            if _queued_on_the_listing(sql):
-                break
-            time.sleep(0.05)
-        assert _queued_on_the_listing(sql), "nobody waited on the stopped worker's lock"
-    os.kill(killed.pid, signal.SIGKILL)
+    try:
+        assert paused.wait(120), "the worker never reached the statement it stops after"
+        for p in procs:
+            p.start()
+        if stop_after == "UPDATE loan":  # killed holding the listing's row: others queue on it
+            for _ in range(600):
+                if _queued_on_the_listing(sql):
+                    break
+                time.sleep(0.05)
+            assert _queued_on_the_listing(sql), "nobody waited on the stopped worker's lock"
+    finally:
+        os.kill(killed.pid, signal.SIGKILL)
     killed.join(timeout=60)
     assert killed.exitcode == -signal.SIGKILL
 
