@@ -177,6 +177,45 @@ def test_threads_never_oversubscribe(setup, platform, sql) -> None:
     check_every_fen(sql, platform, loan_ids, people, made)
 
 
+def test_one_investors_parallel_invests_keep_the_cap_exact(
+    setup, loans, platform, operator, loan_request, sql
+) -> None:
+    """maxInvestPerInvestor under one investor's own concurrent invests (the investor's account
+    row is locked before what they hold is summed): of eight 300.00 invests at once under a
+    1,000.00 cap, exactly three are taken and the others refused INVEST_CAP_EXCEEDED."""
+    _, [who] = setup(n_loans=0, n_investors=1, amount="9000.00")
+    vo = loans.publish_loan(
+        loan_request(amount=D("9000.00"), max_invest_per_investor=D("1000.00")), operator
+    )
+    loans.audit_loan(vo.loan_id, AuditRequest(approve=True, reason=None), operator)
+    service = platform.service(LoanService)
+    outcomes: list = [None] * 8
+    start = threading.Barrier(len(outcomes))
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            outcomes[i] = service.invest(vo.loan_id, D("300.00"), f"cap-{i}", who).status
+        except BusinessError as e:
+            outcomes[i] = e.code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(outcomes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["FROZEN"] * 3 + ["INVEST_CAP_EXCEEDED"] * 5
+    with sql.connect() as conn:
+        raised, held = conn.execute(
+            text(
+                "SELECT l.raised, (SELECT SUM(amount) FROM investment WHERE loan_id = l.id)"
+                " FROM loan l WHERE l.id = :l"
+            ),
+            {"l": vo.loan_id},
+        ).one()
+    assert raised == held == 90000  # fen
+
+
 # -- processes, each its own platform, on MariaDB --------------------------------------------
 
 
