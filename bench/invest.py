@@ -6,7 +6,8 @@ Run from the repository root::
     python bench/invest.py [--url mysql+mysqldb://root@127.0.0.1:3306/p2p_bench]
                            [--processes 4] [--threads 4] [--seconds 10] [--listings 200]
 
-It recreates the named database (its name must start with p2p_bench), migrates it, and sets up
+It recreates the named database (its name must start with p2p_bench or p2p_test, as a test
+database's does), migrates it, and sets up
 an operator, a borrower and one funded investor per worker thread through the services. Every
 worker process builds its own platform (its own connection pool) and calls the service layer
 directly, as the server's worker threads do; each thread invests as its own investor. After the
@@ -14,6 +15,12 @@ load it checks with plain SQL that no listing is oversubscribed, that raised equ
 listing's investments, that every investor's frozen balance equals their FROZEN investments,
 that every posting balances, and runs the ledger audit (``p2p check-ledger``). It exits 1 when a
 check fails. Figures depend on the machine; run it on a quiet one.
+
+Under each load's figures a second line says where an invest's time went: the CPU the worker
+processes used per invest (Python), the CPU MariaDB's server used per invest (every client of
+the server counts, so other work on the machine shows there), and the time per invest spent in
+the statements on a listing's row (SELECT ... FOR UPDATE of the listing, UPDATE of the
+listing): waiting for the row's lock, and running.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import argparse
 import multiprocessing as mp
 import os
 import random
+import resource
 import statistics
 import sys
 import threading
@@ -31,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -59,8 +67,10 @@ def platform_for(url: str):
 
 def recreate(url: str) -> None:
     parsed = make_url(url)
-    if not (parsed.database or "").startswith("p2p_bench"):
-        sys.exit("the database name must start with p2p_bench (it is dropped and recreated)")
+    if not (parsed.database or "").startswith(("p2p_bench", "p2p_test")):
+        sys.exit(
+            "the database name must start with p2p_bench or p2p_test (it is dropped and recreated)"
+        )
     admin = create_engine(parsed.set(database=""), poolclass=NullPool)
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{parsed.database}`")
@@ -115,12 +125,57 @@ def setup(url: str, n_investors: int, n_listings: int, n_race: int) -> dict:
         platform.close()
 
 
+def on_listing(statement: str) -> bool:
+    """A statement on a listing's row: its lock (SELECT ... FOR UPDATE) or its UPDATE."""
+    if statement.startswith("UPDATE loan "):
+        return True
+    return statement.startswith("SELECT loan.") and statement.rstrip().endswith("FOR UPDATE")
+
+
+def time_listing_statements(engine, spent: list[float]) -> None:
+    """Append to ``spent`` the seconds each statement on a listing's row took on ``engine``."""
+
+    def before(conn, cursor, statement, *_) -> None:
+        if on_listing(statement):
+            conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn, cursor, statement, *_) -> None:
+        started = conn.info.pop("bench_started", None)
+        if started is not None:
+            spent.append(time.perf_counter() - started)
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu_seconds() -> float | None:
+    """CPU seconds MariaDB's server process has used so far (None when it is not found)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)
+            name = fields[0].split("(", 1)[1]
+        except OSError:
+            continue
+        if name in ("mariadbd", "mysqld"):
+            utime, stime = fields[1].split()[11:13]
+            return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
 def worker(url, phase, loan_ids, investor_ids, seconds, start_at, out) -> None:
     """One process: its own platform; one thread per investor, investing until time is up
     (or, in the race, until every listing is full)."""
     platform = platform_for(url)
     loans = platform.service(LoanService)
     results = []
+    on_listing_spent: list[float] = []
+    time_listing_statements(platform.database.engine, on_listing_spent)
 
     def run(index: int, member_id: int) -> None:
         who = Principal(member_id=member_id, role="INVESTOR")
@@ -159,12 +214,14 @@ def worker(url, phase, loan_ids, investor_ids, seconds, start_at, out) -> None:
         results.append((ok, refused, latencies))
 
     threads = [threading.Thread(target=run, args=(i, m)) for i, m in enumerate(investor_ids)]
+    cpu = cpu_seconds()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    cpu = cpu_seconds() - cpu
     platform.close()
-    out.put(results)
+    out.put((results, cpu, sum(on_listing_spent)))
 
 
 def load(url, phase, loan_ids, investors, processes, threads, seconds) -> str:
@@ -176,22 +233,32 @@ def load(url, phase, loan_ids, investors, processes, threads, seconds) -> str:
         ctx.Process(target=worker, args=(url, phase, loan_ids, g, seconds, start_at, out))
         for g in groups
     ]
+    server_cpu = server_cpu_seconds()
     for p in procs:
         p.start()
-    results = [r for _ in procs for r in out.get(timeout=seconds + 600)]
+    reports = [out.get(timeout=seconds + 600) for _ in procs]
     for p in procs:
         p.join()
     elapsed = time.time() - start_at
+    if server_cpu is not None:
+        server_cpu = (server_cpu_seconds() or 0.0) - server_cpu
+    results = [r for report in reports for r in report[0]]
+    worker_cpu = sum(report[1] for report in reports)
+    listing_time = sum(report[2] for report in reports)
     ok = sum(r[0] for r in results)
     refused = sum(r[1] for r in results)
     lat = sorted(x for r in results for x in r[2])
     p50 = statistics.median(lat) * 1000 if lat else 0
     p99 = lat[int(len(lat) * 0.99) - 1] * 1000 if lat else 0
     wall = seconds if phase != "race" else elapsed
+    calls = max(ok + refused, 1)
+    server = "?" if server_cpu is None else f"{server_cpu / calls * 1000:.1f}"
     return (
         f"  {phase:<7} {len(loan_ids):>5} listing(s) {processes}x{threads} workers: "
         f"{ok / wall:8.1f} invests/s ({ok} ok, {refused} refused in {wall:.1f}s), "
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms\n"
+        f"          per call: workers' CPU {worker_cpu / calls * 1000:.1f} ms, MariaDB's CPU "
+        f"{server} ms, on the listing's row {listing_time / calls * 1000:.1f} ms"
     )
 
 

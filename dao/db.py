@@ -23,6 +23,7 @@ READ_ONLY_OPTION = "p2p_read_only"
 _slow_log = logging.getLogger("dao.sql.slow")
 _START_KEY = "p2p_sql_start"
 _RESET_KEY = "p2p_reset_read_only"
+_ENDED_KEY = "p2p_transaction_ended"
 _STATEMENT_LIMIT = 500
 _SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -47,7 +48,13 @@ class Database:
     with plain ``BEGIN``.
 
     MySQL/MariaDB (``mysql+mysqldb://``): pre-ping, the configured pool sizes,
-    utf8mb4, READ COMMITTED by default.
+    utf8mb4, READ COMMITTED by default. A connection going back to the pool is rolled back
+    unless its last transaction ended by the Connection's own COMMIT or ROLLBACK, which
+    succeeded, with nothing run since (SQLAlchemy's reset-on-return would send a ROLLBACK
+    after every COMMIT: one round trip a transaction for nothing). The pre-ping is kept: one
+    COM_PING a checkout, without which a connection the server dropped (a restart, a
+    failover, wait_timeout) fails the request that draws it, since only deadlocks and lock
+    timeouts are retried (service/transaction.py).
 
     Read-only: a connection whose execution options carry ``READ_ONLY_OPTION``
     (``conn.execution_options(p2p_read_only=True)``, which is what the transaction
@@ -103,7 +110,12 @@ class Database:
                 pool_recycle=pool_recycle,
                 isolation_level="READ COMMITTED",
                 connect_args={"charset": "utf8mb4"},
+                pool_reset_on_return=None,  # _on_reset rolls back when it is needed
             )
+            event.listen(self.engine, "commit", _transaction_ends)
+            event.listen(self.engine, "rollback", _transaction_ends)
+            event.listen(self.engine, "handle_error", _transaction_failed)
+            event.listen(self.engine, "reset", _on_reset)
         else:
             raise ValueError(f"unsupported database: {self.dialect_name!r} (sqlite or mysql)")
         event.listen(self.engine, "begin", self._on_begin)
@@ -160,6 +172,7 @@ class Database:
     # -- events -------------------------------------------------------------
 
     def _on_begin(self, conn: Connection) -> None:
+        conn.connection.info.pop(_ENDED_KEY, None)
         options = conn.get_execution_options()
         autocommit = options.get("isolation_level") == "AUTOCOMMIT"
         read_only = bool(options.get(READ_ONLY_OPTION))
@@ -203,6 +216,29 @@ class Database:
             _slow_log.warning("slow SQL (%.1f ms): %s", elapsed_ms, statement[:_STATEMENT_LIMIT])
         for observer in self._observers:
             observer.statement(elapsed_ms / 1000.0, slow)
+
+
+def _transaction_ends(conn: Connection) -> None:
+    # Told just before the driver's COMMIT or ROLLBACK; should that fail, _transaction_failed
+    # takes the mark back. An invalidated connection is closed by the pool, not reset.
+    if not (conn.invalidated or conn.closed):
+        conn.connection.info[_ENDED_KEY] = True
+
+
+def _transaction_failed(context: Any) -> None:
+    conn = context.connection
+    if conn is not None and not (conn.invalidated or conn.closed):
+        conn.connection.info.pop(_ENDED_KEY, None)
+
+
+def _on_reset(dbapi_conn: Any, record: Any, state: Any) -> None:
+    """The pool's reset of a connection coming back (MySQL/MariaDB): a ROLLBACK unless its
+    last transaction was ended by the Connection (committed or rolled back, successfully) and
+    nothing ran since, or the Connection has just rolled it back on close."""
+    ended = record.info.pop(_ENDED_KEY, False)
+    if state.terminate_only or state.transaction_was_reset or ended:
+        return
+    dbapi_conn.rollback()
 
 
 def _before_execute(conn: Connection, *_: Any) -> None:

@@ -127,8 +127,12 @@ class LedgerRepository:
     def account(self, account_id: int) -> AccountEntity | None:
         return self._session().get(AccountEntity, account_id)
 
-    def account_of_member(self, member_id: int) -> AccountEntity | None:
+    def account_of_member(self, member_id: int, *, lock: bool = False) -> AccountEntity | None:
+        """The member's account; with ``lock``, its row locked (SELECT ... FOR UPDATE; a no-op
+        on SQLite, whose writers are serialised) until the transaction ends."""
         stmt = select(AccountEntity).where(AccountEntity.member_id == member_id)
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return self._session().scalars(stmt).one_or_none()
 
     def platform_account(self, code: str) -> AccountEntity:

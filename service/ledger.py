@@ -52,8 +52,10 @@ class Ledger:
     def __init__(self, tx):
         self._repo = LedgerRepository(tx.session)
 
-    def account_of(self, member_id: int) -> AccountEntity:
-        account = self._repo.account_of_member(member_id)
+    def account_of(self, member_id: int, *, lock: bool = False) -> AccountEntity:
+        """The member's account; ``lock`` holds its row until the transaction ends, so the
+        member's concurrent transactions that lock it too run one after another."""
+        account = self._repo.account_of_member(member_id, lock=lock)
         if account is None:
             raise BusinessError(errors.MEMBER_NOT_FOUND, f"member {member_id} has no account")
         return account

@@ -49,7 +49,9 @@ class InvestmentEntity(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    loan_id: Mapped[int] = mapped_column(IdType, ForeignKey("loan.id"), nullable=False)
+    # No foreign key: its shared lock on the listing's row would deadlock investing, whose
+    # conditional UPDATE of that row checks the listing instead (migration 0023).
+    loan_id: Mapped[int] = mapped_column(IdType, nullable=False)
     investor_id: Mapped[int] = mapped_column(IdType, ForeignKey("member.id"), nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     status: Mapped[str] = mapped_column(Identifier(16), nullable=False)

@@ -17,11 +17,12 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.types import FixedPoint, Identifier, Money, UtcDateTime, utcnow
 
 REPAYMENT_METHODS: tuple[str, ...] = (
@@ -142,6 +143,40 @@ class LoanRepository:
             .execution_options(populate_existing=True)
         )
         return self._session().scalars(stmt).one_or_none()
+
+    def take_raised(self, loan_id: int, amount: Decimal, now: datetime) -> bool:
+        """Add ``amount`` to a RAISING listing's ``raised`` in one conditional UPDATE, the
+        only statement an investment runs on the listing's row (so its row lock is held for
+        that statement and the commit, service/p2p/investing.py); False, and nothing
+        changed, unless the listing raises still (RAISING, before its deadline), ``amount``
+        is at least its minimum and some of the amount remains after it. Taking the last fen
+        is not done here: it is the caller's, under the row lock, with the listing's move to
+        FULL. ``version`` is bumped as the ORM's optimistic lock would.
+
+        On MariaDB the row is found by its primary key (FORCE INDEX): left to itself the
+        optimizer reads it through ix_loan_status_id, locking that index's entry before the
+        row, the reverse of a transaction that locks the row (SELECT ... FOR UPDATE) and then
+        changes its status, so the two could deadlock."""
+        stmt = (
+            update(LoanEntity)
+            .where(
+                LoanEntity.id == loan_id,
+                LoanEntity.status == "RAISING",
+                LoanEntity.raised + amount < LoanEntity.amount,
+                LoanEntity.min_invest <= amount,
+                or_(LoanEntity.raise_deadline.is_(None), LoanEntity.raise_deadline > now),
+            )
+            .values(
+                {
+                    LoanEntity.raised: LoanEntity.raised + amount,
+                    LoanEntity.version: LoanEntity.version + 1,
+                    LoanEntity.updated_at: now,
+                }
+            )
+            .with_hint("FORCE INDEX (PRIMARY)", LoanEntity, "mysql")
+            .execution_options(synchronize_session=False)
+        )
+        return row_count(self._session(), stmt) == 1
 
     def expired_raising(self, now: datetime) -> list[int]:
         """Ids of the RAISING listings whose raise deadline is at or before ``now``, in id

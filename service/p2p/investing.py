@@ -1,11 +1,27 @@
 """Investing (购买标的), failure (流标), cancellation and disbursement (融资收款).
 
-Every command locks the listing row first (SELECT ... FOR UPDATE, held only for its short
-transaction; SQLite serialises writers instead), checks against what it then reads, and moves
-money by one balanced posting per movement. Investing and raising are one transaction: the
-listing's ``raised`` is updated under the row lock, so it never exceeds the amount and always
-equals the sum of the listing's investments that hold part of it (not RELEASED, nor, with the
-bank below, RELEASING or FAILED).
+Every command but investing locks the listing row first (SELECT ... FOR UPDATE, held only for
+its short transaction; SQLite serialises writers instead), checks against what it then reads,
+and moves money by one balanced posting per movement.
+
+Investing takes the listing's row last, since every investor of a popular listing queues on it:
+it checks the listing as read without a lock, then writes everything that is the investor's own
+(the requestNo's record, the investment, its coupons, the INVEST posting whose conditional
+UPDATE debits the investor's balance, the lifecycle's listeners), and only then adds its amount
+to ``raised`` by one conditional UPDATE (``UPDATE loan SET raised = raised + :a ... WHERE id =
+:id AND status = 'RAISING' AND raised + :a < amount AND min_invest <= :a AND the deadline not
+passed``) right before the commit, so the listing's row lock is held for that one statement and
+the commit, whatever else the investment writes. When that UPDATE changes no row (the
+investment would take the last fen, or the listing changed since it was read) the row is locked
+and checked as it is now, exactly as investing did before: a refusal gives the same error code
+and rolls back everything the investment wrote; taking the last fen makes the listing FULL under
+the lock, once. Either way investing and raising are one transaction: ``raised`` never exceeds
+the amount and always equals the sum of the listing's investments that hold part of it (not
+RELEASED, nor, with the bank below, RELEASING or FAILED). The investor's balance row is locked
+by the posting's debit (by SELECT ... FOR UPDATE before the cap is checked, for a listing with
+a per-investor cap) before the listing's, and commands on the listing lock it before the
+investors' accounts: of two such transactions that meet, MariaDB rolls one back as a deadlock
+and the transaction manager retries it whole (service/transaction.py).
 
 Postings: an investment freezes the investor's funds (INVEST, ref the investment); a failed or
 cancelled listing releases each FROZEN investment by its own posting (FAIL or CANCEL, ref the
@@ -13,7 +29,7 @@ investment), so freeze and release pair up one to one for an auditor; disburseme
 posting for the whole listing (DISBURSE, ref the listing).
 
 Only an onboarded investor (real name verified, fund account open) invests; the check comes
-first, before the listing is locked or the requestNo claimed, so a refusal leaves nothing and
+first, before the listing is read or the requestNo claimed, so a refusal leaves nothing and
 the same requestNo works once the investor is onboarded. Disbursement checks no one: the
 borrower was checked when the listing was published or modified (service/p2p/listing.py),
 and listings published before that rule existed are disbursed as they always were.
@@ -24,7 +40,8 @@ With ``payment.gateway`` BANK the depository freezes and releases the money, by 
 * ``invest`` makes the same checks (and that the investor's available balance in the ledger
   covers the amount: INSUFFICIENT_FUNDS), claims the requestNo, and in one transaction writes
   the investment PENDING under an order number of its own and a FREEZE order under that
-  number (ref the investment), and RESERVES the capacity: ``raised`` grows at once, so later
+  number (ref the investment), and RESERVES the capacity: ``raised`` grows at once (by the
+  same last statement as with the sandbox; the listing is never made FULL here), so later
   investors see what remains and a listing is never oversubscribed. Nothing is posted yet.
   The answer is PENDING; the investor confirms on the bank's page (``authorizeUrl``, on the
   investment once the bank has accepted the order) and follows it with getInvestment or
@@ -161,14 +178,23 @@ class InvestingService(P2PBase):
         investment is PENDING until the bank has frozen the funds (see above). A listing the
         investor may not see (service/p2p/listing.py) is LOAN_NOT_FOUND, as a missing one.
         ``coupon_ids`` are the investor's coupons to use on it, locked to it in this
-        transaction (service/marketing/usage.py) or the whole investment refused."""
+        transaction (service/marketing/usage.py) or the whole investment refused.
+
+        The listing's row is taken last (see the module docstring): everything that is the
+        investor's own is written first, checked against the listing as read without a lock,
+        and the listing's ``raised`` grows by one conditional UPDATE just before the commit.
+        With a per-investor cap the investor's account row is locked before what they hold
+        in the listing is summed, so their own concurrent investments are counted one after
+        another and the cap is exact."""
         investor = self._members.get(caller.member_id)
         if investor is None:
             raise BusinessError(
                 errors.MEMBER_NOT_FOUND, f"member {caller.member_id} does not exist"
             )
         require_onboarded(investor, who="the investor")
-        loan = self._locked(loan_id)
+        loan = self._loans.get(loan_id)
+        if loan is None:
+            raise loan_not_found(loan_id)
         if not (sees(caller, _loan_vo(loan)) or backs(caller, loan.id, self._investments)):
             raise loan_not_found(loan_id)
         coupons = {"coupon_ids": ",".join(map(str, coupon_ids))} if coupon_ids else {}
@@ -184,9 +210,13 @@ class InvestingService(P2PBase):
             return self._vo(self._investments.get(claim.ref_id))
         now = self._clock()
         self._check_investment(loan, amount, caller, now)
+        capped = loan.max_invest_per_investor is not None
+        account = self._ledger.account_of(caller.member_id, lock=capped)
+        if capped:
+            self._check_cap(loan, amount, caller)
         at_the_bank = self._bank is not None
         if at_the_bank:
-            self._check_covered(investor.id, amount)
+            self._check_covered(account.available, amount)
         investment = self._investments.add(
             InvestmentEntity(
                 loan_id=loan.id,
@@ -202,32 +232,48 @@ class InvestingService(P2PBase):
         if coupon_ids:
             self._coupons.lock(coupon_ids, loan, investment)
         if at_the_bank:
-            self._freeze_at_the_bank(loan, investor, investment, now)
-            claim.done(REF_TYPE, investment.id)
-            self.tx.session().flush()
-            self._evict_loan(loan.id)
-            return _investment_vo(investment)
-        account = self._ledger.account_of(caller.member_id)
-        self._ledger.post(
-            "INVEST",
-            ("investment", investment.id),
-            [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
-            request_no,
-        )
-        notices.invested(self._messages, loan, investment)
+            self._freeze_at_the_bank(investor, investment)
+        else:
+            self._ledger.post(
+                "INVEST",
+                (REF_TYPE, investment.id),
+                [debit(account, AVAILABLE, amount), credit(account, FROZEN, amount)],
+                request_no,
+            )
+            notices.invested(self._messages, loan, investment)
+            self._lifecycle.investment_frozen(loan, investment)
+        claim.done(REF_TYPE, investment.id)
+        self.tx.session().flush()
+        self._raise(loan, investment, caller, now)
+        self._evict_loan(loan.id)
+        if not at_the_bank:
+            self._events.invested(amount)
+        return _investment_vo(investment)
+
+    def _raise(
+        self, loan: LoanEntity, investment: InvestmentEntity, caller: Principal, now: dt.datetime
+    ) -> None:
+        """The investment's amount into the listing's ``raised``, the last statement before
+        the commit: one conditional UPDATE (LoanRepository.take_raised) when the listing
+        still raises and some of it remains after. Otherwise (it would take the last fen, or
+        the listing changed since it was read) the row is locked and checked again as it is
+        now, as investing always did: the refusal is the same error the checks give (and
+        everything written rolls back), and an investment taking the last fen makes the
+        listing FULL (at once with the sandbox; with the bank when no FREEZE is pending,
+        ``_bank_froze``), told once, under the lock."""
+        amount = investment.amount
+        if self._loans.take_raised(loan.id, amount, now):
+            return
+        loan = self._locked(loan.id)
+        self._check_investment(loan, amount, caller, now)
         loan.raised += amount
         loan.updated_at = now
-        self._lifecycle.investment_frozen(loan, investment)
-        if loan.raised == loan.amount:
+        if self._bank is None and loan.raised == loan.amount:
             _move(loan, "FULL", "mark it full")
             self._lifecycle.loan_full(loan)
             if self._loan_settings.auto_disburse:
-                self._disburse(loan, request_no)
-        claim.done("investment", investment.id)
+                self._disburse(loan, investment.request_no)
         self.tx.session().flush()
-        self._evict_loan(loan.id)
-        self._events.invested(amount)
-        return _investment_vo(investment)
 
     @transactional
     def cancel_loan(self, loan_id: int, reason: str, caller: Principal) -> LoanVo:
@@ -337,6 +383,10 @@ class InvestingService(P2PBase):
             raise BusinessError(
                 errors.INVEST_BELOW_MINIMUM, f"amount {shown(amount)}: invest {needed}"
             )
+
+    def _check_cap(self, loan: LoanEntity, amount: Decimal, caller: Principal) -> None:
+        """INVEST_CAP_EXCEEDED when ``amount`` on top of what the caller holds in ``loan``
+        passes its maxInvestPerInvestor (the caller's account row locked before: ``invest``)."""
         cap = loan.max_invest_per_investor
         if cap is not None:
             held = self._investments.total_of_investor(loan.id, caller.member_id)
@@ -491,31 +541,26 @@ class InvestingService(P2PBase):
         return _investment_vo(investment, bank_order)
 
     # -- the bank's orders (payment.gateway BANK) ------------------------------------------
-    def _check_covered(self, investor_id: int, amount: Decimal) -> None:
-        """INSUFFICIENT_FUNDS unless the investor's available balance covers ``amount`` (with
-        the sandbox the INVEST posting itself says so)."""
-        available = self._ledger.account_of(investor_id).available
+    def _check_covered(self, available: Decimal, amount: Decimal) -> None:
+        """INSUFFICIENT_FUNDS unless the investor's ``available`` balance in the ledger
+        covers ``amount`` (with the sandbox the INVEST posting itself says so)."""
         if available < amount:
             raise BusinessError(
                 errors.INSUFFICIENT_FUNDS,
                 f"available balance {shown(available)} is below {shown(amount)}",
             )
 
-    def _freeze_at_the_bank(
-        self, loan: LoanEntity, investor, investment: InvestmentEntity, now: dt.datetime
-    ) -> None:
-        """The PENDING investment's FREEZE order; its capacity reserved at once."""
-        amount = investment.amount
+    def _freeze_at_the_bank(self, investor, investment: InvestmentEntity) -> None:
+        """The PENDING investment's FREEZE order (its capacity is reserved at once by
+        ``invest``, in ``raised``)."""
         self._bank.create(
             protocol.FREEZE,
             (REF_TYPE, investment.id),
             investor.id,
             order_no=investment.order_no,
             account_no=investor.fund_account_no,
-            amount=amount,
+            amount=investment.amount,
         )
-        loan.raised += amount
-        loan.updated_at = now
 
     def _release_at_the_bank(
         self, loan: LoanEntity, investment: InvestmentEntity, now: dt.datetime

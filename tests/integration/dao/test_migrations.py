@@ -1072,6 +1072,7 @@ def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only
     with pytest.raises(DBAPIError), migrated.begin() as conn:
         conn.execute(trail, {"a": app, "action": "SUBSCRIBE", "m": member})
 
+    migrate.downgrade(empty_url, "0022")  # the later revisions, unused here
     with pytest.raises(RuntimeError, match="partner_member has rows"):
         migrate.downgrade(empty_url, "0021")
     assert migrate.current(empty_url) == "0022"
@@ -1084,6 +1085,25 @@ def test_partner_operations_revision_attributes_a_member_once_and_goes_back_only
         conn.execute(text("DELETE FROM partner_app_event"))
     migrate.downgrade(empty_url, "0021")
     assert not {"partner_member", "partner_request", "partner_callback"} & _tables(migrated)
+
+
+def _investment_keys(engine: Engine) -> set[tuple[str, str]]:
+    return {
+        (fk["constrained_columns"][0], fk["referred_table"])
+        for fk in inspect(engine).get_foreign_keys("investment")
+    }
+
+
+def test_0023_drops_the_investments_key_to_the_listing_and_its_downgrade_restores_it(
+    empty_url: str, migrated: Engine
+) -> None:
+    """0023: an investment's loan_id references no row (investing's conditional UPDATE of
+    the listing checks it), its investor_id still does; going back restores the key."""
+    assert _investment_keys(migrated) == {("investor_id", "member")}
+    migrate.downgrade(empty_url, "0022")
+    assert _investment_keys(migrated) == {("investor_id", "member"), ("loan_id", "loan")}
+    migrate.upgrade(empty_url)
+    assert _investment_keys(migrated) == {("investor_id", "member")}
 
 
 def test_loyalty_revision_guards_check_ins_points_experience_and_referrals(

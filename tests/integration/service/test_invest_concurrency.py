@@ -2,17 +2,26 @@
 its own platform (MariaDB), invest at once in the same listings until they are full. Afterwards
 plain SQL checks every fen: raised never above the amount and equal to the investments, every
 successful call's investment stored, frozen balances equal to the FROZEN investments, money
-neither created nor lost, and every posting balanced; then the ledger audit runs too."""
+neither created nor lost, and every posting balanced; then the ledger audit runs too.
+
+The hot listing's design (service/p2p/investing.py: the investor's writes first, the listing's
+row last) under a worker killed mid-way: one process stops inside its transaction (after its
+investment's INSERT, or after the listing's UPDATE, holding the row's lock while the others
+queue on it) and is SIGKILLed; the others fill the listing; the same checks hold, the killed
+request left nothing and every requestNo sent again answers as it first did."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
+import signal
 import threading
+import time
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 import server.app
 from conf import load_settings
@@ -168,6 +177,45 @@ def test_threads_never_oversubscribe(setup, platform, sql) -> None:
     check_every_fen(sql, platform, loan_ids, people, made)
 
 
+def test_one_investors_parallel_invests_keep_the_cap_exact(
+    setup, loans, platform, operator, loan_request, sql
+) -> None:
+    """maxInvestPerInvestor under one investor's own concurrent invests (the investor's account
+    row is locked before what they hold is summed): of eight 300.00 invests at once under a
+    1,000.00 cap, exactly three are taken and the others refused INVEST_CAP_EXCEEDED."""
+    _, [who] = setup(n_loans=0, n_investors=1, amount="9000.00")
+    vo = loans.publish_loan(
+        loan_request(amount=D("9000.00"), max_invest_per_investor=D("1000.00")), operator
+    )
+    loans.audit_loan(vo.loan_id, AuditRequest(approve=True, reason=None), operator)
+    service = platform.service(LoanService)
+    outcomes: list = [None] * 8
+    start = threading.Barrier(len(outcomes))
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            outcomes[i] = service.invest(vo.loan_id, D("300.00"), f"cap-{i}", who).status
+        except BusinessError as e:
+            outcomes[i] = e.code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(outcomes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["FROZEN"] * 3 + ["INVEST_CAP_EXCEEDED"] * 5
+    with sql.connect() as conn:
+        raised, held = conn.execute(
+            text(
+                "SELECT l.raised, (SELECT SUM(amount) FROM investment WHERE loan_id = l.id)"
+                " FROM loan l WHERE l.id = :l"
+            ),
+            {"l": vo.loan_id},
+        ).one()
+    assert raised == held == 90000  # fen
+
+
 # -- processes, each its own platform, on MariaDB --------------------------------------------
 
 
@@ -208,3 +256,109 @@ def test_processes_never_oversubscribe(setup, platform, sql, service_url, clock,
     assert codes <= EXPECTED, codes
     made = [m for _, ms, _ in results for m in ms]
     check_every_fen(sql, platform, loan_ids, people, made)
+
+
+# -- a worker killed inside its transaction, on MariaDB ----------------------------------------
+
+
+VICTIM_AMOUNT = D("500.00")
+VICTIM_REQUEST = "killed-1"
+
+
+def _stopped(url: str, now, investor: Principal, loan_id: int, stop_after: str, paused) -> None:
+    """One process invests VICTIM_AMOUNT as VICTIM_REQUEST and stops for good right after the
+    first statement beginning with ``stop_after``, inside the transaction, telling ``paused``:
+    the test kills it there."""
+    server.app.utc_now = lambda: now
+    platform = create_platform(load_settings({"P2P_ENV": "test"}, {"database.url": url}))
+
+    def stop(conn, cursor, statement: str, *_) -> None:
+        if statement.startswith(stop_after):
+            paused.set()
+            time.sleep(600)
+
+    event.listen(platform.database.engine, "after_cursor_execute", stop)
+    platform.service(LoanService).invest(loan_id, VICTIM_AMOUNT, VICTIM_REQUEST, investor)
+
+
+def _queued_on_the_listing(sql) -> int:
+    """How many connections to the test's database are inside an UPDATE of a listing now (the
+    stopped worker's finished, so the others', waiting for its row lock)."""
+    with sql.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE()"
+                " AND command = 'Query' AND info LIKE 'UPDATE loan %'"
+            )
+        ).scalar_one()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "database", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
+)
+@pytest.mark.parametrize("stop_after", ["INSERT INTO investment", "UPDATE loan"])
+def test_a_worker_killed_inside_its_transaction_leaves_every_guarantee(
+    setup, platform, sql, service_url, clock, database, stop_after
+) -> None:
+    [loan_id], people = setup(n_loans=1, n_investors=4, amount="9000.00")
+    victim, survivors = people[0], people[1:]
+    ctx = multiprocessing.get_context("fork")
+    paused = ctx.Event()
+    killed = ctx.Process(
+        target=_stopped, args=(service_url, clock.now, victim, loan_id, stop_after, paused)
+    )
+    killed.start()
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process, args=(service_url, clock.now, who, [loan_id], i, out))
+        for i, who in enumerate(survivors, start=1)
+    ]
+    try:
+        assert paused.wait(120), "the worker never reached the statement it stops after"
+        for p in procs:
+            p.start()
+        if stop_after == "UPDATE loan":  # killed holding the listing's row: others queue on it
+            for _ in range(600):
+                if _queued_on_the_listing(sql):
+                    break
+                time.sleep(0.05)
+            assert _queued_on_the_listing(sql), "nobody waited on the stopped worker's lock"
+    finally:
+        os.kill(killed.pid, signal.SIGKILL)
+    killed.join(timeout=60)
+    assert killed.exitcode == -signal.SIGKILL
+
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(made is not None for _, made, _ in results), results
+    assert {c for _, _, cs in results for c in cs} <= EXPECTED
+    made = [m for _, ms, _ in results for m in ms]
+    check_every_fen(sql, platform, [loan_id], people, made)
+
+    with sql.connect() as conn:  # the killed transaction rolled back whole
+        left = conn.execute(
+            text(
+                "SELECT (SELECT COUNT(*) FROM investment WHERE investor_id = :m)"
+                " + (SELECT COUNT(*) FROM request_record WHERE request_no = :r)"
+            ),
+            {"m": victim.member_id, "r": VICTIM_REQUEST},
+        ).scalar_one()
+        stored = conn.execute(
+            text("SELECT id, investor_id, amount, request_no FROM investment ORDER BY id")
+        ).all()
+    assert left == 0
+    loans = platform.service(LoanService)
+    codes = []
+    for _ in range(2):  # the killed request sent again, the listing full now: refused alike
+        with pytest.raises(BusinessError) as refused:
+            loans.invest(loan_id, VICTIM_AMOUNT, VICTIM_REQUEST, victim)
+        codes.append(refused.value.code)
+    assert codes == ["LOAN_STATE_INVALID"] * 2
+    by_id = {who.member_id: who for who in people}
+    for investment_id, investor_id, fen, request_no in stored:
+        again = loans.invest(loan_id, D(fen) / 100, request_no, by_id[investor_id])
+        assert (again.investment_id, again.status) == (investment_id, "FROZEN")
+    check_every_fen(sql, platform, [loan_id], people, made)
