@@ -606,6 +606,7 @@ class RepaymentSettings:
     penalty_daily_rate: Decimal = _key(_fraction(8), reloadable=True)  # noqa: RUF009
     penalty_to: str = _key(_choice("INVESTORS", "PLATFORM"), reloadable=True)
     early_settlement_interest: str = _key(_choice("CURRENT_PERIOD", "NONE"), reloadable=True)
+    interest_fee_rate: Decimal = _key(_fraction(4), reloadable=True)  # noqa: RUF009
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,15 @@ class AuditQueries:
         PENDING before any (two would be a receipt paid twice)."""
         return self._legs_off_their_items("receipt", "REPAY", "'RECEIVED'", "'PENDING'")
 
+    def receipt_fees_off_their_bank_items(self) -> list[tuple]:
+        """(receipt id, its fee, REPAY item, the item's service fee) for items paying a
+        receipt whose service fee is not the receipt's interest service fee."""
+        return self._rows(
+            "SELECT r.id, r.fee, b.order_no, b.service_fee FROM receipt r"
+            " JOIN bank_order b ON b.ref_type = 'receipt' AND b.ref_id = r.id"
+            " WHERE b.order_type = 'REPAY' AND b.service_fee <> r.fee ORDER BY r.id, b.id"
+        )
+
     def investments_off_their_bank_items(self) -> list[tuple]:
         """(investment id, status, SUCCEEDED DISBURSE items) for investments lent at the bank
         whose status is not the one their items imply: ACTIVE (or SETTLED since) after exactly

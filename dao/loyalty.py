@@ -25,7 +25,7 @@ when its money is given back before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -247,6 +247,32 @@ class LevelRepository:
         if since is not None:
             stmt = stmt.where(InvestmentEntity.created_at >= since)
         return self._session().scalar(stmt)  # typed Money: Decimal yuan, 0.00 when none
+
+    def levels_of(self, member_ids: Collection[int]) -> dict[int, str]:
+        """The recorded level of each of ``member_ids`` that has one."""
+        stmt = select(MemberLevelEntity.member_id, MemberLevelEntity.level).where(
+            MemberLevelEntity.member_id.in_(member_ids)
+        )
+        return {member_id: level for member_id, level in self._session().execute(stmt)}
+
+    def invested_by(
+        self, member_ids: Collection[int], since: datetime | None
+    ) -> dict[int, Decimal]:
+        """:meth:`invested` for each of ``member_ids`` in one query; 0.00 for one who has
+        invested nothing."""
+        total = func.coalesce(func.sum(InvestmentEntity.amount), 0)
+        stmt = (
+            select(InvestmentEntity.investor_id, total)
+            .where(
+                InvestmentEntity.investor_id.in_(member_ids),
+                InvestmentEntity.status.in_(INVESTED),
+            )
+            .group_by(InvestmentEntity.investor_id)
+        )
+        if since is not None:
+            stmt = stmt.where(InvestmentEntity.created_at >= since)
+        amounts = {m: amount for m, amount in self._session().execute(stmt)}  # Decimal yuan
+        return {m: amounts.get(m, Decimal("0.00")) for m in member_ids}
 
     def members_at(self, levels: Sequence[str], after: int, limit: int) -> list[tuple[int, str]]:
         """(member, level) of members at one of ``levels``, by id after ``after``."""

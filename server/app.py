@@ -171,6 +171,8 @@ def _build(
     }
     # Members' levels, read by other modules (level_of), evaluated on the lifecycle's events.
     components["levels"] = Levels(tx, live, business_time, lifecycle)
+    # The lending core's view of the levels: each investor's discount on the interest fee.
+    components["fee_discounts"] = components["levels"]
     # The outbox hands jobs over after commit; the jobs are the @job methods found below, once
     # every service exists (a service may take the outbox).
     jobs = JobRegistry()

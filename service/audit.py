@@ -25,8 +25,9 @@
 10. no investment stays frozen because the bank failed its release (UNFREEZE): each such one
     is listed until a person has dealt with it;
 11. every receipt paid at the bank agrees with its REPAY items: RECEIVED after exactly one
-    SUCCEEDED item, PENDING before; every investment lent at the bank with its DISBURSE
-    items: ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before;
+    SUCCEEDED item, PENDING before, each item's service fee the receipt's interest service
+    fee (what the bank paid the platform out of it); every investment lent at the bank with
+    its DISBURSE items: ACTIVE (SETTLED) after exactly one SUCCEEDED item, FROZEN before;
 12. marketing's (service/marketing/audit.py): campaigns within budget, coupons consumed
     equal to payouts, no coupon or reward paid twice;
 13. loyalty's: experience gold, the points ledger and referral rewards
@@ -171,6 +172,13 @@ class LedgerAudit:
                 tuple(
                     f"receipt {r}: {status}, {paid} SUCCEEDED REPAY item(s)"
                     for r, status, paid in q.receipts_off_their_bank_items()
+                ),
+            ),
+            Check(
+                "receipts' fees agree with the bank's items",
+                tuple(
+                    f"receipt {r}: fee {_yuan(fee)}, item {no} service fee {_yuan(charged)}"
+                    for r, fee, no, charged in q.receipt_fees_off_their_bank_items()
                 ),
             ),
             Check(

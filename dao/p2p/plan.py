@@ -69,13 +69,15 @@ class InstallmentEntity(Base):
 
 
 class ReceiptEntity(Base):
-    """An investor's share of one installment: what they receive for it, split exactly."""
+    """An investor's share of one installment: what they receive for it, split exactly, and the
+    interest service fee kept of it."""
 
     __tablename__ = "receipt"
     __table_args__ = (
         UniqueConstraint("installment_id", "investment_id"),
         CheckConstraint(_AMOUNTS, name="amounts_not_negative"),
         CheckConstraint(sql_in("status", RECEIPT_STATUSES), name="status"),
+        CheckConstraint("fee >= 0 AND fee <= interest", name="fee_within_interest"),
         Index("ix_receipt_investor_id_id", "investor_id", "id"),
         Index("ix_receipt_investment_id_period", "investment_id", "period"),
         MYSQL_TABLE_ARGS,
@@ -92,6 +94,11 @@ class ReceiptEntity(Base):
     principal: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     interest: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     penalty: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
+    #: The interest service fee the platform kept of ``interest`` when it was paid
+    #: (service/p2p/fees.py): the investor received principal + interest + penalty - fee.
+    fee: Mapped[Decimal] = mapped_column(
+        Money(), nullable=False, default=Decimal(0), server_default="0"
+    )
     status: Mapped[str] = mapped_column(Identifier(16), nullable=False)
     received_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 

@@ -185,6 +185,14 @@ class ReceiptDto(ComplexModel):
         ("interest", required(Money, "Interest due to you.")),
         ("penalty", required(Money, "Your share of the overdue penalty, once received.")),
         ("amount", required(Money, "principal + interest + penalty.")),
+        (
+            "fee",
+            required(
+                Money,
+                "The platform's interest service fee kept from this receipt (0.00 until it is "
+                "received): you received amount - fee.",
+            ),
+        ),
         ("status", required(ReceiptStatus, "PENDING until the borrower pays, then RECEIVED.")),
         ("receivedAt", optional(DateTime, "When it was received (UTC).")),
     ]

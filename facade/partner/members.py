@@ -82,6 +82,14 @@ class PartnerReceiptDto(ComplexModel):
         ("principal", required(Money, "Principal, in yuan.")),
         ("interest", required(Money, "Interest, in yuan.")),
         ("penalty", required(Money, "Penalty interest for lateness, in yuan.")),
+        (
+            "fee",
+            required(
+                Money,
+                "The platform's interest service fee kept from this receipt, in yuan (0.00 "
+                "until it is paid): the member received principal + interest + penalty - fee.",
+            ),
+        ),
         ("status", required(Unicode, "PENDING or PAID.")),
         ("receivedAt", optional(DateTime, "When it was paid (UTC); absent while pending.")),
     ]

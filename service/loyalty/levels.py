@@ -10,13 +10,18 @@ a level never goes down.
 
 :class:`Levels` is a component (``levels``) other modules read: ``level_of(member_id)`` is the
 member's level and its benefits (the share of the platform's fee on interest it waives, the
-coupon templates a member of it is given each month), in the caller's transaction.
+coupon templates a member of it is given each month), in the caller's transaction. It is the
+lending core's ``fee_discounts`` too (service/p2p/fees.py): ``discounts(member_ids)``, the
+fee_discount of each investor repaid, which waives that share of the interest service fee
+(repayment.interest_fee_rate); a member never evaluated gets the discount of the level the
+amount they have invested falls in, as ``evaluate`` would place them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -72,6 +77,21 @@ class Levels:
         if row is None:
             return self._vo(member_id, self._rules()[0], Decimal("0.00"), None)
         return self._vo(member_id, self._rule(row.level), row.invested, row.evaluated_at)
+
+    @transactional(read_only=True)
+    def discounts(self, member_ids: Iterable[int]) -> dict[int, Decimal]:
+        """Each member's level's fee_discount (the lending core's ``fee_discounts``,
+        service/p2p/fees.py): the level as last evaluated or, for a member never evaluated,
+        the level the amount they have invested falls in; two queries at most, however many
+        members."""
+        ids = set(member_ids)
+        recorded = self._levels.levels_of(ids) if ids else {}
+        unevaluated = ids - recorded.keys()
+        rules = {m: self._rule(level) for m, level in recorded.items()}
+        if unevaluated:
+            invested = self._levels.invested_by(unevaluated, self._since(self._clock()))
+            rules.update((m, self.rule_for(amount)) for m, amount in invested.items())
+        return {m: rule.fee_discount for m, rule in rules.items()}
 
     @transactional
     def evaluate(self, member_id: int) -> LevelVo:

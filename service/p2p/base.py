@@ -1,7 +1,7 @@
 """What every part of the p2p module's service shares: the transaction, settings, clock,
 repositories, the ledger, request numbers, business events, the lifecycle's listeners
-(service/lifecycle.py), the read cache and, with payment.gateway BANK, the depository bank's
-orders."""
+(service/lifecycle.py), the members' discounts on the interest service fee (service/p2p/fees.py),
+the read cache and, with payment.gateway BANK, the depository bank's orders."""
 
 from sqlalchemy import select
 
@@ -17,6 +17,7 @@ from service.lifecycle import Lifecycle
 from service.marketing.usage import CouponUse
 from service.message import Messages
 from service.ocp.orders import BankOrders, BankResult, Effects
+from service.p2p.fees import FeeDiscounts
 
 #: getLoan, one listing a key; listLoans pages, all evicted together by any change.
 LOAN = Region("loan", ttl=lambda s: s.cache.loan_ttl_seconds)
@@ -32,11 +33,13 @@ class P2PBase:
         events: BusinessEvents,
         read_cache: Cache | None,
         lifecycle: Lifecycle,
+        fee_discounts: FeeDiscounts,
         bank: BankOrders | None = None,
     ):
         self.tx = tx
         self._events = events
         self._lifecycle = lifecycle  # other modules' listeners, told in the same transaction
+        self._fee_discounts = fee_discounts  # investors' share of the interest fee waived
         self._settings = settings  # LiveSettings: reloadable keys are read at call time
         self._clock = clock
         self._loans = LoanRepository(tx.session)

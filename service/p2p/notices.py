@@ -6,7 +6,8 @@ amounts in yuan as exact decimal text; never a member's personal data. Each is w
 Chinese and English (service.language.Texts), side by side here.
 
 One message per member per event: an investor with several investments in a listing gets one
-message at its disbursement and one per installment repaid, each for their total. Early
+message at its disbursement and one per installment repaid, each for their total (for a
+repayment, what they received: the interest service fee kept is deducted, and named). Early
 settlement pays every outstanding installment in one posting, so each investor gets one
 message for what it paid them.
 """
@@ -122,9 +123,14 @@ def disbursed(
 def repaid(
     messages: Messages, loan: LoanEntity, receipts: list[ReceiptEntity], ref: tuple[str, int]
 ) -> None:
-    """To each investor paid by ``receipts`` (once their penalty shares are set), for their
-    total; an investor paid nothing (an installment of 0.00) is not told."""
-    totals = _totals((r.investor_id, r.principal + r.interest + r.penalty) for r in receipts)
+    """To each investor paid by ``receipts`` (once their penalty shares and interest service
+    fees are set), for the total they received: principal, interest and penalty less the fee,
+    the fee named when there is one; an investor paid nothing (an installment of 0.00) is not
+    told."""
+    totals = _totals(
+        (r.investor_id, r.principal + r.interest + r.penalty - r.fee) for r in receipts
+    )
+    fees = _totals((r.investor_id, r.fee) for r in receipts)
     periods = sorted({r.period for r in receipts})
     what = f"第 {periods[0]} 期" if len(periods) == 1 else f"第 {periods[0]}-{periods[-1]} 期"
     what_en = (
@@ -134,14 +140,19 @@ def repaid(
     )
     for investor_id, amount in totals.items():
         if amount:
+            fee = fees[investor_id]
+            kept_en = (
+                f" (after the platform's interest service fee of {_yuan(fee)} yuan)" if fee else ""
+            )
+            kept = f"（已扣除平台利息管理费 {_yuan(fee)} 元）" if fee else ""
             messages.write(
                 investor_id,
                 REPAYMENT,
                 Texts("Repayment received", "收到还款"),
                 Texts(
                     f"The repayment of {what_en} of {_listing_en(loan)} was received: "
-                    f"{_yuan(amount)} yuan.",
-                    f"{_listing(loan)}{what}还款已到账：{_yuan(amount)} 元。",
+                    f"{_yuan(amount)} yuan{kept_en}.",
+                    f"{_listing(loan)}{what}还款已到账：{_yuan(amount)} 元{kept}。",
                 ),
                 ref,
             )

@@ -10,6 +10,12 @@ Decisions:
   overdue principal each investor is owed), or goes to FEE_INCOME (out of CLEARING into
   PLATFORM_FUNDS: service/ledger.py) when repayment.penalty_to is PLATFORM. Principal and
   interest go to the investors as their receipts say.
+* The platform keeps an interest service fee of each receipt's interest
+  (repayment.interest_fee_rate less the investor's level's discount, rounded down to the fen:
+  service/p2p/fees.py), charged when the receipt is paid and recorded on it (receipt.fee): the
+  investor is credited principal + interest + penalty share - fee and FEE_INCOME the fees
+  (out of CLEARING into PLATFORM_FUNDS, as a penalty the platform keeps). The rate is read once
+  a repayment; the discounts once for all its investors.
 * Early settlement pays the principal of every unpaid installment, the interest and penalty of
   those already past due, and, when repayment.early_settlement_interest is CURRENT_PERIOD, the
   interest of the first installment not yet due. The settled installments and receipts are
@@ -24,17 +30,18 @@ With payment.gateway BANK the money moves at the depository bank, as a REPAY bat
 always, then freeze the borrower's due amount (REPAY_FREEZE: AVAILABLE -> FROZEN, ref the
 installment or, for a settlement, the listing), mark the installment(s) PAYING, write one
 batch with an item per receipt (payer the borrower, payee the investor: principal, interest
-and penalty share; a penalty kept by the platform is an item of its own, payee the platform's
+and penalty share, its service fee the receipt's interest service fee, which the bank pays the
+platform out of it; a penalty kept by the platform is an item of its own, payee the platform's
 account) and answer PENDING: getRepaymentSchedule shows PAYING, then PAID (SETTLED_EARLY). A
 receipt of 0.00 moves nothing and is RECEIVED at once. Each item the bank SUCCEEDED is one
-REPAY posting (borrower FROZEN -> investor AVAILABLE, its service fee, none for a repayment
-today, to FEE_INCOME), the receipt RECEIVED and the investor told; an installment whose items
-all succeeded is PAID (SETTLED_EARLY), and the listing SETTLED after its last one. A FAILED
-item is re-issued under a new number by the bank's machinery (its money stays frozen), until
-its attempts are used up; then it waits for an operator to re-issue it (reissueBankOrder,
-service/reconciliation/actions.py), and the installment stays PAYING meanwhile. While
-an installment is PAYING the listing takes no other repayment or settlement
-(LOAN_STATE_INVALID): installments are paid in order, one at a time.
+REPAY posting (borrower FROZEN -> investor AVAILABLE, its service fee, the receipt's fee fixed
+when the batch was written, to FEE_INCOME), the receipt RECEIVED and the investor told; an
+installment whose items all succeeded is PAID (SETTLED_EARLY), and the listing SETTLED after
+its last one. A FAILED item is re-issued under a new number by the bank's machinery (its
+money stays frozen, its service fee the same), until its attempts are used up; then it waits
+for an operator to re-issue it (reissueBankOrder, service/reconciliation/actions.py), and the
+installment stays PAYING meanwhile. While an installment is PAYING the listing takes no other
+repayment or settlement (LOAN_STATE_INVALID): installments are paid in order, one at a time.
 """
 
 import datetime as dt
@@ -51,6 +58,7 @@ from service.ocp import protocol
 from service.ocp.orders import BankResult, Effects, Item, item_fields
 from service.p2p import notices
 from service.p2p.base import P2PBase
+from service.p2p.fees import interest_fee
 from service.p2p.listing import _loan_vo, _move, backs, loan_not_found, sees
 from service.paging import PageVo, page_window
 from service.schedule import Installment, accrued_penalty, schedule, split
@@ -153,6 +161,7 @@ class ReceiptVo:
     interest: Decimal
     penalty: Decimal
     amount: Decimal
+    fee: Decimal  # the interest service fee kept of it: amount - fee is what was received
     status: str
     received_at: dt.datetime | None
 
@@ -253,6 +262,7 @@ class RepaymentService(P2PBase):
                 r.interest,
                 r.penalty,
                 r.principal + r.interest + r.penalty,
+                r.fee,
                 r.status,
                 r.received_at,
             )
@@ -312,8 +322,9 @@ class RepaymentService(P2PBase):
             claim.done(*ref)
             return self._repayment_vo(installment)
         accounts = self._plans.investor_accounts(loan_id)
+        fees = self._interest_fees(receipts, terms)
         legs = [debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount)]
-        legs += self._pay_receipts(receipts, installment.penalty, accounts, now, terms)
+        legs += self._pay_receipts(receipts, installment.penalty, accounts, now, terms, fees)
         if amount:  # an installment of 0.00 (interest rounded to nothing) moves no money
             self._ledger.post("REPAYMENT", ("installment", installment.id), legs, request_no)
         notices.repaid(self._messages, loan, receipts, ("installment", installment.id))
@@ -360,8 +371,9 @@ class RepaymentService(P2PBase):
             self._pay_at_bank(loan, unpaid, by_installment, ("loan", loan.id), request_no)
             claim.done("loan", loan.id)
             return self._settlement_vo(loan)
+        fees = self._interest_fees(receipts, terms)  # on the interest the settlement pays
         for i in unpaid:
-            legs += self._pay_receipts(by_installment[i.id], i.penalty, accounts, now, terms)
+            legs += self._pay_receipts(by_installment[i.id], i.penalty, accounts, now, terms, fees)
             i.status = SETTLED_EARLY
             i.paid_at = now
         legs.append(debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount))
@@ -411,21 +423,37 @@ class RepaymentService(P2PBase):
             return OVERDUE
         return installment.status
 
-    def _pay_receipts(self, receipts, penalty: Decimal, accounts, now: dt.datetime, terms) -> list:
+    def _pay_receipts(
+        self, receipts, penalty: Decimal, accounts, now: dt.datetime, terms, fees
+    ) -> list:
         """Credit legs paying ``receipts`` their principal and interest, and ``penalty`` split
-        by their principal (or to FEE_INCOME); the receipts become RECEIVED."""
+        by their principal (or to FEE_INCOME), less their interest service fees (``fees``, by
+        receipt id: to FEE_INCOME); the receipts become RECEIVED."""
         shares = _penalty_shares(receipts, penalty, terms)
         legs = []
         if penalty and terms.penalty_to == "PLATFORM":
             legs.extend(self._ledger.earned(penalty))
+        if kept := sum((fees[r.id] for r in receipts), ZERO):
+            legs.extend(self._ledger.earned(kept))
         for r, share in zip(receipts, shares, strict=True):
             r.penalty = share
+            r.fee = fees[r.id]
             r.status = RECEIVED
             r.received_at = now
             legs.append(
-                credit(accounts[r.investor_id], AVAILABLE, r.principal + r.interest + share)
+                credit(accounts[r.investor_id], AVAILABLE, r.principal + r.interest + share - r.fee)
             )
         return legs
+
+    def _interest_fees(self, receipts: list[ReceiptEntity], terms) -> dict[int, Decimal]:
+        """Each receipt's interest service fee on its interest (service/p2p/fees.py), by
+        receipt id: the investors' discounts are read once for all of them, and not at all
+        when no fee is due (the rate 0, or no interest)."""
+        rate = terms.interest_fee_rate
+        if not rate or not any(r.interest for r in receipts):
+            return {r.id: ZERO for r in receipts}
+        discounts = self._fee_discounts.discounts({r.investor_id for r in receipts})
+        return {r.id: interest_fee(r.interest, rate, discounts[r.investor_id]) for r in receipts}
 
     # -- at the depository bank (payment.gateway BANK) ----------------------------------------
     def _require_nothing_paying(self, loan: LoanEntity) -> None:
@@ -461,6 +489,7 @@ class RepaymentService(P2PBase):
             )
         payer = payees[loan.borrower_id]
         platform = protocol.platform_account_no(self._settings.bank.merchant_id)
+        fees = self._interest_fees([r for rs in receipts.values() for r in rs], terms)
         items = []
         for i in installments:
             if i.penalty and terms.penalty_to == "PLATFORM":
@@ -469,11 +498,21 @@ class RepaymentService(P2PBase):
             shares = _penalty_shares(receipts[i.id], i.penalty, terms)
             for r, share in zip(receipts[i.id], shares, strict=True):
                 r.penalty = share
+                r.fee = fees[r.id]  # the payee pays it to the platform out of the item
                 if r.principal + r.interest + share:
                     payee = payees[r.investor_id]
                     leg = ("receipt", r.id)
                     items.append(
-                        Item(leg, loan.borrower_id, payer, payee, r.principal, r.interest, share)
+                        Item(
+                            leg,
+                            loan.borrower_id,
+                            payer,
+                            payee,
+                            r.principal,
+                            r.interest,
+                            share,
+                            service_fee=r.fee,
+                        )
                     )
                 else:  # nothing to pay: received as it is
                     r.status = RECEIVED

@@ -145,6 +145,7 @@ class PartnerCallbacks(LifecycleListener):
                 "principal": _money(receipt.principal),
                 "interest": _money(receipt.interest),
                 "penalty": _money(receipt.penalty),
+                "fee": _money(receipt.fee),
             }
             self._write(self._apps.by_pk(apps[receipt.investor_id]), REPAYMENT_PAID, data)
 

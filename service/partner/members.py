@@ -61,6 +61,7 @@ class PartnerReceiptVo:
     principal: Decimal
     interest: Decimal
     penalty: Decimal
+    fee: Decimal  # the interest service fee the platform kept of it
     status: str
     received_at: datetime | None
 
@@ -138,6 +139,7 @@ class PartnerMemberService(PartnerBase):
                 r.principal,
                 r.interest,
                 r.penalty,
+                r.fee,
                 r.status,
                 r.received_at,
             )

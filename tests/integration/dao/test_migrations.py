@@ -1271,3 +1271,57 @@ def test_message_languages_revision_adds_english_beside_the_chinese(
     with migrated.connect() as conn:
         titles = conn.execute(text("SELECT title FROM member_message ORDER BY id")).scalars()
         assert list(titles) == ["旧", "新"]
+
+
+def test_interest_fee_revision_gives_receipts_a_fee_within_their_interest(
+    empty_url: str, engine: Engine
+) -> None:
+    """0024: a receipt written before it has a fee of 0.00; a fee is never below 0 nor above
+    the receipt's interest; going back is refused, changing nothing, once a receipt has a fee,
+    and drops the column once none has."""
+    at = "'2026-12-03 10:00:00'"
+    migrate.upgrade(empty_url, "0023")
+    with engine.begin() as conn:
+        conn.execute(
+            MEMBER_SQL, {"id": 1, "mobile": "13900000001", "role": "BORROWER", "status": "ACTIVE"}
+        )
+        conn.execute(LOAN_SQL, {**GOOD_LOAN, "borrower_id": 1})
+        conn.execute(
+            text(
+                "INSERT INTO investment (id, loan_id, investor_id, amount, status, request_no,"
+                f" created_at, updated_at) VALUES (1, 1, 1, 100, 'ACTIVE', 'i1', {at}, {at})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO installment (id, loan_id, period, due_date, principal, interest,"
+                " penalty, remaining, status, created_at, updated_at) VALUES (1, 1, 1,"
+                f" '2027-01-01', 100, 1000, 0, 0, 'PENDING', {at}, {at})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO receipt (installment_id, investment_id, loan_id, investor_id,"
+                " period, principal, interest, penalty, status) VALUES (1, 1, 1, 1, 1, 100,"
+                " 1000, 0, 'PENDING')"
+            )
+        )
+    migrate.upgrade(empty_url, "0024")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT fee FROM receipt")).scalar_one() == 0
+    for fee in (-1, 1001):
+        with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
+            conn.execute(text("UPDATE receipt SET fee = :f"), {"f": fee})
+        assert "ck_receipt_fee_within_interest" in str(caught.value.orig)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE receipt SET fee = 1000"))  # all of its interest, at most
+
+    with pytest.raises(RuntimeError, match="interest service fees"):
+        migrate.downgrade(empty_url, "0023")
+    assert migrate.current(empty_url) == "0024"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE receipt SET fee = 0"))
+    migrate.downgrade(empty_url, "0023")
+    with engine.connect() as conn:
+        assert "fee" not in {c["name"] for c in inspect(conn).get_columns("receipt")}
+        assert conn.execute(text("SELECT interest FROM receipt")).scalar_one() == 1000

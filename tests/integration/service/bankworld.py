@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import requests
 from sqlalchemy import text
@@ -126,9 +127,11 @@ def bank_world(
     auto_authorize: bool,
     fees: dict[str, Decimal] | None = None,
     funds: str = "0.00",
+    overrides: dict[str, Any] | None = None,
 ) -> Iterator[World]:
     """The world; the bank takes ``fees`` by order type from the platform's own account, which
-    starts empty and is funded with ``funds`` by a FUND order first."""
+    starts empty and is funded with ``funds`` by a FUND order first; ``overrides``: more of the
+    platform's settings."""
     faults = Faults()
     holder: dict[str, Client] = {}
 
@@ -169,6 +172,7 @@ def bank_world(
                 "bank.notify_url": "http://platform.test/bank/notify",
                 "bank.read_timeout_seconds": 0.5,
                 "jobs.schedule": {"bank.query_due": 30, "outbox.sweep": 30},
+                **(overrides or {}),
             },
         )
         publishers: list[InProcessPublisher] = []

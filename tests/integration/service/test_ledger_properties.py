@@ -5,20 +5,21 @@ register, recharge and withdraw (the depository sometimes refusing), listings wi
 terms are published and approved, investors invest valid and invalid amounts, listings are
 cancelled, fail when the clock passes their deadline, are disbursed, repaid (late, with
 penalties) and settled early; money-moving requests are repeated with the same requestNo and
-reused with other content. Each example draws its own platform settings (fee rate,
-auto-disbursement, who receives penalties, the early-settlement rule). Marketing runs beside:
-a campaign with a drawn budget, CASH and RATE_BOOST coupons issued to members and named on
-investments (valid ones, and someone else's, used or doubled ones to be refused), released
-with their investment, used at disbursement and paid (CASH at once, a boost with each
-repayment, waived with the base interest at early settlement) from the platform's own account,
-which the operator funds now and then; rewards it cannot pay yet wait and are paid by
-``marketing.pay_due``.
+reused with other content. Each example draws its own platform settings (fee rate, the
+interest service fee's rate, auto-disbursement, who receives penalties, the early-settlement
+rule). Marketing runs beside: a campaign with a drawn budget, CASH and RATE_BOOST coupons
+issued to members and named on investments (valid ones, and someone else's, used or doubled
+ones to be refused), released with their investment, used at disbursement and paid (CASH at
+once, a boost with each repayment, waived with the base interest at early settlement) from
+the platform's own account, which the operator funds now and then; rewards it cannot pay yet
+wait and are paid by ``marketing.pay_due``.
 
-Alongside runs a model of its own: every member's available and frozen balance, the money
-at the depository and the platform's fee income (the mirrors CLEARING and PLATFORM_FUNDS
-follow), the owners' funding and the marketing expense, each listing's status and raised
-amount, each investment and installment, each coupon's state and the campaign's spend. Before
-every call the model predicts the outcome, success or the exact
+Alongside runs a model of its own: every member's available and frozen balance (and member
+level, whose discount waives part of the interest service fee), the money at the depository
+and the platform's fee income, the interest service fee of each receipt included (the mirrors
+CLEARING and PLATFORM_FUNDS follow), the owners' funding and the marketing expense, each
+listing's status and raised amount, each investment and installment, each coupon's state and
+the campaign's spend. Before every call the model predicts the outcome, success or the exact
 refusal code, and the call must agree; business refusals are expected outcomes, any other
 exception fails the test. After every step the ledger audit (``p2p check-ledger``) must pass
 and every figure of the model must equal the database, read with plain SQL.
@@ -30,7 +31,7 @@ import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hypothesis import Phase, settings
@@ -114,6 +115,9 @@ class Member:
     available: Decimal = ZERO
     frozen: Decimal = ZERO
     card_id: int | None = None  # the bound card withdrawals pay out to (not the operator's)
+    #: The share of the interest service fee their member level waives (levels are evaluated
+    #: as each of their investments is frozen, and may drop: loyalty.levels_can_drop).
+    fee_discount: Decimal = ZERO
 
 
 @dataclass
@@ -153,8 +157,8 @@ class Listing:
     raised: Decimal = ZERO
     investments: list[Investment] = field(default_factory=list)
     installments: list[Installment] = field(default_factory=list)
-    #: What each investor (by member id) has received from the listing so far.
-    received: dict[int, Decimal] = field(default_factory=dict)
+    #: The interest service fee of each receipt paid so far, by receipt id.
+    fees: dict[int, Decimal] = field(default_factory=dict)
 
     def unpaid(self) -> list[Installment]:
         return [i for i in self.installments if i.status in ("PENDING", "OVERDUE")]
@@ -230,6 +234,7 @@ class MoneyCore(RuleBasedStateMachine):
     # -- set-up ----------------------------------------------------------------------------
     @initialize(
         fee_rate=st.sampled_from(["0.0100", "0", "0.0333"]),
+        interest_fee_rate=st.sampled_from(["0.0000", "0.1000"]),
         auto_disburse=st.booleans(),
         penalty_to=st.sampled_from(["INVESTORS", "PLATFORM"]),
         early_interest=st.sampled_from(["CURRENT_PERIOD", "NONE"]),
@@ -248,6 +253,7 @@ class MoneyCore(RuleBasedStateMachine):
     def configure(
         self,
         fee_rate,
+        interest_fee_rate,
         auto_disburse,
         penalty_to,
         early_interest,
@@ -262,12 +268,15 @@ class MoneyCore(RuleBasedStateMachine):
         self.platform = platform = self.env.platform(
             **{
                 "loan.platform_fee_rate": fee_rate,
+                "repayment.interest_fee_rate": interest_fee_rate,
                 "loan.auto_disburse": auto_disburse,
                 "repayment.penalty_to": penalty_to,
                 "repayment.early_settlement_interest": early_interest,
             }
         )
         self.settings = platform.settings
+        loyalty = self.settings.loyalty  # what _evaluate_level models
+        assert (loyalty.level_basis, loyalty.levels_can_drop) == ("CUMULATIVE", True)
         self.members = platform.service(MemberService)
         self.payments = platform.service(PaymentService)
         self.refusing = PaymentService(
@@ -769,6 +778,21 @@ class MoneyCore(RuleBasedStateMachine):
             penalty += self._penalty(i)
         return principal, interest, penalty, waived
 
+    def _evaluate_level(self, investor: Member) -> None:
+        """An investment of ``investor``'s frozen: their level is the one their investments
+        (those not released) fall in, and with it the share of the interest fee waived."""
+        invested = sum(
+            (
+                v.amount
+                for listing in self.listings
+                for v in listing.investments
+                if v.investor is investor and v.status != "RELEASED"
+            ),
+            ZERO,
+        )
+        [level] = [r for r in self.settings.loyalty.levels if r.covers(invested)]
+        investor.fee_discount = level.fee_discount
+
     def _recharge(self, member: Member, amount: Decimal) -> None:
         request_no = self._rno()
         vo = self.payments.recharge(amount, request_no, member.who)
@@ -794,6 +818,7 @@ class MoneyCore(RuleBasedStateMachine):
         investor.frozen += amount
         listing.raised += amount
         listing.investments.append(Investment(vo.investment_id, investor, amount))
+        self._evaluate_level(investor)
         for coupon in coupons:
             coupon.status, coupon.investment = "LOCKED", listing.investments[-1]
             coupon.cost = self._cost(coupon, listing, amount)
@@ -892,26 +917,35 @@ class MoneyCore(RuleBasedStateMachine):
         return [Installment(r.period, dates[r.period - 1], r.principal, r.interest) for r in rows]
 
     def _paid(self, listing: Listing, amount: Decimal, penalty: Decimal) -> None:
-        """The borrower paid ``amount``: each investor is credited what their receipts say,
-        and together (with the platform's penalty) exactly what was paid."""
+        """The borrower paid ``amount``: each investor is credited what their receipts say
+        less the interest service fee the model expects of each receipt paid now, and together
+        (with the platform's penalty and the fees) exactly what was paid."""
         listing.borrower.available -= amount
         to_platform = penalty if self.settings.repayment.penalty_to == "PLATFORM" else ZERO
-        self.fee_income += to_platform
         with self.env.sql.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT investor_id, SUM(principal + interest + penalty) FROM receipt"
-                    " WHERE loan_id = :l AND status = 'RECEIVED' GROUP BY investor_id"
+                    "SELECT id, investor_id, principal + interest + penalty, interest, fee"
+                    " FROM receipt WHERE loan_id = :l AND status = 'RECEIVED'"
                 ),
                 {"l": listing.id},
             ).all()
         investors = {v.investor.who.member_id: v.investor for v in listing.investments}
+        rate = self.settings.repayment.interest_fee_rate
         credited = ZERO
-        for investor_id, total in rows:
-            delta = yuan(total) - listing.received.get(investor_id, ZERO)
-            listing.received[investor_id] = yuan(total)
-            investors[investor_id].available += delta
-            credited += delta
+        for receipt_id, investor_id, total, interest, fee in rows:
+            if receipt_id in listing.fees:
+                continue  # paid before
+            investor = investors[investor_id]
+            expected = (yuan(interest) * rate * (1 - investor.fee_discount)).quantize(
+                CENT, rounding=ROUND_DOWN
+            )
+            assert yuan(fee) == expected, (receipt_id, yuan(interest), yuan(fee), expected)
+            listing.fees[receipt_id] = expected
+            to_platform += expected
+            investor.available += yuan(total) - expected
+            credited += yuan(total) - expected
+        self.fee_income += to_platform
         assert credited + to_platform == amount, (credited, to_platform, amount)
         self._pay_new(self._boosted(listing))
 

@@ -9,6 +9,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event, text
 
 from service.p2p import AuditRequest
 from service.payment import PaymentService
@@ -178,3 +179,45 @@ def test_a_level_s_monthly_coupons_are_issued_once_a_shanghai_month(
         (silver.member_id, "LEVEL-SILVER-2026-04"),
         (silver.member_id, "LEVEL-SILVER-2026-05"),
     ]
+
+
+def test_the_fee_discounts_are_read_for_many_members_in_two_queries(
+    platform, investor, raising, loans, sql, make_member
+):
+    """The lending core's fee_discounts: each member's level's fee_discount, a member never
+    evaluated (no level row) by the level their invested amount falls in; one query for the
+    recorded levels and one for the amounts of the others, however many members."""
+    levels = platform.components["fee_discounts"]
+    assert levels is platform.components["levels"]
+    loan_id = raising("100000.00")
+    silver, gold, regular, forgotten = (investor("60000.00") for _ in range(4))
+    for who, amount in ((silver, "5000.00"), (gold, "50000.00"), (regular, "4999.99")):
+        loans.invest(loan_id, D(amount), rno(), who)
+    loans.invest(loan_id, D("5000.00"), rno(), forgotten)
+    with sql.begin() as conn:  # as for a member who invested before levels existed
+        forget = text("DELETE FROM member_level WHERE member_id = :m")
+        assert conn.execute(forget, {"m": forgotten.member_id}).rowcount == 1
+    nobody = make_member("INVESTOR")  # no level, nothing invested
+    members = [w.member_id for w in (silver, gold, regular, forgotten, nobody)]
+
+    statements: list[str] = []
+    engine = platform.database.engine
+
+    def count(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        got = levels.discounts(members)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert got == dict(zip(members, (D("0.05"), D("0.10"), D(0), D("0.05"), D(0)), strict=True))
+    assert len(statements) == 2, statements
+    statements.clear()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert levels.discounts(members[:3]) == dict(list(got.items())[:3])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1, statements  # every one evaluated: the levels alone

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from decimal import ROUND_DOWN
 from decimal import Decimal as D
 from types import SimpleNamespace
 
@@ -184,7 +185,7 @@ def test_the_report_counts_business_days_in_asia_shanghai(platform, partner_app,
 def test_callbacks_are_delivered_once_acknowledged_through_failure_timeout_and_slowness(
     make_platform, partner_app, clock, sql, identities, loan_request, operator, borrower
 ) -> None:
-    platform = make_platform(**FAST)
+    platform = make_platform(**FAST, **{"repayment.interest_fee_rate": "0.1000"})
     with receiving() as receiver:
         partner = partner_app(platform, receiver.url)
         receiver.script = [FAIL, STALL, SLOW]
@@ -251,6 +252,13 @@ def test_callbacks_are_delivered_once_acknowledged_through_failure_timeout_and_s
         assert paid["eventType"] == "REPAYMENT_PAID"
         assert (paid["data"]["memberId"], paid["data"]["loanId"]) == (member_id, loan_id)
         assert (paid["data"]["period"], D(paid["data"]["principal"]) > 0) == (1, True)
+        # The interest service fee kept of it: 10% of the interest, the member REGULAR.
+        fee = (D(paid["data"]["interest"]) / 10).quantize(D("0.01"), rounding=ROUND_DOWN)
+        assert D(paid["data"]["fee"]) == fee > 0
+        listed = partner.call("GET", f"{MEMBERS}/{member_id}/receipts")
+        assert listed.status_code == 200, listed.get_data(as_text=True)
+        [first] = [r for r in listed.json["items"] if r["period"] == 1]
+        assert (first["interest"], first["fee"]) == (paid["data"]["interest"], str(fee))
         assert rows(sql, "SELECT COUNT(*) FROM partner_callback WHERE status <> 'ACKED'") == [(0,)]
 
 

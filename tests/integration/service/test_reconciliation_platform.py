@@ -123,6 +123,72 @@ def test_a_day_of_funding_fees_a_disbursement_and_payments_to_members_is_clean(
     assert found(recon) == Counter()
 
 
+def test_a_day_of_repayments_keeping_the_interest_service_fee_is_clean(
+    tmp_path: Path, clock, service_url, make_member, identities
+) -> None:
+    """At 10% of the interest, the simulator pays each REPAY item's serviceFee (its receipt's
+    fee) into the platform's account: the investor's sub-account and the platform's line agree
+    with the platform's books, and the day reconciles clean."""
+    rate = {"repayment.interest_fee_rate": "0.1000"}
+    worlds = bank_world(tmp_path, clock, service_url, auto_authorize=True, overrides=rate)
+    world = next(worlds)
+    try:
+        investor, _, investor_account = onboarded(world, make_member, identities)
+        borrower, _, borrower_account = onboarded(world, make_member, identities, "BORROWER")
+        world.payments.recharge(D("1000.00"), "rc-investor", investor)
+        world.payments.recharge(D("200.00"), "rc-borrower", borrower)
+        world.settle()
+        loans = world.platform.service(LoanService)
+        operator = world.operator()
+        terms = LoanRequest(
+            title="周转借款",
+            description="经营周转",
+            borrower_id=borrower.member_id,
+            amount=D("1000.00"),
+            annual_rate=D("12.0"),
+            term_months=12,
+            repayment_method="EQUAL_INSTALLMENT",
+            min_invest=D("100.00"),
+            max_invest_per_investor=None,
+            raise_days=7,
+        )
+        loan = loans.publish_loan(terms, operator)
+        loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)
+        loans.invest(loan.loan_id, D("1000.00"), "inv-1", investor)
+        world.settle()
+        loans.disburse_loan(loan.loan_id, "dis-1", operator)
+        world.settle()
+        assert loans.get_loan(loan.loan_id).status == "REPAYING"
+        assert loans.repay(loan.loan_id, "pay-1", borrower).status == "PENDING"
+        world.settle(rounds=2)
+        [receipt] = loans.list_receipts(loan.loan_id, 1, 1, investor).items
+        assert receipt.status == "RECEIVED"
+        # 1000.00 at 12% a year: 10.00 of interest in the first month, 1.00 of it the fee
+        # (a REGULAR investor: no discount).
+        assert (receipt.interest, receipt.fee) == (D("10.00"), D("1.00"))
+
+        account = world.treasury.get_platform_account()
+        # 10.00 of disbursement service fee (1% of the listing) and the 1.00 interest fee.
+        assert account.fee_income == D("11.00")
+        assert account.available + account.frozen == D("11.00") == platform_line(world)
+        got = world.books_agree(investor, investor_account)
+        assert got == receipt.amount - receipt.fee
+        world.books_agree(borrower, borrower_account)
+
+        next_day(world)
+        recon = world.platform.service(ReconciliationService)
+        settings = world.platform.settings.current()
+        patient = SimpleNamespace(bank=replace(settings.bank, read_timeout_seconds=10.0))
+        recon._client = HttpBankClient(patient, clock=world.clock)
+        try:
+            assert recon.run_day(date.fromisoformat(DAY)).status == "SUCCEEDED"
+            assert found(recon) == Counter()
+        finally:
+            recon._client.close()
+    finally:
+        worlds.close()
+
+
 def test_a_movement_of_the_platforms_account_the_platform_never_heard_of_is_found(
     world: World, recon, operator
 ) -> None:

@@ -22,6 +22,7 @@ RELOADABLE = {
     "repayment.penalty_daily_rate",
     "repayment.penalty_to",
     "repayment.early_settlement_interest",
+    "repayment.interest_fee_rate",
     "api.default_page_size",
     "api.max_page_size",
     "cache.loan_ttl_seconds",

@@ -480,6 +480,16 @@ def test_money_core_settings_load_exactly() -> None:
     assert s.repayment.penalty_daily_rate == Decimal("0.00033333")
     assert s.repayment.penalty_to == "PLATFORM"
     assert s.loan.platform_fee_rate == Decimal("0.0100")
+    assert s.repayment.interest_fee_rate == Decimal("0.0000")  # no fee on interest by default
+
+
+@pytest.mark.parametrize("value", ["0.12345", "1", "-0.1", "ten"])
+def test_the_interest_fee_rate_is_an_exact_fraction_below_one(value) -> None:
+    with pytest.raises(ConfigError, match="fraction") as e:
+        load_settings({}, {"repayment.interest_fee_rate": value})
+    assert str(e.value).startswith("repayment.interest_fee_rate:")
+    rate = load_settings({}, {"repayment.interest_fee_rate": "0.1000"}).repayment
+    assert rate.interest_fee_rate == Decimal("0.1000")
 
 
 # --- jobs ------------------------------------------------------------------------------------
