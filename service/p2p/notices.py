@@ -123,7 +123,8 @@ def repaid(
     messages: Messages, loan: LoanEntity, receipts: list[ReceiptEntity], ref: tuple[str, int]
 ) -> None:
     """To each investor paid by ``receipts`` (once their penalty shares are set), for their
-    total; an investor paid nothing (an installment of 0.00) is not told."""
+    total, all in one multi-row INSERT; an investor paid nothing (an installment of 0.00) is
+    not told."""
     totals = _totals((r.investor_id, r.principal + r.interest + r.penalty) for r in receipts)
     periods = sorted({r.period for r in receipts})
     what = f"第 {periods[0]} 期" if len(periods) == 1 else f"第 {periods[0]}-{periods[-1]} 期"
@@ -132,19 +133,23 @@ def repaid(
         if len(periods) == 1
         else f"installments {periods[0]}-{periods[-1]}"
     )
-    for investor_id, amount in totals.items():
-        if amount:
-            messages.write(
+    messages.write_all(
+        REPAYMENT,
+        (
+            (
                 investor_id,
-                REPAYMENT,
                 Texts("Repayment received", "收到还款"),
                 Texts(
                     f"The repayment of {what_en} of {_listing_en(loan)} was received: "
                     f"{_yuan(amount)} yuan.",
                     f"{_listing(loan)}{what}还款已到账：{_yuan(amount)} 元。",
                 ),
-                ref,
             )
+            for investor_id, amount in totals.items()
+            if amount
+        ),
+        ref,
+    )
 
 
 def settled(messages: Messages, loan: LoanEntity) -> None:

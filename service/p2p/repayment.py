@@ -346,22 +346,26 @@ class RepaymentService(P2PBase):
         current_interest = terms.early_settlement_interest == "CURRENT_PERIOD"
         accounts = self._plans.investor_accounts(loan_id)
         legs = []
+        waived = set()
         for i in unpaid:
             if i.due_date >= today:  # not yet due: the current period, then the later ones
                 keep = current_interest
                 current_interest = False
                 if not keep:
                     i.interest = ZERO
-                    for r in by_installment[i.id]:
-                        r.interest = ZERO
+                    waived.add(i.id)
             i.penalty = self._penalty(i, today, terms)
         amount = sum((i.principal + i.interest + i.penalty for i in unpaid), ZERO)
         if self._bank is not None and amount:
+            for r in receipts:
+                if r.installment_id in waived:
+                    r.interest = ZERO
             self._pay_at_bank(loan, unpaid, by_installment, ("loan", loan.id), request_no)
             claim.done("loan", loan.id)
             return self._settlement_vo(loan)
         for i in unpaid:
-            legs += self._pay_receipts(by_installment[i.id], i.penalty, accounts, now, terms)
+            rs = by_installment[i.id]
+            legs += self._pay_receipts(rs, i.penalty, accounts, now, terms, i.id in waived)
             i.status = SETTLED_EARLY
             i.paid_at = now
         legs.append(debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount))
@@ -411,20 +415,23 @@ class RepaymentService(P2PBase):
             return OVERDUE
         return installment.status
 
-    def _pay_receipts(self, receipts, penalty: Decimal, accounts, now: dt.datetime, terms) -> list:
-        """Credit legs paying ``receipts`` their principal and interest, and ``penalty`` split
-        by their principal (or to FEE_INCOME); the receipts become RECEIVED."""
+    def _pay_receipts(
+        self, receipts, penalty: Decimal, accounts, now: dt.datetime, terms, waived: bool = False
+    ) -> list:
+        """Credit legs paying ``receipts`` their principal and interest (none when
+        ``waived``), and ``penalty`` split by their principal (or to FEE_INCOME); the
+        receipts become RECEIVED, written in a few multi-row UPDATEs."""
         shares = _penalty_shares(receipts, penalty, terms)
+        paid = [
+            (ZERO if waived else r.interest, share)
+            for r, share in zip(receipts, shares, strict=True)
+        ]
         legs = []
         if penalty and terms.penalty_to == "PLATFORM":
             legs.extend(self._ledger.earned(penalty))
-        for r, share in zip(receipts, shares, strict=True):
-            r.penalty = share
-            r.status = RECEIVED
-            r.received_at = now
-            legs.append(
-                credit(accounts[r.investor_id], AVAILABLE, r.principal + r.interest + share)
-            )
+        for r, (interest, share) in zip(receipts, paid, strict=True):
+            legs.append(credit(accounts[r.investor_id], AVAILABLE, r.principal + interest + share))
+        self._plans.receive(receipts, paid, now)
         return legs
 
     # -- at the depository bank (payment.gateway BANK) ----------------------------------------
@@ -509,19 +516,18 @@ class RepaymentService(P2PBase):
         self._conclude_paying(loan, _LEG_STATUS[batch.ref_type], now)
 
     def _conclude_paying(self, loan: LoanEntity, paid: str, now: dt.datetime) -> None:
-        """Every PAYING installment of ``loan`` whose receipts are all RECEIVED (and whose
-        platform penalty item, if any, succeeded) becomes ``paid``; the listing is SETTLED
-        when none is left to pay."""
+        """Every PAYING installment of ``loan`` whose receipts are all RECEIVED (counted, not
+        loaded: this runs for every item the bank paid) and whose platform penalty item, if
+        any, succeeded becomes ``paid``; the listing is SETTLED when none is left to pay."""
         installments = self._plans.installments(loan.id)
         paying = [i for i in installments if i.status == PAYING]
-        receipts = self._plans.receipts_of_installments([i.id for i in paying])
+        owed = self._plans.unreceived([i.id for i in paying])
         penalties = BankBatchRepository(self.tx.session).items_of_ref(
             "installment", [i.id for i in paying], REPAY
         )
         for i in paying:
-            owed = [r for r in receipts if r.installment_id == i.id and r.status != RECEIVED]
             own = [p for p in penalties if p.ref_id == i.id]
-            if owed or (own and all(p.status != "SUCCEEDED" for p in own)):
+            if owed.get(i.id) or (own and all(p.status != "SUCCEEDED" for p in own)):
                 continue
             i.status = paid
             i.paid_at = now
@@ -536,8 +542,7 @@ class RepaymentService(P2PBase):
         loan.settled_at = now
         loan.updated_at = now
         notices.settled(self._messages, loan)
-        for investment in self._investments.of_loan(loan.id, status="ACTIVE"):
-            investment.status = "SETTLED"
+        self._investments.settle_active(loan.id)
         self._lifecycle.loan_settled(loan)
 
     def _installment_vo(self, i: InstallmentEntity, today: dt.date, terms) -> InstallmentVo:
