@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -21,12 +22,23 @@ from sqlalchemy import (
     Index,
     UniqueConstraint,
     func,
+    insert,
     select,
-    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.util import identity_key
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
+from dao.base import (
+    CHUNK,
+    MYSQL_TABLE_ARGS,
+    Base,
+    IdType,
+    case_on_id,
+    driver_form,
+    placeholders,
+    run_sql,
+    sql_in,
+)
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 BUCKETS: tuple[str, ...] = ("AVAILABLE", "FROZEN")
@@ -139,26 +151,67 @@ class LedgerRepository:
         stmt = select(AccountEntity).where(AccountEntity.code == code)
         return self._session().scalars(stmt).one()
 
-    def change_balance(self, account_id: int, bucket: str, delta: Decimal) -> bool:
-        """Add ``delta`` to one bucket in one conditional UPDATE (a brief row lock); False,
-        and nothing changed, when the bucket would go below zero."""
-        column = AccountEntity.available if bucket == "AVAILABLE" else AccountEntity.frozen
-        stmt = (
-            update(AccountEntity)
-            .where(AccountEntity.id == account_id, column + delta >= 0)
-            .values({column: column + delta, AccountEntity.updated_at: utcnow()})
-            .execution_options(synchronize_session=False)
-        )
-        return row_count(self._session(), stmt) == 1
+    def balances_for_update(self, account_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
+        """Account id -> (available, frozen) of ``account_ids`` (sorted), their rows locked in
+        id order: ``CHUNK`` ids per SELECT ... FOR UPDATE, chunks in ascending order."""
+        session, a = self._session(), AccountEntity
+        balances: dict[int, tuple[Decimal, Decimal]] = {}
+        for start in range(0, len(account_ids), CHUNK):
+            ids = account_ids[start : start + CHUNK]
+            stmt = (
+                select(a.id, a.available, a.frozen)
+                .where(a.id.in_(ids))
+                .order_by(a.id)
+                .with_for_update()
+            )
+            balances.update(
+                (i, (available, frozen)) for i, available, frozen in session.execute(stmt)
+            )
+        return balances
 
-    def add_posting(self, posting: PostingEntity, entries: list[EntryEntity]) -> PostingEntity:
+    def change_balances(self, deltas: dict[int, dict[str, Decimal]]) -> bool:
+        """Add to each account's buckets its deltas (account id -> bucket -> delta), in
+        account-id order, ``CHUNK`` accounts per UPDATE (a CASE on the id per bucket changed).
+        Each UPDATE is conditional: it changes a row only if no bucket of it goes below zero;
+        False when an UPDATE matched fewer rows than it named (what it and any earlier one
+        changed stays in the transaction: the caller refuses the whole). Loaded accounts'
+        balances are expired, so a later read loads them again."""
+        session, a = self._session(), AccountEntity
+        money, stamp = driver_form(session, a.available), driver_form(session, a.updated_at)
+        now = stamp(utcnow())
+        account_ids = sorted(deltas)
+        for start in range(0, len(account_ids), CHUNK):
+            ids = account_ids[start : start + CHUNK]
+            changes, params, guards, guard_params = ["updated_at = ?"], [now], [], []
+            for bucket, column in (("AVAILABLE", "available"), ("FROZEN", "frozen")):
+                moved = {i: deltas[i][bucket] for i in ids if deltas[i].get(bucket)}
+                if not moved:
+                    continue
+                cased, cased_params = case_on_id({i: money(d) for i, d in moved.items()}, "0")
+                changes.append(f"{column} = {column} + {cased}")
+                params += cased_params
+                if any(d < 0 for d in moved.values()):
+                    guards.append(f" AND {column} + {cased} >= 0")
+                    guard_params += cased_params
+            sql = (  # names and placeholders only in the text; every value is a parameter
+                f"UPDATE account SET {', '.join(changes)} "  # noqa: S608
+                f"WHERE id IN ({placeholders(len(ids))}){''.join(guards)}"
+            )
+            if run_sql(session, sql, [*params, *ids, *guard_params]) != len(ids):
+                return False
+        for i in account_ids:
+            loaded = session.identity_map.get(identity_key(a, i))
+            if loaded is not None:
+                session.expire(loaded, ["available", "frozen", "updated_at"])
+        return True
+
+    def add_posting(self, posting: PostingEntity, entries: list[dict[str, Any]]) -> PostingEntity:
+        """The posting (flushed for its id) and its entries (column name -> value, without
+        ``posting_id``) in one multi-row INSERT: they are not loaded into the session."""
         session = self._session()
         session.add(posting)
         session.flush()
-        for entry in entries:
-            entry.posting_id = posting.id
-        session.add_all(entries)
-        session.flush()
+        session.execute(insert(EntryEntity), [{**e, "posting_id": posting.id} for e in entries])
         return posting
 
     def entries_of_account(

@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
+from dao.base import CHUNK, MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.types import FixedPoint, Identifier, Money, UtcDateTime, utcnow
 
 CAMPAIGN_STATUSES: tuple[str, ...] = ("ACTIVE", "INACTIVE")
@@ -400,6 +400,19 @@ class MarketingRepository:
                 select(c).where(c.investment_id == investment_id).order_by(c.id)
             )
         )
+
+    def coupons_of_investments(self, investment_ids: list[int]) -> dict[int, list[CouponEntity]]:
+        """Investment id -> its coupons (by id), for those of ``investment_ids`` that have
+        any, in one query (a repayment pays every investment of a listing)."""
+        c = CouponEntity
+        coupons: dict[int, list[CouponEntity]] = {}
+        for start in range(0, len(investment_ids), CHUNK):
+            ids = investment_ids[start : start + CHUNK]
+            for coupon in self._session().scalars(
+                select(c).where(c.investment_id.in_(ids)).order_by(c.id)
+            ):
+                coupons.setdefault(coupon.investment_id, []).append(coupon)
+        return coupons
 
     def lock_coupon(self, coupon_id: int, investment_id: int, now: datetime) -> bool:
         """AVAILABLE -> LOCKED to the investment, only if it is AVAILABLE now: of two

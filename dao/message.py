@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, select, update
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
@@ -60,6 +61,10 @@ class MessageRepository:
         session.add(entity)
         session.flush()
         return entity
+
+    def insert_all(self, rows: list[dict[str, Any]]) -> None:
+        """Messages (column name -> value each) in one multi-row INSERT, not loaded."""
+        self._session().execute(insert(MessageEntity), rows)
 
     def get(self, message_id: int) -> MessageEntity | None:
         return self._session().get(MessageEntity, message_id)

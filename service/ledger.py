@@ -1,9 +1,16 @@
 """The double-entry ledger: the only way money moves.
 
 A posting is a list of legs; debits must equal credits, every amount is positive with at
-most two decimals, and each leg changes one bucket of one account by a conditional UPDATE that
-refuses to take a balance below zero. Balances are changed in account-id order, so two
-postings over the same accounts lock them in the same order.
+most two decimals, and no balance may go below zero. A posting is set-based, however many legs
+it has (a repayment has one per investor): the legs are summed per account and bucket; when any
+sum is negative, the posting's accounts are read with their rows locked (SELECT ... FOR UPDATE,
+in account-id order) and the posting is refused whole (INSUFFICIENT_FUNDS) before anything is
+written if a bucket would go below zero; then the balances change in one UPDATE per 500
+accounts (a CASE on the account id per bucket), itself conditional on no bucket going below
+zero, and the entries are written in one multi-row INSERT. Accounts are locked and changed in
+account-id order (the UPDATEs too, chunk after chunk), so two postings over the same accounts
+lock them in the same order. Accounts already loaded in the session have their balances
+expired, so a later read in the transaction sees the new ones.
 
 The money at the depository bank has two mirrors: CLEARING, the members' sub-accounts (it
 equals the members' total, available + frozen, always), and PLATFORM_FUNDS, the platform's own
@@ -15,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dao.ledger import AccountEntity, EntryEntity, LedgerRepository, PostingEntity
+from dao.ledger import AccountEntity, LedgerRepository, PostingEntity
 from service import errors
 from service.errors import BusinessError
 
@@ -85,34 +92,47 @@ class Ledger:
         request_no: str | None = None,
     ) -> PostingEntity:
         """Record one balanced posting and move the balances, all or nothing (the caller's
-        transaction). INSUFFICIENT_FUNDS when a bucket would go below zero."""
+        transaction). INSUFFICIENT_FUNDS when a bucket would go below zero, with nothing
+        written (module docstring)."""
         legs = [leg for leg in legs if leg.amount != 0]
         _check_balanced(legs)
-        deltas: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+        sums: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
         for leg in legs:
             sign = 1 if leg.direction == leg.account.normal_side else -1
-            deltas[(leg.account.id, leg.bucket)] += sign * leg.amount
-        for (account_id, bucket), delta in sorted(deltas.items()):
-            if delta and not self._repo.change_balance(account_id, bucket, delta):
-                raise BusinessError(
-                    errors.INSUFFICIENT_FUNDS,
-                    "available balance is too low"
-                    if bucket == AVAILABLE
-                    else "frozen balance is too low",
-                )
+            sums[(leg.account.id, leg.bucket)] += sign * leg.amount
+        deltas: dict[int, dict[str, Decimal]] = defaultdict(dict)
+        for (account_id, bucket), delta in sums.items():
+            if delta:
+                deltas[account_id][bucket] = delta
+        if any(d < 0 for d in sums.values()):
+            balances = self._repo.balances_for_update(sorted(deltas))
+            for account_id in sorted(deltas):
+                for bucket, balance in zip((AVAILABLE, FROZEN), balances[account_id], strict=True):
+                    if balance + deltas[account_id].get(bucket, 0) < 0:
+                        raise _insufficient(bucket)
+        if not self._repo.change_balances(deltas):  # its own guard (module docstring)
+            down = {bucket for (_, bucket), delta in sums.items() if delta < 0}
+            raise _insufficient(AVAILABLE if AVAILABLE in down else FROZEN)
         posting = PostingEntity(
             business_type=business_type, ref_type=ref[0], ref_id=ref[1], request_no=request_no
         )
         entries = [
-            EntryEntity(
-                account_id=leg.account.id,
-                bucket=leg.bucket,
-                direction=leg.direction,
-                amount=leg.amount,
-            )
+            {
+                "account_id": leg.account.id,
+                "bucket": leg.bucket,
+                "direction": leg.direction,
+                "amount": leg.amount,
+            }
             for leg in legs
         ]
         return self._repo.add_posting(posting, entries)
+
+
+def _insufficient(bucket: str) -> BusinessError:
+    return BusinessError(
+        errors.INSUFFICIENT_FUNDS,
+        "available balance is too low" if bucket == AVAILABLE else "frozen balance is too low",
+    )
 
 
 def _check_balanced(legs: list[Leg]) -> None:

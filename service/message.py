@@ -11,9 +11,10 @@ English is read in Chinese, as written.
 message answers MESSAGE_NOT_FOUND, the same as one that does not exist, so ids tell nothing.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from dao.message import MESSAGE_CATEGORIES, MessageEntity, MessageRepository
 from dao.types import utcnow
@@ -82,22 +83,43 @@ class Messages:
     ) -> MessageEntity:
         """One message to ``member_id`` in both languages, about ``ref`` (ref_type, ref_id)
         when given."""
+        return self._repo.add(MessageEntity(**self._row(member_id, category, title, body, ref)))
+
+    def write_all(
+        self,
+        category: str,
+        letters: Iterable[tuple[int, Texts, Texts]],
+        ref: tuple[str, int] | None = None,
+    ) -> None:
+        """Messages of one category about one ``ref``, a (member id, title, body) each, in
+        one multi-row INSERT (an event may tell thousands of members: every investor of a
+        listing repaid); they are not loaded into the session."""
+        rows = [self._row(m, category, title, body, ref) for m, title, body in letters]
+        if rows:
+            self._repo.insert_all(rows)
+
+    def _row(
+        self,
+        member_id: int,
+        category: str,
+        title: Texts,
+        body: Texts,
+        ref: tuple[str, int] | None,
+    ) -> dict[str, Any]:
         if category not in MESSAGE_CATEGORIES:
             raise ValueError(f"unknown message category {category!r}")
         ref_type, ref_id = ref if ref is not None else (None, None)
-        return self._repo.add(
-            MessageEntity(
-                member_id=member_id,
-                category=category,
-                title=title.zh[:100],
-                body=body.zh[:1000],
-                title_en=title.en[:100],
-                body_en=body.en[:1000],
-                ref_type=ref_type,
-                ref_id=ref_id,
-                created_at=self._clock(),
-            )
-        )
+        return {
+            "member_id": member_id,
+            "category": category,
+            "title": title.zh[:100],
+            "body": body.zh[:1000],
+            "title_en": title.en[:100],
+            "body_en": body.en[:1000],
+            "ref_type": ref_type,
+            "ref_id": ref_id,
+            "created_at": self._clock(),
+        }
 
 
 class MessageService:

@@ -14,10 +14,11 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 #: FROZEN while the listing raises; ACTIVE once disbursed (earning); RELEASED when the listing
@@ -87,6 +88,18 @@ class InvestmentRepository:
         if status is not None:
             stmt = stmt.where(InvestmentEntity.status == status)
         return list(self._session().scalars(stmt.order_by(InvestmentEntity.id)))
+
+    def settle_active(self, loan_id: int) -> int:
+        """Every ACTIVE investment of ``loan_id`` SETTLED, in one UPDATE (a listing may have
+        thousands); loaded ones are brought up to date; how many it settled."""
+        i = InvestmentEntity
+        stmt = (
+            update(i)
+            .where(i.loan_id == loan_id, i.status == "ACTIVE")
+            .values(status="SETTLED", updated_at=utcnow())
+            .execution_options(synchronize_session="evaluate")
+        )
+        return row_count(self._session(), stmt)
 
     def total_of_investor(self, loan_id: int, investor_id: int) -> Decimal:
         """What ``investor_id`` has in ``loan_id``, over every investment that counts in its

@@ -18,8 +18,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
+from dao.base import (
+    CHUNK,
+    MYSQL_TABLE_ARGS,
+    Base,
+    IdType,
+    case_on_id,
+    driver_form,
+    placeholders,
+    row_count,
+    run_sql,
+    sql_in,
+)
 from dao.ledger import AccountEntity
 from dao.p2p.loan import LoanEntity
 from dao.types import Identifier, Money, UtcDateTime, utcnow
@@ -150,6 +162,56 @@ class PlanRepository:
             .order_by(ReceiptEntity.installment_id, ReceiptEntity.investment_id)
         )
         return list(self._session().scalars(stmt))
+
+    def unreceived(self, installment_ids: list[int]) -> dict[int, int]:
+        """Installment id -> how many of its receipts are not RECEIVED, for those of
+        ``installment_ids`` that have any: one grouped COUNT, no receipt loaded."""
+        r = ReceiptEntity
+        stmt = (
+            select(r.installment_id, func.count())
+            .where(r.installment_id.in_(installment_ids), r.status != "RECEIVED")
+            .group_by(r.installment_id)
+        )
+        return {i: n for i, n in self._session().execute(stmt)}
+
+    def receive(
+        self,
+        receipts: list[ReceiptEntity],
+        paid: list[tuple[Decimal, Decimal, Decimal]],
+        now: datetime,
+    ) -> None:
+        """Each receipt RECEIVED at ``now`` with what it was paid, ``paid[k]`` (interest,
+        penalty, interest service fee) for ``receipts[k]``: one UPDATE per ``CHUNK`` receipts
+        (a CASE on the id for each of the three; the fee only where there is one: a receipt
+        not yet paid has none), not one a row. The loaded receipts get the same values as
+        unchanged (committed) state, so the session neither flushes them again nor holds stale
+        ones."""
+        session, r = self._session(), ReceiptEntity
+        money, stamp = driver_form(session, r.penalty), driver_form(session, r.received_at)
+        pairs = list(zip(receipts, paid, strict=True))
+        for start in range(0, len(pairs), CHUNK):
+            chunk = pairs[start : start + CHUNK]
+            columns, params = [], ["RECEIVED", stamp(now)]
+            charged = any(fee for _, (_, _, fee) in chunk)
+            for k, name in enumerate(("interest", "penalty", "fee")[: 3 if charged else 2]):
+                case, case_params = case_on_id({row.id: money(v[k]) for row, v in chunk})
+                columns.append(f"{name} = {case}")
+                params += case_params
+            sql = (  # names and placeholders only in the text; every value is a parameter
+                "UPDATE receipt SET status = ?, received_at = ?, "  # noqa: S608
+                f"{', '.join(columns)} WHERE id IN ({placeholders(len(chunk))})"
+            )
+            run_sql(session, sql, [*params, *(row.id for row, _ in chunk)])
+        for row, (i, p, fee) in pairs:
+            values = {
+                "status": "RECEIVED",
+                "received_at": now,
+                "interest": i,
+                "penalty": p,
+                "fee": fee,
+            }
+            for key, value in values.items():
+                set_committed_value(row, key, value)
 
     def investor_accounts(self, loan_id: int) -> dict[int, AccountEntity]:
         """Member id -> ledger account of every investor with a receipt in the listing, in one

@@ -85,8 +85,9 @@ class MarketingListener(LifecycleListener):
                 )
 
     def receipts_paid(self, loan: LoanEntity, receipts: Sequence[ReceiptEntity]) -> None:
+        coupons = self._repo.coupons_of_investments(sorted({r.investment_id for r in receipts}))
         for receipt in receipts:
-            for coupon in self._repo.coupons_of_investment(receipt.investment_id):
+            for coupon in coupons.get(receipt.investment_id, ()):
                 if coupon.kind == "RATE_BOOST" and coupon.status == "USED":
                     self._boost(loan, receipt, coupon)
 

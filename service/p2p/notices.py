@@ -125,8 +125,8 @@ def repaid(
 ) -> None:
     """To each investor paid by ``receipts`` (once their penalty shares and interest service
     fees are set), for the total they received: principal, interest and penalty less the fee,
-    the fee named when there is one; an investor paid nothing (an installment of 0.00) is not
-    told."""
+    the fee named when there is one; all in one multi-row INSERT. An investor paid nothing (an
+    installment of 0.00) is not told."""
     totals = _totals(
         (r.investor_id, r.principal + r.interest + r.penalty - r.fee) for r in receipts
     )
@@ -138,24 +138,32 @@ def repaid(
         if len(periods) == 1
         else f"installments {periods[0]}-{periods[-1]}"
     )
-    for investor_id, amount in totals.items():
-        if amount:
-            fee = fees[investor_id]
-            kept_en = (
-                f" (after the platform's interest service fee of {_yuan(fee)} yuan)" if fee else ""
-            )
-            kept = f"（已扣除平台利息管理费 {_yuan(fee)} 元）" if fee else ""
-            messages.write(
+    messages.write_all(
+        REPAYMENT,
+        (
+            (
                 investor_id,
-                REPAYMENT,
                 Texts("Repayment received", "收到还款"),
                 Texts(
                     f"The repayment of {what_en} of {_listing_en(loan)} was received: "
-                    f"{_yuan(amount)} yuan{kept_en}.",
-                    f"{_listing(loan)}{what}还款已到账：{_yuan(amount)} 元{kept}。",
+                    f"{_yuan(amount)} yuan{_fee_kept_en(fees[investor_id])}.",
+                    f"{_listing(loan)}{what}还款已到账：{_yuan(amount)} 元"
+                    f"{_fee_kept(fees[investor_id])}。",
                 ),
-                ref,
             )
+            for investor_id, amount in totals.items()
+            if amount
+        ),
+        ref,
+    )
+
+
+def _fee_kept_en(fee: Decimal) -> str:
+    return f" (after the platform's interest service fee of {_yuan(fee)} yuan)" if fee else ""
+
+
+def _fee_kept(fee: Decimal) -> str:
+    return f"（已扣除平台利息管理费 {_yuan(fee)} 元）" if fee else ""
 
 
 def settled(messages: Messages, loan: LoanEntity) -> None:

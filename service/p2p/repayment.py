@@ -357,23 +357,27 @@ class RepaymentService(P2PBase):
         current_interest = terms.early_settlement_interest == "CURRENT_PERIOD"
         accounts = self._plans.investor_accounts(loan_id)
         legs = []
+        waived = set()
         for i in unpaid:
             if i.due_date >= today:  # not yet due: the current period, then the later ones
                 keep = current_interest
                 current_interest = False
                 if not keep:
                     i.interest = ZERO
-                    for r in by_installment[i.id]:
-                        r.interest = ZERO
+                    waived.add(i.id)
             i.penalty = self._penalty(i, today, terms)
         amount = sum((i.principal + i.interest + i.penalty for i in unpaid), ZERO)
         if self._bank is not None and amount:
+            for r in receipts:
+                if r.installment_id in waived:
+                    r.interest = ZERO
             self._pay_at_bank(loan, unpaid, by_installment, ("loan", loan.id), request_no)
             claim.done("loan", loan.id)
             return self._settlement_vo(loan)
-        fees = self._interest_fees(receipts, terms)  # on the interest the settlement pays
+        fees = self._interest_fees(receipts, terms, waived)  # on the interest it pays
         for i in unpaid:
-            legs += self._pay_receipts(by_installment[i.id], i.penalty, accounts, now, terms, fees)
+            rs = by_installment[i.id]
+            legs += self._pay_receipts(rs, i.penalty, accounts, now, terms, fees, i.id in waived)
             i.status = SETTLED_EARLY
             i.paid_at = now
         legs.append(debit(self._ledger.account_of(loan.borrower_id), AVAILABLE, amount))
@@ -424,36 +428,49 @@ class RepaymentService(P2PBase):
         return installment.status
 
     def _pay_receipts(
-        self, receipts, penalty: Decimal, accounts, now: dt.datetime, terms, fees
+        self,
+        receipts,
+        penalty: Decimal,
+        accounts,
+        now: dt.datetime,
+        terms,
+        fees: dict[int, Decimal],
+        waived: bool = False,
     ) -> list:
-        """Credit legs paying ``receipts`` their principal and interest, and ``penalty`` split
-        by their principal (or to FEE_INCOME), less their interest service fees (``fees``, by
-        receipt id: to FEE_INCOME); the receipts become RECEIVED."""
+        """Credit legs paying ``receipts`` their principal and interest (none when
+        ``waived``), and ``penalty`` split by their principal (or to FEE_INCOME), less their
+        interest service fees (``fees``, by receipt id: to FEE_INCOME); the receipts become
+        RECEIVED, written in a few multi-row UPDATEs."""
         shares = _penalty_shares(receipts, penalty, terms)
+        paid = [
+            (ZERO if waived else r.interest, share, fees[r.id])
+            for r, share in zip(receipts, shares, strict=True)
+        ]
         legs = []
         if penalty and terms.penalty_to == "PLATFORM":
             legs.extend(self._ledger.earned(penalty))
-        if kept := sum((fees[r.id] for r in receipts), ZERO):
+        if kept := sum((fee for _, _, fee in paid), ZERO):
             legs.extend(self._ledger.earned(kept))
-        for r, share in zip(receipts, shares, strict=True):
-            r.penalty = share
-            r.fee = fees[r.id]
-            r.status = RECEIVED
-            r.received_at = now
+        for r, (interest, share, fee) in zip(receipts, paid, strict=True):
             legs.append(
-                credit(accounts[r.investor_id], AVAILABLE, r.principal + r.interest + share - r.fee)
+                credit(accounts[r.investor_id], AVAILABLE, r.principal + interest + share - fee)
             )
+        self._plans.receive(receipts, paid, now)
         return legs
 
-    def _interest_fees(self, receipts: list[ReceiptEntity], terms) -> dict[int, Decimal]:
-        """Each receipt's interest service fee on its interest (service/p2p/fees.py), by
-        receipt id: the investors' discounts are read once for all of them, and not at all
-        when no fee is due (the rate 0, or no interest)."""
+    def _interest_fees(
+        self, receipts: list[ReceiptEntity], terms, waived: frozenset[int] | set[int] = frozenset()
+    ) -> dict[int, Decimal]:
+        """Each receipt's interest service fee on the interest it is paid (none for the
+        installments in ``waived``: service/p2p/fees.py), by receipt id: the investors'
+        discounts are read once for all of them, and not at all when no fee is due (the rate
+        0, or no interest)."""
         rate = terms.interest_fee_rate
-        if not rate or not any(r.interest for r in receipts):
-            return {r.id: ZERO for r in receipts}
+        paid = {r.id: ZERO if r.installment_id in waived else r.interest for r in receipts}
+        if not rate or not any(paid.values()):
+            return dict.fromkeys(paid, ZERO)
         discounts = self._fee_discounts.discounts({r.investor_id for r in receipts})
-        return {r.id: interest_fee(r.interest, rate, discounts[r.investor_id]) for r in receipts}
+        return {r.id: interest_fee(paid[r.id], rate, discounts[r.investor_id]) for r in receipts}
 
     # -- at the depository bank (payment.gateway BANK) ----------------------------------------
     def _require_nothing_paying(self, loan: LoanEntity) -> None:
@@ -548,19 +565,18 @@ class RepaymentService(P2PBase):
         self._conclude_paying(loan, _LEG_STATUS[batch.ref_type], now)
 
     def _conclude_paying(self, loan: LoanEntity, paid: str, now: dt.datetime) -> None:
-        """Every PAYING installment of ``loan`` whose receipts are all RECEIVED (and whose
-        platform penalty item, if any, succeeded) becomes ``paid``; the listing is SETTLED
-        when none is left to pay."""
+        """Every PAYING installment of ``loan`` whose receipts are all RECEIVED (counted, not
+        loaded: this runs for every item the bank paid) and whose platform penalty item, if
+        any, succeeded becomes ``paid``; the listing is SETTLED when none is left to pay."""
         installments = self._plans.installments(loan.id)
         paying = [i for i in installments if i.status == PAYING]
-        receipts = self._plans.receipts_of_installments([i.id for i in paying])
+        owed = self._plans.unreceived([i.id for i in paying])
         penalties = BankBatchRepository(self.tx.session).items_of_ref(
             "installment", [i.id for i in paying], REPAY
         )
         for i in paying:
-            owed = [r for r in receipts if r.installment_id == i.id and r.status != RECEIVED]
             own = [p for p in penalties if p.ref_id == i.id]
-            if owed or (own and all(p.status != "SUCCEEDED" for p in own)):
+            if owed.get(i.id) or (own and all(p.status != "SUCCEEDED" for p in own)):
                 continue
             i.status = paid
             i.paid_at = now
@@ -575,8 +591,7 @@ class RepaymentService(P2PBase):
         loan.settled_at = now
         loan.updated_at = now
         notices.settled(self._messages, loan)
-        for investment in self._investments.of_loan(loan.id, status="ACTIVE"):
-            investment.status = "SETTLED"
+        self._investments.settle_active(loan.id)
         self._lifecycle.loan_settled(loan)
 
     def _installment_vo(self, i: InstallmentEntity, today: dt.date, terms) -> InstallmentVo:

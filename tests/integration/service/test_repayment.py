@@ -281,6 +281,94 @@ def test_early_settlement_with_an_overdue_installment_pays_its_interest_and_pena
     ledger_ok(platform)
 
 
+FIVE = (D("1000.01"), D("2333.33"), D("777.77"), D("4100.09"), D("1788.81"))  # 10000.01
+
+
+@pytest.mark.parametrize("chunk", [2, 500])
+def test_a_repayment_written_in_chunks_pays_each_investor_exactly(
+    chunk, monkeypatch, make_platform, repaying, me, sql, clock
+):
+    """The set-based writes (balances, receipts, coupons read) in chunks of 2 rows, and in
+    one: a late installment with its penalty split, then an early settlement waiving the
+    interest of the periods not yet due; every receipt, balance and message to the fen."""
+    for module in ("dao.ledger", "dao.p2p.plan", "dao.marketing"):
+        monkeypatch.setattr(f"{module}.CHUNK", chunk)
+    platform = make_platform(
+        **{"repayment.penalty_to": "INVESTORS", "repayment.early_settlement_interest": "NONE"}
+    )
+    loans = platform.service(LoanService)
+    loan_id, investors = repaying("EQUAL_PRINCIPAL", amounts=FIVE)
+    ids = [w.member_id for w in investors]
+    due = dt.date.fromisoformat(
+        str(
+            scalar(
+                sql, "SELECT due_date FROM installment WHERE loan_id = :l AND period = 1", l=loan_id
+            )
+        )
+    )
+    clock.now = dt.datetime.combine(due, dt.time(9), dt.UTC) + dt.timedelta(days=7)
+    before = {m: balance(sql, m)[0] for m in ids}
+    late = loans.repay(loan_id, "late", me)
+    assert late.penalty > 0
+    period_1 = rows(
+        sql,
+        "SELECT investor_id, principal + interest + penalty, penalty, status FROM receipt "
+        "WHERE loan_id = :l AND period = 1 ORDER BY investment_id",
+        l=loan_id,
+    )
+    assert [r[0] for r in period_1] == ids
+    assert {r[3] for r in period_1} == {"RECEIVED"}
+    assert sum(int(r[2]) for r in period_1) == fen(late.penalty)
+    assert all(int(r[2]) > 0 for r in period_1)
+    assert [balance(sql, m)[0] - before[m] for m in ids] == [int(r[1]) for r in period_1]
+    told = rows(
+        sql,
+        "SELECT member_id, body_en FROM member_message WHERE category = 'REPAYMENT' "
+        "AND ref_type = 'installment' ORDER BY member_id",
+    )
+    assert [(m, body.rsplit(": ", 1)[1]) for m, body in told] == sorted(
+        (int(r[0]), f"{D(int(r[1])).scaleb(-2)} yuan.") for r in period_1
+    )
+    before = {m: balance(sql, m)[0] for m in ids}
+    clock.advance(days=1)
+    settled = loans.settle_early(loan_id, "all", me)
+    assert settled.interest == D("0.00")  # period 2 not yet due, NONE: nothing waived is paid
+    gains = [balance(sql, m)[0] - before[m] for m in ids]
+    assert sum(gains) == fen(settled.amount)
+    assert gains == [
+        int(
+            scalar(
+                sql,
+                "SELECT SUM(principal + interest + penalty) FROM receipt WHERE loan_id = :l "
+                "AND investor_id = :i AND period > 1",
+                l=loan_id,
+                i=m,
+            )
+        )
+        for m in ids
+    ]
+    assert (
+        scalar(
+            sql,
+            "SELECT COUNT(*) FROM receipt WHERE loan_id = :l AND period > 1 AND interest <> 0",
+            l=loan_id,
+        )
+        == 0
+    )
+    assert {
+        r[0] for r in rows(sql, "SELECT status FROM receipt WHERE loan_id = :l", l=loan_id)
+    } == {"RECEIVED"}
+    assert scalar(
+        sql,
+        "SELECT COUNT(*) FROM member_message WHERE ref_type = 'loan' AND category = 'REPAYMENT'"
+        " AND member_id <> :b",
+        b=me.member_id,
+    ) == len(ids)
+    assert rows(sql, "SELECT status FROM loan WHERE id = :l", l=loan_id) == [("SETTLED",)]
+    assert unbalanced_postings(sql) == 0
+    ledger_ok(platform)
+
+
 def test_a_repeated_request_returns_the_first_outcome_and_moves_nothing(
     repaying, loans, me, sql, clock
 ):
