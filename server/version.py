@@ -2,4 +2,4 @@
 release directory in contracts/released/) and of the package (setup.cfg reads it from here),
 so the two cannot disagree. Raise it to release (docs/contracts.md)."""
 
-VERSION = "2.0.0"
+VERSION = "2.1.0"
