@@ -1,16 +1,18 @@
 """The double-entry ledger: the only way money moves.
 
-A posting is a list of legs; debits must equal credits, every amount is positive with at
-most two decimals, and no balance may go below zero. A posting is set-based, however many legs
-it has (a repayment has one per investor): the legs are summed per account and bucket; when any
-sum is negative, the posting's accounts are read with their rows locked (SELECT ... FOR UPDATE,
-in account-id order) and the posting is refused whole (INSUFFICIENT_FUNDS) before anything is
-written if a bucket would go below zero; then the balances change in one UPDATE per 500
-accounts (a CASE on the account id per bucket), itself conditional on no bucket going below
-zero, and the entries are written in one multi-row INSERT. Accounts are locked and changed in
-account-id order (the UPDATEs too, chunk after chunk), so two postings over the same accounts
-lock them in the same order. Accounts already loaded in the session have their balances
-expired, so a later read in the transaction sees the new ones.
+A posting is a list of legs; debits must equal credits, every amount is positive with at most
+two decimals, and no balance may go below zero. A posting is set-based, however many legs it
+has (a repayment has one per investor): the legs are summed per account and bucket; when any
+sum is negative and the posting changes more than one account, the posting's accounts are read
+with their rows locked (SELECT ... FOR UPDATE, in account-id order) and the posting is refused
+whole (INSUFFICIENT_FUNDS) before anything is written if a bucket would go below zero (one
+account's conditional UPDATE below is all or nothing by itself: an investment's freeze needs no
+such read); then the balances change in one UPDATE per 500 accounts (a CASE on the account id
+per bucket), itself conditional on no bucket going below zero, and the entries are written in
+one multi-row INSERT. Accounts are locked and changed in account-id order (the UPDATEs too,
+chunk after chunk), so two postings over the same accounts lock them in the same order.
+Accounts already loaded in the session have their balances expired, so a later read in the
+transaction sees the new ones.
 
 The money at the depository bank has two mirrors: CLEARING, the members' sub-accounts (it
 equals the members' total, available + frozen, always), and PLATFORM_FUNDS, the platform's own
@@ -104,7 +106,7 @@ class Ledger:
         for (account_id, bucket), delta in sums.items():
             if delta:
                 deltas[account_id][bucket] = delta
-        if any(d < 0 for d in sums.values()):
+        if len(deltas) > 1 and any(d < 0 for d in sums.values()):
             balances = self._repo.balances_for_update(sorted(deltas))
             for account_id in sorted(deltas):
                 for bucket, balance in zip((AVAILABLE, FROZEN), balances[account_id], strict=True):
