@@ -29,16 +29,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.util import identity_key
 
 from dao.base import (
-    CHUNK,
     MYSQL_TABLE_ARGS,
     Base,
     IdType,
-    case_on_id,
-    driver_form,
-    placeholders,
-    run_sql,
     sql_in,
 )
+from dao.bulk import CHUNK, case_on_id, driver_form, placeholders, run_sql
 from dao.types import Identifier, Money, UtcDateTime, utcnow
 
 BUCKETS: tuple[str, ...] = ("AVAILABLE", "FROZEN")

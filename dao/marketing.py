@@ -37,7 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import CHUNK, MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
+from dao.bulk import CHUNK
 from dao.types import FixedPoint, Identifier, Money, UtcDateTime, utcnow
 
 CAMPAIGN_STATUSES: tuple[str, ...] = ("ACTIVE", "INACTIVE")

@@ -21,17 +21,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
 from dao.base import (
-    CHUNK,
     MYSQL_TABLE_ARGS,
     Base,
     IdType,
-    case_on_id,
-    driver_form,
-    placeholders,
     row_count,
-    run_sql,
     sql_in,
 )
+from dao.bulk import CHUNK, case_on_id, driver_form, placeholders, run_sql
 from dao.ledger import AccountEntity
 from dao.p2p.loan import LoanEntity
 from dao.types import Identifier, Money, UtcDateTime, utcnow
