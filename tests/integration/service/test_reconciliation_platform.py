@@ -71,15 +71,10 @@ def platform_line(world: World) -> Decimal:
     return D(mine["available"]) + D(mine["frozen"])
 
 
-def test_a_day_of_funding_fees_a_disbursement_and_payments_to_members_is_clean(
-    world: World, recon, make_member, identities
-) -> None:
-    investor, _, _ = onboarded(world, make_member, identities)
-    borrower, _, _ = onboarded(world, make_member, identities, "BORROWER")
-    world.payments.recharge(D("1000.00"), "rc-fund", investor)
-    world.settle()
-    loans = world.platform.service(LoanService)
-    operator = world.operator()
+def lent(world: World, investor, borrower):
+    """A listing of 1000.00 at 12% over 12 months, published, invested in whole by
+    ``investor`` and disbursed to ``borrower`` at the bank: REPAYING."""
+    loans, operator = world.platform.service(LoanService), world.operator()
     terms = LoanRequest(
         title="周转借款",
         description="经营周转",
@@ -99,6 +94,18 @@ def test_a_day_of_funding_fees_a_disbursement_and_payments_to_members_is_clean(
     assert loans.disburse_loan(loan.loan_id, "dis-1", operator).status == "DISBURSING"
     world.settle()
     assert loans.get_loan(loan.loan_id).status == "REPAYING"
+    return loan
+
+
+def test_a_day_of_funding_fees_a_disbursement_and_payments_to_members_is_clean(
+    world: World, recon, make_member, identities
+) -> None:
+    investor, _, _ = onboarded(world, make_member, identities)
+    borrower, _, _ = onboarded(world, make_member, identities, "BORROWER")
+    world.payments.recharge(D("1000.00"), "rc-fund", investor)
+    world.settle()
+    operator = world.operator()
+    lent(world, investor, borrower)
     for n, who in enumerate((investor, borrower)):
         world.treasury.pay_member(
             who.member_id, D("5.00"), "MARKETING", "奖励", f"pay-{n}", operator
@@ -139,26 +146,7 @@ def test_a_day_of_repayments_keeping_the_interest_service_fee_is_clean(
         world.payments.recharge(D("200.00"), "rc-borrower", borrower)
         world.settle()
         loans = world.platform.service(LoanService)
-        operator = world.operator()
-        terms = LoanRequest(
-            title="周转借款",
-            description="经营周转",
-            borrower_id=borrower.member_id,
-            amount=D("1000.00"),
-            annual_rate=D("12.0"),
-            term_months=12,
-            repayment_method="EQUAL_INSTALLMENT",
-            min_invest=D("100.00"),
-            max_invest_per_investor=None,
-            raise_days=7,
-        )
-        loan = loans.publish_loan(terms, operator)
-        loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)
-        loans.invest(loan.loan_id, D("1000.00"), "inv-1", investor)
-        world.settle()
-        loans.disburse_loan(loan.loan_id, "dis-1", operator)
-        world.settle()
-        assert loans.get_loan(loan.loan_id).status == "REPAYING"
+        loan = lent(world, investor, borrower)
         assert loans.repay(loan.loan_id, "pay-1", borrower).status == "PENDING"
         world.settle(rounds=2)
         [receipt] = loans.list_receipts(loan.loan_id, 1, 1, investor).items
