@@ -36,12 +36,15 @@ from sqlalchemy import (
     Index,
     Integer,
     UniqueConstraint,
+    bindparam,
     func,
+    insert,
     select,
     union,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.util import identity_key
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.p2p.investment import InvestmentEntity
@@ -222,31 +225,79 @@ class ReferralRewardEntity(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
 
+# The statements an investment runs (service/loyalty/): built once, bound per call.
+_INVESTMENTS = InvestmentEntity.__table__
+_INVESTED = select(func.coalesce(func.sum(_INVESTMENTS.c.amount), 0)).where(
+    _INVESTMENTS.c.investor_id == bindparam("member_id"),
+    _INVESTMENTS.c.status.in_(INVESTED),
+)
+_INVESTED_SINCE = _INVESTED.where(_INVESTMENTS.c.created_at >= bindparam("since"))
+_LEVELS = MemberLevelEntity.__table__
+_LEVEL_FOR_UPDATE = (
+    select(_LEVELS.c.level).where(_LEVELS.c.member_id == bindparam("member_id")).with_for_update()
+)
+_INSERT_LEVEL = insert(_LEVELS)
+_RECORD_LEVEL = (
+    update(_LEVELS)
+    .where(_LEVELS.c.member_id == bindparam("of_member"))
+    .values(invested=bindparam("total"), evaluated_at=bindparam("now"))
+)
+_CHANGE_LEVEL = _RECORD_LEVEL.values(level=bindparam("new_level"), changed_at=bindparam("now"))
+_ENTRIES = PointEntryEntity.__table__
+_HAS_ENTRY = select(_ENTRIES.c.id).where(
+    _ENTRIES.c.kind == bindparam("kind"), _ENTRIES.c.ref_id == bindparam("ref_id")
+)
+_INSERT_ENTRY = insert(_ENTRIES)
+
+
 class LevelRepository:
     """Levels on the current transaction's session (never commits)."""
 
     def __init__(self, session: Callable[[], Session]) -> None:
         self._session = session
 
-    def get(self, member_id: int, *, lock: bool = False) -> MemberLevelEntity | None:
-        return self._session().get(MemberLevelEntity, member_id, with_for_update=lock)
+    def get(self, member_id: int) -> MemberLevelEntity | None:
+        return self._session().get(MemberLevelEntity, member_id)
 
-    def add(self, entity: MemberLevelEntity) -> MemberLevelEntity:
+    def level_for_update(self, member_id: int) -> str | None:
+        """The member's recorded level, its row locked until the transaction ends; None when
+        never evaluated."""
+        return self._session().scalar(_LEVEL_FOR_UPDATE, {"member_id": member_id})
+
+    def insert(self, member_id: int, level: str, invested: Decimal, now: datetime) -> None:
+        """A first evaluation; IntegrityError when the member has one already."""
+        row = {
+            "member_id": member_id,
+            "level": level,
+            "invested": invested,
+            "evaluated_at": now,
+            "changed_at": now,
+        }
+        self._session().execute(_INSERT_LEVEL, row)
+
+    def record(
+        self, member_id: int, invested: Decimal, now: datetime, changed_to: str | None
+    ) -> None:
+        """An evaluation of a member who has a level row: ``invested`` and when, and the new
+        level when it changed (``changed_at`` then). A copy loaded in the session is
+        expired, so a later read loads it again."""
         session = self._session()
-        session.add(entity)
-        session.flush()
-        return entity
+        params = {"of_member": member_id, "total": invested, "now": now}
+        if changed_to is None:
+            session.execute(_RECORD_LEVEL, params)
+        else:
+            session.execute(_CHANGE_LEVEL, {**params, "new_level": changed_to})
+        loaded = session.identity_map.get(identity_key(MemberLevelEntity, member_id))
+        if loaded is not None:
+            session.expire(loaded)
 
     def invested(self, member_id: int, since: datetime | None) -> Decimal:
         """What ``member_id`` has invested (INVESTED investments), made at or after ``since``
         when given."""
-        stmt = select(func.coalesce(func.sum(InvestmentEntity.amount), 0)).where(
-            InvestmentEntity.investor_id == member_id,
-            InvestmentEntity.status.in_(INVESTED),
-        )
-        if since is not None:
-            stmt = stmt.where(InvestmentEntity.created_at >= since)
-        return self._session().scalar(stmt)  # typed Money: Decimal yuan, 0.00 when none
+        if since is None:
+            return self._session().scalar(_INVESTED, {"member_id": member_id})
+        # typed Money: Decimal yuan, 0.00 when none
+        return self._session().scalar(_INVESTED_SINCE, {"member_id": member_id, "since": since})
 
     def levels_of(self, member_ids: Collection[int]) -> dict[int, str]:
         """The recorded level of each of ``member_ids`` that has one."""
@@ -319,6 +370,14 @@ class LoyaltyRepository:
             PointEntryEntity.kind == kind, PointEntryEntity.ref_id == ref_id
         )
         return self._session().scalars(stmt).one_or_none()
+
+    def has_entry(self, kind: str, ref_id: int) -> bool:
+        found = self._session().execute(_HAS_ENTRY, {"kind": kind, "ref_id": ref_id})
+        return found.first() is not None
+
+    def insert_entry(self, row: dict) -> None:
+        """An entry (column name -> value) by a Core INSERT, not loaded into the session."""
+        self._session().execute(_INSERT_ENTRY, row)
 
     def spendable(self, member_id: int, now: datetime) -> list[PointEntryEntity]:
         """The member's unexpired earning entries with points left, those expiring first

@@ -28,7 +28,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 
 from conf.loyalty import LevelRule
-from dao.loyalty import LevelRepository, MemberLevelEntity
+from dao.loyalty import LevelRepository
 from service.jobs import job
 from service.lifecycle import Lifecycle, LifecycleListener
 from service.transaction import Propagation, RetryTransaction, transactional
@@ -99,29 +99,21 @@ class Levels:
         now = self._clock()
         invested = self._levels.invested(member_id, self._since(now))
         rule = self.rule_for(invested)
-        row = self._levels.get(member_id, lock=True)
-        if row is None:
-            row = MemberLevelEntity(
-                member_id=member_id,
-                level=rule.name,
-                invested=invested,
-                evaluated_at=now,
-                changed_at=now,
-            )
+        level = self._levels.level_for_update(member_id)
+        if level is None:
             try:
-                self._levels.add(row)
+                self._levels.insert(member_id, rule.name, invested, now)
             except IntegrityError:  # evaluated at this very moment elsewhere: read it again
                 raise RetryTransaction(f"level of {member_id} evaluated concurrently") from None
             return self._vo(member_id, rule, invested, now)
-        current = self._rule(row.level)
+        current = self._rule(level)
         if self._rank(rule) < self._rank(current) and not self._settings.loyalty.levels_can_drop:
             rule = current
-        if rule.name != row.level:
-            log.info("member %s: level %s -> %s", member_id, row.level, rule.name)
-            row.level = rule.name
-            row.changed_at = now
-        row.invested = invested
-        row.evaluated_at = now
+        changed_to = None
+        if rule.name != level:
+            log.info("member %s: level %s -> %s", member_id, level, rule.name)
+            changed_to = rule.name
+        self._levels.record(member_id, invested, now, changed_to)
         return self._vo(member_id, rule, invested, now)
 
     @job("loyalty.evaluate_levels")
