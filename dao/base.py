@@ -50,9 +50,10 @@ def sql_in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
-def row_count(session: Session, statement: Executable) -> int:
-    """Runs an UPDATE or DELETE in ``session``: the rows it matched (the DB-API's rowcount)."""
-    result = session.execute(statement)
+def row_count(session: Session, statement: Executable, params: dict | None = None) -> int:
+    """Runs an UPDATE or DELETE in ``session`` (with ``params`` for its bound parameters):
+    the rows it matched (the DB-API's rowcount)."""
+    result = session.execute(statement, params)
     if not isinstance(result, CursorResult):
         raise TypeError(f"{statement} returned no row count")
     return result.rowcount

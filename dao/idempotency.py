@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint, select
+from sqlalchemy import Row, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType
@@ -30,18 +30,42 @@ class RequestRecordEntity(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
+#: The statements of a claim, built once: every money-moving call runs them.
+_RECORDS = RequestRecordEntity.__table__
+_FIND = select(
+    _RECORDS.c.id, _RECORDS.c.operation, _RECORDS.c.fingerprint, _RECORDS.c.ref_id
+).where(_RECORDS.c.scope == bindparam("scope"), _RECORDS.c.request_no == bindparam("request_no"))
+_INSERT = insert(_RECORDS)
+_SET_REF = (
+    update(_RECORDS)
+    .where(_RECORDS.c.id == bindparam("record_id"))
+    .values(ref_type=bindparam("ref_type"), ref_id=bindparam("ref_id"))
+)
+
+
 class RequestRecordRepository:
+    """Request records by Core statements on the transaction's session: a record is written
+    and completed in the same transaction, never loaded as an entity there."""
+
     def __init__(self, session: Callable[[], Session]) -> None:
         self._session = session
 
-    def find(self, scope: str, request_no: str) -> RequestRecordEntity | None:
-        stmt = select(RequestRecordEntity).where(
-            RequestRecordEntity.scope == scope, RequestRecordEntity.request_no == request_no
-        )
-        return self._session().scalars(stmt).one_or_none()
+    def find(self, scope: str, request_no: str) -> Row | None:
+        """The record's id, operation, fingerprint and ref_id, if the scope has the number."""
+        params = {"scope": scope, "request_no": request_no}
+        return self._session().execute(_FIND, params).one_or_none()
 
-    def add(self, entity: RequestRecordEntity) -> RequestRecordEntity:
-        session = self._session()
-        session.add(entity)
-        session.flush()
-        return entity
+    def insert(self, scope: str, request_no: str, operation: str, fingerprint: str) -> int:
+        """A new record without an outcome yet; its id. IntegrityError when the scope has the
+        request number already (the unique key, held until the transaction ends)."""
+        row = {
+            "scope": scope,
+            "request_no": request_no,
+            "operation": operation,
+            "fingerprint": fingerprint,
+        }
+        return self._session().execute(_INSERT, row).inserted_primary_key[0]
+
+    def set_ref(self, record_id: int, ref_type: str, ref_id: int) -> None:
+        params = {"record_id": record_id, "ref_type": ref_type, "ref_id": ref_id}
+        self._session().execute(_SET_REF, params)

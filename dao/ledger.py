@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     UniqueConstraint,
+    bindparam,
     func,
     insert,
     select,
@@ -120,6 +121,13 @@ class EntryEntity(Base):
     amount: Mapped[Decimal] = mapped_column(Money(), nullable=False)
 
 
+# Built once: every money movement runs them.
+_INSERT_POSTING = insert(PostingEntity.__table__)
+_INSERT_ENTRY = insert(EntryEntity.__table__)
+_MEMBER_ACCOUNT = select(AccountEntity).where(AccountEntity.member_id == bindparam("member_id"))
+_MEMBER_ACCOUNT_LOCKED = _MEMBER_ACCOUNT.with_for_update().execution_options(populate_existing=True)
+
+
 class LedgerRepository:
     """Ledger reads and writes on the current transaction's session (never commits)."""
 
@@ -138,10 +146,8 @@ class LedgerRepository:
     def account_of_member(self, member_id: int, *, lock: bool = False) -> AccountEntity | None:
         """The member's account; with ``lock``, its row locked (SELECT ... FOR UPDATE; a no-op
         on SQLite, whose writers are serialised) until the transaction ends."""
-        stmt = select(AccountEntity).where(AccountEntity.member_id == member_id)
-        if lock:
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        return self._session().scalars(stmt).one_or_none()
+        stmt = _MEMBER_ACCOUNT_LOCKED if lock else _MEMBER_ACCOUNT
+        return self._session().scalars(stmt, {"member_id": member_id}).one_or_none()
 
     def platform_account(self, code: str) -> AccountEntity:
         stmt = select(AccountEntity).where(AccountEntity.code == code)
@@ -201,14 +207,13 @@ class LedgerRepository:
                 session.expire(loaded, ["available", "frozen", "updated_at"])
         return True
 
-    def add_posting(self, posting: PostingEntity, entries: list[dict[str, Any]]) -> PostingEntity:
-        """The posting (flushed for its id) and its entries (column name -> value, without
-        ``posting_id``) in one multi-row INSERT: they are not loaded into the session."""
+    def add_posting(self, posting: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+        """The posting and its entries (column name -> value each, the entries without
+        ``posting_id``) by Core INSERTs, the entries in one multi-row INSERT: they are not
+        loaded into the session."""
         session = self._session()
-        session.add(posting)
-        session.flush()
-        session.execute(insert(EntryEntity), [{**e, "posting_id": posting.id} for e in entries])
-        return posting
+        posting_id = session.execute(_INSERT_POSTING, posting).inserted_primary_key[0]
+        session.execute(_INSERT_ENTRY, [{**e, "posting_id": posting_id} for e in entries])
 
     def entries_of_account(
         self, account_id: int, *, offset: int, limit: int

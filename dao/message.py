@@ -50,17 +50,19 @@ class MessageEntity(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
+_INSERT = insert(MessageEntity.__table__)
+
+
 class MessageRepository:
     """Message queries on the current transaction's session (never commits)."""
 
     def __init__(self, session: Callable[[], Session]) -> None:
         self._session = session
 
-    def add(self, entity: MessageEntity) -> MessageEntity:
-        session = self._session()
-        session.add(entity)
-        session.flush()
-        return entity
+    def insert(self, row: dict[str, Any]) -> int:
+        """One message (column name -> value) by a Core INSERT, not loaded: no unit of work to
+        flush for a row nobody reads back in the transaction that writes it; its id."""
+        return self._session().execute(_INSERT, row).inserted_primary_key[0]
 
     def insert_all(self, rows: list[dict[str, Any]]) -> None:
         """Messages (column name -> value each) in one multi-row INSERT, not loaded."""

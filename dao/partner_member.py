@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Text, UniqueConstraint, delete, select
+from sqlalchemy import ForeignKey, Text, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType
@@ -54,6 +54,14 @@ class PartnerRequestEntity(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
 
+#: PartnerMemberRepository.authorising's query, built once: every investment runs it.
+_MEMBERS = PartnerMemberEntity.__table__
+_AUTHORISING = select(_MEMBERS.c.member_id, _MEMBERS.c.app_id).where(
+    _MEMBERS.c.member_id.in_(bindparam("member_ids", expanding=True)),
+    _MEMBERS.c.revoked_at.is_(None),
+)
+
+
 class PartnerMemberRepository:
     """Attributions and idempotency keys on the current transaction's session."""
 
@@ -80,11 +88,8 @@ class PartnerMemberRepository:
         """member id -> the app (surrogate id) each of ``member_ids`` authorises, if any."""
         if not member_ids:
             return {}
-        stmt = select(PartnerMemberEntity.member_id, PartnerMemberEntity.app_id).where(
-            PartnerMemberEntity.member_id.in_(member_ids),
-            PartnerMemberEntity.revoked_at.is_(None),
-        )
-        return {member: app for member, app in self._session().execute(stmt)}
+        rows = self._session().execute(_AUTHORISING, {"member_ids": member_ids})
+        return {member: app for member, app in rows}
 
     def registered_between(self, app_pk: int, start: datetime, end: datetime) -> list[datetime]:
         """When each member the app registered in [start, end) was registered."""

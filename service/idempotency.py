@@ -14,12 +14,11 @@ commits, then retries the whole transaction and finds the record.
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from dao.idempotency import RequestRecordEntity, RequestRecordRepository
+from dao.idempotency import RequestRecordRepository
 from service import errors
 from service.errors import BusinessError, invalid
 from service.transaction import RetryTransaction
@@ -30,21 +29,25 @@ MAX_REQUEST_NO = 64
 REQUEST_NO_PATTERN = r"[^ \t\n\r]([^\t\n\r]*[^ \t\n\r])?"
 
 
-@dataclass(frozen=True)
 class Claim:
-    """The request's record; ``repeat`` is True when an earlier call already did the work,
-    whose outcome ``ref_type``/``ref_id`` name."""
+    """A claimed request number; ``repeat`` is True when an earlier call already did the work,
+    whose outcome ``ref_id`` names (``done`` records it for a first call)."""
 
-    record: RequestRecordEntity
-    repeat: bool
+    __slots__ = ("_record_id", "_records", "ref_id", "repeat")
 
-    @property
-    def ref_id(self) -> int | None:
-        return self.record.ref_id
+    def __init__(
+        self, records: RequestRecordRepository, record_id: int, ref_id: int | None, repeat: bool
+    ) -> None:
+        self._records = records
+        self._record_id = record_id
+        self.ref_id = ref_id
+        self.repeat = repeat
 
     def done(self, ref_type: str, ref_id: int) -> None:
-        self.record.ref_type = ref_type
-        self.record.ref_id = ref_id
+        """The outcome (an investment, an order, ...) into the record, in the same
+        transaction."""
+        self._records.set_ref(self._record_id, ref_type, ref_id)
+        self.ref_id = ref_id
 
 
 def _canonical(value) -> str:
@@ -87,12 +90,9 @@ class Idempotency:
                     errors.REQUEST_NO_REUSED,
                     f"requestNo {request_no} was used for a different request",
                 )
-            return Claim(existing, repeat=True)
-        record = RequestRecordEntity(
-            scope=scope, request_no=request_no, operation=operation, fingerprint=digest
-        )
+            return Claim(self._records, existing.id, existing.ref_id, repeat=True)
         try:
-            self._records.add(record)
+            record_id = self._records.insert(scope, request_no, operation, digest)
         except IntegrityError as e:
             raise RetryTransaction("request number claimed concurrently") from e
-        return Claim(record, repeat=False)
+        return Claim(self._records, record_id, None, repeat=False)

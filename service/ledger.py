@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dao.ledger import AccountEntity, LedgerRepository, PostingEntity
+from dao.ledger import AccountEntity, LedgerRepository
 from service import errors
 from service.errors import BusinessError
 
@@ -92,7 +92,7 @@ class Ledger:
         ref: tuple[str, int],
         legs: list[Leg],
         request_no: str | None = None,
-    ) -> PostingEntity:
+    ) -> None:
         """Record one balanced posting and move the balances, all or nothing (the caller's
         transaction). INSUFFICIENT_FUNDS when a bucket would go below zero, with nothing
         written (module docstring)."""
@@ -115,9 +115,12 @@ class Ledger:
         if not self._repo.change_balances(deltas):  # its own guard (module docstring)
             down = {bucket for (_, bucket), delta in sums.items() if delta < 0}
             raise _insufficient(AVAILABLE if AVAILABLE in down else FROZEN)
-        posting = PostingEntity(
-            business_type=business_type, ref_type=ref[0], ref_id=ref[1], request_no=request_no
-        )
+        posting = {
+            "business_type": business_type,
+            "ref_type": ref[0],
+            "ref_id": ref[1],
+            "request_no": request_no,
+        }
         entries = [
             {
                 "account_id": leg.account.id,
@@ -127,7 +130,7 @@ class Ledger:
             }
             for leg in legs
         ]
-        return self._repo.add_posting(posting, entries)
+        self._repo.add_posting(posting, entries)
 
 
 def _insufficient(bucket: str) -> BusinessError:

@@ -80,10 +80,10 @@ class Messages:
         title: Texts,
         body: Texts,
         ref: tuple[str, int] | None = None,
-    ) -> MessageEntity:
+    ) -> int:
         """One message to ``member_id`` in both languages, about ``ref`` (ref_type, ref_id)
-        when given."""
-        return self._repo.add(MessageEntity(**self._row(member_id, category, title, body, ref)))
+        when given; its id."""
+        return self._repo.insert(self._row(member_id, category, title, body, ref))
 
     def write_all(
         self,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    bindparam,
     func,
     or_,
     select,
@@ -114,6 +115,31 @@ class LoanEntity(Base):
         return f"LoanEntity(id={self.id!r}, status={self.status!r}, version={self.version!r})"
 
 
+_LOANS = LoanEntity.__table__
+_AMOUNT = bindparam("taken", type_=Money())
+_NOW = bindparam("now", type_=UtcDateTime())
+#: LoanRepository.take_raised's UPDATE, built once (every investment runs it), on the table:
+#: no ORM object is synchronised with it.
+_TAKE_RAISED = (
+    update(_LOANS)
+    .where(
+        _LOANS.c.id == bindparam("loan_id"),
+        _LOANS.c.status == "RAISING",
+        _LOANS.c.raised + _AMOUNT < _LOANS.c.amount,
+        _LOANS.c.min_invest <= _AMOUNT,
+        or_(_LOANS.c.raise_deadline.is_(None), _LOANS.c.raise_deadline > _NOW),
+    )
+    .values(
+        {
+            _LOANS.c.raised: _LOANS.c.raised + _AMOUNT,
+            _LOANS.c.version: _LOANS.c.version + 1,
+            _LOANS.c.updated_at: _NOW,
+        }
+    )
+    .with_hint("FORCE INDEX (PRIMARY)", _LOANS, "mysql")
+)
+
+
 class LoanRepository:
     """Loan queries on the current transaction's session (never commits)."""
 
@@ -157,26 +183,8 @@ class LoanRepository:
         optimizer reads it through ix_loan_status_id, locking that index's entry before the
         row, the reverse of a transaction that locks the row (SELECT ... FOR UPDATE) and then
         changes its status, so the two could deadlock."""
-        stmt = (
-            update(LoanEntity)
-            .where(
-                LoanEntity.id == loan_id,
-                LoanEntity.status == "RAISING",
-                LoanEntity.raised + amount < LoanEntity.amount,
-                LoanEntity.min_invest <= amount,
-                or_(LoanEntity.raise_deadline.is_(None), LoanEntity.raise_deadline > now),
-            )
-            .values(
-                {
-                    LoanEntity.raised: LoanEntity.raised + amount,
-                    LoanEntity.version: LoanEntity.version + 1,
-                    LoanEntity.updated_at: now,
-                }
-            )
-            .with_hint("FORCE INDEX (PRIMARY)", LoanEntity, "mysql")
-            .execution_options(synchronize_session=False)
-        )
-        return row_count(self._session(), stmt) == 1
+        params = {"loan_id": loan_id, "taken": amount, "now": now}
+        return row_count(self._session(), _TAKE_RAISED, params) == 1
 
     def expired_raising(self, now: datetime) -> list[int]:
         """Ids of the RAISING listings whose raise deadline is at or before ``now``, in id

@@ -103,22 +103,21 @@ class PointsLedger:
             self.earn(member_id, "CHECK_IN", row.id, points)
         return CheckInVo(today, streak, points, self.balance(member_id))
 
-    def earn(self, member_id: int, kind: str, ref_id: int, points: int) -> PointEntryEntity:
+    def earn(self, member_id: int, kind: str, ref_id: int, points: int) -> None:
         """An earning entry (CHECK_IN, INVEST), once per (kind, reference)."""
-        first = self._repo.entry(kind, ref_id)
-        if first is not None:
-            return first
+        if self._repo.has_entry(kind, ref_id):
+            return
         now = self._clock()
-        return self._repo.add(
-            PointEntryEntity(
-                member_id=member_id,
-                kind=kind,
-                ref_id=ref_id,
-                points=points,
-                remaining=points,
-                expires_at=now + dt.timedelta(days=self._settings.loyalty.points_ttl_days),
-                created_at=now,
-            )
+        self._repo.insert_entry(
+            {
+                "member_id": member_id,
+                "kind": kind,
+                "ref_id": ref_id,
+                "points": points,
+                "remaining": points,
+                "expires_at": now + dt.timedelta(days=self._settings.loyalty.points_ttl_days),
+                "created_at": now,
+            }
         )
 
     def spend(self, member_id: int, points: int, kind: str, ref_id: int) -> None:

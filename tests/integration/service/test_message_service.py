@@ -87,7 +87,7 @@ def system_message(platform, clock):
     def factory(member_id: int, title: str = "通知") -> int:
         writer = Messages(platform.tx, clock)
         title_texts, body = Texts(f"{title} (en)", title), Texts("Text", "正文")
-        return platform.tx.run(lambda: writer.write(member_id, "SYSTEM", title_texts, body).id)
+        return platform.tx.run(lambda: writer.write(member_id, "SYSTEM", title_texts, body))
 
     return factory
 
