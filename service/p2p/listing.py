@@ -21,7 +21,9 @@ Who sees which listing, on every operation that shows or names one:
 
 getLoan caches each listing in full, the same value for every caller, and filters after the
 cache (:func:`sees`, :func:`shown_to`); listLoans pages are cached per audience (the public,
-each borrower, operators), since which rows a page holds depends on it.
+each borrower, operators), since which rows a page holds depends on it. What a caller may see
+of a cached listing or page is made once per cached value and view (service/derived.py), so
+every caller with the same view gets the same object and the server writes its answer once.
 """
 
 import dataclasses
@@ -34,6 +36,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from dao.p2p import InvestmentRepository, LoanEntity
 from service import errors
 from service.caching import cached
+from service.derived import Derived
 from service.errors import BusinessError, invalid
 from service.mapping import to_vo
 from service.member.onboarding import require_onboarded
@@ -140,11 +143,31 @@ def backs(caller: Principal | None, loan_id: int, investments: InvestmentReposit
     return count > 0
 
 
+#: The views of cached listings and pages that callers may see, made once per cached value.
+_VIEWS = Derived()
+
+
 def shown_to(caller: Principal | None, loan: LoanVo) -> LoanVo:
-    """`loan` as `caller` may see it: in full, or without the borrower and the reason."""
+    """`loan` as `caller` may see it: in full, or without the borrower and the reason (one
+    object for every such caller of the same cached listing)."""
     if in_full(caller, loan):
         return loan
+    return _VIEWS.get(loan, "public", lambda: _public(loan))
+
+
+def _public(loan: LoanVo) -> LoanVo:
     return dataclasses.replace(loan, borrower_id=None, reject_reason=None)
+
+
+def page_shown_to(caller: Principal | None, found: PageVo[LoanVo]) -> PageVo[LoanVo]:
+    """`found`, a page in full, with each listing as `caller` may see it (one object for every
+    caller who sees the same listings of the same cached page in full)."""
+    whole = tuple(in_full(caller, x) for x in found.items)
+    return _VIEWS.get(
+        found,
+        whole,
+        lambda: dataclasses.replace(found, items=tuple(shown_to(caller, x) for x in found.items)),
+    )
 
 
 def audience(caller: Principal | None) -> int | str:
@@ -259,7 +282,7 @@ class ListingService(P2PBase):
             page,
             page_size,
         )
-        return dataclasses.replace(found, items=tuple(shown_to(caller, x) for x in found.items))
+        return page_shown_to(caller, found)
 
     @cached(LOAN, key=lambda self, loan_id: loan_id)
     @transactional(read_only=True)
