@@ -31,6 +31,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import Row
 from sqlalchemy.orm.exc import StaleDataError
 
 from dao.p2p import InvestmentRepository, LoanEntity
@@ -112,8 +113,9 @@ class LoanVo:
     updated_at: dt.datetime
 
 
-def _loan_vo(entity: LoanEntity) -> LoanVo:
-    return to_vo(LoanVo, entity, loan_id=entity.id)
+def _loan_vo(loan: LoanEntity | Row) -> LoanVo:
+    """A listing's value from its entity or its row (dao LoanRepository.row, search_rows)."""
+    return to_vo(LoanVo, loan, loan_id=loan.id)
 
 
 def loan_not_found(loan_id: int) -> BusinessError:
@@ -285,9 +287,8 @@ class ListingService(P2PBase):
         return page_shown_to(caller, found)
 
     @cached(LOAN, key=lambda self, loan_id: loan_id)
-    @transactional(read_only=True)
     def _loan_in_full(self, loan_id: int) -> LoanVo:
-        loan = self._loans.get(loan_id)
+        loan = self.tx.read(self._loans.row, loan_id)  # a value is read, not an entity
         if loan is None:
             raise loan_not_found(loan_id)
         return _loan_vo(loan)
@@ -299,7 +300,6 @@ class ListingService(P2PBase):
         return self.tx.run(backs, caller, loan_id, self._investments, read_only=True)
 
     @cached(LOAN_PAGES, key=_page_key)
-    @transactional(read_only=True)
     def _loan_page(
         self,
         audience: int | str,
@@ -322,17 +322,20 @@ class ListingService(P2PBase):
             and min_term_months > max_term_months
         ):
             raise invalid("minTermMonths", "must not exceed maxTermMonths")
-        rows, total = self._loans.search(
-            visible=None if audience == EVERYONE else PUBLIC_STATUSES,
-            or_borrower=audience if isinstance(audience, int) else None,
-            status=status,
-            repayment_method=repayment_method,
-            min_rate=min_rate,
-            max_rate=max_rate,
-            min_term=min_term_months,
-            max_term=max_term_months,
-            offset=(page - 1) * page_size,
-            limit=page_size,
+        rows, total = self.tx.read(  # values are read, not entities
+            lambda connection: self._loans.search_rows(
+                connection,
+                visible=None if audience == EVERYONE else PUBLIC_STATUSES,
+                or_borrower=audience if isinstance(audience, int) else None,
+                status=status,
+                repayment_method=repayment_method,
+                min_rate=min_rate,
+                max_rate=max_rate,
+                min_term=min_term_months,
+                max_term=max_term_months,
+                offset=(page - 1) * page_size,
+                limit=page_size,
+            )
         )
         return PageVo(tuple(_loan_vo(r) for r in rows), total, page, page_size)
 

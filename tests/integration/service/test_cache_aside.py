@@ -97,28 +97,29 @@ def make_cached(make_platform, redis_server) -> Callable[..., Platform]:
 
 
 class DatabaseReads:
-    """Counts the listing repository's reads (get, search) of one LoanService; `during`
-    runs inside each get after the row was read (a test's interleaving point)."""
+    """Counts the listing repository's reads (one listing's row, a search) of one
+    LoanService; `during` runs inside each row's read after it was read (a test's
+    interleaving point)."""
 
     def __init__(self, loans: LoanService) -> None:
         self.gets = 0
         self.searches = 0
         self.during: Callable[[], None] = lambda: None
         repository = loans._loans
-        get, search = repository.get, repository.search
+        row, search = repository.row, repository.search_rows
 
-        def counted_get(loan_id):
+        def counted_row(connection, loan_id):
             self.gets += 1
-            row = get(loan_id)
+            found = row(connection, loan_id)
             self.during()
-            return row
+            return found
 
-        def counted_search(**kwargs):
+        def counted_search(connection, **kwargs):
             self.searches += 1
-            return search(**kwargs)
+            return search(connection, **kwargs)
 
-        repository.get = counted_get
-        repository.search = counted_search
+        repository.row = counted_row
+        repository.search_rows = counted_search
 
 
 def lookups(platform: Platform, result: str) -> float:
