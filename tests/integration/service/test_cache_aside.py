@@ -1,6 +1,7 @@
 """getLoan and listLoans cached aside in a real Redis (a redis-server this module starts on a
 free loopback port): hits and misses, eviction after commit only, the reader/writer race,
-the stampede guard, TTL expiry, and Redis killed and restarted under load."""
+the stampede guard, TTL expiry, Redis killed and restarted under load, and the answers
+written once per cached value over REST and SOAP: each audience's own, changed at once."""
 
 from __future__ import annotations
 
