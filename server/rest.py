@@ -29,6 +29,7 @@ from server.partnerauth import finish, rest_request
 from server.proxy import Proxies
 from server.registry import BoundFacade, BoundOperation
 from service import errors
+from service.derived import Derived
 from service.errors import BusinessError, invalid
 from service.language import DEFAULT
 
@@ -144,12 +145,19 @@ def _bearer(request: Request) -> Credentials:
     return Credentials(token=token.strip())
 
 
+#: Answers' bodies by the result they were written from (service/derived.py): a cached read's
+#: value, shared by every caller who sees it alike, is written once.
+_BODIES = Derived()
+
+
 def _render(inv: Invocation, result) -> Response:
     """The response to a call that succeeded (run by the dispatcher, inside its error funnel)."""
     op = inv.operation
     if op.result is None:
         return Response(status=204, headers={"X-Request-Id": inv.request_id})
-    body = jsoncodec.dumps(jsoncodec.to_json(result, op.result.type))
+    body = _BODIES.get(
+        result, op, lambda: jsoncodec.dumps(jsoncodec.to_json(result, op.result.type))
+    )
     return Response(
         body,
         op.operation.rest.status,

@@ -58,6 +58,7 @@ from server.registry import BoundFacade, BoundOperation
 from server.wsdl import Wsdl, soap_action
 from server.xmlcodec import read_complex, write_value
 from service import errors
+from service.derived import Derived
 from service.errors import BusinessError
 from service.language import DEFAULT
 from service.wsse import PasswordDigest
@@ -587,9 +588,29 @@ class SoapEndpoint:
         return lambda: read_complex(call, op.request, "")
 
 
+#: Answers' bodies by the result they were written from (service/derived.py), per operation
+#: and SOAP version: a cached read's value, shared by every caller who sees it alike, is
+#: written once.
+_BODIES = Derived()
+
+
 def _render(version: SoapVersion, inv: Invocation, result) -> Response:
     """The response to a call that succeeded (run by the dispatcher, inside its error funnel)."""
     op = inv.operation
+    return Response(
+        _BODIES.get(result, (op, version), lambda: _document(version, op, result)),
+        200,
+        content_type=version.content_type,
+        headers={
+            "X-Request-Id": inv.request_id,
+            "Content-Language": inv.language,
+            **success_headers(op),
+        },
+    )
+
+
+def _document(version: SoapVersion, op: BoundOperation, result) -> bytes:
+    """The envelope of `op`'s answer `result`."""
     envelope = _envelope(version)
     body = etree.SubElement(envelope, version.qname("Body"))
     wrapper = etree.SubElement(
@@ -602,13 +623,4 @@ def _render(version: SoapVersion, inv: Invocation, result) -> Response:
                 write_value(wrapper, f, op.namespace, item)
         else:
             write_value(wrapper, f, op.namespace, result)
-    return Response(
-        etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"),
-        200,
-        content_type=version.content_type,
-        headers={
-            "X-Request-Id": inv.request_id,
-            "Content-Language": inv.language,
-            **success_headers(op),
-        },
-    )
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")

@@ -30,6 +30,8 @@ Decisions where Spring leaves a choice:
   the transaction's outermost scope commits. They run after the session is closed.
 * Retry: only a scope that started a physical transaction retries, re-running the whole
   function; joined and nested scopes never do. Non-transactional scopes never retry.
+* ``tx.read(fn, ...)`` runs Core reads without a session: in a scope on its connection,
+  outside any in a read-only transaction of its own (retried as a scope that started one).
 * A non-transactional scope flushes its session at the end (each statement autocommits);
   on an error that rolls back, pending ORM changes are discarded, executed statements stay.
 * SQLite admits one writer: starting a writing transaction (REQUIRES_NEW, or REQUIRED under
@@ -279,13 +281,41 @@ class TransactionManager:
             raise
         return result
 
+    def read(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """``fn(connection, *args)``: a read of Core statements, without an ORM session (a
+        session per call costs several times a one-row query). In a scope, on that scope's
+        connection, its session flushed first: the read sees the scope's changes, as the
+        session's own queries would. Outside any, in a read-only transaction of its own on a
+        pooled connection, rolled back at its end and retried as :meth:`run` retries one."""
+        stack = self._stack.get()
+        if stack:
+            session = stack[-1].session
+            session.flush()
+            return fn(session.connection(), *args)
+        return self._retrying(fn, lambda: self._read(fn, args))
+
+    def _read(self, fn: Callable[..., T], args: Any) -> T:
+        with self.database.engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY_OPTION: True})
+            connection.begin()
+            try:
+                return fn(connection, *args)
+            finally:
+                connection.rollback()
+
     def _new_with_retry(
         self, fn: Callable[..., T], args: Any, kwargs: Any, o: _Options, isolation: str | None
     ) -> T:
+        return self._retrying(
+            fn, lambda: self._new(fn, args, kwargs, o, isolation, transactional=True)
+        )
+
+    def _retrying(self, fn: Callable[..., Any], attempt_once: Callable[[], T]) -> T:
+        """``attempt_once()``, again on a retryable error, at most max_retries more times."""
         attempt = 0
         while True:
             try:
-                return self._new(fn, args, kwargs, o, isolation, transactional=True)
+                return attempt_once()
             except Exception as exc:
                 if attempt >= self.max_retries or not is_retryable(exc):
                     raise

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
+    Connection,
     ForeignKey,
     Index,
     Integer,
+    Row,
     String,
     Text,
     bindparam,
@@ -21,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
@@ -138,6 +142,8 @@ _TAKE_RAISED = (
     )
     .with_hint("FORCE INDEX (PRIMARY)", _LOANS, "mysql")
 )
+#: One loan's row by id, every column (service/transaction.py TransactionManager.read).
+_ROW = select(_LOANS).where(_LOANS.c.id == bindparam("id"))
 
 
 class LoanRepository:
@@ -145,6 +151,12 @@ class LoanRepository:
 
     def __init__(self, session: Callable[[], Session]) -> None:
         self._session = session
+
+    def row(self, connection: Connection, loan_id: int) -> Row | None:
+        """The loan's row on `connection` (Core, no entity): its columns by the entity's
+        attribute names, typed as the entity's (Decimal yuan, UTC datetimes); None when
+        there is none."""
+        return connection.execute(_ROW, {"id": loan_id}).first()
 
     def add(self, entity: LoanEntity) -> LoanEntity:
         """Stage a new loan and flush, so ``entity.id`` and ``entity.version`` are set."""
@@ -216,36 +228,96 @@ class LoanRepository:
         and that borrower's own; None: every loan. Rate bounds are inclusive Decimal
         percentages (12.5 means 12.5%).
         """
-        if offset < 0:
-            raise ValueError("offset must be >= 0")
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        conditions: list[ColumnElement[bool]] = []
-        if visible is not None:
-            shown: ColumnElement[bool] = LoanEntity.status.in_(visible)
-            if or_borrower is not None:
-                shown = or_(shown, LoanEntity.borrower_id == or_borrower)
-            conditions.append(shown)
-        if status is not None:
-            conditions.append(LoanEntity.status == status)
-        if repayment_method is not None:
-            conditions.append(LoanEntity.repayment_method == repayment_method)
-        if min_rate is not None:
-            conditions.append(LoanEntity.annual_rate >= min_rate)
-        if max_rate is not None:
-            conditions.append(LoanEntity.annual_rate <= max_rate)
-        if min_term is not None:
-            conditions.append(LoanEntity.term_months >= min_term)
-        if max_term is not None:
-            conditions.append(LoanEntity.term_months <= max_term)
-
+        count, page = _search(
+            LoanEntity,
+            visible=visible,
+            or_borrower=or_borrower,
+            status=status,
+            repayment_method=repayment_method,
+            min_rate=min_rate,
+            max_rate=max_rate,
+            min_term=min_term,
+            max_term=max_term,
+            offset=offset,
+            limit=limit,
+        )
         session = self._session()
-        total = session.scalar(select(func.count()).select_from(LoanEntity).where(*conditions))
-        page = session.scalars(
-            select(LoanEntity)
-            .where(*conditions)
-            .order_by(LoanEntity.id.desc())
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        return list(page), int(total or 0)
+        total = session.scalar(count)
+        return list(session.scalars(page).all()), int(total or 0)
+
+    def search_rows(
+        self,
+        connection: Connection,
+        *,
+        visible: Collection[str] | None = None,
+        or_borrower: int | None = None,
+        status: str | None = None,
+        repayment_method: str | None = None,
+        min_rate: Decimal | None = None,
+        max_rate: Decimal | None = None,
+        min_term: int | None = None,
+        max_term: int | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[list[Row], int]:
+        """:meth:`search` on `connection` (service/transaction.py TransactionManager.read):
+        the page's rows as :meth:`row` reads one, and the total."""
+        count, page = _search(
+            LoanEntity.__table__,
+            visible=visible,
+            or_borrower=or_borrower,
+            status=status,
+            repayment_method=repayment_method,
+            min_rate=min_rate,
+            max_rate=max_rate,
+            min_term=min_term,
+            max_term=max_term,
+            offset=offset,
+            limit=limit,
+        )
+        total = connection.scalar(count)
+        return list(connection.execute(page).all()), int(total or 0)
+
+
+def _search(
+    what: Any,
+    *,
+    visible: Collection[str] | None = None,
+    or_borrower: int | None = None,
+    status: str | None = None,
+    repayment_method: str | None = None,
+    min_rate: Decimal | None = None,
+    max_rate: Decimal | None = None,
+    min_term: int | None = None,
+    max_term: int | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[Select, Select]:
+    """The count and the page of a search (LoanRepository.search) over `what`: the entity, or
+    its table for rows."""
+    if offset < 0:
+        raise ValueError("offset must be >= 0")
+    if limit < 1:
+        raise ValueError("limit must be >= 1")
+    conditions: list[ColumnElement[bool]] = []
+    if visible is not None:
+        shown: ColumnElement[bool] = LoanEntity.status.in_(visible)
+        if or_borrower is not None:
+            shown = or_(shown, LoanEntity.borrower_id == or_borrower)
+        conditions.append(shown)
+    if status is not None:
+        conditions.append(LoanEntity.status == status)
+    if repayment_method is not None:
+        conditions.append(LoanEntity.repayment_method == repayment_method)
+    if min_rate is not None:
+        conditions.append(LoanEntity.annual_rate >= min_rate)
+    if max_rate is not None:
+        conditions.append(LoanEntity.annual_rate <= max_rate)
+    if min_term is not None:
+        conditions.append(LoanEntity.term_months >= min_term)
+    if max_term is not None:
+        conditions.append(LoanEntity.term_months <= max_term)
+
+    count = select(func.count()).select_from(LoanEntity).where(*conditions)
+    page = select(what).where(*conditions).order_by(LoanEntity.id.desc())
+    return count, page.offset(offset).limit(limit)

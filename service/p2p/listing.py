@@ -21,7 +21,9 @@ Who sees which listing, on every operation that shows or names one:
 
 getLoan caches each listing in full, the same value for every caller, and filters after the
 cache (:func:`sees`, :func:`shown_to`); listLoans pages are cached per audience (the public,
-each borrower, operators), since which rows a page holds depends on it.
+each borrower, operators), since which rows a page holds depends on it. What a caller may see
+of a cached listing or page is made once per cached value and view (service/derived.py), so
+every caller with the same view gets the same object and the server writes its answer once.
 """
 
 import dataclasses
@@ -29,11 +31,13 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import Row
 from sqlalchemy.orm.exc import StaleDataError
 
 from dao.p2p import InvestmentRepository, LoanEntity
 from service import errors
 from service.caching import cached
+from service.derived import Derived
 from service.errors import BusinessError, invalid
 from service.mapping import to_vo
 from service.member.onboarding import require_onboarded
@@ -109,8 +113,9 @@ class LoanVo:
     updated_at: dt.datetime
 
 
-def _loan_vo(entity: LoanEntity) -> LoanVo:
-    return to_vo(LoanVo, entity, loan_id=entity.id)
+def _loan_vo(loan: LoanEntity | Row) -> LoanVo:
+    """A listing's value from its entity or its row (dao LoanRepository.row, search_rows)."""
+    return to_vo(LoanVo, loan, loan_id=loan.id)
 
 
 def loan_not_found(loan_id: int) -> BusinessError:
@@ -140,11 +145,31 @@ def backs(caller: Principal | None, loan_id: int, investments: InvestmentReposit
     return count > 0
 
 
+#: The views of cached listings and pages that callers may see, made once per cached value.
+_VIEWS = Derived()
+
+
 def shown_to(caller: Principal | None, loan: LoanVo) -> LoanVo:
-    """`loan` as `caller` may see it: in full, or without the borrower and the reason."""
+    """`loan` as `caller` may see it: in full, or without the borrower and the reason (one
+    object for every such caller of the same cached listing)."""
     if in_full(caller, loan):
         return loan
+    return _VIEWS.get(loan, "public", lambda: _public(loan))
+
+
+def _public(loan: LoanVo) -> LoanVo:
     return dataclasses.replace(loan, borrower_id=None, reject_reason=None)
+
+
+def page_shown_to(caller: Principal | None, found: PageVo[LoanVo]) -> PageVo[LoanVo]:
+    """`found`, a page in full, with each listing as `caller` may see it (one object for every
+    caller who sees the same listings of the same cached page in full)."""
+    whole = tuple(in_full(caller, x) for x in found.items)
+    return _VIEWS.get(
+        found,
+        whole,
+        lambda: dataclasses.replace(found, items=tuple(shown_to(caller, x) for x in found.items)),
+    )
 
 
 def audience(caller: Principal | None) -> int | str:
@@ -259,12 +284,11 @@ class ListingService(P2PBase):
             page,
             page_size,
         )
-        return dataclasses.replace(found, items=tuple(shown_to(caller, x) for x in found.items))
+        return page_shown_to(caller, found)
 
     @cached(LOAN, key=lambda self, loan_id: loan_id)
-    @transactional(read_only=True)
     def _loan_in_full(self, loan_id: int) -> LoanVo:
-        loan = self._loans.get(loan_id)
+        loan = self.tx.read(self._loans.row, loan_id)  # a value is read, not an entity
         if loan is None:
             raise loan_not_found(loan_id)
         return _loan_vo(loan)
@@ -276,7 +300,6 @@ class ListingService(P2PBase):
         return self.tx.run(backs, caller, loan_id, self._investments, read_only=True)
 
     @cached(LOAN_PAGES, key=_page_key)
-    @transactional(read_only=True)
     def _loan_page(
         self,
         audience: int | str,
@@ -299,17 +322,20 @@ class ListingService(P2PBase):
             and min_term_months > max_term_months
         ):
             raise invalid("minTermMonths", "must not exceed maxTermMonths")
-        rows, total = self._loans.search(
-            visible=None if audience == EVERYONE else PUBLIC_STATUSES,
-            or_borrower=audience if isinstance(audience, int) else None,
-            status=status,
-            repayment_method=repayment_method,
-            min_rate=min_rate,
-            max_rate=max_rate,
-            min_term=min_term_months,
-            max_term=max_term_months,
-            offset=(page - 1) * page_size,
-            limit=page_size,
+        rows, total = self.tx.read(  # values are read, not entities
+            lambda connection: self._loans.search_rows(
+                connection,
+                visible=None if audience == EVERYONE else PUBLIC_STATUSES,
+                or_borrower=audience if isinstance(audience, int) else None,
+                status=status,
+                repayment_method=repayment_method,
+                min_rate=min_rate,
+                max_rate=max_rate,
+                min_term=min_term_months,
+                max_term=max_term_months,
+                offset=(page - 1) * page_size,
+                limit=page_size,
+            )
         )
         return PageVo(tuple(_loan_vo(r) for r in rows), total, page, page_size)
 

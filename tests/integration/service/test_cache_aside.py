@@ -1,9 +1,11 @@
 """getLoan and listLoans cached aside in a real Redis (a redis-server this module starts on a
 free loopback port): hits and misses, eviction after commit only, the reader/writer race,
-the stampede guard, TTL expiry, and Redis killed and restarted under load."""
+the stampede guard, TTL expiry, Redis killed and restarted under load, and the answers
+written once per cached value over REST and SOAP: each audience's own, changed at once."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -16,8 +18,11 @@ from decimal import Decimal
 
 import pytest
 import redis
+from werkzeug.test import Client
 
-from server.app import Platform
+from facade.p2p.loan import NS
+from facade.types import COMMON_NS
+from server.app import Application, Platform
 from service import caching
 from service.p2p import AuditRequest, LoanService
 from service.payment import PaymentService
@@ -93,28 +98,29 @@ def make_cached(make_platform, redis_server) -> Callable[..., Platform]:
 
 
 class DatabaseReads:
-    """Counts the listing repository's reads (get, search) of one LoanService; `during`
-    runs inside each get after the row was read (a test's interleaving point)."""
+    """Counts the listing repository's reads (one listing's row, a search) of one
+    LoanService; `during` runs inside each row's read after it was read (a test's
+    interleaving point)."""
 
     def __init__(self, loans: LoanService) -> None:
         self.gets = 0
         self.searches = 0
         self.during: Callable[[], None] = lambda: None
         repository = loans._loans
-        get, search = repository.get, repository.search
+        row, search = repository.row, repository.search_rows
 
-        def counted_get(loan_id):
+        def counted_row(connection, loan_id):
             self.gets += 1
-            row = get(loan_id)
+            found = row(connection, loan_id)
             self.during()
-            return row
+            return found
 
-        def counted_search(**kwargs):
+        def counted_search(connection, **kwargs):
             self.searches += 1
-            return search(**kwargs)
+            return search(connection, **kwargs)
 
-        repository.get = counted_get
-        repository.search = counted_search
+        repository.row = counted_row
+        repository.search_rows = counted_search
 
 
 def lookups(platform: Platform, result: str) -> float:
@@ -362,3 +368,123 @@ def test_every_command_that_changes_a_listing_evicts_it(
     loans.audit_loan(three, approve, operator)
     clock.advance(days=2)
     changes(three, loans.close_expired_loans, "FAILED")
+
+
+class Web:
+    """getLoan and listLoans over REST and SOAP on `platform`, as `who` (a Principal, or None
+    for an anonymous caller): the answers' bodies, as callers get them."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.http = Client(Application(platform))
+        self._tokens: dict[int, str] = {}
+
+    def _token(self, who: Principal) -> str:
+        if who.member_id not in self._tokens:
+            tokens = self.platform.components["tokens"]
+            self._tokens[who.member_id] = tokens.issue(who.member_id, who.role).access
+        return self._tokens[who.member_id]
+
+    def _headers(self, who: Principal | None) -> dict[str, str]:
+        return {} if who is None else {"Authorization": f"Bearer {self._token(who)}"}
+
+    def rest(self, loan_id: int, who: Principal | None) -> bytes:
+        return self.http.get(f"/api/v1/loans/{loan_id}", headers=self._headers(who)).data
+
+    def page(self, who: Principal | None) -> bytes:
+        return self.http.get("/api/v1/loans?pageSize=20", headers=self._headers(who)).data
+
+    def soap(self, loan_id: int, who: Principal | None) -> bytes:
+        token = ""
+        if who is not None:
+            token = f'<c:AuthToken xmlns:c="{COMMON_NS}"><c:token>{self._token(who)}</c:token>'
+            token += "</c:AuthToken>"
+        envelope = (
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            f'xmlns:p="{NS}"><soapenv:Header>{token}</soapenv:Header><soapenv:Body><p:getLoan>'
+            f"<p:loanId>{loan_id}</p:loanId></p:getLoan></soapenv:Body></soapenv:Envelope>"
+        )
+        headers = {"Content-Type": "text/xml; charset=utf-8"}
+        return self.http.post("/services/LoanFacade", data=envelope, headers=headers).data
+
+
+@pytest.fixture
+def audiences(make_cached, operator, borrower, make_member, loan_request):
+    """A platform on Redis seen over HTTP, a RAISING listing of the test's borrower (with a
+    reject reason left from a first audit: only the borrower and operators see it), and
+    every audience of it: the operator, its borrower, another borrower, an investor and an
+    anonymous caller."""
+    platform = make_cached()
+    loans = platform.service(LoanService)
+    loan = loans.publish_loan(loan_request(), operator)
+    loans.audit_loan(loan.loan_id, AuditRequest(False, "材料不全"), operator)
+    loans.update_loan(loan.loan_id, loan_request(), operator)
+    loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)
+    other = make_member("BORROWER").member_id
+    investor = make_member("INVESTOR").member_id
+    who = {
+        "operator": operator,
+        "borrower": Principal(member_id=borrower.member_id, role="BORROWER"),
+        "other borrower": Principal(member_id=other, role="BORROWER"),
+        "investor": Principal(member_id=investor, role="INVESTOR"),
+        "anonymous": None,
+    }
+    return Web(platform), loans, loan.loan_id, who
+
+
+FULL = ("operator", "borrower")
+
+
+def test_every_audience_gets_its_own_answer_from_the_cache(audiences) -> None:
+    """Called in turn, over and over (every answer cached and written once by then), each
+    caller gets what it may see and nothing another audience sees: the borrower's id only
+    by the operator and the borrower, on REST, SOAP and in listLoans' page."""
+    web, _, loan_id, who = audiences
+    borrower_id = str(who["borrower"].member_id)
+    for _ in range(3):
+        for name, caller in who.items():
+            rest, soap, page = (
+                web.rest(loan_id, caller),
+                web.soap(loan_id, caller),
+                web.page(caller),
+            )
+            full = name in FULL
+            assert json.loads(rest).get("borrowerId") == (int(borrower_id) if full else None)
+            assert (f"<tns:borrowerId>{borrower_id}</tns:borrowerId>".encode() in soap) is full
+            assert (b"rejectReason" in rest) is False  # approved: the reason was cleared
+            items = json.loads(page)["items"]
+            assert [item.get("borrowerId") for item in items] == [
+                int(borrower_id) if full else None
+            ]
+    full, public = web.rest(loan_id, who["operator"]), web.rest(loan_id, None)
+    assert {web.rest(loan_id, who[name]) for name in FULL} == {full}
+    assert {web.rest(loan_id, who[name]) for name in who if name not in FULL} == {public}
+
+
+def test_a_change_is_answered_at_once_to_every_audience(audiences, operator, loan_request):
+    """Each audience's answers cached and written, then the listing changes: the next call of
+    every caller answers the change (a cancellation only the parties see, then a new
+    listing on the page), never the bytes written before it."""
+    web, loans, loan_id, who = audiences
+    ask = {
+        name: (lambda c=c: (web.rest(loan_id, c), web.soap(loan_id, c), web.page(c)))
+        for name, c in who.items()
+    }
+    before = {name: ask[name]() for name in who}
+    assert before == {name: ask[name]() for name in who}  # written once, answered alike
+    loans.cancel_loan(loan_id, "资料有误", operator)
+    for name in who:
+        rest, soap, page = ask[name]()
+        assert rest != before[name][0] and soap != before[name][1]
+        statuses = [item["status"] for item in json.loads(page)["items"]]
+        if name in FULL:
+            assert json.loads(rest)["status"] == "CANCELLED"
+            assert b"<tns:status>CANCELLED</tns:status>" in soap
+            assert statuses == ["CANCELLED"]
+        else:
+            assert json.loads(rest)["code"] == "LOAN_NOT_FOUND"
+            assert b"LOAN_NOT_FOUND" in soap
+            assert statuses == []
+    loans.publish_loan(loan_request(title="新的标的"), operator)
+    titles = [item["title"] for item in json.loads(web.page(who["operator"]))["items"]]
+    assert titles == ["新的标的", "周转借款"]

@@ -217,8 +217,8 @@ def test_one_cached_value_serves_every_caller_without_leaking(world, operator) -
     # platform caches listings only in Redis, which the job workers share too).
     loans.cache_aside = CacheAside(MemoryCache(), loans._settings, loans.tx)
     gets = []
-    repository_get = loans._loans.get
-    loans._loans.get = lambda loan_id: gets.append(loan_id) or repository_get(loan_id)
+    repository_row = loans._loans.row
+    loans._loans.row = lambda conn, loan_id: gets.append(loan_id) or repository_row(conn, loan_id)
     for state in ("RAISING", "PENDING_AUDIT"):
         assert loans.get_loan(ids[state], operator).borrower_id is not None
         assert loans.get_loan(ids[state], who["owner"]).borrower_id is not None

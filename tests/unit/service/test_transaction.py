@@ -318,6 +318,49 @@ def test_a_joined_scope_leaves_the_retry_to_the_outer(tx, sleeps):
     assert calls == {"outer": 3, "inner": 3}
 
 
+# -- Core reads without a session ----------------------------------------------------------
+
+
+def names(connection) -> list[str]:
+    return sorted(connection.execute(text("SELECT name FROM t")).scalars())
+
+
+def test_a_read_outside_any_scope_is_a_read_only_transaction_of_its_own(tx, db):
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO t (name) VALUES ('kept')"))
+
+    def writes(connection) -> None:
+        connection.execute(text("INSERT INTO t (name) VALUES ('refused')"))
+
+    assert tx.read(names) == ["kept"]
+    with pytest.raises(OperationalError, match="readonly"):
+        tx.read(writes)
+    assert rows(db) == ["kept"]
+    tx.run(add, tx, "after")  # the connection went back writable
+    assert rows(db) == ["after", "kept"]
+
+
+def test_a_read_in_a_scope_sees_the_scope_s_changes(tx, db):
+    def scope() -> list[str]:
+        add(tx, "uncommitted")
+        return tx.read(names)
+
+    assert tx.run(scope) == ["uncommitted"]
+
+
+def test_a_read_is_retried_as_a_transaction_is(tx, sleeps):
+    calls: list[int] = []
+
+    def fn(connection) -> list[str]:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise locked()
+        return names(connection)
+
+    assert tx.read(fn) == []
+    assert len(calls) == 3 and len(sleeps) == 2
+
+
 # -- decorator --------------------------------------------------------------------------
 
 
