@@ -15,6 +15,7 @@ ON_DEMAND = (
     "alembic",  # p2p migrate
     "banksim.main",  # p2p bank-sim (its options alone are listed by `p2p --help`)
     "celery",  # the first job handed over
+    "cryptography.hazmat",  # a PEM key set, the first RSA signature checked or secret sealed
     "sentry_sdk",  # sentry.dsn set
     "server.compat",  # p2p check-contracts, a facade's ?doc
     "server.contractdoc",  # a facade's ?doc, the changelog page
