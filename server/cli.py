@@ -9,7 +9,8 @@ A server a command needs and cannot use (the database, Redis) is one line on sta
 and exit code 3, never the driver's traceback; a bad setting is exit code 2.
 
 What only some commands use (Alembic, the contract documents and the compatibility check, the
-job worker) is imported by those commands, so that ``p2p serve`` starts without it.
+job worker, the demo's HTTP client) is imported by those commands, so that ``p2p serve``
+starts without it.
 """
 
 import argparse
@@ -30,10 +31,6 @@ from conf.settings import hide_password
 from dao.db import Database
 from server import lifecycle, package_version
 from server.app import VERSION, create_app, create_platform, openapi_document
-from server.demo.journey import Journey, Operator
-from server.demo.people import SmsOutbox
-from server.demo.soap import soap_walk
-from server.demo.wire import DemoFailed, Wire
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import formatter
@@ -453,6 +450,11 @@ def cmd_demo(args, settings) -> int:
     if refusal is not None:
         print(f"error: {refusal} (as under make run)", file=sys.stderr)
         return 2
+    from server.demo.journey import Journey, Operator
+    from server.demo.people import SmsOutbox
+    from server.demo.soap import soap_walk
+    from server.demo.wire import DemoFailed, Wire
+
     wire = Wire(args.base_url)
     sms = SmsOutbox(settings.verification.outbox_file)
     database = Database.from_settings(settings.database)

@@ -21,6 +21,7 @@ ON_DEMAND = (
     "server.contractdoc",  # a facade's ?doc, the changelog page
     "server.worker",  # the embedded job worker, p2p worker and beat
     "swagger_ui_bundle",  # the first /docs asset
+    "urllib3",  # payment.gateway BANK, the first partner callback delivered
 )
 
 _SCRIPT = """
