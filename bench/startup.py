@@ -170,6 +170,12 @@ def main(argv=None) -> int:
             f"{args.calls} calls after each",
             flush=True,
         )
+        if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+            print(
+                "PYTHONDONTWRITEBYTECODE is set: every start compiles the project's sources "
+                "(no __pycache__ is written), which a worker that may write __pycache__ does once",
+                flush=True,
+            )
         results: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
         for number in range(args.starts):
             names = list(configs) if number % 2 == 0 else list(reversed(configs))
