@@ -5,11 +5,15 @@ Run from the repository root: ``python bench/startup.py [--starts N] [--calls N]
 It migrates a SQLite database in a temporary folder, then starts ``p2p serve`` (waitress, the
 default threads, no embedded job worker: one web worker as supervisord runs it) again and
 again, and for each start prints the seconds from the process's start to its first
-``/health`` answering 200, its RSS then and its peak RSS (VmHWM) so far, and, after ``--calls``
+``/health`` answering 200, the CPU seconds it spent until then (steadier than the wall clock
+on a busy machine), its RSS then and its peak RSS (VmHWM) so far, and, after ``--calls``
 REST calls on one keep-alive connection (``GET /api/v1/loans``), its RSS and peak again. With
 ``P2P_TEST_REDIS_URL`` set, each start is made twice, alternating: with the embedded cache and
-with Redis as the cache (``cache.url``), as production runs it. Then the modules that
-``import server.app`` spends its time in (``python -X importtime``), largest first.
+with Redis as the cache (``cache.url``), as production runs it. ``--base DIR`` starts the
+code checked out in DIR (e.g. a ``git worktree`` of the commit before a change) too, each of
+its starts beside one of this tree's, alternating, so that a before and an after share the
+machine's moments. Then the modules that ``import server.app`` spends its time in
+(``python -X importtime``), largest first.
 
 Absolute times depend on the machine and its neighbours: compare starts of one run.
 """
@@ -31,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.getloan import ROOT, child_env, cli, free_port, read_proc_status
+from bench.getloan import ROOT, child_env, cli, cpu_seconds, free_port, read_proc_status
 
 READY_TIMEOUT = 60.0
 
@@ -64,19 +68,23 @@ def _calls(port: int, count: int) -> None:
         conn.close()
 
 
-def one_start(url: str, tmp: Path, cache_url: str, calls: int) -> dict[str, float]:
+def one_start(
+    url: str, tmp: Path, cache_url: str, calls: int, root: Path = ROOT
+) -> dict[str, float]:
     port = free_port()
     argv = [sys.executable, "-m", "server.cli", "serve", "--set", f"database.url={url}"]
     argv += ["--set", f"server.port={port}", "--set", "jobs.embedded_worker=false"]
     if cache_url:
         argv += ["--set", f"cache.url={cache_url}"]
     log = tmp / f"serve-{port}.log"
+    env = child_env()
+    env["PYTHONPATH"] = os.pathsep.join((str(root), env["PYTHONPATH"]))  # root's code first
     with open(log, "wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
-            env=child_env(),
+            cwd=root,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -89,9 +97,11 @@ def one_start(url: str, tmp: Path, cache_url: str, calls: int) -> dict[str, floa
                 raise RuntimeError(f"p2p serve did not become ready:\n{tail}")
             time.sleep(0.005)
         ready = time.perf_counter() - started
+        cpu = cpu_seconds(proc.pid)
         status = read_proc_status(proc.pid)
         figures = {
             "ready s": ready,
+            "CPU s": cpu,
             "RSS MiB": _mib(status, "VmRSS"),
             "peak MiB": _mib(status, "VmHWM"),
         }
@@ -138,9 +148,18 @@ def main(argv=None) -> int:
     p.add_argument("--starts", type=int, default=3, help="starts per configuration (3)")
     p.add_argument("--calls", type=int, default=2000, help="REST calls after each start (2000)")
     p.add_argument("--top", type=int, default=15, help="rows of the import listing (15)")
+    p.add_argument("--base", type=Path, help="a checkout of other code to start alternately")
     args = p.parse_args(argv)
     redis_url = os.environ.get("P2P_TEST_REDIS_URL", "")
-    configs = {"embedded": ""} | ({"redis cache": redis_url} if redis_url else {})
+    caches = {"embedded": ""} | ({"redis cache": redis_url} if redis_url else {})
+    configs = {name: (cache, ROOT) for name, cache in caches.items()}
+    if args.base:
+        base = args.base.resolve()
+        configs = {
+            f"{name}{suffix}": (cache, root)
+            for name, cache in caches.items()
+            for suffix, root in (("", ROOT), (" (base)", base))
+        }
     tmp = Path(tempfile.mkdtemp(prefix="p2p-bench-startup-"))
     url = f"sqlite:///{tmp / 'p2p.db'}"
     try:
@@ -151,18 +170,25 @@ def main(argv=None) -> int:
             f"{args.calls} calls after each",
             flush=True,
         )
+        if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+            print(
+                "PYTHONDONTWRITEBYTECODE is set: every start compiles the project's sources "
+                "(no __pycache__ is written), which a worker that may write __pycache__ does once",
+                flush=True,
+            )
         results: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
         for number in range(args.starts):
             names = list(configs) if number % 2 == 0 else list(reversed(configs))
             for name in names:
-                figures = one_start(url, tmp, configs[name], args.calls)
+                cache, root = configs[name]
+                figures = one_start(url, tmp, cache, args.calls, root)
                 results[name].append(figures)
                 shown = ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
-                print(f"  start {number + 1} {name:<12} {shown}", flush=True)
+                print(f"  start {number + 1} {name:<19} {shown}", flush=True)
         print("\nmedian over starts")
         for name, rows in results.items():
             shown = ", ".join(f"{k} {statistics.median(r[k] for r in rows):.2f}" for k in rows[0])
-            print(f"  {name:<12} {shown}")
+            print(f"  {name:<19} {shown}")
         print(f"\nimport server.app, cumulative ms (python -X importtime), top {args.top}")
         for micros, name in import_profile(args.top):
             print(f"  {micros / 1000:8.1f}  {name}")

@@ -23,10 +23,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from conf.loyalty import (
     CatalogueItem,
     LevelRule,
@@ -338,6 +334,11 @@ def _read_pem(raw: object, *, private: bool) -> Pem | None:
             data = Path(value).read_bytes()
         except OSError as exc:
             raise ValueError(f"cannot read the key file {value!r} ({exc.strerror})") from None
+    # cryptography (about 8 MiB) is loaded only when a key is set.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key: object
     try:
         if private:

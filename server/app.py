@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -38,7 +38,6 @@ from service.language import DEFAULT
 from service.lifecycle import Lifecycle
 from service.loyalty.levels import Levels
 from service.member import MemberService
-from service.ocp.client import HttpBankClient
 from service.ocp.orders import QUERY_JOB, BankOrders
 from service.partner import PartnerKeys
 from service.partner.auth import PartnerAuthenticator
@@ -53,6 +52,9 @@ from service.security import Lockout, Passwords, Tokens
 from service.transaction import TransactionManager
 from service.verification import VerificationCodes
 from service.wsse import ApiSecrets
+
+if TYPE_CHECKING:  # loaded only where payment.gateway is BANK (see _bank)
+    from service.ocp.client import HttpBankClient
 
 log = logging.getLogger("server.app")
 
@@ -235,12 +237,15 @@ def _build(
 
 def _bank(
     live: LiveSettings, components: dict, metrics: PlatformMetrics
-) -> tuple[HttpBankClient | None, BankOrders | None]:
+) -> "tuple[HttpBankClient | None, BankOrders | None]":
     """The depository bank over HTTP and the platform's orders at it, when payment.gateway
-    is BANK (the services take ``bank``; None means the sandbox gateway)."""
+    is BANK (the services take ``bank``; None means the sandbox gateway, which loads neither
+    the bank's client nor urllib3)."""
     settings = live.current()
     if settings.payment.gateway != "BANK":
         return None, None
+    from service.ocp.client import HttpBankClient
+
     if QUERY_JOB not in settings.jobs.schedule:
         raise ConfigError(
             f"jobs.schedule: must run {QUERY_JOB} (query on doubt) when payment.gateway is BANK"

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
 from server.metrics import PlatformMetrics
 from service.ocp import protocol
-from service.ocp.client import HttpBankClient
 from service.ocp.orders import BankOrders, NotificationRefused
 from service.ocp.signing import SignatureInvalid
+
+if TYPE_CHECKING:
+    from service.ocp.client import HttpBankClient
 
 log = logging.getLogger("server.banknotify")
 

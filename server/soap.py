@@ -515,14 +515,22 @@ class SoapEndpoint:
         max_body_bytes: int,
     ):
         self._facades = {f.name: f for f in facades}
-        self._wsdl = {f.name: Wsdl(f) for f in facades}
+        self._wsdl: dict[str, Wsdl] = {}  # by facade, each made by its first ?wsdl
         self._dispatcher = dispatcher
         self._proxies = proxies
         self._max_body = max_body_bytes
 
     def wsdl(self, name: str, environ) -> bytes | None:
+        """The facade's WSDL with the caller's address in it; None for an unknown facade. Its
+        template is made on the first request for it, not at start (two threads asking at
+        once may both make it: the same bytes, one kept)."""
         w = self._wsdl.get(name)
-        return None if w is None else w.render(self._proxies.base_url(environ), f"/services/{name}")
+        if w is None:
+            bound = self._facades.get(name)
+            if bound is None:
+                return None
+            w = self._wsdl.setdefault(name, Wsdl(bound))
+        return w.render(self._proxies.base_url(environ), f"/services/{name}")
 
     def __call__(self, request: Request, name: str) -> Response:
         """GET or HEAD ``?wsdl`` is the WSDL (werkzeug sends no body for HEAD); anything else

@@ -7,18 +7,17 @@ with AES-256-GCM (``cryptography``, PyCA) under a fresh random 96-bit nonce, and
 row by associated data (e.g. the member id): a sealed value copied onto another row does not
 open there. The stored text is ``v1.`` + Base64(nonce || ciphertext || tag); the version lets
 a later key or algorithm live beside this one. A database dump alone opens nothing.
+``cryptography`` is loaded by the first seal or open, not by making a box.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = "v1."
 _NONCE_BYTES = 12
@@ -35,7 +34,14 @@ class SecretBox:
         if len(master_key) != 32:
             raise ValueError("the master key must have 32 bytes")
         sub_key = hmac.new(master_key, b"p2p secretbox v1 " + purpose.encode(), hashlib.sha256)
-        self._aead = AESGCM(sub_key.digest())
+        self._sub_key = sub_key.digest()
+
+    @functools.cached_property
+    def _aead(self):
+        """The cipher, made by the first seal or open (a box made at start loads nothing)."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM(self._sub_key)
 
     @classmethod
     def from_setting(cls, secret_key: str, purpose: str) -> SecretBox | None:
@@ -48,6 +54,8 @@ class SecretBox:
         return _VERSION + base64.b64encode(nonce + sealed).decode("ascii")
 
     def open(self, stored: str, bound_to: str) -> str:
+        from cryptography.exceptions import InvalidTag
+
         if not stored.startswith(_VERSION):
             raise SecretBoxError("unknown sealed-value version")
         try:

@@ -53,15 +53,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from dao.ocp import OPEN_STATUSES, BankOrderEntity, BankOrderRepository, EvidenceRepository
 from service.ledger import AVAILABLE, Ledger, credit, debit
 from service.ocp import protocol
 from service.ocp.alerts import BankAlerts, BankRecorder
-from service.ocp.client import HttpBankClient
 from service.ocp.evidence import Evidence
 from service.pii import PersonalData
 from service.transaction import IllegalTransactionStateError
+
+if TYPE_CHECKING:  # the client (and urllib3) is loaded only where payment.gateway is BANK
+    from service.ocp.client import HttpBankClient
 
 log = logging.getLogger("service.ocp")
 

@@ -3,7 +3,8 @@
 Each side signs with its private key under a key id and verifies with the other side's public
 keys by key id; a key ring holds several at once, so a key rotates without downtime (publish
 the new public key, switch signing, retire the old id). A private key never appears in a repr
-or an error.
+or an error. cryptography is loaded by the first key read, not by importing this module (a
+platform on the sandbox gateway never reads one).
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-_HASH = hashes.SHA256
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 
 class SignatureInvalid(Exception):
@@ -34,6 +33,9 @@ class Signer:
     def __init__(self, key_id: str, private_key_pem: bytes):
         if not key_id:
             raise ValueError("a signing key needs a key id")
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
         try:
             key = serialization.load_pem_private_key(private_key_pem, password=None)
         except (ValueError, TypeError):
@@ -42,10 +44,12 @@ class Signer:
             raise ValueError("the signing key must be an RSA key")
         self.key_id = key_id
         self._key = key
+        self._padding, self._hash = padding.PKCS1v15, hashes.SHA256
 
     def sign(self, body: bytes) -> str:
         """The Base64 signature of ``body``."""
-        return base64.b64encode(self._key.sign(body, padding.PKCS1v15(), _HASH())).decode("ascii")
+        raw = self._key.sign(body, self._padding(), self._hash())
+        return base64.b64encode(raw).decode("ascii")
 
     def __repr__(self) -> str:  # the private key never reaches a log through a repr
         return f"Signer(key_id={self.key_id!r})"
@@ -55,6 +59,11 @@ class KeyRing:
     """The other side's public keys by key id."""
 
     def __init__(self, public_keys_pem: Mapping[str, bytes]):
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+        self._invalid, self._padding, self._hash = InvalidSignature, padding.PKCS1v15, hashes.SHA256
         self._keys: dict[str, rsa.RSAPublicKey] = {}
         for key_id, pem in public_keys_pem.items():
             try:
@@ -79,8 +88,8 @@ class KeyRing:
             raise SignatureInvalid("unknown_key")
         try:
             raw = base64.b64decode(signature, validate=True)
-            key.verify(raw, body, padding.PKCS1v15(), _HASH())
-        except (binascii.Error, ValueError, InvalidSignature):
+            key.verify(raw, body, self._padding(), self._hash())
+        except (binascii.Error, ValueError, self._invalid):
             raise SignatureInvalid("bad_signature") from None
 
     def __repr__(self) -> str:
@@ -89,6 +98,9 @@ class KeyRing:
 
 def generate_keypair(bits: int = 2048) -> tuple[bytes, bytes]:
     """A fresh RSA key pair as (private PEM, public PEM), for tooling and tests."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -100,10 +112,14 @@ def generate_keypair(bits: int = 2048) -> tuple[bytes, bytes]:
 
 def public_key_of(private_pem: bytes) -> bytes:
     """The public key (SubjectPublicKeyInfo PEM) of an unencrypted PEM private key."""
+    from cryptography.hazmat.primitives import serialization
+
     return _public_pem(serialization.load_pem_private_key(private_pem, password=None))
 
 
 def _public_pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

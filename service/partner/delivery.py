@@ -5,9 +5,10 @@ The job ``partner.deliver_callback(callback_id, attempt)`` (service/jobs.py; wri
 service/partner/callbacks.py through the outbox) POSTs the callback's body, exactly as
 written when the event happened, to the app's callback URL with urllib3, within
 ``partner.callback_connect_timeout_seconds`` and ``partner.callback_read_timeout_seconds``,
-never following a redirect. A 2xx answer acknowledges it (ACKED). Anything else (another
-status, a timeout, a refused connection, no callback URL, an app suspended, no key to sign
-with) is recorded as the attempt's outcome, and the next attempt is written to the outbox
+never following a redirect (urllib3 and its pool are made by the first POST: a process that
+delivers nothing does not load them). A 2xx answer acknowledges it (ACKED). Anything else
+(another status, a timeout, a refused connection, no callback URL, an app suspended, no key
+to sign with) is recorded as the attempt's outcome, and the next attempt is written to the outbox
 ``partner.callback_retry_seconds[n-1]`` seconds later; after the last one the callback is
 EXPIRED. Each attempt is a row of ``partner_callback_attempt``.
 
@@ -31,11 +32,10 @@ by ``,`` so a partner in the middle of a rotation verifies with whichever key it
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-
-import urllib3
 
 from dao.partner import PartnerRepository
 from dao.partner_callback import PartnerCallbackAttemptEntity, PartnerCallbackRepository
@@ -111,7 +111,13 @@ class CallbackDelivery:
         self._policy = policy
         self._apps = PartnerRepository(tx.session)
         self._callbacks = PartnerCallbackRepository(tx.session)
-        self._http = urllib3.PoolManager(
+
+    @functools.cached_property
+    def _http(self):
+        import urllib3
+
+        policy = self._policy
+        return urllib3.PoolManager(
             retries=False,
             timeout=urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout),
         )
@@ -163,6 +169,8 @@ class CallbackDelivery:
         return _Post(app.callback_url, headers, body)
 
     def _post(self, post: _Post) -> tuple[str, int | None]:
+        import urllib3
+
         try:
             answer = self._http.request(
                 "POST",

@@ -18,10 +18,6 @@ from __future__ import annotations
 
 import secrets
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-
 from dao.partner import MAX_PUBLIC_KEY
 from service import errors
 from service.errors import BusinessError, invalid
@@ -54,6 +50,10 @@ class PartnerKeys:
         key of at least MIN_RSA_BITS bits."""
         if len(pem) > MAX_PUBLIC_KEY:
             raise invalid("publicKey", f"must be at most {MAX_PUBLIC_KEY} characters")
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
         try:
             key = serialization.load_pem_public_key(pem.encode())
         except (ValueError, UnsupportedAlgorithm):

@@ -31,7 +31,8 @@ of the key's secret, or of RSASSA-PKCS1-v1_5 with SHA-256 (``openssl dgst -sha25
 ``openssl dgst -sha256 -sign`` compute the same), over the UTF-8 bytes of the canonical
 string. Comparisons are constant-time. The platform signs answers to RSA apps with its own
 key (``partner.platform_private_key``, ``partner.platform_key_id``), whose public key it
-publishes.
+publishes. cryptography is loaded by the first RSA key read or signature checked, not by
+importing this module (HMAC needs only the standard library).
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_to_bytes
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 REQUEST_VERSION = "P2P-PARTNER-V1"
 RESPONSE_VERSION = "P2P-PARTNER-RESPONSE-V1"
@@ -139,6 +141,9 @@ def verify_hmac(secret: str, message: str, signature: str) -> bool:
 
 def sign_rsa(private_key: rsa.RSAPrivateKey, message: str) -> str:
     """Base64 of RSASSA-PKCS1-v1_5 with SHA-256 of ``message`` (UTF-8)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     raw = private_key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())
     return base64.b64encode(raw).decode("ascii")
 
@@ -146,6 +151,10 @@ def sign_rsa(private_key: rsa.RSAPrivateKey, message: str) -> str:
 def verify_rsa(public_key_pem: str | bytes, message: str, signature: str) -> bool:
     """Whether ``signature`` is an RSASSA-PKCS1-v1_5 SHA-256 signature of ``message`` by the
     PEM public key; a malformed key or signature is simply not a valid signature."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     pem = public_key_pem.encode() if isinstance(public_key_pem, str) else public_key_pem
     try:
         key = serialization.load_pem_public_key(pem)
@@ -171,6 +180,8 @@ class PlatformKey:
 
     def public_pem(self) -> str:
         """The public key partners verify with (SubjectPublicKeyInfo PEM)."""
+        from cryptography.hazmat.primitives import serialization
+
         return (
             self.private_key.public_key()
             .public_bytes(
@@ -185,6 +196,9 @@ def load_platform_key(key_id: str, private_key_pem: bytes | None) -> PlatformKey
     ``partner.platform_private_key``, checked at start-up); None when it is unset."""
     if not private_key_pem:
         return None
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("the platform's partner key must be an RSA key")

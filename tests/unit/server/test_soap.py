@@ -26,6 +26,7 @@ from server.soap import (
     read_credentials,
     version_of,
 )
+from server.wsdl import Wsdl
 from service import errors
 from service.errors import BusinessError
 from service.wsse import PasswordDigest
@@ -703,6 +704,20 @@ def test_head_wsdl_is_answered_like_get(client) -> None:
     assert head.headers["Content-Type"] == get.headers["Content-Type"]
     assert head.headers["Content-Length"] == str(len(get.data))
     assert head.headers["X-Request-Id"]
+
+
+def test_each_facades_wsdl_is_made_on_its_first_request_and_kept(client) -> None:
+    """No WSDL is made at start; the first ?wsdl of a facade answers what export-contracts
+    writes for it, and so does every later one, from the kept template."""
+    app = client.application
+    assert app.soap._wsdl == {}
+    for bound in app.platform.facades:
+        path = f"/services/{bound.name}"
+        expected = Wsdl(bound).render("http://localhost", path)
+        first, again = client.get(path + "?wsdl"), client.get(path + "?wsdl")
+        assert first.status_code == again.status_code == 200
+        assert first.data == again.data == expected
+    assert sorted(app.soap._wsdl) == sorted(f.name for f in app.platform.facades)
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
