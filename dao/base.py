@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Executable, Integer, MetaData
+from sqlalchemy import BigInteger, Executable, Integer, MetaData, Table
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -57,3 +57,20 @@ def row_count(session: Session, statement: Executable, params: dict | None = Non
     if not isinstance(result, CursorResult):
         raise TypeError(f"{statement} returned no row count")
     return result.rowcount
+
+
+def table_of(entity: type[Base]) -> Table:
+    """The entity's table, for Core statements that run without the ORM (no entity loaded,
+    no unit of work to flush)."""
+    table = entity.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{entity.__name__} is not mapped to a table")
+    return table
+
+
+def inserted_id(session: Session, statement: Executable, params: dict) -> int:
+    """Runs a one-row INSERT in ``session``: the new row's primary key."""
+    result = session.execute(statement, params)
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{statement} returned no primary key")
+    return result.inserted_primary_key[0]

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Row, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, inserted_id, table_of
 from dao.types import Identifier, UtcDateTime, utcnow
 
 
@@ -31,7 +31,7 @@ class RequestRecordEntity(Base):
 
 
 #: The statements of a claim, built once: every money-moving call runs them.
-_RECORDS = RequestRecordEntity.__table__
+_RECORDS = table_of(RequestRecordEntity)
 _FIND = select(
     _RECORDS.c.id, _RECORDS.c.operation, _RECORDS.c.fingerprint, _RECORDS.c.ref_id
 ).where(_RECORDS.c.scope == bindparam("scope"), _RECORDS.c.request_no == bindparam("request_no"))
@@ -64,7 +64,7 @@ class RequestRecordRepository:
             "operation": operation,
             "fingerprint": fingerprint,
         }
-        return self._session().execute(_INSERT, row).inserted_primary_key[0]
+        return inserted_id(self._session(), _INSERT, row)
 
     def set_ref(self, record_id: int, ref_type: str, ref_id: int) -> None:
         params = {"record_id": record_id, "ref_type": ref_type, "ref_id": ref_id}

@@ -33,7 +33,9 @@ from dao.base import (
     MYSQL_TABLE_ARGS,
     Base,
     IdType,
+    inserted_id,
     sql_in,
+    table_of,
 )
 from dao.bulk import CHUNK, case_on_id, driver_form, placeholders, run_sql
 from dao.types import Identifier, Money, UtcDateTime, utcnow
@@ -122,8 +124,8 @@ class EntryEntity(Base):
 
 
 # Built once: every money movement runs them.
-_INSERT_POSTING = insert(PostingEntity.__table__)
-_INSERT_ENTRY = insert(EntryEntity.__table__)
+_INSERT_POSTING = insert(table_of(PostingEntity))
+_INSERT_ENTRY = insert(table_of(EntryEntity))
 _MEMBER_ACCOUNT = select(AccountEntity).where(AccountEntity.member_id == bindparam("member_id"))
 _MEMBER_ACCOUNT_LOCKED = _MEMBER_ACCOUNT.with_for_update().execution_options(populate_existing=True)
 
@@ -212,7 +214,7 @@ class LedgerRepository:
         ``posting_id``) by Core INSERTs, the entries in one multi-row INSERT: they are not
         loaded into the session."""
         session = self._session()
-        posting_id = session.execute(_INSERT_POSTING, posting).inserted_primary_key[0]
+        posting_id = inserted_id(session, _INSERT_POSTING, posting)
         session.execute(_INSERT_ENTRY, [{**e, "posting_id": posting_id} for e in entries])
 
     def entries_of_account(

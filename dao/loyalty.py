@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.util import identity_key
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in, table_of
 from dao.p2p.investment import InvestmentEntity
 from dao.types import FixedPoint, Identifier, Money, UtcDateTime
 
@@ -226,13 +226,13 @@ class ReferralRewardEntity(Base):
 
 
 # The statements an investment runs (service/loyalty/): built once, bound per call.
-_INVESTMENTS = InvestmentEntity.__table__
+_INVESTMENTS = table_of(InvestmentEntity)
 _INVESTED = select(func.coalesce(func.sum(_INVESTMENTS.c.amount), 0)).where(
     _INVESTMENTS.c.investor_id == bindparam("member_id"),
     _INVESTMENTS.c.status.in_(INVESTED),
 )
 _INVESTED_SINCE = _INVESTED.where(_INVESTMENTS.c.created_at >= bindparam("since"))
-_LEVELS = MemberLevelEntity.__table__
+_LEVELS = table_of(MemberLevelEntity)
 _LEVEL_FOR_UPDATE = (
     select(_LEVELS.c.level).where(_LEVELS.c.member_id == bindparam("member_id")).with_for_update()
 )
@@ -243,7 +243,7 @@ _RECORD_LEVEL = (
     .values(invested=bindparam("total"), evaluated_at=bindparam("now"))
 )
 _CHANGE_LEVEL = _RECORD_LEVEL.values(level=bindparam("new_level"), changed_at=bindparam("now"))
-_ENTRIES = PointEntryEntity.__table__
+_ENTRIES = table_of(PointEntryEntity)
 _HAS_ENTRY = select(_ENTRIES.c.id).where(
     _ENTRIES.c.kind == bindparam("kind"), _ENTRIES.c.ref_id == bindparam("ref_id")
 )

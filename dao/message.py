@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, inserted_id, row_count, sql_in, table_of
 from dao.types import Identifier, UtcDateTime, utcnow
 
 #: What a message is about: money invested, lent out, repaid, recharged or withdrawn (PAYMENT),
@@ -50,7 +50,7 @@ class MessageEntity(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
 
 
-_INSERT = insert(MessageEntity.__table__)
+_INSERT = insert(table_of(MessageEntity))
 
 
 class MessageRepository:
@@ -62,7 +62,7 @@ class MessageRepository:
     def insert(self, row: dict[str, Any]) -> int:
         """One message (column name -> value) by a Core INSERT, not loaded: no unit of work to
         flush for a row nobody reads back in the transaction that writes it; its id."""
-        return self._session().execute(_INSERT, row).inserted_primary_key[0]
+        return inserted_id(self._session(), _INSERT, row)
 
     def insert_all(self, rows: list[dict[str, Any]]) -> None:
         """Messages (column name -> value each) in one multi-row INSERT, not loaded."""

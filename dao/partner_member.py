@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Text, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, table_of
 from dao.p2p import InvestmentEntity
 from dao.types import Identifier, UtcDateTime
 
@@ -55,7 +55,7 @@ class PartnerRequestEntity(Base):
 
 
 #: PartnerMemberRepository.authorising's query, built once: every investment runs it.
-_MEMBERS = PartnerMemberEntity.__table__
+_MEMBERS = table_of(PartnerMemberEntity)
 _AUTHORISING = select(_MEMBERS.c.member_id, _MEMBERS.c.app_id).where(
     _MEMBERS.c.member_id.in_(bindparam("member_ids", expanding=True)),
     _MEMBERS.c.revoked_at.is_(None),

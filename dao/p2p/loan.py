@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in, table_of
 from dao.types import FixedPoint, Identifier, Money, UtcDateTime, utcnow
 
 REPAYMENT_METHODS: tuple[str, ...] = (
@@ -119,7 +119,7 @@ class LoanEntity(Base):
         return f"LoanEntity(id={self.id!r}, status={self.status!r}, version={self.version!r})"
 
 
-_LOANS = LoanEntity.__table__
+_LOANS = table_of(LoanEntity)
 _AMOUNT = bindparam("taken", type_=Money())
 _NOW = bindparam("now", type_=UtcDateTime())
 #: LoanRepository.take_raised's UPDATE, built once (every investment runs it), on the table:
@@ -263,7 +263,7 @@ class LoanRepository:
         """:meth:`search` on `connection` (service/transaction.py TransactionManager.read):
         the page's rows as :meth:`row` reads one, and the total."""
         count, page = _search(
-            LoanEntity.__table__,
+            _LOANS,
             visible=visible,
             or_borrower=or_borrower,
             status=status,
