@@ -208,73 +208,18 @@ class LoanRepository:
         )
         return list(self._session().scalars(stmt))
 
-    def search(
-        self,
-        *,
-        visible: Collection[str] | None = None,
-        or_borrower: int | None = None,
-        status: str | None = None,
-        repayment_method: str | None = None,
-        min_rate: Decimal | None = None,
-        max_rate: Decimal | None = None,
-        min_term: int | None = None,
-        max_term: int | None = None,
-        offset: int = 0,
-        limit: int = 20,
-    ) -> tuple[list[LoanEntity], int]:
-        """One page of loans matching every given filter, newest id first, and the total.
-
-        ``visible`` limits the loans to these statuses, or (with ``or_borrower``) to those
-        and that borrower's own; None: every loan. Rate bounds are inclusive Decimal
-        percentages (12.5 means 12.5%).
-        """
-        count, page = _search(
-            LoanEntity,
-            visible=visible,
-            or_borrower=or_borrower,
-            status=status,
-            repayment_method=repayment_method,
-            min_rate=min_rate,
-            max_rate=max_rate,
-            min_term=min_term,
-            max_term=max_term,
-            offset=offset,
-            limit=limit,
-        )
+    def search(self, **filters: Any) -> tuple[list[LoanEntity], int]:
+        """One page of loans matching every given filter (:func:`_search`'s), newest id
+        first, and the total."""
+        count, page = _search(LoanEntity, **filters)
         session = self._session()
         total = session.scalar(count)
         return list(session.scalars(page).all()), int(total or 0)
 
-    def search_rows(
-        self,
-        connection: Connection,
-        *,
-        visible: Collection[str] | None = None,
-        or_borrower: int | None = None,
-        status: str | None = None,
-        repayment_method: str | None = None,
-        min_rate: Decimal | None = None,
-        max_rate: Decimal | None = None,
-        min_term: int | None = None,
-        max_term: int | None = None,
-        offset: int = 0,
-        limit: int = 20,
-    ) -> tuple[list[Row], int]:
+    def search_rows(self, connection: Connection, **filters: Any) -> tuple[list[Row], int]:
         """:meth:`search` on `connection` (service/transaction.py TransactionManager.read):
         the page's rows as :meth:`row` reads one, and the total."""
-        count, page = _search(
-            _LOANS,
-            visible=visible,
-            or_borrower=or_borrower,
-            status=status,
-            repayment_method=repayment_method,
-            min_rate=min_rate,
-            max_rate=max_rate,
-            min_term=min_term,
-            max_term=max_term,
-            offset=offset,
-            limit=limit,
-        )
+        count, page = _search(_LOANS, **filters)
         total = connection.scalar(count)
         return list(connection.execute(page).all()), int(total or 0)
 
@@ -294,7 +239,11 @@ def _search(
     limit: int = 20,
 ) -> tuple[Select, Select]:
     """The count and the page of a search (LoanRepository.search) over `what`: the entity, or
-    its table for rows."""
+    its table for rows.
+
+    ``visible`` limits the loans to these statuses, or (with ``or_borrower``) to those and that
+    borrower's own; None: every loan. Rate bounds are inclusive Decimal percentages (12.5
+    means 12.5%)."""
     if offset < 0:
         raise ValueError("offset must be >= 0")
     if limit < 1:
