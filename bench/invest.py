@@ -5,22 +5,32 @@ Run from the repository root::
 
     python bench/invest.py [--url mysql+mysqldb://root@127.0.0.1:3306/p2p_bench]
                            [--processes 4] [--threads 4] [--seconds 10] [--listings 200]
+                           [--rate R]
 
 It recreates the named database (its name must start with p2p_bench or p2p_test, as a test
-database's does), migrates it, and sets up
-an operator, a borrower and one funded investor per worker thread through the services. Every
-worker process builds its own platform (its own connection pool) and calls the service layer
-directly, as the server's worker threads do; each thread invests as its own investor. After the
-load it checks with plain SQL that no listing is oversubscribed, that raised equals each
-listing's investments, that every investor's frozen balance equals their FROZEN investments,
-that every posting balances, and runs the ledger audit (``p2p check-ledger``). It exits 1 when a
-check fails. Figures depend on the machine; run it on a quiet one.
+database's does), migrates it, and sets up an operator, a borrower and one funded investor per
+worker thread through the services. Every worker process builds its own platform (its own
+connection pool) and calls the service layer directly, as the server's worker threads do; each
+thread invests as its own investor, once before the clock starts (its process's platform built,
+its statements compiled, all processes ready). After the load it checks with plain SQL that no
+listing is oversubscribed, that raised equals each listing's investments, that every investor's
+frozen balance equals their FROZEN investments, that every posting balances, and runs the
+ledger audit (``p2p check-ledger``). It exits 1 when a check fails. Figures depend on the
+machine; run it on a quiet one.
 
 Under each load's figures a second line says where an invest's time went: the CPU the worker
 processes used per invest (Python), the CPU MariaDB's server used per invest (every client of
 the server counts, so other work on the machine shows there), and the time per invest spent in
 the statements on a listing's row (SELECT ... FOR UPDATE of the listing, UPDATE of the
 listing): waiting for the row's lock, and running.
+
+By default every thread invests again as soon as its last invest returns (a closed loop): the
+load is as much as the workers can take, so more workers queue longer and p50 grows with them
+(Little's law), whatever the listing's design. ``--rate R`` offers R invests a second in all
+instead (an open loop, the same for any number of workers): each thread starts its invests on
+a fixed schedule, and an invest's latency counts from its scheduled start, so time spent behind
+a late one counts too. At a rate the machine can take, p99 as workers are added then tells
+whether the hot listing's row makes them wait for each other.
 """
 
 from __future__ import annotations
@@ -168,32 +178,40 @@ def server_cpu_seconds() -> float | None:
     return None
 
 
-def worker(url, phase, loan_ids, investor_ids, seconds, start_at, out) -> None:
-    """One process: its own platform; one thread per investor, investing until time is up
-    (or, in the race, until every listing is full)."""
+def worker(url, phase, loan_ids, warm_id, investor_ids, seconds, interval, start, out) -> None:
+    """One process: its own platform; one thread per investor, which invests once in
+    ``warm_id`` (the statements compiled, the pool filled), waits for ``start`` (the time
+    every process is ready by) and then invests until time is up (or, in the race, until every
+    listing is full): each invest after the last, or with ``interval`` each thread's invests
+    start that many seconds apart."""
     platform = platform_for(url)
     loans = platform.service(LoanService)
     results = []
     on_listing_spent: list[float] = []
     time_listing_statements(platform.database.engine, on_listing_spent)
+    warm = threading.Barrier(len(investor_ids) + 1)
+    go = threading.Event()
 
     def run(index: int, member_id: int) -> None:
         who = Principal(member_id=member_id, role="INVESTOR")
         rng = random.Random(member_id)
+        loans.invest(warm_id, STEP, f"warm-{phase}-{member_id}", who)
+        warm.wait()
+        go.wait()
         ok = refused = 0
         latencies = []
         open_ids = list(loan_ids)
-        deadline = start_at + seconds
-        while time.time() < start_at:
-            time.sleep(0.001)
+        deadline = start.value + seconds
+        due = start.value + (rng.random() * interval if interval else 0.0)
         n = 0
-        while open_ids and (phase == "race" or time.time() < deadline):
+        while open_ids and (phase == "race" or due < deadline):
+            time.sleep(max(due - time.time(), 0.0))
             loan_id = rng.choice(open_ids)
             amount = STEP
             if phase == "race":
                 amount = rng.choice([STEP, D("250.50"), D("333.33"), D("1000.00")])
             n += 1
-            t0 = time.perf_counter()
+            t0 = due if interval else time.time()
             try:
                 loans.invest(loan_id, amount, f"{phase}-{member_id}-{n}", who)
                 ok += 1
@@ -210,13 +228,19 @@ def worker(url, phase, loan_ids, investor_ids, seconds, start_at, out) -> None:
                             ok += 1
                         except BusinessError:
                             refused += 1
-            latencies.append(time.perf_counter() - t0)
+            latencies.append(time.time() - t0)
+            due = due + interval if interval else time.time()
         results.append((ok, refused, latencies))
 
     threads = [threading.Thread(target=run, args=(i, m)) for i, m in enumerate(investor_ids)]
-    cpu = cpu_seconds()
     for t in threads:
         t.start()
+    warm.wait()
+    on_listing_spent.clear()
+    out.put("ready")
+    start.wait_set()
+    cpu = cpu_seconds()
+    go.set()
     for t in threads:
         t.join()
     cpu = cpu_seconds() - cpu
@@ -224,22 +248,48 @@ def worker(url, phase, loan_ids, investor_ids, seconds, start_at, out) -> None:
     out.put((results, cpu, sum(on_listing_spent)))
 
 
-def load(url, phase, loan_ids, investors, processes, threads, seconds) -> str:
+class Start:
+    """The time the load starts at, told to every process once all of them are ready."""
+
+    def __init__(self, ctx):
+        self._value = ctx.Value("d", 0.0)
+        self._set = ctx.Event()
+
+    @property
+    def value(self) -> float:
+        return self._value.value
+
+    def set(self, at: float) -> None:
+        self._value.value = at
+        self._set.set()
+
+    def wait_set(self) -> None:
+        self._set.wait()
+
+
+def load(url, phase, loan_ids, warm_id, investors, processes, threads, seconds, rate) -> str:
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    start_at = time.time() + 1.0
+    start = Start(ctx)
+    interval = processes * threads / rate if rate else 0.0
     groups = [investors[p * threads : (p + 1) * threads] for p in range(processes)]
     procs = [
-        ctx.Process(target=worker, args=(url, phase, loan_ids, g, seconds, start_at, out))
+        ctx.Process(
+            target=worker,
+            args=(url, phase, loan_ids, warm_id, g, seconds, interval, start, out),
+        )
         for g in groups
     ]
-    server_cpu = server_cpu_seconds()
     for p in procs:
         p.start()
+    for _ in procs:
+        out.get(timeout=600)  # each process built and warmed up
+    server_cpu = server_cpu_seconds()
+    start.set(time.time() + 0.1)
     reports = [out.get(timeout=seconds + 600) for _ in procs]
     for p in procs:
         p.join()
-    elapsed = time.time() - start_at
+    elapsed = time.time() - start.value
     if server_cpu is not None:
         server_cpu = (server_cpu_seconds() or 0.0) - server_cpu
     results = [r for report in reports for r in report[0]]
@@ -320,15 +370,20 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--listings", type=int, default=200)
     p.add_argument("--race", type=int, default=50, help="small listings raced to full")
+    p.add_argument(
+        "--rate", type=float, help="invests a second offered in all (open loop); default: closed"
+    )
     a = p.parse_args()
     workers = a.processes * a.threads
     recreate(a.url)
     ids = setup(a.url, workers, a.listings, a.race)
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.2f}, MariaDB, {a.processes} processes x {a.threads} threads"
+        f"{os.getloadavg()[0]:.2f}, MariaDB, {a.processes} processes x {a.threads} threads, "
+        + (f"{a.rate:g} invests a second offered" if a.rate else "each invest after the last")
     )
-    args = (ids["investors"], a.processes, a.threads, a.seconds)
+    warm_id = ids["hot"][0]
+    args = (warm_id, ids["investors"], a.processes, a.threads, a.seconds, a.rate)
     print(load(a.url, "hot", ids["hot"], *args))
     print(load(a.url, "spread", ids["spread"], *args))
     print(load(a.url, "race", ids["race"], *args))
