@@ -8,6 +8,7 @@ A dead Redis costs little: RedisCache's circuit breaker fails every call at once
 one call through to probe; redis-py reconnects by itself when Redis is back.
 """
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -231,7 +232,15 @@ return {generation, redis.call('GET', ARGV[1] .. generation)}
 
 
 class RedisCache:
-    """Redis through a connection pool; every worker process sees the same keys."""
+    """Redis through a connection pool; every worker process sees the same keys.
+
+    The reads made on every call (``get``, ``get_versioned``) go over a connection of the
+    calling thread's own, taken from the pool once: one round trip without what the client
+    does around each command (the pool's checkout and return, its retry wrapper, its
+    instrumentation), which cost as much CPU as the round trip itself. A read that finds that
+    connection broken drops it and goes through the client, which reconnects and retries as
+    it does for every other command.
+    """
 
     def __init__(self, url: str, prefix: str = "", breaker_seconds: float = 5.0):
         self._redis = redis.Redis.from_url(
@@ -245,14 +254,46 @@ class RedisCache:
         self._breaker = CircuitBreaker(breaker_seconds)
         self._take = self._redis.register_script(_TAKE)
         self._get_versioned = self._redis.register_script(_GET_VERSIONED)  # EVALSHA
+        self._own = threading.local()  # per thread: (pid, connection) for the reads
 
     def get(self, key: str) -> str | None:
+        key = self._prefix + key
+        found = self._breaker.call(self._read, lambda: self._redis.get(key), "GET", key)
         # decode_responses: Redis's answers are str, where redis-py's types allow bytes too.
-        return cast(str | None, self._breaker.call(self._redis.get, self._prefix + key))
+        return cast(str | None, found)
+
+    def _read(self, through_client: Callable[[], T], *command: str | int) -> T:
+        """``command``'s answer over this thread's own connection, or ``through_client()``'s
+        when that connection is broken (then dropped) or Redis does not know the script
+        (EVALSHA before the client has loaded it)."""
+        pid = os.getpid()
+        own = getattr(self._own, "connection", None)
+        if own is None or own[0] != pid:  # none yet, or one made before this process forked
+            own = self._own.connection = (pid, self._redis.connection_pool.get_connection())
+        connection = own[1]
+        try:
+            connection.send_command(*command)
+            return cast(T, connection.read_response())
+        except redis.exceptions.NoScriptError:
+            return through_client()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            # Its state is unknown (an answer may be half read): never used again.
+            connection.disconnect()
+            self._own.connection = None
+            return through_client()
 
     def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
-        keys, args = [self._prefix + generation_key], [self._prefix + prefix]
-        generation, value = self._breaker.call(self._get_versioned, keys=keys, args=args)
+        key, arg = self._prefix + generation_key, self._prefix + prefix
+        script = self._get_versioned
+        generation, value = self._breaker.call(
+            self._read,
+            lambda: script(keys=[key], args=[arg]),
+            "EVALSHA",
+            script.sha,
+            1,
+            key,
+            arg,
+        )
         return generation, value
 
     def get_many(self, keys: list[str]) -> list[str | None]:
