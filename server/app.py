@@ -16,6 +16,7 @@ from conf.settings import ConfigError, Settings
 from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
+from server.answer import Answer
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
@@ -335,7 +336,7 @@ class Application:
         tags = {"request_id": rid, "protocol": protocol, "facade": "-", "operation": "-"}
         self.reporter.report(e, tags)
 
-    def route(self, request: Request) -> Response:
+    def route(self, request: Request) -> Answer | Response:
         path = request.path
         if path.startswith(PREFIX + "/") or path == PREFIX:
             return self.rest(request)

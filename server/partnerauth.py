@@ -11,11 +11,14 @@ request's signature has verified.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from lxml import etree
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from facade.types import COMMON_NS
+from server.answer import Answer
 from server.dispatcher import Invocation, Proceed
 from service import errors
 from service.errors import BusinessError
@@ -27,6 +30,8 @@ from service.partner.ratelimit import PartnerRateLimiter
 SOAP_HEADER = f"{{{COMMON_NS}}}PartnerSignature"
 #: The REST header of a partner call that writes (in SOAP: the header block's idempotencyKey).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: What an endpoint answers: a call's Answer, or a werkzeug Response (an error).
+R = TypeVar("R", bound=Answer | Response)
 
 
 def _raw_target(request: Request) -> tuple[bytes, bytes]:
@@ -110,7 +115,7 @@ class PartnerAuthentication:
         return proceed()
 
 
-def finish(inv: Invocation, response: Response) -> Response:
+def finish(inv: Invocation, response: R) -> R:
     """The answer with the call's own headers and, for a proven partner app, signed."""
     response.headers.update(inv.answer_headers)
     if inv.sign_answer is not None:

@@ -20,6 +20,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from server import jsoncodec
+from server.answer import Answer
 from server.binding import shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
@@ -150,24 +151,21 @@ def _bearer(request: Request) -> Credentials:
 _BODIES = Derived()
 
 
-def _render(inv: Invocation, result) -> Response:
-    """The response to a call that succeeded (run by the dispatcher, inside its error funnel)."""
+def _render(inv: Invocation, result) -> Answer:
+    """The answer to a call that succeeded (run by the dispatcher, inside its error funnel)."""
     op = inv.operation
     if op.result is None:
-        return Response(status=204, headers={"X-Request-Id": inv.request_id})
+        return Answer(b"", 204, {"X-Request-Id": inv.request_id})
     body = _BODIES.get(
         result, op, lambda: jsoncodec.dumps(jsoncodec.to_json(result, op.result.type))
     )
-    return Response(
-        body,
-        op.operation.rest.status,
-        content_type="application/json",
-        headers={
-            "X-Request-Id": inv.request_id,
-            "Content-Language": inv.language,
-            **success_headers(op),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "X-Request-Id": inv.request_id,
+        "Content-Language": inv.language,
+        **success_headers(op),
+    }
+    return Answer(body, op.operation.rest.status, headers)
 
 
 class RestEndpoint:
@@ -197,7 +195,7 @@ class RestEndpoint:
         self._proxies = proxies
         self._max_body = max_body_bytes
 
-    def __call__(self, request: Request) -> Response:
+    def __call__(self, request: Request) -> Answer | Response:
         rid = request_id(request.headers.get("X-Request-Id"))
         allow: list[str] = []
         inv = Invocation(
@@ -209,8 +207,8 @@ class RestEndpoint:
             language=negotiate(request.headers.get("Accept-Language")),
         )
         try:
-            response = cast(Response, self._dispatcher.dispatch(inv))  # what _render made
-        except BusinessError as e:
+            response: Answer | Response = cast(Answer, self._dispatcher.dispatch(inv))
+        except BusinessError as e:  # the dispatcher's answer is what _render made
             allowed = [("Allow", ", ".join(allow))] if allow else ()
             response = error_response(e, rid, allowed, inv.language)
         return finish(inv, response)

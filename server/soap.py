@@ -48,6 +48,7 @@ from werkzeug.wrappers import Request, Response
 
 from facade.types import COMMON_NS
 from server import partnerauth
+from server.answer import Answer
 from server.binding import carriable, shown
 from server.body import read_body
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
@@ -532,7 +533,7 @@ class SoapEndpoint:
             w = self._wsdl.setdefault(name, Wsdl(bound))
         return w.render(self._proxies.base_url(environ), f"/services/{name}")
 
-    def __call__(self, request: Request, name: str) -> Response:
+    def __call__(self, request: Request, name: str) -> Answer | Response:
         """GET or HEAD ``?wsdl`` is the WSDL (werkzeug sends no body for HEAD); anything else
         is a call, which the dispatcher refuses unless it is a POST."""
         rid = request_id(request.headers.get("X-Request-Id"))
@@ -554,8 +555,8 @@ class SoapEndpoint:
             language=language,
         )
         try:
-            response = cast(Response, self._dispatcher.dispatch(inv))  # what _render made
-        except BusinessError as e:
+            response: Answer | Response = cast(Answer, self._dispatcher.dispatch(inv))
+        except BusinessError as e:  # the dispatcher's answer is what _render made
             allowed = [("Allow", ", ".join(allow))] if allow else ()
             response = fault_response(e, rid, version, headers=allowed, language=language)
         return partnerauth.finish(inv, response)
@@ -602,19 +603,17 @@ class SoapEndpoint:
 _BODIES = Derived()
 
 
-def _render(version: SoapVersion, inv: Invocation, result) -> Response:
-    """The response to a call that succeeded (run by the dispatcher, inside its error funnel)."""
+def _render(version: SoapVersion, inv: Invocation, result) -> Answer:
+    """The answer to a call that succeeded (run by the dispatcher, inside its error funnel)."""
     op = inv.operation
-    return Response(
-        _BODIES.get(result, (op, version), lambda: _document(version, op, result)),
-        200,
-        content_type=version.content_type,
-        headers={
-            "X-Request-Id": inv.request_id,
-            "Content-Language": inv.language,
-            **success_headers(op),
-        },
-    )
+    body = _BODIES.get(result, (op, version), lambda: _document(version, op, result))
+    headers = {
+        "Content-Type": version.content_type,
+        "X-Request-Id": inv.request_id,
+        "Content-Language": inv.language,
+        **success_headers(op),
+    }
+    return Answer(body, 200, headers)
 
 
 def _document(version: SoapVersion, op: BoundOperation, result) -> bytes:
