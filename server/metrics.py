@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -93,6 +94,10 @@ class PlatformMetrics:
             Path(self.multiprocess_dir).mkdir(parents=True, exist_ok=True)
         r = self.registry = CollectorRegistry(auto_describe=True)
         call = ["facade", "operation", "protocol"]
+        # A call's counter and duration by (facade, operation, protocol, outcome), found once:
+        # labels() checks and locks on every call. Bounded: the operations, protocols and
+        # catalogue codes are.
+        self._call_series: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
         self.requests = Counter(
             "p2p_requests",
             "Calls through the dispatcher, by operation, protocol and outcome "
@@ -246,8 +251,14 @@ class PlatformMetrics:
             outcome = errors.INTERNAL_ERROR.code
         elif outcome != "OK" and outcome not in errors.CATALOGUE:
             outcome = OTHER
-        self.requests.labels(facade, operation, inv.protocol, outcome).inc()
-        self.duration.labels(facade, operation, inv.protocol).observe(seconds)
+        key = (facade, operation, inv.protocol, outcome)
+        series = self._call_series.get(key)
+        if series is None:
+            series = self._call_series.setdefault(
+                key, (self.requests.labels(*key), self.duration.labels(*key[:3]))
+            )
+        series[0].inc()
+        series[1].observe(seconds)
         if inv.error_type:
             self.exceptions.labels(inv.error_type).inc()
 

@@ -11,6 +11,7 @@ whose Allow lists the methods of ``/messages/read`` alone, as JAX-RS matches a p
 its method.
 """
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, cast
@@ -35,6 +36,7 @@ from service.errors import BusinessError, invalid
 from service.language import DEFAULT
 
 PREFIX = "/api/v1"
+ROUTES_KEPT = 1024  # the (path, method) pairs whose match a REST endpoint keeps
 _PARAM = re.compile(r"\{(\w+)\}")
 _WHOLE_NUMBERS = ("long", "int")
 
@@ -190,7 +192,11 @@ class RestEndpoint:
         )
         # Bound once: the routes match the path alone (no host, no scheme), and match() takes
         # the path and the method as arguments, so one adapter serves every request and thread.
+        # What a path and method matched is kept for the paths asked most (a listing's page
+        # is asked again and again); the routes never change once made, and a path that
+        # matches nothing raises, which is never kept. The values found are only read.
         self._routes = url_map.bind("localhost")
+        self._match = functools.lru_cache(maxsize=ROUTES_KEPT)(self._routes.match)
         self._dispatcher = dispatcher
         self._proxies = proxies
         self._max_body = max_body_bytes
@@ -215,7 +221,7 @@ class RestEndpoint:
 
     def _resolve(self, inv: Invocation, request: Request, allow: list[str]):
         try:
-            op, path_values = self._routes.match(request.path, request.method)
+            op, path_values = self._match(request.path, request.method)
         except MethodNotAllowed as e:
             allow.extend(sorted(e.valid_methods or ()))
             raise BusinessError(errors.METHOD_NOT_ALLOWED) from None
