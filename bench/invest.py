@@ -44,6 +44,7 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -69,10 +70,21 @@ FUNDS = D("40000000.00")
 STEP = D("100.00")
 
 
-def platform_for(url: str):
-    return create_platform(
-        load_settings({"P2P_ENV": "test"}, {"database.url": url, "database.pool_size": 8})
-    )
+@dataclass(frozen=True)
+class Cache:
+    """The Redis every process of a run shares, under a key prefix of the run's own."""
+
+    url: str
+    prefix: str
+
+
+def platform_for(url: str, cache: Cache | None = None):
+    """A platform on ``url``; with ``cache`` listings are read through Redis and every
+    command evicts what it changes there, as in production."""
+    values: dict[str, object] = {"database.url": url, "database.pool_size": 8}
+    if cache is not None:
+        values |= {"cache.url": cache.url, "cache.key_prefix": cache.prefix}
+    return create_platform(load_settings({"P2P_ENV": "test"}, values))
 
 
 def recreate(url: str) -> None:
@@ -178,13 +190,13 @@ def server_cpu_seconds() -> float | None:
     return None
 
 
-def worker(url, phase, loan_ids, warm_id, investor_ids, seconds, interval, start, out) -> None:
+def worker(url, cache, phase, loan_ids, warm_id, investor_ids, seconds, interval, start, out):
     """One process: its own platform; one thread per investor, which invests once in
     ``warm_id`` (the statements compiled, the pool filled), waits for ``start`` (the time
     every process is ready by) and then invests until time is up (or, in the race, until every
     listing is full): each invest after the last, or with ``interval`` each thread's invests
     start that many seconds apart."""
-    platform = platform_for(url)
+    platform = platform_for(url, cache)
     loans = platform.service(LoanService)
     results = []
     on_listing_spent: list[float] = []
@@ -248,6 +260,50 @@ def worker(url, phase, loan_ids, warm_id, investor_ids, seconds, interval, start
     out.put((results, cpu, sum(on_listing_spent)))
 
 
+def is_page_read(statement: str) -> bool:
+    """listLoans' read of a page of listings from the database (not from the cache)."""
+    return statement.startswith("SELECT") and "FROM loan" in statement and "LIMIT" in statement
+
+
+def reader(url, cache, threads, seconds, start, out) -> None:
+    """One process reading the market's first page (listLoans, 20 listings, anonymous) in
+    ``threads`` threads, each read after the last, while the workers invest."""
+    platform = platform_for(url, cache)
+    loans = platform.service(LoanService)
+    pages_read: list[float] = []
+
+    def count(conn, cursor, statement, *_) -> None:
+        if is_page_read(statement):
+            pages_read.append(1.0)
+
+    event.listen(platform.database.engine, "before_cursor_execute", count)
+    latencies: list[float] = []
+    go = threading.Event()
+
+    def run() -> None:
+        go.wait()
+        deadline = start.value + seconds
+        while time.time() < deadline:
+            t0 = time.time()
+            loans.list_loans(page=1, page_size=20)
+            latencies.append(time.time() - t0)
+
+    loans.list_loans(page=1, page_size=20)  # warm up
+    pages_read.clear()
+    runners = [threading.Thread(target=run) for _ in range(threads)]
+    for t in runners:
+        t.start()
+    out.put("ready")
+    start.wait_set()
+    cpu = cpu_seconds()
+    go.set()
+    for t in runners:
+        t.join()
+    cpu = cpu_seconds() - cpu
+    platform.close()
+    out.put(("reader", latencies, cpu, len(pages_read)))
+
+
 class Start:
     """The time the load starts at, told to every process once all of them are ready."""
 
@@ -267,7 +323,9 @@ class Start:
         self._set.wait()
 
 
-def load(url, phase, loan_ids, warm_id, investors, processes, threads, seconds, rate) -> str:
+def load(
+    url, cache, phase, loan_ids, warm_id, investors, processes, threads, seconds, rate, readers
+) -> str:
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     start = Start(ctx)
@@ -276,10 +334,12 @@ def load(url, phase, loan_ids, warm_id, investors, processes, threads, seconds, 
     procs = [
         ctx.Process(
             target=worker,
-            args=(url, phase, loan_ids, warm_id, g, seconds, interval, start, out),
+            args=(url, cache, phase, loan_ids, warm_id, g, seconds, interval, start, out),
         )
         for g in groups
     ]
+    if readers and phase != "race":
+        procs.append(ctx.Process(target=reader, args=(url, cache, readers, seconds, start, out)))
     for p in procs:
         p.start()
     for _ in procs:
@@ -289,6 +349,8 @@ def load(url, phase, loan_ids, warm_id, investors, processes, threads, seconds, 
     reports = [out.get(timeout=seconds + 600) for _ in procs]
     for p in procs:
         p.join()
+    read = [r for r in reports if r[0] == "reader"]
+    reports = [r for r in reports if r[0] != "reader"]
     elapsed = time.time() - start.value
     if server_cpu is not None:
         server_cpu = (server_cpu_seconds() or 0.0) - server_cpu
@@ -309,6 +371,20 @@ def load(url, phase, loan_ids, warm_id, investors, processes, threads, seconds, 
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms\n"
         f"          per call: workers' CPU {worker_cpu / calls * 1000:.1f} ms, MariaDB's CPU "
         f"{server} ms, on the listing's row {listing_time / calls * 1000:.1f} ms"
+    ) + "".join(reader_line(r, readers, seconds) for r in read)
+
+
+def reader_line(report, threads: int, seconds: float) -> str:
+    _, latencies, cpu, pages_read = report
+    lat = sorted(latencies)
+    n = max(len(lat), 1)
+    p50 = statistics.median(lat) * 1000 if lat else 0
+    p99 = lat[int(len(lat) * 0.99) - 1] * 1000 if lat else 0
+    return (
+        f"\n          listLoans by {threads} reader(s) meanwhile: "
+        f"{len(lat) / seconds:.1f} reads/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+        f"CPU {cpu / n * 1000:.2f} ms a read, "
+        f"{pages_read} of {len(lat)} pages read from the database"
     )
 
 
@@ -373,6 +449,16 @@ def main() -> int:
     p.add_argument(
         "--rate", type=float, help="invests a second offered in all (open loop); default: closed"
     )
+    p.add_argument(
+        "--redis",
+        help="read listings through this Redis (and evict them there), as in production",
+    )
+    p.add_argument(
+        "--readers",
+        type=int,
+        default=0,
+        help="threads of one more process reading listLoans' first page meanwhile (needs --redis)",
+    )
     a = p.parse_args()
     workers = a.processes * a.threads
     recreate(a.url)
@@ -383,10 +469,11 @@ def main() -> int:
         + (f"{a.rate:g} invests a second offered" if a.rate else "each invest after the last")
     )
     warm_id = ids["hot"][0]
-    args = (warm_id, ids["investors"], a.processes, a.threads, a.seconds, a.rate)
-    print(load(a.url, "hot", ids["hot"], *args))
-    print(load(a.url, "spread", ids["spread"], *args))
-    print(load(a.url, "race", ids["race"], *args))
+    cache = Cache(a.redis, f"bench-invest-{time.time_ns()}:") if a.redis else None
+    args = (warm_id, ids["investors"], a.processes, a.threads, a.seconds, a.rate, a.readers)
+    print(load(a.url, cache, "hot", ids["hot"], *args))
+    print(load(a.url, cache, "spread", ids["spread"], *args))
+    print(load(a.url, cache, "race", ids["race"], *args))
     print("checks after the load")
     return 0 if check(a.url, ids["race"]) else 1
 
