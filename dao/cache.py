@@ -52,6 +52,13 @@ class Cache(Protocol):
         followed by that generation, in one round trip: (None, None) without a generation."""
         ...
 
+    def get_versioned_many(
+        self, generation_keys: Sequence[str], prefixes: Sequence[str]
+    ) -> list[tuple[str | None, str | None]]:
+        """:meth:`get_versioned` of each pair of `generation_keys` and `prefixes`, in order,
+        in one round trip."""
+        ...
+
     def set(self, key: str, value: str, ttl_seconds: int) -> None: ...
     def add(self, key: str, value: str, ttl_seconds: int) -> bool:
         """Set `key` only if it is absent (or expired), atomically across every worker;
@@ -125,6 +132,11 @@ class MemoryCache:
     def get_versioned(self, generation_key: str, prefix: str) -> tuple[str | None, str | None]:
         generation = self.get(generation_key)
         return (None, None) if generation is None else (generation, self.get(prefix + generation))
+
+    def get_versioned_many(
+        self, generation_keys: Sequence[str], prefixes: Sequence[str]
+    ) -> list[tuple[str | None, str | None]]:
+        return [self.get_versioned(k, p) for k, p in zip(generation_keys, prefixes, strict=True)]
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         with self._lock:
@@ -231,6 +243,20 @@ return {generation, redis.call('GET', ARGV[1] .. generation)}
 """
 
 
+#: get_versioned_many in Redis: each generation key's generation and the value under it, a
+#: pair per key, in KEYS' order (ARGV: each key's value prefix); false (nil) where absent, so
+#: the table has no holes.
+_GET_VERSIONED_MANY = """
+local found = {}
+for i = 1, #KEYS do
+  local generation = redis.call('GET', KEYS[i])
+  found[2 * i - 1] = generation
+  found[2 * i] = generation and redis.call('GET', ARGV[i] .. generation)
+end
+return found
+"""
+
+
 class RedisCache:
     """Redis through a connection pool; every worker process sees the same keys.
 
@@ -254,6 +280,7 @@ class RedisCache:
         self._breaker = CircuitBreaker(breaker_seconds)
         self._take = self._redis.register_script(_TAKE)
         self._get_versioned = self._redis.register_script(_GET_VERSIONED)  # EVALSHA
+        self._get_versioned_many = self._redis.register_script(_GET_VERSIONED_MANY)
         self._own = threading.local()  # per thread: (pid, connection) for the reads
 
     def get(self, key: str) -> str | None:
@@ -295,6 +322,28 @@ class RedisCache:
             arg,
         )
         return generation, value
+
+    def get_versioned_many(
+        self, generation_keys: Sequence[str], prefixes: Sequence[str]
+    ) -> list[tuple[str | None, str | None]]:
+        if len(generation_keys) != len(prefixes):
+            raise ValueError("one value prefix a generation key")
+        if not generation_keys:
+            return []
+        keys = [self._prefix + k for k in generation_keys]
+        args = [self._prefix + p for p in prefixes]
+        script = self._get_versioned_many
+        found = self._breaker.call(
+            self._read,
+            lambda: script(keys=keys, args=args),
+            "EVALSHA",
+            script.sha,
+            len(keys),
+            *keys,
+            *args,
+        )
+        # Lua's false (no such key) is answered as nil: None.
+        return [(found[2 * i], found[2 * i + 1]) for i in range(len(keys))]
 
     def get_many(self, keys: list[str]) -> list[str | None]:
         found = self._breaker.call(self._redis.mget, [self._prefix + key for key in keys])

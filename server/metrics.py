@@ -409,6 +409,20 @@ class CountedCache:
             (self._miss if value is None else self._hit).inc()
         return generation, value
 
+    def get_versioned_many(
+        self, generation_keys: list[str], prefixes: list[str]
+    ) -> list[tuple[str | None, str | None]]:
+        """Cache-aside lookups of many values at once: each counted as get_versioned's is."""
+        try:
+            found = self._cache.get_versioned_many(generation_keys, prefixes)
+        except Exception:
+            self._error.inc()
+            raise
+        for generation, value in found:
+            if generation is not None:
+                (self._miss if value is None else self._hit).inc()
+        return found
+
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
         self._cache.set(key, value, ttl_seconds)
 

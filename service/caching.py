@@ -40,7 +40,7 @@ import threading
 import time
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -50,6 +50,7 @@ from dao.cache import Cache, CacheUnavailable
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 GENERATION_TTL_SECONDS = 86_400  # a lost generation only costs a miss: a fresh token follows
 LOCK_TTL_SECONDS = 2  # the stampede lock: longer than a query takes, short if its holder dies
@@ -79,7 +80,7 @@ def cached(region: Region, key: Callable[..., object] | None = None):
     starts. The object needs a ``cache_aside`` (:class:`CacheAside`)."""
 
     def decorate(method: Callable[..., T]) -> Callable[..., T]:
-        codec = VoCodec(typing.get_type_hints(method)["return"])
+        codec = codec_for(typing.get_type_hints(method)["return"])
         arguments_of = _binder(inspect.signature(method))
 
         @functools.wraps(method)
@@ -179,6 +180,54 @@ class CacheAside:
             if value is not None:
                 return value
         return self._recompute(region, value_key, codec, load)
+
+    def read_many(
+        self,
+        region: Region,
+        identities: Sequence[K],
+        codec: VoCodec,
+        load: Callable[[list[K]], Mapping[K, T]],
+    ) -> dict[K, T]:
+        """The values of many keys of a region, as :meth:`read`
+        reads one: found in one round trip, and those missing loaded together by
+        ``load(identities missing)`` (which leaves out any that no longer exist) and stored
+        under the generation read before. No stampede guard: ``load`` reads rows by their keys,
+        cheaper than the lock's round trips would be."""
+        if self._cache is None or self.tx.in_transaction():
+            return dict(load(list(identities)))
+        found: dict[K, T] = {}
+        missing: dict[K, str] = {}  # identity -> the key its value is stored under
+        try:
+            self._retry_pending()
+            idents = [_canonical(i) for i in identities]
+            generation_keys = [_generation_key(region, ident) for ident in idents]
+            prefixes = [f"{region.name}:{codec.tag}:{ident}@" for ident in idents]
+            versions = self._cache.get_versioned_many(generation_keys, prefixes)
+            for identity, key, prefix, (generation, raw) in zip(
+                identities, generation_keys, prefixes, versions, strict=True
+            ):
+                if generation is None:
+                    generation = self._generation(key)
+                    raw = None  # a new generation has no value yet
+                value_key = prefix + generation
+                value = None if raw is None else self._decode(codec, raw, value_key)
+                if value is None:
+                    missing[identity] = value_key
+                else:
+                    found[identity] = value
+        except Exception as e:
+            _cache_failed("read", region, e)
+            return dict(load(list(identities)))
+        if missing:
+            loaded = load(list(missing))
+            found.update(loaded)
+            try:
+                ttl = region.ttl(self._settings)
+                for identity, value in loaded.items():
+                    self._cache.set(missing[identity], codec.encode(value), ttl)
+            except Exception as e:
+                _cache_failed("store", region, e)
+        return found
 
     def _recompute(self, region: Region, value_key: str, codec: VoCodec, load: Callable[[], T]):
         lock_key = f"lock:{value_key}"
@@ -341,6 +390,13 @@ class VoCodec:
 
     def _decode_text(self, text: str) -> Any:
         return self._decode(json.loads(text))
+
+
+@functools.cache
+def codec_for(tp: Any) -> VoCodec:
+    """The one codec of value type `tp` in this process, so that every read of a type, by one
+    key or many (:meth:`CacheAside.read_many`), shares the values decoded from the same text."""
+    return VoCodec(tp)
 
 
 Converter = tuple[Callable[[Any], Any], Callable[[Any], Any], str]

@@ -15,6 +15,7 @@ behind, and a cached value evicted from the read cache takes what was made from 
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -37,15 +38,35 @@ class Derived:
         if entry is not None and entry[0]() is source:
             return entry[1]
         made = make()
+        self._keep(source, entry_key, made)
+        return made
+
+    def latest(self, source: object, key: Hashable, parts: tuple, make: Callable[[], T]) -> T:
+        """What `make` makes from `source` and `parts` (objects compared by identity) for
+        `key`: the same while none of them changes, made again (and the one kept replaced)
+        when a part is another object. One is kept per `source` and `key`, whatever the
+        parts were before."""
+        entry_key = (id(source), key)
+        entry = self._entries.get(entry_key)
+        if entry is not None and entry[0]() is source:
+            kept_parts, made = entry[1]
+            if len(kept_parts) == len(parts) and all(map(operator.is_, kept_parts, parts)):
+                return made
+        made = make()
+        self._keep(source, entry_key, (parts, made))
+        return made
+
+    def _keep(self, source: object, entry_key: tuple[int, Hashable], kept: Any) -> None:
+        """Keep `kept` under `entry_key` for as long as `source` lives, if it is a frozen
+        dataclass (replacing what was kept there)."""
         params = getattr(type(source), "__dataclass_params__", None)
         if params is None or not params.frozen:
-            return made
+            return
         try:
             ref = weakref.ref(source, self._dropper(entry_key))
         except TypeError:  # slots without a weak reference's
-            return made
-        self._entries[entry_key] = (ref, made)
-        return made
+            return
+        self._entries[entry_key] = (ref, kept)
 
     def __len__(self) -> int:
         return len(self._entries)

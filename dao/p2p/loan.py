@@ -144,6 +144,7 @@ _TAKE_RAISED = (
 )
 #: One loan's row by id, every column (service/transaction.py TransactionManager.read).
 _ROW = select(_LOANS).where(_LOANS.c.id == bindparam("id"))
+_ROWS = select(_LOANS).where(_LOANS.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class LoanRepository:
@@ -216,12 +217,19 @@ class LoanRepository:
         total = session.scalar(count)
         return list(session.scalars(page).all()), int(total or 0)
 
-    def search_rows(self, connection: Connection, **filters: Any) -> tuple[list[Row], int]:
+    def rows(self, connection: Connection, loan_ids: Collection[int]) -> list[Row]:
+        """The rows of those of `loan_ids` that exist, as :meth:`row` reads one, in no
+        particular order."""
+        if not loan_ids:
+            return []
+        return list(connection.execute(_ROWS, {"ids": list(loan_ids)}).all())
+
+    def search_ids(self, connection: Connection, **filters: Any) -> tuple[list[int], int]:
         """:meth:`search` on `connection` (service/transaction.py TransactionManager.read):
-        the page's rows as :meth:`row` reads one, and the total."""
-        count, page = _search(_LOANS, **filters)
+        the ids of the page's loans, in its order, and the total."""
+        count, page = _search(_LOANS.c.id, **filters)
         total = connection.scalar(count)
-        return list(connection.execute(page).all()), int(total or 0)
+        return list(connection.scalars(page).all()), int(total or 0)
 
 
 def _search(
@@ -239,7 +247,7 @@ def _search(
     limit: int = 20,
 ) -> tuple[Select, Select]:
     """The count and the page of a search (LoanRepository.search) over `what`: the entity, or
-    its table for rows.
+    the id column for the ids alone.
 
     ``visible`` limits the loans to these statuses, or (with ``or_borrower``) to those and that
     borrower's own; None: every loan. Rate bounds are inclusive Decimal percentages (12.5

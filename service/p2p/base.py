@@ -19,7 +19,9 @@ from service.message import Messages
 from service.ocp.orders import BankOrders, BankResult, Effects
 from service.p2p.fees import FeeDiscounts
 
-#: getLoan, one listing a key; listLoans pages, all evicted together by any change.
+#: getLoan, one listing a key (listLoans reads its listings there too); listLoans pages, the
+#: ids of their listings, all evicted together by any change that may move a listing in or out
+#: of a page or along it.
 LOAN = Region("loan", ttl=lambda s: s.cache.loan_ttl_seconds)
 LOAN_PAGES = Region("loans", ttl=lambda s: s.cache.loan_list_ttl_seconds, shared_generation=True)
 
@@ -76,11 +78,14 @@ class P2PBase:
         stays in progress meanwhile, and moves on when a later item succeeds."""
         self._bank.reissue(item)
 
-    def _evict_loan(self, loan_id: int) -> None:
+    def _evict_loan(self, loan_id: int, pages: bool = True) -> None:
         """Every command that changes what getLoan or listLoans return calls this: the
-        listing and every page are evicted once (and only if) the transaction commits."""
+        listing and (unless `pages` is False: the change moves no listing in or out of a
+        page, nor along it, as an investment that leaves the listing RAISING) every page are
+        evicted once (and only if) the transaction commits."""
         self.cache_aside.evict_after_commit(LOAN, loan_id)
-        self.cache_aside.evict_after_commit(LOAN_PAGES)
+        if pages:
+            self.cache_aside.evict_after_commit(LOAN_PAGES)
 
     # Each is the section of the settings in force now: read it once per call (into a local
     # when a call needs several of its keys), never keep it across calls.

@@ -244,15 +244,15 @@ class InvestingService(P2PBase):
             self._lifecycle.investment_frozen(loan, investment)
         claim.done(REF_TYPE, investment.id)
         self.tx.session().flush()
-        self._raise(loan, investment, caller, now)
-        self._evict_loan(loan.id)
+        moved = self._raise(loan, investment, caller, now)
+        self._evict_loan(loan.id, pages=moved)
         if not at_the_bank:
             self._events.invested(amount)
         return _investment_vo(investment)
 
     def _raise(
         self, loan: LoanEntity, investment: InvestmentEntity, caller: Principal, now: dt.datetime
-    ) -> None:
+    ) -> bool:
         """The investment's amount into the listing's ``raised``, the last statement before
         the commit: one conditional UPDATE (LoanRepository.take_raised) when the listing
         still raises and some of it remains after. Otherwise (it would take the last fen, or
@@ -260,11 +260,13 @@ class InvestingService(P2PBase):
         now, as investing always did: the refusal is the same error the checks give (and
         everything written rolls back), and an investment taking the last fen makes the
         listing FULL (at once with the sandbox; with the bank when no FREEZE is pending,
-        ``_bank_froze``), told once, under the lock."""
+        ``_bank_froze``), told once, under the lock. True when the listing's status moved
+        (listLoans pages may hold it no longer)."""
         amount = investment.amount
         if self._loans.take_raised(loan.id, amount, now):
-            return
+            return False
         loan = self._locked(loan.id)
+        status = loan.status
         self._check_investment(loan, amount, caller, now)
         loan.raised += amount
         loan.updated_at = now
@@ -274,6 +276,7 @@ class InvestingService(P2PBase):
             if self._loan_settings.auto_disburse:
                 self._disburse(loan, investment.request_no)
         self.tx.session().flush()
+        return loan.status != status
 
     @transactional
     def cancel_loan(self, loan_id: int, reason: str, caller: Principal) -> LoanVo:

@@ -21,9 +21,13 @@ Who sees which listing, on every operation that shows or names one:
 
 getLoan caches each listing in full, the same value for every caller, and filters after the
 cache (:func:`sees`, :func:`shown_to`); listLoans pages are cached per audience (the public,
-each borrower, operators), since which rows a page holds depends on it. What a caller may see
-of a cached listing or page is made once per cached value and view (service/derived.py), so
-every caller with the same view gets the same object and the server writes its answer once.
+each borrower, operators), since which rows a page holds depends on it. A cached page holds
+its listings' ids only, and the listings are read by their own keys, getLoan's (one round
+trip for the page): an investment changes one listing's ``raised`` and moves none in or out of
+a page, so it evicts that listing alone and every page stays cached, even while a popular
+listing is invested in hundreds of times a second. What a caller may see of a cached listing
+or page is made once per cached value and view (service/derived.py), so every caller with the
+same view gets the same object and the server writes its answer once.
 """
 
 import dataclasses
@@ -36,7 +40,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from dao.p2p import InvestmentRepository, LoanEntity
 from service import errors
-from service.caching import cached
+from service.caching import cached, codec_for
 from service.derived import Derived
 from service.errors import BusinessError, invalid
 from service.mapping import to_vo
@@ -114,7 +118,7 @@ class LoanVo:
 
 
 def _loan_vo(loan: LoanEntity | Row) -> LoanVo:
-    """A listing's value from its entity or its row (dao LoanRepository.row, search_rows)."""
+    """A listing's value from its entity or its row (dao LoanRepository.row, rows)."""
     return to_vo(LoanVo, loan, loan_id=loan.id)
 
 
@@ -147,6 +151,8 @@ def backs(caller: Principal | None, loan_id: int, investments: InvestmentReposit
 
 #: The views of cached listings and pages that callers may see, made once per cached value.
 _VIEWS = Derived()
+#: Listings as the cache holds them: getLoan's (by its return type) and listLoans' share it.
+_LOAN_CODEC = codec_for(LoanVo)
 
 
 def shown_to(caller: Principal | None, loan: LoanVo) -> LoanVo:
@@ -170,6 +176,13 @@ def page_shown_to(caller: Principal | None, found: PageVo[LoanVo]) -> PageVo[Loa
         whole,
         lambda: dataclasses.replace(found, items=tuple(shown_to(caller, x) for x in found.items)),
     )
+
+
+def in_audience(who: int | str, loan: LoanVo) -> bool:
+    """Whether the listLoans audience `who` (:func:`audience`) sees `loan`."""
+    if who == EVERYONE:
+        return True
+    return loan.status in PUBLIC_STATUSES or loan.borrower_id == who
 
 
 def audience(caller: Principal | None) -> int | str:
@@ -273,8 +286,9 @@ class ListingService(P2PBase):
     ) -> PageVo[LoanVo]:
         """The listings `caller` may see (a CANCELLED one an investor backed is not among
         them: this is the market, not their portfolio), each as they may see it."""
-        found = self._loan_page(
-            audience(caller),
+        who = audience(caller)
+        ids = self._loan_page(
+            who,
             status,
             repayment_method,
             min_rate,
@@ -284,7 +298,7 @@ class ListingService(P2PBase):
             page,
             page_size,
         )
-        return page_shown_to(caller, found)
+        return page_shown_to(caller, self._listings_of(who, ids))
 
     @cached(LOAN, key=lambda self, loan_id: loan_id)
     def _loan_in_full(self, loan_id: int) -> LoanVo:
@@ -299,6 +313,26 @@ class ListingService(P2PBase):
             return False
         return self.tx.run(backs, caller, loan_id, self._investments, read_only=True)
 
+    def _listings_of(self, who: int | str, ids: PageVo[int]) -> PageVo[LoanVo]:
+        """The page of `ids` with each listing in full, read by its own key (getLoan's), and
+        the same object while none of them changes. The listings are read after the ids: one
+        whose status changed in between (its commit evicts the pages, but this read has its
+        ids already) is shown as it is now, and left out if `who` may no longer see it (a
+        listing cancelled), as one gone from the database would be."""
+        found = self.cache_aside.read_many(LOAN, ids.items, _LOAN_CODEC, self._loans_by_id)
+        items = tuple(
+            found[loan_id]
+            for loan_id in ids.items
+            if loan_id in found and in_audience(who, found[loan_id])
+        )
+        return _VIEWS.latest(
+            ids, "listings", items, lambda: PageVo(items, ids.total, ids.page, ids.page_size)
+        )
+
+    def _loans_by_id(self, loan_ids: list[int]) -> dict[int, LoanVo]:
+        rows = self.tx.read(self._loans.rows, loan_ids)  # values are read, not entities
+        return {row.id: _loan_vo(row) for row in rows}
+
     @cached(LOAN_PAGES, key=_page_key)
     def _loan_page(
         self,
@@ -311,8 +345,9 @@ class ListingService(P2PBase):
         max_term_months: int | None,
         page: int | None,
         page_size: int | None,
-    ) -> PageVo[LoanVo]:
-        """One page of the listings `audience` sees, in full (callers filter the fields)."""
+    ) -> PageVo[int]:
+        """One page of the listings `audience` sees: their ids (:meth:`_listings_of` reads
+        the listings)."""
         page, page_size = page_window(page, page_size, self._api)
         if min_rate is not None and max_rate is not None and min_rate > max_rate:
             raise invalid("minRate", "must not exceed maxRate")
@@ -322,8 +357,8 @@ class ListingService(P2PBase):
             and min_term_months > max_term_months
         ):
             raise invalid("minTermMonths", "must not exceed maxTermMonths")
-        rows, total = self.tx.read(  # values are read, not entities
-            lambda connection: self._loans.search_rows(
+        ids, total = self.tx.read(
+            lambda connection: self._loans.search_ids(
                 connection,
                 visible=None if audience == EVERYONE else PUBLIC_STATUSES,
                 or_borrower=audience if isinstance(audience, int) else None,
@@ -337,7 +372,7 @@ class ListingService(P2PBase):
                 limit=page_size,
             )
         )
-        return PageVo(tuple(_loan_vo(r) for r in rows), total, page, page_size)
+        return PageVo(tuple(ids), total, page, page_size)
 
     # -- helpers -----------------------------------------------------------------------
     def _locked(self, loan_id: int) -> LoanEntity:

@@ -25,6 +25,7 @@ from facade.types import COMMON_NS
 from server.app import Application, Platform
 from service import caching
 from service.p2p import AuditRequest, LoanService
+from service.p2p.base import LOAN_PAGES
 from service.payment import PaymentService
 from service.security import Principal
 
@@ -98,16 +99,19 @@ def make_cached(make_platform, redis_server) -> Callable[..., Platform]:
 
 
 class DatabaseReads:
-    """Counts the listing repository's reads (one listing's row, a search) of one
-    LoanService; `during` runs inside each row's read after it was read (a test's
-    interleaving point)."""
+    """Counts the listing repository's reads of one LoanService: one listing's row (getLoan),
+    a search (a listLoans page's ids) and the listings a page's rows were read for (listLoans'
+    listings missing from the cache); `during` runs inside each row's read after it was read,
+    `after_search` after a search (a test's interleaving points)."""
 
     def __init__(self, loans: LoanService) -> None:
         self.gets = 0
         self.searches = 0
+        self.listed: list[int] = []
         self.during: Callable[[], None] = lambda: None
+        self.after_search: Callable[[], None] = lambda: None
         repository = loans._loans
-        row, search = repository.row, repository.search_rows
+        row, rows, search = repository.row, repository.rows, repository.search_ids
 
         def counted_row(connection, loan_id):
             self.gets += 1
@@ -115,12 +119,19 @@ class DatabaseReads:
             self.during()
             return found
 
+        def counted_rows(connection, loan_ids):
+            self.listed.extend(loan_ids)
+            return rows(connection, loan_ids)
+
         def counted_search(connection, **kwargs):
             self.searches += 1
-            return search(connection, **kwargs)
+            found = search(connection, **kwargs)
+            self.after_search()
+            return found
 
         repository.row = counted_row
-        repository.search_rows = counted_search
+        repository.rows = counted_rows
+        repository.search_ids = counted_search
 
 
 def lookups(platform: Platform, result: str) -> float:
@@ -147,8 +158,9 @@ def test_a_second_read_hits_redis(published) -> None:
     assert loans.list_loans(status="PENDING_AUDIT", page=1, page_size=20, caller=STAFF).items == (
         loan,
     )
-    assert (reads.gets, reads.searches) == (1, 1)
-    assert (lookups(platform, "miss"), lookups(platform, "hit")) == (2, 2)
+    assert (reads.gets, reads.searches, reads.listed) == (1, 1, [])  # the page's listing: a hit
+    # get_loan: a miss, a hit; the page: a miss, a hit; its listing, on each page read: a hit.
+    assert (lookups(platform, "miss"), lookups(platform, "hit")) == (2, 4)
 
 
 def test_a_commit_evicts_the_listing_and_the_pages(published, operator) -> None:
@@ -159,6 +171,61 @@ def test_a_commit_evicts_the_listing_and_the_pages(published, operator) -> None:
     assert loans.get_loan(loan.loan_id, STAFF).status == "RAISING"
     assert loans.list_loans(status="RAISING", caller=STAFF).items == (approved,)
     assert (reads.gets, reads.searches) == (2, 2)
+
+
+@pytest.fixture
+def raising(make_cached, operator, loan_request, make_member):
+    """A platform on Redis with counted reads, a RAISING listing of 1,000.00 and a funded
+    investor."""
+    platform = make_cached()
+    loans = platform.service(LoanService)
+    terms = {"amount": Decimal("1000.00"), "term_months": 3}
+    loan = loans.publish_loan(loan_request(**terms), operator)
+    loans.audit_loan(loan.loan_id, AuditRequest(True, None), operator)
+    investor = Principal(member_id=make_member("INVESTOR").member_id, role="INVESTOR")
+    platform.service(PaymentService).recharge(Decimal("5000.00"), "r-1", investor)
+    return platform, loans, DatabaseReads(loans), loan.loan_id, investor
+
+
+def test_an_investment_evicts_its_listing_and_no_page(raising) -> None:
+    """Pages hold their listings' ids: an investment that leaves the listing RAISING evicts
+    the listing alone, and the cached page answers its new raised at once; the one that fills
+    it moves it out of the RAISING page, which is read again."""
+    _, loans, reads, loan_id, investor = raising
+    assert loans.list_loans(status="RAISING", caller=STAFF).items[0].raised == 0
+    loans.list_loans(status="RAISING", caller=STAFF)
+    assert (reads.searches, reads.listed) == (1, [loan_id])
+    loans.invest(loan_id, Decimal("400.00"), "i-1", investor)
+    assert loans.list_loans(status="RAISING", caller=STAFF).items[0].raised == Decimal("400.00")
+    page = loans.list_loans(status="RAISING", caller=STAFF)  # its listing decoded from Redis
+    assert loans.list_loans(status="RAISING", caller=STAFF) is page  # kept while unchanged
+    assert loans.get_loan(loan_id, STAFF) is page.items[0]  # getLoan's cached value
+    assert (reads.searches, reads.listed, reads.gets) == (1, [loan_id, loan_id], 0)
+    loans.invest(loan_id, Decimal("600.00"), "i-2", investor)  # the last 600.00: FULL
+    assert loans.list_loans(status="RAISING", caller=STAFF).items == ()
+    assert loans.list_loans(status="FULL", caller=STAFF).items[0].raised == Decimal("1000.00")
+    assert reads.searches == 3
+
+
+def test_a_page_never_shows_a_listing_its_audience_may_no_longer_see(
+    raising, operator, monkeypatch
+) -> None:
+    """A page's ids read before a listing is cancelled, its listings after (the commit's
+    eviction of the pages came between): the public's page leaves the cancelled listing out,
+    an operator's shows it as it is now."""
+    _, loans, _, loan_id, _ = raising
+    assert [x.loan_id for x in loans.list_loans().items] == [loan_id]
+    loans.list_loans(caller=STAFF)
+    evict = loans.cache_aside.evict_after_commit
+    monkeypatch.setattr(  # the pages stay as they were read before the commit
+        loans.cache_aside,
+        "evict_after_commit",
+        lambda region, identity=None: region is LOAN_PAGES or evict(region, identity),
+    )
+    loans.cancel_loan(loan_id, "资料有误", operator)
+    assert loans.list_loans().items == ()
+    assert loans.list_loans(caller=Principal(member_id=99, role="INVESTOR")).items == ()
+    assert [x.status for x in loans.list_loans(caller=STAFF).items] == ["CANCELLED"]
 
 
 def test_a_rollback_evicts_nothing(published, operator) -> None:

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from dao.cache import CacheUnavailable, CircuitBreaker, MemoryCache
-from service.caching import CacheAside, Region, VoCodec, cached
+from service.caching import CacheAside, Region, VoCodec, cached, codec_for
 from service.paging import PageVo
 
 
@@ -215,6 +215,7 @@ class ItemService:
         self.cache_aside = CacheAside(cache, settings, tx, wait_seconds=2.0)
         self.rows: dict[int, Decimal] = {1: Decimal("1.00"), 2: Decimal("2.00")}
         self.reads = 0
+        self.batches: list[list[int]] = []  # the keys each read of many was asked for
         self.during_read = lambda: None  # a test's hook inside the "database read"
 
     @cached(ITEM, key=lambda self, item_id: item_id)
@@ -231,6 +232,17 @@ class ItemService:
         return PageVo(
             tuple(LineVo(a, dt.date(2026, 1, 1)) for a in rows[:size]), len(rows), 1, size
         )
+
+    def many(self, item_ids: list[int]) -> dict[int, LineVo]:
+        """Items by their own keys (get's), those missing read together."""
+        return self.cache_aside.read_many(ITEM, item_ids, codec_for(LineVo), self._load_many)
+
+    def _load_many(self, item_ids: list[int]) -> dict[int, LineVo]:
+        self.reads += 1
+        self.batches.append(sorted(item_ids))
+        found = {i: LineVo(self.rows[i], dt.date(2026, 1, i)) for i in item_ids if i in self.rows}
+        self.during_read()
+        return found
 
     def change(self, item_id: int, amount: Decimal, fail: bool = False) -> None:
         def command():
@@ -323,6 +335,45 @@ def test_reads_inside_a_transaction_bypass_the_cache(service) -> None:
     assert service.reads == 2
     service.rows[1] = Decimal("1.00")
     assert service.get(1).amount == Decimal("1.00")  # nothing of the transaction was cached
+
+
+def test_many_keys_are_read_at_once_and_the_missing_loaded_together(service) -> None:
+    one = service.get(1)
+    found = service.many([1, 2, 3])  # 3 is not in the "database"
+    assert found == {1: one, 2: LineVo(Decimal("2.00"), dt.date(2026, 1, 2))}
+    assert found[1] is service.get(1)  # one codec a type: the same text, the same value
+    assert service.batches == [[2, 3]]
+    assert service.many([2, 1]) == {1: one, 2: found[2]}
+    assert service.get(2) == found[2]  # stored under get's key: a hit
+    assert (service.reads, service.batches) == (2, [[2, 3]])
+
+
+def test_many_after_a_commit_reads_the_changed_key_alone(service) -> None:
+    service.many([1, 2])
+    service.change(1, Decimal("9.99"))
+    assert service.many([1, 2])[1].amount == Decimal("9.99")
+    assert service.batches == [[1, 2], [1]]
+
+
+def test_many_racing_a_commit_never_caches_the_old_value(service) -> None:
+    service.during_read = lambda: (
+        setattr(service, "during_read", lambda: None),
+        service.change(1, Decimal("7.77")),
+    )
+    assert service.many([1, 2])[1].amount == Decimal("1.00")  # read before the commit
+    assert service.many([1, 2])[1].amount == Decimal("7.77")
+    assert service.many([1, 2])[1].amount == Decimal("7.77")
+    assert service.batches == [[1, 2], [1]]
+
+
+def test_many_inside_a_transaction_or_on_a_broken_cache_reads_the_database(settings) -> None:
+    service = ItemService(MemoryCache("m:"), settings, FakeTx())
+    service.many([1, 2])
+    seen = service.tx.scope(lambda: service.many([1, 2]))
+    assert seen[1].amount == Decimal("1.00")
+    broken = ItemService(BrokenCache(), settings, FakeTx())
+    assert broken.many([1, 2])[2].amount == Decimal("2.00")
+    assert (service.batches, broken.batches) == ([[1, 2], [1, 2]], [[1, 2]])
 
 
 def test_ttl_is_read_from_the_settings_at_each_store(service, clock, settings) -> None:

@@ -62,3 +62,19 @@ def test_nothing_is_kept_for_what_may_change() -> None:
     assert derived.get(mutable, "json", lambda: make(mutable)) == "3.00#2"
     assert derived.get(items, "json", lambda: "made") == "made"
     assert len(derived) == 0
+
+
+def test_the_latest_is_kept_while_its_parts_are_the_same_objects() -> None:
+    derived, page = Derived(), Money(Decimal("20"))
+    one, two = Money(Decimal("1.00")), Money(Decimal("2.00"))
+    first = derived.latest(page, "items", (one, two), lambda: [one, two])
+    assert derived.latest(page, "items", (one, two), lambda: ["made again"]) is first
+    changed = Money(Decimal("1.00"))  # equal to `one`, another object: another part
+    second = derived.latest(page, "items", (changed, two), lambda: [changed, two])
+    assert second is not first and second[0] is changed
+    assert derived.latest(page, "items", (changed, two), lambda: ["made again"]) is second
+    assert len(derived) == 1  # one kept for the page, whatever its parts were before
+    assert derived.latest(page, "items", (one,), lambda: ["fewer"]) == ["fewer"]
+    del page
+    gc.collect()
+    assert len(derived) == 0
