@@ -156,6 +156,11 @@ class CacheAside:
         self._pending: set[str] = set()  # generation keys whose eviction failed
         self._pending_lock = threading.Lock()
 
+    @property
+    def shared(self) -> bool:
+        """Whether there is a cache to read (a shared one: see the class's docstring)."""
+        return self._cache is not None
+
     # -- reading ---------------------------------------------------------------------------
     def read(self, region: Region, identity: object, codec: VoCodec, load: Callable[[], T]) -> T:
         if self._cache is None or self.tx.in_transaction():

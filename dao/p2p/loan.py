@@ -224,6 +224,13 @@ class LoanRepository:
             return []
         return list(connection.execute(_ROWS, {"ids": list(loan_ids)}).all())
 
+    def search_rows(self, connection: Connection, **filters: Any) -> tuple[list[Row], int]:
+        """:meth:`search` on `connection` (service/transaction.py TransactionManager.read):
+        the page's rows as :meth:`row` reads one, and the total."""
+        count, page = _search(_LOANS, **filters)
+        total = connection.scalar(count)
+        return list(connection.execute(page).all()), int(total or 0)
+
     def search_ids(self, connection: Connection, **filters: Any) -> tuple[list[int], int]:
         """:meth:`search` on `connection` (service/transaction.py TransactionManager.read):
         the ids of the page's loans, in its order, and the total."""
@@ -246,8 +253,8 @@ def _search(
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[Select, Select]:
-    """The count and the page of a search (LoanRepository.search) over `what`: the entity, or
-    the id column for the ids alone.
+    """The count and the page of a search (LoanRepository.search) over `what`: the entity, its
+    table for rows, or the id column for the ids alone.
 
     ``visible`` limits the loans to these statuses, or (with ``or_borrower``) to those and that
     borrower's own; None: every loan. Rate bounds are inclusive Decimal percentages (12.5

@@ -32,8 +32,10 @@ same view gets the same object and the server writes its answer once.
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.orm.exc import StaleDataError
@@ -50,6 +52,8 @@ from service.paging import PageVo, page_window
 from service.security import Principal
 from service.text import is_blank, shown, trim
 from service.transaction import transactional
+
+T = TypeVar("T")
 
 REPAYMENT_METHODS = ("EQUAL_INSTALLMENT", "EQUAL_PRINCIPAL", "MONTHLY_INTEREST", "BULLET")
 MAX_RATE = Decimal(36)
@@ -118,7 +122,8 @@ class LoanVo:
 
 
 def _loan_vo(loan: LoanEntity | Row) -> LoanVo:
-    """A listing's value from its entity or its row (dao LoanRepository.row, rows)."""
+    """A listing's value from its entity or its row (dao LoanRepository.row, rows,
+    search_rows)."""
     return to_vo(LoanVo, loan, loan_id=loan.id)
 
 
@@ -287,18 +292,15 @@ class ListingService(P2PBase):
         """The listings `caller` may see (a CANCELLED one an investor backed is not among
         them: this is the market, not their portfolio), each as they may see it."""
         who = audience(caller)
-        ids = self._loan_page(
-            who,
-            status,
-            repayment_method,
-            min_rate,
-            max_rate,
-            min_term_months,
-            max_term_months,
-            page,
-            page_size,
-        )
-        return page_shown_to(caller, self._listings_of(who, ids))
+        terms = (status, repayment_method, min_rate, max_rate, min_term_months, max_term_months)
+        if self.cache_aside.shared:
+            found = self._listings_of(who, self._loan_page(who, *terms, page, page_size))
+        else:  # nothing is cached: the page's rows, in the one read that finds them
+            rows, total, page, page_size = self._search(
+                self._loans.search_rows, who, *terms, page, page_size
+            )
+            found = PageVo(tuple(_loan_vo(r) for r in rows), total, page, page_size)
+        return page_shown_to(caller, found)
 
     @cached(LOAN, key=lambda self, loan_id: loan_id)
     def _loan_in_full(self, loan_id: int) -> LoanVo:
@@ -348,6 +350,35 @@ class ListingService(P2PBase):
     ) -> PageVo[int]:
         """One page of the listings `audience` sees: their ids (:meth:`_listings_of` reads
         the listings)."""
+        ids, total, page, page_size = self._search(
+            self._loans.search_ids,
+            audience,
+            status,
+            repayment_method,
+            min_rate,
+            max_rate,
+            min_term_months,
+            max_term_months,
+            page,
+            page_size,
+        )
+        return PageVo(tuple(ids), total, page, page_size)
+
+    def _search(
+        self,
+        search: Callable[..., tuple[list[T], int]],
+        audience: int | str,
+        status: str | None,
+        repayment_method: str | None,
+        min_rate: Decimal | None,
+        max_rate: Decimal | None,
+        min_term_months: int | None,
+        max_term_months: int | None,
+        page: int | None,
+        page_size: int | None,
+    ) -> tuple[list[T], int, int, int]:
+        """``search`` (LoanRepository.search_ids or search_rows) of one page of the listings
+        `audience` sees: what it found, the total, the page and its size."""
         page, page_size = page_window(page, page_size, self._api)
         if min_rate is not None and max_rate is not None and min_rate > max_rate:
             raise invalid("minRate", "must not exceed maxRate")
@@ -357,8 +388,8 @@ class ListingService(P2PBase):
             and min_term_months > max_term_months
         ):
             raise invalid("minTermMonths", "must not exceed maxTermMonths")
-        ids, total = self.tx.read(
-            lambda connection: self._loans.search_ids(
+        found, total = self.tx.read(
+            lambda connection: search(
                 connection,
                 visible=None if audience == EVERYONE else PUBLIC_STATUSES,
                 or_borrower=audience if isinstance(audience, int) else None,
@@ -372,7 +403,7 @@ class ListingService(P2PBase):
                 limit=page_size,
             )
         )
-        return PageVo(tuple(ids), total, page, page_size)
+        return found, total, page, page_size
 
     # -- helpers -----------------------------------------------------------------------
     def _locked(self, loan_id: int) -> LoanEntity:
