@@ -249,15 +249,21 @@ def worker(url, cache, phase, loan_ids, warm_id, investor_ids, seconds, interval
         t.start()
     warm.wait()
     on_listing_spent.clear()
+    cpu = measured(threads, go, start, out)
+    platform.close()
+    out.put((results, cpu, sum(on_listing_spent)))
+
+
+def measured(threads, go, start, out) -> float:
+    """Tell the parent this process is ready, wait for the start, let `threads` go and wait
+    for them: the CPU seconds this process used meanwhile."""
     out.put("ready")
     start.wait_set()
     cpu = cpu_seconds()
     go.set()
     for t in threads:
         t.join()
-    cpu = cpu_seconds() - cpu
-    platform.close()
-    out.put((results, cpu, sum(on_listing_spent)))
+    return cpu_seconds() - cpu
 
 
 def is_page_read(statement: str) -> bool:
@@ -293,13 +299,7 @@ def reader(url, cache, threads, seconds, start, out) -> None:
     runners = [threading.Thread(target=run) for _ in range(threads)]
     for t in runners:
         t.start()
-    out.put("ready")
-    start.wait_set()
-    cpu = cpu_seconds()
-    go.set()
-    for t in runners:
-        t.join()
-    cpu = cpu_seconds() - cpu
+    cpu = measured(runners, go, start, out)
     platform.close()
     out.put(("reader", latencies, cpu, len(pages_read)))
 

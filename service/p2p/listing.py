@@ -35,7 +35,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.orm.exc import StaleDataError
@@ -90,6 +90,17 @@ class LoanRequest:
     min_invest: Decimal
     max_invest_per_investor: Decimal | None
     raise_days: int
+
+
+class SearchTerms(NamedTuple):
+    """listLoans' filters, as a cached page's key holds them (a tuple: in order)."""
+
+    status: str | None
+    repayment_method: str | None
+    min_rate: Decimal | None
+    max_rate: Decimal | None
+    min_term_months: int | None
+    max_term_months: int | None
 
 
 @dataclass(frozen=True)
@@ -292,12 +303,14 @@ class ListingService(P2PBase):
         """The listings `caller` may see (a CANCELLED one an investor backed is not among
         them: this is the market, not their portfolio), each as they may see it."""
         who = audience(caller)
-        terms = (status, repayment_method, min_rate, max_rate, min_term_months, max_term_months)
+        terms = SearchTerms(
+            status, repayment_method, min_rate, max_rate, min_term_months, max_term_months
+        )
         if self.cache_aside.shared:
-            found = self._listings_of(who, self._loan_page(who, *terms, page, page_size))
+            found = self._listings_of(who, self._loan_page(who, terms, page, page_size))
         else:  # nothing is cached: the page's rows, in the one read that finds them
             rows, total, page, page_size = self._search(
-                self._loans.search_rows, who, *terms, page, page_size
+                self._loans.search_rows, who, terms, page, page_size
             )
             found = PageVo(tuple(_loan_vo(r) for r in rows), total, page, page_size)
         return page_shown_to(caller, found)
@@ -337,30 +350,12 @@ class ListingService(P2PBase):
 
     @cached(LOAN_PAGES, key=_page_key)
     def _loan_page(
-        self,
-        audience: int | str,
-        status: str | None,
-        repayment_method: str | None,
-        min_rate: Decimal | None,
-        max_rate: Decimal | None,
-        min_term_months: int | None,
-        max_term_months: int | None,
-        page: int | None,
-        page_size: int | None,
+        self, audience: int | str, terms: SearchTerms, page: int | None, page_size: int | None
     ) -> PageVo[int]:
         """One page of the listings `audience` sees: their ids (:meth:`_listings_of` reads
         the listings)."""
         ids, total, page, page_size = self._search(
-            self._loans.search_ids,
-            audience,
-            status,
-            repayment_method,
-            min_rate,
-            max_rate,
-            min_term_months,
-            max_term_months,
-            page,
-            page_size,
+            self._loans.search_ids, audience, terms, page, page_size
         )
         return PageVo(tuple(ids), total, page, page_size)
 
@@ -368,37 +363,30 @@ class ListingService(P2PBase):
         self,
         search: Callable[..., tuple[list[T], int]],
         audience: int | str,
-        status: str | None,
-        repayment_method: str | None,
-        min_rate: Decimal | None,
-        max_rate: Decimal | None,
-        min_term_months: int | None,
-        max_term_months: int | None,
+        terms: SearchTerms,
         page: int | None,
         page_size: int | None,
     ) -> tuple[list[T], int, int, int]:
         """``search`` (LoanRepository.search_ids or search_rows) of one page of the listings
         `audience` sees: what it found, the total, the page and its size."""
         page, page_size = page_window(page, page_size, self._api)
-        if min_rate is not None and max_rate is not None and min_rate > max_rate:
+        low, high = terms.min_rate, terms.max_rate
+        if low is not None and high is not None and low > high:
             raise invalid("minRate", "must not exceed maxRate")
-        if (
-            min_term_months is not None
-            and max_term_months is not None
-            and min_term_months > max_term_months
-        ):
+        shortest, longest = terms.min_term_months, terms.max_term_months
+        if shortest is not None and longest is not None and shortest > longest:
             raise invalid("minTermMonths", "must not exceed maxTermMonths")
         found, total = self.tx.read(
             lambda connection: search(
                 connection,
                 visible=None if audience == EVERYONE else PUBLIC_STATUSES,
                 or_borrower=audience if isinstance(audience, int) else None,
-                status=status,
-                repayment_method=repayment_method,
-                min_rate=min_rate,
-                max_rate=max_rate,
-                min_term=min_term_months,
-                max_term=max_term_months,
+                status=terms.status,
+                repayment_method=terms.repayment_method,
+                min_rate=terms.min_rate,
+                max_rate=terms.max_rate,
+                min_term=terms.min_term_months,
+                max_term=terms.max_term_months,
                 offset=(page - 1) * page_size,
                 limit=page_size,
             )
