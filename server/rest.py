@@ -37,6 +37,7 @@ from service.language import DEFAULT
 
 PREFIX = "/api/v1"
 ROUTES_KEPT = 1024  # the (path, method) pairs whose match a REST endpoint keeps
+KEPT_PATH_LENGTH = 200  # the longest path kept: a path parameter's length has no bound
 _PARAM = re.compile(r"\{(\w+)\}")
 _WHOLE_NUMBERS = ("long", "int")
 
@@ -196,7 +197,7 @@ class RestEndpoint:
         # is asked again and again); the routes never change once made, and a path that
         # matches nothing raises, which is never kept. The values found are only read.
         self._routes = url_map.bind("localhost")
-        self._match = functools.lru_cache(maxsize=ROUTES_KEPT)(self._routes.match)
+        self._kept = functools.lru_cache(maxsize=ROUTES_KEPT)(self._routes.match)
         self._dispatcher = dispatcher
         self._proxies = proxies
         self._max_body = max_body_bytes
@@ -218,6 +219,13 @@ class RestEndpoint:
             allowed = [("Allow", ", ".join(allow))] if allow else ()
             response = error_response(e, rid, allowed, inv.language)
         return finish(inv, response)
+
+    def _match(self, path: str, method: str) -> tuple[BoundOperation, Mapping[str, Any]]:
+        """The operation of `path` and `method` and the path's values, kept for a path of
+        at most KEPT_PATH_LENGTH characters (what is kept stays small whatever is asked)."""
+        if len(path) > KEPT_PATH_LENGTH:
+            return self._routes.match(path, method)
+        return self._kept(path, method)
 
     def _resolve(self, inv: Invocation, request: Request, allow: list[str]):
         try:

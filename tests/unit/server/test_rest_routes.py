@@ -79,3 +79,16 @@ def test_the_shadowed_paths_of_the_contract(routes):
     assert outcome(adapter, PREFIX + "/members/current", "GET").name == "getProfile"
     assert outcome(adapter, PREFIX + "/members/password-reset", "GET") == {"POST"}
     assert outcome(adapter, PREFIX + "/loans/expired/cancel", "POST") is None
+
+
+def test_a_long_path_is_matched_and_not_kept(platform):
+    """A path parameter has no length bound: a long path matches as any other, but what it
+    matched is not kept, so what an endpoint keeps stays small whatever is asked."""
+    endpoint = RestEndpoint(platform.facades, dispatcher=None, proxies=None, max_body_bytes=1024)
+    long = PREFIX + "/payments/R" + "7" * 5000
+    for _ in range(3):
+        op, values = endpoint._match(long, "GET")
+        assert (op.name, values) == ("getOrder", {"orderNo": "R" + "7" * 5000})
+    assert endpoint._kept.cache_info().currsize == 0
+    endpoint._match(PREFIX + "/payments/R2026", "GET")
+    assert endpoint._kept.cache_info().currsize == 1
