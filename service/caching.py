@@ -193,11 +193,11 @@ class CacheAside:
         codec: VoCodec,
         load: Callable[[list[K]], Mapping[K, T]],
     ) -> dict[K, T]:
-        """The values of many keys of a region, as :meth:`read`
-        reads one: found in one round trip, and those missing loaded together by
-        ``load(identities missing)`` (which leaves out any that no longer exist) and stored
-        under the generation read before. No stampede guard: ``load`` reads rows by their keys,
-        cheaper than the lock's round trips would be."""
+        """The values of many keys of a region, as :meth:`read` reads one: found in one round
+        trip, and those missing loaded together by ``load(identities missing)`` (which leaves
+        out any that no longer exist) and stored under the generation read before. No
+        stampede guard: ``load`` reads rows by their keys, cheaper than the lock's round trips
+        would be."""
         if self._cache is None or self.tx.in_transaction():
             return dict(load(list(identities)))
         found: dict[K, T] = {}
