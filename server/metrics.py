@@ -35,7 +35,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -410,7 +410,7 @@ class CountedCache:
         return generation, value
 
     def get_versioned_many(
-        self, generation_keys: list[str], prefixes: list[str]
+        self, generation_keys: Sequence[str], prefixes: Sequence[str]
     ) -> list[tuple[str | None, str | None]]:
         """Cache-aside lookups of many values at once: each counted as get_versioned's is."""
         try:
