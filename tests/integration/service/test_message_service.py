@@ -274,7 +274,7 @@ def test_a_rolled_back_investment_leaves_no_message(
     """The message is written before the investing call fails: the rollback takes both."""
     loan_id = raising()
 
-    def fail(self, loan_id):
+    def fail(self, loan_id, pages=True):
         raise RuntimeError("failed after the money moved")
 
     monkeypatch.setattr(investing.InvestingService, "_evict_loan", fail)
