@@ -568,6 +568,7 @@ class LoanSettings:
     max_raise_days: int = _key(_integer(1, 365), reloadable=True)
     platform_fee_rate: Decimal = _key(_fraction(4), reloadable=True)  # noqa: RUF009
     auto_disburse: bool = _key(_boolean)
+    invest_group_size: int = _key(_integer(1, 500))
 
     def __post_init__(self) -> None:
         if self.min_amount > self.max_amount:

@@ -41,15 +41,18 @@ def placeholders(count: int) -> str:
     return ", ".join(["?"] * count)
 
 
-def case_on_id(values: dict[int, Any], default: str | None = None) -> tuple[str, list[Any]]:
-    """SQL ``CASE id WHEN ? THEN ? ... [ELSE default] END`` choosing by the row's id among
-    ``values`` (id -> value in the driver's form), and its parameters in order."""
+def case_on_id(
+    values: dict[int, Any], default: str | None = None, column: str = "id"
+) -> tuple[str, list[Any]]:
+    """SQL ``CASE id WHEN ? THEN ? ... [ELSE default] END`` choosing by the row's id (or
+    key ``column``) among ``values`` (id -> value in the driver's form), and its parameters
+    in order."""
     params: list[Any] = []
     for row_id, value in values.items():
         params += (row_id, value)
     whens = " ".join(["WHEN ? THEN ?"] * len(values))
     otherwise = f" ELSE {default}" if default is not None else ""
-    return f"CASE id {whens}{otherwise} END", params
+    return f"CASE {column} {whens}{otherwise} END", params
 
 
 def run_sql(session: Session, sql: str, params: Sequence[Any]) -> int:

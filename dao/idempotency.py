@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, UniqueConstraint, bindparam, insert, select, update
+from sqlalchemy import Row, UniqueConstraint, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, inserted_id, table_of
@@ -54,6 +54,21 @@ class RequestRecordRepository:
         """The record's id, operation, fingerprint and ref_id, if the scope has the number."""
         params = {"scope": scope, "request_no": request_no}
         return self._session().execute(_FIND, params).one_or_none()
+
+    def find_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+        """(scope, request number) -> the record's id, operation, fingerprint and ref_id, of
+        those of ``keys`` that have one, in one query."""
+        r = _RECORDS.c
+        stmt = select(r.scope, r.request_no, r.id, r.operation, r.fingerprint, r.ref_id).where(
+            tuple_(r.scope, r.request_no).in_(list(keys))
+        )
+        return {(row.scope, row.request_no): row for row in self._session().execute(stmt)}
+
+    def insert_done(self, rows: Sequence[dict]) -> None:
+        """New records that have their outcome already (scope, request_no, operation,
+        fingerprint, ref_type, ref_id each), in one multi-row INSERT. IntegrityError when a
+        scope has one of the numbers already."""
+        self._session().execute(_INSERT, list(rows))
 
     def insert(self, scope: str, request_no: str, operation: str, fingerprint: str) -> int:
         """A new record without an outcome yet; its id. IntegrityError when the scope has the

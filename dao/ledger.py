@@ -11,7 +11,7 @@ and compensation expense and the bank's fees are debit-normal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -125,8 +125,12 @@ class EntryEntity(Base):
 
 # Built once: every money movement runs them.
 _INSERT_POSTING = insert(table_of(PostingEntity))
+_INSERT_POSTINGS = _INSERT_POSTING.returning(
+    table_of(PostingEntity).c.id, sort_by_parameter_order=True
+)
 _INSERT_ENTRY = insert(table_of(EntryEntity))
-_MEMBER_ACCOUNT = select(AccountEntity).where(AccountEntity.member_id == bindparam("member_id"))
+_MEMBER_ACCOUNTS = select(AccountEntity)
+_MEMBER_ACCOUNT = _MEMBER_ACCOUNTS.where(AccountEntity.member_id == bindparam("member_id"))
 _MEMBER_ACCOUNT_LOCKED = _MEMBER_ACCOUNT.with_for_update().execution_options(populate_existing=True)
 
 
@@ -150,6 +154,17 @@ class LedgerRepository:
         on SQLite, whose writers are serialised) until the transaction ends."""
         stmt = _MEMBER_ACCOUNT_LOCKED if lock else _MEMBER_ACCOUNT
         return self._session().scalars(stmt, {"member_id": member_id}).one_or_none()
+
+    def accounts_of_members(self, member_ids: Collection[int]) -> dict[int, AccountEntity]:
+        """Member id -> account of ``member_ids``, their rows locked in account-id order (one
+        SELECT ... FOR UPDATE) until the transaction ends, their balances read as locked."""
+        stmt = (
+            _MEMBER_ACCOUNTS.where(AccountEntity.member_id.in_(member_ids))
+            .order_by(AccountEntity.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {a.member_id: a for a in self._session().scalars(stmt)}
 
     def platform_account(self, code: str) -> AccountEntity:
         stmt = select(AccountEntity).where(AccountEntity.code == code)
@@ -209,13 +224,24 @@ class LedgerRepository:
                 session.expire(loaded, ["available", "frozen", "updated_at"])
         return True
 
-    def add_posting(self, posting: dict[str, Any], entries: list[dict[str, Any]]) -> None:
-        """The posting and its entries (column name -> value each, the entries without
-        ``posting_id``) by Core INSERTs, the entries in one multi-row INSERT: they are not
-        loaded into the session."""
+    def add_postings(self, postings: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+        """Postings and their entries (column name -> value each, the entries without
+        ``posting_id``) by Core INSERTs, not loaded into the session: the postings by one
+        INSERT returning their ids in order (one row per statement where the engine cannot
+        return them from a multi-row INSERT), the entries of all in one multi-row INSERT."""
         session = self._session()
-        posting_id = inserted_id(session, _INSERT_POSTING, posting)
-        session.execute(_INSERT_ENTRY, [{**e, "posting_id": posting_id} for e in entries])
+        if len(postings) == 1:
+            ids = [inserted_id(session, _INSERT_POSTING, postings[0][0])]
+        else:
+            ids = list(session.scalars(_INSERT_POSTINGS, [p for p, _ in postings]))
+        session.execute(
+            _INSERT_ENTRY,
+            [
+                {**e, "posting_id": posting_id}
+                for posting_id, (_, entries) in zip(ids, postings, strict=True)
+                for e in entries
+            ],
+        )
 
     def entries_of_account(
         self, account_id: int, *, offset: int, limit: int

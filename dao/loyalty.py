@@ -47,6 +47,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.util import identity_key
 
 from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in, table_of
+from dao.bulk import CHUNK, case_on_id, driver_form, placeholders, run_sql
 from dao.p2p.investment import InvestmentEntity
 from dao.types import FixedPoint, Identifier, Money, UtcDateTime
 
@@ -244,8 +245,9 @@ _RECORD_LEVEL = (
 )
 _CHANGE_LEVEL = _RECORD_LEVEL.values(level=bindparam("new_level"), changed_at=bindparam("now"))
 _ENTRIES = table_of(PointEntryEntity)
-_HAS_ENTRY = select(_ENTRIES.c.id).where(
-    _ENTRIES.c.kind == bindparam("kind"), _ENTRIES.c.ref_id == bindparam("ref_id")
+_HAS_ENTRIES = select(_ENTRIES.c.ref_id).where(
+    _ENTRIES.c.kind == bindparam("kind"),
+    _ENTRIES.c.ref_id.in_(bindparam("ref_ids", expanding=True)),
 )
 _INSERT_ENTRY = insert(_ENTRIES)
 
@@ -290,6 +292,40 @@ class LevelRepository:
         loaded = session.identity_map.get(identity_key(MemberLevelEntity, member_id))
         if loaded is not None:
             session.expire(loaded)
+
+    def levels_for_update(self, member_ids: Sequence[int]) -> dict[int, str]:
+        """Member id -> recorded level of those of ``member_ids`` (sorted) that have one,
+        their rows locked in member order until the transaction ends, ``CHUNK`` a query."""
+        levels: dict[int, str] = {}
+        for start in range(0, len(member_ids), CHUNK):
+            stmt = (
+                select(_LEVELS.c.member_id, _LEVELS.c.level)
+                .where(_LEVELS.c.member_id.in_(member_ids[start : start + CHUNK]))
+                .order_by(_LEVELS.c.member_id)
+                .with_for_update()
+            )
+            levels.update((m, level) for m, level in self._session().execute(stmt))
+        return levels
+
+    def record_all(self, invested: dict[int, Decimal], now: datetime) -> None:
+        """``record`` without a change of level for each member of ``invested`` (member id
+        -> what they invested), ``CHUNK`` members an UPDATE (a CASE on the member)."""
+        session = self._session()
+        money = driver_form(session, _LEVELS.c.invested)
+        stamp = driver_form(session, _LEVELS.c.evaluated_at)(now)
+        members = sorted(invested)
+        for start in range(0, len(members), CHUNK):
+            chunk = members[start : start + CHUNK]
+            cased, params = case_on_id({m: money(invested[m]) for m in chunk}, column="member_id")
+            sql = (  # names and placeholders only in the text; every value is a parameter
+                f"UPDATE member_level SET invested = {cased}, evaluated_at = ? "  # noqa: S608
+                f"WHERE member_id IN ({placeholders(len(chunk))})"
+            )
+            run_sql(session, sql, [*params, stamp, *chunk])
+        for m in members:
+            loaded = session.identity_map.get(identity_key(MemberLevelEntity, m))
+            if loaded is not None:
+                session.expire(loaded)
 
     def invested(self, member_id: int, since: datetime | None) -> Decimal:
         """What ``member_id`` has invested (INVESTED investments), made at or after ``since``
@@ -371,13 +407,15 @@ class LoyaltyRepository:
         )
         return self._session().scalars(stmt).one_or_none()
 
-    def has_entry(self, kind: str, ref_id: int) -> bool:
-        found = self._session().execute(_HAS_ENTRY, {"kind": kind, "ref_id": ref_id})
-        return found.first() is not None
+    def entries_of(self, kind: str, ref_ids: Collection[int]) -> set[int]:
+        """Which of ``ref_ids`` have an entry of ``kind``, in one query."""
+        found = self._session().execute(_HAS_ENTRIES, {"kind": kind, "ref_ids": list(ref_ids)})
+        return {ref_id for (ref_id,) in found}
 
-    def insert_entry(self, row: dict) -> None:
-        """An entry (column name -> value) by a Core INSERT, not loaded into the session."""
-        self._session().execute(_INSERT_ENTRY, row)
+    def insert_entries(self, rows: Sequence[dict]) -> None:
+        """Entries (column name -> value each) by one Core INSERT, not loaded into the
+        session."""
+        self._session().execute(_INSERT_ENTRY, list(rows))
 
     def spendable(self, member_id: int, now: datetime) -> list[PointEntryEntity]:
         """The member's unexpired earning entries with points left, those expiring first

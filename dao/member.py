@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, func, select
@@ -73,6 +73,11 @@ class MemberRepository:
 
     def get(self, member_id: int) -> MemberEntity | None:
         return self._session().get(MemberEntity, member_id)
+
+    def many(self, member_ids: Collection[int]) -> dict[int, MemberEntity]:
+        """Member id -> member of those of ``member_ids`` that exist, in one query."""
+        stmt = select(MemberEntity).where(MemberEntity.id.in_(member_ids))
+        return {m.id: m for m in self._session().scalars(stmt)}
 
     def lock(self, member_id: int) -> MemberEntity | None:
         """The member, its row locked until the transaction ends (SELECT ... FOR UPDATE)."""

@@ -14,8 +14,10 @@ commits, then retries the whole transaction and finds the record.
 import hashlib
 import json
 import re
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from dao.idempotency import RequestRecordRepository
@@ -73,6 +75,16 @@ def fingerprint(**content) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def repeated(record: Row, request_no: str, operation: str, **content) -> int | None:
+    """The outcome's ref_id of the claimed ``record`` a request repeats: REQUEST_NO_REUSED
+    unless it was claimed for the same ``operation`` and ``content``."""
+    if record.operation != operation or record.fingerprint != fingerprint(**content):
+        raise BusinessError(
+            errors.REQUEST_NO_REUSED, f"requestNo {request_no} was used for a different request"
+        )
+    return record.ref_id
+
+
 class Idempotency:
     def __init__(self, tx):
         self._tx = tx
@@ -82,17 +94,39 @@ class Idempotency:
         """Claim ``request_no`` for ``operation`` with ``content``; a repeat with the same
         operation and content is a repeat, with other content REQUEST_NO_REUSED."""
         check_request_no(request_no)
-        digest = fingerprint(**content)
         existing = self._records.find(scope, request_no)
         if existing is not None:
-            if existing.operation != operation or existing.fingerprint != digest:
-                raise BusinessError(
-                    errors.REQUEST_NO_REUSED,
-                    f"requestNo {request_no} was used for a different request",
-                )
-            return Claim(self._records, existing.id, existing.ref_id, repeat=True)
+            ref_id = repeated(existing, request_no, operation, **content)
+            return Claim(self._records, existing.id, ref_id, repeat=True)
         try:
-            record_id = self._records.insert(scope, request_no, operation, digest)
+            record_id = self._records.insert(scope, request_no, operation, fingerprint(**content))
         except IntegrityError as e:
             raise RetryTransaction("request number claimed concurrently") from e
         return Claim(self._records, record_id, None, repeat=False)
+
+    def claimed(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+        """(scope, request number) -> its record, of those of ``keys`` claimed already (for
+        ``repeated``), in one query; for requests made together (service/p2p/hotlisting.py)."""
+        return self._records.find_many(keys)
+
+    def record_done(
+        self, operation: str, done: Sequence[tuple[str, str, dict, tuple[str, int]]]
+    ) -> None:
+        """Claim request numbers none of which ``claimed`` found, with their outcomes: a
+        (scope, request number, content, (ref_type, ref_id)) each, in one INSERT. A number
+        claimed meanwhile by another transaction is RetryTransaction, as ``claim``'s."""
+        rows = [
+            {
+                "scope": scope,
+                "request_no": request_no,
+                "operation": operation,
+                "fingerprint": fingerprint(**content),
+                "ref_type": ref[0],
+                "ref_id": ref[1],
+            }
+            for scope, request_no, content, ref in done
+        ]
+        try:
+            self._records.insert_done(rows)
+        except IntegrityError as e:
+            raise RetryTransaction("request number claimed concurrently") from e

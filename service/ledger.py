@@ -21,6 +21,7 @@ books moves it between the two mirrors too (``Ledger.earned``).
 """
 
 from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -86,6 +87,11 @@ class Ledger:
     def open_account(self, member_id: int) -> AccountEntity:
         return self._repo.add_account(AccountEntity(member_id=member_id, normal_side=CREDIT))
 
+    def accounts_of(self, member_ids: Collection[int]) -> dict[int, AccountEntity]:
+        """Member id -> account of those of ``member_ids`` that have one, every row locked
+        (in account-id order) until the transaction ends."""
+        return self._repo.accounts_of_members(member_ids)
+
     def post(
         self,
         business_type: str,
@@ -96,12 +102,23 @@ class Ledger:
         """Record one balanced posting and move the balances, all or nothing (the caller's
         transaction). INSUFFICIENT_FUNDS when a bucket would go below zero, with nothing
         written (module docstring)."""
-        legs = [leg for leg in legs if leg.amount != 0]
-        _check_balanced(legs)
+        self.post_all(business_type, [(ref, legs, request_no)])
+
+    def post_all(
+        self,
+        business_type: str,
+        postings: Sequence[tuple[tuple[str, int], list[Leg], str | None]],
+    ) -> None:
+        """Balanced postings of one business type, a (ref, legs, request number) each, moved
+        as ``post`` moves one and all or nothing together: the balances by the legs of all
+        summed per account and bucket, the postings and their entries by one INSERT each."""
+        kept = [(ref, [leg for leg in legs if leg.amount != 0], no) for ref, legs, no in postings]
         sums: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
-        for leg in legs:
-            sign = 1 if leg.direction == leg.account.normal_side else -1
-            sums[(leg.account.id, leg.bucket)] += sign * leg.amount
+        for _, legs, _ in kept:
+            _check_balanced(legs)
+            for leg in legs:
+                sign = 1 if leg.direction == leg.account.normal_side else -1
+                sums[(leg.account.id, leg.bucket)] += sign * leg.amount
         deltas: dict[int, dict[str, Decimal]] = defaultdict(dict)
         for (account_id, bucket), delta in sums.items():
             if delta:
@@ -111,29 +128,36 @@ class Ledger:
             for account_id in sorted(deltas):
                 for bucket, balance in zip((AVAILABLE, FROZEN), balances[account_id], strict=True):
                     if balance + deltas[account_id].get(bucket, 0) < 0:
-                        raise _insufficient(bucket)
+                        raise insufficient(bucket)
         if not self._repo.change_balances(deltas):  # its own guard (module docstring)
             down = {bucket for (_, bucket), delta in sums.items() if delta < 0}
-            raise _insufficient(AVAILABLE if AVAILABLE in down else FROZEN)
-        posting = {
-            "business_type": business_type,
-            "ref_type": ref[0],
-            "ref_id": ref[1],
-            "request_no": request_no,
-        }
-        entries = [
-            {
-                "account_id": leg.account.id,
-                "bucket": leg.bucket,
-                "direction": leg.direction,
-                "amount": leg.amount,
-            }
-            for leg in legs
-        ]
-        self._repo.add_posting(posting, entries)
+            raise insufficient(AVAILABLE if AVAILABLE in down else FROZEN)
+        self._repo.add_postings(
+            [
+                (
+                    {
+                        "business_type": business_type,
+                        "ref_type": ref[0],
+                        "ref_id": ref[1],
+                        "request_no": request_no,
+                    },
+                    [
+                        {
+                            "account_id": leg.account.id,
+                            "bucket": leg.bucket,
+                            "direction": leg.direction,
+                            "amount": leg.amount,
+                        }
+                        for leg in legs
+                    ],
+                )
+                for ref, legs, request_no in kept
+            ]
+        )
 
 
-def _insufficient(bucket: str) -> BusinessError:
+def insufficient(bucket: str) -> BusinessError:
+    """INSUFFICIENT_FUNDS: ``bucket`` of an account would go below zero."""
     return BusinessError(
         errors.INSUFFICIENT_FUNDS,
         "available balance is too low" if bucket == AVAILABLE else "frozen balance is too low",

@@ -38,6 +38,13 @@ class LifecycleListener:
         """The investment's money is frozen: at once with the sandbox, when the bank froze it
         with the depository. The investment holds part of the listing now."""
 
+    def investments_frozen(self, loan: LoanEntity, investments: Sequence[InvestmentEntity]) -> None:
+        """Investments in one listing made together (service/p2p/hotlisting.py), each as
+        ``investment_frozen`` is told one, which this default does for each in turn; a
+        listener may do the same for all at once."""
+        for investment in investments:
+            self.investment_frozen(loan, investment)
+
     def investment_refused(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
         """The bank did not freeze a PENDING investment (refused, not confirmed in time,
         cancelled on its page): it is FAILED, nothing was taken, its part of the listing is
@@ -79,6 +86,10 @@ class Lifecycle:
     def investment_frozen(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
         for listener in self._listeners:
             listener.investment_frozen(loan, investment)
+
+    def investments_frozen(self, loan: LoanEntity, investments: Sequence[InvestmentEntity]) -> None:
+        for listener in self._listeners:
+            listener.investments_frozen(loan, investments)
 
     def investment_refused(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
         for listener in self._listeners:

@@ -94,7 +94,16 @@ class Messages:
         """Messages of one category about one ``ref``, a (member id, title, body) each, in
         one multi-row INSERT (an event may tell thousands of members: every investor of a
         listing repaid); they are not loaded into the session."""
-        rows = [self._row(m, category, title, body, ref) for m, title, body in letters]
+        self.write_each(category, ((m, title, body, ref) for m, title, body in letters))
+
+    def write_each(
+        self,
+        category: str,
+        letters: Iterable[tuple[int, Texts, Texts, tuple[str, int] | None]],
+    ) -> None:
+        """Messages of one category, a (member id, title, body, ref) each, in one multi-row
+        INSERT, not loaded into the session."""
+        rows = [self._row(m, category, title, body, ref) for m, title, body, ref in letters]
         if rows:
             self._repo.insert_all(rows)
 

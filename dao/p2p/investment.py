@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -78,6 +78,13 @@ class InvestmentRepository:
         session.add(entity)
         session.flush()
         return entity
+
+    def add_all(self, entities: Sequence[InvestmentEntity]) -> None:
+        """New investments, inserted by one flush (a multi-row INSERT where the engine can
+        return the new ids, as MariaDB and SQLite do)."""
+        session = self._session()
+        session.add_all(entities)
+        session.flush()
 
     def get(self, investment_id: int) -> InvestmentEntity | None:
         return self._session().get(InvestmentEntity, investment_id)

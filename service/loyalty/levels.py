@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -106,15 +106,41 @@ class Levels:
             except IntegrityError:  # evaluated at this very moment elsewhere: read it again
                 raise RetryTransaction(f"level of {member_id} evaluated concurrently") from None
             return self._vo(member_id, rule, invested, now)
+        rule = self._kept(member_id, level, rule)
+        self._levels.record(member_id, invested, now, rule.name if rule.name != level else None)
+        return self._vo(member_id, rule, invested, now)
+
+    def evaluate_all(self, member_ids: Collection[int]) -> None:
+        """``evaluate`` each of ``member_ids``, set-based: what they invested summed in one
+        query, their level rows locked in one (member order), those whose level stays
+        recorded by one UPDATE; a member evaluated for the first time, or whose level
+        changes, as ``evaluate`` does it."""
+        now = self._clock()
+        members = sorted(set(member_ids))
+        invested = self._levels.invested_by(members, self._since(now))
+        levels = self._levels.levels_for_update(members)
+        unchanged: dict[int, Decimal] = {}
+        for member_id in members:
+            level = levels.get(member_id)
+            if level is None:
+                self.evaluate(member_id)
+                continue
+            rule = self._kept(member_id, level, self.rule_for(invested[member_id]))
+            if rule.name != level:
+                self._levels.record(member_id, invested[member_id], now, rule.name)
+            else:
+                unchanged[member_id] = invested[member_id]
+        self._levels.record_all(unchanged, now)
+
+    def _kept(self, member_id: int, level: str, rule: LevelRule) -> LevelRule:
+        """The level a member recorded at ``level`` is at, ``rule`` being the one what they
+        invested reaches: it, unless it is lower and levels may not drop."""
         current = self._rule(level)
         if self._rank(rule) < self._rank(current) and not self._settings.loyalty.levels_can_drop:
-            rule = current
-        changed_to = None
+            return current
         if rule.name != level:
             log.info("member %s: level %s -> %s", member_id, level, rule.name)
-            changed_to = rule.name
-        self._levels.record(member_id, invested, now, changed_to)
-        return self._vo(member_id, rule, invested, now)
+        return rule
 
     @job("loyalty.evaluate_levels")
     @transactional(read_only=True)
@@ -186,3 +212,6 @@ class _Reevaluate(LifecycleListener):
 
     def investment_frozen(self, loan, investment) -> None:
         self._levels.evaluate(investment.investor_id)
+
+    def investments_frozen(self, loan, investments) -> None:
+        self._levels.evaluate_all([i.investor_id for i in investments])

@@ -22,6 +22,7 @@ balance goes (points already spent are not taken below zero).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -105,20 +106,31 @@ class PointsLedger:
 
     def earn(self, member_id: int, kind: str, ref_id: int, points: int) -> None:
         """An earning entry (CHECK_IN, INVEST), once per (kind, reference)."""
-        if self._repo.has_entry(kind, ref_id):
+        self.earn_all(kind, [(member_id, ref_id, points)])
+
+    def earn_all(self, kind: str, earnings: Sequence[tuple[int, int, int]]) -> None:
+        """``earn`` for each (member, reference, points) of ``earnings``: one query for
+        those earned already, one INSERT for the others."""
+        if not earnings:
             return
+        earned = self._repo.entries_of(kind, [ref_id for _, ref_id, _ in earnings])
         now = self._clock()
-        self._repo.insert_entry(
+        expires_at = now + dt.timedelta(days=self._settings.loyalty.points_ttl_days)
+        rows = [
             {
                 "member_id": member_id,
                 "kind": kind,
                 "ref_id": ref_id,
                 "points": points,
                 "remaining": points,
-                "expires_at": now + dt.timedelta(days=self._settings.loyalty.points_ttl_days),
+                "expires_at": expires_at,
                 "created_at": now,
             }
-        )
+            for member_id, ref_id, points in earnings
+            if ref_id not in earned
+        ]
+        if rows:
+            self._repo.insert_entries(rows)
 
     def spend(self, member_id: int, points: int, kind: str, ref_id: int) -> None:
         """Take ``points`` from the member's unexpired points, those expiring first first;

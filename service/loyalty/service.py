@@ -281,10 +281,14 @@ class _Listener(LifecycleListener):
             self._experience.grant(member.id, gift, "REGISTRATION", member.id)
 
     def investment_frozen(self, loan, investment) -> None:
-        points = invest_points(investment.amount, self._settings.loyalty.points_per_yuan)
-        if points > 0:
-            self._points.earn(investment.investor_id, "INVEST", investment.id, points)
-        self._referrals.accrue(loan, investment)
+        self.investments_frozen(loan, [investment])
+
+    def investments_frozen(self, loan, investments) -> None:
+        per_yuan = self._settings.loyalty.points_per_yuan
+        earnings = [(i.investor_id, i.id, invest_points(i.amount, per_yuan)) for i in investments]
+        self._points.earn_all("INVEST", [e for e in earnings if e[2] > 0])
+        for investment in investments:
+            self._referrals.accrue(loan, investment)
 
     def investment_released(self, loan, investment) -> None:
         self._points.take_back(investment.investor_id, "INVEST", investment.id)

@@ -13,7 +13,7 @@ message for what it paid them.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from dao.p2p import InvestmentEntity, LoanEntity, ReceiptEntity
@@ -43,16 +43,29 @@ def _totals(pairs: Iterable[tuple[int, Decimal]]) -> dict[int, Decimal]:
 
 
 def invested(messages: Messages, loan: LoanEntity, investment: InvestmentEntity) -> None:
-    messages.write(
-        investment.investor_id,
+    invested_all(messages, loan, [investment])
+
+
+def invested_all(
+    messages: Messages, loan: LoanEntity, investments: Sequence[InvestmentEntity]
+) -> None:
+    """Each investor told their investment is made (one INSERT for all)."""
+    messages.write_each(
         INVESTMENT,
-        Texts("Investment made", "投资成功"),
-        Texts(
-            f"You invested {_yuan(investment.amount)} yuan in {_listing_en(loan)}; the money is "
-            "frozen and earns interest from disbursement.",
-            f"您已投资{_listing(loan)} {_yuan(investment.amount)} 元，资金已冻结，放款后开始计息。",
+        (
+            (
+                investment.investor_id,
+                Texts("Investment made", "投资成功"),
+                Texts(
+                    f"You invested {_yuan(investment.amount)} yuan in {_listing_en(loan)}; the "
+                    "money is frozen and earns interest from disbursement.",
+                    f"您已投资{_listing(loan)} {_yuan(investment.amount)} 元，资金已冻结，"
+                    "放款后开始计息。",
+                ),
+                ("investment", investment.id),
+            )
+            for investment in investments
         ),
-        ("investment", investment.id),
     )
 
 

@@ -116,15 +116,20 @@ class PartnerCallbacks(LifecycleListener):
             self._write(app, MEMBER_REGISTERED, {"memberId": member.id})
 
     def investment_frozen(self, loan: LoanEntity, investment: InvestmentEntity) -> None:
-        app = self._authorised_app(investment.investor_id)
-        if app is not None:
+        self.investments_frozen(loan, [investment])
+
+    def investments_frozen(self, loan: LoanEntity, investments: Sequence[InvestmentEntity]) -> None:
+        apps = self._members.authorising(sorted({i.investor_id for i in investments}))
+        for investment in investments:
+            if investment.investor_id not in apps:
+                continue
             data = {
                 "memberId": investment.investor_id,
                 "investmentId": investment.id,
                 "loanId": loan.id,
                 "amount": _money(investment.amount),
             }
-            self._write(app, INVESTMENT_CONFIRMED, data)
+            self._write(self._apps.by_pk(apps[investment.investor_id]), INVESTMENT_CONFIRMED, data)
 
     def loan_full(self, loan: LoanEntity) -> None:
         for app in self._apps.active_apps():
@@ -148,10 +153,6 @@ class PartnerCallbacks(LifecycleListener):
                 "fee": _money(receipt.fee),
             }
             self._write(self._apps.by_pk(apps[receipt.investor_id]), REPAYMENT_PAID, data)
-
-    def _authorised_app(self, member_id: int) -> PartnerAppEntity | None:
-        app_pk = self._members.authorising([member_id]).get(member_id)
-        return None if app_pk is None else self._apps.by_pk(app_pk)
 
     def _write(self, app: PartnerAppEntity, event_type: str, data: dict) -> None:
         """A delivery of a new event to ``app``, if it is ACTIVE, has a callback URL and is

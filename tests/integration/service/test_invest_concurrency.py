@@ -8,7 +8,10 @@ The hot listing's design (service/p2p/investing.py: the investor's writes first,
 row last) under a worker killed mid-way: one process stops inside its transaction (after its
 investment's INSERT, or after the listing's UPDATE, holding the row's lock while the others
 queue on it) and is SIGKILLed; the others fill the listing; the same checks hold, the killed
-request left nothing and every requestNo sent again answers as it first did."""
+request left nothing and every requestNo sent again answers as it first did. The same with
+investments made together (service/p2p/hotlisting.py): processes of threads fill listings in
+groups, and a worker killed inside a group's transaction (after the group's one INSERT of its
+investments, or holding the listing's row after its UPDATE) leaves nothing of the group."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import bindparam, event, text
 
 import server.app
 from conf import load_settings
@@ -361,4 +364,180 @@ def test_a_worker_killed_inside_its_transaction_leaves_every_guarantee(
     for investment_id, investor_id, fen, request_no in stored:
         again = loans.invest(loan_id, D(fen) / 100, request_no, by_id[investor_id])
         assert (again.investment_id, again.status) == (investment_id, "FROZEN")
+    check_every_fen(sql, platform, [loan_id], people, made)
+
+
+# -- investments made together (service/p2p/hotlisting.py), on MariaDB ------------------------
+
+
+def _threaded_process(url: str, now, investors: list[Principal], loan_ids, seed: int, out) -> None:
+    """One process, a thread per investor, all investing at once: the worker's concurrent
+    investments in a listing are made in groups."""
+    server.app.utc_now = lambda: now
+    platform = create_platform(load_settings({"P2P_ENV": "test"}, {"database.url": url}))
+    loans = platform.service(LoanService)
+    results: list = [None] * len(investors)
+    start = threading.Barrier(len(investors))
+
+    def run(i: int) -> None:
+        start.wait()
+        results[i] = invest_until_full(
+            loans, investors[i], loan_ids, seed * 100 + i, f"p{seed}t{i}"
+        )
+
+    try:
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(investors))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        made = [m for r in results if r is not None for m in r[0]]
+        codes = [c for r in results if r is not None for c in r[1]]
+        out.put((seed, made if None not in results else None, codes))
+    finally:
+        platform.close()
+
+
+@pytest.mark.parametrize(
+    "database", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
+)
+def test_processes_of_threads_never_oversubscribe(
+    setup, platform, sql, service_url, clock, database
+) -> None:
+    loan_ids, people = setup(n_loans=2, n_investors=12, amount="20000.00")
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_threaded_process,
+            args=(service_url, clock.now, people[i::3], loan_ids, i, out),
+        )
+        for i in range(3)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(made is not None for _, made, _ in results), results
+    assert {c for _, _, cs in results for c in cs} <= EXPECTED
+    check_every_fen(sql, platform, loan_ids, [*people], [m for _, ms, _ in results for m in ms])
+
+
+GROUP = 4  # the killed worker's investments: one alone, then a group of the others
+
+
+def _stopped_in_a_group(url: str, now, investors, loan_id: int, stop_after: str, paused, out):
+    """One process whose first investment (alone) waits, at each statement, until its
+    GROUP - 1 other threads' are queued behind it, so that those are made as one group; it
+    reports the first one's outcome, and stops for good inside the group's transaction right
+    after the group's first statement beginning with ``stop_after``, telling ``paused`` that
+    statement's parameters: the test kills it there."""
+    server.app.utc_now = lambda: now
+    platform = create_platform(load_settings({"P2P_ENV": "test"}, {"database.url": url}))
+    loans = platform.service(LoanService)
+
+    def wait_for_the_group(conn, cursor, statement: str, *_) -> None:
+        if threading.current_thread().name == "alone":
+            for _ in range(2000):
+                queue = loans._groups._keys.get(loan_id)
+                if queue is not None and len(queue.waiting) == GROUP - 1:
+                    return
+                time.sleep(0.005)
+            raise AssertionError("the group never queued")
+
+    def stop(conn, cursor, statement: str, parameters, *_) -> None:
+        if threading.current_thread().name != "alone" and statement.startswith(stop_after):
+            paused.put(tuple(parameters))
+            time.sleep(600)
+
+    event.listen(platform.database.engine, "before_cursor_execute", wait_for_the_group)
+    event.listen(platform.database.engine, "after_cursor_execute", stop)
+
+    def invest(i: int) -> None:
+        vo = loans.invest(loan_id, VICTIM_AMOUNT, f"{VICTIM_REQUEST}-{i}", investors[i])
+        out.put((vo.investment_id, vo.loan_id, vo.amount))
+
+    threads = [threading.Thread(target=invest, args=(0,), name="alone")]
+    threads[0].start()
+    for _ in range(2000):  # the first is running alone before the others arrive
+        if loan_id in loans._groups._keys:
+            break
+        time.sleep(0.005)
+    for i in range(1, GROUP):
+        threads.append(threading.Thread(target=invest, args=(i,), name=f"grouped-{i}"))
+        threads[-1].start()
+    for t in threads:
+        t.join()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "database", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
+)
+@pytest.mark.parametrize("stop_after", ["INSERT INTO investment", "UPDATE loan"])
+def test_a_worker_killed_inside_a_group_leaves_every_guarantee(
+    setup, platform, sql, service_url, clock, database, stop_after
+) -> None:
+    [loan_id], people = setup(n_loans=1, n_investors=GROUP + 3, amount="9000.00")
+    victims, survivors = people[:GROUP], people[GROUP:]
+    ctx = multiprocessing.get_context("fork")
+    paused, reported = ctx.Queue(), ctx.Queue()
+    killed = ctx.Process(
+        target=_stopped_in_a_group,
+        args=(service_url, clock.now, victims, loan_id, stop_after, paused, reported),
+    )
+    killed.start()
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process, args=(service_url, clock.now, who, [loan_id], i, out))
+        for i, who in enumerate(survivors, start=1)
+    ]
+    try:
+        parameters = paused.get(timeout=120)
+        alone = reported.get(timeout=60)
+        if stop_after == "INSERT INTO investment":  # the group's one INSERT of its rows
+            assert len(parameters) == 9 * (GROUP - 1), parameters
+        else:  # the group's sum into raised, in fen, holding the listing's row
+            assert int(VICTIM_AMOUNT * 100) * (GROUP - 1) in parameters, parameters
+        for p in procs:
+            p.start()
+        if stop_after == "UPDATE loan":
+            for _ in range(600):
+                if _queued_on_the_listing(sql):
+                    break
+                time.sleep(0.05)
+            assert _queued_on_the_listing(sql), "nobody waited on the stopped group's lock"
+    finally:
+        os.kill(killed.pid, signal.SIGKILL)
+    killed.join(timeout=60)
+    assert killed.exitcode == -signal.SIGKILL
+
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(made is not None for _, made, _ in results), results
+    assert {c for _, _, cs in results for c in cs} <= EXPECTED
+    made = [alone, *(m for _, ms, _ in results for m in ms)]
+    check_every_fen(sql, platform, [loan_id], people, made)
+
+    grouped = [f"{VICTIM_REQUEST}-{i}" for i in range(1, GROUP)]
+    with sql.connect() as conn:  # the group's transaction rolled back whole
+        left = conn.execute(
+            text(
+                "SELECT (SELECT COUNT(*) FROM investment WHERE request_no IN :r)"
+                " + (SELECT COUNT(*) FROM request_record WHERE request_no IN :r)"
+            ).bindparams(bindparam("r", expanding=True)),
+            {"r": grouped},
+        ).scalar_one()
+    assert left == 0
+    loans = platform.service(LoanService)
+    for i, request_no in enumerate(grouped, start=1):  # sent again: the listing is full now
+        with pytest.raises(BusinessError) as refused:
+            loans.invest(loan_id, VICTIM_AMOUNT, request_no, victims[i])
+        assert refused.value.code == "LOAN_STATE_INVALID"
+    again = loans.invest(loan_id, VICTIM_AMOUNT, f"{VICTIM_REQUEST}-0", victims[0])
+    assert (again.investment_id, again.status) == (alone[0], "FROZEN")
     check_every_fen(sql, platform, [loan_id], people, made)
