@@ -197,6 +197,13 @@ class PlatformMetrics:
             "counted after commit.",
             registry=r,
         )
+        self.invest_group_size = Histogram(
+            "p2p_invest_group_size",
+            "Investments one group of a worker's concurrent investments in a listing made in "
+            "its one transaction, counted after commit.",
+            buckets=(2, 4, 8, 16, 32, 64, 128, 256, 500),
+            registry=r,
+        )
         self.bank_notifications = Counter(
             "p2p_bank_notifications",
             "Notifications from the depository bank (POST /bank/notify), by outcome: applied, "
@@ -450,6 +457,9 @@ class PrometheusBusinessRecorder:
 
     def repaid(self, fen: int) -> None:
         self._m.repaid_fen.inc(fen)
+
+    def invested_together(self, count: int) -> None:
+        self._m.invest_group_size.observe(count)
 
 
 class PrometheusBankRecorder:

@@ -1,4 +1,5 @@
-"""Business events for operations dashboards: listings published, money invested and repaid.
+"""Business events for operations dashboards: listings published, money invested and repaid,
+how many investments a popular listing's groups made together.
 
 Counted only once the transaction that caused them commits (``tx.after_commit``), so a
 rolled-back investment, or a retried one, is counted never or once. Services call
@@ -19,6 +20,7 @@ class EventRecorder(Protocol):
     def loan_published(self) -> None: ...
     def invested(self, fen: int) -> None: ...
     def repaid(self, fen: int) -> None: ...
+    def invested_together(self, count: int) -> None: ...
 
 
 class BusinessEvents:
@@ -36,3 +38,8 @@ class BusinessEvents:
 
     def repaid(self, amount: Decimal) -> None:
         self._tx.after_commit(partial(self._recorder.repaid, to_scaled_int(amount, 2)))
+
+    def invested_together(self, count: int) -> None:
+        """``count`` investments in one listing made in one transaction (a group of 2 or
+        more: service/p2p/hotlisting.py)."""
+        self._tx.after_commit(partial(self._recorder.invested_together, count))

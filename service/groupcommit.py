@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 (an item)
 R = TypeVar("R")
 
@@ -38,20 +39,20 @@ class _Key(Generic[I]):
     running: bool = False
 
 
-class GroupCommit(Generic[I, R]):
+class GroupCommit(Generic[K, I, R]):
     """Calls per key, run ``max_size`` at most at a time by one of their threads."""
 
     def __init__(
-        self, run: Callable[[Hashable, Sequence[I]], Sequence[R | BaseException]], max_size: int
+        self, run: Callable[[K, Sequence[I]], Sequence[R | BaseException]], max_size: int
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._run = run
         self._max_size = max_size
         self._lock = threading.Lock()
-        self._keys: dict[Hashable, _Key[I]] = {}
+        self._keys: dict[K, _Key[I]] = {}
 
-    def submit(self, key: Hashable, item: I) -> R:
+    def submit(self, key: K, item: I) -> R:
         """``item``'s outcome: its value, or its exception raised."""
         call: _Call[I] = _Call(item)
         with self._lock:
@@ -67,7 +68,7 @@ class GroupCommit(Generic[I, R]):
             raise call.outcome
         return call.outcome  # type: ignore[return-value]
 
-    def _lead(self, key: Hashable, queue: _Key[I]) -> None:
+    def _lead(self, key: K, queue: _Key[I]) -> None:
         with self._lock:
             calls = queue.waiting[: self._max_size]
             del queue.waiting[: self._max_size]

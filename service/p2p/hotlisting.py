@@ -43,14 +43,16 @@ under their request numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from dao.cache import Cache
-from dao.p2p import InvestmentEntity
+from dao.member import MemberEntity
+from dao.p2p import InvestmentEntity, LoanEntity
 from service import errors
 from service.errors import BusinessError
 from service.events import BusinessEvents
@@ -104,7 +106,7 @@ class HotListing(InvestingService):
         bank: BankOrders | None = None,
     ) -> None:
         super().__init__(tx, settings, clock, events, read_cache, lifecycle, fee_discounts, bank)
-        self._groups: GroupCommit[_Order, InvestmentVo] = GroupCommit(
+        self._groups: GroupCommit[int, _Order, InvestmentVo] = GroupCommit(
             self._invest_group, self._loan_settings.invest_group_size
         )
 
@@ -122,8 +124,7 @@ class HotListing(InvestingService):
             return super().invest(loan_id, amount, request_no, caller, coupon_ids)
         return self._groups.submit(loan_id, _Order(amount, request_no, caller))
 
-    def _invest_group(self, loan_id: Hashable, orders: Sequence[_Order]) -> list[Outcome]:
-        assert isinstance(loan_id, int)
+    def _invest_group(self, loan_id: int, orders: Sequence[_Order]) -> list[Outcome]:
         outcomes: list[Outcome] = [None] * len(orders)
         if len(orders) > 1:
             try:
@@ -195,6 +196,7 @@ class HotListing(InvestingService):
         if not self._loans.take_raised(loan.id, total, now):
             raise ListingChanged(f"listing {loan.id} changed since it was read")
         self._evict_loan(loan.id, pages=False)
+        self._events.invested_together(len(made))
         for i, investment in made:
             if self._bank is None:
                 self._events.invested(investment.amount)
@@ -203,10 +205,10 @@ class HotListing(InvestingService):
 
     def _take(
         self,
-        loan,
+        loan: LoanEntity,
         taken: list[tuple[int, _Order]],
-        investors: dict,
-        now,
+        investors: dict[int, MemberEntity],
+        now: dt.datetime,
         outcomes: list[Outcome],
     ) -> list[tuple[int, InvestmentEntity]]:
         """The investments of ``taken`` the investors' balances cover, written with all that

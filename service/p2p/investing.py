@@ -21,7 +21,10 @@ RELEASED, nor, with the bank below, RELEASING or FAILED). The investor's balance
 by the posting's debit (by SELECT ... FOR UPDATE before the cap is checked, for a listing with
 a per-investor cap) before the listing's, and commands on the listing lock it before the
 investors' accounts: of two such transactions that meet, MariaDB rolls one back as a deadlock
-and the transaction manager retries it whole (service/transaction.py).
+and the transaction manager retries it whole (service/transaction.py). This is an investment
+made alone; a worker's concurrent investments in one listing are made together, each with the
+outcome it would have here, by one transaction of set-based statements a group
+(service/p2p/hotlisting.py).
 
 Postings: an investment freezes the investor's funds (INVEST, ref the investment); a failed or
 cancelled listing releases each FROZEN investment by its own posting (FAIL or CANCEL, ref the

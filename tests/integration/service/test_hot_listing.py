@@ -131,6 +131,8 @@ def test_each_investment_of_a_group_gets_its_own_outcome(
     ]
     levels = dict(rows(sql, "SELECT member_id, invested FROM member_level"))
     assert levels == {a.member_id: 70000, b.member_id: 70000}
+    groups = platform.metrics.registry.get_sample_value
+    assert (groups("p2p_invest_group_size_count"), groups("p2p_invest_group_size_sum")) == (1, 3)
     assert LedgerAudit(platform.tx).run().ok
 
 
