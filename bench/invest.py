@@ -22,7 +22,9 @@ Under each load's figures a second line says where an invest's time went: the CP
 processes used per invest (Python), the CPU MariaDB's server used per invest (every client of
 the server counts, so other work on the machine shows there), and the time per invest spent in
 the statements on a listing's row (SELECT ... FOR UPDATE of the listing, UPDATE of the
-listing): waiting for the row's lock, and running.
+listing): waiting for the row's lock, and running; and how many investments a transaction made
+(a worker's concurrent investments in one listing are made together, service/p2p/hotlisting.py:
+more threads a process on the hot listing make larger groups).
 
 By default every thread invests again as soon as its last invest returns (a closed loop): the
 load is as much as the workers can take, so more workers queue longer and p50 grows with them
@@ -154,8 +156,10 @@ def on_listing(statement: str) -> bool:
     return statement.startswith("SELECT loan.") and statement.rstrip().endswith("FOR UPDATE")
 
 
-def time_listing_statements(engine, spent: list[float]) -> None:
-    """Append to ``spent`` the seconds each statement on a listing's row took on ``engine``."""
+def time_listing_statements(engine, spent: list[float], raised: list[int]) -> None:
+    """Append to ``spent`` the seconds each statement on a listing's row took on ``engine``,
+    and to ``raised`` a 1 for each UPDATE of a listing (one a transaction that invests: alone,
+    or a group of investments made together)."""
 
     def before(conn, cursor, statement, *_) -> None:
         if on_listing(statement):
@@ -165,6 +169,8 @@ def time_listing_statements(engine, spent: list[float]) -> None:
         started = conn.info.pop("bench_started", None)
         if started is not None:
             spent.append(time.perf_counter() - started)
+            if statement.startswith("UPDATE loan "):
+                raised.append(1)
 
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
@@ -200,7 +206,8 @@ def worker(url, cache, phase, loan_ids, warm_id, investor_ids, seconds, interval
     loans = platform.service(LoanService)
     results = []
     on_listing_spent: list[float] = []
-    time_listing_statements(platform.database.engine, on_listing_spent)
+    raised: list[int] = []
+    time_listing_statements(platform.database.engine, on_listing_spent, raised)
     warm = threading.Barrier(len(investor_ids) + 1)
     go = threading.Event()
 
@@ -249,9 +256,10 @@ def worker(url, cache, phase, loan_ids, warm_id, investor_ids, seconds, interval
         t.start()
     warm.wait()
     on_listing_spent.clear()
+    raised.clear()
     cpu = measured(threads, go, start, out)
     platform.close()
-    out.put((results, cpu, sum(on_listing_spent)))
+    out.put((results, cpu, sum(on_listing_spent), len(raised)))
 
 
 def measured(threads, go, start, out) -> float:
@@ -357,6 +365,7 @@ def load(
     results = [r for report in reports for r in report[0]]
     worker_cpu = sum(report[1] for report in reports)
     listing_time = sum(report[2] for report in reports)
+    transactions = max(sum(report[3] for report in reports), 1)
     ok = sum(r[0] for r in results)
     refused = sum(r[1] for r in results)
     lat = sorted(x for r in results for x in r[2])
@@ -370,7 +379,8 @@ def load(
         f"{ok / wall:8.1f} invests/s ({ok} ok, {refused} refused in {wall:.1f}s), "
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms\n"
         f"          per call: workers' CPU {worker_cpu / calls * 1000:.1f} ms, MariaDB's CPU "
-        f"{server} ms, on the listing's row {listing_time / calls * 1000:.1f} ms"
+        f"{server} ms, on the listing's row {listing_time / calls * 1000:.1f} ms, "
+        f"{ok / transactions:.1f} invests a transaction"
     ) + "".join(reader_line(r, readers, seconds) for r in read)
 
 
