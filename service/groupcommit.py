@@ -80,6 +80,8 @@ class GroupCommit(Generic[K, I, R]):
             outcomes = [e] * len(calls)
         for c, outcome in zip(calls, outcomes, strict=True):
             c.outcome = outcome
+        for c in calls[1:]:  # the run's callers go on before the next run is handed over
+            c.woken.set()
         with self._lock:
             if queue.waiting:
                 following = queue.waiting[0]
@@ -88,5 +90,3 @@ class GroupCommit(Generic[K, I, R]):
             else:
                 queue.running = False
                 del self._keys[key]
-        for c in calls[1:]:
-            c.woken.set()
