@@ -58,6 +58,11 @@ class P2PBase:
         if bank is not None:
             for order_type, effects in self._bank_effects().items():
                 bank.register(order_type, effects)
+        self._built()
+
+    def _built(self) -> None:
+        """A part's own state, made once the common one above is (each part adds its own to
+        its parents')."""
 
     def _bank_effects(self) -> dict[str, Effects]:
         """The bank order types this service owns (investing's FREEZE, UNFREEZE and DISBURSE,

@@ -50,20 +50,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dao.cache import Cache
 from dao.member import MemberEntity
 from dao.p2p import InvestmentEntity, LoanEntity
 from service import errors
 from service.errors import BusinessError
-from service.events import BusinessEvents
 from service.groupcommit import GroupCommit
 from service.idempotency import check_request_no, repeated
 from service.ledger import AVAILABLE, FROZEN, credit, debit, insufficient
-from service.lifecycle import Lifecycle
 from service.member.onboarding import require_onboarded
-from service.ocp.orders import BankOrders, new_order_no
+from service.ocp.orders import new_order_no
 from service.p2p import notices
-from service.p2p.fees import FeeDiscounts
 from service.p2p.investing import REF_TYPE, InvestingService, InvestmentVo, _investment_vo
 from service.p2p.listing import _loan_vo, backs, loan_not_found, sees
 from service.security import Principal
@@ -94,18 +90,8 @@ class ListingChanged(Exception):
 class HotListing(InvestingService):
     """InvestingService whose concurrent investments in one listing are made together."""
 
-    def __init__(
-        self,
-        tx,
-        settings,
-        clock,
-        events: BusinessEvents,
-        read_cache: Cache | None,
-        lifecycle: Lifecycle,
-        fee_discounts: FeeDiscounts,
-        bank: BankOrders | None = None,
-    ) -> None:
-        super().__init__(tx, settings, clock, events, read_cache, lifecycle, fee_discounts, bank)
+    def _built(self) -> None:
+        super()._built()
         self._groups: GroupCommit[int, _Order, InvestmentVo] = GroupCommit(
             self._invest_group, self._loan_settings.invest_group_size
         )

@@ -237,6 +237,18 @@ def _process(url: str, now, investor: Principal, loan_ids: list[int], seed: int,
         platform.close()
 
 
+def _made_by(procs, out) -> list[tuple[int, int, Decimal]]:
+    """The investments the processes' calls reported, once each has exited cleanly having
+    met only the refusals a racing investor may be told."""
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(made is not None for _, made, _ in results), results
+    assert {c for _, _, cs in results for c in cs} <= EXPECTED
+    return [m for _, ms, _ in results for m in ms]
+
+
 @pytest.mark.parametrize(
     "database", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
 )
@@ -250,15 +262,7 @@ def test_processes_never_oversubscribe(setup, platform, sql, service_url, clock,
     ]
     for p in procs:
         p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert all(made is not None for _, made, _ in results), results
-    codes = {c for _, _, cs in results for c in cs}
-    assert codes <= EXPECTED, codes
-    made = [m for _, ms, _ in results for m in ms]
-    check_every_fen(sql, platform, loan_ids, people, made)
+    check_every_fen(sql, platform, loan_ids, people, _made_by(procs, out))
 
 
 # -- a worker killed inside its transaction, on MariaDB ----------------------------------------
@@ -296,6 +300,15 @@ def _queued_on_the_listing(sql) -> int:
         ).scalar_one()
 
 
+def _others_wait_on_the_listing(sql) -> None:
+    """Until another connection waits for the stopped worker's lock on the listing's row."""
+    for _ in range(600):
+        if _queued_on_the_listing(sql):
+            return
+        time.sleep(0.05)
+    raise AssertionError("nobody waited on the stopped worker's lock")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "database", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
@@ -322,23 +335,13 @@ def test_a_worker_killed_inside_its_transaction_leaves_every_guarantee(
         for p in procs:
             p.start()
         if stop_after == "UPDATE loan":  # killed holding the listing's row: others queue on it
-            for _ in range(600):
-                if _queued_on_the_listing(sql):
-                    break
-                time.sleep(0.05)
-            assert _queued_on_the_listing(sql), "nobody waited on the stopped worker's lock"
+            _others_wait_on_the_listing(sql)
     finally:
         os.kill(killed.pid, signal.SIGKILL)
     killed.join(timeout=60)
     assert killed.exitcode == -signal.SIGKILL
 
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert all(made is not None for _, made, _ in results), results
-    assert {c for _, _, cs in results for c in cs} <= EXPECTED
-    made = [m for _, ms, _ in results for m in ms]
+    made = _made_by(procs, out)
     check_every_fen(sql, platform, [loan_id], people, made)
 
     with sql.connect() as conn:  # the killed transaction rolled back whole
@@ -416,13 +419,7 @@ def test_processes_of_threads_never_oversubscribe(
     ]
     for p in procs:
         p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert all(made is not None for _, made, _ in results), results
-    assert {c for _, _, cs in results for c in cs} <= EXPECTED
-    check_every_fen(sql, platform, loan_ids, [*people], [m for _, ms, _ in results for m in ms])
+    check_every_fen(sql, platform, loan_ids, people, _made_by(procs, out))
 
 
 GROUP = 4  # the killed worker's investments: one alone, then a group of the others
@@ -504,23 +501,13 @@ def test_a_worker_killed_inside_a_group_leaves_every_guarantee(
         for p in procs:
             p.start()
         if stop_after == "UPDATE loan":
-            for _ in range(600):
-                if _queued_on_the_listing(sql):
-                    break
-                time.sleep(0.05)
-            assert _queued_on_the_listing(sql), "nobody waited on the stopped group's lock"
+            _others_wait_on_the_listing(sql)
     finally:
         os.kill(killed.pid, signal.SIGKILL)
     killed.join(timeout=60)
     assert killed.exitcode == -signal.SIGKILL
 
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert all(made is not None for _, made, _ in results), results
-    assert {c for _, _, cs in results for c in cs} <= EXPECTED
-    made = [alone, *(m for _, ms, _ in results for m in ms)]
+    made = [alone, *_made_by(procs, out)]
     check_every_fen(sql, platform, [loan_id], people, made)
 
     grouped = [f"{VICTIM_REQUEST}-{i}" for i in range(1, GROUP)]

@@ -51,6 +51,22 @@ def _submit_in_thread(groups, key, item, outcomes, name):
     return thread
 
 
+def _behind_a_run(run: Recorder, groups: GroupCommit, first: int, others: list[int]) -> dict:
+    """``first`` submitted and held inside its run, ``others`` submitted one after another
+    behind it (each queued before the next is sent), then the run released: every call's
+    outcome, by its thread's name ("first", "t<item>")."""
+    outcomes: dict = {}
+    threads = [_submit_in_thread(groups, "k", first, outcomes, "first")]
+    assert run.entered.wait(10)
+    for n, item in enumerate(others, start=1):
+        threads.append(_submit_in_thread(groups, "k", item, outcomes, f"t{item}"))
+        _waiting(groups, "k", n)
+    run.release.set()
+    for t in threads:
+        t.join(10)
+    return outcomes
+
+
 def test_a_lone_call_runs_at_once_by_itself_in_its_own_thread() -> None:
     run = Recorder()
     run.release.set()
@@ -63,14 +79,7 @@ def test_a_lone_call_runs_at_once_by_itself_in_its_own_thread() -> None:
 def test_calls_arriving_during_a_run_are_run_together_after_it_by_one_of_them() -> None:
     run = Recorder()
     groups = GroupCommit(run, max_size=8)
-    outcomes: dict = {}
-    first = _submit_in_thread(groups, "k", 1, outcomes, "first")
-    assert run.entered.wait(10)
-    others = [_submit_in_thread(groups, "k", i, outcomes, f"t{i}") for i in (2, 3, 4)]
-    _waiting(groups, "k", 3)
-    run.release.set()
-    for t in [first, *others]:
-        t.join(10)
+    outcomes = _behind_a_run(run, groups, 1, [2, 3, 4])
     assert outcomes == {"first": 10, "t2": 20, "t3": 30, "t4": 40}
     assert [g[:2] for g in run.groups] == [("k", [1]), ("k", [2, 3, 4])]
     assert run.groups[1][2] == "t2"  # the first waiting leads, no other thread works for it
@@ -80,16 +89,7 @@ def test_calls_arriving_during_a_run_are_run_together_after_it_by_one_of_them() 
 def test_a_group_takes_at_most_max_size_and_the_rest_follows() -> None:
     run = Recorder()
     groups = GroupCommit(run, max_size=2)
-    outcomes: dict = {}
-    first = _submit_in_thread(groups, "k", 1, outcomes, "first")
-    assert run.entered.wait(10)
-    others = []
-    for i in (2, 3, 4, 5, 6):
-        others.append(_submit_in_thread(groups, "k", i, outcomes, f"t{i}"))
-        _waiting(groups, "k", i - 1)
-    run.release.set()
-    for t in [first, *others]:
-        t.join(10)
+    outcomes = _behind_a_run(run, groups, 1, [2, 3, 4, 5, 6])
     assert [g[1] for g in run.groups] == [[1], [2, 3], [4, 5], [6]]
     assert [g[2] for g in run.groups[1:]] == ["t2", "t4", "t6"]
     assert outcomes == {"first": 10, "t2": 20, "t3": 30, "t4": 40, "t5": 50, "t6": 60}
@@ -101,14 +101,7 @@ def test_each_call_raises_its_own_refusal_and_the_others_get_their_values() -> N
 
     run = Recorder(answer)
     groups = GroupCommit(run, max_size=8)
-    outcomes: dict = {}
-    first = _submit_in_thread(groups, "k", 2, outcomes, "first")
-    assert run.entered.wait(10)
-    others = [_submit_in_thread(groups, "k", i, outcomes, f"t{i}") for i in (3, 4, 5)]
-    _waiting(groups, "k", 3)
-    run.release.set()
-    for t in [first, *others]:
-        t.join(10)
+    outcomes = _behind_a_run(run, groups, 2, [3, 4, 5])
     assert outcomes["first"] == 20 and outcomes["t4"] == 40
     assert [str(outcomes[n]) for n in ("t3", "t5")] == ["refused 3", "refused 5"]
 
