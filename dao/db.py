@@ -5,6 +5,8 @@ Built by the composition root from settings; nothing here connects at import.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import time
 from typing import Any, Protocol
@@ -67,7 +69,21 @@ class Database:
     statement) is logged at WARNING on ``dao.sql.slow`` with its text, cut to 500
     characters, and the milliseconds; never the parameters, which carry personal data.
 
-    Observers (``observe``) hear of every statement's time and every pool checkout's wait.
+    Reads (``reads``): a second pool, for reads made outside any transaction, whose
+    connections are read-only and in autocommit for their whole life, so that a read is its
+    statements and nothing else: no BEGIN or SET TRANSACTION, no ROLLBACK at its end, no
+    pre-ping (the transaction manager reads again, once, on a new connection when the server
+    had dropped the one it drew). MySQL/MariaDB: ``SET SESSION TRANSACTION READ ONLY`` once
+    per connection, and the driver's ``rollback()``, which SQLAlchemy calls when a
+    Connection closes, is a no-op on them: an autocommit connection has no transaction to
+    roll back, and each would be a round trip. SQLite: ``PRAGMA query_only=ON`` once per
+    connection, no BEGIN. Under READ COMMITTED (MySQL/MariaDB) each statement of a
+    transaction reads its own snapshot anyway, so a read of several statements sees what it
+    would in a transaction; on SQLite they may see different commits. In-memory SQLite has
+    its one connection only: ``reads`` is None there.
+
+    Observers (``observe``) hear of every statement's time and every pool checkout's wait,
+    on both pools.
     """
 
     def __init__(
@@ -86,8 +102,10 @@ class Database:
         self.slow_sql_ms = slow_sql_ms
         self._observers: list[DatabaseObserver] = []
         poolclass = _observed_pool(self._observers)
+        self.reads: Engine | None = None
         if self.dialect_name == "sqlite":
-            self.engine: Engine = _sqlite_engine(
+            pool = functools.partial(
+                _sqlite_engine,
                 parsed,
                 poolclass=poolclass,
                 echo=echo,
@@ -95,6 +113,9 @@ class Database:
                 max_overflow=max_overflow,
                 pool_timeout=pool_timeout,
             )
+            self.engine: Engine = pool()
+            if not self.single_connection:
+                self.reads = pool(read_only=True)
         elif self.dialect_name == "mysql":
             # hide_parameters on every engine: statement parameters (mobile numbers, names)
             # never reach a log line or an exception's text, even with database.echo on.
@@ -116,12 +137,29 @@ class Database:
             event.listen(self.engine, "rollback", _transaction_ends)
             event.listen(self.engine, "handle_error", _transaction_failed)
             event.listen(self.engine, "reset", _on_reset)
+            self.reads = create_engine(
+                parsed,
+                poolclass=poolclass,
+                echo=echo,
+                hide_parameters=True,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+                pool_recycle=pool_recycle,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"charset": "utf8mb4"},
+                pool_reset_on_return=None,
+            )
+            event.listen(self.reads, "do_connect", _mysql_reading_connection)
+            event.listen(self.reads, "connect", _mysql_read_only_session)
         else:
             raise ValueError(f"unsupported database: {self.dialect_name!r} (sqlite or mysql)")
         event.listen(self.engine, "begin", self._on_begin)
         event.listen(self.engine, "checkin", self._on_checkin)
-        event.listen(self.engine, "before_cursor_execute", _before_execute)
-        event.listen(self.engine, "after_cursor_execute", self._after_execute)
+        for engine in (self.engine, self.reads):
+            if engine is not None:
+                event.listen(engine, "before_cursor_execute", _before_execute)
+                event.listen(engine, "after_cursor_execute", self._after_execute)
         self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     @classmethod
@@ -162,9 +200,12 @@ class Database:
             return False
         return True
 
-    def dispose(self) -> None:
-        """Close every pooled connection (shutdown, or after a fork)."""
-        self.engine.dispose()
+    def dispose(self, *, close: bool = True) -> None:
+        """Let go of every pooled connection of both pools: closed (shutdown), or, with
+        ``close=False`` in a forked child, left to the parent that shares them."""
+        for engine in (self.engine, self.reads):
+            if engine is not None:
+                engine.dispose(close=close)
 
     def __repr__(self) -> str:
         return f"Database({self.engine.url!r})"
@@ -277,6 +318,34 @@ def _notify_checkout(observers: list[DatabaseObserver], seconds: float, timed_ou
         observer.checkout(seconds, timed_out)
 
 
+def _mysql_reading_connection(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """The ``do_connect`` of the reads' pool: a driver connection whose ``rollback()`` sends
+    nothing (see Database)."""
+    return _reading_connection_class(dialect.loaded_dbapi)(*cargs, **cparams)
+
+
+@functools.cache
+def _reading_connection_class(dbapi: Any) -> type:
+    # mysqlclient's (and PyMySQL's) connection class: the module's connect() is a factory
+    base = importlib.import_module(f"{dbapi.__name__}.connections").Connection
+
+    class ReadingConnection(base):  # type: ignore[valid-type,misc]
+        """A connection in autocommit, read-only for its whole life: nothing to roll back."""
+
+        def rollback(self) -> None:
+            pass
+
+    return ReadingConnection
+
+
+def _mysql_read_only_session(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("SET SESSION TRANSACTION READ ONLY")
+    finally:
+        cursor.close()
+
+
 def _sqlite_engine(
     url: URL,
     *,
@@ -285,6 +354,7 @@ def _sqlite_engine(
     pool_size: int,
     max_overflow: int,
     pool_timeout: float,
+    read_only: bool = False,
 ) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:
@@ -316,6 +386,8 @@ def _sqlite_engine(
             cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
+            if read_only:
+                cursor.execute("PRAGMA query_only=ON")
         finally:
             cursor.close()
 

@@ -274,7 +274,7 @@ def _exporter(settings: LiveSettings, directory: str) -> JobWorkerExporter:
         pool_recycle=s.database.pool_recycle,
         slow_sql_ms=s.database.slow_sql_ms,
     )
-    os.register_at_fork(after_in_child=lambda: database.engine.dispose(close=False))
+    os.register_at_fork(after_in_child=lambda: database.dispose(close=False))
     monitor = WorkMonitor(TransactionManager(database, max_retries=0), utc_now)
     in_doubt = monitor.bank_orders_in_doubt if s.payment.gateway == "BANK" else None
     return JobWorkerExporter(directory, monitor.outbox_backlog, in_doubt)

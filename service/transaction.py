@@ -31,7 +31,8 @@ Decisions where Spring leaves a choice:
 * Retry: only a scope that started a physical transaction retries, re-running the whole
   function; joined and nested scopes never do. Non-transactional scopes never retry.
 * ``tx.read(fn, ...)`` runs Core reads without a session: in a scope on its connection,
-  outside any in a read-only transaction of its own (retried as a scope that started one).
+  outside any on the database's read-only autocommit pool (retried as a scope that started
+  a transaction is, and made again once on a connection the server had dropped).
 * A non-transactional scope flushes its session at the end (each statement autocommits);
   on an error that rolls back, pending ORM changes are discarded, executed statements stay.
 * SQLite admits one writer: starting a writing transaction (REQUIRES_NEW, or REQUIRED under
@@ -54,6 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -285,16 +287,22 @@ class TransactionManager:
         """``fn(connection, *args)``: a read of Core statements, without an ORM session (a
         session per call costs several times a one-row query). In a scope, on that scope's
         connection, its session flushed first: the read sees the scope's changes, as the
-        session's own queries would. Outside any, in a read-only transaction of its own on a
-        pooled connection, rolled back at its end and retried as :meth:`run` retries one."""
+        session's own queries would. Outside any, on a connection of the database's reads
+        pool (read-only, autocommit: the statements alone, see :class:`dao.db.Database`),
+        made again on a new connection if the server had dropped the one drawn, and retried
+        as :meth:`run` retries a transaction; in-memory SQLite, whose one connection has no
+        such pool, reads in a read-only transaction rolled back at its end."""
         stack = self._stack.get()
         if stack:
             session = stack[-1].session
             session.flush()
             return fn(session.connection(), *args)
-        return self._retrying(fn, lambda: self._read(fn, args))
+        reads = self.database.reads
+        if reads is None:
+            return self._retrying(fn, lambda: self._read_in_transaction(fn, args))
+        return self._retrying(fn, lambda: _read_on(reads, fn, args))
 
-    def _read(self, fn: Callable[..., T], args: Any) -> T:
+    def _read_in_transaction(self, fn: Callable[..., T], args: Any) -> T:
         with self.database.engine.connect() as connection:
             connection.execution_options(**{READ_ONLY_OPTION: True})
             connection.begin()
@@ -466,6 +474,19 @@ def _run_hooks(hooks: list[Callable[[], None]]) -> None:
             hook()
         except Exception:
             log.exception("after-commit hook %s failed", _name(hook))
+
+
+def _read_on(reads: Engine, fn: Callable[..., T], args: Any) -> T:
+    try:
+        with reads.connect() as connection:
+            return fn(connection, *args)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    # The server had closed the pooled connection (a restart, wait_timeout): SQLAlchemy has
+    # let go of the pool's connections of that age; a read is safe to make again.
+    with reads.connect() as connection:
+        return fn(connection, *args)
 
 
 def _name(fn: Any) -> str:
