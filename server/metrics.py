@@ -124,29 +124,34 @@ class PlatformMetrics:
             ["type"],
             registry=r,
         )
-        # Pool gauges per worker: each worker's pool is exhausted on its own, so in
-        # multiprocess mode they carry the worker's pid (live workers only, so bounded).
+        # Pool gauges per worker and pool ("main", "reads": dao/db.py): each is exhausted on
+        # its own, so in multiprocess mode they carry the worker's pid (live workers only,
+        # so bounded).
         self.pool_checked_out = Gauge(
             "p2p_db_pool_checked_out",
             "Pooled database connections in use.",
+            ["pool"],
             registry=r,
             multiprocess_mode="liveall",
         )
         self.pool_overflow = Gauge(
             "p2p_db_pool_overflow",
             "Connections open beyond the pool size (up to max_overflow).",
+            ["pool"],
             registry=r,
             multiprocess_mode="liveall",
         )
         self.pool_size = Gauge(
             "p2p_db_pool_size",
             "Configured pool size (connections kept open).",
+            ["pool"],
             registry=r,
             multiprocess_mode="liveall",
         )
         self.pool_max = Gauge(
             "p2p_db_pool_max_connections",
             "Most connections the pool opens: pool size plus max overflow.",
+            ["pool"],
             registry=r,
             multiprocess_mode="liveall",
         )
@@ -275,23 +280,28 @@ class PlatformMetrics:
         self.exceptions.labels(f"{type(e).__module__}.{type(e).__qualname__}").inc()
 
     def watch_database(self, database, settings) -> None:
-        """Pool gauges kept current on every checkout and checkin, and statement and
-        checkout timings from the database's observer hook."""
-        engine = database.engine
-        if not isinstance(engine.pool, QueuePool):
+        """Pool gauges of each pool kept current on its every checkout and checkin, and
+        statement and checkout timings from the database's observer hook."""
+        if not isinstance(database.engine.pool, QueuePool):
             return  # in-memory SQLite: one static connection, nothing to watch
+        for name, engine in (("main", database.engine), ("reads", database.reads)):
+            self._watch_pool(name, engine, settings)
+        database.observe(_DatabaseObserver(self))
+
+    def _watch_pool(self, name: str, engine, settings) -> None:
+        checked_out = self.pool_checked_out.labels(name)
+        overflow = self.pool_overflow.labels(name)
 
         def pool_changed(*_args) -> None:
             pool = engine.pool  # the current one: dispose() replaces it
-            self.pool_checked_out.set(pool.checkedout())
-            self.pool_overflow.set(max(0, pool.overflow()))
+            checked_out.set(pool.checkedout())
+            overflow.set(max(0, pool.overflow()))
 
-        self.pool_size.set(settings.pool_size)
-        self.pool_max.set(settings.pool_size + settings.max_overflow)
+        self.pool_size.labels(name).set(settings.pool_size)
+        self.pool_max.labels(name).set(settings.pool_size + settings.max_overflow)
         pool_changed()
         event.listen(engine, "checkout", pool_changed)
         event.listen(engine, "checkin", pool_changed)
-        database.observe(_DatabaseObserver(self))
 
     def count_cache(self, cache) -> CountedCache:
         return CountedCache(cache, self.cache)

@@ -103,7 +103,9 @@ def onboard(client, token: str, mobile: str, who) -> None:
 def test_metrics_is_the_prometheus_text_format(client) -> None:
     samples = scrape(client)
     assert ("p2p_requests_in_flight", ()) in samples
-    assert value(samples, "p2p_db_pool_size") == 10.0  # database.pool_size's default
+    for pool in ("main", "reads"):  # database.pool_size's default, for each pool
+        assert value(samples, "p2p_db_pool_size", pool=pool) == 10.0
+        assert value(samples, "p2p_db_pool_max_connections", pool=pool) == 30.0
 
 
 def test_an_unknown_path_counts_under_bounded_labels(client) -> None:
