@@ -104,7 +104,7 @@ class Database:
         poolclass = _observed_pool(self._observers)
         self.reads: Engine | None = None
         if self.dialect_name == "sqlite":
-            pool = functools.partial(
+            sqlite_engine = functools.partial(
                 _sqlite_engine,
                 parsed,
                 poolclass=poolclass,
@@ -113,43 +113,32 @@ class Database:
                 max_overflow=max_overflow,
                 pool_timeout=pool_timeout,
             )
-            self.engine: Engine = pool()
+            self.engine: Engine = sqlite_engine()
             if not self.single_connection:
-                self.reads = pool(read_only=True)
+                self.reads = sqlite_engine(read_only=True)
         elif self.dialect_name == "mysql":
             # hide_parameters on every engine: statement parameters (mobile numbers, names)
             # never reach a log line or an exception's text, even with database.echo on.
-            self.engine = create_engine(
+            mysql_engine = functools.partial(
+                create_engine,
                 parsed,
                 poolclass=poolclass,
                 echo=echo,
                 hide_parameters=True,
-                pool_pre_ping=True,
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 pool_timeout=pool_timeout,
                 pool_recycle=pool_recycle,
-                isolation_level="READ COMMITTED",
                 connect_args={"charset": "utf8mb4"},
-                pool_reset_on_return=None,  # _on_reset rolls back when it is needed
+                # the main pool's _on_reset rolls back when it is needed; reads hold nothing
+                pool_reset_on_return=None,
             )
+            self.engine = mysql_engine(pool_pre_ping=True, isolation_level="READ COMMITTED")
             event.listen(self.engine, "commit", _transaction_ends)
             event.listen(self.engine, "rollback", _transaction_ends)
             event.listen(self.engine, "handle_error", _transaction_failed)
             event.listen(self.engine, "reset", _on_reset)
-            self.reads = create_engine(
-                parsed,
-                poolclass=poolclass,
-                echo=echo,
-                hide_parameters=True,
-                pool_size=pool_size,
-                max_overflow=max_overflow,
-                pool_timeout=pool_timeout,
-                pool_recycle=pool_recycle,
-                isolation_level="AUTOCOMMIT",
-                connect_args={"charset": "utf8mb4"},
-                pool_reset_on_return=None,
-            )
+            self.reads = mysql_engine(isolation_level="AUTOCOMMIT")
             event.listen(self.reads, "do_connect", _mysql_reading_connection)
             event.listen(self.reads, "connect", _mysql_read_only_session)
         else:
