@@ -1,9 +1,12 @@
 """Who is calling and under what address we are seen, believing forwarded headers only
 when they come from a trusted load balancer."""
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Sequence
+
+PEERS_KEPT = 256
 
 
 def _address(text: str):
@@ -14,6 +17,8 @@ def _address(text: str):
 
 
 def _trusted(addr: str, networks: Sequence) -> bool:
+    if not networks:
+        return False
     ip = _address(addr)
     return ip is not None and any(ip in n for n in networks)
 
@@ -33,6 +38,11 @@ class Proxies:
     def __init__(self, trusted: Sequence, public_url: str = "", server: str = "localhost"):
         """``server`` is the authority this worker listens on, for a request without Host."""
         self._trusted = tuple(trusted)
+        # Whether a connection's peer (the balancer, or without one the client: an address
+        # from the socket, never a caller's text) is trusted, kept for the peers seen most.
+        self._peer_trusted = functools.lru_cache(maxsize=PEERS_KEPT)(
+            lambda peer: _trusted(peer, self._trusted)
+        )
         self._public_url = public_url.rstrip("/")
         self._server = server
 
@@ -49,7 +59,7 @@ class Proxies:
         that is not an address ends the walk at the last one believed: it is logged, and must
         never carry a caller's text into the log."""
         peer = environ.get("REMOTE_ADDR", "-")
-        if not _trusted(peer, self._trusted):
+        if not self._peer_trusted(peer):
             return peer
         hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         believed = peer
@@ -71,7 +81,7 @@ class Proxies:
             return self._public_url
         scheme = environ.get("wsgi.url_scheme", "http")
         host = environ.get("HTTP_HOST") or self._server
-        if _trusted(environ.get("REMOTE_ADDR", ""), self._trusted):
+        if self._peer_trusted(environ.get("REMOTE_ADDR", "")):
             proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
             fwd_host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
             scheme = proto if proto in ("http", "https") else scheme
