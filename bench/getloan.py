@@ -870,7 +870,8 @@ def profile(calls: int, top: int, redis_url: str = "") -> int:
         cli(url, "create-operator", "--mobile", OPERATOR_MOBILE, stdin=PASSWORD + "\n")
         overrides = {"database.url": url}
         if redis_url:
-            overrides |= {"cache.url": redis_url, "cache.key_prefix": f"bench-profile{os.getpid()}:"}
+            prefix = f"bench-profile{os.getpid()}:"
+            overrides |= {"cache.url": redis_url, "cache.key_prefix": prefix}
         settings = load_settings(dict(os.environ, P2P_ENV="test"), overrides)
         logging.basicConfig(level=logging.INFO, stream=io.StringIO())  # as served: access log on
         app = create_app(settings)
@@ -954,7 +955,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--redis",
         default=os.environ.get("P2P_TEST_REDIS_URL", ""),
-        help="Redis URL of the cached worker (default $P2P_TEST_REDIS_URL; none: no cached worker)",
+        help="Redis URL of the cached worker and of --profile's platform "
+        '(default $P2P_TEST_REDIS_URL; "": none)',
     )
     args = p.parse_args(argv)
     if args.serve_bare:
