@@ -95,8 +95,11 @@ def _sqlite_dir(url: str) -> None:
 
 
 def cmd_serve(args, settings) -> int:
-    from server import httpserver
+    from server import httpserver, logwriter
 
+    # Every call logs its access log line: written by a thread of their own, many at a time,
+    # rather than by the thread serving the call, one write each (server/logwriter.py).
+    log_writer = logwriter.start(formatter(settings.logging.format), settings.logging.level)
     start_multiprocess_worker()  # before any metric exists (see server/metrics.py)
     app = create_app(settings)
     # What the start made lives as long as the worker: kept out of every later collection.
@@ -131,6 +134,7 @@ def cmd_serve(args, settings) -> int:
             worker.stop(timeout=server.shutdown_timeout)
         if simulator is not None:
             simulator.stop(timeout=server.shutdown_timeout)
+        log_writer.stop()
     return 0
 
 

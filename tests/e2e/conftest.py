@@ -46,6 +46,27 @@ REDIS_VARIABLE = "P2P_TEST_REDIS_URL"
 # -- the server process ----------------------------------------------------------------------
 
 
+def log_barrier(
+    base: str, log_path: Path, running: Callable[[], bool], timeout: float = 30.0
+) -> str:
+    """The log of the ``p2p serve`` worker answering at ``base``, once it holds every line
+    logged so far. One writer thread writes a worker's lines in the order logged, a batch at
+    a time: once the access log line of a call made now is in the file, so is everything
+    before it. A worker no longer ``running`` wrote everything as it stopped."""
+    if not running():
+        return log_path.read_text(errors="replace")
+    rid = f"log-barrier-{uuid.uuid4().hex}"
+    requests.get(f"{base}/api/v1/log-barrier", headers={"X-Request-Id": rid}, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while rid not in (text := log_path.read_text(errors="replace")):
+        if not running():
+            return log_path.read_text(errors="replace")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the worker did not log call {rid} within {timeout:.0f} s")
+        time.sleep(0.02)
+    return text
+
+
 @dataclass
 class Server:
     """A running ``p2p serve`` process and where it answers."""
@@ -62,7 +83,10 @@ class Server:
         return self.base + path
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """Its log, with every line it logged before this call: a running server writes its
+        lines a batch at a time (server/logwriter.py), so a call of a new request id is made
+        and its access log line, the last one logged, waited for."""
+        return log_barrier(self.base, self.log_path, lambda: self.proc.poll() is None)
 
     def last_code(self, mobile: str, purpose: str) -> str:
         """The verification code last sent to `mobile` for `purpose`, from the outbox."""

@@ -52,6 +52,7 @@ from tests.banksupport import (
     BankSim,
     start_bank_sim,
 )
+from tests.e2e.conftest import log_barrier
 
 pytestmark = pytest.mark.slow
 
@@ -545,7 +546,8 @@ def test_soap_and_rest_through_the_balancer_see_the_real_client(layout, identiti
 
     for port, log in layout.logs.items():
         # conf/production.toml logs JSON: every line of a worker's log is one object.
-        entries = [json.loads(line) for line in log.read_text().splitlines()]
+        text = log_barrier(f"http://127.0.0.1:{port}", log, lambda: True)
+        entries = [json.loads(line) for line in text.splitlines()]
         calls = [e for e in entries if e["logger"] == "server.access" and e["facade"] != "-"]
         assert calls, f"worker {port} served no call"
         assert {e["client"] for e in calls} == {CLIENT_ADDR}, calls[-5:]
