@@ -11,10 +11,11 @@ rendered inside the error funnel, so a result that cannot be written is an INTER
 like any other failure: logged, counted, reported and access-logged under the call's id.
 """
 
+import functools
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -39,10 +40,13 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 
 
 def request_id(header: str | None) -> str:
-    """The caller's X-Request-Id when it is a sane token, else a fresh one."""
+    """The caller's X-Request-Id when it is a sane token, else a fresh one: 32 hex digits
+    from the process's random generator (reseeded in a forked child). An id names a call in
+    logs and answers and proves nothing, so it needs no secret randomness; uuid4's would cost
+    every call a system call, which lets other threads take the interpreter meanwhile."""
     if header and _REQUEST_ID.match(header):
         return header
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"
 
 
 @dataclass(frozen=True)
@@ -101,29 +105,37 @@ class Invocation:
         }
 
 
-Proceed = Callable[[], object]
+#: What runs the rest of the chain for an invocation: the next interceptor, or the service.
+Proceed = Callable[["Invocation"], object]
 
 
 class Interceptor(Protocol):
+    """A step of the chain: does its part and calls ``proceed(inv)`` for the rest, or
+    returns (or raises) without it."""
+
     def __call__(self, inv: Invocation, proceed: Proceed) -> object: ...
 
 
+def _invoke(inv: Invocation) -> object:
+    """The chain's end: the operation's service method, for the caller the chain found."""
+    caller = inv.partner if inv.operation.partner_scope else inv.principal
+    return inv.operation.invoke(inv.args, caller, inv.language)
+
+
 class Dispatcher:
-    """Runs an invocation through ``interceptors`` (outermost first), then the service."""
+    """Runs an invocation through ``interceptors`` (outermost first), then the service.
+
+    The chain is put together once: each interceptor is bound to the one after it (the last
+    to the service), so a call makes no closure per step."""
 
     def __init__(self, interceptors: Sequence[Interceptor]):
-        self._interceptors = tuple(interceptors)
+        run: Proceed = _invoke
+        for interceptor in reversed(interceptors):
+            run = functools.partial(interceptor, proceed=run)
+        self._run = run
 
     def dispatch(self, inv: Invocation) -> object:
-        chain = self._interceptors
-
-        def step(i: int) -> object:
-            if i == len(chain):
-                caller = inv.partner if inv.operation.partner_scope else inv.principal
-                return inv.operation.invoke(inv.args, caller, inv.language)
-            return chain[i](inv, lambda: step(i + 1))
-
-        return step(0)
+        return self._run(inv)
 
 
 # -- the standard interceptors, in the order the chain runs them -----------------------
@@ -140,7 +152,7 @@ class AccessLog:
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
         token = current_call.set(inv.log_fields)
         try:
-            return proceed()
+            return proceed(inv)
         finally:
             self._write(inv)
             current_call.reset(token)
@@ -197,7 +209,7 @@ class ErrorFunnel:
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
         try:
-            return proceed()
+            return proceed(inv)
         except BusinessError as e:
             inv.outcome = e.code
             op = inv.operation
@@ -223,7 +235,7 @@ class Render:
     ``render``; inside the error funnel, so that a failure to write it is one too."""
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
-        return inv.render(inv, proceed())
+        return inv.render(inv, proceed(inv))
 
 
 class Resolve:
@@ -231,7 +243,7 @@ class Resolve:
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
         inv.read_args = inv.resolve(inv)
-        return proceed()
+        return proceed(inv)
 
 
 class BindArguments:
@@ -239,7 +251,7 @@ class BindArguments:
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
         inv.args = inv.read_args()
-        return proceed()
+        return proceed(inv)
 
 
 class Authenticate:
@@ -256,7 +268,7 @@ class Authenticate:
             inv.principal = self._auth.authenticate_digest(c.username, c.digest)
         elif c.username is not None:
             inv.principal = self._auth.authenticate_password(c.username, c.password or "")
-        return proceed()
+        return proceed(inv)
 
 
 class Authorize:
@@ -276,7 +288,7 @@ class Authorize:
                     errors.FORBIDDEN,
                     f"{inv.operation.name} needs the role {roles_in_words(roles)}",
                 )
-        return proceed()
+        return proceed(inv)
 
 
 def standard_chain(

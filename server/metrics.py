@@ -358,7 +358,7 @@ class Metrics:
         self._m.in_flight.inc()
         escaped = True
         try:
-            result = proceed()
+            result = proceed(inv)
             escaped = False
             return result
         except errors.BusinessError:

@@ -100,7 +100,7 @@ class PartnerAuthentication:
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
         declared = inv.operation.operation
         if not declared.partner:
-            return proceed()
+            return proceed(inv)
         signed = inv.credentials.partner
         if signed is None:
             raise BusinessError(errors.PARTNER_SIGNATURE_MISSING)
@@ -112,7 +112,7 @@ class PartnerAuthentication:
         inv.answer_headers.update(state.headers())
         if not state.allowed:
             raise BusinessError(errors.PARTNER_RATE_LIMITED, retry_after=state.retry_after)
-        return proceed()
+        return proceed(inv)
 
 
 def finish(inv: Invocation, response: R) -> R:

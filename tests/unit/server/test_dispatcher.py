@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -74,7 +76,7 @@ def test_interceptors_run_outermost_first() -> None:
         def interceptor(inv, proceed):
             seen.append(f"{name} in")
             try:
-                return proceed()
+                return proceed(inv)
             finally:
                 seen.append(f"{name} out")
 
@@ -176,9 +178,9 @@ def test_authorize_alone() -> None:
     inv.resolve(inv)
     inv.principal = Principal(member_id=1, role="INVESTOR")
     with pytest.raises(BusinessError, match="needs the role BORROWER"):
-        Authorize()(inv, lambda: "called")
+        Authorize()(inv, lambda inv: "called")
     inv.principal = Principal(member_id=1, role="BORROWER")
-    assert Authorize()(inv, lambda: "called") == "called"
+    assert Authorize()(inv, lambda inv: "called") == "called"
 
 
 @pytest.mark.parametrize(
@@ -189,6 +191,25 @@ def test_request_id(header: str | None, kept: bool) -> None:
     rid = request_id(header)
     assert (rid == header) is kept
     assert 1 <= len(rid) <= 64
+
+
+def test_fresh_request_ids_are_new_in_every_process() -> None:
+    ids = {request_id(None) for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(re.fullmatch("[0-9a-f]{32}", rid) for rid in ids)
+    # A forked worker does not repeat its parent's ids (the generator is reseeded).
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(read)
+        os.write(write, " ".join(request_id(None) for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {request_id(None) for _ in range(100)}
+    assert len(child) == 100 and not child & parent
 
 
 def test_arguments_are_read_only_after_the_caller_is_authorised() -> None:

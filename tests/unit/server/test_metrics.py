@@ -195,7 +195,7 @@ def test_the_in_flight_gauge_counts_a_call_while_it_runs() -> None:
 
     def peek(inv, proceed):
         seen.append(metrics.registry.get_sample_value("p2p_requests_in_flight"))
-        return proceed()
+        return proceed(inv)
 
     with pytest.raises(BusinessError):
         Dispatcher([Metrics(metrics), peek, *standard_chain(None)]).dispatch(
