@@ -11,7 +11,8 @@ and the bare endpoint), drives each target in turn with load-generator processes
 keep-alive http.client connection each, bounded by count and by time; an invest's requestNo
 is new for every request), then prints, per round, requests/s, p50/p99 latency, CPU per
 request, the target ratios and the ratios between targets, and the peak RSS of every server.
-Rounds alternate their order so drift on a noisy machine shows. Every process it starts is
+The two targets of each ratio run back to back, and rounds alternate their order, so drift
+on a noisy machine shows and a ratio's two sides share its moments. Every process it starts is
 stopped on the way out, on error and on Ctrl-C too.
 
 Absolute figures depend on the machine and its neighbours; compare only the ratios measured
@@ -763,17 +764,21 @@ def run(args) -> int:
             s.start()
         for s in [bare, *servers[len(servers) - len(extra) :]]:
             s.wait_ready()
+        # Each ratio's two targets back to back (rounds alternate the order), so that both
+        # share the machine's moment: this machine's speed drifts from one minute to the next.
         targets = {
+            "bytes": Target("bytes", bare, "GET", "/bytes/rest-loan"),
             "REST": Target("REST", cached, "GET", rest_path),
             "SOAP": Target("SOAP", cached, "POST", "/services/LoanFacade", envelope, SOAP_HEADERS),
-            "list": Target("list", cached, "GET", LIST_PATH),
-            "bytes": Target("bytes", bare, "GET", "/bytes/rest-loan"),
             "bytes-SOAP": Target(
                 "bytes-SOAP", bare, "POST", "/bytes/soap-loan", envelope, SOAP_HEADERS
             ),
             "bytes-list": Target("bytes-list", bare, "GET", "/bytes/rest-list"),
-            "REST unc": Target("REST unc", main, "GET", rest_path),
+            "list": Target("list", cached, "GET", LIST_PATH),
             "list unc": Target("list unc", main, "GET", LIST_PATH),
+            "bare": Target("bare", bare, "GET", f"/bare/loans/{loan_id}"),
+            "REST unc": Target("REST unc", main, "GET", rest_path),
+            "bare-tx": Target("bare-tx", bare, "GET", f"/bare-tx/loans/{loan_id}"),
             "invest": Target(
                 "invest",
                 cached,
@@ -786,8 +791,6 @@ def run(args) -> int:
                 },
                 status=201,
             ),
-            "bare": Target("bare", bare, "GET", f"/bare/loans/{loan_id}"),
-            "bare-tx": Target("bare-tx", bare, "GET", f"/bare-tx/loans/{loan_id}"),
         }
         check_answers(targets)
         if not args.no_threads:
