@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -54,6 +55,14 @@ class SafeFormatter(logging.Formatter):
 
     def __init__(self, fmt: str = FORMAT):
         super().__init__(fmt)
+        self._second = _Second(lambda s: time.strftime(self.default_time_format, time.localtime(s)))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # Formatter.formatTime's text, the second's part made once a second rather than for
+        # every record (every call logs one).
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        return f"{self._second.text(record.created)},{int(record.msecs):03d}"
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         return escape(super().formatMessage(record))
@@ -63,6 +72,30 @@ class SafeFormatter(logging.Formatter):
         # the traceback or stack (even one another formatter cached on the record).
         line, _, more = super().format(record).partition("\n")
         return "\n  ".join([line, *map(escape, more.split("\n"))]) if more else line
+
+
+class _Second:
+    """The text of a whole second (``make(second)``), kept for as long as records fall in it.
+    Threads share it: each reads the pair kept, or replaces it whole."""
+
+    def __init__(self, make: Callable[[int], str]):
+        self._make = make
+        self._kept: tuple[int, str] = (-1, "")
+
+    def text(self, created: float) -> str:
+        second = int(created)
+        kept = self._kept
+        if kept[0] != second:
+            kept = self._kept = (second, self._make(second))
+        return kept[1]
+
+
+def _utc_second(second: int) -> str:
+    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+#: One encoder for every line: json.dumps with options of its own makes one a call.
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 def _json_escaped(match: re.Match) -> str:
@@ -77,10 +110,14 @@ class JsonFormatter(logging.Formatter):
     Non-ASCII text stays as it is; every control character, and the characters JSON leaves
     raw that some readers take for line breaks (DEL, C1, U+2028, U+2029), are escaped."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = _Second(_utc_second)
+
     def format(self, record: logging.LogRecord) -> str:
-        when = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        when = f"{self._second.text(record.created)}.{int(record.msecs):03d}Z"
         entry: dict[str, Any] = {
-            "timestamp": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "timestamp": when,
             "level": record.levelname,
             "logger": record.name,
             "process": record.process,
@@ -96,7 +133,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        text = json.dumps(entry, ensure_ascii=False, default=str, separators=(",", ":"))
+        text = _JSON.encode(entry)
         return _CONTROL.sub(_json_escaped, text)
 
 

@@ -3,6 +3,7 @@ caller text can forge one; in JSON a call's records carry its fields."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -185,3 +186,47 @@ def test_the_p2p_command_logs_json_when_configured(monkeypatch) -> None:
     sets = ["--set", "database.url=sqlite://", "--set", "logging.format=json"]
     assert cli.main(["check-ledger", *sets]) == 0
     assert [type(h.formatter) for h in configured["handlers"]] == [JsonFormatter]
+
+
+def at(created: float) -> logging.LogRecord:
+    """A record made at ``created`` (seconds since the epoch)."""
+    r = record("at a time")
+    r.created = created
+    r.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord makes it
+    return r
+
+
+#: Instants within one second, across the next, across a day and a year: each formatter keeps
+#: the text of the last second it wrote, so these must never be given a stale one.
+INSTANTS = [
+    1_795_000_000.0004,
+    1_795_000_000.5004,
+    1_795_000_000.9994,
+    1_795_000_001.0004,
+    1_795_000_000.2504,  # back to an earlier second (threads log out of order)
+    1_795_046_399.9994,
+    1_795_046_400.0004,
+    1_798_761_599.9994,  # 2026-12-31T23:59:59.999Z
+    1_798_761_600.0004,
+]
+
+
+def test_plain_time_is_the_standard_formatter_s() -> None:
+    formatter = SafeFormatter()
+    for created in INSTANTS:
+        r = at(created)
+        assert formatter.formatTime(r) == logging.Formatter.formatTime(formatter, r)
+    assert formatter.formatTime(at(INSTANTS[0]), "%H") == logging.Formatter.formatTime(
+        formatter, at(INSTANTS[0]), "%H"
+    )
+
+
+def test_json_timestamp_is_utc_to_the_millisecond() -> None:
+    formatter = JsonFormatter()
+    for created in INSTANTS:
+        stamp = json.loads(formatter.format(at(created)))["timestamp"]
+        expected = dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds")
+        assert stamp == expected.replace("+00:00", "Z")
+    assert json.loads(formatter.format(at(1_798_761_600.0004)))["timestamp"] == (
+        "2027-01-01T00:00:00.000Z"
+    )
