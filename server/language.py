@@ -8,9 +8,15 @@ heaviest wins, the earlier in the header on a tie; with nothing acceptable, or n
 the default (service.language.DEFAULT). Never a 406: an answer in another language beats none.
 """
 
+import functools
 import re
 
 from service.language import DEFAULT, LANGUAGES
+
+#: Headers up to this long have their answer kept (clients send a handful of values, every
+#: call); a longer one is read every time, so no caller can make the worker keep much text.
+KEPT_LENGTH = 128
+KEPT_HEADERS = 256
 
 _Q = re.compile(r"q=(0(\.[0-9]{0,3})?|1(\.0{0,3})?)", re.IGNORECASE)
 
@@ -31,6 +37,12 @@ def _ranges(header: str) -> list[tuple[str, float]]:
 
 def negotiate(header: str | None) -> str:
     """The served language ``header`` (an Accept-Language value, or None) prefers."""
+    if header is None or len(header) <= KEPT_LENGTH:
+        return _kept(header)
+    return _negotiate(header)
+
+
+def _negotiate(header: str | None) -> str:
     ranges = _ranges(header or "")
     wildcard = max((w for tag, w in ranges if tag == "*"), default=None)
     best, best_weight, best_at = DEFAULT, 0.0, len(ranges)
@@ -46,3 +58,6 @@ def negotiate(header: str | None) -> str:
         if weight > best_weight or (weight == best_weight and weight > 0 and at < best_at):
             best, best_weight, best_at = language, weight, at
     return best
+
+
+_kept = functools.lru_cache(maxsize=KEPT_HEADERS)(_negotiate)

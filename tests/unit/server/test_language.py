@@ -35,3 +35,14 @@ from server.language import negotiate
 )
 def test_the_heaviest_served_language_wins(header, language) -> None:
     assert negotiate(header) == language
+
+
+def test_a_long_header_is_read_alike_and_not_kept() -> None:
+    from server import language
+
+    long = "en;q=0.1, " + ", ".join(f"x{i};q=0.2" for i in range(40)) + ", zh;q=0.9"
+    assert len(long) > language.KEPT_LENGTH
+    before = language._kept.cache_info().currsize
+    assert negotiate(long) == "zh"
+    assert negotiate(long.replace("zh;q=0.9", "zh;q=0")) == "en"
+    assert language._kept.cache_info().currsize == before  # nothing kept for it
