@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Collection
 from datetime import datetime
 from decimal import Decimal
@@ -212,10 +214,10 @@ class LoanRepository:
     def search(self, **filters: Any) -> tuple[list[LoanEntity], int]:
         """One page of loans matching every given filter (:func:`_search`'s), newest id
         first, and the total."""
-        count, page = _search(LoanEntity, **filters)
+        count, page, params = _search(LoanEntity, **filters)
         session = self._session()
-        total = session.scalar(count)
-        return list(session.scalars(page).all()), int(total or 0)
+        total = session.scalar(count, params)
+        return list(session.scalars(page, params).all()), int(total or 0)
 
     def rows(self, connection: Connection, loan_ids: Collection[int]) -> list[Row]:
         """The rows of those of `loan_ids` that exist, as :meth:`row` reads one, in no
@@ -227,16 +229,27 @@ class LoanRepository:
     def search_rows(self, connection: Connection, **filters: Any) -> tuple[list[Row], int]:
         """:meth:`search` on `connection` (service/transaction.py TransactionManager.read):
         the page's rows as :meth:`row` reads one, and the total."""
-        count, page = _search(_LOANS, **filters)
-        total = connection.scalar(count)
-        return list(connection.execute(page).all()), int(total or 0)
+        count, page, params = _search(_LOANS, **filters)
+        total = connection.scalar(count, params)
+        return list(connection.execute(page, params).all()), int(total or 0)
 
     def search_ids(self, connection: Connection, **filters: Any) -> tuple[list[int], int]:
         """:meth:`search` on `connection` (service/transaction.py TransactionManager.read):
         the ids of the page's loans, in its order, and the total."""
-        count, page = _search(_LOANS.c.id, **filters)
-        total = connection.scalar(count)
-        return list(connection.scalars(page).all()), int(total or 0)
+        count, page, params = _search(_LOANS.c.id, **filters)
+        total = connection.scalar(count, params)
+        return list(connection.scalars(page, params).all()), int(total or 0)
+
+
+#: The filters of a search, each compared with its column: (filter, column, comparison).
+_FILTERS: tuple[tuple[str, Any, Callable[[Any, Any], ColumnElement[bool]]], ...] = (
+    ("status", LoanEntity.status, operator.eq),
+    ("repayment_method", LoanEntity.repayment_method, operator.eq),
+    ("min_rate", LoanEntity.annual_rate, operator.ge),
+    ("max_rate", LoanEntity.annual_rate, operator.le),
+    ("min_term", LoanEntity.term_months, operator.ge),
+    ("max_term", LoanEntity.term_months, operator.le),
+)
 
 
 def _search(
@@ -252,9 +265,10 @@ def _search(
     max_term: int | None = None,
     offset: int = 0,
     limit: int = 20,
-) -> tuple[Select, Select]:
-    """The count and the page of a search (LoanRepository.search) over `what`: the entity, its
-    table for rows, or the id column for the ids alone.
+) -> tuple[Select, Select, dict[str, Any]]:
+    """The count and the page of a search (LoanRepository.search) over `what`, the entity,
+    its table for rows, or the id column for the ids alone, and the values of their bound
+    parameters.
 
     ``visible`` limits the loans to these statuses, or (with ``or_borrower``) to those and that
     borrower's own; None: every loan. Rate bounds are inclusive Decimal percentages (12.5
@@ -263,25 +277,38 @@ def _search(
         raise ValueError("offset must be >= 0")
     if limit < 1:
         raise ValueError("limit must be >= 1")
-    conditions: list[ColumnElement[bool]] = []
+    given = {
+        "status": status,
+        "repayment_method": repayment_method,
+        "min_rate": min_rate,
+        "max_rate": max_rate,
+        "min_term": min_term,
+        "max_term": max_term,
+    }
+    params: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if visible is not None:
-        shown: ColumnElement[bool] = LoanEntity.status.in_(visible)
+        params["visible"] = list(visible)
         if or_borrower is not None:
-            shown = or_(shown, LoanEntity.borrower_id == or_borrower)
-        conditions.append(shown)
-    if status is not None:
-        conditions.append(LoanEntity.status == status)
-    if repayment_method is not None:
-        conditions.append(LoanEntity.repayment_method == repayment_method)
-    if min_rate is not None:
-        conditions.append(LoanEntity.annual_rate >= min_rate)
-    if max_rate is not None:
-        conditions.append(LoanEntity.annual_rate <= max_rate)
-    if min_term is not None:
-        conditions.append(LoanEntity.term_months >= min_term)
-    if max_term is not None:
-        conditions.append(LoanEntity.term_months <= max_term)
+            params["or_borrower"] = or_borrower
+    count, page = _statements(what, visible is not None, "or_borrower" in params, tuple(params))
+    return count, page, params | {"offset": offset, "limit": limit}
 
+
+@functools.cache  # at most 3 targets x 2 x 2 x 2**6 filter shapes
+def _statements(
+    what: Any, limited: bool, or_borrower: bool, filters: tuple[str, ...]
+) -> tuple[Select, Select]:
+    """The count and the page of a search of this shape, built once: every value a bound
+    parameter (``visible`` expanding), so SQLAlchemy finds the statement compiled already."""
+    conditions: list[ColumnElement[bool]] = []
+    if limited:
+        shown: ColumnElement[bool] = LoanEntity.status.in_(bindparam("visible", expanding=True))
+        if or_borrower:
+            shown = or_(shown, LoanEntity.borrower_id == bindparam("or_borrower"))
+        conditions.append(shown)
+    conditions += [
+        compare(column, bindparam(name)) for name, column, compare in _FILTERS if name in filters
+    ]
     count = select(func.count()).select_from(LoanEntity).where(*conditions)
     page = select(what).where(*conditions).order_by(LoanEntity.id.desc())
-    return count, page.offset(offset).limit(limit)
+    return count, page.offset(bindparam("offset")).limit(bindparam("limit"))

@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from dao.member import MemberEntity, MemberRepository
 from dao.p2p import LoanEntity, LoanRepository
+from dao.p2p import loan as loan_module
 
 LoanFields = Callable[..., dict[str, Any]]
 
@@ -204,6 +205,25 @@ def test_search_filters_combine_with_and(
     expected: str,
 ) -> None:
     assert _titles(loans.search(**filters)) == (expected, len(expected))
+
+
+def test_a_search_shape_is_built_once_and_each_search_has_its_own_values(
+    loans: LoanRepository, catalogue: dict[str, LoanEntity]
+) -> None:
+    borrower = catalogue["c"].borrower_id
+    searches = [
+        ({"visible": ("FULL",)}, ("e", 1)),
+        ({"visible": ("RAISING", "FULL")}, ("fedba", 5)),
+        ({"visible": ("FULL",), "or_borrower": borrower}, ("fedcba", 6)),  # all one borrower's
+        ({"visible": ("FULL",), "or_borrower": borrower + 1}, ("e", 1)),
+        ({"visible": ("RAISING",), "min_rate": Decimal("12.5")}, ("fdb", 3)),
+        ({"visible": ("RAISING",), "min_rate": Decimal("20")}, ("f", 1)),
+    ]
+    built = loan_module._statements.cache_info().currsize
+    for filters, expected in searches * 2:
+        assert _titles(loans.search(**filters)) == expected, filters
+    # Three shapes among the six searches (run twice): three statements built at most.
+    assert loan_module._statements.cache_info().currsize <= built + 3
 
 
 def test_search_pages_are_stable_and_total_counts_all_matches(
