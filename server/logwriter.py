@@ -105,7 +105,7 @@ class LogWriter(logging.Handler):
             pass
         if self._dropped:
             dropped, self._dropped = self._dropped, 0
-            lines.append(f"log writer: {dropped} lines dropped (the stream took them too slowly)")
+            lines.append(self.format(_dropped(dropped)))  # a line like any other (JSON too)
         if lines:
             self._write(("\n".join(lines) + "\n").encode(self._encoding, self._errors))
 
@@ -120,6 +120,18 @@ class LogWriter(logging.Handler):
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
             self.flush()
+
+
+def _dropped(count: int) -> logging.LogRecord:
+    return logging.LogRecord(
+        __name__,
+        logging.WARNING,
+        __file__,
+        0,
+        "log lines dropped, the stream taking them more slowly than they were logged: %d",
+        (count,),
+        None,
+    )
 
 
 def start(formatter: logging.Formatter, level: int | str) -> LogWriter:

@@ -146,9 +146,22 @@ def test_lines_beyond_the_limit_are_dropped_and_counted(out) -> None:
         "line 0",
         "line 1",
         "line 2",
-        "log writer: 2 lines dropped (the stream took them too slowly)",
+        "log lines dropped, the stream taking them more slowly than they were logged: 2",
         "line 5",
     ]
+
+
+def test_the_dropped_lines_are_told_in_the_log_s_form(out) -> None:
+    fd, path = out
+    writer = LogWriter(fd, max_lines=1)
+    writer.setFormatter(JsonFormatter())
+    writer.handle(record("kept"))
+    writer.handle(record("dropped"))
+    writer.flush()
+    kept, told = map(json.loads, path.read_text().splitlines())
+    assert kept["message"] == "kept"
+    assert (told["level"], told["logger"]) == ("WARNING", "server.logwriter")
+    assert told["message"].startswith("log lines dropped") and told["message"].endswith(": 1")
 
 
 def test_a_stream_that_is_gone_costs_the_caller_nothing() -> None:
