@@ -233,9 +233,26 @@ _INVESTED = select(func.coalesce(func.sum(_INVESTMENTS.c.amount), 0)).where(
     _INVESTMENTS.c.status.in_(INVESTED),
 )
 _INVESTED_SINCE = _INVESTED.where(_INVESTMENTS.c.created_at >= bindparam("since"))
+# The same for many members at once (``members``: a list), built once rather than a call:
+# every investment evaluates its investors' levels with them.
+_INVESTED_BY = (
+    select(_INVESTMENTS.c.investor_id, func.coalesce(func.sum(_INVESTMENTS.c.amount), 0))
+    .where(
+        _INVESTMENTS.c.investor_id.in_(bindparam("members", expanding=True)),
+        _INVESTMENTS.c.status.in_(INVESTED),
+    )
+    .group_by(_INVESTMENTS.c.investor_id)
+)
+_INVESTED_BY_SINCE = _INVESTED_BY.where(_INVESTMENTS.c.created_at >= bindparam("since"))
 _LEVELS = table_of(MemberLevelEntity)
 _LEVEL_FOR_UPDATE = (
     select(_LEVELS.c.level).where(_LEVELS.c.member_id == bindparam("member_id")).with_for_update()
+)
+_LEVELS_FOR_UPDATE = (
+    select(_LEVELS.c.member_id, _LEVELS.c.level)
+    .where(_LEVELS.c.member_id.in_(bindparam("members", expanding=True)))
+    .order_by(_LEVELS.c.member_id)
+    .with_for_update()
 )
 _INSERT_LEVEL = insert(_LEVELS)
 _RECORD_LEVEL = (
@@ -298,13 +315,9 @@ class LevelRepository:
         their rows locked in member order until the transaction ends, ``CHUNK`` a query."""
         levels: dict[int, str] = {}
         for start in range(0, len(member_ids), CHUNK):
-            stmt = (
-                select(_LEVELS.c.member_id, _LEVELS.c.level)
-                .where(_LEVELS.c.member_id.in_(member_ids[start : start + CHUNK]))
-                .order_by(_LEVELS.c.member_id)
-                .with_for_update()
-            )
-            levels.update((m, level) for m, level in self._session().execute(stmt))
+            chunk = {"members": list(member_ids[start : start + CHUNK])}
+            rows = self._session().execute(_LEVELS_FOR_UPDATE, chunk)
+            levels.update((m, level) for m, level in rows)
         return levels
 
     def record_all(self, invested: dict[int, Decimal], now: datetime) -> None:
@@ -347,18 +360,12 @@ class LevelRepository:
     ) -> dict[int, Decimal]:
         """:meth:`invested` for each of ``member_ids`` in one query; 0.00 for one who has
         invested nothing."""
-        total = func.coalesce(func.sum(InvestmentEntity.amount), 0)
-        stmt = (
-            select(InvestmentEntity.investor_id, total)
-            .where(
-                InvestmentEntity.investor_id.in_(member_ids),
-                InvestmentEntity.status.in_(INVESTED),
-            )
-            .group_by(InvestmentEntity.investor_id)
-        )
+        params: dict[str, object] = {"members": list(member_ids)}
+        stmt = _INVESTED_BY
         if since is not None:
-            stmt = stmt.where(InvestmentEntity.created_at >= since)
-        amounts = {m: amount for m, amount in self._session().execute(stmt)}  # Decimal yuan
+            stmt, params["since"] = _INVESTED_BY_SINCE, since
+        rows = self._session().execute(stmt, params)
+        amounts = {m: amount for m, amount in rows}  # Decimal yuan
         return {m: amounts.get(m, Decimal("0.00")) for m in member_ids}
 
     def members_at(self, levels: Sequence[str], after: int, limit: int) -> list[tuple[int, str]]:
