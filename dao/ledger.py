@@ -132,6 +132,20 @@ _INSERT_ENTRY = insert(table_of(EntryEntity))
 _MEMBER_ACCOUNTS = select(AccountEntity)
 _MEMBER_ACCOUNT = _MEMBER_ACCOUNTS.where(AccountEntity.member_id == bindparam("member_id"))
 _MEMBER_ACCOUNT_LOCKED = _MEMBER_ACCOUNT.with_for_update().execution_options(populate_existing=True)
+# Many at once, built once (``members``, ``ids``: lists), not for every posting: locked in
+# account-id order.
+_MEMBERS_ACCOUNTS_LOCKED = (
+    _MEMBER_ACCOUNTS.where(AccountEntity.member_id.in_(bindparam("members", expanding=True)))
+    .order_by(AccountEntity.id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_BALANCES_LOCKED = (
+    select(AccountEntity.id, AccountEntity.available, AccountEntity.frozen)
+    .where(AccountEntity.id.in_(bindparam("ids", expanding=True)))
+    .order_by(AccountEntity.id)
+    .with_for_update()
+)
 
 
 class LedgerRepository:
@@ -158,13 +172,8 @@ class LedgerRepository:
     def accounts_of_members(self, member_ids: Collection[int]) -> dict[int, AccountEntity]:
         """Member id -> account of ``member_ids``, their rows locked in account-id order (one
         SELECT ... FOR UPDATE) until the transaction ends, their balances read as locked."""
-        stmt = (
-            _MEMBER_ACCOUNTS.where(AccountEntity.member_id.in_(member_ids))
-            .order_by(AccountEntity.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        return {a.member_id: a for a in self._session().scalars(stmt)}
+        members = {"members": list(member_ids)}
+        return {a.member_id: a for a in self._session().scalars(_MEMBERS_ACCOUNTS_LOCKED, members)}
 
     def platform_account(self, code: str) -> AccountEntity:
         stmt = select(AccountEntity).where(AccountEntity.code == code)
@@ -173,18 +182,13 @@ class LedgerRepository:
     def balances_for_update(self, account_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
         """Account id -> (available, frozen) of ``account_ids`` (sorted), their rows locked in
         id order: ``CHUNK`` ids per SELECT ... FOR UPDATE, chunks in ascending order."""
-        session, a = self._session(), AccountEntity
+        session = self._session()
         balances: dict[int, tuple[Decimal, Decimal]] = {}
         for start in range(0, len(account_ids), CHUNK):
-            ids = account_ids[start : start + CHUNK]
-            stmt = (
-                select(a.id, a.available, a.frozen)
-                .where(a.id.in_(ids))
-                .order_by(a.id)
-                .with_for_update()
-            )
+            chunk = {"ids": list(account_ids[start : start + CHUNK])}
             balances.update(
-                (i, (available, frozen)) for i, available, frozen in session.execute(stmt)
+                (i, (available, frozen))
+                for i, available, frozen in session.execute(_BALANCES_LOCKED, chunk)
             )
         return balances
 
