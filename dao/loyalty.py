@@ -233,7 +233,7 @@ _INVESTED = select(func.coalesce(func.sum(_INVESTMENTS.c.amount), 0)).where(
     _INVESTMENTS.c.status.in_(INVESTED),
 )
 _INVESTED_SINCE = _INVESTED.where(_INVESTMENTS.c.created_at >= bindparam("since"))
-# The same for many members at once (``members``: a list), built once rather than a call:
+# The same for many members at once (``members``: a list), built once rather than per call:
 # every investment evaluates its investors' levels with them.
 _INVESTED_BY = (
     select(_INVESTMENTS.c.investor_id, func.coalesce(func.sum(_INVESTMENTS.c.amount), 0))
