@@ -535,6 +535,7 @@ class SecuritySettings:
     argon2_time_cost: int = _key(_integer(1))
     argon2_memory_kib: int = _key(_integer(8))
     argon2_parallelism: int = _key(_integer(1))
+    argon2_concurrency: int = _key(_integer(1, 64))
     secret_key: str = _key(_base64_key, secret=True)
     wsse_max_skew_seconds: int = _key(_integer(30, 3600))
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, bindparam, func, select
+from sqlalchemy import CheckConstraint, ForeignKey, bindparam, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from dao.base import MYSQL_TABLE_ARGS, Base, IdType, sql_in
+from dao.base import MYSQL_TABLE_ARGS, Base, IdType, row_count, sql_in
 from dao.types import Identifier, UtcDateTime, utcnow
 
 MEMBER_ROLES: tuple[str, ...] = ("INVESTOR", "BORROWER", "OPERATOR")
@@ -61,6 +61,14 @@ class MemberEntity(Base):
 #: Members by id, many at once (``ids``: a list), built once rather than for every call.
 _MANY = select(MemberEntity).where(MemberEntity.id.in_(bindparam("ids", expanding=True)))
 
+_REPLACE_PASSWORD_HASH = (
+    update(MemberEntity)
+    .where(MemberEntity.id == bindparam("member_id"))
+    .where(MemberEntity.password_hash == bindparam("old"))
+    .values(password_hash=bindparam("new"))
+    .execution_options(synchronize_session=False)
+)
+
 
 class MemberRepository:
     """Member queries on the current transaction's session (never commits)."""
@@ -87,6 +95,12 @@ class MemberRepository:
         """The member, its row locked until the transaction ends (SELECT ... FOR UPDATE)."""
         stmt = select(MemberEntity).where(MemberEntity.id == member_id).with_for_update()
         return self._session().scalars(stmt).one_or_none()
+
+    def replace_password_hash(self, member_id: int, old: str, new: str) -> bool:
+        """Set the member's password hash to ``new`` if it is still ``old``, in one
+        conditional UPDATE; False when it changed meanwhile (then it is kept)."""
+        params = {"member_id": member_id, "old": old, "new": new}
+        return row_count(self._session(), _REPLACE_PASSWORD_HASH, params) == 1
 
     def find_by_mobile(self, mobile: str) -> MemberEntity | None:
         stmt = select(MemberEntity).where(MemberEntity.mobile == mobile)

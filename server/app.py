@@ -160,7 +160,9 @@ def _build(
         # Listing reads cached aside only in a cache every process shares (Redis): the job
         # workers change listings too, and an in-process cache would never hear of it.
         "read_cache": cache if c.url else None,
-        "passwords": Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
+        "passwords": Passwords(
+            s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism, s.argon2_concurrency
+        ),
         "tokens": Tokens(cache, s.token_ttl_seconds, s.refresh_ttl_seconds),
         "lockout": Lockout(cache, s.max_failed_logins, s.lockout_seconds),
         "api_secrets": ApiSecrets.from_settings(s, cache, utc_now),

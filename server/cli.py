@@ -95,8 +95,10 @@ def _sqlite_dir(url: str) -> None:
 
 
 def cmd_serve(args, settings) -> int:
-    from server import httpserver, logwriter
+    from server import httpserver, logwriter, malloc
 
+    # A password check's memory goes back to the system when it ends (server/malloc.py).
+    malloc.map_large_blocks()
     # Every call logs its access log line: written by a thread of their own, many at a time,
     # rather than by the thread serving the call, one write each (server/logwriter.py).
     log_writer = logwriter.start(formatter(settings.logging.format), settings.logging.level)

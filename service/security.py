@@ -3,6 +3,7 @@
 import hashlib
 import json
 import secrets
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -24,24 +25,49 @@ class Principal:
 
 
 class Passwords:
-    """Argon2id hashing; parameters from settings.security."""
+    """Argon2id hashing; parameters from settings.security.
 
-    def __init__(self, time_cost: int, memory_kib: int, parallelism: int):
+    A hash holds ``memory_kib`` of memory while it runs (Argon2id fills all of it), so a
+    worker runs at most ``at_once`` at a time and further logins wait their turn: a burst of
+    logins, or of SOAP calls with a PasswordText token, cannot multiply a worker's memory.
+    """
+
+    def __init__(self, time_cost: int, memory_kib: int, parallelism: int, at_once: int = 1):
         self._argon2 = Argon2(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
-        # A hash to verify against when the member does not exist, so a login takes as long
-        # for an unknown mobile number as for a wrong password.
-        self._decoy = self._argon2.hash(secrets.token_hex(16))
+        self._turns = threading.BoundedSemaphore(at_once)
+        self._decoy_made = threading.Lock()
+        self._decoy: str | None = None
 
     def hash(self, password: str) -> str:
-        return self._argon2.hash(password)
+        with self._turns:
+            return self._argon2.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
+        decoy = self._decoy_hash()
         try:
-            return self._argon2.verify(password_hash or self._decoy, password) and bool(
-                password_hash
-            )
+            with self._turns:
+                matches = self._argon2.verify(password_hash or decoy, password)
         except (VerificationError, InvalidHashError):
             return False
+        return matches and bool(password_hash)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether the hash was made with other parameters than today's (argon2 records them
+        in the hash): a login that proves the password stores a new one."""
+        try:
+            return self._argon2.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return False
+
+    def _decoy_hash(self) -> str:
+        """A hash to verify against when the member does not exist, so a login takes as long
+        for an unknown mobile number as for a wrong password. Made by the worker's first
+        verify, whoever it is for, rather than at start, where a hash's memory would be the
+        worker's peak."""
+        with self._decoy_made:
+            if self._decoy is None:
+                self._decoy = self.hash(secrets.token_hex(16))
+            return self._decoy
 
 
 @dataclass(frozen=True)

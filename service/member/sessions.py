@@ -180,7 +180,19 @@ class SessionOperations(MemberBase):
         if not self._passwords.verify(stored_hash, password) or found is None:
             raise self._lockout.failed(mobile, attempt, failure)
         self._lockout.succeeded(mobile)
+        if self._passwords.needs_rehash(found[2]):
+            self._rehash(found[0], found[2], password)
         return Principal(member_id=found[0], role=found[1])
+
+    def _rehash(self, member_id: int, checked_hash: str, password: str) -> None:
+        """The password just proven, hashed again with today's parameters (the settings
+        changed since it was stored). Stored only over the hash that was checked: a password
+        changed meanwhile stays changed."""
+        self._replace_password_hash(member_id, checked_hash, self._passwords.hash(password))
+
+    @transactional
+    def _replace_password_hash(self, member_id: int, checked_hash: str, new_hash: str) -> None:
+        self._members.replace_password_hash(member_id, checked_hash, new_hash)
 
     @transactional(read_only=True)
     def _find_active(self, mobile: str) -> tuple[int, str, str] | None:

@@ -27,7 +27,7 @@ def _refused(port: int) -> bool:
 
 def test_sigterm_finishes_in_flight_request_and_exits_0(tmp_path, processes):
     # Argon2id made deliberately slow: registering takes seconds, so it is in flight when
-    # SIGTERM arrives (start-up pays the same once, for the decoy hash).
+    # SIGTERM arrives.
     started = processes.start_server(
         "embedded",
         tmp_path,

@@ -87,6 +87,57 @@ def test_login_then_the_token_authenticates(members, make_member) -> None:
     assert (principal.member_id, principal.role) == (vo.member_id, "BORROWER")
 
 
+def stored_hash(sql, mobile: str) -> str:
+    with sql.connect() as conn:
+        return conn.execute(
+            text("SELECT password_hash FROM member WHERE mobile = :m"), {"m": mobile}
+        ).scalar_one()
+
+
+def store_hash(sql, mobile: str, password_hash: str) -> None:
+    with sql.begin() as conn:
+        conn.execute(
+            text("UPDATE member SET password_hash = :h WHERE mobile = :m"),
+            {"h": password_hash, "m": mobile},
+        )
+
+
+@pytest.mark.parametrize("how", ["login", "ws-security"])
+def test_a_hash_of_other_parameters_is_made_again_by_the_next_login(
+    platform, members, make_member, sql, how
+) -> None:
+    make_member("INVESTOR", "13812345678", onboarded=False)
+    today = stored_hash(sql, "13812345678")
+    # As stored before the settings changed: other memory, passes and lanes.
+    before = PasswordHasher(time_cost=2, memory_cost=16, parallelism=2).hash(PASSWORD)
+    store_hash(sql, "13812345678", before)
+
+    if how == "login":
+        login(members, "13812345678")
+    else:
+        members.authenticate_password("13812345678", PASSWORD)
+
+    after = stored_hash(sql, "13812345678")
+    assert after != before
+    assert after.split("$")[:4] == today.split("$")[:4]  # $argon2id$v=19$m=...,t=...,p=...
+    assert PasswordHasher().verify(after, PASSWORD)
+    login(members, "13812345678")  # the new hash proves the password, and is kept
+    assert stored_hash(sql, "13812345678") == after
+
+
+def test_a_rehash_never_undoes_a_password_changed_meanwhile(platform, make_member, sql) -> None:
+    vo = make_member("INVESTOR", "13812345678", onboarded=False)
+    members = platform.service(MemberService)
+    before = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash(PASSWORD)
+    changed = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash("NewPassw0rd")
+    store_hash(sql, "13812345678", before)
+    # The login checked `before`; the member changes the password before the login stores
+    # its new hash.
+    store_hash(sql, "13812345678", changed)
+    members._rehash(vo.member_id, before, PASSWORD)
+    assert stored_hash(sql, "13812345678") == changed
+
+
 def test_wrong_password_and_unknown_mobile_both_fail_alike(members, make_member) -> None:
     make_member("INVESTOR", "13812345678", onboarded=False)
     wrong = code_of(login, members, "13812345678", "wrongpass1")

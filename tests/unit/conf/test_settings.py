@@ -36,7 +36,9 @@ def test_defaults_load_with_documented_values_and_types():
     assert settings.database.pool_timeout == 10.0
     assert settings.database.echo is False
     assert settings.cache.url == ""
-    assert settings.security.argon2_time_cost == 3
+    assert settings.security.argon2_time_cost == 28
+    assert settings.security.argon2_memory_kib == 7168
+    assert settings.security.argon2_concurrency == 1
     assert settings.loan.min_amount == Decimal("100.00")
     assert settings.loan.max_amount == Decimal("50000000.00")
     assert type(settings.loan.min_amount) is Decimal
@@ -75,7 +77,7 @@ def test_none_environ_reads_the_process_environment(monkeypatch):
 # (layers applied, security.argon2_time_cost, server.port); each layer sets both keys except
 # P2P_ENV=test (argon2 only) and PORT (port only).
 LAYERS = [
-    (0, 3, 8080),  # default.toml
+    (0, 28, 8080),  # default.toml
     (1, 1, 8080),  # conf/test.toml
     (2, 5, 8001),  # P2P_CONFIG
     (3, 7, 8002),  # P2P_<SECTION>_<KEY>
@@ -272,6 +274,8 @@ def test_bad_value_message_names_key_problem_and_value():
         ("security.token_ttl_seconds", 59),
         ("security.token_ttl_seconds", 2_592_001),
         ("security.argon2_parallelism", 0),
+        ("security.argon2_concurrency", 0),
+        ("security.argon2_concurrency", 65),
         ("loan.min_amount", "0"),
         ("loan.min_amount", "1.001"),
         ("loan.min_amount", "lots"),
