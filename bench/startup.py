@@ -1,13 +1,17 @@
 """Start-up of a worker: time to /health ready, memory after start and at its peak.
 
-Run from the repository root: ``python bench/startup.py [--starts N] [--calls N]``.
+Run from the repository root:
+``python bench/startup.py [--starts N] [--calls N] [--logins N]``.
 
 It migrates a SQLite database in a temporary folder, then starts ``p2p serve`` (waitress, the
 default threads, no embedded job worker: one web worker as supervisord runs it) again and
 again, and for each start prints the seconds from the process's start to its first
 ``/health`` answering 200, the CPU seconds it spent until then (steadier than the wall clock
 on a busy machine), its RSS then and its peak RSS (VmHWM) so far, and, after ``--calls``
-REST calls on one keep-alive connection (``GET /api/v1/loans``), its RSS and peak again. With
+REST calls on one keep-alive connection (``GET /api/v1/loans``), its RSS and peak again, and
+after ``--logins`` logins sent at once, twice (unknown numbers, so each is a full password check),
+its RSS and peak once more. The workers hash passwords with the parameters of the started
+tree's conf/default.toml, production's, rather than the tests' cheap ones. With
 ``P2P_TEST_REDIS_URL`` set, each start is made twice, alternating: with the embedded cache and
 with Redis as the cache (``cache.url``), as production runs it. ``--base DIR`` starts the
 code checked out in DIR (e.g. a ``git worktree`` of the commit before a change) too, each of
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import os
 import platform
 import shutil
@@ -30,7 +35,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -68,12 +75,50 @@ def _calls(port: int, count: int) -> None:
         conn.close()
 
 
+def _logins(port: int, count: int) -> None:
+    """``count`` logins at once, each of an unknown number: a whole password check each."""
+    statuses: list[int] = []
+
+    def login(number: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            body = {
+                "mobile": f"139{time.time_ns() % 10**6:06d}{number:02d}",
+                "password": "Pw123456",
+            }
+            headers = {"Content-Type": "application/json"}
+            conn.request("POST", "/api/v1/sessions", json.dumps(body), headers)
+            response = conn.getresponse()
+            response.read()
+            statuses.append(response.status)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=login, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if statuses != [401] * count:
+        raise RuntimeError(f"logins of unknown numbers answered {sorted(statuses)}, not 401")
+
+
+def production_hashing(root: Path) -> list[str]:
+    """``--set`` arguments for the password hashing of ``root``'s conf/default.toml: the bench
+    starts workers with P2P_ENV=test, whose hashing is made cheap for the tests."""
+    with open(root / "conf" / "default.toml", "rb") as f:
+        security = tomllib.load(f)["security"]
+    return [f"security.{k}={v}" for k, v in security.items() if k.startswith("argon2_")]
+
+
 def one_start(
-    url: str, tmp: Path, cache_url: str, calls: int, root: Path = ROOT
+    url: str, tmp: Path, cache_url: str, calls: int, logins: int, root: Path = ROOT
 ) -> dict[str, float]:
     port = free_port()
     argv = [sys.executable, "-m", "server.cli", "serve", "--set", f"database.url={url}"]
     argv += ["--set", f"server.port={port}", "--set", "jobs.embedded_worker=false"]
+    for setting in production_hashing(root):
+        argv += ["--set", setting]
     if cache_url:
         argv += ["--set", f"cache.url={cache_url}"]
     log = tmp / f"serve-{port}.log"
@@ -110,6 +155,12 @@ def one_start(
             status = read_proc_status(proc.pid)
             figures[f"RSS after {calls}"] = _mib(status, "VmRSS")
             figures[f"peak after {calls}"] = _mib(status, "VmHWM")
+        if logins:
+            for _ in range(2):
+                _logins(port, logins)
+            status = read_proc_status(proc.pid)
+            figures[f"RSS after {logins}x2 logins"] = _mib(status, "VmRSS")
+            figures["peak after logins"] = _mib(status, "VmHWM")
         return figures
     finally:
         proc.terminate()
@@ -147,6 +198,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--starts", type=int, default=3, help="starts per configuration (3)")
     p.add_argument("--calls", type=int, default=2000, help="REST calls after each start (2000)")
+    p.add_argument(
+        "--logins", type=int, default=4, help="logins at once after the calls, twice (4)"
+    )
     p.add_argument("--top", type=int, default=15, help="rows of the import listing (15)")
     p.add_argument("--base", type=Path, help="a checkout of other code to start alternately")
     args = p.parse_args(argv)
@@ -167,7 +221,7 @@ def main(argv=None) -> int:
         print(
             f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
             f"load average {os.getloadavg()[0]:.2f}, {args.starts} starts per configuration, "
-            f"{args.calls} calls after each",
+            f"{args.calls} calls and {args.logins}x2 logins after each",
             flush=True,
         )
         if os.environ.get("PYTHONDONTWRITEBYTECODE"):
@@ -181,7 +235,7 @@ def main(argv=None) -> int:
             names = list(configs) if number % 2 == 0 else list(reversed(configs))
             for name in names:
                 cache, root = configs[name]
-                figures = one_start(url, tmp, cache, args.calls, root)
+                figures = one_start(url, tmp, cache, args.calls, args.logins, root)
                 results[name].append(figures)
                 shown = ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
                 print(f"  start {number + 1} {name:<19} {shown}", flush=True)
