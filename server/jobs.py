@@ -22,7 +22,6 @@ a time per pool process (prefetch multiplier 1); results are not stored (ignore_
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -50,6 +49,8 @@ def prepare_embedded_broker(jobs: Any) -> None:
     the one writer no longer block each other); nothing for a Redis broker."""
     if jobs.broker_url:
         return
+    import sqlite3  # the embedded broker's only: a worker on a Redis broker never loads it
+
     path = Path(jobs.embedded_broker_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path, timeout=30) as conn:

@@ -49,7 +49,7 @@ import enum
 import functools
 import logging
 import random
-import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,7 +119,10 @@ def _retryable_here(exc: BaseException) -> bool:
     if isinstance(exc, RetryTransaction):
         return True
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    if isinstance(orig, sqlite3.OperationalError):
+    # sqlite3 is looked up, not imported: a worker on MySQL never loads it, and then no error
+    # can be one of its.
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(orig, sqlite3.OperationalError):
         text = str(orig).lower()
         return any(marker in text for marker in _SQLITE_RETRYABLE)
     module = type(orig).__module__ or ""

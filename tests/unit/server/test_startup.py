@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 #: Loaded by a worker only when its configuration or a request needs them.
@@ -41,12 +43,21 @@ print(json.dumps({"at_start": loaded, "after_requests": after, "collecting": col
 """
 
 
-def test_a_worker_without_a_dsn_or_jobs_loads_none_of_what_it_does_not_use(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'p2p.db'}"
+@pytest.mark.parametrize("database", ["sqlite", "mysql"])
+def test_a_worker_without_a_dsn_or_jobs_loads_none_of_what_it_does_not_use(
+    tmp_path, database
+) -> None:
+    on_demand = ON_DEMAND
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path / 'p2p.db'}"
+    else:
+        # Nothing connects at start: no server needs to answer at this address.
+        url = "mysql+mysqldb://nobody@127.0.0.1:9/p2p"
+        on_demand += ("sqlite3", "_sqlite3")  # the embedded job broker's, and SQLite's
     env = dict(os.environ, P2P_ENV="test", PYTHONPATH=str(ROOT))
     env.pop("SENTRY_DSN", None)
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, url, *ON_DEMAND],
+        [sys.executable, "-c", _SCRIPT, url, *on_demand],
         cwd=ROOT,
         env=env,
         capture_output=True,
