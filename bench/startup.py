@@ -12,8 +12,11 @@ REST calls on one keep-alive connection (``GET /api/v1/loans``), its RSS and pea
 after ``--logins`` logins sent at once, twice (unknown numbers, so each is a full password check),
 its RSS and peak once more. The workers hash passwords with the parameters of the started
 tree's conf/default.toml, production's, rather than the tests' cheap ones. With
-``P2P_TEST_REDIS_URL`` set, each start is made twice, alternating: with the embedded cache and
-with Redis as the cache (``cache.url``), as production runs it. ``--base DIR`` starts the
+``P2P_TEST_REDIS_URL`` set, each start is made three times, alternating: with the embedded
+cache, with Redis as the cache (``cache.url``), and with Redis and the depository bank as the
+gateway (``payment.gateway = "BANK"``: its client, keys and signatures loaded), as production
+runs it; the bank is the simulator, which ``p2p serve`` starts as a child process of its own
+(its start counts in the worker's time to ready, not in its memory). ``--base DIR`` starts the
 code checked out in DIR (e.g. a ``git worktree`` of the commit before a change) too, each of
 its starts beside one of this tree's, alternating, so that a before and an after share the
 machine's moments. Then the modules that ``import server.app`` spends its time in
@@ -103,21 +106,35 @@ def _logins(port: int, count: int) -> None:
         raise RuntimeError(f"logins of unknown numbers answered {sorted(statuses)}, not 401")
 
 
-def production_hashing(root: Path) -> list[str]:
-    """``--set`` arguments for the password hashing of ``root``'s conf/default.toml: the bench
-    starts workers with P2P_ENV=test, whose hashing is made cheap for the tests."""
+def production_settings(root: Path, tmp: Path, bank: bool) -> list[str]:
+    """``--set`` arguments for what the bench's P2P_ENV=test makes cheaper than production:
+    the password hashing of ``root``'s conf/default.toml, and with ``bank`` its gateway, the
+    depository bank over HTTP and signed (the simulator as ``p2p serve``'s child, on a port
+    of its own, with the default's schedule, which runs the bank's jobs)."""
     with open(root / "conf" / "default.toml", "rb") as f:
-        security = tomllib.load(f)["security"]
-    return [f"security.{k}={v}" for k, v in security.items() if k.startswith("argon2_")]
+        default = tomllib.load(f)
+    sets = [f"security.{k}={v}" for k, v in default["security"].items() if k.startswith("argon2_")]
+    if bank:
+        schedule = ";".join(f"{job}={when}" for job, when in default["jobs"]["schedule"].items())
+        sets += ["payment.gateway=BANK", "bank.simulator=true", f"jobs.schedule={schedule}"]
+        sets += [f"bank.simulator_dir={tmp / 'bank'}", f"bank.url=http://127.0.0.1:{free_port()}"]
+    return sets
 
 
 def one_start(
-    url: str, tmp: Path, cache_url: str, calls: int, logins: int, root: Path = ROOT
+    url: str,
+    tmp: Path,
+    cache_url: str,
+    calls: int,
+    logins: int,
+    root: Path = ROOT,
+    *,
+    bank: bool = False,
 ) -> dict[str, float]:
     port = free_port()
     argv = [sys.executable, "-m", "server.cli", "serve", "--set", f"database.url={url}"]
     argv += ["--set", f"server.port={port}", "--set", "jobs.embedded_worker=false"]
-    for setting in production_hashing(root):
+    for setting in production_settings(root, tmp, bank):
         argv += ["--set", setting]
     if cache_url:
         argv += ["--set", f"cache.url={cache_url}"]
@@ -205,13 +222,15 @@ def main(argv=None) -> int:
     p.add_argument("--base", type=Path, help="a checkout of other code to start alternately")
     args = p.parse_args(argv)
     redis_url = os.environ.get("P2P_TEST_REDIS_URL", "")
-    caches = {"embedded": ""} | ({"redis cache": redis_url} if redis_url else {})
-    configs = {name: (cache, ROOT) for name, cache in caches.items()}
+    setups = {"embedded": ("", False)}
+    if redis_url:
+        setups |= {"redis cache": (redis_url, False), "redis, BANK": (redis_url, True)}
+    configs = {name: (cache, bank, ROOT) for name, (cache, bank) in setups.items()}
     if args.base:
         base = args.base.resolve()
         configs = {
-            f"{name}{suffix}": (cache, root)
-            for name, cache in caches.items()
+            f"{name}{suffix}": (cache, bank, root)
+            for name, (cache, bank) in setups.items()
             for suffix, root in (("", ROOT), (" (base)", base))
         }
     tmp = Path(tempfile.mkdtemp(prefix="p2p-bench-startup-"))
@@ -234,8 +253,8 @@ def main(argv=None) -> int:
         for number in range(args.starts):
             names = list(configs) if number % 2 == 0 else list(reversed(configs))
             for name in names:
-                cache, root = configs[name]
-                figures = one_start(url, tmp, cache, args.calls, args.logins, root)
+                cache, bank, root = configs[name]
+                figures = one_start(url, tmp, cache, args.calls, args.logins, root, bank=bank)
                 results[name].append(figures)
                 shown = ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
                 print(f"  start {number + 1} {name:<19} {shown}", flush=True)
