@@ -35,6 +35,15 @@ _RECORDS = table_of(RequestRecordEntity)
 _FIND = select(
     _RECORDS.c.id, _RECORDS.c.operation, _RECORDS.c.fingerprint, _RECORDS.c.ref_id
 ).where(_RECORDS.c.scope == bindparam("scope"), _RECORDS.c.request_no == bindparam("request_no"))
+#: The same for many (scope, request number) pairs at once (``keys``: a list of pairs).
+_FIND_MANY = select(
+    _RECORDS.c.scope,
+    _RECORDS.c.request_no,
+    _RECORDS.c.id,
+    _RECORDS.c.operation,
+    _RECORDS.c.fingerprint,
+    _RECORDS.c.ref_id,
+).where(tuple_(_RECORDS.c.scope, _RECORDS.c.request_no).in_(bindparam("keys", expanding=True)))
 _INSERT = insert(_RECORDS)
 _SET_REF = (
     update(_RECORDS)
@@ -58,11 +67,8 @@ class RequestRecordRepository:
     def find_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Row]:
         """(scope, request number) -> the record's id, operation, fingerprint and ref_id, of
         those of ``keys`` that have one, in one query."""
-        r = _RECORDS.c
-        stmt = select(r.scope, r.request_no, r.id, r.operation, r.fingerprint, r.ref_id).where(
-            tuple_(r.scope, r.request_no).in_(list(keys))
-        )
-        return {(row.scope, row.request_no): row for row in self._session().execute(stmt)}
+        found = self._session().execute(_FIND_MANY, {"keys": list(keys)})
+        return {(row.scope, row.request_no): row for row in found}
 
     def insert_done(self, rows: Sequence[dict]) -> None:
         """New records that have their outcome already (scope, request_no, operation,
