@@ -138,6 +138,53 @@ def test_a_rehash_never_undoes_a_password_changed_meanwhile(platform, make_membe
     assert stored_hash(sql, "13812345678") == changed
 
 
+@pytest.mark.mysql
+@pytest.mark.parametrize("database", ["mysql"], indirect=True)
+def test_logins_at_once_each_get_their_answer_and_old_hashes_are_stored_again(
+    members, make_member, sql
+) -> None:
+    """Eight threads, one worker's Passwords (one hash at a time): the two members' own logins
+    (twice each, at once), wrong passwords and unknown numbers; each login gets its own answer,
+    and each member's hash from other parameters is stored again under today's."""
+    mobiles = ["13812345601", "13812345602"]
+    old = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash(PASSWORD)
+    for mobile in mobiles:
+        make_member("INVESTOR", mobile, onboarded=False)
+        store_hash(sql, mobile, old)
+    attempts = [(m, PASSWORD) for m in mobiles for _ in range(2)]
+    attempts += [(mobiles[0], "wrongpass1"), (mobiles[1], "wrongpass2")]
+    attempts += [("13900000001", PASSWORD), ("13900000002", PASSWORD)]
+    barrier = threading.Barrier(len(attempts))
+    answers: dict[int, object] = {}
+
+    def attempt(i: int, mobile: str, password: str) -> None:
+        barrier.wait()
+        try:
+            answers[i] = login(members, mobile, password).member_id
+        except BusinessError as e:
+            answers[i] = e.code
+        except Exception as e:  # anything else is a failure of the test
+            answers[i] = e
+
+    threads = [threading.Thread(target=attempt, args=(i, *a)) for i, a in enumerate(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    ids = {m: members.authenticate_password(m, PASSWORD).member_id for m in mobiles}
+    expected = {
+        i: ids.get(m, "LOGIN_FAILED") if p == PASSWORD else "LOGIN_FAILED"
+        for i, (m, p) in enumerate(attempts)
+    }
+    assert answers == expected
+    for mobile in mobiles:
+        stored = stored_hash(sql, mobile)
+        assert stored != old
+        assert not members._passwords.needs_rehash(stored)
+        assert PasswordHasher().verify(stored, PASSWORD)
+
+
 def test_wrong_password_and_unknown_mobile_both_fail_alike(members, make_member) -> None:
     make_member("INVESTOR", "13812345678", onboarded=False)
     wrong = code_of(login, members, "13812345678", "wrongpass1")
