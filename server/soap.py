@@ -43,14 +43,13 @@ from dataclasses import dataclass
 from typing import cast
 
 from lxml import etree
-from werkzeug.http import parse_options_header
 from werkzeug.wrappers import Request, Response
 
 from facade.types import COMMON_NS
 from server import partnerauth
 from server.answer import Answer
 from server.binding import carriable, shown
-from server.body import read_body
+from server.body import media_type, read_body, request_media_type
 from server.dispatcher import Credentials, Dispatcher, Invocation, request_id
 from server.headers import error_headers, success_headers
 from server.language import negotiate
@@ -214,7 +213,7 @@ _BY_NAMESPACE = {v.namespace: v for v in VERSIONS}
 def version_of(content_type: str) -> SoapVersion:
     """The version a request speaks by its Content-Type; SOAP 1.1 for any other media type,
     whose refusal (415) is then written as SOAP 1.1 writes faults."""
-    return _BY_MEDIA_TYPE.get(parse_options_header(content_type)[0].lower(), SOAP11)
+    return _BY_MEDIA_TYPE.get(media_type(content_type)[0], SOAP11)
 
 
 class VersionMismatch(BusinessError):
@@ -283,11 +282,12 @@ def _malformed(message: str) -> BusinessError:
 
 def _refuse_other_media(request: Request) -> None:
     """Only the two SOAP media types; name what a caller probably meant otherwise."""
-    if request.mimetype == "multipart/related":
+    mimetype = request_media_type(request)[0]
+    if mimetype == "multipart/related":
         raise BusinessError(
             errors.UNSUPPORTED_MEDIA_TYPE, "SOAP with attachments and MTOM are not supported"
         )
-    if request.mimetype not in _BY_MEDIA_TYPE:
+    if mimetype not in _BY_MEDIA_TYPE:
         raise BusinessError(
             errors.UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)",
@@ -424,7 +424,7 @@ def _check_action(request: Request, version: SoapVersion, op: BoundOperation) ->
     soapAction as the action of its SOAP 1.2 calls)."""
     if version.action_parameter is None:
         return
-    action = request.mimetype_params.get(version.action_parameter, "")
+    action = request_media_type(request)[1].get(version.action_parameter, "")
     if action and action != soap_action(op):
         raise BusinessError(
             errors.ACTION_MISMATCH, f"the action is not that of {op.name} ({soap_action(op)})"
