@@ -64,10 +64,13 @@ class Passwords:
         for an unknown mobile number as for a wrong password. Made by the worker's first
         verify, whoever it is for, rather than at start, where a hash's memory would be the
         worker's peak."""
-        with self._decoy_made:
-            if self._decoy is None:
-                self._decoy = self.hash(secrets.token_hex(16))
-            return self._decoy
+        decoy = self._decoy
+        if decoy is None:
+            with self._decoy_made:
+                if self._decoy is None:
+                    self._decoy = self.hash(secrets.token_hex(16))
+                decoy = self._decoy
+        return decoy
 
 
 @dataclass(frozen=True)

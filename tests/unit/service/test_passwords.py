@@ -107,3 +107,24 @@ def test_a_hash_made_with_other_parameters_needs_a_rehash() -> None:
         assert today.needs_rehash(stored) is True
         assert today.verify(stored, "Passw0rd") is True  # it still proves the password
     assert today.needs_rehash("not-a-hash") is False
+
+
+def test_checks_at_once_make_one_decoy_between_them(monkeypatch) -> None:
+    made = []
+    real = PasswordHasher.hash
+    monkeypatch.setattr(PasswordHasher, "hash", lambda self, pw: made.append(pw) or real(self, pw))
+    passwords = Passwords(*FAST, at_once=2)
+    barrier = threading.Barrier(6)
+    answers = []
+
+    def check(n: int) -> None:
+        barrier.wait()
+        answers.append(passwords.verify(None, f"unknown{n}"))
+
+    threads = [threading.Thread(target=check, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answers == [False] * 6
+    assert len(made) == 1
