@@ -6,13 +6,16 @@ partners call. The framework in ``server/`` publishes every facade over SOAP 1.1
 """
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 INVESTOR = "INVESTOR"
 BORROWER = "BORROWER"
 OPERATOR = "OPERATOR"
 ROLES = (INVESTOR, BORROWER, OPERATOR)
 MEMBERS = frozenset(ROLES)
+#: The namespace of the types every facade shares (facade/types.py): money, the fault, the
+#: auth header.
+COMMON_NS = "http://p2p.hry.com/facade/common"
 
 
 def roles_in_words(roles: frozenset[str] | None) -> str:
@@ -62,14 +65,14 @@ class Param:
     type: type
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One operation of a facade; its name is the partner-facing contract on both protocols."""
+@dataclass(frozen=True, kw_only=True)
+class Terms:
+    """What an operation promises besides its types: its name and text, who may call it, where
+    it sits on REST, the codes it declares. A serving worker holds these alone (with its
+    types compiled: server/contract.py), never the spyne declarations."""
 
     name: str
     doc: str
-    params: tuple[Param, ...]
-    returns: type | None
     roles: frozenset[str] | None
     rest: Rest
     deprecated: bool = False
@@ -86,6 +89,18 @@ class Operation:
     def partner(self) -> bool:
         """Whether only a partner app's signed request may call it (no member credentials)."""
         return self.partner_scope is not None
+
+    def terms(self) -> "Terms":
+        """These terms alone, without the declaration's types (on an :class:`Operation`)."""
+        return Terms(**{f.name: getattr(self, f.name) for f in fields(Terms)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operation(Terms):
+    """One operation of a facade; its name is the partner-facing contract on both protocols."""
+
+    params: tuple[Param, ...]
+    returns: type | None
 
 
 def operation(

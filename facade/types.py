@@ -4,7 +4,7 @@ from decimal import Decimal as Exact
 
 from spyne import ComplexModel, Decimal, Integer32, Long, Unicode
 
-COMMON_NS = "http://p2p.hry.com/facade/common"
+from facade.contract import COMMON_NS
 
 #: A string that may span lines: TAB, LF and CR are allowed in it (every other string is a
 #: single line). Use it as Unicode: ``MultilineText(max_len=2000)``.

@@ -17,6 +17,7 @@ from dao.cache import Cache, create_cache
 from dao.db import Database
 from server import banknotify, openapi, pages
 from server.answer import Answer
+from server.contract import Contract
 from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
@@ -24,7 +25,7 @@ from server.language import negotiate
 from server.metrics import Metrics, PlatformMetrics
 from server.partnerauth import PartnerAuthentication
 from server.proxy import Proxies
-from server.registry import BoundFacade, bind, build_service, discover_facades
+from server.registry import BoundFacade, bind, build_service
 from server.rest import PREFIX, RestEndpoint, error_response
 from server.sentry import ErrorReporter, NullReporter, error_reporter
 from server.soap import SoapEndpoint, asks, fault_response, version_of
@@ -113,20 +114,22 @@ def create_platform(
     *,
     publisher: PublisherFactory | None = None,
     clock: Callable[[], dt.datetime] | None = None,
+    contract: Contract | None = None,
 ) -> Platform:
     """The platform on `settings`; with apollo.meta_url set, Apollo is read first (it may
     change any key at start-up) and then polled for changes to the reloadable keys. Jobs go to
     the job engine (server/jobs.py) unless `publisher` says otherwise: tests pass
     service.jobs.InProcessPublisher to run them in their own thread. The services' business
     clock is the platform's (service/clock.py: the development clock where clock.adjustable)
-    unless `clock` says otherwise (a command's --as-of)."""
+    unless `clock` says otherwise (a command's --as-of). The facades are compiled in process
+    unless `contract` is given (server/contract.py: ``p2p serve`` has a child compile it)."""
     live = settings if isinstance(settings, LiveSettings) else LiveSettings(settings)
     apollo = None
     if live.current().apollo.meta_url:
         apollo = ApolloClient(live)
         apollo.start()
     try:
-        return _build(live, apollo, publisher, clock)
+        return _build(live, apollo, publisher, clock, contract)
     except BaseException:
         if apollo is not None:
             apollo.stop()  # its poller must not outlive a platform that failed to start
@@ -138,6 +141,7 @@ def _build(
     apollo: ApolloClient | None,
     make_publisher: PublisherFactory | None,
     clock: Callable[[], dt.datetime] | None,
+    contract: Contract | None,
 ) -> Platform:
     settings = live.current()  # start-up values: what is not reloadable is read only here
     metrics = PlatformMetrics.from_environment()
@@ -215,9 +219,12 @@ def _build(
     components["partner_retention"] = PartnerRetention(
         tx, utc_now, RetentionPolicy.from_settings(p)
     )
-    facades = discover_facades()
+    if contract is None:
+        from server.declared import compile_contract  # spyne, only where it compiles
+
+        contract = compile_contract()
     services = {}
-    for f in facades:
+    for f in contract.facades:
         if f.service not in services:
             services[f.service] = build_service(f.service, components)
     jobs.discover([*services.values(), *components.values()])
@@ -229,7 +236,7 @@ def _build(
         database,
         cache,
         tx,
-        bind(facades, services),
+        bind(contract, services),
         services,
         components,
         metrics,
@@ -404,6 +411,6 @@ class Application:
         raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource")
 
 
-def create_app(settings: Settings | LiveSettings) -> Application:
-    platform = create_platform(settings)
+def create_app(settings: Settings | LiveSettings, contract: Contract | None = None) -> Application:
+    platform = create_platform(settings, contract=contract)
     return Application(platform, error_reporter(platform.settings.sentry))

@@ -1,8 +1,10 @@
-"""The data binding: what each spyne type means on the wire, compiled once per type.
+"""The data binding: what each type of the contract means on the wire.
 
-spyne declares the contract; this module reads those declarations into small immutable
-descriptions (:class:`Simple`, :class:`Complex`, :class:`Field`) that the XML and JSON codecs,
-the XSD writer and the OpenAPI writer all share, so the two protocols validate alike.
+spyne declares the contract; server/declared.py reads those declarations into the small
+immutable descriptions defined here (:class:`Simple`, :class:`Complex`, :class:`Field`), which
+the XML and JSON codecs, the XSD writer and the OpenAPI writer all share, so the two protocols
+validate alike. This module does not import spyne: a serving worker holds the descriptions
+alone (server/contract.py).
 
 Text the contract accepts is what XML 1.0 carries and does not discourage: no C0 control but
 TAB, LF and CR, no C1 control (U+007F-U+009F), no surrogate (a JSON "\\ud800"), no
@@ -13,18 +15,11 @@ writable whatever was stored before these rules.
 """
 
 import datetime as dt
-import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from typing import Any
-
-from spyne import ComplexModel
-from spyne.model.enum import EnumBase
-from spyne.model.primitive import Boolean, Date, DateTime, Integer, Integer32, Long, Unicode
-from spyne.model.primitive import Decimal as SpyneDecimal
 
 XS = "http://www.w3.org/2001/XMLSchema"
 
@@ -119,10 +114,6 @@ def _iso(cls, form: re.Pattern, text: str):
         except ValueError:
             pass
     return None
-
-
-def _infinite(x) -> bool:
-    return x is None or (isinstance(x, Decimal) and x.is_infinite())
 
 
 def _same(value):
@@ -333,105 +324,3 @@ class Complex:
 def snake(name: str) -> str:
     """loanId -> loan_id: how wire names map to Python names."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _named_base(cls):
-    for klass in cls.__mro__:
-        name = klass.__dict__.get("__type_name__")
-        if isinstance(name, str):
-            return klass, name
-    raise TypeError(f"{cls} has no type name")
-
-
-def _facet(cls, attr: str):
-    value = getattr(cls.Attributes, attr, None)
-    if _infinite(value):
-        return None
-    return value
-
-
-def _kind(cls) -> str:
-    if issubclass(cls, EnumBase):
-        return "enum"
-    if issubclass(cls, Boolean):
-        return "boolean"
-    if issubclass(cls, Integer32):
-        return "int"
-    if issubclass(cls, Long):
-        return "long"
-    if issubclass(cls, Integer):
-        raise TypeError("declare whole numbers as Long or Integer32, not unbounded Integer")
-    if issubclass(cls, SpyneDecimal):
-        return "decimal"
-    if issubclass(cls, Date):  # before DateTime: spyne's Date subclasses DateTime
-        return "date"
-    if issubclass(cls, DateTime):
-        return "dateTime"
-    if issubclass(cls, Unicode):
-        return "string"
-    raise TypeError(f"unsupported wire type {cls}")
-
-
-def _bound(cls, kind: str, attr: str) -> Decimal | None:
-    if kind not in ("decimal", "long", "int"):
-        return None
-    value = _facet(cls, attr)
-    return None if value is None else Decimal(value)
-
-
-@cache
-def simple(cls) -> Simple:
-    kind = _kind(cls)
-    base, type_name = _named_base(cls)
-    ours = base.__dict__.get("__namespace__") is not None or kind == "enum"
-    namespace = cls.get_namespace() if ours else None
-    pattern = _facet(cls, "pattern") if kind == "string" else None
-    multiline = kind == "string" and bool(getattr(cls.Attributes, "multiline", False))
-    return Simple(
-        kind=kind,
-        name=type_name if ours else None,
-        namespace=namespace,
-        min_len=_facet(cls, "min_len") or None,
-        max_len=_facet(cls, "max_len"),
-        pattern=pattern or (None if multiline or kind != "string" else SINGLE_LINE_PATTERN),
-        total_digits=_facet(cls, "total_digits"),
-        fraction_digits=_facet(cls, "fraction_digits"),
-        ge=_bound(cls, kind, "ge"),
-        le=_bound(cls, kind, "le"),
-        values=tuple(cls.__values__) if kind == "enum" else (),
-        multiline=multiline,
-        # ASCII, so that \d and \s mean in Python what they mean in ECMAScript (OpenAPI).
-        matcher=re.compile(pattern, re.ASCII) if pattern else None,
-    )
-
-
-def field(name: str, cls) -> Field:
-    attrs = cls.Attributes
-    return Field(
-        name=name,
-        attr=snake(name),
-        type=describe(cls),
-        required=attrs.min_occurs >= 1,
-        repeated=_infinite(attrs.max_occurs) or attrs.max_occurs > 1,
-        doc=cls.Annotations.doc or "",
-    )
-
-
-@cache
-def _complex(cls) -> Complex:
-    base, type_name = _named_base(cls)
-    fields = tuple(field(n, t) for n, t in cls._type_info.items())
-    return Complex(
-        name=type_name,
-        namespace=base.get_namespace(),
-        doc=inspect.cleandoc(base.__doc__ or ""),
-        fields=fields,
-        by_name={f.name: f for f in fields},
-    )
-
-
-def describe(cls) -> "Simple | Complex":
-    """The wire description of a spyne type (cached per class)."""
-    if issubclass(cls, ComplexModel):
-        return _complex(_named_base(cls)[0])
-    return simple(cls)

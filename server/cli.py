@@ -44,6 +44,7 @@ from conf.settings import hide_password
 from dao.db import Database
 from server import lifecycle, package_version
 from server.app import VERSION, create_app, create_platform, openapi_document
+from server.contract import compile_in_child
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import formatter
@@ -103,7 +104,8 @@ def cmd_serve(args, settings) -> int:
     # rather than by the thread serving the call, one write each (server/logwriter.py).
     log_writer = logwriter.start(formatter(settings.logging.format), settings.logging.level)
     start_multiprocess_worker()  # before any metric exists (see server/metrics.py)
-    app = create_app(settings)
+    # The facades compiled by a child: spyne and its classes never load here (server/contract.py).
+    app = create_app(settings, compile_in_child())
     # What the start made lives as long as the worker: kept out of every later collection.
     gc.freeze()
     server = settings.server

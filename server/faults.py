@@ -20,7 +20,7 @@ status with an example of each), and the dispatcher logs a code raised that is n
 
 from __future__ import annotations
 
-from facade.contract import MEMBERS, Operation
+from facade.contract import MEMBERS, Terms
 from service import errors
 from service.errors import CATALOGUE
 
@@ -62,7 +62,7 @@ PARTNER_CALL = frozenset(
 UNDECLARED = "undeclared fault code"
 
 
-def fault_codes(op: Operation) -> frozenset[str]:
+def fault_codes(op: Terms) -> frozenset[str]:
     """Every code ``op`` may raise; TypeError when it declares one the catalogue lacks or one
     every call may meet anyway."""
     unknown = sorted(op.errors - CATALOGUE.keys())
@@ -74,7 +74,7 @@ def fault_codes(op: Operation) -> frozenset[str]:
     return op.errors | _implied(op)
 
 
-def _implied(op: Operation) -> frozenset[str]:
+def _implied(op: Terms) -> frozenset[str]:
     if op.partner:
         return EVERY_CALL | PARTNER_CALL
     if op.roles is not None and op.roles != MEMBERS:

@@ -344,7 +344,7 @@ def build(facades: list[BoundFacade], title: str, version: str) -> dict:
             + TEXT_RULES,
         },
         "servers": [{"url": "/"}],
-        "tags": [{"name": b.name, "description": b.facade.doc()} for b in facades],
+        "tags": [{"name": b.name, "description": b.facade.doc} for b in facades],
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(components.schemas.items())),

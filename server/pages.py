@@ -42,7 +42,7 @@ def service_list(facades: list[BoundFacade]) -> Response:
         name = html.escape(f.name)
         ops = ", ".join(html.escape(o.name) for o in f.operations)
         rows.append(
-            f"<tr><td><b>{name}</b><br><small>{html.escape(f.facade.doc())}</small></td>"
+            f"<tr><td><b>{name}</b><br><small>{html.escape(f.facade.doc)}</small></td>"
             f"<td>{ops}</td>"
             f'<td><a href="/services/{name}?wsdl">WSDL</a></td>'
             f'<td><a href="/docs#/{name}">REST (Swagger UI)</a></td>'

@@ -17,7 +17,7 @@ from lxml import etree
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from facade.types import COMMON_NS
+from facade.contract import COMMON_NS
 from server.answer import Answer
 from server.dispatcher import Invocation, Proceed
 from service import errors

@@ -1,5 +1,5 @@
-"""Binds each facade to its service: finds the facades, builds the services, and compiles
-each operation into a :class:`BoundOperation` the protocol adapters call.
+"""Binds each facade of the compiled contract (server/contract.py) to its service: builds the
+services and makes each operation a :class:`BoundOperation` the protocol adapters call.
 
 Operation ``publishLoan`` is served by the service method ``publish_loan``; its parameters
 are matched by name (``loanId`` -> ``loan_id``). A complex parameter arrives as a mapping of
@@ -10,35 +10,22 @@ service method that takes ``caller`` receives the authenticated principal.
 import dataclasses
 import importlib
 import inspect
-import pkgutil
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import facade
-from facade.contract import Facade, Operation
-from server.binding import Complex, Field, field, snake
-from server.faults import fault_codes
+from facade.contract import Terms
+from server.binding import Complex, Field, snake
+from server.contract import CompiledFacade, CompiledOperation, Contract, Shared
 from service.language import DEFAULT
 from service.partner.scopes import SCOPES
 
 
-def discover_facades() -> list[type[Facade]]:
-    """Every Facade subclass in the facade package, ordered by name."""
-    found = {}
-    for info in pkgutil.iter_modules(facade.__path__, "facade."):
-        module = importlib.import_module(info.name)
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Facade) and value is not Facade:
-                found[value.__name__] = value
-    return [found[name] for name in sorted(found)]
-
-
 @dataclass(frozen=True, eq=False)
 class BoundOperation:
-    facade: type[Facade]
-    operation: Operation
+    facade: CompiledFacade
+    operation: Terms
     request: Complex  # the wrapper: one field a parameter
     response: Complex  # the wrapper: a field "return", or none for a void operation
     method: typing.Callable
@@ -53,7 +40,7 @@ class BoundOperation:
 
     @property
     def facade_name(self) -> str:
-        return self.facade.__name__
+        return self.facade.name
 
     @property
     def namespace(self) -> str:
@@ -84,21 +71,20 @@ class BoundOperation:
         return self.method(**kwargs)
 
 
-def _wrapper(name: str, namespace: str, fields: tuple[Field, ...], doc: str) -> Complex:
-    return Complex(name, namespace, doc, fields, {f.name: f for f in fields})
-
-
-def bind_operation(facade_cls: type[Facade], op: Operation, service: object) -> BoundOperation:
+def bind_operation(
+    facade: CompiledFacade, compiled: CompiledOperation, service: object
+) -> BoundOperation:
+    op = compiled.terms
     method_name = snake(op.name)
     method = getattr(service, method_name, None)
-    where = f"{facade_cls.__name__}.{op.name}"
+    where = f"{facade.name}.{op.name}"
     if op.partner and op.partner_scope not in SCOPES:
         raise TypeError(f"{where}: partner scope {op.partner_scope!r} is not one of {SCOPES}")
     if method is None:
         raise TypeError(f"{where}: {type(service).__name__} has no method {method_name}")
     signature = inspect.signature(method)
     hints = typing.get_type_hints(method)
-    params = tuple(field(p.name, p.type) for p in op.params)
+    params = compiled.request.fields
     expected = {f.attr for f in params}
     accepted = set(signature.parameters) - {"caller", "language"}
     if expected != accepted:
@@ -118,21 +104,16 @@ def bind_operation(facade_cls: type[Facade], op: Operation, service: object) -> 
             if names != {x.attr for x in f.type.fields}:
                 raise TypeError(f"{where}: {command.__name__} fields do not match {f.type.name}")
             commands[f.attr] = command
-    returns = () if op.returns is None else (field("return", op.returns),)
-    try:
-        codes = fault_codes(op)
-    except TypeError as e:
-        raise TypeError(f"{where}: {e}") from None
     return BoundOperation(
-        facade=facade_cls,
+        facade=facade,
         operation=op,
-        request=_wrapper(op.name, facade_cls.namespace, params, op.doc),
-        response=_wrapper(op.name + "Response", facade_cls.namespace, returns, ""),
+        request=compiled.request,
+        response=compiled.response,
         method=method,
         commands=commands,
         passes_caller="caller" in signature.parameters,
         passes_language="language" in signature.parameters,
-        fault_codes=codes,
+        fault_codes=compiled.fault_codes,
     )
 
 
@@ -150,21 +131,26 @@ def build_service(path: str, components: Mapping[str, object]) -> object:
 
 @dataclass(frozen=True, eq=False)
 class BoundFacade:
-    facade: type[Facade]
+    facade: CompiledFacade
     operations: tuple[BoundOperation, ...]
+    shared: Shared  # the types its WSDL may carry besides its operations' own
 
     @property
     def name(self) -> str:
-        return self.facade.__name__
+        return self.facade.name
 
     def operation(self, name: str) -> BoundOperation | None:
         return next((o for o in self.operations if o.name == name), None)
 
 
-def bind(facades: list[type[Facade]], services: Mapping[str, object]) -> list[BoundFacade]:
-    """Bind every facade to its service instance (keyed by ``Facade.service``); a mismatch
-    between a facade and its service fails here, at start-up."""
+def bind(contract: Contract, services: Mapping[str, object]) -> list[BoundFacade]:
+    """Bind every facade of ``contract`` to its service instance (keyed by its ``service``); a
+    mismatch between a facade and its service fails here, at start-up."""
     return [
-        BoundFacade(f, tuple(bind_operation(f, op, services[f.service]) for op in f.operations))
-        for f in facades
+        BoundFacade(
+            f,
+            tuple(bind_operation(f, op, services[f.service]) for op in f.operations),
+            contract.shared,
+        )
+        for f in contract.facades
     ]

@@ -45,7 +45,7 @@ from typing import cast
 from lxml import etree
 from werkzeug.wrappers import Request, Response
 
-from facade.types import COMMON_NS
+from facade.contract import COMMON_NS
 from server import partnerauth
 from server.answer import Answer
 from server.binding import carriable, shown

@@ -60,6 +60,7 @@ from conf.live import LiveSettings
 from conf.settings import crontab_fields
 from dao.db import Database
 from server.app import Platform, create_platform, utc_now
+from server.contract import Contract, compile_in_child
 from server.jobs import celery_app, prepare_embedded_broker
 from server.metrics import MULTIPROC_ENV, JobWorkerExporter, start_multiprocess_worker
 from service.jobs import JobRegistry, PermanentJobError, is_permanent
@@ -70,10 +71,12 @@ log = logging.getLogger("p2p.worker")
 
 
 class JobRuntime:
-    """The Platform the jobs of this process run on, built once per process."""
+    """The Platform the jobs of this process run on, built once per process on the contract
+    compiled once, before the worker forks its processes."""
 
-    def __init__(self, settings: LiveSettings) -> None:
+    def __init__(self, settings: LiveSettings, contract: Contract) -> None:
         self._settings = settings
+        self._contract = contract
         self._lock = threading.Lock()
         self._platform: Platform | None = None
         self._pid = 0
@@ -81,7 +84,7 @@ class JobRuntime:
     def platform(self) -> Platform:
         with self._lock:
             if self._platform is None or self._pid != os.getpid():
-                self._platform = create_platform(self._settings)
+                self._platform = create_platform(self._settings, contract=self._contract)
                 self._pid = os.getpid()
             return self._platform
 
@@ -114,7 +117,9 @@ class Engine:
 def build_engine(settings: LiveSettings) -> Engine:
     """The Celery app with every job of the platform registered and the schedule on beat;
     ConfigError when jobs.schedule names an unknown job or one that needs arguments."""
-    found = create_platform(settings)  # the jobs this platform has; closed before any fork
+    # Compiled by a child, so that neither this process nor the ones it forks imports spyne.
+    contract = compile_in_child()
+    found = create_platform(settings, contract=contract)  # its jobs; closed before any fork
     try:
         jobs = found.jobs
         schedule = beat_schedule(settings.jobs.schedule, jobs)
@@ -122,7 +127,7 @@ def build_engine(settings: LiveSettings) -> Engine:
         found.close()
     s = settings.jobs
     app = celery_app(s)
-    runtime = JobRuntime(settings)
+    runtime = JobRuntime(settings, contract)
     for name in jobs.names():
         _register(app, name, runtime, s)
     app.conf.beat_schedule = schedule

@@ -18,9 +18,9 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from facade.types import COMMON_NS, AuthToken, BusinessFault, PartnerSignature
+from facade.contract import COMMON_NS
 from server import wspolicy
-from server.binding import TEXT_RULES, XS, Complex, Simple, describe
+from server.binding import TEXT_RULES, XS, Complex, Simple
 from server.registry import BoundFacade, BoundOperation
 from service.errors import CATALOGUE
 
@@ -211,8 +211,7 @@ class Wsdl:
     def _build(bound: BoundFacade) -> bytes:
         tns = bound.facade.namespace
         name = bound.name
-        fault, header = describe(BusinessFault), describe(AuthToken)
-        signature = describe(PartnerSignature)
+        fault, header, signature = bound.shared.fault, bound.shared.token, bound.shared.signature
         partner = any(op.operation.partner for op in bound.operations)
         member = not all(op.operation.partner for op in bound.operations)
         types = _Types()
@@ -239,7 +238,7 @@ class Wsdl:
         auth = "\n\n".join(d for d, used in ((AUTH_DOC, member), (PARTNER_DOC, partner)) if used)
         _doc(
             root,
-            f"{bound.facade.doc()}\n\n{ports}\n\n{auth}\n\nBusinessFault codes: {codes}.",
+            f"{bound.facade.doc}\n\n{ports}\n\n{auth}\n\nBusinessFault codes: {codes}.",
             WSDL,
         )
         policies = {op.name: wspolicy.policy_of(op) for op in bound.operations}

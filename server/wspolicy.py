@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from facade.types import COMMON_NS
+from facade.contract import COMMON_NS
 from server.registry import BoundOperation
 
 WSP = "http://www.w3.org/ns/ws-policy"

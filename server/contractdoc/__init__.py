@@ -117,7 +117,7 @@ def facade_document(bound: BoundFacade, version: str, links: Links, names: list[
         f'(<a href="{esc(links.openapi)}">OpenAPI</a>)</dd></dl>'
     )
     main = (
-        f"<h1>{esc(bound.name)}</h1>{page.prose(bound.facade.doc())}{meta}"
+        f"<h1>{esc(bound.name)}</h1>{page.prose(bound.facade.doc)}{meta}"
         f"{page.toc(bound, types)}"
         f'<section id="authentication"><h2>Authentication</h2>{page.authentication(bound)}'
         "</section>"

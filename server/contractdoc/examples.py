@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 from lxml import etree
 
-from facade.types import COMMON_NS
+from facade.contract import COMMON_NS
 from server import jsoncodec
 from server.binding import Complex, Field, InvalidValue, Simple
 from server.registry import BoundOperation

@@ -13,7 +13,7 @@ import html
 import re
 from http import HTTPStatus
 
-from facade.types import COMMON_NS
+from facade.contract import COMMON_NS
 from server.binding import TEXT_RULES, Complex, Field
 from server.compat import Release
 from server.contractdoc.examples import LOGIN_PLACEHOLDER, PARTNER_PLACEHOLDERS, Example

@@ -79,7 +79,7 @@ from zeep.wsse.username import UsernameToken
 from dao import migrate
 from dao.reconciliation import DiscrepancyEntity, ReconciliationRunEntity
 from facade.contract import roles_in_words
-from server.registry import discover_facades
+from server.declared import discover_facades
 from service.errors import CATALOGUE
 
 D = Decimal

@@ -20,8 +20,8 @@ from lxml import etree
 from p2p_partner import HmacKey, PartnerClient
 from p2p_partner.soap import sign_envelope
 
-from server.binding import Complex, Field, InvalidValue, Simple, field
-from server.registry import discover_facades
+from server.binding import Complex, Field, InvalidValue, Simple
+from server.declared import discover_facades, field
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from server.registry import discover_facades
+from server.declared import discover_facades
 
 pytestmark = pytest.mark.slow
 

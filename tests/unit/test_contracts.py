@@ -10,7 +10,7 @@ import pytest
 
 from conf import load_settings
 from server.cli import export_contracts, export_docs, main
-from server.registry import discover_facades
+from server.declared import discover_facades
 
 ROOT = Path(__file__).resolve().parents[2]
 HINT = "the committed contracts are out of date: run `make contracts` and commit the result"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from facade.contract import roles_in_words
-from server.registry import discover_facades
+from server.declared import discover_facades
 
 ROOT = Path(__file__).resolve().parents[2]
 IGNORED = {

@@ -22,10 +22,10 @@ from server.binding import (
     Complex,
     InvalidValue,
     carriable,
-    describe,
     shown,
     snake,
 )
+from server.declared import describe
 
 MONEY = describe(Money)
 RATE = describe(Rate)

@@ -32,7 +32,8 @@ from facade.member.cards import BindCardRequest
 from facade.member.profile import IdentityRequest
 from facade.p2p.loan import LoanRequest
 from facade.types import MAX_PAGE_SIZE, NOT_BLANK, PageSizeParam, RequestNo
-from server.binding import XS, Complex, InvalidValue, Simple, describe
+from server.binding import XS, Complex, InvalidValue, Simple
+from server.declared import describe
 from server.openapi import _simple_schema
 from server.wsdl import Wsdl
 from service import pii

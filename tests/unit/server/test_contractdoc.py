@@ -22,9 +22,10 @@ from werkzeug.wrappers import Request, Response
 from facade.contract import GET, MEMBERS, Facade, operation
 from facade.types import COMMON_NS, Money, required
 from server import compat
-from server.binding import XS, simple
+from server.binding import XS
 from server.contractdoc import Links, changelog_document, facade_document
 from server.contractdoc.examples import LOGIN_PLACEHOLDER, NoExample, simple_value
+from server.declared import compile_contract, simple
 from server.dispatcher import BindArguments, Dispatcher, Resolve
 from server.jsoncodec import read_field
 from server.proxy import Proxies
@@ -473,7 +474,7 @@ class NoteService:
 
 @pytest.fixture(scope="module")
 def open_facade() -> BoundFacade:
-    return bind([OpenFacade], {OpenFacade.service: NoteService()})[0]
+    return bind(compile_contract([OpenFacade]), {OpenFacade.service: NoteService()})[0]
 
 
 def test_everything_from_the_contract_is_escaped(open_facade) -> None:

@@ -11,6 +11,7 @@ from spyne import Long, Unicode
 
 from facade.contract import GET, INVESTOR, MEMBERS, OPERATOR, Facade, operation
 from facade.types import required
+from server.declared import compile_contract
 from server.faults import EVERY_CALL, fault_codes
 from server.openapi import build
 from server.registry import bind
@@ -52,7 +53,7 @@ class ThingService:
 
 @pytest.fixture(scope="module")
 def bound():
-    return bind([ThingFacade], {"tests:ThingService": ThingService()})[0]
+    return bind(compile_contract([ThingFacade]), {"tests:ThingService": ThingService()})[0]
 
 
 def test_an_operation_may_raise_what_it_declares_and_what_every_call_may_meet(bound) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from facade.p2p.loan import LoanRequest
 from server import jsoncodec
-from server.binding import LONG_NUMBER, MAX_NUMBER_LENGTH, Complex, Field, Simple, describe
+from server.binding import LONG_NUMBER, MAX_NUMBER_LENGTH, Complex, Field, Simple
+from server.declared import describe
 from service.errors import BusinessError
 
 LOAN_REQUEST = describe(LoanRequest)

@@ -4,8 +4,8 @@ and OpenAPI are written from the same declarations)."""
 
 import pytest
 
-from server.binding import Complex, field
-from server.registry import discover_facades
+from server.binding import Complex
+from server.declared import discover_facades, field
 
 #: Lists inside one thing's answer, not a list answer: a partner app's scopes and keys are
 #: parts of the app (getPartnerApp answers one app; listPartnerApps pages them), a coupon

@@ -10,8 +10,8 @@ import pytest
 
 from server.app import openapi_document
 from server.binding import Complex
+from server.declared import discover_facades
 from server.openapi import render
-from server.registry import discover_facades
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 

@@ -9,7 +9,8 @@ from spyne import ComplexModel, Long, Unicode
 
 from facade.contract import GET, OPERATOR, POST, Facade, operation
 from facade.types import required
-from server.registry import bind, discover_facades
+from server.declared import compile_contract, discover_facades
+from server.registry import bind
 
 NS = "urn:test:registry"
 
@@ -63,7 +64,7 @@ class UntypedCommand(ThingService):
 
 
 def bind_with(service: object):
-    return bind([ThingFacade], {ThingFacade.service: service})
+    return bind(compile_contract([ThingFacade]), {ThingFacade.service: service})
 
 
 def test_a_matching_service_binds_and_is_called_by_name() -> None:

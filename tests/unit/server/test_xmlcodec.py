@@ -10,7 +10,8 @@ import pytest
 from lxml import etree
 
 from facade.p2p.loan import NS, AuditRequest, LoanPageDto, LoanRequest
-from server.binding import Complex, Simple, carriable, describe
+from server.binding import Complex, Simple, carriable
+from server.declared import describe
 from server.xmlcodec import read_complex, write_complex, write_value
 from service.errors import BusinessError
 

@@ -1,0 +1,76 @@
+"""The contract compiled by a child process (server/contract.py), as ``p2p serve`` has it: the
+same documents as compiled in process, and a worker built on it never imports spyne."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conf import load_settings
+from server import contract
+from server.app import create_platform, openapi_document
+from server.contract import ContractError, compile_in_child
+from server.contractdoc import Links, facade_document
+from server.version import VERSION
+from server.wsdl import Wsdl
+
+ROOT = Path(__file__).resolve().parents[3]
+BASE = "http://platform.test"
+
+
+@pytest.fixture(scope="module")
+def from_child(tmp_path_factory: pytest.TempPathFactory):
+    database = tmp_path_factory.mktemp("child") / "p2p.db"
+    settings = load_settings({"P2P_ENV": "test"}, {"database.url": f"sqlite:///{database}"})
+    built = create_platform(settings, contract=compile_in_child())
+    yield built
+    built.close()
+
+
+def test_a_child_s_contract_serves_the_documents_compiled_in_process(platform, from_child) -> None:
+    assert [f.name for f in from_child.facades] == [f.name for f in platform.facades]
+    names = [f.name for f in platform.facades]
+    links = Links(BASE)
+    for here, there in zip(platform.facades, from_child.facades, strict=True):
+        path = f"/services/{here.name}"
+        assert Wsdl(there).render(BASE, path) == Wsdl(here).render(BASE, path), here.name
+        page = facade_document(there, VERSION, links, names)
+        assert page == facade_document(here, VERSION, links, names), here.name
+        for a, b in zip(here.operations, there.operations, strict=True):
+            served = (b.operation, b.fault_codes, b.method.__qualname__, b.commands)
+            assert served == (a.operation, a.fault_codes, a.method.__qualname__, a.commands)
+    assert openapi_document(from_child) == openapi_document(platform)
+
+
+def test_a_worker_on_a_child_s_contract_never_imports_spyne(tmp_path: Path) -> None:
+    """What ``p2p serve`` builds (server/cli.py cmd_serve), in a fresh interpreter."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from conf import load_settings
+        from server.app import create_app
+        from server.contract import compile_in_child
+
+        url = "sqlite:///{tmp_path / "p2p.db"}"
+        app = create_app(load_settings({{"P2P_ENV": "test"}}, {{"database.url": url}}),
+                         compile_in_child())
+        assert app.platform.facades
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("spyne", "facade")))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    # The facade package's own module and the declaration vocabulary, which import no spyne.
+    assert done.stdout.strip() == "['facade', 'facade.contract']"
+
+
+def test_a_child_that_cannot_compile_says_why(monkeypatch) -> None:
+    monkeypatch.setattr(contract, "CHILD_MODULE", "server.no_such_module")
+    with pytest.raises(ContractError, match="No module named server.no_such_module"):
+        compile_in_child()
