@@ -22,6 +22,13 @@ after, a few milliseconds rather than a pause of a tenth of a second.
 
 # ruff: noqa: E402 (the collector is paused before the imports, resumed after them)
 import gc
+import sys
+
+from server.contract import Compiler
+
+#: ``p2p serve`` binds a contract compiled by a child (server/contract.py), started before the
+#: imports below load, so that the two run at once (a worker's start waits for neither alone).
+_SERVE_COMPILER = Compiler() if sys.argv[1:2] == ["serve"] else None
 
 _COLLECTING = gc.isenabled()
 gc.disable()
@@ -32,7 +39,6 @@ import getpass
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -44,7 +50,6 @@ from conf.settings import hide_password
 from dao.db import Database
 from server import lifecycle, package_version
 from server.app import VERSION, create_app, create_platform, openapi_document
-from server.contract import compile_in_child
 from server.embeddedbank import EmbeddedBank
 from server.jobs import prepare_embedded_broker
 from server.logformat import formatter
@@ -105,7 +110,7 @@ def cmd_serve(args, settings) -> int:
     log_writer = logwriter.start(formatter(settings.logging.format), settings.logging.level)
     start_multiprocess_worker()  # before any metric exists (see server/metrics.py)
     # The facades compiled by a child: spyne and its classes never load here (server/contract.py).
-    app = create_app(settings, compile_in_child())
+    app = create_app(settings, (args.compiler or Compiler()).contract())
     # What the start made lives as long as the worker: kept out of every later collection.
     gc.freeze()
     server = settings.server
@@ -648,6 +653,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    # What the command line's own command started as this module loaded (None for others).
+    args.compiler = _SERVE_COMPILER if argv is None else None
     try:
         settings = _settings(args)
     except ConfigError as e:

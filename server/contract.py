@@ -2,10 +2,11 @@
 binding description (server/binding.py), no spyne class among them.
 
 server/declared.py compiles the facades' declarations into a :class:`Contract`. ``p2p serve``
-has a child process do it (:func:`compile_in_child`) and reads the result, so the worker never
-imports spyne nor holds its classes: what they took (some 8 MiB, bench/README.md) stays in the
-child, which exits. Every other command, and the tests, compile in process; both ways give
-the same contract, and the same WSDL and OpenAPI documents
+and ``p2p worker`` have a child process do it (:class:`Compiler`) and read the result, so they
+never import spyne nor hold its classes: what those took (some 9 MiB, bench/README.md) stays in
+the child, which exits. ``p2p serve`` starts the child before its own imports load
+(server/cli.py), so that both run at once. Every other command, and the tests, compile in
+process; both ways give the same contract, and the same WSDL, OpenAPI and contract documents
 (tests/unit/server/test_compiled_contract.py).
 """
 
@@ -63,23 +64,41 @@ class ContractError(RuntimeError):
     """The child could not compile the contract; its message is the child's error output."""
 
 
-def compile_in_child(timeout: float = 60.0) -> Contract:
-    """The contract compiled by a child Python process (``python -m server.declared``) of
-    this code: -P leaves the working folder off its path, which starts with this code's."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(CODE_ROOT), env.get("PYTHONPATH"))))
-    done = subprocess.run(  # noqa: S603 - this interpreter, a module of ours
-        [sys.executable, "-P", "-m", CHILD_MODULE],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise ContractError(done.stderr.decode(errors="replace").strip())
-    # The child's output, made by this same code: nothing from outside is unpickled.
-    contract = pickle.loads(done.stdout)  # noqa: S301
-    if not isinstance(contract, Contract):
-        raise ContractError(f"the child wrote a {type(contract).__name__}, not a Contract")
-    return contract
+class Compiler:
+    """A child Python process (``python -m server.declared``) of this code compiling the
+    contract, from the moment it is made: -P leaves the working folder off its path, which
+    starts with this code's. :meth:`contract` waits for its result."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(CODE_ROOT), env.get("PYTHONPATH"))))
+        self._child = subprocess.Popen(  # noqa: S603 - this interpreter, a module of ours
+            [sys.executable, "-P", "-m", CHILD_MODULE],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def contract(self, timeout: float = 60.0) -> Contract:
+        try:
+            out, err = self._child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.communicate()
+            raise ContractError(f"compiling the contract took over {timeout:g} s") from None
+        if self._child.returncode != 0:
+            raise ContractError(err.decode(errors="replace").strip())
+        try:
+            # The child's output, made by this same code: nothing from outside is unpickled.
+            contract = pickle.loads(out)  # noqa: S301
+        except Exception as e:
+            raise ContractError(f"the child wrote no contract ({e})") from None
+        if not isinstance(contract, Contract):
+            raise ContractError(f"the child wrote a {type(contract).__name__}, not a Contract")
+        return contract
+
+
+def compile_in_child() -> Contract:
+    """The contract compiled by a child (:class:`Compiler`), waited for."""
+    return Compiler().contract()

@@ -74,3 +74,9 @@ def test_a_child_that_cannot_compile_says_why(monkeypatch) -> None:
     monkeypatch.setattr(contract, "CHILD_MODULE", "server.no_such_module")
     with pytest.raises(ContractError, match="No module named server.no_such_module"):
         compile_in_child()
+
+
+def test_a_child_that_writes_something_else_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(contract, "CHILD_MODULE", "this")  # prints the Zen of Python
+    with pytest.raises(ContractError, match="the child wrote no contract"):
+        compile_in_child()
