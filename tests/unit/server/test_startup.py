@@ -26,20 +26,28 @@ ON_DEMAND = (
     "urllib3",  # payment.gateway BANK, the first partner callback delivered
 )
 
+#: Never loaded by a worker: its contract is compiled by a child (server/contract.py).
+NEVER = ("spyne", "facade.types", "server.declared")
+
 _SCRIPT = """
 import gc, json, sys
 from server import cli
 collecting = gc.isenabled()
 from conf import load_settings
 from server.app import create_app
+from server.contract import compile_in_child
 from werkzeug.test import Client
 settings = load_settings({"P2P_ENV": "test"}, {"database.url": sys.argv[1]})
-client = Client(create_app(settings))
-loaded = {name: name in sys.modules for name in sys.argv[2:]}
+client = Client(create_app(settings, compile_in_child()))
+loaded = {name: name in sys.modules for name in sys.argv[3:]}
 client.get("/docs/swagger-ui.css")
 client.get("/services/LoanFacade?doc")
+client.get("/services/LoanFacade?wsdl")
+client.get("/openapi.json")
 after = {name: name in sys.modules for name in ("swagger_ui_bundle", "server.contractdoc")}
-print(json.dumps({"at_start": loaded, "after_requests": after, "collecting": collecting}))
+never = sorted(m for m in sys.modules if m.startswith(tuple(json.loads(sys.argv[2]))))
+print(json.dumps({"at_start": loaded, "after_requests": after, "collecting": collecting,
+                  "never": never}))
 """
 
 
@@ -57,7 +65,7 @@ def test_a_worker_without_a_dsn_or_jobs_loads_none_of_what_it_does_not_use(
     env = dict(os.environ, P2P_ENV="test", PYTHONPATH=str(ROOT))
     env.pop("SENTRY_DSN", None)
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, url, *on_demand],
+        [sys.executable, "-c", _SCRIPT, url, json.dumps(NEVER), *on_demand],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -72,3 +80,5 @@ def test_a_worker_without_a_dsn_or_jobs_loads_none_of_what_it_does_not_use(
     assert answer["collecting"] is True
     # and what a request needs is loaded when asked for
     assert answer["after_requests"] == {"swagger_ui_bundle": True, "server.contractdoc": True}
+    # spyne, the facades' declarations and their reader: not at start, nor for any document
+    assert answer["never"] == []
