@@ -56,7 +56,7 @@ class Shared:
 
 @dataclass(frozen=True, eq=False)
 class Contract:
-    facades: tuple[CompiledFacade, ...]  # ordered by name
+    facades: tuple[CompiledFacade, ...]  # as compile_contract was given them (every one: by name)
     shared: Shared
 
 
