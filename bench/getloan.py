@@ -216,10 +216,11 @@ def read_proc_status(pid: int) -> dict[str, str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the whole process (all its threads), from /proc/<pid>/stat."""
+    """User + system CPU of the whole process (all its threads) and of the children it has
+    waited for (a worker's contract compiler, server/contract.py), from /proc/<pid>/stat."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(t) for t in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def context_switches(pid: int) -> int:

@@ -6,12 +6,13 @@ Run from the repository root:
 It migrates a SQLite database in a temporary folder, then starts ``p2p serve`` (waitress, the
 default threads, no embedded job worker: one web worker as supervisord runs it) again and
 again, and for each start prints the seconds from the process's start to its first
-``/health`` answering 200, the CPU seconds it spent until then (steadier than the wall clock
-on a busy machine), its RSS then and its peak RSS (VmHWM) so far, and, after ``--calls``
-REST calls on one keep-alive connection (``GET /api/v1/loans``), its RSS and peak again, and
-after ``--logins`` logins sent at once, twice (unknown numbers, so each is a full password check),
-its RSS and peak once more. The workers hash passwords with the parameters of the started
-tree's conf/default.toml, production's, rather than the tests' cheap ones. With
+``/health`` answering 200, the CPU seconds it and the child compiling its contract spent
+until then (steadier than the wall clock on a busy machine), its RSS then and its peak RSS
+(VmHWM) so far, and, after ``--calls`` REST calls on one keep-alive connection
+(``GET /api/v1/loans``), its RSS and peak again, and after ``--logins`` logins sent at once,
+twice (unknown numbers, so each is a full password check), its RSS and peak once more. The
+workers hash passwords with the parameters of the started tree's conf/default.toml,
+production's, rather than the tests' cheap ones. With
 ``P2P_TEST_REDIS_URL`` set, each start is made three times, alternating: with the embedded
 cache, with Redis as the cache (``cache.url``), and with Redis and the depository bank as the
 gateway (``payment.gateway = "BANK"``: its client, keys and signatures loaded), as production
