@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 #: The queue every job goes to.
 QUEUE = "p2p.jobs"
+#: The embedded broker's transport: SQLite waits this long for the write lock before a
+#: publish or a poll fails.
+_EMBEDDED_TRANSPORT = {"connect_args": {"timeout": 30}}
 
 
 def broker_url(jobs: Any) -> str:
@@ -45,17 +48,33 @@ def broker_url(jobs: Any) -> str:
 
 
 def prepare_embedded_broker(jobs: Any) -> None:
-    """Create the embedded broker's folder and put its SQLite file in WAL mode (readers and
-    the one writer no longer block each other); nothing for a Redis broker."""
+    """Create the embedded broker's folder, put its SQLite file in WAL mode (readers and the
+    one writer no longer block each other) and declare the queue; nothing for a Redis broker.
+
+    kombu's SQLAlchemy transport creates a queue's row the first time a process uses it, with
+    a lock of that process's own: a worker and the beat it forks, using it at once, both
+    inserted it and one died of the unique name (a worker the embedded layout then ran
+    without). Declared here, before any of them starts, every process finds it."""
     if jobs.broker_url:
         return
     import sqlite3  # the embedded broker's only: a worker on a Redis broker never loads it
+
+    from kombu import Connection
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     path = Path(jobs.embedded_broker_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path, timeout=30) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.close()
+    for attempt in (1, 2):
+        with Connection(broker_url(jobs), transport_options=dict(_EMBEDDED_TRANSPORT)) as broker:
+            try:
+                broker.default_channel.queue_declare(queue=QUEUE)
+                return
+            except (IntegrityError, OperationalError):
+                if attempt == 2:  # another process's start made the tables or the row
+                    raise
 
 
 def celery_app(jobs: Any, *, name: str = "p2p") -> Celery:
@@ -72,8 +91,7 @@ def celery_app(jobs: Any, *, name: str = "p2p") -> Celery:
             "global_keyprefix": jobs.broker_key_prefix,
         }
     else:
-        # SQLite waits this long for the write lock before a publish or a poll fails.
-        transport = {"connect_args": {"timeout": 30}}
+        transport = dict(_EMBEDDED_TRANSPORT)
     app.conf.update(
         broker_url=broker_url(jobs),
         broker_transport_options=transport,

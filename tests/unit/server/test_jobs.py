@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import subprocess
+import sys
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 from celery.schedules import crontab
@@ -18,6 +21,8 @@ from server.jobs import QUEUE, CeleryPublisher, broker_url, celery_app, prepare_
 from service import errors
 from service.errors import BusinessError
 from service.jobs import InProcessPublisher, JobPublisher, JobRegistry, PermanentJobError, job
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def settings(tmp_path: Path, **overrides: object):
@@ -117,6 +122,29 @@ def test_the_embedded_broker_is_a_sqlite_file_in_wal_mode(tmp_path) -> None:
     app = celery_app(jobs)
     assert app.conf.broker_url == broker_url(jobs)
     assert app.conf.worker_enable_remote_control is False  # no fanout across processes
+
+
+def test_the_embedded_broker_s_queue_is_declared_before_any_process_uses_it(tmp_path) -> None:
+    """Processes starting at once on a new broker (a worker and its beat, a server publishing)
+    each find the queue: declared once, whoever came first (kombu alone made each insert it,
+    and the one that lost the race died)."""
+    broker = tmp_path / "jobs.db"
+    script = (
+        "import sys, types; from server.jobs import prepare_embedded_broker; "
+        "prepare_embedded_broker(types.SimpleNamespace(broker_url='', "
+        "embedded_broker_file=sys.argv[1]))"
+    )
+    starts = [
+        subprocess.Popen([sys.executable, "-c", script, str(broker)], cwd=ROOT, stderr=PIPE)
+        for _ in range(4)
+    ]
+    errors_written = [p.communicate()[1].decode() for p in starts]
+    assert [p.returncode for p in starts] == [0] * 4, errors_written
+    import sqlite3
+
+    with sqlite3.connect(broker) as conn:
+        assert conn.execute("SELECT name FROM kombu_queue").fetchall() == [(QUEUE,)]
+    conn.close()
 
 
 def test_a_redis_broker_gets_its_visibility_timeout_and_key_prefix(tmp_path) -> None:
