@@ -16,8 +16,7 @@ production's, rather than the tests' cheap ones. With
 ``P2P_TEST_REDIS_URL`` set, each start is made three times, alternating: with the embedded
 cache, with Redis as the cache (``cache.url``), and with Redis and the depository bank as the
 gateway (``payment.gateway = "BANK"``: its client, keys and signatures loaded), as production
-runs it; the bank is the simulator, which ``p2p serve`` starts as a child process of its own
-(its start counts in the worker's time to ready, not in its memory). ``--base DIR`` starts the
+runs it, its keys read from files as an operator's are. ``--base DIR`` starts the
 code checked out in DIR (e.g. a ``git worktree`` of the commit before a change) too, each of
 its starts beside one of this tree's, alternating, so that a before and an after share the
 machine's moments. Then the modules that ``import server.app`` spends its time in
@@ -110,16 +109,32 @@ def _logins(port: int, count: int) -> None:
 def production_settings(root: Path, tmp: Path, bank: bool) -> list[str]:
     """``--set`` arguments for what the bench's P2P_ENV=test makes cheaper than production:
     the password hashing of ``root``'s conf/default.toml, and with ``bank`` its gateway, the
-    depository bank over HTTP and signed (the simulator as ``p2p serve``'s child, on a port
-    of its own, with the default's schedule, which runs the bank's jobs)."""
+    depository bank over HTTP and signed with key files of the operator's, as production
+    configures it (its address a closed port: a start, calls of listings and logins ask
+    nothing of the bank), with the default's schedule, which runs the bank's jobs."""
     with open(root / "conf" / "default.toml", "rb") as f:
         default = tomllib.load(f)
     sets = [f"security.{k}={v}" for k, v in default["security"].items() if k.startswith("argon2_")]
     if bank:
+        platform_key, bank_key = _bank_keys(tmp / "bank-keys")
         schedule = ";".join(f"{job}={when}" for job, when in default["jobs"]["schedule"].items())
-        sets += ["payment.gateway=BANK", "bank.simulator=true", f"jobs.schedule={schedule}"]
-        sets += [f"bank.simulator_dir={tmp / 'bank'}", f"bank.url=http://127.0.0.1:{free_port()}"]
+        sets += ["payment.gateway=BANK", f"jobs.schedule={schedule}"]
+        sets += [f"bank.url=http://127.0.0.1:{free_port()}", f"bank.bank_public_keys=B1={bank_key}"]
+        sets += [f"bank.platform_private_key={platform_key}"]
     return sets
+
+
+def _bank_keys(folder: Path) -> tuple[Path, Path]:
+    """The platform's private key and the bank's public key, as PEM files in ``folder``
+    (made by the first call)."""
+    platform_key, bank_key = folder / "platform.pem", folder / "bank.pub.pem"
+    if not folder.exists():
+        from service.ocp.signing import generate_keypair
+
+        folder.mkdir()
+        platform_key.write_bytes(generate_keypair()[0])
+        bank_key.write_bytes(generate_keypair()[1])
+    return platform_key, bank_key
 
 
 def one_start(
