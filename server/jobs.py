@@ -69,12 +69,18 @@ def prepare_embedded_broker(jobs: Any) -> None:
     conn.close()
     for attempt in (1, 2):
         with Connection(broker_url(jobs), transport_options=dict(_EMBEDDED_TRANSPORT)) as broker:
+            channel = broker.default_channel
             try:
-                broker.default_channel.queue_declare(queue=QUEUE)
+                channel.queue_declare(queue=QUEUE)
                 return
             except (IntegrityError, OperationalError):
                 if attempt == 2:  # another process's start made the tables or the row
                     raise
+            finally:
+                # No connection to the file outlives this: a worker forks its beat and its
+                # pool after it, and a SQLite connection must never cross a fork.
+                channel.session.close()
+                channel.session.get_bind().dispose()
 
 
 def celery_app(jobs: Any, *, name: str = "p2p") -> Celery:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,17 @@ def test_the_embedded_broker_s_queue_is_declared_before_any_process_uses_it(tmp_
     with sqlite3.connect(broker) as conn:
         assert conn.execute("SELECT name FROM kombu_queue").fetchall() == [(QUEUE,)]
     conn.close()
+
+
+def test_preparing_the_embedded_broker_leaves_no_connection_to_it_open(tmp_path) -> None:
+    """A worker prepares the broker, then forks its beat and its pool: a SQLite connection
+    carried across a fork fails there ("locking protocol") or worse."""
+    jobs = settings(tmp_path).jobs
+    prepare_embedded_broker(jobs)
+
+    broker = Path(jobs.embedded_broker_file).resolve()
+    opened = [Path(os.readlink(fd)) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
+    assert [p for p in opened if p.name.startswith(broker.name)] == []
 
 
 def test_a_redis_broker_gets_its_visibility_timeout_and_key_prefix(tmp_path) -> None:
