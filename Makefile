@@ -3,8 +3,6 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
-# make test's parallel workers (pytest-xdist): one per CPU; 0 runs the suite in one process.
-TEST_WORKERS ?= auto
 SUM    := $(shell cat setup.cfg pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 # Every install takes the versions pinned in constraints.txt (`make constraints` renews them).
 PIP    := $(BIN)/pip install --quiet -c constraints.txt
@@ -55,7 +53,7 @@ var/partner-platform.pem: $(VENV)/.base-$(SUM)
 	  'import sys; from service.ocp.signing import generate_keypair; sys.stdout.buffer.write(generate_keypair()[0])' > $@
 
 test: $(TESTENV) ## Run the whole test suite, on MariaDB and Redis too when they answer on 127.0.0.1
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest
 
 lint: $(TESTENV) ## ruff check and format check, mypy
 	$(BIN)/ruff check .

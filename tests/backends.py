@@ -97,22 +97,6 @@ def decide(
     return Tier(name, variable, standard_url, f"found at its standard address; {variable} unset")
 
 
-def own_database(environ: MutableMapping[str, str], worker: str) -> None:
-    """On the pytest-xdist worker named ``worker`` (gw0, gw1, ...), the MariaDB URL names a
-    database of the worker's own, the run's with its name after (p2p_test_gw0): the suites
-    create and empty theirs after that name, so no two workers share one. Redis tests keep
-    the run's database, each under key prefixes of its own."""
-    url = environ.get(DATABASE_VARIABLE)
-    if not url:
-        return
-    from sqlalchemy.engine import make_url
-
-    server = make_url(url)
-    environ[DATABASE_VARIABLE] = server.set(
-        database=f"{server.database}_{worker}"
-    ).render_as_string(hide_password=False)
-
-
 def detect(environ: MutableMapping[str, str] = os.environ) -> list[Tier]:
     """The MariaDB and Redis tiers, with `environ` completed for the tests and the servers
     they start."""

@@ -30,11 +30,8 @@ TIERS = pytest.StashKey[list[backends.Tier]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Decide the backend tiers before any test module reads the variables; a pytest-xdist
-    worker (``make test`` runs one per CPU) then takes a MariaDB database of its own."""
+    """Decide the backend tiers before any test module reads the variables."""
     config.stash[TIERS] = backends.detect(os.environ)
-    if worker := os.environ.get("PYTEST_XDIST_WORKER"):
-        backends.own_database(os.environ, worker)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -46,11 +43,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_line("SQLite and in-process cache tier ran")
     for tier in config.stash[TIERS]:
         terminalreporter.write_line(tier.line())
-    if getattr(config, "workerinput", None) is None and config.getoption("numprocesses", None):
-        terminalreporter.write_line(
-            "in parallel: each worker on a MariaDB database of its own, named after the "
-            "URL's with the worker's name (gw0, gw1, ...) after it"
-        )
 
 
 @pytest.fixture(autouse=True)

@@ -57,30 +57,6 @@ def test_a_silent_standard_server_skips_the_tier_saying_why_and_how() -> None:
     assert tier.line() == "Redis tier skipped: no Redis here; or set P2P_TEST_REDIS_URL"
 
 
-def test_a_parallel_worker_takes_a_database_of_its_own() -> None:
-    environ = {
-        "P2P_TEST_DATABASE_URL": "mysql+mysqldb://root:pw@db.test:3307/p2p_test?charset=utf8mb4",
-        "P2P_TEST_REDIS_URL": "redis://127.0.0.1:6379/5",
-    }
-    backends.own_database(environ, "gw1")
-
-    assert environ == {
-        "P2P_TEST_DATABASE_URL": "mysql+mysqldb://root:pw@db.test:3307/p2p_test_gw1?charset=utf8mb4",
-        "P2P_TEST_REDIS_URL": "redis://127.0.0.1:6379/5",
-    }
-    opted_out = {"P2P_TEST_DATABASE_URL": ""}
-    backends.own_database(opted_out, "gw0")
-    assert opted_out == {"P2P_TEST_DATABASE_URL": ""}
-
-
-def test_this_run_s_worker_has_its_own_database() -> None:
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    url = os.environ.get("P2P_TEST_DATABASE_URL")
-    if not worker or not url:
-        pytest.skip("a run in parallel (make test) on MariaDB")
-    assert url.split("?")[0].endswith(f"_{worker}")
-
-
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
