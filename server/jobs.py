@@ -74,7 +74,9 @@ def prepare_embedded_broker(jobs: Any) -> None:
                 channel.queue_declare(queue=QUEUE)
                 return
             except (IntegrityError, OperationalError):
-                if attempt == 2:  # another process's start made the tables or the row
+                # Another process's start made the tables or the row meanwhile: the second
+                # declaration finds them.
+                if attempt == 2:
                     raise
             finally:
                 # No connection to the file outlives this: a worker forks its beat and its
