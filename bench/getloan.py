@@ -16,14 +16,18 @@ on a noisy machine shows and a ratio's two sides share its moments. Every proces
 stopped on the way out, on error and on Ctrl-C too.
 
 Absolute figures depend on the machine and its neighbours; compare only the ratios measured
-side by side in one run. ``--profile N`` instead profiles N in-process getLoan calls of the
-platform (werkzeug test client, cProfile) and prints the hot spots.
+side by side in one run. ``--base DIR`` starts a worker of the code checked out in DIR too
+(e.g. a ``git worktree`` of the commit before a change), configured as the cached one, and
+measures its REST and SOAP getLoan each right beside this tree's, so that a before and an
+after share the machine's moments. ``--profile N`` instead profiles N in-process getLoan
+calls of the platform (werkzeug test client, cProfile) and prints the hot spots.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import io
 import json
@@ -201,9 +205,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def child_env() -> dict[str, str]:
+def child_env(root: Path = ROOT) -> dict[str, str]:
+    """The environment of a process running ``root``'s code (this tree's by default)."""
     env = dict(os.environ, P2P_ENV="test")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -241,6 +246,7 @@ class Server:
     threads: int
     ready_path: str
     log: Path
+    root: Path = ROOT  # whose code it runs
     proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -248,8 +254,8 @@ class Server:
             # Its own session: Ctrl-C reaches only this script, which then stops it cleanly.
             self.proc = subprocess.Popen(
                 self.argv,
-                cwd=ROOT,
-                env=child_env(),
+                cwd=self.root,
+                env=child_env(self.root),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -299,8 +305,11 @@ class Server:
         return mib("VmHWM"), mib("VmRSS")
 
 
-def platform_server(tmp: Path, url: str, threads: int, cache_url: str = "") -> Server:
-    """A platform worker; with `cache_url` (Redis) listings are read through the cache."""
+def platform_server(
+    tmp: Path, url: str, threads: int, cache_url: str = "", root: Path = ROOT
+) -> Server:
+    """A platform worker of ``root``'s code; with `cache_url` (Redis) listings are read
+    through the cache."""
     port = free_port()
     argv = [sys.executable, "-m", "server.cli", "serve", "--set", f"database.url={url}"]
     argv += ["--set", f"server.port={port}", "--set", f"server.threads={threads}"]
@@ -309,7 +318,10 @@ def platform_server(tmp: Path, url: str, threads: int, cache_url: str = "") -> S
     if cache_url:
         argv += ["--set", f"cache.url={cache_url}", "--set", f"cache.key_prefix=bench{port}:"]
         name = f"cached t={threads}"
-    return Server(name, argv, port, threads, "/health", tmp / f"{name.replace(' ', '-')}.log")
+    if root != ROOT:
+        name = f"base t={threads}"
+    log = tmp / f"{name.replace(' ', '-')}.log"
+    return Server(name, argv, port, threads, "/health", log, root)
 
 
 def bare_server(tmp: Path, url: str, threads: int, loan_id: int) -> Server:
@@ -596,6 +608,8 @@ def print_round(number: int, rows: list[Measurement]) -> None:
 
 
 RATIOS = [
+    ("REST", "REST base"),
+    ("SOAP", "SOAP base"),
     ("REST", "bytes"),
     ("SOAP", "bytes-SOAP"),
     ("list", "bytes-list"),
@@ -608,6 +622,8 @@ RATIOS = [
 TARGETS = [
     ("cached REST getLoan / bytes from memory", "REST", "bytes", 0.85),
     ("cached SOAP getLoan / bytes from memory", "SOAP", "bytes-SOAP", 0.70),
+    ("the same, --base's code: REST", "REST base", "bytes", 0.85),
+    ("the same, --base's code: SOAP", "SOAP base", "bytes-SOAP", 0.70),
     ("uncached REST getLoan / bare SELECT", "REST unc", "bare", 0.80),
     ("cached listLoans 20 / bytes from memory", "list", "bytes-list", None),
     ("uncached listLoans 20 / bytes from memory", "list unc", "bytes-list", None),
@@ -691,6 +707,20 @@ def report(rounds: list[list[Measurement]], servers: list[Server]) -> int:
     return 0
 
 
+def with_base(targets: dict[str, Target], base: Server) -> dict[str, Target]:
+    """``targets`` with REST and SOAP getLoan asked of ``base`` too, each beside this tree's
+    and this tree's still beside its bytes: bytes, REST, REST base, SOAP base, SOAP,
+    bytes-SOAP."""
+    rows: list[Target] = []
+    for t in targets.values():
+        if t.name == "SOAP":
+            rows.append(dataclasses.replace(t, name="SOAP base", server=base))
+        rows.append(t)
+        if t.name == "REST":
+            rows.append(dataclasses.replace(t, name="REST base", server=base))
+    return {t.name: t for t in rows}
+
+
 def check_answers(targets: dict[str, Target]) -> None:
     """Every target answers its success status (an investment is made once, "check"), the
     bytes endpoints the platform's bytes, and the bare JSON field for field the platform's."""
@@ -737,6 +767,13 @@ def run(args) -> int:
             servers.append(cached)
             cached.start()
             cached.wait_ready()
+        # --base: a worker of the other code, configured as `cached` is (a before beside an after).
+        base = None
+        if args.base:
+            base = platform_server(tmp, url, args.threads, redis_url, root=args.base.resolve())
+            servers.append(base)
+            base.start()
+            base.wait_ready()
         investor_token = seeded.investor_token
         if cached is not main:  # sessions live in the cache: log in where the calls go
             login = {"mobile": INVESTOR_MOBILE, "password": PASSWORD}
@@ -793,6 +830,8 @@ def run(args) -> int:
                 status=201,
             ),
         }
+        if base is not None:
+            targets = with_base(targets, base)
         check_answers(targets)
         if not args.no_threads:
             platforms = sorted(
@@ -951,6 +990,13 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="rounds, alternating order (2)")
     p.add_argument("--no-threads", action="store_true", help="skip the 1/4/8-thread comparison")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder and logs")
+    p.add_argument(
+        "--base",
+        type=Path,
+        help="a checkout of other code (e.g. a git worktree of the commit before a change): "
+        "its worker, configured as the cached one, answers getLoan in targets of its own, "
+        "each measured right after this tree's",
+    )
     p.add_argument("--profile", type=int, metavar="N", help="profile N in-process calls instead")
     p.add_argument("--top", type=int, default=30, help="rows of each profile listing (30)")
     p.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
