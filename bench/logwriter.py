@@ -1,12 +1,13 @@
 """What a log line costs threads that serve at once: the standard StreamHandler against
-server/logwriter.py's LogWriter.
+server/logwriter.py's LogWriter, given the line made (``handle``) or its values to make it
+from (``later``, as the dispatcher's access log does).
 
 Run from the repository root: ``python bench/logwriter.py [--threads 4] [--lines 20000]
 [--rounds 3] [--format plain|json]``.
 
 Each of ``--threads`` threads does a little work (a loop of 300 additions, a few
 microseconds) and then logs one access-log-shaped line, ``--lines`` times, as a worker's
-serving threads do under load. Per handler, alternating in rounds, it prints the process's
+serving threads do under load. Per way, alternating in rounds, it prints the process's
 CPU (user and system) per line, beyond what the same loop without a line costs, and the
 context switches the run made. Every line is checked to be in the file once.
 """
@@ -20,20 +21,28 @@ import resource
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.logformat import CALL_FIELDS, JsonFormatter, SafeFormatter
+from server.dispatcher import AccessLine
+from server.logformat import JsonFormatter, SafeFormatter
 from server.logwriter import LogWriter
 
 WORK = 300  # additions between two lines: a few microseconds of a call's own work
 
 
-def _run(threads: int, lines: int, log: Callable[[int, int], None] | None) -> tuple[float, int]:
+def _run(
+    threads: int,
+    lines: int,
+    log: Callable[[int, int], None] | None,
+    done: Callable[[], None] = lambda: None,
+) -> tuple[float, int]:
     """CPU seconds and context switches of ``threads`` threads each working and logging
-    ``lines`` times (``log`` None: working only)."""
+    ``lines`` times (``log`` None: working only), and of ``done`` after them: the writer's
+    stop, which makes and writes the lines still waiting, counts."""
 
     def work(thread: int) -> None:
         x = 0
@@ -49,32 +58,44 @@ def _run(threads: int, lines: int, log: Callable[[int, int], None] | None) -> tu
         t.start()
     for t in started:
         t.join()
+    done()
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     switches = (after.ru_nvcsw - before.ru_nvcsw) + (after.ru_nivcsw - before.ru_nivcsw)
     return cpu, switches
 
 
+def _access_line(name: str, thread: int, n: int) -> AccessLine:
+    return AccessLine(
+        name, time.time(), f"t{thread}-{n}", "rest", "LoanFacade", "getLoan", "OK", 1.2,
+        "10.0.0.7", "-", None,
+    )  # fmt: skip
+
+
 def _logger(handler: logging.Handler) -> Callable[[int, int], None]:
+    """A line logged as the dispatcher's access log logs it without a writer: its record
+    made by the serving thread and handled by the logger."""
     log = logging.getLogger(f"bench.logwriter.{id(handler)}")
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
 
     def line(thread: int, n: int) -> None:
-        # As the dispatcher's access log makes its record (server/dispatcher.py AccessLog).
-        record = log.makeRecord(
-            log.name,
-            logging.INFO,
-            __file__,
-            0,
-            "%s %s %s %s %.1fms client=%s member=%s%s",
-            (f"t{thread}-{n}", "rest", "LoanFacade.getLoan", "OK", 1.2, "10.0.0.7", "-", ""),
-            None,
-            func="AccessLog",
-            extra={CALL_FIELDS: {"outcome": "OK", "client": "10.0.0.7", "member": "-"}},
-        )
-        log.handle(record)
+        if log.isEnabledFor(logging.INFO):
+            log.handle(_access_line(log.name, thread, n).record())
+
+    return line
+
+
+def _later(writer: LogWriter) -> Callable[[int, int], None]:
+    """A line logged as the dispatcher's access log logs it given ``p2p serve``'s writer: its
+    values handed over, the record made and formatted by the writer's thread."""
+    log = logging.getLogger(f"bench.logwriter.later.{id(writer)}")
+    log.setLevel(logging.INFO)
+
+    def line(thread: int, n: int) -> None:
+        if log.isEnabledFor(logging.INFO):
+            writer.later(_access_line(log.name, thread, n))
 
     return line
 
@@ -102,7 +123,7 @@ def main() -> int:
             handler.setFormatter(make_formatter())
             return handler, out.close
 
-        def writer() -> tuple[logging.Handler, Callable[[], None]]:
+        def writer() -> tuple[LogWriter, Callable[[], None]]:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             handler = LogWriter(fd)
             handler.setFormatter(make_formatter())
@@ -114,19 +135,36 @@ def main() -> int:
 
             return handler, done
 
-        handlers = {"StreamHandler": stream, "LogWriter": writer}
+        def ways() -> dict[str, Callable[[], tuple[Callable[[int, int], None], Callable]]]:
+            def handled(make):
+                def start():
+                    handler, done = make()
+                    return _logger(handler), done
+
+                return start
+
+            def later():
+                handler, done = writer()
+                return _later(handler), done
+
+            return {
+                "StreamHandler": handled(stream),
+                "LogWriter": handled(writer),
+                "LogWriter.later": later,
+            }
+
+        handlers = ways()
         for number in range(1, args.rounds + 1):
             base_cpu, base_switches = _run(args.threads, args.lines, None)
             order = list(handlers) if number % 2 else list(reversed(handlers))
             for name in order:
-                handler, done = handlers[name]()
-                cpu, switches = _run(args.threads, args.lines, _logger(handler))
-                done()
+                log, done = handlers[name]()
+                cpu, switches = _run(args.threads, args.lines, log, done)
                 written = path.read_text(encoding="utf-8").count("LoanFacade.getLoan")
                 if written != total:
                     raise SystemExit(f"{name}: {written} lines written of {total}")
                 print(
-                    f"  round {number}: {name:<13} {(cpu - base_cpu) / total * 1e6:6.1f} us "
+                    f"  round {number}: {name:<15} {(cpu - base_cpu) / total * 1e6:6.1f} us "
                     f"CPU a line, {(switches - base_switches) / total:5.2f} context switches "
                     "a line"
                 )

@@ -22,6 +22,7 @@ from server.dispatcher import Dispatcher, request_id, standard_chain
 from server.embeddedbank import with_simulator_keys
 from server.jobs import CeleryPublisher, celery_app
 from server.language import negotiate
+from server.logwriter import LogWriter
 from server.metrics import Metrics, PlatformMetrics
 from server.partnerauth import PartnerAuthentication
 from server.proxy import Proxies
@@ -305,7 +306,12 @@ def error_answer(
 class Application:
     """The WSGI application: routes by path to the SOAP, REST and page handlers."""
 
-    def __init__(self, platform: Platform, reporter: ErrorReporter | None = None):
+    def __init__(
+        self,
+        platform: Platform,
+        reporter: ErrorReporter | None = None,
+        log_writer: LogWriter | None = None,
+    ):
         settings = platform.settings.server
         self.platform = platform
         self.reporter = reporter or NullReporter()
@@ -315,7 +321,10 @@ class Application:
             platform.components["partner_auth"], PartnerRateLimiter(platform.cache)
         )
         dispatcher = Dispatcher(
-            [Metrics(platform.metrics), *standard_chain(authenticator, self.reporter, partners)]
+            [
+                Metrics(platform.metrics),
+                *standard_chain(authenticator, self.reporter, partners, log_writer),
+            ]
         )
         self.soap = SoapEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
         self.rest = RestEndpoint(platform.facades, dispatcher, proxies, settings.max_body_bytes)
@@ -411,6 +420,12 @@ class Application:
         raise BusinessError(errors.UNKNOWN_OPERATION, "no such resource")
 
 
-def create_app(settings: Settings | LiveSettings, contract: Contract | None = None) -> Application:
+def create_app(
+    settings: Settings | LiveSettings,
+    contract: Contract | None = None,
+    log_writer: LogWriter | None = None,
+) -> Application:
+    """The application; ``log_writer`` is ``p2p serve``'s (server/logwriter.py), which makes
+    the access log's lines in its own thread."""
     platform = create_platform(settings, contract=contract)
-    return Application(platform, error_reporter(platform.settings.sentry))
+    return Application(platform, error_reporter(platform.settings.sentry), log_writer)

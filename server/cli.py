@@ -110,7 +110,7 @@ def cmd_serve(args, settings) -> int:
     log_writer = logwriter.start(formatter(settings.logging.format), settings.logging.level)
     start_multiprocess_worker()  # before any metric exists (see server/metrics.py)
     # The facades compiled by a child: spyne and its classes never load here (server/contract.py).
-    app = create_app(settings, (args.compiler or Compiler()).contract())
+    app = create_app(settings, (args.compiler or Compiler()).contract(), log_writer)
     # What the start made lives as long as the worker: kept out of every later collection.
     gc.freeze()
     server = settings.server

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from facade.contract import roles_in_words
 from server.faults import UNDECLARED
@@ -32,6 +32,7 @@ from service.security import Principal
 from service.wsse import PasswordDigest
 
 if TYPE_CHECKING:
+    from server.logwriter import LogWriter
     from server.sentry import ErrorReporter
 
 log = logging.getLogger("server.dispatcher")
@@ -141,13 +142,22 @@ class Dispatcher:
 # -- the standard interceptors, in the order the chain runs them -----------------------
 
 
+#: The access log line's text; its values are the record's args (AccessLog).
+ACCESS_FORMAT = "%s %s %s %s %.1fms client=%s member=%s%s"
+
+
 class AccessLog:
     """One line a call: request id, protocol, operation, outcome, time, client, member.
     Never a body, a header value or an argument: those may carry personal data. For the
-    length of the call every record logged carries the call's fields (``current_call``)."""
+    length of the call every record logged carries the call's fields (``current_call``).
 
-    def __init__(self, logger: logging.Logger | None = None):
+    Given ``writer`` (``p2p serve``'s, the root logger's one handler: server/logwriter.py),
+    the line goes to it as an :class:`AccessLine`, made and formatted by its thread rather
+    than the one serving the call; otherwise through the logger, as any record."""
+
+    def __init__(self, logger: logging.Logger | None = None, writer: "LogWriter | None" = None):
         self._log = logger or logging.getLogger("server.access")
+        self._writer = writer
 
     def __call__(self, inv: Invocation, proceed: Proceed) -> object:
         token = current_call.set(inv.log_fields)
@@ -161,40 +171,88 @@ class AccessLog:
         logger = self._log
         if not logger.isEnabledFor(logging.INFO):
             return
-        member = inv.principal.member_id if inv.principal else "-"
-        elapsed_ms = (time.perf_counter() - inv.started) * 1000
-        app = f" app={inv.partner.app_id}" if inv.partner else ""
-        fields = {
-            "outcome": inv.outcome,
-            "durationMs": round(elapsed_ms, 1),
-            "client": inv.client_addr,
-            "member": member,
-            **({"app": inv.partner.app_id} if inv.partner else {}),
-        }
-        # The record is made here rather than by Logger.info, which would walk the stack for
-        # the file, line and function that logged it: no access log line shows them, and the
-        # walk was a good part of the record's cost on every call.
-        record = logger.makeRecord(
+        op = inv.operation
+        line = AccessLine(
             logger.name,
-            logging.INFO,
-            __file__,
-            0,
-            "%s %s %s %s %.1fms client=%s member=%s%s",
-            (
-                inv.request_id,
-                inv.protocol,
-                inv.name,
-                inv.outcome,
-                elapsed_ms,
-                inv.client_addr,
-                member,
-                app,
-            ),
-            None,
-            func="AccessLog",
-            extra={CALL_FIELDS: fields},
+            time.time(),
+            inv.request_id,
+            inv.protocol,
+            op.facade_name if op else "-",
+            op.name if op else "-",
+            inv.outcome,
+            (time.perf_counter() - inv.started) * 1000,
+            inv.client_addr,
+            inv.principal.member_id if inv.principal else "-",
+            inv.partner.app_id if inv.partner else None,
         )
-        logger.handle(record)
+        if self._writer is not None:
+            self._writer.later(line)
+        else:
+            logger.handle(line.record())
+
+
+@dataclass(slots=True)
+class AccessLine:
+    """An access log line's values, taken when the call ends; its record is made from them
+    when it is written (server/logwriter.py ``Later``), or at once without a writer. Only
+    strings and numbers: nothing of the call is kept alive by a line waiting to be written."""
+
+    levelno: ClassVar[int] = logging.INFO
+
+    name: str  # the logger's
+    created: float  # time.time() when the call ended
+    request_id: str
+    protocol: str
+    facade: str
+    operation: str
+    outcome: str
+    elapsed_ms: float
+    client: str
+    member: int | str
+    app: str | None  # a partner call's app
+
+    def call(self) -> dict[str, str]:
+        """The call's fields, as ``Invocation.log_fields`` gives them (``current_call``)."""
+        return {
+            "requestId": self.request_id,
+            "protocol": self.protocol,
+            "facade": self.facade,
+            "operation": self.operation,
+        }
+
+    def record(self) -> logging.LogRecord:
+        """The line's record: its message, and its own fields for a JSON line; made
+        directly, since Logger.info would walk the stack for a file and line no access log
+        line shows."""
+        app = self.app
+        name = f"{self.facade}.{self.operation}" if self.operation != "-" else "-"
+        args = (
+            self.request_id,
+            self.protocol,
+            name,
+            self.outcome,
+            self.elapsed_ms,
+            self.client,
+            self.member,
+            f" app={app}" if app is not None else "",
+        )
+        factory = logging.getLogRecordFactory()
+        record = factory(
+            self.name, logging.INFO, __file__, 0, ACCESS_FORMAT, args, None, "AccessLog"
+        )
+        record.__dict__[CALL_FIELDS] = {
+            "outcome": self.outcome,
+            "durationMs": round(self.elapsed_ms, 1),
+            "client": self.client,
+            "member": self.member,
+            **({"app": app} if app is not None else {}),
+        }
+        # Its time is the call's end, set as LogRecord.__init__ sets it from its own clock.
+        created = self.created
+        record.relativeCreated += (created - record.created) * 1000
+        record.created = created
+        record.msecs = int((created - int(created)) * 1000) + 0.0
+        return record
 
 
 class ErrorFunnel:
@@ -295,11 +353,13 @@ def standard_chain(
     authenticator,
     reporter: "ErrorReporter | None" = None,
     partners: Interceptor | None = None,
+    log_writer: "LogWriter | None" = None,
 ) -> list[Interceptor]:
     """The chain; ``partners`` proves partner operations' signed requests
-    (server/partnerauth.py PartnerAuthentication); without it Authorize refuses them all."""
+    (server/partnerauth.py PartnerAuthentication); without it Authorize refuses them all.
+    ``log_writer``: the writer the access log hands its lines to (AccessLog)."""
     return [
-        AccessLog(),
+        AccessLog(writer=log_writer),
         ErrorFunnel(reporter),
         Render(),
         Resolve(),

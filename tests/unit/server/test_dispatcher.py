@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
+import json
 import logging
 import os
 import re
+import time
+import weakref
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,8 +24,11 @@ from server.dispatcher import (
     request_id,
     standard_chain,
 )
+from server.logformat import formatter
+from server.logwriter import LogWriter
 from service import errors
 from service.errors import CATALOGUE, BusinessError
+from service.partner.auth import PartnerPrincipal
 from service.security import Principal
 
 ANONYMOUS = Credentials()
@@ -284,3 +293,116 @@ def test_a_code_the_operation_does_not_declare_is_logged_and_still_answered(
     ]
     assert logged[0].levelname == "ERROR"
     undeclared_faults.clear()  # provoked on purpose
+
+
+# -- the access log line, made by the log writer's thread or at once --------------------
+
+
+def _calls() -> list[tuple[str, Invocation]]:
+    """Invocations ending every way an access line tells apart."""
+    member = invocation(FakeOperation(), Credentials(token="good"))
+    refused = invocation(FakeOperation(fail=BusinessError(errors.LOAN_NOT_FOUND)))
+    partner = invocation(FakeOperation())
+    partner.partner = PartnerPrincipal(
+        app_id="app-7", key_id="k1", algorithm="HMAC", status="ACTIVE",
+        scopes=frozenset(), rate_per_minute=60, burst=10, nonce="n",
+    )  # fmt: skip
+
+    def unresolved(inv: Invocation):
+        raise BusinessError(errors.UNKNOWN_OPERATION)
+
+    lost = Invocation(protocol="soap", request_id="rid-2", client_addr="::1", resolve=unresolved)
+    return [("member", member), ("refused", refused), ("partner", partner), ("lost", lost)]
+
+
+@pytest.mark.parametrize("form", ["PLAIN", "JSON"])
+def test_the_writer_writes_the_access_line_the_logger_would(form, tmp_path, monkeypatch) -> None:
+    """With p2p serve's log writer the access line is made by the writer's thread from what
+    the call left: the same line, to the character, as the logger writes from the record made
+    while the call is served (its time the call's end, its call fields the call's)."""
+    monkeypatch.setattr(time, "time", lambda: 1_767_225_600.4567)  # 2026-01-01, one clock
+    monkeypatch.setattr(time, "perf_counter", lambda: 1000.0)
+    fd = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT)
+    writer = LogWriter(fd)
+    writer.setFormatter(formatter(form))
+    direct = io.StringIO()
+    handler = logging.StreamHandler(direct)
+    handler.setFormatter(formatter(form))
+    handler.addFilter(lambda record: record.name == "server.access")
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        for log_writer in (writer, None):
+            chain = Dispatcher(standard_chain(FakeAuthenticator(), log_writer=log_writer))
+            for _, inv in _calls():
+                inv.started = 1000.0 - 0.0123  # 12.3 ms
+                with contextlib.suppress(BusinessError):
+                    chain.dispatch(inv)
+        writer.flush()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        os.close(fd)
+    made_later = (tmp_path / "log").read_text().splitlines()
+    made_at_once = direct.getvalue().splitlines()
+    assert made_later == made_at_once
+    assert len(made_later) == len(_calls())
+    if form == "JSON":
+        member, refused, partner, lost = map(json.loads, made_later)
+        assert (member["requestId"], member["facade"], member["operation"]) == (
+            "rid-1",
+            "FakeFacade",
+            "doThing",
+        )
+        assert (member["member"], member["durationMs"]) == (5, 12.3)
+        assert refused["outcome"] == "LOAN_NOT_FOUND" and partner["app"] == "app-7"
+        assert (lost["facade"], lost["operation"], lost["protocol"]) == ("-", "-", "soap")
+        assert member["timestamp"] == "2026-01-01T00:00:00.456Z"
+    else:
+        assert made_later[0].endswith(
+            "server.access rid-1 rest FakeFacade.doThing OK 12.3ms client=10.0.0.9 member=5"
+        )
+        assert made_later[2].endswith(" member=- app=app-7")
+        assert " rid-2 soap - UNKNOWN_OPERATION 12.3ms client=::1 member=-" in made_later[3]
+
+
+def test_an_access_line_keeps_nothing_of_its_call(tmp_path, caplog) -> None:
+    """A line waiting for the writer holds strings and numbers, not the invocation (its
+    request, arguments and result), however long the stream keeps it waiting."""
+    caplog.set_level(logging.INFO)
+    fd = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT)
+    writer = LogWriter(fd)
+    writer.setFormatter(formatter("JSON"))
+    try:
+        inv = invocation(FakeOperation(), Credentials(token="good"))
+        gone = weakref.ref(inv)
+        Dispatcher(standard_chain(FakeAuthenticator(), log_writer=writer)).dispatch(inv)
+        del inv
+        gc.collect()
+        assert gone() is None
+        writer.flush()
+    finally:
+        os.close(fd)
+    [line] = map(json.loads, (tmp_path / "log").read_text().splitlines())
+    assert (line["requestId"], line["outcome"], line["member"]) == ("rid-1", "OK", 5)
+
+
+def test_an_access_line_is_not_made_when_the_log_does_not_take_info(tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    fd = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT)
+    writer = LogWriter(fd)
+    writer.setFormatter(formatter("PLAIN"))
+    access = logging.getLogger("server.access")
+    level = access.level
+    access.setLevel(logging.WARNING)
+    try:
+        Dispatcher(standard_chain(FakeAuthenticator(), log_writer=writer)).dispatch(
+            invocation(FakeOperation())
+        )
+        writer.flush()
+    finally:
+        access.setLevel(level)
+        os.close(fd)
+    assert (tmp_path / "log").read_text() == ""

@@ -1,5 +1,6 @@
-"""server/logwriter.py: a worker's lines, formatted by the thread that logs them, written by a
-thread of their own a batch at a time, none lost, none out of order."""
+"""server/logwriter.py: a worker's lines, formatted by the thread that logs them (or, handed
+over as a Later, by the writer), written by a thread of their own a batch at a time, none lost,
+none out of order."""
 
 from __future__ import annotations
 
@@ -113,6 +114,85 @@ def test_the_line_is_made_in_the_thread_that_logs(out) -> None:
     inside, after = map(json.loads, path.read_text().splitlines())
     assert (inside["requestId"], inside["operation"]) == ("rid-1", "getLoan")
     assert "requestId" not in after
+
+
+class Logged:
+    """A Later: the record is made where the writer asks for it, and says in which thread."""
+
+    levelno = logging.INFO
+
+    def __init__(self, message: str, call: dict | None = None, args: tuple = ()):
+        self.message, self.args, self._call, self.made_in = message, args, call or {}, None
+
+    def record(self) -> logging.LogRecord:
+        self.made_in = threading.current_thread().name
+        return record(self.message, *self.args)
+
+    def call(self) -> dict:
+        return self._call
+
+
+def test_a_later_line_is_made_by_the_writer_in_its_place(out) -> None:
+    fd, path = out
+    writer = LogWriter(fd, interval=0.001)
+    writer.setFormatter(logging.Formatter("%(message)s"))
+    later = Logged("later")
+    writer.handle(record("before"))
+    writer.later(later)
+    writer.handle(record("after"))
+    assert later.made_in is None  # nothing made by the thread that logged it
+    writer.start()
+    eventually(lambda: path.read_text() == "before\nlater\nafter\n")
+    writer.stop()
+    assert later.made_in == "log-writer"
+
+
+def test_a_later_line_is_formatted_in_the_call_it_was_logged_in(out) -> None:
+    fd, path = out
+    writer = LogWriter(fd)
+    writer.setFormatter(JsonFormatter())
+    writer.later(Logged("in its call", {"requestId": "rid-9", "operation": "invest"}))
+    token = current_call.set(lambda: {"requestId": "rid-of-the-flushing-thread"})
+    try:
+        writer.later(Logged("in none"))
+        writer.flush()
+    finally:
+        current_call.reset(token)
+    writer.handle(record("after"))
+    writer.flush()
+    in_call, in_none, after = map(json.loads, path.read_text().splitlines())
+    assert (in_call["requestId"], in_call["operation"]) == ("rid-9", "invest")
+    assert "requestId" not in in_none and "requestId" not in after
+
+
+def test_a_later_line_meets_the_handler_s_level_filters_and_limit(out) -> None:
+    fd, path = out
+    writer = LogWriter(fd, max_lines=2)
+    writer.setFormatter(logging.Formatter("%(message)s"))
+    writer.setLevel(logging.WARNING)
+    writer.later(Logged("below the level"))
+    writer.setLevel(logging.INFO)
+    writer.addFilter(lambda r: r.getMessage() != "filtered")
+    for message in ("kept", "filtered", "beyond the limit"):
+        writer.later(Logged(message))
+    writer.flush()
+    assert path.read_text().splitlines() == [
+        "kept",
+        "log lines dropped, the stream taking them more slowly than they were logged: 1",
+    ]
+
+
+def test_a_later_line_that_cannot_be_formatted_costs_only_itself(out, monkeypatch) -> None:
+    fd, path = out
+    writer = LogWriter(fd)
+    writer.setFormatter(logging.Formatter("%(message)s"))
+    told: list[logging.LogRecord] = []
+    monkeypatch.setattr(writer, "handleError", told.append)
+    writer.later(Logged("a number: %d", args=("not one",)))
+    writer.later(Logged("next"))
+    writer.flush()
+    assert [r.msg for r in told] == ["a number: %d"]
+    assert path.read_text() == "next\n"
 
 
 def test_a_traceback_stays_with_its_record_escaped(out) -> None:
