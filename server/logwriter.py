@@ -15,9 +15,9 @@ queued for both, and a line cost a busy worker far more than making it (bench/RE
 The line every call logs, the access log's, is not even made by the thread that serves the
 call: it hands the writer what the line says (:meth:`LogWriter.later`, a :class:`Later`), and
 the writer makes the record and formats it in its turn, in its batch. A busy worker's call
-costs about 30 us of CPU less so (bench/README.md), though making the line takes 6 us when
-timed alone; most likely the rest was the other serving threads' wait for the interpreter's
-lock while the line was made.
+costs 9-61 us of CPU less so, about 27 in the median (bench/README.md), though making the line
+takes 6 us when timed alone; most likely the rest was the other serving threads' wait for the
+interpreter's lock while the line was made.
 
 A line reaches the stream within ``interval`` (0.05 s) of being logged. A worker that stops,
 or exits in any other way short of being killed, writes what is left first
