@@ -158,8 +158,14 @@ class LogWriter(logging.Handler):
 
     def _made(self, item: Later) -> str | None:
         """The line of ``item``'s record, formatted as it would have been where it was logged
-        (``current_call`` its own); None when a filter drops it or it cannot be formatted."""
-        record = item.record()
+        (``current_call`` its own); None when a filter drops it or it cannot be made or
+        formatted (told as the logging module tells a handler's errors: the writer and the
+        other lines go on)."""
+        try:
+            record = item.record()
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": f"{type(item).__name__} not made"}))
+            return None
         if not self.filter(record):
             return None
         token = current_call.set(item.call)

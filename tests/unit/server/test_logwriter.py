@@ -189,9 +189,12 @@ def test_a_later_line_that_cannot_be_formatted_costs_only_itself(out, monkeypatc
     told: list[logging.LogRecord] = []
     monkeypatch.setattr(writer, "handleError", told.append)
     writer.later(Logged("a number: %d", args=("not one",)))
+    unmade = Logged("never made")
+    unmade.record = lambda: 1 / 0  # type: ignore[method-assign]
+    writer.later(unmade)
     writer.later(Logged("next"))
     writer.flush()
-    assert [r.msg for r in told] == ["a number: %d"]
+    assert [r.msg for r in told] == ["a number: %d", "Logged not made"]
     assert path.read_text() == "next\n"
 
 
