@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -135,31 +136,19 @@ def main() -> int:
 
             return handler, done
 
-        def ways() -> dict[str, Callable[[], tuple[Callable[[int, int], None], Callable]]]:
-            def handled(make):
-                def start():
-                    handler, done = make()
-                    return _logger(handler), done
-
-                return start
-
-            def later():
-                handler, done = writer()
-                return _later(handler), done
-
-            return {
-                "StreamHandler": handled(stream),
-                "LogWriter": handled(writer),
-                "LogWriter.later": later,
-            }
-
-        handlers = ways()
+        # Each way: how its handler is made, and how a line is logged to it.
+        ways: dict[str, tuple[Callable[[], tuple[Any, Callable[[], None]]], Callable]] = {
+            "StreamHandler": (stream, _logger),
+            "LogWriter": (writer, _logger),
+            "LogWriter.later": (writer, _later),
+        }
         for number in range(1, args.rounds + 1):
             base_cpu, base_switches = _run(args.threads, args.lines, None)
-            order = list(handlers) if number % 2 else list(reversed(handlers))
+            order = list(ways) if number % 2 else list(reversed(ways))
             for name in order:
-                log, done = handlers[name]()
-                cpu, switches = _run(args.threads, args.lines, log, done)
+                make, logger = ways[name]
+                handler, done = make()
+                cpu, switches = _run(args.threads, args.lines, logger(handler), done)
                 written = path.read_text(encoding="utf-8").count("LoanFacade.getLoan")
                 if written != total:
                     raise SystemExit(f"{name}: {written} lines written of {total}")
